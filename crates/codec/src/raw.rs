@@ -1,0 +1,145 @@
+//! The raw codec: the payload is the frame's pixel rows, packed (no stride padding), and nothing else.
+//!
+//! Size and format are not in the payload; the decoder takes them from the stream's
+//! [`StreamInfo`], so a payload is valid exactly when its length is
+//! [`StreamInfo::frame_bytes`].
+
+use framewire_core::{
+    CodecError, CodecKind, Frame, FrameDecoder, FrameEncoder, PixelFormat, StreamInfo,
+};
+
+use crate::{check_frame, stream_frame_bytes};
+
+/// Writes packed pixel rows: one copy of the frame.
+#[derive(Debug, Default)]
+pub struct RawEncoder {}
+
+impl RawEncoder {
+    /// A raw encoder.
+    pub fn new() -> RawEncoder {
+        RawEncoder {}
+    }
+}
+
+impl FrameEncoder for RawEncoder {
+    fn kind(&self) -> CodecKind {
+        CodecKind::Raw
+    }
+
+    fn output_format(&self, input: PixelFormat) -> PixelFormat {
+        input
+    }
+
+    fn encode(&mut self, frame: &Frame, dst: &mut Vec<u8>) -> Result<(), CodecError> {
+        let packed = check_frame(CodecKind::Raw, frame)?;
+        dst.clear();
+        if frame.is_packed() {
+            dst.extend_from_slice(&frame.pixels[..packed]);
+        } else {
+            dst.reserve(packed);
+            for y in 0..frame.height {
+                dst.extend_from_slice(frame.row(y));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads packed pixel rows of the stream's size and format.
+#[derive(Debug)]
+pub struct RawDecoder {
+    info: StreamInfo,
+}
+
+impl RawDecoder {
+    /// A decoder for frames of `info`'s size and format.
+    pub fn new(info: StreamInfo) -> RawDecoder {
+        RawDecoder { info }
+    }
+}
+
+impl FrameDecoder for RawDecoder {
+    fn kind(&self) -> CodecKind {
+        CodecKind::Raw
+    }
+
+    fn decode(&mut self, payload: &[u8], dst: &mut Frame) -> Result<(), CodecError> {
+        let info = &self.info;
+        let expected = stream_frame_bytes(info, payload.len())?;
+        if payload.len() != expected {
+            return Err(CodecError::BadPayload {
+                codec: CodecKind::Raw,
+                len: payload.len(),
+                reason: format!(
+                    "expected {expected} bytes for a {}x{} {} frame, got {}",
+                    info.width,
+                    info.height,
+                    info.format,
+                    payload.len()
+                ),
+            });
+        }
+        dst.reset(info.width, info.height, info.format);
+        dst.pixels.copy_from_slice(payload);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(width: u32, height: u32, format: PixelFormat) -> StreamInfo {
+        StreamInfo {
+            codec: CodecKind::Raw,
+            width,
+            height,
+            format,
+        }
+    }
+
+    #[test]
+    fn payload_is_packed_rows() {
+        let mut frame = Frame::new(2, 2, PixelFormat::Rgb8);
+        frame.stride = 7;
+        frame.pixels = vec![1, 2, 3, 4, 5, 6, 0xEE, 7, 8, 9, 10, 11, 12, 0xEE];
+        let mut payload = vec![0xAA; 100];
+        RawEncoder::new().encode(&frame, &mut payload).unwrap();
+        assert_eq!(payload, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+
+        let mut out = Frame::empty(PixelFormat::Rgba8);
+        RawDecoder::new(info(2, 2, PixelFormat::Rgb8))
+            .decode(&payload, &mut out)
+            .unwrap();
+        assert_eq!((out.width, out.height, out.stride), (2, 2, 6));
+        assert_eq!(out.format, PixelFormat::Rgb8);
+        assert_eq!(out.pixels, payload);
+    }
+
+    #[test]
+    fn decode_reuses_the_frame_allocation() {
+        let mut dec = RawDecoder::new(info(8, 8, PixelFormat::Rgba8));
+        let payload = vec![7; 8 * 8 * 4];
+        let mut out = Frame::new(16, 16, PixelFormat::Rgba8);
+        let ptr = out.pixels.as_ptr();
+        dec.decode(&payload, &mut out).unwrap();
+        assert_eq!(out.pixels.as_ptr(), ptr);
+        assert_eq!(out.pixels, payload);
+    }
+
+    #[test]
+    fn wrong_length_names_expected_and_got() {
+        let mut dec = RawDecoder::new(info(4, 2, PixelFormat::Rgba8));
+        let mut out = Frame::empty(PixelFormat::Rgba8);
+        for len in [0, 31, 33] {
+            let err = dec.decode(&vec![0; len], &mut out).unwrap_err();
+            assert!(matches!(err, CodecError::BadPayload { .. }), "{err:?}");
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "bad raw payload of {len} bytes: expected 32 bytes for a 4x2 rgba8 frame, got {len}"
+                )
+            );
+        }
+    }
+}
