@@ -1,0 +1,255 @@
+//! The TCP client a viewer uses: connect, say hello, read the handshake, then frames.
+//! Errors name the server, the byte offset and the last frame read whole.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use crate::reader::{Event, FrameReader};
+use crate::wire::{DEFAULT_MAX_PAYLOAD, FrameHeader, Handshake, Hello, WireError};
+
+/// Limits of a client; each has a documented default.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Time to establish the TCP connection. Default 5 s.
+    pub connect_timeout: Duration,
+    /// Time without a byte from the server before giving up. Default 15 s.
+    pub read_timeout: Duration,
+    /// Largest frame payload accepted. Default [`DEFAULT_MAX_PAYLOAD`] (64 MiB).
+    pub max_payload: u32,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            connect_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(15),
+            max_payload: DEFAULT_MAX_PAYLOAD,
+        }
+    }
+}
+
+/// What a connection to a server failed with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NetError {
+    /// The TCP connection could not be made.
+    #[error("cannot connect to {addr}")]
+    Connect {
+        /// The server.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The server sent bytes that are not a valid framewire stream.
+    #[error("server {peer}")]
+    Wire {
+        /// The server.
+        peer: SocketAddr,
+        /// What and where.
+        #[source]
+        source: WireError,
+    },
+    /// The connection failed or went silent.
+    #[error("server {peer}: {what} at byte {offset}{}", after(*last_seq))]
+    Io {
+        /// The server.
+        peer: SocketAddr,
+        /// What happened, in words.
+        what: String,
+        /// Bytes read from the stream so far.
+        offset: u64,
+        /// Last frame read whole.
+        last_seq: Option<u64>,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// The server closed the connection between messages, without saying the stream ended.
+    #[error(
+        "server {peer} closed the connection at byte {offset}{} without ending the stream",
+        after(*last_seq)
+    )]
+    Closed {
+        /// The server.
+        peer: SocketAddr,
+        /// Bytes read from the stream so far.
+        offset: u64,
+        /// Last frame read whole.
+        last_seq: Option<u64>,
+    },
+}
+
+fn after(seq: Option<u64>) -> String {
+    match seq {
+        Some(s) => format!(" (after frame {s})"),
+        None => " (before any frame)".to_string(),
+    }
+}
+
+/// What [`Client::next`] returns.
+#[derive(Debug, PartialEq)]
+pub enum Received<'a> {
+    /// A frame's header and payload, borrowed until the next call.
+    Frame(FrameHeader, &'a [u8]),
+    /// The server ended the stream on purpose, with its reason when it gave one.
+    End {
+        /// The server's reason (e.g. "server full: ...").
+        reason: Option<String>,
+    },
+}
+
+/// A connection to a framewire server.
+pub struct Client {
+    stream: TcpStream,
+    reader: FrameReader,
+    peer: SocketAddr,
+    handshake: Handshake,
+    config: ClientConfig,
+}
+
+impl Client {
+    /// Connects to `addr`, sends the viewer hello and reads the stream handshake.
+    pub fn connect(addr: SocketAddr, config: ClientConfig) -> Result<Client, NetError> {
+        let connect_err = |source| NetError::Connect { addr, source };
+        let mut stream =
+            TcpStream::connect_timeout(&addr, config.connect_timeout).map_err(connect_err)?;
+        stream
+            .set_nodelay(true)
+            .and_then(|()| stream.set_read_timeout(Some(config.read_timeout)))
+            .and_then(|()| stream.set_write_timeout(Some(config.read_timeout)))
+            .map_err(connect_err)?;
+        let hello_err = |source| NetError::Io {
+            peer: addr,
+            what: "sending the viewer hello".into(),
+            offset: 0,
+            last_seq: None,
+            source,
+        };
+        stream
+            .write_all(&Hello::CURRENT.to_bytes())
+            .map_err(hello_err)?;
+        let mut client = Client {
+            stream,
+            reader: FrameReader::new(config.max_payload),
+            peer: addr,
+            handshake: Handshake {
+                stream: framewire_core::StreamInfo {
+                    codec: framewire_core::CodecKind::Raw,
+                    width: 0,
+                    height: 0,
+                    format: framewire_core::PixelFormat::Rgb8,
+                },
+                fps: 0.0,
+            },
+            config,
+        };
+        loop {
+            if client.reader.poll().map_err(|e| client.wire_err(e))? {
+                let peer = client.peer;
+                match client.reader.next_event() {
+                    Ok(Some(Event::Handshake(h))) => {
+                        client.handshake = h;
+                        return Ok(client);
+                    }
+                    Err(source) => return Err(NetError::Wire { peer, source }),
+                    Ok(_) => unreachable!("the handshake is always the first event"),
+                }
+            }
+            client.fill()?;
+        }
+    }
+
+    /// What the stream carries (codec, size, pixel format, fps).
+    pub fn handshake(&self) -> &Handshake {
+        &self.handshake
+    }
+
+    /// The server's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// A second handle on the socket, so another thread (a Ctrl-C handler) can shut it down
+    /// and wake a blocked [`next`](Self::next).
+    pub fn closer(&self) -> io::Result<TcpStream> {
+        self.stream.try_clone()
+    }
+
+    /// Bytes read from the stream so far.
+    pub fn offset(&self) -> u64 {
+        self.reader.offset()
+    }
+
+    /// Sequence number of the last frame read whole.
+    pub fn last_seq(&self) -> Option<u64> {
+        self.reader.last_seq()
+    }
+
+    /// Blocks for the next frame, or the end of the stream.
+    pub fn next(&mut self) -> Result<Received<'_>, NetError> {
+        loop {
+            if self.reader.poll().map_err(|e| self.wire_err(e))? {
+                break;
+            }
+            if self.reader.is_ended() {
+                return Ok(Received::End { reason: None });
+            }
+            self.fill()?;
+        }
+        let peer = self.peer;
+        match self.reader.next_event() {
+            Ok(Some(Event::Frame(h, payload))) => Ok(Received::Frame(h, payload)),
+            Ok(Some(Event::End { reason })) => Ok(Received::End { reason }),
+            Ok(Some(Event::Handshake(_)) | None) => unreachable!("polled after the handshake"),
+            Err(source) => Err(NetError::Wire { peer, source }),
+        }
+    }
+
+    /// One read from the socket straight into the reader's buffer.
+    fn fill(&mut self) -> Result<(), NetError> {
+        loop {
+            let space = self.reader.space();
+            match self.stream.read(space) {
+                Ok(0) => {
+                    self.reader.finish().map_err(|e| self.wire_err(e))?;
+                    return Err(NetError::Closed {
+                        peer: self.peer,
+                        offset: self.reader.offset(),
+                        last_seq: self.reader.last_seq(),
+                    });
+                }
+                Ok(n) => {
+                    self.reader.advance(n);
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let what = if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) {
+                        format!("no data for {:.1}s", self.config.read_timeout.as_secs_f64())
+                    } else {
+                        "read failed".to_string()
+                    };
+                    return Err(NetError::Io {
+                        peer: self.peer,
+                        what,
+                        offset: self.reader.offset(),
+                        last_seq: self.reader.last_seq(),
+                        source: e,
+                    });
+                }
+            }
+        }
+    }
+
+    fn wire_err(&self, source: WireError) -> NetError {
+        NetError::Wire {
+            peer: self.peer,
+            source,
+        }
+    }
+}

@@ -1,0 +1,520 @@
+//! The viewer's sans-IO stream reader: bytes in, handshake and frames out, whatever way the
+//! bytes were split, with every length checked before anything is allocated for it.
+//!
+//! The reader owns one buffer that the caller reads into directly ([`FrameReader::space`] then
+//! [`FrameReader::advance`]), so a payload is never copied on the way in, and the buffer is
+//! never re-copied per read (the Python tutorial's `data += recv()` is what makes it crawl).
+//! Its size is bounded by the largest message allowed plus one read chunk.
+
+use crate::wire::{
+    FrameHeader, HANDSHAKE_LEN, HEADER_LEN, Handshake, MessageKind, WireError, WireErrorKind,
+};
+
+/// Smallest room offered for one read, so that small messages arrive many per syscall.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// One thing read from the stream.
+#[derive(Debug, PartialEq)]
+pub enum Event<'a> {
+    /// The stream handshake: always the first event.
+    Handshake(Handshake),
+    /// A frame: its header and its payload, borrowed from the reader until the next call.
+    Frame(FrameHeader, &'a [u8]),
+    /// The server ended the stream on purpose; `reason` is set when it said why.
+    End {
+        /// The server's reason, for a refusal or an error.
+        reason: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+enum State {
+    Handshake,
+    Header,
+    Payload(FrameHeader),
+    Ended,
+}
+
+/// Sans-IO reader of a framewire stream (the viewer side).
+#[derive(Debug)]
+pub struct FrameReader {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Bytes of `buf[start..]` the last event borrowed, dropped at the next call.
+    pending: usize,
+    state: State,
+    max_payload: u32,
+    /// Stream offset of `buf[start]`.
+    offset: u64,
+    last_seq: Option<u64>,
+}
+
+impl FrameReader {
+    /// A reader that rejects frame payloads longer than `max_payload` bytes.
+    pub fn new(max_payload: u32) -> FrameReader {
+        FrameReader {
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            pending: 0,
+            state: State::Handshake,
+            max_payload,
+            offset: 0,
+            last_seq: None,
+        }
+    }
+
+    /// Bytes consumed from the stream so far.
+    pub fn offset(&self) -> u64 {
+        self.offset + self.pending as u64
+    }
+
+    /// Sequence number of the last frame read whole.
+    pub fn last_seq(&self) -> Option<u64> {
+        self.last_seq
+    }
+
+    /// Bytes the current message needs in all (header, handshake or payload).
+    fn need(&self) -> usize {
+        match self.state {
+            State::Handshake => HANDSHAKE_LEN,
+            State::Header => HEADER_LEN,
+            State::Payload(h) => h.payload_len as usize,
+            State::Ended => 0,
+        }
+    }
+
+    fn buffered(&self) -> usize {
+        self.end - self.start
+    }
+
+    fn release_pending(&mut self) {
+        self.start += self.pending;
+        self.offset += self.pending as u64;
+        self.pending = 0;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Room to read into: at least one byte, at least what the current message still needs
+    /// to be contiguous, and at least one read chunk where the buffer allows. Write into it,
+    /// then call [`advance`](Self::advance) with the count written.
+    pub fn space(&mut self) -> &mut [u8] {
+        self.release_pending();
+        if self.is_ended() {
+            // Nothing more will be read from this stream: drop what is left.
+            self.start = 0;
+            self.end = 0;
+        }
+        let room = self.need().max(READ_CHUNK);
+        if self.start > 0 && self.start + room >= self.buf.len() {
+            // Move the partial message to the front; it is shorter than one message.
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        // Grows only up to the largest allowed message plus one chunk (zeroed once); the
+        // second term only matters for a caller that reads again without polling first.
+        let len = (self.start + room).max(self.end + 1);
+        if self.buf.len() < len {
+            self.buf.resize(len, 0);
+        }
+        &mut self.buf[self.end..]
+    }
+
+    /// Marks `n` bytes of [`space`](Self::space) as filled.
+    pub fn advance(&mut self, n: usize) {
+        assert!(self.end + n <= self.buf.len(), "advance past space");
+        self.end += n;
+    }
+
+    /// Copies `bytes` in (for tests and callers that already hold the bytes).
+    pub fn push(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let space = self.space();
+            let n = space.len().min(bytes.len());
+            space[..n].copy_from_slice(&bytes[..n]);
+            self.advance(n);
+            bytes = &bytes[n..];
+        }
+    }
+
+    /// Runs the state machine as far as the buffered bytes allow, without borrowing them.
+    /// `Ok(true)`: [`next_event`](Self::next_event) will return an event.
+    pub fn poll(&mut self) -> Result<bool, WireError> {
+        self.release_pending();
+        loop {
+            match self.state {
+                State::Ended => return Ok(false),
+                State::Handshake => {
+                    let Some(bytes) = self.take::<HANDSHAKE_LEN>() else {
+                        return Ok(false);
+                    };
+                    Handshake::parse(&bytes).map_err(|k| self.fail(k))?;
+                    return Ok(true);
+                }
+                State::Header => {
+                    let Some(bytes) = self.take::<HEADER_LEN>() else {
+                        return Ok(false);
+                    };
+                    let header =
+                        FrameHeader::parse(&bytes, self.max_payload).map_err(|k| self.fail(k))?;
+                    self.consume(HEADER_LEN);
+                    self.state = State::Payload(header);
+                }
+                State::Payload(header) => {
+                    return Ok(self.buffered() >= header.payload_len as usize);
+                }
+            }
+        }
+    }
+
+    /// The next event, or `Ok(None)` when more bytes are needed. After an error or
+    /// [`Event::End`] the reader yields nothing more.
+    pub fn next_event(&mut self) -> Result<Option<Event<'_>>, WireError> {
+        if !self.poll()? {
+            return Ok(None);
+        }
+        match self.state {
+            State::Handshake => {
+                let bytes = self.take::<HANDSHAKE_LEN>().expect("polled");
+                let hs = Handshake::parse(&bytes).expect("polled");
+                self.consume(HANDSHAKE_LEN);
+                self.state = State::Header;
+                Ok(Some(Event::Handshake(hs)))
+            }
+            State::Payload(header) => {
+                let len = header.payload_len as usize;
+                self.state = State::Header;
+                self.pending = len;
+                let payload = &self.buf[self.start..self.start + len];
+                Ok(Some(match header.kind {
+                    MessageKind::Frame => {
+                        self.last_seq = Some(header.seq);
+                        Event::Frame(header, payload)
+                    }
+                    MessageKind::End => {
+                        self.state = State::Ended;
+                        Event::End { reason: None }
+                    }
+                    MessageKind::Error => {
+                        self.state = State::Ended;
+                        Event::End {
+                            reason: Some(String::from_utf8_lossy(payload).into_owned()),
+                        }
+                    }
+                }))
+            }
+            State::Header | State::Ended => unreachable!("poll returned true"),
+        }
+    }
+
+    /// Call when the byte stream has ended: an error if it ended inside a message.
+    pub fn finish(&self) -> Result<(), WireError> {
+        let have = self.buffered() - self.pending;
+        let (inside, need) = match self.state {
+            State::Ended => return Ok(()),
+            State::Handshake => ("the stream handshake", HANDSHAKE_LEN),
+            State::Header if have == 0 => return Ok(()),
+            State::Header => ("a frame header", HEADER_LEN),
+            State::Payload(h) => ("a frame payload", h.payload_len as usize),
+        };
+        Err(WireError {
+            offset: self.offset(),
+            last_good_seq: self.last_seq,
+            kind: WireErrorKind::Truncated { inside, have, need },
+        })
+    }
+
+    /// Whether the stream ended on purpose ([`Event::End`] was read).
+    pub fn is_ended(&self) -> bool {
+        matches!(self.state, State::Ended)
+    }
+
+    fn take<const N: usize>(&self) -> Option<[u8; N]> {
+        if self.buffered() < N {
+            return None;
+        }
+        Some(
+            self.buf[self.start..self.start + N]
+                .try_into()
+                .expect("N bytes"),
+        )
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        self.offset += n as u64;
+    }
+
+    fn fail(&mut self, kind: WireErrorKind) -> WireError {
+        let err = WireError {
+            offset: self.offset,
+            last_good_seq: self.last_seq,
+            kind,
+        };
+        self.state = State::Ended;
+        err
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{DEFAULT_MAX_PAYLOAD, FRAME_MAGIC};
+    use framewire_core::{CodecKind, PixelFormat, StreamInfo};
+
+    fn handshake() -> Handshake {
+        Handshake {
+            stream: StreamInfo {
+                codec: CodecKind::Raw,
+                width: 4,
+                height: 2,
+                format: PixelFormat::Rgb8,
+            },
+            fps: 30.0,
+        }
+    }
+
+    /// A stream: handshake, `n` frames of `len` bytes each (payload byte = seq), then End.
+    fn stream(n: u64, len: u32) -> Vec<u8> {
+        let mut out = handshake().to_bytes().to_vec();
+        for seq in 0..n {
+            out.extend_from_slice(&FrameHeader::frame(seq, 1000 + seq, len).to_bytes());
+            out.extend(std::iter::repeat_n(seq as u8, len as usize));
+        }
+        let end = FrameHeader {
+            kind: MessageKind::End,
+            seq: n,
+            capture_us: 0,
+            payload_len: 0,
+        };
+        out.extend_from_slice(&end.to_bytes());
+        out
+    }
+
+    #[derive(Debug, PartialEq)]
+    enum Owned {
+        Handshake(Handshake),
+        Frame(FrameHeader, Vec<u8>),
+        End(Option<String>),
+    }
+
+    /// Feeds `bytes` in pieces of `step` and collects every event until the end or an error.
+    fn read_all(bytes: &[u8], step: usize, max: u32) -> (Vec<Owned>, Option<WireError>) {
+        let mut r = FrameReader::new(max);
+        let mut out = Vec::new();
+        for chunk in bytes.chunks(step) {
+            r.push(chunk);
+            loop {
+                match r.next_event() {
+                    Ok(Some(Event::Handshake(h))) => out.push(Owned::Handshake(h)),
+                    Ok(Some(Event::Frame(h, p))) => out.push(Owned::Frame(h, p.to_vec())),
+                    Ok(Some(Event::End { reason })) => out.push(Owned::End(reason)),
+                    Ok(None) => break,
+                    Err(e) => return (out, Some(e)),
+                }
+            }
+        }
+        let err = r.finish().err();
+        (out, err)
+    }
+
+    #[test]
+    fn read_whole_stream_at_once_and_one_byte_at_a_time() {
+        let bytes = stream(5, 100);
+        let (whole, err) = read_all(&bytes, bytes.len(), DEFAULT_MAX_PAYLOAD);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(whole.len(), 7);
+        assert_eq!(whole[0], Owned::Handshake(handshake()));
+        assert_eq!(
+            whole[3],
+            Owned::Frame(FrameHeader::frame(2, 1002, 100), vec![2; 100])
+        );
+        assert_eq!(whole[6], Owned::End(None));
+        for step in [1, 2, 3, 7, 31, 32, 33, 131, 4096] {
+            let (split, err) = read_all(&bytes, step, DEFAULT_MAX_PAYLOAD);
+            assert!(err.is_none(), "step {step}: {err:?}");
+            assert_eq!(split, whole, "step {step}");
+        }
+    }
+
+    #[test]
+    fn read_zero_length_and_large_payloads() {
+        for len in [0, 1, READ_CHUNK as u32 + 17, 3 * READ_CHUNK as u32] {
+            let bytes = stream(3, len);
+            let (events, err) = read_all(&bytes, 5000, DEFAULT_MAX_PAYLOAD);
+            assert!(err.is_none(), "len {len}: {err:?}");
+            assert_eq!(events.len(), 5, "len {len}");
+        }
+    }
+
+    #[test]
+    fn read_incomplete_head_needs_more() {
+        let bytes = stream(1, 10);
+        let mut r = FrameReader::new(DEFAULT_MAX_PAYLOAD);
+        r.push(&bytes[..HANDSHAKE_LEN - 1]);
+        assert_eq!(r.next_event().unwrap(), None);
+        r.push(&bytes[HANDSHAKE_LEN - 1..HANDSHAKE_LEN + 5]);
+        assert!(matches!(r.next_event(), Ok(Some(Event::Handshake(_)))));
+        assert_eq!(r.next_event().unwrap(), None);
+    }
+
+    #[test]
+    fn read_oversized_len_rejected_before_allocating() {
+        let mut bytes = handshake().to_bytes().to_vec();
+        bytes.extend_from_slice(&FrameHeader::frame(0, 0, 0x0C00_0000).to_bytes());
+        let mut r = FrameReader::new(32 << 20);
+        r.push(&bytes);
+        assert!(matches!(r.next_event(), Ok(Some(Event::Handshake(_)))));
+        let err = r.next_event().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "at byte 24 (before any frame): frame payload length 201326592 exceeds max 33554432"
+        );
+        assert!(
+            r.buf.len() < 1 << 20,
+            "buffer grew to {} bytes for a rejected length",
+            r.buf.len()
+        );
+        // Nothing more comes out after an error.
+        assert_eq!(r.next_event().unwrap(), None);
+    }
+
+    #[test]
+    fn write_max_frame_len_is_accepted() {
+        let bytes = stream(1, 4096);
+        let (events, err) = read_all(&bytes, 1000, 4096);
+        assert!(err.is_none());
+        assert_eq!(events.len(), 3);
+        let (_, err) = read_all(&bytes, 1000, 4095);
+        assert!(matches!(
+            err.unwrap().kind,
+            WireErrorKind::PayloadTooLarge { len: 4096, .. }
+        ));
+    }
+
+    #[test]
+    fn every_prefix_either_waits_or_reports_truncation() {
+        let bytes = stream(3, 20);
+        for cut in 0..bytes.len() {
+            let (_, err) = read_all(&bytes[..cut], 3, DEFAULT_MAX_PAYLOAD);
+            // A cut exactly between messages is a clean (if abrupt) end; any other is truncated.
+            if let Some(err) = err {
+                assert!(
+                    matches!(err.kind, WireErrorKind::Truncated { .. }),
+                    "cut {cut}: {err}"
+                );
+            }
+        }
+        let (_, err) = read_all(&bytes[..HANDSHAKE_LEN + 32 + 7], 3, DEFAULT_MAX_PAYLOAD);
+        assert_eq!(
+            err.unwrap().to_string(),
+            "at byte 56 (before any frame): stream ended inside a frame payload: got 7 of 20 bytes"
+        );
+    }
+
+    #[test]
+    fn errors_name_offset_and_last_good_frame() {
+        let mut bytes = stream(2, 8);
+        let second_header = HANDSHAKE_LEN + HEADER_LEN + 8;
+        bytes[second_header..second_header + 4].copy_from_slice(b"GET ");
+        let (events, err) = read_all(&bytes, 1, DEFAULT_MAX_PAYLOAD);
+        assert_eq!(events.len(), 2);
+        assert_eq!(
+            err.unwrap().to_string(),
+            "at byte 64 (after frame 0): expected frame header magic \"FWFR\", got \
+             47 45 54 20 00 00 00 00 01 00 00 00 00 00 00 00 (\"GET ............\")"
+        );
+    }
+
+    #[test]
+    fn bad_handshakes_are_named() {
+        fn check(edit: impl Fn(&mut [u8]), want: &str) {
+            let mut b = handshake().to_bytes();
+            edit(&mut b);
+            let (_, err) = read_all(&b, 24, DEFAULT_MAX_PAYLOAD);
+            assert_eq!(err.unwrap().kind.to_string(), want);
+        }
+        check(
+            |b| b[0..4].copy_from_slice(b"HTTP"),
+            "expected stream handshake magic \"FWST\", got 48 54 54 50 01 00 01 01 04 00 00 00 02 00 00 00 (\"HTTP............\")",
+        );
+        check(
+            |b| b[4] = 9,
+            "unsupported wire version 9, this build speaks version 1",
+        );
+        check(|b| b[6] = 77, "unknown codec id 77 in stream handshake");
+        check(
+            |b| b[7] = 0,
+            "unknown pixel format id 0 in stream handshake",
+        );
+        check(
+            |b| b[8..12].copy_from_slice(&0u32.to_le_bytes()),
+            "stream size 0x2 is outside 1x1..=16384x16384",
+        );
+        check(
+            |b| b[12..16].copy_from_slice(&20000u32.to_le_bytes()),
+            "stream size 4x20000 is outside 1x1..=16384x16384",
+        );
+    }
+
+    #[test]
+    fn error_message_carries_reason_and_unknown_kind_is_rejected() {
+        let mut bytes = handshake().to_bytes().to_vec();
+        let reason = b"server full: 64 viewers";
+        let h = FrameHeader {
+            kind: MessageKind::Error,
+            seq: 0,
+            capture_us: 0,
+            payload_len: reason.len() as u32,
+        };
+        bytes.extend_from_slice(&h.to_bytes());
+        bytes.extend_from_slice(reason);
+        let (events, err) = read_all(&bytes, 4, DEFAULT_MAX_PAYLOAD);
+        assert!(err.is_none());
+        assert_eq!(
+            events[1],
+            Owned::End(Some("server full: 64 viewers".into()))
+        );
+
+        let mut bytes = handshake().to_bytes().to_vec();
+        let mut header = FrameHeader::frame(0, 0, 0).to_bytes();
+        assert_eq!(header[..4], FRAME_MAGIC);
+        header[4] = 9;
+        bytes.extend_from_slice(&header);
+        let (_, err) = read_all(&bytes, 4, DEFAULT_MAX_PAYLOAD);
+        assert_eq!(err.unwrap().kind, WireErrorKind::UnknownMessageKind(9));
+    }
+
+    #[test]
+    fn random_bytes_never_panic_and_memory_stays_bounded() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let valid = stream(4, 50);
+        for round in 0..500 {
+            let mut bytes = if round % 2 == 0 {
+                valid.clone()
+            } else {
+                vec![0; 300]
+            };
+            for b in bytes.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                if round % 2 == 1 || x % 29 == 0 {
+                    *b = x as u8;
+                }
+            }
+            let mut r = FrameReader::new(1 << 16);
+            for chunk in bytes.chunks(1 + (x % 40) as usize) {
+                r.push(chunk);
+                while let Ok(Some(_)) = r.next_event() {}
+            }
+            let _ = r.finish();
+            assert!(r.buf.len() <= (1 << 16) + READ_CHUNK + HEADER_LEN);
+        }
+    }
+}

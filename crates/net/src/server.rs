@@ -1,0 +1,444 @@
+//! The TCP server: accepts viewers, checks their hello, and sends each one the newest frame
+//! its socket can take. Each frame is encoded once by the caller and shared by every viewer.
+//!
+//! One thread accepts; one thread per viewer does its handshake and its writes, so a slow or
+//! stalled viewer (full socket) costs the others nothing: its slot holds only the newest
+//! frame, the older one is counted as dropped. A viewer that stalls past the write timeout
+//! is disconnected.
+
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crate::wire::{FrameHeader, HELLO_LEN, Handshake, Hello, MAX_ERROR_TEXT, MessageKind};
+
+/// Limits of a server; each has a documented default.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Viewers served at once; one more is told the server is full. Default 64.
+    pub max_viewers: usize,
+    /// Time a new connection has to send its hello. Default 5 s.
+    pub handshake_timeout: Duration,
+    /// Time one write may block before the viewer is dropped as stalled. Default 10 s.
+    pub write_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_viewers: 64,
+            handshake_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One encoded frame, shared by every viewer it goes to.
+#[derive(Debug, Default, Clone)]
+pub struct EncodedFrame {
+    /// Sequence number.
+    pub seq: u64,
+    /// Capture time, microseconds since the Unix epoch.
+    pub capture_us: u64,
+    /// The codec's payload.
+    pub payload: Vec<u8>,
+}
+
+/// Something that happened to a connection, for the server's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerEvent {
+    /// A viewer completed its handshake.
+    Joined {
+        /// The viewer's address.
+        peer: SocketAddr,
+        /// Viewers connected now.
+        viewers: usize,
+    },
+    /// A viewer went away or was disconnected.
+    Left {
+        /// The viewer's address.
+        peer: SocketAddr,
+        /// Viewers connected now.
+        viewers: usize,
+        /// Frames sent to it.
+        frames: u64,
+        /// Frames it missed because its socket was busy with an earlier one.
+        dropped: u64,
+        /// Why, when it was not a plain close by the viewer or a server shutdown.
+        error: Option<String>,
+    },
+    /// A connection that was not served (not a viewer, wrong version, server full).
+    Rejected {
+        /// The peer's address.
+        peer: SocketAddr,
+        /// Why.
+        error: String,
+    },
+}
+
+type EventFn = dyn Fn(ServerEvent) + Send + Sync;
+
+/// A running server. Dropping it shuts it down.
+pub struct Server {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept: Mutex<Option<JoinHandle<()>>>,
+}
+
+struct Shared {
+    handshake: Handshake,
+    config: ServerConfig,
+    viewers: Mutex<Vec<Arc<Viewer>>>,
+    viewers_changed: Condvar,
+    stopping: AtomicBool,
+    handlers: Mutex<Vec<JoinHandle<()>>>,
+    on_event: Box<EventFn>,
+}
+
+struct Viewer {
+    peer: SocketAddr,
+    slot: Mutex<Slot>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct Slot {
+    next: Option<Arc<EncodedFrame>>,
+    closing: bool,
+    sent: u64,
+    dropped: u64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panicking viewer thread must not take the server down with it.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Server {
+    /// Binds `addr` and starts accepting viewers for a stream described by `handshake`.
+    /// `on_event` is called (from server threads) for every viewer that joins, leaves or is rejected.
+    pub fn bind(
+        addr: impl ToSocketAddrs,
+        handshake: Handshake,
+        config: ServerConfig,
+        on_event: impl Fn(ServerEvent) + Send + Sync + 'static,
+    ) -> io::Result<Server> {
+        let listener = TcpListener::bind(addr)?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            handshake,
+            config,
+            viewers: Mutex::new(Vec::new()),
+            viewers_changed: Condvar::new(),
+            stopping: AtomicBool::new(false),
+            handlers: Mutex::new(Vec::new()),
+            on_event: Box::new(on_event),
+        });
+        let accept_shared = Arc::clone(&shared);
+        let accept = thread::Builder::new()
+            .name("framewire-accept".into())
+            .spawn(move || accept_loop(listener, accept_shared))?;
+        Ok(Server {
+            addr,
+            shared,
+            accept: Mutex::new(Some(accept)),
+        })
+    }
+
+    /// The address actually bound (useful after binding port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Viewers connected now.
+    pub fn viewer_count(&self) -> usize {
+        lock(&self.shared.viewers).len()
+    }
+
+    /// Blocks until at least one viewer is connected, the server is shutting down, or
+    /// `timeout` passes. Returns the number of viewers.
+    pub fn wait_for_viewer(&self, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        let mut viewers = lock(&self.shared.viewers);
+        while viewers.is_empty() && !self.shared.stopping.load(Ordering::SeqCst) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            viewers = self
+                .shared
+                .viewers_changed
+                .wait_timeout(viewers, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        viewers.len()
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) was called.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shared.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Hands `frame` to every viewer. A viewer still busy with an earlier frame has that one
+    /// replaced (latest frame wins) and counted as dropped. Never blocks on a socket.
+    pub fn publish(&self, frame: &Arc<EncodedFrame>) {
+        for viewer in lock(&self.shared.viewers).iter() {
+            let mut slot = lock(&viewer.slot);
+            if slot.next.replace(Arc::clone(frame)).is_some() {
+                slot.dropped += 1;
+            }
+            viewer.ready.notify_one();
+        }
+    }
+
+    /// Stops accepting, tells every viewer the stream has ended, closes their sockets and
+    /// waits for the server's threads (each bounded by the write timeout). Idempotent.
+    pub fn shutdown(&self) {
+        if self.shared.stopping.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.shared.viewers_changed.notify_all();
+        // Wake the accept loop with a connection of our own.
+        let mut wake = self.addr;
+        if wake.ip().is_unspecified() {
+            wake.set_ip(if wake.is_ipv4() {
+                [127, 0, 0, 1].into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        if let Some(accept) = lock(&self.accept).take() {
+            let _ = accept.join();
+        }
+        for viewer in lock(&self.shared.viewers).iter() {
+            lock(&viewer.slot).closing = true;
+            viewer.ready.notify_one();
+        }
+        let handlers = std::mem::take(&mut *lock(&self.shared.handlers));
+        for h in handlers {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let accepted = listener.accept();
+        if shared.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let (stream, peer) = match accepted {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of file descriptors and the like: say so, back off, keep serving.
+                tracing::warn!("accept failed: {e}");
+                thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        };
+        let conn_shared = Arc::clone(&shared);
+        let spawned = thread::Builder::new()
+            .name(format!("framewire-viewer-{peer}"))
+            .spawn(move || serve_viewer(stream, peer, conn_shared));
+        let mut handlers = lock(&shared.handlers);
+        handlers.retain(|h| !h.is_finished());
+        match spawned {
+            Ok(h) => handlers.push(h),
+            Err(e) => (shared.on_event)(ServerEvent::Rejected {
+                peer,
+                error: format!("cannot start a thread for it: {e}"),
+            }),
+        }
+    }
+}
+
+/// Reads exactly `buf.len()` bytes, or says how many arrived before the stream ended.
+fn read_full(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match stream.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+fn is_peer_gone(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::UnexpectedEof
+    )
+}
+
+/// Reads the viewer's hello. Errors are one line naming what was wrong.
+fn read_hello(stream: &mut TcpStream, timeout: Duration) -> Result<Hello, String> {
+    let mut hello = [0u8; HELLO_LEN];
+    match read_full(stream, &mut hello) {
+        Ok(HELLO_LEN) => {}
+        Ok(n) => {
+            return Err(format!(
+                "closed after {n} of {HELLO_LEN} bytes of the viewer hello"
+            ));
+        }
+        Err(e) if is_timeout(&e) => {
+            return Err(format!(
+                "sent no viewer hello within {:.1}s",
+                timeout.as_secs_f64()
+            ));
+        }
+        Err(e) => return Err(format!("reading the viewer hello: {e}")),
+    }
+    Hello::parse(&hello).map_err(|e| format!("not a framewire viewer: {e}"))
+}
+
+fn serve_viewer(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let reject = |error: String| (shared.on_event)(ServerEvent::Rejected { peer, error });
+    let cfg = &shared.config;
+    if let Err(e) = stream
+        .set_nodelay(true)
+        .and_then(|()| stream.set_read_timeout(Some(cfg.handshake_timeout)))
+        .and_then(|()| stream.set_write_timeout(Some(cfg.write_timeout)))
+    {
+        return reject(format!("socket setup failed: {e}"));
+    }
+    if let Err(e) = read_hello(&mut stream, cfg.handshake_timeout) {
+        let _ = stream.shutdown(Shutdown::Both);
+        return reject(e);
+    }
+    if let Err(e) = stream.write_all(&shared.handshake.to_bytes()) {
+        return reject(format!("writing the stream handshake: {e}"));
+    }
+
+    let viewer = Arc::new(Viewer {
+        peer,
+        slot: Mutex::new(Slot::default()),
+        ready: Condvar::new(),
+    });
+    {
+        let mut viewers = lock(&shared.viewers);
+        if shared.stopping.load(Ordering::SeqCst) {
+            drop(viewers);
+            let _ = send_end(&mut stream, MessageKind::End, b"");
+            return;
+        }
+        if viewers.len() >= cfg.max_viewers {
+            let n = viewers.len();
+            drop(viewers);
+            let reason = format!("server full: {n} of {} viewers connected", cfg.max_viewers);
+            let _ = send_end(&mut stream, MessageKind::Error, reason.as_bytes());
+            let _ = stream.shutdown(Shutdown::Both);
+            return reject(reason);
+        }
+        viewers.push(Arc::clone(&viewer));
+        let count = viewers.len();
+        drop(viewers);
+        shared.viewers_changed.notify_all();
+        (shared.on_event)(ServerEvent::Joined {
+            peer,
+            viewers: count,
+        });
+    }
+
+    let error = send_frames(&mut stream, &viewer, cfg.write_timeout);
+    let _ = stream.shutdown(Shutdown::Both);
+
+    let count = {
+        let mut viewers = lock(&shared.viewers);
+        viewers.retain(|v| !Arc::ptr_eq(v, &viewer));
+        viewers.len()
+    };
+    shared.viewers_changed.notify_all();
+    let slot = lock(&viewer.slot);
+    (shared.on_event)(ServerEvent::Left {
+        peer: viewer.peer,
+        viewers: count,
+        frames: slot.sent,
+        dropped: slot.dropped,
+        error,
+    });
+}
+
+/// Sends the newest frame whenever there is one, until the viewer goes or the server stops.
+/// Returns why it stopped when that was an error (not a plain close or a shutdown).
+fn send_frames(stream: &mut TcpStream, viewer: &Viewer, write_timeout: Duration) -> Option<String> {
+    loop {
+        let frame = {
+            let mut slot = lock(&viewer.slot);
+            loop {
+                if slot.closing {
+                    drop(slot);
+                    return send_end(stream, MessageKind::End, b"")
+                        .err()
+                        .filter(|e| !is_peer_gone(e))
+                        .map(|e| format!("saying goodbye: {e}"));
+                }
+                if let Some(f) = slot.next.take() {
+                    break f;
+                }
+                slot = viewer.ready.wait(slot).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        let header = FrameHeader::frame(frame.seq, frame.capture_us, frame.payload.len() as u32);
+        match write_message(stream, &header.to_bytes(), &frame.payload) {
+            Ok(()) => lock(&viewer.slot).sent += 1,
+            Err(e) if is_peer_gone(&e) => return None,
+            Err(e) if is_timeout(&e) => {
+                return Some(format!(
+                    "stalled: a write blocked for more than {:.1}s",
+                    write_timeout.as_secs_f64()
+                ));
+            }
+            Err(e) => return Some(format!("write failed: {e}")),
+        }
+    }
+}
+
+fn send_end(stream: &mut TcpStream, kind: MessageKind, reason: &[u8]) -> io::Result<()> {
+    let reason = &reason[..reason.len().min(MAX_ERROR_TEXT as usize)];
+    let header = FrameHeader {
+        kind,
+        seq: 0,
+        capture_us: 0,
+        payload_len: reason.len() as u32,
+    };
+    write_message(stream, &header.to_bytes(), reason)
+}
+
+/// Writes header and payload with as few syscalls as the kernel allows, no copy.
+fn write_message(stream: &mut TcpStream, header: &[u8], payload: &[u8]) -> io::Result<()> {
+    let mut slices = [IoSlice::new(header), IoSlice::new(payload)];
+    let mut bufs = &mut slices[..];
+    while !bufs.is_empty() {
+        match stream.write_vectored(bufs) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
