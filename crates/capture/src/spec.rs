@@ -1,0 +1,143 @@
+//! What `--source` accepts ([`SourceSpec`]) and opening the source it names ([`open_source`]).
+
+use std::fmt;
+use std::str::FromStr;
+
+use framewire_core::{CaptureError, FrameSource};
+
+use crate::TestPattern;
+
+/// A parsed `--source` value: `test`, `camera` (the same as `camera:0`) or `camera:N`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceSpec {
+    /// The synthetic [`TestPattern`].
+    Test,
+    /// The camera with this index, as the operating system numbers them.
+    Camera(u32),
+}
+
+impl FromStr for SourceSpec {
+    type Err = String;
+
+    /// Parses `test`, `camera` or `camera:N`, ignoring ASCII case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let lower = s.to_ascii_lowercase();
+        let spec = match lower.as_str() {
+            "test" => Some(SourceSpec::Test),
+            "camera" => Some(SourceSpec::Camera(0)),
+            other => other
+                .strip_prefix("camera:")
+                .and_then(|index| index.parse().ok())
+                .map(SourceSpec::Camera),
+        };
+        spec.ok_or_else(|| format!("unknown source {s:?}, expected test, camera or camera:N"))
+    }
+}
+
+impl fmt::Display for SourceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceSpec::Test => f.write_str("test"),
+            SourceSpec::Camera(index) => write!(f, "camera:{index}"),
+        }
+    }
+}
+
+/// Opens the source `spec` names, producing `width` x `height` frames paced to `fps`
+/// (0 = as fast as they are asked for).
+///
+/// Cameras are not supported by this build yet: asking for one is a [`CaptureError::Open`]
+/// that says what to do instead.
+pub fn open_source(
+    spec: &SourceSpec,
+    width: u32,
+    height: u32,
+    fps: f64,
+) -> Result<Box<dyn FrameSource>, CaptureError> {
+    match spec {
+        SourceSpec::Test => Ok(Box::new(TestPattern::new(width, height, fps)?)),
+        SourceSpec::Camera(_) => Err(CaptureError::Open {
+            source_name: spec.to_string(),
+            reason: "this build has no camera support; rebuild with --features camera, or use \
+                     --source test"
+                .to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(input: &str, want: Result<SourceSpec, &str>) {
+        let got = input.parse::<SourceSpec>();
+        assert_eq!(got, want.map_err(str::to_string), "parsing {input:?}");
+        if let Ok(spec) = got {
+            assert_eq!(spec.to_string().parse::<SourceSpec>(), Ok(spec.clone()));
+        }
+    }
+
+    #[test]
+    fn parses_the_accepted_forms() {
+        check("test", Ok(SourceSpec::Test));
+        check("TEST", Ok(SourceSpec::Test));
+        check("camera", Ok(SourceSpec::Camera(0)));
+        check("camera:0", Ok(SourceSpec::Camera(0)));
+        check("camera:2", Ok(SourceSpec::Camera(2)));
+        check("Camera:12", Ok(SourceSpec::Camera(12)));
+    }
+
+    #[test]
+    fn rejects_anything_else_listing_the_accepted_forms() {
+        let msg = |s: &str| format!("unknown source {s:?}, expected test, camera or camera:N");
+        for bad in [
+            "cam",
+            "",
+            " test",
+            "camera:",
+            "camera:x",
+            "camera:-1",
+            "camera:1:2",
+            "camera:99999999999",
+            "file.mp4",
+        ] {
+            check(bad, Err(&msg(bad)));
+        }
+    }
+
+    #[test]
+    fn displays_as_it_parses() {
+        assert_eq!(SourceSpec::Test.to_string(), "test");
+        assert_eq!(SourceSpec::Camera(0).to_string(), "camera:0");
+        assert_eq!(SourceSpec::Camera(3).to_string(), "camera:3");
+    }
+
+    #[test]
+    fn opens_the_test_pattern() {
+        let source = open_source(&SourceSpec::Test, 64, 48, 0.0).unwrap();
+        let info = source.info();
+        assert_eq!(
+            (info.name.as_str(), info.width, info.height),
+            ("test pattern", 64, 48)
+        );
+        assert!(matches!(
+            open_source(&SourceSpec::Test, 0, 48, 0.0),
+            Err(CaptureError::Config(_))
+        ));
+    }
+
+    #[test]
+    fn camera_says_this_build_has_none() {
+        let Err(err) = open_source(&SourceSpec::Camera(1), 640, 480, 30.0) else {
+            panic!("opening a camera should fail without camera support");
+        };
+        assert!(
+            matches!(&err, CaptureError::Open { source_name, .. } if source_name == "camera:1")
+        );
+        assert_eq!(
+            err.to_string(),
+            "cannot open camera:1: this build has no camera support; rebuild with --features \
+             camera, or use --source test"
+        );
+    }
+}
