@@ -88,7 +88,7 @@ fn after(seq: Option<u64>) -> String {
     }
 }
 
-/// What [`Client::next`] returns.
+/// What [`Client::recv`] returns.
 #[derive(Debug, PartialEq)]
 pub enum Received<'a> {
     /// A frame's header and payload, borrowed until the next call.
@@ -172,7 +172,7 @@ impl Client {
     }
 
     /// A second handle on the socket, so another thread (a Ctrl-C handler) can shut it down
-    /// and wake a blocked [`next`](Self::next).
+    /// and wake a blocked [`recv`](Self::recv).
     pub fn closer(&self) -> io::Result<TcpStream> {
         self.stream.try_clone()
     }
@@ -188,7 +188,7 @@ impl Client {
     }
 
     /// Blocks for the next frame, or the end of the stream.
-    pub fn next(&mut self) -> Result<Received<'_>, NetError> {
+    pub fn recv(&mut self) -> Result<Received<'_>, NetError> {
         loop {
             if self.reader.poll().map_err(|e| self.wire_err(e))? {
                 break;

@@ -389,15 +389,16 @@ fn send_frames(stream: &mut TcpStream, viewer: &Viewer, write_timeout: Duration)
         let frame = {
             let mut slot = lock(&viewer.slot);
             loop {
+                // A frame published before the shutdown still goes out, then the goodbye.
+                if let Some(f) = slot.next.take() {
+                    break f;
+                }
                 if slot.closing {
                     drop(slot);
                     return send_end(stream, MessageKind::End, b"")
                         .err()
                         .filter(|e| !is_peer_gone(e))
                         .map(|e| format!("saying goodbye: {e}"));
-                }
-                if let Some(f) = slot.next.take() {
-                    break f;
                 }
                 slot = viewer.ready.wait(slot).unwrap_or_else(|e| e.into_inner());
             }

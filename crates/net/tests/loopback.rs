@@ -83,7 +83,7 @@ fn frames_arrive_complete_and_in_order() {
     ));
     let mut last = None;
     for _ in 0..200 {
-        match client.next().expect("a frame") {
+        match client.recv().expect("a frame") {
             Received::Frame(h, p) => {
                 assert!(last.is_none_or(|l| h.seq > l), "{:?} after {last:?}", h.seq);
                 assert_eq!(h.capture_us, 1_000_000 + h.seq);
@@ -111,7 +111,7 @@ fn shutdown_tells_the_viewer_the_stream_ended() {
     let mut client = connect(server.local_addr());
     next_event(&rx, "join");
     server.shutdown();
-    assert_eq!(client.next().unwrap(), Received::End { reason: None });
+    assert_eq!(client.recv().unwrap(), Received::End { reason: None });
 }
 
 #[test]
@@ -123,7 +123,7 @@ fn two_viewers_one_after_the_other_both_get_frames() {
         next_event(&rx, "join");
         for _ in 0..20 {
             assert!(
-                matches!(client.next(), Ok(Received::Frame(..))),
+                matches!(client.recv(), Ok(Received::Frame(..))),
                 "viewer {round}"
             );
         }
@@ -160,7 +160,7 @@ fn garbage_from_a_non_viewer_is_rejected_and_serving_goes_on() {
 
     let publish = publisher(Arc::clone(&server), 1_000_000);
     let mut client = connect(server.local_addr());
-    assert!(matches!(client.next(), Ok(Received::Frame(..))));
+    assert!(matches!(client.recv(), Ok(Received::Frame(..))));
     drop(client);
     server.shutdown();
     publish.join().unwrap();
@@ -228,7 +228,7 @@ fn viewer_dying_mid_frame_costs_the_others_nothing() {
         other => panic!("expected the dying viewer to leave, got {other:?}"),
     }
     for _ in 0..20 {
-        assert!(matches!(good.next(), Ok(Received::Frame(..))));
+        assert!(matches!(good.recv(), Ok(Received::Frame(..))));
     }
     drop(good);
     server.shutdown();
@@ -246,7 +246,7 @@ fn server_full_is_said_to_the_viewer() {
     next_event(&rx, "first join");
     let mut second = connect(server.local_addr());
     assert_eq!(
-        second.next().unwrap(),
+        second.recv().unwrap(),
         Received::End {
             reason: Some("server full: 1 of 1 viewers connected".into())
         }
@@ -280,7 +280,7 @@ fn viewer_error(bytes: Vec<u8>, max_payload: u32) -> String {
     let err = match Client::connect(addr, config) {
         Err(e) => e,
         Ok(mut c) => loop {
-            match c.next() {
+            match c.recv() {
                 Ok(Received::Frame(..)) => continue,
                 Ok(other) => panic!("expected an error, got {other:?}"),
                 Err(e) => break e,
@@ -379,4 +379,28 @@ fn wire_bytes_are_pinned() {
     insta::assert_snapshot!("handshake_jpeg_640x480_rgb8_29.97fps", hex(&hs.to_bytes()));
     let header = FrameHeader::frame(0x0102_0304_0506_0708, 1_700_000_000_123_456, 45_678);
     insta::assert_snapshot!("frame_header", hex(&header.to_bytes()));
+}
+
+#[test]
+fn the_last_frame_published_before_shutdown_still_arrives() {
+    let (server, rx) = start(ServerConfig::default());
+    let mut client = connect(server.local_addr());
+    next_event(&rx, "join");
+    for seq in 0..3 {
+        server.publish(&Arc::new(EncodedFrame {
+            seq,
+            capture_us: 0,
+            payload: payload(seq),
+        }));
+    }
+    server.shutdown();
+    let mut last = None;
+    loop {
+        match client.recv().unwrap() {
+            Received::Frame(h, _) => last = Some(h.seq),
+            Received::End { reason: None } => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(last, Some(2));
 }
