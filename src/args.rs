@@ -1,0 +1,86 @@
+//! Parsers for flag values shared by the subcommands: sizes, addresses, byte counts.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+
+/// `640x480` -> (640, 480).
+pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("expected WIDTHxHEIGHT like 640x480, got {s:?}"))?;
+    let dim = |v: &str| {
+        v.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=16384).contains(n))
+            .ok_or_else(|| format!("expected WIDTHxHEIGHT with each in 1..=16384, got {s:?}"))
+    };
+    Ok((dim(w)?, dim(h)?))
+}
+
+/// A host:port, resolved now so that a typo is reported before anything starts.
+pub fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    s.to_socket_addrs()
+        .map_err(|e| format!("expected HOST:PORT like 127.0.0.1:9999, got {s:?} ({e})"))?
+        .next()
+        .ok_or_else(|| format!("{s:?} resolves to no address"))
+}
+
+/// Frames per second: 0 (unpaced) up to 1000.
+pub fn parse_fps(s: &str) -> Result<f64, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && (0.0..=1000.0).contains(v))
+        .ok_or_else(|| format!("expected frames per second in 0..=1000 (0 = unpaced), got {s:?}"))
+}
+
+/// A size in bytes, with an optional K/M/G (binary) suffix: `64M`.
+pub fn parse_bytes(s: &str) -> Result<u32, String> {
+    let t = s.trim();
+    let (digits, mult) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 1u64 << 10),
+        Some((i, 'm' | 'M')) => (&t[..i], 1 << 20),
+        Some((i, 'g' | 'G')) => (&t[..i], 1 << 30),
+        _ => (t, 1),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .filter(|n| (1..=u64::from(u32::MAX)).contains(n))
+        .map(|n| n as u32)
+        .ok_or_else(|| format!("expected a byte count like 64M (at most 4G), got {s:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("640x480"), Ok((640, 480)));
+        assert_eq!(parse_size("1920X1080"), Ok((1920, 1080)));
+        for bad in ["640", "0x480", "640x", "axb", "20000x10"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bytes_and_fps() {
+        assert_eq!(parse_bytes("64M"), Ok(64 << 20));
+        assert_eq!(parse_bytes("1024"), Ok(1024));
+        assert!(parse_bytes("5G").is_err());
+        assert!(parse_bytes("0").is_err());
+        assert_eq!(parse_fps("0"), Ok(0.0));
+        assert!(parse_fps("-1").is_err());
+        assert!(parse_fps("nan").is_err());
+    }
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            parse_addr("127.0.0.1:9999").unwrap().to_string(),
+            "127.0.0.1:9999"
+        );
+        assert!(parse_addr("127.0.0.1").is_err());
+    }
+}

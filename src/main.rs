@@ -1,0 +1,62 @@
+//! The `framewire` command: `serve` streams a source to viewers, `view` receives and shows a
+//! stream, `devices` lists cameras. Each subcommand assembles plugin crates from its flags.
+
+// The binary's job is to talk to the user on stdout and stderr.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod args;
+mod devices;
+mod serve;
+mod stats;
+mod view;
+
+/// Stream live video between machines: capture, resize, encode, send, receive, decode, show.
+#[derive(Debug, Parser)]
+#[command(name = "framewire", version, about, long_about = None)]
+#[command(
+    after_help = "Try it on one machine:\n  framewire serve --codec jpeg &\n  framewire view --headless --frames 100 --stats json"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Capture frames and stream them to every viewer that connects
+    Serve(serve::ServeArgs),
+    /// Connect to a server and show (or measure) its stream
+    View(view::ViewArgs),
+    /// List the cameras this machine has
+    Devices,
+}
+
+fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("framewire: internal error (a bug, please report it): {info}");
+    }));
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::View(args) => view::run(args),
+        Command::Devices => devices::run(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("framewire: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! `framewire serve`: source -> resize -> encode once -> every connected viewer.
+
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use framewire_capture::{ResizeFilter, Resizer, SourceSpec, fit_size, open_source};
+use framewire_codec::EncodeOptions;
+use framewire_core::{CodecKind, Frame, StreamInfo};
+use framewire_net::{EncodedFrame, Handshake, Server, ServerConfig, ServerEvent};
+
+use crate::args::{parse_addr, parse_fps, parse_size};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where frames come from: test (a synthetic moving pattern), camera or camera:N
+    #[arg(long, default_value = "test", value_name = "SOURCE")]
+    source: SourceSpec,
+    /// Size the source captures at
+    #[arg(long, default_value = "640x480", value_parser = parse_size, value_name = "WxH")]
+    size: (u32, u32),
+    /// Frames per second the source is paced to; 0 = as fast as the pipeline takes them
+    #[arg(long, default_value = "30", value_parser = parse_fps)]
+    fps: f64,
+    /// Resize to this width before encoding, keeping the aspect ratio (with --height: exactly that size)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=16384))]
+    width: Option<u32>,
+    /// Resize to this height before encoding, keeping the aspect ratio
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=16384))]
+    height: Option<u32>,
+    /// How frames are encoded on the wire: raw, bincode or jpeg
+    #[arg(long, default_value = "raw")]
+    codec: CodecKind,
+    /// JPEG quality, 1-100
+    #[arg(long, default_value = "80", value_parser = clap::value_parser!(u8).range(1..=100))]
+    quality: u8,
+    /// Address to listen on; port 0 picks a free one (printed). Use 0.0.0.0:9999 to serve a network
+    #[arg(long, default_value = "127.0.0.1:9999", value_parser = parse_addr, value_name = "ADDR")]
+    listen: SocketAddr,
+    /// Show what is being sent in a local window
+    #[arg(long)]
+    preview: bool,
+    /// Stop after sending this many frames (frames are only captured while a viewer is connected)
+    #[arg(long, value_name = "N")]
+    frames: Option<u64>,
+    /// Viewers served at once; one more is told the server is full
+    #[arg(long, default_value = "64", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_viewers: u32,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    if args.preview {
+        bail!("--preview: this build has no preview window yet; run without --preview");
+    }
+    let (width, height) = args.size;
+    let mut source = open_source(&args.source, width, height, args.fps)
+        .with_context(|| format!("--source {}", args.source))?;
+    let info = source.info();
+    let (out_w, out_h) = fit_size(info.width, info.height, args.width, args.height)?;
+    let mut encoder = framewire_codec::encoder(
+        args.codec,
+        &EncodeOptions {
+            quality: args.quality,
+        },
+    )?;
+    let handshake = Handshake {
+        stream: StreamInfo {
+            codec: args.codec,
+            width: out_w,
+            height: out_h,
+            format: encoder.output_format(info.format),
+        },
+        fps: args.fps,
+    };
+    let config = ServerConfig {
+        max_viewers: args.max_viewers as usize,
+        ..ServerConfig::default()
+    };
+    let server = Server::bind(args.listen, handshake, config, print_event)
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    println!("listening on {}", server.local_addr());
+    println!(
+        "streaming {} {}x{} -> {} {}x{} at {} fps",
+        info.name,
+        info.width,
+        info.height,
+        args.codec,
+        out_w,
+        out_h,
+        if args.fps > 0.0 {
+            args.fps.to_string()
+        } else {
+            "unpaced".into()
+        }
+    );
+    let _ = std::io::stdout().flush();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_flag = Arc::clone(&stop);
+    ctrlc::set_handler(move || stop_flag.store(true, Ordering::SeqCst))
+        .context("cannot install the Ctrl-C handler")?;
+
+    let mut captured = Frame::empty(info.format);
+    let mut resized = Frame::empty(info.format);
+    let mut resizer = Resizer::new(ResizeFilter::Area);
+    let resize = (out_w, out_h) != (info.width, info.height);
+    // Encoded frames are shared with viewer threads; a buffer comes back to the pool once no
+    // viewer holds it, so the steady state allocates nothing.
+    let mut pool: Vec<Arc<EncodedFrame>> = Vec::new();
+    let mut sent = 0u64;
+    let live = std::io::stderr().is_terminal();
+    let mut window = (Instant::now(), 0u64, 0u64);
+
+    while !stop.load(Ordering::SeqCst) && args.frames.is_none_or(|n| sent < n) {
+        if server.viewer_count() == 0 {
+            server.wait_for_viewer(Duration::from_millis(200));
+            continue;
+        }
+        if !source
+            .next_frame(&mut captured)
+            .context("capturing a frame")?
+        {
+            println!("source ended after {sent} frames");
+            break;
+        }
+        let frame = if resize {
+            resizer.resize(&captured, &mut resized, out_w, out_h)?;
+            &resized
+        } else {
+            &captured
+        };
+        let mut slot = match pool.iter().position(|f| Arc::strong_count(f) == 1) {
+            Some(i) => pool.swap_remove(i),
+            None => Arc::new(EncodedFrame::default()),
+        };
+        let encoded = Arc::get_mut(&mut slot).expect("pooled frames are not shared");
+        encoded.seq = frame.seq;
+        encoded.capture_us = frame.capture_us;
+        encoder
+            .encode(frame, &mut encoded.payload)
+            .with_context(|| format!("encoding frame {}", frame.seq))?;
+        let bytes = encoded.payload.len() as u64;
+        server.publish(&slot);
+        if pool.len() < 8 {
+            pool.push(slot);
+        }
+        sent += 1;
+        window.1 += 1;
+        window.2 += bytes;
+        if live && window.0.elapsed() >= Duration::from_secs(1) {
+            let secs = window.0.elapsed().as_secs_f64();
+            eprint!(
+                "\r\x1b[2K{:6.1} fps {:8.2} Mbit/s  viewers {}  frames {sent}",
+                window.1 as f64 / secs,
+                window.2 as f64 * 8.0 / secs / 1e6,
+                server.viewer_count()
+            );
+            window = (Instant::now(), 0, 0);
+        }
+    }
+    if live {
+        eprintln!();
+    }
+    server.shutdown();
+    println!("stopped after sending {sent} frames");
+    Ok(())
+}
+
+fn print_event(event: ServerEvent) {
+    let plural = |n: usize| if n == 1 { "viewer" } else { "viewers" };
+    match event {
+        ServerEvent::Joined { peer, viewers } => {
+            println!("viewer {peer} connected ({viewers} {})", plural(viewers));
+        }
+        ServerEvent::Left {
+            peer,
+            viewers,
+            frames,
+            dropped,
+            error,
+        } => {
+            let why = error.map(|e| format!(": {e}")).unwrap_or_default();
+            println!(
+                "viewer {peer} left after {frames} frames, {dropped} dropped ({viewers} {}){why}",
+                plural(viewers)
+            );
+        }
+        ServerEvent::Rejected { peer, error } => {
+            eprintln!("framewire: connection from {peer} rejected: {error}");
+        }
+    }
+    let _ = std::io::stdout().flush();
+}

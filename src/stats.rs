@@ -1,0 +1,230 @@
+//! What a viewer measures: frames, bytes, drops, order, capture-to-decoded latency; printed
+//! live on a terminal and as one JSON object at exit (`--stats json`).
+
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Running totals of one `view` session.
+pub struct Stats {
+    started: Option<Instant>,
+    last: Option<Instant>,
+    frames: u64,
+    bytes: u64,
+    dropped: u64,
+    out_of_order: u64,
+    first_seq: Option<u64>,
+    last_seq: Option<u64>,
+    /// Microseconds from capture to decoded.
+    latency: Histogram<u64>,
+    pattern_errors: Option<u64>,
+    window: Window,
+}
+
+/// The last second or so, for the live line.
+struct Window {
+    since: Instant,
+    frames: u64,
+    bytes: u64,
+}
+
+/// The `--stats json` object.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub frames: u64,
+    pub fps: f64,
+    pub bytes: u64,
+    pub mbit_per_s: f64,
+    pub codec: String,
+    pub width: u32,
+    pub height: u32,
+    pub dropped: u64,
+    pub out_of_order: u64,
+    pub first_seq: Option<u64>,
+    pub last_seq: Option<u64>,
+    pub latency_ms: Latency,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pattern_errors: Option<u64>,
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Serialize)]
+pub struct Latency {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl Stats {
+    pub fn new(check_pattern: bool) -> Stats {
+        Stats {
+            started: None,
+            last: None,
+            frames: 0,
+            bytes: 0,
+            dropped: 0,
+            out_of_order: 0,
+            first_seq: None,
+            last_seq: None,
+            latency: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds"),
+            pattern_errors: check_pattern.then_some(0),
+            window: Window {
+                since: Instant::now(),
+                frames: 0,
+                bytes: 0,
+            },
+        }
+    }
+
+    /// One frame decoded: `bytes` on the wire, latency from its capture stamp to `now_us`.
+    pub fn record(&mut self, seq: u64, capture_us: u64, bytes: u64, now_us: u64) {
+        let now = Instant::now();
+        if self.started.is_none() {
+            self.started = Some(now);
+            self.window.since = now;
+        }
+        self.last = Some(now);
+        self.frames += 1;
+        self.bytes += bytes;
+        self.window.frames += 1;
+        self.window.bytes += bytes;
+        match self.last_seq {
+            Some(prev) if seq > prev => self.dropped += seq - prev - 1,
+            Some(_) => self.out_of_order += 1,
+            None => self.first_seq = Some(seq),
+        }
+        self.last_seq = Some(self.last_seq.map_or(seq, |p| p.max(seq)));
+        self.latency
+            .saturating_record(now_us.saturating_sub(capture_us).max(1));
+    }
+
+    /// Counts a frame whose pixels did not carry the frame number its header named.
+    pub fn pattern_error(&mut self) {
+        if let Some(n) = &mut self.pattern_errors {
+            *n += 1;
+        }
+    }
+
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    fn ms(&self, q: f64) -> f64 {
+        if self.latency.is_empty() {
+            return 0.0;
+        }
+        round3(self.latency.value_at_quantile(q) as f64 / 1000.0)
+    }
+
+    /// A one-line summary of the last interval, at most every `every`; `None` in between.
+    pub fn live_line(&mut self, every: Duration) -> Option<String> {
+        let elapsed = self.window.since.elapsed();
+        if elapsed < every || self.started.is_none() {
+            return None;
+        }
+        let secs = elapsed.as_secs_f64();
+        let line = format!(
+            "{:6.1} fps {:8.2} Mbit/s  latency p50 {:.1} ms p99 {:.1} ms  frames {}  dropped {}",
+            self.window.frames as f64 / secs,
+            self.window.bytes as f64 * 8.0 / secs / 1e6,
+            self.ms(0.5),
+            self.ms(0.99),
+            self.frames,
+            self.dropped,
+        );
+        self.window = Window {
+            since: Instant::now(),
+            frames: 0,
+            bytes: 0,
+        };
+        Some(line)
+    }
+
+    pub fn report(&self, codec: &str, width: u32, height: u32) -> Report {
+        let secs = match (self.started, self.last) {
+            (Some(a), Some(b)) => (b - a).as_secs_f64(),
+            _ => 0.0,
+        };
+        // n frames span n-1 intervals.
+        let fps = if secs > 0.0 {
+            (self.frames - 1) as f64 / secs
+        } else {
+            0.0
+        };
+        let mbit = if secs > 0.0 {
+            self.bytes as f64 * 8.0 / secs / 1e6
+        } else {
+            0.0
+        };
+        Report {
+            frames: self.frames,
+            fps: round3(fps),
+            bytes: self.bytes,
+            mbit_per_s: round3(mbit),
+            codec: codec.to_string(),
+            width,
+            height,
+            dropped: self.dropped,
+            out_of_order: self.out_of_order,
+            first_seq: self.first_seq,
+            last_seq: self.last_seq,
+            latency_ms: Latency {
+                p50: self.ms(0.5),
+                p99: self.ms(0.99),
+                max: if self.latency.is_empty() {
+                    0.0
+                } else {
+                    round3(self.latency.max() as f64 / 1000.0)
+                },
+            },
+            pattern_errors: self.pattern_errors,
+        }
+    }
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_gaps_as_dropped_and_reordering() {
+        let mut s = Stats::new(false);
+        for seq in [5, 6, 9, 8, 10] {
+            s.record(seq, 1_000, 100, 3_000);
+        }
+        let r = s.report("raw", 4, 2);
+        assert_eq!(r.frames, 5);
+        assert_eq!(r.bytes, 500);
+        assert_eq!(r.dropped, 2);
+        assert_eq!(r.out_of_order, 1);
+        assert_eq!((r.first_seq, r.last_seq), (Some(5), Some(10)));
+        assert_eq!(r.latency_ms.p50, 2.0);
+        assert_eq!(r.pattern_errors, None);
+    }
+
+    #[test]
+    fn latency_percentiles_in_ms() {
+        let mut s = Stats::new(true);
+        for i in 0..100u64 {
+            s.record(i, 0, 1, (i + 1) * 1000);
+        }
+        let r = s.report("jpeg", 1, 1);
+        // The histogram keeps 3 significant digits.
+        let near = |got: f64, want: f64| assert!((got - want).abs() < 0.1, "{got} vs {want}");
+        near(r.latency_ms.p50, 50.0);
+        near(r.latency_ms.p99, 99.0);
+        near(r.latency_ms.max, 100.0);
+        assert_eq!(r.pattern_errors, Some(0));
+    }
+
+    #[test]
+    fn empty_report_is_all_zero() {
+        let r = Stats::new(false).report("raw", 1, 1);
+        assert_eq!((r.frames, r.fps, r.latency_ms.p99), (0, 0.0, 0.0));
+    }
+}

@@ -1,0 +1,380 @@
+//! End to end through the real `framewire` binary: `serve` and `view` processes talking over
+//! real sockets on 127.0.0.1, for every codec, and what a user sees when something is wrong.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use framewire_core::CodecKind;
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn framewire() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_framewire"));
+    cmd.env_remove("RUST_LOG");
+    cmd
+}
+
+/// A running `framewire serve`; killed when dropped. Its stdout lines arrive on `lines`.
+struct Serve {
+    child: Child,
+    addr: String,
+    lines: mpsc::Receiver<String>,
+    stderr: thread::JoinHandle<String>,
+}
+
+impl Serve {
+    fn start(args: &[&str]) -> Serve {
+        let mut child = framewire()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn framewire serve");
+        let (tx, lines) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut stderr = child.stderr.take().unwrap();
+        let stderr = thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+        let mut serve = Serve {
+            child,
+            addr: String::new(),
+            lines,
+            stderr,
+        };
+        let first = serve.line("the `listening on ADDR` line");
+        serve.addr = first
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("first line was {first:?}"))
+            .to_string();
+        serve
+    }
+
+    /// The next stdout line, or a panic saying what was awaited.
+    fn line(&self, what: &str) -> String {
+        self.lines
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("serve printed no line within {WAIT:?}; waited for {what}"))
+    }
+
+    /// Skips stdout lines until one starts with `prefix`.
+    fn line_starting(&self, prefix: &str) -> String {
+        loop {
+            let line = self.line(prefix);
+            if line.starts_with(prefix) {
+                return line;
+            }
+        }
+    }
+
+    /// Sends Ctrl-C (SIGINT) and returns the exit status and stderr.
+    fn interrupt(mut self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let status = wait_timeout(&mut self.child, "serve to stop after Ctrl-C");
+        let stderr = std::mem::replace(&mut self.stderr, thread::spawn(String::new));
+        (status, stderr.join().unwrap())
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_timeout(child: &mut Child, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Runs `framewire view` to completion with a deadline.
+fn view(args: &[&str]) -> Output {
+    let mut child = framewire()
+        .arg("view")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn framewire view");
+    wait_timeout(&mut child, "view to exit");
+    child.wait_with_output().unwrap()
+}
+
+fn stats(out: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "view failed: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("stats {stdout:?}: {e}"))
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn every_codec_streams_complete_frames_in_order() {
+    for kind in CodecKind::ALL {
+        let serve = Serve::start(&["--codec", kind.name(), "--fps", "0", "--width", "320"]);
+        let out = view(&[
+            "--connect",
+            &serve.addr,
+            "--headless",
+            "--frames",
+            "40",
+            "--stats",
+            "json",
+            "--verify-test-pattern",
+        ]);
+        let s = stats(&out);
+        assert_eq!(s["frames"], 40, "{kind}: {s}");
+        assert_eq!(s["codec"], kind.name());
+        assert_eq!(
+            (s["width"].as_u64(), s["height"].as_u64()),
+            (Some(320), Some(240))
+        );
+        assert_eq!(s["out_of_order"], 0, "{kind}: {s}");
+        // Every frame decoded to the picture its header named: nothing mixed up or corrupted.
+        assert_eq!(s["pattern_errors"], 0, "{kind}: {s}");
+        let (first, last) = (
+            s["first_seq"].as_u64().unwrap(),
+            s["last_seq"].as_u64().unwrap(),
+        );
+        assert_eq!(
+            last - first + 1,
+            40 + s["dropped"].as_u64().unwrap(),
+            "{kind}: {s}"
+        );
+        for key in ["fps", "bytes"] {
+            assert!(s[key].as_f64().unwrap() > 0.0, "{kind}: {key} in {s}");
+        }
+        let lat = &s["latency_ms"];
+        assert!(
+            lat["p50"].as_f64().unwrap() <= lat["p99"].as_f64().unwrap(),
+            "{s}"
+        );
+        assert!(lat["p99"].as_f64().unwrap() > 0.0, "{s}");
+        assert!(serve.line_starting("viewer ").contains("connected"));
+    }
+}
+
+#[test]
+fn two_viewers_one_after_the_other_both_get_frames_and_snapshot_is_written() {
+    let serve = Serve::start(&["--codec", "jpeg", "--fps", "0", "--size", "320x240"]);
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("last.png");
+    let mut seqs = Vec::new();
+    for i in 0..2 {
+        let mut args = vec!["--connect", &serve.addr, "--headless", "--frames", "10"];
+        args.extend(["--stats", "json", "--verify-test-pattern"]);
+        let png_arg = png.to_str().unwrap();
+        if i == 1 {
+            args.extend(["--snapshot", png_arg]);
+        }
+        let s = stats(&view(&args));
+        assert_eq!(s["frames"], 10);
+        assert_eq!(s["pattern_errors"], 0);
+        seqs.push((
+            s["first_seq"].as_u64().unwrap(),
+            s["last_seq"].as_u64().unwrap(),
+        ));
+        assert!(serve.line_starting("viewer ").contains("connected"));
+        assert!(serve.line_starting("viewer ").contains("left after"));
+    }
+    // The second viewer joined a stream that had moved on.
+    assert!(seqs[1].0 > seqs[0].1, "{seqs:?}");
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[1..4], b"PNG");
+}
+
+#[test]
+fn ctrl_c_stops_the_server_cleanly() {
+    let serve = Serve::start(&["--codec", "raw"]);
+    let (status, stderr) = serve.interrupt();
+    assert!(status.success(), "{status}: {stderr}");
+    assert_eq!(stderr, "");
+}
+
+#[test]
+fn server_serves_the_requested_number_of_frames_then_exits() {
+    let mut serve = Serve::start(&["--codec", "bincode", "--fps", "0", "--frames", "25"]);
+    let out = view(&["--connect", &serve.addr, "--headless", "--stats", "json"]);
+    let s = stats(&out);
+    assert_eq!(s["last_seq"], 24, "{s}");
+    assert!(
+        stderr(&out).contains("ended the stream"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(wait_timeout(&mut serve.child, "serve --frames to exit").success());
+}
+
+#[test]
+fn garbage_client_gets_a_one_line_rejection_and_serving_goes_on() {
+    let serve = Serve::start(&["--codec", "raw", "--fps", "0"]);
+    let mut http = TcpStream::connect(&serve.addr).unwrap();
+    let me = http.local_addr().unwrap();
+    http.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    let mut rest = Vec::new();
+    http.set_read_timeout(Some(WAIT)).unwrap();
+    let _ = http.read_to_end(&mut rest);
+    assert!(rest.is_empty());
+    let s = stats(&view(&[
+        "--connect",
+        &serve.addr,
+        "--headless",
+        "--frames",
+        "5",
+        "--stats",
+        "json",
+    ]));
+    assert_eq!(s["frames"], 5);
+    let (status, stderr) = serve.interrupt();
+    assert!(status.success());
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "framewire: connection from {me} rejected: not a framewire viewer: expected viewer \
+             hello magic \"FWVH\", got 47 45 54 20 2f 20 48 54 (\"GET / HT\")"
+        )
+    );
+}
+
+/// A fake server that sends `bytes` to the first connection after reading 8 bytes.
+fn fake_server(bytes: Vec<u8>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut hello = [0u8; 8];
+        let _ = s.read_exact(&mut hello);
+        let _ = s.write_all(&bytes);
+    });
+    addr
+}
+
+#[test]
+fn viewer_facing_a_bad_server_exits_non_zero_with_one_line() {
+    let http = fake_server(b"HTTP/1.1 400 Bad Request\r\n\r\n".to_vec());
+    let out = view(&["--connect", &http, "--headless"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "framewire: error: server {http}: at byte 0 (before any frame): expected stream \
+             handshake magic \"FWST\", got 48 54 54 50 2f 31 2e 31 20 34 30 30 20 42 61 64 \
+             (\"HTTP/1.1 400 Bad\")\n"
+        )
+    );
+
+    // A valid handshake, then a frame whose JPEG payload is garbage.
+    let mut bytes = framewire_net::Handshake {
+        stream: framewire_core::StreamInfo {
+            codec: CodecKind::Jpeg,
+            width: 64,
+            height: 48,
+            format: framewire_core::PixelFormat::Rgb8,
+        },
+        fps: 30.0,
+    }
+    .to_bytes()
+    .to_vec();
+    bytes.extend_from_slice(&framewire_net::FrameHeader::frame(7, 0, 16).to_bytes());
+    bytes.extend_from_slice(&[0xAB; 16]);
+    let addr = fake_server(bytes);
+    let out = view(&["--connect", &addr, "--headless"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let last = err.lines().last().unwrap();
+    assert!(
+        last.starts_with(&format!(
+            "framewire: error: server {addr}: frame 7 at byte 72: "
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let out = view(&["--connect", &format!("127.0.0.1:{port}"), "--headless"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with(&format!(
+            "framewire: error: cannot connect to 127.0.0.1:{port}: "
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+}
+
+#[test]
+fn typos_get_a_clear_error() {
+    fn check(args: &[&str], want: &str) {
+        let out = framewire().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    check(
+        &["serve", "--codec", "h264"],
+        "unknown codec \"h264\", expected one of: raw, bincode, jpeg",
+    );
+    check(
+        &["serve", "--source", "cam"],
+        "unknown source \"cam\", expected test, camera or camera:N",
+    );
+    check(
+        &["serve", "--size", "640"],
+        "expected WIDTHxHEIGHT like 640x480",
+    );
+    check(&["serve", "--quality", "0"], "0 is not in 1..=100");
+    check(&["view", "--connect", "nowhere"], "expected HOST:PORT");
+    check(&["view", "--stats", "xml"], "[possible values: json]");
+    check(&["sreve"], "unrecognized subcommand 'sreve'");
+}
+
+#[test]
+fn help_is_pinned() {
+    for args in [&["--help"][..], &["serve", "--help"], &["view", "--help"]] {
+        let out = framewire().args(args).output().unwrap();
+        assert!(out.status.success());
+        insta::assert_snapshot!(
+            format!("help_{}", args[..args.len() - 1].join("_")).trim_end_matches('_'),
+            String::from_utf8(out.stdout).unwrap()
+        );
+    }
+}
