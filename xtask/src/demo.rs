@@ -1,0 +1,137 @@
+//! `cargo xtask demo`: a server on the test pattern and a viewer on loopback, in one command.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::{cargo, root, run_cmd};
+
+pub fn run_demo(args: &[String]) -> anyhow::Result<()> {
+    let mut serve_flags = vec![
+        "--codec".to_string(),
+        "jpeg".into(),
+        "--width".into(),
+        "640".into(),
+        "--size".into(),
+        "1280x720".into(),
+    ];
+    let mut frames = None;
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = || -> anyhow::Result<String> {
+            Ok(it
+                .clone()
+                .next()
+                .with_context(|| format!("{flag} needs a value"))?
+                .clone())
+        };
+        match flag.as_str() {
+            "--codec" | "--size" | "--width" | "--fps" | "--quality" => {
+                let v = value()?;
+                if let Some(i) = serve_flags.iter().position(|f| f == flag) {
+                    serve_flags[i + 1] = v;
+                } else {
+                    serve_flags.extend([flag.clone(), v]);
+                }
+                it.next();
+            }
+            "--frames" => {
+                frames = Some(value()?);
+                it.next();
+            }
+            other => bail!("unknown demo option {other:?} (see cargo xtask --help)"),
+        }
+    }
+
+    let mut build = cargo();
+    build.args(["build", "--release", "--bin", "framewire"]);
+    run_cmd(build)?;
+    let exe = root().join("target/release/framewire");
+    let out_dir = root().join("target/framewire-demo");
+    std::fs::create_dir_all(&out_dir)?;
+    let snapshot = out_dir.join("last.png");
+
+    // Ctrl-C reaches the whole process group: the server and viewer stop themselves; the demo
+    // only has to not die first, so that it can wait for them and report.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&interrupted);
+    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))?;
+
+    let mut server = Command::new(&exe)
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0"])
+        .args(&serve_flags)
+        .stdout(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .context("starting framewire serve")?;
+    let addr = match listening_addr(&mut server) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = server.kill();
+            return Err(e);
+        }
+    };
+    println!("demo: server listening on {addr}; press Enter or Ctrl-C to stop");
+    println!("demo: no window yet (the GPU display is its own issue): showing live stats");
+
+    let mut view = Command::new(&exe);
+    view.arg("view")
+        .args(["--connect", &addr, "--headless", "--stats", "json"])
+        .arg("--snapshot")
+        .arg(&snapshot);
+    if let Some(n) = &frames {
+        view.args(["--frames", n]);
+    }
+    let status = view.status().context("starting framewire view");
+    stop(&mut server);
+    let status = status?;
+    if !status.success() && !interrupted.load(Ordering::SeqCst) {
+        bail!("framewire view failed ({status})");
+    }
+    println!("demo: stopped; last frame in {}", snapshot.display());
+    Ok(())
+}
+
+/// Reads the server's stdout until its `listening on ADDR` line, then keeps echoing it.
+fn listening_addr(server: &mut Child) -> anyhow::Result<String> {
+    let stdout = server.stdout.take().context("server stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines
+        .next()
+        .context("the server exited before saying where it listens")??;
+    let addr = first
+        .strip_prefix("listening on ")
+        .with_context(|| format!("unexpected first line from the server: {first:?}"))?
+        .to_string();
+    println!("server: {first}");
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            println!("server: {line}");
+        }
+    });
+    Ok(addr)
+}
+
+/// Asks the server to stop as Ctrl-C would, and waits a little before killing it.
+fn stop(server: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-INT", &server.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = server.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("demo: the server did not stop within 5 s; killing it");
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+pub use run_demo as run;
