@@ -1,14 +1,27 @@
 //! framewire's frame sinks: where decoded frames end up.
 //!
-//! A thin start: [`write_png`] saves a frame (used by `framewire view --snapshot`), and
-//! [`PngSnapshot`] is a [`FrameSink`] that keeps the newest frame and writes it at the end.
-//! The wgpu renderer and the winit window come next (see ARCHITECTURE.md).
+//! - [`Renderer`] (wgpu) draws a frame, letterboxed, into any texture view; it knows no window.
+//! - [`HeadlessRenderer`] draws into an offscreen texture and reads back RGBA bytes (tests,
+//!   benches, `framewire view --snapshot`).
+//! - [`window`] opens a winit window that shows the newest frame a producer thread hands it.
+//! - [`write_png`] saves a frame; [`PngSnapshot`] is a [`FrameSink`] that writes the newest frame at the end.
 
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use framewire_core::{Flow, Frame, FrameSink, PixelFormat, SinkError};
+
+mod gpu;
+mod headless;
+mod renderer;
+pub mod window;
+
+pub use gpu::{DisplayError, Gpu, hardware_required};
+pub use headless::HeadlessRenderer;
+pub use renderer::{Renderer, letterbox};
+/// The wgpu this crate draws with, so that callers use the same version.
+pub use wgpu;
 
 /// Writes `frame` to `path` as an 8-bit PNG (RGB or RGBA, as the frame is).
 pub fn write_png(path: &Path, frame: &Frame) -> Result<(), SinkError> {
