@@ -51,6 +51,29 @@ pub fn parse_bytes(s: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("expected a byte count like 64M (at most 4G), got {s:?}"))
 }
 
+/// A duration: `500ms`, `5s`, `2m`, or plain seconds (`1.5`).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let (num, unit) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (t, 1.0)
+    };
+    num.trim()
+        .parse::<f64>()
+        .ok()
+        .map(|v| v * unit)
+        .filter(|v| v.is_finite() && *v > 0.0 && *v <= 86_400.0)
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| {
+            format!("expected a duration like 500ms, 5s or 2m (at most a day), got {s:?}")
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +96,18 @@ mod tests {
         assert_eq!(parse_fps("0"), Ok(0.0));
         assert!(parse_fps("-1").is_err());
         assert!(parse_fps("nan").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        for bad in ["0", "-1s", "abc", "5h", "2d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use framewire_codec::EncodeOptions;
 use framewire_core::{CodecKind, Frame, StreamInfo};
 use framewire_net::{EncodedFrame, Handshake, Server, ServerConfig, ServerEvent};
 
-use crate::args::{parse_addr, parse_fps, parse_size};
+use crate::args::{parse_addr, parse_duration, parse_fps, parse_size};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -50,6 +50,12 @@ pub struct ServeArgs {
     /// Viewers served at once; one more is told the server is full
     #[arg(long, default_value = "64", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_viewers: u32,
+    /// Time a new connection has to send its viewer hello
+    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    handshake_timeout: Duration,
+    /// Time one write to a viewer may block before that viewer is dropped as stalled
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    write_timeout: Duration,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -78,6 +84,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let config = ServerConfig {
         max_viewers: args.max_viewers as usize,
+        handshake_timeout: args.handshake_timeout,
+        write_timeout: args.write_timeout,
         ..ServerConfig::default()
     };
     let server = Server::bind(args.listen, handshake, config, print_event)
@@ -154,10 +162,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         if live && window.0.elapsed() >= Duration::from_secs(1) {
             let secs = window.0.elapsed().as_secs_f64();
             eprint!(
-                "\r\x1b[2K{:6.1} fps {:8.2} Mbit/s  viewers {}  frames {sent}",
+                "\r\x1b[2K{:6.1} fps {:8.2} Mbit/s  viewers {}  frames {sent}  dropped for slow viewers {}",
                 window.1 as f64 / secs,
                 window.2 as f64 * 8.0 / secs / 1e6,
-                server.viewer_count()
+                server.viewer_count(),
+                server.dropped_total()
             );
             window = (Instant::now(), 0, 0);
         }

@@ -16,6 +16,9 @@ pub struct Stats {
     out_of_order: u64,
     first_seq: Option<u64>,
     last_seq: Option<u64>,
+    /// The previous frame's number on the current connection (a new connection may restart at 0).
+    prev_seq: Option<u64>,
+    reconnects: u64,
     /// Microseconds from capture to decoded.
     latency: Histogram<u64>,
     pattern_errors: Option<u64>,
@@ -43,6 +46,7 @@ pub struct Report {
     pub out_of_order: u64,
     pub first_seq: Option<u64>,
     pub last_seq: Option<u64>,
+    pub reconnects: u64,
     pub latency_ms: Latency,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pattern_errors: Option<u64>,
@@ -67,6 +71,8 @@ impl Stats {
             out_of_order: 0,
             first_seq: None,
             last_seq: None,
+            prev_seq: None,
+            reconnects: 0,
             latency: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds"),
             pattern_errors: check_pattern.then_some(0),
             window: Window {
@@ -89,14 +95,22 @@ impl Stats {
         self.bytes += bytes;
         self.window.frames += 1;
         self.window.bytes += bytes;
-        match self.last_seq {
+        match self.prev_seq {
             Some(prev) if seq > prev => self.dropped += seq - prev - 1,
             Some(_) => self.out_of_order += 1,
-            None => self.first_seq = Some(seq),
+            None => {}
         }
-        self.last_seq = Some(self.last_seq.map_or(seq, |p| p.max(seq)));
+        self.first_seq.get_or_insert(seq);
+        self.prev_seq = Some(self.prev_seq.map_or(seq, |p| p.max(seq)));
+        self.last_seq = Some(seq);
         self.latency
             .saturating_record(now_us.saturating_sub(capture_us).max(1));
+    }
+
+    /// A new connection: its sequence numbers are not compared with the last one's.
+    pub fn reconnected(&mut self) {
+        self.reconnects += 1;
+        self.prev_seq = None;
     }
 
     /// Counts a frame whose pixels did not carry the frame number its header named.
@@ -169,6 +183,7 @@ impl Stats {
             out_of_order: self.out_of_order,
             first_seq: self.first_seq,
             last_seq: self.last_seq,
+            reconnects: self.reconnects,
             latency_ms: Latency {
                 p50: self.ms(0.5),
                 p99: self.ms(0.99),
@@ -203,8 +218,27 @@ mod tests {
         assert_eq!(r.dropped, 2);
         assert_eq!(r.out_of_order, 1);
         assert_eq!((r.first_seq, r.last_seq), (Some(5), Some(10)));
+        assert_eq!(r.reconnects, 0);
         assert_eq!(r.latency_ms.p50, 2.0);
         assert_eq!(r.pattern_errors, None);
+    }
+
+    #[test]
+    fn a_reconnect_restarts_the_sequence_without_counting_drops() {
+        let mut s = Stats::new(false);
+        for seq in [100, 101, 102] {
+            s.record(seq, 0, 1, 1);
+        }
+        s.reconnected();
+        for seq in [0, 1, 3] {
+            s.record(seq, 0, 1, 1);
+        }
+        let r = s.report("raw", 1, 1);
+        assert_eq!(
+            (r.frames, r.dropped, r.out_of_order, r.reconnects),
+            (6, 1, 0, 1)
+        );
+        assert_eq!((r.first_seq, r.last_seq), (Some(100), Some(3)));
     }
 
     #[test]

@@ -24,13 +24,17 @@ struct Serve {
     child: Child,
     addr: String,
     lines: mpsc::Receiver<String>,
-    stderr: thread::JoinHandle<String>,
+    errors: mpsc::Receiver<String>,
 }
 
 impl Serve {
     fn start(args: &[&str]) -> Serve {
+        Serve::start_at("127.0.0.1:0", args)
+    }
+
+    fn start_at(listen: &str, args: &[&str]) -> Serve {
         let mut child = framewire()
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["serve", "--listen", listen])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -44,17 +48,18 @@ impl Serve {
                 let _ = tx.send(line);
             }
         });
-        let mut stderr = child.stderr.take().unwrap();
-        let stderr = thread::spawn(move || {
-            let mut s = String::new();
-            let _ = stderr.read_to_string(&mut s);
-            s
+        let (tx, errors) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
         });
         let mut serve = Serve {
             child,
             addr: String::new(),
             lines,
-            stderr,
+            errors,
         };
         let first = serve.line("the `listening on ADDR` line");
         serve.addr = first
@@ -92,8 +97,34 @@ impl Serve {
                 .success()
         );
         let status = wait_timeout(&mut self.child, "serve to stop after Ctrl-C");
-        let stderr = std::mem::replace(&mut self.stderr, thread::spawn(String::new));
-        (status, stderr.join().unwrap())
+        let mut stderr = String::new();
+        while let Ok(line) = self.errors.recv_timeout(WAIT) {
+            stderr.push_str(&line);
+            stderr.push('\n');
+        }
+        (status, stderr)
+    }
+
+    /// The next stderr line, or a panic saying what was awaited.
+    fn error_line(&self, what: &str) -> String {
+        self.errors
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("serve printed no error within {WAIT:?}; waited for {what}"))
+    }
+
+    /// (open files, resident kilobytes) of the server process.
+    fn resources(&self) -> (usize, u64) {
+        let pid = self.child.id();
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .count();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let rss = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        (fds, rss)
     }
 }
 
@@ -115,18 +146,32 @@ fn wait_timeout(child: &mut Child, what: &str) -> std::process::ExitStatus {
     }
 }
 
-/// Runs `framewire view` to completion with a deadline.
-fn view(args: &[&str]) -> Output {
-    let mut child = framewire()
+/// Starts `framewire view`.
+fn spawn_view(args: &[&str]) -> Child {
+    framewire()
         .arg("view")
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn framewire view");
-    wait_timeout(&mut child, "view to exit");
-    child.wait_with_output().unwrap()
+        .expect("spawn framewire view")
+}
+
+/// Waits for a view with a deadline; its output is read concurrently so pipes never fill.
+fn finish_view(child: Child) -> Output {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    rx.recv_timeout(WAIT)
+        .unwrap_or_else(|_| panic!("view did not exit within {WAIT:?}"))
+        .unwrap()
+}
+
+/// Runs `framewire view` to completion with a deadline.
+fn view(args: &[&str]) -> Output {
+    finish_view(spawn_view(args))
 }
 
 fn stats(out: &Output) -> Value {
@@ -377,4 +422,104 @@ fn help_is_pinned() {
             String::from_utf8(out.stdout).unwrap()
         );
     }
+}
+
+#[test]
+fn a_viewer_rejoins_a_server_killed_and_restarted_on_the_same_address() {
+    let serve = Serve::start(&["--codec", "jpeg", "--size", "320x240"]);
+    let addr = serve.addr.clone();
+    let child = spawn_view(&[
+        "--connect",
+        &addr,
+        "--headless",
+        "--frames",
+        "60",
+        "--stats",
+        "json",
+    ]);
+    assert!(serve.line_starting("viewer ").contains("connected"));
+    drop(serve); // SIGKILL: no goodbye, the connection just breaks
+    let serve = Serve::start_at(&addr, &["--codec", "jpeg", "--size", "320x240"]);
+    assert!(
+        serve.line_starting("viewer ").contains("connected"),
+        "rejoined"
+    );
+    let out = finish_view(child);
+    let s = stats(&out);
+    assert_eq!(s["frames"], 60, "{s}");
+    assert!(s["reconnects"].as_u64().unwrap() >= 1, "{s}");
+    let err = stderr(&out);
+    assert!(err.contains("; reconnecting"), "{err}");
+    assert!(err.contains("reconnected to"), "{err}");
+}
+
+#[test]
+fn no_reconnect_exits_with_the_reason_when_the_server_dies() {
+    let serve = Serve::start(&["--codec", "raw", "--size", "320x240"]);
+    let child = spawn_view(&["--connect", &serve.addr, "--headless", "--no-reconnect"]);
+    assert!(serve.line_starting("viewer ").contains("connected"));
+    let addr = serve.addr.clone();
+    drop(serve);
+    let out = finish_view(child);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let last = err.lines().last().unwrap();
+    assert!(
+        last.starts_with(&format!("framewire: error: server {addr}")),
+        "{err}"
+    );
+}
+
+#[test]
+fn garbage_connections_leave_the_server_as_it_was() {
+    let serve = Serve::start(&[
+        "--codec",
+        "jpeg",
+        "--fps",
+        "30",
+        "--size",
+        "320x240",
+        "--handshake-timeout",
+        "1s",
+    ]);
+    // A good viewer runs throughout and must see every frame.
+    let good = spawn_view(&[
+        "--connect",
+        &serve.addr,
+        "--headless",
+        "--frames",
+        "90",
+        "--stats",
+        "json",
+    ]);
+    assert!(serve.line_starting("viewer ").contains("connected"));
+    let (fds_before, rss_before) = serve.resources();
+    let n = 1000;
+    for i in 0..n {
+        let mut s = TcpStream::connect(&serve.addr).unwrap();
+        let _ = match i % 3 {
+            0 => s.write_all(&[0xA5; 32]),
+            1 => s.write_all(b"FWVH\x09\x00\x00\x00"),
+            _ => Ok(()),
+        };
+    }
+    for i in 0..n {
+        let line = serve.error_line(&format!("rejection {i}"));
+        assert!(line.contains("rejected"), "{line}");
+    }
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (fds, rss) = serve.resources();
+        if fds <= fds_before + 2 && rss <= rss_before + 8 * 1024 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "open files {fds_before} -> {fds}, resident {rss_before} kB -> {rss} kB"
+        );
+        thread::yield_now();
+    }
+    let s = stats(&finish_view(good));
+    assert_eq!(s["frames"], 90);
+    assert_eq!(s["dropped"], 0, "{s}");
 }

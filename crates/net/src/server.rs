@@ -8,7 +8,7 @@
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -24,6 +24,9 @@ pub struct ServerConfig {
     pub handshake_timeout: Duration,
     /// Time one write may block before the viewer is dropped as stalled. Default 10 s.
     pub write_timeout: Duration,
+    /// Connections allowed to be in their handshake at once; more are closed at once, so a
+    /// flood of idle connections cannot take threads without bound. Default 64.
+    pub max_pending: usize,
 }
 
 impl Default for ServerConfig {
@@ -32,6 +35,7 @@ impl Default for ServerConfig {
             max_viewers: 64,
             handshake_timeout: Duration::from_secs(5),
             write_timeout: Duration::from_secs(10),
+            max_pending: 64,
         }
     }
 }
@@ -94,6 +98,10 @@ struct Shared {
     viewers: Mutex<Vec<Arc<Viewer>>>,
     viewers_changed: Condvar,
     stopping: AtomicBool,
+    /// Connections between accept and the end of their handshake.
+    pending: AtomicUsize,
+    /// Frames replaced in some viewer's slot before they were sent, over the server's life.
+    dropped: AtomicU64,
     handlers: Mutex<Vec<JoinHandle<()>>>,
     on_event: Box<EventFn>,
 }
@@ -134,6 +142,8 @@ impl Server {
             viewers: Mutex::new(Vec::new()),
             viewers_changed: Condvar::new(),
             stopping: AtomicBool::new(false),
+            pending: AtomicUsize::new(0),
+            dropped: AtomicU64::new(0),
             handlers: Mutex::new(Vec::new()),
             on_event: Box::new(on_event),
         });
@@ -178,6 +188,12 @@ impl Server {
         viewers.len()
     }
 
+    /// Frames that some viewer missed because it was still sending an earlier one, summed
+    /// over all viewers since the server started.
+    pub fn dropped_total(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+
     /// Whether [`shutdown`](Self::shutdown) was called.
     pub fn is_shutting_down(&self) -> bool {
         self.shared.stopping.load(Ordering::SeqCst)
@@ -190,6 +206,7 @@ impl Server {
             let mut slot = lock(&viewer.slot);
             if slot.next.replace(Arc::clone(frame)).is_some() {
                 slot.dropped += 1;
+                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
             }
             viewer.ready.notify_one();
         }
@@ -247,6 +264,18 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 continue;
             }
         };
+        if shared.pending.fetch_add(1, Ordering::SeqCst) >= shared.config.max_pending {
+            shared.pending.fetch_sub(1, Ordering::SeqCst);
+            drop(stream);
+            (shared.on_event)(ServerEvent::Rejected {
+                peer,
+                error: format!(
+                    "closed at once: {} connections are already in their handshake",
+                    shared.config.max_pending
+                ),
+            });
+            continue;
+        }
         let conn_shared = Arc::clone(&shared);
         let spawned = thread::Builder::new()
             .name(format!("framewire-viewer-{peer}"))
@@ -255,18 +284,28 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         handlers.retain(|h| !h.is_finished());
         match spawned {
             Ok(h) => handlers.push(h),
-            Err(e) => (shared.on_event)(ServerEvent::Rejected {
-                peer,
-                error: format!("cannot start a thread for it: {e}"),
-            }),
+            Err(e) => {
+                shared.pending.fetch_sub(1, Ordering::SeqCst);
+                (shared.on_event)(ServerEvent::Rejected {
+                    peer,
+                    error: format!("cannot start a thread for it: {e}"),
+                })
+            }
         }
     }
 }
 
-/// Reads exactly `buf.len()` bytes, or says how many arrived before the stream ended.
-fn read_full(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+/// Reads exactly `buf.len()` bytes before `deadline`, or says how many arrived before the
+/// stream ended. The deadline covers the whole read, so a peer sending one byte at a time
+/// (slowloris) cannot stretch it.
+fn read_full(stream: &mut TcpStream, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
     let mut got = 0;
     while got < buf.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        stream.set_read_timeout(Some(left))?;
         match stream.read(&mut buf[got..]) {
             Ok(0) => break,
             Ok(n) => got += n,
@@ -297,7 +336,7 @@ fn is_peer_gone(e: &io::Error) -> bool {
 /// Reads the viewer's hello. Errors are one line naming what was wrong.
 fn read_hello(stream: &mut TcpStream, timeout: Duration) -> Result<Hello, String> {
     let mut hello = [0u8; HELLO_LEN];
-    match read_full(stream, &mut hello) {
+    match read_full(stream, &mut hello, Instant::now() + timeout) {
         Ok(HELLO_LEN) => {}
         Ok(n) => {
             return Err(format!(
@@ -315,7 +354,34 @@ fn read_hello(stream: &mut TcpStream, timeout: Duration) -> Result<Hello, String
     Hello::parse(&hello).map_err(|e| format!("not a framewire viewer: {e}"))
 }
 
-fn serve_viewer(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+/// Counts a connection as pending until its handshake is over, whatever way it ends.
+struct Pending<'a>(&'a AtomicUsize, bool);
+
+impl Pending<'_> {
+    fn done(&mut self) {
+        if !std::mem::replace(&mut self.1, true) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.done();
+    }
+}
+
+fn serve_viewer(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let mut pending = Pending(&shared.pending, false);
+    serve_handshaken(stream, peer, &shared, &mut pending);
+}
+
+fn serve_handshaken(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+    pending: &mut Pending<'_>,
+) {
     let reject = |error: String| (shared.on_event)(ServerEvent::Rejected { peer, error });
     let cfg = &shared.config;
     if let Err(e) = stream
@@ -332,6 +398,7 @@ fn serve_viewer(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     if let Err(e) = stream.write_all(&shared.handshake.to_bytes()) {
         return reject(format!("writing the stream handshake: {e}"));
     }
+    pending.done();
 
     let viewer = Arc::new(Viewer {
         peer,
