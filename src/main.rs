@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod args;
 mod devices;
+mod display;
 mod serve;
 mod stats;
 mod view;
@@ -43,7 +44,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,winit=error")),
         )
         .init();
     let cli = Cli::parse();

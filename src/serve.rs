@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 use framewire_capture::{ResizeFilter, Resizer, SourceSpec, fit_size, open_source};
 use framewire_codec::EncodeOptions;
-use framewire_core::{CodecKind, Frame, StreamInfo};
+use framewire_core::{CodecKind, Flow, Frame, FrameSink, StreamInfo};
+use framewire_display::window::WindowSink;
 use framewire_net::{EncodedFrame, Handshake, Server, ServerConfig, ServerEvent};
 
 use crate::args::{parse_addr, parse_duration, parse_fps, parse_size};
@@ -60,8 +61,13 @@ pub struct ServeArgs {
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     if args.preview {
-        bail!("--preview: this build has no preview window yet; run without --preview");
+        return crate::display::serve_with_preview(move |sink| serve(args, Some(sink)));
     }
+    serve(args, None)
+}
+
+/// Serves until stopped; with `preview`, shows it every frame sent and stops when it closes.
+fn serve(args: ServeArgs, mut preview: Option<WindowSink>) -> anyhow::Result<()> {
     let (width, height) = args.size;
     let mut source = open_source(&args.source, width, height, args.fps)
         .with_context(|| format!("--source {}", args.source))?;
@@ -111,6 +117,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let stop_flag = Arc::clone(&stop);
     ctrlc::set_handler(move || stop_flag.store(true, Ordering::SeqCst))
         .context("cannot install the Ctrl-C handler")?;
+    if let Some(preview) = &preview {
+        let stop_flag = Arc::clone(&stop);
+        preview.on_close(move || stop_flag.store(true, Ordering::SeqCst));
+    }
 
     let mut captured = Frame::empty(info.format);
     let mut resized = Frame::empty(info.format);
@@ -141,6 +151,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         } else {
             &captured
         };
+        if let Some(preview) = &mut preview
+            && preview.show(frame).context("--preview")? == Flow::Stop
+        {
+            break;
+        }
         let mut slot = match pool.iter().position(|f| Arc::strong_count(f) == 1) {
             Some(i) => pool.swap_remove(i),
             None => Arc::new(EncodedFrame::default()),

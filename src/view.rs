@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Args, ValueEnum};
 use framewire_core::{Flow, Frame, now_micros};
 use framewire_net::{Client, ClientConfig, NetError, Received, WireErrorKind, wire::HEADER_LEN};
@@ -83,7 +83,8 @@ impl StopSignal {
 
 pub fn run(args: ViewArgs) -> anyhow::Result<()> {
     if !args.headless {
-        bail!("this build has no viewer window yet; add --headless to receive without one");
+        framewire_display::window::display_available()
+            .map_err(|e| anyhow::anyhow!("{e}; add --headless to receive without a window"))?;
     }
     let signal = Arc::new(StopSignal::default());
     {
@@ -98,6 +99,9 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
                 signal.stop();
             }
         });
+    }
+    if !args.headless {
+        return crate::display::view_in_window(args.connect, args.snapshot.is_some(), args, signal);
     }
     let mut last = Frame::empty(framewire_core::PixelFormat::Rgb8);
     let outcome = receive(&args, &signal, |frame| {
@@ -296,7 +300,7 @@ pub fn finish(args: &ViewArgs, outcome: Outcome, last: &Frame) -> anyhow::Result
     } = outcome;
     if let Some(path) = &args.snapshot {
         if stats.frames() > 0 {
-            framewire_display::write_png(path, last).context("--snapshot")?;
+            crate::display::write_snapshot(path, last).context("--snapshot")?;
             eprintln!("wrote the last frame to {}", path.display());
         } else if result.is_ok() {
             result = Err(anyhow::anyhow!(

@@ -61,6 +61,13 @@ pub fn run_demo(args: &[String]) -> anyhow::Result<()> {
     let flag = Arc::clone(&interrupted);
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))?;
 
+    // Both windows when there is a display to open them on; the headless demo otherwise.
+    let windows = std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty());
+    if windows {
+        serve_flags.push("--preview".into());
+    } else {
+        println!("demo: no display (DISPLAY is not set): running headless, showing live stats");
+    }
     let mut server = Command::new(&exe)
         .arg("serve")
         .args(["--listen", "127.0.0.1:0"])
@@ -77,13 +84,20 @@ pub fn run_demo(args: &[String]) -> anyhow::Result<()> {
         }
     };
     println!("demo: server listening on {addr}; press Enter or Ctrl-C to stop");
-    println!("demo: no window yet (the GPU display is its own issue): showing live stats");
+    if windows {
+        println!(
+            "demo: TRANSMITTING (serve --preview) and RECEIVING (view) windows; Enter, Esc or q in one closes it"
+        );
+    }
 
     let mut view = Command::new(&exe);
     view.arg("view")
-        .args(["--connect", &addr, "--headless", "--stats", "json"])
+        .args(["--connect", &addr, "--stats", "json"])
         .arg("--snapshot")
         .arg(&snapshot);
+    if !windows {
+        view.arg("--headless");
+    }
     if let Some(n) = &frames {
         view.args(["--frames", n]);
     }

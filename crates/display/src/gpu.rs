@@ -26,7 +26,7 @@ pub enum DisplayError {
         source: wgpu::RequestDeviceError,
     },
     /// There is no display server to open a window on.
-    #[error("no display ({0}); add --headless to receive without a window")]
+    #[error("no display ({0})")]
     NoDisplay(String),
     /// The window system failed.
     #[error("{context}")]

@@ -33,6 +33,9 @@ pub struct WindowOptions {
     pub title: String,
     /// Initial inner size in logical pixels (scaled by the monitor's HiDPI factor).
     pub size: (u32, u32),
+    /// Ask once, when the first frame arrives, for an inner size equal to the frame's (in logical
+    /// pixels); the user's resizes are followed afterwards.
+    pub fit_first_frame: bool,
 }
 
 /// Why the window's event loop ended.
@@ -349,13 +352,21 @@ impl<T: Send + 'static> App<T> {
             let uploaded = state
                 .renderer
                 .upload(&state.gpu.device, &state.gpu.queue, &frame);
-            let capture_us = frame.capture_us;
+            let (capture_us, frame_w, frame_h) = (frame.capture_us, frame.width, frame.height);
             self.mailbox.lock().returned.get_or_insert(frame);
             if let Err(e) = uploaded {
                 self.fail(event_loop, e);
                 return;
             }
             self.frames_shown += 1;
+            if self.frames_shown == 1
+                && self.options.fit_first_frame
+                && (frame_w, frame_h) != self.options.size
+            {
+                let _ = state
+                    .window
+                    .request_inner_size(LogicalSize::new(frame_w, frame_h));
+            }
             if let Some(suffix) = self.stats.record(capture_us) {
                 state
                     .window

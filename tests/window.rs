@@ -1,0 +1,306 @@
+//! The real windows under Xvfb: `framewire view` and `framewire serve --preview` draw the stream,
+//! and the pixels on the X screen carry the test pattern's frame numbers.
+//!
+//! The test starts its own Xvfb (`-displayfd` tells it a free display number), runs the real
+//! binaries over loopback, and reads the screen with `xwd` (package x11-apps). Without Xvfb, xwd
+//! or a GPU adapter it skips with the reason, unless `FRAMEWIRE_REQUIRE_GPU=1` or
+//! `FRAMEWIRE_REQUIRE_ALL=1` makes that a failure.
+
+// Tests report skips on stderr.
+#![allow(clippy::print_stderr)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use framewire_core::{Frame, PixelFormat};
+use framewire_display::{HeadlessRenderer, hardware_required};
+
+const EXE: &str = env!("CARGO_BIN_EXE_framewire");
+
+/// Skips (returns false, printing why) or fails when something the test needs is missing.
+fn have(what: &str, ok: bool) -> bool {
+    if ok {
+        return true;
+    }
+    if hardware_required() {
+        panic!("{what} (FRAMEWIRE_REQUIRE_GPU or FRAMEWIRE_REQUIRE_ALL is set)");
+    }
+    eprintln!("skipped: {what}");
+    false
+}
+
+fn runs(program: &str, arg: &str) -> bool {
+    Command::new(program)
+        .arg(arg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+/// Kills (and reaps) a child when the test ends, however it ends.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The first line `child` prints on stdout, within `timeout`; `what` names it in the failure.
+fn first_line(child: &mut Child, what: &str, timeout: Duration) -> String {
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let _ = tx.send(lines.next());
+        // Keep draining so the child never blocks on a full pipe.
+        for _ in lines {}
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(Some(Ok(line))) => line,
+        other => panic!("waited {timeout:?} for {what}, got {other:?}"),
+    }
+}
+
+fn start_xvfb() -> (Reaped, String) {
+    let mut xvfb = Command::new("Xvfb")
+        .args([
+            "-displayfd",
+            "1",
+            "-screen",
+            "0",
+            "1280x800x24",
+            "-nolisten",
+            "tcp",
+            "-br",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start Xvfb");
+    let n = first_line(
+        &mut xvfb,
+        "Xvfb to print its display number",
+        Duration::from_secs(20),
+    );
+    (Reaped(xvfb), format!(":{}", n.trim()))
+}
+
+/// Parses an `xwd` dump (32-bit ZPixmap, what Xvfb at depth 24 gives) into an RGB frame.
+fn parse_xwd(data: &[u8]) -> Result<Frame, String> {
+    let field = |i: usize| -> Result<u32, String> {
+        data.get(i * 4..i * 4 + 4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+            .ok_or_else(|| format!("xwd header field {i} is missing"))
+    };
+    let (header_size, format, width, height) = (field(0)?, field(2)?, field(4)?, field(5)?);
+    let (byte_order, bpp, bytes_per_line) = (field(7)?, field(11)?, field(12)?);
+    let (red_mask, green_mask, blue_mask, ncolors) =
+        (field(14)?, field(15)?, field(16)?, field(19)?);
+    if format != 2 || bpp != 32 {
+        return Err(format!(
+            "xwd format {format} at {bpp} bits per pixel, expected ZPixmap (2) at 32"
+        ));
+    }
+    let start = header_size as usize + ncolors as usize * 12;
+    let pixels = data
+        .get(start..start + bytes_per_line as usize * height as usize)
+        .ok_or("xwd pixel data is truncated")?;
+    let channel = |v: u32, mask: u32| ((v & mask) >> mask.trailing_zeros()) as u8;
+    let mut frame = Frame::new(width, height, PixelFormat::Rgb8);
+    for y in 0..height as usize {
+        for x in 0..width as usize {
+            let p = &pixels[y * bytes_per_line as usize + x * 4..][..4];
+            let v = if byte_order == 0 {
+                u32::from_le_bytes([p[0], p[1], p[2], p[3]])
+            } else {
+                u32::from_be_bytes([p[0], p[1], p[2], p[3]])
+            };
+            let i = (y * width as usize + x) * 3;
+            frame.pixels[i..i + 3].copy_from_slice(&[
+                channel(v, red_mask),
+                channel(v, green_mask),
+                channel(v, blue_mask),
+            ]);
+        }
+    }
+    Ok(frame)
+}
+
+fn screenshot(display: &str) -> Frame {
+    let out = Command::new("xwd")
+        .args(["-root", "-silent", "-display", display])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run xwd");
+    assert!(out.status.success(), "xwd -root failed: {}", out.status);
+    parse_xwd(&out.stdout).unwrap_or_else(|e| panic!("cannot read the xwd dump: {e}"))
+}
+
+fn crop(screen: &Frame, x0: u32, y0: u32, w: u32, h: u32) -> Frame {
+    let mut out = Frame::new(w, h, PixelFormat::Rgb8);
+    for y in 0..h {
+        let src = ((y0 + y) * screen.width + x0) as usize * 3;
+        out.pixels[(y * w) as usize * 3..][..w as usize * 3]
+            .copy_from_slice(&screen.pixels[src..src + w as usize * 3]);
+    }
+    out
+}
+
+/// Waits (up to `timeout`) until the window at the screen's top-left corner (no window manager
+/// runs, so windows open there) shows two different frame numbers, i.e. a live stream.
+/// Returns them; on timeout, saves the screen and fails naming it.
+fn wait_for_live_pattern(
+    display: &str,
+    name: &str,
+    (w, h): (u32, u32),
+    timeout: Duration,
+) -> (u64, u64) {
+    let deadline = Instant::now() + timeout;
+    let mut first = None;
+    let mut screen = None;
+    while Instant::now() < deadline {
+        let shot = screenshot(display);
+        let n = framewire_capture::read_frame_number(&crop(&shot, 0, 0, w, h));
+        screen = Some(shot);
+        match (first, n) {
+            (None, Some(n)) => first = Some(n),
+            (Some(a), Some(b)) if b != a => {
+                save(name, screen.as_ref().unwrap());
+                return (a, b);
+            }
+            _ => {}
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let path = screen.map(|s| save(name, &s));
+    panic!(
+        "waited {timeout:?} for the {name} window to show two different test-pattern frame numbers \
+         (first seen: {first:?}); the screen is in {path:?}"
+    );
+}
+
+fn save(name: &str, screen: &Frame) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-screen.png"));
+    framewire_display::write_png(&path, screen).expect("write the screenshot");
+    eprintln!("screen saved to {}", path.display());
+    path
+}
+
+fn serve(display: &str, extra: &[&str]) -> (Reaped, String) {
+    let mut server = Command::new(EXE)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--size",
+            "640x480",
+            "--codec",
+            "raw",
+        ])
+        .args(extra)
+        .env("DISPLAY", display)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start framewire serve");
+    let line = first_line(
+        &mut server,
+        "the server's `listening on` line",
+        Duration::from_secs(30),
+    );
+    let addr = line
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected line {line:?}"))
+        .to_string();
+    (Reaped(server), addr)
+}
+
+/// Sends SIGINT (as Ctrl-C would) and waits up to `timeout` for a clean exit.
+fn interrupt(child: &mut Reaped, what: &str, timeout: Duration) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.0.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.0.try_wait().expect("wait") {
+            assert!(status.success(), "{what} exited with {status}");
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited {timeout:?} for {what} to exit after Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn with_stderr_tail(child: &mut Child) -> String {
+    let mut s = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut s);
+    }
+    s
+}
+
+#[test]
+fn viewer_window_and_sender_preview_show_the_stream_on_an_x_screen() {
+    if !have(
+        "Xvfb is not installed (apt-get install xvfb xauth)",
+        runs("Xvfb", "-help"),
+    ) || !have(
+        "xwd is not installed (apt-get install x11-apps)",
+        runs("xwd", "-help"),
+    ) {
+        return;
+    }
+    if let Err(e) = HeadlessRenderer::new()
+        && !have(&format!("{e}"), false)
+    {
+        return;
+    }
+    let (_xvfb, display) = start_xvfb();
+    let timeout = Duration::from_secs(30);
+
+    // The viewer's window: a raw 640x480 stream opens a 640x480 window at the top-left corner.
+    let (mut server, addr) = serve(&display, &[]);
+    let mut view = Reaped(
+        Command::new(EXE)
+            .args(["view", "--connect", &addr])
+            .env("DISPLAY", &display)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start framewire view"),
+    );
+    let (a, b) = wait_for_live_pattern(&display, "view", (640, 480), timeout);
+    eprintln!("viewer window showed frames {a} and {b}");
+    interrupt(&mut view, "framewire view", timeout);
+    let stderr = with_stderr_tail(&mut view.0);
+    assert!(stderr.contains("connected to"), "{stderr}");
+    interrupt(&mut server, "framewire serve", timeout);
+
+    // The sender's preview: it shows what is sent while a (headless) viewer is connected.
+    let (mut server, addr) = serve(&display, &["--preview"]);
+    let _viewer = Reaped(
+        Command::new(EXE)
+            .args(["view", "--headless", "--connect", &addr])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start framewire view --headless"),
+    );
+    let (a, b) = wait_for_live_pattern(&display, "preview", (640, 480), timeout);
+    eprintln!("preview window showed frames {a} and {b}");
+    interrupt(&mut server, "framewire serve --preview", timeout);
+}
