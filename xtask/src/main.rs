@@ -1,4 +1,4 @@
-//! `cargo xtask`: the project's own tasks (demo, test), in Rust so they run wherever cargo does.
+//! `cargo xtask`: the project's own tasks (demo, test, bench), in Rust so they run wherever cargo does.
 //! Depends on no workspace crate: it shells out to cargo and to the built binary.
 
 // A task runner talks to the user.
@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
+mod bench;
 mod demo;
 mod test;
 
@@ -19,11 +20,17 @@ tasks:
         loopback; shows live stats and writes the last frame to target/framewire-demo/last.png.
         Stop with Enter or Ctrl-C (or let --frames end it).
   test  rustfmt check, clippy -D warnings, and every test of the workspace
+  bench [--quick]
+        criterion benches (framing, resize, codecs, loopback, renderer), OpenCV on the same
+        pixels (a Python venv under target/), the serve pipeline and viewers fed; prints one
+        table with ratios against baselines measured in the same run and writes
+        target/framewire-bench/summary.json and summary.md. --quick: short measurements.
 ";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
+        Some("bench") => bench::run_bench(&args[1..]),
         Some("demo") => demo::run(&args[1..]),
         Some("test") => test::run(&args[1..]),
         Some("-h" | "--help" | "help") | None => {

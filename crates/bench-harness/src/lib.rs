@@ -1,5 +1,20 @@
-//! Cross-crate criterion benchmarks for framewire (pipeline, loopback) live in `benches/`;
-//! micro-benchmarks live beside the code they measure. This library holds what they share.
-//!
-//! The benchmark suite and `cargo xtask bench` are their own issue; this crate is the place
-//! they go.
+//! Cross-crate benchmarks and measurements for framewire: criterion benches in `benches/`
+//! (loopback end to end), the counting-allocator test in `tests/`, and two small binaries that
+//! `cargo xtask bench` runs: `write-pattern` (raw RGB test-pattern pixels for the OpenCV
+//! baseline) and `viewers-fed` (how many 30 fps viewers one server feeds).
+//! Micro-benchmarks live beside the code they measure.
+
+use framewire_capture::TestPattern;
+use framewire_core::{Frame, PixelFormat};
+
+/// Frame `n` of the `w` x `h` RGB8 test pattern, rows packed.
+///
+/// # Panics
+/// On a size the test pattern refuses (a side of 0 or above 16384).
+pub fn pattern_frame(w: u32, h: u32, n: u64) -> Frame {
+    let mut frame = Frame::empty(PixelFormat::Rgb8);
+    TestPattern::new(w, h, 0.0)
+        .expect("a valid test pattern size")
+        .render(n, &mut frame);
+    frame
+}

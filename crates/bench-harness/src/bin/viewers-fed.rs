@@ -1,0 +1,265 @@
+//! How many viewers one server feeds at 30 fps: `viewers-fed [--quick]`.
+//!
+//! For JPEG 320x240 and 640x480 test-pattern frames, a `framewire_net::Server` publishes at
+//! 30 fps (render the pattern, encode, publish) while viewer threads in this process connect,
+//! receive and count frames (no decode). Viewers are added in steps (1, 2, 3, 4, 6, 8, 12, ...)
+//! until the slowest one gets fewer than 29 frames/s over the measuring window. Two modes:
+//! `once` encodes each frame once for every viewer (what `framewire serve` does), `per-viewer`
+//! encodes it once per viewer (what a server that encodes per connection does).
+//!
+//! Server CPU is the user+system time of the server's threads only (publisher, accept and
+//! per-viewer sender threads, read from /proc/self/task/*/stat by thread name), so the viewer
+//! threads' own CPU is not counted; they do share the machine's cores, so the viewer count is
+//! a floor for a server whose viewers are elsewhere. One JSON object per (size, mode) on stdout.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use framewire_capture::TestPattern;
+use framewire_codec::JpegEncoder;
+use framewire_core::{CodecKind, Frame, FrameEncoder, PixelFormat, StreamInfo};
+use framewire_net::{
+    Client, ClientConfig, EncodedFrame, Handshake, Received, Server, ServerConfig,
+};
+
+const FPS: f64 = 30.0;
+const MIN_FPS: f64 = 29.0;
+const STEPS: [usize; 16] = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256];
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let (warm, window, max) = if quick {
+        (Duration::from_millis(500), Duration::from_secs(1), 64)
+    } else {
+        (Duration::from_secs(1), Duration::from_secs(2), 256)
+    };
+    let ticks = clock_ticks();
+    for (w, h) in [(320, 240), (640, 480)] {
+        for per_viewer in [false, true] {
+            let r = measure(w, h, per_viewer, warm, window, max, ticks);
+            println!("{r}");
+        }
+    }
+}
+
+/// Clock ticks per second of /proc times (`getconf CLK_TCK`; 100 on Linux in practice).
+fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// CPU seconds so far of this process's server threads (publisher, accept, viewer senders).
+fn server_cpu(ticks: f64) -> f64 {
+    let mut total = 0u64;
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return f64::NAN;
+    };
+    for task in dir.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = &stat[open + 1..close];
+        if !(name.starts_with("framewire-") || name == "fw-publish") {
+            continue;
+        }
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        // Fields 14 and 15 of stat (utime, stime); field 3 is the first after the name.
+        let t = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        total += t(11) + t(12);
+    }
+    total as f64 / ticks
+}
+
+struct Viewer {
+    frames: Arc<AtomicU64>,
+    handle: JoinHandle<()>,
+}
+
+fn measure(
+    w: u32,
+    h: u32,
+    per_viewer: bool,
+    warm: Duration,
+    window: Duration,
+    max: usize,
+    ticks: f64,
+) -> String {
+    let handshake = Handshake {
+        stream: StreamInfo {
+            codec: CodecKind::Jpeg,
+            width: w,
+            height: h,
+            format: PixelFormat::Rgb8,
+        },
+        fps: FPS,
+    };
+    let config = ServerConfig {
+        max_viewers: 1024,
+        max_pending: 1024,
+        ..ServerConfig::default()
+    };
+    let server = Arc::new(Server::bind("127.0.0.1:0", handshake, config, |_| {}).expect("bind"));
+    let viewers_now = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let late = Arc::new(Mutex::new(0u64));
+    let publisher = {
+        let (server, viewers_now, stop, late) = (
+            Arc::clone(&server),
+            Arc::clone(&viewers_now),
+            Arc::clone(&stop),
+            Arc::clone(&late),
+        );
+        thread::Builder::new()
+            .name("fw-publish".into())
+            .spawn(move || publish(&server, w, h, per_viewer, &viewers_now, &stop, &late))
+            .expect("publisher thread")
+    };
+
+    let mut viewers: Vec<Viewer> = Vec::new();
+    let mut best: Option<(usize, f64, f64)> = None;
+    let mut failed: Option<(usize, f64)> = None;
+    for &n in STEPS.iter().filter(|&&n| n <= max) {
+        while viewers.len() < n {
+            viewers.push(spawn_viewer(&server));
+        }
+        viewers_now.store(n as u64, Ordering::SeqCst);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.viewer_count() < n && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        thread::sleep(warm);
+        let before: Vec<u64> = viewers
+            .iter()
+            .map(|v| v.frames.load(Ordering::SeqCst))
+            .collect();
+        let cpu0 = server_cpu(ticks);
+        let t0 = Instant::now();
+        thread::sleep(window);
+        let secs = t0.elapsed().as_secs_f64();
+        let cpu = server_cpu(ticks) - cpu0;
+        let min_fps = viewers
+            .iter()
+            .zip(&before)
+            .map(|(v, b)| (v.frames.load(Ordering::SeqCst) - b) as f64 / secs)
+            .fold(f64::INFINITY, f64::min);
+        eprintln!(
+            "viewers-fed: jpeg {w}x{h} {} viewers {n}: slowest {min_fps:.1} fps, server cpu {:.0}% of a core",
+            if per_viewer {
+                "per-viewer encode"
+            } else {
+                "encode once"
+            },
+            cpu / secs * 100.0
+        );
+        if min_fps >= MIN_FPS {
+            best = Some((n, min_fps, cpu / secs));
+        } else {
+            failed = Some((n, min_fps));
+            break;
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    publisher.join().expect("publisher");
+    server.shutdown();
+    for v in viewers {
+        let _ = v.handle.join();
+    }
+    let (n, fps, cpu) = best.unwrap_or((0, 0.0, 0.0));
+    let per = if n > 0 { cpu / n as f64 } else { f64::NAN };
+    format!(
+        "{{\"size\": \"{w}x{h}\", \"mode\": \"{}\", \"max_viewers\": {n}, \"slowest_fps\": {fps:.2}, \
+         \"server_cpu_cores\": {cpu:.4}, \"server_cpu_per_viewer\": {}, \"failed_at\": {}, \"capped\": {}}}",
+        if per_viewer { "per-viewer" } else { "once" },
+        if per.is_finite() {
+            format!("{per:.5}")
+        } else {
+            "null".into()
+        },
+        failed.map_or("null".into(), |(n, _)| n.to_string()),
+        failed.is_none()
+    )
+}
+
+fn spawn_viewer(server: &Server) -> Viewer {
+    let frames = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&frames);
+    let addr = server.local_addr();
+    let handle = thread::Builder::new()
+        .name("fw-client".into())
+        .spawn(move || {
+            let Ok(mut client) = Client::connect(addr, ClientConfig::default()) else {
+                return;
+            };
+            while let Ok(Received::Frame(..)) = client.recv() {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .expect("viewer thread");
+    Viewer { frames, handle }
+}
+
+/// Renders, encodes (once, or once per viewer) and publishes a frame every 1/30 s.
+fn publish(
+    server: &Server,
+    w: u32,
+    h: u32,
+    per_viewer: bool,
+    viewers: &AtomicU64,
+    stop: &AtomicBool,
+    late: &Mutex<u64>,
+) {
+    let mut pattern = TestPattern::new(w, h, 0.0).expect("pattern size");
+    let mut encoder = JpegEncoder::new(80).expect("quality");
+    let mut frame = Frame::empty(PixelFormat::Rgb8);
+    let mut pool: Vec<Arc<EncodedFrame>> = Vec::new();
+    let period = Duration::from_secs_f64(1.0 / FPS);
+    let mut next = Instant::now();
+    let mut seq = 0u64;
+    while !stop.load(Ordering::SeqCst) {
+        pattern.render(seq, &mut frame);
+        let mut slot = match pool.iter().position(|f| Arc::strong_count(f) == 1) {
+            Some(i) => pool.swap_remove(i),
+            None => Arc::new(EncodedFrame::default()),
+        };
+        let f = Arc::get_mut(&mut slot).expect("pooled frames are not shared");
+        f.seq = seq;
+        let encodes = if per_viewer {
+            viewers.load(Ordering::SeqCst).max(1)
+        } else {
+            1
+        };
+        for _ in 0..encodes {
+            encoder.encode(&frame, &mut f.payload).expect("encoding");
+        }
+        server.publish(&slot);
+        if pool.len() < 8 {
+            pool.push(slot);
+        }
+        seq += 1;
+        next += period;
+        let now = Instant::now();
+        if next > now {
+            thread::sleep(next - now);
+        } else {
+            *late.lock().expect("late counter") += 1;
+            next = now;
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! No allocation per frame in steady state: a counting global allocator watches the send path
+//! (test pattern → resize → encode into a pooled buffer → `Server::publish` → the viewer's
+//! sender thread) and the receive path (`Client::recv` → decode) for every codec.
+//!
+//! framewire's own code allocates nothing per frame. Three backends do, a bounded number of
+//! small allocations that do not grow with time (stated per stage in [`BOUNDS`]):
+//! fast_image_resize 6.1 rebuilds its coefficient tables on every call (one small `Vec` per
+//! output row and column), jpeg-encoder 0.7 builds its tables and block buffers per image,
+//! and zune-jpeg 0.5 builds its decoder state per image.
+
+// A global allocator is an `unsafe impl`; it only counts and forwards to the system allocator.
+#![allow(unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use framewire_capture::{ResizeFilter, Resizer, TestPattern};
+use framewire_codec::{EncodeOptions, decoder, encoder};
+use framewire_core::{CodecKind, Frame, FrameSource, PixelFormat, StreamInfo};
+use framewire_net::{
+    Client, ClientConfig, EncodedFrame, Handshake, Received, Server, ServerConfig,
+};
+
+struct Counting;
+
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call is forwarded unchanged to `System`, which upholds the contract.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same layout, forwarded.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same layout, forwarded.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: pointer and layout come from this allocator, forwarded.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: pointer and layout come from this allocator, forwarded.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const WARM: u64 = 20;
+const MEASURED: u64 = 100;
+
+/// Stages of one frame, in order.
+const STAGES: [&str; 5] = [
+    "capture",
+    "resize",
+    "encode",
+    "publish, send, recv",
+    "decode",
+];
+
+/// The most allocations per frame each stage may make, for (320x240 output, codec); the reasons
+/// are in the file's doc.
+fn bound(stage: &str, kind: CodecKind) -> u64 {
+    match (stage, kind) {
+        // One coefficient vector per output column and row, plus a few.
+        ("resize", _) => 320 + 240 + 16,
+        ("encode", CodecKind::Jpeg) => 16,
+        ("decode", CodecKind::Jpeg) => 32,
+        _ => 0,
+    }
+}
+
+/// Allocations per stage during `MEASURED` frames after `WARM`, sending and receiving one frame
+/// at a time, for `kind` at 640x480 resized to 320x240.
+fn allocations_per_stage(kind: CodecKind) -> [u64; 5] {
+    let (w, h, ow, oh) = (640, 480, 320, 240);
+    let mut source = TestPattern::new(w, h, 0.0).unwrap();
+    let mut resizer = Resizer::new(ResizeFilter::Area);
+    let mut enc = encoder(kind, &EncodeOptions::default()).unwrap();
+    let info = StreamInfo {
+        codec: kind,
+        width: ow,
+        height: oh,
+        format: enc.output_format(PixelFormat::Rgb8),
+    };
+    let handshake = Handshake {
+        stream: info,
+        fps: 0.0,
+    };
+    let server = Server::bind("127.0.0.1:0", handshake, ServerConfig::default(), |_| {}).unwrap();
+    let mut client = Client::connect(server.local_addr(), ClientConfig::default()).unwrap();
+    assert_eq!(
+        server.wait_for_viewer(Duration::from_secs(5)),
+        1,
+        "waited 5 s for the viewer to join"
+    );
+    let mut dec = decoder(&info);
+    let (mut captured, mut resized) = (
+        Frame::empty(PixelFormat::Rgb8),
+        Frame::empty(PixelFormat::Rgb8),
+    );
+    let mut decoded = Frame::empty(info.format);
+    // Two encoded buffers used in turn: frame i - 1 arrived whole, so the sender thread had
+    // taken it from the slot and let go of frame i - 2's buffer: buffer i % 2 is free again.
+    let mut pool: [Arc<EncodedFrame>; 2] = Default::default();
+
+    let mut counts = [0u64; 5];
+    for i in 0..WARM + MEASURED {
+        let mut marks = [0u64; 6];
+        let mut mark = |n: usize| marks[n] = ALLOCS.load(Ordering::SeqCst);
+        mark(0);
+        // Send path.
+        assert!(source.next_frame(&mut captured).unwrap());
+        mark(1);
+        resizer.resize(&captured, &mut resized, ow, oh).unwrap();
+        mark(2);
+        let slot = &mut pool[(i % 2) as usize];
+        let f = Arc::get_mut(slot).expect("the sender let go of the frame before last");
+        f.seq = resized.seq;
+        f.capture_us = resized.capture_us;
+        enc.encode(&resized, &mut f.payload).unwrap();
+        mark(3);
+        server.publish(slot);
+        // Receive path (the viewer's sender thread runs meanwhile; its allocations count here).
+        let payload = match client.recv().unwrap() {
+            Received::Frame(hdr, payload) => {
+                assert_eq!(hdr.seq, i);
+                payload
+            }
+            other => panic!("expected a frame, got {other:?}"),
+        };
+        mark(4);
+        dec.decode(payload, &mut decoded).unwrap();
+        mark(5);
+        if i >= WARM {
+            for (n, c) in counts.iter_mut().enumerate() {
+                *c += marks[n + 1] - marks[n];
+            }
+        }
+    }
+    server.shutdown();
+    counts
+}
+
+#[test]
+fn steady_state_sends_and_receives_without_allocating() {
+    let mut report = Vec::new();
+    let mut over = false;
+    for kind in CodecKind::ALL {
+        let counts = allocations_per_stage(kind);
+        for (stage, count) in STAGES.iter().zip(counts) {
+            let per_frame = count.div_ceil(MEASURED);
+            let limit = bound(stage, kind);
+            over |= per_frame > limit;
+            report.push(format!(
+                "{kind} {stage}: {count} allocations in {MEASURED} frames ({per_frame} per frame, bound {limit})"
+            ));
+        }
+    }
+    assert!(!over, "allocations in steady state:\n{}", report.join("\n"));
+}

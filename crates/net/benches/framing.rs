@@ -1,0 +1,107 @@
+//! Framing micro-benches: header to/from bytes, and the sans-IO reader fed one message in
+//! 64 KiB reads (what a loopback socket hands back), beside a plain copy of the same bytes
+//! in the same reads (`framing/memcpy/...`, the baseline `cargo xtask bench` divides by).
+//!
+//! Run with `cargo bench -p framewire-net --bench framing`.
+
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use framewire_core::{CodecKind, PixelFormat, StreamInfo};
+use framewire_net::{DEFAULT_MAX_PAYLOAD, Event, FrameHeader, FrameReader, Handshake};
+
+/// Bytes one socket read returns on loopback, roughly.
+const READ: usize = 64 * 1024;
+
+/// Payload sizes of real streams: JPEG 320x240 and 640x480 of the test pattern (about), raw 1280x720.
+const CASES: [(&str, usize); 3] = [
+    ("jpeg-320x240", 14_000),
+    ("jpeg-640x480", 40_000),
+    ("raw-1280x720", 1280 * 720 * 3),
+];
+
+/// Pseudo-random payload bytes: the reader never looks at them, but they are not zeros.
+fn payload(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn header(c: &mut Criterion) {
+    let mut group = c.benchmark_group("framing");
+    group.throughput(Throughput::Bytes(32));
+    let h = FrameHeader::frame(123_456, 1_700_000_000_000_000, 40_000);
+    group.bench_function("header_encode", |b| {
+        b.iter(|| black_box(black_box(&h).to_bytes()))
+    });
+    let bytes = h.to_bytes();
+    group.bench_function("header_decode", |b| {
+        b.iter(|| FrameHeader::parse(black_box(&bytes), DEFAULT_MAX_PAYLOAD).expect("valid"))
+    });
+    group.finish();
+}
+
+fn reader(c: &mut Criterion) {
+    let mut group = c.benchmark_group("framing");
+    let handshake = Handshake {
+        stream: StreamInfo {
+            codec: CodecKind::Raw,
+            width: 1280,
+            height: 720,
+            format: PixelFormat::Rgb8,
+        },
+        fps: 30.0,
+    };
+    for (name, len) in CASES {
+        let mut message = FrameHeader::frame(0, 0, len as u32).to_bytes().to_vec();
+        message.extend_from_slice(&payload(len));
+        group.throughput(Throughput::Bytes(message.len() as u64));
+
+        // What a client does per frame: poll, and while not ready, one read into `space()`.
+        let mut r = FrameReader::new(DEFAULT_MAX_PAYLOAD);
+        r.push(&handshake.to_bytes());
+        assert!(matches!(r.next_event(), Ok(Some(Event::Handshake(_)))));
+        group.bench_function(format!("reader/{name}"), |b| {
+            b.iter(|| {
+                let mut fed = 0;
+                loop {
+                    if r.poll().expect("valid stream") {
+                        break;
+                    }
+                    let space = r.space();
+                    let n = space.len().min(READ).min(message.len() - fed);
+                    space[..n].copy_from_slice(&message[fed..fed + n]);
+                    r.advance(n);
+                    fed += n;
+                }
+                match r.next_event() {
+                    Ok(Some(Event::Frame(h, p))) => black_box((h.seq, p.len())),
+                    other => panic!("expected a frame, got {other:?}"),
+                }
+            })
+        });
+
+        // The floor: the same bytes copied in the same reads into a buffer, nothing else.
+        let mut dst = vec![1u8; message.len()];
+        group.bench_function(format!("memcpy/{name}"), |b| {
+            b.iter(|| {
+                for (d, s) in dst.chunks_mut(READ).zip(message.chunks(READ)) {
+                    d.copy_from_slice(black_box(s));
+                }
+                black_box(dst.as_ptr());
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, header, reader);
+criterion_main!(benches);
