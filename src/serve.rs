@@ -12,9 +12,10 @@ use framewire_capture::{ResizeFilter, Resizer, SourceSpec, fit_size, open_source
 use framewire_codec::EncodeOptions;
 use framewire_core::{CodecKind, Flow, Frame, FrameSink, StreamInfo};
 use framewire_display::window::WindowSink;
-use framewire_net::{EncodedFrame, Handshake, Server, ServerConfig, ServerEvent};
+use framewire_net::{Handshake, Server, ServerConfig, ServerEvent};
 
 use crate::args::{parse_addr, parse_duration, parse_fps, parse_size};
+use crate::pipeline::Encoding;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -57,6 +58,9 @@ pub struct ServeArgs {
     /// Time one write to a viewer may block before that viewer is dropped as stalled
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     write_timeout: Duration,
+    /// Encoder threads working on alternate frames; default: one per core with --fps 0, else 1
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    threads: Option<u32>,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -73,12 +77,10 @@ fn serve(args: ServeArgs, mut preview: Option<WindowSink>) -> anyhow::Result<()>
         .with_context(|| format!("--source {}", args.source))?;
     let info = source.info();
     let (out_w, out_h) = fit_size(info.width, info.height, args.width, args.height)?;
-    let mut encoder = framewire_codec::encoder(
-        args.codec,
-        &EncodeOptions {
-            quality: args.quality,
-        },
-    )?;
+    let options = EncodeOptions {
+        quality: args.quality,
+    };
+    let encoder = framewire_codec::encoder(args.codec, &options)?;
     let handshake = Handshake {
         stream: StreamInfo {
             codec: args.codec,
@@ -128,7 +130,19 @@ fn serve(args: ServeArgs, mut preview: Option<WindowSink>) -> anyhow::Result<()>
     let resize = (out_w, out_h) != (info.width, info.height);
     // Encoded frames are shared with viewer threads; a buffer comes back to the pool once no
     // viewer holds it, so the steady state allocates nothing.
-    let mut pool: Vec<Arc<EncodedFrame>> = Vec::new();
+    let threads = args.threads.map_or_else(
+        || {
+            if args.fps > 0.0 {
+                1
+            } else {
+                std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+            }
+        },
+        |n| n as usize,
+    );
+    let codec = args.codec;
+    let make = move || Ok(framewire_codec::encoder(codec, &options)?);
+    let mut encoding = Encoding::new(&make, threads)?;
     let mut sent = 0u64;
     let live = std::io::stderr().is_terminal();
     let mut window = (Instant::now(), 0u64, 0u64);
@@ -156,21 +170,14 @@ fn serve(args: ServeArgs, mut preview: Option<WindowSink>) -> anyhow::Result<()>
         {
             break;
         }
-        let mut slot = match pool.iter().position(|f| Arc::strong_count(f) == 1) {
-            Some(i) => pool.swap_remove(i),
-            None => Arc::new(EncodedFrame::default()),
+        let slot = match encoding.submit(frame)? {
+            Some(slot) => slot,
+            // Threaded: the frame is in flight; the oldest comes out once the pipeline is full.
+            None => continue,
         };
-        let encoded = Arc::get_mut(&mut slot).expect("pooled frames are not shared");
-        encoded.seq = frame.seq;
-        encoded.capture_us = frame.capture_us;
-        encoder
-            .encode(frame, &mut encoded.payload)
-            .with_context(|| format!("encoding frame {}", frame.seq))?;
-        let bytes = encoded.payload.len() as u64;
+        let bytes = slot.payload.len() as u64;
         server.publish(&slot);
-        if pool.len() < 8 {
-            pool.push(slot);
-        }
+        encoding.recycle(slot);
         sent += 1;
         window.1 += 1;
         window.2 += bytes;
