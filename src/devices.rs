@@ -1,7 +1,54 @@
-//! `framewire devices`: lists cameras (the camera feature is a later issue; this build says so).
+//! `framewire devices`: lists cameras with the formats, sizes and frame rates they offer.
+
+use framewire_capture::{CameraMode, list_cameras};
+use framewire_core::CaptureError;
 
 pub fn run() -> anyhow::Result<()> {
-    println!("no cameras: this build has no camera support (rebuild with --features camera)");
-    println!("use --source test for the synthetic test pattern");
+    let cameras = match list_cameras() {
+        Ok(cameras) => cameras,
+        Err(CaptureError::Open { reason, .. }) => {
+            println!("no cameras: {reason}");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if cameras.is_empty() {
+        println!("no cameras found (no /dev/video* device that captures video)");
+        println!(
+            "plug one in, check `ls /dev/video*` and that you are in the `video` group, or use --source test"
+        );
+        return Ok(());
+    }
+    for camera in cameras {
+        println!("camera:{} {} '{}'", camera.index, camera.path, camera.name);
+        match camera.modes {
+            Ok(modes) if modes.is_empty() => {
+                println!("  no format framewire reads (MJPG, YUYV or NV12)");
+            }
+            Ok(modes) => print_modes(&modes),
+            Err(why) => println!("  formats unavailable: {why}"),
+        }
+    }
     Ok(())
+}
+
+/// One line per layout and size: `MJPG 1280x720: 30, 15 fps`.
+fn print_modes(modes: &[CameraMode]) {
+    let mut i = 0;
+    while i < modes.len() {
+        let m = modes[i];
+        let rates: Vec<String> = modes[i..]
+            .iter()
+            .take_while(|o| (o.fourcc, o.width, o.height) == (m.fourcc, m.width, m.height))
+            .map(|o| o.fps.to_string())
+            .collect();
+        i += rates.len();
+        println!(
+            "  {} {}x{}: {} fps",
+            m.fourcc,
+            m.width,
+            m.height,
+            rates.join(", ")
+        );
+    }
 }

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod args;
 mod devices;
 mod display;
+mod live;
 mod pipeline;
 mod serve;
 mod stats;

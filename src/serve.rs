@@ -12,9 +12,10 @@ use framewire_capture::{ResizeFilter, Resizer, SourceSpec, fit_size, open_source
 use framewire_codec::EncodeOptions;
 use framewire_core::{CodecKind, Flow, Frame, FrameSink, StreamInfo};
 use framewire_display::window::WindowSink;
-use framewire_net::{Handshake, Server, ServerConfig, ServerEvent};
+use framewire_net::{EncodedFrame, Handshake, Server, ServerConfig, ServerEvent};
 
 use crate::args::{parse_addr, parse_duration, parse_fps, parse_size};
+use crate::live::{Feed, Pulled};
 use crate::pipeline::Encoding;
 
 #[derive(Debug, Args)]
@@ -73,7 +74,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 /// Serves until stopped; with `preview`, shows it every frame sent and stops when it closes.
 fn serve(args: ServeArgs, mut preview: Option<WindowSink>) -> anyhow::Result<()> {
     let (width, height) = args.size;
-    let mut source = open_source(&args.source, width, height, args.fps)
+    let source = open_source(&args.source, width, height, args.fps)
         .with_context(|| format!("--source {}", args.source))?;
     let info = source.info();
     let (out_w, out_h) = fit_size(info.width, info.height, args.width, args.height)?;
@@ -128,6 +129,12 @@ fn serve(args: ServeArgs, mut preview: Option<WindowSink>) -> anyhow::Result<()>
     let mut resized = Frame::empty(info.format);
     let mut resizer = Resizer::new(ResizeFilter::Area);
     let resize = (out_w, out_h) != (info.width, info.height);
+    let as_is = args.codec == CodecKind::Jpeg && !resize && preview.is_none();
+    let mut feed = Feed::new(source, &args.source, args.size, args.fps, as_is)?;
+    // Camera JPEG passed through, and the last frame sent, re-sent while a camera is gone.
+    let mut passthrough = Vec::new();
+    let mut last_published: Option<Arc<EncodedFrame>> = None;
+    let mut last_sent_at = Instant::now();
     // Encoded frames are shared with viewer threads; a buffer comes back to the pool once no
     // viewer holds it, so the steady state allocates nothing.
     let threads = args.threads.map_or_else(
@@ -152,12 +159,23 @@ fn serve(args: ServeArgs, mut preview: Option<WindowSink>) -> anyhow::Result<()>
             server.wait_for_viewer(Duration::from_millis(200));
             continue;
         }
-        if !source
-            .next_frame(&mut captured)
-            .context("capturing a frame")?
-        {
-            println!("source ended after {sent} frames");
-            break;
+        let pulled = feed
+            .pull(&mut captured, &mut passthrough)
+            .context("capturing a frame")?;
+        match pulled {
+            Pulled::Ended => {
+                println!("source ended after {sent} frames");
+                break;
+            }
+            Pulled::Nothing => {
+                if feed.keepalive_due(&mut last_sent_at)
+                    && let Some(last) = &last_published
+                {
+                    server.publish(last);
+                }
+                continue;
+            }
+            Pulled::Frame | Pulled::Payload { .. } => {}
         }
         let frame = if resize {
             resizer.resize(&captured, &mut resized, out_w, out_h)?;
@@ -170,13 +188,24 @@ fn serve(args: ServeArgs, mut preview: Option<WindowSink>) -> anyhow::Result<()>
         {
             break;
         }
-        let slot = match encoding.submit(frame)? {
-            Some(slot) => slot,
-            // Threaded: the frame is in flight; the oldest comes out once the pipeline is full.
-            None => continue,
+        let slot = if let Pulled::Payload { seq, capture_us } = pulled {
+            let mut slot = encoding.free_buffer();
+            let encoded = Arc::get_mut(&mut slot).expect("pooled frames are not shared");
+            encoded.seq = seq;
+            encoded.capture_us = capture_us;
+            std::mem::swap(&mut encoded.payload, &mut passthrough);
+            slot
+        } else {
+            match encoding.submit(frame)? {
+                Some(slot) => slot,
+                // Threaded: the frame is in flight; the oldest comes out once the pipeline is full.
+                None => continue,
+            }
         };
         let bytes = slot.payload.len() as u64;
         server.publish(&slot);
+        last_published = Some(Arc::clone(&slot));
+        last_sent_at = Instant::now();
         encoding.recycle(slot);
         sent += 1;
         window.1 += 1;
@@ -184,11 +213,12 @@ fn serve(args: ServeArgs, mut preview: Option<WindowSink>) -> anyhow::Result<()>
         if live && window.0.elapsed() >= Duration::from_secs(1) {
             let secs = window.0.elapsed().as_secs_f64();
             eprint!(
-                "\r\x1b[2K{:6.1} fps {:8.2} Mbit/s  viewers {}  frames {sent}  dropped for slow viewers {}",
+                "\r\x1b[2K{:6.1} fps {:8.2} Mbit/s  viewers {}  frames {sent}  dropped for slow viewers {}  at capture {}",
                 window.1 as f64 / secs,
                 window.2 as f64 * 8.0 / secs / 1e6,
                 server.viewer_count(),
-                server.dropped_total()
+                server.dropped_total(),
+                feed.dropped()
             );
             window = (Instant::now(), 0, 0);
         }
@@ -198,6 +228,12 @@ fn serve(args: ServeArgs, mut preview: Option<WindowSink>) -> anyhow::Result<()>
     }
     server.shutdown();
     println!("stopped after sending {sent} frames");
+    if feed.dropped() > 0 {
+        println!(
+            "{} captured frames dropped because the pipeline was busy (newest frame wins)",
+            feed.dropped()
+        );
+    }
     Ok(())
 }
 

@@ -43,11 +43,16 @@ impl fmt::Display for SourceSpec {
     }
 }
 
+/// What a build without the `camera` feature says when asked for a camera.
+pub const NO_CAMERA_SUPPORT: &str =
+    "this build has no camera support; rebuild with --features camera, or use --source test";
+
 /// Opens the source `spec` names, producing `width` x `height` frames paced to `fps`
-/// (0 = as fast as they are asked for).
+/// (0 = as fast as they are asked for). A camera picks its mode closest to that (see
+/// [`crate::negotiate()`]); its [`framewire_core::SourceInfo`] names the mode it picked.
 ///
-/// Cameras are not supported by this build yet: asking for one is a [`CaptureError::Open`]
-/// that says what to do instead.
+/// Without the `camera` feature, asking for a camera is a [`CaptureError::Open`] that says what
+/// to do instead.
 pub fn open_source(
     spec: &SourceSpec,
     width: u32,
@@ -56,13 +61,49 @@ pub fn open_source(
 ) -> Result<Box<dyn FrameSource>, CaptureError> {
     match spec {
         SourceSpec::Test => Ok(Box::new(TestPattern::new(width, height, fps)?)),
+        #[cfg(feature = "camera")]
+        SourceSpec::Camera(index) => Ok(Box::new(crate::camera::CameraSource::open(
+            *index, width, height, fps,
+        )?)),
+        #[cfg(not(feature = "camera"))]
         SourceSpec::Camera(_) => Err(CaptureError::Open {
             source_name: spec.to_string(),
-            reason: "this build has no camera support; rebuild with --features camera, or use \
-                     --source test"
-                .to_string(),
+            reason: NO_CAMERA_SUPPORT.to_string(),
         }),
     }
+}
+
+/// For sources that can disappear and come back (cameras): how often to look for it again and
+/// how to reopen it with the same settings, for [`crate::LatestFrame::spawn_with`]. `None` for
+/// sources that cannot get lost.
+pub fn reopener(
+    spec: &SourceSpec,
+    width: u32,
+    height: u32,
+    fps: f64,
+) -> Option<(std::time::Duration, crate::Reopen)> {
+    match spec {
+        SourceSpec::Test => None,
+        SourceSpec::Camera(_) => {
+            let spec = spec.clone();
+            Some((
+                std::time::Duration::from_secs(1),
+                Box::new(move || open_source(&spec, width, height, fps)),
+            ))
+        }
+    }
+}
+
+/// Every camera there is, with the modes framewire can read (`framewire devices`); empty when
+/// there is none. Without the `camera` feature, a [`CaptureError::Open`] saying so.
+pub fn list_cameras() -> Result<Vec<crate::negotiate::CameraDescription>, CaptureError> {
+    #[cfg(feature = "camera")]
+    return crate::camera::list_cameras();
+    #[cfg(not(feature = "camera"))]
+    Err(CaptureError::Open {
+        source_name: "cameras".to_string(),
+        reason: NO_CAMERA_SUPPORT.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -126,6 +167,7 @@ mod tests {
         ));
     }
 
+    #[cfg(not(feature = "camera"))]
     #[test]
     fn camera_says_this_build_has_none() {
         let Err(err) = open_source(&SourceSpec::Camera(1), 640, 480, 30.0) else {

@@ -288,6 +288,39 @@ pub struct SourceInfo {
     pub fps: f64,
 }
 
+/// A frame as the compressed bytes a device delivered (a camera's MJPEG), to pass on without
+/// decoding: when the stream's codec is the same and no resize is wanted, these bytes are the
+/// payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompressedFrame {
+    /// The codec the bytes are in.
+    pub codec: CodecKind,
+    /// Width in pixels, as the compressed data says.
+    pub width: u32,
+    /// Height in pixels, as the compressed data says.
+    pub height: u32,
+    /// Position of this frame in its stream, as [`Frame::seq`].
+    pub seq: u64,
+    /// When the source captured it, as [`Frame::capture_us`].
+    pub capture_us: u64,
+    /// The compressed bytes: one complete payload of `codec`.
+    pub data: Vec<u8>,
+}
+
+impl CompressedFrame {
+    /// An empty frame of `codec` that owns no memory yet.
+    pub fn empty(codec: CodecKind) -> CompressedFrame {
+        CompressedFrame {
+            codec,
+            width: 0,
+            height: 0,
+            seq: 0,
+            capture_us: 0,
+            data: Vec::new(),
+        }
+    }
+}
+
 /// Whether a pipeline stage wants more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
@@ -305,6 +338,24 @@ pub trait FrameSource: Send {
     /// Fills `dst` with the next frame (pixels, size, `seq`, `capture_us`), blocking until one is
     /// due. Returns `Ok(false)` when a finite source has ended.
     fn next_frame(&mut self, dst: &mut Frame) -> Result<bool, CaptureError>;
+
+    /// The codec this source can hand frames over in without decoding them, if any: a camera
+    /// that delivers MJPEG says [`CodecKind::Jpeg`]. Most sources have none.
+    fn compressed_codec(&self) -> Option<CodecKind> {
+        None
+    }
+
+    /// Fills `dst` with the next frame as the compressed bytes the device delivered, without
+    /// decoding them; the same blocking and end rules as [`FrameSource::next_frame`]. Only
+    /// sources whose [`FrameSource::compressed_codec`] is `Some` support it; the others return
+    /// a [`CaptureError::Config`].
+    fn next_compressed(&mut self, dst: &mut CompressedFrame) -> Result<bool, CaptureError> {
+        let _ = dst;
+        Err(CaptureError::Config(format!(
+            "{} has no compressed frames",
+            self.info().name
+        )))
+    }
 }
 
 /// Turns a frame into payload bytes. Sans-IO: it writes into a buffer the caller owns.
