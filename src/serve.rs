@@ -97,6 +97,12 @@ fn serve(args: ServeArgs, mut preview: Option<WindowSink>) -> anyhow::Result<()>
         write_timeout: args.write_timeout,
         ..ServerConfig::default()
     };
+    // Ctrl-C is handled before the address is announced, so that a script which reads the
+    // address and then interrupts the server always gets a clean stop.
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_flag = Arc::clone(&stop);
+    ctrlc::set_handler(move || stop_flag.store(true, Ordering::SeqCst))
+        .context("cannot install the Ctrl-C handler")?;
     let server = Server::bind(args.listen, handshake, config, print_event)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     println!("listening on {}", server.local_addr());
@@ -116,10 +122,6 @@ fn serve(args: ServeArgs, mut preview: Option<WindowSink>) -> anyhow::Result<()>
     );
     let _ = std::io::stdout().flush();
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop_flag = Arc::clone(&stop);
-    ctrlc::set_handler(move || stop_flag.store(true, Ordering::SeqCst))
-        .context("cannot install the Ctrl-C handler")?;
     if let Some(preview) = &preview {
         let stop_flag = Arc::clone(&stop);
         preview.on_close(move || stop_flag.store(true, Ordering::SeqCst));
