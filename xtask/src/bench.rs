@@ -124,11 +124,18 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
         ("framewire-bench-harness", "loopback"),
         ("framewire-display", "render"),
     ];
-    let mut build = cargo();
-    build.arg("bench").arg("--no-run");
-    for (p, b) in benches {
-        build.args(["-p", p, "--bench", b]);
-    }
+    // One cargo invocation for all of them, here and below: the same feature set, so the
+    // benches are built once.
+    let bench_cmd = || {
+        let mut cmd = cargo();
+        cmd.args(["bench", "--no-fail-fast"]);
+        for (p, b) in benches {
+            cmd.args(["-p", p, "--bench", b]);
+        }
+        cmd
+    };
+    let mut build = bench_cmd();
+    build.arg("--no-run");
     run_cmd(build)?;
     let build_secs = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
@@ -145,14 +152,12 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
     } else {
         &["--warm-up-time", "1", "--measurement-time", "3"]
     };
-    for (p, b) in benches {
-        let mut cmd = cargo();
-        cmd.args(["bench", "-p", p, "--bench", b, "--"])
-            .args(criterion_args)
-            .arg("--noplot");
-        if let Err(e) = run_cmd(cmd) {
-            notes.push(format!("{p} bench {b} failed: {e:#}"));
-        }
+    let mut cmd = bench_cmd();
+    cmd.arg("--").args(criterion_args).arg("--noplot");
+    if let Err(e) = run_cmd(cmd) {
+        notes.push(format!(
+            "a criterion bench failed (its rows are missing): {e:#}"
+        ));
     }
     let crit = criterion_results(&root().join("target/criterion"), started);
 

@@ -33,7 +33,7 @@ const STEPS: [usize; 16] = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 1
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let (warm, window, max) = if quick {
-        (Duration::from_millis(500), Duration::from_secs(1), 64)
+        (Duration::from_millis(300), Duration::from_millis(700), 32)
     } else {
         (Duration::from_secs(1), Duration::from_secs(2), 256)
     };
