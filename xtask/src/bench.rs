@@ -114,8 +114,8 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
 
     // Build everything first, so that the timings below are not sharing the CPU with rustc.
     let mut build = cargo();
-    build.args(["build", "--release", "--bin", "framewire"]);
-    build.args(["-p", "framewire-bench-harness", "--bins"]);
+    build.args(["build", "--release", "--bins"]);
+    build.args(["-p", "framewire", "-p", "framewire-bench-harness"]);
     run_cmd(build)?;
     let benches: [(&str, &str); 5] = [
         ("framewire-net", "framing"),
