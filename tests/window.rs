@@ -229,16 +229,18 @@ fn interrupt(child: &mut Reaped, what: &str, timeout: Duration) {
         .status()
         .expect("run kill");
     assert!(status.success());
+    wait_clean_exit(child, &format!("{what} to exit after Ctrl-C"), timeout);
+}
+
+/// Waits up to `timeout` for `child` to exit 0.
+fn wait_clean_exit(child: &mut Reaped, what: &str, timeout: Duration) {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(status) = child.0.try_wait().expect("wait") {
-            assert!(status.success(), "{what} exited with {status}");
+            assert!(status.success(), "{what}: exited with {status}");
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "waited {timeout:?} for {what} to exit after Ctrl-C"
-        );
+        assert!(Instant::now() < deadline, "waited {timeout:?} for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -303,4 +305,79 @@ fn viewer_window_and_sender_preview_show_the_stream_on_an_x_screen() {
     let (a, b) = wait_for_live_pattern(&display, "preview", (640, 480), timeout);
     eprintln!("preview window showed frames {a} and {b}");
     interrupt(&mut server, "framewire serve --preview", timeout);
+}
+
+/// The id of the window whose title starts with `title`, once it exists (within `timeout`).
+fn find_window(display: &str, title: &str, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let out = Command::new("xdotool")
+            .args(["search", "--name", &format!("^{title}")])
+            .env("DISPLAY", display)
+            .output()
+            .expect("run xdotool");
+        if let Some(id) = String::from_utf8_lossy(&out.stdout).lines().next() {
+            return id.to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited {timeout:?} for a window titled {title:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Focuses the window and types `key` into it as a real keyboard would (XTEST).
+fn press(display: &str, window: &str, key: &str) {
+    let status = Command::new("xdotool")
+        .args(["windowfocus", "--sync", window, "key", key])
+        .env("DISPLAY", display)
+        .status()
+        .expect("run xdotool");
+    assert!(status.success(), "xdotool key {key} failed");
+}
+
+#[test]
+fn enter_esc_and_q_close_the_windows() {
+    if !have(
+        "Xvfb is not installed (apt-get install xvfb xauth)",
+        runs("Xvfb", "-help"),
+    ) || !have(
+        "xdotool is not installed (apt-get install xdotool)",
+        runs("xdotool", "version"),
+    ) {
+        return;
+    }
+    if let Err(e) = HeadlessRenderer::new()
+        && !have(&format!("{e}"), false)
+    {
+        return;
+    }
+    let (_xvfb, display) = start_xvfb();
+    let timeout = Duration::from_secs(30);
+
+    // Each key closes the viewer's window, and `view` ends with exit 0.
+    let (mut server, addr) = serve(&display, &[]);
+    for key in ["Return", "Escape", "q"] {
+        let mut view = Reaped(
+            Command::new(EXE)
+                .args(["view", "--connect", &addr])
+                .env("DISPLAY", &display)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start framewire view"),
+        );
+        let window = find_window(&display, "framewire: receiving from", timeout);
+        press(&display, &window, key);
+        wait_clean_exit(&mut view, &format!("view to exit after {key}"), timeout);
+    }
+    interrupt(&mut server, "framewire serve", timeout);
+
+    // q in the sender's preview stops the server, as in the tutorial.
+    let (mut server, _addr) = serve(&display, &["--preview"]);
+    let window = find_window(&display, "framewire: transmitting", timeout);
+    press(&display, &window, "q");
+    wait_clean_exit(&mut server, "serve --preview to stop after q", timeout);
 }
