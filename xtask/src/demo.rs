@@ -1,6 +1,6 @@
 //! `cargo xtask demo`: a server on the test pattern and a viewer on loopback, in one command.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -73,6 +73,8 @@ pub fn run_demo(args: &[String]) -> anyhow::Result<()> {
         .args(["--listen", "127.0.0.1:0"])
         .args(&serve_flags)
         .stdout(Stdio::piped())
+        // Piped, so the server keeps its own live line to itself: the viewer's is the one shown.
+        .stderr(Stdio::piped())
         .stdin(Stdio::null())
         .spawn()
         .context("starting framewire serve")?;
@@ -123,12 +125,20 @@ fn listening_addr(server: &mut Child) -> anyhow::Result<String> {
         .with_context(|| format!("unexpected first line from the server: {first:?}"))?
         .to_string();
     println!("server: {first}");
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            println!("server: {line}");
-        }
-    });
+    std::thread::spawn(move || relay(lines, std::io::stdout()));
+    if let Some(stderr) = server.stderr.take() {
+        std::thread::spawn(move || relay(BufReader::new(stderr).lines(), std::io::stderr()));
+    }
     Ok(addr)
+}
+
+/// Echoes the server's lines as `server: ...`, first clearing the viewer's live line on a
+/// terminal (the viewer redraws it).
+fn relay<R: BufRead>(lines: std::io::Lines<R>, mut out: impl Write + IsTerminal) {
+    let clear = if out.is_terminal() { "\r\x1b[2K" } else { "" };
+    for line in lines.map_while(Result::ok) {
+        let _ = writeln!(out, "{clear}server: {line}");
+    }
 }
 
 /// Asks the server to stop as Ctrl-C would, and waits a little before killing it.
