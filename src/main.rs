@@ -40,6 +40,11 @@ enum Command {
 
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
+        // A decoder's panic that framewire contains becomes an ordinary one-line error.
+        if framewire_core::panic_is_contained() {
+            tracing::debug!("contained panic: {info}");
+            return;
+        }
         eprintln!("framewire: internal error (a bug, please report it): {info}");
     }));
     tracing_subscriber::fmt()

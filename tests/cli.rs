@@ -371,6 +371,39 @@ fn viewer_facing_a_bad_server_exits_non_zero_with_one_line() {
     );
     assert!(!err.contains("panicked"), "{err}");
 
+    // A JPEG that makes zune-jpeg 0.5.15 panic: contained, and still only one line.
+    let mut bytes = framewire_net::Handshake {
+        stream: framewire_core::StreamInfo {
+            codec: CodecKind::Jpeg,
+            width: 64,
+            height: 48,
+            format: framewire_core::PixelFormat::Rgb8,
+        },
+        fps: 30.0,
+    }
+    .to_bytes()
+    .to_vec();
+    let jpeg = std::fs::read("crates/codec/tests/data/zune-jpeg-0.5.15-panic.jpg").unwrap();
+    bytes.extend_from_slice(&framewire_net::FrameHeader::frame(3, 0, jpeg.len() as u32).to_bytes());
+    bytes.extend_from_slice(&jpeg);
+    let addr = fake_server(bytes);
+    let out = view(&["--connect", &addr, "--headless"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(!err.contains("internal error"), "{err}");
+    let errors: Vec<_> = err
+        .lines()
+        .filter(|l| l.starts_with("framewire:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(
+        errors[0].starts_with(&format!(
+            "framewire: error: server {addr}: frame 3 at byte {}: jpeg: decoding: zune-jpeg panicked",
+            24 + 32 + jpeg.len()
+        )),
+        "{err}"
+    );
+
     let closed = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);

@@ -3,8 +3,6 @@
 //! the camera's JPEG as it is, cut from the driver's buffer. Pure functions over byte slices;
 //! wrong, short or truncated bytes are errors, never panics.
 
-use std::panic::{self, AssertUnwindSafe};
-
 use framewire_core::{Frame, PixelFormat};
 use yuv::{YuvBiPlanarImage, YuvConversionMode, YuvPackedImage, YuvRange, YuvStandardMatrix};
 use zune_jpeg::JpegDecoder;
@@ -352,13 +350,11 @@ pub fn mjpeg_to_rgb(
         });
     }
     // zune-jpeg may panic on hostile input (see crates/codec's JPEG decoder): contain it.
-    panic::catch_unwind(AssertUnwindSafe(|| decode_jpeg(jpeg, info, dst))).unwrap_or_else(
-        |_| {
-            Err(ConvertError::Decode(
-                "zune-jpeg panicked on this frame".to_string(),
-            ))
-        },
-    )?;
+    framewire_core::contain_panic(|| decode_jpeg(jpeg, info, dst)).unwrap_or_else(|what| {
+        Err(ConvertError::Decode(format!(
+            "zune-jpeg panicked on this frame: {what}"
+        )))
+    })?;
     Ok(info)
 }
 

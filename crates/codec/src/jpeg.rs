@@ -13,8 +13,6 @@
 //! The decoder catches such a panic and returns [`CodecError::Backend`]. That needs the default
 //! `panic = "unwind"`, and the default panic hook still writes the panic message to stderr.
 
-use std::panic::{self, AssertUnwindSafe};
-
 use framewire_core::{
     CodecError, CodecKind, Frame, FrameDecoder, FrameEncoder, PixelFormat, StreamInfo,
 };
@@ -156,19 +154,15 @@ impl FrameDecoder for JpegDecoder {
         // zune-jpeg 0.5.15 still panics on some hostile inputs (tests/data has one; upstream
         // etemesi254/zune-image#409). The decoder state is thrown away with the closure and `dst`
         // only holds pixels, so a panic leaves nothing inconsistent behind: turn it into an error.
-        panic::catch_unwind(AssertUnwindSafe(|| self.decode_unguarded(payload, dst)))
-            .unwrap_or_else(|panic| {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .copied()
-                    .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-                    .unwrap_or("no message");
+        framewire_core::contain_panic(|| self.decode_unguarded(payload, dst)).unwrap_or_else(
+            |what| {
                 Err(CodecError::Backend {
                     codec: CodecKind::Jpeg,
                     context: "decoding",
                     source: format!("zune-jpeg panicked on this payload: {what}").into(),
                 })
-            })
+            },
+        )
     }
 }
 

@@ -13,8 +13,10 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod contain;
 mod error;
 
+pub use contain::{contain_panic, panic_is_contained};
 pub use error::{BoxError, CaptureError, CodecError, SinkError};
 
 /// How the bytes of one pixel are laid out. Samples are 8-bit, in the order the name gives.
