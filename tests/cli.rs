@@ -330,6 +330,26 @@ fn fake_server(bytes: Vec<u8>) -> String {
     addr
 }
 
+/// A 64x48 JPEG stream's handshake, then one frame `seq` with `payload`.
+fn jpeg_stream(seq: u64, payload: &[u8]) -> Vec<u8> {
+    let mut bytes = framewire_net::Handshake {
+        stream: framewire_core::StreamInfo {
+            codec: CodecKind::Jpeg,
+            width: 64,
+            height: 48,
+            format: framewire_core::PixelFormat::Rgb8,
+        },
+        fps: 30.0,
+    }
+    .to_bytes()
+    .to_vec();
+    bytes.extend_from_slice(
+        &framewire_net::FrameHeader::frame(seq, 0, payload.len() as u32).to_bytes(),
+    );
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
 #[test]
 fn viewer_facing_a_bad_server_exits_non_zero_with_one_line() {
     let http = fake_server(b"HTTP/1.1 400 Bad Request\r\n\r\n".to_vec());
@@ -345,20 +365,7 @@ fn viewer_facing_a_bad_server_exits_non_zero_with_one_line() {
     );
 
     // A valid handshake, then a frame whose JPEG payload is garbage.
-    let mut bytes = framewire_net::Handshake {
-        stream: framewire_core::StreamInfo {
-            codec: CodecKind::Jpeg,
-            width: 64,
-            height: 48,
-            format: framewire_core::PixelFormat::Rgb8,
-        },
-        fps: 30.0,
-    }
-    .to_bytes()
-    .to_vec();
-    bytes.extend_from_slice(&framewire_net::FrameHeader::frame(7, 0, 16).to_bytes());
-    bytes.extend_from_slice(&[0xAB; 16]);
-    let addr = fake_server(bytes);
+    let addr = fake_server(jpeg_stream(7, &[0xAB; 16]));
     let out = view(&["--connect", &addr, "--headless"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
@@ -372,21 +379,8 @@ fn viewer_facing_a_bad_server_exits_non_zero_with_one_line() {
     assert!(!err.contains("panicked"), "{err}");
 
     // A JPEG that makes zune-jpeg 0.5.15 panic: contained, and still only one line.
-    let mut bytes = framewire_net::Handshake {
-        stream: framewire_core::StreamInfo {
-            codec: CodecKind::Jpeg,
-            width: 64,
-            height: 48,
-            format: framewire_core::PixelFormat::Rgb8,
-        },
-        fps: 30.0,
-    }
-    .to_bytes()
-    .to_vec();
     let jpeg = std::fs::read("crates/codec/tests/data/zune-jpeg-0.5.15-panic.jpg").unwrap();
-    bytes.extend_from_slice(&framewire_net::FrameHeader::frame(3, 0, jpeg.len() as u32).to_bytes());
-    bytes.extend_from_slice(&jpeg);
-    let addr = fake_server(bytes);
+    let addr = fake_server(jpeg_stream(3, &jpeg));
     let out = view(&["--connect", &addr, "--headless"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);

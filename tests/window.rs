@@ -253,20 +253,27 @@ fn with_stderr_tail(child: &mut Child) -> String {
     s
 }
 
-#[test]
-fn viewer_window_and_sender_preview_show_the_stream_on_an_x_screen() {
+/// Xvfb, `tool` (checked by running it with `arg`, installed by Debian's `package`) and a GPU
+/// adapter: true when all are there; otherwise skips, or fails where they are required.
+fn prerequisites(tool: &str, arg: &str, package: &str) -> bool {
     if !have(
         "Xvfb is not installed (apt-get install xvfb xauth)",
         runs("Xvfb", "-help"),
     ) || !have(
-        "xwd is not installed (apt-get install x11-apps)",
-        runs("xwd", "-help"),
+        &format!("{tool} is not installed (apt-get install {package})"),
+        runs(tool, arg),
     ) {
-        return;
+        return false;
     }
-    if let Err(e) = HeadlessRenderer::new()
-        && !have(&format!("{e}"), false)
-    {
+    match HeadlessRenderer::new() {
+        Ok(_) => true,
+        Err(e) => have(&format!("{e}"), false),
+    }
+}
+
+#[test]
+fn viewer_window_and_sender_preview_show_the_stream_on_an_x_screen() {
+    if !prerequisites("xwd", "-help", "x11-apps") {
         return;
     }
     let (_xvfb, display) = start_xvfb();
@@ -339,18 +346,7 @@ fn press(display: &str, window: &str, key: &str) {
 
 #[test]
 fn enter_esc_and_q_close_the_windows() {
-    if !have(
-        "Xvfb is not installed (apt-get install xvfb xauth)",
-        runs("Xvfb", "-help"),
-    ) || !have(
-        "xdotool is not installed (apt-get install xdotool)",
-        runs("xdotool", "version"),
-    ) {
-        return;
-    }
-    if let Err(e) = HeadlessRenderer::new()
-        && !have(&format!("{e}"), false)
-    {
+    if !prerequisites("xdotool", "version", "xdotool") {
         return;
     }
     let (_xvfb, display) = start_xvfb();
