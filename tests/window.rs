@@ -78,6 +78,9 @@ fn start_xvfb() -> (Reaped, String) {
             "-nolisten",
             "tcp",
             "-br",
+            // An X server resets when its last client leaves, and refuses connections while it
+            // does: a window opened right after another closed would fail now and then.
+            "-noreset",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -314,8 +317,14 @@ fn viewer_window_and_sender_preview_show_the_stream_on_an_x_screen() {
     interrupt(&mut server, "framewire serve --preview", timeout);
 }
 
-/// The id of the window whose title starts with `title`, once it exists (within `timeout`).
-fn find_window(display: &str, title: &str, timeout: Duration) -> String {
+/// The id of the window whose title starts with `title`, once it exists (within `timeout`);
+/// `None` if `owner`, the process that should open it, exits first.
+fn find_window(
+    display: &str,
+    title: &str,
+    owner: &mut Reaped,
+    timeout: Duration,
+) -> Option<String> {
     let deadline = Instant::now() + timeout;
     loop {
         let out = Command::new("xdotool")
@@ -324,7 +333,10 @@ fn find_window(display: &str, title: &str, timeout: Duration) -> String {
             .output()
             .expect("run xdotool");
         if let Some(id) = String::from_utf8_lossy(&out.stdout).lines().next() {
-            return id.to_string();
+            return Some(id.to_string());
+        }
+        if owner.0.try_wait().expect("wait").is_some() {
+            return None;
         }
         assert!(
             Instant::now() < deadline,
@@ -361,11 +373,17 @@ fn enter_esc_and_q_close_the_windows() {
                 .env("DISPLAY", &display)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(Stdio::piped())
                 .spawn()
                 .expect("start framewire view"),
         );
-        let window = find_window(&display, "framewire: receiving from", timeout);
+        let Some(window) = find_window(&display, "framewire: receiving from", &mut view, timeout)
+        else {
+            panic!(
+                "no viewer window appeared; view said: {}",
+                with_stderr_tail(&mut view.0)
+            );
+        };
         press(&display, &window, key);
         wait_clean_exit(&mut view, &format!("view to exit after {key}"), timeout);
     }
@@ -373,7 +391,8 @@ fn enter_esc_and_q_close_the_windows() {
 
     // q in the sender's preview stops the server, as in the tutorial.
     let (mut server, _addr) = serve(&display, &["--preview"]);
-    let window = find_window(&display, "framewire: transmitting", timeout);
+    let window = find_window(&display, "framewire: transmitting", &mut server, timeout)
+        .expect("the preview window appears");
     press(&display, &window, "q");
     wait_clean_exit(&mut server, "serve --preview to stop after q", timeout);
 }
