@@ -110,7 +110,13 @@ struct Viewer {
     peer: SocketAddr,
     slot: Mutex<Slot>,
     ready: Condvar,
+    /// A second handle on the viewer's socket, so a shutdown can cut off a stuck write.
+    socket: TcpStream,
 }
+
+/// How long a shutdown waits for viewers to take their goodbye before cutting off the ones
+/// whose sockets are stuck (a stalled or half-closed peer), so Ctrl-C never waits out write timeouts.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
 struct Slot {
@@ -213,7 +219,7 @@ impl Server {
     }
 
     /// Stops accepting, tells every viewer the stream has ended, closes their sockets and
-    /// waits for the server's threads (each bounded by the write timeout). Idempotent.
+    /// waits for the server's threads: viewers whose sockets are stuck are cut off after one second. Idempotent.
     pub fn shutdown(&self) {
         if self.shared.stopping.swap(true, Ordering::SeqCst) {
             return;
@@ -236,6 +242,24 @@ impl Server {
             lock(&viewer.slot).closing = true;
             viewer.ready.notify_one();
         }
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        let mut viewers = lock(&self.shared.viewers);
+        while !viewers.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            viewers = self
+                .shared
+                .viewers_changed
+                .wait_timeout(viewers, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        for stuck in viewers.iter() {
+            let _ = stuck.socket.shutdown(Shutdown::Both);
+        }
+        drop(viewers);
         let handlers = std::mem::take(&mut *lock(&self.shared.handlers));
         for h in handlers {
             let _ = h.join();
@@ -400,10 +424,15 @@ fn serve_handshaken(
     }
     pending.done();
 
+    let socket = match stream.try_clone() {
+        Ok(s) => s,
+        Err(e) => return reject(format!("socket setup failed: {e}")),
+    };
     let viewer = Arc::new(Viewer {
         peer,
         slot: Mutex::new(Slot::default()),
         ready: Condvar::new(),
+        socket,
     });
     {
         let mut viewers = lock(&shared.viewers);

@@ -264,3 +264,43 @@ fn thousands_of_connect_close_cycles_leave_no_trace() {
         "the good viewer got {got} of {published} frames"
     );
 }
+
+#[test]
+fn shutdown_cuts_off_a_viewer_whose_socket_is_stuck() {
+    let config = ServerConfig {
+        write_timeout: Duration::from_secs(60),
+        ..ServerConfig::default()
+    };
+    let (server, rx) = start(config);
+    // A viewer that says hello, reads the handshake, then half-closes and never reads again
+    // (what a viewer whose window closed mid-stream looks like from the server).
+    let mut stuck = TcpStream::connect(server.local_addr()).unwrap();
+    stuck.write_all(&Hello::CURRENT.to_bytes()).unwrap();
+    stuck.read_exact(&mut [0u8; 24]).unwrap();
+    event(&rx, "the viewer to join");
+    stuck.shutdown(std::net::Shutdown::Write).unwrap();
+    // Fill its socket until the server's writer is blocked (frames start being replaced).
+    let deadline = Instant::now() + WAIT;
+    let mut seq = 0;
+    while server.dropped_total() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the viewer's socket never filled up"
+        );
+        server.publish(&Arc::new(EncodedFrame {
+            seq,
+            capture_us: 0,
+            payload: vec![0; 1 << 20],
+        }));
+        seq += 1;
+        thread::yield_now();
+    }
+    let started = Instant::now();
+    server.shutdown();
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "shutdown waited {:?} for a stuck viewer (write timeout 60 s)",
+        started.elapsed()
+    );
+    drop(stuck);
+}
