@@ -274,6 +274,20 @@ fn prerequisites(tool: &str, arg: &str, package: &str) -> bool {
     }
 }
 
+/// `framewire view` with its window on `display`; its stderr is kept for failure messages.
+fn view_window(display: &str, addr: &str) -> Reaped {
+    Reaped(
+        Command::new(EXE)
+            .args(["view", "--connect", addr])
+            .env("DISPLAY", display)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start framewire view"),
+    )
+}
+
 #[test]
 fn viewer_window_and_sender_preview_show_the_stream_on_an_x_screen() {
     if !prerequisites("xwd", "-help", "x11-apps") {
@@ -284,16 +298,7 @@ fn viewer_window_and_sender_preview_show_the_stream_on_an_x_screen() {
 
     // The viewer's window: a raw 640x480 stream opens a 640x480 window at the top-left corner.
     let (mut server, addr) = serve(&display, &[]);
-    let mut view = Reaped(
-        Command::new(EXE)
-            .args(["view", "--connect", &addr])
-            .env("DISPLAY", &display)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start framewire view"),
-    );
+    let mut view = view_window(&display, &addr);
     let (a, b) = wait_for_live_pattern(&display, "view", (640, 480), timeout);
     eprintln!("viewer window showed frames {a} and {b}");
     interrupt(&mut view, "framewire view", timeout);
@@ -367,16 +372,7 @@ fn enter_esc_and_q_close_the_windows() {
     // Each key closes the viewer's window, and `view` ends with exit 0.
     let (mut server, addr) = serve(&display, &[]);
     for key in ["Return", "Escape", "q"] {
-        let mut view = Reaped(
-            Command::new(EXE)
-                .args(["view", "--connect", &addr])
-                .env("DISPLAY", &display)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("start framewire view"),
-        );
+        let mut view = view_window(&display, &addr);
         let Some(window) = find_window(&display, "framewire: receiving from", &mut view, timeout)
         else {
             panic!(

@@ -177,9 +177,20 @@ impl Server {
     /// Blocks until at least one viewer is connected, the server is shutting down, or
     /// `timeout` passes. Returns the number of viewers.
     pub fn wait_for_viewer(&self, timeout: Duration) -> usize {
-        let deadline = Instant::now() + timeout;
+        self.wait_viewers_until(Instant::now() + timeout, |viewers| {
+            !viewers.is_empty() || self.shared.stopping.load(Ordering::SeqCst)
+        })
+        .len()
+    }
+
+    /// Holds the viewer list once `done` says so or `deadline` passes, whichever is first.
+    fn wait_viewers_until(
+        &self,
+        deadline: Instant,
+        done: impl Fn(&[Arc<Viewer>]) -> bool,
+    ) -> MutexGuard<'_, Vec<Arc<Viewer>>> {
         let mut viewers = lock(&self.shared.viewers);
-        while viewers.is_empty() && !self.shared.stopping.load(Ordering::SeqCst) {
+        while !done(&viewers) {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
@@ -191,7 +202,7 @@ impl Server {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
-        viewers.len()
+        viewers
     }
 
     /// Frames that some viewer missed because it was still sending an earlier one, summed
@@ -242,20 +253,7 @@ impl Server {
             lock(&viewer.slot).closing = true;
             viewer.ready.notify_one();
         }
-        let deadline = Instant::now() + SHUTDOWN_GRACE;
-        let mut viewers = lock(&self.shared.viewers);
-        while !viewers.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            viewers = self
-                .shared
-                .viewers_changed
-                .wait_timeout(viewers, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+        let viewers = self.wait_viewers_until(Instant::now() + SHUTDOWN_GRACE, |v| v.is_empty());
         for stuck in viewers.iter() {
             let _ = stuck.socket.shutdown(Shutdown::Both);
         }
