@@ -2,14 +2,18 @@
 //! the test pattern (never zeros: zeros flatter JPEG), beside a plain copy of the frame
 //! (`codec/memcpy/...`). Throughput is the frame's pixel bytes.
 //!
-//! Run with `cargo bench -p framewire-codec --bench codecs`. `cargo xtask bench` puts OpenCV's
-//! `cv2.imencode`/`cv2.imdecode` (libjpeg-turbo) on the same pixels beside the JPEG rows.
+//! `codec/encode/jpeg/...` is the pure-Rust encoder (jpeg-encoder) in every build; with the
+//! feature `turbojpeg`, `codec/encode/jpeg-turbo/...` is libjpeg-turbo at the same quality.
+//!
+//! Run with `cargo bench -p framewire-codec --bench codecs` (add `--features turbojpeg` for the
+//! libjpeg-turbo rows). `cargo xtask bench` puts OpenCV's `cv2.imencode`/`cv2.imdecode`
+//! (libjpeg-turbo) on the same pixels beside the JPEG rows.
 
 #![allow(missing_docs)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use framewire_capture::TestPattern;
-use framewire_codec::{EncodeOptions, decoder, encoder};
+use framewire_codec::{EncodeOptions, JpegBackend, decoder, encoder};
 use framewire_core::{CodecKind, Frame, PixelFormat, StreamInfo};
 
 const SIZES: [(u32, u32); 3] = [(320, 240), (640, 480), (1920, 1080)];
@@ -27,8 +31,14 @@ fn codecs(c: &mut Criterion) {
         group.bench_function(format!("memcpy/{w}x{h}"), |b| {
             b.iter(|| copy.copy_from_slice(std::hint::black_box(&frame.pixels)))
         });
+        // The pure-Rust JPEG encoder, whatever this build's default is, so the ids mean the same
+        // in every build.
+        let rust = EncodeOptions {
+            jpeg_backend: JpegBackend::Rust,
+            ..EncodeOptions::default()
+        };
         for kind in CodecKind::ALL {
-            let mut enc = encoder(kind, &EncodeOptions::default()).expect("encoder");
+            let mut enc = encoder(kind, &rust).expect("encoder");
             let mut payload = Vec::new();
             group.bench_function(format!("encode/{kind}/{w}x{h}"), |b| {
                 b.iter(|| enc.encode(&frame, &mut payload).expect("encoding"))
@@ -43,6 +53,18 @@ fn codecs(c: &mut Criterion) {
             let mut out = Frame::empty(info.format);
             group.bench_function(format!("decode/{kind}/{w}x{h}"), |b| {
                 b.iter(|| dec.decode(&payload, &mut out).expect("decoding"))
+            });
+        }
+        #[cfg(feature = "turbojpeg")]
+        {
+            let turbo = EncodeOptions {
+                jpeg_backend: JpegBackend::Turbo,
+                ..EncodeOptions::default()
+            };
+            let mut enc = encoder(CodecKind::Jpeg, &turbo).expect("encoder");
+            let mut payload = Vec::new();
+            group.bench_function(format!("encode/jpeg-turbo/{w}x{h}"), |b| {
+                b.iter(|| enc.encode(&frame, &mut payload).expect("encoding"))
             });
         }
     }

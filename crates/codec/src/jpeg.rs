@@ -1,7 +1,17 @@
-//! The JPEG codec: the payload is a baseline JPEG file, encoded with `jpeg-encoder` and decoded with `zune-jpeg`.
+//! The JPEG codec: the payload is a baseline JPEG file, encoded with `jpeg-encoder` (pure Rust)
+//! or libjpeg-turbo ([`JpegBackend`]) and always decoded with `zune-jpeg`.
 //!
 //! Lossy, and always decodes to [`PixelFormat::Rgb8`]: an rgba8 frame is encoded without its
 //! alpha channel. Frames are at most 65535 pixels wide and high (JPEG's limit).
+//!
+//! Two encoders write the same kind of payload (baseline JPEG at the same quality), so a viewer
+//! cannot tell them apart: [`JpegBackend::Rust`] (`jpeg-encoder`, always built) and
+//! [`JpegBackend::Turbo`] (libjpeg-turbo through the `turbojpeg` crate, about 3x faster; only
+//! with the cargo feature `turbojpeg`, whose build needs cmake and nasm). The turbo encoder keeps
+//! its libjpeg-turbo handle across frames and always uses 4:2:0 chroma, as OpenCV's `imencode`
+//! does by default; jpeg-encoder does the same below quality 90 and keeps full chroma (4:4:4)
+//! from 90 up. Decoding stays with pure-Rust zune-jpeg whichever encoder the server uses: the
+//! decoder is what faces bytes from the network, and C is not what should parse hostile input.
 //!
 //! The decoder is configured for hostile input: strict mode (a non-conforming stream is an
 //! error, not a guess), the stream's width and height as the largest image it accepts (so a
@@ -12,6 +22,9 @@
 //! zune-jpeg 0.5.15 still panics on some hostile inputs (upstream etemesi254/zune-image#409).
 //! The decoder catches such a panic and returns [`CodecError::Backend`]. That needs the default
 //! `panic = "unwind"`, and the default panic hook still writes the panic message to stderr.
+
+use std::fmt;
+use std::str::FromStr;
 
 use framewire_core::{
     CodecError, CodecKind, Frame, FrameDecoder, FrameEncoder, PixelFormat, StreamInfo,
@@ -24,30 +37,171 @@ use zune_jpeg::zune_core::options::DecoderOptions;
 
 use crate::{check_frame, check_quality, packed_pixels, stream_frame_bytes};
 
-/// Writes a baseline JPEG.
+/// Which library encodes JPEG. Decoding is always zune-jpeg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JpegBackend {
+    /// `jpeg-encoder`, pure Rust; in every build. Named `rust`.
+    Rust,
+    /// libjpeg-turbo through the `turbojpeg` crate; only in builds with the cargo feature
+    /// `turbojpeg`. Named `turbojpeg`.
+    Turbo,
+}
+
+impl JpegBackend {
+    /// Every backend, whether this build has it or not.
+    pub const ALL: [JpegBackend; 2] = [JpegBackend::Rust, JpegBackend::Turbo];
+
+    /// The name flags use: `rust` or `turbojpeg`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            JpegBackend::Rust => "rust",
+            JpegBackend::Turbo => "turbojpeg",
+        }
+    }
+
+    /// The library behind it: `jpeg-encoder` or `libjpeg-turbo`.
+    pub const fn library(self) -> &'static str {
+        match self {
+            JpegBackend::Rust => "jpeg-encoder",
+            JpegBackend::Turbo => "libjpeg-turbo",
+        }
+    }
+
+    /// Whether this build has it: [`JpegBackend::Turbo`] needs the cargo feature `turbojpeg`.
+    pub const fn is_available(self) -> bool {
+        match self {
+            JpegBackend::Rust => true,
+            JpegBackend::Turbo => cfg!(feature = "turbojpeg"),
+        }
+    }
+
+    /// Checks that this build has this backend.
+    ///
+    /// # Errors
+    /// [`CodecError::Unsupported`] (for [`CodecKind::Jpeg`]) saying how to rebuild with it.
+    pub fn ensure_available(self) -> Result<(), CodecError> {
+        if self.is_available() {
+            Ok(())
+        } else {
+            Err(unavailable(self))
+        }
+    }
+
+    /// The backends this build has, in [`JpegBackend::ALL`]'s order.
+    pub fn available() -> impl Iterator<Item = JpegBackend> {
+        JpegBackend::ALL.into_iter().filter(|b| b.is_available())
+    }
+}
+
+impl Default for JpegBackend {
+    /// The fastest this build has: [`JpegBackend::Turbo`] with the feature `turbojpeg`, else
+    /// [`JpegBackend::Rust`].
+    fn default() -> Self {
+        if JpegBackend::Turbo.is_available() {
+            JpegBackend::Turbo
+        } else {
+            JpegBackend::Rust
+        }
+    }
+}
+
+impl fmt::Display for JpegBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for JpegBackend {
+    type Err = String;
+
+    /// Parses a name ([`JpegBackend::name`], any case). Every backend parses, also one this
+    /// build lacks: [`JpegEncoder::with_backend`] says how to get it.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JpegBackend::ALL
+            .into_iter()
+            .find(|b| b.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                let names: Vec<_> = JpegBackend::ALL.iter().map(|b| b.name()).collect();
+                format!(
+                    "unknown JPEG encoder {s:?}, expected one of: {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// Writes a baseline JPEG with the [`JpegBackend`] it was made with.
 #[derive(Debug)]
 pub struct JpegEncoder {
     quality: u8,
-    /// Packed rows of a frame whose rows are padded; kept so steady state does not allocate.
-    scratch: Vec<u8>,
+    state: Backend,
+}
+
+/// A backend and what it keeps between frames.
+#[derive(Debug)]
+enum Backend {
+    Rust {
+        /// Packed rows of a frame whose rows are padded; kept so steady state does not allocate.
+        scratch: Vec<u8>,
+    },
+    #[cfg(feature = "turbojpeg")]
+    Turbo(turbo::TurboEncoder),
 }
 
 impl JpegEncoder {
-    /// An encoder at `quality` (1..=100; 80 is a good default for video).
+    /// An encoder at `quality` (1..=100; 80 is a good default for video) with this build's
+    /// default backend ([`JpegBackend::default`]).
     ///
     /// # Errors
     /// [`CodecError::Unsupported`] when `quality` is outside 1..=100.
     pub fn new(quality: u8) -> Result<JpegEncoder, CodecError> {
+        JpegEncoder::with_backend(quality, JpegBackend::default())
+    }
+
+    /// An encoder at `quality` (1..=100) with `backend`.
+    ///
+    /// # Errors
+    /// [`CodecError::Unsupported`] when `quality` is outside 1..=100, or when this build does
+    /// not have `backend` (the message says how to rebuild with it);
+    /// [`CodecError::Backend`] when libjpeg-turbo cannot start.
+    pub fn with_backend(quality: u8, backend: JpegBackend) -> Result<JpegEncoder, CodecError> {
         check_quality(CodecKind::Jpeg, quality)?;
-        Ok(JpegEncoder {
-            quality,
-            scratch: Vec::new(),
-        })
+        let state = match backend {
+            JpegBackend::Rust => Backend::Rust {
+                scratch: Vec::new(),
+            },
+            #[cfg(feature = "turbojpeg")]
+            JpegBackend::Turbo => Backend::Turbo(turbo::TurboEncoder::new(quality)?),
+            #[cfg(not(feature = "turbojpeg"))]
+            JpegBackend::Turbo => return Err(unavailable(backend)),
+        };
+        Ok(JpegEncoder { quality, state })
     }
 
     /// The quality this encoder writes at.
     pub fn quality(&self) -> u8 {
         self.quality
+    }
+
+    /// The backend this encoder writes with.
+    pub fn backend(&self) -> JpegBackend {
+        match self.state {
+            Backend::Rust { .. } => JpegBackend::Rust,
+            #[cfg(feature = "turbojpeg")]
+            Backend::Turbo(_) => JpegBackend::Turbo,
+        }
+    }
+}
+
+/// The error for a backend this build lacks, saying how to rebuild with it.
+fn unavailable(backend: JpegBackend) -> CodecError {
+    CodecError::Unsupported {
+        codec: CodecKind::Jpeg,
+        reason: format!(
+            "this build has no {backend} JPEG encoder ({}); rebuild with `--features turbojpeg` \
+             (building it needs cmake and nasm: apt-get install cmake nasm)",
+            backend.library()
+        ),
     }
 }
 
@@ -77,24 +231,108 @@ impl FrameEncoder for JpegEncoder {
                 "frame is {width}x{height}, expected at most 65535x65535 pixels"
             )));
         };
-        let color = match frame.format {
-            PixelFormat::Rgb8 => ColorType::Rgb,
-            PixelFormat::Rgba8 => ColorType::Rgba,
-            other => {
-                return Err(unsupported(format!(
-                    "pixel format {other}, expected rgb8 or rgba8"
-                )));
-            }
-        };
-        let data = packed_pixels(frame, packed, &mut self.scratch);
+        if !matches!(frame.format, PixelFormat::Rgb8 | PixelFormat::Rgba8) {
+            return Err(unsupported(format!(
+                "pixel format {}, expected rgb8 or rgba8",
+                frame.format
+            )));
+        }
         dst.clear();
-        Encoder::new(&mut *dst, self.quality)
-            .encode(data, w16, h16, color)
-            .map_err(|e| CodecError::Backend {
+        match &mut self.state {
+            Backend::Rust { scratch } => {
+                let color = if frame.format == PixelFormat::Rgba8 {
+                    ColorType::Rgba
+                } else {
+                    ColorType::Rgb
+                };
+                let data = packed_pixels(frame, packed, scratch);
+                Encoder::new(&mut *dst, self.quality)
+                    .encode(data, w16, h16, color)
+                    .map_err(|e| encoding_error(Box::new(e)))
+            }
+            #[cfg(feature = "turbojpeg")]
+            Backend::Turbo(turbo) => turbo.encode(frame, dst),
+        }
+    }
+}
+
+/// A backend's failure to encode as a [`CodecError::Backend`].
+fn encoding_error(source: Box<dyn std::error::Error + Send + Sync>) -> CodecError {
+    CodecError::Backend {
+        codec: CodecKind::Jpeg,
+        context: "encoding",
+        source,
+    }
+}
+
+/// The libjpeg-turbo encoder.
+#[cfg(feature = "turbojpeg")]
+mod turbo {
+    use framewire_core::{CodecError, CodecKind, Frame, PixelFormat};
+    use turbojpeg::{Compressor, Image, Subsamp};
+
+    use super::encoding_error;
+
+    /// A libjpeg-turbo compressor set to a quality and 4:2:0 chroma, kept across frames.
+    #[derive(Debug)]
+    pub(super) struct TurboEncoder {
+        compressor: Compressor,
+        /// libjpeg-turbo writes into this (its worst case for the frame size), and the JPEG is
+        /// copied out into the caller's buffer. Writing into the caller's buffer directly would
+        /// zero that worst case (3 bytes a pixel, more than the frame) on every frame and leave
+        /// every pooled payload buffer that big; this way one buffer per encoder is, and the
+        /// copy is of the JPEG's few percent of it.
+        out: Vec<u8>,
+    }
+
+    impl TurboEncoder {
+        pub(super) fn new(quality: u8) -> Result<TurboEncoder, CodecError> {
+            let start = |e: turbojpeg::Error| CodecError::Backend {
                 codec: CodecKind::Jpeg,
-                context: "encoding",
+                context: "starting libjpeg-turbo",
                 source: Box::new(e),
+            };
+            let mut compressor = Compressor::new().map_err(start)?;
+            compressor.set_quality(i32::from(quality)).map_err(start)?;
+            compressor.set_subsamp(Subsamp::Sub2x2).map_err(start)?;
+            Ok(TurboEncoder {
+                compressor,
+                out: Vec::new(),
             })
+        }
+
+        /// Encodes a frame the caller checked: rgb8 or rgba8, 1..=65535 pixels each way,
+        /// `stride * height` bytes at least (so libjpeg-turbo reads within `pixels`).
+        pub(super) fn encode(
+            &mut self,
+            frame: &Frame,
+            dst: &mut Vec<u8>,
+        ) -> Result<(), CodecError> {
+            let format = match frame.format {
+                PixelFormat::Rgba8 => turbojpeg::PixelFormat::RGBX,
+                _ => turbojpeg::PixelFormat::RGB,
+            };
+            let (width, height) = (frame.width as usize, frame.height as usize);
+            let image = Image {
+                pixels: &frame.pixels[..],
+                width,
+                // Padded rows are read where they are: no packing copy.
+                pitch: frame.stride,
+                height,
+                format,
+            };
+            let bound = turbojpeg::compressed_buf_len(width, height, Subsamp::Sub2x2)
+                .map_err(|e| encoding_error(Box::new(e)))?;
+            if self.out.len() < bound {
+                self.out.resize(bound, 0);
+            }
+            let len = self
+                .compressor
+                .compress_to_slice(image, &mut self.out)
+                .map_err(|e| encoding_error(Box::new(e)))?;
+            dst.extend_from_slice(&self.out[..len]);
+            Ok(())
+        }
     }
 }
 
@@ -233,8 +471,12 @@ mod tests {
     }
 
     fn encode(frame: &Frame) -> Vec<u8> {
+        encode_with(JpegBackend::default(), frame)
+    }
+
+    fn encode_with(backend: JpegBackend, frame: &Frame) -> Vec<u8> {
         let mut payload = Vec::new();
-        JpegEncoder::new(90)
+        JpegEncoder::with_backend(90, backend)
             .unwrap()
             .encode(frame, &mut payload)
             .unwrap();
@@ -247,26 +489,68 @@ mod tests {
 
     #[test]
     fn output_format_is_always_rgb8() {
-        let enc = JpegEncoder::new(80).unwrap();
-        assert_eq!(enc.quality(), 80);
-        for f in PixelFormat::ALL {
-            assert_eq!(enc.output_format(f), PixelFormat::Rgb8);
+        for backend in JpegBackend::available() {
+            let enc = JpegEncoder::with_backend(80, backend).unwrap();
+            assert_eq!((enc.quality(), enc.backend()), (80, backend));
+            for f in PixelFormat::ALL {
+                assert_eq!(enc.output_format(f), PixelFormat::Rgb8);
+            }
         }
+        assert_eq!(
+            JpegEncoder::new(80).unwrap().backend(),
+            JpegBackend::default()
+        );
+    }
+
+    #[test]
+    fn backends_have_names_and_the_default_is_the_fastest_built() {
+        for backend in JpegBackend::ALL {
+            assert_eq!(backend.name().parse::<JpegBackend>(), Ok(backend));
+            assert_eq!(backend.to_string(), backend.name());
+        }
+        assert_eq!("TurboJPEG".parse::<JpegBackend>(), Ok(JpegBackend::Turbo));
+        assert_eq!(
+            "mozjpeg".parse::<JpegBackend>(),
+            Err("unknown JPEG encoder \"mozjpeg\", expected one of: rust, turbojpeg".to_string())
+        );
+        let available: Vec<_> = JpegBackend::available().collect();
+        if cfg!(feature = "turbojpeg") {
+            assert_eq!(available, [JpegBackend::Rust, JpegBackend::Turbo]);
+            assert_eq!(JpegBackend::default(), JpegBackend::Turbo);
+        } else {
+            assert_eq!(available, [JpegBackend::Rust]);
+            assert_eq!(JpegBackend::default(), JpegBackend::Rust);
+        }
+    }
+
+    #[cfg(not(feature = "turbojpeg"))]
+    #[test]
+    fn turbo_without_the_feature_says_how_to_get_it() {
+        let err = JpegEncoder::with_backend(80, JpegBackend::Turbo).unwrap_err();
+        assert!(matches!(err, CodecError::Unsupported { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "jpeg cannot encode this frame: this build has no turbojpeg JPEG encoder \
+             (libjpeg-turbo); rebuild with `--features turbojpeg` (building it needs cmake and \
+             nasm: apt-get install cmake nasm)"
+        );
     }
 
     #[test]
     fn rgba_encodes_without_alpha() {
         let rgb = gradient(32, 16, PixelFormat::Rgb8);
         let rgba = gradient(32, 16, PixelFormat::Rgba8);
-        let mut out = Frame::empty(PixelFormat::Rgba8);
-        let mut dec = JpegDecoder::new(info(32, 16));
-        dec.decode(&encode(&rgba), &mut out).unwrap();
-        assert_eq!(
-            (out.width, out.height, out.format),
-            (32, 16, PixelFormat::Rgb8)
-        );
-        assert!(out.is_packed());
-        assert!(max_abs_diff(&out.pixels, &rgb.pixels) < 12);
+        for backend in JpegBackend::available() {
+            let mut out = Frame::empty(PixelFormat::Rgba8);
+            let mut dec = JpegDecoder::new(info(32, 16));
+            dec.decode(&encode_with(backend, &rgba), &mut out).unwrap();
+            assert_eq!(
+                (out.width, out.height, out.format),
+                (32, 16, PixelFormat::Rgb8)
+            );
+            assert!(out.is_packed());
+            assert!(max_abs_diff(&out.pixels, &rgb.pixels) < 12, "{backend}");
+        }
     }
 
     #[test]
@@ -279,7 +563,13 @@ mod tests {
             let row = packed.row(y).to_vec();
             padded.pixels[y as usize * padded.stride..][..row.len()].copy_from_slice(&row);
         }
-        assert_eq!(encode(&packed), encode(&padded));
+        for backend in JpegBackend::available() {
+            assert_eq!(
+                encode_with(backend, &packed),
+                encode_with(backend, &padded),
+                "{backend}"
+            );
+        }
     }
 
     #[test]
@@ -322,22 +612,24 @@ mod tests {
 
     #[test]
     fn frames_jpeg_cannot_hold_are_unsupported() {
-        let mut enc = JpegEncoder::new(80).unwrap();
-        let mut dst = Vec::new();
-        let err = enc
-            .encode(&Frame::new(0, 4, PixelFormat::Rgb8), &mut dst)
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "jpeg cannot encode this frame: frame is 0x4, expected at least 1x1 pixels"
-        );
-        let err = enc
-            .encode(&Frame::new(65536, 1, PixelFormat::Rgb8), &mut dst)
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "jpeg cannot encode this frame: frame is 65536x1, expected at most 65535x65535 pixels"
-        );
+        for backend in JpegBackend::available() {
+            let mut enc = JpegEncoder::with_backend(80, backend).unwrap();
+            let mut dst = Vec::new();
+            let err = enc
+                .encode(&Frame::new(0, 4, PixelFormat::Rgb8), &mut dst)
+                .unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "jpeg cannot encode this frame: frame is 0x4, expected at least 1x1 pixels"
+            );
+            let err = enc
+                .encode(&Frame::new(65536, 1, PixelFormat::Rgb8), &mut dst)
+                .unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "jpeg cannot encode this frame: frame is 65536x1, expected at most 65535x65535 pixels"
+            );
+        }
     }
 
     #[test]
@@ -356,14 +648,16 @@ mod tests {
 
     #[test]
     fn quality_out_of_range_is_unsupported() {
-        for q in [0, 101] {
-            let err = JpegEncoder::new(q).unwrap_err();
-            assert_eq!(
-                err.to_string(),
-                format!(
-                    "jpeg cannot encode this frame: quality {q} is out of range, expected 1..=100"
-                )
-            );
+        for backend in JpegBackend::ALL {
+            for q in [0, 101] {
+                let err = JpegEncoder::with_backend(q, backend).unwrap_err();
+                assert_eq!(
+                    err.to_string(),
+                    format!(
+                        "jpeg cannot encode this frame: quality {q} is out of range, expected 1..=100"
+                    )
+                );
+            }
         }
     }
 }

@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | [`raw`] | packed pixel rows, nothing else | yes |
 //! | [`bincode`] | a frame record in bincode's legacy layout (written with `wincode`) | yes |
-//! | [`jpeg`] | a baseline JPEG file; decodes to [`PixelFormat::Rgb8`](framewire_core::PixelFormat::Rgb8) | no |
+//! | [`jpeg`] | a baseline JPEG file (from `jpeg-encoder` or, with the feature `turbojpeg`, libjpeg-turbo: [`JpegBackend`]); decodes to [`PixelFormat::Rgb8`](framewire_core::PixelFormat::Rgb8) with zune-jpeg | no |
 //!
 //! [`encoder`] and [`decoder`] build the implementation a [`CodecKind`] names, so the binary
 //! can pick one from a flag or a handshake. A decoder is made for one stream: it knows the
@@ -25,7 +25,7 @@ pub mod jpeg;
 pub mod raw;
 
 pub use bincode::{BincodeDecoder, BincodeEncoder};
-pub use jpeg::{JpegDecoder, JpegEncoder};
+pub use jpeg::{JpegBackend, JpegDecoder, JpegEncoder};
 pub use raw::{RawDecoder, RawEncoder};
 
 /// The largest decoded frame, in bytes, that any codec here encodes or decodes: 256 MiB.
@@ -42,12 +42,16 @@ pub const DEFAULT_QUALITY: u8 = 80;
 pub struct EncodeOptions {
     /// JPEG quality, 1..=100 (default 80); ignored by lossless codecs, but checked for every codec.
     pub quality: u8,
+    /// The library that encodes JPEG (default: [`JpegBackend::default`], the fastest this build
+    /// has); ignored by the other codecs, but checked for every codec.
+    pub jpeg_backend: JpegBackend,
 }
 
 impl Default for EncodeOptions {
     fn default() -> Self {
         EncodeOptions {
             quality: DEFAULT_QUALITY,
+            jpeg_backend: JpegBackend::default(),
         }
     }
 }
@@ -55,18 +59,23 @@ impl Default for EncodeOptions {
 /// Makes the encoder for `kind`.
 ///
 /// # Errors
-/// [`CodecError::Unsupported`] when `options.quality` is outside 1..=100 (for every kind, so
-/// that a bad flag is reported whichever codec it is combined with), or when this build has no
-/// encoder for `kind`.
+/// [`CodecError::Unsupported`] when `options.quality` is outside 1..=100 or this build lacks
+/// `options.jpeg_backend` (for every kind, so that a bad flag is reported whichever codec it is
+/// combined with; the backend's error names jpeg), or when this build has no encoder for `kind`;
+/// [`CodecError::Backend`] when libjpeg-turbo cannot start.
 pub fn encoder(
     kind: CodecKind,
     options: &EncodeOptions,
 ) -> Result<Box<dyn FrameEncoder>, CodecError> {
     check_quality(kind, options.quality)?;
+    options.jpeg_backend.ensure_available()?;
     match kind {
         CodecKind::Raw => Ok(Box::new(RawEncoder::new())),
         CodecKind::Bincode => Ok(Box::new(BincodeEncoder::new())),
-        CodecKind::Jpeg => Ok(Box::new(JpegEncoder::new(options.quality)?)),
+        CodecKind::Jpeg => Ok(Box::new(JpegEncoder::with_backend(
+            options.quality,
+            options.jpeg_backend,
+        )?)),
         other => Err(CodecError::Unsupported {
             codec: other,
             reason: "this build has no encoder for it".to_string(),
@@ -194,7 +203,11 @@ mod tests {
     fn encoder_rejects_quality_out_of_range_naming_the_value() {
         for kind in CodecKind::ALL {
             for quality in [0u8, 101, 255] {
-                let err = encoder(kind, &EncodeOptions { quality }).err().unwrap();
+                let options = EncodeOptions {
+                    quality,
+                    ..EncodeOptions::default()
+                };
+                let err = encoder(kind, &options).err().unwrap();
                 assert!(matches!(err, CodecError::Unsupported { .. }), "{err:?}");
                 assert_eq!(
                     err.to_string(),
@@ -204,7 +217,11 @@ mod tests {
                 );
             }
             for quality in [1u8, 80, 100] {
-                assert!(encoder(kind, &EncodeOptions { quality }).is_ok());
+                let options = EncodeOptions {
+                    quality,
+                    ..EncodeOptions::default()
+                };
+                assert!(encoder(kind, &options).is_ok());
             }
         }
     }

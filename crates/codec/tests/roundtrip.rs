@@ -2,7 +2,9 @@
 
 use framewire_capture::{TestPattern, read_frame_number};
 use framewire_codec::{EncodeOptions, decoder, encoder};
-use framewire_core::{CodecError, CodecKind, Frame, FrameDecoder, PixelFormat, StreamInfo};
+use framewire_core::{
+    CodecError, CodecKind, Frame, FrameDecoder, FrameEncoder, PixelFormat, StreamInfo,
+};
 
 /// Lowest PSNR (over R, G and B) JPEG at quality 80 may give on the test pattern.
 ///
@@ -301,4 +303,253 @@ fn payload_of_another_size_is_the_expected_error() {
             "{kind}: error for an empty payload names the codec: {err}"
         );
     }
+}
+
+/// `(horizontal, vertical)` sampling factors of each component, read from the JPEG's SOF0 segment.
+fn sampling_factors(jpeg: &[u8]) -> Vec<(u8, u8)> {
+    let sof = jpeg
+        .windows(2)
+        .position(|w| w == [0xFF, 0xC0])
+        .expect("a baseline JPEG has an SOF0 marker");
+    // FFC0, length (2), precision (1), height (2), width (2), components (1), then 3 bytes each.
+    let count = usize::from(jpeg[sof + 9]);
+    (0..count)
+        .map(|i| {
+            let hv = jpeg[sof + 10 + 3 * i + 1];
+            (hv >> 4, hv & 0x0F)
+        })
+        .collect()
+}
+
+#[cfg(feature = "turbojpeg")]
+mod turbojpeg {
+    //! The libjpeg-turbo encoder against the pure-Rust one, both decoded by zune-jpeg.
+
+    use super::*;
+    use framewire_codec::{JpegBackend, JpegEncoder};
+
+    /// Mean absolute difference over the R, G and B samples (alpha is ignored).
+    fn mean_abs_error(original: &Frame, decoded: &Frame) -> f64 {
+        let (bpp_a, bpp_b) = (
+            original.format.bytes_per_pixel(),
+            decoded.format.bytes_per_pixel(),
+        );
+        let mut sum = 0u64;
+        let mut count = 0u64;
+        for y in 0..original.height {
+            let (a, b) = (original.row(y), decoded.row(y));
+            for (pa, pb) in a.chunks_exact(bpp_a).zip(b.chunks_exact(bpp_b)) {
+                for c in 0..3 {
+                    sum += u64::from(pa[c].abs_diff(pb[c]));
+                    count += 1;
+                }
+            }
+        }
+        sum as f64 / count as f64
+    }
+
+    fn options(backend: JpegBackend, quality: u8) -> EncodeOptions {
+        EncodeOptions {
+            quality,
+            jpeg_backend: backend,
+        }
+    }
+
+    #[test]
+    fn turbo_payloads_decode_to_the_pattern_as_closely_as_jpeg_encoder_ones() {
+        let mut report = Vec::new();
+        for (width, height) in SIZES {
+            for format in PixelFormat::ALL {
+                let mut pattern = TestPattern::new(width, height, 0.0)
+                    .unwrap()
+                    .with_format(format);
+                let mut frame = Frame::empty(format);
+                let mut dec = decoder(&stream(CodecKind::Jpeg, width, height, PixelFormat::Rgb8));
+                let mut decoded = Frame::empty(PixelFormat::Rgb8);
+                let mut payload = Vec::new();
+                let mut errors = [0.0f64; 2];
+                let backends = [JpegBackend::Rust, JpegBackend::Turbo];
+                let mut encoders: Vec<_> = backends
+                    .iter()
+                    .map(|b| encoder(CodecKind::Jpeg, &options(*b, 80)).unwrap())
+                    .collect();
+                for n in FRAME_NUMBERS {
+                    pattern.render(n, &mut frame);
+                    for (i, enc) in encoders.iter_mut().enumerate() {
+                        let case = format!("{} {width}x{height} {format} frame {n}", backends[i]);
+                        enc.encode(&frame, &mut payload).unwrap();
+                        dec.decode(&payload, &mut decoded)
+                            .unwrap_or_else(|e| panic!("{case}: {e}"));
+                        assert_eq!(
+                            (decoded.width, decoded.height, decoded.format),
+                            (width, height, PixelFormat::Rgb8),
+                            "{case}"
+                        );
+                        assert_eq!(read_frame_number(&decoded), Some(n), "{case}");
+                        let psnr = psnr_rgb(&frame, &decoded);
+                        assert!(psnr >= JPEG_Q80_MIN_PSNR_DB, "{case}: {psnr:.1} dB");
+                        errors[i] += mean_abs_error(&frame, &decoded);
+                    }
+                }
+                let [rust, turbo] = errors.map(|e| e / FRAME_NUMBERS.len() as f64);
+                report.push(format!(
+                    "{width}x{height} {format}: mean abs error rust {rust:.2}, turbojpeg {turbo:.2}"
+                ));
+                // Same quality, same chroma subsampling: the two libraries land close together.
+                // Measured (libjpeg-turbo 3.1.0 via turbojpeg-sys 1.2): rust 8.2 / 7.3,
+                // turbojpeg 7.9 / 7.0 at 320x240 / 640x480, rgb8 and rgba8 alike (the
+                // pattern's noise is what costs).
+                assert!(
+                    rust < 10.0 && turbo < 10.0 && (turbo - rust).abs() < 0.15 * rust,
+                    "{report:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn turbo_writes_4_2_0_at_the_quality_asked_for() {
+        let frame = pattern_frame(320, 240, PixelFormat::Rgb8, 9);
+        let mut sizes = Vec::new();
+        for quality in [30, 80, 95] {
+            let mut payload = Vec::new();
+            JpegEncoder::with_backend(quality, JpegBackend::Turbo)
+                .unwrap()
+                .encode(&frame, &mut payload)
+                .unwrap();
+            // Luma 2x2, chroma 1x1: 4:2:0, as OpenCV's imencode writes by default.
+            assert_eq!(
+                sampling_factors(&payload),
+                [(2, 2), (1, 1), (1, 1)],
+                "quality {quality}"
+            );
+            sizes.push(payload.len());
+        }
+        assert!(sizes[0] < sizes[1] && sizes[1] < sizes[2], "{sizes:?}");
+    }
+
+    #[test]
+    fn turbo_reads_padded_rows_and_rgba_like_packed_rgb() {
+        for format in PixelFormat::ALL {
+            let packed = pattern_frame(61, 37, format, 77);
+            let mut padded = packed.clone();
+            padded.stride = packed.row_bytes() + 7;
+            padded.pixels = vec![0x5A; padded.stride * 37];
+            for y in 0..37 {
+                padded.pixels[y as usize * padded.stride..][..packed.row_bytes()]
+                    .copy_from_slice(packed.row(y));
+            }
+            let encode = |frame: &Frame| {
+                let mut payload = Vec::new();
+                JpegEncoder::with_backend(80, JpegBackend::Turbo)
+                    .unwrap()
+                    .encode(frame, &mut payload)
+                    .unwrap();
+                payload
+            };
+            assert_eq!(encode(&packed), encode(&padded), "{format}");
+        }
+        // rgba8 drops alpha: the payload is the rgb8 frame's.
+        let rgb = pattern_frame(64, 48, PixelFormat::Rgb8, 5);
+        let mut rgba = pattern_frame(64, 48, PixelFormat::Rgba8, 5);
+        for px in rgba.pixels.chunks_exact_mut(4) {
+            px[3] = 0x13;
+        }
+        let mut payloads = [Vec::new(), Vec::new()];
+        let mut enc = JpegEncoder::with_backend(80, JpegBackend::Turbo).unwrap();
+        enc.encode(&rgb, &mut payloads[0]).unwrap();
+        enc.encode(&rgba, &mut payloads[1]).unwrap();
+        assert_eq!(payloads[0], payloads[1]);
+    }
+
+    #[test]
+    fn the_registry_builds_the_backend_the_options_name() {
+        let frame = pattern_frame(64, 48, PixelFormat::Rgb8, 4);
+        let mut payloads = Vec::new();
+        for backend in [JpegBackend::Rust, JpegBackend::Turbo] {
+            let (mut direct, mut registry) = (Vec::new(), Vec::new());
+            JpegEncoder::with_backend(80, backend)
+                .unwrap()
+                .encode(&frame, &mut direct)
+                .unwrap();
+            encoder(CodecKind::Jpeg, &options(backend, 80))
+                .unwrap()
+                .encode(&frame, &mut registry)
+                .unwrap();
+            assert_eq!(direct, registry, "{backend}");
+            payloads.push(direct);
+        }
+        assert_ne!(payloads[0], payloads[1], "two libraries, two byte streams");
+        assert_eq!(EncodeOptions::default().jpeg_backend, JpegBackend::Turbo);
+    }
+
+    #[test]
+    fn turbo_quality_out_of_range_is_unsupported() {
+        for quality in [0, 101] {
+            let err = encoder(CodecKind::Jpeg, &options(JpegBackend::Turbo, quality))
+                .err()
+                .unwrap();
+            assert!(matches!(err, CodecError::Unsupported { .. }), "{err:?}");
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "jpeg cannot encode this frame: quality {quality} is out of range, expected 1..=100"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn turbo_reuses_the_callers_buffer() {
+        let mut enc = JpegEncoder::with_backend(80, JpegBackend::Turbo).unwrap();
+        let mut payload = Vec::new();
+        let first = pattern_frame(320, 240, PixelFormat::Rgb8, 1);
+        enc.encode(&first, &mut payload).unwrap();
+        let whole = payload.clone();
+        // A frame's payload replaces the last one; the buffer is not replaced once it is big enough.
+        payload.reserve(payload.len());
+        let ptr = payload.as_ptr();
+        for n in 2..6 {
+            enc.encode(&pattern_frame(320, 240, PixelFormat::Rgb8, n), &mut payload)
+                .unwrap();
+            assert_eq!(payload.as_ptr(), ptr);
+            assert_eq!(&payload[..2], [0xFF, 0xD8], "starts with SOI");
+            assert_eq!(&payload[payload.len() - 2..], [0xFF, 0xD9], "ends with EOI");
+        }
+        enc.encode(&first, &mut payload).unwrap();
+        assert_eq!(payload, whole, "the same frame gives the same bytes");
+    }
+}
+
+#[cfg(not(feature = "turbojpeg"))]
+#[test]
+fn turbo_without_the_feature_is_unsupported_with_the_rebuild_hint() {
+    use framewire_codec::JpegBackend;
+    for kind in CodecKind::ALL {
+        let options = EncodeOptions {
+            jpeg_backend: JpegBackend::Turbo,
+            ..EncodeOptions::default()
+        };
+        let err = encoder(kind, &options).err().unwrap();
+        assert!(matches!(err, CodecError::Unsupported { .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("jpeg cannot encode this frame: this build has no turbojpeg")
+                && msg.contains("rebuild with `--features turbojpeg`")
+                && msg.contains("cmake and nasm"),
+            "{kind}: {msg}"
+        );
+    }
+}
+
+#[test]
+fn jpeg_encoder_writes_4_2_0_below_quality_90() {
+    // What the turbo encoder is set to match: the pure-Rust encoder's chroma subsampling at the
+    // default quality.
+    let mut payload = Vec::new();
+    framewire_codec::JpegEncoder::with_backend(80, framewire_codec::JpegBackend::Rust)
+        .unwrap()
+        .encode(&pattern_frame(64, 48, PixelFormat::Rgb8, 2), &mut payload)
+        .unwrap();
+    assert_eq!(sampling_factors(&payload), [(2, 2), (1, 1), (1, 1)]);
 }
