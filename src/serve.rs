@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use framewire_capture::{ResizeFilter, Resizer, SourceSpec, fit_size, open_source};
-use framewire_codec::EncodeOptions;
+use framewire_codec::{EncodeOptions, JpegBackend};
 use framewire_core::{CodecKind, Flow, Frame, FrameSink, StreamInfo};
 use framewire_display::window::WindowSink;
 use framewire_net::{EncodedFrame, Handshake, Server, ServerConfig, ServerEvent};
@@ -41,6 +41,9 @@ pub struct ServeArgs {
     /// JPEG quality, 1-100
     #[arg(long, default_value = "80", value_parser = clap::value_parser!(u8).range(1..=100))]
     quality: u8,
+    // The help names the encoders this build has, so it is made at run time.
+    #[arg(long, default_value_t = JpegBackend::default(), value_name = "ENCODER", help = jpeg_encoder_help())]
+    jpeg_encoder: JpegBackend,
     /// Address to listen on; port 0 picks a free one (printed). Use 0.0.0.0:9999 to serve a network
     #[arg(long, default_value = "127.0.0.1:9999", value_parser = parse_addr, value_name = "ADDR")]
     listen: SocketAddr,
@@ -64,7 +67,24 @@ pub struct ServeArgs {
     threads: Option<u32>,
 }
 
+/// `--jpeg-encoder`'s help: the choices, and which of them this build has.
+fn jpeg_encoder_help() -> String {
+    let built: Vec<_> = JpegBackend::available().map(JpegBackend::name).collect();
+    let mut help = format!(
+        "JPEG encoder for --codec jpeg: rust (jpeg-encoder) or turbojpeg (libjpeg-turbo, faster); this build has {}",
+        built.join(", ")
+    );
+    if !JpegBackend::Turbo.is_available() {
+        help.push_str(" (turbojpeg needs a build with --features turbojpeg)");
+    }
+    help
+}
+
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    // Before anything opens: a build without the encoder asked for says how to get it.
+    args.jpeg_encoder
+        .ensure_available()
+        .context("--jpeg-encoder")?;
     if args.preview {
         return crate::display::serve_with_preview(move |sink| serve(args, Some(sink)));
     }
@@ -80,6 +100,7 @@ fn serve(args: ServeArgs, mut preview: Option<WindowSink>) -> anyhow::Result<()>
     let (out_w, out_h) = fit_size(info.width, info.height, args.width, args.height)?;
     let options = EncodeOptions {
         quality: args.quality,
+        jpeg_backend: args.jpeg_encoder,
     };
     let encoder = framewire_codec::encoder(args.codec, &options)?;
     let handshake = Handshake {
@@ -106,12 +127,16 @@ fn serve(args: ServeArgs, mut preview: Option<WindowSink>) -> anyhow::Result<()>
     let server = Server::bind(args.listen, handshake, config, print_event)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     println!("listening on {}", server.local_addr());
+    let codec_label = if args.codec == CodecKind::Jpeg {
+        format!("{} ({} encoder)", args.codec, args.jpeg_encoder)
+    } else {
+        args.codec.to_string()
+    };
     println!(
-        "streaming {} {}x{} -> {} {}x{} at {} fps",
+        "streaming {} {}x{} -> {codec_label} {}x{} at {} fps",
         info.name,
         info.width,
         info.height,
-        args.codec,
         out_w,
         out_h,
         if args.fps > 0.0 {

@@ -440,14 +440,111 @@ fn typos_get_a_clear_error() {
 }
 
 #[test]
+fn jpeg_encoder_flag_names_its_values_and_what_the_build_has() {
+    let out = framewire()
+        .args(["serve", "--jpeg-encoder", "bogus"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("invalid value 'bogus' for '--jpeg-encoder <ENCODER>'")
+            && err.contains("unknown JPEG encoder \"bogus\", expected one of: rust, turbojpeg"),
+        "{err}"
+    );
+    let help = framewire().args(["serve", "--help"]).output().unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    if cfg!(feature = "turbojpeg") {
+        assert!(
+            help.contains("this build has rust, turbojpeg [default: turbojpeg]"),
+            "{help}"
+        );
+    } else {
+        assert!(
+            help.contains("this build has rust (turbojpeg needs a build with --features turbojpeg) [default: rust]"),
+            "{help}"
+        );
+        // A known encoder this build lacks: one line saying how to get it, before anything opens.
+        let out = framewire()
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--jpeg-encoder",
+                "turbojpeg",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(
+            stderr(&out),
+            "framewire: error: --jpeg-encoder: jpeg cannot encode this frame: this build has no \
+             turbojpeg JPEG encoder (libjpeg-turbo); rebuild with `--features turbojpeg` \
+             (building it needs cmake and nasm: apt-get install cmake nasm)\n"
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{:?}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
+#[cfg(feature = "turbojpeg")]
+#[test]
+fn turbojpeg_encoded_stream_decodes_to_the_right_frames() {
+    let serve = Serve::start(&[
+        "--codec",
+        "jpeg",
+        "--jpeg-encoder",
+        "turbojpeg",
+        "--fps",
+        "0",
+        "--width",
+        "320",
+    ]);
+    let streaming = serve.line("the `streaming ...` line");
+    assert!(
+        streaming.contains("-> jpeg (turbojpeg encoder) 320x240"),
+        "{streaming}"
+    );
+    let out = view(&[
+        "--connect",
+        &serve.addr,
+        "--headless",
+        "--frames",
+        "40",
+        "--stats",
+        "json",
+        "--verify-test-pattern",
+    ]);
+    let s = stats(&out);
+    assert_eq!(s["frames"], 40, "{s}");
+    assert_eq!(s["codec"], "jpeg");
+    assert_eq!(
+        (s["width"].as_u64(), s["height"].as_u64()),
+        (Some(320), Some(240))
+    );
+    assert_eq!(s["out_of_order"], 0, "{s}");
+    // Every frame decoded (by zune-jpeg) to the picture its header named.
+    assert_eq!(s["pattern_errors"], 0, "{s}");
+    assert!(serve.line_starting("viewer ").contains("connected"));
+}
+
+#[test]
 fn help_is_pinned() {
     for args in [&["--help"][..], &["serve", "--help"], &["view", "--help"]] {
         let out = framewire().args(args).output().unwrap();
         assert!(out.status.success());
-        insta::assert_snapshot!(
-            format!("help_{}", args[..args.len() - 1].join("_")).trim_end_matches('_'),
-            String::from_utf8(out.stdout).unwrap()
-        );
+        let mut name = format!("help_{}", args[..args.len() - 1].join("_"))
+            .trim_end_matches('_')
+            .to_string();
+        // serve's help names the JPEG encoders the build has, and its default.
+        if cfg!(feature = "turbojpeg") && args[0] == "serve" {
+            name.push_str("_turbojpeg");
+        }
+        insta::assert_snapshot!(name, String::from_utf8(out.stdout).unwrap());
     }
 }
 
