@@ -22,34 +22,73 @@ pub fn run_all(extra: &[String]) -> anyhow::Result<()> {
     test.args(["test", "--workspace"]).args(extra);
     run_cmd(test)?;
 
-    // The camera feature (nokhwa) needs libclang to build; it is tested wherever that is there.
+    // Features that need system packages to build get one more pass (clippy and the tests) with
+    // every one of them whose packages are there: camera (nokhwa's bindgen needs libclang) and
+    // turbojpeg (libjpeg-turbo is built from source with cmake and nasm).
+    let mut features = Vec::new();
+    let mut missing = Vec::new();
     if has_libclang() {
+        features.push("camera");
+    } else {
+        missing.push((
+            "camera",
+            "libclang1-14".to_string(),
+            "apt-get install libclang1-14",
+        ));
+    }
+    let tools: Vec<_> = ["cmake", "nasm"]
+        .into_iter()
+        .filter(|tool| !on_path(tool))
+        .collect();
+    if tools.is_empty() {
+        features.push("turbojpeg");
+    } else {
+        missing.push((
+            "turbojpeg",
+            tools.join(" and "),
+            "apt-get install cmake nasm",
+        ));
+    }
+    if std::env::var_os("FRAMEWIRE_REQUIRE_ALL").is_some_and(|v| v == "1") && !missing.is_empty() {
+        let needs: Vec<_> = missing
+            .iter()
+            .map(|(feature, what, install)| {
+                format!("the {feature} feature needs {what} ({install})")
+            })
+            .collect();
+        anyhow::bail!(
+            "{}; FRAMEWIRE_REQUIRE_ALL=1 requires every feature to be tested",
+            needs.join(", ")
+        );
+    }
+    for (feature, what, install) in &missing {
+        eprintln!("xtask test: {feature} feature skipped, missing: {what} ({install})");
+    }
+    if !features.is_empty() {
+        let features = features.join(",");
         let mut clippy = cargo();
         clippy.args([
             "clippy",
             "--workspace",
             "--all-targets",
             "--features",
-            "camera",
+            &features,
         ]);
         clippy.args(["--", "-D", "warnings"]);
         run_cmd(clippy)?;
         let mut test = cargo();
-        test.args(["test", "--workspace", "--features", "camera"])
+        test.args(["test", "--workspace", "--features", &features])
             .args(extra);
         run_cmd(test)?;
-    } else if std::env::var_os("FRAMEWIRE_REQUIRE_ALL").is_some_and(|v| v == "1") {
-        anyhow::bail!(
-            "the camera feature needs libclang (apt-get install libclang1-14) and \
-             FRAMEWIRE_REQUIRE_ALL=1 requires every feature to be tested"
-        );
-    } else {
-        eprintln!(
-            "xtask test: camera feature skipped: libclang1-14 is missing (apt-get install libclang1-14)"
-        );
     }
     eprintln!("xtask test: rustfmt, clippy and every test passed");
     Ok(())
+}
+
+/// Whether a file called `name` is in one of `PATH`'s directories.
+fn on_path(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
 }
 
 /// Whether bindgen (which nokhwa's V4L2 bindings run) will find libclang.
