@@ -4,13 +4,16 @@
 //! steady state allocates nothing.
 //!
 //! With N threads, frame k goes to thread k % N over a one-job channel and its result is read
-//! back from thread k % N: round robin keeps the order without sorting. A frame is published
-//! only when N frames are in flight (or at the end), so it costs up to N frames of latency:
-//! worth it unpaced (`--fps 0`), where throughput is the point, and not at a paced rate the
-//! single thread keeps up with; `serve` picks the thread count accordingly.
+//! back from thread k % N: round robin keeps the order without sorting. The oldest frame is
+//! handed back as soon as it is encoded; the serving thread waits for it only when 2N frames
+//! are in flight, so it goes on capturing and resizing while both encoders are busy (waiting
+//! at N in flight left a core idle whenever the oldest frame was late). That costs up to 2N
+//! frames of latency: worth it unpaced (`--fps 0`), where throughput is the point, and not at
+//! a paced rate the single thread keeps up with; `serve` picks the thread count accordingly.
+//! [`Encoding::finish`] hands back what is still in flight when the source ends.
 
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::thread::{self, JoinHandle};
 
 use anyhow::Context;
@@ -95,13 +98,13 @@ impl Encoding {
 
     /// Gives a published buffer back to the pool.
     pub fn recycle(&mut self, encoded: Arc<EncodedFrame>) {
-        if self.pool.len() < 8 + self.workers.len() {
+        if self.pool.len() < 8 + 2 * self.workers.len() {
             self.pool.push(encoded);
         }
     }
 
     /// Encodes a copy of `frame`: inline, the encoded frame at once; threaded, the oldest
-    /// encoded frame once the pipeline is full, else `None`.
+    /// encoded frame if it is done (waiting for it when 2N frames are in flight), else `None`.
     pub fn submit(&mut self, frame: &Frame) -> anyhow::Result<Option<Arc<EncodedFrame>>> {
         let mut out = self.free_buffer();
         if let Some(encoder) = &mut self.inline {
@@ -125,24 +128,37 @@ impl Encoding {
             .send((job, out))
             .map_err(|_| anyhow::anyhow!("an encoder thread stopped"))?;
         self.submitted += 1;
-        if self.submitted - self.collected < n {
-            return Ok(None);
-        }
-        self.collect().map(Some)
+        let wait = self.submitted - self.collected >= 2 * n;
+        self.collect(wait)
     }
 
-    /// The oldest frame in flight, waiting for it.
-    fn collect(&mut self) -> anyhow::Result<Arc<EncodedFrame>> {
+    /// The next encoded frame still in flight, in capture order, waiting for it; `None` once
+    /// every submitted frame has been handed back. Call it until `None` when the source ends.
+    pub fn finish(&mut self) -> anyhow::Result<Option<Arc<EncodedFrame>>> {
+        if self.submitted == self.collected {
+            return Ok(None);
+        }
+        self.collect(true)
+    }
+
+    /// The oldest frame in flight: waiting for it when `wait`, else only if it is done.
+    fn collect(&mut self, wait: bool) -> anyhow::Result<Option<Arc<EncodedFrame>>> {
         let n = self.workers.len() as u64;
         let worker = &self.workers[(self.collected % n) as usize];
-        let (frame, out, result) = worker
-            .done
-            .recv()
-            .map_err(|_| anyhow::anyhow!("an encoder thread stopped"))?;
+        let stopped = || anyhow::anyhow!("an encoder thread stopped");
+        let (frame, out, result) = if wait {
+            worker.done.recv().map_err(|_| stopped())?
+        } else {
+            match worker.done.try_recv() {
+                Ok(done) => done,
+                Err(TryRecvError::Empty) => return Ok(None),
+                Err(TryRecvError::Disconnected) => return Err(stopped()),
+            }
+        };
         self.collected += 1;
         self.frames.push(frame);
         result.map_err(anyhow::Error::msg)?;
-        Ok(out)
+        Ok(Some(out))
     }
 }
 
@@ -193,17 +209,30 @@ mod tests {
             let mut enc = Encoding::new(&make, threads).unwrap();
             let mut frame = Frame::new(4, 2, PixelFormat::Rgb8);
             let mut got = Vec::new();
+            let mut take = |e: Arc<EncodedFrame>, enc: &mut Encoding| {
+                assert_eq!(e.payload, vec![e.seq as u8; 24]);
+                got.push(e.seq);
+                enc.recycle(e);
+            };
             for seq in 0..20u64 {
                 frame.seq = seq;
                 frame.pixels.fill(seq as u8);
                 if let Some(e) = enc.submit(&frame).unwrap() {
-                    assert_eq!(e.payload, vec![e.seq as u8; 24]);
-                    got.push(e.seq);
-                    enc.recycle(e);
+                    take(e, &mut enc);
                 }
+                assert!(
+                    enc.submitted - enc.collected <= 2 * threads as u64,
+                    "at most 2N frames in flight"
+                );
             }
-            let want: Vec<u64> = (0..=20 - threads as u64).collect();
-            assert_eq!(got, want, "{threads} threads");
+            while let Some(e) = enc.finish().unwrap() {
+                take(e, &mut enc);
+            }
+            assert_eq!(got, (0..20).collect::<Vec<u64>>(), "{threads} threads");
+            assert!(
+                enc.finish().unwrap().is_none(),
+                "nothing left after the end"
+            );
         }
     }
 }

@@ -191,6 +191,14 @@ fn serve(args: ServeArgs, mut preview: Option<WindowSink>) -> anyhow::Result<()>
             .context("capturing a frame")?;
         match pulled {
             Pulled::Ended => {
+                // Frames still with the encoder threads are sent before the stream ends.
+                while args.frames.is_none_or(|n| sent < n)
+                    && let Some(slot) = encoding.finish()?
+                {
+                    server.publish(&slot);
+                    encoding.recycle(slot);
+                    sent += 1;
+                }
                 println!("source ended after {sent} frames");
                 break;
             }

@@ -1,7 +1,8 @@
 //! Cross-crate benchmarks and measurements for framewire: criterion benches in `benches/`
-//! (loopback end to end), the counting-allocator test in `tests/`, and two small binaries that
+//! (loopback end to end), the counting-allocator test in `tests/`, and three small binaries that
 //! `cargo xtask bench` runs: `write-pattern` (raw RGB test-pattern pixels for the OpenCV
-//! baseline) and `viewers-fed` (how many 30 fps viewers one server feeds).
+//! baseline), `viewers-fed` (how many 30 fps viewers one server feeds) and `sink` (a viewer
+//! that receives without decoding, to time `framewire serve`'s send pipeline).
 //! Micro-benchmarks live beside the code they measure.
 
 use framewire_capture::TestPattern;

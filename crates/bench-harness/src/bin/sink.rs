@@ -1,0 +1,76 @@
+//! A viewer that only receives: `sink ADDR FRAMES`, for measuring a server's send pipeline.
+//!
+//! Connects to a framewire server, reads `FRAMES` frames without decoding them (so the
+//! measurement is the server's capture, resize, encode and send, not this process's decode),
+//! and prints one JSON object: `{"fps": .., "frames": .., "bytes": .., "seconds": ..}`.
+//! The clock starts at the tenth frame, so connecting and the server's warm-up are not
+//! counted. Exits 1 with the reason when the stream ends early or breaks.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use framewire_net::{Client, ClientConfig, Received};
+
+/// Frames received before the clock starts.
+const WARM_UP: u64 = 10;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [addr, frames] = args.as_slice() else {
+        eprintln!("usage: sink ADDR FRAMES (e.g. sink 127.0.0.1:5555 600)");
+        return ExitCode::from(2);
+    };
+    let addr: SocketAddr = match addr.parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("sink: ADDR {addr:?} is not HOST:PORT: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let frames: u64 = match frames.parse() {
+        Ok(n) if n > WARM_UP => n,
+        _ => {
+            eprintln!("sink: FRAMES {frames:?} must be a number above {WARM_UP}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(addr, frames) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sink: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(addr: SocketAddr, frames: u64) -> Result<(), String> {
+    let mut client =
+        Client::connect(addr, ClientConfig::default()).map_err(|e| format!("{addr}: {e}"))?;
+    let mut received = 0u64;
+    let mut bytes = 0u64;
+    let mut start = Instant::now();
+    while received < frames {
+        match client.recv() {
+            Ok(Received::Frame(_, payload)) => {
+                received += 1;
+                if received == WARM_UP {
+                    start = Instant::now();
+                } else if received > WARM_UP {
+                    bytes += payload.len() as u64;
+                }
+            }
+            Ok(other) => return Err(format!("stream ended after {received} frames: {other:?}")),
+            Err(e) => return Err(format!("after {received} frames: {e}")),
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let timed = frames - WARM_UP;
+    println!(
+        "{{\"fps\": {:.2}, \"frames\": {timed}, \"bytes\": {bytes}, \"seconds\": {seconds:.4}}}",
+        timed as f64 / seconds
+    );
+    Ok(())
+}
