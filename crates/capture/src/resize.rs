@@ -1,5 +1,9 @@
 //! Aspect-keeping frame resizing: [`fit_size`] picks the output size, [`Resizer`] scales the
-//! pixels with `fast_image_resize`, reusing its buffers from frame to frame.
+//! pixels, reusing its buffers from frame to frame: with its own 2x2 means where each output pixel
+//! is one (`mean2x2`: area at half size, bilinear at even factors), otherwise with
+//! `fast_image_resize`.
+
+mod mean2x2;
 
 use fast_image_resize::images::{TypedImage, TypedImageRef};
 use fast_image_resize::pixels::{U8x3, U8x4};
@@ -11,11 +15,15 @@ use crate::MAX_SIDE;
 /// How pixels are combined when a frame is scaled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ResizeFilter {
-    /// Box-filter convolution: every output pixel averages the source pixels it covers, like
-    /// OpenCV's `INTER_AREA` when shrinking. Sharp and alias-free for downscaling.
+    /// Box filter: every output pixel averages the source pixels it covers, like OpenCV's
+    /// `INTER_AREA` when shrinking. Alias-free for downscaling: the default. At exact integer
+    /// factors it is the rounded mean of each k x k block, exactly.
     #[default]
     Area,
-    /// Bilinear (triangle) convolution: smoother, a little slower.
+    /// Bilinear interpolation, what OpenCV's `INTER_LINEAR` does: each output pixel blends the
+    /// 2x2 source pixels around its centre, whatever the scale. No antialiasing: shrinking by
+    /// more than 2x skips source pixels, so fine detail aliases (moiré, flicker). Cheaper than
+    /// [`Area`](ResizeFilter::Area) on big shrinks, and the same at exactly half size.
     Bilinear,
 }
 
@@ -23,7 +31,7 @@ impl ResizeFilter {
     fn algorithm(self) -> ResizeAlg {
         match self {
             ResizeFilter::Area => ResizeAlg::Convolution(FilterType::Box),
-            ResizeFilter::Bilinear => ResizeAlg::Convolution(FilterType::Bilinear),
+            ResizeFilter::Bilinear => ResizeAlg::Interpolation(FilterType::Bilinear),
         }
     }
 }
@@ -81,14 +89,17 @@ fn scale(value: u32, num: u32, den: u32) -> u32 {
     u32::try_from(scaled.max(1)).unwrap_or(u32::MAX)
 }
 
-/// A reusable resizer: it keeps `fast_image_resize`'s intermediate buffers and a scratch buffer
-/// for padded sources, so resizing a stream of same-sized frames allocates nothing once warm.
+/// A reusable resizer: it keeps its own and `fast_image_resize`'s intermediate buffers. Resizing
+/// a stream of same-sized frames through 2x2 means (area at half size, bilinear at even factors)
+/// allocates nothing once warm; fast_image_resize rebuilds its coefficient tables on every call.
 #[derive(Debug)]
 pub struct Resizer {
     filter: ResizeFilter,
     inner: fast_image_resize::Resizer,
     /// Packed copy of a source whose rows are padded.
     scratch: Vec<u8>,
+    /// One row of 2x2 means.
+    means: Vec<u8>,
 }
 
 impl Resizer {
@@ -98,6 +109,7 @@ impl Resizer {
             filter,
             inner: fast_image_resize::Resizer::new(),
             scratch: Vec::new(),
+            means: Vec::new(),
         }
     }
 
@@ -152,6 +164,13 @@ impl Resizer {
             for (y, row) in dst.pixels.chunks_exact_mut(row_bytes).enumerate() {
                 row.copy_from_slice(src.row(y as u32));
             }
+            return Ok(());
+        }
+        if let (Some(x), Some(y)) = (
+            mean2x2::Axis::new(src.width, out_w, self.filter),
+            mean2x2::Axis::new(src.height, out_h, self.filter),
+        ) {
+            mean2x2::shrink(src, dst, x, y, &mut self.means);
             return Ok(());
         }
 
@@ -312,6 +331,204 @@ mod tests {
                 r.resize(&padded, &mut got, w, h).unwrap();
                 assert!(got.is_packed());
                 assert_eq!(got, want, "{format} {w}x{h}");
+            }
+        }
+    }
+
+    /// Reproducible noise (xorshift): the hardest input for an average to get right.
+    fn noise(w: u32, h: u32, format: PixelFormat, seed: u64) -> Frame {
+        let mut f = Frame::new(w, h, format);
+        let mut x = seed | 1;
+        for b in &mut f.pixels {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = (x >> 24) as u8;
+        }
+        f
+    }
+
+    fn pattern(w: u32, h: u32, format: PixelFormat) -> Frame {
+        let mut f = Frame::empty(format);
+        crate::TestPattern::new(w, h, 0.0)
+            .unwrap()
+            .with_format(format)
+            .render(7, &mut f);
+        f
+    }
+
+    /// `f` with `extra` bytes of junk after every row.
+    fn padded(f: &Frame, extra: usize) -> Frame {
+        let stride = f.row_bytes() + extra;
+        let mut p = f.clone();
+        p.stride = stride;
+        p.pixels = vec![0xAB; stride * f.height as usize];
+        for y in 0..f.height {
+            let start = y as usize * stride;
+            p.pixels[start..start + f.row_bytes()].copy_from_slice(f.row(y));
+        }
+        p
+    }
+
+    /// The rounded mean (halves up) of each block of `src.width / ow` x `src.height / oh`
+    /// pixels: area at an integer factor.
+    fn box_reference(src: &Frame, ow: u32, oh: u32) -> Frame {
+        let (kx, ky) = (src.width / ow, src.height / oh);
+        assert_eq!(
+            (kx * ow, ky * oh),
+            (src.width, src.height),
+            "integer factors"
+        );
+        let bpp = src.format.bytes_per_pixel();
+        let n = kx * ky;
+        let mut out = Frame::new(ow, oh, src.format);
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for c in 0..bpp {
+                    let mut sum = 0;
+                    for y in oy * ky..(oy + 1) * ky {
+                        for x in ox * kx..(ox + 1) * kx {
+                            sum += u32::from(src.row(y)[x as usize * bpp + c]);
+                        }
+                    }
+                    let i = (oy * ow + ox) as usize * bpp + c;
+                    out.pixels[i] = ((sum + n / 2) / n) as u8;
+                }
+            }
+        }
+        out
+    }
+
+    /// OpenCV's `INTER_LINEAR`: output pixel `i` samples source `(i + 0.5) * scale - 0.5`,
+    /// clamped to the image, blending the 2x2 pixels around it; rounded, halves up.
+    fn bilinear_reference(src: &Frame, ow: u32, oh: u32) -> Frame {
+        let bpp = src.format.bytes_per_pixel();
+        let taps = |o: u32, src_len: u32, out_len: u32| {
+            let pos = (f64::from(o) + 0.5) * f64::from(src_len) / f64::from(out_len) - 0.5;
+            let pos = pos.clamp(0.0, f64::from(src_len - 1));
+            let i = pos.floor();
+            (i as u32, (i as u32 + 1).min(src_len - 1), pos - i)
+        };
+        let mut out = Frame::new(ow, oh, src.format);
+        for oy in 0..oh {
+            let (y0, y1, fy) = taps(oy, src.height, oh);
+            for ox in 0..ow {
+                let (x0, x1, fx) = taps(ox, src.width, ow);
+                for c in 0..bpp {
+                    let px = |x: u32, y: u32| f64::from(src.row(y)[x as usize * bpp + c]);
+                    let top = px(x0, y0) * (1.0 - fx) + px(x1, y0) * fx;
+                    let bottom = px(x0, y1) * (1.0 - fx) + px(x1, y1) * fx;
+                    let v = top * (1.0 - fy) + bottom * fy;
+                    out.pixels[(oy * ow + ox) as usize * bpp + c] = (v + 0.5).floor() as u8;
+                }
+            }
+        }
+        out
+    }
+
+    fn max_difference(a: &Frame, b: &Frame) -> u8 {
+        assert_eq!((a.width, a.height, a.format), (b.width, b.height, b.format));
+        a.pixels
+            .iter()
+            .zip(&b.pixels)
+            .map(|(x, y)| x.abs_diff(*y))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Resizes `src`, packed and with padded rows, and returns the largest difference from
+    /// `reference` of either.
+    fn difference_from(
+        filter: ResizeFilter,
+        src: &Frame,
+        (ow, oh): (u32, u32),
+        reference: fn(&Frame, u32, u32) -> Frame,
+    ) -> u8 {
+        let want = reference(src, ow, oh);
+        let mut r = Resizer::new(filter);
+        let mut got = Frame::empty(src.format);
+        let mut worst = 0;
+        for input in [src.clone(), padded(src, 5)] {
+            r.resize(&input, &mut got, ow, oh).unwrap();
+            worst = worst.max(max_difference(&got, &want));
+        }
+        worst
+    }
+
+    /// Whether resizing `w` x `h` to `ow` x `oh` takes the 2x2-mean path.
+    fn takes_2x2_means(filter: ResizeFilter, (w, h): (u32, u32), (ow, oh): (u32, u32)) -> bool {
+        mean2x2::Axis::new(w, ow, filter).is_some() && mean2x2::Axis::new(h, oh, filter).is_some()
+    }
+
+    #[test]
+    fn two_by_two_means_equal_the_references_exactly() {
+        let area = [
+            ((640, 480), (320, 240)),
+            ((642, 6), (321, 3)),
+            ((2, 2), (1, 1)),
+            ((10, 4), (5, 2)),
+        ];
+        let bilinear = [
+            ((1280, 720), (320, 180)),
+            ((1920, 1080), (320, 180)),
+            ((16, 12), (4, 2)),
+            ((12, 8), (6, 2)),
+        ];
+        let cases = area.iter().map(|&c| (ResizeFilter::Area, c)).chain(
+            area.iter()
+                .chain(&bilinear)
+                .map(|&c| (ResizeFilter::Bilinear, c)),
+        );
+        for (filter, (size, out)) in cases {
+            assert!(takes_2x2_means(filter, size, out), "{filter:?} {size:?}");
+            let reference = match filter {
+                ResizeFilter::Area => box_reference,
+                ResizeFilter::Bilinear => bilinear_reference,
+            };
+            for format in PixelFormat::ALL {
+                for (name, src) in [
+                    ("noise", noise(size.0, size.1, format, 99)),
+                    ("pattern", pattern(size.0, size.1, format)),
+                ] {
+                    let diff = difference_from(filter, &src, out, reference);
+                    assert_eq!(diff, 0, "{filter:?} {format} {name} {size:?} -> {out:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn other_sizes_stay_within_one_of_the_references() {
+        // fast_image_resize: two passes, each rounded.
+        let area = [((1280, 720), (320, 180)), ((30, 21), (10, 7))];
+        let bilinear = [
+            ((641, 481), (320, 240)),
+            ((960, 540), (320, 180)),
+            ((100, 75), (64, 48)),
+            ((50, 30), (33, 17)),
+            ((640, 480), (320, 480)),
+        ];
+        let cases = area
+            .iter()
+            .map(|&c| (ResizeFilter::Area, c))
+            .chain(bilinear.iter().map(|&c| (ResizeFilter::Bilinear, c)));
+        for (filter, (size, out)) in cases {
+            assert!(!takes_2x2_means(filter, size, out), "{filter:?} {size:?}");
+            let reference = match filter {
+                ResizeFilter::Area => box_reference,
+                ResizeFilter::Bilinear => bilinear_reference,
+            };
+            for format in PixelFormat::ALL {
+                for (name, src) in [
+                    ("noise", noise(size.0, size.1, format, 7)),
+                    ("pattern", pattern(size.0, size.1, format)),
+                ] {
+                    let diff = difference_from(filter, &src, out, reference);
+                    assert!(
+                        diff <= 1,
+                        "{filter:?} {format} {name} {size:?} -> {out:?}: {diff}"
+                    );
+                }
             }
         }
     }
