@@ -16,8 +16,9 @@ use crate::MAX_SIDE;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ResizeFilter {
     /// Box filter: every output pixel averages the source pixels it covers, like OpenCV's
-    /// `INTER_AREA` when shrinking. Alias-free for downscaling: the default. At exact integer
-    /// factors it is the rounded mean of each k x k block, exactly.
+    /// `INTER_AREA` when shrinking. Alias-free for downscaling: the default. At exactly half
+    /// size it is the rounded mean of each 2x2 block; at other integer factors k, within 1 of
+    /// the rounded mean of each k x k block.
     #[default]
     Area,
     /// Bilinear interpolation, what OpenCV's `INTER_LINEAR` does: each output pixel blends the
