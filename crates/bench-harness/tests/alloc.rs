@@ -2,20 +2,26 @@
 //! (test pattern → resize → encode into a pooled buffer → `Server::publish` → the viewer's
 //! sender thread) and the receive path (`Client::recv` → decode) for every codec.
 //!
-//! framewire's own code allocates nothing per frame. Three backends do, a bounded number of
-//! small allocations that do not grow with time (stated per stage in [`BOUNDS`]):
-//! fast_image_resize 6.1 rebuilds its coefficient tables on every call (one small `Vec` per
-//! output row and column), jpeg-encoder 0.7 builds its tables and block buffers per image,
-//! and zune-jpeg 0.5 builds its decoder state per image. With the feature `turbojpeg` the JPEG
-//! row is measured for both encoders; libjpeg-turbo's encoder makes no Rust allocation per
-//! frame (its own per-image state is `malloc`ed in C, which this allocator does not see).
+//! framewire's own code allocates nothing per frame, the 640x480 → 320x240 resize included (the
+//! resizer's own 2x2 means). Two backends do, a bounded number of small allocations that do not
+//! grow with time (stated per stage in [`bound`]): jpeg-encoder 0.7 builds its tables and block
+//! buffers per image, and zune-jpeg 0.5 builds its decoder state per image. With the feature
+//! `turbojpeg` the JPEG row is measured for both encoders; libjpeg-turbo's encoder makes no Rust
+//! allocation per frame (its own per-image state is `malloc`ed in C, which this allocator does
+//! not see).
+//!
+//! Resizes at the factors the 2x2 means do not cover go through fast_image_resize 6.1, which
+//! rebuilds its coefficient tables on every call: one small `Vec` per output row and column
+//! ([`resize_bound`]).
+//!
+//! The counter is global, so the tests take [`SERIAL`] to run one at a time.
 
 // A global allocator is an `unsafe impl`; it only counts and forwards to the system allocator.
 #![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use framewire_capture::{ResizeFilter, Resizer, TestPattern};
@@ -55,6 +61,9 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// Held by each test while it counts.
+static SERIAL: Mutex<()> = Mutex::new(());
+
 const WARM: u64 = 20;
 const MEASURED: u64 = 100;
 
@@ -71,8 +80,6 @@ const STAGES: [&str; 5] = [
 /// encoder); the reasons are in the file's doc.
 fn bound(stage: &str, kind: CodecKind, jpeg: JpegBackend) -> u64 {
     match (stage, kind, jpeg) {
-        // One coefficient vector per output column and row, plus a few.
-        ("resize", _, _) => 320 + 240 + 16,
         ("encode", CodecKind::Jpeg, JpegBackend::Turbo) => 0,
         ("encode", CodecKind::Jpeg, _) => 16,
         ("decode", CodecKind::Jpeg, _) => 32,
@@ -158,6 +165,7 @@ fn allocations_per_stage(kind: CodecKind, jpeg: JpegBackend) -> [u64; 5] {
 
 #[test]
 fn steady_state_sends_and_receives_without_allocating() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut report = Vec::new();
     let mut over = false;
     for kind in CodecKind::ALL {
@@ -185,4 +193,70 @@ fn steady_state_sends_and_receives_without_allocating() {
         }
     }
     assert!(!over, "allocations in steady state:\n{}", report.join("\n"));
+}
+
+/// The most allocations one resize call may make in steady state, by what does the work.
+fn resize_bound(filter: ResizeFilter, (w, h): (u32, u32), (ow, oh): (u32, u32)) -> u64 {
+    let two_by_two = |src: u32, dst: u32| {
+        src == 2 * dst
+            || (filter == ResizeFilter::Bilinear
+                && src.is_multiple_of(dst)
+                && (src / dst).is_multiple_of(2))
+    };
+    if two_by_two(w, ow) && two_by_two(h, oh) {
+        // framewire's 2x2 means: its row buffer is kept.
+        0
+    } else {
+        // fast_image_resize: one coefficient vector per output column and row, plus a few.
+        u64::from(ow + oh) + 16
+    }
+}
+
+/// Allocations per call in steady state (after `WARM` calls) of one `Resizer` resizing
+/// test-pattern frames from `size` to `out`.
+fn resize_allocations(filter: ResizeFilter, size: (u32, u32), out: (u32, u32)) -> u64 {
+    let mut source = TestPattern::new(size.0, size.1, 0.0).unwrap();
+    let mut resizer = Resizer::new(filter);
+    let (mut captured, mut resized) = (
+        Frame::empty(PixelFormat::Rgb8),
+        Frame::empty(PixelFormat::Rgb8),
+    );
+    let mut count = 0;
+    for i in 0..WARM + MEASURED {
+        assert!(source.next_frame(&mut captured).unwrap());
+        let before = ALLOCS.load(Ordering::SeqCst);
+        resizer
+            .resize(&captured, &mut resized, out.0, out.1)
+            .unwrap();
+        if i >= WARM {
+            count += ALLOCS.load(Ordering::SeqCst) - before;
+        }
+    }
+    count.div_ceil(MEASURED)
+}
+
+#[test]
+fn resizing_allocates_only_through_fast_image_resize() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let cases = [
+        (ResizeFilter::Area, (640, 480), (320, 240)),
+        (ResizeFilter::Bilinear, (640, 480), (320, 240)),
+        (ResizeFilter::Bilinear, (1280, 720), (320, 180)),
+        (ResizeFilter::Bilinear, (1920, 1080), (320, 180)),
+        (ResizeFilter::Area, (1280, 720), (320, 180)),
+        (ResizeFilter::Area, (1920, 1080), (320, 180)),
+        (ResizeFilter::Bilinear, (1000, 700), (320, 224)),
+    ];
+    let mut report = Vec::new();
+    let mut over = false;
+    for (filter, size, out) in cases {
+        let per_call = resize_allocations(filter, size, out);
+        let limit = resize_bound(filter, size, out);
+        over |= per_call > limit;
+        report.push(format!(
+            "{filter:?} {}x{} -> {}x{}: {per_call} allocations per call (bound {limit})",
+            size.0, size.1, out.0, out.1
+        ));
+    }
+    assert!(!over, "allocations per resize:\n{}", report.join("\n"));
 }
