@@ -103,9 +103,11 @@ impl Encoding {
         }
     }
 
-    /// Encodes a copy of `frame`: inline, the encoded frame at once; threaded, the oldest
-    /// encoded frame if it is done (waiting for it when 2N frames are in flight), else `None`.
-    pub fn submit(&mut self, frame: &Frame) -> anyhow::Result<Option<Arc<EncodedFrame>>> {
+    /// Encodes `frame`: inline, the encoded frame at once; threaded, the oldest encoded frame
+    /// if it is done (waiting for it when 2N frames are in flight), else `None`. Threaded, the
+    /// frame's buffer goes to an encoder thread and `frame` gets a spare one back (its pixels
+    /// are stale: the caller refills it), so no frame is copied.
+    pub fn submit(&mut self, frame: &mut Frame) -> anyhow::Result<Option<Arc<EncodedFrame>>> {
         let mut out = self.free_buffer();
         if let Some(encoder) = &mut self.inline {
             let encoded = Arc::get_mut(&mut out).expect("pooled frames are not shared");
@@ -116,11 +118,11 @@ impl Encoding {
                 .with_context(|| format!("encoding frame {}", frame.seq))?;
             return Ok(Some(out));
         }
-        let mut job = self
+        let spare = self
             .frames
             .pop()
             .unwrap_or_else(|| Frame::empty(frame.format));
-        copy_frame(frame, &mut job);
+        let job = std::mem::replace(frame, spare);
         let n = self.workers.len() as u64;
         let worker = &self.workers[(self.submitted % n) as usize];
         worker
@@ -176,20 +178,6 @@ impl Drop for Encoding {
     }
 }
 
-/// Copies `src` into `dst` with packed rows, keeping `dst`'s allocation.
-fn copy_frame(src: &Frame, dst: &mut Frame) {
-    dst.reset(src.width, src.height, src.format);
-    dst.seq = src.seq;
-    dst.capture_us = src.capture_us;
-    let row = dst.row_bytes();
-    if row == 0 {
-        return;
-    }
-    for (y, out) in dst.pixels.chunks_exact_mut(row).enumerate() {
-        out.copy_from_slice(src.row(y as u32));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,9 +203,10 @@ mod tests {
                 enc.recycle(e);
             };
             for seq in 0..20u64 {
+                frame.reset(4, 2, PixelFormat::Rgb8);
                 frame.seq = seq;
                 frame.pixels.fill(seq as u8);
-                if let Some(e) = enc.submit(&frame).unwrap() {
+                if let Some(e) = enc.submit(&mut frame).unwrap() {
                     take(e, &mut enc);
                 }
                 assert!(

@@ -214,9 +214,9 @@ fn serve(args: ServeArgs, mut preview: Option<WindowSink>) -> anyhow::Result<()>
         }
         let frame = if resize {
             resizer.resize(&captured, &mut resized, out_w, out_h)?;
-            &resized
+            &mut resized
         } else {
-            &captured
+            &mut captured
         };
         if let Some(preview) = &mut preview
             && preview.show(frame).context("--preview")? == Flow::Stop
