@@ -1,29 +1,71 @@
-//! `serve`'s encode stage: frames are encoded inline (one thread), or by N encoder threads
-//! working on alternate frames while the serving thread captures and resizes the next ones,
-//! handed back in capture order. Encoded buffers come from a pool and return to it, so the
-//! steady state allocates nothing.
+//! `serve`'s resize-and-encode stage, on one thread or several, handing encoded frames back in
+//! capture order. Encoded buffers come from a pool and return to it, and frames move between
+//! threads by swapping buffers, so the steady state allocates and copies nothing.
 //!
-//! With N threads, frame k goes to thread k % N over a one-job channel and its result is read
-//! back from thread k % N: round robin keeps the order without sorting. The oldest frame is
-//! handed back as soon as it is encoded; the serving thread waits for it only when 2N frames
-//! are in flight, so it goes on capturing and resizing while both encoders are busy (waiting
-//! at N in flight left a core idle whenever the oldest frame was late). That costs up to 2N
-//! frames of latency: worth it unpaced (`--fps 0`), where throughput is the point, and not at
-//! a paced rate the single thread keeps up with; `serve` picks the thread count accordingly.
-//! [`Encoding::finish`] hands back what is still in flight when the source ends.
+//! The stage has T lanes; each lane resizes (when asked) and encodes with its own
+//! [`Resizer`] and encoder. Lane T-1 is the serving thread itself and lanes 0..T-1 are worker
+//! threads, so `--threads 2` is the serving thread plus one worker: on two cores that is one
+//! busy thread per core, where two workers beside a serving thread kept a third thread
+//! runnable and measured slower (more frames in flight, colder caches, more wake-ups).
+//! Frame k goes to lane k % T: round robin keeps the order without sorting. The serving thread
+//! captures frame k, hands it to a worker, captures frame k+1 and processes it itself, then
+//! publishes both, so capture overlaps the workers' resize and encode. At most T frames are in
+//! flight, which costs up to T-1 frames of latency: worth it unpaced (`--fps 0`), where
+//! throughput is the point, not at a paced rate one thread keeps up with; `serve` picks the
+//! thread count accordingly. [`Encoding::finish`] hands back what is in flight when the
+//! source ends.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::thread::{self, JoinHandle};
 
 use anyhow::Context;
+use framewire_capture::{ResizeFilter, Resizer};
 use framewire_core::{Frame, FrameEncoder};
 use framewire_net::EncodedFrame;
 
-/// Builds one encoder (one per thread).
+/// Builds one encoder (one per lane).
 pub type MakeEncoder = dyn Fn() -> anyhow::Result<Box<dyn FrameEncoder>>;
 
 type Done = (Frame, Arc<EncodedFrame>, Result<(), String>);
+
+/// What one lane owns: its encoder, and its resizer and resize buffer.
+struct Lane {
+    encoder: Box<dyn FrameEncoder>,
+    resize_to: Option<(u32, u32)>,
+    resizer: Resizer,
+    resized: Frame,
+}
+
+impl Lane {
+    fn new(make: &MakeEncoder, resize_to: Option<(u32, u32)>) -> anyhow::Result<Lane> {
+        Ok(Lane {
+            encoder: make()?,
+            resize_to,
+            resizer: Resizer::new(ResizeFilter::Area),
+            resized: Frame::empty(framewire_core::PixelFormat::Rgb8),
+        })
+    }
+
+    /// Resizes (if asked) and encodes `frame` into `out`.
+    fn process(&mut self, frame: &Frame, out: &mut EncodedFrame) -> anyhow::Result<()> {
+        out.seq = frame.seq;
+        out.capture_us = frame.capture_us;
+        let frame = match self.resize_to {
+            Some((w, h)) => {
+                self.resizer
+                    .resize(frame, &mut self.resized, w, h)
+                    .with_context(|| format!("resizing frame {}", frame.seq))?;
+                &self.resized
+            }
+            None => frame,
+        };
+        self.encoder
+            .encode(frame, &mut out.payload)
+            .with_context(|| format!("encoding frame {}", frame.seq))
+    }
+}
 
 struct Worker {
     jobs: SyncSender<(Frame, Arc<EncodedFrame>)>,
@@ -31,13 +73,21 @@ struct Worker {
     thread: Option<JoinHandle<()>>,
 }
 
-/// The encode stage. See the module doc.
+/// A frame in flight, in capture order.
+enum Flight {
+    /// With worker `i`.
+    Worker(usize),
+    /// Processed by the serving thread, waiting for older frames.
+    Done(Arc<EncodedFrame>),
+}
+
+/// The resize-and-encode stage. See the module doc.
 pub struct Encoding {
-    inline: Option<Box<dyn FrameEncoder>>,
+    own: Lane,
     workers: Vec<Worker>,
-    /// Frames submitted and frames collected so far.
+    /// Frames submitted so far.
     submitted: u64,
-    collected: u64,
+    in_flight: VecDeque<Flight>,
     /// Frame buffers not in flight.
     frames: Vec<Frame>,
     /// Encoded buffers; one is free when no viewer holds it.
@@ -45,22 +95,23 @@ pub struct Encoding {
 }
 
 impl Encoding {
-    /// `threads` 1 encodes inline; more starts that many encoder threads.
-    pub fn new(make: &MakeEncoder, threads: usize) -> anyhow::Result<Encoding> {
+    /// A stage of `threads` lanes (the serving thread and `threads - 1` workers) that resize
+    /// frames to `resize_to` (none: as they are) and encode them.
+    pub fn new(
+        make: &MakeEncoder,
+        threads: usize,
+        resize_to: Option<(u32, u32)>,
+    ) -> anyhow::Result<Encoding> {
         let mut encoding = Encoding {
-            inline: None,
+            own: Lane::new(make, resize_to)?,
             workers: Vec::new(),
             submitted: 0,
-            collected: 0,
+            in_flight: VecDeque::new(),
             frames: Vec::new(),
             pool: Vec::new(),
         };
-        if threads <= 1 {
-            encoding.inline = Some(make()?);
-            return Ok(encoding);
-        }
-        for i in 0..threads {
-            let mut encoder = make()?;
+        for i in 0..threads.saturating_sub(1) {
+            let mut lane = Lane::new(make, resize_to)?;
             let (jobs, job_rx) = sync_channel::<(Frame, Arc<EncodedFrame>)>(1);
             let (done_tx, done) = sync_channel::<Done>(1);
             let thread = thread::Builder::new()
@@ -68,11 +119,7 @@ impl Encoding {
                 .spawn(move || {
                     for (frame, mut out) in job_rx {
                         let encoded = Arc::get_mut(&mut out).expect("a job's buffer is not shared");
-                        encoded.seq = frame.seq;
-                        encoded.capture_us = frame.capture_us;
-                        let result = encoder
-                            .encode(&frame, &mut encoded.payload)
-                            .map_err(|e| format!("encoding frame {}: {e}", frame.seq));
+                        let result = lane.process(&frame, encoded).map_err(|e| format!("{e:#}"));
                         if done_tx.send((frame, out, result)).is_err() {
                             return;
                         }
@@ -86,6 +133,10 @@ impl Encoding {
             });
         }
         Ok(encoding)
+    }
+
+    fn lanes(&self) -> u64 {
+        self.workers.len() as u64 + 1
     }
 
     /// An encoded buffer no viewer holds, for a payload that needs no encoding (passthrough).
@@ -103,61 +154,71 @@ impl Encoding {
         }
     }
 
-    /// Encodes `frame`: inline, the encoded frame at once; threaded, the oldest encoded frame
-    /// if it is done (waiting for it when 2N frames are in flight), else `None`. Threaded, the
-    /// frame's buffer goes to an encoder thread and `frame` gets a spare one back (its pixels
-    /// are stale: the caller refills it), so no frame is copied.
-    pub fn submit(&mut self, frame: &mut Frame) -> anyhow::Result<Option<Arc<EncodedFrame>>> {
+    /// Resizes and encodes `frame` on its lane. A worker's lane takes the frame's buffer and
+    /// `frame` gets a spare one back (stale pixels: the caller refills it), so no frame is
+    /// copied. Then take what is ready with [`Encoding::next_ready`].
+    pub fn submit(&mut self, frame: &mut Frame) -> anyhow::Result<()> {
         let mut out = self.free_buffer();
-        if let Some(encoder) = &mut self.inline {
+        let lane = (self.submitted % self.lanes()) as usize;
+        self.submitted += 1;
+        if lane == self.workers.len() {
             let encoded = Arc::get_mut(&mut out).expect("pooled frames are not shared");
-            encoded.seq = frame.seq;
-            encoded.capture_us = frame.capture_us;
-            encoder
-                .encode(frame, &mut encoded.payload)
-                .with_context(|| format!("encoding frame {}", frame.seq))?;
-            return Ok(Some(out));
+            self.own.process(frame, encoded)?;
+            self.in_flight.push_back(Flight::Done(out));
+            return Ok(());
         }
         let spare = self
             .frames
             .pop()
             .unwrap_or_else(|| Frame::empty(frame.format));
         let job = std::mem::replace(frame, spare);
-        let n = self.workers.len() as u64;
-        let worker = &self.workers[(self.submitted % n) as usize];
-        worker
+        self.workers[lane]
             .jobs
             .send((job, out))
             .map_err(|_| anyhow::anyhow!("an encoder thread stopped"))?;
-        self.submitted += 1;
-        let wait = self.submitted - self.collected >= 2 * n;
-        self.collect(wait)
+        self.in_flight.push_back(Flight::Worker(lane));
+        Ok(())
     }
 
-    /// The next encoded frame still in flight, in capture order, waiting for it; `None` once
-    /// every submitted frame has been handed back. Call it until `None` when the source ends.
+    /// The oldest encoded frame if it is done; when every lane has a frame in flight, waits
+    /// for it. `None`: nothing is ready (submit the next frame). Calling it once per
+    /// [`Encoding::submit`] hands frames out evenly spaced, one per frame in.
+    pub fn next_ready(&mut self) -> anyhow::Result<Option<Arc<EncodedFrame>>> {
+        let full = self.in_flight.len() as u64 >= self.lanes();
+        self.pop(full)
+    }
+
+    /// The next frame still in flight, in capture order, waiting for it; `None` once every
+    /// submitted frame has been handed back. Call it until `None` when the source ends.
     pub fn finish(&mut self) -> anyhow::Result<Option<Arc<EncodedFrame>>> {
-        if self.submitted == self.collected {
-            return Ok(None);
-        }
-        self.collect(true)
+        self.pop(true)
     }
 
     /// The oldest frame in flight: waiting for it when `wait`, else only if it is done.
-    fn collect(&mut self, wait: bool) -> anyhow::Result<Option<Arc<EncodedFrame>>> {
-        let n = self.workers.len() as u64;
-        let worker = &self.workers[(self.collected % n) as usize];
+    fn pop(&mut self, wait: bool) -> anyhow::Result<Option<Arc<EncodedFrame>>> {
         let stopped = || anyhow::anyhow!("an encoder thread stopped");
-        let (frame, out, result) = if wait {
-            worker.done.recv().map_err(|_| stopped())?
-        } else {
-            match worker.done.try_recv() {
-                Ok(done) => done,
-                Err(TryRecvError::Empty) => return Ok(None),
-                Err(TryRecvError::Disconnected) => return Err(stopped()),
+        let (frame, out, result) = match self.in_flight.front() {
+            None => return Ok(None),
+            Some(Flight::Done(_)) => {
+                let Some(Flight::Done(out)) = self.in_flight.pop_front() else {
+                    unreachable!("the front was just seen to be done");
+                };
+                return Ok(Some(out));
+            }
+            Some(Flight::Worker(i)) => {
+                let done = &self.workers[*i].done;
+                if wait {
+                    done.recv().map_err(|_| stopped())?
+                } else {
+                    match done.try_recv() {
+                        Ok(d) => d,
+                        Err(TryRecvError::Empty) => return Ok(None),
+                        Err(TryRecvError::Disconnected) => return Err(stopped()),
+                    }
+                }
             }
         };
-        self.collected += 1;
+        self.in_flight.pop_front();
         self.frames.push(frame);
         result.map_err(anyhow::Error::msg)?;
         Ok(Some(out))
@@ -192,36 +253,53 @@ mod tests {
     }
 
     #[test]
-    fn threaded_encoding_keeps_capture_order_and_loses_nothing() {
+    fn every_lane_count_keeps_capture_order_and_loses_nothing() {
         for threads in [1, 2, 3] {
-            let mut enc = Encoding::new(&make, threads).unwrap();
-            let mut frame = Frame::new(4, 2, PixelFormat::Rgb8);
-            let mut got = Vec::new();
-            let mut take = |e: Arc<EncodedFrame>, enc: &mut Encoding| {
-                assert_eq!(e.payload, vec![e.seq as u8; 24]);
-                got.push(e.seq);
-                enc.recycle(e);
-            };
-            for seq in 0..20u64 {
-                frame.reset(4, 2, PixelFormat::Rgb8);
-                frame.seq = seq;
-                frame.pixels.fill(seq as u8);
-                if let Some(e) = enc.submit(&mut frame).unwrap() {
+            for resize_to in [None, Some((2, 1))] {
+                let mut enc = Encoding::new(&make, threads, resize_to).unwrap();
+                let mut frame = Frame::new(4, 2, PixelFormat::Rgb8);
+                let mut got = Vec::new();
+                let want_len = if resize_to.is_some() { 6 } else { 24 };
+                let mut take = |e: Arc<EncodedFrame>, enc: &mut Encoding| {
+                    assert_eq!(e.payload, vec![e.seq as u8; want_len], "frame {}", e.seq);
+                    got.push(e.seq);
+                    enc.recycle(e);
+                };
+                for seq in 0..20u64 {
+                    frame.reset(4, 2, PixelFormat::Rgb8);
+                    frame.seq = seq;
+                    frame.pixels.fill(seq as u8);
+                    enc.submit(&mut frame).unwrap();
+                    if let Some(e) = enc.next_ready().unwrap() {
+                        take(e, &mut enc);
+                    }
+                    assert!(
+                        enc.in_flight.len() < threads,
+                        "{threads} lanes: fewer than one frame per lane left in flight"
+                    );
+                }
+                while let Some(e) = enc.finish().unwrap() {
                     take(e, &mut enc);
                 }
-                assert!(
-                    enc.submitted - enc.collected <= 2 * threads as u64,
-                    "at most 2N frames in flight"
-                );
+                let want: Vec<u64> = (0..20).collect();
+                assert_eq!(got, want, "{threads} threads, resize {resize_to:?}");
             }
-            while let Some(e) = enc.finish().unwrap() {
-                take(e, &mut enc);
+        }
+    }
+
+    #[test]
+    fn a_frame_that_cannot_be_encoded_is_an_error_naming_it() {
+        for threads in [1, 2] {
+            let mut enc = Encoding::new(&make, threads, None).unwrap();
+            let mut bad = Frame::new(4, 2, PixelFormat::Rgb8);
+            bad.seq = 7;
+            bad.pixels.truncate(3); // shorter than 4x2 rgb8: the raw encoder refuses it
+            let mut result = enc.submit(&mut bad).map(|()| None);
+            while matches!(result, Ok(None)) && !enc.in_flight.is_empty() {
+                result = enc.finish();
             }
-            assert_eq!(got, (0..20).collect::<Vec<u64>>(), "{threads} threads");
-            assert!(
-                enc.finish().unwrap().is_none(),
-                "nothing left after the end"
-            );
+            let err = format!("{:#}", result.expect_err("a short frame fails"));
+            assert!(err.contains("frame 7"), "{threads} threads: {err}");
         }
     }
 }

@@ -153,17 +153,11 @@ fn serve(args: ServeArgs, mut preview: Option<WindowSink>) -> anyhow::Result<()>
     }
 
     let mut captured = Frame::empty(info.format);
-    let mut resized = Frame::empty(info.format);
-    let mut resizer = Resizer::new(ResizeFilter::Area);
     let resize = (out_w, out_h) != (info.width, info.height);
     let as_is = args.codec == CodecKind::Jpeg && !resize && preview.is_none();
     let mut feed = Feed::new(source, &args.source, args.size, args.fps, as_is)?;
-    // Camera JPEG passed through, and the last frame sent, re-sent while a camera is gone.
+    // Camera JPEG passed through.
     let mut passthrough = Vec::new();
-    let mut last_published: Option<Arc<EncodedFrame>> = None;
-    let mut last_sent_at = Instant::now();
-    // Encoded frames are shared with viewer threads; a buffer comes back to the pool once no
-    // viewer holds it, so the steady state allocates nothing.
     let threads = args.threads.map_or_else(
         || {
             if args.fps > 0.0 {
@@ -176,12 +170,16 @@ fn serve(args: ServeArgs, mut preview: Option<WindowSink>) -> anyhow::Result<()>
     );
     let codec = args.codec;
     let make = move || Ok(framewire_codec::encoder(codec, &options)?);
-    let mut encoding = Encoding::new(&make, threads)?;
-    let mut sent = 0u64;
-    let live = std::io::stderr().is_terminal();
-    let mut window = (Instant::now(), 0u64, 0u64);
+    // The encode stage resizes on its own lanes, unless the preview needs the resized frame
+    // here first.
+    let (mut resized, mut resizer) = (Frame::empty(info.format), Resizer::new(ResizeFilter::Area));
+    let resize_here = resize && preview.is_some();
+    let stage_resize = (resize && !resize_here).then_some((out_w, out_h));
+    let mut encoding = Encoding::new(&make, threads, stage_resize)?;
+    let mut sent = Sent::new(std::io::stderr().is_terminal());
+    let limit_left = |sent: &Sent| args.frames.is_none_or(|n| sent.count < n);
 
-    while !stop.load(Ordering::SeqCst) && args.frames.is_none_or(|n| sent < n) {
+    while !stop.load(Ordering::SeqCst) && limit_left(&sent) {
         if server.viewer_count() == 0 {
             server.wait_for_viewer(Duration::from_millis(200));
             continue;
@@ -191,20 +189,18 @@ fn serve(args: ServeArgs, mut preview: Option<WindowSink>) -> anyhow::Result<()>
             .context("capturing a frame")?;
         match pulled {
             Pulled::Ended => {
-                // Frames still with the encoder threads are sent before the stream ends.
-                while args.frames.is_none_or(|n| sent < n)
+                // Frames still in the encode stage are sent before the stream ends.
+                while limit_left(&sent)
                     && let Some(slot) = encoding.finish()?
                 {
-                    server.publish(&slot);
-                    encoding.recycle(slot);
-                    sent += 1;
+                    sent.publish(&server, &mut encoding, slot);
                 }
-                println!("source ended after {sent} frames");
+                println!("source ended after {} frames", sent.count);
                 break;
             }
             Pulled::Nothing => {
-                if feed.keepalive_due(&mut last_sent_at)
-                    && let Some(last) = &last_published
+                if feed.keepalive_due(&mut sent.at)
+                    && let Some(last) = &sent.last
                 {
                     server.publish(last);
                 }
@@ -212,7 +208,7 @@ fn serve(args: ServeArgs, mut preview: Option<WindowSink>) -> anyhow::Result<()>
             }
             Pulled::Frame | Pulled::Payload { .. } => {}
         }
-        let frame = if resize {
+        let frame = if resize_here {
             resizer.resize(&captured, &mut resized, out_w, out_h)?;
             &mut resized
         } else {
@@ -223,46 +219,28 @@ fn serve(args: ServeArgs, mut preview: Option<WindowSink>) -> anyhow::Result<()>
         {
             break;
         }
-        let slot = if let Pulled::Payload { seq, capture_us } = pulled {
+        if let Pulled::Payload { seq, capture_us } = pulled {
             let mut slot = encoding.free_buffer();
             let encoded = Arc::get_mut(&mut slot).expect("pooled frames are not shared");
             encoded.seq = seq;
             encoded.capture_us = capture_us;
             std::mem::swap(&mut encoded.payload, &mut passthrough);
-            slot
+            sent.publish(&server, &mut encoding, slot);
         } else {
-            match encoding.submit(frame)? {
-                Some(slot) => slot,
-                // Threaded: the frame is in flight; the oldest comes out once the pipeline is full.
-                None => continue,
+            encoding.submit(frame)?;
+            // One frame out per frame in: two published back to back would make every
+            // viewer's newest-wins slot drop the first.
+            if let Some(slot) = encoding.next_ready()? {
+                sent.publish(&server, &mut encoding, slot);
             }
-        };
-        let bytes = slot.payload.len() as u64;
-        server.publish(&slot);
-        last_published = Some(Arc::clone(&slot));
-        last_sent_at = Instant::now();
-        encoding.recycle(slot);
-        sent += 1;
-        window.1 += 1;
-        window.2 += bytes;
-        if live && window.0.elapsed() >= Duration::from_secs(1) {
-            let secs = window.0.elapsed().as_secs_f64();
-            eprint!(
-                "\r\x1b[2K{:6.1} fps {:8.2} Mbit/s  viewers {}  frames {sent}  dropped for slow viewers {}  at capture {}",
-                window.1 as f64 / secs,
-                window.2 as f64 * 8.0 / secs / 1e6,
-                server.viewer_count(),
-                server.dropped_total(),
-                feed.dropped()
-            );
-            window = (Instant::now(), 0, 0);
         }
+        sent.live_line(&server, feed.dropped());
     }
-    if live {
+    if sent.live {
         eprintln!();
     }
     server.shutdown();
-    println!("stopped after sending {sent} frames");
+    println!("stopped after sending {} frames", sent.count);
     if feed.dropped() > 0 {
         println!(
             "{} captured frames dropped because the pipeline was busy (newest frame wins)",
@@ -270,6 +248,60 @@ fn serve(args: ServeArgs, mut preview: Option<WindowSink>) -> anyhow::Result<()>
         );
     }
     Ok(())
+}
+
+/// What has been sent: the count, the last frame (re-sent as a keepalive while a camera is
+/// gone) and when, and the live line's window.
+struct Sent {
+    count: u64,
+    last: Option<Arc<EncodedFrame>>,
+    at: Instant,
+    /// Whether stderr is a terminal that gets the live line.
+    live: bool,
+    /// Start, frames and bytes of the live line's current window.
+    window: (Instant, u64, u64),
+}
+
+impl Sent {
+    fn new(live: bool) -> Sent {
+        Sent {
+            count: 0,
+            last: None,
+            at: Instant::now(),
+            live,
+            window: (Instant::now(), 0, 0),
+        }
+    }
+
+    /// Sends `slot` to every viewer; its buffer goes back to the pool once they are done.
+    fn publish(&mut self, server: &Server, encoding: &mut Encoding, slot: Arc<EncodedFrame>) {
+        let bytes = slot.payload.len() as u64;
+        server.publish(&slot);
+        self.last = Some(Arc::clone(&slot));
+        self.at = Instant::now();
+        encoding.recycle(slot);
+        self.count += 1;
+        self.window.1 += 1;
+        self.window.2 += bytes;
+    }
+
+    /// Rewrites the live line once a second on a terminal.
+    fn live_line(&mut self, server: &Server, dropped_at_capture: u64) {
+        if !self.live || self.window.0.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        let secs = self.window.0.elapsed().as_secs_f64();
+        eprint!(
+            "\r\x1b[2K{:6.1} fps {:8.2} Mbit/s  viewers {}  frames {}  dropped for slow viewers {}  at capture {}",
+            self.window.1 as f64 / secs,
+            self.window.2 as f64 * 8.0 / secs / 1e6,
+            server.viewer_count(),
+            self.count,
+            server.dropped_total(),
+            dropped_at_capture
+        );
+        self.window = (Instant::now(), 0, 0);
+    }
 }
 
 fn print_event(event: ServerEvent) {
