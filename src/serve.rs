@@ -62,7 +62,7 @@ pub struct ServeArgs {
     /// Time one write to a viewer may block before that viewer is dropped as stalled
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     write_timeout: Duration,
-    /// Encoder threads working on alternate frames; default: one per core with --fps 0, else 1
+    /// Threads that resize and encode, alternate frames each (the serving thread is one); default: one per core with --fps 0, else 1
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     threads: Option<u32>,
 }
