@@ -112,10 +112,41 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
     std::fs::create_dir_all(&out_dir)?;
     let mut notes: Vec<String> = Vec::new();
 
+    // The libjpeg-turbo backend is measured beside the pure-Rust one where it can be built.
+    let turbo = which("cmake") && which("nasm");
+    if turbo {
+        notes.push(
+            "both JPEG encoders measured: jpeg-encoder (pure Rust, the default) and libjpeg-turbo \
+             (`--features turbojpeg`, built because cmake and nasm are present)"
+                .into(),
+        );
+    } else {
+        notes.push(format!(
+            "turbojpeg backend not measured: building it needs cmake and nasm on PATH \
+             (cmake {}, nasm {}; Debian: apt-get install cmake nasm); only the pure-Rust JPEG \
+             encoder (jpeg-encoder) is measured",
+            if which("cmake") { "found" } else { "missing" },
+            if which("nasm") { "found" } else { "missing" },
+        ));
+    }
+
     // Build everything first, so that the timings below are not sharing the CPU with rustc.
+    // Two builds: the harness's binaries keep the default JPEG encoder (the viewers-fed
+    // measure is about the pure-Rust default), and framewire gets both backends where it can.
     let mut build = cargo();
-    build.args(["build", "--release", "--bins"]);
-    build.args(["-p", "framewire", "-p", "framewire-bench-harness"]);
+    build.args([
+        "build",
+        "--release",
+        "--bins",
+        "-p",
+        "framewire-bench-harness",
+    ]);
+    run_cmd(build)?;
+    let mut build = cargo();
+    build.args(["build", "--release", "--bins", "-p", "framewire"]);
+    if turbo {
+        build.args(["--features", "turbojpeg"]);
+    }
     run_cmd(build)?;
     let benches: [(&str, &str); 5] = [
         ("framewire-net", "framing"),
@@ -125,7 +156,9 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
         ("framewire-display", "render"),
     ];
     // One cargo invocation for all of them, here and below: the same feature set, so the
-    // benches are built once.
+    // benches are built once. No features: `cargo bench` also rebuilds the harness's binaries,
+    // which keep the default encoder. The libjpeg-turbo encoder's rows come from a second
+    // invocation of the codecs bench alone, with the feature.
     let bench_cmd = || {
         let mut cmd = cargo();
         cmd.args(["bench", "--no-fail-fast"]);
@@ -134,9 +167,20 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
         }
         cmd
     };
+    let turbo_cmd = || {
+        let mut cmd = cargo();
+        cmd.args(["bench", "-p", "framewire-codec", "--bench", "codecs"]);
+        cmd.args(["--features", "turbojpeg"]);
+        cmd
+    };
     let mut build = bench_cmd();
     build.arg("--no-run");
     run_cmd(build)?;
+    if turbo {
+        let mut build = turbo_cmd();
+        build.arg("--no-run");
+        run_cmd(build)?;
+    }
     let build_secs = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
 
@@ -159,26 +203,22 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
             "a criterion bench failed (its rows are missing): {e:#}"
         ));
     }
+    if turbo {
+        let mut cmd = turbo_cmd();
+        cmd.args(["--", "encode/jpeg-turbo/"])
+            .args(criterion_args)
+            .arg("--noplot");
+        if let Err(e) = run_cmd(cmd) {
+            notes.push(format!(
+                "the libjpeg-turbo encode bench failed (its rows are missing): {e:#}"
+            ));
+        }
+    }
     let crit = criterion_results(&root().join("target/criterion"), started);
 
     let opencv = opencv_baseline(&out_dir, quick, &mut notes);
-    let pipeline = pipeline_runs(quick, &mut notes);
+    let pipeline = pipeline_runs(quick, turbo, &mut notes);
     let viewers = viewers_fed(quick, &mut notes);
-
-    if which("cmake") && which("nasm") {
-        notes.push(
-            "cmake and nasm are present, but this build has no `turbojpeg` feature yet: \
-             only the pure-Rust JPEG encoder (jpeg-encoder) is measured"
-                .into(),
-        );
-    } else {
-        notes.push(format!(
-            "turbojpeg backend not measured: building it needs cmake and nasm on PATH \
-             (cmake {}, nasm {}); only the pure-Rust JPEG encoder (jpeg-encoder) is measured",
-            if which("cmake") { "found" } else { "missing" },
-            if which("nasm") { "found" } else { "missing" },
-        ));
-    }
 
     let rows = build_rows(&crit, &opencv, &pipeline, &viewers, &mut notes);
     let run_secs = t1.elapsed().as_secs_f64();
@@ -387,38 +427,62 @@ fn opencv_baseline(out_dir: &Path, quick: bool, notes: &mut Vec<String>) -> BTre
     out
 }
 
-/// `framewire serve --fps 0` + `framewire view --headless --stats json`: the viewer's fps for
-/// each (label, serve flags).
-fn pipeline_runs(quick: bool, notes: &mut Vec<String>) -> BTreeMap<String, f64> {
+/// `framewire serve --fps 0` fed to the harness's `sink` (a viewer that receives without
+/// decoding, so the figure is the server's pipeline): frames per second for each label,
+/// `"<label> threads"` (the default thread count) and `"<label> single"` (`--threads 1`).
+/// Runs alternate single and threaded, and each figure is the median of its runs.
+fn pipeline_runs(quick: bool, turbo: bool, notes: &mut Vec<String>) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
-    let frames = if quick { 150 } else { 600 };
-    let cases: [(&str, &[&str]); 4] = [
+    let (frames, rounds) = if quick { (1500, 1) } else { (3000, 3) };
+    let mut cases: Vec<(&str, &[&str])> = vec![
         (
-            "jpeg 640x480->320 threads",
-            &["--size", "640x480", "--width", "320"],
+            "jpeg 640x480->320",
+            &[
+                "--size",
+                "640x480",
+                "--width",
+                "320",
+                "--jpeg-encoder",
+                "rust",
+            ],
         ),
         (
-            "jpeg 640x480->320 single",
-            &["--size", "640x480", "--width", "320", "--threads", "1"],
-        ),
-        ("jpeg 640x480 threads", &["--size", "640x480"]),
-        (
-            "jpeg 640x480 single",
-            &["--size", "640x480", "--threads", "1"],
+            "jpeg 640x480",
+            &["--size", "640x480", "--jpeg-encoder", "rust"],
         ),
     ];
+    if turbo {
+        cases.push((
+            "jpeg-turbo 640x480->320",
+            &[
+                "--size",
+                "640x480",
+                "--width",
+                "320",
+                "--jpeg-encoder",
+                "turbojpeg",
+            ],
+        ));
+    }
     for (label, flags) in cases {
-        match pipeline_fps(flags, frames) {
-            Ok(fps) => {
-                out.insert(label.to_string(), fps);
+        for (mode, extra) in [("single", &["--threads", "1"][..]), ("threads", &[][..])] {
+            let mut runs = Vec::new();
+            for _ in 0..rounds {
+                match pipeline_fps(flags, extra, frames) {
+                    Ok(fps) => runs.push(fps),
+                    Err(e) => notes.push(format!("pipeline {label} {mode}: {e:#}")),
+                }
             }
-            Err(e) => notes.push(format!("pipeline {label}: {e:#}")),
+            runs.sort_by(f64::total_cmp);
+            if let Some(median) = runs.get(runs.len() / 2) {
+                out.insert(format!("{label} {mode}"), *median);
+            }
         }
     }
     out
 }
 
-fn pipeline_fps(flags: &[&str], frames: u64) -> anyhow::Result<f64> {
+fn pipeline_fps(flags: &[&str], extra: &[&str], frames: u64) -> anyhow::Result<f64> {
     let exe = root().join("target/release/framewire");
     let mut server = Command::new(&exe)
         .args([
@@ -431,6 +495,7 @@ fn pipeline_fps(flags: &[&str], frames: u64) -> anyhow::Result<f64> {
             "127.0.0.1:0",
         ])
         .args(flags)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -446,16 +511,15 @@ fn pipeline_fps(flags: &[&str], frames: u64) -> anyhow::Result<f64> {
         };
         // Drain the server's stdout so it never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
-        let out = Command::new(&exe)
-            .args(["view", "--connect", &addr, "--headless", "--stats", "json"])
-            .args(["--frames", &frames.to_string()])
+        let out = Command::new(root().join("target/release/sink"))
+            .args([addr, frames.to_string()])
             .stderr(Stdio::inherit())
             .output()?;
         if !out.status.success() {
-            bail!("viewer failed ({})", out.status);
+            bail!("sink failed ({})", out.status);
         }
-        let v: Value = serde_json::from_slice(&out.stdout).context("viewer stats json")?;
-        v["fps"].as_f64().context("no fps in the viewer's stats")
+        let v: Value = serde_json::from_slice(&out.stdout).context("sink's json")?;
+        v["fps"].as_f64().context("no fps in sink's json")
     })();
     let _ = server.kill();
     let _ = server.wait();
@@ -576,6 +640,20 @@ fn build_rows(
                 .note("no per-frame target for the pure-Rust encoder; see the pipeline rows"),
             );
         }
+        if let Some(v) = ms(&format!("codec/encode/jpeg-turbo/{w}x{h}")) {
+            rows.push(
+                Row::new(
+                    format!("jpeg encode {w}x{h} (libjpeg-turbo, --features turbojpeg)"),
+                    v,
+                    "ms",
+                )
+                .against(
+                    "OpenCV imencode (libjpeg-turbo)",
+                    cv.get(&format!("jpeg_encode:80 {w}x{h}")).copied(),
+                )
+                .target(Cmp::AtMost, 1.1),
+            );
+        }
         if let Some(v) = ms(&format!("codec/decode/jpeg/{w}x{h}")) {
             rows.push(
                 Row::new(format!("jpeg decode {w}x{h} (zune-jpeg)"), v, "ms")
@@ -622,29 +700,49 @@ fn build_rows(
     }
 
     // The serve pipeline through the real binary.
-    for (label, cv_key) in [
-        ("jpeg 640x480->320", "jpeg_encode:80 320x240"),
-        ("jpeg 640x480", "jpeg_encode:80 640x480"),
+    for (label, cv_key, encoder) in [
+        (
+            "jpeg 640x480->320",
+            "jpeg_encode:80 320x240",
+            "jpeg-encoder",
+        ),
+        ("jpeg 640x480", "jpeg_encode:80 640x480", "jpeg-encoder"),
+        (
+            "jpeg-turbo 640x480->320",
+            "jpeg_encode:80 320x240",
+            "libjpeg-turbo",
+        ),
     ] {
         let threaded = pipe.get(&format!("{label} threads")).copied();
         let single = pipe.get(&format!("{label} single")).copied();
-        if let Some(v) = threaded {
-            rows.push(
-                Row::new(format!("serve pipeline {label}, threaded"), v, "fps")
-                    .against("same, --threads 1", single)
-                    .target(Cmp::AtLeast, 1.6)
-                    .note("framewire serve --fps 0 -> framewire view --headless, one machine"),
-            );
-            rows.push(
-                Row::new(format!("serve pipeline {label}, threaded vs OpenCV"), v, "fps")
-                    .against(
-                        "OpenCV single-thread imencode alone",
-                        cv.get(cv_key).map(|ms| 1e3 / ms),
-                    )
-                    .target(Cmp::AtLeast, 1.0)
-                    .note("ours includes capture, resize, send, and the viewer's decode on the same 2 cores"),
-            );
+        let Some(v) = threaded else { continue };
+        let pure_rust = encoder == "jpeg-encoder";
+        let mut row = Row::new(format!("serve pipeline {label}, threaded"), v, "fps")
+            .against("same, --threads 1", single)
+            .note(format!(
+                "framewire serve --fps 0 --jpeg-encoder {} -> a receive-only viewer, one machine",
+                if pure_rust { "rust" } else { "turbojpeg" }
+            ));
+        if pure_rust {
+            row = row.target(Cmp::AtLeast, 1.6);
         }
+        rows.push(row);
+        let mut row = Row::new(
+            format!("serve pipeline {label}, threaded vs OpenCV"),
+            v,
+            "fps",
+        )
+        .against(
+            "OpenCV single-thread imencode alone",
+            cv.get(cv_key).map(|ms| 1e3 / ms),
+        )
+        .note(format!(
+            "{encoder}; ours also captures, resizes and sends, on the same 2 cores"
+        ));
+        if pure_rust {
+            row = row.target(Cmp::AtLeast, 1.0);
+        }
+        rows.push(row);
     }
 
     // Viewers fed at 30 fps.
