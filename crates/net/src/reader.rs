@@ -110,8 +110,12 @@ impl FrameReader {
             self.end = 0;
         }
         let room = self.need().max(READ_CHUNK);
-        if self.start > 0 && self.start + room >= self.buf.len() {
-            // Move the partial message to the front; it is shorter than one message.
+        if self.start >= READ_CHUNK && self.start + room > self.buf.len() {
+            // Move the partial message to the front; it is shorter than one message. Not for
+            // a smaller dead prefix (a frame's own header, say): the buffer grows by it once
+            // instead, so a large payload is not moved on every frame, and reads keep their
+            // placement relative to the socket's data (moving by 32 bytes made each later
+            // 64 KiB copy of a 2.7 MB frame up to 10x slower through 4 KiB aliasing).
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
