@@ -49,8 +49,8 @@ fn encode(kind: CodecKind, frame: &Frame) -> Vec<u8> {
     payload
 }
 
-/// PSNR in dB of `decoded` against `original`, over the R, G and B samples (alpha is ignored).
-fn psnr_rgb(original: &Frame, decoded: &Frame) -> f64 {
+/// The (original, decoded) R, G and B sample pairs of two same-sized frames (alpha is ignored).
+fn rgb_pairs<'a>(original: &'a Frame, decoded: &'a Frame) -> impl Iterator<Item = (u8, u8)> + 'a {
     assert_eq!(
         (original.width, original.height),
         (decoded.width, decoded.height)
@@ -59,17 +59,22 @@ fn psnr_rgb(original: &Frame, decoded: &Frame) -> f64 {
         original.format.bytes_per_pixel(),
         decoded.format.bytes_per_pixel(),
     );
-    let mut sum = 0u64;
-    let mut count = 0u64;
-    for y in 0..original.height {
-        let (a, b) = (original.row(y), decoded.row(y));
-        for (pa, pb) in a.chunks_exact(bpp_a).zip(b.chunks_exact(bpp_b)) {
-            for c in 0..3 {
-                let d = i64::from(pa[c]) - i64::from(pb[c]);
-                sum += (d * d) as u64;
-                count += 1;
-            }
-        }
+    (0..original.height).flat_map(move |y| {
+        original
+            .row(y)
+            .chunks_exact(bpp_a)
+            .zip(decoded.row(y).chunks_exact(bpp_b))
+            .flat_map(|(pa, pb)| (0..3).map(move |c| (pa[c], pb[c])))
+    })
+}
+
+/// PSNR in dB of `decoded` against `original`, over the R, G and B samples (alpha is ignored).
+fn psnr_rgb(original: &Frame, decoded: &Frame) -> f64 {
+    let (mut sum, mut count) = (0u64, 0u64);
+    for (a, b) in rgb_pairs(original, decoded) {
+        let d = u64::from(a.abs_diff(b));
+        sum += d * d;
+        count += 1;
     }
     if sum == 0 {
         return f64::INFINITY;
@@ -330,20 +335,10 @@ mod turbojpeg {
 
     /// Mean absolute difference over the R, G and B samples (alpha is ignored).
     fn mean_abs_error(original: &Frame, decoded: &Frame) -> f64 {
-        let (bpp_a, bpp_b) = (
-            original.format.bytes_per_pixel(),
-            decoded.format.bytes_per_pixel(),
-        );
-        let mut sum = 0u64;
-        let mut count = 0u64;
-        for y in 0..original.height {
-            let (a, b) = (original.row(y), decoded.row(y));
-            for (pa, pb) in a.chunks_exact(bpp_a).zip(b.chunks_exact(bpp_b)) {
-                for c in 0..3 {
-                    sum += u64::from(pa[c].abs_diff(pb[c]));
-                    count += 1;
-                }
-            }
+        let (mut sum, mut count) = (0u64, 0u64);
+        for (a, b) in rgb_pairs(original, decoded) {
+            sum += u64::from(a.abs_diff(b));
+            count += 1;
         }
         sum as f64 / count as f64
     }
