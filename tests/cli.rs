@@ -189,30 +189,37 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Views 40 frames of a `--width 320` test-pattern server with `--verify-test-pattern` and
+/// checks what every such stream must give: 40 frames of `codec` at 320x240, in order, each
+/// decoded to the picture its header named (nothing mixed up or corrupted). Returns the stats.
+fn view_40_verified(serve: &Serve, codec: &str) -> Value {
+    let out = view(&[
+        "--connect",
+        &serve.addr,
+        "--headless",
+        "--frames",
+        "40",
+        "--stats",
+        "json",
+        "--verify-test-pattern",
+    ]);
+    let s = stats(&out);
+    assert_eq!(s["frames"], 40, "{codec}: {s}");
+    assert_eq!(s["codec"], codec);
+    assert_eq!(
+        (s["width"].as_u64(), s["height"].as_u64()),
+        (Some(320), Some(240))
+    );
+    assert_eq!(s["out_of_order"], 0, "{codec}: {s}");
+    assert_eq!(s["pattern_errors"], 0, "{codec}: {s}");
+    s
+}
+
 #[test]
 fn every_codec_streams_complete_frames_in_order() {
     for kind in CodecKind::ALL {
         let serve = Serve::start(&["--codec", kind.name(), "--fps", "0", "--width", "320"]);
-        let out = view(&[
-            "--connect",
-            &serve.addr,
-            "--headless",
-            "--frames",
-            "40",
-            "--stats",
-            "json",
-            "--verify-test-pattern",
-        ]);
-        let s = stats(&out);
-        assert_eq!(s["frames"], 40, "{kind}: {s}");
-        assert_eq!(s["codec"], kind.name());
-        assert_eq!(
-            (s["width"].as_u64(), s["height"].as_u64()),
-            (Some(320), Some(240))
-        );
-        assert_eq!(s["out_of_order"], 0, "{kind}: {s}");
-        // Every frame decoded to the picture its header named: nothing mixed up or corrupted.
-        assert_eq!(s["pattern_errors"], 0, "{kind}: {s}");
+        let s = view_40_verified(&serve, kind.name());
         let (first, last) = (
             s["first_seq"].as_u64().unwrap(),
             s["last_seq"].as_u64().unwrap(),
@@ -509,26 +516,8 @@ fn turbojpeg_encoded_stream_decodes_to_the_right_frames() {
         streaming.contains("-> jpeg (turbojpeg encoder) 320x240"),
         "{streaming}"
     );
-    let out = view(&[
-        "--connect",
-        &serve.addr,
-        "--headless",
-        "--frames",
-        "40",
-        "--stats",
-        "json",
-        "--verify-test-pattern",
-    ]);
-    let s = stats(&out);
-    assert_eq!(s["frames"], 40, "{s}");
-    assert_eq!(s["codec"], "jpeg");
-    assert_eq!(
-        (s["width"].as_u64(), s["height"].as_u64()),
-        (Some(320), Some(240))
-    );
-    assert_eq!(s["out_of_order"], 0, "{s}");
     // Every frame decoded (by zune-jpeg) to the picture its header named.
-    assert_eq!(s["pattern_errors"], 0, "{s}");
+    view_40_verified(&serve, "jpeg");
     assert!(serve.line_starting("viewer ").contains("connected"));
 }
 
