@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::Args;
 use framewire_capture::{ResizeFilter, Resizer, SourceSpec, fit_size, open_source};
 use framewire_codec::{EncodeOptions, JpegBackend};
-use framewire_core::{CodecKind, Flow, Frame, FrameSink, StreamInfo};
+use framewire_core::{CodecError, CodecKind, Flow, Frame, FrameSink, StreamInfo};
 use framewire_display::window::WindowSink;
 use framewire_net::{EncodedFrame, Handshake, Server, ServerConfig, ServerEvent};
 
@@ -82,9 +82,9 @@ fn jpeg_encoder_help() -> String {
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Before anything opens: a build without the encoder asked for says how to get it.
-    args.jpeg_encoder
-        .ensure_available()
-        .context("--jpeg-encoder")?;
+    if let Err(CodecError::Unsupported { reason, .. }) = args.jpeg_encoder.ensure_available() {
+        anyhow::bail!("--jpeg-encoder {}: {reason}", args.jpeg_encoder);
+    }
     if args.preview {
         return crate::display::serve_with_preview(move |sink| serve(args, Some(sink)));
     }

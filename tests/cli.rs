@@ -486,9 +486,9 @@ fn jpeg_encoder_flag_names_its_values_and_what_the_build_has() {
         assert_eq!(out.status.code(), Some(1));
         assert_eq!(
             stderr(&out),
-            "framewire: error: --jpeg-encoder: jpeg cannot encode this frame: this build has no \
-             turbojpeg JPEG encoder (libjpeg-turbo); rebuild with `--features turbojpeg` \
-             (building it needs cmake and nasm: apt-get install cmake nasm)\n"
+            "framewire: error: --jpeg-encoder turbojpeg: this build has no turbojpeg JPEG encoder \
+             (libjpeg-turbo); rebuild with `--features turbojpeg` (building it needs cmake and \
+             nasm: apt-get install cmake nasm)\n"
         );
         assert!(
             out.stdout.is_empty(),

@@ -12,7 +12,7 @@ use std::time::{Instant, SystemTime};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use crate::{cargo, root, run_cmd};
+use crate::{cargo, on_path, root, run_cmd};
 
 /// One line of the summary.
 struct Row {
@@ -113,7 +113,7 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
     let mut notes: Vec<String> = Vec::new();
 
     // The libjpeg-turbo backend is measured beside the pure-Rust one where it can be built.
-    let turbo = which("cmake") && which("nasm");
+    let turbo = on_path("cmake") && on_path("nasm");
     if turbo {
         notes.push(
             "both JPEG encoders measured: jpeg-encoder (pure Rust, the default) and libjpeg-turbo \
@@ -125,8 +125,8 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
             "turbojpeg backend not measured: building it needs cmake and nasm on PATH \
              (cmake {}, nasm {}; Debian: apt-get install cmake nasm); only the pure-Rust JPEG \
              encoder (jpeg-encoder) is measured",
-            if which("cmake") { "found" } else { "missing" },
-            if which("nasm") { "found" } else { "missing" },
+            if on_path("cmake") { "found" } else { "missing" },
+            if on_path("nasm") { "found" } else { "missing" },
         ));
     }
 
@@ -307,11 +307,6 @@ fn criterion_results(dir: &Path, since: SystemTime) -> BTreeMap<String, Measured
     out
 }
 
-fn which(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
-}
-
 /// OpenCV's median ms per op, keyed `"<op> <WxH>"` as opencv_micro.py prints it.
 fn opencv_baseline(out_dir: &Path, quick: bool, notes: &mut Vec<String>) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
@@ -334,7 +329,7 @@ fn opencv_baseline(out_dir: &Path, quick: bool, notes: &mut Vec<String>) -> BTre
             .is_ok_and(|s| s.success())
     };
     if !ready(&python) {
-        if !which("python3") {
+        if !on_path("python3") {
             notes.push("OpenCV ratios left empty: python3 is not on PATH".into());
             return out;
         }

@@ -68,6 +68,12 @@ fn cargo() -> Command {
     cmd
 }
 
+/// Whether a file called `name` is in one of `PATH`'s directories.
+fn on_path(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
+}
+
 /// Runs `cmd`, echoing it first; an error names the command that failed.
 fn run_cmd(mut cmd: Command) -> anyhow::Result<()> {
     let shown = format!("{cmd:?}").replace('"', "");

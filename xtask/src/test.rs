@@ -1,6 +1,6 @@
 //! `cargo xtask test`: the one command CI and developers run before a commit.
 
-use crate::{cargo, run_cmd};
+use crate::{cargo, on_path, run_cmd};
 
 pub fn run_all(extra: &[String]) -> anyhow::Result<()> {
     let mut fmt = cargo();
@@ -83,12 +83,6 @@ pub fn run_all(extra: &[String]) -> anyhow::Result<()> {
     }
     eprintln!("xtask test: rustfmt, clippy and every test passed");
     Ok(())
-}
-
-/// Whether a file called `name` is in one of `PATH`'s directories.
-fn on_path(name: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
 }
 
 /// Whether bindgen (which nokhwa's V4L2 bindings run) will find libclang.
