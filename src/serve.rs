@@ -71,7 +71,7 @@ pub struct ServeArgs {
 fn jpeg_encoder_help() -> String {
     let built: Vec<_> = JpegBackend::available().map(JpegBackend::name).collect();
     let mut help = format!(
-        "JPEG encoder for --codec jpeg: rust (jpeg-encoder) or turbojpeg (libjpeg-turbo, faster); this build has {}",
+        "JPEG encoder for --codec jpeg: rust (framewire's own, pure Rust) or turbojpeg (libjpeg-turbo, faster); this build has {}",
         built.join(", ")
     );
     if !JpegBackend::Turbo.is_available() {

@@ -116,7 +116,7 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
     let turbo = on_path("cmake") && on_path("nasm");
     if turbo {
         notes.push(
-            "both JPEG encoders measured: jpeg-encoder (pure Rust, the default) and libjpeg-turbo \
+            "both JPEG encoders measured: framewire's own (pure Rust, the default) and libjpeg-turbo \
              (`--features turbojpeg`, built because cmake and nasm are present)"
                 .into(),
         );
@@ -124,7 +124,7 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
         notes.push(format!(
             "turbojpeg backend not measured: building it needs cmake and nasm on PATH \
              (cmake {}, nasm {}; Debian: apt-get install cmake nasm); only the pure-Rust JPEG \
-             encoder (jpeg-encoder) is measured",
+             encoder (framewire's own) is measured",
             if on_path("cmake") { "found" } else { "missing" },
             if on_path("nasm") { "found" } else { "missing" },
         ));
@@ -624,7 +624,7 @@ fn build_rows(
         if let Some(v) = ms(&format!("codec/encode/jpeg/{w}x{h}")) {
             rows.push(
                 Row::new(
-                    format!("jpeg encode {w}x{h} (jpeg-encoder, pure Rust)"),
+                    format!("jpeg encode {w}x{h} (framewire, pure Rust)"),
                     v,
                     "ms",
                 )
@@ -696,12 +696,8 @@ fn build_rows(
 
     // The serve pipeline through the real binary.
     for (label, cv_key, encoder) in [
-        (
-            "jpeg 640x480->320",
-            "jpeg_encode:80 320x240",
-            "jpeg-encoder",
-        ),
-        ("jpeg 640x480", "jpeg_encode:80 640x480", "jpeg-encoder"),
+        ("jpeg 640x480->320", "jpeg_encode:80 320x240", "pure Rust"),
+        ("jpeg 640x480", "jpeg_encode:80 640x480", "pure Rust"),
         (
             "jpeg-turbo 640x480->320",
             "jpeg_encode:80 320x240",
@@ -711,7 +707,7 @@ fn build_rows(
         let threaded = pipe.get(&format!("{label} threads")).copied();
         let single = pipe.get(&format!("{label} single")).copied();
         let Some(v) = threaded else { continue };
-        let pure_rust = encoder == "jpeg-encoder";
+        let pure_rust = encoder == "pure Rust";
         let mut row = Row::new(format!("serve pipeline {label}, threaded"), v, "fps")
             .against("same, --threads 1", single)
             .note(format!(

@@ -2,7 +2,7 @@
 //! the test pattern (never zeros: zeros flatter JPEG), beside a plain copy of the frame
 //! (`codec/memcpy/...`). Throughput is the frame's pixel bytes.
 //!
-//! `codec/encode/jpeg/...` is the pure-Rust encoder (jpeg-encoder) in every build; with the
+//! `codec/encode/jpeg/...` is framewire's pure-Rust encoder in every build; with the
 //! feature `turbojpeg`, `codec/encode/jpeg-turbo/...` is libjpeg-turbo at the same quality.
 //!
 //! Run with `cargo bench -p framewire-codec --bench codecs` (add `--features turbojpeg` for the

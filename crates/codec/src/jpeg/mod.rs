@@ -29,18 +29,22 @@ use std::str::FromStr;
 use framewire_core::{
     CodecError, CodecKind, Frame, FrameDecoder, FrameEncoder, PixelFormat, StreamInfo,
 };
-use jpeg_encoder::{ColorType, Encoder};
 use zune_jpeg::JpegDecoder as ZuneDecoder;
 use zune_jpeg::zune_core::bytestream::ZCursor;
 use zune_jpeg::zune_core::colorspace::ColorSpace;
 use zune_jpeg::zune_core::options::DecoderOptions;
 
-use crate::{check_frame, check_quality, packed_pixels, stream_frame_bytes};
+use crate::{check_frame, check_quality, stream_frame_bytes};
+
+mod encode;
+mod tables;
+
+use encode::BaselineEncoder;
 
 /// Which library encodes JPEG. Decoding is always zune-jpeg.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JpegBackend {
-    /// `jpeg-encoder`, pure Rust; in every build. Named `rust`.
+    /// framewire's own encoder, pure Rust; in every build. Named `rust`.
     Rust,
     /// libjpeg-turbo through the `turbojpeg` crate; only in builds with the cargo feature
     /// `turbojpeg`. Named `turbojpeg`.
@@ -59,10 +63,10 @@ impl JpegBackend {
         }
     }
 
-    /// The library behind it: `jpeg-encoder` or `libjpeg-turbo`.
+    /// The code behind it: `framewire` or `libjpeg-turbo`.
     pub const fn library(self) -> &'static str {
         match self {
-            JpegBackend::Rust => "jpeg-encoder",
+            JpegBackend::Rust => "framewire",
             JpegBackend::Turbo => "libjpeg-turbo",
         }
     }
@@ -140,10 +144,8 @@ pub struct JpegEncoder {
 /// A backend and what it keeps between frames.
 #[derive(Debug)]
 enum Backend {
-    Rust {
-        /// Packed rows of a frame whose rows are padded; kept so steady state does not allocate.
-        scratch: Vec<u8>,
-    },
+    /// Boxed: its code tables make it a few KiB.
+    Rust(Box<BaselineEncoder>),
     #[cfg(feature = "turbojpeg")]
     Turbo(turbo::TurboEncoder),
 }
@@ -167,9 +169,7 @@ impl JpegEncoder {
     pub fn with_backend(quality: u8, backend: JpegBackend) -> Result<JpegEncoder, CodecError> {
         check_quality(CodecKind::Jpeg, quality)?;
         let state = match backend {
-            JpegBackend::Rust => Backend::Rust {
-                scratch: Vec::new(),
-            },
+            JpegBackend::Rust => Backend::Rust(Box::new(BaselineEncoder::new(quality))),
             #[cfg(feature = "turbojpeg")]
             JpegBackend::Turbo => Backend::Turbo(turbo::TurboEncoder::new(quality)?),
             #[cfg(not(feature = "turbojpeg"))]
@@ -186,7 +186,7 @@ impl JpegEncoder {
     /// The backend this encoder writes with.
     pub fn backend(&self) -> JpegBackend {
         match self.state {
-            Backend::Rust { .. } => JpegBackend::Rust,
+            Backend::Rust(_) => JpegBackend::Rust,
             #[cfg(feature = "turbojpeg")]
             Backend::Turbo(_) => JpegBackend::Turbo,
         }
@@ -219,7 +219,7 @@ impl FrameEncoder for JpegEncoder {
             codec: CodecKind::Jpeg,
             reason,
         };
-        let packed = check_frame(CodecKind::Jpeg, frame)?;
+        check_frame(CodecKind::Jpeg, frame)?;
         let (width, height) = (frame.width, frame.height);
         if width == 0 || height == 0 {
             return Err(unsupported(format!(
@@ -239,16 +239,14 @@ impl FrameEncoder for JpegEncoder {
         }
         dst.clear();
         match &mut self.state {
-            Backend::Rust { scratch } => {
-                let color = if frame.format == PixelFormat::Rgba8 {
-                    ColorType::Rgba
+            // Padded rows are read where they are: no packing copy.
+            Backend::Rust(rust) => {
+                if frame.format == PixelFormat::Rgba8 {
+                    rust.encode::<4>(&frame.pixels, frame.stride, w16, h16, dst);
                 } else {
-                    ColorType::Rgb
-                };
-                let data = packed_pixels(frame, packed, scratch);
-                Encoder::new(&mut *dst, self.quality)
-                    .encode(data, w16, h16, color)
-                    .map_err(|e| encoding_error(Box::new(e)))
+                    rust.encode::<3>(&frame.pixels, frame.stride, w16, h16, dst);
+                }
+                Ok(())
             }
             #[cfg(feature = "turbojpeg")]
             Backend::Turbo(turbo) => turbo.encode(frame, dst),
@@ -257,6 +255,7 @@ impl FrameEncoder for JpegEncoder {
 }
 
 /// A backend's failure to encode as a [`CodecError::Backend`].
+#[cfg(feature = "turbojpeg")]
 fn encoding_error(source: Box<dyn std::error::Error + Send + Sync>) -> CodecError {
     CodecError::Backend {
         codec: CodecKind::Jpeg,
@@ -636,7 +635,7 @@ mod tests {
     fn backend_panic_is_an_error() {
         // A 64x48 JPEG with one chroma component's sampling factors raised to 4x4 and a few
         // other bytes damaged: zune-jpeg 0.5.15 panics on it (found by fuzzing).
-        let payload = include_bytes!("../tests/data/zune-jpeg-0.5.15-panic.jpg");
+        let payload = include_bytes!("../../tests/data/zune-jpeg-0.5.15-panic.jpg");
         let mut out = Frame::empty(PixelFormat::Rgb8);
         let mut dec = JpegDecoder::new(info(64, 48));
         let err = dec.decode(payload, &mut out).unwrap_err();
