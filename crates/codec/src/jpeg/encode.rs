@@ -24,6 +24,17 @@ const AAN: [f32; 8] = [
     0.275_899_38,
 ];
 
+/// `ZIGZAG_T[k]`: where the DCT's (transposed) output keeps zigzag coefficient k.
+const ZIGZAG_T: [usize; 64] = {
+    let mut t = [0; 64];
+    let mut k = 0;
+    while k < 64 {
+        t[k] = (ZIGZAG[k] % 8) * 8 + ZIGZAG[k] / 8;
+        k += 1;
+    }
+    t
+};
+
 /// 1.5 * 2^23, and its bits: see the quantisation in [`encode_block`].
 const ROUNDING: f32 = 12_582_912.0;
 const ROUNDING_BITS: i32 = 0x4B40_0000;
@@ -91,8 +102,6 @@ pub(crate) struct BaselineEncoder {
     chroma_quant: [u8; 64],
     luma: Component,
     chroma: Component,
-    /// `ZIGZAG_T[k]`: where the DCT's (transposed) output keeps zigzag coefficient k.
-    zigzag_t: [usize; 64],
     /// One 16-row band of Y, level-shifted (-128), `width` rounded up to 16 wide.
     y: Vec<f32>,
     /// The band's Cb and Cr, 8 rows of half that width, level-shifted.
@@ -113,14 +122,12 @@ impl BaselineEncoder {
     pub(crate) fn new(quality: u8) -> BaselineEncoder {
         let luma_quant = quant_table(quality, false);
         let chroma_quant = quant_table(quality, true);
-        let zigzag_t = ZIGZAG.map(|n| (n % 8) * 8 + n / 8);
         BaselineEncoder {
             quality,
             luma: Component::new(&luma_quant, &LUMA_DC, &LUMA_AC),
             chroma: Component::new(&chroma_quant, &CHROMA_DC, &CHROMA_AC),
             luma_quant,
             chroma_quant,
-            zigzag_t,
             y: Vec::new(),
             cb: Vec::new(),
             cr: Vec::new(),
@@ -193,12 +200,12 @@ impl BaselineEncoder {
                 let x = mcu * 16;
                 for (row, col) in [(0, 0), (0, 8), (8, 0), (8, 8)] {
                     let block = load_block(&self.y[row * padded..], padded, x + col);
-                    encode_block(block, &self.luma, &self.zigzag_t, &mut dc[0], &mut bits);
+                    encode_block(block, &self.luma, &mut dc[0], &mut bits);
                 }
                 let block = load_block(&self.cb, padded / 2, x / 2);
-                encode_block(block, &self.chroma, &self.zigzag_t, &mut dc[1], &mut bits);
+                encode_block(block, &self.chroma, &mut dc[1], &mut bits);
                 let block = load_block(&self.cr, padded / 2, x / 2);
-                encode_block(block, &self.chroma, &self.zigzag_t, &mut dc[2], &mut bits);
+                encode_block(block, &self.chroma, &mut dc[2], &mut bits);
             }
         }
         bits.finish();
@@ -300,13 +307,23 @@ fn convert_rows<const BPP: usize>(
             ya[i] = y_of(ra[i], ga[i], ba[i]);
             yb[i] = y_of(rb[i], gb[i], bb[i]);
         }
+        // Chroma of each 2x2 block: sum the two rows, then neighbouring columns (in separate
+        // loops, each of which runs on whole lanes).
+        let mut column = [[0.0f32; 16]; 3];
+        for (sum, (a, b)) in column.iter_mut().zip([(&ra, &rb), (&ga, &gb), (&ba, &bb)]) {
+            for i in 0..16 {
+                sum[i] = a[i] + b[i];
+            }
+        }
+        let mut block = [[0.0f32; 8]; 3];
+        for (sum, col) in block.iter_mut().zip(&column) {
+            for i in 0..8 {
+                sum[i] = 0.25 * (col[2 * i] + col[2 * i + 1]);
+            }
+        }
+        let [r, g, b] = &block;
         for i in 0..8 {
-            let (l, r) = (2 * i, 2 * i + 1);
-            (cb[i], cr[i]) = cbcr(
-                0.25 * (ra[l] + ra[r] + rb[l] + rb[r]),
-                0.25 * (ga[l] + ga[r] + gb[l] + gb[r]),
-                0.25 * (ba[l] + ba[r] + bb[l] + bb[r]),
-            );
+            (cb[i], cr[i]) = cbcr(r[i], g[i], b[i]);
         }
     }
     // The last up to 15 pixels one at a time.
@@ -441,7 +458,6 @@ fn transpose(d: &mut [[f32; 8]; 8]) {
 fn encode_block(
     mut block: [[f32; 8]; 8],
     component: &Component,
-    zigzag_t: &[usize; 64],
     prev_dc: &mut i32,
     bits: &mut BitWriter<'_>,
 ) {
@@ -459,7 +475,7 @@ fn encode_block(
         *q = ((d * div + ROUNDING).to_bits() as i32 - ROUNDING_BITS).clamp(-AC_MAX, AC_MAX);
     }
     let mut zz = [0i32; 64];
-    for (z, &k) in zz.iter_mut().zip(zigzag_t) {
+    for (z, &k) in zz.iter_mut().zip(&ZIGZAG_T) {
         *z = quantised[k];
     }
 
