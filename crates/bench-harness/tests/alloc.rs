@@ -2,13 +2,13 @@
 //! (test pattern → resize → encode into a pooled buffer → `Server::publish` → the viewer's
 //! sender thread) and the receive path (`Client::recv` → decode) for every codec.
 //!
-//! framewire's own code allocates nothing per frame, the 640x480 → 320x240 resize and the JPEG
-//! encoder included (the resizer's own 2x2 means; framewire's encoder keeps its rows). One
-//! backend does, a bounded number of small allocations that do not grow with time (stated per
-//! stage in [`bound`]): zune-jpeg 0.5 builds its decoder state per image. With the feature
+//! Every stage allocates nothing per frame, for every codec: the 640x480 → 320x240 resize (the
+//! resizer's own 2x2 means), framewire's JPEG encoder and decoder (both keep their rows and
+//! tables between frames), the pooled payload buffers, the reader's buffer. With the feature
 //! `turbojpeg` the JPEG row is measured for both encoders; libjpeg-turbo's encoder makes no Rust
 //! allocation per frame (its own per-image state is `malloc`ed in C, which this allocator does
-//! not see).
+//! not see). Progressive and other non-baseline JPEGs, which only a camera could send, go to
+//! zune-jpeg, which allocates its state per image; no stage here sends one.
 //!
 //! Resizes at the factors the 2x2 means do not cover go through fast_image_resize 6.1, which
 //! rebuilds its coefficient tables on every call: one small `Vec` per output row and column
@@ -75,15 +75,6 @@ const STAGES: [&str; 5] = [
     "publish, send, recv",
     "decode",
 ];
-
-/// The most allocations per frame each stage may make, for (320x240 output, codec, JPEG
-/// encoder); the reasons are in the file's doc.
-fn bound(stage: &str, kind: CodecKind, jpeg: JpegBackend) -> u64 {
-    match (stage, kind, jpeg) {
-        ("decode", CodecKind::Jpeg, _) => 32,
-        _ => 0,
-    }
-}
 
 /// Allocations per stage during `MEASURED` frames after `WARM`, sending and receiving one frame
 /// at a time, for `kind` (with `jpeg` as the JPEG encoder) at 640x480 resized to 320x240.
@@ -181,11 +172,9 @@ fn steady_state_sends_and_receives_without_allocating() {
             };
             let counts = allocations_per_stage(kind, jpeg);
             for (stage, count) in STAGES.iter().zip(counts) {
-                let per_frame = count.div_ceil(MEASURED);
-                let limit = bound(stage, kind, jpeg);
-                over |= per_frame > limit;
+                over |= count > 0;
                 report.push(format!(
-                    "{name} {stage}: {count} allocations in {MEASURED} frames ({per_frame} per frame, bound {limit})"
+                    "{name} {stage}: {count} allocations in {MEASURED} frames"
                 ));
             }
         }

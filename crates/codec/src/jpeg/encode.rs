@@ -10,29 +10,8 @@
 //! 64-bit bit buffer that writes four bytes at a time where none of them is 0xFF. The DCT runs on
 //! whole rows of the block at once (`[f32; 8]` lanes), which the compiler turns into SIMD.
 
-use super::tables::{CHROMA_AC, CHROMA_DC, HuffmanSpec, LUMA_AC, LUMA_DC, ZIGZAG, quant_table};
-
-/// `AAN[k]` = cos(k·π/16)·√2 (1 for k = 0): the scale the AAN DCT leaves on coefficient k.
-const AAN: [f32; 8] = [
-    1.0,
-    1.387_039_8,
-    1.306_563,
-    1.175_875_6,
-    1.0,
-    0.785_694_96,
-    0.541_196_1,
-    0.275_899_38,
-];
-
-/// `ZIGZAG_T[k]`: where the DCT's (transposed) output keeps zigzag coefficient k.
-const ZIGZAG_T: [usize; 64] = {
-    let mut t = [0; 64];
-    let mut k = 0;
-    while k < 64 {
-        t[k] = (ZIGZAG[k] % 8) * 8 + ZIGZAG[k] / 8;
-        k += 1;
-    }
-    t
+use super::tables::{
+    AAN_SCALE, CHROMA_AC, CHROMA_DC, HuffmanSpec, LUMA_AC, LUMA_DC, ZIGZAG, ZIGZAG_T, quant_table,
 };
 
 /// 1.5 * 2^23, and its bits: see the quantisation in [`encode_block`].
@@ -85,7 +64,7 @@ impl Component {
         for (i, d) in divisors.iter_mut().enumerate() {
             // Output index i = v * 8 + u holds frequency (u, v) = natural index u * 8 + v.
             let (v, u) = (i / 8, i % 8);
-            *d = 1.0 / (f32::from(quant[u * 8 + v]) * AAN[u] * AAN[v] * 8.0);
+            *d = 1.0 / (f32::from(quant[u * 8 + v]) * AAN_SCALE[u] * AAN_SCALE[v] * 8.0);
         }
         Component {
             divisors,

@@ -10,6 +10,32 @@ pub(crate) const ZIGZAG: [usize; 64] = [
     52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
 ];
 
+/// `ZIGZAG_T[i]`: the transposed natural index (column * 8 + row) of the `i`th coefficient in
+/// zigzag order. The encoder's DCT leaves its output transposed and the decoder keeps its
+/// blocks transposed, each to save one transpose.
+pub(crate) const ZIGZAG_T: [usize; 64] = {
+    let mut t = [0; 64];
+    let mut i = 0;
+    while i < 64 {
+        t[i] = (ZIGZAG[i] % 8) * 8 + ZIGZAG[i] / 8;
+        i += 1;
+    }
+    t
+};
+
+/// `AAN_SCALE[k]` = cos(k·π/16)·√2 (1 for k = 0): the scale the AAN DCT and IDCT (Arai, Agui
+/// and Nakajima) leave on coefficient k, folded into the quantisation tables.
+pub(crate) const AAN_SCALE: [f32; 8] = [
+    1.0,
+    1.387_039_8,
+    1.306_563,
+    1.175_875_6,
+    1.0,
+    0.785_694_96,
+    0.541_196_1,
+    0.275_899_38,
+];
+
 /// Table K.1, luminance quantisation, natural order.
 const LUMA_QUANT: [u16; 64] = [
     16, 11, 10, 16, 24, 40, 51, 61, //
