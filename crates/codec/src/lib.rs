@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | [`raw`] | packed pixel rows, nothing else | yes |
 //! | [`bincode`] | a frame record in bincode's legacy layout (written with `wincode`) | yes |
-//! | [`jpeg`] | a baseline JPEG file (from `jpeg-encoder` or, with the feature `turbojpeg`, libjpeg-turbo: [`JpegBackend`]); decodes to [`PixelFormat::Rgb8`](framewire_core::PixelFormat::Rgb8) with zune-jpeg | no |
+//! | [`jpeg`] | a baseline JPEG file (from framewire's own encoder or, with the feature `turbojpeg`, libjpeg-turbo: [`JpegBackend`]); decodes to [`PixelFormat::Rgb8`](framewire_core::PixelFormat::Rgb8) with framewire's own decoder (zune-jpeg for non-baseline JPEG) | no |
 //!
 //! [`encoder`] and [`decoder`] build the implementation a [`CodecKind`] names, so the binary
 //! can pick one from a flag or a handshake. A decoder is made for one stream: it knows the

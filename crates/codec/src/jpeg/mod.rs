@@ -1,23 +1,25 @@
-//! The JPEG codec: the payload is a baseline JPEG file, encoded with `jpeg-encoder` (pure Rust)
-//! or libjpeg-turbo ([`JpegBackend`]) and always decoded with `zune-jpeg`.
+//! The JPEG codec: the payload is a baseline JPEG file, encoded by framewire's own encoder
+//! (`encode.rs`, pure Rust) or libjpeg-turbo ([`JpegBackend`]), and decoded by framewire's own
+//! decoder (`decode.rs`), with zune-jpeg for the JPEGs that one leaves alone.
 //!
 //! Lossy, and always decodes to [`PixelFormat::Rgb8`]: an rgba8 frame is encoded without its
 //! alpha channel. Frames are at most 65535 pixels wide and high (JPEG's limit).
 //!
-//! Two encoders write the same kind of payload (baseline JPEG at the same quality), so a viewer
-//! cannot tell them apart: [`JpegBackend::Rust`] (`jpeg-encoder`, always built) and
-//! [`JpegBackend::Turbo`] (libjpeg-turbo through the `turbojpeg` crate, about 3x faster; only
-//! with the cargo feature `turbojpeg`, whose build needs cmake and nasm). The turbo encoder keeps
-//! its libjpeg-turbo handle across frames and always uses 4:2:0 chroma, as OpenCV's `imencode`
-//! does by default; jpeg-encoder does the same below quality 90 and keeps full chroma (4:4:4)
-//! from 90 up. Decoding stays with pure-Rust zune-jpeg whichever encoder the server uses: the
-//! decoder is what faces bytes from the network, and C is not what should parse hostile input.
+//! Two encoders write the same kind of payload (baseline JPEG, 4:2:0 chroma as OpenCV's
+//! `imencode` writes by default, the same quality tables and standard Huffman tables), so a
+//! viewer cannot tell them apart: [`JpegBackend::Rust`] (framewire's, always built, no
+//! allocation per frame) and [`JpegBackend::Turbo`] (libjpeg-turbo through the `turbojpeg`
+//! crate, about 2x faster; only with the cargo feature `turbojpeg`, whose build needs cmake and
+//! nasm; its handle is kept across frames). Decoding stays pure Rust whichever encoder the
+//! server uses: the decoder is what faces bytes from the network, and C is not what should parse
+//! hostile input.
 //!
-//! The decoder is configured for hostile input: strict mode (a non-conforming stream is an
-//! error, not a guess), the stream's width and height as the largest image it accepts (so a
-//! header cannot make it allocate for a bigger one), RGB output. A smaller JPEG than the
-//! stream's is [`CodecError::Mismatch`], checked before any pixel is decoded; a bigger one is
-//! refused by zune-jpeg's size limit ([`CodecError::Backend`]).
+//! The decoder is strict (a non-conforming stream is an error, not a guess) and takes the
+//! stream's width and height as the largest image it accepts, checked from the header before
+//! anything is sized: a JPEG of another size is [`CodecError::Mismatch`]. framewire's decoder
+//! takes baseline JPEG, what both encoders and webcams write, and keeps its tables and rows
+//! between frames; a valid JPEG it does not take (progressive, arithmetic-coded, 12-bit, unusual
+//! sampling) goes to zune-jpeg, which allocates its state per image.
 //!
 //! zune-jpeg 0.5.15 still panics on some hostile inputs (upstream etemesi254/zune-image#409).
 //! The decoder catches such a panic and returns [`CodecError::Backend`]. That needs the default
