@@ -508,10 +508,7 @@ const BLOCK_MAX: usize = 64 * 27 / 8 * 2 + 16;
 struct BitWriter<'a> {
     out: &'a mut Vec<u8>,
     staging: [u8; STAGING],
-    len: usize,
-    /// Pending bits in the low `count` bits.
-    acc: u64,
-    count: u32,
+    pending: Pending,
 }
 
 impl<'a> BitWriter<'a> {
@@ -519,9 +516,7 @@ impl<'a> BitWriter<'a> {
         BitWriter {
             out,
             staging: [0; STAGING],
-            len: 0,
-            acc: 0,
-            count: 0,
+            pending: Pending::default(),
         }
     }
 
@@ -529,41 +524,11 @@ impl<'a> BitWriter<'a> {
     /// `prev_dc`.
     #[inline(always)]
     fn code_block(&mut self, zz: &[i32; 64], component: &Component, prev_dc: &mut i32) {
-        if self.len > STAGING - BLOCK_MAX {
-            self.flush();
-        }
-        // The bit buffer in locals (registers) for the block, not behind `self`.
-        let (mut acc, mut count, mut len) = (self.acc, self.count, self.len);
+        self.make_room();
+        // The bit buffer in a local (registers) for the block, not behind `self`.
+        let mut pending = self.pending;
         let staging = &mut self.staging;
-        let mut put = |bits: u32, n: u32| {
-            acc = (acc << n) | u64::from(bits);
-            count += n;
-            if count >= 32 {
-                count -= 32;
-                let word = (acc >> count) as u32;
-                // A zero byte in !word is a 0xFF byte in word.
-                let inverted = !word;
-                let has_ff = inverted.wrapping_sub(0x0101_0101) & !inverted & 0x8080_8080 != 0;
-                if !has_ff && let Some(dst) = staging.get_mut(len..len + 4) {
-                    dst.copy_from_slice(&word.to_be_bytes());
-                    len += 4;
-                } else {
-                    // `BLOCK_MAX` free bytes were checked above.
-                    for b in word.to_be_bytes() {
-                        if let Some(dst) = staging.get_mut(len) {
-                            *dst = b;
-                            len += 1;
-                        }
-                        if b == 0xFF
-                            && let Some(dst) = staging.get_mut(len)
-                        {
-                            *dst = 0;
-                            len += 1;
-                        }
-                    }
-                }
-            }
-        };
+        let mut put = |bits: u32, n: u32| put_bits(&mut pending, staging, bits, n);
 
         let dc = zz[0].clamp(-DC_MAX, DC_MAX);
         let diff = dc - *prev_dc;
@@ -598,52 +563,87 @@ impl<'a> BitWriter<'a> {
         if last != 63 {
             put(u32::from(table.code[0x00]), u32::from(table.len[0x00]));
         }
-        (self.acc, self.count, self.len) = (acc, count, len);
+        self.pending = pending;
     }
 
-    fn flush(&mut self) {
-        self.out.extend_from_slice(&self.staging[..self.len]);
-        self.len = 0;
+    /// Flushes the staging buffer unless a block's worth of bytes ([`BLOCK_MAX`]) is free.
+    #[inline(always)]
+    fn make_room(&mut self) {
+        if self.pending.len > STAGING - BLOCK_MAX {
+            self.out
+                .extend_from_slice(&self.staging[..self.pending.len]);
+            self.pending.len = 0;
+        }
     }
 
     /// Appends the low `len` bits of `bits` (`len` at most 32; `bits` has no higher bits set).
-    #[inline(always)]
     fn put(&mut self, bits: u32, len: u32) {
-        self.acc = (self.acc << len) | u64::from(bits);
-        self.count += len;
-        if self.count >= 32 {
-            self.count -= 32;
-            self.write_word((self.acc >> self.count) as u32);
-        }
-    }
-
-    fn write_word(&mut self, word: u32) {
-        for b in word.to_be_bytes() {
-            self.write_byte(b);
-        }
-    }
-
-    fn write_byte(&mut self, b: u8) {
-        if self.len + 2 > STAGING {
-            self.flush();
-        }
-        self.staging[self.len] = b;
-        self.len += 1;
-        if b == 0xFF {
-            self.staging[self.len] = 0;
-            self.len += 1;
-        }
+        self.make_room();
+        put_bits(&mut self.pending, &mut self.staging, bits, len);
     }
 
     /// Pads the last byte with 1 bits and writes what is pending.
     fn finish(mut self) {
-        let pad = (8 - self.count % 8) % 8;
+        let pad = (8 - self.pending.count % 8) % 8;
         self.put((1 << pad) - 1, pad);
-        while self.count > 0 {
-            self.count -= 8;
-            self.write_byte((self.acc >> self.count) as u8);
+        self.make_room();
+        // At most 3 whole bytes are left.
+        let Pending { acc, count, .. } = self.pending;
+        for shift in (0..count).step_by(8).rev() {
+            put_byte(&mut self.pending, &mut self.staging, (acc >> shift) as u8);
         }
-        self.flush();
+        self.out
+            .extend_from_slice(&self.staging[..self.pending.len]);
+    }
+}
+
+/// A [`BitWriter`]'s bit buffer and staging length: copied into a local for each block, so that
+/// they live in registers there.
+#[derive(Debug, Clone, Copy, Default)]
+struct Pending {
+    /// Pending bits in the low `count` bits.
+    acc: u64,
+    count: u32,
+    /// Bytes used in the staging buffer.
+    len: usize,
+}
+
+/// Appends the low `n` bits of `bits` (`n` at most 32; `bits` has no higher bits set), writing
+/// each whole 32-bit word to `staging`. The caller left [`BLOCK_MAX`] bytes free.
+#[inline(always)]
+fn put_bits(p: &mut Pending, staging: &mut [u8; STAGING], bits: u32, n: u32) {
+    p.acc = (p.acc << n) | u64::from(bits);
+    p.count += n;
+    if p.count >= 32 {
+        p.count -= 32;
+        let word = (p.acc >> p.count) as u32;
+        // A zero byte in !word is a 0xFF byte in word.
+        let inverted = !word;
+        let has_ff = inverted.wrapping_sub(0x0101_0101) & !inverted & 0x8080_8080 != 0;
+        if !has_ff && let Some(dst) = staging.get_mut(p.len..p.len + 4) {
+            dst.copy_from_slice(&word.to_be_bytes());
+            p.len += 4;
+        } else {
+            for b in word.to_be_bytes() {
+                put_byte(p, staging, b);
+            }
+        }
+    }
+}
+
+/// Writes one byte to `staging`, and a 0 after it if it is 0xFF.
+#[inline(always)]
+fn put_byte(p: &mut Pending, staging: &mut [u8; STAGING], b: u8) {
+    // The caller left `BLOCK_MAX` bytes free, so neither `get_mut` misses.
+    if let Some(dst) = staging.get_mut(p.len) {
+        *dst = b;
+        p.len += 1;
+    }
+    if b == 0xFF
+        && let Some(dst) = staging.get_mut(p.len)
+    {
+        *dst = 0;
+        p.len += 1;
     }
 }
 
