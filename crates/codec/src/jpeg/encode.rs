@@ -280,29 +280,44 @@ fn convert_rows<const BPP: usize>(
         .chunks_exact_mut(8)
         .zip(cr[..done / 2].chunks_exact_mut(8));
     for ((a, b), ((ya, yb), (cb, cr))) in rows.zip(luma.zip(chroma)) {
-        let [ra, ga, ba] = channels::<BPP, 16>(a);
-        let [rb, gb, bb] = channels::<BPP, 16>(b);
+        let (wa, wb) = (words::<BPP, 16>(a), words::<BPP, 16>(b));
+        let [ra, ga, ba] = channels(&wa);
+        let [rb, gb, bb] = channels(&wb);
         for i in 0..16 {
             ya[i] = y_of(ra[i], ga[i], ba[i]);
             yb[i] = y_of(rb[i], gb[i], bb[i]);
         }
-        // Chroma of each 2x2 block: sum the two rows, then neighbouring columns (in separate
-        // loops, each of which runs on whole lanes).
-        let mut column = [[0.0f32; 16]; 3];
-        for (sum, (a, b)) in column.iter_mut().zip([(&ra, &rb), (&ga, &gb), (&ba, &bb)]) {
-            for i in 0..16 {
-                sum[i] = a[i] + b[i];
-            }
+        // Chroma of each 2x2 block, from the sums of its four pixels in integers: R and B in
+        // the two 16-bit halves of one word, G in the low half of another (at most 4 * 255,
+        // so nothing carries between halves). The sums are exact, as they were in floats.
+        const LOW_BYTES: u32 = 0x00FF_00FF;
+        let mut red_blue = [0u32; 16];
+        let mut green = [0u32; 16];
+        for i in 0..16 {
+            red_blue[i] = (wa[i] & LOW_BYTES) + (wb[i] & LOW_BYTES);
+            green[i] = ((wa[i] >> 8) & LOW_BYTES) + ((wb[i] >> 8) & LOW_BYTES);
         }
-        let mut block = [[0.0f32; 8]; 3];
-        for (sum, col) in block.iter_mut().zip(&column) {
-            for i in 0..8 {
-                sum[i] = 0.25 * (col[2 * i] + col[2 * i + 1]);
-            }
-        }
-        let [r, g, b] = &block;
+        let mut sums = [[0u32; 8]; 2];
         for i in 0..8 {
-            (cb[i], cr[i]) = cbcr(r[i], g[i], b[i]);
+            sums[0][i] = red_blue[2 * i] + red_blue[2 * i + 1];
+            sums[1][i] = green[2 * i] + green[2 * i + 1];
+        }
+        let [rb, g] = &sums;
+        for i in 0..8 {
+            let (r, g, b) = (
+                (rb[i] & 0xFFFF) as f32,
+                (g[i] & 0xFFFF) as f32,
+                (rb[i] >> 16) as f32,
+            );
+            cb[i] = 0.25 * cbcr(r, g, b).0;
+        }
+        for i in 0..8 {
+            let (r, g, b) = (
+                (rb[i] & 0xFFFF) as f32,
+                (g[i] & 0xFFFF) as f32,
+                (rb[i] >> 16) as f32,
+            );
+            cr[i] = 0.25 * cbcr(r, g, b).1;
         }
     }
     // The last up to 15 pixels one at a time.
@@ -337,12 +352,12 @@ fn y_of(r: f32, g: f32, b: f32) -> f32 {
     0.299 * r + 0.587 * g + 0.114 * b - 128.0
 }
 
-/// R, G and B of the first `N` pixels of `px` (`BPP` bytes each), as floats.
+/// The first `N` pixels of `px` (`BPP` bytes each) as little-endian words, R in the low
+/// byte: one load per pixel, not three byte loads, so that the unpacking after is plain lane
+/// arithmetic. The fourth byte is not the pixel's (the next pixel's R for RGB, 0 for the last).
 #[inline(always)]
-fn channels<const BPP: usize, const N: usize>(px: &[u8]) -> [[f32; N]; 3] {
+fn words<const BPP: usize, const N: usize>(px: &[u8]) -> [u32; N] {
     let px = &px[..N * BPP];
-    // One little-endian u32 load per pixel (R in the low byte), not three byte loads: the
-    // unpacking below is then plain lane arithmetic. The last RGB pixel has no fourth byte.
     let mut words = [0u32; N];
     for (i, word) in words.iter_mut().enumerate() {
         let p = &px[i * BPP..];
@@ -352,9 +367,15 @@ fn channels<const BPP: usize, const N: usize>(px: &[u8]) -> [[f32; N]; 3] {
             _ => 0,
         };
     }
+    words
+}
+
+/// R, G and B of each of `words` (see [`words`]), as floats.
+#[inline(always)]
+fn channels<const N: usize>(words: &[u32; N]) -> [[f32; N]; 3] {
     let mut rgb = [[0.0; N]; 3];
     for (c, plane) in rgb.iter_mut().enumerate() {
-        for (v, w) in plane.iter_mut().zip(&words) {
+        for (v, w) in plane.iter_mut().zip(words) {
             *v = ((w >> (8 * c)) & 0xFF) as i32 as f32;
         }
     }
@@ -422,14 +443,48 @@ fn fdct_columns(d: &mut [[f32; 8]; 8]) {
     }
 }
 
+/// Transposes the block in three rounds of two-row shuffles (the unpack, shuffle and
+/// 128-bit permute steps of an AVX 8x8 transpose), which the compiler emits as vector
+/// shuffles, where an element-wise transpose compiles to 64 scalar moves.
 #[inline(always)]
 fn transpose(d: &mut [[f32; 8]; 8]) {
-    let src = *d;
-    for (r, row) in d.iter_mut().enumerate() {
-        for (c, v) in row.iter_mut().enumerate() {
-            *v = src[c][r];
-        }
+    // Round 1: interleave rows 2i and 2i + 1, within each 4-lane half.
+    const LOW: [u8; 8] = [0, 8, 1, 9, 4, 12, 5, 13];
+    const HIGH: [u8; 8] = [2, 10, 3, 11, 6, 14, 7, 15];
+    let mut t = [[0.0f32; 8]; 8];
+    for i in 0..4 {
+        t[2 * i] = shuffle(&d[2 * i], &d[2 * i + 1], LOW);
+        t[2 * i + 1] = shuffle(&d[2 * i], &d[2 * i + 1], HIGH);
     }
+    // Round 2: pairs of pairs; u[k] (k < 4) holds column k of rows 0-3 in its low half and
+    // column k + 4 in its high half; u[k + 4] the same for rows 4-7.
+    const EVEN: [u8; 8] = [0, 1, 8, 9, 4, 5, 12, 13];
+    const ODD: [u8; 8] = [2, 3, 10, 11, 6, 7, 14, 15];
+    let mut u = [[0.0f32; 8]; 8];
+    for half in 0..2 {
+        let (a, b) = (4 * half, 4 * half + 2);
+        u[4 * half] = shuffle(&t[a], &t[b], EVEN);
+        u[4 * half + 1] = shuffle(&t[a], &t[b], ODD);
+        u[4 * half + 2] = shuffle(&t[a + 1], &t[b + 1], EVEN);
+        u[4 * half + 3] = shuffle(&t[a + 1], &t[b + 1], ODD);
+    }
+    // Round 3: join the halves.
+    const FIRST: [u8; 8] = [0, 1, 2, 3, 8, 9, 10, 11];
+    const SECOND: [u8; 8] = [4, 5, 6, 7, 12, 13, 14, 15];
+    for k in 0..4 {
+        d[k] = shuffle(&u[k], &u[k + 4], FIRST);
+        d[k + 4] = shuffle(&u[k], &u[k + 4], SECOND);
+    }
+}
+
+/// Lane `i` of the result is lane `pick[i]` of `a` followed by `b` (a constant after inlining,
+/// so this is one vector shuffle).
+#[inline(always)]
+fn shuffle(a: &[f32; 8], b: &[f32; 8], pick: [u8; 8]) -> [f32; 8] {
+    std::array::from_fn(|i| {
+        let p = usize::from(pick[i]);
+        if p < 8 { a[p] } else { b[p & 7] }
+    })
 }
 
 /// Transforms, quantises and Huffman-codes one block.
@@ -747,6 +802,23 @@ mod tests {
         assert_eq!(jpeg, first);
         assert_eq!((enc.y.as_ptr(), enc.cb.as_ptr(), enc.cr.as_ptr()), bands);
         assert_eq!(jpeg.as_ptr(), out);
+    }
+
+    #[test]
+    fn transpose_swaps_rows_and_columns() {
+        let mut block = [[0.0f32; 8]; 8];
+        for (r, row) in block.iter_mut().enumerate() {
+            for (c, v) in row.iter_mut().enumerate() {
+                *v = (r * 8 + c) as f32;
+            }
+        }
+        let original = block;
+        transpose(&mut block);
+        for r in 0..8 {
+            for c in 0..8 {
+                assert_eq!(block[r][c], original[c][r], "row {r} column {c}");
+            }
+        }
     }
 
     #[test]
