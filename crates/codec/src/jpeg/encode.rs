@@ -523,11 +523,19 @@ fn magnitude(v: i32) -> (u32, u32) {
     (size, extra_bits(v, size))
 }
 
-/// The size category of a value that is not 0.
+/// [`magnitude`] of each of `zz` (values within ±1023), on SIMD lanes: the size category is
+/// read from the exponent of the value as a float (exact for these values; 0 has exponent 0),
+/// so no value takes a bit scan of its own.
 #[inline(always)]
-fn nonzero_size(v: i32) -> u32 {
-    // `| 1` keeps the highest bit of a non-zero value and spares ilog2 its zero check.
-    (v.unsigned_abs() | 1).ilog2() + 1
+fn sizes_and_extra_bits(zz: &[i32; 64]) -> ([u32; 64], [u32; 64]) {
+    let mut sizes = [0u32; 64];
+    let mut extras = [0u32; 64];
+    for ((size, extra), &v) in sizes.iter_mut().zip(&mut extras).zip(zz) {
+        let exponent = ((v.wrapping_abs() as f32).to_bits() >> 23) as i32;
+        *size = (exponent - 126).max(0) as u32;
+        *extra = extra_bits(v, *size);
+    }
+    (sizes, extras)
 }
 
 /// The low `size` bits of `v`, or of `v - 1` when `v` is negative.
@@ -596,6 +604,7 @@ impl<'a> BitWriter<'a> {
         );
 
         let table = &component.ac;
+        let (sizes, extras) = sizes_and_extra_bits(zz);
         let mut nonzero = nonzero_mask(zz) & !1;
         let mut last = 0u32;
         while nonzero != 0 {
@@ -606,11 +615,10 @@ impl<'a> BitWriter<'a> {
                 put(u32::from(table.code[0xF0]), u32::from(table.len[0xF0]));
                 run -= 16;
             }
-            let v = zz[k as usize & 63];
-            let size = nonzero_size(v);
+            let (size, extra) = (sizes[k as usize & 63], extras[k as usize & 63]);
             let symbol = ((run << 4) | size) as usize & 0xFF;
             put(
-                (u32::from(table.code[symbol]) << size) | extra_bits(v, size),
+                (u32::from(table.code[symbol]) << size) | extra,
                 u32::from(table.len[symbol]) + size,
             );
             last = k;
@@ -830,6 +838,17 @@ mod tests {
         assert_eq!(magnitude(-5), (3, 0b010));
         assert_eq!(magnitude(1023), (10, 1023));
         assert_eq!(magnitude(-2047), (11, 0));
+    }
+
+    #[test]
+    fn lane_sizes_and_extra_bits_match_magnitude() {
+        for first in (-AC_MAX..=AC_MAX).step_by(64) {
+            let zz: [i32; 64] = std::array::from_fn(|i| (first + i as i32).min(AC_MAX));
+            let (sizes, extras) = sizes_and_extra_bits(&zz);
+            for (i, &v) in zz.iter().enumerate() {
+                assert_eq!((sizes[i], extras[i]), magnitude(v), "value {v}");
+            }
+        }
     }
 
     #[test]
