@@ -4,11 +4,17 @@
 //! straight into the caller's buffer.
 //!
 //! Each 16-row band of the frame is converted to Y, Cb and Cr (chroma as the mean of each 2x2
-//! block, computed from the mean colour since the conversion is linear), then every 8x8 block
-//! goes through the AAN floating-point forward DCT (the algorithm of libjpeg's `jfdctflt`, its
-//! scale folded into the quantisation divisors), is quantised, and is Huffman-coded with a
-//! 64-bit bit buffer that writes four bytes at a time where none of them is 0xFF. The DCT runs on
-//! whole rows of the block at once (`[f32; 8]` lanes), which the compiler turns into SIMD.
+//! block, computed from the mean colour since the conversion is linear; the four pixels are
+//! summed in integers, two channels to a word), then every 8x8 block goes through the AAN
+//! floating-point forward DCT (the algorithm of libjpeg's `jfdctflt`, its scale folded into the
+//! quantisation divisors), is quantised, and is Huffman-coded with a 64-bit bit buffer that
+//! writes four bytes at a time where none of them is 0xFF.
+//!
+//! Everything but the Huffman coder's walk over the non-zero coefficients is written as
+//! fixed-size array loops that the compiler turns into SIMD: the DCT on whole rows of the block
+//! (`[f32; 8]` lanes), the transpose between its passes as three rounds of two-row shuffles,
+//! the quantisation, and each coefficient's size category and extra bits (the size read from
+//! the float exponent, not a bit scan per value).
 
 use super::tables::{
     AAN_SCALE, CHROMA_AC, CHROMA_DC, HuffmanSpec, LUMA_AC, LUMA_DC, ZIGZAG, ZIGZAG_T, quant_table,
