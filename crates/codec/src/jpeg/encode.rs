@@ -309,21 +309,19 @@ fn convert_rows<const BPP: usize>(
             sums[1][i] = green[2 * i] + green[2 * i + 1];
         }
         let [rb, g] = &sums;
+        let mut rgb = [[0.0f32; 8]; 3];
         for i in 0..8 {
-            let (r, g, b) = (
-                (rb[i] & 0xFFFF) as f32,
-                (g[i] & 0xFFFF) as f32,
-                (rb[i] >> 16) as f32,
-            );
-            cb[i] = 0.25 * cbcr(r, g, b).0;
+            rgb[0][i] = (rb[i] & 0xFFFF) as f32;
+            rgb[1][i] = (g[i] & 0xFFFF) as f32;
+            rgb[2][i] = (rb[i] >> 16) as f32;
+        }
+        // Cb and Cr in loops of their own: one loop writing both compiles to scalar code.
+        let [r, g, b] = &rgb;
+        for i in 0..8 {
+            cb[i] = 0.25 * cbcr(r[i], g[i], b[i]).0;
         }
         for i in 0..8 {
-            let (r, g, b) = (
-                (rb[i] & 0xFFFF) as f32,
-                (g[i] & 0xFFFF) as f32,
-                (rb[i] >> 16) as f32,
-            );
-            cr[i] = 0.25 * cbcr(r, g, b).1;
+            cr[i] = 0.25 * cbcr(r[i], g[i], b[i]).1;
         }
     }
     // The last up to 15 pixels one at a time.
