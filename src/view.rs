@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use framewire_core::{Flow, Frame, now_micros};
-use framewire_net::{Client, ClientConfig, NetError, Received, WireErrorKind, wire::HEADER_LEN};
+use framewire_net::{Client, ClientConfig, Incoming, NetError, WireErrorKind, wire::HEADER_LEN};
 
 use crate::args::{parse_addr, parse_bytes, parse_duration};
 use crate::stats::Stats;
@@ -150,16 +150,17 @@ pub fn receive(
     let mut stream = client.handshake().stream;
     let mut decoder = framewire_codec::decoder(&stream);
     let mut frame = Frame::empty(stream.format);
+    let mut payload = Vec::new();
     let live = std::io::stderr().is_terminal();
 
     let result = loop {
         if args.frames.is_some_and(|n| stats.frames() >= n) || signal.is_stopped() {
             break Ok(());
         }
-        let err = match client.recv() {
-            Ok(Received::Frame(header, payload)) => {
+        let err = match client.recv_into(&mut payload) {
+            Ok(Incoming::Frame(header)) => {
                 let bytes = (payload.len() + HEADER_LEN) as u64;
-                if let Err(e) = decoder.decode(payload, &mut frame) {
+                if let Err(e) = decoder.decode_vec(&mut payload, &mut frame) {
                     break Err(anyhow::Error::new(e).context(format!(
                         "server {}: frame {} at byte {}",
                         client.peer(),
@@ -184,11 +185,11 @@ pub fn receive(
                 }
                 continue;
             }
-            Ok(Received::End { reason: None }) => {
+            Ok(Incoming::End { reason: None }) => {
                 eprintln!("server {} ended the stream", client.peer());
                 break Ok(());
             }
-            Ok(Received::End {
+            Ok(Incoming::End {
                 reason: Some(reason),
             }) => {
                 break Err(anyhow::anyhow!(

@@ -243,6 +243,31 @@ fn every_codec_streams_complete_frames_in_order() {
 }
 
 #[test]
+fn raw_hd_frames_read_straight_into_the_frame_arrive_whole() {
+    // 2.7 MB payloads: the viewer reads each from the socket into the buffer that becomes the
+    // frame (`recv_into`, `decode_vec`) instead of through the reader's buffer.
+    let serve = Serve::start(&["--codec", "raw", "--fps", "0", "--size", "1280x720"]);
+    let s = stats(&view(&[
+        "--connect",
+        &serve.addr,
+        "--headless",
+        "--frames",
+        "30",
+        "--stats",
+        "json",
+        "--verify-test-pattern",
+    ]));
+    assert_eq!(s["frames"], 30, "{s}");
+    assert_eq!(
+        (s["width"].as_u64(), s["height"].as_u64()),
+        (Some(1280), Some(720))
+    );
+    assert_eq!(s["pattern_errors"], 0, "{s}");
+    assert_eq!(s["out_of_order"], 0, "{s}");
+    assert_eq!(s["bytes"], 30 * (1280 * 720 * 3 + 32), "{s}");
+}
+
+#[test]
 fn two_viewers_one_after_the_other_both_get_frames_and_snapshot_is_written() {
     let serve = Serve::start(&["--codec", "jpeg", "--fps", "0", "--size", "320x240"]);
     let dir = tempfile::tempdir().unwrap();

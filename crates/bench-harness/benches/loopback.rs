@@ -1,4 +1,5 @@
-//! Loopback end to end over real sockets: `Server::publish` → TCP → `Client::recv` → decode, per
+//! Loopback end to end over real sockets: `Server::publish` → TCP → `Client::recv_into` →
+//! `decode_vec` (what `view` runs; a raw frame's payload is read straight into the frame), per
 //! codec and size, beside a plain `write_all`/`read_exact` loop moving the same number of bytes
 //! per message over loopback TCP (`loopback/tcp/...`, the baseline `cargo xtask bench` divides by).
 //!
@@ -24,7 +25,7 @@ use framewire_bench_harness::pattern_frame;
 use framewire_codec::{EncodeOptions, decoder, encoder};
 use framewire_core::{CodecKind, Frame, StreamInfo};
 use framewire_net::{
-    Client, ClientConfig, EncodedFrame, HEADER_LEN, Handshake, Received, Server, ServerConfig,
+    Client, ClientConfig, EncodedFrame, HEADER_LEN, Handshake, Incoming, Server, ServerConfig,
 };
 
 const CASES: [(CodecKind, (u32, u32)); 5] = [
@@ -92,14 +93,15 @@ fn framewire(c: &mut Criterion, kind: CodecKind, (w, h): (u32, u32)) -> usize {
 
     let mut dec = decoder(&info);
     let mut out = Frame::empty(info.format);
+    let mut received = Vec::new();
     let bytes = payload.len() + HEADER_LEN;
     let mut group = c.benchmark_group("loopback");
     group.throughput(Throughput::Bytes(bytes as u64));
     group.bench_function(format!("framewire/{kind}/{w}x{h}"), |b| {
         b.iter(|| {
-            match client.recv().expect("receiving") {
-                Received::Frame(_, p) => dec.decode(p, &mut out).expect("decoding"),
-                Received::End { .. } => panic!("stream ended"),
+            match client.recv_into(&mut received).expect("receiving") {
+                Incoming::Frame(_) => dec.decode_vec(&mut received, &mut out).expect("decoding"),
+                Incoming::End { .. } => panic!("stream ended"),
             }
             credit_tx.send(()).expect("publisher running");
         })

@@ -1,6 +1,7 @@
 //! No allocation per frame in steady state: a counting global allocator watches the send path
 //! (test pattern → resize → encode into a pooled buffer → `Server::publish` → the viewer's
-//! sender thread) and the receive path (`Client::recv` → decode) for every codec.
+//! sender thread) and the receive path (`Client::recv_into` → `decode_vec`, what `view` runs) for
+//! every codec.
 //!
 //! Every stage allocates nothing per frame, for every codec: the 640x480 → 320x240 resize (the
 //! resizer's own 2x2 means), framewire's JPEG encoder and decoder (both keep their rows and
@@ -28,7 +29,7 @@ use framewire_capture::{ResizeFilter, Resizer, TestPattern};
 use framewire_codec::{EncodeOptions, JpegBackend, decoder, encoder};
 use framewire_core::{CodecKind, Frame, FrameSource, PixelFormat, StreamInfo};
 use framewire_net::{
-    Client, ClientConfig, EncodedFrame, Handshake, Received, Server, ServerConfig,
+    Client, ClientConfig, EncodedFrame, Handshake, Incoming, Server, ServerConfig,
 };
 
 struct Counting;
@@ -77,9 +78,9 @@ const STAGES: [&str; 5] = [
 ];
 
 /// Allocations per stage during `MEASURED` frames after `WARM`, sending and receiving one frame
-/// at a time, for `kind` (with `jpeg` as the JPEG encoder) at 640x480 resized to 320x240.
-fn allocations_per_stage(kind: CodecKind, jpeg: JpegBackend) -> [u64; 5] {
-    let (w, h, ow, oh) = (640, 480, 320, 240);
+/// at a time, for `kind` (with `jpeg` as the JPEG encoder) at `w` x `h` resized to half that.
+fn allocations_per_stage(kind: CodecKind, jpeg: JpegBackend, (w, h): (u32, u32)) -> [u64; 5] {
+    let (ow, oh) = (w / 2, h / 2);
     let mut source = TestPattern::new(w, h, 0.0).unwrap();
     let mut resizer = Resizer::new(ResizeFilter::Area);
     let options = EncodeOptions {
@@ -110,6 +111,7 @@ fn allocations_per_stage(kind: CodecKind, jpeg: JpegBackend) -> [u64; 5] {
         Frame::empty(PixelFormat::Rgb8),
     );
     let mut decoded = Frame::empty(info.format);
+    let mut payload = Vec::new();
     // Two encoded buffers used in turn: frame i - 1 arrived whole, so the sender thread had
     // taken it from the slot and let go of frame i - 2's buffer: buffer i % 2 is free again.
     let mut pool: [Arc<EncodedFrame>; 2] = Default::default();
@@ -132,15 +134,13 @@ fn allocations_per_stage(kind: CodecKind, jpeg: JpegBackend) -> [u64; 5] {
         mark(3);
         server.publish(slot);
         // Receive path (the viewer's sender thread runs meanwhile; its allocations count here).
-        let payload = match client.recv().unwrap() {
-            Received::Frame(hdr, payload) => {
-                assert_eq!(hdr.seq, i);
-                payload
-            }
+        match client.recv_into(&mut payload).unwrap() {
+            Incoming::Frame(hdr) => assert_eq!(hdr.seq, i),
             other => panic!("expected a frame, got {other:?}"),
-        };
+        }
         mark(4);
-        dec.decode(payload, &mut decoded).unwrap();
+        dec.decode_vec(&mut payload, &mut decoded).unwrap();
+        assert_eq!((decoded.width, decoded.height), (ow, oh));
         mark(5);
         if i >= WARM {
             for (n, c) in counts.iter_mut().enumerate() {
@@ -170,7 +170,7 @@ fn steady_state_sends_and_receives_without_allocating() {
             } else {
                 kind.to_string()
             };
-            let counts = allocations_per_stage(kind, jpeg);
+            let counts = allocations_per_stage(kind, jpeg, (640, 480));
             for (stage, count) in STAGES.iter().zip(counts) {
                 over |= count > 0;
                 report.push(format!(
@@ -178,6 +178,15 @@ fn steady_state_sends_and_receives_without_allocating() {
                 ));
             }
         }
+    }
+    // Raw 640x360: a payload large enough that the client reads it straight into the buffer
+    // that `decode_vec` swaps into the frame.
+    let counts = allocations_per_stage(CodecKind::Raw, JpegBackend::default(), (1280, 720));
+    for (stage, count) in STAGES.iter().zip(counts) {
+        over |= count > 0;
+        report.push(format!(
+            "raw 640x360 {stage}: {count} allocations in {MEASURED} frames"
+        ));
     }
     assert!(!over, "allocations in steady state:\n{}", report.join("\n"));
 }

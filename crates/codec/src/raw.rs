@@ -56,14 +56,9 @@ impl RawDecoder {
     pub fn new(info: StreamInfo) -> RawDecoder {
         RawDecoder { info }
     }
-}
 
-impl FrameDecoder for RawDecoder {
-    fn kind(&self) -> CodecKind {
-        CodecKind::Raw
-    }
-
-    fn decode(&mut self, payload: &[u8], dst: &mut Frame) -> Result<(), CodecError> {
+    /// An error unless `payload` is exactly one frame of the stream's size and format.
+    fn check(&self, payload: &[u8]) -> Result<(), CodecError> {
         let info = &self.info;
         let expected = stream_frame_bytes(info, payload.len())?;
         if payload.len() != expected {
@@ -79,8 +74,29 @@ impl FrameDecoder for RawDecoder {
                 ),
             });
         }
+        Ok(())
+    }
+}
+
+impl FrameDecoder for RawDecoder {
+    fn kind(&self) -> CodecKind {
+        CodecKind::Raw
+    }
+
+    fn decode(&mut self, payload: &[u8], dst: &mut Frame) -> Result<(), CodecError> {
+        self.check(payload)?;
+        let info = &self.info;
         dst.reset(info.width, info.height, info.format);
         dst.pixels.copy_from_slice(payload);
+        Ok(())
+    }
+
+    /// The payload becomes the frame's pixels by a swap: nothing is copied.
+    fn decode_vec(&mut self, payload: &mut Vec<u8>, dst: &mut Frame) -> Result<(), CodecError> {
+        self.check(payload)?;
+        std::mem::swap(payload, &mut dst.pixels);
+        let info = &self.info;
+        dst.reset(info.width, info.height, info.format);
         Ok(())
     }
 }
@@ -125,6 +141,27 @@ mod tests {
         dec.decode(&payload, &mut out).unwrap();
         assert_eq!(out.pixels.as_ptr(), ptr);
         assert_eq!(out.pixels, payload);
+    }
+
+    #[test]
+    fn decode_vec_swaps_the_payload_in_and_hands_the_old_pixels_back() {
+        let mut dec = RawDecoder::new(info(4, 2, PixelFormat::Rgb8));
+        let mut out = Frame::new(4, 2, PixelFormat::Rgb8);
+        let old_pixels = out.pixels.as_ptr();
+        let mut payload: Vec<u8> = (0..24).collect();
+        let payload_ptr = payload.as_ptr();
+        dec.decode_vec(&mut payload, &mut out).unwrap();
+        assert_eq!(out.pixels, (0..24).collect::<Vec<u8>>());
+        assert_eq!((out.width, out.height, out.stride), (4, 2, 12));
+        assert_eq!(out.pixels.as_ptr(), payload_ptr, "swapped, not copied");
+        assert_eq!(payload.as_ptr(), old_pixels, "the old buffer comes back");
+
+        // A wrong length leaves both as they were.
+        let mut short = vec![9u8; 23];
+        let err = dec.decode_vec(&mut short, &mut out).unwrap_err();
+        assert!(matches!(err, CodecError::BadPayload { .. }), "{err:?}");
+        assert_eq!(short, vec![9u8; 23]);
+        assert_eq!(out.pixels, (0..24).collect::<Vec<u8>>());
     }
 
     #[test]

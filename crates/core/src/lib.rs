@@ -380,6 +380,15 @@ pub trait FrameDecoder: Send {
     /// Fills `dst` (pixels, size, format) from `payload`. The caller sets `seq` and `capture_us`
     /// from the frame header. A payload that does not match the stream's size or format is an error.
     fn decode(&mut self, payload: &[u8], dst: &mut Frame) -> Result<(), CodecError>;
+
+    /// [`decode`](Self::decode) for a payload the caller owns and is done with. A codec whose
+    /// payload is the frame itself (raw) swaps `payload` with `dst`'s pixels instead of copying
+    /// them, leaving `payload` holding the old pixel buffer for the caller to reuse; any other
+    /// codec decodes from it and leaves it as it is. On an error, `dst` and `payload` are as
+    /// they were.
+    fn decode_vec(&mut self, payload: &mut Vec<u8>, dst: &mut Frame) -> Result<(), CodecError> {
+        self.decode(payload, dst)
+    }
 }
 
 /// Consumes frames: a window, a PNG snapshot, a test collector.

@@ -100,6 +100,22 @@ pub enum Received<'a> {
     },
 }
 
+/// What [`Client::recv_into`] returns; a frame's payload is in the caller's buffer.
+#[derive(Debug, PartialEq)]
+pub enum Incoming {
+    /// A frame's header; its payload is the buffer handed to [`Client::recv_into`].
+    Frame(FrameHeader),
+    /// The server ended the stream on purpose, with its reason when it gave one.
+    End {
+        /// The server's reason (e.g. "server full: ...").
+        reason: Option<String>,
+    },
+}
+
+/// Payloads at least this long are read from the socket straight into the caller's buffer by
+/// [`Client::recv_into`]; shorter ones arrive several to a read and are copied out.
+const DIRECT_PAYLOAD: usize = 256 * 1024;
+
 /// A connection to a framewire server.
 pub struct Client {
     stream: TcpStream,
@@ -207,11 +223,69 @@ impl Client {
         }
     }
 
+    /// Blocks for the next frame, or the end of the stream, with the frame's payload in
+    /// `payload` (replacing what it held; its allocation is reused). A large payload (raw
+    /// video) is read from the socket straight into `payload`, where [`recv`](Self::recv)
+    /// would hand out a slice of the reader's buffer; paired with
+    /// [`FrameDecoder::decode_vec`](framewire_core::FrameDecoder::decode_vec), a raw frame
+    /// then reaches its [`Frame`](framewire_core::Frame) without being copied in user space.
+    pub fn recv_into(&mut self, payload: &mut Vec<u8>) -> Result<Incoming, NetError> {
+        loop {
+            if self.reader.poll().map_err(|e| self.wire_err(e))? {
+                break;
+            }
+            if self.reader.is_ended() {
+                return Ok(Incoming::End { reason: None });
+            }
+            if self
+                .reader
+                .pending_payload()
+                .is_some_and(|len| len >= DIRECT_PAYLOAD)
+            {
+                let (header, mut have) = self
+                    .reader
+                    .take_payload(payload)
+                    .expect("inside a frame payload");
+                while have < payload.len() {
+                    let n = self.read_some(ReadInto::Payload(payload, have))?;
+                    self.reader.payload_filled(n);
+                    have += n;
+                }
+                return Ok(Incoming::Frame(header));
+            }
+            self.fill()?;
+        }
+        let peer = self.peer;
+        match self.reader.next_event() {
+            Ok(Some(Event::Frame(h, p))) => {
+                payload.clear();
+                payload.extend_from_slice(p);
+                Ok(Incoming::Frame(h))
+            }
+            Ok(Some(Event::End { reason })) => Ok(Incoming::End { reason }),
+            Ok(Some(Event::Handshake(_)) | None) => unreachable!("polled after the handshake"),
+            Err(source) => Err(NetError::Wire { peer, source }),
+        }
+    }
+
     /// One read from the socket straight into the reader's buffer.
     fn fill(&mut self) -> Result<(), NetError> {
+        let n = self.read_some(ReadInto::Reader)?;
+        self.reader.advance(n);
+        Ok(())
+    }
+
+    /// One read from the socket (at least one byte) into the reader's buffer or into the
+    /// rest of a payload being read directly. End of stream and socket errors become
+    /// errors that say where.
+    fn read_some(&mut self, into: ReadInto<'_>) -> Result<usize, NetError> {
+        let mut into = into;
         loop {
-            let space = self.reader.space();
-            match self.stream.read(space) {
+            let buf = match &mut into {
+                ReadInto::Reader => self.reader.space(),
+                ReadInto::Payload(p, from) => &mut p[*from..],
+            };
+            match self.stream.read(buf) {
                 Ok(0) => {
                     self.reader.finish().map_err(|e| self.wire_err(e))?;
                     return Err(NetError::Closed {
@@ -220,10 +294,7 @@ impl Client {
                         last_seq: self.reader.last_seq(),
                     });
                 }
-                Ok(n) => {
-                    self.reader.advance(n);
-                    return Ok(());
-                }
+                Ok(n) => return Ok(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     let what = if matches!(
@@ -252,4 +323,12 @@ impl Client {
             source,
         }
     }
+}
+
+/// Where [`Client::read_some`] reads to.
+enum ReadInto<'a> {
+    /// The reader's buffer.
+    Reader,
+    /// A payload handed out by [`FrameReader::take_payload`], from this offset.
+    Payload(&'a mut Vec<u8>, usize),
 }

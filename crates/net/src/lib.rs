@@ -62,7 +62,7 @@ pub mod reader;
 pub mod server;
 pub mod wire;
 
-pub use client::{Client, ClientConfig, NetError, Received};
+pub use client::{Client, ClientConfig, Incoming, NetError, Received};
 pub use reader::{Event, FrameReader};
 pub use server::{EncodedFrame, Server, ServerConfig, ServerEvent};
 pub use wire::{

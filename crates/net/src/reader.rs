@@ -32,6 +32,9 @@ enum State {
     Handshake,
     Header,
     Payload(FrameHeader),
+    /// A frame's payload the caller reads into its own buffer ([`FrameReader::take_payload`]):
+    /// the header and the bytes of the payload read so far.
+    Direct(FrameHeader, usize),
     Ended,
 }
 
@@ -81,7 +84,7 @@ impl FrameReader {
             State::Handshake => HANDSHAKE_LEN,
             State::Header => HEADER_LEN,
             State::Payload(h) => h.payload_len as usize,
-            State::Ended => 0,
+            State::Direct(..) | State::Ended => 0,
         }
     }
 
@@ -100,8 +103,8 @@ impl FrameReader {
     }
 
     /// Room to read into: at least one byte, at least what the current message still needs
-    /// to be contiguous, and at least one read chunk where the buffer allows. Write into it,
-    /// then call [`advance`](Self::advance) with the count written.
+    /// to be contiguous, and one read chunk or that, whichever is more. Write into it, then
+    /// call [`advance`](Self::advance) with the count written.
     pub fn space(&mut self) -> &mut [u8] {
         self.release_pending();
         if self.is_ended() {
@@ -126,7 +129,8 @@ impl FrameReader {
         if self.buf.len() < len {
             self.buf.resize(len, 0);
         }
-        &mut self.buf[self.end..]
+        // No further: a read that found a header stops where [`take_payload`] can take over.
+        &mut self.buf[self.end..len]
     }
 
     /// Marks `n` bytes of [`space`](Self::space) as filled.
@@ -172,8 +176,69 @@ impl FrameReader {
                 State::Payload(header) => {
                     return Ok(self.buffered() >= header.payload_len as usize);
                 }
+                State::Direct(..) => return Ok(false),
             }
         }
+    }
+
+    /// The length of the frame payload the reader is inside (after [`poll`](Self::poll)
+    /// returned `false`): whether it is worth [`take_payload`](Self::take_payload).
+    pub fn pending_payload(&self) -> Option<usize> {
+        match self.state {
+            State::Payload(h) if h.kind == MessageKind::Frame => Some(h.payload_len as usize),
+            _ => None,
+        }
+    }
+
+    /// Hands the current frame's payload to the caller, to be read into `dst` without passing
+    /// through the reader's buffer: for a large payload, that saves a copy of it. Only inside
+    /// a frame's payload ([`pending_payload`](Self::pending_payload) is `Some`), else `None`.
+    ///
+    /// `dst` is resized to the payload's length (its bytes past the old length are zeroed
+    /// only if it grows) and the part of the payload already buffered is moved into it.
+    /// Returns the header and the count of bytes in place; the caller reads the rest from the
+    /// stream straight into `dst[have..]`, reporting each read with
+    /// [`payload_filled`](Self::payload_filled), and reads nothing else until it is whole.
+    pub fn take_payload(&mut self, dst: &mut Vec<u8>) -> Option<(FrameHeader, usize)> {
+        self.release_pending();
+        let header = match self.state {
+            State::Payload(h) if h.kind == MessageKind::Frame => h,
+            _ => return None,
+        };
+        let len = header.payload_len as usize;
+        let have = self.buffered().min(len);
+        dst.resize(len, 0);
+        dst[..have].copy_from_slice(&self.buf[self.start..self.start + have]);
+        // The stream offset stays at the payload's start until it is whole, as for a payload
+        // in the buffer; `payload_filled` moves it past.
+        self.start += have;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        self.state = State::Direct(header, 0);
+        self.payload_filled(have);
+        Some((header, have))
+    }
+
+    /// Marks `n` more bytes of a payload [`take_payload`](Self::take_payload) handed out as
+    /// read. Returns `true` when the payload is whole; the reader then goes on with the next
+    /// message as usual.
+    pub fn payload_filled(&mut self, n: usize) -> bool {
+        let State::Direct(header, read) = self.state else {
+            panic!("payload_filled outside a payload handed out by take_payload");
+        };
+        let read = read + n;
+        let len = header.payload_len as usize;
+        assert!(read <= len, "payload_filled past the payload's end");
+        if read < len {
+            self.state = State::Direct(header, read);
+            return false;
+        }
+        self.offset += len as u64;
+        self.last_seq = Some(header.seq);
+        self.state = State::Header;
+        true
     }
 
     /// The next event, or `Ok(None)` when more bytes are needed. After an error or
@@ -212,19 +277,22 @@ impl FrameReader {
                     }
                 }))
             }
-            State::Header | State::Ended => unreachable!("poll returned true"),
+            State::Header | State::Direct(..) | State::Ended => {
+                unreachable!("poll returned true")
+            }
         }
     }
 
     /// Call when the byte stream has ended: an error if it ended inside a message.
     pub fn finish(&self) -> Result<(), WireError> {
-        let have = self.buffered() - self.pending;
-        let (inside, need) = match self.state {
+        let buffered = self.buffered() - self.pending;
+        let (inside, have, need) = match self.state {
             State::Ended => return Ok(()),
-            State::Handshake => ("the stream handshake", HANDSHAKE_LEN),
-            State::Header if have == 0 => return Ok(()),
-            State::Header => ("a frame header", HEADER_LEN),
-            State::Payload(h) => ("a frame payload", h.payload_len as usize),
+            State::Handshake => ("the stream handshake", buffered, HANDSHAKE_LEN),
+            State::Header if buffered == 0 => return Ok(()),
+            State::Header => ("a frame header", buffered, HEADER_LEN),
+            State::Payload(h) => ("a frame payload", buffered, h.payload_len as usize),
+            State::Direct(h, read) => ("a frame payload", read, h.payload_len as usize),
         };
         Err(WireError {
             offset: self.offset(),
@@ -325,6 +393,114 @@ mod tests {
         }
         let err = r.finish().err();
         (out, err)
+    }
+
+    /// [`read_all`], but every frame payload the reader is inside is taken with `take_payload`
+    /// and the bytes that follow are written into it directly, as `Client::recv_into` does.
+    fn read_all_direct(bytes: &[u8], step: usize, max: u32) -> (Vec<Owned>, Option<WireError>) {
+        let mut r = FrameReader::new(max);
+        let mut out = Vec::new();
+        // A payload being filled directly: its header, buffer and bytes in place.
+        let mut direct: Option<(FrameHeader, Vec<u8>, usize)> = None;
+        for mut chunk in bytes.chunks(step) {
+            while !chunk.is_empty() {
+                if let Some((h, mut buf, have)) = direct.take() {
+                    let n = chunk.len().min(buf.len() - have);
+                    buf[have..have + n].copy_from_slice(&chunk[..n]);
+                    chunk = &chunk[n..];
+                    if r.payload_filled(n) {
+                        out.push(Owned::Frame(h, buf));
+                    } else {
+                        direct = Some((h, buf, have + n));
+                    }
+                    continue;
+                }
+                let space = r.space();
+                let n = space.len().min(chunk.len());
+                space[..n].copy_from_slice(&chunk[..n]);
+                r.advance(n);
+                chunk = &chunk[n..];
+                loop {
+                    match r.next_event() {
+                        Ok(Some(Event::Handshake(h))) => out.push(Owned::Handshake(h)),
+                        Ok(Some(Event::Frame(h, p))) => out.push(Owned::Frame(h, p.to_vec())),
+                        Ok(Some(Event::End { reason })) => out.push(Owned::End(reason)),
+                        Ok(None) => {
+                            if r.pending_payload().is_some() {
+                                // Stale bytes in the buffer it hands out must not leak through.
+                                let mut buf = vec![0xEE; 3];
+                                let (h, have) = r.take_payload(&mut buf).unwrap();
+                                if have == buf.len() {
+                                    out.push(Owned::Frame(h, buf));
+                                    continue;
+                                }
+                                direct = Some((h, buf, have));
+                            }
+                            break;
+                        }
+                        Err(e) => return (out, Some(e)),
+                    }
+                }
+            }
+        }
+        let err = r.finish().err();
+        (out, err)
+    }
+
+    #[test]
+    fn payloads_taken_by_the_caller_read_the_same_as_buffered_ones() {
+        for len in [0, 1, 20, READ_CHUNK as u32 + 17] {
+            let bytes = stream(4, len);
+            let (want, err) = read_all(&bytes, bytes.len(), DEFAULT_MAX_PAYLOAD);
+            assert!(err.is_none(), "{err:?}");
+            for step in [1, 7, 32, 33, 100, 5000, bytes.len()] {
+                let (got, err) = read_all_direct(&bytes, step, DEFAULT_MAX_PAYLOAD);
+                assert!(err.is_none(), "len {len} step {step}: {err:?}");
+                assert_eq!(got, want, "len {len} step {step}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_payload_taken_by_the_caller_and_cut_short_is_reported_like_a_buffered_one() {
+        let bytes = stream(3, 20);
+        for cut in 0..bytes.len() {
+            for step in [1, 5, 64] {
+                let buffered = read_all(&bytes[..cut], step, DEFAULT_MAX_PAYLOAD);
+                let direct = read_all_direct(&bytes[..cut], step, DEFAULT_MAX_PAYLOAD);
+                assert_eq!(
+                    direct.1.map(|e| e.to_string()),
+                    buffered.1.map(|e| e.to_string()),
+                    "cut {cut} step {step}"
+                );
+                assert_eq!(direct.0, buffered.0, "cut {cut} step {step}");
+            }
+        }
+    }
+
+    #[test]
+    fn take_payload_is_only_for_frame_payloads() {
+        let bytes = stream(1, 10);
+        let mut r = FrameReader::new(DEFAULT_MAX_PAYLOAD);
+        let mut dst = Vec::new();
+        assert_eq!(r.take_payload(&mut dst), None, "before the handshake");
+        r.push(&bytes[..HANDSHAKE_LEN + HEADER_LEN + 4]);
+        assert!(matches!(r.next_event(), Ok(Some(Event::Handshake(_)))));
+        assert_eq!(r.pending_payload(), None, "the header is not parsed yet");
+        assert_eq!(r.next_event().unwrap(), None);
+        assert_eq!(r.pending_payload(), Some(10));
+        let (h, have) = r.take_payload(&mut dst).unwrap();
+        assert_eq!((h.seq, have, dst.len()), (0, 4, 10));
+        assert_eq!(&dst[..4], &[0; 4]);
+        assert_eq!(r.pending_payload(), None, "it is the caller's now");
+        assert!(!r.payload_filled(5));
+        assert!(r.payload_filled(1));
+        assert_eq!(r.last_seq(), Some(0));
+        assert_eq!(r.offset(), (HANDSHAKE_LEN + HEADER_LEN + 10) as u64);
+        // The end message's payload is the reader's own.
+        r.push(&bytes[HANDSHAKE_LEN + HEADER_LEN + 10..]);
+        assert_eq!(r.take_payload(&mut dst), None);
+        assert_eq!(r.next_event().unwrap(), Some(Event::End { reason: None }));
     }
 
     #[test]

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use framewire_core::{CodecKind, PixelFormat, StreamInfo};
 use framewire_net::{
-    Client, ClientConfig, EncodedFrame, FrameHeader, Handshake, Received, Server, ServerConfig,
-    ServerEvent,
+    Client, ClientConfig, EncodedFrame, FrameHeader, Handshake, Incoming, Received, Server,
+    ServerConfig, ServerEvent,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -103,6 +103,51 @@ fn frames_arrive_complete_and_in_order() {
         other => panic!("expected a clean leave, got {other:?}"),
     }
     publish.join().unwrap();
+}
+
+#[test]
+fn large_frames_arrive_whole_through_recv_into() {
+    let (server, _rx) = start(ServerConfig::default());
+    let frame_payload = |seq: u64| -> Vec<u8> {
+        (0..1_000_003u64)
+            .map(|i| (i * 131 + seq * 7 + i / 4099) as u8)
+            .collect()
+    };
+    let publish = {
+        let server = Arc::clone(&server);
+        thread::spawn(move || {
+            assert!(server.wait_for_viewer(WAIT) > 0, "no viewer joined");
+            let mut seq = 0;
+            while server.viewer_count() > 0 {
+                let frame = Arc::new(EncodedFrame {
+                    seq,
+                    capture_us: 1_000_000 + seq,
+                    payload: frame_payload(seq),
+                });
+                server.publish(&frame);
+                seq += 1;
+            }
+        })
+    };
+    let mut client = connect(server.local_addr());
+    // Small first: the buffer is handed out with other bytes in it, which must not show.
+    let mut buf = vec![0xEE; 10];
+    let mut last = None;
+    for _ in 0..20 {
+        match client.recv_into(&mut buf).expect("a frame") {
+            Incoming::Frame(h) => {
+                assert!(last.is_none_or(|l| h.seq > l), "{:?} after {last:?}", h.seq);
+                assert_eq!(h.capture_us, 1_000_000 + h.seq);
+                assert!(buf == frame_payload(h.seq), "payload of frame {}", h.seq);
+                assert_eq!(client.last_seq(), Some(h.seq));
+                last = Some(h.seq);
+            }
+            other => panic!("expected a frame, got {other:?}"),
+        }
+    }
+    drop(client);
+    publish.join().unwrap();
+    server.shutdown();
 }
 
 #[test]
@@ -270,8 +315,19 @@ fn bad_server(bytes: Vec<u8>) -> SocketAddr {
     addr
 }
 
-/// Connects to a fake server sending `bytes` and reads until an error; returns its message.
+/// Connects to a fake server sending `bytes` and reads until an error with both
+/// [`Client::recv`] and [`Client::recv_into`]; returns the message, which must be the same.
 fn viewer_error(bytes: Vec<u8>, max_payload: u32) -> String {
+    let msg = viewer_error_with(bytes.clone(), max_payload, false);
+    assert_eq!(
+        viewer_error_with(bytes, max_payload, true),
+        msg,
+        "recv_into against recv"
+    );
+    msg
+}
+
+fn viewer_error_with(bytes: Vec<u8>, max_payload: u32, into: bool) -> String {
     let addr = bad_server(bytes);
     let config = ClientConfig {
         max_payload,
@@ -279,6 +335,16 @@ fn viewer_error(bytes: Vec<u8>, max_payload: u32) -> String {
     };
     let err = match Client::connect(addr, config) {
         Err(e) => e,
+        Ok(mut c) if into => {
+            let mut payload = Vec::new();
+            loop {
+                match c.recv_into(&mut payload) {
+                    Ok(Incoming::Frame(..)) => continue,
+                    Ok(other) => panic!("expected an error, got {other:?}"),
+                    Err(e) => break e,
+                }
+            }
+        }
         Ok(mut c) => loop {
             match c.recv() {
                 Ok(Received::Frame(..)) => continue,
@@ -343,6 +409,14 @@ fn viewer_facing_a_bad_server_gets_one_line_naming_it() {
     assert_eq!(
         viewer_error(truncated, 1 << 20),
         "server SERVER: at byte 320 (after frame 1): stream ended inside a frame payload: got 70 of 100 bytes"
+    );
+
+    // Large enough for recv_into to read it straight into the caller's buffer.
+    let mut large = frames(2, 1 << 20);
+    large.truncate(large.len() - 1000);
+    assert_eq!(
+        viewer_error(large, 2 << 20),
+        "server SERVER: at byte 1048664 (after frame 0): stream ended inside a frame payload: got 1047576 of 1048576 bytes"
     );
 
     assert_eq!(
