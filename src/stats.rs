@@ -14,6 +14,7 @@ pub struct Stats {
     bytes: u64,
     dropped: u64,
     out_of_order: u64,
+    repeated: u64,
     first_seq: Option<u64>,
     last_seq: Option<u64>,
     /// The previous frame's number on the current connection (a new connection may restart at 0).
@@ -44,6 +45,9 @@ pub struct Report {
     pub height: u32,
     pub dropped: u64,
     pub out_of_order: u64,
+    /// The previous frame again, same number: `serve`'s keepalive while its camera is gone.
+    /// Not counted in `frames` or latency (its capture time is old).
+    pub repeated: u64,
     pub first_seq: Option<u64>,
     pub last_seq: Option<u64>,
     pub reconnects: u64,
@@ -69,6 +73,7 @@ impl Stats {
             bytes: 0,
             dropped: 0,
             out_of_order: 0,
+            repeated: 0,
             first_seq: None,
             last_seq: None,
             prev_seq: None,
@@ -84,7 +89,15 @@ impl Stats {
     }
 
     /// One frame decoded: `bytes` on the wire, latency from its capture stamp to `now_us`.
+    /// The frame just recorded, again (same number on the same connection), is a keepalive: only
+    /// its bytes and `repeated` count.
     pub fn record(&mut self, seq: u64, capture_us: u64, bytes: u64, now_us: u64) {
+        if self.prev_seq.is_some() && self.last_seq == Some(seq) {
+            self.repeated += 1;
+            self.bytes += bytes;
+            self.window.bytes += bytes;
+            return;
+        }
         let now = Instant::now();
         if self.started.is_none() {
             self.started = Some(now);
@@ -181,6 +194,7 @@ impl Stats {
             height,
             dropped: self.dropped,
             out_of_order: self.out_of_order,
+            repeated: self.repeated,
             first_seq: self.first_seq,
             last_seq: self.last_seq,
             reconnects: self.reconnects,
@@ -221,6 +235,27 @@ mod tests {
         assert_eq!(r.reconnects, 0);
         assert_eq!(r.latency_ms.p50, 2.0);
         assert_eq!(r.pattern_errors, None);
+    }
+
+    #[test]
+    fn a_keepalive_repeat_is_counted_apart_and_not_timed() {
+        let mut s = Stats::new(false);
+        s.record(7, 1_000, 100, 3_000);
+        // serve re-sends frame 7 every 5 s while its camera is gone: old capture time.
+        s.record(7, 1_000, 100, 5_003_000);
+        s.record(7, 1_000, 100, 10_003_000);
+        s.record(8, 10_004_000, 100, 10_006_000);
+        let r = s.report("jpeg", 4, 2);
+        assert_eq!(
+            (r.frames, r.repeated, r.out_of_order, r.dropped),
+            (2, 2, 0, 0)
+        );
+        assert_eq!(r.bytes, 400);
+        assert_eq!(r.latency_ms.max, 2.0, "the repeats' 5 s are not latency");
+        // After a reconnect the same number is a new frame, not a repeat.
+        s.reconnected();
+        s.record(8, 10_007_000, 100, 10_008_000);
+        assert_eq!(s.report("jpeg", 4, 2).frames, 3);
     }
 
     #[test]
