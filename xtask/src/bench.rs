@@ -12,7 +12,7 @@ use std::time::{Instant, SystemTime};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use crate::{cargo, on_path, root, run_cmd};
+use crate::{cargo, on_path, root, run_cmd, target_dir};
 
 /// One line of the summary.
 struct Row {
@@ -108,7 +108,7 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
     }
     let t0 = Instant::now();
     let started = SystemTime::now();
-    let out_dir = root().join("target/framewire-bench");
+    let out_dir = target_dir().join("framewire-bench");
     std::fs::create_dir_all(&out_dir)?;
     let mut notes: Vec<String> = Vec::new();
 
@@ -214,7 +214,7 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
             ));
         }
     }
-    let crit = criterion_results(&root().join("target/criterion"), started);
+    let crit = criterion_results(&target_dir().join("criterion"), started);
 
     let opencv = opencv_baseline(&out_dir, quick, &mut notes);
     let pipeline = pipeline_runs(quick, turbo, &mut notes);
@@ -375,7 +375,7 @@ fn opencv_baseline(out_dir: &Path, quick: bool, notes: &mut Vec<String>) -> BTre
         ),
         ((0, 0), vec![]),
     ];
-    let writer = root().join("target/release/write-pattern");
+    let writer = target_dir().join("release/write-pattern");
     for ((w, h), ops) in jobs {
         if ops.is_empty() {
             continue;
@@ -478,7 +478,7 @@ fn pipeline_runs(quick: bool, turbo: bool, notes: &mut Vec<String>) -> BTreeMap<
 }
 
 fn pipeline_fps(flags: &[&str], extra: &[&str], frames: u64) -> anyhow::Result<f64> {
-    let exe = root().join("target/release/framewire");
+    let exe = target_dir().join("release/framewire");
     let mut server = Command::new(&exe)
         .args([
             "serve",
@@ -506,7 +506,7 @@ fn pipeline_fps(flags: &[&str], extra: &[&str], frames: u64) -> anyhow::Result<f
         };
         // Drain the server's stdout so it never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
-        let out = Command::new(root().join("target/release/sink"))
+        let out = Command::new(target_dir().join("release/sink"))
             .args([addr, frames.to_string()])
             .stderr(Stdio::inherit())
             .output()?;
@@ -523,7 +523,7 @@ fn pipeline_fps(flags: &[&str], extra: &[&str], frames: u64) -> anyhow::Result<f
 
 /// The viewers-fed binary's JSON objects.
 fn viewers_fed(quick: bool, notes: &mut Vec<String>) -> Vec<Value> {
-    let exe = root().join("target/release/viewers-fed");
+    let exe = target_dir().join("release/viewers-fed");
     let mut cmd = Command::new(&exe);
     if quick {
         cmd.arg("--quick");

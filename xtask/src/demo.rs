@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::{cargo, root, run_cmd};
+use crate::{cargo, run_cmd, target_dir};
 
 pub fn run_demo(args: &[String]) -> anyhow::Result<()> {
     let mut serve_flags = vec![
@@ -50,8 +50,8 @@ pub fn run_demo(args: &[String]) -> anyhow::Result<()> {
     let mut build = cargo();
     build.args(["build", "--release", "--bin", "framewire"]);
     run_cmd(build)?;
-    let exe = root().join("target/release/framewire");
-    let out_dir = root().join("target/framewire-demo");
+    let exe = target_dir().join("release/framewire");
+    let out_dir = target_dir().join("framewire-demo");
     std::fs::create_dir_all(&out_dir)?;
     let snapshot = out_dir.join("last.png");
 
