@@ -157,6 +157,7 @@ fn steady_state_sends_and_receives_without_allocating() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut report = Vec::new();
     let mut over = false;
+    let mut cases = Vec::new();
     for kind in CodecKind::ALL {
         // JPEG with every encoder this build has; the other codecs ignore the choice.
         let jpeg_backends: Vec<_> = if kind == CodecKind::Jpeg {
@@ -170,23 +171,26 @@ fn steady_state_sends_and_receives_without_allocating() {
             } else {
                 kind.to_string()
             };
-            let counts = allocations_per_stage(kind, jpeg, (640, 480));
-            for (stage, count) in STAGES.iter().zip(counts) {
-                over |= count > 0;
-                report.push(format!(
-                    "{name} {stage}: {count} allocations in {MEASURED} frames"
-                ));
-            }
+            cases.push((name, kind, jpeg, (640, 480)));
         }
     }
     // Raw 640x360: a payload large enough that the client reads it straight into the buffer
     // that `decode_vec` swaps into the frame.
-    let counts = allocations_per_stage(CodecKind::Raw, JpegBackend::default(), (1280, 720));
-    for (stage, count) in STAGES.iter().zip(counts) {
-        over |= count > 0;
-        report.push(format!(
-            "raw 640x360 {stage}: {count} allocations in {MEASURED} frames"
-        ));
+    let raw_hd = (
+        "raw 640x360".to_string(),
+        CodecKind::Raw,
+        JpegBackend::default(),
+        (1280, 720),
+    );
+    cases.push(raw_hd);
+    for (name, kind, jpeg, size) in cases {
+        let counts = allocations_per_stage(kind, jpeg, size);
+        for (stage, count) in STAGES.iter().zip(counts) {
+            over |= count > 0;
+            report.push(format!(
+                "{name} {stage}: {count} allocations in {MEASURED} frames"
+            ));
+        }
     }
     assert!(!over, "allocations in steady state:\n{}", report.join("\n"));
 }

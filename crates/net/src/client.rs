@@ -278,8 +278,7 @@ impl Client {
     /// One read from the socket (at least one byte) into the reader's buffer or into the
     /// rest of a payload being read directly. End of stream and socket errors become
     /// errors that say where.
-    fn read_some(&mut self, into: ReadInto<'_>) -> Result<usize, NetError> {
-        let mut into = into;
+    fn read_some(&mut self, mut into: ReadInto<'_>) -> Result<usize, NetError> {
         loop {
             let buf = match &mut into {
                 ReadInto::Reader => self.reader.space(),
