@@ -182,6 +182,7 @@ impl FrameHeader {
 
     /// Parses a header and checks its payload length against `max_payload` (nothing is
     /// allocated for a payload before this check passes).
+    #[inline]
     pub fn parse(b: &[u8; HEADER_LEN], max_payload: u32) -> Result<FrameHeader, WireErrorKind> {
         check_magic("frame header", FRAME_MAGIC, b)?;
         let kind = MessageKind::from_id(b[4]).ok_or(WireErrorKind::UnknownMessageKind(b[4]))?;
@@ -209,6 +210,7 @@ impl FrameHeader {
     }
 }
 
+#[inline]
 fn check_magic(what: &'static str, expected: [u8; 4], b: &[u8]) -> Result<(), WireErrorKind> {
     if b[..4] == expected {
         Ok(())
