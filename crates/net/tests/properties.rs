@@ -1,6 +1,7 @@
 //! Property tests of the sans-IO reader: any split of a valid stream reads the same, and random
 //! or mutated streams never panic, never yield a payload over the limit, and never grow the
-//! reader's memory past one message plus one read.
+//! reader's memory past one message plus one read; payloads taken out and read straight into
+//! the caller's buffer (`take_payload`) give the same events and the same failures.
 
 use framewire_core::{CodecKind, PixelFormat, StreamInfo};
 use framewire_net::{Event, FrameHeader, FrameReader, Handshake, MessageKind};
@@ -38,16 +39,16 @@ fn stream(lens: &[u32]) -> Vec<u8> {
 }
 
 /// Feeds `bytes` in pieces of the given sizes (cycled), returning a summary of every event and
-/// whether an error ended it. Checks the memory bound on the way.
-fn read(bytes: &[u8], pieces: &[usize]) -> (Vec<(u64, usize, u8)>, bool) {
+/// whether an error ended it. Checks the memory bound on the way. With `direct`, every frame
+/// payload the reader is inside is taken out with `take_payload` and its rest written straight
+/// into it, piece by piece, as `Client::recv_into` does with a large payload.
+fn read(bytes: &[u8], pieces: &[usize], direct: bool) -> (Vec<(u64, usize, u8)>, bool) {
     let mut r = FrameReader::new(MAX);
     let mut events = Vec::new();
+    let mut payload = Vec::new();
     let mut at = 0;
     let mut sizes = pieces.iter().cycle();
-    while at < bytes.len() {
-        let n = (*sizes.next().unwrap()).clamp(1, bytes.len() - at);
-        r.push(&bytes[at..at + n]);
-        at += n;
+    loop {
         loop {
             match r.next_event() {
                 Ok(Some(Event::Handshake(_))) => events.push((u64::MAX, 0, 0)),
@@ -60,6 +61,26 @@ fn read(bytes: &[u8], pieces: &[usize]) -> (Vec<(u64, usize, u8)>, bool) {
                 Err(_) => return (events, true),
             }
         }
+        if at == bytes.len() {
+            break;
+        }
+        if direct && let Some((h, mut have)) = r.take_payload(&mut payload) {
+            let len = h.payload_len as usize;
+            assert!(len as u32 <= MAX && payload.len() == len && have < len);
+            while have < len && at < bytes.len() {
+                let n = (*sizes.next().unwrap()).clamp(1, (len - have).min(bytes.len() - at));
+                payload[have..have + n].copy_from_slice(&bytes[at..at + n]);
+                at += n;
+                have += n;
+                if r.payload_filled(n) {
+                    events.push((h.seq, len, payload[0]));
+                }
+            }
+            continue;
+        }
+        let n = (*sizes.next().unwrap()).clamp(1, bytes.len() - at);
+        r.push(&bytes[at..at + n]);
+        at += n;
     }
     (events, r.finish().is_err())
 }
@@ -71,11 +92,13 @@ proptest! {
         pieces in prop::collection::vec(1usize..300, 1..20),
     ) {
         let bytes = stream(&lens);
-        let (whole, whole_err) = read(&bytes, &[bytes.len()]);
-        let (split, split_err) = read(&bytes, &pieces);
-        prop_assert!(!whole_err && !split_err);
+        let (whole, whole_err) = read(&bytes, &[bytes.len()], false);
+        let (split, split_err) = read(&bytes, &pieces, false);
+        let (direct, direct_err) = read(&bytes, &pieces, true);
+        prop_assert!(!whole_err && !split_err && !direct_err);
         prop_assert_eq!(whole.len(), lens.len() + 2);
-        prop_assert_eq!(split, whole);
+        prop_assert_eq!(&split, &whole);
+        prop_assert_eq!(direct, whole);
     }
 
     #[test]
@@ -89,7 +112,8 @@ proptest! {
             let i = at.index(bytes.len());
             bytes[i] = value;
         }
-        let _ = read(&bytes, &pieces);
+        // Taking payloads out reads the same events and fails the same way.
+        prop_assert_eq!(read(&bytes, &pieces, true), read(&bytes, &pieces, false));
     }
 
     #[test]
@@ -97,7 +121,7 @@ proptest! {
         bytes in prop::collection::vec(any::<u8>(), 0..2000),
         pieces in prop::collection::vec(1usize..100, 1..10),
     ) {
-        let _ = read(&bytes, &pieces);
+        prop_assert_eq!(read(&bytes, &pieces, true), read(&bytes, &pieces, false));
     }
 
     #[test]
@@ -106,7 +130,8 @@ proptest! {
     ) {
         let mut bytes = handshake().to_bytes().to_vec();
         bytes.extend(tail);
-        let (events, _) = read(&bytes, &[17]);
+        let (events, failed) = read(&bytes, &[17], false);
         prop_assert!(!events.is_empty());
+        prop_assert_eq!(read(&bytes, &[17], true), (events, failed));
     }
 }
