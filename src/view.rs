@@ -237,14 +237,17 @@ fn announce(client: &Client, what: &str) {
     } else {
         String::new()
     };
-    eprintln!(
-        "{what} {}: {} {}x{} {}{fps}",
+    let line = format!(
+        "{what} {}: {} {}x{} {}{fps}\n",
         client.peer(),
         s.codec,
         s.width,
         s.height,
         s.format
     );
+    // One write: `eprintln!` writes each piece on its own, and a line another process prints
+    // to the same terminal (the demo's server) could land in the middle.
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 /// A lost connection (the server died, restarted, or went silent) is worth reconnecting to; a

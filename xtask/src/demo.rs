@@ -103,6 +103,19 @@ pub fn run_demo(args: &[String]) -> anyhow::Result<()> {
     if let Some(n) = &frames {
         view.args(["--frames", n]);
     }
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none_or(|d| d.is_empty()) {
+        // Without a login session (ssh as root, a container), Mesa's Wayland probe prints
+        // "error: XDG_RUNTIME_DIR is invalid or not set" twice as the viewer starts its GPU
+        // adapter, harmless but alarming in a demo: give the viewer a private one (0700).
+        let runtime = out_dir.join("xdg-runtime");
+        std::fs::create_dir_all(&runtime)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700))?;
+        }
+        view.env("XDG_RUNTIME_DIR", &runtime);
+    }
     let status = view.status().context("starting framewire view");
     stop(&mut server);
     let status = status?;
@@ -137,7 +150,8 @@ fn listening_addr(server: &mut Child) -> anyhow::Result<String> {
 fn relay<R: BufRead>(lines: std::io::Lines<R>, mut out: impl Write + IsTerminal) {
     let clear = if out.is_terminal() { "\r\x1b[2K" } else { "" };
     for line in lines.map_while(Result::ok) {
-        let _ = writeln!(out, "{clear}server: {line}");
+        // One write per line (stderr is unbuffered), so the viewer's lines never land inside it.
+        let _ = out.write_all(format!("{clear}server: {line}\n").as_bytes());
     }
 }
 
