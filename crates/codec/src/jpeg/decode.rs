@@ -978,6 +978,19 @@ impl BaselineDecoder {
         })
     }
 
+    /// [`BaselineDecoder::decode_rgb`] through the baseline build only, so that a test can
+    /// check the AVX2 build against it. `out` must have the image's size.
+    #[cfg(test)]
+    pub(crate) fn decode_rgb_generic(
+        &mut self,
+        data: &[u8],
+        limits: Limits,
+        out: &mut [u8],
+    ) -> Result<(), DecodeError> {
+        let frame = self.parse(data, limits)?;
+        self.decode_frame_generic(data, &frame, out)
+    }
+
     /// Installs the Annex K tables as DC/AC tables 0 (luma) and 1 (chroma).
     fn load_standard_tables(&mut self) {
         // The constant tables are well formed; errors cannot happen.
@@ -1236,8 +1249,39 @@ impl BaselineDecoder {
         Ok(())
     }
 
-    /// Sizes the buffers, decodes the scan and converts to RGB.
+    /// Sizes the buffers, decodes the scan and converts to RGB: compiled for AVX2 where the
+    /// CPU has it (the same code and float operations, so the same pixels), else for the
+    /// target's baseline.
     fn decode_frame(&mut self, data: &[u8], f: &Frame, out: &mut [u8]) -> Result<(), DecodeError> {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            #[allow(unsafe_code)]
+            // SAFETY: the CPU has AVX2, checked just above; that is all the function requires.
+            return unsafe { self.decode_frame_avx2(data, f, out) };
+        }
+        self.decode_frame_generic(data, f, out)
+    }
+
+    /// [`BaselineDecoder::decode_frame`] compiled for AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn decode_frame_avx2(
+        &mut self,
+        data: &[u8],
+        f: &Frame,
+        out: &mut [u8],
+    ) -> Result<(), DecodeError> {
+        self.decode_frame_generic(data, f, out)
+    }
+
+    /// The decoder itself, inlined into [`BaselineDecoder::decode_frame`]'s variants.
+    #[inline(always)]
+    fn decode_frame_generic(
+        &mut self,
+        data: &[u8],
+        f: &Frame,
+        out: &mut [u8],
+    ) -> Result<(), DecodeError> {
         let width = f.width as usize;
         let height = f.height as usize;
         let (hmax, vmax) = (usize::from(f.hmax), usize::from(f.vmax));
