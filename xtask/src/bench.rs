@@ -738,6 +738,25 @@ fn build_rows(
             row = row.target(Cmp::AtLeast, 1.0);
         }
         rows.push(row);
+        // Where ours resizes, the loop a Python user writes does too: the same work in OpenCV,
+        // from the same run's figures. Informative, no target.
+        if label.ends_with("->320") {
+            let loop_ms = cv.get(cv_key).zip(cv.get("resize_area:320x240 640x480"));
+            rows.push(
+                Row::new(
+                    format!("serve pipeline {label}, threaded vs OpenCV resize + encode"),
+                    v,
+                    "fps",
+                )
+                .against(
+                    "OpenCV single-thread cv2.resize INTER_AREA + imencode",
+                    loop_ms.map(|(enc, resize)| 1e3 / (enc + resize)),
+                )
+                .note(format!(
+                    "{encoder}; the Python tutorial's per-frame work, without its capture or send"
+                )),
+            );
+        }
     }
 
     // Viewers fed at 30 fps.
