@@ -578,6 +578,18 @@ fn build_rows(
                 )
                 .target(Cmp::AtMost, 1.05),
             );
+            rows.push(
+                Row::new(
+                    format!("framing reader {case}, vs copy + one header read"),
+                    v / 1e3,
+                    "us",
+                )
+                .against(
+                    "the same copy, then one 8-byte read of the message",
+                    ns(&format!("framing/memcpy-then-read/{case}")).map(|n| n / 1e3),
+                )
+                .note("informative: what reading the bytes at all costs right after the copy"),
+            );
         }
     }
 

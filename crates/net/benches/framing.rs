@@ -1,6 +1,7 @@
 //! Framing micro-benches: header to/from bytes, and the sans-IO reader fed one message in
 //! 64 KiB reads (what a loopback socket hands back), beside a plain copy of the same bytes
-//! in the same reads (`framing/memcpy/...`, the baseline `cargo xtask bench` divides by).
+//! in the same reads (`framing/memcpy/...`, the baseline `cargo xtask bench` divides by), and that
+//! copy followed by one read of the message's first bytes (`framing/memcpy-then-read/...`).
 //!
 //! Run with `cargo bench -p framewire-net --bench framing`.
 
@@ -111,6 +112,20 @@ fn reader(c: &mut Criterion) {
                     d.copy_from_slice(black_box(s));
                 }
                 black_box(dst.as_ptr());
+            })
+        });
+
+        // The copy, then one 8-byte load of the message's first bytes, as any consumer of the
+        // bytes must: where `memcpy` copies with `rep movsb` (glibc does for these sizes here),
+        // a load right after it waits for the copy to finish, which the plain copy never does.
+        // Informative: `cargo xtask bench` shows the reader against it beside the target row.
+        group.bench_function(format!("memcpy-then-read/{name}"), |b| {
+            b.iter(|| {
+                for (d, s) in dst.chunks_mut(READ).zip(message.chunks(READ)) {
+                    d.copy_from_slice(black_box(s));
+                }
+                let first: [u8; 8] = dst[..8].try_into().expect("8 bytes");
+                black_box(u64::from_le_bytes(first));
             })
         });
     }
