@@ -588,7 +588,7 @@ fn build_rows(
                     "the same copy, then one 8-byte read of the message",
                     ns(&format!("framing/memcpy-then-read/{case}")).map(|n| n / 1e3),
                 )
-                .note("informative: what reading the bytes at all costs right after the copy"),
+                .note("informative: a baseline that also reads what it copied, as any reader must"),
             );
         }
     }
