@@ -116,7 +116,7 @@ fn reader(c: &mut Criterion) {
         });
 
         // The copy, then one 8-byte load of the message's first bytes, as any consumer of the
-        // bytes must: a load right after a copy waits on it (5-25 ns at 14 KB here, whether
+        // bytes must: a load right after a copy waits on it (4-25 ns at 14 KB here, whether
         // glibc copies with `rep movsb` or vector moves), which the plain copy never pays.
         // Informative: `cargo xtask bench` shows the reader against it beside the target row.
         group.bench_function(format!("memcpy-then-read/{name}"), |b| {
