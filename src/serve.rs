@@ -62,7 +62,7 @@ pub struct ServeArgs {
     /// Time one write to a viewer may block before that viewer is dropped as stalled
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     write_timeout: Duration,
-    /// Threads that resize and encode, alternate frames each (the serving thread is one); default: one per core with --fps 0, else 1
+    /// Threads that resize and encode, alternate frames each (the serving thread is one); default: one per core (up to 4) with --fps 0, else 1
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     threads: Option<u32>,
 }
@@ -158,16 +158,18 @@ fn serve(args: ServeArgs, mut preview: Option<WindowSink>) -> anyhow::Result<()>
     let mut feed = Feed::new(source, &args.source, args.size, args.fps, as_is)?;
     // Camera JPEG passed through.
     let mut passthrough = Vec::new();
-    let threads = args.threads.map_or_else(
-        || {
-            if args.fps > 0.0 {
-                1
-            } else {
-                std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
-            }
-        },
-        |n| n as usize,
-    );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = match args.threads {
+        Some(n) => n as usize,
+        None if args.fps > 0.0 => 1,
+        None => cores.min(4),
+    };
+    if threads > cores {
+        eprintln!(
+            "framewire: note: --threads {threads} is more than the {cores} cores here; the extra \
+             threads only hold more frames in flight"
+        );
+    }
     let codec = args.codec;
     let make = move || Ok(framewire_codec::encoder(codec, &options)?);
     // The encode stage resizes on its own lanes, unless the preview needs the resized frame

@@ -446,6 +446,36 @@ fn viewer_facing_a_bad_server_exits_non_zero_with_one_line() {
 }
 
 #[test]
+#[allow(clippy::print_stderr)] // the reason for a skip
+fn more_threads_than_cores_is_noted_and_still_streams() {
+    let cores = thread::available_parallelism().map_or(1, |n| n.get());
+    if cores >= 64 {
+        eprintln!("skipped: {cores} cores, and --threads goes up to 64 only");
+        return;
+    }
+    let threads = (cores + 1).to_string();
+    let serve = Serve::start(&["--fps", "0", "--threads", &threads, "--size", "64x48"]);
+    let note = serve.error_line("the note about --threads");
+    assert!(
+        note.contains(&format!(
+            "--threads {threads} is more than the {cores} cores"
+        )),
+        "{note}"
+    );
+    let out = view(&[
+        "--connect",
+        &serve.addr,
+        "--headless",
+        "--frames",
+        "20",
+        "--stats",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stats(&out)["frames"], 20);
+}
+
+#[test]
 fn typos_get_a_clear_error() {
     fn check(args: &[&str], want: &str) {
         let out = framewire().args(args).output().unwrap();
