@@ -76,6 +76,20 @@ impl Row {
         })
     }
 
+    /// The row as `summary.json` has it.
+    fn to_json(&self) -> Value {
+        json!({
+            "case": self.case,
+            "value": self.value,
+            "unit": self.unit,
+            "baseline": self.baseline,
+            "ratio": self.ratio,
+            "target": self.target_text(),
+            "meets": self.meets(),
+            "note": self.note,
+        })
+    }
+
     fn target_text(&self) -> String {
         match self.target {
             Some((Cmp::AtMost, t)) => format!("<= {t}"),
@@ -224,21 +238,7 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
     let run_secs = t1.elapsed().as_secs_f64();
     let md = markdown(&rows, &notes, quick, build_secs, run_secs);
     print!("{md}");
-    let json_rows: Vec<Value> = rows
-        .iter()
-        .map(|r| {
-            json!({
-                "case": r.case,
-                "value": r.value,
-                "unit": r.unit,
-                "baseline": r.baseline,
-                "ratio": r.ratio,
-                "target": r.target_text(),
-                "meets": r.meets(),
-                "note": r.note,
-            })
-        })
-        .collect();
+    let json_rows: Vec<Value> = rows.iter().map(Row::to_json).collect();
     std::fs::write(
         out_dir.join("summary.json"),
         serde_json::to_string_pretty(&json_rows)? + "\n",
@@ -886,4 +886,168 @@ fn markdown(rows: &[Row], notes: &[String], quick: bool, build: f64, run: f64) -
          better, for fps, MB/s and viewers higher is better.\n",
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn crit(entries: &[(&str, f64, Option<u64>)]) -> BTreeMap<String, Measured> {
+        entries
+            .iter()
+            .map(|&(id, ns, bytes)| (id.to_string(), Measured { ns, bytes }))
+            .collect()
+    }
+
+    fn row<'a>(rows: &'a [Row], case: &str) -> &'a Row {
+        rows.iter()
+            .find(|r| r.case == case)
+            .unwrap_or_else(|| panic!("no row {case:?}"))
+    }
+
+    #[test]
+    fn each_row_divides_by_its_own_baseline_and_says_whether_it_meets_its_target() {
+        let crit = crit(&[
+            ("framing/reader/jpeg-320x240", 109.0, Some(14_032)),
+            ("framing/memcpy/jpeg-320x240", 100.0, Some(14_032)),
+            ("framing/memcpy-then-read/jpeg-320x240", 107.0, Some(14_032)),
+            ("framing/reader/jpeg-640x480", 104.0, Some(40_032)),
+            ("framing/memcpy/jpeg-640x480", 100.0, Some(40_032)),
+            ("resize/area/1920x1080-320x180", 0.4e6, None),
+            ("codec/decode/jpeg/320x240", 0.3e6, None),
+            ("loopback/framewire/raw/1280x720", 1e6, Some(2_764_832)),
+            ("loopback/tcp/2764832", 0.9e6, Some(2_764_832)),
+        ]);
+        let cv: BTreeMap<String, f64> = [
+            ("resize_area:320x180 1920x1080", 1.0),
+            ("jpeg_decode:80 320x240", 0.25),
+            ("jpeg_encode:80 320x240", 0.25),
+            ("resize_area:320x240 640x480", 0.15),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let pipe: BTreeMap<String, f64> = [
+            ("jpeg 640x480->320 threads", 3400.0),
+            ("jpeg 640x480->320 single", 2000.0),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let mut notes = Vec::new();
+        let rows = build_rows(&crit, &cv, &pipe, &[], &mut notes);
+
+        let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1e-9);
+        let r = row(&rows, "framing reader jpeg-320x240, 64 KiB reads");
+        assert!(close(r.ratio, 1.09) && r.meets() == Some(false));
+        let r = row(
+            &rows,
+            "framing reader jpeg-320x240, vs copy + one header read",
+        );
+        assert!(
+            close(r.ratio, 109.0 / 107.0) && r.meets().is_none(),
+            "no target"
+        );
+        let r = row(&rows, "framing reader jpeg-640x480, 64 KiB reads");
+        assert!(close(r.ratio, 1.04) && r.meets() == Some(true));
+        // Resize 1920x1080 area: at least 2x OpenCV, so at most 0.5 of its time.
+        let r = row(&rows, "resize area 1920x1080->320x180");
+        assert!(close(r.ratio, 0.4) && r.target_text() == "<= 0.5" && r.meets() == Some(true));
+        let r = row(&rows, "jpeg decode 320x240 (framewire, pure Rust)");
+        assert!(close(r.ratio, 1.2) && r.meets() == Some(true), "target 1.3");
+        // Throughput rows: higher is better, so the ratio is ours over theirs in MB/s.
+        let r = row(&rows, "loopback raw 1280x720 end to end");
+        assert!(close(r.ratio, 0.9) && r.target_text() == ">= 0.8" && r.meets() == Some(true));
+        let r = row(&rows, "serve pipeline jpeg 640x480->320, threaded");
+        assert!(close(r.ratio, 1.7) && r.meets() == Some(true), "target 1.6");
+        let r = row(
+            &rows,
+            "serve pipeline jpeg 640x480->320, threaded vs OpenCV",
+        );
+        assert!(close(r.ratio, 3400.0 / 4000.0) && r.meets() == Some(false));
+        let r = row(
+            &rows,
+            "serve pipeline jpeg 640x480->320, threaded vs OpenCV resize + encode",
+        );
+        assert!(close(r.ratio, 3400.0 / (1e3 / 0.4)) && r.meets().is_none());
+        // What was not measured has no row, and what is missing is said.
+        assert!(!rows.iter().any(|r| r.case.starts_with("resize bilinear")));
+        assert!(notes.iter().any(|n| n.contains("viewers-fed: no results")));
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("renderer fps not measured"))
+        );
+    }
+
+    #[test]
+    fn without_opencv_the_ratio_and_meets_are_empty_and_the_baseline_says_so() {
+        let crit = crit(&[("resize/area/640x480-320x240", 0.1e6, None)]);
+        let rows = build_rows(
+            &crit,
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            &[],
+            &mut Vec::new(),
+        );
+        let r = row(&rows, "resize area 640x480->320x240");
+        assert_eq!(r.baseline, "OpenCV INTER_AREA: not measured");
+        let j = r.to_json();
+        assert_eq!((&j["ratio"], &j["meets"]), (&Value::Null, &Value::Null));
+        assert_eq!(j["target"], "<= 1");
+    }
+
+    #[test]
+    fn summary_rows_carry_the_fields_the_issue_names_and_markdown_flags_misses() {
+        let r = Row::new("framing reader x", 1.09, "us")
+            .against("memcpy", Some(1.0))
+            .target(Cmp::AtMost, 1.05);
+        let j = r.to_json();
+        let keys: Vec<&str> = j.as_object().unwrap().keys().map(String::as_str).collect();
+        for key in [
+            "case", "value", "unit", "baseline", "ratio", "target", "meets",
+        ] {
+            assert!(keys.contains(&key), "{key} missing from {j}");
+        }
+        assert_eq!(j["meets"], false);
+        assert_eq!(j["baseline"], "memcpy: 1.00 us");
+        let md = markdown(&[r], &["a note".into()], true, 1.0, 2.0);
+        assert!(md.starts_with("framewire bench --quick: 1 rows"), "{md}");
+        assert!(
+            md.contains(
+                "| framing reader x | 1.09 | us | memcpy: 1.00 us | 1.09 | <= 1.05 | **no** |"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("- a note"), "{md}");
+    }
+
+    #[test]
+    fn criterion_results_are_read_from_this_runs_files_only() {
+        let dir = std::env::temp_dir().join(format!("framewire-xtask-crit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let write = |id: &str, median: f64, bytes: Option<u64>| {
+            let new = dir.join(id).join("new");
+            std::fs::create_dir_all(&new).unwrap();
+            let throughput = bytes.map_or(Value::Null, |b| json!({ "Bytes": b }));
+            let bench = json!({ "full_id": id, "throughput": throughput });
+            let est = json!({ "median": { "point_estimate": median } });
+            std::fs::write(new.join("benchmark.json"), bench.to_string()).unwrap();
+            std::fs::write(new.join("estimates.json"), est.to_string()).unwrap();
+        };
+        write("framing/old", 5.0, None);
+        // File times have coarse steps on some file systems: start the run well after.
+        let since = SystemTime::now() + std::time::Duration::from_secs(3600);
+        let got = criterion_results(&dir, since);
+        assert!(
+            got.is_empty(),
+            "files older than the run are not this run's"
+        );
+        write("framing/reader/jpeg-320x240", 123.5, Some(14_032));
+        let got = criterion_results(&dir, SystemTime::UNIX_EPOCH);
+        let m = got["framing/reader/jpeg-320x240"];
+        assert_eq!((m.ns, m.bytes), (123.5, Some(14_032)));
+        assert_eq!(got.len(), 2);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
