@@ -899,6 +899,11 @@ mod tests {
             .collect()
     }
 
+    /// OpenCV's or the pipeline's figures by key.
+    fn figures(entries: &[(&str, f64)]) -> BTreeMap<String, f64> {
+        entries.iter().map(|&(k, v)| (k.to_string(), v)).collect()
+    }
+
     fn row<'a>(rows: &'a [Row], case: &str) -> &'a Row {
         rows.iter()
             .find(|r| r.case == case)
@@ -918,22 +923,16 @@ mod tests {
             ("loopback/framewire/raw/1280x720", 1e6, Some(2_764_832)),
             ("loopback/tcp/2764832", 0.9e6, Some(2_764_832)),
         ]);
-        let cv: BTreeMap<String, f64> = [
+        let cv = figures(&[
             ("resize_area:320x180 1920x1080", 1.0),
             ("jpeg_decode:80 320x240", 0.25),
             ("jpeg_encode:80 320x240", 0.25),
             ("resize_area:320x240 640x480", 0.15),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        let pipe: BTreeMap<String, f64> = [
+        ]);
+        let pipe = figures(&[
             ("jpeg 640x480->320 threads", 3400.0),
             ("jpeg 640x480->320 single", 2000.0),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+        ]);
         let mut notes = Vec::new();
         let rows = build_rows(&crit, &cv, &pipe, &[], &mut notes);
 
