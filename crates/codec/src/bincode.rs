@@ -21,7 +21,8 @@
 //! as a short read.
 
 use framewire_core::{
-    CodecError, CodecKind, Frame, FrameDecoder, FrameEncoder, PixelFormat, StreamInfo,
+    CodecError, CodecKind, Decoded, Encoded, Frame, FrameDecoder, FrameEncoder, PixelFormat,
+    StreamInfo,
 };
 use wincode::config::Configuration;
 use wincode::{SchemaRead, SchemaWrite};
@@ -75,7 +76,7 @@ impl FrameEncoder for BincodeEncoder {
         input
     }
 
-    fn encode(&mut self, frame: &Frame, dst: &mut Vec<u8>) -> Result<(), CodecError> {
+    fn encode(&mut self, frame: &Frame, dst: &mut Vec<u8>) -> Result<Encoded, CodecError> {
         let packed = check_frame(CodecKind::Bincode, frame)?;
         let record = WireFrame {
             width: frame.width,
@@ -91,7 +92,8 @@ impl FrameEncoder for BincodeEncoder {
                 context: "writing the frame record",
                 source: Box::new(e),
             }
-        })
+        })?;
+        Ok(Encoded::Keyframe)
     }
 }
 
@@ -113,7 +115,7 @@ impl FrameDecoder for BincodeDecoder {
         CodecKind::Bincode
     }
 
-    fn decode(&mut self, payload: &[u8], dst: &mut Frame) -> Result<(), CodecError> {
+    fn decode(&mut self, payload: &[u8], dst: &mut Frame) -> Result<Decoded, CodecError> {
         let info = &self.info;
         let expected = stream_frame_bytes(info, payload.len())?;
         let bad = |reason: String| CodecError::BadPayload {
@@ -158,7 +160,7 @@ impl FrameDecoder for BincodeDecoder {
         }
         dst.reset(info.width, info.height, info.format);
         dst.pixels.copy_from_slice(record.pixels);
-        Ok(())
+        Ok(Decoded::Picture)
     }
 }
 
@@ -215,7 +217,7 @@ mod tests {
         let mut out = Frame::empty(PixelFormat::Rgb8);
         BincodeDecoder::new(info)
             .decode(payload, &mut out)
-            .map(|()| out)
+            .map(|_| out)
     }
 
     #[test]

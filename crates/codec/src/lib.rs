@@ -18,7 +18,9 @@
 //! JPEG backend needs for a frame of that size. Decoders fill the [`Frame`] they are handed and
 //! keep its allocation ([`Frame::reset`]).
 
-use framewire_core::{CodecError, CodecKind, Frame, FrameDecoder, FrameEncoder, StreamInfo};
+use framewire_core::{
+    CodecError, CodecKind, Decoded, Frame, FrameDecoder, FrameEncoder, StreamInfo,
+};
 
 pub mod bincode;
 pub mod jpeg;
@@ -107,7 +109,7 @@ impl FrameDecoder for UnknownDecoder {
         self.kind
     }
 
-    fn decode(&mut self, payload: &[u8], _dst: &mut Frame) -> Result<(), CodecError> {
+    fn decode(&mut self, payload: &[u8], _dst: &mut Frame) -> Result<Decoded, CodecError> {
         Err(CodecError::BadPayload {
             codec: self.kind,
             len: payload.len(),

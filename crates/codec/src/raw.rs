@@ -5,7 +5,8 @@
 //! [`StreamInfo::frame_bytes`].
 
 use framewire_core::{
-    CodecError, CodecKind, Frame, FrameDecoder, FrameEncoder, PixelFormat, StreamInfo,
+    CodecError, CodecKind, Decoded, Encoded, Frame, FrameDecoder, FrameEncoder, PixelFormat,
+    StreamInfo,
 };
 
 use crate::{check_frame, stream_frame_bytes};
@@ -30,7 +31,7 @@ impl FrameEncoder for RawEncoder {
         input
     }
 
-    fn encode(&mut self, frame: &Frame, dst: &mut Vec<u8>) -> Result<(), CodecError> {
+    fn encode(&mut self, frame: &Frame, dst: &mut Vec<u8>) -> Result<Encoded, CodecError> {
         let packed = check_frame(CodecKind::Raw, frame)?;
         dst.clear();
         if frame.is_packed() {
@@ -41,7 +42,7 @@ impl FrameEncoder for RawEncoder {
                 dst.extend_from_slice(frame.row(y));
             }
         }
-        Ok(())
+        Ok(Encoded::Keyframe)
     }
 }
 
@@ -83,21 +84,25 @@ impl FrameDecoder for RawDecoder {
         CodecKind::Raw
     }
 
-    fn decode(&mut self, payload: &[u8], dst: &mut Frame) -> Result<(), CodecError> {
+    fn decode(&mut self, payload: &[u8], dst: &mut Frame) -> Result<Decoded, CodecError> {
         self.check(payload)?;
         let info = &self.info;
         dst.reset(info.width, info.height, info.format);
         dst.pixels.copy_from_slice(payload);
-        Ok(())
+        Ok(Decoded::Picture)
     }
 
     /// The payload becomes the frame's pixels by a swap: nothing is copied.
-    fn decode_vec(&mut self, payload: &mut Vec<u8>, dst: &mut Frame) -> Result<(), CodecError> {
+    fn decode_vec(
+        &mut self,
+        payload: &mut Vec<u8>,
+        dst: &mut Frame,
+    ) -> Result<Decoded, CodecError> {
         self.check(payload)?;
         std::mem::swap(payload, &mut dst.pixels);
         let info = &self.info;
         dst.reset(info.width, info.height, info.format);
-        Ok(())
+        Ok(Decoded::Picture)
     }
 }
 

@@ -15,9 +15,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 mod contain;
 mod error;
+mod feed;
+mod latest;
+mod transport;
 
 pub use contain::{contain_panic, panic_is_contained};
 pub use error::{BoxError, CaptureError, CodecError, SinkError};
+pub use feed::{Feed, Pulled, Scaler, SourceEvent};
+pub use latest::{Latest, Waited};
+pub use transport::{Closer, Connector, Packet, Publisher, Received, Subscription, TransportError};
 
 /// How the bytes of one pixel are laid out. Samples are 8-bit, in the order the name gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -112,6 +118,12 @@ impl CodecKind {
     /// Whether decoding gives back exactly the pixels that were encoded.
     pub const fn is_lossless(self) -> bool {
         !matches!(self, CodecKind::Jpeg)
+    }
+
+    /// Whether every packet decodes on its own (no packet refers to another), so any packet may
+    /// be dropped. True of every codec framewire has today; an inter-frame codec is not.
+    pub const fn is_intra_only(self) -> bool {
+        true
     }
 }
 
@@ -368,8 +380,39 @@ pub trait FrameEncoder: Send {
     /// The pixel format a decoder will produce from frames of `input` format.
     fn output_format(&self, input: PixelFormat) -> PixelFormat;
 
-    /// Replaces the contents of `dst` with the payload for `frame`.
-    fn encode(&mut self, frame: &Frame, dst: &mut Vec<u8>) -> Result<(), CodecError>;
+    /// Replaces the contents of `dst` with the payload for `frame`, and says whether it is a
+    /// keyframe (decodes on its own).
+    fn encode(&mut self, frame: &Frame, dst: &mut Vec<u8>) -> Result<Encoded, CodecError>;
+
+    /// Asks for the next packet to be a keyframe (a subscriber joined or lost one). Encoders
+    /// whose every packet is a keyframe have nothing to do.
+    fn request_keyframe(&mut self) {}
+}
+
+/// What [`FrameEncoder::encode`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoded {
+    /// A packet that decodes on its own.
+    Keyframe,
+    /// A packet that needs the ones before it.
+    Delta,
+}
+
+impl Encoded {
+    /// Whether this is [`Encoded::Keyframe`].
+    pub const fn is_keyframe(self) -> bool {
+        matches!(self, Encoded::Keyframe)
+    }
+}
+
+/// What [`FrameDecoder::decode`] gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decoded {
+    /// A picture, in the frame.
+    Picture,
+    /// The packet was taken in but gives no picture yet (an inter-frame decoder waiting for a
+    /// keyframe, or buffering); not an error, `dst` is as it was.
+    NotYet,
 }
 
 /// Turns payload bytes back into a frame.
@@ -379,20 +422,24 @@ pub trait FrameDecoder: Send {
 
     /// Fills `dst` (pixels, size, format) from `payload`. The caller sets `seq` and `capture_us`
     /// from the frame header. A payload that does not match the stream's size or format is an error.
-    fn decode(&mut self, payload: &[u8], dst: &mut Frame) -> Result<(), CodecError>;
+    fn decode(&mut self, payload: &[u8], dst: &mut Frame) -> Result<Decoded, CodecError>;
 
     /// [`decode`](Self::decode) for a payload the caller owns and is done with. A codec whose
     /// payload is the frame itself (raw) swaps `payload` with `dst`'s pixels instead of copying
     /// them, leaving `payload` holding the old pixel buffer for the caller to reuse; any other
     /// codec decodes from it and leaves it as it is. On an error, `dst` and `payload` are as
     /// they were.
-    fn decode_vec(&mut self, payload: &mut Vec<u8>, dst: &mut Frame) -> Result<(), CodecError> {
+    fn decode_vec(
+        &mut self,
+        payload: &mut Vec<u8>,
+        dst: &mut Frame,
+    ) -> Result<Decoded, CodecError> {
         self.decode(payload, dst)
     }
 }
 
 /// Consumes frames: a window, a PNG snapshot, a test collector.
-pub trait FrameSink {
+pub trait FrameSink: Send {
     /// Shows or stores `frame`. [`Flow::Stop`] means the sink is done (a closed window).
     fn show(&mut self, frame: &Frame) -> Result<Flow, SinkError>;
 

@@ -29,7 +29,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use framewire_core::{
-    CodecError, CodecKind, Frame, FrameDecoder, FrameEncoder, PixelFormat, StreamInfo,
+    CodecError, CodecKind, Decoded, Encoded, Frame, FrameDecoder, FrameEncoder, PixelFormat,
+    StreamInfo,
 };
 use zune_jpeg::JpegDecoder as ZuneDecoder;
 use zune_jpeg::zune_core::bytestream::ZCursor;
@@ -220,7 +221,7 @@ impl FrameEncoder for JpegEncoder {
         PixelFormat::Rgb8
     }
 
-    fn encode(&mut self, frame: &Frame, dst: &mut Vec<u8>) -> Result<(), CodecError> {
+    fn encode(&mut self, frame: &Frame, dst: &mut Vec<u8>) -> Result<Encoded, CodecError> {
         let unsupported = |reason: String| CodecError::Unsupported {
             codec: CodecKind::Jpeg,
             reason,
@@ -252,11 +253,11 @@ impl FrameEncoder for JpegEncoder {
                 } else {
                     rust.encode::<3>(&frame.pixels, frame.stride, w16, h16, dst);
                 }
-                Ok(())
             }
             #[cfg(feature = "turbojpeg")]
-            Backend::Turbo(turbo) => turbo.encode(frame, dst),
+            Backend::Turbo(turbo) => turbo.encode(frame, dst)?,
         }
+        Ok(Encoded::Keyframe)
     }
 }
 
@@ -407,7 +408,7 @@ impl FrameDecoder for JpegDecoder {
         CodecKind::Jpeg
     }
 
-    fn decode(&mut self, payload: &[u8], dst: &mut Frame) -> Result<(), CodecError> {
+    fn decode(&mut self, payload: &[u8], dst: &mut Frame) -> Result<Decoded, CodecError> {
         let info = self.info;
         stream_frame_bytes(&info, payload.len())?;
         if info.format != PixelFormat::Rgb8 {
@@ -424,7 +425,7 @@ impl FrameDecoder for JpegDecoder {
                 }
                 dst.reset(info.width, info.height, PixelFormat::Rgb8);
                 return match self.baseline.decode_rgb(payload, limits, &mut dst.pixels) {
-                    Ok(_) => Ok(()),
+                    Ok(_) => Ok(Decoded::Picture),
                     Err(e) => Err(self.baseline_error(payload, e)),
                 };
             }
@@ -435,15 +436,15 @@ impl FrameDecoder for JpegDecoder {
         // zune-jpeg 0.5.15 still panics on some hostile inputs (tests/data has one; upstream
         // etemesi254/zune-image#409). The decoder state is thrown away with the closure and `dst`
         // only holds pixels, so a panic leaves nothing inconsistent behind: turn it into an error.
-        framewire_core::contain_panic(|| self.decode_unguarded(payload, dst)).unwrap_or_else(
-            |what| {
+        framewire_core::contain_panic(|| self.decode_unguarded(payload, dst))
+            .map(|r| r.map(|()| Decoded::Picture))
+            .unwrap_or_else(|what| {
                 Err(CodecError::Backend {
                     codec: CodecKind::Jpeg,
                     context: "decoding",
                     source: format!("zune-jpeg panicked on this payload: {what}").into(),
                 })
-            },
-        )
+            })
     }
 }
 

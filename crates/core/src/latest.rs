@@ -1,0 +1,214 @@
+//! [`Latest`]: the one newest-wins slot. A producer puts values in, a consumer takes the newest;
+//! a value replaced before it was taken is counted as dropped, so no backlog ever builds.
+//! Capture (the camera thread), net (each subscriber's next packet) and display (the window's
+//! next frame) all hand values over through it.
+
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+/// A one-value slot where the newest value wins.
+///
+/// Buffers travel both ways: [`Latest::put`] returns a value the producer may refill (the one
+/// it replaced, or a spare the consumer gave back with [`Latest::give_back`]), so a producer
+/// and a consumer that swap buffers through the slot allocate nothing in their steady state.
+#[derive(Debug)]
+pub struct Latest<T> {
+    inner: Mutex<Inner<T>>,
+    ready: Condvar,
+}
+
+#[derive(Debug)]
+struct Inner<T> {
+    value: Option<T>,
+    spare: Option<T>,
+    dropped: u64,
+    closed: bool,
+    woken: bool,
+}
+
+/// What a wait on a [`Latest`] gave.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Waited<T> {
+    /// The newest value.
+    Value(T),
+    /// The deadline passed, or [`Latest::wake`] was called, with no value in the slot.
+    Timeout,
+    /// The slot is closed and empty: no value will come.
+    Closed,
+}
+
+impl<T> Default for Latest<T> {
+    fn default() -> Self {
+        Latest::new()
+    }
+}
+
+impl<T> Latest<T> {
+    /// An empty, open slot.
+    pub const fn new() -> Latest<T> {
+        Latest {
+            inner: Mutex::new(Inner {
+                value: None,
+                spare: None,
+                dropped: 0,
+                closed: false,
+                woken: false,
+            }),
+            ready: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner<T>> {
+        // A panicking producer or consumer must not take the other side down with it.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Puts `value` in the slot. A value still there is replaced and counted as dropped.
+    /// Returns a value for the producer to refill: the replaced one, else a spare given back.
+    pub fn put(&self, value: T) -> Option<T> {
+        self.put_counting(value, true)
+    }
+
+    /// Like [`Latest::put`], counting a replaced value as dropped only when `count` (a camera
+    /// overwriting frames while nobody is watching drops nothing anyone missed).
+    pub fn put_counting(&self, value: T, count: bool) -> Option<T> {
+        let mut inner = self.lock();
+        let old = inner.value.replace(value);
+        if old.is_some() && count {
+            inner.dropped += 1;
+        }
+        let back = old.or_else(|| inner.spare.take());
+        drop(inner);
+        self.ready.notify_all();
+        back
+    }
+
+    /// Takes the value if there is one, without waiting.
+    pub fn take(&self) -> Option<T> {
+        self.lock().value.take()
+    }
+
+    /// Waits for a value until `deadline` (forever when `None`). A value put before the slot
+    /// was closed is still handed out; [`Waited::Closed`] comes once the slot is closed and empty.
+    pub fn wait(&self, deadline: Option<Instant>) -> Waited<T> {
+        let mut inner = self.lock();
+        loop {
+            if let Some(v) = inner.value.take() {
+                return Waited::Value(v);
+            }
+            if inner.closed {
+                return Waited::Closed;
+            }
+            if std::mem::take(&mut inner.woken) {
+                return Waited::Timeout;
+            }
+            inner = match deadline {
+                None => self.ready.wait(inner).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Waited::Timeout;
+                    }
+                    self.ready
+                        .wait_timeout(inner, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+
+    /// Makes the current (or next) wait return [`Waited::Timeout`] early when the slot is empty:
+    /// the producer has news for the consumer that is not a value (an event to read elsewhere).
+    pub fn wake(&self) {
+        self.lock().woken = true;
+        self.ready.notify_all();
+    }
+
+    /// Gives a buffer back for the producer's next [`Latest::put`] to return.
+    pub fn give_back(&self, spare: T) {
+        self.lock().spare = Some(spare);
+    }
+
+    /// Closes the slot: waits return the value still there, then [`Waited::Closed`]. Idempotent.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_all();
+    }
+
+    /// Whether [`Latest::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// Values replaced before they were taken, over the slot's life.
+    pub fn dropped(&self) -> u64 {
+        self.lock().dropped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[test]
+    fn the_newest_value_wins_and_replaced_ones_are_counted() {
+        let slot = Latest::new();
+        assert_eq!(slot.put(1), None);
+        assert_eq!(
+            slot.put(2),
+            Some(1),
+            "the replaced value comes back for reuse"
+        );
+        assert_eq!(slot.put_counting(3, false), Some(2));
+        assert_eq!(slot.dropped(), 1, "only the counted replacement is a drop");
+        assert_eq!(slot.take(), Some(3));
+        assert_eq!(slot.take(), None);
+    }
+
+    #[test]
+    fn a_given_back_buffer_is_returned_by_the_next_put() {
+        let slot = Latest::new();
+        slot.give_back(vec![0u8; 16]);
+        let spare = slot.put(vec![1u8; 4]).expect("the spare");
+        assert_eq!(spare.len(), 16);
+    }
+
+    #[test]
+    fn a_value_put_before_close_is_still_handed_out() {
+        let slot = Latest::new();
+        slot.put(7);
+        slot.close();
+        assert_eq!(slot.wait(None), Waited::Value(7));
+        assert_eq!(slot.wait(None), Waited::Closed);
+    }
+
+    #[test]
+    fn wait_times_out_and_wakes() {
+        let slot: Latest<u8> = Latest::new();
+        let soon = Instant::now() + Duration::from_millis(10);
+        assert_eq!(slot.wait(Some(soon)), Waited::Timeout);
+        slot.wake();
+        assert_eq!(
+            slot.wait(None),
+            Waited::Timeout,
+            "a wake ends a wait with no deadline"
+        );
+    }
+
+    #[test]
+    fn a_waiting_consumer_gets_a_value_from_another_thread() {
+        let slot = Arc::new(Latest::new());
+        let producer = Arc::clone(&slot);
+        let t = std::thread::spawn(move || producer.put(42u32));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        assert_eq!(
+            slot.wait(Some(deadline)),
+            Waited::Value(42),
+            "waited 10 s for the value"
+        );
+        t.join().unwrap();
+    }
+}

@@ -1,0 +1,136 @@
+//! The transport seam: what every protocol does on each side, so that the send and receive
+//! paths (the session crate) never name TCP, HTTP or UDP.
+//!
+//! - The sending side is a [`Publisher`]: one encoded [`Packet`] in, delivered to every
+//!   subscriber, the newest packet winning per subscriber.
+//! - The receiving side is a [`Subscription`], opened (and reopened after a lost connection) by
+//!   a [`Connector`]; its errors say whether a retry may help ([`TransportError::retry`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::{BoxError, StreamInfo};
+
+/// One encoded frame as it travels: shared by every subscriber it goes to.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Packet {
+    /// Sequence number, given at capture (a gap is a frame this side never got).
+    pub seq: u64,
+    /// Capture time, microseconds since the Unix epoch.
+    pub capture_us: u64,
+    /// Whether the packet decodes on its own (every packet of an intra-only codec does).
+    pub keyframe: bool,
+    /// The codec's payload.
+    pub payload: Vec<u8>,
+}
+
+/// The sending side of one protocol: delivers each packet to every subscriber.
+pub trait Publisher: Send + Sync {
+    /// What and where, for the log: `framewire on 127.0.0.1:9999`.
+    fn describe(&self) -> String;
+
+    /// Hands `packet` to every subscriber. One still busy with an earlier packet has that one
+    /// replaced (newest wins) and counted as dropped. Never blocks on a socket.
+    fn publish(&self, packet: &Arc<Packet>);
+
+    /// Subscribers served now.
+    fn subscribers(&self) -> usize;
+
+    /// Blocks until there is a subscriber, the publisher shuts down, or `timeout` passes;
+    /// returns the number of subscribers.
+    fn wait_for_subscriber(&self, timeout: Duration) -> usize;
+
+    /// Packets some subscriber missed because it was still busy, over the publisher's life.
+    fn dropped_total(&self) -> u64;
+
+    /// Says goodbye to every subscriber and stops. Idempotent.
+    fn shutdown(&self);
+}
+
+/// What [`Subscription::recv`] got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// A packet, in the buffer handed to `recv`.
+    Packet {
+        /// Bytes the message took on the wire, framing included.
+        bytes: u64,
+    },
+    /// The sender ended the stream on purpose, with its reason when it gave one.
+    End {
+        /// The sender's reason (e.g. "server full: ...").
+        reason: Option<String>,
+    },
+}
+
+/// The receiving side of one connection.
+pub trait Subscription: Send {
+    /// The stream as the sender announced it.
+    fn stream(&self) -> StreamInfo;
+
+    /// The sender's frame rate (0 = unpaced), informational.
+    fn fps(&self) -> f64;
+
+    /// Who sends, for messages: `server 127.0.0.1:9999`.
+    fn peer(&self) -> String;
+
+    /// Where in the stream the last message ended, for messages: `byte 123456`.
+    fn position(&self) -> String;
+
+    /// Blocks for the next packet, filling `packet` (its buffers are reused).
+    fn recv(&mut self, packet: &mut Packet) -> Result<Received, TransportError>;
+
+    /// Something another thread may call to end a blocked [`Subscription::recv`] at once.
+    fn closer(&self) -> Closer;
+}
+
+/// Ends a blocked receive from another thread (shuts the socket down).
+pub type Closer = Arc<dyn Fn() + Send + Sync>;
+
+/// Opens a [`Subscription`]; called again to reconnect.
+pub trait Connector: Send + Sync {
+    /// Where it connects, for messages.
+    fn describe(&self) -> String;
+
+    /// Connects and completes the handshake.
+    fn connect(&self) -> Result<Box<dyn Subscription>, TransportError>;
+}
+
+/// A transport failure, and whether trying again may help. It reads as the failure it wraps.
+#[derive(Debug)]
+pub struct TransportError {
+    /// True for a lost connection (the peer died, restarted or went silent); false for a peer
+    /// that broke the protocol, which is not worth retrying.
+    pub retry: bool,
+    /// What happened, naming the peer and where.
+    pub source: BoxError,
+}
+
+impl std::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.source.fmt(f)
+    }
+}
+
+impl std::error::Error for TransportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.source()
+    }
+}
+
+impl TransportError {
+    /// A lost connection, worth retrying.
+    pub fn lost(source: impl Into<BoxError>) -> TransportError {
+        TransportError {
+            retry: true,
+            source: source.into(),
+        }
+    }
+
+    /// A failure a retry would not fix.
+    pub fn fatal(source: impl Into<BoxError>) -> TransportError {
+        TransportError {
+            retry: false,
+            source: source.into(),
+        }
+    }
+}
