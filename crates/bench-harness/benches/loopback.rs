@@ -23,10 +23,9 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use framewire_bench_harness::pattern_frame;
 use framewire_codec::{EncodeOptions, decoder, encoder};
+use framewire_core::Packet;
 use framewire_core::{CodecKind, Frame, StreamInfo};
-use framewire_net::{
-    Client, ClientConfig, EncodedFrame, HEADER_LEN, Handshake, Incoming, Server, ServerConfig,
-};
+use framewire_net::{Client, ClientConfig, HEADER_LEN, Handshake, Incoming, Server, ServerConfig};
 
 const CASES: [(CodecKind, (u32, u32)); 5] = [
     (CodecKind::Raw, (640, 480)),
@@ -67,11 +66,12 @@ fn framewire(c: &mut Criterion, kind: CodecKind, (w, h): (u32, u32)) -> usize {
         let stop = Arc::clone(&stop);
         let payload = payload.clone();
         thread::spawn(move || {
-            let mut pool: Vec<Arc<EncodedFrame>> = (0..4)
+            let mut pool: Vec<Arc<Packet>> = (0..4)
                 .map(|_| {
-                    Arc::new(EncodedFrame {
+                    Arc::new(Packet {
+                        keyframe: true,
                         payload: payload.clone(),
-                        ..EncodedFrame::default()
+                        ..Packet::default()
                     })
                 })
                 .collect();
@@ -100,7 +100,9 @@ fn framewire(c: &mut Criterion, kind: CodecKind, (w, h): (u32, u32)) -> usize {
     group.bench_function(format!("framewire/{kind}/{w}x{h}"), |b| {
         b.iter(|| {
             match client.recv_into(&mut received).expect("receiving") {
-                Incoming::Frame(_) => dec.decode_vec(&mut received, &mut out).expect("decoding"),
+                Incoming::Frame(_) => {
+                    dec.decode_vec(&mut received, &mut out).expect("decoding");
+                }
                 Incoming::End { .. } => panic!("stream ended"),
             }
             credit_tx.send(()).expect("publisher running");

@@ -27,10 +27,9 @@ use std::time::Duration;
 
 use framewire_capture::{ResizeFilter, Resizer, TestPattern};
 use framewire_codec::{EncodeOptions, JpegBackend, decoder, encoder};
+use framewire_core::Packet;
 use framewire_core::{CodecKind, Frame, FrameSource, PixelFormat, StreamInfo};
-use framewire_net::{
-    Client, ClientConfig, EncodedFrame, Handshake, Incoming, Server, ServerConfig,
-};
+use framewire_net::{Client, ClientConfig, Handshake, Incoming, Server, ServerConfig};
 
 struct Counting;
 
@@ -114,7 +113,7 @@ fn allocations_per_stage(kind: CodecKind, jpeg: JpegBackend, (w, h): (u32, u32))
     let mut payload = Vec::new();
     // Two encoded buffers used in turn: frame i - 1 arrived whole, so the sender thread had
     // taken it from the slot and let go of frame i - 2's buffer: buffer i % 2 is free again.
-    let mut pool: [Arc<EncodedFrame>; 2] = Default::default();
+    let mut pool: [Arc<Packet>; 2] = Default::default();
 
     let mut counts = [0u64; 5];
     for i in 0..WARM + MEASURED {

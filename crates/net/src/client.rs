@@ -2,8 +2,11 @@
 //! Errors name the server, the byte offset and the last frame read whole.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::Duration;
+
+use framewire_core::{Closer, Connector, Packet, StreamInfo, Subscription, TransportError};
 
 use crate::reader::{Event, FrameReader};
 use crate::wire::{DEFAULT_MAX_PAYLOAD, FrameHeader, Handshake, Hello, WireError};
@@ -330,4 +333,86 @@ enum ReadInto<'a> {
     Reader,
     /// A payload handed out by [`FrameReader::take_payload`], from this offset.
     Payload(&'a mut Vec<u8>, usize),
+}
+
+impl NetError {
+    /// Whether reconnecting may help: a lost connection (the server died, restarted or went
+    /// silent, or cut a message short) may; a server that sends bad bytes is not retried.
+    pub fn is_connection_lost(&self) -> bool {
+        match self {
+            NetError::Connect { .. } | NetError::Closed { .. } | NetError::Io { .. } => true,
+            NetError::Wire { source, .. } => {
+                matches!(source.kind, crate::wire::WireErrorKind::Truncated { .. })
+            }
+        }
+    }
+}
+
+impl From<NetError> for TransportError {
+    fn from(e: NetError) -> TransportError {
+        TransportError {
+            retry: e.is_connection_lost(),
+            source: Box::new(e),
+        }
+    }
+}
+
+impl Subscription for Client {
+    fn stream(&self) -> StreamInfo {
+        self.handshake.stream
+    }
+
+    fn fps(&self) -> f64 {
+        self.handshake.fps
+    }
+
+    fn peer(&self) -> String {
+        format!("server {}", self.peer)
+    }
+
+    fn position(&self) -> String {
+        format!("byte {}", self.offset())
+    }
+
+    fn recv(&mut self, packet: &mut Packet) -> Result<framewire_core::Received, TransportError> {
+        match self.recv_into(&mut packet.payload)? {
+            Incoming::Frame(header) => {
+                packet.seq = header.seq;
+                packet.capture_us = header.capture_us;
+                packet.keyframe = self.handshake.stream.codec.is_intra_only();
+                Ok(framewire_core::Received::Packet {
+                    bytes: (packet.payload.len() + crate::wire::HEADER_LEN) as u64,
+                })
+            }
+            Incoming::End { reason } => Ok(framewire_core::Received::End { reason }),
+        }
+    }
+
+    fn closer(&self) -> Closer {
+        let socket = self.stream.try_clone().ok();
+        Arc::new(move || {
+            if let Some(s) = &socket {
+                let _ = s.shutdown(Shutdown::Both);
+            }
+        })
+    }
+}
+
+/// Opens framewire connections over TCP to one address: the viewer's [`Connector`].
+#[derive(Debug, Clone)]
+pub struct TcpConnector {
+    /// The server.
+    pub addr: SocketAddr,
+    /// Limits of each connection.
+    pub config: ClientConfig,
+}
+
+impl Connector for TcpConnector {
+    fn describe(&self) -> String {
+        self.addr.to_string()
+    }
+
+    fn connect(&self) -> Result<Box<dyn Subscription>, TransportError> {
+        Ok(Box::new(Client::connect(self.addr, self.config.clone())?))
+    }
 }

@@ -1,10 +1,12 @@
-//! The TCP server: accepts viewers, checks their hello, and sends each one the newest frame
-//! its socket can take. Each frame is encoded once by the caller and shared by every viewer.
+//! The fan-out every stream-socket protocol shares: accepts connections, gives each its
+//! handshake under one deadline, and sends each subscriber the newest packet its socket can
+//! take. A [`Protocol`] supplies only its handshake and how a packet (and a goodbye) is written.
 //!
-//! One thread accepts; one thread per viewer does its handshake and its writes, so a slow or
-//! stalled viewer (full socket) costs the others nothing: its slot holds only the newest
-//! frame, the older one is counted as dropped. A viewer that stalls past the write timeout
-//! is disconnected.
+//! One thread accepts; one thread per subscriber does its handshake and its writes, so a slow
+//! or stalled subscriber (full socket) costs the others nothing: its [`Latest`] slot holds only
+//! the newest packet, the older one is counted as dropped. A subscriber that stalls past the
+//! write timeout is disconnected. At most `max_pending` connections may be in their handshake
+//! at once; a shutdown gives subscribers [`SHUTDOWN_GRACE`] to take their goodbye.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -13,7 +15,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::wire::{FrameHeader, HELLO_LEN, Handshake, Hello, MAX_ERROR_TEXT, MessageKind};
+use framewire_core::{Latest, Packet, Publisher, Waited};
 
 /// Limits of a server; each has a documented default.
 #[derive(Debug, Clone)]
@@ -40,15 +42,22 @@ impl Default for ServerConfig {
     }
 }
 
-/// One encoded frame, shared by every viewer it goes to.
-#[derive(Debug, Default, Clone)]
-pub struct EncodedFrame {
-    /// Sequence number.
-    pub seq: u64,
-    /// Capture time, microseconds since the Unix epoch.
-    pub capture_us: u64,
-    /// The codec's payload.
-    pub payload: Vec<u8>,
+/// What a protocol does on its own connections; the fan-out does the rest.
+pub trait Protocol: Send + Sync + 'static {
+    /// The protocol's name, for the log: `framewire`, `http`.
+    fn name(&self) -> &'static str;
+
+    /// Reads the peer's opening and answers it, all within `timeout` (one deadline for every
+    /// byte, so a peer sending one byte at a time cannot stretch it). An
+    /// error is one line naming what was wrong; the connection is then closed.
+    fn handshake(&self, stream: &mut TcpStream, timeout: Duration) -> Result<(), String>;
+
+    /// Writes one packet.
+    fn write_packet(&self, stream: &mut TcpStream, packet: &Packet) -> io::Result<()>;
+
+    /// Says goodbye: the stream ended (`None`), or the subscriber is refused (`Some(reason)`,
+    /// e.g. the server is full).
+    fn write_end(&self, stream: &mut TcpStream, error: Option<&str>) -> io::Result<()>;
 }
 
 /// Something that happened to a connection, for the server's log.
@@ -85,15 +94,15 @@ pub enum ServerEvent {
 
 type EventFn = dyn Fn(ServerEvent) + Send + Sync;
 
-/// A running server. Dropping it shuts it down.
-pub struct Server {
+/// A running fan-out (a server of one protocol). Dropping it shuts it down.
+pub struct Fanout {
     addr: SocketAddr,
     shared: Arc<Shared>,
     accept: Mutex<Option<JoinHandle<()>>>,
 }
 
 struct Shared {
-    handshake: Handshake,
+    protocol: Box<dyn Protocol>,
     config: ServerConfig,
     viewers: Mutex<Vec<Arc<Viewer>>>,
     viewers_changed: Condvar,
@@ -108,42 +117,36 @@ struct Shared {
 
 struct Viewer {
     peer: SocketAddr,
-    slot: Mutex<Slot>,
-    ready: Condvar,
+    /// The next packet to send: newest wins.
+    slot: Latest<Arc<Packet>>,
+    /// Packets written whole.
+    sent: AtomicU64,
     /// A second handle on the viewer's socket, so a shutdown can cut off a stuck write.
     socket: TcpStream,
 }
 
 /// How long a shutdown waits for viewers to take their goodbye before cutting off the ones
 /// whose sockets are stuck (a stalled or half-closed peer), so Ctrl-C never waits out write timeouts.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
-
-#[derive(Default)]
-struct Slot {
-    next: Option<Arc<EncodedFrame>>,
-    closing: bool,
-    sent: u64,
-    dropped: u64,
-}
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panicking viewer thread must not take the server down with it.
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl Server {
-    /// Binds `addr` and starts accepting viewers for a stream described by `handshake`.
-    /// `on_event` is called (from server threads) for every viewer that joins, leaves or is rejected.
+impl Fanout {
+    /// Binds `addr` and starts accepting subscribers of `protocol`. `on_event` is called (from
+    /// server threads) for every subscriber that joins, leaves or is rejected.
     pub fn bind(
         addr: impl ToSocketAddrs,
-        handshake: Handshake,
+        protocol: impl Protocol,
         config: ServerConfig,
         on_event: impl Fn(ServerEvent) + Send + Sync + 'static,
-    ) -> io::Result<Server> {
+    ) -> io::Result<Fanout> {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
-            handshake,
+            protocol: Box::new(protocol),
             config,
             viewers: Mutex::new(Vec::new()),
             viewers_changed: Condvar::new(),
@@ -155,9 +158,9 @@ impl Server {
         });
         let accept_shared = Arc::clone(&shared);
         let accept = thread::Builder::new()
-            .name("framewire-accept".into())
+            .name(format!("{}-accept", shared.protocol.name()))
             .spawn(move || accept_loop(listener, accept_shared))?;
-        Ok(Server {
+        Ok(Fanout {
             addr,
             shared,
             accept: Mutex::new(Some(accept)),
@@ -216,16 +219,13 @@ impl Server {
         self.shared.stopping.load(Ordering::SeqCst)
     }
 
-    /// Hands `frame` to every viewer. A viewer still busy with an earlier frame has that one
-    /// replaced (latest frame wins) and counted as dropped. Never blocks on a socket.
-    pub fn publish(&self, frame: &Arc<EncodedFrame>) {
+    /// Hands `packet` to every viewer. A viewer still busy with an earlier packet has that one
+    /// replaced (newest wins) and counted as dropped. Never blocks on a socket.
+    pub fn publish(&self, packet: &Arc<Packet>) {
         for viewer in lock(&self.shared.viewers).iter() {
-            let mut slot = lock(&viewer.slot);
-            if slot.next.replace(Arc::clone(frame)).is_some() {
-                slot.dropped += 1;
+            if viewer.slot.put(Arc::clone(packet)).is_some() {
                 self.shared.dropped.fetch_add(1, Ordering::Relaxed);
             }
-            viewer.ready.notify_one();
         }
     }
 
@@ -250,8 +250,7 @@ impl Server {
             let _ = accept.join();
         }
         for viewer in lock(&self.shared.viewers).iter() {
-            lock(&viewer.slot).closing = true;
-            viewer.ready.notify_one();
+            viewer.slot.close();
         }
         let viewers = self.wait_viewers_until(Instant::now() + SHUTDOWN_GRACE, |v| v.is_empty());
         for stuck in viewers.iter() {
@@ -265,9 +264,35 @@ impl Server {
     }
 }
 
-impl Drop for Server {
+impl Drop for Fanout {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+impl Publisher for Fanout {
+    fn describe(&self) -> String {
+        format!("{} on {}", self.shared.protocol.name(), self.addr)
+    }
+
+    fn publish(&self, packet: &Arc<Packet>) {
+        Fanout::publish(self, packet);
+    }
+
+    fn subscribers(&self) -> usize {
+        self.viewer_count()
+    }
+
+    fn wait_for_subscriber(&self, timeout: Duration) -> usize {
+        self.wait_for_viewer(timeout)
+    }
+
+    fn dropped_total(&self) -> u64 {
+        Fanout::dropped_total(self)
+    }
+
+    fn shutdown(&self) {
+        Fanout::shutdown(self);
     }
 }
 
@@ -300,7 +325,7 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         }
         let conn_shared = Arc::clone(&shared);
         let spawned = thread::Builder::new()
-            .name(format!("framewire-viewer-{peer}"))
+            .name(format!("{}-viewer-{peer}", shared.protocol.name()))
             .spawn(move || serve_viewer(stream, peer, conn_shared));
         let mut handlers = lock(&shared.handlers);
         handlers.retain(|h| !h.is_finished());
@@ -320,7 +345,11 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 /// Reads exactly `buf.len()` bytes before `deadline`, or says how many arrived before the
 /// stream ended. The deadline covers the whole read, so a peer sending one byte at a time
 /// (slowloris) cannot stretch it.
-fn read_full(stream: &mut TcpStream, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
+pub(crate) fn read_full(
+    stream: &mut TcpStream,
+    buf: &mut [u8],
+    deadline: Instant,
+) -> io::Result<usize> {
     let mut got = 0;
     while got < buf.len() {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -338,7 +367,7 @@ fn read_full(stream: &mut TcpStream, buf: &mut [u8], deadline: Instant) -> io::R
     Ok(got)
 }
 
-fn is_timeout(e: &io::Error) -> bool {
+pub(crate) fn is_timeout(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
@@ -353,27 +382,6 @@ fn is_peer_gone(e: &io::Error) -> bool {
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::UnexpectedEof
     )
-}
-
-/// Reads the viewer's hello. Errors are one line naming what was wrong.
-fn read_hello(stream: &mut TcpStream, timeout: Duration) -> Result<Hello, String> {
-    let mut hello = [0u8; HELLO_LEN];
-    match read_full(stream, &mut hello, Instant::now() + timeout) {
-        Ok(HELLO_LEN) => {}
-        Ok(n) => {
-            return Err(format!(
-                "closed after {n} of {HELLO_LEN} bytes of the viewer hello"
-            ));
-        }
-        Err(e) if is_timeout(&e) => {
-            return Err(format!(
-                "sent no viewer hello within {:.1}s",
-                timeout.as_secs_f64()
-            ));
-        }
-        Err(e) => return Err(format!("reading the viewer hello: {e}")),
-    }
-    Hello::parse(&hello).map_err(|e| format!("not a framewire viewer: {e}"))
 }
 
 /// Counts a connection as pending until its handshake is over, whatever way it ends.
@@ -413,12 +421,10 @@ fn serve_handshaken(
     {
         return reject(format!("socket setup failed: {e}"));
     }
-    if let Err(e) = read_hello(&mut stream, cfg.handshake_timeout) {
+    let protocol = &shared.protocol;
+    if let Err(e) = protocol.handshake(&mut stream, cfg.handshake_timeout) {
         let _ = stream.shutdown(Shutdown::Both);
         return reject(e);
-    }
-    if let Err(e) = stream.write_all(&shared.handshake.to_bytes()) {
-        return reject(format!("writing the stream handshake: {e}"));
     }
     pending.done();
 
@@ -428,22 +434,22 @@ fn serve_handshaken(
     };
     let viewer = Arc::new(Viewer {
         peer,
-        slot: Mutex::new(Slot::default()),
-        ready: Condvar::new(),
+        slot: Latest::new(),
+        sent: AtomicU64::new(0),
         socket,
     });
     {
         let mut viewers = lock(&shared.viewers);
         if shared.stopping.load(Ordering::SeqCst) {
             drop(viewers);
-            let _ = send_end(&mut stream, MessageKind::End, b"");
+            let _ = protocol.write_end(&mut stream, None);
             return;
         }
         if viewers.len() >= cfg.max_viewers {
             let n = viewers.len();
             drop(viewers);
             let reason = format!("server full: {n} of {} viewers connected", cfg.max_viewers);
-            let _ = send_end(&mut stream, MessageKind::Error, reason.as_bytes());
+            let _ = protocol.write_end(&mut stream, Some(&reason));
             let _ = stream.shutdown(Shutdown::Both);
             return reject(reason);
         }
@@ -457,7 +463,7 @@ fn serve_handshaken(
         });
     }
 
-    let error = send_frames(&mut stream, &viewer, cfg.write_timeout);
+    let error = send_packets(&mut stream, &viewer, &**protocol, cfg.write_timeout);
     let _ = stream.shutdown(Shutdown::Both);
 
     let count = {
@@ -466,40 +472,40 @@ fn serve_handshaken(
         viewers.len()
     };
     shared.viewers_changed.notify_all();
-    let slot = lock(&viewer.slot);
     (shared.on_event)(ServerEvent::Left {
         peer: viewer.peer,
         viewers: count,
-        frames: slot.sent,
-        dropped: slot.dropped,
+        frames: viewer.sent.load(Ordering::Relaxed),
+        dropped: viewer.slot.dropped(),
         error,
     });
 }
 
-/// Sends the newest frame whenever there is one, until the viewer goes or the server stops.
+/// Sends the newest packet whenever there is one, until the viewer goes or the server stops.
 /// Returns why it stopped when that was an error (not a plain close or a shutdown).
-fn send_frames(stream: &mut TcpStream, viewer: &Viewer, write_timeout: Duration) -> Option<String> {
+fn send_packets(
+    stream: &mut TcpStream,
+    viewer: &Viewer,
+    protocol: &dyn Protocol,
+    write_timeout: Duration,
+) -> Option<String> {
     loop {
-        let frame = {
-            let mut slot = lock(&viewer.slot);
-            loop {
-                // A frame published before the shutdown still goes out, then the goodbye.
-                if let Some(f) = slot.next.take() {
-                    break f;
-                }
-                if slot.closing {
-                    drop(slot);
-                    return send_end(stream, MessageKind::End, b"")
-                        .err()
-                        .filter(|e| !is_peer_gone(e))
-                        .map(|e| format!("saying goodbye: {e}"));
-                }
-                slot = viewer.ready.wait(slot).unwrap_or_else(|e| e.into_inner());
+        // A packet published before the shutdown still goes out, then the goodbye.
+        let packet = match viewer.slot.wait(None) {
+            Waited::Value(p) => p,
+            Waited::Closed => {
+                return protocol
+                    .write_end(stream, None)
+                    .err()
+                    .filter(|e| !is_peer_gone(e))
+                    .map(|e| format!("saying goodbye: {e}"));
             }
+            Waited::Timeout => continue,
         };
-        let header = FrameHeader::frame(frame.seq, frame.capture_us, frame.payload.len() as u32);
-        match write_message(stream, &header.to_bytes(), &frame.payload) {
-            Ok(()) => lock(&viewer.slot).sent += 1,
+        match protocol.write_packet(stream, &packet) {
+            Ok(()) => {
+                viewer.sent.fetch_add(1, Ordering::Relaxed);
+            }
             Err(e) if is_peer_gone(&e) => return None,
             Err(e) if is_timeout(&e) => {
                 return Some(format!(
@@ -512,19 +518,12 @@ fn send_frames(stream: &mut TcpStream, viewer: &Viewer, write_timeout: Duration)
     }
 }
 
-fn send_end(stream: &mut TcpStream, kind: MessageKind, reason: &[u8]) -> io::Result<()> {
-    let reason = &reason[..reason.len().min(MAX_ERROR_TEXT as usize)];
-    let header = FrameHeader {
-        kind,
-        seq: 0,
-        capture_us: 0,
-        payload_len: reason.len() as u32,
-    };
-    write_message(stream, &header.to_bytes(), reason)
-}
-
 /// Writes header and payload with as few syscalls as the kernel allows, no copy.
-fn write_message(stream: &mut TcpStream, header: &[u8], payload: &[u8]) -> io::Result<()> {
+pub(crate) fn write_message(
+    stream: &mut TcpStream,
+    header: &[u8],
+    payload: &[u8],
+) -> io::Result<()> {
     let mut slices = [IoSlice::new(header), IoSlice::new(payload)];
     let mut bufs = &mut slices[..];
     while !bufs.is_empty() {

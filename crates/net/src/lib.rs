@@ -58,13 +58,15 @@
 //! - [`Client`]: the viewer's connection.
 
 pub mod client;
+pub mod fanout;
+pub mod framewire;
 pub mod reader;
-pub mod server;
 pub mod wire;
 
-pub use client::{Client, ClientConfig, Incoming, NetError, Received};
+pub use client::{Client, ClientConfig, Incoming, NetError, Received, TcpConnector};
+pub use fanout::{Fanout, Protocol, SHUTDOWN_GRACE, ServerConfig, ServerEvent};
+pub use framewire::{FramewireProtocol, Server};
 pub use reader::{Event, FrameReader};
-pub use server::{EncodedFrame, Server, ServerConfig, ServerEvent};
 pub use wire::{
     DEFAULT_MAX_PAYLOAD, FrameHeader, HANDSHAKE_LEN, HEADER_LEN, HELLO_LEN, Handshake, Hello,
     MessageKind, WireError, WireErrorKind,

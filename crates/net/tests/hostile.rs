@@ -9,15 +9,15 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use framewire_core::Packet;
 use framewire_core::{CodecKind, PixelFormat, StreamInfo};
 use framewire_net::{
-    Client, ClientConfig, EncodedFrame, Handshake, Hello, Received, Server, ServerConfig,
-    ServerEvent,
+    Client, ClientConfig, Fanout, Handshake, Hello, Received, Server, ServerConfig, ServerEvent,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
 
-fn start(config: ServerConfig) -> (Arc<Server>, Receiver<ServerEvent>) {
+fn start(config: ServerConfig) -> (Arc<Fanout>, Receiver<ServerEvent>) {
     let (tx, rx) = mpsc::channel();
     let handshake = Handshake {
         stream: StreamInfo {
@@ -41,14 +41,15 @@ fn event(rx: &Receiver<ServerEvent>, what: &str) -> ServerEvent {
 }
 
 /// Publishes `count` frames of `len` bytes at `fps`, on a schedule that does not drift.
-fn publish_paced(server: &Server, count: u64, len: usize, fps: f64) {
+fn publish_paced(server: &Fanout, count: u64, len: usize, fps: f64) {
     let start = Instant::now();
     for seq in 0..count {
         let due = start + Duration::from_secs_f64(seq as f64 / fps);
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             thread::sleep(wait);
         }
-        server.publish(&Arc::new(EncodedFrame {
+        server.publish(&Arc::new(Packet {
+            keyframe: true,
             seq,
             capture_us: 0,
             payload: vec![seq as u8; len],
@@ -214,7 +215,8 @@ fn thousands_of_connect_close_cycles_leave_no_trace() {
                 if let Some(wait) = due.checked_duration_since(Instant::now()) {
                     thread::sleep(wait);
                 }
-                server.publish(&Arc::new(EncodedFrame {
+                server.publish(&Arc::new(Packet {
+                    keyframe: true,
                     seq,
                     capture_us: 0,
                     payload: vec![1; 10_000],
@@ -287,7 +289,8 @@ fn shutdown_cuts_off_a_viewer_whose_socket_is_stuck() {
             Instant::now() < deadline,
             "the viewer's socket never filled up"
         );
-        server.publish(&Arc::new(EncodedFrame {
+        server.publish(&Arc::new(Packet {
+            keyframe: true,
             seq,
             capture_us: 0,
             payload: vec![0; 1 << 20],

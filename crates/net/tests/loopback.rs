@@ -8,10 +8,11 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::Duration;
 
+use framewire_core::Packet;
 use framewire_core::{CodecKind, PixelFormat, StreamInfo};
 use framewire_net::{
-    Client, ClientConfig, EncodedFrame, FrameHeader, Handshake, Incoming, Received, Server,
-    ServerConfig, ServerEvent,
+    Client, ClientConfig, Fanout, FrameHeader, Handshake, Incoming, Received, Server, ServerConfig,
+    ServerEvent,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -28,7 +29,7 @@ fn handshake() -> Handshake {
     }
 }
 
-fn start(config: ServerConfig) -> (Arc<Server>, Receiver<ServerEvent>) {
+fn start(config: ServerConfig) -> (Arc<Fanout>, Receiver<ServerEvent>) {
     let (tx, rx) = mpsc::channel();
     let server = Server::bind("127.0.0.1:0", handshake(), config, move |e| {
         let _ = tx.send(e);
@@ -48,11 +49,12 @@ fn payload(seq: u64) -> Vec<u8> {
 }
 
 /// Publishes frames 0.. until `stop` says so, waiting for a viewer first.
-fn publisher(server: Arc<Server>, count: u64) -> thread::JoinHandle<()> {
+fn publisher(server: Arc<Fanout>, count: u64) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         assert!(server.wait_for_viewer(WAIT) > 0, "no viewer joined");
         for seq in 0..count {
-            let frame = Arc::new(EncodedFrame {
+            let frame = Arc::new(Packet {
+                keyframe: true,
                 seq,
                 capture_us: 1_000_000 + seq,
                 payload: payload(seq),
@@ -119,7 +121,8 @@ fn large_frames_arrive_whole_through_recv_into() {
             assert!(server.wait_for_viewer(WAIT) > 0, "no viewer joined");
             let mut seq = 0;
             while server.viewer_count() > 0 {
-                let frame = Arc::new(EncodedFrame {
+                let frame = Arc::new(Packet {
+                    keyframe: true,
                     seq,
                     capture_us: 1_000_000 + seq,
                     payload: frame_payload(seq),
@@ -461,7 +464,8 @@ fn the_last_frame_published_before_shutdown_still_arrives() {
     let mut client = connect(server.local_addr());
     next_event(&rx, "join");
     for seq in 0..3 {
-        server.publish(&Arc::new(EncodedFrame {
+        server.publish(&Arc::new(Packet {
+            keyframe: true,
             seq,
             capture_us: 0,
             payload: payload(seq),

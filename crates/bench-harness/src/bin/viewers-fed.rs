@@ -21,10 +21,9 @@ use std::time::{Duration, Instant};
 
 use framewire_capture::TestPattern;
 use framewire_codec::JpegEncoder;
+use framewire_core::Packet;
 use framewire_core::{CodecKind, Frame, FrameEncoder, PixelFormat, StreamInfo};
-use framewire_net::{
-    Client, ClientConfig, EncodedFrame, Handshake, Received, Server, ServerConfig,
-};
+use framewire_net::{Client, ClientConfig, Fanout, Handshake, Received, Server, ServerConfig};
 
 const FPS: f64 = 30.0;
 const MIN_FPS: f64 = 29.0;
@@ -197,7 +196,7 @@ fn measure(
     )
 }
 
-fn spawn_viewer(server: &Server) -> Viewer {
+fn spawn_viewer(server: &Fanout) -> Viewer {
     let frames = Arc::new(AtomicU64::new(0));
     let counter = Arc::clone(&frames);
     let addr = server.local_addr();
@@ -217,7 +216,7 @@ fn spawn_viewer(server: &Server) -> Viewer {
 
 /// Renders, encodes (once, or once per viewer) and publishes a frame every 1/30 s.
 fn publish(
-    server: &Server,
+    server: &Fanout,
     w: u32,
     h: u32,
     per_viewer: bool,
@@ -228,7 +227,7 @@ fn publish(
     let mut pattern = TestPattern::new(w, h, 0.0).expect("pattern size");
     let mut encoder = JpegEncoder::new(80).expect("quality");
     let mut frame = Frame::empty(PixelFormat::Rgb8);
-    let mut pool: Vec<Arc<EncodedFrame>> = Vec::new();
+    let mut pool: Vec<Arc<Packet>> = Vec::new();
     let period = Duration::from_secs_f64(1.0 / FPS);
     let mut next = Instant::now();
     let mut seq = 0u64;
@@ -236,7 +235,7 @@ fn publish(
         pattern.render(seq, &mut frame);
         let mut slot = match pool.iter().position(|f| Arc::strong_count(f) == 1) {
             Some(i) => pool.swap_remove(i),
-            None => Arc::new(EncodedFrame::default()),
+            None => Arc::new(Packet::default()),
         };
         let f = Arc::get_mut(&mut slot).expect("pooled frames are not shared");
         f.seq = seq;
