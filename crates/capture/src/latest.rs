@@ -1,6 +1,6 @@
 //! [`LatestFrame`]: runs any source on its own thread and keeps only the newest frame in a
-//! one-frame slot, so a slow encoder or network never builds a backlog; frames overwritten
-//! before they were taken are counted, and show as gaps in `seq` downstream. It can also reopen
+//! one-frame slot (core's [`Latest`]), so a slow encoder or network never builds a backlog;
+//! frames overwritten before they were taken are counted, and show as gaps in `seq` downstream. It can also reopen
 //! a source that failed (a camera unplugged), reporting the loss and the return as events.
 
 use std::collections::VecDeque;
@@ -8,7 +8,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use framewire_core::{CaptureError, CodecKind, CompressedFrame, Frame, FrameSource, SourceInfo};
+use framewire_core::{
+    CaptureError, CodecKind, CompressedFrame, Frame, FrameSource, Latest, SourceEvent, SourceInfo,
+    Waited,
+};
 
 /// Opens the source again after it failed; called every retry interval until it succeeds.
 pub type Reopen = Box<dyn FnMut() -> Result<Box<dyn FrameSource>, CaptureError> + Send>;
@@ -16,16 +19,6 @@ pub type Reopen = Box<dyn FnMut() -> Result<Box<dyn FrameSource>, CaptureError> 
 /// A consumer that asked for a frame within this long is active: frames overwritten while it is
 /// active count as dropped. Frames overwritten while nobody asks (no viewer) are not drops.
 const ACTIVE: Duration = Duration::from_secs(1);
-
-/// What happened to the source, for the consumer to report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SourceEvent {
-    /// The source failed and is being reopened; the reason.
-    Lost(String),
-    /// The source was reopened and delivers frames again.
-    Back,
-}
 
 /// What a wait for a frame gave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,20 +45,17 @@ pub struct LatestFrame {
 }
 
 struct Shared {
+    /// The newest frame (decoded sources); woken for an event, closed at the end.
+    frames: Latest<Frame>,
+    /// The newest compressed frame (sources started with `compressed`); the same signals.
+    packets: Latest<CompressedFrame>,
     state: Mutex<State>,
-    /// Signalled when the slot gets a frame, an event or the end.
-    ready: Condvar,
     /// Signalled when the consumer stops everything (the producer waits on it between retries).
     stop: Condvar,
 }
 
 struct State {
-    frame: Frame,
-    packet: CompressedFrame,
-    fresh: bool,
-    dropped: u64,
     events: VecDeque<SourceEvent>,
-    ended: bool,
     failure: Option<CaptureError>,
     stopping: bool,
     last_ask: Instant,
@@ -104,18 +94,14 @@ impl LatestFrame {
             )));
         }
         let shared = Arc::new(Shared {
+            frames: Latest::new(),
+            packets: Latest::new(),
             state: Mutex::new(State {
-                frame: Frame::empty(info.format),
-                packet: CompressedFrame::empty(codec.unwrap_or(CodecKind::Raw)),
-                fresh: false,
-                dropped: 0,
                 events: VecDeque::new(),
-                ended: false,
                 failure: None,
                 stopping: false,
                 last_ask: Instant::now(),
             }),
-            ready: Condvar::new(),
             stop: Condvar::new(),
         });
         let producer = Producer {
@@ -144,7 +130,7 @@ impl LatestFrame {
     /// Frames the source delivered that were overwritten before they were taken, while the
     /// consumer was asking for frames.
     pub fn dropped(&self) -> u64 {
-        self.shared.lock().dropped
+        self.shared.frames.dropped() + self.shared.packets.dropped()
     }
 
     /// Takes what happened to the source since the last call, oldest first.
@@ -158,7 +144,7 @@ impl LatestFrame {
         dst: &mut Frame,
         timeout: Duration,
     ) -> Result<Taken, CaptureError> {
-        self.take(timeout, |state| std::mem::swap(&mut state.frame, dst))
+        self.take(&self.shared.frames, dst, timeout)
     }
 
     /// Like [`LatestFrame::next_frame_timeout`] for a source started with `compressed`.
@@ -167,43 +153,38 @@ impl LatestFrame {
         dst: &mut CompressedFrame,
         timeout: Duration,
     ) -> Result<Taken, CaptureError> {
-        self.take(timeout, |state| std::mem::swap(&mut state.packet, dst))
+        self.take(&self.shared.packets, dst, timeout)
     }
 
-    fn take(
-        &mut self,
+    /// Takes from `slot` into `dst`, giving `dst`'s old buffer back for the producer's next
+    /// frame. Returns at once, without a frame, when the source has news (an event).
+    fn take<T>(
+        &self,
+        slot: &Latest<T>,
+        dst: &mut T,
         timeout: Duration,
-        swap: impl FnOnce(&mut State),
     ) -> Result<Taken, CaptureError> {
         let deadline = Instant::now() + timeout;
-        let mut state = self.shared.lock();
-        state.last_ask = Instant::now();
-        loop {
-            if state.fresh {
-                state.fresh = false;
-                swap(&mut state);
-                return Ok(Taken::Frame);
-            }
-            if state.ended {
-                return match state.failure.take() {
-                    Some(e) => Err(e),
-                    None => Ok(Taken::Ended),
-                };
-            }
-            if !state.events.is_empty() {
+        self.shared.lock().last_ask = Instant::now();
+        let got = match slot.take() {
+            Some(v) => Waited::Value(v),
+            None if !slot.is_closed() && !self.shared.lock().events.is_empty() => {
                 return Ok(Taken::Timeout);
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Ok(Taken::Timeout);
+            None => slot.wait(Some(deadline)),
+        };
+        self.shared.lock().last_ask = Instant::now();
+        match got {
+            Waited::Value(mut v) => {
+                std::mem::swap(dst, &mut v);
+                slot.give_back(v);
+                Ok(Taken::Frame)
             }
-            state = self
-                .shared
-                .ready
-                .wait_timeout(state, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-            state.last_ask = Instant::now();
+            Waited::Closed => match self.shared.lock().failure.take() {
+                Some(e) => Err(e),
+                None => Ok(Taken::Ended),
+            },
+            Waited::Timeout => Ok(Taken::Timeout),
         }
     }
 }
@@ -253,6 +234,21 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Queues `event` and wakes a waiting consumer to read it.
+    fn event(&self, event: SourceEvent) {
+        self.lock().events.push_back(event);
+        self.frames.wake();
+        self.packets.wake();
+    }
+
+    /// The source ended (with `failure`, when it failed): frames still in a slot are handed
+    /// out, then the end.
+    fn end(&self, failure: Option<CaptureError>) {
+        self.lock().failure = failure;
+        self.frames.close();
+        self.packets.close();
+    }
 }
 
 struct Producer {
@@ -269,8 +265,8 @@ impl Producer {
     fn run(mut self) {
         let info = self.source.info();
         let mut frame = Frame::empty(info.format);
-        let mut packet =
-            CompressedFrame::empty(self.source.compressed_codec().unwrap_or(CodecKind::Raw));
+        let codec = self.source.compressed_codec().unwrap_or(CodecKind::Raw);
+        let mut packet = CompressedFrame::empty(codec);
         loop {
             if self.shared.lock().stopping {
                 return;
@@ -289,22 +285,22 @@ impl Producer {
                     };
                     *seq = seq.saturating_add(self.seq_base);
                     self.last_seq = Some(*seq);
-                    let mut state = self.shared.lock();
-                    if state.fresh && state.last_ask.elapsed() < ACTIVE {
-                        state.dropped += 1;
-                    }
+                    // Overwriting a frame counts as a drop only while someone is asking.
+                    let active = self.shared.lock().last_ask.elapsed() < ACTIVE;
                     if self.compressed {
-                        std::mem::swap(&mut state.packet, &mut packet);
+                        let full = std::mem::replace(&mut packet, CompressedFrame::empty(codec));
+                        if let Some(spare) = self.shared.packets.put_counting(full, active) {
+                            packet = spare;
+                        }
                     } else {
-                        std::mem::swap(&mut state.frame, &mut frame);
+                        let full = std::mem::replace(&mut frame, Frame::empty(info.format));
+                        if let Some(spare) = self.shared.frames.put_counting(full, active) {
+                            frame = spare;
+                        }
                     }
-                    state.fresh = true;
-                    drop(state);
-                    self.shared.ready.notify_all();
                 }
                 Ok(false) => {
-                    self.shared.lock().ended = true;
-                    self.shared.ready.notify_all();
+                    self.shared.end(None);
                     return;
                 }
                 Err(e) => {
@@ -320,19 +316,11 @@ impl Producer {
     /// same size and format, or the consumer stops. Without `reopen`, `error` ends the stream.
     fn recover(&mut self, info: &SourceInfo, error: CaptureError) -> bool {
         let Some((retry, reopen)) = self.reopen.as_mut() else {
-            let mut state = self.shared.lock();
-            state.failure = Some(error);
-            state.ended = true;
-            drop(state);
-            self.shared.ready.notify_all();
+            self.shared.end(Some(error));
             return false;
         };
         tracing::warn!(source = %info.name, %error, "source lost, reopening");
-        self.shared
-            .lock()
-            .events
-            .push_back(SourceEvent::Lost(error.to_string()));
-        self.shared.ready.notify_all();
+        self.shared.event(SourceEvent::Lost(error.to_string()));
         // Release the device before trying to open it again.
         self.source = Box::new(Gone);
         loop {
@@ -363,8 +351,7 @@ impl Producer {
                     }
                     self.source = source;
                     self.seq_base = self.last_seq.map_or(0, |s| s + 1);
-                    self.shared.lock().events.push_back(SourceEvent::Back);
-                    self.shared.ready.notify_all();
+                    self.shared.event(SourceEvent::Back);
                     return true;
                 }
                 Err(e) => tracing::debug!(source = %info.name, error = %e, "still gone"),

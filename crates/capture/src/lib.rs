@@ -6,6 +6,8 @@
 //!   end-to-end tests can tell which frame arrived.
 //! - [`Resizer`] and [`fit_size`]: aspect-keeping resize (`--width 320`), reusing its buffers.
 //! - [`SourceSpec`] and [`open_source`]: what `--source` accepts and the source it opens.
+//! - [`open_feed`]: a source as the send path pulls it (a core `Feed`): cameras on their own
+//!   thread, reopened when lost, their MJPEG passed through when asked.
 //! - [`LatestFrame`]: runs any source on its own thread and hands over only the newest frame,
 //!   counting the ones it overwrote, so a slow consumer never builds a backlog.
 //! - Cameras: [`negotiate`] picks a [`CameraMode`]; [`convert`] turns YUYV, NV12 and MJPEG bytes
@@ -15,13 +17,15 @@
 #[cfg(feature = "camera")]
 mod camera;
 pub mod convert;
+mod feed;
 mod latest;
 pub mod negotiate;
 mod pattern;
 mod resize;
 mod spec;
 
-pub use latest::{LatestFrame, Reopen, SourceEvent, Taken};
+pub use feed::open_feed;
+pub use latest::{LatestFrame, Reopen, Taken};
 pub use negotiate::{CameraDescription, CameraMode, FourCc, negotiate};
 
 pub use pattern::{TestPattern, read_frame_number};

@@ -212,6 +212,18 @@ fn resize_typed<P: PixelTrait>(
     Ok(())
 }
 
+impl framewire_core::Scaler for Resizer {
+    fn scale(
+        &mut self,
+        src: &Frame,
+        dst: &mut Frame,
+        width: u32,
+        height: u32,
+    ) -> Result<(), CaptureError> {
+        self.resize(src, dst, width, height)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

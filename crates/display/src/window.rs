@@ -3,8 +3,8 @@
 //! winit's event loop must own the main thread, so [`run`] takes the rest of the pipeline (the
 //! network receive and decode of `framewire view`, the capture and encode of `framewire serve
 //! --preview`) as a closure and runs it on a thread of its own, handing it a [`WindowSink`].
-//! Frames cross over through a one-slot mailbox: a frame that arrives before the window drew the
-//! previous one replaces it (the newest frame wins, never a queue), and the frame buffers travel
+//! Frames cross over through core's one-slot [`Latest`]: a frame that arrives before the window
+//! drew the previous one replaces it (the newest frame wins, never a queue), and the frame buffers travel
 //! back and forth instead of being allocated.
 //!
 //! Enter, Esc or q (or the window's close button) closes the window: [`run`] returns
@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use framewire_core::{Flow, Frame, FrameSink, SinkError, now_micros};
+use framewire_core::{Flow, Frame, FrameSink, Latest, SinkError, now_micros};
 use winit::application::ApplicationHandler;
 use winit::dpi::LogicalSize;
 use winit::event::{ElementState, WindowEvent};
@@ -82,30 +82,35 @@ enum Wake {
 
 type CloseHook = Box<dyn FnOnce() + Send>;
 
+/// Between the producer and the window: the newest frame (the window gives each drawn buffer
+/// back for the producer to fill next; closed when the window closes), and the wake-up state.
 #[derive(Default)]
-struct Slot {
-    newest: Option<Frame>,
-    /// A buffer the window is done with, for the producer to fill next.
-    returned: Option<Frame>,
-    wake_pending: bool,
-    closed: bool,
-    on_close: Vec<CloseHook>,
+struct Mailbox {
+    frames: Latest<Frame>,
+    signals: Mutex<Signals>,
 }
 
 #[derive(Default)]
-struct Mailbox(Mutex<Slot>);
+struct Signals {
+    wake_pending: bool,
+    on_close: Vec<CloseHook>,
+}
 
 impl Mailbox {
-    fn lock(&self) -> MutexGuard<'_, Slot> {
-        // A panic while holding this lock leaves a consistent slot: keep going.
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, Signals> {
+        // A panic while holding this lock leaves consistent signals: keep going.
+        self.signals.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn is_closed(&self) -> bool {
+        self.frames.is_closed()
     }
 
     fn close(&self) {
         let hooks = {
-            let mut slot = self.lock();
-            slot.closed = true;
-            std::mem::take(&mut slot.on_close)
+            let mut signals = self.lock();
+            self.frames.close();
+            std::mem::take(&mut signals.on_close)
         };
         for hook in hooks {
             hook();
@@ -131,18 +136,18 @@ impl std::fmt::Debug for WindowSink {
 impl WindowSink {
     /// Whether the user closed the window.
     pub fn is_closed(&self) -> bool {
-        self.mailbox.lock().closed
+        self.mailbox.is_closed()
     }
 
     /// Runs `hook` when the user closes the window (at once if it is already closed): the way to
     /// wake a producer blocked somewhere else, e.g. by shutting down its socket.
     pub fn on_close(&self, hook: impl FnOnce() + Send + 'static) {
-        let mut slot = self.mailbox.lock();
-        if slot.closed {
-            drop(slot);
+        let mut signals = self.mailbox.lock();
+        if self.mailbox.is_closed() {
+            drop(signals);
             hook();
         } else {
-            slot.on_close.push(Box::new(hook));
+            signals.on_close.push(Box::new(hook));
         }
     }
 }
@@ -161,25 +166,18 @@ fn copy_frame(dst: &mut Frame, src: &Frame) {
 
 impl FrameSink for WindowSink {
     fn show(&mut self, frame: &Frame) -> Result<Flow, SinkError> {
-        let mut buf = match self.spare.take() {
-            Some(b) => b,
-            None => self
-                .mailbox
-                .lock()
-                .returned
-                .take()
-                .unwrap_or_else(|| Frame::empty(frame.format)),
-        };
+        if self.mailbox.is_closed() {
+            return Ok(Flow::Stop);
+        }
+        let mut buf = self
+            .spare
+            .take()
+            .unwrap_or_else(|| Frame::empty(frame.format));
         copy_frame(&mut buf, frame);
-        let wake = {
-            let mut slot = self.mailbox.lock();
-            if slot.closed {
-                return Ok(Flow::Stop);
-            }
-            // A frame the window has not drawn yet is replaced; its buffer is filled next time.
-            self.spare = slot.newest.replace(buf);
-            !std::mem::replace(&mut slot.wake_pending, true)
-        };
+        // A frame the window has not drawn yet is replaced; its buffer (or one the window gave
+        // back) is filled next time.
+        self.spare = self.mailbox.frames.put(buf);
+        let wake = !std::mem::replace(&mut self.mailbox.lock().wake_pending, true);
         if wake && self.proxy.send_event(Wake::Frame).is_err() {
             return Ok(Flow::Stop);
         }
@@ -343,17 +341,14 @@ impl<T: Send + 'static> App<T> {
         let Some(state) = &mut self.state else {
             return;
         };
-        let newest = {
-            let mut slot = self.mailbox.lock();
-            slot.wake_pending = false;
-            slot.newest.take()
-        };
+        self.mailbox.lock().wake_pending = false;
+        let newest = self.mailbox.frames.take();
         if let Some(frame) = newest {
             let uploaded = state
                 .renderer
                 .upload(&state.gpu.device, &state.gpu.queue, &frame);
             let (capture_us, frame_w, frame_h) = (frame.capture_us, frame.width, frame.height);
-            self.mailbox.lock().returned.get_or_insert(frame);
+            self.mailbox.frames.give_back(frame);
             if let Err(e) = uploaded {
                 self.fail(event_loop, e);
                 return;
