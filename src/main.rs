@@ -12,9 +12,7 @@ mod args;
 mod devices;
 mod display;
 mod live;
-mod pipeline;
 mod serve;
-mod stats;
 mod view;
 
 /// Stream live video between machines: capture, resize, encode, send, receive, decode, show.

@@ -1,22 +1,24 @@
-//! `framewire serve`: source -> resize -> encode once -> every connected viewer.
+//! `framewire serve`: flags → a source, the codec registry and a framewire server → the
+//! session's send path (source → resize → encode once → every viewer).
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use framewire_capture::{ResizeFilter, Resizer, SourceSpec, fit_size, open_source};
+use framewire_capture::{ResizeFilter, Resizer, SourceSpec, fit_size, open_feed, open_source};
 use framewire_codec::{EncodeOptions, JpegBackend};
-use framewire_core::{CodecError, CodecKind, Flow, Frame, FrameSink, StreamInfo};
-use framewire_display::window::WindowSink;
-use framewire_net::{EncodedFrame, Handshake, Server, ServerConfig, ServerEvent};
+use framewire_core::{
+    CodecError, CodecKind, FrameEncoder, FrameSink, Publisher, Scaler, SourceEvent, StreamInfo,
+};
+use framewire_net::{Handshake, Server, ServerConfig, ServerEvent};
+use framewire_session::{SendConfig, SendError, SendEvent, Sender};
 
 use crate::args::{parse_addr, parse_duration, parse_fps, parse_size};
-use crate::live::{Feed, Pulled};
-use crate::pipeline::Encoding;
+use crate::live::LiveLine;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -86,13 +88,28 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         anyhow::bail!("--jpeg-encoder {}: {reason}", args.jpeg_encoder);
     }
     if args.preview {
-        return crate::display::serve_with_preview(move |sink| serve(args, Some(sink)));
+        framewire_display::window::display_available()
+            .map_err(|e| anyhow::anyhow!("--preview: {e}; run without --preview"))?;
+        let title = "framewire: transmitting video".to_string();
+        let (_, served) = crate::display::in_window(title, move |window| {
+            let stop = Arc::new(AtomicBool::new(false));
+            let on_close = Arc::clone(&stop);
+            window.on_close(move || on_close.store(true, Ordering::SeqCst));
+            serve(args, stop, Some(Box::new(window)))
+        })
+        .context("--preview")?;
+        return served;
     }
-    serve(args, None)
+    serve(args, Arc::new(AtomicBool::new(false)), None)
 }
 
-/// Serves until stopped; with `preview`, shows it every frame sent and stops when it closes.
-fn serve(args: ServeArgs, mut preview: Option<WindowSink>) -> anyhow::Result<()> {
+/// Serves until `stop` is set or the source ends; with `preview`, shows it every frame sent
+/// and stops when it closes.
+fn serve(
+    args: ServeArgs,
+    stop: Arc<AtomicBool>,
+    preview: Option<Box<dyn FrameSink>>,
+) -> anyhow::Result<()> {
     let (width, height) = args.size;
     let source = open_source(&args.source, width, height, args.fps)
         .with_context(|| format!("--source {}", args.source))?;
@@ -103,13 +120,69 @@ fn serve(args: ServeArgs, mut preview: Option<WindowSink>) -> anyhow::Result<()>
         jpeg_backend: args.jpeg_encoder,
     };
     let encoder = framewire_codec::encoder(args.codec, &options)?;
+    let stream = StreamInfo {
+        codec: args.codec,
+        width: out_w,
+        height: out_h,
+        format: encoder.output_format(info.format),
+    };
+    // Ctrl-C is handled before the address is announced, so that a script which reads the
+    // address and then interrupts the server always gets a clean stop.
+    let on_ctrlc = Arc::clone(&stop);
+    ctrlc::set_handler(move || on_ctrlc.store(true, Ordering::SeqCst))
+        .context("cannot install the Ctrl-C handler")?;
+    let server = bind(&args, stream)?;
+    println!("listening on {}", server.local_addr());
+    print_streaming(&args, &info.name, (info.width, info.height), (out_w, out_h));
+
+    let resize = (out_w, out_h) != (info.width, info.height);
+    let as_is = args.codec == CodecKind::Jpeg && !resize && preview.is_none();
+    let feed = open_feed(
+        source,
+        &args.source,
+        args.size,
+        args.fps,
+        as_is.then_some(args.codec),
+    )
+    .with_context(|| format!("--source {}", args.source))?;
+    if feed.passthrough().is_some() {
+        println!("passing the camera's JPEG frames through as they are (no re-encode)");
+    }
+    let codec = args.codec;
+    let make_lane = move || {
+        let encoder: Box<dyn FrameEncoder> = framewire_codec::encoder(codec, &options)
+            .map_err(|e| SendError::Stage(framewire_session::chain(&e)))?;
+        let scaler: Box<dyn Scaler> = Box::new(Resizer::new(ResizeFilter::Area));
+        Ok((encoder, scaler))
+    };
+    let config = SendConfig {
+        frames: args.frames,
+        threads: threads(args.threads, args.fps),
+        resize_to: resize.then_some((out_w, out_h)),
+    };
+    let publishers: Vec<Arc<dyn Publisher>> = vec![Arc::new(server)];
+    let mut sender = Sender::new(feed, &make_lane, publishers, preview, &config)?;
+    let mut live = LiveLine::on_stderr();
+    let report = sender.run(&stop, &mut |e| print_send_event(e, &info.name, &mut live));
+    live.end();
+    let report = report.map_err(|e| match e {
+        SendError::Preview(e) => anyhow::Error::new(e).context("--preview"),
+        e => e.into(),
+    })?;
+    println!("stopped after sending {} frames", report.frames);
+    if report.dropped_at_capture > 0 {
+        println!(
+            "{} captured frames dropped because the pipeline was busy (newest frame wins)",
+            report.dropped_at_capture
+        );
+    }
+    Ok(())
+}
+
+/// The framewire server for `stream`, on `--listen`.
+fn bind(args: &ServeArgs, stream: StreamInfo) -> anyhow::Result<framewire_net::Fanout> {
     let handshake = Handshake {
-        stream: StreamInfo {
-            codec: args.codec,
-            width: out_w,
-            height: out_h,
-            format: encoder.output_format(info.format),
-        },
+        stream,
         fps: args.fps,
     };
     let config = ServerConfig {
@@ -118,50 +191,32 @@ fn serve(args: ServeArgs, mut preview: Option<WindowSink>) -> anyhow::Result<()>
         write_timeout: args.write_timeout,
         ..ServerConfig::default()
     };
-    // Ctrl-C is handled before the address is announced, so that a script which reads the
-    // address and then interrupts the server always gets a clean stop.
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop_flag = Arc::clone(&stop);
-    ctrlc::set_handler(move || stop_flag.store(true, Ordering::SeqCst))
-        .context("cannot install the Ctrl-C handler")?;
-    let server = Server::bind(args.listen, handshake, config, print_event)
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    println!("listening on {}", server.local_addr());
+    Server::bind(args.listen, handshake, config, print_event)
+        .with_context(|| format!("cannot listen on {}", args.listen))
+}
+
+/// `streaming test pattern 640x480 -> jpeg (rust encoder) 320x240 at 30 fps`.
+fn print_streaming(args: &ServeArgs, name: &str, (w, h): (u32, u32), (ow, oh): (u32, u32)) {
     let codec_label = if args.codec == CodecKind::Jpeg {
         format!("{} ({} encoder)", args.codec, args.jpeg_encoder)
     } else {
         args.codec.to_string()
     };
-    println!(
-        "streaming {} {}x{} -> {codec_label} {}x{} at {} fps",
-        info.name,
-        info.width,
-        info.height,
-        out_w,
-        out_h,
-        if args.fps > 0.0 {
-            args.fps.to_string()
-        } else {
-            "unpaced".into()
-        }
-    );
+    let fps = if args.fps > 0.0 {
+        args.fps.to_string()
+    } else {
+        "unpaced".into()
+    };
+    println!("streaming {name} {w}x{h} -> {codec_label} {ow}x{oh} at {fps} fps");
     let _ = std::io::stdout().flush();
+}
 
-    if let Some(preview) = &preview {
-        let stop_flag = Arc::clone(&stop);
-        preview.on_close(move || stop_flag.store(true, Ordering::SeqCst));
-    }
-
-    let mut captured = Frame::empty(info.format);
-    let resize = (out_w, out_h) != (info.width, info.height);
-    let as_is = args.codec == CodecKind::Jpeg && !resize && preview.is_none();
-    let mut feed = Feed::new(source, &args.source, args.size, args.fps, as_is)?;
-    // Camera JPEG passed through.
-    let mut passthrough = Vec::new();
+/// Lanes of the encode stage: `--threads`, else one per core (up to 4) unpaced, else one.
+fn threads(asked: Option<u32>, fps: f64) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = match args.threads {
+    let threads = match asked {
         Some(n) => n as usize,
-        None if args.fps > 0.0 => 1,
+        None if fps > 0.0 => 1,
         None => cores.min(4),
     };
     if threads > cores {
@@ -170,139 +225,28 @@ fn serve(args: ServeArgs, mut preview: Option<WindowSink>) -> anyhow::Result<()>
              threads only hold more frames in flight"
         );
     }
-    let codec = args.codec;
-    let make = move || Ok(framewire_codec::encoder(codec, &options)?);
-    // The encode stage resizes on its own lanes, unless the preview needs the resized frame
-    // here first.
-    let (mut resized, mut resizer) = (Frame::empty(info.format), Resizer::new(ResizeFilter::Area));
-    let resize_here = resize && preview.is_some();
-    let stage_resize = (resize && !resize_here).then_some((out_w, out_h));
-    let mut encoding = Encoding::new(&make, threads, stage_resize)?;
-    let mut sent = Sent::new(std::io::stderr().is_terminal());
-    let limit_left = |sent: &Sent| args.frames.is_none_or(|n| sent.count < n);
-
-    while !stop.load(Ordering::SeqCst) && limit_left(&sent) {
-        if server.viewer_count() == 0 {
-            server.wait_for_viewer(Duration::from_millis(200));
-            continue;
-        }
-        let pulled = feed
-            .pull(&mut captured, &mut passthrough)
-            .context("capturing a frame")?;
-        match pulled {
-            Pulled::Ended => {
-                // Frames still in the encode stage are sent before the stream ends.
-                while limit_left(&sent)
-                    && let Some(slot) = encoding.finish()?
-                {
-                    sent.publish(&server, &mut encoding, slot);
-                }
-                println!("source ended after {} frames", sent.count);
-                break;
-            }
-            Pulled::Nothing => {
-                if feed.keepalive_due(&mut sent.at)
-                    && let Some(last) = &sent.last
-                {
-                    server.publish(last);
-                }
-                continue;
-            }
-            Pulled::Frame | Pulled::Payload { .. } => {}
-        }
-        let frame = if resize_here {
-            resizer.resize(&captured, &mut resized, out_w, out_h)?;
-            &mut resized
-        } else {
-            &mut captured
-        };
-        if let Some(preview) = &mut preview
-            && preview.show(frame).context("--preview")? == Flow::Stop
-        {
-            break;
-        }
-        if let Pulled::Payload { seq, capture_us } = pulled {
-            let mut slot = encoding.free_buffer();
-            let encoded = Arc::get_mut(&mut slot).expect("pooled frames are not shared");
-            encoded.seq = seq;
-            encoded.capture_us = capture_us;
-            std::mem::swap(&mut encoded.payload, &mut passthrough);
-            sent.publish(&server, &mut encoding, slot);
-        } else {
-            encoding.submit(frame)?;
-            // One frame out per frame in: two published back to back would make every
-            // viewer's newest-wins slot drop the first.
-            if let Some(slot) = encoding.next_ready()? {
-                sent.publish(&server, &mut encoding, slot);
-            }
-        }
-        sent.live_line(&server, feed.dropped());
-    }
-    if sent.live {
-        eprintln!();
-    }
-    server.shutdown();
-    println!("stopped after sending {} frames", sent.count);
-    if feed.dropped() > 0 {
-        println!(
-            "{} captured frames dropped because the pipeline was busy (newest frame wins)",
-            feed.dropped()
-        );
-    }
-    Ok(())
+    threads
 }
 
-/// What has been sent: the count, the last frame (re-sent as a keepalive while a camera is
-/// gone) and when, and the live line's window.
-struct Sent {
-    count: u64,
-    last: Option<Arc<EncodedFrame>>,
-    at: Instant,
-    /// Whether stderr is a terminal that gets the live line.
-    live: bool,
-    /// Start, frames and bytes of the live line's current window.
-    window: (Instant, u64, u64),
-}
-
-impl Sent {
-    fn new(live: bool) -> Sent {
-        Sent {
-            count: 0,
-            last: None,
-            at: Instant::now(),
-            live,
-            window: (Instant::now(), 0, 0),
+fn print_send_event(event: SendEvent, source: &str, live: &mut LiveLine) {
+    match event {
+        SendEvent::Live {
+            fps,
+            mbit_per_s,
+            subscribers,
+            frames,
+            dropped_for_slow,
+            dropped_at_capture,
+        } => live.show(&format!(
+            "{fps:6.1} fps {mbit_per_s:8.2} Mbit/s  viewers {subscribers}  frames {frames}  \
+             dropped for slow viewers {dropped_for_slow}  at capture {dropped_at_capture}"
+        )),
+        SendEvent::Source(SourceEvent::Lost(why)) => {
+            println!("camera lost: {why}; viewers stay connected, retrying every second");
         }
-    }
-
-    /// Sends `slot` to every viewer; its buffer goes back to the pool once they are done.
-    fn publish(&mut self, server: &Server, encoding: &mut Encoding, slot: Arc<EncodedFrame>) {
-        let bytes = slot.payload.len() as u64;
-        server.publish(&slot);
-        self.last = Some(Arc::clone(&slot));
-        self.at = Instant::now();
-        encoding.recycle(slot);
-        self.count += 1;
-        self.window.1 += 1;
-        self.window.2 += bytes;
-    }
-
-    /// Rewrites the live line once a second on a terminal.
-    fn live_line(&mut self, server: &Server, dropped_at_capture: u64) {
-        if !self.live || self.window.0.elapsed() < Duration::from_secs(1) {
-            return;
-        }
-        let secs = self.window.0.elapsed().as_secs_f64();
-        eprint!(
-            "\r\x1b[2K{:6.1} fps {:8.2} Mbit/s  viewers {}  frames {}  dropped for slow viewers {}  at capture {}",
-            self.window.1 as f64 / secs,
-            self.window.2 as f64 * 8.0 / secs / 1e6,
-            server.viewer_count(),
-            self.count,
-            server.dropped_total(),
-            dropped_at_capture
-        );
-        self.window = (Instant::now(), 0, 0);
+        SendEvent::Source(SourceEvent::Back) => println!("camera back: {source}"),
+        SendEvent::Source(_) => {}
+        SendEvent::Ended { frames } => println!("source ended after {frames} frames"),
     }
 }
 

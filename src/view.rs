@@ -1,20 +1,19 @@
-//! `framewire view`: connect -> read frames -> decode -> show, measuring as it goes, and
-//! reconnecting with backoff when the server goes away.
+//! `framewire view`: flags → a TCP connector, the codec registry and a sink (a window, or none)
+//! → the session's receive path; then the snapshot and the stats.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use framewire_core::{Flow, Frame, now_micros};
-use framewire_net::{Client, ClientConfig, Incoming, NetError, WireErrorKind, wire::HEADER_LEN};
+use framewire_core::{Flow, Frame, FrameSink, PixelFormat, SinkError};
+use framewire_net::{ClientConfig, TcpConnector};
+use framewire_session::{Outcome, ReceiveConfig, ReceiveEvent, StopSignal, receive};
 
 use crate::args::{parse_addr, parse_bytes, parse_duration};
-use crate::stats::Stats;
 
 #[derive(Debug, Args)]
 pub struct ViewArgs {
@@ -53,255 +52,162 @@ enum StatsFormat {
     Json,
 }
 
-/// Shared between the receive loop and whatever may stop it (Ctrl-C, Enter, a closed window):
-/// setting `stop` and shutting the current socket wakes a blocked read.
-#[derive(Default)]
-pub struct StopSignal {
-    stop: AtomicBool,
-    socket: Mutex<Option<TcpStream>>,
-}
-
-impl StopSignal {
-    pub fn stop(&self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(s) = &*self.socket.lock().unwrap_or_else(|e| e.into_inner()) {
-            let _ = s.shutdown(Shutdown::Both);
-        }
-    }
-
-    pub fn is_stopped(&self) -> bool {
-        self.stop.load(Ordering::SeqCst)
-    }
-
-    fn watch(&self, client: &Client) {
-        *self.socket.lock().unwrap_or_else(|e| e.into_inner()) = client.closer().ok();
-        if self.is_stopped() {
-            self.stop();
-        }
-    }
-}
-
 pub fn run(args: ViewArgs) -> anyhow::Result<()> {
     if !args.headless {
         framewire_display::window::display_available()
             .map_err(|e| anyhow::anyhow!("{e}; add --headless to receive without a window"))?;
     }
     let signal = Arc::new(StopSignal::default());
-    {
-        let signal = Arc::clone(&signal);
-        ctrlc::set_handler(move || signal.stop()).context("cannot install the Ctrl-C handler")?;
-    }
+    let on_ctrlc = Arc::clone(&signal);
+    ctrlc::set_handler(move || on_ctrlc.stop()).context("cannot install the Ctrl-C handler")?;
     if std::io::stdin().is_terminal() {
-        let signal = Arc::clone(&signal);
+        let on_enter = Arc::clone(&signal);
         std::thread::spawn(move || {
-            let mut line = String::new();
-            if std::io::stdin().lock().read_line(&mut line).is_ok() {
-                signal.stop();
+            if std::io::stdin()
+                .lock()
+                .read_line(&mut String::new())
+                .is_ok()
+            {
+                on_enter.stop();
             }
         });
     }
-    if !args.headless {
-        return crate::display::view_in_window(args.connect, args.snapshot.is_some(), args, signal);
-    }
-    let mut last = Frame::empty(framewire_core::PixelFormat::Rgb8);
-    let outcome = receive(&args, &signal, |frame| {
-        if args.snapshot.is_some() {
-            last.clone_from(frame);
+    let keep = args.snapshot.is_some();
+    let (outcome, last) = if args.headless {
+        let mut sink = KeepLast::new(keep, None);
+        (receive_into(&args, &signal, &mut sink), sink.last)
+    } else {
+        let title = format!("framewire: receiving from {}", args.connect);
+        let (args, worker_signal) = (Arc::new(args), Arc::clone(&signal));
+        let worker_args = Arc::clone(&args);
+        let (closed, out) = crate::display::in_window(title, move |window| {
+            let on_close = Arc::clone(&worker_signal);
+            window.on_close(move || on_close.stop());
+            let mut sink = KeepLast::new(keep, Some(Box::new(window)));
+            let outcome = receive_into(&worker_args, &worker_signal, &mut sink);
+            (outcome, sink.last)
+        })?;
+        if closed {
+            signal.stop();
         }
-        Flow::Continue
-    });
+        return finish(&args, out.0, &out.1);
+    };
     finish(&args, outcome, &last)
 }
 
-/// What a receive session ended with.
-pub struct Outcome {
-    pub stats: Stats,
-    /// Codec, width and height of the last stream, for the report.
-    pub stream: Option<framewire_core::StreamInfo>,
-    pub result: anyhow::Result<()>,
-}
-
-/// Connects, then reads, decodes and measures frames, handing each to `show`, until `--frames`
-/// is reached, the server ends the stream, `show` says stop, or `signal` is set. Reconnects with
-/// backoff when the connection is lost, unless `--no-reconnect`.
-pub fn receive(
-    args: &ViewArgs,
-    signal: &StopSignal,
-    mut show: impl FnMut(&Frame) -> Flow,
-) -> Outcome {
-    let mut stats = Stats::new(args.verify_test_pattern);
-    let config = ClientConfig {
-        max_payload: args.max_payload,
-        read_timeout: args.idle_timeout,
-        ..ClientConfig::default()
+/// Runs the receive path into `sink`, printing what happens on stderr.
+fn receive_into(args: &ViewArgs, signal: &StopSignal, sink: &mut dyn FrameSink) -> Outcome {
+    let connector = TcpConnector {
+        addr: args.connect,
+        config: ClientConfig {
+            max_payload: args.max_payload,
+            read_timeout: args.idle_timeout,
+            ..ClientConfig::default()
+        },
     };
-    let mut client = match Client::connect(args.connect, config.clone()) {
-        Ok(c) => c,
-        Err(e) => {
-            return Outcome {
-                stats,
-                stream: None,
-                result: Err(e.into()),
-            };
-        }
+    let read = |f: &Frame| framewire_capture::read_frame_number(f);
+    let config = ReceiveConfig {
+        frames: args.frames,
+        no_reconnect: args.no_reconnect,
+        verify: args.verify_test_pattern.then_some(&read),
     };
-    signal.watch(&client);
-    announce(&client, "connected to");
-    let mut stream = client.handshake().stream;
-    let mut decoder = framewire_codec::decoder(&stream);
-    let mut frame = Frame::empty(stream.format);
-    let mut payload = Vec::new();
-    let live = std::io::stderr().is_terminal();
-
-    let result = loop {
-        if args.frames.is_some_and(|n| stats.frames() >= n) || signal.is_stopped() {
-            break Ok(());
-        }
-        let err = match client.recv_into(&mut payload) {
-            Ok(Incoming::Frame(header)) => {
-                let bytes = (payload.len() + HEADER_LEN) as u64;
-                if let Err(e) = decoder.decode_vec(&mut payload, &mut frame) {
-                    break Err(anyhow::Error::new(e).context(format!(
-                        "server {}: frame {} at byte {}",
-                        client.peer(),
-                        header.seq,
-                        client.offset()
-                    )));
-                }
-                frame.seq = header.seq;
-                frame.capture_us = header.capture_us;
-                stats.record(header.seq, header.capture_us, bytes, now_micros());
-                if args.verify_test_pattern
-                    && framewire_capture::read_frame_number(&frame)
-                        != Some(header.seq & 0xFFFF_FFFF)
-                {
-                    stats.pattern_error();
-                }
-                if live && let Some(line) = stats.live_line(Duration::from_millis(500)) {
-                    eprint!("\r\x1b[2K{line}");
-                }
-                if show(&frame) == Flow::Stop {
-                    break Ok(());
-                }
-                continue;
-            }
-            Ok(Incoming::End { reason: None }) => {
-                eprintln!("server {} ended the stream", client.peer());
-                break Ok(());
-            }
-            Ok(Incoming::End {
-                reason: Some(reason),
-            }) => {
-                break Err(anyhow::anyhow!(
-                    "server {} ended the stream: {reason}",
-                    client.peer()
-                ));
-            }
-            Err(_) if signal.is_stopped() => break Ok(()),
-            Err(e) => e,
-        };
-        if args.no_reconnect || !is_connection_lost(&err) {
-            break Err(err.into());
-        }
-        if live {
-            eprintln!();
-        }
-        eprintln!("{err}; reconnecting");
-        let Some(new) = reconnect(args.connect, &config, signal) else {
-            break Ok(());
-        };
-        client = new;
-        signal.watch(&client);
-        stats.reconnected();
-        announce(&client, "reconnected to");
-        if client.handshake().stream != stream {
-            stream = client.handshake().stream;
-            decoder = framewire_codec::decoder(&stream);
-        }
-    };
-    if live {
-        eprintln!();
-    }
-    Outcome {
-        stats,
-        stream: Some(stream),
-        result,
-    }
-}
-
-fn announce(client: &Client, what: &str) {
-    let s = client.handshake().stream;
-    let fps = client.handshake().fps;
-    let fps = if fps > 0.0 {
-        format!(" at {fps} fps")
-    } else {
-        String::new()
-    };
-    let line = format!(
-        "{what} {}: {} {}x{} {}{fps}\n",
-        client.peer(),
-        s.codec,
-        s.width,
-        s.height,
-        s.format
+    let mut live = crate::live::LiveLine::on_stderr();
+    let addr = args.connect;
+    let outcome = receive(
+        &connector,
+        &|s| framewire_codec::decoder(s),
+        sink,
+        signal,
+        &config,
+        &mut |event| print_event(event, addr, &mut live),
     );
-    // One write: `eprintln!` writes each piece on its own, and a line another process prints
-    // to the same terminal (the demo's server) could land in the middle.
-    let _ = std::io::stderr().write_all(line.as_bytes());
+    live.end();
+    outcome
 }
 
-/// A lost connection (the server died, restarted, or went silent) is worth reconnecting to; a
-/// server that sends bad bytes is not.
-fn is_connection_lost(e: &NetError) -> bool {
-    match e {
-        NetError::Closed { .. } | NetError::Io { .. } => true,
-        NetError::Wire { source, .. } => matches!(source.kind, WireErrorKind::Truncated { .. }),
-        _ => false,
+/// Tells the user what the receive path did, on stderr, each line in one write.
+fn print_event(event: ReceiveEvent<'_>, addr: SocketAddr, live: &mut crate::live::LiveLine) {
+    let line = match event {
+        ReceiveEvent::Frame(stats) => {
+            if live.is_on()
+                && let Some(line) = stats.live_line(Duration::from_millis(500))
+            {
+                live.show(&line);
+            }
+            return;
+        }
+        ReceiveEvent::Connected {
+            stream, fps, again, ..
+        } => {
+            let what = if again {
+                "reconnected to"
+            } else {
+                "connected to"
+            };
+            let fps = if fps > 0.0 {
+                format!(" at {fps} fps")
+            } else {
+                String::new()
+            };
+            let (c, w, h, f) = (stream.codec, stream.width, stream.height, stream.format);
+            format!("{what} {addr}: {c} {w}x{h} {f}{fps}")
+        }
+        ReceiveEvent::Lost(e) => {
+            live.end();
+            format!("{e}; reconnecting")
+        }
+        ReceiveEvent::StillReconnecting(e) => {
+            format!("still reconnecting: {}", framewire_session::chain(e))
+        }
+        ReceiveEvent::Reconnected { attempts, after } => format!(
+            "reconnected after {attempts} attempts in {:.1}s",
+            after.as_secs_f64()
+        ),
+        ReceiveEvent::Ended { peer } => format!("{peer} ended the stream"),
+    };
+    // One write: a line another process prints to the same terminal (the demo's server)
+    // could otherwise land in the middle.
+    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
+}
+
+/// Passes frames on to an optional sink, keeping a copy of the last one when asked (for
+/// `--snapshot`).
+struct KeepLast {
+    keep: bool,
+    last: Frame,
+    inner: Option<Box<dyn FrameSink>>,
+}
+
+impl KeepLast {
+    fn new(keep: bool, inner: Option<Box<dyn FrameSink>>) -> KeepLast {
+        KeepLast {
+            keep,
+            last: Frame::empty(PixelFormat::Rgb8),
+            inner,
+        }
     }
 }
 
-/// Tries to connect again, waiting 0.1 s, 0.2 s, 0.4 s ... up to 2 s between attempts, until it
-/// succeeds or `signal` is set.
-fn reconnect(addr: SocketAddr, config: &ClientConfig, signal: &StopSignal) -> Option<Client> {
-    let started = Instant::now();
-    let mut delay = Duration::from_millis(100);
-    let mut last_error = String::new();
-    for attempt in 1u64.. {
-        let wake = Instant::now() + delay;
-        while Instant::now() < wake {
-            if signal.is_stopped() {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20).min(wake - Instant::now()));
+impl FrameSink for KeepLast {
+    fn show(&mut self, frame: &Frame) -> Result<Flow, SinkError> {
+        if self.keep {
+            self.last.clone_from(frame);
         }
-        match Client::connect(addr, config.clone()) {
-            Ok(client) => {
-                eprintln!(
-                    "reconnected after {attempt} attempts in {:.1}s",
-                    started.elapsed().as_secs_f64()
-                );
-                return Some(client);
-            }
-            Err(e) => {
-                let msg = format!("{:#}", anyhow::Error::new(e));
-                if msg != last_error {
-                    eprintln!("still reconnecting: {msg}");
-                    last_error = msg;
-                }
-            }
+        match &mut self.inner {
+            Some(sink) => sink.show(frame),
+            None => Ok(Flow::Continue),
         }
-        delay = (delay * 2).min(Duration::from_secs(2));
     }
-    None
 }
 
 /// Writes the snapshot and the stats, and turns the outcome into the exit status.
-pub fn finish(args: &ViewArgs, outcome: Outcome, last: &Frame) -> anyhow::Result<()> {
+fn finish(args: &ViewArgs, outcome: Outcome, last: &Frame) -> anyhow::Result<()> {
     let Outcome {
         stats,
         stream,
-        mut result,
+        result,
     } = outcome;
+    let mut result = result.map_err(anyhow::Error::new);
     if let Some(path) = &args.snapshot {
         if stats.frames() > 0 {
             crate::display::write_snapshot(path, last).context("--snapshot")?;

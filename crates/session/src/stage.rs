@@ -1,9 +1,9 @@
-//! `serve`'s resize-and-encode stage, on one thread or several, handing encoded frames back in
+//! The send path's resize-and-encode stage, on one thread or several, handing packets back in
 //! capture order. Encoded buffers come from a pool and return to it, and frames move between
 //! threads by swapping buffers, so the steady state allocates and copies nothing.
 //!
 //! The stage has T lanes; each lane resizes (when asked) and encodes with its own
-//! [`Resizer`] and encoder. Lane T-1 is the serving thread itself and lanes 0..T-1 are worker
+//! [`Scaler`] and encoder. Lane T-1 is the serving thread itself and lanes 0..T-1 are worker
 //! threads, so `--threads 2` is the serving thread plus one worker: on two cores that is one
 //! busy thread per core, where two workers beside a serving thread kept a third thread
 //! runnable and measured slower (more frames in flight, colder caches, more wake-ups).
@@ -13,62 +13,69 @@
 //! flight, which costs up to T-1 frames of latency: worth it unpaced (`--fps 0`), where
 //! throughput is the point, not at a paced rate one thread keeps up with; `serve` picks the
 //! thread count accordingly. [`Encoding::finish`] hands back what is in flight when the
-//! source ends.
+//! source ends. A packet that needs no encoding (a camera's JPEG passed through) joins the
+//! same queue with [`Encoding::submit_packet`], so every packet leaves by one path.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::thread::{self, JoinHandle};
 
-use anyhow::Context;
-use framewire_capture::{ResizeFilter, Resizer};
-use framewire_core::{Frame, FrameEncoder};
-use framewire_net::EncodedFrame;
+use framewire_core::{Frame, FrameEncoder, Packet, Scaler};
 
-/// Builds one encoder (one per lane).
-pub type MakeEncoder = dyn Fn() -> anyhow::Result<Box<dyn FrameEncoder>>;
+use crate::{SendError, chain};
 
-type Done = (Frame, Arc<EncodedFrame>, Result<(), String>);
+/// What one lane resizes and encodes with.
+pub type LaneParts = (Box<dyn FrameEncoder>, Box<dyn Scaler>);
 
-/// What one lane owns: its encoder, and its resizer and resize buffer.
+/// Builds one lane's encoder and scaler (one of each per lane).
+pub type MakeLane = dyn Fn() -> Result<LaneParts, SendError> + Sync;
+
+type Done = (Frame, Arc<Packet>, Result<(), String>);
+
+/// What one lane owns: its encoder, and its scaler and resize buffer.
 struct Lane {
     encoder: Box<dyn FrameEncoder>,
     resize_to: Option<(u32, u32)>,
-    resizer: Resizer,
+    scaler: Box<dyn Scaler>,
     resized: Frame,
 }
 
 impl Lane {
-    fn new(make: &MakeEncoder, resize_to: Option<(u32, u32)>) -> anyhow::Result<Lane> {
+    fn new(make: &MakeLane, resize_to: Option<(u32, u32)>) -> Result<Lane, SendError> {
+        let (encoder, scaler) = make()?;
         Ok(Lane {
-            encoder: make()?,
+            encoder,
             resize_to,
-            resizer: Resizer::new(ResizeFilter::Area),
+            scaler,
             resized: Frame::empty(framewire_core::PixelFormat::Rgb8),
         })
     }
 
-    /// Resizes (if asked) and encodes `frame` into `out`.
-    fn process(&mut self, frame: &Frame, out: &mut EncodedFrame) -> anyhow::Result<()> {
+    /// Resizes (if asked) and encodes `frame` into `out`; an error names the frame.
+    fn process(&mut self, frame: &Frame, out: &mut Packet) -> Result<(), String> {
         out.seq = frame.seq;
         out.capture_us = frame.capture_us;
         let frame = match self.resize_to {
             Some((w, h)) => {
-                self.resizer
-                    .resize(frame, &mut self.resized, w, h)
-                    .with_context(|| format!("resizing frame {}", frame.seq))?;
+                self.scaler
+                    .scale(frame, &mut self.resized, w, h)
+                    .map_err(|e| format!("resizing frame {}: {}", frame.seq, chain(&e)))?;
                 &self.resized
             }
             None => frame,
         };
-        self.encoder
+        let encoded = self
+            .encoder
             .encode(frame, &mut out.payload)
-            .with_context(|| format!("encoding frame {}", frame.seq))
+            .map_err(|e| format!("encoding frame {}: {}", frame.seq, chain(&e)))?;
+        out.keyframe = encoded.is_keyframe();
+        Ok(())
     }
 }
 
 struct Worker {
-    jobs: SyncSender<(Frame, Arc<EncodedFrame>)>,
+    jobs: SyncSender<(Frame, Arc<Packet>)>,
     done: Receiver<Done>,
     thread: Option<JoinHandle<()>>,
 }
@@ -77,8 +84,8 @@ struct Worker {
 enum Flight {
     /// With worker `i`.
     Worker(usize),
-    /// Processed by the serving thread, waiting for older frames.
-    Done(Arc<EncodedFrame>),
+    /// Processed by the serving thread (or passed through), waiting for older frames.
+    Done(Arc<Packet>),
 }
 
 /// The resize-and-encode stage. See the module doc.
@@ -90,18 +97,18 @@ pub struct Encoding {
     in_flight: VecDeque<Flight>,
     /// Frame buffers not in flight.
     frames: Vec<Frame>,
-    /// Encoded buffers; one is free when no viewer holds it.
-    pool: Vec<Arc<EncodedFrame>>,
+    /// Packet buffers; one is free when no subscriber holds it.
+    pool: Vec<Arc<Packet>>,
 }
 
 impl Encoding {
     /// A stage of `threads` lanes (the serving thread and `threads - 1` workers) that resize
     /// frames to `resize_to` (none: as they are) and encode them.
     pub fn new(
-        make: &MakeEncoder,
+        make: &MakeLane,
         threads: usize,
         resize_to: Option<(u32, u32)>,
-    ) -> anyhow::Result<Encoding> {
+    ) -> Result<Encoding, SendError> {
         let mut encoding = Encoding {
             own: Lane::new(make, resize_to)?,
             workers: Vec::new(),
@@ -112,20 +119,20 @@ impl Encoding {
         };
         for i in 0..threads.saturating_sub(1) {
             let mut lane = Lane::new(make, resize_to)?;
-            let (jobs, job_rx) = sync_channel::<(Frame, Arc<EncodedFrame>)>(1);
+            let (jobs, job_rx) = sync_channel::<(Frame, Arc<Packet>)>(1);
             let (done_tx, done) = sync_channel::<Done>(1);
             let thread = thread::Builder::new()
                 .name(format!("framewire-encode-{i}"))
                 .spawn(move || {
                     for (frame, mut out) in job_rx {
                         let encoded = Arc::get_mut(&mut out).expect("a job's buffer is not shared");
-                        let result = lane.process(&frame, encoded).map_err(|e| format!("{e:#}"));
+                        let result = lane.process(&frame, encoded);
                         if done_tx.send((frame, out, result)).is_err() {
                             return;
                         }
                     }
                 })
-                .context("cannot start an encoder thread")?;
+                .map_err(|e| SendError::Stage(format!("cannot start an encoder thread: {e}")))?;
             encoding.workers.push(Worker {
                 jobs,
                 done,
@@ -139,16 +146,16 @@ impl Encoding {
         self.workers.len() as u64 + 1
     }
 
-    /// An encoded buffer no viewer holds, for a payload that needs no encoding (passthrough).
-    pub fn free_buffer(&mut self) -> Arc<EncodedFrame> {
+    /// A packet buffer no subscriber holds.
+    fn free_buffer(&mut self) -> Arc<Packet> {
         match self.pool.iter().position(|f| Arc::strong_count(f) == 1) {
             Some(i) => self.pool.swap_remove(i),
-            None => Arc::new(EncodedFrame::default()),
+            None => Arc::new(Packet::default()),
         }
     }
 
     /// Gives a published buffer back to the pool.
-    pub fn recycle(&mut self, encoded: Arc<EncodedFrame>) {
+    pub fn recycle(&mut self, encoded: Arc<Packet>) {
         if self.pool.len() < 8 + 2 * self.workers.len() {
             self.pool.push(encoded);
         }
@@ -157,13 +164,13 @@ impl Encoding {
     /// Resizes and encodes `frame` on its lane. A worker's lane takes the frame's buffer and
     /// `frame` gets a spare one back (stale pixels: the caller refills it), so no frame is
     /// copied. Then take what is ready with [`Encoding::next_ready`].
-    pub fn submit(&mut self, frame: &mut Frame) -> anyhow::Result<()> {
+    pub fn submit(&mut self, frame: &mut Frame) -> Result<(), SendError> {
         let mut out = self.free_buffer();
         let lane = (self.submitted % self.lanes()) as usize;
         self.submitted += 1;
         if lane == self.workers.len() {
-            let encoded = Arc::get_mut(&mut out).expect("pooled frames are not shared");
-            self.own.process(frame, encoded)?;
+            let encoded = Arc::get_mut(&mut out).expect("pooled packets are not shared");
+            self.own.process(frame, encoded).map_err(SendError::Stage)?;
             self.in_flight.push_back(Flight::Done(out));
             return Ok(());
         }
@@ -175,28 +182,36 @@ impl Encoding {
         self.workers[lane]
             .jobs
             .send((job, out))
-            .map_err(|_| anyhow::anyhow!("an encoder thread stopped"))?;
+            .map_err(|_| stopped())?;
         self.in_flight.push_back(Flight::Worker(lane));
         Ok(())
+    }
+
+    /// Queues a packet that needs no encoding (a camera's JPEG, passed through) behind the
+    /// frames in flight; `packet` gets a spare buffer back. Take it with [`Encoding::next_ready`].
+    pub fn submit_packet(&mut self, packet: &mut Packet) {
+        let mut out = self.free_buffer();
+        let slot = Arc::get_mut(&mut out).expect("pooled packets are not shared");
+        std::mem::swap(slot, packet);
+        self.in_flight.push_back(Flight::Done(out));
     }
 
     /// The oldest encoded frame if it is done; when every lane has a frame in flight, waits
     /// for it. `None`: nothing is ready (submit the next frame). Calling it once per
     /// [`Encoding::submit`] hands frames out evenly spaced, one per frame in.
-    pub fn next_ready(&mut self) -> anyhow::Result<Option<Arc<EncodedFrame>>> {
+    pub fn next_ready(&mut self) -> Result<Option<Arc<Packet>>, SendError> {
         let full = self.in_flight.len() as u64 >= self.lanes();
         self.pop(full)
     }
 
     /// The next frame still in flight, in capture order, waiting for it; `None` once every
     /// submitted frame has been handed back. Call it until `None` when the source ends.
-    pub fn finish(&mut self) -> anyhow::Result<Option<Arc<EncodedFrame>>> {
+    pub fn finish(&mut self) -> Result<Option<Arc<Packet>>, SendError> {
         self.pop(true)
     }
 
     /// The oldest frame in flight: waiting for it when `wait`, else only if it is done.
-    fn pop(&mut self, wait: bool) -> anyhow::Result<Option<Arc<EncodedFrame>>> {
-        let stopped = || anyhow::anyhow!("an encoder thread stopped");
+    fn pop(&mut self, wait: bool) -> Result<Option<Arc<Packet>>, SendError> {
         let (frame, out, result) = match self.in_flight.front() {
             None => return Ok(None),
             Some(Flight::Done(_)) => {
@@ -220,9 +235,13 @@ impl Encoding {
         };
         self.in_flight.pop_front();
         self.frames.push(frame);
-        result.map_err(anyhow::Error::msg)?;
+        result.map_err(SendError::Stage)?;
         Ok(Some(out))
     }
+}
+
+fn stopped() -> SendError {
+    SendError::Stage("an encoder thread stopped".to_string())
 }
 
 impl Drop for Encoding {
@@ -242,15 +261,8 @@ impl Drop for Encoding {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use framewire_codec::EncodeOptions;
-    use framewire_core::{CodecKind, PixelFormat};
-
-    fn make() -> anyhow::Result<Box<dyn FrameEncoder>> {
-        Ok(framewire_codec::encoder(
-            CodecKind::Raw,
-            &EncodeOptions::default(),
-        )?)
-    }
+    use crate::test_lanes::make;
+    use framewire_core::PixelFormat;
 
     #[test]
     fn every_lane_count_keeps_capture_order_and_loses_nothing() {
@@ -260,7 +272,7 @@ mod tests {
                 let mut frame = Frame::new(4, 2, PixelFormat::Rgb8);
                 let mut got = Vec::new();
                 let want_len = if resize_to.is_some() { 6 } else { 24 };
-                let mut take = |e: Arc<EncodedFrame>, enc: &mut Encoding| {
+                let mut take = |e: Arc<Packet>, enc: &mut Encoding| {
                     assert_eq!(e.payload, vec![e.seq as u8; want_len], "frame {}", e.seq);
                     got.push(e.seq);
                     enc.recycle(e);

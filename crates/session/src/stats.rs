@@ -1,12 +1,13 @@
-//! What a viewer measures: frames, bytes, drops, order, capture-to-decoded latency; printed
-//! live on a terminal and as one JSON object at exit (`--stats json`).
+//! What a receiver measures: frames, bytes, drops, order, capture-to-decoded latency; a live
+//! line for a terminal and one report at exit (the `--stats json` object).
 
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-/// Running totals of one `view` session.
+/// Running totals of one receive session.
+#[derive(Debug)]
 pub struct Stats {
     started: Option<Instant>,
     last: Option<Instant>,
@@ -27,6 +28,7 @@ pub struct Stats {
 }
 
 /// The last second or so, for the live line.
+#[derive(Debug)]
 struct Window {
     since: Instant,
     frames: u64,
@@ -36,22 +38,37 @@ struct Window {
 /// The `--stats json` object.
 #[derive(Debug, Serialize)]
 pub struct Report {
+    /// Frames decoded (keepalive repeats not counted).
     pub frames: u64,
+    /// Frames per second between the first and the last frame.
     pub fps: f64,
+    /// Bytes received, headers included.
     pub bytes: u64,
+    /// Megabits per second between the first and the last frame.
     pub mbit_per_s: f64,
+    /// The stream's codec.
     pub codec: String,
+    /// The stream's width in pixels.
     pub width: u32,
+    /// The stream's height in pixels.
     pub height: u32,
+    /// Frames the sender numbered that never arrived (gaps in `seq`).
     pub dropped: u64,
+    /// Frames that arrived with a number lower than one already seen.
     pub out_of_order: u64,
     /// The previous frame again, same number: `serve`'s keepalive while its camera is gone.
     /// Not counted in `frames` or latency (its capture time is old).
     pub repeated: u64,
+    /// The first frame's number.
     pub first_seq: Option<u64>,
+    /// The last frame's number.
     pub last_seq: Option<u64>,
+    /// Connections made again after one was lost.
     pub reconnects: u64,
+    /// Capture to decoded.
     pub latency_ms: Latency,
+    /// Frames whose pixels did not carry the test pattern's number their header named (only
+    /// when checking).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pattern_errors: Option<u64>,
 }
@@ -59,12 +76,16 @@ pub struct Report {
 /// Latency percentiles in milliseconds.
 #[derive(Debug, Serialize)]
 pub struct Latency {
+    /// Median.
     pub p50: f64,
+    /// 99th percentile.
     pub p99: f64,
+    /// Largest.
     pub max: f64,
 }
 
 impl Stats {
+    /// Empty totals; `check_pattern` adds `pattern_errors` to the report.
     pub fn new(check_pattern: bool) -> Stats {
         Stats {
             started: None,
@@ -133,6 +154,7 @@ impl Stats {
         }
     }
 
+    /// Frames decoded so far.
     pub fn frames(&self) -> u64 {
         self.frames
     }
@@ -168,6 +190,7 @@ impl Stats {
         Some(line)
     }
 
+    /// The totals as the report, for a stream of `codec` at `width` x `height`.
     pub fn report(&self, codec: &str, width: u32, height: u32) -> Report {
         let secs = match (self.started, self.last) {
             (Some(a), Some(b)) => (b - a).as_secs_f64(),
