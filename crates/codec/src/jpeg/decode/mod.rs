@@ -37,6 +37,8 @@ mod color;
 mod entropy;
 mod idct;
 mod markers;
+#[cfg(test)]
+mod tests;
 
 use entropy::{BitReader, HuffTable, decode_block};
 use idct::idct_block;
