@@ -2,7 +2,7 @@
 //! libjpeg's fancy (triangle filter) upsampling, and rows converted from
 //! YCbCr (JFIF), Adobe RGB or grayscale to packed RGB8.
 
-use super::{BaselineDecoder, CompBuf, Frame, Geo};
+use super::{BaselineDecoder, CompBuf, FrameInfo, Geo};
 
 /// Fancy (triangle filter) upsampling of one row by 2 horizontally.
 /// `cs` holds the source with one replicated sample on each side
@@ -164,7 +164,7 @@ impl BaselineDecoder {
     /// Converts output rows `y0..y1` to RGB.
     pub(super) fn convert_rows(
         &mut self,
-        f: &Frame,
+        f: &FrameInfo,
         geo: &[Geo; 3],
         y0: usize,
         y1: usize,

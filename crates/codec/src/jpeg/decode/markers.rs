@@ -1,14 +1,14 @@
 //! Marker and segment parsing: everything before the entropy-coded data.
 //!
 //! Reads SOI, then the segments up to and including SOS: the frame header
-//! (SOF0/SOF1) into a `Frame`, DHT into the decoder's Huffman tables (or the
-//! Annex K tables when there is none), DQT, DRI and the Adobe APP14 colour
-//! transform; skips APPn, COM and reserved markers, and refuses the frame
-//! types the decoder does not take as [`DecodeError::Unsupported`].
+//! (SOF0/SOF1) into a `FrameInfo`, DHT into the decoder's Huffman tables (or
+//! the Annex K tables when there is none), DQT, DRI and the Adobe APP14
+//! colour transform; skips APPn, COM and reserved markers, and refuses the
+//! frame types the decoder does not take as [`DecodeError::Unsupported`].
 
 use crate::jpeg::tables::{CHROMA_AC, CHROMA_DC, LUMA_AC, LUMA_DC};
 
-use super::{BaselineDecoder, CompInfo, DecodeError, Frame, Limits, invalid, unsupported};
+use super::{BaselineDecoder, CompInfo, DecodeError, FrameInfo, Limits, invalid, unsupported};
 
 fn be16(data: &[u8], pos: usize) -> Option<u16> {
     let b = data.get(pos..pos.checked_add(2)?)?;
@@ -26,7 +26,7 @@ impl BaselineDecoder {
     }
 
     /// Parses all markers up to and including SOS.
-    pub(super) fn parse(&mut self, data: &[u8], limits: Limits) -> Result<Frame, DecodeError> {
+    pub(super) fn parse(&mut self, data: &[u8], limits: Limits) -> Result<FrameInfo, DecodeError> {
         self.qt_defined = [false; 4];
         for t in self.dc.iter_mut().chain(self.ac.iter_mut()) {
             t.defined = false;
@@ -35,7 +35,7 @@ impl BaselineDecoder {
             return Err(invalid(0, "missing SOI marker (not a JPEG)"));
         }
         let mut pos = 2usize;
-        let mut frame: Option<Frame> = None;
+        let mut frame: Option<FrameInfo> = None;
         let mut any_dht = false;
         let mut restart_interval = 0u16;
         let mut adobe_transform = None;
@@ -200,7 +200,7 @@ impl BaselineDecoder {
         &mut self,
         seg: &[u8],
         seg_pos: usize,
-        f: &mut Frame,
+        f: &mut FrameInfo,
         any_dht: bool,
     ) -> Result<(), DecodeError> {
         let ns = usize::from(*seg.first().unwrap_or(&0));
@@ -276,7 +276,7 @@ impl BaselineDecoder {
 }
 
 /// Parses a SOF0/SOF1 segment body.
-fn parse_sof(seg: &[u8], seg_pos: usize, limits: Limits) -> Result<Frame, DecodeError> {
+fn parse_sof(seg: &[u8], seg_pos: usize, limits: Limits) -> Result<FrameInfo, DecodeError> {
     if seg.len() < 6 {
         return Err(invalid(seg_pos, "frame header too short"));
     }
@@ -305,11 +305,11 @@ fn parse_sof(seg: &[u8], seg_pos: usize, limits: Limits) -> Result<Frame, Decode
     if seg.len() < 6 + 3 * nf {
         return Err(invalid(seg_pos, "frame header too short"));
     }
-    let mut f = Frame {
+    let mut f = FrameInfo {
         width,
         height,
         ncomp: nf,
-        ..Frame::default()
+        ..FrameInfo::default()
     };
     for i in 0..nf {
         let b = &seg[6 + 3 * i..9 + 3 * i];

@@ -21,13 +21,14 @@
 //!
 //! The layers, in the order the bytes go through them: `markers.rs` parses
 //! the segments up to the scan (SOI, SOF, DHT, DQT, DRI, Adobe APP14, SOS)
-//! into a `Frame` and the decoder's tables; `entropy.rs` builds the Huffman
-//! lookup tables and reads the entropy-coded data block by block; `idct.rs`
-//! dequantises and inverse-transforms each block into its component plane;
-//! `color.rs` upsamples chroma and converts rows to RGB. This file holds the
-//! types they share, sizes the buffers and drives the MCU loop. That loop is
-//! compiled twice, for AVX2 (picked at run time) and for the target's
-//! baseline, so everything it calls per block is `#[inline(always)]`.
+//! into a `FrameInfo` and the decoder's tables; `entropy.rs` builds the
+//! Huffman lookup tables and reads the entropy-coded data block by block;
+//! `idct.rs` dequantises and inverse-transforms each block into its component
+//! plane; `color.rs` upsamples chroma and converts rows to RGB. This file
+//! holds the types they share, sizes the buffers and drives the MCU loop.
+//! That loop is compiled twice, for AVX2 (picked at run time) and for the
+//! target's baseline, so everything it calls per block is
+//! `#[inline(always)]`.
 
 use std::fmt;
 
@@ -124,6 +125,7 @@ pub struct Header {
 // Decoder state
 // ---------------------------------------------------------------------------
 
+/// One component: its id, sampling factors and table ids.
 #[derive(Debug, Default, Clone, Copy)]
 struct CompInfo {
     id: u8,
@@ -134,8 +136,11 @@ struct CompInfo {
     ta: u8,
 }
 
+/// What the markers up to SOS say about the image: the frame header (SOF),
+/// the scan's component order and tables, the restart interval (DRI) and the
+/// Adobe colour transform. Named so as not to shadow framewire-core's `Frame`.
 #[derive(Debug, Default, Clone, Copy)]
-struct Frame {
+struct FrameInfo {
     width: u32,
     height: u32,
     ncomp: usize,
@@ -272,7 +277,12 @@ impl BaselineDecoder {
     /// Sizes the buffers, decodes the scan and converts to RGB: compiled for AVX2 where the
     /// CPU has it (the same code and float operations, so the same pixels), else for the
     /// target's baseline.
-    fn decode_frame(&mut self, data: &[u8], f: &Frame, out: &mut [u8]) -> Result<(), DecodeError> {
+    fn decode_frame(
+        &mut self,
+        data: &[u8],
+        f: &FrameInfo,
+        out: &mut [u8],
+    ) -> Result<(), DecodeError> {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             #[allow(unsafe_code)]
@@ -288,7 +298,7 @@ impl BaselineDecoder {
     fn decode_frame_avx2(
         &mut self,
         data: &[u8],
-        f: &Frame,
+        f: &FrameInfo,
         out: &mut [u8],
     ) -> Result<(), DecodeError> {
         self.decode_frame_generic(data, f, out)
@@ -299,7 +309,7 @@ impl BaselineDecoder {
     fn decode_frame_generic(
         &mut self,
         data: &[u8],
-        f: &Frame,
+        f: &FrameInfo,
         out: &mut [u8],
     ) -> Result<(), DecodeError> {
         let width = f.width as usize;
