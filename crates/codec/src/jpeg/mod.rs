@@ -40,8 +40,6 @@ use zune_jpeg::zune_core::options::DecoderOptions;
 use crate::{check_frame, check_quality, stream_frame_bytes};
 
 mod decode;
-#[cfg(test)]
-mod decode_tests;
 mod encode;
 mod tables;
 

@@ -1,9 +1,9 @@
-//! Tests of framewire's JPEG decoder (`decode.rs`) against real encoders and decoders: JPEGs in
+//! Tests of framewire's JPEG decoder against real encoders and decoders: JPEGs in
 //! every layout it takes (4:4:4, 4:2:2, 4:2:0, 4:4:0, grayscale, restart intervals, no DHT) made
 //! by jpeg-encoder and decoded by both it and zune-jpeg, the kinds it hands on (progressive,
 //! 12-bit), and hostile bytes: every prefix, byte changes at every offset, proptest mutations.
 
-use super::decode::{BaselineDecoder, DecodeError, Limits};
+use super::{BaselineDecoder, DecodeError, Limits};
 use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
 use zune_jpeg::JpegDecoder;
 use zune_jpeg::zune_core::bytestream::ZCursor;
