@@ -307,6 +307,11 @@ impl RowSpec {
     const fn note_of(self, note: Note) -> RowSpec {
         RowSpec { note, ..self }
     }
+
+    /// The keys of the value and the baseline.
+    fn keys(&self) -> impl Iterator<Item = Key> {
+        std::iter::once(self.value).chain(self.baseline.map(|b| b.key))
+    }
 }
 
 /// The criterion benches the run measures: (package, bench target, the group its ids start with).
@@ -1088,8 +1093,8 @@ fn criterion_results(dir: &Path, since: SystemTime) -> BTreeMap<String, Measured
     out
 }
 
-/// OpenCV's median ms per op, keyed `"<op> <WxH>"` as opencv_micro.py prints it; `None` where
-/// OpenCV cannot be set up here (the notes say why).
+/// OpenCV's median ms per op, keyed `"<op> <WxH>"` as opencv_micro.py prints it, for every op the
+/// table's rows name; `None` where OpenCV cannot be set up here (the notes say why).
 fn opencv_baseline(
     out_dir: &Path,
     quick: bool,
@@ -1132,40 +1137,8 @@ fn opencv_baseline(
         }
     }
     let runs = if quick { "40" } else { "200" };
-    let jobs: [((u32, u32), Vec<String>); 5] = [
-        (
-            (320, 240),
-            vec!["jpeg_encode:80".into(), "jpeg_decode:80".into()],
-        ),
-        (
-            (640, 480),
-            vec![
-                "resize_area:320x240".into(),
-                "resize_linear:320x240".into(),
-                "jpeg_encode:80".into(),
-                "jpeg_decode:80".into(),
-            ],
-        ),
-        (
-            (1280, 720),
-            vec!["resize_area:320x180".into(), "resize_linear:320x180".into()],
-        ),
-        (
-            (1920, 1080),
-            vec![
-                "resize_area:320x180".into(),
-                "resize_linear:320x180".into(),
-                "jpeg_encode:80".into(),
-                "jpeg_decode:80".into(),
-            ],
-        ),
-        ((0, 0), vec![]),
-    ];
     let writer = target_dir().join("release/write-pattern");
-    for ((w, h), ops) in jobs {
-        if ops.is_empty() {
-            continue;
-        }
+    for ((w, h), ops) in opencv_jobs(ROWS) {
         let input = out_dir.join(format!("pattern-{w}x{h}.rgb"));
         let status = Command::new(&writer)
             .arg(&input)
@@ -1182,7 +1155,7 @@ fn opencv_baseline(
             "--runs",
             runs,
         ]);
-        for op in &ops {
+        for op in ops {
             cmd.args(["--op", op]);
         }
         let output = cmd.stderr(Stdio::inherit()).output();
@@ -1206,6 +1179,37 @@ fn opencv_baseline(
         }
     }
     Some(out)
+}
+
+/// The OpenCV ops `table` names, by input size (smallest first), each size's ops in the order the
+/// table first names them: a key `"resize_area:320x240 640x480"` is the op `resize_area:320x240`
+/// on a 640x480 input.
+fn opencv_jobs(table: &[RowSpec]) -> Vec<((u32, u32), Vec<&'static str>)> {
+    let mut jobs: Vec<((u32, u32), Vec<&'static str>)> = Vec::new();
+    let keys = table.iter().flat_map(RowSpec::keys).flat_map(|k| match k {
+        Key::OpenCv(k) => vec![k],
+        Key::OpenCvSum(ks) => ks.to_vec(),
+        _ => Vec::new(),
+    });
+    for key in keys {
+        let Some((op, size)) = opencv_op(key) else {
+            continue;
+        };
+        match jobs.iter_mut().find(|(s, _)| *s == size) {
+            Some((_, ops)) if ops.contains(&op) => {}
+            Some((_, ops)) => ops.push(op),
+            None => jobs.push((size, vec![op])),
+        }
+    }
+    jobs.sort_by_key(|&((w, h), _)| u64::from(w) * u64::from(h));
+    jobs
+}
+
+/// An OpenCV key's op and input size.
+fn opencv_op(key: &'static str) -> Option<(&'static str, (u32, u32))> {
+    let (op, size) = key.split_once(' ')?;
+    let (w, h) = size.split_once('x')?;
+    Some((op, (w.parse().ok()?, h.parse().ok()?)))
 }
 
 /// `framewire serve --fps 0` fed to the harness's `sink` (a viewer that receives without
@@ -1646,10 +1650,7 @@ mod tests {
             ns: 1000.0,
             bytes: Some(1000),
         };
-        let keys = table
-            .iter()
-            .flat_map(|spec| std::iter::once(spec.value).chain(spec.baseline.map(|b| b.key)));
-        for key in keys {
+        for key in table.iter().flat_map(RowSpec::keys) {
             let cv = m.opencv.as_mut().expect("OpenCV set up");
             match key {
                 Key::Crit(id) => {
@@ -1824,5 +1825,38 @@ mod tests {
         assert_eq!((m.ns, m.bytes), (123.5, Some(14_032)));
         assert_eq!(got.len(), 2);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn opencv_runs_the_ops_the_table_names_smallest_input_first() {
+        let jobs = opencv_jobs(ROWS);
+        assert_eq!(
+            jobs,
+            [
+                ((320, 240), vec!["jpeg_encode:80", "jpeg_decode:80"]),
+                (
+                    (640, 480),
+                    vec![
+                        "resize_area:320x240",
+                        "resize_linear:320x240",
+                        "jpeg_encode:80",
+                        "jpeg_decode:80"
+                    ]
+                ),
+                (
+                    (1280, 720),
+                    vec!["resize_area:320x180", "resize_linear:320x180"]
+                ),
+                (
+                    (1920, 1080),
+                    vec![
+                        "resize_area:320x180",
+                        "resize_linear:320x180",
+                        "jpeg_encode:80",
+                        "jpeg_decode:80"
+                    ]
+                ),
+            ]
+        );
     }
 }
