@@ -1684,6 +1684,14 @@ mod tests {
         m
     }
 
+    /// The one-line error `build_rows` fails with.
+    fn error(m: &Measurements) -> String {
+        match build_rows(ROWS, m, &mut Vec::new()) {
+            Ok(rows) => panic!("expected an error, got {} rows", rows.len()),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
     #[test]
     fn each_row_divides_by_its_own_baseline_and_says_whether_it_meets_its_target() {
         let mut m = made_up_run(ROWS);
@@ -1825,6 +1833,221 @@ mod tests {
         assert_eq!((m.ns, m.bytes), (123.5, Some(14_032)));
         assert_eq!(got.len(), 2);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_run_with_every_figure_the_table_names_has_every_row_in_the_tables_order() {
+        let mut notes = Vec::new();
+        let rows = build_rows(ROWS, &made_up_run(ROWS), &mut notes).expect("every row measured");
+        let cases: Vec<&str> = rows.iter().map(|r| r.case.as_str()).collect();
+        let table: Vec<&str> = ROWS.iter().map(|r| r.case).collect();
+        assert_eq!(cases, table);
+        for r in &rows {
+            assert!(!r.baseline.ends_with("not measured"), "{}", r.case);
+            assert_eq!(r.ratio.is_some(), !r.baseline.is_empty(), "{}", r.case);
+        }
+        assert!(notes.is_empty(), "{notes:?}");
+        // Rows are found by their case (here and by whoever reads summary.json).
+        let mut unique = table.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), table.len(), "two rows share a case");
+    }
+
+    #[test]
+    fn every_id_in_the_table_is_one_that_a_run_produces() {
+        let groups: Vec<&str> = BENCHES.iter().map(|&(_, _, group)| group).collect();
+        // What opencv_micro.py and viewers-fed print.
+        let opencv_ops = ["resize_area", "resize_linear", "jpeg_encode", "jpeg_decode"];
+        let viewers_sizes = ["320x240", "640x480"];
+        let viewers_modes = ["once", "per-viewer"];
+        let viewers_fields = ["max_viewers", "server_cpu_per_viewer"];
+        for spec in ROWS {
+            let case = spec.case;
+            let turbo = spec.may_lack == MayLack::WithoutTurbo;
+            for key in spec.keys() {
+                match key {
+                    Key::Crit(id) | Key::CritSameBytes(id) => {
+                        let group = id.split('/').next().unwrap_or_default();
+                        assert!(groups.contains(&group), "{case}: {id} is no bench's");
+                        // Only the turbojpeg run gives libjpeg-turbo ids; only with a GPU
+                        // adapter does the renderer give any.
+                        assert!(!id.contains(TURBO_FILTER) || turbo, "{case}: {id}");
+                        assert!(
+                            group != RENDER_GROUP || spec.may_lack == MayLack::WithoutGpu,
+                            "{case}: {id}"
+                        );
+                    }
+                    Key::OpenCv(k) => assert!(
+                        opencv_op(k).is_some_and(|(op, _)| opencv_ops
+                            .contains(&op.split(':').next().unwrap_or_default())),
+                        "{case}: OpenCV op {k:?}"
+                    ),
+                    Key::OpenCvSum(ks) => {
+                        for k in ks {
+                            assert!(opencv_op(k).is_some(), "{case}: OpenCV op {k:?}");
+                        }
+                    }
+                    Key::Pipeline(label, mode) => {
+                        let run = PIPELINE.iter().find(|c| c.label == label);
+                        assert!(run.is_some_and(|c| c.turbo == turbo), "{case}: {label}");
+                        assert!(PIPELINE_MODES.iter().any(|&(m, _)| m == mode), "{mode}");
+                    }
+                    Key::Viewers(size, mode, field) => assert!(
+                        viewers_sizes.contains(&size)
+                            && viewers_modes.contains(&mode)
+                            && viewers_fields.contains(&field),
+                        "{case}: viewers-fed {size} {mode} {field}"
+                    ),
+                }
+            }
+            // Each excuse names what this machine can lack for that kind of figure.
+            let excuses = |key: Key, may_lack: MayLack| match may_lack {
+                MayLack::Never => true,
+                MayLack::WithoutOpenCv => matches!(key, Key::OpenCv(_) | Key::OpenCvSum(_)),
+                MayLack::WhenNull => matches!(key, Key::Viewers(..)),
+                MayLack::WithoutTurbo => matches!(key, Key::Crit(_) | Key::Pipeline(..)),
+                MayLack::WithoutGpu => matches!(key, Key::Crit(_)),
+            };
+            assert!(excuses(spec.value, spec.may_lack), "{case}");
+            if let Some(b) = spec.baseline {
+                let row_only = matches!(b.may_lack, MayLack::WithoutTurbo | MayLack::WithoutGpu);
+                assert!(excuses(b.key, b.may_lack) && !row_only, "{case}: baseline");
+            }
+        }
+    }
+
+    #[test]
+    fn a_missing_bench_result_fails_the_summary_naming_the_row_and_the_id() {
+        // A renamed or failed bench: the row is an error, not a row left out.
+        let mut m = made_up_run(ROWS);
+        m.crit.remove("resize/bilinear/640x480-320x240");
+        assert_eq!(
+            error(&m),
+            "summary row \"resize bilinear 640x480->320x240\": no result from criterion bench \
+             resize/bilinear/640x480-320x240; no summary written"
+        );
+        // A missing baseline too; the first row lacking it is named, the others counted.
+        let mut m = made_up_run(ROWS);
+        m.crit.remove("codec/memcpy/320x240");
+        assert_eq!(
+            error(&m),
+            "summary row \"raw encode 320x240\": its baseline (memcpy of the frame) has no \
+             result from criterion bench codec/memcpy/320x240 (and 3 more rows lack results); \
+             no summary written"
+        );
+        // Loopback's plain-TCP floor is named by the message size.
+        let mut m = made_up_run(ROWS);
+        m.crit.extend(crit_results(&[(
+            "loopback/framewire/raw/1280x720",
+            1e6,
+            Some(2_764_832),
+        )]));
+        let e = error(&m);
+        assert!(
+            e.contains("\"loopback raw 1280x720 end to end\"")
+                && e.contains("criterion bench loopback/tcp/2764832"),
+            "{e}"
+        );
+        // MB/s needs the bytes per iteration the bench declares.
+        let mut m = made_up_run(ROWS);
+        m.crit.extend(crit_results(&[(
+            "loopback/framewire/jpeg/640x480",
+            1e6,
+            None,
+        )]));
+        let e = error(&m);
+        assert!(
+            e.contains(
+                "criterion bench loopback/framewire/jpeg/640x480 declares no bytes per iteration"
+            ),
+            "{e}"
+        );
+        // The serve pipeline, viewers-fed, and OpenCV where it was set up.
+        let mut m = made_up_run(ROWS);
+        m.pipeline.remove("jpeg 640x480 single");
+        let e = error(&m);
+        assert!(
+            e.contains("\"serve pipeline jpeg 640x480, threaded\"")
+                && e.contains("serve pipeline run \"jpeg 640x480 single\""),
+            "{e}"
+        );
+        let mut m = made_up_run(ROWS);
+        m.viewers.clear();
+        let e = error(&m);
+        assert!(
+            e.contains("\"viewers fed, jpeg 320x240 30 fps, all >= 29 fps, encode once\"")
+                && e.contains("viewers-fed result 320x240 once"),
+            "{e}"
+        );
+        let mut m = made_up_run(ROWS);
+        if let Some(cv) = m.opencv.as_mut() {
+            cv.remove("jpeg_decode:80 1920x1080");
+        }
+        let e = error(&m);
+        assert!(
+            e.contains("\"jpeg decode 1920x1080 (framewire, pure Rust)\"")
+                && e.contains("OpenCV op \"jpeg_decode:80 1920x1080\""),
+            "{e}"
+        );
+        assert!(!e.contains('\n'), "one line: {e}");
+    }
+
+    #[test]
+    fn rows_are_left_out_only_for_what_the_table_lets_this_machine_lack() {
+        // No cmake or nasm: no libjpeg-turbo, so its rows are left out.
+        let mut m = made_up_run(ROWS);
+        m.turbo = false;
+        m.crit.retain(|id, _| !id.contains(TURBO_FILTER));
+        m.pipeline
+            .retain(|label, _| !label.starts_with("jpeg-turbo"));
+        let rows = build_rows(ROWS, &m, &mut Vec::new()).expect("turbo may be missing");
+        let turbo_rows = ROWS
+            .iter()
+            .filter(|r| r.may_lack == MayLack::WithoutTurbo)
+            .count();
+        assert_eq!(rows.len(), ROWS.len() - turbo_rows);
+        assert!(!rows.iter().any(|r| r.case.contains("turbo")));
+        // Where it was built, its rows are required.
+        m.turbo = true;
+        let e = error(&m);
+        assert!(
+            e.contains("(libjpeg-turbo, --features turbojpeg)")
+                && e.contains("criterion bench codec/encode/jpeg-turbo/320x240"),
+            "{e}"
+        );
+
+        // The renderer measured something, so there is an adapter: every render row is required.
+        let mut m = made_up_run(ROWS);
+        m.crit.remove("render/640x480/rgba8");
+        let e = error(&m);
+        assert!(
+            e.contains("\"render 640x480/rgba8 (upload+draw+read back)\""),
+            "{e}"
+        );
+
+        // viewers-fed's null (no viewer count kept 29 fps): no CPU per viewer, and a zero
+        // viewer count is no baseline.
+        let mut m = made_up_run(ROWS);
+        for v in m.viewers.iter_mut().filter(|v| v["size"] == "640x480") {
+            v["max_viewers"] = json!(0);
+            v["server_cpu_per_viewer"] = Value::Null;
+        }
+        let rows = build_rows(ROWS, &m, &mut Vec::new()).expect("nulls are allowed there");
+        assert!(
+            !rows
+                .iter()
+                .any(|r| r.case.starts_with("server CPU per viewer, jpeg 640x480"))
+        );
+        let r = row(
+            &rows,
+            "viewers fed, jpeg 640x480 30 fps, all >= 29 fps, encode once",
+        );
+        assert_eq!(r.baseline, "one encode per viewer: not measured");
+        // A null viewer count is not allowed.
+        m.viewers[0]["max_viewers"] = Value::Null;
+        let e = error(&m);
+        assert!(e.contains("viewers-fed max_viewers of 320x240 once"), "{e}");
     }
 
     #[test]
