@@ -1,7 +1,9 @@
 //! `cargo xtask bench [--quick]`: runs the criterion benches, the OpenCV baseline, the serve
 //! pipeline through the real binary and the viewers-fed measure, and writes one summary table
 //! (`target/framewire-bench/summary.json` and `summary.md`) where every row carries its ratio
-//! against a baseline measured in the same run.
+//! against a baseline measured in the same run. Every row comes from one table, `ROWS`; a row
+//! whose bench gave no result fails the command, naming the row and the bench id, unless the table
+//! lets this machine lack it (OpenCV, libjpeg-turbo's build tools, a GPU adapter).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -28,7 +30,7 @@ struct Row {
     note: String,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum Cmp {
     AtMost,
     AtLeast,
@@ -112,6 +114,781 @@ fn fmt_num(v: f64) -> String {
     }
 }
 
+// The summary's rows, all from one table: `ROWS` says, for every row in its order, where its value
+// and its baseline come from, its unit, target and note, and when (if ever) it may be left out.
+// A row whose figure is missing for any other reason fails the run, naming the row and the id.
+
+/// Where a figure comes from in this run's measurements.
+#[derive(Clone, Copy, Debug)]
+enum Key {
+    /// A criterion bench's median, by full id (`group/function`).
+    Crit(&'static str),
+    /// The criterion bench named by this prefix and the bytes per iteration that the row's value
+    /// bench declared (loopback's plain-TCP floor is named by its message size).
+    CritSameBytes(&'static str),
+    /// OpenCV's median ms for one op, keyed `"<op> <WxH>"` as opencv_micro.py prints it.
+    OpenCv(&'static str),
+    /// OpenCV ops one after the other: the sum of their medians.
+    OpenCvSum(&'static [&'static str]),
+    /// The serve pipeline's frames per second for a `PIPELINE` label in a `PIPELINE_MODES` mode.
+    Pipeline(&'static str, &'static str),
+    /// A field of viewers-fed's result for (size, mode).
+    Viewers(&'static str, &'static str, &'static str),
+}
+
+impl Key {
+    /// The key in words, for errors.
+    fn describe(self) -> String {
+        match self {
+            Key::Crit(id) => format!("criterion bench {id}"),
+            Key::CritSameBytes(prefix) => format!("criterion bench {prefix}<bytes>"),
+            Key::OpenCv(k) => format!("OpenCV op {k:?}"),
+            Key::OpenCvSum(ks) => format!("OpenCV ops {ks:?}"),
+            Key::Pipeline(label, mode) => format!("serve pipeline run \"{label} {mode}\""),
+            Key::Viewers(size, mode, field) => format!("viewers-fed {field} of {size} {mode}"),
+        }
+    }
+}
+
+const fn crit(id: &'static str) -> Key {
+    Key::Crit(id)
+}
+
+const fn cv(key: &'static str) -> Key {
+    Key::OpenCv(key)
+}
+
+const fn pipe(label: &'static str, mode: &'static str) -> Key {
+    Key::Pipeline(label, mode)
+}
+
+const fn viewers(size: &'static str, mode: &'static str, field: &'static str) -> Key {
+    Key::Viewers(size, mode, field)
+}
+
+/// A row's unit, which also says how a figure is put in it (criterion gives ns, OpenCV ms).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Unit {
+    Ns,
+    Us,
+    Ms,
+    /// Frames per second: 1e9 / ns, 1e3 / ms, or the pipeline's own figure.
+    Fps,
+    /// The bytes per iteration criterion was told, over the time.
+    MBps,
+    Viewers,
+    /// A fraction of a core, times 100.
+    PctCore,
+}
+
+impl Unit {
+    const fn as_str(self) -> &'static str {
+        match self {
+            Unit::Ns => "ns",
+            Unit::Us => "us",
+            Unit::Ms => "ms",
+            Unit::Fps => "fps",
+            Unit::MBps => "MB/s",
+            Unit::Viewers => "viewers",
+            Unit::PctCore => "% core",
+        }
+    }
+}
+
+/// When a row's value or its baseline may be missing without failing the run. Every case here is
+/// something this machine lacks, and the notes say so; a figure missing for any other reason (a
+/// renamed or failed bench) fails the run.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum MayLack {
+    /// Never.
+    Never,
+    /// Where OpenCV could not be set up (no opencv_micro.py, no python3, no venv or pip): the
+    /// baseline reads "not measured". Where OpenCV ran, a missing op fails the run.
+    WithoutOpenCv,
+    /// Where cmake or nasm is missing, so libjpeg-turbo is not built: the row is left out.
+    WithoutTurbo,
+    /// Where the renderer bench measured nothing (it skips without a GPU adapter): the row is
+    /// left out.
+    WithoutGpu,
+    /// Where viewers-fed gives null (no viewer count kept 29 fps): the row is left out, a baseline
+    /// reads "not measured".
+    WhenNull,
+}
+
+/// What a row's note says.
+#[derive(Clone, Copy, Debug)]
+enum Note {
+    None,
+    Text(&'static str),
+    /// Frames per second of the row's value bench: 1e9 / its ns.
+    FramesPerSecond,
+    /// The server threads' CPU at the viewer count of the row's viewers-fed result.
+    ServerCpu,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Baseline {
+    /// What the ratio divides by, in words.
+    label: &'static str,
+    key: Key,
+    may_lack: MayLack,
+}
+
+/// One row of the summary.
+#[derive(Clone, Copy, Debug)]
+struct RowSpec {
+    case: &'static str,
+    value: Key,
+    unit: Unit,
+    may_lack: MayLack,
+    baseline: Option<Baseline>,
+    /// The target on the ratio.
+    target: Option<(Cmp, f64)>,
+    note: Note,
+}
+
+/// A row with a value and nothing else; the methods below add the rest.
+const fn row(case: &'static str, value: Key, unit: Unit) -> RowSpec {
+    RowSpec {
+        case,
+        value,
+        unit,
+        may_lack: MayLack::Never,
+        baseline: None,
+        target: None,
+        note: Note::None,
+    }
+}
+
+impl RowSpec {
+    /// The row is left out where this machine lacks what `may_lack` names.
+    const fn optional(self, may_lack: MayLack) -> RowSpec {
+        RowSpec { may_lack, ..self }
+    }
+
+    /// A baseline that is always measured.
+    const fn vs(self, label: &'static str, key: Key) -> RowSpec {
+        self.vs_optional(label, key, MayLack::Never)
+    }
+
+    /// A baseline that reads "not measured" where this machine lacks what `may_lack` names.
+    const fn vs_optional(self, label: &'static str, key: Key, may_lack: MayLack) -> RowSpec {
+        RowSpec {
+            baseline: Some(Baseline {
+                label,
+                key,
+                may_lack,
+            }),
+            ..self
+        }
+    }
+
+    const fn at_most(self, t: f64) -> RowSpec {
+        RowSpec {
+            target: Some((Cmp::AtMost, t)),
+            ..self
+        }
+    }
+
+    const fn at_least(self, t: f64) -> RowSpec {
+        RowSpec {
+            target: Some((Cmp::AtLeast, t)),
+            ..self
+        }
+    }
+
+    const fn note(self, text: &'static str) -> RowSpec {
+        RowSpec {
+            note: Note::Text(text),
+            ..self
+        }
+    }
+
+    const fn note_of(self, note: Note) -> RowSpec {
+        RowSpec { note, ..self }
+    }
+
+    /// The keys of the value and the baseline.
+    fn keys(&self) -> impl Iterator<Item = Key> {
+        std::iter::once(self.value).chain(self.baseline.map(|b| b.key))
+    }
+}
+
+/// The criterion benches the run measures: (package, bench target, the group its ids start with).
+/// One cargo invocation runs them all.
+const BENCHES: [(&str, &str, &str); 5] = [
+    ("framewire-net", "framing", "framing"),
+    ("framewire-capture", "resize", "resize"),
+    ("framewire-codec", "codecs", "codec"),
+    ("framewire-bench-harness", "loopback", "loopback"),
+    ("framewire-display", "render", RENDER_GROUP),
+];
+
+/// The renderer's group; without a GPU adapter its bench measures nothing.
+const RENDER_GROUP: &str = "render";
+
+/// The filter of the second run of the codecs bench, with `--features turbojpeg`: the ids of the
+/// libjpeg-turbo encoder.
+const TURBO_FILTER: &str = "encode/jpeg-turbo/";
+
+/// One `framewire serve` configuration the pipeline rows measure.
+struct PipelineCase {
+    label: &'static str,
+    flags: &'static [&'static str],
+    /// Measured only where the turbojpeg feature is built.
+    turbo: bool,
+}
+
+const PIPELINE: [PipelineCase; 3] = [
+    PipelineCase {
+        label: "jpeg 640x480->320",
+        flags: &[
+            "--size",
+            "640x480",
+            "--width",
+            "320",
+            "--jpeg-encoder",
+            "rust",
+        ],
+        turbo: false,
+    },
+    PipelineCase {
+        label: "jpeg 640x480",
+        flags: &["--size", "640x480", "--jpeg-encoder", "rust"],
+        turbo: false,
+    },
+    PipelineCase {
+        label: "jpeg-turbo 640x480->320",
+        flags: &[
+            "--size",
+            "640x480",
+            "--width",
+            "320",
+            "--jpeg-encoder",
+            "turbojpeg",
+        ],
+        turbo: true,
+    },
+];
+
+/// Every pipeline case runs in each mode: (mode, its extra flags); the default thread count is
+/// "threads".
+const PIPELINE_MODES: [(&str, &[&str]); 2] = [("single", &["--threads", "1"]), ("threads", &[])];
+
+const READS: &str = "memcpy of the same bytes, same reads";
+const COPY_THEN_READ: &str = "the same copy, then one 8-byte read of the message";
+const COPY_THEN_READ_NOTE: &str =
+    "informative: a baseline that also reads what it copied, as any reader must";
+const MEMCPY_FRAME: &str = "memcpy of the frame";
+const IMENCODE: &str = "OpenCV imencode (libjpeg-turbo)";
+const IMDECODE: &str = "OpenCV imdecode (libjpeg-turbo)";
+const PURE_RUST_NOTE: &str = "no per-frame target for the pure-Rust encoder; see the pipeline rows";
+const TCP: &str = "plain TCP send/recv loop, same message size";
+const TCP_SAME_BYTES: Key = Key::CritSameBytes("loopback/tcp/");
+const SINGLE: &str = "same, --threads 1";
+const IMENCODE_ALONE: &str = "OpenCV single-thread imencode alone";
+const RESIZE_ENCODE: &str = "OpenCV single-thread cv2.resize INTER_AREA + imencode";
+const OPENCV_320_LOOP: Key =
+    Key::OpenCvSum(&["jpeg_encode:80 320x240", "resize_area:320x240 640x480"]);
+const PER_VIEWER: &str = "one encode per viewer";
+const CPU_NOTE: &str =
+    "user+system time of the server's threads / viewers, at the largest count fed";
+const RENDER_NOTE: &str = "software adapter where no GPU; no baseline";
+
+/// Every row of the summary, in its order.
+static ROWS: &[RowSpec] = &[
+    // Framing.
+    row(
+        "framing header encode",
+        crit("framing/header_encode"),
+        Unit::Ns,
+    ),
+    row(
+        "framing header decode",
+        crit("framing/header_decode"),
+        Unit::Ns,
+    ),
+    row(
+        "framing reader jpeg-320x240, 64 KiB reads",
+        crit("framing/reader/jpeg-320x240"),
+        Unit::Us,
+    )
+    .vs(READS, crit("framing/memcpy/jpeg-320x240"))
+    .at_most(1.05),
+    row(
+        "framing reader jpeg-320x240, vs copy + one header read",
+        crit("framing/reader/jpeg-320x240"),
+        Unit::Us,
+    )
+    .vs(
+        COPY_THEN_READ,
+        crit("framing/memcpy-then-read/jpeg-320x240"),
+    )
+    .note(COPY_THEN_READ_NOTE),
+    row(
+        "framing reader jpeg-640x480, 64 KiB reads",
+        crit("framing/reader/jpeg-640x480"),
+        Unit::Us,
+    )
+    .vs(READS, crit("framing/memcpy/jpeg-640x480"))
+    .at_most(1.05),
+    row(
+        "framing reader jpeg-640x480, vs copy + one header read",
+        crit("framing/reader/jpeg-640x480"),
+        Unit::Us,
+    )
+    .vs(
+        COPY_THEN_READ,
+        crit("framing/memcpy-then-read/jpeg-640x480"),
+    )
+    .note(COPY_THEN_READ_NOTE),
+    row(
+        "framing reader raw-1280x720, 64 KiB reads",
+        crit("framing/reader/raw-1280x720"),
+        Unit::Us,
+    )
+    .vs(READS, crit("framing/memcpy/raw-1280x720"))
+    .at_most(1.05),
+    row(
+        "framing reader raw-1280x720, vs copy + one header read",
+        crit("framing/reader/raw-1280x720"),
+        Unit::Us,
+    )
+    .vs(
+        COPY_THEN_READ,
+        crit("framing/memcpy-then-read/raw-1280x720"),
+    )
+    .note(COPY_THEN_READ_NOTE),
+    // Resize against OpenCV.
+    row(
+        "resize area 640x480->320x240",
+        crit("resize/area/640x480-320x240"),
+        Unit::Ms,
+    )
+    .vs_optional(
+        "OpenCV INTER_AREA",
+        cv("resize_area:320x240 640x480"),
+        MayLack::WithoutOpenCv,
+    )
+    .at_most(1.0),
+    row(
+        "resize bilinear 640x480->320x240",
+        crit("resize/bilinear/640x480-320x240"),
+        Unit::Ms,
+    )
+    .vs_optional(
+        "OpenCV INTER_LINEAR",
+        cv("resize_linear:320x240 640x480"),
+        MayLack::WithoutOpenCv,
+    )
+    .at_most(1.0),
+    row(
+        "resize area 1280x720->320x180",
+        crit("resize/area/1280x720-320x180"),
+        Unit::Ms,
+    )
+    .vs_optional(
+        "OpenCV INTER_AREA",
+        cv("resize_area:320x180 1280x720"),
+        MayLack::WithoutOpenCv,
+    )
+    .at_most(1.0),
+    row(
+        "resize bilinear 1280x720->320x180",
+        crit("resize/bilinear/1280x720-320x180"),
+        Unit::Ms,
+    )
+    .vs_optional(
+        "OpenCV INTER_LINEAR",
+        cv("resize_linear:320x180 1280x720"),
+        MayLack::WithoutOpenCv,
+    )
+    .at_most(1.0),
+    row(
+        "resize area 1920x1080->320x180",
+        crit("resize/area/1920x1080-320x180"),
+        Unit::Ms,
+    )
+    .vs_optional(
+        "OpenCV INTER_AREA",
+        cv("resize_area:320x180 1920x1080"),
+        MayLack::WithoutOpenCv,
+    )
+    .at_most(0.5),
+    row(
+        "resize bilinear 1920x1080->320x180",
+        crit("resize/bilinear/1920x1080-320x180"),
+        Unit::Ms,
+    )
+    .vs_optional(
+        "OpenCV INTER_LINEAR",
+        cv("resize_linear:320x180 1920x1080"),
+        MayLack::WithoutOpenCv,
+    )
+    .at_most(1.0),
+    // Codecs, 320x240.
+    row(
+        "raw encode 320x240",
+        crit("codec/encode/raw/320x240"),
+        Unit::Ms,
+    )
+    .vs(MEMCPY_FRAME, crit("codec/memcpy/320x240")),
+    row(
+        "raw decode 320x240",
+        crit("codec/decode/raw/320x240"),
+        Unit::Ms,
+    )
+    .vs(MEMCPY_FRAME, crit("codec/memcpy/320x240")),
+    row(
+        "bincode encode 320x240",
+        crit("codec/encode/bincode/320x240"),
+        Unit::Ms,
+    )
+    .vs(MEMCPY_FRAME, crit("codec/memcpy/320x240")),
+    row(
+        "bincode decode 320x240",
+        crit("codec/decode/bincode/320x240"),
+        Unit::Ms,
+    )
+    .vs(MEMCPY_FRAME, crit("codec/memcpy/320x240")),
+    row(
+        "jpeg encode 320x240 (framewire, pure Rust)",
+        crit("codec/encode/jpeg/320x240"),
+        Unit::Ms,
+    )
+    .vs_optional(
+        IMENCODE,
+        cv("jpeg_encode:80 320x240"),
+        MayLack::WithoutOpenCv,
+    )
+    .note(PURE_RUST_NOTE),
+    row(
+        "jpeg encode 320x240 (libjpeg-turbo, --features turbojpeg)",
+        crit("codec/encode/jpeg-turbo/320x240"),
+        Unit::Ms,
+    )
+    .optional(MayLack::WithoutTurbo)
+    .vs_optional(
+        IMENCODE,
+        cv("jpeg_encode:80 320x240"),
+        MayLack::WithoutOpenCv,
+    )
+    .at_most(1.1),
+    row(
+        "jpeg decode 320x240 (framewire, pure Rust)",
+        crit("codec/decode/jpeg/320x240"),
+        Unit::Ms,
+    )
+    .vs_optional(
+        IMDECODE,
+        cv("jpeg_decode:80 320x240"),
+        MayLack::WithoutOpenCv,
+    )
+    .at_most(1.3),
+    // Codecs, 640x480.
+    row(
+        "raw encode 640x480",
+        crit("codec/encode/raw/640x480"),
+        Unit::Ms,
+    )
+    .vs(MEMCPY_FRAME, crit("codec/memcpy/640x480")),
+    row(
+        "raw decode 640x480",
+        crit("codec/decode/raw/640x480"),
+        Unit::Ms,
+    )
+    .vs(MEMCPY_FRAME, crit("codec/memcpy/640x480")),
+    row(
+        "bincode encode 640x480",
+        crit("codec/encode/bincode/640x480"),
+        Unit::Ms,
+    )
+    .vs(MEMCPY_FRAME, crit("codec/memcpy/640x480")),
+    row(
+        "bincode decode 640x480",
+        crit("codec/decode/bincode/640x480"),
+        Unit::Ms,
+    )
+    .vs(MEMCPY_FRAME, crit("codec/memcpy/640x480")),
+    row(
+        "jpeg encode 640x480 (framewire, pure Rust)",
+        crit("codec/encode/jpeg/640x480"),
+        Unit::Ms,
+    )
+    .vs_optional(
+        IMENCODE,
+        cv("jpeg_encode:80 640x480"),
+        MayLack::WithoutOpenCv,
+    )
+    .note(PURE_RUST_NOTE),
+    row(
+        "jpeg encode 640x480 (libjpeg-turbo, --features turbojpeg)",
+        crit("codec/encode/jpeg-turbo/640x480"),
+        Unit::Ms,
+    )
+    .optional(MayLack::WithoutTurbo)
+    .vs_optional(
+        IMENCODE,
+        cv("jpeg_encode:80 640x480"),
+        MayLack::WithoutOpenCv,
+    )
+    .at_most(1.1),
+    row(
+        "jpeg decode 640x480 (framewire, pure Rust)",
+        crit("codec/decode/jpeg/640x480"),
+        Unit::Ms,
+    )
+    .vs_optional(
+        IMDECODE,
+        cv("jpeg_decode:80 640x480"),
+        MayLack::WithoutOpenCv,
+    )
+    .at_most(1.3),
+    // Codecs, 1920x1080.
+    row(
+        "raw encode 1920x1080",
+        crit("codec/encode/raw/1920x1080"),
+        Unit::Ms,
+    )
+    .vs(MEMCPY_FRAME, crit("codec/memcpy/1920x1080")),
+    row(
+        "raw decode 1920x1080",
+        crit("codec/decode/raw/1920x1080"),
+        Unit::Ms,
+    )
+    .vs(MEMCPY_FRAME, crit("codec/memcpy/1920x1080")),
+    row(
+        "bincode encode 1920x1080",
+        crit("codec/encode/bincode/1920x1080"),
+        Unit::Ms,
+    )
+    .vs(MEMCPY_FRAME, crit("codec/memcpy/1920x1080")),
+    row(
+        "bincode decode 1920x1080",
+        crit("codec/decode/bincode/1920x1080"),
+        Unit::Ms,
+    )
+    .vs(MEMCPY_FRAME, crit("codec/memcpy/1920x1080")),
+    row(
+        "jpeg encode 1920x1080 (framewire, pure Rust)",
+        crit("codec/encode/jpeg/1920x1080"),
+        Unit::Ms,
+    )
+    .vs_optional(
+        IMENCODE,
+        cv("jpeg_encode:80 1920x1080"),
+        MayLack::WithoutOpenCv,
+    )
+    .note(PURE_RUST_NOTE),
+    row(
+        "jpeg encode 1920x1080 (libjpeg-turbo, --features turbojpeg)",
+        crit("codec/encode/jpeg-turbo/1920x1080"),
+        Unit::Ms,
+    )
+    .optional(MayLack::WithoutTurbo)
+    .vs_optional(
+        IMENCODE,
+        cv("jpeg_encode:80 1920x1080"),
+        MayLack::WithoutOpenCv,
+    )
+    .at_most(1.1),
+    row(
+        "jpeg decode 1920x1080 (framewire, pure Rust)",
+        crit("codec/decode/jpeg/1920x1080"),
+        Unit::Ms,
+    )
+    .vs_optional(
+        IMDECODE,
+        cv("jpeg_decode:80 1920x1080"),
+        MayLack::WithoutOpenCv,
+    )
+    .at_most(1.3),
+    // Loopback end to end.
+    row(
+        "loopback raw 640x480 end to end",
+        crit("loopback/framewire/raw/640x480"),
+        Unit::MBps,
+    )
+    .vs(TCP, TCP_SAME_BYTES)
+    .note_of(Note::FramesPerSecond),
+    row(
+        "loopback raw 1280x720 end to end",
+        crit("loopback/framewire/raw/1280x720"),
+        Unit::MBps,
+    )
+    .vs(TCP, TCP_SAME_BYTES)
+    .at_least(0.8)
+    .note_of(Note::FramesPerSecond),
+    row(
+        "loopback bincode 1280x720 end to end",
+        crit("loopback/framewire/bincode/1280x720"),
+        Unit::MBps,
+    )
+    .vs(TCP, TCP_SAME_BYTES)
+    .note_of(Note::FramesPerSecond),
+    row(
+        "loopback jpeg 640x480 end to end",
+        crit("loopback/framewire/jpeg/640x480"),
+        Unit::MBps,
+    )
+    .vs(TCP, TCP_SAME_BYTES)
+    .note_of(Note::FramesPerSecond),
+    row(
+        "loopback jpeg 1280x720 end to end",
+        crit("loopback/framewire/jpeg/1280x720"),
+        Unit::MBps,
+    )
+    .vs(TCP, TCP_SAME_BYTES)
+    .note_of(Note::FramesPerSecond),
+    // The serve pipeline through the real binary, pure-Rust encoder.
+    row(
+        "serve pipeline jpeg 640x480->320, threaded",
+        pipe("jpeg 640x480->320", "threads"),
+        Unit::Fps,
+    )
+    .vs(SINGLE, pipe("jpeg 640x480->320", "single"))
+    .at_least(1.6)
+    .note("framewire serve --fps 0 --jpeg-encoder rust -> a receive-only viewer, one machine"),
+    row(
+        "serve pipeline jpeg 640x480->320, threaded vs OpenCV",
+        pipe("jpeg 640x480->320", "threads"),
+        Unit::Fps,
+    )
+    .vs_optional(
+        IMENCODE_ALONE,
+        cv("jpeg_encode:80 320x240"),
+        MayLack::WithoutOpenCv,
+    )
+    .at_least(1.0)
+    .note("pure Rust; ours also captures, resizes and sends, on the same 2 cores"),
+    // Where ours resizes, the loop a Python user writes does too: the same work in OpenCV, from
+    // the same run's figures. Informative, no target.
+    row(
+        "serve pipeline jpeg 640x480->320, threaded vs OpenCV resize + encode",
+        pipe("jpeg 640x480->320", "threads"),
+        Unit::Fps,
+    )
+    .vs_optional(RESIZE_ENCODE, OPENCV_320_LOOP, MayLack::WithoutOpenCv)
+    .note("pure Rust; the Python tutorial's per-frame work, without its capture or send"),
+    row(
+        "serve pipeline jpeg 640x480, threaded",
+        pipe("jpeg 640x480", "threads"),
+        Unit::Fps,
+    )
+    .vs(SINGLE, pipe("jpeg 640x480", "single"))
+    .at_least(1.6)
+    .note("framewire serve --fps 0 --jpeg-encoder rust -> a receive-only viewer, one machine"),
+    row(
+        "serve pipeline jpeg 640x480, threaded vs OpenCV",
+        pipe("jpeg 640x480", "threads"),
+        Unit::Fps,
+    )
+    .vs_optional(
+        IMENCODE_ALONE,
+        cv("jpeg_encode:80 640x480"),
+        MayLack::WithoutOpenCv,
+    )
+    .at_least(1.0)
+    .note("pure Rust; ours also captures, resizes and sends, on the same 2 cores"),
+    // The serve pipeline with libjpeg-turbo: informative, no targets.
+    row(
+        "serve pipeline jpeg-turbo 640x480->320, threaded",
+        pipe("jpeg-turbo 640x480->320", "threads"),
+        Unit::Fps,
+    )
+    .optional(MayLack::WithoutTurbo)
+    .vs(SINGLE, pipe("jpeg-turbo 640x480->320", "single"))
+    .note("framewire serve --fps 0 --jpeg-encoder turbojpeg -> a receive-only viewer, one machine"),
+    row(
+        "serve pipeline jpeg-turbo 640x480->320, threaded vs OpenCV",
+        pipe("jpeg-turbo 640x480->320", "threads"),
+        Unit::Fps,
+    )
+    .optional(MayLack::WithoutTurbo)
+    .vs_optional(
+        IMENCODE_ALONE,
+        cv("jpeg_encode:80 320x240"),
+        MayLack::WithoutOpenCv,
+    )
+    .note("libjpeg-turbo; ours also captures, resizes and sends, on the same 2 cores"),
+    row(
+        "serve pipeline jpeg-turbo 640x480->320, threaded vs OpenCV resize + encode",
+        pipe("jpeg-turbo 640x480->320", "threads"),
+        Unit::Fps,
+    )
+    .optional(MayLack::WithoutTurbo)
+    .vs_optional(RESIZE_ENCODE, OPENCV_320_LOOP, MayLack::WithoutOpenCv)
+    .note("libjpeg-turbo; the Python tutorial's per-frame work, without its capture or send"),
+    // Viewers fed at 30 fps.
+    row(
+        "viewers fed, jpeg 320x240 30 fps, all >= 29 fps, encode once",
+        viewers("320x240", "once", "max_viewers"),
+        Unit::Viewers,
+    )
+    .vs(PER_VIEWER, viewers("320x240", "per-viewer", "max_viewers"))
+    .note_of(Note::ServerCpu),
+    row(
+        "server CPU per viewer, jpeg 320x240 30 fps, encode once",
+        viewers("320x240", "once", "server_cpu_per_viewer"),
+        Unit::PctCore,
+    )
+    .optional(MayLack::WhenNull)
+    .vs_optional(
+        PER_VIEWER,
+        viewers("320x240", "per-viewer", "server_cpu_per_viewer"),
+        MayLack::WhenNull,
+    )
+    .note(CPU_NOTE),
+    row(
+        "viewers fed, jpeg 640x480 30 fps, all >= 29 fps, encode once",
+        viewers("640x480", "once", "max_viewers"),
+        Unit::Viewers,
+    )
+    .vs(PER_VIEWER, viewers("640x480", "per-viewer", "max_viewers"))
+    .note_of(Note::ServerCpu),
+    row(
+        "server CPU per viewer, jpeg 640x480 30 fps, encode once",
+        viewers("640x480", "once", "server_cpu_per_viewer"),
+        Unit::PctCore,
+    )
+    .optional(MayLack::WhenNull)
+    .vs_optional(
+        PER_VIEWER,
+        viewers("640x480", "per-viewer", "server_cpu_per_viewer"),
+        MayLack::WhenNull,
+    )
+    .note(CPU_NOTE),
+    // Renderer, in the order of its ids.
+    row(
+        "render 1920x1080/rgb8 (upload+draw+read back)",
+        crit("render/1920x1080/rgb8"),
+        Unit::Fps,
+    )
+    .optional(MayLack::WithoutGpu)
+    .note(RENDER_NOTE),
+    row(
+        "render 1920x1080/rgba8 (upload+draw+read back)",
+        crit("render/1920x1080/rgba8"),
+        Unit::Fps,
+    )
+    .optional(MayLack::WithoutGpu)
+    .note(RENDER_NOTE),
+    row(
+        "render 640x480/rgb8 (upload+draw+read back)",
+        crit("render/640x480/rgb8"),
+        Unit::Fps,
+    )
+    .optional(MayLack::WithoutGpu)
+    .note(RENDER_NOTE),
+    row(
+        "render 640x480/rgba8 (upload+draw+read back)",
+        crit("render/640x480/rgba8"),
+        Unit::Fps,
+    )
+    .optional(MayLack::WithoutGpu)
+    .note(RENDER_NOTE),
+];
+
 pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
     let mut quick = false;
     for a in args {
@@ -162,13 +939,6 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
         build.args(["--features", "turbojpeg"]);
     }
     run_cmd(build)?;
-    let benches: [(&str, &str); 5] = [
-        ("framewire-net", "framing"),
-        ("framewire-capture", "resize"),
-        ("framewire-codec", "codecs"),
-        ("framewire-bench-harness", "loopback"),
-        ("framewire-display", "render"),
-    ];
     // One cargo invocation for all of them, here and below: the same feature set, so the
     // benches are built once. No features: `cargo bench` also rebuilds the harness's binaries,
     // which keep the default encoder. The libjpeg-turbo encoder's rows come from a second
@@ -176,7 +946,7 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
     let bench_cmd = || {
         let mut cmd = cargo();
         cmd.args(["bench", "--no-fail-fast"]);
-        for (p, b) in benches {
+        for (p, b, _) in BENCHES {
             cmd.args(["-p", p, "--bench", b]);
         }
         cmd
@@ -219,7 +989,7 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
     }
     if turbo {
         let mut cmd = turbo_cmd();
-        cmd.args(["--", "encode/jpeg-turbo/"])
+        cmd.args(["--", TURBO_FILTER])
             .args(criterion_args)
             .arg("--noplot");
         if let Err(e) = run_cmd(cmd) {
@@ -233,8 +1003,24 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
     let opencv = opencv_baseline(&out_dir, quick, &mut notes);
     let pipeline = pipeline_runs(quick, turbo, &mut notes);
     let viewers = viewers_fed(quick, &mut notes);
+    let measured = Measurements {
+        crit,
+        opencv,
+        pipeline,
+        viewers,
+        turbo,
+    };
 
-    let rows = build_rows(&crit, &opencv, &pipeline, &viewers, &mut notes);
+    let rows = match build_rows(ROWS, &measured, &mut notes) {
+        Ok(rows) => rows,
+        Err(e) => {
+            // What the run noted often says why a figure is missing (a bench that failed).
+            for n in &notes {
+                eprintln!("xtask bench: note: {n}");
+            }
+            return Err(e);
+        }
+    };
     let run_secs = t1.elapsed().as_secs_f64();
     let md = markdown(&rows, &notes, quick, build_secs, run_secs);
     print!("{md}");
@@ -307,8 +1093,13 @@ fn criterion_results(dir: &Path, since: SystemTime) -> BTreeMap<String, Measured
     out
 }
 
-/// OpenCV's median ms per op, keyed `"<op> <WxH>"` as opencv_micro.py prints it.
-fn opencv_baseline(out_dir: &Path, quick: bool, notes: &mut Vec<String>) -> BTreeMap<String, f64> {
+/// OpenCV's median ms per op, keyed `"<op> <WxH>"` as opencv_micro.py prints it, for every op the
+/// table's rows name; `None` where OpenCV cannot be set up here (the notes say why).
+fn opencv_baseline(
+    out_dir: &Path,
+    quick: bool,
+    notes: &mut Vec<String>,
+) -> Option<BTreeMap<String, f64>> {
     let mut out = BTreeMap::new();
     let baselines = root().join("../shared/baselines");
     let script = baselines.join("opencv_micro.py");
@@ -317,7 +1108,7 @@ fn opencv_baseline(out_dir: &Path, quick: bool, notes: &mut Vec<String>) -> BTre
             "OpenCV ratios left empty: {} is missing",
             script.display()
         ));
-        return out;
+        return None;
     }
     let venv = out_dir.join("venv");
     let python = venv.join("bin/python");
@@ -331,7 +1122,7 @@ fn opencv_baseline(out_dir: &Path, quick: bool, notes: &mut Vec<String>) -> BTre
     if !ready(&python) {
         if !on_path("python3") {
             notes.push("OpenCV ratios left empty: python3 is not on PATH".into());
-            return out;
+            return None;
         }
         let mut mk = Command::new("python3");
         mk.arg("-m").arg("venv").arg(&venv);
@@ -342,44 +1133,12 @@ fn opencv_baseline(out_dir: &Path, quick: bool, notes: &mut Vec<String>) -> BTre
             notes.push(format!(
                 "OpenCV ratios left empty: cannot set up the Python venv with pip: {e:#}"
             ));
-            return out;
+            return None;
         }
     }
     let runs = if quick { "40" } else { "200" };
-    let jobs: [((u32, u32), Vec<String>); 5] = [
-        (
-            (320, 240),
-            vec!["jpeg_encode:80".into(), "jpeg_decode:80".into()],
-        ),
-        (
-            (640, 480),
-            vec![
-                "resize_area:320x240".into(),
-                "resize_linear:320x240".into(),
-                "jpeg_encode:80".into(),
-                "jpeg_decode:80".into(),
-            ],
-        ),
-        (
-            (1280, 720),
-            vec!["resize_area:320x180".into(), "resize_linear:320x180".into()],
-        ),
-        (
-            (1920, 1080),
-            vec![
-                "resize_area:320x180".into(),
-                "resize_linear:320x180".into(),
-                "jpeg_encode:80".into(),
-                "jpeg_decode:80".into(),
-            ],
-        ),
-        ((0, 0), vec![]),
-    ];
     let writer = target_dir().join("release/write-pattern");
-    for ((w, h), ops) in jobs {
-        if ops.is_empty() {
-            continue;
-        }
+    for ((w, h), ops) in opencv_jobs(ROWS) {
         let input = out_dir.join(format!("pattern-{w}x{h}.rgb"));
         let status = Command::new(&writer)
             .arg(&input)
@@ -396,7 +1155,7 @@ fn opencv_baseline(out_dir: &Path, quick: bool, notes: &mut Vec<String>) -> BTre
             "--runs",
             runs,
         ]);
-        for op in &ops {
+        for op in ops {
             cmd.args(["--op", op]);
         }
         let output = cmd.stderr(Stdio::inherit()).output();
@@ -419,51 +1178,54 @@ fn opencv_baseline(out_dir: &Path, quick: bool, notes: &mut Vec<String>) -> BTre
             }
         }
     }
-    out
+    Some(out)
+}
+
+/// The OpenCV ops `table` names, by input size (smallest first), each size's ops in the order the
+/// table first names them: a key `"resize_area:320x240 640x480"` is the op `resize_area:320x240`
+/// on a 640x480 input.
+fn opencv_jobs(table: &[RowSpec]) -> Vec<((u32, u32), Vec<&'static str>)> {
+    let mut jobs: Vec<((u32, u32), Vec<&'static str>)> = Vec::new();
+    let keys = table.iter().flat_map(RowSpec::keys).flat_map(|k| match k {
+        Key::OpenCv(k) => vec![k],
+        Key::OpenCvSum(ks) => ks.to_vec(),
+        _ => Vec::new(),
+    });
+    for key in keys {
+        let Some((op, size)) = opencv_op(key) else {
+            continue;
+        };
+        match jobs.iter_mut().find(|(s, _)| *s == size) {
+            Some((_, ops)) if ops.contains(&op) => {}
+            Some((_, ops)) => ops.push(op),
+            None => jobs.push((size, vec![op])),
+        }
+    }
+    jobs.sort_by_key(|&((w, h), _)| u64::from(w) * u64::from(h));
+    jobs
+}
+
+/// An OpenCV key's op and input size.
+fn opencv_op(key: &'static str) -> Option<(&'static str, (u32, u32))> {
+    let (op, size) = key.split_once(' ')?;
+    let (w, h) = size.split_once('x')?;
+    Some((op, (w.parse().ok()?, h.parse().ok()?)))
 }
 
 /// `framewire serve --fps 0` fed to the harness's `sink` (a viewer that receives without
-/// decoding, so the figure is the server's pipeline): frames per second for each label,
-/// `"<label> threads"` (the default thread count) and `"<label> single"` (`--threads 1`).
+/// decoding, so the figure is the server's pipeline): frames per second for each `PIPELINE` case
+/// this build has, `"<label> threads"` (the default thread count) and `"<label> single"`
+/// (`--threads 1`).
 /// Runs alternate single and threaded, and each figure is the median of its runs.
 fn pipeline_runs(quick: bool, turbo: bool, notes: &mut Vec<String>) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
     let (frames, rounds) = if quick { (1500, 1) } else { (3000, 3) };
-    let mut cases: Vec<(&str, &[&str])> = vec![
-        (
-            "jpeg 640x480->320",
-            &[
-                "--size",
-                "640x480",
-                "--width",
-                "320",
-                "--jpeg-encoder",
-                "rust",
-            ],
-        ),
-        (
-            "jpeg 640x480",
-            &["--size", "640x480", "--jpeg-encoder", "rust"],
-        ),
-    ];
-    if turbo {
-        cases.push((
-            "jpeg-turbo 640x480->320",
-            &[
-                "--size",
-                "640x480",
-                "--width",
-                "320",
-                "--jpeg-encoder",
-                "turbojpeg",
-            ],
-        ));
-    }
-    for (label, flags) in cases {
-        for (mode, extra) in [("single", &["--threads", "1"][..]), ("threads", &[][..])] {
+    for case in PIPELINE.iter().filter(|c| turbo || !c.turbo) {
+        let label = case.label;
+        for (mode, extra) in PIPELINE_MODES {
             let mut runs = Vec::new();
             for _ in 0..rounds {
-                match pipeline_fps(flags, extra, frames) {
+                match pipeline_fps(case.flags, extra, frames) {
                     Ok(fps) => runs.push(fps),
                     Err(e) => notes.push(format!("pipeline {label} {mode}: {e:#}")),
                 }
@@ -544,304 +1306,267 @@ fn viewers_fed(quick: bool, notes: &mut Vec<String>) -> Vec<Value> {
     }
 }
 
-fn build_rows(
-    crit: &BTreeMap<String, Measured>,
-    cv: &BTreeMap<String, f64>,
-    pipe: &BTreeMap<String, f64>,
-    viewers: &[Value],
-    notes: &mut Vec<String>,
-) -> Vec<Row> {
-    let ns = |id: &str| crit.get(id).map(|m| m.ns);
-    let ms = |id: &str| ns(id).map(|n| n / 1e6);
-    let mut rows = Vec::new();
+/// Everything one run measured, for the table to read.
+struct Measurements {
+    /// Criterion's results by id.
+    crit: BTreeMap<String, Measured>,
+    /// OpenCV's median ms by op; `None` where OpenCV could not be set up (the notes say why).
+    opencv: Option<BTreeMap<String, f64>>,
+    /// The serve pipeline's frames per second, keyed `"<label> <mode>"`.
+    pipeline: BTreeMap<String, f64>,
+    /// The viewers-fed binary's JSON objects.
+    viewers: Vec<Value>,
+    /// Whether libjpeg-turbo was built and measured.
+    turbo: bool,
+}
 
-    // Framing.
-    for (id, name) in [
-        ("framing/header_encode", "framing header encode"),
-        ("framing/header_decode", "framing header decode"),
-    ] {
-        if let Some(v) = ns(id) {
-            rows.push(Row::new(name, v, "ns"));
+/// A figure as its source gives it.
+#[derive(Clone, Copy)]
+enum Raw {
+    /// Criterion: ns per iteration, and the bytes per iteration it declared.
+    Ns { ns: f64, bytes: Option<u64> },
+    /// OpenCV: ms per op.
+    Ms(f64),
+    /// The pipeline: frames per second.
+    Fps(f64),
+    /// viewers-fed: a count or a fraction of a core.
+    Plain(f64),
+}
+
+impl Raw {
+    fn bytes(self) -> Option<u64> {
+        match self {
+            Raw::Ns { bytes, .. } => bytes,
+            _ => None,
         }
     }
-    for case in ["jpeg-320x240", "jpeg-640x480", "raw-1280x720"] {
-        if let Some(v) = ns(&format!("framing/reader/{case}")) {
-            rows.push(
-                Row::new(
-                    format!("framing reader {case}, 64 KiB reads"),
-                    v / 1e3,
-                    "us",
-                )
-                .against(
-                    "memcpy of the same bytes, same reads",
-                    ns(&format!("framing/memcpy/{case}")).map(|n| n / 1e3),
-                )
-                .target(Cmp::AtMost, 1.05),
-            );
-            rows.push(
-                Row::new(
-                    format!("framing reader {case}, vs copy + one header read"),
-                    v / 1e3,
-                    "us",
-                )
-                .against(
-                    "the same copy, then one 8-byte read of the message",
-                    ns(&format!("framing/memcpy-then-read/{case}")).map(|n| n / 1e3),
-                )
-                .note("informative: a baseline that also reads what it copied, as any reader must"),
-            );
+}
+
+impl Unit {
+    /// `raw` in this unit.
+    fn of(self, raw: Raw) -> Result<f64, String> {
+        Ok(match (raw, self) {
+            (Raw::Ns { ns, .. }, Unit::Ns) => ns,
+            (Raw::Ns { ns, .. }, Unit::Us) => ns / 1e3,
+            (Raw::Ns { ns, .. }, Unit::Ms) => ns / 1e6,
+            (Raw::Ns { ns, .. }, Unit::Fps) => 1e9 / ns,
+            (Raw::Ns { ns, bytes }, Unit::MBps) => match bytes {
+                Some(bytes) => bytes as f64 / ns * 1e3,
+                None => return Err("declares no bytes per iteration, which MB/s needs".into()),
+            },
+            (Raw::Ms(ms), Unit::Ms) => ms,
+            (Raw::Ms(ms), Unit::Fps) => 1e3 / ms,
+            (Raw::Fps(fps), Unit::Fps) => fps,
+            (Raw::Plain(x), Unit::Viewers) => x,
+            (Raw::Plain(x), Unit::PctCore) => x * 100.0,
+            _ => return Err(format!("cannot be given in {}", self.as_str())),
+        })
+    }
+}
+
+/// Why a figure is not there: what is missing, and which `MayLack` (if any) excuses it.
+struct Gap {
+    what: String,
+    excused_by: Option<MayLack>,
+}
+
+impl Gap {
+    fn missing(what: String) -> Gap {
+        Gap {
+            what,
+            excused_by: None,
         }
     }
+}
 
-    // Resize against OpenCV.
-    for ((w, h), (ow, oh)) in [
-        ((640, 480), (320, 240)),
-        ((1280, 720), (320, 180)),
-        ((1920, 1080), (320, 180)),
-    ] {
-        for (ours, theirs, cvname) in [
-            ("area", "resize_area", "INTER_AREA"),
-            ("bilinear", "resize_linear", "INTER_LINEAR"),
-        ] {
-            let Some(v) = ms(&format!("resize/{ours}/{w}x{h}-{ow}x{oh}")) else {
-                continue;
-            };
-            let base = cv.get(&format!("{theirs}:{ow}x{oh} {w}x{h}")).copied();
-            let t = if ours == "area" && w == 1920 {
-                0.5
-            } else {
-                1.0
-            };
-            rows.push(
-                Row::new(format!("resize {ours} {w}x{h}->{ow}x{oh}"), v, "ms")
-                    .against(&format!("OpenCV {cvname}"), base)
-                    .target(Cmp::AtMost, t),
-            );
-        }
+impl Measurements {
+    /// Whether the renderer bench measured anything (it skips without a GPU adapter).
+    fn gpu_measured(&self) -> bool {
+        self.crit
+            .keys()
+            .any(|id| id.split('/').next() == Some(RENDER_GROUP))
     }
 
-    // Codecs.
-    for (w, h) in [(320, 240), (640, 480), (1920, 1080)] {
-        let memcpy = ms(&format!("codec/memcpy/{w}x{h}"));
-        for kind in ["raw", "bincode"] {
-            for dir in ["encode", "decode"] {
-                if let Some(v) = ms(&format!("codec/{dir}/{kind}/{w}x{h}")) {
-                    rows.push(
-                        Row::new(format!("{kind} {dir} {w}x{h}"), v, "ms")
-                            .against("memcpy of the frame", memcpy),
-                    );
+    /// The viewers-fed result for (size, mode).
+    fn viewers_result(&self, size: &str, mode: &str) -> Option<&Value> {
+        self.viewers
+            .iter()
+            .find(|v| v["size"] == size && v["mode"] == mode)
+    }
+
+    /// The figure `key` names; `bytes` is what the row's value bench declared, for
+    /// `Key::CritSameBytes`.
+    fn raw(&self, key: Key, bytes: Option<u64>) -> Result<Raw, Gap> {
+        let opencv = |k: &'static str| match &self.opencv {
+            None => Err(Gap {
+                what: format!("OpenCV op {k:?} (OpenCV not set up)"),
+                excused_by: Some(MayLack::WithoutOpenCv),
+            }),
+            Some(cv) => cv
+                .get(k)
+                .copied()
+                .ok_or_else(|| Gap::missing(Key::OpenCv(k).describe())),
+        };
+        match key {
+            Key::Crit(id) => self
+                .crit
+                .get(id)
+                .map(|m| Raw::Ns {
+                    ns: m.ns,
+                    bytes: m.bytes,
+                })
+                .ok_or_else(|| Gap::missing(key.describe())),
+            Key::CritSameBytes(prefix) => {
+                let Some(bytes) = bytes else {
+                    return Err(Gap::missing(format!(
+                        "criterion bench {prefix}<bytes>: the value's bench declares no bytes"
+                    )));
+                };
+                let id = format!("{prefix}{bytes}");
+                match self.crit.get(&id) {
+                    Some(m) => Ok(Raw::Ns {
+                        ns: m.ns,
+                        bytes: Some(bytes),
+                    }),
+                    None => Err(Gap::missing(format!("criterion bench {id}"))),
+                }
+            }
+            Key::OpenCv(k) => opencv(k).map(Raw::Ms),
+            Key::OpenCvSum(keys) => {
+                let mut sum = 0.0;
+                for k in keys {
+                    sum += opencv(k)?;
+                }
+                Ok(Raw::Ms(sum))
+            }
+            Key::Pipeline(label, mode) => self
+                .pipeline
+                .get(&format!("{label} {mode}"))
+                .map(|&fps| Raw::Fps(fps))
+                .ok_or_else(|| Gap::missing(key.describe())),
+            Key::Viewers(size, mode, field) => {
+                let Some(result) = self.viewers_result(size, mode) else {
+                    return Err(Gap::missing(format!("viewers-fed result {size} {mode}")));
+                };
+                let what = key.describe();
+                match result.get(field) {
+                    Some(Value::Null) => Err(Gap {
+                        what,
+                        excused_by: Some(MayLack::WhenNull),
+                    }),
+                    Some(v) => v.as_f64().map(Raw::Plain).ok_or_else(|| Gap::missing(what)),
+                    None => Err(Gap::missing(what)),
                 }
             }
         }
-        if let Some(v) = ms(&format!("codec/encode/jpeg/{w}x{h}")) {
-            rows.push(
-                Row::new(
-                    format!("jpeg encode {w}x{h} (framewire, pure Rust)"),
-                    v,
-                    "ms",
-                )
-                .against(
-                    "OpenCV imencode (libjpeg-turbo)",
-                    cv.get(&format!("jpeg_encode:80 {w}x{h}")).copied(),
-                )
-                .note("no per-frame target for the pure-Rust encoder; see the pipeline rows"),
-            );
-        }
-        if let Some(v) = ms(&format!("codec/encode/jpeg-turbo/{w}x{h}")) {
-            rows.push(
-                Row::new(
-                    format!("jpeg encode {w}x{h} (libjpeg-turbo, --features turbojpeg)"),
-                    v,
-                    "ms",
-                )
-                .against(
-                    "OpenCV imencode (libjpeg-turbo)",
-                    cv.get(&format!("jpeg_encode:80 {w}x{h}")).copied(),
-                )
-                .target(Cmp::AtMost, 1.1),
-            );
-        }
-        if let Some(v) = ms(&format!("codec/decode/jpeg/{w}x{h}")) {
-            rows.push(
-                Row::new(
-                    format!("jpeg decode {w}x{h} (framewire, pure Rust)"),
-                    v,
-                    "ms",
-                )
-                .against(
-                    "OpenCV imdecode (libjpeg-turbo)",
-                    cv.get(&format!("jpeg_decode:80 {w}x{h}")).copied(),
-                )
-                .target(Cmp::AtMost, 1.3),
-            );
-        }
     }
+}
 
-    // Loopback end to end.
-    for (kind, (w, h)) in [
-        ("raw", (640, 480)),
-        ("raw", (1280, 720)),
-        ("bincode", (1280, 720)),
-        ("jpeg", (640, 480)),
-        ("jpeg", (1280, 720)),
-    ] {
-        let id = format!("loopback/framewire/{kind}/{w}x{h}");
-        let Some(Measured {
-            ns: t,
-            bytes: Some(bytes),
-        }) = crit.get(&id).copied()
-        else {
-            continue;
+impl RowSpec {
+    /// The row from this run's measurements: `None` where the table lets it be left out here; an
+    /// error (what is missing, in words) where a figure it needs is not there.
+    fn build(&self, m: &Measurements, gpu: bool) -> Result<Option<Row>, String> {
+        let here = match self.may_lack {
+            MayLack::WithoutTurbo => m.turbo,
+            MayLack::WithoutGpu => gpu,
+            MayLack::Never | MayLack::WithoutOpenCv | MayLack::WhenNull => true,
         };
-        // The matching plain-TCP bench is named by its message size.
-        let tcp = ns(&format!("loopback/tcp/{bytes}"));
-        let bytes = bytes as f64;
-        let mbs = |t: f64| bytes / t * 1e3;
-        let mut row = Row::new(
-            format!("loopback {kind} {w}x{h} end to end"),
-            mbs(t),
-            "MB/s",
-        )
-        .against("plain TCP send/recv loop, same message size", tcp.map(mbs))
-        .note(format!("{:.0} frames/s", 1e9 / t));
-        if kind == "raw" && w == 1280 {
-            row = row.target(Cmp::AtLeast, 0.8);
+        if !here {
+            return Ok(None);
         }
-        rows.push(row);
-    }
-
-    // The serve pipeline through the real binary.
-    for (label, cv_key, encoder) in [
-        ("jpeg 640x480->320", "jpeg_encode:80 320x240", "pure Rust"),
-        ("jpeg 640x480", "jpeg_encode:80 640x480", "pure Rust"),
-        (
-            "jpeg-turbo 640x480->320",
-            "jpeg_encode:80 320x240",
-            "libjpeg-turbo",
-        ),
-    ] {
-        let threaded = pipe.get(&format!("{label} threads")).copied();
-        let single = pipe.get(&format!("{label} single")).copied();
-        let Some(v) = threaded else { continue };
-        let pure_rust = encoder == "pure Rust";
-        let mut row = Row::new(format!("serve pipeline {label}, threaded"), v, "fps")
-            .against("same, --threads 1", single)
-            .note(format!(
-                "framewire serve --fps 0 --jpeg-encoder {} -> a receive-only viewer, one machine",
-                if pure_rust { "rust" } else { "turbojpeg" }
-            ));
-        if pure_rust {
-            row = row.target(Cmp::AtLeast, 1.6);
-        }
-        rows.push(row);
-        let mut row = Row::new(
-            format!("serve pipeline {label}, threaded vs OpenCV"),
-            v,
-            "fps",
-        )
-        .against(
-            "OpenCV single-thread imencode alone",
-            cv.get(cv_key).map(|ms| 1e3 / ms),
-        )
-        .note(format!(
-            "{encoder}; ours also captures, resizes and sends, on the same 2 cores"
-        ));
-        if pure_rust {
-            row = row.target(Cmp::AtLeast, 1.0);
-        }
-        rows.push(row);
-        // Where ours resizes, the loop a Python user writes does too: the same work in OpenCV,
-        // from the same run's figures. Informative, no target.
-        if label.ends_with("->320") {
-            let loop_ms = cv.get(cv_key).zip(cv.get("resize_area:320x240 640x480"));
-            rows.push(
-                Row::new(
-                    format!("serve pipeline {label}, threaded vs OpenCV resize + encode"),
-                    v,
-                    "fps",
-                )
-                .against(
-                    "OpenCV single-thread cv2.resize INTER_AREA + imencode",
-                    loop_ms.map(|(enc, resize)| 1e3 / (enc + resize)),
-                )
-                .note(format!(
-                    "{encoder}; the Python tutorial's per-frame work, without its capture or send"
-                )),
-            );
-        }
-    }
-
-    // Viewers fed at 30 fps.
-    for size in ["320x240", "640x480"] {
-        let find = |mode: &str| {
-            viewers
-                .iter()
-                .find(|v| v["size"] == size && v["mode"] == mode)
+        let raw = match m.raw(self.value, None) {
+            Ok(raw) => raw,
+            Err(gap) if gap.excused_by == Some(self.may_lack) => return Ok(None),
+            Err(gap) => return Err(format!("no result from {}", gap.what)),
         };
-        if let Some(once) = find("once") {
-            let per = find("per-viewer");
-            let n = once["max_viewers"].as_f64().unwrap_or(0.0);
-            let capped = if once["capped"].as_bool() == Some(true) {
-                " (the most tried)"
-            } else {
-                ""
+        let value = self
+            .unit
+            .of(raw)
+            .map_err(|e| format!("{} {e}", self.value.describe()))?;
+        let mut row = Row::new(self.case, value, self.unit.as_str());
+        if let Some(b) = self.baseline {
+            let base = match m.raw(b.key, raw.bytes()) {
+                Ok(base) => Some(
+                    self.unit
+                        .of(base)
+                        .map_err(|e| format!("its baseline, {} {e}", b.key.describe()))?,
+                ),
+                Err(gap) if gap.excused_by == Some(b.may_lack) => None,
+                Err(gap) => {
+                    return Err(format!(
+                        "its baseline ({}) has no result from {}",
+                        b.label, gap.what
+                    ));
+                }
             };
-            rows.push(
-                Row::new(
-                    format!("viewers fed, jpeg {size} 30 fps, all >= 29 fps, encode once"),
-                    n,
-                    "viewers",
-                )
-                .against(
-                    "one encode per viewer",
-                    per.and_then(|p| p["max_viewers"].as_f64()),
-                )
-                .note(format!(
+            row = row.against(b.label, base);
+        }
+        if let Some((cmp, t)) = self.target {
+            row = row.target(cmp, t);
+        }
+        match self.note {
+            Note::None => {}
+            Note::Text(text) => row = row.note(text),
+            Note::FramesPerSecond => match raw {
+                Raw::Ns { ns, .. } => row = row.note(format!("{:.0} frames/s", 1e9 / ns)),
+                _ => return Err("a frames/s note needs a criterion value".into()),
+            },
+            Note::ServerCpu => {
+                let Key::Viewers(size, mode, _) = self.value else {
+                    return Err("a server CPU note needs a viewers-fed value".into());
+                };
+                let result = m
+                    .viewers_result(size, mode)
+                    .ok_or_else(|| format!("no result from viewers-fed result {size} {mode}"))?;
+                let n = result["max_viewers"].as_f64().unwrap_or(0.0);
+                let capped = if result["capped"].as_bool() == Some(true) {
+                    " (the most tried)"
+                } else {
+                    ""
+                };
+                row = row.note(format!(
                     "server threads' CPU {:.1}% of a core at {n}{capped}",
-                    once["server_cpu_cores"].as_f64().unwrap_or(f64::NAN) * 100.0
-                )),
-            );
-            let pct = |v: &Value| v["server_cpu_per_viewer"].as_f64().map(|c| c * 100.0);
-            if let Some(c) = pct(once) {
-                rows.push(
-                    Row::new(
-                        format!("server CPU per viewer, jpeg {size} 30 fps, encode once"),
-                        c,
-                        "% core",
-                    )
-                    .against("one encode per viewer", per.and_then(pct))
-                    .note("user+system time of the server's threads / viewers, at the largest count fed"),
-                );
+                    result["server_cpu_cores"].as_f64().unwrap_or(f64::NAN) * 100.0
+                ));
             }
         }
+        Ok(Some(row))
     }
-    if viewers.is_empty() {
-        notes.push("viewers-fed: no results".into());
-    }
+}
 
-    // Renderer.
-    let renders: Vec<(&String, f64)> = crit
-        .iter()
-        .filter(|(k, _)| k.starts_with("render/"))
-        .map(|(k, m)| (k, m.ns))
-        .collect();
-    if renders.is_empty() {
+/// The summary's rows: `table`'s, in its order, from this run's measurements. A row whose value
+/// or baseline has no result fails the whole summary (with one line naming the first such row
+/// and what it lacks), unless the table lets it be missing on a machine like this one.
+fn build_rows(
+    table: &[RowSpec],
+    m: &Measurements,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<Vec<Row>> {
+    let gpu = m.gpu_measured();
+    if !gpu {
         notes.push(
             "renderer fps not measured: no GPU adapter (install mesa-vulkan-drivers for lavapipe)"
                 .into(),
         );
     }
-    for (id, t) in renders {
-        rows.push(
-            Row::new(
-                format!("render {} (upload+draw+read back)", &id["render/".len()..]),
-                1e9 / t,
-                "fps",
-            )
-            .note("software adapter where no GPU; no baseline"),
-        );
+    let mut rows = Vec::new();
+    let mut missing = Vec::new();
+    for spec in table {
+        match spec.build(m, gpu) {
+            Ok(Some(row)) => rows.push(row),
+            Ok(None) => {}
+            Err(what) => missing.push((spec.case, what)),
+        }
     }
-    rows
+    if let Some((case, what)) = missing.first() {
+        let more = match missing.len() - 1 {
+            0 => String::new(),
+            1 => " (and 1 more row lacks results)".into(),
+            n => format!(" (and {n} more rows lack results)"),
+        };
+        bail!("summary row {case:?}: {what}{more}; no summary written");
+    }
+    Ok(rows)
 }
 
 fn markdown(rows: &[Row], notes: &[String], quick: bool, build: f64, run: f64) -> String {
@@ -892,7 +1617,7 @@ fn markdown(rows: &[Row], notes: &[String], quick: bool, build: f64, run: f64) -
 mod tests {
     use super::*;
 
-    fn crit(entries: &[(&str, f64, Option<u64>)]) -> BTreeMap<String, Measured> {
+    fn crit_results(entries: &[(&str, f64, Option<u64>)]) -> BTreeMap<String, Measured> {
         entries
             .iter()
             .map(|&(id, ns, bytes)| (id.to_string(), Measured { ns, bytes }))
@@ -910,9 +1635,69 @@ mod tests {
             .unwrap_or_else(|| panic!("no row {case:?}"))
     }
 
+    /// A run that measured every figure `table` names, on a machine with all it needs
+    /// (libjpeg-turbo built, a GPU adapter, OpenCV set up): criterion 1000 ns and 1000 bytes per
+    /// iteration, everything else 1.
+    fn made_up_run(table: &[RowSpec]) -> Measurements {
+        let mut m = Measurements {
+            crit: BTreeMap::new(),
+            opencv: Some(BTreeMap::new()),
+            pipeline: BTreeMap::new(),
+            viewers: Vec::new(),
+            turbo: true,
+        };
+        let bench = Measured {
+            ns: 1000.0,
+            bytes: Some(1000),
+        };
+        for key in table.iter().flat_map(RowSpec::keys) {
+            let cv = m.opencv.as_mut().expect("OpenCV set up");
+            match key {
+                Key::Crit(id) => {
+                    m.crit.insert(id.into(), bench);
+                }
+                Key::CritSameBytes(prefix) => {
+                    m.crit.insert(format!("{prefix}1000"), bench);
+                }
+                Key::OpenCv(k) => {
+                    cv.insert(k.into(), 1.0);
+                }
+                Key::OpenCvSum(ks) => cv.extend(ks.iter().map(|k| (k.to_string(), 1.0))),
+                Key::Pipeline(label, mode) => {
+                    m.pipeline.insert(format!("{label} {mode}"), 1.0);
+                }
+                Key::Viewers(size, mode, field) => {
+                    let at = match m.viewers_result(size, mode) {
+                        Some(_) => m
+                            .viewers
+                            .iter()
+                            .position(|v| v["size"] == size && v["mode"] == mode),
+                        None => {
+                            m.viewers.push(json!({ "size": size, "mode": mode }));
+                            Some(m.viewers.len() - 1)
+                        }
+                    };
+                    m.viewers[at.expect("just found or added")][field] = json!(1.0);
+                }
+            }
+        }
+        m
+    }
+
+    /// The one-line error `build_rows` fails with.
+    fn error(m: &Measurements) -> String {
+        match build_rows(ROWS, m, &mut Vec::new()) {
+            Ok(rows) => panic!("expected an error, got {} rows", rows.len()),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
     #[test]
     fn each_row_divides_by_its_own_baseline_and_says_whether_it_meets_its_target() {
-        let crit = crit(&[
+        let mut m = made_up_run(ROWS);
+        // No GPU adapter on this machine.
+        m.crit.retain(|id, _| !id.starts_with("render/"));
+        m.crit.extend(crit_results(&[
             ("framing/reader/jpeg-320x240", 109.0, Some(14_032)),
             ("framing/memcpy/jpeg-320x240", 100.0, Some(14_032)),
             ("framing/memcpy-then-read/jpeg-320x240", 107.0, Some(14_032)),
@@ -922,19 +1707,19 @@ mod tests {
             ("codec/decode/jpeg/320x240", 0.3e6, None),
             ("loopback/framewire/raw/1280x720", 1e6, Some(2_764_832)),
             ("loopback/tcp/2764832", 0.9e6, Some(2_764_832)),
-        ]);
-        let cv = figures(&[
+        ]));
+        m.opencv.as_mut().expect("OpenCV set up").extend(figures(&[
             ("resize_area:320x180 1920x1080", 1.0),
             ("jpeg_decode:80 320x240", 0.25),
             ("jpeg_encode:80 320x240", 0.25),
             ("resize_area:320x240 640x480", 0.15),
-        ]);
-        let pipe = figures(&[
+        ]));
+        m.pipeline.extend(figures(&[
             ("jpeg 640x480->320 threads", 3400.0),
             ("jpeg 640x480->320 single", 2000.0),
-        ]);
+        ]));
         let mut notes = Vec::new();
-        let rows = build_rows(&crit, &cv, &pipe, &[], &mut notes);
+        let rows = build_rows(ROWS, &m, &mut notes).expect("every row measured");
 
         let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1e-9);
         let r = row(&rows, "framing reader jpeg-320x240, 64 KiB reads");
@@ -969,9 +1754,9 @@ mod tests {
             "serve pipeline jpeg 640x480->320, threaded vs OpenCV resize + encode",
         );
         assert!(close(r.ratio, 3400.0 / (1e3 / 0.4)) && r.meets().is_none());
-        // What was not measured has no row, and what is missing is said.
-        assert!(!rows.iter().any(|r| r.case.starts_with("resize bilinear")));
-        assert!(notes.iter().any(|n| n.contains("viewers-fed: no results")));
+        // What this machine cannot measure (no GPU adapter) has no row, and the notes say why.
+        // (What was not measured for any other reason fails the summary: see the tests below.)
+        assert!(!rows.iter().any(|r| r.case.starts_with("render")));
         assert!(
             notes
                 .iter()
@@ -981,14 +1766,14 @@ mod tests {
 
     #[test]
     fn without_opencv_the_ratio_and_meets_are_empty_and_the_baseline_says_so() {
-        let crit = crit(&[("resize/area/640x480-320x240", 0.1e6, None)]);
-        let rows = build_rows(
-            &crit,
-            &BTreeMap::new(),
-            &BTreeMap::new(),
-            &[],
-            &mut Vec::new(),
-        );
+        let mut m = made_up_run(ROWS);
+        m.opencv = None;
+        m.crit.extend(crit_results(&[(
+            "resize/area/640x480-320x240",
+            0.1e6,
+            None,
+        )]));
+        let rows = build_rows(ROWS, &m, &mut Vec::new()).expect("OpenCV may be missing");
         let r = row(&rows, "resize area 640x480->320x240");
         assert_eq!(r.baseline, "OpenCV INTER_AREA: not measured");
         let j = r.to_json();
@@ -1048,5 +1833,253 @@ mod tests {
         assert_eq!((m.ns, m.bytes), (123.5, Some(14_032)));
         assert_eq!(got.len(), 2);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_run_with_every_figure_the_table_names_has_every_row_in_the_tables_order() {
+        let mut notes = Vec::new();
+        let rows = build_rows(ROWS, &made_up_run(ROWS), &mut notes).expect("every row measured");
+        let cases: Vec<&str> = rows.iter().map(|r| r.case.as_str()).collect();
+        let table: Vec<&str> = ROWS.iter().map(|r| r.case).collect();
+        assert_eq!(cases, table);
+        for r in &rows {
+            assert!(!r.baseline.ends_with("not measured"), "{}", r.case);
+            assert_eq!(r.ratio.is_some(), !r.baseline.is_empty(), "{}", r.case);
+        }
+        assert!(notes.is_empty(), "{notes:?}");
+        // Rows are found by their case (here and by whoever reads summary.json).
+        let mut unique = table.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), table.len(), "two rows share a case");
+    }
+
+    #[test]
+    fn every_id_in_the_table_is_one_that_a_run_produces() {
+        let groups: Vec<&str> = BENCHES.iter().map(|&(_, _, group)| group).collect();
+        // What opencv_micro.py and viewers-fed print.
+        let opencv_ops = ["resize_area", "resize_linear", "jpeg_encode", "jpeg_decode"];
+        let viewers_sizes = ["320x240", "640x480"];
+        let viewers_modes = ["once", "per-viewer"];
+        let viewers_fields = ["max_viewers", "server_cpu_per_viewer"];
+        for spec in ROWS {
+            let case = spec.case;
+            let turbo = spec.may_lack == MayLack::WithoutTurbo;
+            for key in spec.keys() {
+                match key {
+                    Key::Crit(id) | Key::CritSameBytes(id) => {
+                        let group = id.split('/').next().unwrap_or_default();
+                        assert!(groups.contains(&group), "{case}: {id} is no bench's");
+                        // Only the turbojpeg run gives libjpeg-turbo ids; only with a GPU
+                        // adapter does the renderer give any.
+                        assert!(!id.contains(TURBO_FILTER) || turbo, "{case}: {id}");
+                        assert!(
+                            group != RENDER_GROUP || spec.may_lack == MayLack::WithoutGpu,
+                            "{case}: {id}"
+                        );
+                    }
+                    Key::OpenCv(k) => assert!(
+                        opencv_op(k).is_some_and(|(op, _)| opencv_ops
+                            .contains(&op.split(':').next().unwrap_or_default())),
+                        "{case}: OpenCV op {k:?}"
+                    ),
+                    Key::OpenCvSum(ks) => {
+                        for k in ks {
+                            assert!(opencv_op(k).is_some(), "{case}: OpenCV op {k:?}");
+                        }
+                    }
+                    Key::Pipeline(label, mode) => {
+                        let run = PIPELINE.iter().find(|c| c.label == label);
+                        assert!(run.is_some_and(|c| c.turbo == turbo), "{case}: {label}");
+                        assert!(PIPELINE_MODES.iter().any(|&(m, _)| m == mode), "{mode}");
+                    }
+                    Key::Viewers(size, mode, field) => assert!(
+                        viewers_sizes.contains(&size)
+                            && viewers_modes.contains(&mode)
+                            && viewers_fields.contains(&field),
+                        "{case}: viewers-fed {size} {mode} {field}"
+                    ),
+                }
+            }
+            // Each excuse names what this machine can lack for that kind of figure.
+            let excuses = |key: Key, may_lack: MayLack| match may_lack {
+                MayLack::Never => true,
+                MayLack::WithoutOpenCv => matches!(key, Key::OpenCv(_) | Key::OpenCvSum(_)),
+                MayLack::WhenNull => matches!(key, Key::Viewers(..)),
+                MayLack::WithoutTurbo => matches!(key, Key::Crit(_) | Key::Pipeline(..)),
+                MayLack::WithoutGpu => matches!(key, Key::Crit(_)),
+            };
+            assert!(excuses(spec.value, spec.may_lack), "{case}");
+            if let Some(b) = spec.baseline {
+                let row_only = matches!(b.may_lack, MayLack::WithoutTurbo | MayLack::WithoutGpu);
+                assert!(excuses(b.key, b.may_lack) && !row_only, "{case}: baseline");
+            }
+        }
+    }
+
+    #[test]
+    fn a_missing_bench_result_fails_the_summary_naming_the_row_and_the_id() {
+        // A renamed or failed bench: the row is an error, not a row left out.
+        let mut m = made_up_run(ROWS);
+        m.crit.remove("resize/bilinear/640x480-320x240");
+        assert_eq!(
+            error(&m),
+            "summary row \"resize bilinear 640x480->320x240\": no result from criterion bench \
+             resize/bilinear/640x480-320x240; no summary written"
+        );
+        // A missing baseline too; the first row lacking it is named, the others counted.
+        let mut m = made_up_run(ROWS);
+        m.crit.remove("codec/memcpy/320x240");
+        assert_eq!(
+            error(&m),
+            "summary row \"raw encode 320x240\": its baseline (memcpy of the frame) has no \
+             result from criterion bench codec/memcpy/320x240 (and 3 more rows lack results); \
+             no summary written"
+        );
+        // Loopback's plain-TCP floor is named by the message size.
+        let mut m = made_up_run(ROWS);
+        m.crit.extend(crit_results(&[(
+            "loopback/framewire/raw/1280x720",
+            1e6,
+            Some(2_764_832),
+        )]));
+        let e = error(&m);
+        assert!(
+            e.contains("\"loopback raw 1280x720 end to end\"")
+                && e.contains("criterion bench loopback/tcp/2764832"),
+            "{e}"
+        );
+        // MB/s needs the bytes per iteration the bench declares.
+        let mut m = made_up_run(ROWS);
+        m.crit.extend(crit_results(&[(
+            "loopback/framewire/jpeg/640x480",
+            1e6,
+            None,
+        )]));
+        let e = error(&m);
+        assert!(
+            e.contains(
+                "criterion bench loopback/framewire/jpeg/640x480 declares no bytes per iteration"
+            ),
+            "{e}"
+        );
+        // The serve pipeline, viewers-fed, and OpenCV where it was set up.
+        let mut m = made_up_run(ROWS);
+        m.pipeline.remove("jpeg 640x480 single");
+        let e = error(&m);
+        assert!(
+            e.contains("\"serve pipeline jpeg 640x480, threaded\"")
+                && e.contains("serve pipeline run \"jpeg 640x480 single\""),
+            "{e}"
+        );
+        let mut m = made_up_run(ROWS);
+        m.viewers.clear();
+        let e = error(&m);
+        assert!(
+            e.contains("\"viewers fed, jpeg 320x240 30 fps, all >= 29 fps, encode once\"")
+                && e.contains("viewers-fed result 320x240 once"),
+            "{e}"
+        );
+        let mut m = made_up_run(ROWS);
+        if let Some(cv) = m.opencv.as_mut() {
+            cv.remove("jpeg_decode:80 1920x1080");
+        }
+        let e = error(&m);
+        assert!(
+            e.contains("\"jpeg decode 1920x1080 (framewire, pure Rust)\"")
+                && e.contains("OpenCV op \"jpeg_decode:80 1920x1080\""),
+            "{e}"
+        );
+        assert!(!e.contains('\n'), "one line: {e}");
+    }
+
+    #[test]
+    fn rows_are_left_out_only_for_what_the_table_lets_this_machine_lack() {
+        // No cmake or nasm: no libjpeg-turbo, so its rows are left out.
+        let mut m = made_up_run(ROWS);
+        m.turbo = false;
+        m.crit.retain(|id, _| !id.contains(TURBO_FILTER));
+        m.pipeline
+            .retain(|label, _| !label.starts_with("jpeg-turbo"));
+        let rows = build_rows(ROWS, &m, &mut Vec::new()).expect("turbo may be missing");
+        let turbo_rows = ROWS
+            .iter()
+            .filter(|r| r.may_lack == MayLack::WithoutTurbo)
+            .count();
+        assert_eq!(rows.len(), ROWS.len() - turbo_rows);
+        assert!(!rows.iter().any(|r| r.case.contains("turbo")));
+        // Where it was built, its rows are required.
+        m.turbo = true;
+        let e = error(&m);
+        assert!(
+            e.contains("(libjpeg-turbo, --features turbojpeg)")
+                && e.contains("criterion bench codec/encode/jpeg-turbo/320x240"),
+            "{e}"
+        );
+
+        // The renderer measured something, so there is an adapter: every render row is required.
+        let mut m = made_up_run(ROWS);
+        m.crit.remove("render/640x480/rgba8");
+        let e = error(&m);
+        assert!(
+            e.contains("\"render 640x480/rgba8 (upload+draw+read back)\""),
+            "{e}"
+        );
+
+        // viewers-fed's null (no viewer count kept 29 fps): no CPU per viewer, and a zero
+        // viewer count is no baseline.
+        let mut m = made_up_run(ROWS);
+        for v in m.viewers.iter_mut().filter(|v| v["size"] == "640x480") {
+            v["max_viewers"] = json!(0);
+            v["server_cpu_per_viewer"] = Value::Null;
+        }
+        let rows = build_rows(ROWS, &m, &mut Vec::new()).expect("nulls are allowed there");
+        assert!(
+            !rows
+                .iter()
+                .any(|r| r.case.starts_with("server CPU per viewer, jpeg 640x480"))
+        );
+        let r = row(
+            &rows,
+            "viewers fed, jpeg 640x480 30 fps, all >= 29 fps, encode once",
+        );
+        assert_eq!(r.baseline, "one encode per viewer: not measured");
+        // A null viewer count is not allowed.
+        m.viewers[0]["max_viewers"] = Value::Null;
+        let e = error(&m);
+        assert!(e.contains("viewers-fed max_viewers of 320x240 once"), "{e}");
+    }
+
+    #[test]
+    fn opencv_runs_the_ops_the_table_names_smallest_input_first() {
+        let jobs = opencv_jobs(ROWS);
+        assert_eq!(
+            jobs,
+            [
+                ((320, 240), vec!["jpeg_encode:80", "jpeg_decode:80"]),
+                (
+                    (640, 480),
+                    vec![
+                        "resize_area:320x240",
+                        "resize_linear:320x240",
+                        "jpeg_encode:80",
+                        "jpeg_decode:80"
+                    ]
+                ),
+                (
+                    (1280, 720),
+                    vec!["resize_area:320x180", "resize_linear:320x180"]
+                ),
+                (
+                    (1920, 1080),
+                    vec![
+                        "resize_area:320x180",
+                        "resize_linear:320x180",
+                        "jpeg_encode:80",
+                        "jpeg_decode:80"
+                    ]
+                ),
+            ]
+        );
     }
 }
