@@ -27,6 +27,3 @@ pub use negotiate::{CameraDescription, CameraMode, FourCc, negotiate};
 pub use pattern::{TestPattern, read_frame_number};
 pub use resize::{ResizeFilter, Resizer, fit_size};
 pub use spec::{NO_CAMERA_SUPPORT, SourceSpec, list_cameras, open_source, reopener};
-
-/// Largest width or height any frame here may have.
-pub(crate) const MAX_SIDE: u32 = 16384;

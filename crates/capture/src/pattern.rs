@@ -30,9 +30,9 @@ use std::f32::consts::TAU;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use framewire_core::{CaptureError, Frame, FrameSource, PixelFormat, SourceInfo, now_micros};
-
-use crate::MAX_SIDE;
+use framewire_core::{
+    CaptureError, Frame, FrameSource, MAX_SIDE, PixelFormat, SourceInfo, now_micros,
+};
 
 /// Bits in the frame-number code: the low 32 bits of the frame number.
 const CODE_BITS: u32 = 32;

@@ -8,9 +8,7 @@ mod mean2x2;
 use fast_image_resize::images::{TypedImage, TypedImageRef};
 use fast_image_resize::pixels::{U8x3, U8x4};
 use fast_image_resize::{FilterType, PixelTrait, ResizeAlg, ResizeOptions};
-use framewire_core::{CaptureError, Frame, PixelFormat};
-
-use crate::MAX_SIDE;
+use framewire_core::{CaptureError, Frame, MAX_SIDE, PixelFormat};
 
 /// How pixels are combined when a frame is scaled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -146,6 +146,9 @@ pub fn now_micros() -> u64 {
         .as_micros() as u64
 }
 
+/// Largest width or height of a frame that framewire's sources, resizer and converters produce.
+pub const MAX_SIDE: u32 = 16384;
+
 /// One picture with what is known about it.
 ///
 /// `pixels` holds `height` rows of `stride` bytes each; the first `width * bytes_per_pixel`
