@@ -172,7 +172,7 @@ pub fn receive(
                 frame.capture_us = header.capture_us;
                 stats.record(header.seq, header.capture_us, bytes, now_micros());
                 if args.verify_test_pattern
-                    && framewire_capture::read_frame_number(&frame)
+                    && framewire_pattern::read_frame_number(&frame)
                         != Some(header.seq & 0xFFFF_FFFF)
                 {
                     stats.pattern_error();

@@ -1,11 +1,9 @@
 //! framewire's frame sources (the synthetic test pattern, cameras) and the resizer that scales
 //! frames before they are encoded.
 //!
-//! - [`TestPattern`]: a deterministic moving picture with the frame number drawn into it as a
-//!   code that [`read_frame_number`] reads back, also after resizing and JPEG compression, so
-//!   end-to-end tests can tell which frame arrived.
 //! - [`Resizer`] and [`fit_size`]: aspect-keeping resize (`--width 320`), reusing its buffers.
-//! - [`SourceSpec`] and [`open_source`]: what `--source` accepts and the source it opens.
+//! - [`SourceSpec`] and [`open_source`]: what `--source` accepts and the source it opens. The
+//!   test pattern behind `--source test` is [`framewire_pattern::TestPattern`].
 //! - [`LatestFrame`]: runs any source on its own thread and hands over only the newest frame,
 //!   counting the ones it overwrote, so a slow consumer never builds a backlog.
 //! - Cameras: [`negotiate`] picks a [`CameraMode`]; [`convert`] turns YUYV, NV12 and MJPEG bytes
@@ -17,13 +15,11 @@ mod camera;
 pub mod convert;
 mod latest;
 pub mod negotiate;
-mod pattern;
 mod resize;
 mod spec;
 
 pub use latest::{LatestFrame, Reopen, SourceEvent, Taken};
 pub use negotiate::{CameraDescription, CameraMode, FourCc, negotiate};
 
-pub use pattern::{TestPattern, read_frame_number};
 pub use resize::{ResizeFilter, Resizer, fit_size};
 pub use spec::{NO_CAMERA_SUPPORT, SourceSpec, list_cameras, open_source, reopener};
