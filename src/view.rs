@@ -105,7 +105,7 @@ fn receive_into(args: &ViewArgs, signal: &StopSignal, sink: &mut dyn FrameSink) 
             ..ClientConfig::default()
         },
     };
-    let read = |f: &Frame| framewire_capture::read_frame_number(f);
+    let read = |f: &Frame| framewire_pattern::read_frame_number(f);
     let config = ReceiveConfig {
         frames: args.frames,
         no_reconnect: args.no_reconnect,

@@ -1,5 +1,6 @@
 //! The invariants ARCHITECTURE.md promises, checked: plugin crates depend on core and never on
-//! each other, heavy dependencies stay where they belong, and every Rust file says what it is for.
+//! each other (not even in dev or build dependencies), the test pattern depends on core alone,
+//! heavy dependencies stay where they belong, and every Rust file says what it is for.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,8 +12,15 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `cargo metadata` of the workspace: package name -> names of its normal dependencies.
-fn dependencies() -> BTreeMap<String, Vec<String>> {
+/// One dependency of a package: the package it names and its section (`normal`, `dev` or `build`).
+#[derive(Debug)]
+struct Dep {
+    name: String,
+    section: String,
+}
+
+/// `cargo metadata` of the workspace: package name -> its dependencies, every section.
+fn dependencies() -> BTreeMap<String, Vec<Dep>> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(cargo)
         .args([
@@ -40,13 +48,45 @@ fn dependencies() -> BTreeMap<String, Vec<String>> {
                 .as_array()
                 .unwrap()
                 .iter()
-                .filter(|d| d["kind"].is_null())
-                .map(|d| d["name"].as_str().unwrap().to_string())
+                .map(|d| Dep {
+                    name: d["name"].as_str().unwrap().to_string(),
+                    section: d["kind"].as_str().unwrap_or("normal").to_string(),
+                })
                 .collect();
             (p["name"].as_str().unwrap().to_string(), deps)
         })
         .collect()
 }
+
+/// The names of `package`'s normal dependencies (what its library links).
+fn normal<'a>(deps: &'a BTreeMap<String, Vec<Dep>>, package: &str) -> Vec<&'a str> {
+    deps.get(package)
+        .unwrap_or_else(|| panic!("{package} is not in the workspace"))
+        .iter()
+        .filter(|d| d.section == "normal")
+        .map(|d| d.name.as_str())
+        .collect()
+}
+
+/// `package`'s dependencies on framewire crates other than `allowed`, in any section, as
+/// `name (section)`.
+fn framewire_deps_except(
+    deps: &BTreeMap<String, Vec<Dep>>,
+    package: &str,
+    allowed: &[&str],
+) -> Vec<String> {
+    deps.get(package)
+        .unwrap_or_else(|| panic!("{package} is not in the workspace"))
+        .iter()
+        .filter(|d| d.name.starts_with("framewire") && !allowed.contains(&d.name.as_str()))
+        .map(|d| format!("{} ({})", d.name, d.section))
+        .collect()
+}
+
+const CORE: &str = "framewire-core";
+
+/// The test pattern's crate: not a plugin, so any crate may depend on it, plugins included.
+const PATTERN: &str = "framewire-pattern";
 
 const PLUGINS: [&str; 4] = [
     "framewire-capture",
@@ -59,31 +99,62 @@ const PLUGINS: [&str; 4] = [
 fn plugin_crates_depend_on_core_and_never_on_each_other() {
     let deps = dependencies();
     for plugin in PLUGINS {
-        let own = deps
-            .get(plugin)
-            .unwrap_or_else(|| panic!("{plugin} is not in the workspace"));
-        assert!(
-            own.iter().any(|d| d == "framewire-core"),
-            "{plugin}: {own:?}"
-        );
-        let framewire: Vec<_> = own
-            .iter()
-            .filter(|d| d.starts_with("framewire") && *d != "framewire-core")
-            .collect();
+        let own = normal(&deps, plugin);
+        assert!(own.contains(&CORE), "{plugin}: {own:?}");
+        // Every section: a plugin that dev-depends on another one (for a test or a bench) is as
+        // coupled to it as one that depends on it.
+        let framewire = framewire_deps_except(&deps, plugin, &[CORE, PATTERN]);
         assert!(
             framewire.is_empty(),
-            "{plugin} depends on {framewire:?}; only the binary, bench-harness and tests assemble plugins"
+            "{plugin} depends on {framewire:?}; only the binary, bench-harness and tests assemble \
+             plugins (the test pattern is {PATTERN}, which anyone may use)"
         );
     }
-    let core = &deps["framewire-core"];
+    let core = normal(&deps, CORE);
     assert!(
-        core.iter().all(|d| d == "thiserror"),
+        core.iter().all(|d| *d == "thiserror"),
         "core must stay almost dependency-free, has {core:?}"
     );
-    let xtask = &deps["xtask"];
+    let xtask = normal(&deps, "xtask");
     assert!(
         xtask.iter().all(|d| !d.starts_with("framewire")),
         "xtask depends on no workspace crate, has {xtask:?}"
+    );
+}
+
+#[test]
+fn the_test_pattern_depends_on_core_alone_and_stays_light() {
+    let deps = dependencies();
+    let framewire = framewire_deps_except(&deps, PATTERN, &[CORE]);
+    assert!(
+        framewire.is_empty(),
+        "{PATTERN} depends on {framewire:?}; it may depend on {CORE} only, so that every crate \
+         can use it"
+    );
+    // Every test and bench that draws the pattern links it: nothing heavy.
+    let own = normal(&deps, PATTERN);
+    assert!(
+        own.iter().all(|d| [CORE, "tracing"].contains(d)),
+        "{PATTERN} must stay light (framewire-core and tracing), has {own:?}"
+    );
+}
+
+#[test]
+fn the_session_knows_only_core() {
+    let deps = dependencies();
+    let session = "framewire-session";
+    // Its tests use doubles of their own: no plugin, in any section.
+    let framewire = framewire_deps_except(&deps, session, &[CORE]);
+    assert!(
+        framewire.is_empty(),
+        "{session} depends on {framewire:?}; the send and receive paths know only {CORE}'s \
+         traits, and the binary hands them plugins"
+    );
+    let netbed = "framewire-netbed";
+    let framewire = framewire_deps_except(&deps, netbed, &[]);
+    assert!(
+        framewire.is_empty(),
+        "{netbed} depends on {framewire:?}; the network test bed depends on no framewire crate"
     );
 }
 
@@ -92,7 +163,7 @@ fn net_never_links_gpu_window_or_camera_crates() {
     let deps = dependencies();
     for forbidden in ["wgpu", "winit", "nokhwa"] {
         assert!(
-            !deps["framewire-net"].iter().any(|d| d == forbidden),
+            !normal(&deps, "framewire-net").contains(&forbidden),
             "framewire-net depends on {forbidden}"
         );
     }

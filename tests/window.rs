@@ -169,7 +169,7 @@ fn wait_for_live_pattern(
     let mut screen = None;
     while Instant::now() < deadline {
         let shot = screenshot(display);
-        let n = framewire_capture::read_frame_number(&crop(&shot, 0, 0, w, h));
+        let n = framewire_pattern::read_frame_number(&crop(&shot, 0, 0, w, h));
         screen = Some(shot);
         match (first, n) {
             (None, Some(n)) => first = Some(n),

@@ -5,8 +5,8 @@
 //! that receives without decoding, to time `framewire serve`'s send pipeline).
 //! Micro-benchmarks live beside the code they measure.
 
-use framewire_capture::TestPattern;
 use framewire_core::{Frame, PixelFormat};
+use framewire_pattern::TestPattern;
 
 /// Frame `n` of the `w` x `h` RGB8 test pattern, rows packed.
 ///

@@ -25,11 +25,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use framewire_capture::{ResizeFilter, Resizer, TestPattern};
+use framewire_capture::{ResizeFilter, Resizer};
 use framewire_codec::{EncodeOptions, JpegBackend, decoder, encoder};
 use framewire_core::Packet;
 use framewire_core::{CodecKind, Frame, FrameSource, PixelFormat, StreamInfo};
 use framewire_net::{Client, ClientConfig, Handshake, Incoming, Server, ServerConfig};
+use framewire_pattern::TestPattern;
 
 struct Counting;
 

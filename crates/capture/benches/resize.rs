@@ -6,8 +6,9 @@
 #![allow(missing_docs)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use framewire_capture::{ResizeFilter, Resizer, TestPattern};
+use framewire_capture::{ResizeFilter, Resizer};
 use framewire_core::{Frame, PixelFormat};
+use framewire_pattern::TestPattern;
 
 /// (source, output) sizes.
 const CASES: [((u32, u32), (u32, u32)); 3] = [

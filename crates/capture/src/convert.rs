@@ -3,14 +3,13 @@
 //! the camera's JPEG as it is, cut from the driver's buffer. Pure functions over byte slices;
 //! wrong, short or truncated bytes are errors, never panics.
 
-use framewire_core::{Frame, PixelFormat};
+use framewire_core::{Frame, MAX_SIDE, PixelFormat};
 use yuv::{YuvBiPlanarImage, YuvConversionMode, YuvPackedImage, YuvRange, YuvStandardMatrix};
 use zune_jpeg::JpegDecoder;
 use zune_jpeg::zune_core::bytestream::ZCursor;
 use zune_jpeg::zune_core::colorspace::ColorSpace;
 use zune_jpeg::zune_core::options::DecoderOptions;
 
-use crate::MAX_SIDE;
 use crate::negotiate::FourCc;
 
 /// Camera bytes that cannot be turned into a frame.

@@ -384,9 +384,9 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     use framewire_core::PixelFormat;
+    use framewire_pattern::{TestPattern, read_frame_number};
 
     use super::*;
-    use crate::TestPattern;
 
     const WAIT: Duration = Duration::from_secs(10);
 
@@ -484,10 +484,7 @@ mod tests {
                 latest.next_frame_timeout(&mut frame, WAIT).unwrap(),
                 Taken::Frame
             );
-            assert_eq!(
-                crate::read_frame_number(&frame),
-                Some(frame.seq & 0xFFFF_FFFF)
-            );
+            assert_eq!(read_frame_number(&frame), Some(frame.seq & 0xFFFF_FFFF));
             seqs.push(frame.seq);
             // A slow encoder: the unpaced pattern renders many frames meanwhile.
             thread::sleep(Duration::from_millis(20));

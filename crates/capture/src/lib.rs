@@ -1,11 +1,9 @@
 //! framewire's frame sources (the synthetic test pattern, cameras) and the resizer that scales
 //! frames before they are encoded.
 //!
-//! - [`TestPattern`]: a deterministic moving picture with the frame number drawn into it as a
-//!   code that [`read_frame_number`] reads back, also after resizing and JPEG compression, so
-//!   end-to-end tests can tell which frame arrived.
 //! - [`Resizer`] and [`fit_size`]: aspect-keeping resize (`--width 320`), reusing its buffers.
-//! - [`SourceSpec`] and [`open_source`]: what `--source` accepts and the source it opens.
+//! - [`SourceSpec`] and [`open_source`]: what `--source` accepts and the source it opens. The
+//!   test pattern behind `--source test` is [`framewire_pattern::TestPattern`].
 //! - [`open_feed`]: a source as the send path pulls it (a core `Feed`): cameras on their own
 //!   thread, reopened when lost, their MJPEG passed through when asked.
 //! - [`LatestFrame`]: runs any source on its own thread and hands over only the newest frame,
@@ -20,7 +18,6 @@ pub mod convert;
 mod feed;
 mod latest;
 pub mod negotiate;
-mod pattern;
 mod resize;
 mod spec;
 
@@ -28,9 +25,5 @@ pub use feed::open_feed;
 pub use latest::{LatestFrame, Reopen, Taken};
 pub use negotiate::{CameraDescription, CameraMode, FourCc, negotiate};
 
-pub use pattern::{TestPattern, read_frame_number};
 pub use resize::{ResizeFilter, Resizer, fit_size};
 pub use spec::{NO_CAMERA_SUPPORT, SourceSpec, list_cameras, open_source, reopener};
-
-/// Largest width or height any frame here may have.
-pub(crate) const MAX_SIDE: u32 = 16384;

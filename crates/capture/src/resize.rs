@@ -8,9 +8,7 @@ mod mean2x2;
 use fast_image_resize::images::{TypedImage, TypedImageRef};
 use fast_image_resize::pixels::{U8x3, U8x4};
 use fast_image_resize::{FilterType, PixelTrait, ResizeAlg, ResizeOptions};
-use framewire_core::{CaptureError, Frame, PixelFormat};
-
-use crate::MAX_SIDE;
+use framewire_core::{CaptureError, Frame, MAX_SIDE, PixelFormat};
 
 /// How pixels are combined when a frame is scaled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -226,6 +224,8 @@ impl framewire_core::Scaler for Resizer {
 
 #[cfg(test)]
 mod tests {
+    use framewire_pattern::{TestPattern, read_frame_number};
+
     use super::*;
 
     fn check(src: (u32, u32), width: Option<u32>, height: Option<u32>, want: (u32, u32)) {
@@ -363,7 +363,7 @@ mod tests {
 
     fn pattern(w: u32, h: u32, format: PixelFormat) -> Frame {
         let mut f = Frame::empty(format);
-        crate::TestPattern::new(w, h, 0.0)
+        TestPattern::new(w, h, 0.0)
             .unwrap()
             .with_format(format)
             .render(7, &mut f);
@@ -572,5 +572,50 @@ mod tests {
         assert_eq!(err.to_string(), "cannot resize 8x8 rgb8 frame to 4x4");
         let source = std::error::Error::source(&err).unwrap().to_string();
         assert_eq!(source, "8x8 rgb8 frame needs 192 bytes, has 10");
+    }
+
+    #[test]
+    fn test_pattern_frame_number_survives_resizing() {
+        // Dependencies are built with debug assertions in tests, which makes resizing 1080p
+        // slow: the largest size runs in one format only.
+        let cases = [
+            (640, 480, PixelFormat::Rgb8),
+            (640, 480, PixelFormat::Rgba8),
+            (1000, 700, PixelFormat::Rgb8),
+            (1280, 720, PixelFormat::Rgba8),
+            (1920, 1080, PixelFormat::Rgb8),
+        ];
+        // Bit patterns of every kind: none, one, runs across byte boundaries, all 32, alternating.
+        let numbers = [
+            0,
+            1,
+            255,
+            256,
+            65535,
+            1 << 31,
+            u64::from(u32::MAX),
+            12345,
+            0xA5A5_5A5A,
+        ];
+        let mut resizers = [ResizeFilter::Area, ResizeFilter::Bilinear].map(Resizer::new);
+        for (w, h, format) in cases {
+            let mut p = TestPattern::new(w, h, 0.0).unwrap().with_format(format);
+            let (mut src, mut dst) = (Frame::empty(format), Frame::empty(format));
+            for n in numbers {
+                p.render(n, &mut src);
+                for r in &mut resizers {
+                    for out_w in [160, 320] {
+                        let (ow, oh) = fit_size(w, h, Some(out_w), None).unwrap();
+                        r.resize(&src, &mut dst, ow, oh).unwrap();
+                        assert_eq!(
+                            read_frame_number(&dst),
+                            Some(n),
+                            "{w}x{h} {format} -> {ow}x{oh} {:?} frame {n}",
+                            r.filter()
+                        );
+                    }
+                }
+            }
+        }
     }
 }

@@ -4,8 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use framewire_core::{CaptureError, FrameSource};
-
-use crate::TestPattern;
+use framewire_pattern::TestPattern;
 
 /// A parsed `--source` value: `test`, `camera` (the same as `camera:0`) or `camera:N`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,9 +12,9 @@
 #![allow(missing_docs)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use framewire_capture::TestPattern;
 use framewire_codec::{EncodeOptions, JpegBackend, decoder, encoder};
 use framewire_core::{CodecKind, Frame, PixelFormat, StreamInfo};
+use framewire_pattern::TestPattern;
 
 const SIZES: [(u32, u32); 3] = [(320, 240), (640, 480), (1920, 1080)];
 

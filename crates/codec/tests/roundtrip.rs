@@ -1,10 +1,10 @@
-//! Every codec through one test body: round trips on the capture crate's test pattern, and bad payloads that must give errors, never panics.
+//! Every codec through one test body: round trips on the test pattern (framewire-pattern), and bad payloads that must give errors, never panics.
 
-use framewire_capture::{TestPattern, read_frame_number};
 use framewire_codec::{EncodeOptions, decoder, encoder};
 use framewire_core::{
     CodecError, CodecKind, Frame, FrameDecoder, FrameEncoder, PixelFormat, StreamInfo,
 };
+use framewire_pattern::{TestPattern, read_frame_number};
 
 /// Lowest PSNR (over R, G and B) JPEG at quality 80 may give on the test pattern.
 ///

@@ -1,7 +1,7 @@
 //! framewire's shared vocabulary: the frame type, pixel formats, codec kinds, the plugin traits and their errors.
 //!
 //! Every plugin crate (capture, codec, net, display) depends on this crate and on no other
-//! framewire crate, so any source, codec, transport and sink can be assembled by the binary,
+//! plugin crate, so any source, codec, transport and sink can be assembled by the binary,
 //! the benches or the tests. The traits are object safe: a command-line flag picks the
 //! implementation and the pipeline holds a `Box<dyn ...>`.
 //!
@@ -157,6 +157,9 @@ pub fn now_micros() -> u64 {
         .unwrap_or(Duration::ZERO)
         .as_micros() as u64
 }
+
+/// Largest width or height of a frame that framewire's sources, resizer and converters produce.
+pub const MAX_SIDE: u32 = 16384;
 
 /// One picture with what is known about it.
 ///

@@ -7,9 +7,9 @@
 #![allow(missing_docs, clippy::print_stderr)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use framewire_capture::TestPattern;
 use framewire_core::{Frame, PixelFormat};
 use framewire_display::{HeadlessRenderer, hardware_required};
+use framewire_pattern::TestPattern;
 
 fn render(c: &mut Criterion) {
     let mut renderer = match HeadlessRenderer::new() {

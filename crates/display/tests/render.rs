@@ -287,7 +287,7 @@ fn test_pattern_frame_number_survives_the_renderer() {
     let Some(mut r) = renderer_or_skip() else {
         return;
     };
-    let mut pattern = framewire_capture::TestPattern::new(320, 240, 0.0).unwrap();
+    let mut pattern = framewire_pattern::TestPattern::new(320, 240, 0.0).unwrap();
     let mut frame = Frame::empty(PixelFormat::Rgb8);
     let mut out = Frame::empty(PixelFormat::Rgba8);
     for n in [0, 1, 12345] {
@@ -302,7 +302,7 @@ fn test_pattern_frame_number_survives_the_renderer() {
             picture.pixels[dst..dst + w as usize * 4]
                 .copy_from_slice(&out.pixels[src..src + w as usize * 4]);
         }
-        assert_eq!(framewire_capture::read_frame_number(&picture), Some(n));
+        assert_eq!(framewire_pattern::read_frame_number(&picture), Some(n));
     }
 }
 

@@ -19,11 +19,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use framewire_capture::TestPattern;
 use framewire_codec::JpegEncoder;
 use framewire_core::Packet;
 use framewire_core::{CodecKind, Frame, FrameEncoder, PixelFormat, StreamInfo};
 use framewire_net::{Client, ClientConfig, Fanout, Handshake, Received, Server, ServerConfig};
+use framewire_pattern::TestPattern;
 
 const FPS: f64 = 30.0;
 const MIN_FPS: f64 = 29.0;
