@@ -12,9 +12,10 @@ use clap::Args;
 use framewire_capture::{ResizeFilter, Resizer, SourceSpec, fit_size, open_feed, open_source};
 use framewire_codec::{EncodeOptions, JpegBackend};
 use framewire_core::{
-    CodecError, CodecKind, FrameEncoder, FrameSink, Publisher, Scaler, SourceEvent, StreamInfo,
+    CodecError, CodecKind, FrameSink, Publisher, Scaler, SourceEvent, StreamInfo,
 };
 use framewire_net::{Handshake, Server, ServerConfig, ServerEvent};
+use framewire_session::stage::LaneParts;
 use framewire_session::{SendConfig, SendError, SendEvent, Sender};
 
 use crate::args::{parse_addr, parse_duration, parse_fps, parse_size};
@@ -148,19 +149,13 @@ fn serve(
     if feed.passthrough().is_some() {
         println!("passing the camera's JPEG frames through as they are (no re-encode)");
     }
-    let codec = args.codec;
-    let make_lane = move || {
-        let encoder: Box<dyn FrameEncoder> = framewire_codec::encoder(codec, &options)
-            .map_err(|e| SendError::Stage(framewire_session::chain(&e)))?;
-        let scaler: Box<dyn Scaler> = Box::new(Resizer::new(ResizeFilter::Area));
-        Ok((encoder, scaler))
-    };
     let config = SendConfig {
         frames: args.frames,
         threads: threads(args.threads, args.fps),
         resize_to: resize.then_some((out_w, out_h)),
     };
     let publishers: Vec<Arc<dyn Publisher>> = vec![Arc::new(server)];
+    let make_lane = lane_maker(args.codec, options);
     let mut sender = Sender::new(feed, &make_lane, publishers, preview, &config)?;
     let mut live = LiveLine::on_stderr();
     let report = sender.run(&stop, &mut |e| print_send_event(e, &info.name, &mut live));
@@ -177,6 +172,19 @@ fn serve(
         );
     }
     Ok(())
+}
+
+/// Builds each encode lane: an encoder of `codec` and an area resizer.
+fn lane_maker(
+    codec: CodecKind,
+    options: EncodeOptions,
+) -> impl Fn() -> Result<LaneParts, SendError> {
+    move || {
+        let encoder = framewire_codec::encoder(codec, &options)
+            .map_err(|e| SendError::Stage(framewire_session::chain(&e)))?;
+        let scaler: Box<dyn Scaler> = Box::new(Resizer::new(ResizeFilter::Area));
+        Ok((encoder, scaler))
+    }
 }
 
 /// The framewire server for `stream`, on `--listen`.

@@ -169,28 +169,23 @@ pub fn receive(
         }
         let err = match sub.recv(&mut packet) {
             Ok(Received::Packet { bytes }) => {
-                match decoder.decode_vec(&mut packet.payload, &mut frame) {
-                    Ok(Decoded::Picture) => {}
-                    Ok(Decoded::NotYet) => continue,
-                    Err(source) => {
-                        let at =
-                            format!("{}: frame {} at {}", sub.peer(), packet.seq, sub.position());
-                        break Err(ReceiveError::Decode { at, source });
+                let decoding = (&mut decoder, &mut frame);
+                let shown = show(
+                    decoding,
+                    &mut packet,
+                    bytes,
+                    &*sub,
+                    &mut stats,
+                    sink,
+                    config.verify,
+                );
+                match shown {
+                    Ok(Flow::Continue) => {
+                        on_event(ReceiveEvent::Frame(&mut stats));
+                        continue;
                     }
-                }
-                frame.seq = packet.seq;
-                frame.capture_us = packet.capture_us;
-                stats.record(packet.seq, packet.capture_us, bytes, now_micros());
-                if let Some(read) = config.verify
-                    && read(&frame) != Some(packet.seq & 0xFFFF_FFFF)
-                {
-                    stats.pattern_error();
-                }
-                on_event(ReceiveEvent::Frame(&mut stats));
-                match sink.show(&frame) {
-                    Ok(Flow::Continue) => continue,
                     Ok(Flow::Stop) => break Ok(()),
-                    Err(e) => break Err(ReceiveError::Sink(e)),
+                    Err(e) => break Err(e),
                 }
             }
             Ok(Received::End { reason: None }) => {
@@ -229,6 +224,36 @@ pub fn receive(
         stream: Some(stream),
         result,
     }
+}
+
+/// Decodes `packet`, records it and shows it. A decoder that has no picture yet shows nothing.
+fn show(
+    decoding: (&mut Box<dyn FrameDecoder>, &mut Frame),
+    packet: &mut Packet,
+    bytes: u64,
+    sub: &dyn Subscription,
+    stats: &mut Stats,
+    sink: &mut dyn FrameSink,
+    verify: Option<&ReadNumber>,
+) -> Result<Flow, ReceiveError> {
+    let (decoder, frame) = decoding;
+    match decoder.decode_vec(&mut packet.payload, frame) {
+        Ok(Decoded::Picture) => {}
+        Ok(Decoded::NotYet) => return Ok(Flow::Continue),
+        Err(source) => {
+            let at = format!("{}: frame {} at {}", sub.peer(), packet.seq, sub.position());
+            return Err(ReceiveError::Decode { at, source });
+        }
+    }
+    frame.seq = packet.seq;
+    frame.capture_us = packet.capture_us;
+    stats.record(packet.seq, packet.capture_us, bytes, now_micros());
+    if let Some(read) = verify
+        && read(frame) != Some(packet.seq & 0xFFFF_FFFF)
+    {
+        stats.pattern_error();
+    }
+    sink.show(frame).map_err(ReceiveError::Sink)
 }
 
 fn connected(sub: &dyn Subscription, again: bool, on_event: &mut dyn FnMut(ReceiveEvent<'_>)) {

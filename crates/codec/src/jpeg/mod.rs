@@ -1,6 +1,6 @@
 //! The JPEG codec: the payload is a baseline JPEG file, encoded by framewire's own encoder
 //! (`encode.rs`, pure Rust) or libjpeg-turbo ([`JpegBackend`]), and decoded by framewire's own
-//! decoder (`decode.rs`), with zune-jpeg for the JPEGs that one leaves alone.
+//! decoder (`decode/`), with zune-jpeg for the JPEGs that one leaves alone.
 //!
 //! Lossy, and always decodes to [`PixelFormat::Rgb8`]: an rgba8 frame is encoded without its
 //! alpha channel. Frames are at most 65535 pixels wide and high (JPEG's limit).
@@ -9,7 +9,7 @@
 //! `imencode` writes by default, the same quality tables and standard Huffman tables), so a
 //! viewer cannot tell them apart: [`JpegBackend::Rust`] (framewire's, always built, no
 //! allocation per frame) and [`JpegBackend::Turbo`] (libjpeg-turbo through the `turbojpeg`
-//! crate, about 2x faster; only with the cargo feature `turbojpeg`, whose build needs cmake and
+//! crate, faster (README's Performance table has the figures); only with the cargo feature `turbojpeg`, whose build needs cmake and
 //! nasm; its handle is kept across frames). Decoding stays pure Rust whichever encoder the
 //! server uses: the decoder is what faces bytes from the network, and C is not what should parse
 //! hostile input.
