@@ -536,9 +536,10 @@ fn stalled(write_timeout: Duration) -> String {
 /// idles between frames, so the highest recent one is the link's rate).
 const RATE_WINDOW: Duration = Duration::from_secs(2);
 
-/// The shortest and longest pause between two looks at a draining socket's queue.
-const POLL_MIN: Duration = Duration::from_micros(200);
+/// The longest pause between two looks at a draining socket's queue; a pause shorter than
+/// `POLL_SLEEP_MIN` (a fast link: loopback) only yields, as a sleep would oversleep it.
 const POLL_MAX: Duration = Duration::from_millis(5);
+const POLL_SLEEP_MIN: Duration = Duration::from_micros(50);
 
 /// Decides when a subscriber's socket can take its next packet without the packet queueing
 /// behind older ones (in the kernel's send buffer or a narrow link's queue), where the
@@ -597,7 +598,11 @@ impl Drain {
             } else {
                 POLL_MAX
             };
-            thread::sleep(pause.clamp(POLL_MIN, POLL_MAX));
+            if pause < POLL_SLEEP_MIN {
+                thread::yield_now();
+            } else {
+                thread::sleep(pause.min(POLL_MAX));
+            }
         }
     }
 
