@@ -4,8 +4,11 @@
 //!
 //! One thread accepts; one thread per subscriber does its handshake and its writes, so a slow
 //! or stalled subscriber (full socket) costs the others nothing: its [`Latest`] slot holds only
-//! the newest packet, the older one is counted as dropped. A subscriber that stalls past the
-//! write timeout is disconnected. At most `max_pending` connections may be in their handshake
+//! the newest packet, the older one is counted as dropped. A subscriber's thread takes its next
+//! packet only once the socket has drained to about one bandwidth-delay product (see `Drain`),
+//! so on a link narrower than the stream packets wait in the slot, where a newer one replaces
+//! them, not in the kernel's buffers or the link's queue, where nothing could. A subscriber
+//! whose socket moves nothing for the write timeout is disconnected. At most `max_pending` connections may be in their handshake
 //! at once; a shutdown gives subscribers [`SHUTDOWN_GRACE`] to take their goodbye.
 
 use std::io::{self, IoSlice, Read, Write};
@@ -16,6 +19,8 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use framewire_core::{Latest, Packet, Publisher, Waited};
+
+use crate::tcp_queue;
 
 /// Limits of a server; each has a documented default.
 #[derive(Debug, Clone)]
@@ -489,7 +494,13 @@ fn send_packets(
     protocol: &dyn Protocol,
     write_timeout: Duration,
 ) -> Option<String> {
+    let mut drain = Drain::default();
     loop {
+        // Take the next packet only once the socket can carry it without queueing it behind
+        // older ones; meanwhile newer packets replace older ones in the slot.
+        if drain.wait(stream, &viewer.slot, write_timeout).is_err() {
+            return Some(stalled(write_timeout));
+        }
         // A packet published before the shutdown still goes out, then the goodbye.
         let packet = match viewer.slot.wait(None) {
             Waited::Value(p) => p,
@@ -507,15 +518,120 @@ fn send_packets(
                 viewer.sent.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) if is_peer_gone(&e) => return None,
-            Err(e) if is_timeout(&e) => {
-                return Some(format!(
-                    "stalled: a write blocked for more than {:.1}s",
-                    write_timeout.as_secs_f64()
-                ));
-            }
+            Err(e) if is_timeout(&e) => return Some(stalled(write_timeout)),
             Err(e) => return Some(format!("write failed: {e}")),
         }
     }
+}
+
+fn stalled(write_timeout: Duration) -> String {
+    format!(
+        "stalled: a write blocked for more than {:.1}s",
+        write_timeout.as_secs_f64()
+    )
+}
+
+/// How long a delivery-rate sample counts toward the link-rate estimate: the estimate is the
+/// highest sample of the last one to two windows (TCP's own samples run low while the sender
+/// idles between frames, so the highest recent one is the link's rate).
+const RATE_WINDOW: Duration = Duration::from_secs(2);
+
+/// The longest pause between two looks at a draining socket's queue; a pause shorter than
+/// `POLL_SLEEP_MIN` (a fast link: loopback) only yields, as a sleep would oversleep it.
+const POLL_MAX: Duration = Duration::from_millis(5);
+const POLL_SLEEP_MIN: Duration = Duration::from_micros(50);
+
+/// Decides when a subscriber's socket can take its next packet without the packet queueing
+/// behind older ones (in the kernel's send buffer or a narrow link's queue), where the
+/// newest-wins slot could no longer replace them.
+///
+/// The rule: write once the bytes not yet acknowledged (`SIOCOUTQ`: unsent plus in flight)
+/// are at most one bandwidth-delay product (link rate x smallest round trip, from `TCP_INFO`)
+/// plus two segments. With that much in flight the bytes ahead of the bottleneck take about as
+/// long to cross it as the new packet takes to reach it, so the link stays busy and nothing
+/// waits in a queue; waiting for a full drain would idle the link one round trip per packet.
+/// A socket that drains at once (loopback, a fast network) is never waited for.
+#[derive(Debug, Default)]
+struct Drain {
+    /// The highest delivery rate (bytes/s) in the current and the previous window.
+    rate_now: u64,
+    rate_before: u64,
+    window_start: Option<Instant>,
+}
+
+impl Drain {
+    /// Returns once the socket can take a packet, the slot is closed (the goodbye goes out at
+    /// once), or the kernel cannot say; `Err` when its queue did not shrink for `write_timeout`.
+    fn wait(
+        &mut self,
+        stream: &TcpStream,
+        slot: &Latest<Arc<Packet>>,
+        write_timeout: Duration,
+    ) -> Result<(), ()> {
+        let mut smallest = usize::MAX;
+        let mut moved = Instant::now();
+        loop {
+            let Ok(queued) = tcp_queue::unacked_bytes(stream) else {
+                return Ok(());
+            };
+            if queued == 0 || slot.is_closed() {
+                return Ok(());
+            }
+            let Ok(info) = tcp_queue::tcp_info(stream) else {
+                return Ok(());
+            };
+            let now = Instant::now();
+            let rate = self.rate(info.delivery_rate, now);
+            let allowed = in_flight_allowed(&info, rate);
+            if queued <= allowed {
+                return Ok(());
+            }
+            if queued < smallest {
+                smallest = queued;
+                moved = now;
+            } else if now.duration_since(moved) >= write_timeout {
+                return Err(());
+            }
+            // About the time the excess takes to leave at the link's rate, within bounds.
+            let pause = if rate > 0 {
+                Duration::from_secs_f64((queued - allowed) as f64 / rate as f64)
+            } else {
+                POLL_MAX
+            };
+            if pause < POLL_SLEEP_MIN {
+                thread::yield_now();
+            } else {
+                thread::sleep(pause.min(POLL_MAX));
+            }
+        }
+    }
+
+    /// Takes in a delivery-rate sample; returns the link-rate estimate (0: unknown).
+    fn rate(&mut self, sample: u64, now: Instant) -> u64 {
+        match self.window_start {
+            Some(start) if now.duration_since(start) < RATE_WINDOW => {}
+            _ => {
+                self.rate_before = self.rate_now;
+                self.rate_now = 0;
+                self.window_start = Some(now);
+            }
+        }
+        self.rate_now = self.rate_now.max(sample);
+        self.rate_now.max(self.rate_before)
+    }
+}
+
+/// Bytes that may be unacknowledged when the next packet is written: one bandwidth-delay
+/// product at `rate` bytes/s and the smallest round trip seen, plus two segments (an ack the
+/// peer delays, a segment on the wire).
+fn in_flight_allowed(info: &tcp_queue::TcpInfo, rate: u64) -> usize {
+    let rtt = if info.min_rtt.is_zero() {
+        info.srtt
+    } else {
+        info.min_rtt
+    };
+    let bdp = (rate as f64 * rtt.as_secs_f64()) as usize;
+    bdp + 2 * info.mss.max(536) as usize
 }
 
 /// Writes header and payload with as few syscalls as the kernel allows, no copy.

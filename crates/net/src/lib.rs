@@ -61,6 +61,9 @@ pub mod client;
 pub mod fanout;
 pub mod framewire;
 pub mod reader;
+// SIOCOUTQ and TCP_INFO through libc: no safe wrapper exists (see the module's doc).
+#[allow(unsafe_code)]
+mod tcp_queue;
 pub mod wire;
 
 pub use client::{Client, ClientConfig, Incoming, NetError, Received, TcpConnector};
