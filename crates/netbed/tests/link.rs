@@ -28,6 +28,16 @@ fn netns_exists(name: &str) -> bool {
     Path::new("/run/netns").join(name).exists()
 }
 
+/// Runs one socket call again when a signal interrupted it (EINTR), as `read_exact` does.
+fn retry_interrupted<T>(mut call: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+    loop {
+        match call() {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
+
 /// A TCP connection from A to B: (A's end, B's end, how long connecting took).
 fn tcp_pair(bed: &Testbed) -> (TcpStream, TcpStream, Duration) {
     let b = bed.b().addr();
@@ -43,7 +53,7 @@ fn tcp_pair(bed: &Testbed) -> (TcpStream, TcpStream, Duration) {
         .unwrap_or_else(|e| panic!("connect from A to {to} within {WAIT:?}: {e}"));
     let connected = start.elapsed();
     // The handshake is done, so the connection is already in the accept queue.
-    let (server, _) = listener.accept().expect("accept A's connection on B");
+    let (server, _) = retry_interrupted(|| listener.accept()).expect("accept A's connection on B");
     for end in [&client, &server] {
         end.set_read_timeout(Some(WAIT)).unwrap();
         end.set_write_timeout(Some(WAIT)).unwrap();
@@ -63,8 +73,7 @@ fn bulk_goodput_kbit(bed: &Testbed, total: usize, warmup: usize) -> f64 {
     let mut buf = vec![0; 64 * 1024];
     let (mut received, mut warm) = (0, None);
     while received < total {
-        let n = b
-            .read(&mut buf)
+        let n = retry_interrupted(|| b.read(&mut buf))
             .unwrap_or_else(|e| panic!("read the bulk transfer on B after {received} bytes: {e}"));
         assert!(n > 0, "A closed after {received} of {total} bytes");
         received += n;
@@ -158,7 +167,7 @@ fn send_rounds(from: &UdpSocket, to: &UdpSocket, rounds: u8, per_round: u16) -> 
                 .expect("send an end marker");
         }
         loop {
-            let n = to.recv(&mut buf).unwrap_or_else(|e| {
+            let n = retry_interrupted(|| to.recv(&mut buf)).unwrap_or_else(|e| {
                 panic!("wait for the end marker of round {round} (10 sent): {e}")
             });
             match (buf[0], buf[1]) {
@@ -233,14 +242,14 @@ fn the_delay_queue_drops_beyond_its_limit() {
         a.send_to(&[DATA, seq], dest).unwrap();
     }
     let mut buf = [0; 8];
-    b.recv(&mut buf).expect("the first delayed datagram on B");
+    retry_interrupted(|| b.recv(&mut buf)).expect("the first delayed datagram on B");
     let mut seqs = vec![buf[1]];
     // The queue has drained (its packets were due together); the end markers find room.
     for _ in 0..10 {
         a.send_to(&[END, 0], dest).unwrap();
     }
     loop {
-        b.recv(&mut buf).expect("the end marker on B");
+        retry_interrupted(|| b.recv(&mut buf)).expect("the end marker on B");
         if buf[0] == END {
             break;
         }
