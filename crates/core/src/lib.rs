@@ -16,12 +16,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 mod contain;
 mod error;
 mod feed;
+mod ladder;
 mod latest;
 mod transport;
 
 pub use contain::{contain_panic, panic_is_contained};
 pub use error::{BoxError, CaptureError, CodecError, SinkError};
 pub use feed::{Feed, Pulled, Scaler, SourceEvent};
+pub use ladder::{
+    Ladder, MAX_RENDITIONS, MakeRendition, Placement, Rendition, Request, SIZE_PROBE_EVERY,
+};
 pub use latest::{Latest, Waited};
 pub use transport::{Closer, Connector, Packet, Publisher, Received, Subscription, TransportError};
 
@@ -270,7 +274,8 @@ impl fmt::Debug for Frame {
     }
 }
 
-/// What a stream carries, fixed for its whole life: a viewer learns it from the handshake.
+/// What a stream carries: a viewer learns it from the handshake, and again when the sender
+/// moves it to another rendition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamInfo {
     /// The codec of every payload.

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{BoxError, StreamInfo};
+use crate::{BoxError, Placement, StreamInfo};
 
 /// One encoded frame as it travels: shared by every subscriber it goes to.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -20,18 +20,22 @@ pub struct Packet {
     pub capture_us: u64,
     /// Whether the packet decodes on its own (every packet of an intra-only codec does).
     pub keyframe: bool,
+    /// Which of the sender's renditions it is (see [`Ladder`](crate::Ladder)); 0 is the top rung.
+    pub rendition: usize,
     /// The codec's payload.
     pub payload: Vec<u8>,
 }
 
-/// The sending side of one protocol: delivers each packet to every subscriber.
+/// The sending side of one protocol: delivers each frame to every subscriber, in the
+/// rendition that subscriber is on.
 pub trait Publisher: Send + Sync {
     /// What and where, for the log: `framewire on 127.0.0.1:9999`.
     fn describe(&self) -> String;
 
-    /// Hands `packet` to every subscriber. One still busy with an earlier packet has that one
+    /// Hands one frame, encoded in the renditions `packets` hold, to every subscriber: each
+    /// gets the packet of its rendition. One still busy with an earlier packet has that one
     /// replaced (newest wins) and counted as dropped. Never blocks on a socket.
-    fn publish(&self, packet: &Arc<Packet>);
+    fn publish(&self, packets: &[Arc<Packet>]);
 
     /// Subscribers served now.
     fn subscribers(&self) -> usize;
@@ -55,6 +59,8 @@ pub enum Received {
         /// Bytes the message took on the wire, framing included.
         bytes: u64,
     },
+    /// The sender moved this subscriber to another rendition; the packets that follow are it.
+    Switched(Placement),
     /// The sender ended the stream on purpose, with its reason when it gave one.
     End {
         /// The sender's reason (e.g. "server full: ...").
@@ -64,8 +70,11 @@ pub enum Received {
 
 /// The receiving side of one connection.
 pub trait Subscription: Send {
-    /// The stream as the sender announced it.
+    /// The stream as the sender announced it (and as the last switch changed it).
     fn stream(&self) -> StreamInfo;
+
+    /// The rendition the packets are now, and its place on the sender's ladder.
+    fn placement(&self) -> Placement;
 
     /// The sender's frame rate (0 = unpaced), informational.
     fn fps(&self) -> f64;
