@@ -18,7 +18,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use framewire_core::{Latest, Packet, Publisher, Waited};
+use framewire_core::{Ladder, Latest, Packet, Placement, Publisher, Request, Waited};
 
 use crate::tcp_queue;
 
@@ -48,20 +48,33 @@ impl Default for ServerConfig {
 }
 
 /// What a protocol does on its own connections; the fan-out does the rest.
+///
+/// A connection goes: [`read_request`](Protocol::read_request), then either
+/// [`write_start`](Protocol::write_start) or a refusal by [`write_end`](Protocol::write_end);
+/// then packets, each rendition change announced by [`write_switch`](Protocol::write_switch)
+/// before its first packet; then the goodbye ([`write_end`](Protocol::write_end)).
 pub trait Protocol: Send + Sync + 'static {
     /// The protocol's name, for the log: `framewire`, `http`.
     fn name(&self) -> &'static str;
 
-    /// Reads the peer's opening and answers it, all within `timeout` (one deadline for every
-    /// byte, so a peer sending one byte at a time cannot stretch it). An
-    /// error is one line naming what was wrong; the connection is then closed.
-    fn handshake(&self, stream: &mut TcpStream, timeout: Duration) -> Result<(), String>;
+    /// Reads the peer's opening, all within `timeout` (one deadline for every byte, so a peer
+    /// sending one byte at a time cannot stretch it), and says what it asks for. An error is
+    /// one line naming what was wrong; the protocol may have answered it first (an old peer is
+    /// told both wire versions). The connection is then closed.
+    fn read_request(&self, stream: &mut TcpStream, timeout: Duration) -> Result<Request, String>;
+
+    /// Answers the request: the stream starts in `placement`.
+    fn write_start(&self, stream: &mut TcpStream, placement: &Placement) -> io::Result<()>;
+
+    /// Says that the packets that follow are `placement`'s.
+    fn write_switch(&self, stream: &mut TcpStream, placement: &Placement) -> io::Result<()>;
 
     /// Writes one packet.
     fn write_packet(&self, stream: &mut TcpStream, packet: &Packet) -> io::Result<()>;
 
     /// Says goodbye: the stream ended (`None`), or the subscriber is refused (`Some(reason)`,
-    /// e.g. the server is full).
+    /// e.g. the server is full, or it asked for what cannot be made), which may come instead
+    /// of [`write_start`](Protocol::write_start).
     fn write_end(&self, stream: &mut TcpStream, error: Option<&str>) -> io::Result<()>;
 }
 
