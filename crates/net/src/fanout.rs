@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use framewire_core::{Ladder, Latest, Packet, Placement, Publisher, Request, Waited};
 
+use crate::adapt::{Adapter, Counters};
 use crate::tcp_queue;
 
 /// Limits of a server; each has a documented default.
@@ -79,7 +80,7 @@ pub trait Protocol: Send + Sync + 'static {
 }
 
 /// Something that happened to a connection, for the server's log.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ServerEvent {
     /// A viewer completed its handshake.
     Joined {
@@ -87,6 +88,21 @@ pub enum ServerEvent {
         peer: SocketAddr,
         /// Viewers connected now.
         viewers: usize,
+        /// The rendition it starts on.
+        placement: Placement,
+        /// Whether it moves along the ladder with its link (else it stays where it asked).
+        adapts: bool,
+    },
+    /// A viewer was moved to another rendition by what its link carries.
+    Moved {
+        /// The viewer's address.
+        peer: SocketAddr,
+        /// Where it was.
+        from: Placement,
+        /// Where it is now.
+        to: Placement,
+        /// What its link carried, bytes per second, as judged.
+        link: f64,
     },
     /// A viewer went away or was disconnected.
     Left {
@@ -98,6 +114,8 @@ pub enum ServerEvent {
         frames: u64,
         /// Frames it missed because its socket was busy with an earlier one.
         dropped: u64,
+        /// The rendition it was on last.
+        placement: Placement,
         /// Why, when it was not a plain close by the viewer or a server shutdown.
         error: Option<String>,
     },
@@ -121,6 +139,7 @@ pub struct Fanout {
 
 struct Shared {
     protocol: Box<dyn Protocol>,
+    ladder: Arc<Ladder>,
     config: ServerConfig,
     viewers: Mutex<Vec<Arc<Viewer>>>,
     viewers_changed: Condvar,
@@ -137,8 +156,15 @@ struct Viewer {
     peer: SocketAddr,
     /// The next packet to send: newest wins.
     slot: Latest<Arc<Packet>>,
-    /// Packets written whole.
+    /// The rendition its packets are in now, and the one it is moving to (the same when it
+    /// is not moving): publishing gives it the packet of `to` once there is one, else of `on`.
+    on: AtomicUsize,
+    to: AtomicUsize,
+    /// Frames offered to it.
+    offered: AtomicU64,
+    /// Packets written whole, and their bytes.
     sent: AtomicU64,
+    bytes: AtomicU64,
     /// A second handle on the viewer's socket, so a shutdown can cut off a stuck write.
     socket: TcpStream,
 }
@@ -153,11 +179,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Fanout {
-    /// Binds `addr` and starts accepting subscribers of `protocol`. `on_event` is called (from
-    /// server threads) for every subscriber that joins, leaves or is rejected.
+    /// Binds `addr` and starts accepting subscribers of `protocol` to the renditions of
+    /// `ladder`. `on_event` is called (from server threads) for every subscriber that joins,
+    /// moves, leaves or is rejected.
     pub fn bind(
         addr: impl ToSocketAddrs,
         protocol: impl Protocol,
+        ladder: Arc<Ladder>,
         config: ServerConfig,
         on_event: impl Fn(ServerEvent) + Send + Sync + 'static,
     ) -> io::Result<Fanout> {
@@ -165,6 +193,7 @@ impl Fanout {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             protocol: Box::new(protocol),
+            ladder,
             config,
             viewers: Mutex::new(Vec::new()),
             viewers_changed: Condvar::new(),
@@ -237,14 +266,27 @@ impl Fanout {
         self.shared.stopping.load(Ordering::SeqCst)
     }
 
-    /// Hands `packet` to every viewer. A viewer still busy with an earlier packet has that one
-    /// replaced (newest wins) and counted as dropped. Never blocks on a socket.
-    pub fn publish(&self, packet: &Arc<Packet>) {
+    /// Hands one frame, in the renditions `packets` hold, to every viewer: the packet of the
+    /// rendition it is moving to once there is one, else of the one it is on (none: it
+    /// gets nothing). A viewer still busy with an earlier packet has that one replaced (newest
+    /// wins) and counted as dropped. Never blocks on a socket.
+    pub fn publish(&self, packets: &[Arc<Packet>]) {
+        let of = |id: usize| packets.iter().find(|p| p.rendition == id);
         for viewer in lock(&self.shared.viewers).iter() {
+            let to = viewer.to.load(Ordering::Relaxed);
+            let Some(packet) = of(to).or_else(|| of(viewer.on.load(Ordering::Relaxed))) else {
+                continue;
+            };
+            viewer.offered.fetch_add(1, Ordering::Relaxed);
             if viewer.slot.put(Arc::clone(packet)).is_some() {
                 self.shared.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// [`publish`](Self::publish) of a frame in one rendition.
+    pub fn publish_one(&self, packet: &Arc<Packet>) {
+        self.publish(std::slice::from_ref(packet));
     }
 
     /// Stops accepting, tells every viewer the stream has ended, closes their sockets and
@@ -293,8 +335,8 @@ impl Publisher for Fanout {
         format!("{} on {}", self.shared.protocol.name(), self.addr)
     }
 
-    fn publish(&self, packet: &Arc<Packet>) {
-        Fanout::publish(self, packet);
+    fn publish(&self, packets: &[Arc<Packet>]) {
+        Fanout::publish(self, packets);
     }
 
     fn subscribers(&self) -> usize {
@@ -440,36 +482,55 @@ fn serve_handshaken(
         return reject(format!("socket setup failed: {e}"));
     }
     let protocol = &shared.protocol;
-    if let Err(e) = protocol.handshake(&mut stream, cfg.handshake_timeout) {
-        let _ = stream.shutdown(Shutdown::Both);
-        return reject(e);
-    }
+    let request = match protocol.read_request(&mut stream, cfg.handshake_timeout) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = stream.shutdown(Shutdown::Both);
+            return reject(e);
+        }
+    };
     pending.done();
-
+    let refuse = |stream: &mut TcpStream, reason: String| {
+        let _ = protocol.write_end(stream, Some(&reason));
+        let _ = stream.shutdown(Shutdown::Both);
+        reject(reason);
+    };
+    let placement = match shared.ladder.join(&request) {
+        Ok(p) => p,
+        Err(reason) => return refuse(&mut stream, reason),
+    };
+    let adapts = request.follows_link() && shared.ladder.adapts();
     let socket = match stream.try_clone() {
         Ok(s) => s,
-        Err(e) => return reject(format!("socket setup failed: {e}")),
+        Err(e) => {
+            shared.ladder.leave(placement.id);
+            return reject(format!("socket setup failed: {e}"));
+        }
     };
     let viewer = Arc::new(Viewer {
         peer,
         slot: Latest::new(),
+        on: AtomicUsize::new(placement.id),
+        to: AtomicUsize::new(placement.id),
+        offered: AtomicU64::new(0),
         sent: AtomicU64::new(0),
+        bytes: AtomicU64::new(0),
         socket,
     });
     {
         let mut viewers = lock(&shared.viewers);
         if shared.stopping.load(Ordering::SeqCst) {
             drop(viewers);
+            shared.ladder.leave(placement.id);
             let _ = protocol.write_end(&mut stream, None);
             return;
         }
         if viewers.len() >= cfg.max_viewers {
             let n = viewers.len();
             drop(viewers);
+            shared.ladder.leave(placement.id);
             let reason = format!("server full: {n} of {} viewers connected", cfg.max_viewers);
-            let _ = protocol.write_end(&mut stream, Some(&reason));
-            let _ = stream.shutdown(Shutdown::Both);
-            return reject(reason);
+            return refuse(&mut stream, reason);
         }
         viewers.push(Arc::clone(&viewer));
         let count = viewers.len();
@@ -478,11 +539,25 @@ fn serve_handshaken(
         (shared.on_event)(ServerEvent::Joined {
             peer,
             viewers: count,
+            placement,
+            adapts,
         });
     }
 
-    let error = send_packets(&mut stream, &viewer, &**protocol, cfg.write_timeout);
+    let mut delivery = Delivery {
+        stream: &mut stream,
+        viewer: &viewer,
+        shared,
+        placement,
+    };
+    let error = delivery.run(adapts);
+    let placement = delivery.placement;
     let _ = stream.shutdown(Shutdown::Both);
+    let (on, to) = (viewer.on.load(Ordering::Relaxed), viewer.to.load(Ordering::Relaxed));
+    shared.ladder.leave(on);
+    if to != on {
+        shared.ladder.leave(to);
+    }
 
     let count = {
         let mut viewers = lock(&shared.viewers);
@@ -495,45 +570,116 @@ fn serve_handshaken(
         viewers: count,
         frames: viewer.sent.load(Ordering::Relaxed),
         dropped: viewer.slot.dropped(),
+        placement,
         error,
     });
 }
 
-/// Sends the newest packet whenever there is one, until the viewer goes or the server stops.
-/// Returns why it stopped when that was an error (not a plain close or a shutdown).
-fn send_packets(
-    stream: &mut TcpStream,
-    viewer: &Viewer,
-    protocol: &dyn Protocol,
-    write_timeout: Duration,
-) -> Option<String> {
-    let mut drain = Drain::default();
-    loop {
-        // Take the next packet only once the socket can carry it without queueing it behind
-        // older ones; meanwhile newer packets replace older ones in the slot.
-        if drain.wait(stream, &viewer.slot, write_timeout).is_err() {
-            return Some(stalled(write_timeout));
+/// One viewer's deliveries: its socket, and the rendition its packets are in.
+struct Delivery<'a> {
+    stream: &'a mut TcpStream,
+    viewer: &'a Viewer,
+    shared: &'a Shared,
+    placement: Placement,
+}
+
+impl Delivery<'_> {
+    /// Starts the stream, then sends the newest packet whenever there is one (moving the
+    /// viewer along the ladder when it `adapts`), until the viewer goes or the server stops.
+    /// Returns why it stopped when that was an error (not a plain close or a shutdown).
+    fn run(&mut self, adapts: bool) -> Option<String> {
+        let write_timeout = self.shared.config.write_timeout;
+        let protocol = &*self.shared.protocol;
+        if let Err(e) = protocol.write_start(self.stream, &self.placement) {
+            return write_error(&e, write_timeout);
         }
-        // A packet published before the shutdown still goes out, then the goodbye.
-        let packet = match viewer.slot.wait(None) {
-            Waited::Value(p) => p,
-            Waited::Closed => {
-                return protocol
-                    .write_end(stream, None)
-                    .err()
-                    .filter(|e| !is_peer_gone(e))
-                    .map(|e| format!("saying goodbye: {e}"));
+        let mut drain = Drain::default();
+        let mut adapter = adapts.then(|| Adapter::new(Instant::now(), self.counters()));
+        loop {
+            // Take the next packet only once the socket can carry it without queueing it
+            // behind older ones; meanwhile newer packets replace older ones in the slot.
+            if drain.wait(self.stream, &self.viewer.slot, write_timeout).is_err() {
+                return Some(stalled(write_timeout));
             }
-            Waited::Timeout => continue,
+            // A packet published before the shutdown still goes out, then the goodbye.
+            let packet = match self.viewer.slot.wait(None) {
+                Waited::Value(p) => p,
+                Waited::Closed => {
+                    return protocol
+                        .write_end(self.stream, None)
+                        .err()
+                        .filter(|e| !is_peer_gone(e))
+                        .map(|e| format!("saying goodbye: {e}"));
+                }
+                Waited::Timeout => continue,
+            };
+            if let Err(e) = self.write(&packet) {
+                return write_error(&e, write_timeout);
+            }
+            if let Some(adapter) = &mut adapter {
+                self.adapt(adapter);
+            }
+        }
+    }
+
+    /// Writes `packet`, announcing its rendition first when the viewer just moved to it.
+    fn write(&mut self, packet: &Packet) -> io::Result<()> {
+        let protocol = &*self.shared.protocol;
+        if packet.rendition != self.placement.id {
+            let left = self.placement.id;
+            self.placement = self.shared.ladder.placement(packet.rendition);
+            self.viewer.on.store(packet.rendition, Ordering::Relaxed);
+            self.shared.ladder.leave(left);
+            protocol.write_switch(self.stream, &self.placement)?;
+        }
+        protocol.write_packet(self.stream, packet)?;
+        self.viewer.sent.fetch_add(1, Ordering::Relaxed);
+        let bytes = packet.payload.len() as u64;
+        self.viewer.bytes.fetch_add(bytes, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn counters(&self) -> Counters {
+        Counters {
+            offered: self.viewer.offered.load(Ordering::Relaxed),
+            sent: self.viewer.sent.load(Ordering::Relaxed),
+            bytes: self.viewer.bytes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Judges the viewer's link after a packet, and starts a move when it should move.
+    fn adapt(&mut self, adapter: &mut Adapter) {
+        let now = Instant::now();
+        if let Ok(info) = tcp_queue::tcp_info(self.stream) {
+            adapter.observe_rate(info.delivery_rate, now);
+        }
+        if self.viewer.to.load(Ordering::Relaxed) != self.placement.id {
+            return; // still moving: the next packet is the new rendition's
+        }
+        let ladder = &self.shared.ladder;
+        let sizes = ladder.rung_sizes();
+        let Some(to) = adapter.decide(now, self.counters(), self.placement.id, &sizes) else {
+            return;
         };
-        match protocol.write_packet(stream, &packet) {
-            Ok(()) => {
-                viewer.sent.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(e) if is_peer_gone(&e) => return None,
-            Err(e) if is_timeout(&e) => return Some(stalled(write_timeout)),
-            Err(e) => return Some(format!("write failed: {e}")),
-        }
+        ladder.enter(to.to);
+        self.viewer.to.store(to.to, Ordering::Relaxed);
+        (self.shared.on_event)(ServerEvent::Moved {
+            peer: self.viewer.peer,
+            from: self.placement,
+            to: ladder.placement(to.to),
+            link: to.link,
+        });
+    }
+}
+
+/// Why a write ended the viewer's stream: nothing for a peer that went away.
+fn write_error(e: &io::Error, write_timeout: Duration) -> Option<String> {
+    if is_peer_gone(e) {
+        None
+    } else if is_timeout(e) {
+        Some(stalled(write_timeout))
+    } else {
+        Some(format!("write failed: {e}"))
     }
 }
 

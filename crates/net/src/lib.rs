@@ -57,6 +57,7 @@
 //! - [`Server`]: accepts viewers, one thread each, newest frame wins.
 //! - [`Client`]: the viewer's connection.
 
+mod adapt;
 pub mod client;
 pub mod fanout;
 pub mod framewire;

@@ -8,8 +8,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use framewire_core::{
-    Closer, CodecError, Connector, Decoded, Flow, Frame, FrameDecoder, FrameSink, Packet, Received,
-    SinkError, StreamInfo, Subscription, TransportError, now_micros,
+    Closer, CodecError, Connector, Decoded, Flow, Frame, FrameDecoder, FrameSink, Packet,
+    Placement, Received, SinkError, StreamInfo, Subscription, TransportError, now_micros,
 };
 
 use crate::Stats;
@@ -70,11 +70,15 @@ pub enum ReceiveEvent<'a> {
         peer: String,
         /// The stream.
         stream: StreamInfo,
+        /// Its rendition, and its rung on the sender's ladder.
+        placement: Placement,
         /// The sender's frame rate (0 = unpaced).
         fps: f64,
         /// Whether this is a reconnection.
         again: bool,
     },
+    /// The sender moved this viewer to another rendition (by what its link carries).
+    Switched(Placement),
     /// A frame was shown; the stats so far (for a live line).
     Frame(&'a mut Stats),
     /// The connection was lost; reconnecting.
@@ -158,6 +162,7 @@ pub fn receive(
     };
     signal.watch(&*sub);
     connected(&*sub, false, on_event);
+    stats.placed(sub.placement().rendition, false);
     let mut stream = sub.stream();
     let mut decoder = make_decoder(&stream);
     let mut frame = Frame::empty(stream.format);
@@ -188,6 +193,15 @@ pub fn receive(
                     Err(e) => break Err(e),
                 }
             }
+            Ok(Received::Switched(placement)) => {
+                if placement.rendition.stream != stream {
+                    stream = placement.rendition.stream;
+                    decoder = make_decoder(&stream);
+                }
+                stats.placed(placement.rendition, true);
+                on_event(ReceiveEvent::Switched(placement));
+                continue;
+            }
             Ok(Received::End { reason: None }) => {
                 on_event(ReceiveEvent::Ended { peer: sub.peer() });
                 break Ok(());
@@ -214,6 +228,7 @@ pub fn receive(
         signal.watch(&*sub);
         stats.reconnected();
         connected(&*sub, true, on_event);
+        stats.placed(sub.placement().rendition, false);
         if sub.stream() != stream {
             stream = sub.stream();
             decoder = make_decoder(&stream);
@@ -260,6 +275,7 @@ fn connected(sub: &dyn Subscription, again: bool, on_event: &mut dyn FnMut(Recei
     on_event(ReceiveEvent::Connected {
         peer: sub.peer(),
         stream: sub.stream(),
+        placement: sub.placement(),
         fps: sub.fps(),
         again,
     });

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use framewire_core::Rendition;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
@@ -24,6 +25,9 @@ pub struct Stats {
     /// Microseconds from capture to decoded.
     latency: Histogram<u64>,
     pattern_errors: Option<u64>,
+    /// The rendition frames arrive in now, and how often the sender moved it.
+    rung: Option<Rendition>,
+    rung_changes: u64,
     window: Window,
 }
 
@@ -65,6 +69,11 @@ pub struct Report {
     pub last_seq: Option<u64>,
     /// Connections made again after one was lost.
     pub reconnects: u64,
+    /// The rendition of the last frames, `WxH@quality` (a JPEG's quality) or `WxH@codec`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rung: Option<String>,
+    /// Times the sender moved this viewer to another rendition (by what its link carries).
+    pub rung_changes: u64,
     /// Capture to decoded.
     pub latency_ms: Latency,
     /// Frames whose pixels did not carry the test pattern's number their header named (only
@@ -101,6 +110,8 @@ impl Stats {
             reconnects: 0,
             latency: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds"),
             pattern_errors: check_pattern.then_some(0),
+            rung: None,
+            rung_changes: 0,
             window: Window {
                 since: Instant::now(),
                 frames: 0,
@@ -147,6 +158,15 @@ impl Stats {
         self.prev_seq = None;
     }
 
+    /// The frames that follow are `rendition`: where a connection starts (`moved` false) or
+    /// where the sender moved it (`moved` true, counted in `rung_changes`).
+    pub fn placed(&mut self, rendition: Rendition, moved: bool) {
+        if moved && self.rung != Some(rendition) {
+            self.rung_changes += 1;
+        }
+        self.rung = Some(rendition);
+    }
+
     /// Counts a frame whose pixels did not carry the frame number its header named.
     pub fn pattern_error(&mut self) {
         if let Some(n) = &mut self.pattern_errors {
@@ -173,7 +193,7 @@ impl Stats {
             return None;
         }
         let secs = elapsed.as_secs_f64();
-        let line = format!(
+        let mut line = format!(
             "{:6.1} fps {:8.2} Mbit/s  latency p50 {:.1} ms p99 {:.1} ms  frames {}  dropped {}",
             self.window.frames as f64 / secs,
             self.window.bytes as f64 * 8.0 / secs / 1e6,
@@ -182,6 +202,9 @@ impl Stats {
             self.frames,
             self.dropped,
         );
+        if let Some(rung) = self.rung {
+            line.push_str(&format!("  rung {rung}"));
+        }
         self.window = Window {
             since: Instant::now(),
             frames: 0,
@@ -221,6 +244,8 @@ impl Stats {
             first_seq: self.first_seq,
             last_seq: self.last_seq,
             reconnects: self.reconnects,
+            rung: self.rung.map(|r| r.to_string()),
+            rung_changes: self.rung_changes,
             latency_ms: Latency {
                 p50: self.ms(0.5),
                 p99: self.ms(0.99),
@@ -312,6 +337,28 @@ mod tests {
         near(r.latency_ms.p99, 99.0);
         near(r.latency_ms.max, 100.0);
         assert_eq!(r.pattern_errors, Some(0));
+    }
+
+    #[test]
+    fn the_rung_is_the_last_rendition_and_only_moves_count_as_changes() {
+        use framewire_core::{CodecKind, PixelFormat, StreamInfo};
+        let jpeg = |width, height, quality| Rendition {
+            stream: StreamInfo {
+                codec: CodecKind::Jpeg,
+                width,
+                height,
+                format: PixelFormat::Rgb8,
+            },
+            quality,
+        };
+        let mut s = Stats::new(false);
+        assert_eq!(s.report("jpeg", 1, 1).rung, None);
+        s.placed(jpeg(640, 480, 80), false);
+        s.placed(jpeg(320, 240, 50), true);
+        s.reconnected();
+        s.placed(jpeg(640, 480, 80), false);
+        let r = s.report("jpeg", 640, 480);
+        assert_eq!((r.rung.as_deref(), r.rung_changes), (Some("640x480@80"), 1));
     }
 
     #[test]
