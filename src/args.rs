@@ -17,6 +17,46 @@ pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
     Ok((dim(w)?, dim(h)?))
 }
 
+/// `on` or `off`.
+pub fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("expected on or off, got {s:?}")),
+    }
+}
+
+/// A quality ladder, best first: `640x480@80,320x240@50` (a JPEG quality after `@`), or sizes
+/// alone for codecs without a quality: `640x480,320x240`.
+pub fn parse_ladder(s: &str) -> Result<Vec<(u32, u32, Option<u8>)>, String> {
+    let rungs = s
+        .split(',')
+        .map(|rung| {
+            let (size, quality) = match rung.split_once('@') {
+                Some((size, q)) => {
+                    let q = q
+                        .trim()
+                        .parse::<u8>()
+                        .ok()
+                        .filter(|q| (1..=100).contains(q));
+                    let q = q.ok_or_else(|| {
+                        format!("rung {rung:?}: expected a quality in 1..=100 after @")
+                    })?;
+                    (size, Some(q))
+                }
+                None => (rung, None),
+            };
+            let (w, h) = parse_size(size.trim()).map_err(|e| format!("rung {rung:?}: {e}"))?;
+            Ok((w, h, quality))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let max = framewire_core::MAX_RENDITIONS;
+    if rungs.len() > max {
+        return Err(format!("at most {max} rungs, got {}", rungs.len()));
+    }
+    Ok(rungs)
+}
+
 /// A host:port, resolved now so that a typo is reported before anything starts.
 pub fn parse_addr(s: &str) -> Result<SocketAddr, String> {
     s.to_socket_addrs()
@@ -108,6 +148,27 @@ mod tests {
         for bad in ["0", "-1s", "abc", "5h", "2d"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn ladders() {
+        assert_eq!(
+            parse_ladder("640x480@80,320x240@50"),
+            Ok(vec![(640, 480, Some(80)), (320, 240, Some(50))])
+        );
+        assert_eq!(parse_ladder("640x480"), Ok(vec![(640, 480, None)]));
+        for bad in [
+            "",
+            "640x480@0",
+            "640x480@101",
+            "640@80",
+            "a,b",
+            "1x1,1x1,1x1,1x1,1x1,1x1,1x1,1x1,1x1",
+        ] {
+            assert!(parse_ladder(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_on_off("off"), Ok(false));
+        assert!(parse_on_off("no").is_err());
     }
 
     #[test]

@@ -12,13 +12,14 @@ use clap::Args;
 use framewire_capture::{ResizeFilter, Resizer, SourceSpec, fit_size, open_feed, open_source};
 use framewire_codec::{EncodeOptions, JpegBackend};
 use framewire_core::{
-    CodecError, CodecKind, FrameSink, Publisher, Scaler, SourceEvent, StreamInfo,
+    CodecError, CodecKind, FrameSink, Ladder, MakeRendition, PixelFormat, Publisher, Rendition,
+    Scaler, SourceEvent, StreamInfo,
 };
 use framewire_net::{Handshake, Server, ServerConfig, ServerEvent};
 use framewire_session::stage::LaneParts;
 use framewire_session::{SendConfig, SendError, SendEvent, Sender};
 
-use crate::args::{parse_addr, parse_duration, parse_fps, parse_size};
+use crate::args::{parse_addr, parse_duration, parse_fps, parse_ladder, parse_on_off, parse_size};
 use crate::live::LiveLine;
 
 #[derive(Debug, Args)]
@@ -65,6 +66,15 @@ pub struct ServeArgs {
     /// Time one write to a viewer may block before that viewer is dropped as stalled
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     write_timeout: Duration,
+    /// Move each viewer along the quality ladder by what its link carries (off: every viewer
+    /// gets the top rung, unless it asks for another)
+    #[arg(long, default_value = "on", value_name = "on|off", value_parser = parse_on_off)]
+    adapt: bool,
+    /// The quality ladder, best first: sizes with a JPEG quality, like 640x480@80,320x240@50
+    /// (sizes alone for raw and bincode); default: the asked size and quality, a lower quality,
+    /// and half the size
+    #[arg(long, value_name = "RUNGS", value_parser = parse_ladder)]
+    ladder: Option<Vec<(u32, u32, Option<u8>)>>,
     /// Threads that resize and encode, alternate frames each (the serving thread is one); default: one per core (up to 4) with --fps 0, else 1
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     threads: Option<u32>,
@@ -174,6 +184,83 @@ fn serve(
     Ok(())
 }
 
+/// The quality ladder `serve` offers: `--ladder`'s rungs, or by default the asked size and
+/// quality, a lower quality, and half the size at that lower quality (for codecs without a
+/// quality: the asked size, half and a quarter of it). Viewers may ask for other codecs and
+/// widths (`make`), except from a camera whose JPEG is passed through as it is.
+fn build_ladder(
+    args: &ServeArgs,
+    options: &EncodeOptions,
+    source_format: PixelFormat,
+    (w, h): (u32, u32),
+    passthrough: bool,
+) -> anyhow::Result<Ladder> {
+    let rendition = rendition_maker(*options, source_format);
+    let half = |n: u32| (n / 2).max(1);
+    let lower = (args.quality as u32 * 5 / 8).max(1) as u8;
+    let sizes: Vec<(u32, u32, Option<u8>)> = match &args.ladder {
+        Some(rungs) => rungs.clone(),
+        None if !args.adapt || passthrough => vec![(w, h, None)],
+        None if args.codec == CodecKind::Jpeg => vec![
+            (w, h, None),
+            (w, h, Some(lower)),
+            (half(w), half(h), Some(lower)),
+        ],
+        None => vec![
+            (w, h, None),
+            (half(w), half(h), None),
+            (half(half(w)), half(half(h)), None),
+        ],
+    };
+    let mut rungs = Vec::new();
+    for (width, height, quality) in sizes {
+        if quality.is_some() && args.codec != CodecKind::Jpeg {
+            anyhow::bail!(
+                "--ladder: {width}x{height}@{}: only jpeg has a quality; give sizes alone for {}",
+                quality.unwrap_or_default(),
+                args.codec
+            );
+        }
+        let r = rendition(args.codec, width, height, quality.unwrap_or(args.quality))
+            .map_err(|e| anyhow::anyhow!("--ladder: {e}"))?;
+        // Two rungs alike (a low --quality) would be one rung offered twice.
+        if !rungs.contains(&r) {
+            rungs.push(r);
+        }
+    }
+    if passthrough && rungs.len() > 1 {
+        anyhow::bail!(
+            "--ladder: a camera's JPEG passed through as it is has one rendition; add --adapt off              without --ladder, or --width to re-encode"
+        );
+    }
+    let quality = args.quality;
+    let make = (!passthrough).then(|| {
+        Box::new(move |codec, width, height| rendition(codec, width, height, quality))
+            as Box<MakeRendition>
+    });
+    Ladder::new(rungs, args.adapt, make).map_err(|e| anyhow::anyhow!("--ladder: {e}"))
+}
+
+/// Makes a rendition of a codec, size and quality (ignored by codecs without one), checking
+/// that this build has its encoder.
+fn rendition_maker(
+    options: EncodeOptions,
+    source_format: PixelFormat,
+) -> impl Fn(CodecKind, u32, u32, u8) -> Result<Rendition, String> + Send + Sync + 'static {
+    move |codec, width, height, quality| {
+        let encoder = framewire_codec::encoder(codec, &options).map_err(|e| e.to_string())?;
+        Ok(Rendition {
+            stream: StreamInfo {
+                codec,
+                width,
+                height,
+                format: encoder.output_format(source_format),
+            },
+            quality: if codec == CodecKind::Jpeg { quality } else { 0 },
+        })
+    }
+}
+
 /// Builds each encode lane: an encoder of `codec` and an area resizer.
 fn lane_maker(
     codec: CodecKind,
@@ -261,19 +348,56 @@ fn print_send_event(event: SendEvent, source: &str, live: &mut LiveLine) {
 fn print_event(event: ServerEvent) {
     let plural = |n: usize| if n == 1 { "viewer" } else { "viewers" };
     match event {
-        ServerEvent::Joined { peer, viewers } => {
-            println!("viewer {peer} connected ({viewers} {})", plural(viewers));
+        ServerEvent::Joined {
+            peer,
+            viewers,
+            placement,
+            adapts,
+        } => {
+            let how = if adapts {
+                "following its link"
+            } else if placement.rung.is_some() && placement.rungs > 1 {
+                "staying there"
+            } else {
+                ""
+            };
+            let how = if how.is_empty() {
+                String::new()
+            } else {
+                format!(", {how}")
+            };
+            println!(
+                "viewer {peer} connected ({viewers} {}) on {}{how}",
+                plural(viewers),
+                placement
+            );
+        }
+        ServerEvent::Moved {
+            peer,
+            from,
+            to,
+            link,
+        } => {
+            let way = if to.id > from.id { "down" } else { "up" };
+            println!(
+                "viewer {peer} moved {way} to {} from {}: its link carries about {:.2} Mbit/s",
+                to,
+                from.rendition,
+                link * 8.0 / 1e6
+            );
         }
         ServerEvent::Left {
             peer,
             viewers,
             frames,
             dropped,
+            placement,
             error,
         } => {
             let why = error.map(|e| format!(": {e}")).unwrap_or_default();
             println!(
-                "viewer {peer} left after {frames} frames, {dropped} dropped ({viewers} {}){why}",
+                "viewer {peer} left after {frames} frames, {dropped} dropped, on {} ({viewers} {}){why}",
+                placement.rendition,
                 plural(viewers)
             );
         }

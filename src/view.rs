@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use framewire_core::{Flow, Frame, FrameSink, PixelFormat, SinkError};
+use framewire_core::{CodecKind, Flow, Frame, FrameSink, PixelFormat, Request, SinkError};
 use framewire_net::{ClientConfig, TcpConnector};
 use framewire_session::{Outcome, ReceiveConfig, ReceiveEvent, StopSignal, receive};
 
@@ -41,6 +41,15 @@ pub struct ViewArgs {
     /// Time without data from the server before the connection counts as lost
     #[arg(long, default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
     idle_timeout: Duration,
+    /// Stay on this rung of the server's quality ladder (0 = its best), whatever the link
+    #[arg(long, value_name = "N", conflicts_with_all = ["codec", "width"])]
+    rung: Option<u8>,
+    /// Ask the server for this codec (raw, bincode or jpeg) instead of what its ladder offers
+    #[arg(long)]
+    codec: Option<CodecKind>,
+    /// Ask the server for this width (the height keeps the stream's aspect ratio)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=16384))]
+    width: Option<u32>,
     /// Largest frame payload accepted, in bytes (K, M, G suffixes)
     #[arg(long, default_value = "64M", value_parser = parse_bytes, value_name = "BYTES")]
     max_payload: u32,
@@ -99,6 +108,11 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
 fn receive_into(args: &ViewArgs, signal: &StopSignal, sink: &mut dyn FrameSink) -> Outcome {
     let connector = TcpConnector {
         addr: args.connect,
+        request: Request {
+            rung: args.rung,
+            codec: args.codec,
+            width: args.width,
+        },
         config: ClientConfig {
             max_payload: args.max_payload,
             read_timeout: args.idle_timeout,
@@ -137,7 +151,11 @@ fn print_event(event: ReceiveEvent<'_>, addr: SocketAddr, live: &mut crate::live
             return;
         }
         ReceiveEvent::Connected {
-            stream, fps, again, ..
+            stream,
+            placement,
+            fps,
+            again,
+            ..
         } => {
             let what = if again {
                 "reconnected to"
@@ -150,7 +168,11 @@ fn print_event(event: ReceiveEvent<'_>, addr: SocketAddr, live: &mut crate::live
                 String::new()
             };
             let (c, w, h, f) = (stream.codec, stream.width, stream.height, stream.format);
-            format!("{what} {addr}: {c} {w}x{h} {f}{fps}")
+            format!("{what} {addr}: {c} {w}x{h} {f}{fps}, {}", placement)
+        }
+        ReceiveEvent::Switched(placement) => {
+            live.end();
+            format!("moved to {}", placement)
         }
         ReceiveEvent::Lost(e) => {
             live.end();

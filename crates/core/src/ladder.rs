@@ -73,6 +73,16 @@ pub struct Placement {
     pub rungs: u8,
 }
 
+impl fmt::Display for Placement {
+    /// `rung 1 of 3 (640x480@50)`, or `160x120@80 (asked for, off the ladder)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.rung {
+            Some(r) => write!(f, "rung {r} of {} ({})", self.rungs, self.rendition),
+            None => write!(f, "{} (asked for, off the ladder)", self.rendition),
+        }
+    }
+}
+
 /// Makes the rendition a subscriber asked for by codec and size, or says why it cannot be made.
 pub type MakeRendition = dyn Fn(CodecKind, u32, u32) -> Result<Rendition, String> + Send + Sync;
 

@@ -124,9 +124,8 @@ impl Adapter {
             return None;
         }
         let need = |rung: usize| sizes[rung].map(|b| (b + OVERHEAD) * offered);
-        let best_within = |budget: f64| {
-            (0..sizes.len()).find(|&r| need(r).is_some_and(|n| n <= budget))
-        };
+        let best_within =
+            |budget: f64| (0..sizes.len()).find(|&r| need(r).is_some_and(|n| n <= budget));
         if sent < SATURATED * offered {
             let lowest = sizes.len() - 1;
             let to = best_within(DOWN_FILL * carried)
@@ -192,7 +191,10 @@ mod tests {
         // A link of 360 KB/s: 9 of 30 top frames a second.
         second(&mut c, 30, 9, 40_000);
         let m = a.decide(t0 + WINDOW, c, 0, &SIZES).expect("moves down");
-        assert_eq!(m.to, 2, "24 KB x 30 = 720 KB/s does not fit 360 KB/s; 8 KB x 30 does");
+        assert_eq!(
+            m.to, 2,
+            "24 KB x 30 = 720 KB/s does not fit 360 KB/s; 8 KB x 30 does"
+        );
         assert!((m.link - 360_000.0).abs() < 1.0);
     }
 
@@ -203,7 +205,11 @@ mod tests {
         let mut a = Adapter::new(t0, c);
         second(&mut c, 30, 30, 40_000);
         assert_eq!(a.decide(t0 + WINDOW / 2, c, 0, &SIZES), None);
-        assert_eq!(a.decide(t0 + WINDOW, c, 0, &SIZES), None, "on top, all taken");
+        assert_eq!(
+            a.decide(t0 + WINDOW, c, 0, &SIZES),
+            None,
+            "on top, all taken"
+        );
     }
 
     #[test]
@@ -216,7 +222,11 @@ mod tests {
             t += WINDOW;
             a.observe_rate(2_000_000, t);
             second(&mut c, 30, 30, 8_000);
-            assert_eq!(a.decide(t, c, 2, &SIZES), None, "climbs only after {CLIMB_AFTER:?}");
+            assert_eq!(
+                a.decide(t, c, 2, &SIZES),
+                None,
+                "climbs only after {CLIMB_AFTER:?}"
+            );
         }
         t += WINDOW;
         a.observe_rate(2_000_000, t);
@@ -251,7 +261,13 @@ mod tests {
         }
         assert!(climbs.len() >= 3, "keeps trying: {climbs:?}");
         let gaps: Vec<u64> = climbs.windows(2).map(|w| w[1] - w[0]).collect();
-        assert!(gaps.iter().all(|&g| g >= 3), "held back after a failure: {climbs:?}");
-        assert!(gaps.iter().all(|&g| g <= 5), "but tries within 5 s: {climbs:?}");
+        assert!(
+            gaps.iter().all(|&g| g >= 3),
+            "held back after a failure: {climbs:?}"
+        );
+        assert!(
+            gaps.iter().all(|&g| g <= 5),
+            "but tries within 5 s: {climbs:?}"
+        );
     }
 }

@@ -553,7 +553,10 @@ fn serve_handshaken(
     let error = delivery.run(adapts);
     let placement = delivery.placement;
     let _ = stream.shutdown(Shutdown::Both);
-    let (on, to) = (viewer.on.load(Ordering::Relaxed), viewer.to.load(Ordering::Relaxed));
+    let (on, to) = (
+        viewer.on.load(Ordering::Relaxed),
+        viewer.to.load(Ordering::Relaxed),
+    );
     shared.ladder.leave(on);
     if to != on {
         shared.ladder.leave(to);
@@ -598,7 +601,10 @@ impl Delivery<'_> {
         loop {
             // Take the next packet only once the socket can carry it without queueing it
             // behind older ones; meanwhile newer packets replace older ones in the slot.
-            if drain.wait(self.stream, &self.viewer.slot, write_timeout).is_err() {
+            if drain
+                .wait(self.stream, &self.viewer.slot, write_timeout)
+                .is_err()
+            {
                 return Some(stalled(write_timeout));
             }
             // A packet published before the shutdown still goes out, then the goodbye.
