@@ -23,9 +23,12 @@ pub struct ViewArgs {
     /// Receive and decode without opening a window
     #[arg(long)]
     headless: bool,
-    /// Exit after this many frames (counted across reconnects)
+    /// Exit after this many frames (counted across reconnects, and after --warmup)
     #[arg(long, value_name = "N")]
     frames: Option<u64>,
+    /// Leave the first DURATION out of the statistics (while the stream settles on a rung)
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    warmup: Option<Duration>,
     /// Print statistics at exit in this format on stdout
     #[arg(long, value_name = "FORMAT")]
     stats: Option<StatsFormat>,
@@ -124,6 +127,7 @@ fn receive_into(args: &ViewArgs, signal: &StopSignal, sink: &mut dyn FrameSink) 
         frames: args.frames,
         no_reconnect: args.no_reconnect,
         verify: args.verify_test_pattern.then_some(&read),
+        warmup: args.warmup,
     };
     let mut live = crate::live::LiveLine::on_stderr();
     let addr = args.connect;

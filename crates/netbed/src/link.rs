@@ -70,6 +70,10 @@ impl Link {
         }
     }
 
+    pub(crate) fn set_rate_toward(&mut self, side: Side, kbit: Option<u32>) {
+        self.toward_mut(side).rate_kbit = kbit;
+    }
+
     fn toward_mut(&mut self, side: Side) -> &mut Direction {
         match side {
             Side::A => &mut self.toward_a,

@@ -220,6 +220,32 @@ impl Testbed {
         netns::spawn_in(self.endpoint(side).netns(), f)
     }
 
+    /// Changes the rate limit of the packets travelling toward `side` while traffic flows
+    /// (`None`: no limit), as a link that narrows or widens; [`Testbed::link`] says the new one.
+    pub fn set_rate_toward(&mut self, side: Side, kbit: Option<u32>) -> Result<(), NetbedError> {
+        let device = link_device(side);
+        let netns = &self.link_netns;
+        let had = self.link.toward(side).rate_kbit.is_some();
+        match kbit {
+            Some(0) => {
+                return Err(NetbedError::InvalidLink(
+                    "rate 0 kbit/s passes nothing".to_string(),
+                ));
+            }
+            Some(kbit) => run_words(
+                &tools().tc,
+                &format!("-n {netns} qdisc replace dev {device} root {}", tbf(kbit)),
+            )?,
+            None if had => run_words(
+                &tools().tc,
+                &format!("-n {netns} qdisc del dev {device} root"),
+            )?,
+            None => {}
+        }
+        self.link.set_rate_toward(side, kbit);
+        Ok(())
+    }
+
     /// The names of all three namespaces: A, the link, B.
     pub fn netns_names(&self) -> [&str; 3] {
         [&self.a.netns, &self.link_netns, &self.b.netns]
@@ -309,6 +335,11 @@ fn delay(link: &Link, link_netns: &str) -> Result<Option<Forwarder>, NetbedError
     Ok(Some(forwarder))
 }
 
+/// The token bucket that limits a direction to `kbit`.
+fn tbf(kbit: u32) -> String {
+    format!("tbf rate {kbit}kbit burst 32kbit latency 50ms")
+}
+
 /// The rate limits (tbf on the egress toward each side) and the random loss (nftables).
 fn shape(link: &Link, link_netns: &str) -> Result<(), NetbedError> {
     for side in [Side::A, Side::B] {
@@ -316,10 +347,7 @@ fn shape(link: &Link, link_netns: &str) -> Result<(), NetbedError> {
             let device = link_device(side);
             run_words(
                 &tools().tc,
-                &format!(
-                    "-n {link_netns} qdisc add dev {device} root \
-                     tbf rate {kbit}kbit burst 32kbit latency 50ms"
-                ),
+                &format!("-n {link_netns} qdisc add dev {device} root {}", tbf(kbit)),
             )?;
         }
     }

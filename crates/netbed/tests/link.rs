@@ -115,6 +115,33 @@ fn tcp_bulk_transfer_reaches_the_configured_rate() {
 }
 
 #[test]
+fn a_rate_changed_on_a_live_testbed_takes_effect() {
+    let Some(mut bed) = Link::builder()
+        .rate_kbit_toward(Side::B, 2_000)
+        .build_or_skip()
+    else {
+        return;
+    };
+    let narrow = bulk_goodput_kbit(&bed, 500_000, 64 * 1024);
+    bed.set_rate_toward(Side::B, Some(8_000))
+        .expect("widen the link to 8000 kbit/s");
+    assert_eq!(bed.link().toward(Side::B).rate_kbit, Some(8_000));
+    let wide = bulk_goodput_kbit(&bed, 2_000_000, 256 * 1024);
+    bed.set_rate_toward(Side::B, None).expect("lift the limit");
+    let unlimited = bulk_goodput_kbit(&bed, 4_000_000, 256 * 1024);
+    eprintln!("goodput {narrow:.0}, then {wide:.0}, then {unlimited:.0} kbit/s");
+    assert!(
+        (1_200.0..=2_200.0).contains(&narrow),
+        "2000 kbit/s link: {narrow:.0}"
+    );
+    assert!(
+        (4_800.0..=8_800.0).contains(&wide),
+        "widened to 8000 kbit/s: {wide:.0}"
+    );
+    assert!(unlimited > 12_000.0, "no limit: {unlimited:.0}");
+}
+
+#[test]
 fn tcp_connect_and_echo_each_take_at_least_the_rtt() {
     for rtt in [ms(40), ms(100)] {
         let Some(bed) = Link::builder().rtt(rtt).build_or_skip() else {

@@ -29,6 +29,9 @@ pub struct ReceiveConfig<'a> {
     pub no_reconnect: bool,
     /// Check every frame's pixels against its number (the low 32 bits of `seq`).
     pub verify: Option<&'a ReadNumber>,
+    /// Measure only after this long from the first connection (the stream settling on a
+    /// rung); `frames` counts from then on too.
+    pub warmup: Option<Duration>,
 }
 
 /// Shared between the receive loop and whatever may stop it (Ctrl-C, Enter, a closed window):
@@ -167,8 +170,13 @@ pub fn receive(
     let mut decoder = make_decoder(&stream);
     let mut frame = Frame::empty(stream.format);
     let mut packet = Packet::default();
+    let mut warmup = config.warmup.map(|w| Instant::now() + w);
 
     let result = loop {
+        if warmup.is_some_and(|end| Instant::now() >= end) {
+            warmup = None;
+            stats.forget_so_far();
+        }
         if config.frames.is_some_and(|n| stats.frames() >= n) || signal.is_stopped() {
             break Ok(());
         }

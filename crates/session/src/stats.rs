@@ -152,6 +152,20 @@ impl Stats {
             .saturating_record(now_us.saturating_sub(capture_us).max(1));
     }
 
+    /// Forgets what was measured so far, to measure only from now on (after a warm-up): the
+    /// rung, its changes and the reconnects are kept, and the frame just seen still counts
+    /// as the one the next frame's number follows.
+    pub fn forget_so_far(&mut self) {
+        let fresh = Stats::new(self.pattern_errors.is_some());
+        *self = Stats {
+            prev_seq: self.prev_seq,
+            reconnects: self.reconnects,
+            rung: self.rung,
+            rung_changes: self.rung_changes,
+            ..fresh
+        };
+    }
+
     /// A new connection: its sequence numbers are not compared with the last one's.
     pub fn reconnected(&mut self) {
         self.reconnects += 1;
@@ -359,6 +373,24 @@ mod tests {
         s.placed(jpeg(640, 480, 80), false);
         let r = s.report("jpeg", 640, 480);
         assert_eq!((r.rung.as_deref(), r.rung_changes), (Some("640x480@80"), 1));
+    }
+
+    #[test]
+    fn forgetting_keeps_the_rung_and_the_sequence() {
+        let mut s = Stats::new(true);
+        for seq in [1, 2, 4] {
+            s.record(seq, 0, 10, 5_000_000);
+        }
+        s.reconnected();
+        s.record(9, 0, 10, 5_000_000);
+        s.forget_so_far();
+        s.record(10, 1_000, 10, 2_000);
+        let r = s.report("raw", 1, 1);
+        assert_eq!((r.frames, r.bytes, r.dropped, r.reconnects), (1, 10, 0, 1));
+        assert_eq!(
+            (r.first_seq, r.latency_ms.max, r.pattern_errors),
+            (Some(10), 1.0, Some(0))
+        );
     }
 
     #[test]
