@@ -1,5 +1,5 @@
-//! The real `framewire` binaries across a real, narrow link (netbed namespaces): `serve` in A,
-//! `view` in B, a 640x480 JPEG stream at 30 fps through a rate-limited link carrying 60% and
+//! The real `framewire` binaries across a real, narrow link (netbed namespaces): `serve` in A
+//! with quality adaptation off, `view` in B, a 640x480 JPEG stream at 30 fps through a rate-limited link carrying 60% and
 //! 30% of it, with no added delay and with a 40 ms round trip. The viewer must get frames about
 //! one frame-time (bytes of a frame / link rate) after capture, not after a queue of them,
 //! and nearly as many frames per second as the link can carry.
@@ -7,97 +7,42 @@
 //! Needs root (netbed); skips with the reason otherwise, fails under `FRAMEWIRE_REQUIRE_ALL=1`.
 //! `FRAMEWIRE_LINK_REPORT=1` prints each case's figures, and checks nothing (for measuring).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::thread;
 use std::time::Duration;
 
-use framewire_netbed::{Link, Side, Testbed};
+use framewire_netbed::{Link, Side};
 use serde_json::Value;
 
-const WAIT: Duration = Duration::from_secs(60);
+mod common;
+use common::{Place, Serve, finish_view, spawn_view_in, stats};
+
 const FPS: f64 = 30.0;
 /// Seconds of streaming per case, at the rate the link can carry.
 const SECONDS: f64 = 4.0;
 
-fn framewire(bed: Option<(&Testbed, Side)>) -> Command {
-    let bin = env!("CARGO_BIN_EXE_framewire");
-    let mut cmd = match bed {
-        Some((bed, side)) => bed.command_in(side, bin),
-        None => Command::new(bin),
-    };
-    cmd.env_remove("RUST_LOG");
-    cmd
-}
-
-/// A running `framewire serve`; killed when dropped.
-struct Serve {
-    child: Child,
-    addr: String,
-}
-
-impl Serve {
-    fn start(bed: Option<(&Testbed, Side)>, listen: &str) -> Serve {
-        let mut child = framewire(bed)
-            .args(["serve", "--listen", listen, "--codec", "jpeg"])
-            .args(["--size", "640x480", "--fps", "30"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn framewire serve");
-        let (tx, lines) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let first = lines.recv_timeout(WAIT).unwrap_or_else(|_| {
-            panic!("serve printed no line within {WAIT:?}; waited for `listening on ADDR`")
-        });
-        let addr = first
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("first line was {first:?}"))
-            .to_string();
-        Serve { child, addr }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `serve` of 640x480 JPEG at 30 fps, adaptation off: every viewer gets the one rung.
+fn serve(place: Place<'_>, listen: &str) -> Serve {
+    Serve::start_in(
+        place,
+        listen,
+        &[
+            "--codec", "jpeg", "--size", "640x480", "--fps", "30", "--adapt", "off",
+        ],
+    )
 }
 
 /// Runs `framewire view --headless --frames N --stats json` to its end, with a deadline.
-fn view(bed: Option<(&Testbed, Side)>, addr: &str, frames: u64) -> Value {
-    let child = framewire(bed)
-        .args(["view", "--headless", "--no-reconnect", "--stats", "json"])
-        .args(["--connect", addr, "--frames", &frames.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn framewire view");
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let out: Output = rx
-        .recv_timeout(WAIT)
-        .unwrap_or_else(|_| panic!("view of {frames} frames did not exit within {WAIT:?}"))
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "view failed: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("stats {stdout:?}: {e}"))
+fn view(place: Place<'_>, addr: &str, frames: u64) -> Value {
+    let frames = frames.to_string();
+    let args = [
+        "--headless",
+        "--no-reconnect",
+        "--stats",
+        "json",
+        "--connect",
+        addr,
+    ];
+    let child = spawn_view_in(place, &[&args[..], &["--frames", &frames]].concat());
+    stats(&finish_view(child))
 }
 
 fn f64_of(s: &Value, key: &str) -> f64 {
@@ -108,7 +53,7 @@ fn f64_of(s: &Value, key: &str) -> f64 {
 
 /// Bytes per frame of the stream (headers included), from a short view on loopback.
 fn bytes_per_frame() -> f64 {
-    let serve = Serve::start(None, "127.0.0.1:0");
+    let serve = serve(None, "127.0.0.1:0");
     let s = view(None, &serve.addr, 15);
     f64_of(&s, "bytes") / f64_of(&s, "frames")
 }
@@ -141,11 +86,16 @@ fn run_case(frame_bytes: f64, share: u32, rtt: Duration) -> Option<Measured> {
         .rtt(rtt)
         .build_or_skip()?;
     let listen = format!("{}:0", bed.a().addr());
-    let serve = Serve::start(Some((&bed, Side::A)), &listen);
+    let serve = serve(Some((&bed, Side::A)), &listen);
     let capacity_fps = f64::from(rate_kbit) * 1000.0 / 8.0 / frame_bytes;
     let frames = (capacity_fps * SECONDS).ceil() as u64;
     let s = view(Some((&bed, Side::B)), &serve.addr, frames);
     drop(serve);
+    assert_eq!(
+        (s["rung"].as_str(), s["rung_changes"].as_u64()),
+        (Some("640x480@80"), Some(0)),
+        "--adapt off: the viewer stays on the top rung"
+    );
     // The frame size of this very run, and the rate configured.
     let bytes = f64_of(&s, "bytes") / f64_of(&s, "frames");
     let rate_bytes_per_ms = f64::from(rate_kbit) / 8.0;

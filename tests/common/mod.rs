@@ -1,0 +1,224 @@
+//! What the end-to-end tests share: the real `framewire` binary run here or inside a testbed's
+//! namespace, a running `serve` whose output lines arrive as they are printed, and `view` runs
+//! with a deadline and their `--stats json`.
+#![allow(dead_code)] // each test binary uses its own part
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use framewire_netbed::{Side, Testbed};
+use serde_json::Value;
+
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// Where a process runs: here, or inside one side of a testbed.
+pub type Place<'a> = Option<(&'a Testbed, Side)>;
+
+/// The `framewire` binary, to run at `place`.
+pub fn framewire_at(place: Place<'_>) -> Command {
+    let bin = env!("CARGO_BIN_EXE_framewire");
+    let mut cmd = match place {
+        Some((bed, side)) => bed.command_in(side, bin),
+        None => Command::new(bin),
+    };
+    cmd.env_remove("RUST_LOG");
+    cmd
+}
+
+/// The `framewire` binary, to run here.
+pub fn framewire() -> Command {
+    framewire_at(None)
+}
+
+/// A running `framewire serve`; killed when dropped. Its stdout lines arrive on `lines`.
+pub struct Serve {
+    pub child: Child,
+    pub addr: String,
+    pub lines: mpsc::Receiver<String>,
+    pub errors: mpsc::Receiver<String>,
+}
+
+impl Serve {
+    pub fn start(args: &[&str]) -> Serve {
+        Serve::start_at("127.0.0.1:0", args)
+    }
+
+    pub fn start_at(listen: &str, args: &[&str]) -> Serve {
+        Serve::start_in(None, listen, args)
+    }
+
+    /// Starts `framewire serve --listen LISTEN ARGS` at `place`.
+    pub fn start_in(place: Place<'_>, listen: &str, args: &[&str]) -> Serve {
+        let mut child = framewire_at(place)
+            .args(["serve", "--listen", listen])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn framewire serve");
+        let (tx, lines) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let (tx, errors) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut serve = Serve {
+            child,
+            addr: String::new(),
+            lines,
+            errors,
+        };
+        let first = serve.line("the `listening on ADDR` line");
+        serve.addr = first
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("first line was {first:?}"))
+            .to_string();
+        serve
+    }
+
+    /// The next stdout line, or a panic saying what was awaited.
+    pub fn line(&self, what: &str) -> String {
+        self.lines
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("serve printed no line within {WAIT:?}; waited for {what}"))
+    }
+
+    /// Skips stdout lines until one starts with `prefix`.
+    pub fn line_starting(&self, prefix: &str) -> String {
+        loop {
+            let line = self.line(prefix);
+            if line.starts_with(prefix) {
+                return line;
+            }
+        }
+    }
+
+    /// Skips stdout lines until one contains `part`.
+    pub fn line_containing(&self, part: &str) -> String {
+        loop {
+            let line = self.line(part);
+            if line.contains(part) {
+                return line;
+            }
+        }
+    }
+
+    /// Sends Ctrl-C (SIGINT) and returns the exit status and stderr.
+    pub fn interrupt(mut self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let status = wait_timeout(&mut self.child, "serve to stop after Ctrl-C");
+        let mut stderr = String::new();
+        while let Ok(line) = self.errors.recv_timeout(WAIT) {
+            stderr.push_str(&line);
+            stderr.push('\n');
+        }
+        (status, stderr)
+    }
+
+    /// The next stderr line, or a panic saying what was awaited.
+    pub fn error_line(&self, what: &str) -> String {
+        self.errors
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("serve printed no error within {WAIT:?}; waited for {what}"))
+    }
+
+    /// (open files, resident kilobytes) of the server process.
+    pub fn resources(&self) -> (usize, u64) {
+        let pid = self.child.id();
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .count();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let rss = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        (fds, rss)
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn wait_timeout(child: &mut Child, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Starts `framewire view` here.
+pub fn spawn_view(args: &[&str]) -> Child {
+    spawn_view_in(None, args)
+}
+
+/// Starts `framewire view` at `place`.
+pub fn spawn_view_in(place: Place<'_>, args: &[&str]) -> Child {
+    framewire_at(place)
+        .arg("view")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn framewire view")
+}
+
+/// Waits for a view with a deadline; its output is read concurrently so pipes never fill.
+pub fn finish_view(child: Child) -> Output {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    rx.recv_timeout(WAIT)
+        .unwrap_or_else(|_| panic!("view did not exit within {WAIT:?}"))
+        .unwrap()
+}
+
+/// Runs `framewire view` to completion with a deadline.
+pub fn view(args: &[&str]) -> Output {
+    finish_view(spawn_view(args))
+}
+
+pub fn stats(out: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "view failed: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("stats {stdout:?}: {e}"))
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
