@@ -188,6 +188,14 @@ pub fn receive(
                     Err(e) => break Err(e),
                 }
             }
+            Ok(Received::Switched(placement)) => {
+                // The packets that follow are another rendition: decode them as it.
+                if placement.rendition.stream != stream {
+                    stream = placement.rendition.stream;
+                    decoder = make_decoder(&stream);
+                }
+                continue;
+            }
             Ok(Received::End { reason: None }) => {
                 on_event(ReceiveEvent::Ended { peer: sub.peer() });
                 break Ok(());
