@@ -342,3 +342,190 @@ impl Sent {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use framewire_core::{PixelFormat, SourceInfo};
+
+    use super::*;
+    use crate::test_lanes::{encoders, read, rendition, scaler};
+
+    /// `n` frames of 8x4, every byte the frame's number, then the end.
+    struct Frames {
+        n: u64,
+        next: u64,
+    }
+
+    impl Feed for Frames {
+        fn info(&self) -> SourceInfo {
+            SourceInfo {
+                name: "frames".to_string(),
+                width: 8,
+                height: 4,
+                format: PixelFormat::Rgb8,
+                fps: 0.0,
+            }
+        }
+
+        fn pull(&mut self, frame: &mut Frame, _: &mut Packet) -> Result<Pulled, CaptureError> {
+            if self.next == self.n {
+                return Ok(Pulled::Ended);
+            }
+            frame.reset(8, 4, PixelFormat::Rgb8);
+            frame.seq = self.next;
+            frame.pixels.fill(self.next as u8);
+            self.next += 1;
+            Ok(Pulled::Frame)
+        }
+    }
+
+    /// What one publish was handed: each packet's frame, rendition and what it was encoded at.
+    type Published = Vec<(u64, usize, (u32, u32, u8, u8))>;
+
+    /// One subscriber, who joins the ladder's rung 1 after the third frame.
+    struct Recorder {
+        ladder: Arc<Ladder>,
+        publishes: Mutex<Vec<Published>>,
+    }
+
+    impl Publisher for Recorder {
+        fn describe(&self) -> String {
+            "recorder".to_string()
+        }
+
+        fn publish(&self, packets: &[Arc<Packet>]) {
+            let mut publishes = self.publishes.lock().unwrap();
+            publishes.push(
+                packets
+                    .iter()
+                    .map(|p| (p.seq, p.rendition, read(&p.payload)))
+                    .collect(),
+            );
+            if publishes.len() == 3 {
+                self.ladder.enter(1);
+            }
+        }
+
+        fn subscribers(&self) -> usize {
+            1
+        }
+
+        fn wait_for_subscriber(&self, _: Duration) -> usize {
+            1
+        }
+
+        fn dropped_total(&self) -> u64 {
+            0
+        }
+
+        fn shutdown(&self) {}
+    }
+
+    /// Records the frames it is shown: number and size.
+    struct Shown(Arc<Mutex<Vec<(u64, u32, u32)>>>);
+
+    impl FrameSink for Shown {
+        fn show(&mut self, frame: &Frame) -> Result<Flow, SinkError> {
+            let mut shown = self.0.lock().unwrap();
+            shown.push((frame.seq, frame.width, frame.height));
+            Ok(Flow::Continue)
+        }
+    }
+
+    #[test]
+    fn each_frame_is_published_once_in_the_renditions_subscribers_are_on() {
+        for threads in 1..=3 {
+            let (top, low) = (rendition(4, 2, 80), rendition(2, 1, 50));
+            let ladder = Arc::new(Ladder::new(vec![top, low], false, None).unwrap());
+            let recorder = Arc::new(Recorder {
+                ladder: Arc::clone(&ladder),
+                publishes: Mutex::new(Vec::new()),
+            });
+            let shown = Arc::new(Mutex::new(Vec::new()));
+            let mut sender = Sender::new(
+                Box::new(Frames { n: 10, next: 0 }),
+                encoders(),
+                &scaler,
+                Arc::clone(&ladder),
+                vec![recorder.clone() as Arc<dyn Publisher>],
+                Some(Box::new(Shown(Arc::clone(&shown)))),
+                &SendConfig {
+                    frames: None,
+                    threads,
+                },
+            )
+            .unwrap();
+            let report = sender.run(&AtomicBool::new(false), &mut |_| {}).unwrap();
+            assert_eq!(report.frames, 10, "{threads} threads");
+
+            // The preview shows every frame at the top rung's size.
+            let want: Vec<_> = (0..10).map(|seq| (seq, 4, 2)).collect();
+            assert_eq!(*shown.lock().unwrap(), want, "{threads} threads");
+
+            // One publish per frame, in order; the top rendition while nobody is placed on
+            // the ladder, rung 1 alone once the subscriber is on it (frames in flight then
+            // were asked for before).
+            let publishes = recorder.publishes.lock().unwrap();
+            assert_eq!(publishes.len(), 10, "{threads} threads");
+            let mut moved = false;
+            for (seq, packets) in publishes.iter().enumerate() {
+                let seq = seq as u64;
+                let [(s, id, at)] = packets[..] else {
+                    panic!("{threads} threads: frame {seq} has packets {packets:?}");
+                };
+                assert_eq!(s, seq, "{threads} threads");
+                moved |= id == 1;
+                let want = if moved {
+                    (1, (2, 1, 50, seq as u8))
+                } else {
+                    (0, (4, 2, 80, seq as u8))
+                };
+                assert_eq!((id, at), want, "{threads} threads: frame {seq}");
+            }
+            assert!(moved, "{threads} threads: the last frames are rung 1");
+            if threads == 1 {
+                assert_eq!(publishes[3][0].1, 1, "one lane: the frame after the move");
+            }
+            assert_eq!(
+                ladder.rung_sizes(),
+                [Some(10.0), Some(10.0)],
+                "every packet's size is recorded"
+            );
+        }
+    }
+
+    #[test]
+    fn the_frame_limit_counts_frames_not_packets() {
+        let ladder = Arc::new(
+            Ladder::new(vec![rendition(8, 4, 80), rendition(4, 2, 50)], false, None).unwrap(),
+        );
+        ladder.enter(0);
+        ladder.enter(1);
+        let recorder = Arc::new(Recorder {
+            ladder: Arc::clone(&ladder),
+            publishes: Mutex::new(Vec::new()),
+        });
+        let mut sender = Sender::new(
+            Box::new(Frames { n: 10, next: 0 }),
+            encoders(),
+            &scaler,
+            Arc::clone(&ladder),
+            vec![recorder.clone() as Arc<dyn Publisher>],
+            None,
+            &SendConfig {
+                frames: Some(4),
+                threads: 2,
+            },
+        )
+        .unwrap();
+        let report = sender.run(&AtomicBool::new(false), &mut |_| {}).unwrap();
+        assert_eq!(report.frames, 4);
+        let publishes = recorder.publishes.lock().unwrap();
+        let ids: Vec<Vec<usize>> = publishes
+            .iter()
+            .map(|p| p.iter().map(|&(_, id, _)| id).collect())
+            .collect();
+        assert_eq!(ids, vec![vec![0, 1]; 4], "both renditions, in one publish");
+    }
+}
