@@ -1,21 +1,25 @@
-//! The send path: pull from a [`Feed`], resize, encode once in the [`stage`](crate::stage), and
-//! hand every packet to every [`Publisher`]. Frames are pulled only while some publisher has a
-//! subscriber; a camera that is lost gets its subscribers the last packet again every
-//! [`KEEPALIVE`], so they stay connected until it is back.
+//! The send path: pull from a [`Feed`], encode each frame once per rendition of the
+//! [`Ladder`] that some subscriber is on (rendition 0, the top rung, when none is placed yet) in
+//! the [`stage`](crate::stage), and hand each frame's packets together to every [`Publisher`],
+//! which gives each subscriber the packet of its rendition; every packet's size goes to the
+//! ladder, for the publishers' choice of rung. Frames are pulled only while some publisher has
+//! a subscriber; a camera that is lost gets its subscribers the last frame's packets again every
+//! [`KEEPALIVE`], so they stay connected until it is back. A preview shows each frame at the top
+//! rung's size, resized before the stage so that rendition 0 is not resized twice.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use framewire_core::{
-    CaptureError, Feed, Flow, Frame, FrameSink, Packet, Publisher, Pulled, Scaler, SinkError,
-    SourceEvent,
+    CaptureError, Feed, Flow, Frame, FrameSink, Ladder, MAX_RENDITIONS, Packet, Publisher, Pulled,
+    Rendition, Scaler, SinkError, SourceEvent,
 };
 
-use crate::stage::{Encoding, MakeLane};
+use crate::stage::{Encoding, MakeEncoder, MakeScaler};
 
-/// While the source is lost, the last packet is sent again this often, so subscribers (which
-/// give up after 15 s without data) stay connected until it is back.
+/// While the source is lost, the last frame's packets are sent again this often, so
+/// subscribers (which give up after 15 s without data) stay connected until it is back.
 pub const KEEPALIVE: Duration = Duration::from_secs(5);
 
 /// How long one wait for a subscriber lasts, so that a stop is seen in time.
@@ -24,12 +28,10 @@ const WAIT: Duration = Duration::from_millis(200);
 /// What the send path is asked to do.
 #[derive(Debug, Clone, Default)]
 pub struct SendConfig {
-    /// Stop after sending this many packets.
+    /// Stop after sending this many frames.
     pub frames: Option<u64>,
     /// Lanes of the encode stage (the sending thread is one), at least 1.
     pub threads: usize,
-    /// Resize every frame to exactly this size before encoding.
-    pub resize_to: Option<(u32, u32)>,
 }
 
 /// What went wrong on the send path.
@@ -54,22 +56,24 @@ pub enum SendEvent {
     Source(SourceEvent),
     /// About once a second while sending: the last second's rates and the totals.
     Live {
-        /// Packets per second.
+        /// Frames per second.
         fps: f64,
-        /// Megabits per second of payload.
+        /// Megabits per second of payload, every rendition's.
         mbit_per_s: f64,
         /// Subscribers of every publisher.
         subscribers: usize,
-        /// Packets sent so far.
+        /// Each rendition some subscriber is on and how many are on it, best first.
+        renditions: Vec<(Rendition, usize)>,
+        /// Frames sent so far.
         frames: u64,
         /// Packets some subscriber missed because it was busy, over every publisher.
         dropped_for_slow: u64,
         /// Frames the source delivered that the pipeline never took.
         dropped_at_capture: u64,
     },
-    /// The source ended after this many packets were sent.
+    /// The source ended after this many frames were sent.
     Ended {
-        /// Packets sent.
+        /// Frames sent.
         frames: u64,
     },
 }
@@ -77,29 +81,28 @@ pub enum SendEvent {
 /// What a send session did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SendReport {
-    /// Packets sent.
+    /// Frames sent (each in every rendition wanted then).
     pub frames: u64,
     /// Frames the source delivered that the pipeline never took (newest frame wins).
     pub dropped_at_capture: u64,
 }
 
-/// A preview: the sink, and what resizes for it when the stream is resized.
+/// A preview: the sink, and what resizes frames to the top rung's size for it.
 struct Preview {
     sink: Box<dyn FrameSink>,
-    resize: Option<PreviewResize>,
-}
-
-/// The scaler, its output buffer and the size it resizes to.
-struct PreviewResize {
     scaler: Box<dyn Scaler>,
     resized: Frame,
-    size: (u32, u32),
 }
 
 /// The send path, assembled. See the module doc.
 pub struct Sender {
     feed: Box<dyn Feed>,
     publishers: Vec<Arc<dyn Publisher>>,
+    ladder: Arc<Ladder>,
+    /// Rendition 0, the top rung.
+    top: Rendition,
+    /// The renditions wanted for the frame being submitted.
+    wanted: Vec<(usize, Rendition)>,
     stage: Encoding,
     preview: Option<Preview>,
     frames: Option<u64>,
@@ -107,33 +110,33 @@ pub struct Sender {
 }
 
 impl Sender {
-    /// Assembles a send path: `make_lane` builds each encode lane's encoder and scaler; a
-    /// `preview` sink is shown every frame before it is encoded (resized, when the stream is).
+    /// Assembles a send path. Each encode lane makes its encoders with `make_encoder` (rendition
+    /// 0's now, so one that cannot be made fails here) and its scaler with `make_scaler`; the
+    /// renditions encoded are those of `ladder` its subscribers are on, as the `publishers`
+    /// place them. A `preview` sink is shown every frame before it is encoded, at the top rung's
+    /// size.
     pub fn new(
         feed: Box<dyn Feed>,
-        make_lane: &MakeLane,
+        make_encoder: Arc<MakeEncoder>,
+        make_scaler: &MakeScaler,
+        ladder: Arc<Ladder>,
         publishers: Vec<Arc<dyn Publisher>>,
         preview: Option<Box<dyn FrameSink>>,
         config: &SendConfig,
     ) -> Result<Sender, SendError> {
-        // With a preview, the frame is resized here first, so the stage only encodes.
-        let (stage_resize, preview) = match (preview, config.resize_to) {
-            (Some(sink), Some(size)) => {
-                let (_, scaler) = make_lane()?;
-                let resize = Some(PreviewResize {
-                    scaler,
-                    resized: Frame::empty(feed.info().format),
-                    size,
-                });
-                (None, Some(Preview { sink, resize }))
-            }
-            (Some(sink), None) => (None, Some(Preview { sink, resize: None })),
-            (None, resize) => (resize, None),
-        };
+        let top = ladder.placement(0).rendition;
+        let preview = preview.map(|sink| Preview {
+            sink,
+            scaler: make_scaler(),
+            resized: Frame::empty(feed.info().format),
+        });
         Ok(Sender {
-            stage: Encoding::new(make_lane, config.threads.max(1), stage_resize)?,
+            stage: Encoding::new(make_encoder, make_scaler, config.threads.max(1), &top)?,
             feed,
             publishers,
+            ladder,
+            top,
+            wanted: Vec::with_capacity(MAX_RENDITIONS),
             preview,
             frames: config.frames,
             sent: Sent::new(),
@@ -198,9 +201,9 @@ impl Sender {
                 Pulled::Ended => {
                     // Frames still in the encode stage are sent before the stream ends.
                     while self.limit_left()
-                        && let Some(p) = self.stage.finish()?
+                        && let Some(packets) = self.stage.finish()?
                     {
-                        self.publish(p);
+                        self.publish(packets);
                     }
                     on_event(SendEvent::Ended {
                         frames: self.sent.count,
@@ -215,17 +218,23 @@ impl Sender {
                     if self.show_preview(&mut frame)? == Flow::Stop {
                         return Ok(());
                     }
-                    self.stage.submit(&mut frame)?;
+                    self.ladder.wanted(&mut self.wanted);
+                    // A subscriber between its handshake and its place on the ladder is on
+                    // no rendition yet: it gets the top one.
+                    if self.wanted.is_empty() && self.subscribers() > 0 {
+                        self.wanted.push((0, self.top));
+                    }
+                    self.stage.submit(&mut frame, &self.wanted)?;
                 }
                 Pulled::Packet => {
                     packet.keyframe = true;
                     self.stage.submit_packet(&mut packet);
                 }
             }
-            // One packet out per frame in: two published back to back would make every
+            // One frame out per frame in: two published back to back would make every
             // subscriber's newest-wins slot drop the first.
-            if let Some(p) = self.stage.next_ready()? {
-                self.publish(p);
+            if let Some(packets) = self.stage.next_ready()? {
+                self.publish(packets);
             }
             if let Some(live) = self.live() {
                 on_event(live);
@@ -234,21 +243,18 @@ impl Sender {
         Ok(())
     }
 
-    /// Shows `frame` in the preview (resizing it first when the stream is resized, in which
-    /// case `frame` becomes the resized one).
+    /// Shows `frame` in the preview, resized first when its size is not the top rung's (in
+    /// which case `frame` becomes the resized one, which the stage then encodes as it is).
     fn show_preview(&mut self, frame: &mut Frame) -> Result<Flow, SendError> {
         let Some(preview) = &mut self.preview else {
             return Ok(Flow::Continue);
         };
-        if let Some(PreviewResize {
-            scaler,
-            resized,
-            size: (w, h),
-        }) = &mut preview.resize
-        {
-            scaler.scale(frame, resized, *w, *h).map_err(|e| {
+        let (w, h) = (self.top.stream.width, self.top.stream.height);
+        if (frame.width, frame.height) != (w, h) {
+            let resized = &mut preview.resized;
+            preview.scaler.scale(frame, resized, w, h).map_err(|e| {
                 SendError::Stage(format!(
-                    "resizing frame {}: {}",
+                    "resizing frame {} to {w}x{h}: {}",
                     frame.seq,
                     crate::chain(&e)
                 ))
@@ -260,15 +266,13 @@ impl Sender {
         preview.sink.show(frame).map_err(SendError::Preview)
     }
 
-    /// While the source is lost, sends the last packet again every [`KEEPALIVE`].
+    /// While the source is lost, sends the last frame's packets again every [`KEEPALIVE`].
     fn keep_alive(&mut self) {
-        if self.feed.is_lost()
-            && self.sent.at.elapsed() >= KEEPALIVE
-            && let Some(last) = &self.sent.last
+        if self.feed.is_lost() && self.sent.at.elapsed() >= KEEPALIVE && !self.sent.last.is_empty()
         {
             self.sent.at = Instant::now();
             for p in &self.publishers {
-                p.publish(last);
+                p.publish(&self.sent.last);
             }
         }
     }
@@ -285,29 +289,36 @@ impl Sender {
             fps: frames as f64 / secs,
             mbit_per_s: bytes as f64 * 8.0 / secs / 1e6,
             subscribers: self.subscribers(),
+            renditions: self.ladder.in_use(),
             frames: self.sent.count,
             dropped_for_slow: self.publishers.iter().map(|p| p.dropped_total()).sum(),
             dropped_at_capture: self.feed.dropped(),
         })
     }
 
-    /// Sends `packet` to every subscriber; its buffer goes back to the pool once they are done.
-    fn publish(&mut self, packet: Arc<Packet>) {
-        for p in &self.publishers {
-            p.publish(&packet);
+    /// Records each packet's size on the ladder and hands the frame's packets, all at once, to
+    /// every publisher; their buffers go back to the pool once the subscribers are done.
+    fn publish(&mut self, packets: Vec<Arc<Packet>>) {
+        if !packets.is_empty() {
+            for p in &packets {
+                self.ladder.record_size(p.rendition, p.payload.len());
+            }
+            for p in &self.publishers {
+                p.publish(&packets);
+            }
+            self.sent.record(&packets);
         }
-        self.sent.record(&packet);
-        self.stage.recycle(packet);
+        self.stage.recycle(packets);
     }
 }
 
-/// What has been sent: the count, the last packet (sent again as a keepalive) and when, and
-/// the live line's window.
+/// What has been sent: the count of frames, the last frame's packets (sent again as a
+/// keepalive) and when, and the live line's window.
 struct Sent {
     count: u64,
-    last: Option<Arc<Packet>>,
+    last: Vec<Arc<Packet>>,
     at: Instant,
-    /// Start, packets and bytes of the live line's current window.
+    /// Start, frames and bytes of the live line's current window.
     window: (Instant, u64, u64),
 }
 
@@ -315,17 +326,206 @@ impl Sent {
     fn new() -> Sent {
         Sent {
             count: 0,
-            last: None,
+            last: Vec::with_capacity(MAX_RENDITIONS),
             at: Instant::now(),
             window: (Instant::now(), 0, 0),
         }
     }
 
-    fn record(&mut self, packet: &Arc<Packet>) {
-        self.last = Some(Arc::clone(packet));
+    fn record(&mut self, packets: &[Arc<Packet>]) {
+        self.last.clear();
+        self.last.extend(packets.iter().cloned());
         self.at = Instant::now();
         self.count += 1;
         self.window.1 += 1;
-        self.window.2 += packet.payload.len() as u64;
+        self.window.2 += packets.iter().map(|p| p.payload.len() as u64).sum::<u64>();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use framewire_core::{PixelFormat, SourceInfo};
+
+    use super::*;
+    use crate::test_lanes::{encoders, read, rendition, scaler};
+
+    /// `n` frames of 8x4, every byte the frame's number, then the end.
+    struct Frames {
+        n: u64,
+        next: u64,
+    }
+
+    impl Feed for Frames {
+        fn info(&self) -> SourceInfo {
+            SourceInfo {
+                name: "frames".to_string(),
+                width: 8,
+                height: 4,
+                format: PixelFormat::Rgb8,
+                fps: 0.0,
+            }
+        }
+
+        fn pull(&mut self, frame: &mut Frame, _: &mut Packet) -> Result<Pulled, CaptureError> {
+            if self.next == self.n {
+                return Ok(Pulled::Ended);
+            }
+            frame.reset(8, 4, PixelFormat::Rgb8);
+            frame.seq = self.next;
+            frame.pixels.fill(self.next as u8);
+            self.next += 1;
+            Ok(Pulled::Frame)
+        }
+    }
+
+    /// What one publish was handed: each packet's frame, rendition and what it was encoded at.
+    type Published = Vec<(u64, usize, (u32, u32, u8, u8))>;
+
+    /// One subscriber, who joins the ladder's rung 1 after the third frame.
+    struct Recorder {
+        ladder: Arc<Ladder>,
+        publishes: Mutex<Vec<Published>>,
+    }
+
+    impl Publisher for Recorder {
+        fn describe(&self) -> String {
+            "recorder".to_string()
+        }
+
+        fn publish(&self, packets: &[Arc<Packet>]) {
+            let mut publishes = self.publishes.lock().unwrap();
+            publishes.push(
+                packets
+                    .iter()
+                    .map(|p| (p.seq, p.rendition, read(&p.payload)))
+                    .collect(),
+            );
+            if publishes.len() == 3 {
+                self.ladder.enter(1);
+            }
+        }
+
+        fn subscribers(&self) -> usize {
+            1
+        }
+
+        fn wait_for_subscriber(&self, _: Duration) -> usize {
+            1
+        }
+
+        fn dropped_total(&self) -> u64 {
+            0
+        }
+
+        fn shutdown(&self) {}
+    }
+
+    /// Records the frames it is shown: number and size.
+    struct Shown(Arc<Mutex<Vec<(u64, u32, u32)>>>);
+
+    impl FrameSink for Shown {
+        fn show(&mut self, frame: &Frame) -> Result<Flow, SinkError> {
+            let mut shown = self.0.lock().unwrap();
+            shown.push((frame.seq, frame.width, frame.height));
+            Ok(Flow::Continue)
+        }
+    }
+
+    #[test]
+    fn each_frame_is_published_once_in_the_renditions_subscribers_are_on() {
+        for threads in 1..=3 {
+            let (top, low) = (rendition(4, 2, 80), rendition(2, 1, 50));
+            let ladder = Arc::new(Ladder::new(vec![top, low], false, None).unwrap());
+            let recorder = Arc::new(Recorder {
+                ladder: Arc::clone(&ladder),
+                publishes: Mutex::new(Vec::new()),
+            });
+            let shown = Arc::new(Mutex::new(Vec::new()));
+            let mut sender = Sender::new(
+                Box::new(Frames { n: 10, next: 0 }),
+                encoders(),
+                &scaler,
+                Arc::clone(&ladder),
+                vec![recorder.clone() as Arc<dyn Publisher>],
+                Some(Box::new(Shown(Arc::clone(&shown)))),
+                &SendConfig {
+                    frames: None,
+                    threads,
+                },
+            )
+            .unwrap();
+            let report = sender.run(&AtomicBool::new(false), &mut |_| {}).unwrap();
+            assert_eq!(report.frames, 10, "{threads} threads");
+
+            // The preview shows every frame at the top rung's size.
+            let want: Vec<_> = (0..10).map(|seq| (seq, 4, 2)).collect();
+            assert_eq!(*shown.lock().unwrap(), want, "{threads} threads");
+
+            // One publish per frame, in order; the top rendition while nobody is placed on
+            // the ladder, rung 1 alone once the subscriber is on it (frames in flight then
+            // were asked for before).
+            let publishes = recorder.publishes.lock().unwrap();
+            assert_eq!(publishes.len(), 10, "{threads} threads");
+            let mut moved = false;
+            for (seq, packets) in publishes.iter().enumerate() {
+                let seq = seq as u64;
+                let [(s, id, at)] = packets[..] else {
+                    panic!("{threads} threads: frame {seq} has packets {packets:?}");
+                };
+                assert_eq!(s, seq, "{threads} threads");
+                moved |= id == 1;
+                let want = if moved {
+                    (1, (2, 1, 50, seq as u8))
+                } else {
+                    (0, (4, 2, 80, seq as u8))
+                };
+                assert_eq!((id, at), want, "{threads} threads: frame {seq}");
+            }
+            assert!(moved, "{threads} threads: the last frames are rung 1");
+            if threads == 1 {
+                assert_eq!(publishes[3][0].1, 1, "one lane: the frame after the move");
+            }
+            assert_eq!(
+                ladder.rung_sizes(),
+                [Some(10.0), Some(10.0)],
+                "every packet's size is recorded"
+            );
+        }
+    }
+
+    #[test]
+    fn the_frame_limit_counts_frames_not_packets() {
+        let ladder = Arc::new(
+            Ladder::new(vec![rendition(8, 4, 80), rendition(4, 2, 50)], false, None).unwrap(),
+        );
+        ladder.enter(0);
+        ladder.enter(1);
+        let recorder = Arc::new(Recorder {
+            ladder: Arc::clone(&ladder),
+            publishes: Mutex::new(Vec::new()),
+        });
+        let mut sender = Sender::new(
+            Box::new(Frames { n: 10, next: 0 }),
+            encoders(),
+            &scaler,
+            Arc::clone(&ladder),
+            vec![recorder.clone() as Arc<dyn Publisher>],
+            None,
+            &SendConfig {
+                frames: Some(4),
+                threads: 2,
+            },
+        )
+        .unwrap();
+        let report = sender.run(&AtomicBool::new(false), &mut |_| {}).unwrap();
+        assert_eq!(report.frames, 4);
+        let publishes = recorder.publishes.lock().unwrap();
+        let ids: Vec<Vec<usize>> = publishes
+            .iter()
+            .map(|p| p.iter().map(|&(_, id, _)| id).collect())
+            .collect();
+        assert_eq!(ids, vec![vec![0, 1]; 4], "both renditions, in one publish");
     }
 }
