@@ -15,8 +15,8 @@ use framewire_core::{
     CodecError, CodecKind, FrameSink, Ladder, MakeRendition, PixelFormat, Publisher, Rendition,
     Scaler, SourceEvent, StreamInfo,
 };
-use framewire_net::{Handshake, Server, ServerConfig, ServerEvent};
-use framewire_session::stage::LaneParts;
+use framewire_net::{Server, ServerConfig, ServerEvent};
+use framewire_session::stage::MakeEncoder;
 use framewire_session::{SendConfig, SendError, SendEvent, Sender};
 
 use crate::args::{parse_addr, parse_duration, parse_fps, parse_ladder, parse_on_off, parse_size};
@@ -130,24 +130,10 @@ fn serve(
         quality: args.quality,
         jpeg_backend: args.jpeg_encoder,
     };
-    let encoder = framewire_codec::encoder(args.codec, &options)?;
-    let stream = StreamInfo {
-        codec: args.codec,
-        width: out_w,
-        height: out_h,
-        format: encoder.output_format(info.format),
-    };
-    // Ctrl-C is handled before the address is announced, so that a script which reads the
-    // address and then interrupts the server always gets a clean stop.
-    let on_ctrlc = Arc::clone(&stop);
-    ctrlc::set_handler(move || on_ctrlc.store(true, Ordering::SeqCst))
-        .context("cannot install the Ctrl-C handler")?;
-    let server = bind(&args, stream)?;
-    println!("listening on {}", server.local_addr());
-    print_streaming(&args, &info.name, (info.width, info.height), (out_w, out_h));
-
+    // Only a stream of one rendition can pass a camera's JPEG through as it is.
     let resize = (out_w, out_h) != (info.width, info.height);
-    let as_is = args.codec == CodecKind::Jpeg && !resize && preview.is_none();
+    let one_rung = !args.adapt && args.ladder.is_none();
+    let as_is = args.codec == CodecKind::Jpeg && !resize && preview.is_none() && one_rung;
     let feed = open_feed(
         source,
         &args.source,
@@ -156,17 +142,41 @@ fn serve(
         as_is.then_some(args.codec),
     )
     .with_context(|| format!("--source {}", args.source))?;
-    if feed.passthrough().is_some() {
+    let passthrough = feed.passthrough().is_some();
+    let ladder = Arc::new(build_ladder(
+        &args,
+        &options,
+        info.format,
+        (out_w, out_h),
+        passthrough,
+    )?);
+    // Ctrl-C is handled before the address is announced, so that a script which reads the
+    // address and then interrupts the server always gets a clean stop.
+    let on_ctrlc = Arc::clone(&stop);
+    ctrlc::set_handler(move || on_ctrlc.store(true, Ordering::SeqCst))
+        .context("cannot install the Ctrl-C handler")?;
+    let server = bind(&args, Arc::clone(&ladder))?;
+    println!("listening on {}", server.local_addr());
+    print_streaming(&args, &info.name, (info.width, info.height), (out_w, out_h));
+    print_ladder(&ladder);
+    if passthrough {
         println!("passing the camera's JPEG frames through as they are (no re-encode)");
     }
     let config = SendConfig {
         frames: args.frames,
         threads: threads(args.threads, args.fps),
-        resize_to: resize.then_some((out_w, out_h)),
     };
     let publishers: Vec<Arc<dyn Publisher>> = vec![Arc::new(server)];
-    let make_lane = lane_maker(args.codec, options);
-    let mut sender = Sender::new(feed, &make_lane, publishers, preview, &config)?;
+    let scaler = || Box::new(Resizer::new(ResizeFilter::Area)) as Box<dyn Scaler>;
+    let mut sender = Sender::new(
+        feed,
+        encoder_maker(options),
+        &scaler,
+        ladder,
+        publishers,
+        preview,
+        &config,
+    )?;
     let mut live = LiveLine::on_stderr();
     let report = sender.run(&stop, &mut |e| print_send_event(e, &info.name, &mut live));
     live.end();
@@ -261,32 +271,27 @@ fn rendition_maker(
     }
 }
 
-/// Builds each encode lane: an encoder of `codec` and an area resizer.
-fn lane_maker(
-    codec: CodecKind,
-    options: EncodeOptions,
-) -> impl Fn() -> Result<LaneParts, SendError> {
-    move || {
-        let encoder = framewire_codec::encoder(codec, &options)
-            .map_err(|e| SendError::Stage(framewire_session::chain(&e)))?;
-        let scaler: Box<dyn Scaler> = Box::new(Resizer::new(ResizeFilter::Area));
-        Ok((encoder, scaler))
-    }
+/// Makes each rendition's encoder, at the rendition's quality.
+fn encoder_maker(options: EncodeOptions) -> Arc<MakeEncoder> {
+    Arc::new(move |rendition: &Rendition| {
+        let options = EncodeOptions {
+            quality: rendition.quality.max(1),
+            ..options
+        };
+        framewire_codec::encoder(rendition.stream.codec, &options)
+            .map_err(|e| SendError::Stage(framewire_session::chain(&e)))
+    })
 }
 
-/// The framewire server for `stream`, on `--listen`.
-fn bind(args: &ServeArgs, stream: StreamInfo) -> anyhow::Result<framewire_net::Fanout> {
-    let handshake = Handshake {
-        stream,
-        fps: args.fps,
-    };
+/// The framewire server of `ladder`'s renditions, on `--listen`.
+fn bind(args: &ServeArgs, ladder: Arc<Ladder>) -> anyhow::Result<framewire_net::Fanout> {
     let config = ServerConfig {
         max_viewers: args.max_viewers as usize,
         handshake_timeout: args.handshake_timeout,
         write_timeout: args.write_timeout,
         ..ServerConfig::default()
     };
-    Server::bind(args.listen, handshake, config, print_event)
+    Server::bind(args.listen, ladder, args.fps, config, print_event)
         .with_context(|| format!("cannot listen on {}", args.listen))
 }
 
@@ -304,6 +309,19 @@ fn print_streaming(args: &ServeArgs, name: &str, (w, h): (u32, u32), (ow, oh): (
     };
     println!("streaming {name} {w}x{h} -> {codec_label} {ow}x{oh} at {fps} fps");
     let _ = std::io::stdout().flush();
+}
+
+/// `quality ladder: 640x480@80, 640x480@50, 320x240@50 (each viewer follows its link)`.
+fn print_ladder(ladder: &Ladder) {
+    let rungs: Vec<String> = (0..ladder.rungs())
+        .map(|id| ladder.placement(id).rendition.to_string())
+        .collect();
+    let how = if ladder.adapts() {
+        "each viewer follows its link"
+    } else {
+        "viewers stay where they ask, the top by default"
+    };
+    println!("quality ladder: {} ({how})", rungs.join(", "));
 }
 
 /// Lanes of the encode stage: `--threads`, else one per core (up to 4) unpaced, else one.
