@@ -121,6 +121,7 @@ pub struct Fanout {
 
 struct Shared {
     protocol: Box<dyn Protocol>,
+    ladder: Arc<Ladder>,
     config: ServerConfig,
     viewers: Mutex<Vec<Arc<Viewer>>>,
     viewers_changed: Condvar,
@@ -141,6 +142,8 @@ struct Viewer {
     sent: AtomicU64,
     /// A second handle on the viewer's socket, so a shutdown can cut off a stuck write.
     socket: TcpStream,
+    /// The rendition it is on (its placement's id): it is handed that rendition's packets.
+    rendition: AtomicUsize,
 }
 
 /// How long a shutdown waits for viewers to take their goodbye before cutting off the ones
@@ -158,6 +161,7 @@ impl Fanout {
     pub fn bind(
         addr: impl ToSocketAddrs,
         protocol: impl Protocol,
+        ladder: Arc<Ladder>,
         config: ServerConfig,
         on_event: impl Fn(ServerEvent) + Send + Sync + 'static,
     ) -> io::Result<Fanout> {
@@ -165,6 +169,7 @@ impl Fanout {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             protocol: Box::new(protocol),
+            ladder,
             config,
             viewers: Mutex::new(Vec::new()),
             viewers_changed: Condvar::new(),
@@ -237,14 +242,37 @@ impl Fanout {
         self.shared.stopping.load(Ordering::SeqCst)
     }
 
-    /// Hands `packet` to every viewer. A viewer still busy with an earlier packet has that one
-    /// replaced (newest wins) and counted as dropped. Never blocks on a socket.
-    pub fn publish(&self, packet: &Arc<Packet>) {
+    /// Hands every viewer the packet of its rendition among `packets` (none if there is
+    /// none). A viewer still busy with an earlier packet has that one replaced (newest wins)
+    /// and counted as dropped. Never blocks on a socket.
+    pub fn publish(&self, packets: &[Arc<Packet>]) {
         for viewer in lock(&self.shared.viewers).iter() {
+            let id = viewer.rendition.load(Ordering::Relaxed);
+            let Some(packet) = packets.iter().find(|p| p.rendition == id) else {
+                continue;
+            };
             if viewer.slot.put(Arc::clone(packet)).is_some() {
                 self.shared.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Moves the viewer at `peer` to rung `rung`: it is handed that rung's packets from now
+    /// on, announced by a switch. False when there is no such viewer or rung. Stands in for
+    /// moving viewers by their links (for tests) until that lands.
+    #[doc(hidden)]
+    pub fn move_viewer(&self, peer: SocketAddr, rung: usize) -> bool {
+        if rung >= self.shared.ladder.rungs() {
+            return false;
+        }
+        let viewers = lock(&self.shared.viewers);
+        let Some(viewer) = viewers.iter().find(|v| v.peer == peer) else {
+            return false;
+        };
+        self.shared.ladder.enter(rung);
+        let old = viewer.rendition.swap(rung, Ordering::SeqCst);
+        self.shared.ladder.leave(old);
+        true
     }
 
     /// Stops accepting, tells every viewer the stream has ended, closes their sockets and
@@ -293,8 +321,8 @@ impl Publisher for Fanout {
         format!("{} on {}", self.shared.protocol.name(), self.addr)
     }
 
-    fn publish(&self, packet: &Arc<Packet>) {
-        Fanout::publish(self, packet);
+    fn publish(&self, packets: &[Arc<Packet>]) {
+        Fanout::publish(self, packets);
     }
 
     fn subscribers(&self) -> usize {
@@ -440,32 +468,49 @@ fn serve_handshaken(
         return reject(format!("socket setup failed: {e}"));
     }
     let protocol = &shared.protocol;
-    if let Err(e) = protocol.handshake(&mut stream, cfg.handshake_timeout) {
-        let _ = stream.shutdown(Shutdown::Both);
-        return reject(e);
-    }
+    let request = match protocol.read_request(&mut stream, cfg.handshake_timeout) {
+        Ok(request) => request,
+        Err(e) => {
+            let _ = stream.shutdown(Shutdown::Both);
+            return reject(e);
+        }
+    };
     pending.done();
+    let placement = match shared.ladder.join(&request) {
+        Ok(placement) => placement,
+        Err(reason) => {
+            let _ = protocol.write_end(&mut stream, Some(&reason));
+            let _ = stream.shutdown(Shutdown::Both);
+            return reject(reason);
+        }
+    };
 
     let socket = match stream.try_clone() {
         Ok(s) => s,
-        Err(e) => return reject(format!("socket setup failed: {e}")),
+        Err(e) => {
+            shared.ladder.leave(placement.id);
+            return reject(format!("socket setup failed: {e}"));
+        }
     };
     let viewer = Arc::new(Viewer {
         peer,
         slot: Latest::new(),
         sent: AtomicU64::new(0),
         socket,
+        rendition: AtomicUsize::new(placement.id),
     });
     {
         let mut viewers = lock(&shared.viewers);
         if shared.stopping.load(Ordering::SeqCst) {
             drop(viewers);
+            shared.ladder.leave(placement.id);
             let _ = protocol.write_end(&mut stream, None);
             return;
         }
         if viewers.len() >= cfg.max_viewers {
             let n = viewers.len();
             drop(viewers);
+            shared.ladder.leave(placement.id);
             let reason = format!("server full: {n} of {} viewers connected", cfg.max_viewers);
             let _ = protocol.write_end(&mut stream, Some(&reason));
             let _ = stream.shutdown(Shutdown::Both);
@@ -481,7 +526,11 @@ fn serve_handshaken(
         });
     }
 
-    let error = send_packets(&mut stream, &viewer, &**protocol, cfg.write_timeout);
+    let error = match protocol.write_start(&mut stream, &placement) {
+        Ok(()) => send_packets(&mut stream, &viewer, shared, placement.id),
+        Err(e) if is_peer_gone(&e) => None,
+        Err(e) => Some(format!("writing the start: {e}")),
+    };
     let _ = stream.shutdown(Shutdown::Both);
 
     let count = {
@@ -489,6 +538,7 @@ fn serve_handshaken(
         viewers.retain(|v| !Arc::ptr_eq(v, &viewer));
         viewers.len()
     };
+    shared.ladder.leave(viewer.rendition.load(Ordering::SeqCst));
     shared.viewers_changed.notify_all();
     (shared.on_event)(ServerEvent::Left {
         peer: viewer.peer,
@@ -499,14 +549,16 @@ fn serve_handshaken(
     });
 }
 
-/// Sends the newest packet whenever there is one, until the viewer goes or the server stops.
-/// Returns why it stopped when that was an error (not a plain close or a shutdown).
+/// Sends the newest packet whenever there is one, until the viewer goes or the server stops;
+/// a packet of another rendition than the last one (`current` at first) is announced by a
+/// switch. Returns why it stopped when that was an error (not a plain close or a shutdown).
 fn send_packets(
     stream: &mut TcpStream,
     viewer: &Viewer,
-    protocol: &dyn Protocol,
-    write_timeout: Duration,
+    shared: &Shared,
+    mut current: usize,
 ) -> Option<String> {
+    let (protocol, write_timeout) = (&*shared.protocol, shared.config.write_timeout);
     let mut drain = Drain::default();
     loop {
         // Take the next packet only once the socket can carry it without queueing it behind
@@ -526,7 +578,13 @@ fn send_packets(
             }
             Waited::Timeout => continue,
         };
-        match protocol.write_packet(stream, &packet) {
+        let switched = if packet.rendition == current {
+            Ok(())
+        } else {
+            current = packet.rendition;
+            protocol.write_switch(stream, &shared.ladder.placement(current))
+        };
+        match switched.and_then(|()| protocol.write_packet(stream, &packet)) {
             Ok(()) => {
                 viewer.sent.fetch_add(1, Ordering::Relaxed);
             }
