@@ -24,8 +24,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use framewire_bench_harness::pattern_frame;
 use framewire_codec::{EncodeOptions, decoder, encoder};
 use framewire_core::Packet;
-use framewire_core::{CodecKind, Frame, StreamInfo};
-use framewire_net::{Client, ClientConfig, HEADER_LEN, Handshake, Incoming, Server, ServerConfig};
+use framewire_core::{CodecKind, Frame, Ladder, Rendition, Request, StreamInfo};
+use framewire_net::{Client, ClientConfig, HEADER_LEN, Incoming, Server, ServerConfig};
 
 const CASES: [(CodecKind, (u32, u32)); 5] = [
     (CodecKind::Raw, (640, 480)),
@@ -46,16 +46,20 @@ fn framewire(c: &mut Criterion, kind: CodecKind, (w, h): (u32, u32)) -> usize {
         height: h,
         format: enc.output_format(frame.format),
     };
-    let handshake = Handshake {
+    let ladder = Arc::new(Ladder::single(Rendition {
         stream: info,
-        fps: 0.0,
-    };
+        quality: 0,
+    }));
     let server = Arc::new(
-        Server::bind("127.0.0.1:0", handshake, ServerConfig::default(), |_| {})
+        Server::bind("127.0.0.1:0", ladder, 0.0, ServerConfig::default(), |_| {})
             .expect("binding loopback"),
     );
-    let mut client =
-        Client::connect(server.local_addr(), ClientConfig::default()).expect("connecting");
+    let mut client = Client::connect(
+        server.local_addr(),
+        Request::default(),
+        ClientConfig::default(),
+    )
+    .expect("connecting");
     assert_eq!(server.wait_for_viewer(Duration::from_secs(5)), 1);
 
     // Credits: the publisher sends one frame per credit; the viewer returns one per frame.
@@ -84,7 +88,7 @@ fn framewire(c: &mut Criterion, kind: CodecKind, (w, h): (u32, u32)) -> usize {
                 let f = Arc::get_mut(&mut pool[i]).expect("not shared");
                 f.seq = seq;
                 seq += 1;
-                server.publish(&pool[i]);
+                server.publish(&pool[i..=i]);
             }
         })
     };
@@ -103,6 +107,7 @@ fn framewire(c: &mut Criterion, kind: CodecKind, (w, h): (u32, u32)) -> usize {
                 Incoming::Frame(_) => {
                     dec.decode_vec(&mut received, &mut out).expect("decoding");
                 }
+                Incoming::Switched(_) => panic!("a switch on a one-rung ladder"),
                 Incoming::End { .. } => panic!("stream ended"),
             }
             credit_tx.send(()).expect("publisher running");

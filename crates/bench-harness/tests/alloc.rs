@@ -28,8 +28,10 @@ use std::time::Duration;
 use framewire_capture::{ResizeFilter, Resizer};
 use framewire_codec::{EncodeOptions, JpegBackend, decoder, encoder};
 use framewire_core::Packet;
-use framewire_core::{CodecKind, Frame, FrameSource, PixelFormat, StreamInfo};
-use framewire_net::{Client, ClientConfig, Handshake, Incoming, Server, ServerConfig};
+use framewire_core::{
+    CodecKind, Frame, FrameSource, Ladder, PixelFormat, Rendition, Request, StreamInfo,
+};
+use framewire_net::{Client, ClientConfig, Incoming, Server, ServerConfig};
 use framewire_pattern::TestPattern;
 
 struct Counting;
@@ -94,12 +96,17 @@ fn allocations_per_stage(kind: CodecKind, jpeg: JpegBackend, (w, h): (u32, u32))
         height: oh,
         format: enc.output_format(PixelFormat::Rgb8),
     };
-    let handshake = Handshake {
+    let ladder = Arc::new(Ladder::single(Rendition {
         stream: info,
-        fps: 0.0,
-    };
-    let server = Server::bind("127.0.0.1:0", handshake, ServerConfig::default(), |_| {}).unwrap();
-    let mut client = Client::connect(server.local_addr(), ClientConfig::default()).unwrap();
+        quality: 0,
+    }));
+    let server = Server::bind("127.0.0.1:0", ladder, 0.0, ServerConfig::default(), |_| {}).unwrap();
+    let mut client = Client::connect(
+        server.local_addr(),
+        Request::default(),
+        ClientConfig::default(),
+    )
+    .unwrap();
     assert_eq!(
         server.wait_for_viewer(Duration::from_secs(5)),
         1,
@@ -132,7 +139,7 @@ fn allocations_per_stage(kind: CodecKind, jpeg: JpegBackend, (w, h): (u32, u32))
         f.capture_us = resized.capture_us;
         enc.encode(&resized, &mut f.payload).unwrap();
         mark(3);
-        server.publish(slot);
+        server.publish(std::slice::from_ref(slot));
         // Receive path (the viewer's sender thread runs meanwhile; its allocations count here).
         match client.recv_into(&mut payload).unwrap() {
             Incoming::Frame(hdr) => assert_eq!(hdr.seq, i),

@@ -1,15 +1,19 @@
-//! The TCP client a viewer uses: connect, say hello, read the handshake, then frames.
-//! Errors name the server, the byte offset and the last frame read whole.
+//! The TCP client a viewer uses: connect, say hello (asking for a rung, codec or width), read
+//! the handshake, then frames and switches. Errors name the server, the byte offset and the
+//! last frame read whole.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use framewire_core::{Closer, Connector, Packet, StreamInfo, Subscription, TransportError};
+use framewire_core::{
+    Closer, CodecKind, Connector, Packet, PixelFormat, Placement, Rendition, Request, StreamInfo,
+    Subscription, TransportError,
+};
 
 use crate::reader::{Event, FrameReader};
-use crate::wire::{DEFAULT_MAX_PAYLOAD, FrameHeader, Handshake, Hello, WireError};
+use crate::wire::{DEFAULT_MAX_PAYLOAD, FrameHeader, Hello, VERSION, WireError, WireErrorKind};
 
 /// Limits of a client; each has a documented default.
 #[derive(Debug, Clone)]
@@ -69,6 +73,32 @@ pub enum NetError {
         #[source]
         source: io::Error,
     },
+    /// The server refused the viewer (or ended the stream) before its handshake.
+    #[error(
+        "server {peer} {}",
+        match reason {
+            Some(r) => format!("refused the viewer: {r}"),
+            None => "ended the stream before starting it".to_string(),
+        }
+    )]
+    Refused {
+        /// The server.
+        peer: SocketAddr,
+        /// The server's reason; `None` when it only said the stream ended (it is shutting down).
+        reason: Option<String>,
+    },
+    /// The server closed the connection (or reset it) right after the hello, without a byte:
+    /// what a server of an older wire version does with a newer hello, and what a server does
+    /// with a connection it cannot take now (too many in their handshake).
+    #[error(
+        "server {peer} closed the connection before its stream handshake: it speaks an older \
+         wire version ({}) than this viewer ({VERSION}), or it refused the viewer",
+        VERSION - 1
+    )]
+    ClosedBeforeHandshake {
+        /// The server.
+        peer: SocketAddr,
+    },
     /// The server closed the connection between messages, without saying the stream ended.
     #[error(
         "server {peer} closed the connection at byte {offset}{} without ending the stream",
@@ -96,6 +126,8 @@ fn after(seq: Option<u64>) -> String {
 pub enum Received<'a> {
     /// A frame's header and payload, borrowed until the next call.
     Frame(FrameHeader, &'a [u8]),
+    /// The frames that follow are in this rendition (also [`Client::placement`] from now on).
+    Switched(Placement),
     /// The server ended the stream on purpose, with its reason when it gave one.
     End {
         /// The server's reason (e.g. "server full: ...").
@@ -108,6 +140,8 @@ pub enum Received<'a> {
 pub enum Incoming {
     /// A frame's header; its payload is the buffer handed to [`Client::recv_into`].
     Frame(FrameHeader),
+    /// The frames that follow are in this rendition (also [`Client::placement`] from now on).
+    Switched(Placement),
     /// The server ended the stream on purpose, with its reason when it gave one.
     End {
         /// The server's reason (e.g. "server full: ...").
@@ -124,13 +158,20 @@ pub struct Client {
     stream: TcpStream,
     reader: FrameReader,
     peer: SocketAddr,
-    handshake: Handshake,
+    placement: Placement,
+    fps: f64,
     config: ClientConfig,
 }
 
 impl Client {
-    /// Connects to `addr`, sends the viewer hello and reads the stream handshake.
-    pub fn connect(addr: SocketAddr, config: ClientConfig) -> Result<Client, NetError> {
+    /// Connects to `addr`, sends the viewer hello asking for `request` and reads the stream
+    /// handshake. A server that refuses the viewer (full, or unable to serve the request) says
+    /// why: [`NetError::Refused`].
+    pub fn connect(
+        addr: SocketAddr,
+        request: Request,
+        config: ClientConfig,
+    ) -> Result<Client, NetError> {
         let connect_err = |source| NetError::Connect { addr, source };
         let mut stream =
             TcpStream::connect_timeout(&addr, config.connect_timeout).map_err(connect_err)?;
@@ -147,42 +188,73 @@ impl Client {
             source,
         };
         stream
-            .write_all(&Hello::CURRENT.to_bytes())
+            .write_all(&Hello { request }.to_bytes())
             .map_err(hello_err)?;
         let mut client = Client {
             stream,
             reader: FrameReader::new(config.max_payload),
             peer: addr,
-            handshake: Handshake {
-                stream: framewire_core::StreamInfo {
-                    codec: framewire_core::CodecKind::Raw,
-                    width: 0,
-                    height: 0,
-                    format: framewire_core::PixelFormat::Rgb8,
+            // Until the handshake is read.
+            placement: Placement {
+                id: 0,
+                rendition: Rendition {
+                    stream: StreamInfo {
+                        codec: CodecKind::Raw,
+                        width: 0,
+                        height: 0,
+                        format: PixelFormat::Rgb8,
+                    },
+                    quality: 0,
                 },
-                fps: 0.0,
+                rung: None,
+                rungs: 0,
             },
+            fps: 0.0,
             config,
         };
+        let mut received = 0;
         loop {
             if client.reader.poll().map_err(|e| client.wire_err(e))? {
                 let peer = client.peer;
                 match client.reader.next_event() {
                     Ok(Some(Event::Handshake(h))) => {
-                        client.handshake = h;
+                        client.placement = h.placement;
+                        client.fps = h.fps;
                         return Ok(client);
                     }
+                    Ok(Some(Event::End { reason })) => {
+                        return Err(NetError::Refused { peer, reason });
+                    }
                     Err(source) => return Err(NetError::Wire { peer, source }),
-                    Ok(_) => unreachable!("the handshake is always the first event"),
+                    Ok(_) => unreachable!("a handshake or an end is always the first event"),
                 }
             }
-            client.fill()?;
+            match client.fill() {
+                Ok(n) => received += n,
+                Err(e) if received == 0 && closed_at_once(&e) => {
+                    return Err(NetError::ClosedBeforeHandshake { peer: addr });
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
 
-    /// What the stream carries (codec, size, pixel format, fps).
-    pub fn handshake(&self) -> &Handshake {
-        &self.handshake
+    /// The rendition the frames are in now, and its place on the server's ladder: from the
+    /// handshake, then from each switch. Its `id` is the rung, or the ladder's rung count for a
+    /// rendition off the ladder (the server's own number for it is not on the wire); it is
+    /// what [`Subscription::recv`] puts in [`Packet::rendition`].
+    pub fn placement(&self) -> Placement {
+        self.placement
+    }
+
+    /// Codec, size and pixel format of the frames now.
+    pub fn stream(&self) -> StreamInfo {
+        self.placement.rendition.stream
+    }
+
+    /// The server's frame rate (0 = unpaced), informational.
+    pub fn fps(&self) -> f64 {
+        self.fps
     }
 
     /// The server's address.
@@ -206,7 +278,7 @@ impl Client {
         self.reader.last_seq()
     }
 
-    /// Blocks for the next frame, or the end of the stream.
+    /// Blocks for the next frame, switch, or the end of the stream.
     pub fn recv(&mut self) -> Result<Received<'_>, NetError> {
         loop {
             if self.reader.poll().map_err(|e| self.wire_err(e))? {
@@ -220,13 +292,17 @@ impl Client {
         let peer = self.peer;
         match self.reader.next_event() {
             Ok(Some(Event::Frame(h, payload))) => Ok(Received::Frame(h, payload)),
+            Ok(Some(Event::Switch(p))) => {
+                self.placement = p;
+                Ok(Received::Switched(p))
+            }
             Ok(Some(Event::End { reason })) => Ok(Received::End { reason }),
             Ok(Some(Event::Handshake(_)) | None) => unreachable!("polled after the handshake"),
             Err(source) => Err(NetError::Wire { peer, source }),
         }
     }
 
-    /// Blocks for the next frame, or the end of the stream, with the frame's payload in
+    /// Blocks for the next frame, switch, or the end of the stream, with the frame's payload in
     /// `payload` (replacing what it held; its allocation is reused). A large payload (raw
     /// video) is read from the socket straight into `payload`, where [`recv`](Self::recv)
     /// would hand out a slice of the reader's buffer; paired with
@@ -265,17 +341,21 @@ impl Client {
                 payload.extend_from_slice(p);
                 Ok(Incoming::Frame(h))
             }
+            Ok(Some(Event::Switch(p))) => {
+                self.placement = p;
+                Ok(Incoming::Switched(p))
+            }
             Ok(Some(Event::End { reason })) => Ok(Incoming::End { reason }),
             Ok(Some(Event::Handshake(_)) | None) => unreachable!("polled after the handshake"),
             Err(source) => Err(NetError::Wire { peer, source }),
         }
     }
 
-    /// One read from the socket straight into the reader's buffer.
-    fn fill(&mut self) -> Result<(), NetError> {
+    /// One read from the socket straight into the reader's buffer; returns the bytes read.
+    fn fill(&mut self) -> Result<usize, NetError> {
         let n = self.read_some(ReadInto::Reader)?;
         self.reader.advance(n);
-        Ok(())
+        Ok(n)
     }
 
     /// One read from the socket (at least one byte) into the reader's buffer or into the
@@ -327,6 +407,20 @@ impl Client {
     }
 }
 
+/// Whether `e`, before the first byte from the server, is the connection closed or reset.
+fn closed_at_once(e: &NetError) -> bool {
+    match e {
+        NetError::Wire { source, .. } => {
+            matches!(source.kind, WireErrorKind::Truncated { have: 0, .. })
+        }
+        NetError::Io { source, .. } => matches!(
+            source.kind(),
+            io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+        ),
+        _ => false,
+    }
+}
+
 /// Where [`Client::read_some`] reads to.
 enum ReadInto<'a> {
     /// The reader's buffer.
@@ -340,9 +434,13 @@ impl NetError {
     /// silent, or cut a message short) may; a server that sends bad bytes is not retried.
     pub fn is_connection_lost(&self) -> bool {
         match self {
-            NetError::Connect { .. } | NetError::Closed { .. } | NetError::Io { .. } => true,
+            NetError::Connect { .. }
+            | NetError::Closed { .. }
+            | NetError::ClosedBeforeHandshake { .. }
+            | NetError::Io { .. } => true,
+            NetError::Refused { reason, .. } => reason.is_none(),
             NetError::Wire { source, .. } => {
-                matches!(source.kind, crate::wire::WireErrorKind::Truncated { .. })
+                matches!(source.kind, WireErrorKind::Truncated { .. })
             }
         }
     }
@@ -359,11 +457,15 @@ impl From<NetError> for TransportError {
 
 impl Subscription for Client {
     fn stream(&self) -> StreamInfo {
-        self.handshake.stream
+        Client::stream(self)
+    }
+
+    fn placement(&self) -> Placement {
+        self.placement
     }
 
     fn fps(&self) -> f64 {
-        self.handshake.fps
+        self.fps
     }
 
     fn peer(&self) -> String {
@@ -379,11 +481,13 @@ impl Subscription for Client {
             Incoming::Frame(header) => {
                 packet.seq = header.seq;
                 packet.capture_us = header.capture_us;
-                packet.keyframe = self.handshake.stream.codec.is_intra_only();
+                packet.keyframe = self.stream().codec.is_intra_only();
+                packet.rendition = self.placement.id;
                 Ok(framewire_core::Received::Packet {
                     bytes: (packet.payload.len() + crate::wire::HEADER_LEN) as u64,
                 })
             }
+            Incoming::Switched(p) => Ok(framewire_core::Received::Switched(p)),
             Incoming::End { reason } => Ok(framewire_core::Received::End { reason }),
         }
     }
@@ -403,6 +507,8 @@ impl Subscription for Client {
 pub struct TcpConnector {
     /// The server.
     pub addr: SocketAddr,
+    /// What each connection asks for.
+    pub request: Request,
     /// Limits of each connection.
     pub config: ClientConfig,
 }
@@ -413,6 +519,10 @@ impl Connector for TcpConnector {
     }
 
     fn connect(&self) -> Result<Box<dyn Subscription>, TransportError> {
-        Ok(Box::new(Client::connect(self.addr, self.config.clone())?))
+        Ok(Box::new(Client::connect(
+            self.addr,
+            self.request,
+            self.config.clone(),
+        )?))
     }
 }

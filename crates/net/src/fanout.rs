@@ -289,6 +289,26 @@ impl Fanout {
         self.publish(std::slice::from_ref(packet));
     }
 
+    /// Moves the viewer at `peer` to `rung`, as its link would (for tests of the switch); false
+    /// when there is no such viewer or rung, or the viewer is already moving.
+    #[doc(hidden)]
+    pub fn move_viewer(&self, peer: SocketAddr, rung: usize) -> bool {
+        if rung >= self.shared.ladder.rungs() {
+            return false;
+        }
+        let viewers = lock(&self.shared.viewers);
+        let Some(viewer) = viewers.iter().find(|v| v.peer == peer) else {
+            return false;
+        };
+        let on = viewer.on.load(Ordering::Relaxed);
+        if viewer.to.load(Ordering::Relaxed) != on || rung == on {
+            return false;
+        }
+        self.shared.ladder.enter(rung);
+        viewer.to.store(rung, Ordering::Relaxed);
+        true
+    }
+
     /// Stops accepting, tells every viewer the stream has ended, closes their sockets and
     /// waits for the server's threads: viewers whose sockets are stuck are cut off after one second. Idempotent.
     pub fn shutdown(&self) {

@@ -1,23 +1,30 @@
 //! framewire's wire format and TCP transport. Never links wgpu, winit or nokhwa.
 //!
-//! # Wire format, version 1
+//! # Wire format, version 2
 //!
 //! All integers are little-endian. A connection goes:
 //!
 //! ```text
-//! viewer -> server   hello            8 bytes, once
-//! server -> viewer   stream handshake 24 bytes, once
+//! viewer -> server   hello            16 bytes, once
+//! server -> viewer   stream handshake 24 bytes, once; or a refusal instead: an Error
+//!                                     (or End) frame header and its reason, and nothing more
 //! server -> viewer   frame header     32 bytes  } repeated; the last message is an
 //!                    payload          N bytes   } End (or Error) header
 //! ```
 //!
-//! Viewer hello (the server rejects a connection whose first 8 bytes are not this):
+//! Viewer hello (the server rejects a connection whose first 8 bytes are not this magic; it
+//! reads those 8 first, and the other 8 once it knows the version):
 //!
 //! ```text
 //! offset size field
 //! 0      4    magic "FWVH"
-//! 4      2    wire version (1)
+//! 4      2    wire version (2)
 //! 6      2    reserved, ignored
+//! 8      1    codec wanted: 0 = the server's choice, else a codec id (below)
+//! 9      1    rung pinned: 0xFF = none (follow the link), else stay on this rung
+//! 10     2    reserved, ignored
+//! 12     4    width wanted in pixels, 1..=16384: 0 = the server's choice (the height
+//!             follows the stream's aspect ratio)
 //! ```
 //!
 //! Stream handshake (the viewer learns everything about the stream from it):
@@ -25,13 +32,17 @@
 //! ```text
 //! offset size field
 //! 0      4    magic "FWST"
-//! 4      2    wire version (1)
+//! 4      2    wire version (2)
 //! 6      1    codec id: 1 raw, 2 bincode, 3 jpeg
 //! 7      1    pixel format of decoded frames: 1 rgb8, 2 rgba8
 //! 8      4    width in pixels, 1..=16384
 //! 12     4    height in pixels, 1..=16384
 //! 16     4    frames per second x 1000 (0 = unpaced), informational
-//! 20     4    reserved, zero
+//! 20     1    rung of the ladder the stream starts on, 0 = the top (best); 0xFF = a
+//!             rendition off the ladder (the codec and width the viewer asked for)
+//! 21     1    rungs on the ladder, >= 1
+//! 22     1    codec quality, 1..=100; 0 = a codec without one. Informational
+//! 23     1    reserved, zero
 //! ```
 //!
 //! Frame header, before every payload:
@@ -39,20 +50,41 @@
 //! ```text
 //! offset size field
 //! 0      4    magic "FWFR"
-//! 4      1    kind: 0 frame, 1 end of stream (no payload), 2 error (payload: UTF-8 reason, <= 1024 bytes)
+//! 4      1    kind: 0 frame, 1 end of stream (no payload), 2 error (payload: UTF-8 reason,
+//!             <= 1024 bytes), 3 switch (payload: 16 bytes, below)
 //! 5      3    reserved, zero
-//! 8      8    sequence number (gaps = frames this viewer did not get)
-//! 16     8    capture time, microseconds since the Unix epoch
-//! 24     4    payload length in bytes, checked against the reader's maximum before anything is allocated
+//! 8      8    sequence number (gaps = frames this viewer did not get); zero for a switch
+//! 16     8    capture time, microseconds since the Unix epoch; zero for a switch
+//! 24     4    payload length in bytes, checked against the reader's maximum (a switch's
+//!             must be 16) before anything is allocated
 //! 28     4    reserved, zero
 //! ```
 //!
-//! The payload is the codec's (see the codec crate): packed pixel rows for raw, a bincode
-//! record for bincode, a JPEG file for jpeg.
+//! The payload of a frame is the codec's (see the codec crate): packed pixel rows for raw, a
+//! bincode record for bincode, a JPEG file for jpeg. A switch comes just before the first
+//! frame of another rendition; the frames after it are that rendition:
 //!
-//! # Pieces
+//! ```text
+//! offset size field
+//! 0      1    codec id
+//! 1      1    pixel format
+//! 2      1    rung, 0xFF = off the ladder
+//! 3      1    codec quality, 0 = none
+//! 4      4    width in pixels, 1..=16384
+//! 8      4    height in pixels, 1..=16384
+//! 12     1    rungs on the ladder, >= 1
+//! 13     3    reserved, zero
+//! ```
 //!
-//! - [`wire`]: the three fixed messages, to and from bytes.
+//! The server refuses a hello it cannot serve (a rung the ladder does not have, a codec or
+//! size it cannot make) with a reason instead of the handshake. Other versions: a server answers a hello of another version with a handshake that is only
+//! "FWST" and its own version (the rest zero), then closes, so that the viewer names both
+//! versions. A version 1 server closes the connection without a byte on this version's hello;
+//! the viewer then says that the server may be older.
+//!
+//! //! # Pieces
+//!
+//! - [`wire`]: the fixed messages, to and from bytes.
 //! - [`FrameReader`]: sans-IO, bytes split anywhere in, events out.
 //! - [`Server`]: accepts viewers, one thread each, newest frame wins.
 //! - [`Client`]: the viewer's connection.
@@ -73,5 +105,5 @@ pub use framewire::{FramewireProtocol, Server};
 pub use reader::{Event, FrameReader};
 pub use wire::{
     DEFAULT_MAX_PAYLOAD, FrameHeader, HANDSHAKE_LEN, HEADER_LEN, HELLO_LEN, Handshake, Hello,
-    MessageKind, WireError, WireErrorKind,
+    MessageKind, SWITCH_LEN, Switch, VERSION, WireError, WireErrorKind,
 };

@@ -1,13 +1,17 @@
-//! The viewer's sans-IO stream reader: bytes in, handshake and frames out, whatever way the
-//! bytes were split, with every length checked before anything is allocated for it.
+//! The viewer's sans-IO stream reader: bytes in, handshake (or refusal), frames and switches
+//! out, whatever way the bytes were split, with every length checked before anything is
+//! allocated for it.
 //!
 //! The reader owns one buffer that the caller reads into directly ([`FrameReader::space`] then
 //! [`FrameReader::advance`]), so a payload is never copied on the way in, and the buffer is
 //! never re-copied per read (the Python tutorial's `data += recv()` is what makes it crawl).
 //! Its size is bounded by the largest message allowed plus one read chunk.
 
+use framewire_core::Placement;
+
 use crate::wire::{
-    FrameHeader, HANDSHAKE_LEN, HEADER_LEN, Handshake, MessageKind, WireError, WireErrorKind,
+    FRAME_MAGIC, FrameHeader, HANDSHAKE_LEN, HEADER_LEN, Handshake, MessageKind, SWITCH_LEN,
+    Switch, WireError, WireErrorKind,
 };
 
 /// Smallest room offered for one read, so that small messages arrive many per syscall.
@@ -16,11 +20,15 @@ const READ_CHUNK: usize = 64 * 1024;
 /// One thing read from the stream.
 #[derive(Debug, PartialEq)]
 pub enum Event<'a> {
-    /// The stream handshake: always the first event.
+    /// The stream handshake: the first event, unless the server refused the viewer (an
+    /// [`Event::End`] then comes instead, and nothing after it).
     Handshake(Handshake),
     /// A frame: its header and its payload, borrowed from the reader until the next call.
     Frame(FrameHeader, &'a [u8]),
-    /// The server ended the stream on purpose; `reason` is set when it said why.
+    /// The frames that follow are in this rendition.
+    Switch(Placement),
+    /// The server ended the stream on purpose, or refused the viewer before it started;
+    /// `reason` is set when it said why.
     End {
         /// The server's reason, for a refusal or an error.
         reason: Option<String>,
@@ -29,7 +37,8 @@ pub enum Event<'a> {
 
 #[derive(Debug, Clone, Copy)]
 enum State {
-    Handshake,
+    /// The first message: the stream handshake, or a refusal (an end or error header).
+    Opening,
     Header,
     Payload(FrameHeader),
     /// A frame's payload the caller reads into its own buffer ([`FrameReader::take_payload`]):
@@ -61,7 +70,7 @@ impl FrameReader {
             start: 0,
             end: 0,
             pending: 0,
-            state: State::Handshake,
+            state: State::Opening,
             max_payload,
             offset: 0,
             last_seq: None,
@@ -82,7 +91,8 @@ impl FrameReader {
     #[inline]
     fn need(&self) -> usize {
         match self.state {
-            State::Handshake => HANDSHAKE_LEN,
+            State::Opening if self.refused() => HEADER_LEN,
+            State::Opening => HANDSHAKE_LEN,
             State::Header => HEADER_LEN,
             State::Payload(h) => h.payload_len as usize,
             State::Direct(..) | State::Ended => 0,
@@ -179,14 +189,35 @@ impl FrameReader {
             };
         }
         match self.state {
-            State::Handshake => self.poll_handshake(),
+            State::Opening => self.poll_opening(),
             _ => Ok(false),
         }
     }
 
-    /// [`poll`](Self::poll) before the handshake, once per stream.
+    /// Whether the first message opens as a frame header (a refusal), not as a handshake.
+    fn refused(&self) -> bool {
+        self.buffered() >= FRAME_MAGIC.len()
+            && self.buf[self.start..self.start + FRAME_MAGIC.len()] == FRAME_MAGIC
+    }
+
+    /// [`poll`](Self::poll) before the handshake, once per stream: the handshake, or the
+    /// header of a refusal (an end or an error, whose payload is then read as usual).
     #[inline(never)]
-    fn poll_handshake(&mut self) -> Result<bool, WireError> {
+    fn poll_opening(&mut self) -> Result<bool, WireError> {
+        if self.refused() {
+            let Some(bytes) = self.take::<HEADER_LEN>() else {
+                return Ok(false);
+            };
+            if let Some(kind @ (MessageKind::Frame | MessageKind::Switch)) =
+                MessageKind::from_id(bytes[4])
+            {
+                return Err(self.fail(WireErrorKind::BeforeHandshake(kind)));
+            }
+            let header = FrameHeader::parse(bytes, 0).map_err(|k| self.fail(k))?;
+            self.consume(HEADER_LEN);
+            self.state = State::Payload(header);
+            return Ok(self.buffered() >= header.payload_len as usize);
+        }
         let Some(bytes) = self.take::<HANDSHAKE_LEN>() else {
             return Ok(false);
         };
@@ -275,32 +306,50 @@ impl FrameReader {
                 &self.buf[self.start..self.start + len],
             )));
         }
-        Ok(Some(self.other_event()))
+        self.other_event().map(Some)
     }
 
     /// [`next_event`](Self::next_event) for a message that is not a frame, once polled.
     #[inline(never)]
-    fn other_event(&mut self) -> Event<'_> {
+    fn other_event(&mut self) -> Result<Event<'_>, WireError> {
         match self.state {
-            State::Handshake => {
+            State::Opening => {
                 let bytes = self.take::<HANDSHAKE_LEN>().expect("polled");
                 let hs = Handshake::parse(bytes).expect("polled");
                 self.consume(HANDSHAKE_LEN);
                 self.state = State::Header;
-                Event::Handshake(hs)
+                Ok(Event::Handshake(hs))
+            }
+            State::Payload(header) if header.kind == MessageKind::Switch => {
+                let bytes = self.take::<SWITCH_LEN>().expect("polled");
+                match Switch::parse(bytes) {
+                    Ok(switch) => {
+                        self.consume(SWITCH_LEN);
+                        self.state = State::Header;
+                        Ok(Event::Switch(switch.placement))
+                    }
+                    Err(kind) => {
+                        // Where the message starts: its header.
+                        let mut err = self.fail(kind);
+                        err.offset -= HEADER_LEN as u64;
+                        Err(err)
+                    }
+                }
             }
             State::Payload(header) => {
                 let len = header.payload_len as usize;
                 self.pending = len;
                 self.state = State::Ended;
                 let payload = &self.buf[self.start..self.start + len];
-                match header.kind {
-                    MessageKind::Frame => unreachable!("next_event returns frames"),
+                Ok(match header.kind {
+                    MessageKind::Frame | MessageKind::Switch => {
+                        unreachable!("next_event returns frames, the arm above switches")
+                    }
                     MessageKind::End => Event::End { reason: None },
                     MessageKind::Error => Event::End {
                         reason: Some(String::from_utf8_lossy(payload).into_owned()),
                     },
-                }
+                })
             }
             State::Header | State::Direct(..) | State::Ended => {
                 unreachable!("poll returned true")
@@ -313,10 +362,11 @@ impl FrameReader {
         let buffered = self.buffered() - self.pending;
         let (inside, have, need) = match self.state {
             State::Ended => return Ok(()),
-            State::Handshake => ("the stream handshake", buffered, HANDSHAKE_LEN),
+            State::Opening if self.refused() => ("a frame header", buffered, HEADER_LEN),
+            State::Opening => ("the stream handshake", buffered, HANDSHAKE_LEN),
             State::Header if buffered == 0 => return Ok(()),
             State::Header => ("a frame header", buffered, HEADER_LEN),
-            State::Payload(h) => ("a frame payload", buffered, h.payload_len as usize),
+            State::Payload(h) => (payload_name(h.kind), buffered, h.payload_len as usize),
             State::Direct(h, read) => ("a frame payload", read, h.payload_len as usize),
         };
         Err(WireError {
@@ -365,22 +415,62 @@ impl FrameReader {
     }
 }
 
+/// What a cut payload is called in [`WireErrorKind::Truncated`].
+fn payload_name(kind: MessageKind) -> &'static str {
+    match kind {
+        MessageKind::Frame => "a frame payload",
+        MessageKind::Switch => "a switch message",
+        MessageKind::End | MessageKind::Error => "an error message",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{DEFAULT_MAX_PAYLOAD, FRAME_MAGIC};
-    use framewire_core::{CodecKind, PixelFormat, StreamInfo};
+    use crate::wire::DEFAULT_MAX_PAYLOAD;
+    use framewire_core::{CodecKind, PixelFormat, Rendition, StreamInfo};
+
+    /// Rung `rung` of a ladder of two: raw, 4x2 at the top, 2x1 below.
+    fn placement(rung: u8) -> Placement {
+        Placement {
+            id: usize::from(rung),
+            rendition: Rendition {
+                stream: StreamInfo {
+                    codec: CodecKind::Raw,
+                    width: 4 >> rung,
+                    height: 2 >> rung,
+                    format: PixelFormat::Rgb8,
+                },
+                quality: 0,
+            },
+            rung: Some(rung),
+            rungs: 2,
+        }
+    }
 
     fn handshake() -> Handshake {
         Handshake {
-            stream: StreamInfo {
-                codec: CodecKind::Raw,
-                width: 4,
-                height: 2,
-                format: PixelFormat::Rgb8,
-            },
+            placement: placement(0),
             fps: 30.0,
         }
+    }
+
+    fn switch_to(rung: u8) -> Vec<u8> {
+        let switch = Switch {
+            placement: placement(rung),
+        };
+        [&Switch::header().to_bytes()[..], &switch.to_bytes()].concat()
+    }
+
+    /// A refusal before the handshake: an error header and its reason.
+    fn refusal(reason: &str) -> Vec<u8> {
+        let header = FrameHeader {
+            kind: MessageKind::Error,
+            seq: 0,
+            capture_us: 0,
+            payload_len: reason.len() as u32,
+        };
+        [&header.to_bytes()[..], reason.as_bytes()].concat()
     }
 
     /// A stream: handshake, `n` frames of `len` bytes each (payload byte = seq), then End.
@@ -404,6 +494,7 @@ mod tests {
     enum Owned {
         Handshake(Handshake),
         Frame(FrameHeader, Vec<u8>),
+        Switch(Placement),
         End(Option<String>),
     }
 
@@ -417,6 +508,7 @@ mod tests {
                 match r.next_event() {
                     Ok(Some(Event::Handshake(h))) => out.push(Owned::Handshake(h)),
                     Ok(Some(Event::Frame(h, p))) => out.push(Owned::Frame(h, p.to_vec())),
+                    Ok(Some(Event::Switch(p))) => out.push(Owned::Switch(p)),
                     Ok(Some(Event::End { reason })) => out.push(Owned::End(reason)),
                     Ok(None) => break,
                     Err(e) => return (out, Some(e)),
@@ -456,6 +548,7 @@ mod tests {
                     match r.next_event() {
                         Ok(Some(Event::Handshake(h))) => out.push(Owned::Handshake(h)),
                         Ok(Some(Event::Frame(h, p))) => out.push(Owned::Frame(h, p.to_vec())),
+                        Ok(Some(Event::Switch(p))) => out.push(Owned::Switch(p)),
                         Ok(Some(Event::End { reason })) => out.push(Owned::End(reason)),
                         Ok(None) => {
                             if r.pending_payload().is_some() {
@@ -653,11 +746,20 @@ mod tests {
         }
         check(
             |b| b[0..4].copy_from_slice(b"HTTP"),
-            "expected stream handshake magic \"FWST\", got 48 54 54 50 01 00 01 01 04 00 00 00 02 00 00 00 (\"HTTP............\")",
+            "expected stream handshake magic \"FWST\", got 48 54 54 50 02 00 01 01 04 00 00 00 02 00 00 00 (\"HTTP............\")",
         );
         check(
-            |b| b[4] = 9,
-            "unsupported wire version 9, this build speaks version 1",
+            |b| b[4] = 1,
+            "server speaks wire version 1, this viewer speaks version 2: the server needs a \
+             newer framewire",
+        );
+        check(
+            |b| b[20] = 2,
+            "stream handshake names rung 2 of a ladder of 2 rungs",
+        );
+        check(
+            |b| b[21] = 0,
+            "stream handshake names rung 0 of a ladder of 0 rungs",
         );
         check(|b| b[6] = 77, "unknown codec id 77 in stream handshake");
         check(
@@ -728,5 +830,144 @@ mod tests {
             let _ = r.finish();
             assert!(r.buf.len() <= (1 << 16) + READ_CHUNK + HEADER_LEN);
         }
+    }
+
+    /// Handshake, a frame of 24 bytes, a switch to rung 1, a frame of 6 bytes, a switch
+    /// back, a frame of 24 bytes, then End.
+    fn switching_stream() -> Vec<u8> {
+        let mut out = handshake().to_bytes().to_vec();
+        let frame = |out: &mut Vec<u8>, seq: u64, len: u32| {
+            out.extend_from_slice(&FrameHeader::frame(seq, 0, len).to_bytes());
+            out.extend(std::iter::repeat_n(seq as u8, len as usize));
+        };
+        frame(&mut out, 0, 24);
+        out.extend(switch_to(1));
+        frame(&mut out, 1, 6);
+        out.extend(switch_to(0));
+        frame(&mut out, 2, 24);
+        let end = FrameHeader {
+            kind: MessageKind::End,
+            seq: 3,
+            capture_us: 0,
+            payload_len: 0,
+        };
+        out.extend_from_slice(&end.to_bytes());
+        out
+    }
+
+    #[test]
+    fn switches_read_the_same_however_the_bytes_are_split() {
+        let bytes = switching_stream();
+        let (whole, err) = read_all(&bytes, bytes.len(), DEFAULT_MAX_PAYLOAD);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(whole.len(), 7);
+        assert_eq!(whole[2], Owned::Switch(placement(1)));
+        assert_eq!(
+            whole[3],
+            Owned::Frame(FrameHeader::frame(1, 0, 6), vec![1; 6])
+        );
+        assert_eq!(whole[4], Owned::Switch(placement(0)));
+        for step in 1..=bytes.len() {
+            let (split, err) = read_all(&bytes, step, DEFAULT_MAX_PAYLOAD);
+            assert!(err.is_none(), "step {step}: {err:?}");
+            assert_eq!(split, whole, "step {step}");
+            let (direct, err) = read_all_direct(&bytes, step, DEFAULT_MAX_PAYLOAD);
+            assert!(err.is_none(), "step {step}: {err:?}");
+            assert_eq!(direct, whole, "direct, step {step}");
+        }
+        // Cut inside the switch message.
+        let cut = HANDSHAKE_LEN + HEADER_LEN + 24 + HEADER_LEN + 5;
+        let (events, err) = read_all(&bytes[..cut], 7, DEFAULT_MAX_PAYLOAD);
+        assert_eq!(events.len(), 2);
+        assert_eq!(
+            err.unwrap().to_string(),
+            "at byte 112 (after frame 0): stream ended inside a switch message: got 5 of 16 bytes"
+        );
+    }
+
+    #[test]
+    fn a_bad_switch_is_named_at_its_header() {
+        let mut bytes = handshake().to_bytes().to_vec();
+        let mut switch = switch_to(1);
+        switch[HEADER_LEN] = 9;
+        bytes.extend(switch);
+        let (events, err) = read_all(&bytes, 3, DEFAULT_MAX_PAYLOAD);
+        assert_eq!(events.len(), 1);
+        assert_eq!(
+            err.unwrap().to_string(),
+            "at byte 24 (before any frame): unknown codec id 9 in switch message"
+        );
+        let mut bytes = handshake().to_bytes().to_vec();
+        let mut header = Switch::header();
+        header.payload_len = u32::MAX;
+        bytes.extend_from_slice(&header.to_bytes());
+        let mut r = FrameReader::new(DEFAULT_MAX_PAYLOAD);
+        r.push(&bytes);
+        assert!(matches!(r.next_event(), Ok(Some(Event::Handshake(_)))));
+        assert_eq!(
+            r.next_event().unwrap_err().kind,
+            WireErrorKind::BadSwitchLength(u32::MAX)
+        );
+        assert!(r.buf.len() < 1 << 20, "{} bytes", r.buf.len());
+    }
+
+    #[test]
+    fn a_refusal_may_come_instead_of_the_handshake() {
+        let bytes = refusal("asked for rung 5, but the ladder has rungs 0 to 1");
+        for step in 1..=bytes.len() {
+            let (events, err) = read_all(&bytes, step, DEFAULT_MAX_PAYLOAD);
+            assert!(err.is_none(), "step {step}: {err:?}");
+            assert_eq!(
+                events,
+                [Owned::End(Some(
+                    "asked for rung 5, but the ladder has rungs 0 to 1".into()
+                ))],
+                "step {step}"
+            );
+        }
+        let end = FrameHeader {
+            kind: MessageKind::End,
+            seq: 0,
+            capture_us: 0,
+            payload_len: 0,
+        };
+        let (events, err) = read_all(&end.to_bytes(), 5, DEFAULT_MAX_PAYLOAD);
+        assert!(err.is_none());
+        assert_eq!(events, [Owned::End(None)]);
+        // Cut short: inside its header, then inside its reason.
+        let (_, err) = read_all(&bytes[..20], 3, DEFAULT_MAX_PAYLOAD);
+        assert_eq!(
+            err.unwrap().to_string(),
+            "at byte 0 (before any frame): stream ended inside a frame header: got 20 of 32 bytes"
+        );
+        let (_, err) = read_all(&bytes[..40], 3, DEFAULT_MAX_PAYLOAD);
+        assert_eq!(
+            err.unwrap().to_string(),
+            "at byte 32 (before any frame): stream ended inside an error message: got 8 of 49 bytes"
+        );
+    }
+
+    #[test]
+    fn only_an_end_or_an_error_may_come_before_the_handshake() {
+        let frame = FrameHeader::frame(0, 0, 4).to_bytes();
+        let (events, err) = read_all(&frame, 32, DEFAULT_MAX_PAYLOAD);
+        assert!(events.is_empty());
+        assert_eq!(
+            err.unwrap().to_string(),
+            "at byte 0 (before any frame): a frame message before the stream handshake (only an \
+             end or an error may come instead of it)"
+        );
+        let (_, err) = read_all(&switch_to(1), 32, DEFAULT_MAX_PAYLOAD);
+        assert_eq!(
+            err.unwrap().kind,
+            WireErrorKind::BeforeHandshake(MessageKind::Switch)
+        );
+        let mut huge = refusal("x");
+        huge[24..28].copy_from_slice(&u32::MAX.to_le_bytes());
+        let (_, err) = read_all(&huge, 32, DEFAULT_MAX_PAYLOAD);
+        assert_eq!(
+            err.unwrap().to_string(),
+            "at byte 0 (before any frame): error payload length 4294967295 exceeds max 1024"
+        );
     }
 }

@@ -1,25 +1,33 @@
-//! The fixed-size messages of wire format version 1, hand-written: viewer hello, stream
-//! handshake and frame header. Layouts are drawn in the crate doc; this file is the one place
-//! that turns them into bytes and back.
+//! The fixed-size messages of wire format version 2, hand-written: viewer hello, stream
+//! handshake, frame header and switch. Layouts are drawn in the crate doc; this file is the one
+//! place that turns them into bytes and back.
 
 use std::fmt;
 
-use framewire_core::{CodecKind, PixelFormat, StreamInfo};
+use framewire_core::{CodecKind, PixelFormat, Placement, Rendition, Request, StreamInfo};
 
 /// The wire format version this crate speaks.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// Magic that opens a viewer's hello.
 pub const HELLO_MAGIC: [u8; 4] = *b"FWVH";
 /// Magic that opens the server's stream handshake.
 pub const HANDSHAKE_MAGIC: [u8; 4] = *b"FWST";
 /// Magic that opens every frame header.
 pub const FRAME_MAGIC: [u8; 4] = *b"FWFR";
+/// Bytes of a viewer hello that every wire version shares: magic, version, reserved. The
+/// server reads these first, and the rest only once it knows the version.
+pub const HELLO_HEAD_LEN: usize = 8;
 /// Bytes in a viewer hello.
-pub const HELLO_LEN: usize = 8;
+pub const HELLO_LEN: usize = 16;
 /// Bytes in a stream handshake.
 pub const HANDSHAKE_LEN: usize = 24;
 /// Bytes in a frame header.
 pub const HEADER_LEN: usize = 32;
+/// Bytes in a switch message's payload.
+pub const SWITCH_LEN: usize = 16;
+/// The rung byte for "no rung": in a hello, follow the link; in a handshake or switch, a
+/// rendition off the ladder.
+pub const NO_RUNG: u8 = 0xFF;
 /// Largest width or height a handshake may announce.
 pub const MAX_DIMENSION: u32 = 16_384;
 /// Default largest payload a reader accepts: 64 MiB, enough for raw 4K RGBA.
@@ -27,44 +35,63 @@ pub const DEFAULT_MAX_PAYLOAD: u32 = 64 << 20;
 /// Largest payload of an [`MessageKind::Error`] message (a reason text).
 pub const MAX_ERROR_TEXT: u32 = 1024;
 
-/// The first message on a connection, sent by the viewer: it says "I am a framewire viewer".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The first message on a connection, sent by the viewer: it says "I am a framewire viewer"
+/// and what it asks for. The default asks for nothing: the server chooses, following the link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Hello {
-    /// The wire version the viewer speaks.
-    pub version: u16,
+    /// What the viewer asks for. A rung of [`NO_RUNG`] or a width of 0 is sent as "none".
+    pub request: Request,
 }
 
 impl Hello {
-    /// The hello of this crate's version.
-    pub const CURRENT: Hello = Hello { version: VERSION };
-
-    /// The 8 bytes on the wire.
+    /// The 16 bytes on the wire.
     pub fn to_bytes(&self) -> [u8; HELLO_LEN] {
         let mut b = [0u8; HELLO_LEN];
         b[0..4].copy_from_slice(&HELLO_MAGIC);
-        b[4..6].copy_from_slice(&self.version.to_le_bytes());
+        b[4..6].copy_from_slice(&VERSION.to_le_bytes());
+        b[8] = self.request.codec.map_or(0, CodecKind::wire_id);
+        b[9] = self.request.rung.unwrap_or(NO_RUNG);
+        b[12..16].copy_from_slice(&self.request.width.unwrap_or(0).to_le_bytes());
         b
     }
 
-    /// Parses and checks a hello. Reserved bytes are ignored.
-    pub fn parse(b: &[u8; HELLO_LEN]) -> Result<Hello, WireErrorKind> {
+    /// Checks the first [`HELLO_HEAD_LEN`] bytes: the magic and the version. A viewer of
+    /// another version fails with [`WireErrorKind::UnsupportedVersion`], which names both.
+    pub fn parse_head(b: &[u8; HELLO_HEAD_LEN]) -> Result<(), WireErrorKind> {
         check_magic("viewer hello", HELLO_MAGIC, b)?;
-        let version = u16::from_le_bytes([b[4], b[5]]);
-        if version != VERSION {
-            return Err(WireErrorKind::UnsupportedVersion {
-                got: version,
-                supported: VERSION,
-            });
-        }
-        Ok(Hello { version })
+        check_version(Side::Viewer, [b[4], b[5]])
+    }
+
+    /// Parses and checks a whole hello: magic, version, a known codec, a width in range.
+    /// Reserved bytes are ignored; the rung is checked against the ladder by the server.
+    pub fn parse(b: &[u8; HELLO_LEN]) -> Result<Hello, WireErrorKind> {
+        Hello::parse_head(b[..HELLO_HEAD_LEN].try_into().expect("8 bytes"))?;
+        let codec = match b[8] {
+            0 => None,
+            id => Some(codec(id, "viewer hello")?),
+        };
+        let rung = (b[9] != NO_RUNG).then_some(b[9]);
+        let width = match u32_at(b, 12) {
+            0 => None,
+            w if w <= MAX_DIMENSION => Some(w),
+            w => return Err(WireErrorKind::BadWidth(w)),
+        };
+        Ok(Hello {
+            request: Request { rung, codec, width },
+        })
     }
 }
 
-/// The server's answer to a hello: what the stream carries.
+/// The server's answer to a hello: the rendition the stream starts in and its place on the
+/// ladder.
+///
+/// The rendition's number ([`Placement::id`]) is not on the wire: [`Handshake::parse`] (and
+/// [`Switch::parse`]) give the rung, or the ladder's rung count for a rendition off the ladder,
+/// so that, as on the server, a number below [`Placement::rungs`] is a rung.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Handshake {
-    /// Codec, size and pixel format of the stream.
-    pub stream: StreamInfo,
+    /// The rendition and its rung.
+    pub placement: Placement,
     /// Frames per second the source is paced to, 0 when unpaced. Informational.
     pub fps: f64,
 }
@@ -72,47 +99,174 @@ pub struct Handshake {
 impl Handshake {
     /// The 24 bytes on the wire.
     pub fn to_bytes(&self) -> [u8; HANDSHAKE_LEN] {
-        let mut b = [0u8; HANDSHAKE_LEN];
-        b[0..4].copy_from_slice(&HANDSHAKE_MAGIC);
-        b[4..6].copy_from_slice(&VERSION.to_le_bytes());
-        b[6] = self.stream.codec.wire_id();
-        b[7] = self.stream.format.wire_id();
-        b[8..12].copy_from_slice(&self.stream.width.to_le_bytes());
-        b[12..16].copy_from_slice(&self.stream.height.to_le_bytes());
+        let mut b = Handshake::version_answer();
+        let p = &self.placement;
+        b[6] = p.rendition.stream.codec.wire_id();
+        b[7] = p.rendition.stream.format.wire_id();
+        b[8..12].copy_from_slice(&p.rendition.stream.width.to_le_bytes());
+        b[12..16].copy_from_slice(&p.rendition.stream.height.to_le_bytes());
         let milli = (self.fps * 1000.0).round().clamp(0.0, u32::MAX as f64) as u32;
         b[16..20].copy_from_slice(&milli.to_le_bytes());
+        b[20] = p.rung.unwrap_or(NO_RUNG);
+        b[21] = p.rungs;
+        b[22] = p.rendition.quality;
         b
     }
 
-    /// Parses and checks a handshake: magic, version, known codec and format, size in range.
+    /// What a server answers a viewer of another wire version: the handshake's magic and this
+    /// version, the rest zero. The viewer stops at the version and names both.
+    pub fn version_answer() -> [u8; HANDSHAKE_LEN] {
+        let mut b = [0u8; HANDSHAKE_LEN];
+        b[0..4].copy_from_slice(&HANDSHAKE_MAGIC);
+        b[4..6].copy_from_slice(&VERSION.to_le_bytes());
+        b
+    }
+
+    /// Parses and checks a handshake: magic, version, known codec and format, size in range,
+    /// a rung on the ladder.
     pub fn parse(b: &[u8; HANDSHAKE_LEN]) -> Result<Handshake, WireErrorKind> {
-        check_magic("stream handshake", HANDSHAKE_MAGIC, b)?;
-        let version = u16::from_le_bytes([b[4], b[5]]);
-        if version != VERSION {
-            return Err(WireErrorKind::UnsupportedVersion {
-                got: version,
-                supported: VERSION,
-            });
-        }
-        let codec = CodecKind::from_wire_id(b[6]).ok_or(WireErrorKind::UnknownCodec(b[6]))?;
-        let format =
-            PixelFormat::from_wire_id(b[7]).ok_or(WireErrorKind::UnknownPixelFormat(b[7]))?;
-        let width = u32::from_le_bytes(b[8..12].try_into().expect("4 bytes"));
-        let height = u32::from_le_bytes(b[12..16].try_into().expect("4 bytes"));
-        if !(1..=MAX_DIMENSION).contains(&width) || !(1..=MAX_DIMENSION).contains(&height) {
-            return Err(WireErrorKind::BadSize { width, height });
-        }
-        let milli = u32::from_le_bytes(b[16..20].try_into().expect("4 bytes"));
+        const WHAT: &str = "stream handshake";
+        check_magic(WHAT, HANDSHAKE_MAGIC, b)?;
+        check_version(Side::Server, [b[4], b[5]])?;
+        let stream = stream_info(WHAT, b[6], b[7], u32_at(b, 8), u32_at(b, 12))?;
+        let milli = u32_at(b, 16);
         Ok(Handshake {
-            stream: StreamInfo {
-                codec,
-                width,
-                height,
-                format,
-            },
+            placement: placement(WHAT, stream, b[22], b[20], b[21])?,
             fps: f64::from(milli) / 1000.0,
         })
     }
+}
+
+/// The payload of a [`MessageKind::Switch`] message: the rendition the frames that follow are
+/// in. Its [`Placement::id`] reads as in a [`Handshake`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Switch {
+    /// The new rendition and its rung.
+    pub placement: Placement,
+}
+
+impl Switch {
+    /// The header in front of the payload (sequence number and capture time zero).
+    pub fn header() -> FrameHeader {
+        FrameHeader {
+            kind: MessageKind::Switch,
+            seq: 0,
+            capture_us: 0,
+            payload_len: SWITCH_LEN as u32,
+        }
+    }
+
+    /// The 16 bytes of the payload.
+    pub fn to_bytes(&self) -> [u8; SWITCH_LEN] {
+        let p = &self.placement;
+        let mut b = [0u8; SWITCH_LEN];
+        b[0] = p.rendition.stream.codec.wire_id();
+        b[1] = p.rendition.stream.format.wire_id();
+        b[2] = p.rung.unwrap_or(NO_RUNG);
+        b[3] = p.rendition.quality;
+        b[4..8].copy_from_slice(&p.rendition.stream.width.to_le_bytes());
+        b[8..12].copy_from_slice(&p.rendition.stream.height.to_le_bytes());
+        b[12] = p.rungs;
+        b
+    }
+
+    /// Parses and checks a switch payload as [`Handshake::parse`] checks a handshake.
+    pub fn parse(b: &[u8; SWITCH_LEN]) -> Result<Switch, WireErrorKind> {
+        const WHAT: &str = "switch message";
+        let stream = stream_info(WHAT, b[0], b[1], u32_at(b, 4), u32_at(b, 8))?;
+        Ok(Switch {
+            placement: placement(WHAT, stream, b[3], b[2], b[12])?,
+        })
+    }
+}
+
+/// Which end sent a version: the peer of the one reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The server sent it (a viewer is reading).
+    Server,
+    /// The viewer sent it (a server is reading).
+    Viewer,
+}
+
+impl Side {
+    fn name(self) -> &'static str {
+        match self {
+            Side::Server => "server",
+            Side::Viewer => "viewer",
+        }
+    }
+
+    fn other(self) -> Side {
+        match self {
+            Side::Server => Side::Viewer,
+            Side::Viewer => Side::Server,
+        }
+    }
+}
+
+fn check_version(peer: Side, bytes: [u8; 2]) -> Result<(), WireErrorKind> {
+    let got = u16::from_le_bytes(bytes);
+    if got == VERSION {
+        Ok(())
+    } else {
+        Err(WireErrorKind::UnsupportedVersion {
+            peer,
+            got,
+            supported: VERSION,
+        })
+    }
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+
+fn codec(id: u8, what: &'static str) -> Result<CodecKind, WireErrorKind> {
+    CodecKind::from_wire_id(id).ok_or(WireErrorKind::UnknownCodec { id, what })
+}
+
+fn stream_info(
+    what: &'static str,
+    codec_id: u8,
+    format_id: u8,
+    width: u32,
+    height: u32,
+) -> Result<StreamInfo, WireErrorKind> {
+    let codec = codec(codec_id, what)?;
+    let format = PixelFormat::from_wire_id(format_id).ok_or(WireErrorKind::UnknownPixelFormat {
+        id: format_id,
+        what,
+    })?;
+    if !(1..=MAX_DIMENSION).contains(&width) || !(1..=MAX_DIMENSION).contains(&height) {
+        return Err(WireErrorKind::BadSize { width, height });
+    }
+    Ok(StreamInfo {
+        codec,
+        width,
+        height,
+        format,
+    })
+}
+
+/// The placement a handshake or switch announces, numbered as [`Handshake`] says.
+fn placement(
+    what: &'static str,
+    stream: StreamInfo,
+    quality: u8,
+    rung: u8,
+    rungs: u8,
+) -> Result<Placement, WireErrorKind> {
+    if rungs == 0 || (rung != NO_RUNG && rung >= rungs) {
+        return Err(WireErrorKind::BadRung { what, rung, rungs });
+    }
+    let rung = (rung != NO_RUNG).then_some(rung);
+    Ok(Placement {
+        id: rung.map_or(usize::from(rungs), usize::from),
+        rendition: Rendition { stream, quality },
+        rung,
+        rungs,
+    })
 }
 
 /// What follows a frame header.
@@ -124,6 +278,8 @@ pub enum MessageKind {
     End,
     /// The server refuses or ends the stream; the payload is a UTF-8 reason.
     Error,
+    /// The frames that follow are another rendition; the payload is a [`Switch`].
+    Switch,
 }
 
 impl MessageKind {
@@ -132,20 +288,35 @@ impl MessageKind {
             MessageKind::Frame => 0,
             MessageKind::End => 1,
             MessageKind::Error => 2,
+            MessageKind::Switch => 3,
         }
     }
 
-    fn from_id(id: u8) -> Option<MessageKind> {
+    /// The kind with this id on the wire, if there is one.
+    pub fn from_id(id: u8) -> Option<MessageKind> {
         match id {
             0 => Some(MessageKind::Frame),
             1 => Some(MessageKind::End),
             2 => Some(MessageKind::Error),
+            3 => Some(MessageKind::Switch),
             _ => None,
         }
     }
 }
 
-/// The fixed header in front of every message after the handshake.
+impl fmt::Display for MessageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MessageKind::Frame => "frame",
+            MessageKind::End => "end",
+            MessageKind::Error => "error",
+            MessageKind::Switch => "switch",
+        })
+    }
+}
+
+/// The fixed header in front of every message after the handshake (and of a refusal, which
+/// comes instead of it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameHeader {
     /// What the payload is.
@@ -180,19 +351,24 @@ impl FrameHeader {
         b
     }
 
-    /// Parses a header and checks its payload length against `max_payload` (nothing is
-    /// allocated for a payload before this check passes).
+    /// Parses a header and checks its payload length: a frame's against `max_payload`, an
+    /// error's against [`MAX_ERROR_TEXT`], an end's is 0 and a switch's [`SWITCH_LEN`]
+    /// (nothing is allocated for a payload before this check passes).
     #[inline]
     pub fn parse(b: &[u8; HEADER_LEN], max_payload: u32) -> Result<FrameHeader, WireErrorKind> {
         check_magic("frame header", FRAME_MAGIC, b)?;
         let kind = MessageKind::from_id(b[4]).ok_or(WireErrorKind::UnknownMessageKind(b[4]))?;
         let seq = u64::from_le_bytes(b[8..16].try_into().expect("8 bytes"));
         let capture_us = u64::from_le_bytes(b[16..24].try_into().expect("8 bytes"));
-        let payload_len = u32::from_le_bytes(b[24..28].try_into().expect("4 bytes"));
+        let payload_len = u32_at(b, 24);
         let max = match kind {
             MessageKind::Frame => max_payload,
             MessageKind::End => 0,
             MessageKind::Error => MAX_ERROR_TEXT,
+            MessageKind::Switch if payload_len == SWITCH_LEN as u32 => SWITCH_LEN as u32,
+            MessageKind::Switch => {
+                return Err(WireErrorKind::BadSwitchLength(payload_len));
+            }
         };
         if payload_len > max {
             return Err(WireErrorKind::PayloadTooLarge {
@@ -274,21 +450,40 @@ pub enum WireErrorKind {
         /// What was there instead.
         got: Preview,
     },
-    /// The peer speaks another version of the wire format.
-    #[error("unsupported wire version {got}, this build speaks version {supported}")]
+    /// The peer speaks another version of the wire format: `viewer speaks wire version 1,
+    /// this server speaks version 2: the viewer needs a newer framewire`.
+    #[error(
+        "{} speaks wire version {got}, this {} speaks version {supported}: {} needs a newer \
+         framewire",
+        peer.name(),
+        peer.other().name(),
+        if got < supported { format!("the {}", peer.name()) } else { format!("this {}", peer.other().name()) }
+    )]
     UnsupportedVersion {
+        /// Which end sent the version.
+        peer: Side,
         /// The version the peer sent.
         got: u16,
         /// The version this build speaks.
         supported: u16,
     },
-    /// The handshake names a codec this build does not know.
-    #[error("unknown codec id {0} in stream handshake")]
-    UnknownCodec(u8),
-    /// The handshake names a pixel format this build does not know.
-    #[error("unknown pixel format id {0} in stream handshake")]
-    UnknownPixelFormat(u8),
-    /// The handshake announces a size outside 1..=16384.
+    /// A message names a codec this build does not know.
+    #[error("unknown codec id {id} in {what}")]
+    UnknownCodec {
+        /// The codec's id.
+        id: u8,
+        /// Which message.
+        what: &'static str,
+    },
+    /// A message names a pixel format this build does not know.
+    #[error("unknown pixel format id {id} in {what}")]
+    UnknownPixelFormat {
+        /// The format's id.
+        id: u8,
+        /// Which message.
+        what: &'static str,
+    },
+    /// A handshake or switch announces a size outside 1..=16384.
     #[error("stream size {width}x{height} is outside 1x1..={MAX_DIMENSION}x{MAX_DIMENSION}")]
     BadSize {
         /// Announced width.
@@ -296,11 +491,27 @@ pub enum WireErrorKind {
         /// Announced height.
         height: u32,
     },
+    /// A hello asks for a width above 16384.
+    #[error("viewer hello asks for width {0}, outside 1..={MAX_DIMENSION}")]
+    BadWidth(u32),
+    /// A handshake or switch names a rung the ladder it announces does not have.
+    #[error(
+        "{what} names {} of a ladder of {rungs} rungs",
+        if *rung == NO_RUNG { "no rung".to_string() } else { format!("rung {rung}") }
+    )]
+    BadRung {
+        /// Which message.
+        what: &'static str,
+        /// The rung ([`NO_RUNG`]: off the ladder).
+        rung: u8,
+        /// The rungs on the ladder.
+        rungs: u8,
+    },
     /// A header names a message kind this build does not know.
     #[error("unknown message kind {0} in frame header")]
     UnknownMessageKind(u8),
     /// A header announces a payload above the configured maximum.
-    #[error("{} payload length {len} exceeds max {max}", kind_name(*kind))]
+    #[error("{kind} payload length {len} exceeds max {max}")]
     PayloadTooLarge {
         /// The kind of message.
         kind: MessageKind,
@@ -309,6 +520,14 @@ pub enum WireErrorKind {
         /// The maximum.
         max: u32,
     },
+    /// A switch header announces a payload of another length than [`SWITCH_LEN`].
+    #[error("switch payload length {0}, it must be {SWITCH_LEN}")]
+    BadSwitchLength(u32),
+    /// A message other than an end or an error came where the stream handshake belongs.
+    #[error(
+        "a {0} message before the stream handshake (only an end or an error may come instead of it)"
+    )]
+    BeforeHandshake(MessageKind),
     /// The stream ended in the middle of a message.
     #[error("stream ended inside {inside}: got {have} of {need} bytes")]
     Truncated {
@@ -319,14 +538,6 @@ pub enum WireErrorKind {
         /// Bytes it should have had.
         need: usize,
     },
-}
-
-fn kind_name(kind: MessageKind) -> &'static str {
-    match kind {
-        MessageKind::Frame => "frame",
-        MessageKind::End => "end",
-        MessageKind::Error => "error",
-    }
 }
 
 /// A [`WireErrorKind`] with where it happened in the stream.
@@ -345,5 +556,129 @@ fn after_frame(seq: Option<u64>) -> String {
     match seq {
         Some(s) => format!(" (after frame {s})"),
         None => " (before any frame)".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn placement(rung: Option<u8>, rungs: u8) -> Placement {
+        Placement {
+            id: rung.map_or(usize::from(rungs), usize::from),
+            rendition: Rendition {
+                stream: StreamInfo {
+                    codec: CodecKind::Jpeg,
+                    width: 320,
+                    height: 240,
+                    format: PixelFormat::Rgb8,
+                },
+                quality: 50,
+            },
+            rung,
+            rungs,
+        }
+    }
+
+    #[test]
+    fn hellos_round_trip_and_the_head_checks_the_version() {
+        let asks = [
+            Request::default(),
+            Request {
+                rung: Some(2),
+                ..Request::default()
+            },
+            Request {
+                rung: None,
+                codec: Some(CodecKind::Raw),
+                width: Some(MAX_DIMENSION),
+            },
+            Request {
+                rung: Some(0),
+                codec: Some(CodecKind::Jpeg),
+                width: Some(1),
+            },
+        ];
+        for request in asks {
+            let hello = Hello { request };
+            assert_eq!(Hello::parse(&hello.to_bytes()), Ok(hello));
+        }
+        let old = *b"FWVH\x01\x00\x00\x00";
+        assert_eq!(
+            Hello::parse_head(&old).unwrap_err().to_string(),
+            "viewer speaks wire version 1, this server speaks version 2: the viewer needs a \
+             newer framewire"
+        );
+        let mut b = Hello::default().to_bytes();
+        b[12..16].copy_from_slice(&(MAX_DIMENSION + 1).to_le_bytes());
+        assert_eq!(Hello::parse(&b), Err(WireErrorKind::BadWidth(16_385)));
+        b = Hello::default().to_bytes();
+        b[8] = 77;
+        assert_eq!(
+            Hello::parse(&b).unwrap_err().to_string(),
+            "unknown codec id 77 in viewer hello"
+        );
+    }
+
+    #[test]
+    fn handshakes_and_switches_round_trip_on_and_off_the_ladder() {
+        for (rung, rungs) in [(Some(0), 1), (Some(2), 3), (None, 3), (Some(254), 255)] {
+            let hs = Handshake {
+                placement: placement(rung, rungs),
+                fps: 29.97,
+            };
+            assert_eq!(Handshake::parse(&hs.to_bytes()), Ok(hs));
+            let switch = Switch {
+                placement: placement(rung, rungs),
+            };
+            assert_eq!(Switch::parse(&switch.to_bytes()), Ok(switch));
+        }
+        let header = Switch::header();
+        assert_eq!(FrameHeader::parse(&header.to_bytes(), 0), Ok(header));
+    }
+
+    #[test]
+    fn bad_placements_and_switch_lengths_are_named() {
+        let mut b = Switch {
+            placement: placement(Some(1), 2),
+        }
+        .to_bytes();
+        b[2] = 2;
+        assert_eq!(
+            Switch::parse(&b).unwrap_err().to_string(),
+            "switch message names rung 2 of a ladder of 2 rungs"
+        );
+        b[2] = NO_RUNG;
+        b[12] = 0;
+        assert_eq!(
+            Switch::parse(&b).unwrap_err().to_string(),
+            "switch message names no rung of a ladder of 0 rungs"
+        );
+        let mut header = Switch::header();
+        header.payload_len = 17;
+        assert_eq!(
+            FrameHeader::parse(&header.to_bytes(), u32::MAX)
+                .unwrap_err()
+                .to_string(),
+            "switch payload length 17, it must be 16"
+        );
+    }
+
+    #[test]
+    fn version_errors_name_both_versions_and_who_needs_a_newer_build() {
+        let mut answer = Handshake::version_answer();
+        assert_eq!(&answer[..6], b"FWST\x02\x00");
+        answer[4] = 1;
+        assert_eq!(
+            Handshake::parse(&answer).unwrap_err().to_string(),
+            "server speaks wire version 1, this viewer speaks version 2: the server needs a \
+             newer framewire"
+        );
+        answer[4] = 3;
+        assert_eq!(
+            Handshake::parse(&answer).unwrap_err().to_string(),
+            "server speaks wire version 3, this viewer speaks version 2: this viewer needs a \
+             newer framewire"
+        );
     }
 }

@@ -9,26 +9,25 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use framewire_core::Packet;
-use framewire_core::{CodecKind, PixelFormat, StreamInfo};
+use framewire_core::{CodecKind, Ladder, Packet, PixelFormat, Rendition, Request, StreamInfo};
 use framewire_net::{
-    Client, ClientConfig, Fanout, Handshake, Hello, Received, Server, ServerConfig, ServerEvent,
+    Client, ClientConfig, Fanout, HANDSHAKE_LEN, Hello, Received, Server, ServerConfig, ServerEvent,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
 
 fn start(config: ServerConfig) -> (Arc<Fanout>, Receiver<ServerEvent>) {
     let (tx, rx) = mpsc::channel();
-    let handshake = Handshake {
+    let ladder = Ladder::single(Rendition {
         stream: StreamInfo {
             codec: CodecKind::Jpeg,
             width: 640,
             height: 480,
             format: PixelFormat::Rgb8,
         },
-        fps: 30.0,
-    };
-    let server = Server::bind("127.0.0.1:0", handshake, config, move |e| {
+        quality: 80,
+    });
+    let server = Server::bind("127.0.0.1:0", Arc::new(ladder), 30.0, config, move |e| {
         let _ = tx.send(e);
     })
     .expect("bind 127.0.0.1:0");
@@ -48,19 +47,21 @@ fn publish_paced(server: &Fanout, count: u64, len: usize, fps: f64) {
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             thread::sleep(wait);
         }
-        server.publish(&Arc::new(Packet {
+        server.publish(&[Arc::new(Packet {
             keyframe: true,
             seq,
             capture_us: 0,
+            rendition: 0,
             payload: vec![seq as u8; len],
-        }));
+        })]);
     }
 }
 
 /// A viewer thread that counts frames until the stream ends.
 fn counting_viewer(addr: SocketAddr) -> thread::JoinHandle<u64> {
     thread::spawn(move || {
-        let mut client = Client::connect(addr, ClientConfig::default()).expect("connect");
+        let mut client =
+            Client::connect(addr, Request::default(), ClientConfig::default()).expect("connect");
         let mut frames = 0;
         loop {
             match client.recv() {
@@ -85,7 +86,7 @@ fn fifty_viewers_at_30_fps_get_95_percent_while_another_is_stalled() {
 
     // The stalled viewer: says hello, then never reads, so its socket fills up.
     let mut stalled = TcpStream::connect(addr).unwrap();
-    stalled.write_all(&Hello::CURRENT.to_bytes()).unwrap();
+    stalled.write_all(&Hello::default().to_bytes()).unwrap();
     let stalled_addr = stalled.local_addr().unwrap();
     event(&rx, "the stalled viewer to join");
 
@@ -137,7 +138,7 @@ fn slowloris_hello_is_cut_off_at_the_handshake_deadline() {
     let started = Instant::now();
     // One byte every 100 ms: each read succeeds, but the hello as a whole is too slow.
     let sender = thread::spawn(move || {
-        for b in Hello::CURRENT.to_bytes() {
+        for b in Hello::default().to_bytes() {
             if slow.write_all(&[b]).is_err() {
                 return;
             }
@@ -183,12 +184,16 @@ fn a_flood_of_idle_connections_is_capped_and_viewers_still_get_in() {
     drop(idle);
     let deadline = Instant::now() + WAIT;
     let client = loop {
-        match Client::connect(server.local_addr(), ClientConfig::default()) {
+        match Client::connect(
+            server.local_addr(),
+            Request::default(),
+            ClientConfig::default(),
+        ) {
             Ok(c) => break c,
             Err(e) => assert!(Instant::now() < deadline, "never got in: {e}"),
         }
     };
-    assert_eq!(client.handshake().stream.width, 640);
+    assert_eq!(client.stream().width, 640);
 }
 
 fn open_fds() -> usize {
@@ -215,12 +220,13 @@ fn thousands_of_connect_close_cycles_leave_no_trace() {
                 if let Some(wait) = due.checked_duration_since(Instant::now()) {
                     thread::sleep(wait);
                 }
-                server.publish(&Arc::new(Packet {
+                server.publish(&[Arc::new(Packet {
                     keyframe: true,
                     seq,
                     capture_us: 0,
+                    rendition: 0,
                     payload: vec![1; 10_000],
-                }));
+                })]);
                 seq += 1;
             }
             seq
@@ -233,8 +239,8 @@ fn thousands_of_connect_close_cycles_leave_no_trace() {
             1 => s.write_all(b"FW").unwrap(),
             2 => s.write_all(&[0xFF; 64]).unwrap(),
             _ => {
-                s.write_all(&Hello::CURRENT.to_bytes()).unwrap();
-                let mut hs = [0u8; 24];
+                s.write_all(&Hello::default().to_bytes()).unwrap();
+                let mut hs = [0u8; HANDSHAKE_LEN];
                 let _ = s.read_exact(&mut hs);
             }
         }
@@ -277,8 +283,8 @@ fn shutdown_cuts_off_a_viewer_whose_socket_is_stuck() {
     // A viewer that says hello, reads the handshake, then half-closes and never reads again
     // (what a viewer whose window closed mid-stream looks like from the server).
     let mut stuck = TcpStream::connect(server.local_addr()).unwrap();
-    stuck.write_all(&Hello::CURRENT.to_bytes()).unwrap();
-    stuck.read_exact(&mut [0u8; 24]).unwrap();
+    stuck.write_all(&Hello::default().to_bytes()).unwrap();
+    stuck.read_exact(&mut [0u8; HANDSHAKE_LEN]).unwrap();
     event(&rx, "the viewer to join");
     stuck.shutdown(std::net::Shutdown::Write).unwrap();
     // Fill its socket until the server's writer is blocked (frames start being replaced).
@@ -289,12 +295,13 @@ fn shutdown_cuts_off_a_viewer_whose_socket_is_stuck() {
             Instant::now() < deadline,
             "the viewer's socket never filled up"
         );
-        server.publish(&Arc::new(Packet {
+        server.publish(&[Arc::new(Packet {
             keyframe: true,
             seq,
             capture_us: 0,
+            rendition: 0,
             payload: vec![0; 1 << 20],
-        }));
+        })]);
         seq += 1;
         thread::yield_now();
     }

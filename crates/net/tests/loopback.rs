@@ -1,5 +1,6 @@
-//! Server and client over real sockets on 127.0.0.1:0: frames in order, and every kind of bad
-//! peer ending only its own connection with a one-line reason.
+//! Server and client over real sockets on 127.0.0.1:0: frames in order, requests and
+//! switches between renditions, refusals, peers of the other wire version, and every kind of
+//! bad peer ending only its own connection with a one-line reason.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -8,30 +9,50 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::Duration;
 
-use framewire_core::Packet;
-use framewire_core::{CodecKind, PixelFormat, StreamInfo};
+use framewire_core::{
+    CodecKind, Ladder, MakeRendition, Packet, PixelFormat, Placement, Rendition, Request,
+    StreamInfo,
+};
 use framewire_net::{
-    Client, ClientConfig, Fanout, FrameHeader, Handshake, Incoming, Received, Server, ServerConfig,
-    ServerEvent,
+    Client, ClientConfig, Fanout, FrameHeader, FramewireProtocol, Handshake, Hello, Incoming,
+    NetError, Protocol, Received, Server, ServerConfig, ServerEvent, Switch,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn handshake() -> Handshake {
-    Handshake {
+/// The rendition of the test stream: raw 16x8.
+fn rendition() -> Rendition {
+    Rendition {
         stream: StreamInfo {
             codec: CodecKind::Raw,
             width: 16,
             height: 8,
             format: PixelFormat::Rgb8,
         },
+        quality: 0,
+    }
+}
+
+/// What the test server announces: the one rung of a one-rung ladder.
+fn handshake() -> Handshake {
+    Handshake {
+        placement: Placement {
+            id: 0,
+            rendition: rendition(),
+            rung: Some(0),
+            rungs: 1,
+        },
         fps: 30.0,
     }
 }
 
 fn start(config: ServerConfig) -> (Arc<Fanout>, Receiver<ServerEvent>) {
+    start_ladder(Ladder::single(rendition()), config)
+}
+
+fn start_ladder(ladder: Ladder, config: ServerConfig) -> (Arc<Fanout>, Receiver<ServerEvent>) {
     let (tx, rx) = mpsc::channel();
-    let server = Server::bind("127.0.0.1:0", handshake(), config, move |e| {
+    let server = Server::bind("127.0.0.1:0", Arc::new(ladder), 30.0, config, move |e| {
         let _ = tx.send(e);
     })
     .expect("bind 127.0.0.1:0");
@@ -48,7 +69,8 @@ fn payload(seq: u64) -> Vec<u8> {
     (0..384u64).map(|i| (i * 31 + seq * 7) as u8).collect()
 }
 
-/// Publishes frames 0.. until `stop` says so, waiting for a viewer first.
+/// Publishes `count` frames, waiting for a viewer first; stops early once no viewer has been
+/// connected for half a second (a test's next viewer may be on its way) or the server stops.
 fn publisher(server: Arc<Fanout>, count: u64) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         assert!(server.wait_for_viewer(WAIT) > 0, "no viewer joined");
@@ -57,12 +79,14 @@ fn publisher(server: Arc<Fanout>, count: u64) -> thread::JoinHandle<()> {
                 keyframe: true,
                 seq,
                 capture_us: 1_000_000 + seq,
+                rendition: 0,
                 payload: payload(seq),
             });
-            server.publish(&frame);
+            server.publish(&[frame]);
             // Pace a little so the viewer is not always behind; order is checked, not timing.
             thread::sleep(Duration::from_millis(2));
-            if server.viewer_count() == 0 {
+            if server.viewer_count() == 0 && server.wait_for_viewer(Duration::from_millis(500)) == 0
+            {
                 return;
             }
         }
@@ -70,7 +94,8 @@ fn publisher(server: Arc<Fanout>, count: u64) -> thread::JoinHandle<()> {
 }
 
 fn connect(addr: SocketAddr) -> Client {
-    Client::connect(addr, ClientConfig::default()).expect("connect to the test server")
+    Client::connect(addr, Request::default(), ClientConfig::default())
+        .expect("connect to the test server")
 }
 
 #[test]
@@ -78,7 +103,8 @@ fn frames_arrive_complete_and_in_order() {
     let (server, rx) = start(ServerConfig::default());
     let publish = publisher(Arc::clone(&server), 10_000);
     let mut client = connect(server.local_addr());
-    assert_eq!(*client.handshake(), handshake());
+    assert_eq!(client.placement(), handshake().placement);
+    assert_eq!(client.fps(), 30.0);
     assert!(matches!(
         next_event(&rx, "join"),
         ServerEvent::Joined { viewers: 1, .. }
@@ -125,9 +151,10 @@ fn large_frames_arrive_whole_through_recv_into() {
                     keyframe: true,
                     seq,
                     capture_us: 1_000_000 + seq,
+                    rendition: 0,
                     payload: frame_payload(seq),
                 });
-                server.publish(&frame);
+                server.publish(&[frame]);
                 seq += 1;
             }
         })
@@ -229,29 +256,241 @@ fn silent_connection_is_dropped_after_the_handshake_timeout() {
         }
         other => panic!("expected a rejection, got {other:?}"),
     }
-    // A connection that closes half-way through its hello is named too.
-    let mut short = TcpStream::connect(server.local_addr()).unwrap();
-    short.write_all(b"FWVH\x01").unwrap();
-    short.shutdown(std::net::Shutdown::Write).unwrap();
-    match next_event(&rx, "the short hello") {
-        ServerEvent::Rejected { error, .. } => {
-            assert_eq!(error, "closed after 5 of 8 bytes of the viewer hello")
+    // A connection that closes half-way through its hello is named too, in either half.
+    for (sent, got) in [(5, 5), (12, 12)] {
+        let mut short = TcpStream::connect(server.local_addr()).unwrap();
+        short
+            .write_all(&Hello::default().to_bytes()[..sent])
+            .unwrap();
+        short.shutdown(std::net::Shutdown::Write).unwrap();
+        match next_event(&rx, "the short hello") {
+            ServerEvent::Rejected { error, .. } => {
+                assert_eq!(
+                    error,
+                    format!("closed after {got} of 16 bytes of the viewer hello")
+                )
+            }
+            other => panic!("expected a rejection, got {other:?}"),
         }
-        other => panic!("expected a rejection, got {other:?}"),
     }
 }
 
 #[test]
-fn viewer_of_another_version_is_rejected() {
+fn a_version_1_viewer_is_answered_with_version_2_and_both_ends_name_both() {
     let (server, rx) = start(ServerConfig::default());
-    let mut old = TcpStream::connect(server.local_addr()).unwrap();
-    old.write_all(b"FWVH\x07\x00\x00\x00").unwrap();
-    match next_event(&rx, "the rejection") {
-        ServerEvent::Rejected { error, .. } => assert_eq!(
-            error,
-            "not a framewire viewer: unsupported wire version 7, this build speaks version 1"
-        ),
+    for (version, needs) in [(1u8, "the viewer"), (7, "this server")] {
+        let mut old = TcpStream::connect(server.local_addr()).unwrap();
+        // A version 1 hello is these 8 bytes and nothing more.
+        old.write_all(&[b'F', b'W', b'V', b'H', version, 0, 0, 0])
+            .unwrap();
+        match next_event(&rx, "the rejection") {
+            ServerEvent::Rejected { error, .. } => assert_eq!(
+                error,
+                format!(
+                    "viewer speaks wire version {version}, this server speaks version 2: \
+                     {needs} needs a newer framewire"
+                )
+            ),
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+        // What it reads: a handshake of version 2 (a version 1 viewer stops there and names
+        // both), then the end of the connection.
+        old.set_read_timeout(Some(WAIT)).unwrap();
+        let mut answer = Vec::new();
+        old.read_to_end(&mut answer).unwrap();
+        assert_eq!(answer.len(), 24);
+        assert_eq!(&answer[..6], b"FWST\x02\x00");
+    }
+}
+
+/// A version 1 server: reads the 8 bytes of a version 1 hello, finds another version, closes.
+fn version_1_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut hello = [0u8; 8];
+        s.read_exact(&mut hello).unwrap();
+        assert_eq!(&hello[..6], b"FWVH\x02\x00", "a version 2 hello");
+    });
+    addr
+}
+
+#[test]
+fn a_version_2_viewer_of_a_version_1_server_names_both_versions() {
+    let addr = version_1_server();
+    let err = Client::connect(addr, Request::default(), ClientConfig::default())
+        .err()
+        .expect("a version 1 server serves no version 2 viewer");
+    assert!(
+        matches!(err, NetError::ClosedBeforeHandshake { .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string().replace(&addr.to_string(), "SERVER"),
+        "server SERVER closed the connection before its stream handshake: it speaks an older \
+         wire version (1) than this viewer (2), or it refused the viewer"
+    );
+}
+
+#[test]
+fn what_a_viewer_asks_for_in_its_hello_reaches_the_server_as_its_request() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let asks = [
+        Request::default(),
+        Request {
+            rung: Some(1),
+            ..Request::default()
+        },
+        Request {
+            rung: None,
+            codec: Some(CodecKind::Jpeg),
+            width: Some(320),
+        },
+    ];
+    for request in asks {
+        let mut viewer = TcpStream::connect(addr).unwrap();
+        // Sent in two pieces, the second late: the server reads the first 8 bytes on their own.
+        let hello = Hello { request }.to_bytes();
+        viewer.write_all(&hello[..8]).unwrap();
+        let (mut conn, _) = listener.accept().unwrap();
+        let writer = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(20));
+            viewer.write_all(&hello[8..]).unwrap();
+            viewer
+        });
+        let got = FramewireProtocol::new(30.0).read_request(&mut conn, WAIT);
+        assert_eq!(got, Ok(request));
+        writer.join().unwrap();
+    }
+}
+
+/// A ladder of two rungs of raw video, 16x8 and 8x4, that makes any asked-for width.
+fn two_rungs() -> Ladder {
+    let size = |width: u32, height: u32| Rendition {
+        stream: StreamInfo {
+            width,
+            height,
+            ..rendition().stream
+        },
+        quality: 0,
+    };
+    let make: Box<MakeRendition> = Box::new(move |_, w, h| Ok(size(w, h)));
+    Ladder::new(vec![size(16, 8), size(8, 4)], false, Some(make)).unwrap()
+}
+
+#[test]
+fn a_pinned_rung_or_an_asked_width_is_where_the_stream_starts() {
+    let (server, rx) = start_ladder(two_rungs(), ServerConfig::default());
+    let pinned = Request {
+        rung: Some(1),
+        ..Request::default()
+    };
+    let client = Client::connect(server.local_addr(), pinned, ClientConfig::default()).unwrap();
+    let p = client.placement();
+    assert_eq!((p.id, p.rung, p.rungs), (1, Some(1), 2));
+    assert_eq!((client.stream().width, client.stream().height), (8, 4));
+    next_event(&rx, "join");
+
+    let asked = Request {
+        width: Some(4),
+        ..Request::default()
+    };
+    let client = Client::connect(server.local_addr(), asked, ClientConfig::default()).unwrap();
+    let p = client.placement();
+    assert_eq!((p.id, p.rung, p.rungs), (2, None, 2), "off the ladder");
+    assert_eq!((client.stream().width, client.stream().height), (4, 2));
+}
+
+#[test]
+fn a_refusal_before_the_handshake_reaches_the_viewer_with_its_reason() {
+    let (server, rx) = start_ladder(two_rungs(), ServerConfig::default());
+    let request = Request {
+        rung: Some(5),
+        ..Request::default()
+    };
+    let err = Client::connect(server.local_addr(), request, ClientConfig::default())
+        .err()
+        .expect("refused");
+    let reason = "asked for rung 5, but the ladder has rungs 0 to 1";
+    assert!(matches!(&err, NetError::Refused { reason: Some(r), .. } if r == reason));
+    assert_eq!(
+        err.to_string()
+            .replace(&server.local_addr().to_string(), "SERVER"),
+        format!("server SERVER refused the viewer: {reason}")
+    );
+    match next_event(&rx, "the refusal") {
+        ServerEvent::Rejected { error, .. } => assert_eq!(error, reason),
         other => panic!("expected a rejection, got {other:?}"),
+    }
+
+    // A request this build cannot read is refused with the reason too.
+    let mut hello = Hello::default().to_bytes();
+    hello[12..16].copy_from_slice(&99_999u32.to_le_bytes());
+    let mut raw = TcpStream::connect(server.local_addr()).unwrap();
+    raw.write_all(&hello).unwrap();
+    let mut answer = Vec::new();
+    raw.set_read_timeout(Some(WAIT)).unwrap();
+    raw.read_to_end(&mut answer).unwrap();
+    let text = "viewer hello asks for width 99999, outside 1..=16384";
+    assert_eq!(&answer[..4], b"FWFR");
+    assert_eq!(answer[4], 2, "an error");
+    assert_eq!(&answer[32..], text.as_bytes());
+    match next_event(&rx, "the refusal") {
+        ServerEvent::Rejected { error, .. } => assert_eq!(error, text),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+/// Frame `seq` of rung `rung` of [`two_rungs`]: one raw frame of its size.
+fn rung_packet(seq: u64, rung: usize) -> Arc<Packet> {
+    let (w, h) = (16 >> rung, 8 >> rung);
+    Arc::new(Packet {
+        keyframe: true,
+        seq,
+        capture_us: seq,
+        rendition: rung,
+        payload: vec![seq as u8; w * h * 3],
+    })
+}
+
+#[test]
+fn a_switch_mid_stream_is_received_and_the_frames_after_it_are_the_new_size() {
+    use framewire_core::{Received as Got, Subscription};
+    let (server, rx) = start_ladder(two_rungs(), ServerConfig::default());
+    let mut client: Box<dyn Subscription> = Box::new(connect(server.local_addr()));
+    let ServerEvent::Joined { peer, .. } = next_event(&rx, "join") else {
+        panic!("expected a join");
+    };
+    let mut packet = Packet::default();
+    // Each frame is published in both renditions, once the last one arrived; the viewer gets
+    // its own.
+    let publish = |seq: u64| server.publish(&[rung_packet(seq, 0), rung_packet(seq, 1)]);
+    publish(0);
+    assert!(matches!(client.recv(&mut packet), Ok(Got::Packet { .. })));
+    assert_eq!((packet.rendition, packet.payload.len()), (0, 16 * 8 * 3));
+
+    assert!(server.move_viewer(peer, 1));
+    publish(1);
+    let switched = match client.recv(&mut packet) {
+        Ok(Got::Switched(p)) => p,
+        other => panic!("expected a switch, got {other:?}"),
+    };
+    assert_eq!(
+        (switched.id, switched.rung, switched.rungs),
+        (1, Some(1), 2)
+    );
+    assert_eq!(client.placement(), switched);
+    assert_eq!((client.stream().width, client.stream().height), (8, 4));
+    for seq in 1..4 {
+        match client.recv(&mut packet) {
+            Ok(Got::Packet { bytes }) => assert_eq!(bytes, 32 + 8 * 4 * 3),
+            other => panic!("expected a packet, got {other:?}"),
+        }
+        assert_eq!(packet.seq, seq);
+        assert_eq!((packet.rendition, packet.payload.len()), (1, 8 * 4 * 3));
+        publish(seq + 1);
     }
 }
 
@@ -264,9 +503,7 @@ fn viewer_dying_mid_frame_costs_the_others_nothing() {
 
     // A raw viewer that reads the handshake and part of a frame, then vanishes.
     let mut dying = TcpStream::connect(server.local_addr()).unwrap();
-    dying
-        .write_all(&framewire_net::Hello::CURRENT.to_bytes())
-        .unwrap();
+    dying.write_all(&Hello::default().to_bytes()).unwrap();
     let mut part = [0u8; 24 + 40];
     dying.read_exact(&mut part).unwrap();
     next_event(&rx, "second join");
@@ -292,17 +529,22 @@ fn server_full_is_said_to_the_viewer() {
     let (server, rx) = start(config);
     let _first = connect(server.local_addr());
     next_event(&rx, "first join");
-    let mut second = connect(server.local_addr());
-    assert_eq!(
-        second.recv().unwrap(),
-        Received::End {
-            reason: Some("server full: 1 of 1 viewers connected".into())
-        }
+    // Refused before the stream starts, with the reason.
+    let second = Client::connect(
+        server.local_addr(),
+        Request::default(),
+        ClientConfig::default(),
     );
-    assert!(matches!(
-        next_event(&rx, "the rejection"),
-        ServerEvent::Rejected { .. }
-    ));
+    let reason = "server full: 1 of 1 viewers connected";
+    assert!(
+        matches!(&second, Err(NetError::Refused { reason: Some(r), .. }) if r == reason),
+        "{:?}",
+        second.err()
+    );
+    match next_event(&rx, "the rejection") {
+        ServerEvent::Rejected { error, .. } => assert_eq!(error, reason),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
 }
 
 /// A fake server that accepts one viewer, reads its hello and sends `bytes`, then closes.
@@ -311,7 +553,7 @@ fn bad_server(bytes: Vec<u8>) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     thread::spawn(move || {
         let (mut s, _) = listener.accept().unwrap();
-        let mut hello = [0u8; 8];
+        let mut hello = [0u8; 16];
         s.read_exact(&mut hello).unwrap();
         let _ = s.write_all(&bytes);
     });
@@ -336,7 +578,7 @@ fn viewer_error_with(bytes: Vec<u8>, max_payload: u32, into: bool) -> String {
         max_payload,
         ..ClientConfig::default()
     };
-    let err = match Client::connect(addr, config) {
+    let err = match Client::connect(addr, Request::default(), config) {
         Err(e) => e,
         Ok(mut c) if into => {
             let mut payload = Vec::new();
@@ -390,7 +632,7 @@ fn viewer_facing_a_bad_server_gets_one_line_naming_it() {
     assert_eq!(
         viewer_error(wrong_magic, 1 << 20),
         "server SERVER: at byte 0 (before any frame): expected stream handshake magic \"FWST\", \
-         got 52 46 42 20 01 00 01 01 10 00 00 00 08 00 00 00 (\"RFB ............\")"
+         got 52 46 42 20 02 00 01 01 10 00 00 00 08 00 00 00 (\"RFB ............\")"
     );
 
     let mut unknown_codec = handshake().to_bytes().to_vec();
@@ -428,6 +670,70 @@ fn viewer_facing_a_bad_server_gets_one_line_naming_it() {
     );
 }
 
+#[test]
+fn a_switch_reaches_recv_and_recv_into_alike_before_a_large_frame() {
+    // Off the ladder, raw 512x256: large enough for recv_into to read it straight in.
+    let big = Placement {
+        id: 1,
+        rendition: Rendition {
+            stream: StreamInfo {
+                width: 512,
+                height: 256,
+                ..rendition().stream
+            },
+            quality: 0,
+        },
+        rung: None,
+        rungs: 1,
+    };
+    let len = 512 * 256 * 3;
+    let mut bytes = frames(1, 384);
+    bytes.extend_from_slice(&Switch::header().to_bytes());
+    bytes.extend_from_slice(&Switch { placement: big }.to_bytes());
+    bytes.extend_from_slice(&FrameHeader::frame(1, 0, len).to_bytes());
+    bytes.extend((0..len).map(|i| i as u8));
+    let end = FrameHeader {
+        payload_len: 0,
+        kind: framewire_net::MessageKind::End,
+        ..FrameHeader::frame(2, 0, 0)
+    };
+    bytes.extend_from_slice(&end.to_bytes());
+
+    let mut client = Client::connect(
+        bad_server(bytes.clone()),
+        Request::default(),
+        ClientConfig::default(),
+    )
+    .unwrap();
+    assert!(matches!(client.recv(), Ok(Received::Frame(h, _)) if h.seq == 0));
+    assert_eq!(client.recv().unwrap(), Received::Switched(big));
+    assert_eq!(client.placement(), big);
+    match client.recv().unwrap() {
+        Received::Frame(h, p) => assert_eq!((h.seq, p.len()), (1, len as usize)),
+        other => panic!("expected a frame, got {other:?}"),
+    }
+    assert_eq!(client.recv().unwrap(), Received::End { reason: None });
+
+    let mut client = Client::connect(
+        bad_server(bytes),
+        Request::default(),
+        ClientConfig::default(),
+    )
+    .unwrap();
+    let mut payload = Vec::new();
+    assert!(matches!(client.recv_into(&mut payload), Ok(Incoming::Frame(h)) if h.seq == 0));
+    assert_eq!(
+        client.recv_into(&mut payload).unwrap(),
+        Incoming::Switched(big)
+    );
+    assert!(matches!(client.recv_into(&mut payload), Ok(Incoming::Frame(h)) if h.seq == 1));
+    assert!(payload.iter().enumerate().all(|(i, &b)| b == i as u8));
+    assert_eq!(
+        client.recv_into(&mut payload).unwrap(),
+        Incoming::End { reason: None }
+    );
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes
         .chunks(8)
@@ -443,19 +749,50 @@ fn hex(bytes: &[u8]) -> String {
 
 #[test]
 fn wire_bytes_are_pinned() {
-    insta::assert_snapshot!("hello", hex(&framewire_net::Hello::CURRENT.to_bytes()));
-    let hs = Handshake {
-        stream: StreamInfo {
-            codec: CodecKind::Jpeg,
-            width: 640,
-            height: 480,
-            format: PixelFormat::Rgb8,
+    insta::assert_snapshot!("hello", hex(&Hello::default().to_bytes()));
+    let asking = Hello {
+        request: Request {
+            rung: Some(2),
+            codec: Some(CodecKind::Jpeg),
+            width: Some(320),
         },
+    };
+    insta::assert_snapshot!("hello_rung_2_jpeg_width_320", hex(&asking.to_bytes()));
+    let placement = Placement {
+        id: 1,
+        rendition: Rendition {
+            stream: StreamInfo {
+                codec: CodecKind::Jpeg,
+                width: 640,
+                height: 480,
+                format: PixelFormat::Rgb8,
+            },
+            quality: 80,
+        },
+        rung: Some(1),
+        rungs: 3,
+    };
+    let hs = Handshake {
+        placement,
         fps: 29.97,
     };
-    insta::assert_snapshot!("handshake_jpeg_640x480_rgb8_29.97fps", hex(&hs.to_bytes()));
+    insta::assert_snapshot!(
+        "handshake_jpeg_640x480_rgb8_29.97fps_rung_1_of_3_q80",
+        hex(&hs.to_bytes())
+    );
     let header = FrameHeader::frame(0x0102_0304_0506_0708, 1_700_000_000_123_456, 45_678);
     insta::assert_snapshot!("frame_header", hex(&header.to_bytes()));
+    let off_ladder = Placement {
+        rung: None,
+        ..placement
+    };
+    let switch = Switch {
+        placement: off_ladder,
+    };
+    insta::assert_snapshot!(
+        "switch_jpeg_640x480_rgb8_off_the_ladder_of_3_q80",
+        hex(&[&Switch::header().to_bytes()[..], &switch.to_bytes()].concat())
+    );
 }
 
 #[test]
@@ -464,12 +801,13 @@ fn the_last_frame_published_before_shutdown_still_arrives() {
     let mut client = connect(server.local_addr());
     next_event(&rx, "join");
     for seq in 0..3 {
-        server.publish(&Arc::new(Packet {
+        server.publish(&[Arc::new(Packet {
             keyframe: true,
             seq,
             capture_us: 0,
+            rendition: 0,
             payload: payload(seq),
-        }));
+        })]);
     }
     server.shutdown();
     let mut last = None;

@@ -1,31 +1,52 @@
-//! Property tests of the sans-IO reader: any split of a valid stream reads the same, and random
-//! or mutated streams never panic and never yield a payload over the limit; payloads taken out
-//! and read straight into the caller's buffer (`take_payload`) give the same events and the same
-//! failures. That its memory stays within one message plus one read is checked by its own unit
+//! Property tests of the sans-IO reader: any split of a valid stream (switches included) reads
+//! the same, and random or mutated streams never panic and never yield a payload over the
+//! limit; payloads taken out and read straight into the caller's buffer (`take_payload`) give
+//! the same events and the same failures. That its memory stays within one message plus one read is checked by its own unit
 //! test (`reader.rs`), which can see its buffer.
 
-use framewire_core::{CodecKind, PixelFormat, StreamInfo};
-use framewire_net::{Event, FrameHeader, FrameReader, Handshake, MessageKind};
+use framewire_core::{CodecKind, PixelFormat, Placement, Rendition, StreamInfo};
+use framewire_net::{Event, FrameHeader, FrameReader, Handshake, MessageKind, Switch};
 use proptest::prelude::*;
 
 const MAX: u32 = 4096;
 
+/// Rung `rung` of a ladder of three: bincode, 32x16 at the top, halved per rung.
+fn placement(rung: u8) -> Placement {
+    Placement {
+        id: usize::from(rung),
+        rendition: Rendition {
+            stream: StreamInfo {
+                codec: CodecKind::Bincode,
+                width: 32 >> rung,
+                height: 16 >> rung,
+                format: PixelFormat::Rgba8,
+            },
+            quality: 0,
+        },
+        rung: Some(rung),
+        rungs: 3,
+    }
+}
+
 fn handshake() -> Handshake {
     Handshake {
-        stream: StreamInfo {
-            codec: CodecKind::Bincode,
-            width: 32,
-            height: 16,
-            format: PixelFormat::Rgba8,
-        },
+        placement: placement(0),
         fps: 25.0,
     }
 }
 
-/// A valid stream of frames with the given payload lengths, then an End.
+/// A valid stream of frames with the given payload lengths, then an End; every third frame
+/// comes after a switch to another rung.
 fn stream(lens: &[u32]) -> Vec<u8> {
     let mut out = handshake().to_bytes().to_vec();
     for (seq, &len) in lens.iter().enumerate() {
+        if seq % 3 == 2 {
+            let switch = Switch {
+                placement: placement(seq as u8 % 3),
+            };
+            out.extend_from_slice(&Switch::header().to_bytes());
+            out.extend_from_slice(&switch.to_bytes());
+        }
         out.extend_from_slice(&FrameHeader::frame(seq as u64, 7, len).to_bytes());
         out.extend((0..len).map(|i| (i as u64 + seq as u64) as u8));
     }
@@ -57,6 +78,7 @@ fn read(bytes: &[u8], pieces: &[usize], direct: bool) -> (Vec<(u64, usize, u8)>,
                     assert!(p.len() as u32 <= MAX);
                     events.push((h.seq, p.len(), p.first().copied().unwrap_or(0)));
                 }
+                Ok(Some(Event::Switch(p))) => events.push((u64::MAX - 2, p.id, 0)),
                 Ok(Some(Event::End { .. })) => events.push((u64::MAX - 1, 0, 0)),
                 Ok(None) => break,
                 Err(_) => return (events, true),
@@ -97,7 +119,7 @@ proptest! {
         let (split, split_err) = read(&bytes, &pieces, false);
         let (direct, direct_err) = read(&bytes, &pieces, true);
         prop_assert!(!whole_err && !split_err && !direct_err);
-        prop_assert_eq!(whole.len(), lens.len() + 2);
+        prop_assert_eq!(whole.len(), lens.len() + lens.len() / 3 + 2);
         prop_assert_eq!(&split, &whole);
         prop_assert_eq!(direct, whole);
     }

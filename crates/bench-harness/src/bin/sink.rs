@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use framewire_core::Request;
 use framewire_net::{Client, ClientConfig, Received};
 
 /// Frames received before the clock starts.
@@ -47,8 +48,8 @@ fn main() -> ExitCode {
 }
 
 fn run(addr: SocketAddr, frames: u64) -> Result<(), String> {
-    let mut client =
-        Client::connect(addr, ClientConfig::default()).map_err(|e| format!("{addr}: {e}"))?;
+    let mut client = Client::connect(addr, Request::default(), ClientConfig::default())
+        .map_err(|e| format!("{addr}: {e}"))?;
     let mut received = 0u64;
     let mut bytes = 0u64;
     let mut start = Instant::now();

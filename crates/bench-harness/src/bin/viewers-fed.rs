@@ -21,8 +21,10 @@ use std::time::{Duration, Instant};
 
 use framewire_codec::JpegEncoder;
 use framewire_core::Packet;
-use framewire_core::{CodecKind, Frame, FrameEncoder, PixelFormat, StreamInfo};
-use framewire_net::{Client, ClientConfig, Fanout, Handshake, Received, Server, ServerConfig};
+use framewire_core::{
+    CodecKind, Frame, FrameEncoder, Ladder, PixelFormat, Rendition, Request, StreamInfo,
+};
+use framewire_net::{Client, ClientConfig, Fanout, Received, Server, ServerConfig};
 use framewire_pattern::TestPattern;
 
 const FPS: f64 = 30.0;
@@ -100,21 +102,22 @@ fn measure(
     max: usize,
     ticks: f64,
 ) -> String {
-    let handshake = Handshake {
+    let ladder = Ladder::single(Rendition {
         stream: StreamInfo {
             codec: CodecKind::Jpeg,
             width: w,
             height: h,
             format: PixelFormat::Rgb8,
         },
-        fps: FPS,
-    };
+        quality: 80,
+    });
     let config = ServerConfig {
         max_viewers: 1024,
         max_pending: 1024,
         ..ServerConfig::default()
     };
-    let server = Arc::new(Server::bind("127.0.0.1:0", handshake, config, |_| {}).expect("bind"));
+    let server =
+        Arc::new(Server::bind("127.0.0.1:0", Arc::new(ladder), FPS, config, |_| {}).expect("bind"));
     let viewers_now = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let late = Arc::new(Mutex::new(0u64));
@@ -203,7 +206,8 @@ fn spawn_viewer(server: &Fanout) -> Viewer {
     let handle = thread::Builder::new()
         .name("fw-client".into())
         .spawn(move || {
-            let Ok(mut client) = Client::connect(addr, ClientConfig::default()) else {
+            let Ok(mut client) = Client::connect(addr, Request::default(), ClientConfig::default())
+            else {
                 return;
             };
             while let Ok(Received::Frame(..)) = client.recv() {
@@ -247,7 +251,7 @@ fn publish(
         for _ in 0..encodes {
             encoder.encode(&frame, &mut f.payload).expect("encoding");
         }
-        server.publish(&slot);
+        server.publish(std::slice::from_ref(&slot));
         if pool.len() < 8 {
             pool.push(slot);
         }
