@@ -1,9 +1,12 @@
 //! `cargo xtask bench [--quick]`: runs the criterion benches, the OpenCV baseline, the serve
-//! pipeline through the real binary and the viewers-fed measure, and writes one summary table
+//! pipeline through the real binary, the viewers-fed measure and the real binary's serve -> view
+//! across narrow netbed links (bench-harness's `narrow-link`), and writes one summary table
 //! (`target/framewire-bench/summary.json` and `summary.md`) where every row carries its ratio
 //! against a baseline measured in the same run. Every row comes from one table, `ROWS`; a row
 //! whose bench gave no result fails the command, naming the row and the bench id, unless the table
-//! lets this machine lack it (OpenCV, libjpeg-turbo's build tools, a GPU adapter).
+//! lets this machine lack it (OpenCV, libjpeg-turbo's build tools, a GPU adapter). Where network
+//! namespaces cannot be made (not root), the narrow-link rows stay, without a value, their note
+//! "not measured: needs root".
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -19,7 +22,8 @@ use crate::{cargo, on_path, root, run_cmd, target_dir};
 /// One line of the summary.
 struct Row {
     case: String,
-    value: f64,
+    /// `None` where this machine cannot measure it (the note says why).
+    value: Option<f64>,
     unit: &'static str,
     /// What the ratio divides by, with its value; empty where there is none.
     baseline: String,
@@ -39,8 +43,16 @@ enum Cmp {
 impl Row {
     fn new(case: impl Into<String>, value: f64, unit: &'static str) -> Row {
         Row {
+            value: Some(value),
+            ..Row::not_measured(case, unit)
+        }
+    }
+
+    /// A row without a value: this machine cannot measure it; the note should say why.
+    fn not_measured(case: impl Into<String>, unit: &'static str) -> Row {
+        Row {
             case: case.into(),
-            value,
+            value: None,
             unit,
             baseline: String::new(),
             ratio: None,
@@ -52,7 +64,7 @@ impl Row {
     fn against(mut self, name: &str, base: Option<f64>) -> Row {
         if let Some(b) = base.filter(|b| *b > 0.0 && b.is_finite()) {
             self.baseline = format!("{name}: {} {}", fmt_num(b), self.unit);
-            self.ratio = Some(self.value / b);
+            self.ratio = self.value.map(|v| v / b);
         } else {
             self.baseline = format!("{name}: not measured");
         }
@@ -93,9 +105,14 @@ impl Row {
     }
 
     fn target_text(&self) -> String {
+        // At most three decimals (25/30 reads 0.833), no trailing zeros.
+        let t = |t: f64| {
+            let s = format!("{t:.3}");
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        };
         match self.target {
-            Some((Cmp::AtMost, t)) => format!("<= {t}"),
-            Some((Cmp::AtLeast, t)) => format!(">= {t}"),
+            Some((Cmp::AtMost, v)) => format!("<= {}", t(v)),
+            Some((Cmp::AtLeast, v)) => format!(">= {}", t(v)),
             None => String::new(),
         }
     }
@@ -134,6 +151,76 @@ enum Key {
     Pipeline(&'static str, &'static str),
     /// A field of viewers-fed's result for (size, mode).
     Viewers(&'static str, &'static str, &'static str),
+    /// A figure of one narrow-link case.
+    Link(LinkCase, LinkFigure),
+}
+
+/// One case of bench-harness's `narrow-link`: `framewire serve` (640x480 JPEG at 30 fps) in one
+/// netbed namespace and `framewire view` in the other, through a link that carries `share`
+/// percent of the top rung's stream and adds `rtt_ms` of round trip.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct LinkCase {
+    /// `serve --adapt on` (the viewer moves along the quality ladder; measured after a 3 s
+    /// warm-up) or `off` (it stays on the top rung).
+    adapt: bool,
+    share: u32,
+    rtt_ms: u32,
+}
+
+impl LinkCase {
+    /// The case as narrow-link takes it on its command line and names it in its output.
+    fn arg(self) -> String {
+        let adapt = if self.adapt { "on" } else { "off" };
+        format!("{adapt}:{}:{}", self.share, self.rtt_ms)
+    }
+}
+
+/// A figure of a narrow-link case: a field of its JSON object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LinkFigure {
+    /// Latency p50, capture to decoded, minus the added round trip (ms).
+    P50,
+    /// Latency p99, likewise (ms).
+    P99,
+    /// One frame-time: bytes per frame received / link rate (ms).
+    FrameTime,
+    /// Frames per second received.
+    Fps,
+    /// What the link carries of frames that size (fps).
+    Capacity,
+    /// The source's frame rate (30 fps).
+    Source,
+    /// From the viewer's start to its last move along the ladder; 0 when it never moved (ms).
+    Settled,
+    /// What the viewer left out of its stats (ms).
+    Warmup,
+}
+
+impl LinkFigure {
+    const fn field(self) -> &'static str {
+        match self {
+            LinkFigure::P50 => "p50_ms",
+            LinkFigure::P99 => "p99_ms",
+            LinkFigure::FrameTime => "frame_ms",
+            LinkFigure::Fps => "fps",
+            LinkFigure::Capacity => "capacity_fps",
+            LinkFigure::Source => "source_fps",
+            LinkFigure::Settled => "settled_ms",
+            LinkFigure::Warmup => "warmup_ms",
+        }
+    }
+
+    /// The figure as a raw value: milliseconds or frames per second.
+    fn raw(self, v: f64) -> Raw {
+        match self {
+            LinkFigure::Fps | LinkFigure::Capacity | LinkFigure::Source => Raw::Fps(v),
+            LinkFigure::P50
+            | LinkFigure::P99
+            | LinkFigure::FrameTime
+            | LinkFigure::Settled
+            | LinkFigure::Warmup => Raw::Ms(v),
+        }
+    }
 }
 
 impl Key {
@@ -146,6 +233,9 @@ impl Key {
             Key::OpenCvSum(ks) => format!("OpenCV ops {ks:?}"),
             Key::Pipeline(label, mode) => format!("serve pipeline run \"{label} {mode}\""),
             Key::Viewers(size, mode, field) => format!("viewers-fed {field} of {size} {mode}"),
+            Key::Link(case, figure) => {
+                format!("narrow-link {} of case {}", figure.field(), case.arg())
+            }
         }
     }
 }
@@ -164,6 +254,19 @@ const fn pipe(label: &'static str, mode: &'static str) -> Key {
 
 const fn viewers(size: &'static str, mode: &'static str, field: &'static str) -> Key {
     Key::Viewers(size, mode, field)
+}
+
+/// A narrow-link figure: adaptation on or off, the link's share of the top rung's stream in
+/// percent, its added round trip in ms.
+const fn link(adapt: bool, share: u32, rtt_ms: u32, figure: LinkFigure) -> Key {
+    Key::Link(
+        LinkCase {
+            adapt,
+            share,
+            rtt_ms,
+        },
+        figure,
+    )
 }
 
 /// A row's unit, which also says how a figure is put in it (criterion gives ns, OpenCV ms).
@@ -213,7 +316,13 @@ enum MayLack {
     /// Where viewers-fed gives null (no viewer count kept 29 fps): the row is left out, a baseline
     /// reads "not measured".
     WhenNull,
+    /// Where netbed cannot make network namespaces (it needs root, and `ip`, `tc`, `nft`,
+    /// `/dev/net/tun`): the row stays, without a value, its note `NEEDS_ROOT`.
+    WithoutRoot,
 }
+
+/// The note of a row that needs netbed's namespaces where they cannot be made.
+const NEEDS_ROOT: &str = "not measured: needs root";
 
 /// What a row's note says.
 #[derive(Clone, Copy, Debug)]
@@ -224,6 +333,8 @@ enum Note {
     FramesPerSecond,
     /// The server threads' CPU at the viewer count of the row's viewers-fed result.
     ServerCpu,
+    /// The rung the viewer of the row's narrow-link case ended on, its moves, the link's rate.
+    Rung,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -261,7 +372,8 @@ const fn row(case: &'static str, value: Key, unit: Unit) -> RowSpec {
 }
 
 impl RowSpec {
-    /// The row is left out where this machine lacks what `may_lack` names.
+    /// The row is left out where this machine lacks what `may_lack` names (or, for
+    /// `MayLack::WithoutRoot`, kept without a value).
     const fn optional(self, may_lack: MayLack) -> RowSpec {
         RowSpec { may_lack, ..self }
     }
@@ -394,6 +506,77 @@ const PER_VIEWER: &str = "one encode per viewer";
 const CPU_NOTE: &str =
     "user+system time of the server's threads / viewers, at the largest count fed";
 const RENDER_NOTE: &str = "software adapter where no GPU; no baseline";
+const FRAME_TIME: &str = "one frame-time (bytes per frame received / link rate)";
+const LINK_CARRIES: &str = "what the link carries of frames that size";
+const SOURCE_FPS: &str = "the source's 30 fps";
+const WARMUP: &str = "the viewer's 3 s warm-up";
+
+// Narrow-link rows, one case's kind at a time: the ratio is the latency in frame-times (p50 at
+// most 2, p99 at most 3), the frame rate as a share of what the link carries (at least 0.9) or,
+// with adaptation on, of the source's 30 fps (at least 25 of 30), and the viewer's last move
+// along the ladder within its 3 s warm-up.
+
+/// A narrow-link latency row (`figure` is `P50` or `P99`): in frame-times, at most
+/// `frame_times`.
+const fn link_latency(
+    case: &'static str,
+    (adapt, share, rtt_ms): (bool, u32, u32),
+    figure: LinkFigure,
+    frame_times: f64,
+) -> RowSpec {
+    row(case, link(adapt, share, rtt_ms, figure), Unit::Ms)
+        .optional(MayLack::WithoutRoot)
+        .vs(
+            FRAME_TIME,
+            link(adapt, share, rtt_ms, LinkFigure::FrameTime),
+        )
+        .at_most(frame_times)
+        .note_of(Note::Rung)
+}
+
+/// p50 latency (minus the added round trip) of a narrow-link case, at most 2 frame-times.
+const fn link_p50(case: &'static str, adapt: bool, share: u32, rtt_ms: u32) -> RowSpec {
+    link_latency(case, (adapt, share, rtt_ms), LinkFigure::P50, 2.0)
+}
+
+/// p99 latency (minus the added round trip) of a narrow-link case, at most 3 frame-times.
+const fn link_p99(case: &'static str, adapt: bool, share: u32, rtt_ms: u32) -> RowSpec {
+    link_latency(case, (adapt, share, rtt_ms), LinkFigure::P99, 3.0)
+}
+
+/// Frames per second received with adaptation off, at least 0.9 of what the link carries.
+const fn link_fps_of_capacity(case: &'static str, share: u32, rtt_ms: u32) -> RowSpec {
+    row(case, link(false, share, rtt_ms, LinkFigure::Fps), Unit::Fps)
+        .optional(MayLack::WithoutRoot)
+        .vs(
+            LINK_CARRIES,
+            link(false, share, rtt_ms, LinkFigure::Capacity),
+        )
+        .at_least(0.9)
+        .note_of(Note::Rung)
+}
+
+/// Frames per second received with adaptation on, at least 25 of the source's 30.
+const fn link_fps_of_source(case: &'static str, share: u32, rtt_ms: u32) -> RowSpec {
+    row(case, link(true, share, rtt_ms, LinkFigure::Fps), Unit::Fps)
+        .optional(MayLack::WithoutRoot)
+        .vs(SOURCE_FPS, link(true, share, rtt_ms, LinkFigure::Source))
+        .at_least(25.0 / 30.0)
+        .note_of(Note::Rung)
+}
+
+/// With adaptation on, the viewer's last move along the ladder: within its 3 s warm-up.
+const fn link_settled(case: &'static str, share: u32, rtt_ms: u32) -> RowSpec {
+    row(
+        case,
+        link(true, share, rtt_ms, LinkFigure::Settled),
+        Unit::Ms,
+    )
+    .optional(MayLack::WithoutRoot)
+    .vs(WARMUP, link(true, share, rtt_ms, LinkFigure::Warmup))
+    .at_most(1.0)
+    .note_of(Note::Rung)
+}
 
 /// Every row of the summary, in its order.
 static ROWS: &[RowSpec] = &[
@@ -858,6 +1041,100 @@ static ROWS: &[RowSpec] = &[
         MayLack::WhenNull,
     )
     .note(CPU_NOTE),
+    // serve -> view through a narrow link (netbed), one 640x480 JPEG stream at 30 fps; the link
+    // carries 60% or 30% of its top rung (640x480@80).
+    link_p50("narrow link 60%, adaptation off: p50 latency", false, 60, 0),
+    link_p99("narrow link 60%, adaptation off: p99 latency", false, 60, 0),
+    link_fps_of_capacity(
+        "narrow link 60%, adaptation off: fps of what the link carries",
+        60,
+        0,
+    ),
+    link_p50("narrow link 30%, adaptation off: p50 latency", false, 30, 0),
+    link_p99("narrow link 30%, adaptation off: p99 latency", false, 30, 0),
+    link_fps_of_capacity(
+        "narrow link 30%, adaptation off: fps of what the link carries",
+        30,
+        0,
+    ),
+    link_p50(
+        "narrow link 60% + 40 ms RTT, adaptation off: p50 latency - RTT",
+        false,
+        60,
+        40,
+    ),
+    link_p99(
+        "narrow link 60% + 40 ms RTT, adaptation off: p99 latency - RTT",
+        false,
+        60,
+        40,
+    ),
+    link_fps_of_capacity(
+        "narrow link 60% + 40 ms RTT, adaptation off: fps of what the link carries",
+        60,
+        40,
+    ),
+    link_p50(
+        "narrow link 30% + 40 ms RTT, adaptation off: p50 latency - RTT",
+        false,
+        30,
+        40,
+    ),
+    link_p99(
+        "narrow link 30% + 40 ms RTT, adaptation off: p99 latency - RTT",
+        false,
+        30,
+        40,
+    ),
+    link_fps_of_capacity(
+        "narrow link 30% + 40 ms RTT, adaptation off: fps of what the link carries",
+        30,
+        40,
+    ),
+    link_settled(
+        "narrow link 60%, adaptation on: last move along the ladder",
+        60,
+        0,
+    ),
+    link_p50(
+        "narrow link 60%, adaptation on, after 3 s: p50 latency",
+        true,
+        60,
+        0,
+    ),
+    link_p99(
+        "narrow link 60%, adaptation on, after 3 s: p99 latency",
+        true,
+        60,
+        0,
+    ),
+    link_fps_of_source(
+        "narrow link 60%, adaptation on, after 3 s: fps of the source's 30 (>= 25 fps)",
+        60,
+        0,
+    ),
+    link_settled(
+        "narrow link 30%, adaptation on: last move along the ladder",
+        30,
+        0,
+    ),
+    link_p50(
+        "narrow link 30%, adaptation on, after 3 s: p50 latency",
+        true,
+        30,
+        0,
+    ),
+    link_p99(
+        "narrow link 30%, adaptation on, after 3 s: p99 latency",
+        true,
+        30,
+        0,
+    ),
+    link_fps_of_source(
+        "narrow link 30%, adaptation on, after 3 s: fps of the source's 30 (>= 25 fps)",
+        30,
+        0,
+    ),
     // Renderer, in the order of its ids.
     row(
         "render 1920x1080/rgb8 (upload+draw+read back)",
@@ -1003,12 +1280,14 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
     let opencv = opencv_baseline(&out_dir, quick, &mut notes);
     let pipeline = pipeline_runs(quick, turbo, &mut notes);
     let viewers = viewers_fed(quick, &mut notes);
+    let link = narrow_link(quick, &mut notes);
     let measured = Measurements {
         crit,
         opencv,
         pipeline,
         viewers,
         turbo,
+        link,
     };
 
     let rows = match build_rows(ROWS, &measured, &mut notes) {
@@ -1306,6 +1585,69 @@ fn viewers_fed(quick: bool, notes: &mut Vec<String>) -> Vec<Value> {
     }
 }
 
+/// The narrow-link cases `table` names, in its order, each once.
+fn link_cases(table: &[RowSpec]) -> Vec<LinkCase> {
+    let mut cases = Vec::new();
+    for key in table.iter().flat_map(RowSpec::keys) {
+        if let Key::Link(case, _) = key
+            && !cases.contains(&case)
+        {
+            cases.push(case);
+        }
+    }
+    cases
+}
+
+/// Bench-harness's narrow-link on the table's cases, one at a time, with the release
+/// `framewire` binary: 5 s of streaming each, after a 3 s warm-up with adaptation on (3 s with
+/// `--quick`).
+fn narrow_link(quick: bool, notes: &mut Vec<String>) -> LinkRuns {
+    let exe = target_dir().join("release/narrow-link");
+    let mut cmd = Command::new(&exe);
+    cmd.arg(target_dir().join("release/framewire"));
+    if quick {
+        cmd.arg("--quick");
+    }
+    cmd.args(link_cases(ROWS).into_iter().map(LinkCase::arg));
+    eprintln!("$ {}", format!("{cmd:?}").replace('"', ""));
+    match cmd.stderr(Stdio::inherit()).output() {
+        Ok(o) => {
+            if !o.status.success() {
+                notes.push(format!("narrow-link failed ({})", o.status));
+            }
+            link_runs(&String::from_utf8_lossy(&o.stdout), notes)
+        }
+        Err(e) => {
+            notes.push(format!("cannot run {}: {e}", exe.display()));
+            LinkRuns::Measured(Vec::new())
+        }
+    }
+}
+
+/// Narrow-link's output, one JSON object a line: `{"unavailable": REASON}` where netbed cannot
+/// make namespaces, else one object per case; a case that failed is noted.
+fn link_runs(stdout: &str, notes: &mut Vec<String>) -> LinkRuns {
+    let mut results = Vec::new();
+    for v in stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    {
+        if let Some(why) = v.get("unavailable") {
+            let why = why.as_str().unwrap_or("no reason given");
+            return LinkRuns::Unavailable(why.to_string());
+        }
+        if let Some(e) = v.get("error") {
+            notes.push(format!(
+                "narrow-link case {} failed: {}",
+                v["case"].as_str().unwrap_or("?"),
+                e.as_str().unwrap_or_default()
+            ));
+        }
+        results.push(v);
+    }
+    LinkRuns::Measured(results)
+}
+
 /// Everything one run measured, for the table to read.
 struct Measurements {
     /// Criterion's results by id.
@@ -1318,6 +1660,17 @@ struct Measurements {
     viewers: Vec<Value>,
     /// Whether libjpeg-turbo was built and measured.
     turbo: bool,
+    /// The narrow-link cases.
+    link: LinkRuns,
+}
+
+/// What narrow-link gave.
+#[derive(Debug)]
+enum LinkRuns {
+    /// Netbed cannot make namespaces on this machine; why not.
+    Unavailable(String),
+    /// One JSON object per case (with an `error` where the case failed).
+    Measured(Vec<Value>),
 }
 
 /// A figure as its source gives it.
@@ -1394,6 +1747,27 @@ impl Measurements {
             .find(|v| v["size"] == size && v["mode"] == mode)
     }
 
+    /// The narrow-link result of `case`; `Err` says why there is none.
+    fn link_result(&self, case: LinkCase) -> Result<&Value, Gap> {
+        let name = case.arg();
+        match &self.link {
+            LinkRuns::Unavailable(_) => Err(Gap {
+                what: format!("narrow-link case {name} (netbed cannot make namespaces here)"),
+                excused_by: Some(MayLack::WithoutRoot),
+            }),
+            LinkRuns::Measured(results) => match results.iter().find(|r| r["case"] == name) {
+                None => Err(Gap::missing(format!("narrow-link case {name}"))),
+                Some(r) => match r.get("error") {
+                    Some(e) => Err(Gap::missing(format!(
+                        "narrow-link case {name} (it failed: {})",
+                        e.as_str().unwrap_or_default()
+                    ))),
+                    None => Ok(r),
+                },
+            },
+        }
+    }
+
     /// The figure `key` names; `bytes` is what the row's value bench declared, for
     /// `Key::CritSameBytes`.
     fn raw(&self, key: Key, bytes: Option<u64>) -> Result<Raw, Gap> {
@@ -1458,6 +1832,12 @@ impl Measurements {
                     None => Err(Gap::missing(what)),
                 }
             }
+            Key::Link(case, figure) => self.link_result(case).and_then(|r| {
+                r[figure.field()]
+                    .as_f64()
+                    .map(|v| figure.raw(v))
+                    .ok_or_else(|| Gap::missing(key.describe()))
+            }),
         }
     }
 }
@@ -1469,14 +1849,18 @@ impl RowSpec {
         let here = match self.may_lack {
             MayLack::WithoutTurbo => m.turbo,
             MayLack::WithoutGpu => gpu,
-            MayLack::Never | MayLack::WithoutOpenCv | MayLack::WhenNull => true,
+            MayLack::Never | MayLack::WithoutOpenCv | MayLack::WhenNull | MayLack::WithoutRoot => {
+                true
+            }
         };
         if !here {
             return Ok(None);
         }
         let raw = match m.raw(self.value, None) {
             Ok(raw) => raw,
-            Err(gap) if gap.excused_by == Some(self.may_lack) => return Ok(None),
+            Err(gap) if gap.excused_by == Some(self.may_lack) => {
+                return Ok(self.unmeasured());
+            }
             Err(gap) => return Err(format!("no result from {}", gap.what)),
         };
         let value = self
@@ -1529,8 +1913,46 @@ impl RowSpec {
                     result["server_cpu_cores"].as_f64().unwrap_or(f64::NAN) * 100.0
                 ));
             }
+            Note::Rung => {
+                let Key::Link(case, _) = self.value else {
+                    return Err("a rung note needs a narrow-link value".into());
+                };
+                let r = m
+                    .link_result(case)
+                    .map_err(|gap| format!("no result from {}", gap.what))?;
+                let changes = r["rung_changes"].as_u64().unwrap_or_default();
+                let mut note = format!(
+                    "ended on {} ({changes} rung change{}), link {} kbit/s",
+                    r["rung"].as_str().unwrap_or("an unnamed rung"),
+                    if changes == 1 { "" } else { "s" },
+                    r["rate_kbit"]
+                );
+                if case.adapt {
+                    note.push_str(&format!(
+                        ", last move {:.1} s after the viewer started",
+                        r["settled_ms"].as_f64().unwrap_or(f64::NAN) / 1e3
+                    ));
+                }
+                row = row.note(note);
+            }
         }
         Ok(Some(row))
+    }
+
+    /// The row where its value may be missing here: left out, or (where that needs root) kept
+    /// without a value, its baseline and ratio empty, saying why.
+    fn unmeasured(&self) -> Option<Row> {
+        if self.may_lack != MayLack::WithoutRoot {
+            return None;
+        }
+        let mut row = Row::not_measured(self.case, self.unit.as_str()).note(NEEDS_ROOT);
+        if let Some(b) = self.baseline {
+            row = row.against(b.label, None);
+        }
+        if let Some((cmp, t)) = self.target {
+            row = row.target(cmp, t);
+        }
+        Some(row)
     }
 }
 
@@ -1548,6 +1970,13 @@ fn build_rows(
             "renderer fps not measured: no GPU adapter (install mesa-vulkan-drivers for lavapipe)"
                 .into(),
         );
+    }
+    if let LinkRuns::Unavailable(why) = &m.link {
+        notes.push(format!(
+            "narrow-link rows not measured: netbed cannot make network namespaces here ({why}); \
+             run `cargo xtask bench` as root, with ip, tc (iproute2), nft (nftables) and \
+             /dev/net/tun"
+        ));
     }
     let mut rows = Vec::new();
     let mut missing = Vec::new();
@@ -1588,7 +2017,7 @@ fn markdown(rows: &[Row], notes: &[String], quick: bool, build: f64, run: f64) -
         };
         s.push_str(&format!(
             "| {case} | {} | {} | {} | {} | {} | {} |\n",
-            fmt_num(r.value),
+            r.value.map(fmt_num).unwrap_or_default(),
             r.unit,
             r.baseline,
             r.ratio.map(|r| format!("{r:.2}")).unwrap_or_default(),
@@ -1608,7 +2037,8 @@ fn markdown(rows: &[Row], notes: &[String], quick: bool, build: f64, run: f64) -
     }
     s.push_str(
         "\nratio = value / baseline value, both measured in this run; for ms and us lower is \
-         better, for fps, MB/s and viewers higher is better.\n",
+         better, for fps, MB/s and viewers higher is better. Narrow-link latency ratios are in \
+         frame-times (bytes per frame received / link rate).\n",
     );
     s
 }
@@ -1645,6 +2075,7 @@ mod tests {
             pipeline: BTreeMap::new(),
             viewers: Vec::new(),
             turbo: true,
+            link: LinkRuns::Measured(Vec::new()),
         };
         let bench = Measured {
             ns: 1000.0,
@@ -1678,6 +2109,26 @@ mod tests {
                         }
                     };
                     m.viewers[at.expect("just found or added")][field] = json!(1.0);
+                }
+                Key::Link(case, figure) => {
+                    let LinkRuns::Measured(results) = &mut m.link else {
+                        unreachable!("measured above");
+                    };
+                    let name = case.arg();
+                    let at = match results.iter().position(|r| r["case"] == name) {
+                        Some(at) => at,
+                        None => {
+                            results.push(json!({
+                                "case": name,
+                                "rung": "640x480@80",
+                                "rung_changes": 0,
+                                "rate_kbit": 1000,
+                                "settled_ms": 0.0,
+                            }));
+                            results.len() - 1
+                        }
+                    };
+                    results[at][figure.field()] = json!(1.0);
                 }
             }
         }
@@ -1899,6 +2350,22 @@ mod tests {
                             && viewers_fields.contains(&field),
                         "{case}: viewers-fed {size} {mode} {field}"
                     ),
+                    // Narrow-link runs the cases the table names (`link_cases`); what each
+                    // gives is in its own test below.
+                    Key::Link(c, figure) => assert!(
+                        (1..=100).contains(&c.share)
+                            && case.contains(&format!("narrow link {}%", c.share))
+                            && case.contains(if c.adapt {
+                                "adaptation on"
+                            } else {
+                                "adaptation off"
+                            })
+                            && (c.rtt_ms == 0 || case.contains(&format!("{} ms RTT", c.rtt_ms)))
+                            && (c.adapt
+                                || !matches!(figure, LinkFigure::Settled | LinkFigure::Warmup)),
+                        "{case}: narrow-link {} {figure:?}",
+                        c.arg()
+                    ),
                 }
             }
             // Each excuse names what this machine can lack for that kind of figure.
@@ -1908,6 +2375,7 @@ mod tests {
                 MayLack::WhenNull => matches!(key, Key::Viewers(..)),
                 MayLack::WithoutTurbo => matches!(key, Key::Crit(_) | Key::Pipeline(..)),
                 MayLack::WithoutGpu => matches!(key, Key::Crit(_)),
+                MayLack::WithoutRoot => matches!(key, Key::Link(..)),
             };
             assert!(excuses(spec.value, spec.may_lack), "{case}");
             if let Some(b) = spec.baseline {
@@ -2048,6 +2516,235 @@ mod tests {
         m.viewers[0]["max_viewers"] = Value::Null;
         let e = error(&m);
         assert!(e.contains("viewers-fed max_viewers of 320x240 once"), "{e}");
+    }
+
+    /// The narrow-link results of `m` (a made-up run measures them all).
+    fn link_results(m: &mut Measurements) -> &mut Vec<Value> {
+        match &mut m.link {
+            LinkRuns::Measured(results) => results,
+            LinkRuns::Unavailable(_) => panic!("made-up runs have namespaces"),
+        }
+    }
+
+    #[test]
+    fn narrow_link_rows_give_latency_in_frame_times_and_fps_as_a_share() {
+        let mut m = made_up_run(ROWS);
+        let results = link_results(&mut m);
+        results.retain(|r| r["case"] != "off:30:0" && r["case"] != "on:30:0");
+        // What narrow-link prints (fields it has and the table does not read left out).
+        results.push(json!({
+            "case": "off:30:0", "adapt": "off", "share_percent": 30, "rtt_ms": 0,
+            "rate_kbit": 1440, "frame_ms": 40.0, "capacity_fps": 25.0, "source_fps": 30.0,
+            "fps": 23.75, "p50_ms": 50.0, "p99_ms": 200.0, "rung": "640x480@80",
+            "rung_changes": 0, "moves": 0, "settled_ms": 0.0, "warmup_ms": 0.0,
+        }));
+        results.push(json!({
+            "case": "on:30:0", "adapt": "on", "share_percent": 30, "rtt_ms": 0,
+            "rate_kbit": 1440, "frame_ms": 8.0, "capacity_fps": 125.0, "source_fps": 30.0,
+            "fps": 24.0, "p50_ms": 12.0, "p99_ms": 30.0, "rung": "320x240@50",
+            "rung_changes": 2, "moves": 2, "settled_ms": 1400.0, "warmup_ms": 3000.0,
+        }));
+        let mut notes = Vec::new();
+        let rows = build_rows(ROWS, &m, &mut notes).expect("every row measured");
+        assert!(notes.is_empty(), "{notes:?}");
+        let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1e-9);
+
+        // Adaptation off: latency over one frame-time, fps over what the link carries.
+        let r = row(&rows, "narrow link 30%, adaptation off: p50 latency");
+        assert_eq!((r.value, r.unit), (Some(50.0), "ms"));
+        assert_eq!(
+            r.baseline,
+            "one frame-time (bytes per frame received / link rate): 40.0 ms"
+        );
+        assert!(close(r.ratio, 1.25) && r.target_text() == "<= 2" && r.meets() == Some(true));
+        assert_eq!(
+            r.note,
+            "ended on 640x480@80 (0 rung changes), link 1440 kbit/s"
+        );
+        let r = row(&rows, "narrow link 30%, adaptation off: p99 latency");
+        assert!(close(r.ratio, 5.0) && r.target_text() == "<= 3" && r.meets() == Some(false));
+        let r = row(
+            &rows,
+            "narrow link 30%, adaptation off: fps of what the link carries",
+        );
+        assert_eq!(
+            r.baseline,
+            "what the link carries of frames that size: 25.0 fps"
+        );
+        assert!(close(r.ratio, 0.95) && r.target_text() == ">= 0.9" && r.meets() == Some(true));
+
+        // Adaptation on: the frame-time of the rung received; fps over the source's 30.
+        let case = "narrow link 30%, adaptation on, after 3 s: p50 latency";
+        let r = row(&rows, case);
+        assert!(close(r.ratio, 1.5) && r.meets() == Some(true));
+        assert_eq!(
+            r.note,
+            "ended on 320x240@50 (2 rung changes), link 1440 kbit/s, last move 1.4 s after the \
+             viewer started"
+        );
+        let r = row(
+            &rows,
+            "narrow link 30%, adaptation on, after 3 s: p99 latency",
+        );
+        assert!(close(r.ratio, 3.75) && r.meets() == Some(false));
+        let fps_case =
+            "narrow link 30%, adaptation on, after 3 s: fps of the source's 30 (>= 25 fps)";
+        let r = row(&rows, fps_case);
+        assert_eq!(r.baseline, "the source's 30 fps: 30.0 fps");
+        assert!(close(r.ratio, 0.8) && r.target_text() == ">= 0.833" && r.meets() == Some(false));
+        let r = row(
+            &rows,
+            "narrow link 30%, adaptation on: last move along the ladder",
+        );
+        assert_eq!(r.baseline, "the viewer's 3 s warm-up: 3000 ms");
+        assert!(close(r.ratio, 1400.0 / 3000.0) && r.meets() == Some(true));
+        // 25 fps exactly meets the target.
+        let results = link_results(&mut m);
+        let on = results.iter_mut().find(|r| r["case"] == "on:30:0").unwrap();
+        on["fps"] = json!(25.0);
+        let rows = build_rows(ROWS, &m, &mut notes).expect("every row measured");
+        assert_eq!(row(&rows, fps_case).meets(), Some(true));
+        let md = markdown(&rows, &[], false, 1.0, 2.0);
+        assert!(
+            md.contains(&format!(
+                "| {case} (ended on 320x240@50 (2 rung changes), link 1440 kbit/s, last move 1.4 \
+                 s after the viewer started) | 12.0 | ms | one frame-time (bytes per frame \
+                 received / link rate): 8.00 ms | 1.50 | <= 2 | yes |"
+            )),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn without_root_the_narrow_link_rows_stay_without_values_saying_they_need_root() {
+        let mut m = made_up_run(ROWS);
+        let mut notes = Vec::new();
+        let out = r#"{"unavailable":"not root: needs CAP_NET_ADMIN and CAP_SYS_ADMIN"}"#;
+        m.link = link_runs(&format!("{out}\n"), &mut notes);
+        let rows = build_rows(ROWS, &m, &mut notes).expect("namespaces may be missing");
+        // Every row is there; the narrow-link ones have no value, ratio or verdict.
+        assert_eq!(rows.len(), ROWS.len());
+        let link_rows: Vec<&Row> = rows
+            .iter()
+            .filter(|r| r.case.starts_with("narrow link"))
+            .collect();
+        let needs_root = ROWS
+            .iter()
+            .filter(|s| s.may_lack == MayLack::WithoutRoot)
+            .count();
+        assert_eq!(link_rows.len(), needs_root);
+        assert_eq!(needs_root, 20, "6 cases: 3 rows each, 4 with adaptation on");
+        for r in link_rows {
+            assert_eq!(r.note, "not measured: needs root", "{}", r.case);
+            assert!(r.value.is_none() && r.ratio.is_none(), "{}", r.case);
+            assert!(r.baseline.ends_with(": not measured"), "{}", r.case);
+            assert!(
+                !r.target_text().is_empty(),
+                "{}: the target still shows",
+                r.case
+            );
+        }
+        let j = row(
+            &rows,
+            "narrow link 30%, adaptation on, after 3 s: fps of the source's 30 (>= 25 fps)",
+        )
+        .to_json();
+        assert_eq!(
+            (&j["value"], &j["ratio"], &j["meets"]),
+            (&Value::Null, &Value::Null, &Value::Null)
+        );
+        assert_eq!(
+            (&j["note"], &j["target"], &j["baseline"]),
+            (
+                &json!("not measured: needs root"),
+                &json!(">= 0.833"),
+                &json!("the source's 30 fps: not measured")
+            )
+        );
+        let md = markdown(&rows, &notes, false, 1.0, 2.0);
+        assert!(
+            md.contains(
+                "| narrow link 60%, adaptation off: p50 latency (not measured: needs root) |  | \
+                 ms | one frame-time (bytes per frame received / link rate): not measured |  | \
+                 <= 2 |  |"
+            ),
+            "{md}"
+        );
+        // The run's notes say what exactly is missing.
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.starts_with("narrow-link rows not measured")
+                    && n.contains("not root: needs CAP_NET_ADMIN and CAP_SYS_ADMIN")),
+            "{notes:?}"
+        );
+        // Other rows are measured as ever.
+        assert!(row(&rows, "framing header encode").value.is_some());
+    }
+
+    #[test]
+    fn a_narrow_link_case_without_a_result_fails_the_summary_naming_the_row_and_why() {
+        // A case that failed: narrow-link says why, the summary names the first row it lacks.
+        let mut m = made_up_run(ROWS);
+        let out: String = link_results(&mut m)
+            .iter()
+            .map(|r| match r["case"].as_str() {
+                Some("off:60:0") => {
+                    json!({"case": "off:60:0", "error": "view failed: connection refused"})
+                }
+                _ => r.clone(),
+            })
+            .map(|r| format!("{r}\n"))
+            .collect();
+        let mut notes = Vec::new();
+        m.link = link_runs(&out, &mut notes);
+        assert_eq!(
+            notes,
+            ["narrow-link case off:60:0 failed: view failed: connection refused"]
+        );
+        assert_eq!(
+            error(&m),
+            "summary row \"narrow link 60%, adaptation off: p50 latency\": no result from \
+             narrow-link case off:60:0 (it failed: view failed: connection refused) (and 2 more \
+             rows lack results); no summary written"
+        );
+        // narrow-link gave nothing (it could not run): with namespaces there, that is an error.
+        m.link = link_runs("", &mut notes);
+        let e = error(&m);
+        assert!(
+            e.contains("no result from narrow-link case off:60:0")
+                && e.contains("(and 19 more rows lack results)"),
+            "{e}"
+        );
+        // A figure missing from a case's result.
+        let mut m = made_up_run(ROWS);
+        let results = link_results(&mut m);
+        let on = results.iter_mut().find(|r| r["case"] == "on:60:0").unwrap();
+        on.as_object_mut().unwrap().remove("source_fps");
+        let e = error(&m);
+        assert!(
+            e.contains(
+                "its baseline (the source's 30 fps) has no result from narrow-link \
+                 source_fps of case on:60:0"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn narrow_link_runs_each_case_the_table_names_once_in_its_order() {
+        let cases: Vec<String> = link_cases(ROWS).into_iter().map(LinkCase::arg).collect();
+        assert_eq!(
+            cases,
+            [
+                "off:60:0",
+                "off:30:0",
+                "off:60:40",
+                "off:30:40",
+                "on:60:0",
+                "on:30:0"
+            ]
+        );
     }
 
     #[test]

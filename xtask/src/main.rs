@@ -22,9 +22,11 @@ tasks:
   test  rustfmt check, clippy -D warnings, and every test of the workspace
   bench [--quick]
         criterion benches (framing, resize, codecs, loopback, renderer), OpenCV on the same
-        pixels (a Python venv under target/), the serve pipeline and viewers fed; prints one
-        table with ratios against baselines measured in the same run and writes
-        target/framewire-bench/summary.json and summary.md. --quick: short measurements.
+        pixels (a Python venv under target/), the serve pipeline, viewers fed, and serve ->
+        view across narrow links (network namespaces: as root, else those rows say 'not
+        measured: needs root'); prints one table with ratios against baselines measured in
+        the same run and writes target/framewire-bench/summary.json and summary.md.
+        --quick: short measurements.
 ";
 
 fn main() -> ExitCode {

@@ -1,8 +1,9 @@
 //! Cross-crate benchmarks and measurements for framewire: criterion benches in `benches/`
-//! (loopback end to end), the counting-allocator test in `tests/`, and three small binaries that
+//! (loopback end to end), the counting-allocator test in `tests/`, and four small binaries that
 //! `cargo xtask bench` runs: `write-pattern` (raw RGB test-pattern pixels for the OpenCV
-//! baseline), `viewers-fed` (how many 30 fps viewers one server feeds) and `sink` (a viewer
-//! that receives without decoding, to time `framewire serve`'s send pipeline).
+//! baseline), `viewers-fed` (how many 30 fps viewers one server feeds), `sink` (a viewer
+//! that receives without decoding, to time `framewire serve`'s send pipeline) and `narrow-link`
+//! (latency and frame rate of `framewire serve` -> `view` across a narrow netbed link).
 //! Micro-benchmarks live beside the code they measure.
 
 use framewire_core::{Frame, PixelFormat};

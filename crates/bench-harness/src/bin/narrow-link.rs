@@ -1,0 +1,393 @@
+//! Latency and frame rate through a narrow link, with the real `framewire` binary:
+//! `narrow-link FRAMEWIRE [--quick] CASE...`, where CASE is `ADAPT:SHARE:RTT_MS` (`off:60:0`,
+//! `on:30:0`, `off:30:40`, ...).
+//!
+//! First the stream's bytes per frame at its top rung (640x480 JPEG quality 80, headers
+//! included) on loopback. Then, one case at a time, a netbed testbed whose link toward B carries
+//! SHARE percent of that stream at 30 fps, with RTT_MS of added round trip: `framewire serve
+//! --codec jpeg --size 640x480 --fps 30 --adapt ADAPT` in A, `framewire view --headless
+//! --no-reconnect --stats json` in B. With adaptation on the viewer's first 3 s are left out
+//! (`--warmup 3s`, while it settles on a rung), and serve's `moved` lines time its last move.
+//!
+//! One JSON object per case on stdout, in the order asked:
+//! - `p50_ms`, `p99_ms`: capture-to-decoded latency minus the added round trip;
+//! - `frame_ms`: one frame-time, the bytes per frame received over the link rate; the latency
+//!   in frame-times is `p50_ms / frame_ms` (also given, `p50_frame_times`, `p99_frame_times`);
+//! - `fps` received, `capacity_fps` (what the link carries of frames that size, `1000 /
+//!   frame_ms`) and `source_fps` (30); `fps_share` is fps over capacity with adaptation off,
+//!   and over the source's 30 fps with it on (the lower rungs' frames are smaller, so a link
+//!   carries more of them than the source makes);
+//! - `rung` the viewer ended on, `rung_changes`, serve's `moves` and `settled_ms` (from the
+//!   viewer's start to its last move; 0 when it never moved), `warmup_ms`;
+//! - or `{"case": .., "error": ..}` where the case failed.
+//!
+//! Where this machine cannot make a testbed (netbed needs root, `ip`, `tc`, `nft`,
+//! `/dev/net/tun`) it prints one object, `{"unavailable": REASON}`, and exits 0.
+//! `--quick` streams 3 s per case instead of 5 (after the warm-up).
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use framewire_netbed::{Link, Side};
+use serde_json::{Value, json};
+
+/// The source's frame rate.
+const FPS: f64 = 30.0;
+/// `serve`'s stream, every case; `--adapt` follows.
+const STREAM: [&str; 6] = ["--codec", "jpeg", "--size", "640x480", "--fps", "30"];
+/// What the viewer leaves out while it settles, with adaptation on.
+const WARMUP: Duration = Duration::from_secs(3);
+/// Frames of the loopback run that measures the top rung's bytes per frame.
+const SIZE_FRAMES: u64 = 30;
+/// The longest any one run may take before it counts as hung.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// One case: adaptation on or off, the share of the top rung's stream the link carries, and
+/// the round trip it adds.
+#[derive(Clone, Copy, Debug)]
+struct Case {
+    adapt: bool,
+    share_percent: u32,
+    rtt_ms: u32,
+}
+
+impl Case {
+    /// `ADAPT:SHARE:RTT_MS`, e.g. `off:60:0`.
+    fn parse(s: &str) -> Result<Case, String> {
+        let bad = || format!("case {s:?}: expected ADAPT:SHARE:RTT_MS, e.g. off:60:0");
+        let mut parts = s.split(':');
+        let (Some(adapt), Some(share), Some(rtt), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        let adapt = match adapt {
+            "on" => true,
+            "off" => false,
+            _ => return Err(bad()),
+        };
+        let share_percent = share.parse().ok().filter(|p| (1..=1000).contains(p));
+        let rtt_ms = rtt.parse().ok().filter(|ms| *ms <= 10_000);
+        let (Some(share_percent), Some(rtt_ms)) = (share_percent, rtt_ms) else {
+            return Err(bad());
+        };
+        Ok(Case {
+            adapt,
+            share_percent,
+            rtt_ms,
+        })
+    }
+
+    fn name(self) -> String {
+        let adapt = if self.adapt { "on" } else { "off" };
+        format!("{adapt}:{}:{}", self.share_percent, self.rtt_ms)
+    }
+}
+
+fn main() -> ExitCode {
+    let mut exe = None;
+    let mut quick = false;
+    let mut cases = Vec::new();
+    for a in std::env::args().skip(1) {
+        if a == "--quick" {
+            quick = true;
+        } else if exe.is_none() {
+            exe = Some(PathBuf::from(a));
+        } else {
+            match Case::parse(&a) {
+                Ok(c) => cases.push(c),
+                Err(e) => return usage(&e),
+            }
+        }
+    }
+    let Some(exe) = exe.filter(|_| !cases.is_empty()) else {
+        return usage("expected the framewire binary's path and at least one case");
+    };
+    if !exe.is_file() {
+        return usage(&format!("{} is not a file", exe.display()));
+    }
+    if let Err(reason) = framewire_netbed::available() {
+        println!("{}", json!({ "unavailable": reason }));
+        return ExitCode::SUCCESS;
+    }
+    let top_bytes = match top_frame_bytes(&exe) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("narrow-link: bytes per frame on loopback: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let seconds = if quick { 3.0 } else { 5.0 };
+    for case in cases {
+        let out = run_case(&exe, case, top_bytes, seconds)
+            .unwrap_or_else(|e| json!({ "case": case.name(), "error": e }));
+        println!("{out}");
+    }
+    ExitCode::SUCCESS
+}
+
+fn usage(problem: &str) -> ExitCode {
+    eprintln!(
+        "narrow-link: {problem}\nusage: narrow-link FRAMEWIRE [--quick] ADAPT:SHARE:RTT_MS... \
+         (e.g. narrow-link target/release/framewire off:60:0 on:30:0)"
+    );
+    ExitCode::from(2)
+}
+
+/// A running `framewire serve`, killed when dropped; its stdout lines arrive on `lines` with the
+/// time each was read.
+struct Serve {
+    child: Child,
+    addr: String,
+    lines: mpsc::Receiver<(Instant, String)>,
+}
+
+impl Serve {
+    /// Starts `cmd` (the framewire binary, here or in a namespace) as `serve --listen LISTEN`.
+    fn start(mut cmd: Command, listen: &str, adapt: bool) -> Result<Serve, String> {
+        let mut child = cmd
+            .args(["serve", "--listen", listen])
+            .args(STREAM)
+            .args(["--adapt", if adapt { "on" } else { "off" }])
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start framewire serve: {e}"))?;
+        let stdout = child.stdout.take().ok_or("serve's stdout")?;
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send((Instant::now(), line)).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut serve = Serve {
+            child,
+            addr: String::new(),
+            lines,
+        };
+        let first = serve
+            .lines
+            .recv_timeout(DEADLINE)
+            .map_err(|_| "serve printed no `listening on ADDR` line".to_string())?
+            .1;
+        serve.addr = first
+            .strip_prefix("listening on ")
+            .ok_or_else(|| format!("serve's first line was {first:?}"))?
+            .trim()
+            .to_string();
+        Ok(serve)
+    }
+
+    /// The times of serve's `viewer ... moved ...` lines read so far, after `since`.
+    fn moves_since(&self, since: Instant) -> Vec<Instant> {
+        self.lines
+            .try_iter()
+            .filter(|(at, line)| {
+                *at >= since && line.starts_with("viewer ") && line.contains(" moved ")
+            })
+            .map(|(at, _)| at)
+            .collect()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `cmd` (the framewire binary) as `view --headless --no-reconnect --stats json` with
+/// `args`, to its end or `DEADLINE`, and returns its stats.
+fn view(mut cmd: Command, args: &[&str]) -> Result<Value, String> {
+    let mut child = cmd
+        .args(["view", "--headless", "--no-reconnect", "--stats", "json"])
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start framewire view: {e}"))?;
+    // Read both pipes while it runs, so that neither fills.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        thread::spawn(move || {
+            let mut s = String::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_string(&mut s);
+            }
+            s
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let deadline = Instant::now() + DEADLINE;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("view did not finish within {DEADLINE:?}"));
+            }
+            Err(e) => return Err(format!("waiting for view: {e}")),
+        }
+    };
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+    if !status.success() {
+        return Err(format!("view failed ({status}): {}", stderr.trim()));
+    }
+    serde_json::from_str(stdout.trim()).map_err(|e| format!("view's stats {stdout:?}: {e}"))
+}
+
+fn number(s: &Value, key: &str) -> Result<f64, String> {
+    s[key]
+        .as_f64()
+        .ok_or_else(|| format!("no number {key} in view's stats {s}"))
+}
+
+/// Bytes per frame of the top rung (headers included), from a short view on loopback.
+fn top_frame_bytes(exe: &Path) -> Result<f64, String> {
+    let serve = Serve::start(Command::new(exe), "127.0.0.1:0", false)?;
+    let frames = SIZE_FRAMES.to_string();
+    let s = view(
+        Command::new(exe),
+        &["--connect", &serve.addr, "--frames", &frames],
+    )?;
+    let bytes = number(&s, "bytes")? / number(&s, "frames")?;
+    if bytes.is_finite() && bytes > 0.0 {
+        Ok(bytes)
+    } else {
+        Err(format!("no frames in {s}"))
+    }
+}
+
+/// Streams `case` and returns its figures as one JSON object.
+fn run_case(exe: &Path, case: Case, top_bytes: f64, seconds: f64) -> Result<Value, String> {
+    let stream_kbit = top_bytes * 8.0 * FPS / 1000.0;
+    let rate_kbit = (stream_kbit * f64::from(case.share_percent) / 100.0).round() as u32;
+    let rtt = Duration::from_millis(u64::from(case.rtt_ms));
+    let builder = Link::builder()
+        .rate_kbit_toward(Side::B, rate_kbit.max(1))
+        .rtt(rtt);
+    let link = builder.link().to_string();
+    let bed = builder
+        .build()
+        .map_err(|e| format!("cannot build a testbed with {link}: {e}"))?;
+    let serve = Serve::start(
+        bed.command_in(Side::A, exe),
+        &format!("{}:0", bed.a().addr()),
+        case.adapt,
+    )?;
+    // Frames to count: the link's worth with adaptation off, the source's with it on.
+    let per_second = if case.adapt {
+        FPS
+    } else {
+        f64::from(rate_kbit) * 1000.0 / 8.0 / top_bytes
+    };
+    let frames = ((per_second * seconds).ceil() as u64).max(10).to_string();
+    let warmup = format!("{}s", WARMUP.as_secs());
+    let mut args = vec!["--connect", &serve.addr, "--frames", &frames];
+    if case.adapt {
+        args.extend(["--warmup", &warmup]);
+    }
+    let started = Instant::now();
+    let s = view(bed.command_in(Side::B, exe), &args)?;
+    let moves = serve.moves_since(started);
+    drop(serve);
+    drop(bed);
+
+    let received = number(&s, "frames")?;
+    if received < 2.0 {
+        return Err(format!("too few frames to measure: {s}"));
+    }
+    let frame_bytes = number(&s, "bytes")? / received;
+    let frame_ms = frame_bytes / (f64::from(rate_kbit) / 8.0);
+    let capacity_fps = 1000.0 / frame_ms;
+    let fps = number(&s, "fps")?;
+    let latency = |q: &str| {
+        s["latency_ms"][q]
+            .as_f64()
+            .map(|ms| ms - f64::from(case.rtt_ms))
+            .ok_or_else(|| format!("no latency_ms.{q} in view's stats {s}"))
+    };
+    let (p50, p99, max) = (latency("p50")?, latency("p99")?, latency("max")?);
+    let fps_share = if case.adapt {
+        fps / FPS
+    } else {
+        fps / capacity_fps
+    };
+    let settled_ms = moves
+        .last()
+        .map_or(0.0, |at| at.duration_since(started).as_secs_f64() * 1e3);
+    let warmup_ms = if case.adapt {
+        WARMUP.as_secs_f64() * 1e3
+    } else {
+        0.0
+    };
+    let round = |v: f64, places: i32| {
+        let k = 10f64.powi(places);
+        (v * k).round() / k
+    };
+    Ok(json!({
+        "case": case.name(),
+        "adapt": if case.adapt { "on" } else { "off" },
+        "share_percent": case.share_percent,
+        "rtt_ms": case.rtt_ms,
+        "rate_kbit": rate_kbit,
+        "top_frame_bytes": round(top_bytes, 0),
+        "frames": s["frames"],
+        "frame_bytes": round(frame_bytes, 0),
+        "frame_ms": round(frame_ms, 3),
+        "capacity_fps": round(capacity_fps, 3),
+        "source_fps": FPS,
+        "fps": fps,
+        "fps_share": round(fps_share, 3),
+        "p50_ms": round(p50, 3),
+        "p99_ms": round(p99, 3),
+        "max_ms": round(max, 3),
+        "p50_frame_times": round(p50 / frame_ms, 3),
+        "p99_frame_times": round(p99 / frame_ms, 3),
+        "rung": s["rung"],
+        "rung_changes": s["rung_changes"],
+        "moves": moves.len(),
+        "settled_ms": round(settled_ms, 0),
+        "warmup_ms": warmup_ms,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cases_read_and_name_themselves() {
+        let c = Case::parse("on:30:40").unwrap();
+        assert!(c.adapt && c.share_percent == 30 && c.rtt_ms == 40);
+        assert_eq!(c.name(), "on:30:40");
+        assert_eq!(Case::parse("off:60:0").unwrap().name(), "off:60:0");
+        for bad in [
+            "",
+            "off",
+            "off:60",
+            "maybe:60:0",
+            "off:0:0",
+            "off:60:x",
+            "off:60:0:1",
+        ] {
+            assert!(Case::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
