@@ -347,13 +347,23 @@ fn print_send_event(event: SendEvent, source: &str, live: &mut LiveLine) {
             fps,
             mbit_per_s,
             subscribers,
+            renditions,
             frames,
             dropped_for_slow,
             dropped_at_capture,
-        } => live.show(&format!(
-            "{fps:6.1} fps {mbit_per_s:8.2} Mbit/s  viewers {subscribers}  frames {frames}  \
-             dropped for slow viewers {dropped_for_slow}  at capture {dropped_at_capture}"
-        )),
+        } => {
+            // `viewers 3 (640x480@80: 2, 320x240@50: 1)`: each viewer's rung.
+            let on: Vec<String> = renditions.iter().map(|(r, n)| format!("{r}: {n}")).collect();
+            let on = if on.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", on.join(", "))
+            };
+            live.show(&format!(
+                "{fps:6.1} fps {mbit_per_s:8.2} Mbit/s  viewers {subscribers}{on}  frames {frames}  \
+                 dropped for slow viewers {dropped_for_slow}  at capture {dropped_at_capture}"
+            ));
+        }
         SendEvent::Source(SourceEvent::Lost(why)) => {
             println!("camera lost: {why}; viewers stay connected, retrying every second");
         }

@@ -1,12 +1,11 @@
 //! End to end through the real `framewire` binary: `serve` and `view` processes talking over
 //! real sockets on 127.0.0.1, for every codec, and what a user sees when something is wrong.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::Stdio;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use framewire_core::CodecKind;
 use serde_json::Value;
@@ -174,13 +173,13 @@ fn garbage_client_gets_a_one_line_rejection_and_serving_goes_on() {
     );
 }
 
-/// A fake server that sends `bytes` to the first connection after reading 8 bytes.
+/// A fake server that sends `bytes` to the first connection after reading its hello.
 fn fake_server(bytes: Vec<u8>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     thread::spawn(move || {
         let (mut s, _) = listener.accept().unwrap();
-        let mut hello = [0u8; 8];
+        let mut hello = [0u8; framewire_net::wire::HELLO_LEN];
         let _ = s.read_exact(&mut hello);
         let _ = s.write_all(&bytes);
     });
@@ -189,12 +188,18 @@ fn fake_server(bytes: Vec<u8>) -> String {
 
 /// A 64x48 JPEG stream's handshake, then one frame `seq` with `payload`.
 fn jpeg_stream(seq: u64, payload: &[u8]) -> Vec<u8> {
+    let stream = framewire_core::StreamInfo {
+        codec: CodecKind::Jpeg,
+        width: 64,
+        height: 48,
+        format: framewire_core::PixelFormat::Rgb8,
+    };
     let mut bytes = framewire_net::Handshake {
-        stream: framewire_core::StreamInfo {
-            codec: CodecKind::Jpeg,
-            width: 64,
-            height: 48,
-            format: framewire_core::PixelFormat::Rgb8,
+        placement: framewire_core::Placement {
+            id: 0,
+            rendition: framewire_core::Rendition { stream, quality: 80 },
+            rung: Some(0),
+            rungs: 1,
         },
         fps: 30.0,
     }
