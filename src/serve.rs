@@ -353,7 +353,10 @@ fn print_send_event(event: SendEvent, source: &str, live: &mut LiveLine) {
             dropped_at_capture,
         } => {
             // `viewers 3 (640x480@80: 2, 320x240@50: 1)`: each viewer's rung.
-            let on: Vec<String> = renditions.iter().map(|(r, n)| format!("{r}: {n}")).collect();
+            let on: Vec<String> = renditions
+                .iter()
+                .map(|(r, n)| format!("{r}: {n}"))
+                .collect();
             let on = if on.is_empty() {
                 String::new()
             } else {

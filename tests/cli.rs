@@ -197,7 +197,10 @@ fn jpeg_stream(seq: u64, payload: &[u8]) -> Vec<u8> {
     let mut bytes = framewire_net::Handshake {
         placement: framewire_core::Placement {
             id: 0,
-            rendition: framewire_core::Rendition { stream, quality: 80 },
+            rendition: framewire_core::Rendition {
+                stream,
+                quality: 80,
+            },
             rung: Some(0),
             rungs: 1,
         },

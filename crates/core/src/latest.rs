@@ -136,6 +136,11 @@ impl<T> Latest<T> {
         self.ready.notify_all();
     }
 
+    /// Whether a value is waiting to be taken.
+    pub fn is_full(&self) -> bool {
+        self.lock().value.is_some()
+    }
+
     /// Whether [`Latest::close`] was called.
     pub fn is_closed(&self) -> bool {
         self.lock().closed

@@ -6,10 +6,13 @@
 //!   rule held the rest back, so the link is full): it moves down at once to the best rung
 //!   whose bytes per second fit [`DOWN_FILL`] of what it actually carried.
 //! - **Not saturated** for [`CLIMB_AFTER`] since its last move: it moves up to the best rung
-//!   whose bytes per second fit [`UP_FILL`] of the link's rate. The rate is the highest
-//!   delivery-rate sample of the last two seconds: each frame leaves as a burst, and the
-//!   kernel measures a burst at the rate the bottleneck passes it, also while the link is
-//!   not full, so a link that widened shows without filling it.
+//!   whose bytes per second fit [`UP_FILL`] of the link's rate. Each frame leaves as a burst
+//!   and the link passes it at its own rate, so the time from writing a frame to its last
+//!   byte's acknowledgement, less the smallest round trip, says the rate also while the link
+//!   is not full: a link that widened shows without filling it. The rate is the median of the
+//!   last two seconds' frames. (The kernel's own delivery-rate samples do not serve here: a
+//!   frame's first few segments pass a token-bucket link at the speed of the wire, and a
+//!   sample of them reads tens of times the link's rate.)
 //! - A climb that has to come back down within [`FAILED_CLIMB`] holds further climbs back
 //!   for a while (2 s, doubling to [`MAX_HOLD`]), so a rate sample that ran high costs one
 //!   short dip, not a see-saw; the hold stays short enough to climb back within 5 s.
@@ -19,6 +22,7 @@
 //!
 //! [`Ladder::rung_sizes`]: framewire_core::Ladder::rung_sizes
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// How often the last window is judged.
@@ -37,8 +41,12 @@ pub(crate) const FAILED_CLIMB: Duration = Duration::from_secs(3);
 pub(crate) const MAX_HOLD: Duration = Duration::from_secs(3);
 /// Bytes a packet costs on the wire besides its payload (headers: framing, TCP, IP).
 const OVERHEAD: f64 = 96.0;
-/// How long a delivery-rate sample counts toward the link's rate.
-const RATE_WINDOW: Duration = Duration::from_secs(1);
+/// How long a frame's drain time counts toward the link's rate.
+const RATE_WINDOW: Duration = Duration::from_secs(2);
+/// Drain times kept at most (two seconds of 60 fps).
+const MAX_SAMPLES: usize = 120;
+/// The shortest time a drain counts as taking (timer and polling granularity).
+const MIN_DRAIN: Duration = Duration::from_micros(200);
 
 /// The subscriber's totals at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -68,10 +76,8 @@ pub(crate) struct Adapter {
     last_climb: Option<Instant>,
     hold: Duration,
     hold_until: Option<Instant>,
-    /// Highest delivery-rate sample of the current and the previous rate window.
-    rate_now: u64,
-    rate_before: u64,
-    rate_since: Instant,
+    /// Recent frames' rates across the link (bytes/s), oldest first.
+    rates: VecDeque<(Instant, f64)>,
 }
 
 impl Adapter {
@@ -82,24 +88,42 @@ impl Adapter {
             last_climb: None,
             hold: Duration::ZERO,
             hold_until: None,
-            rate_now: 0,
-            rate_before: 0,
-            rate_since: now,
+            rates: VecDeque::new(),
         }
     }
 
-    /// Takes in the kernel's latest delivery-rate sample (bytes/s; 0: none).
-    pub(crate) fn observe_rate(&mut self, sample: u64, now: Instant) {
-        if now.duration_since(self.rate_since) >= RATE_WINDOW {
-            self.rate_before = self.rate_now;
-            self.rate_now = 0;
-            self.rate_since = now;
+    /// Takes in one frame's drain: `bytes` written, all acknowledged after `took`, on a
+    /// connection whose smallest round trip is `min_rtt`.
+    pub(crate) fn observe_drain(
+        &mut self,
+        bytes: usize,
+        took: Duration,
+        min_rtt: Duration,
+        now: Instant,
+    ) {
+        let crossing = took.saturating_sub(min_rtt).max(MIN_DRAIN);
+        if self.rates.len() == MAX_SAMPLES {
+            self.rates.pop_front();
         }
-        self.rate_now = self.rate_now.max(sample);
+        self.rates
+            .push_back((now, bytes as f64 / crossing.as_secs_f64()));
     }
 
-    fn link_rate(&self) -> f64 {
-        self.rate_now.max(self.rate_before) as f64
+    /// The median rate of the last [`RATE_WINDOW`]'s frames (0: none).
+    fn link_rate(&mut self, now: Instant) -> f64 {
+        while self
+            .rates
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) > RATE_WINDOW)
+        {
+            self.rates.pop_front();
+        }
+        let mut rates: Vec<f64> = self.rates.iter().map(|(_, r)| *r).collect();
+        if rates.is_empty() {
+            return 0.0;
+        }
+        rates.sort_by(f64::total_cmp);
+        rates[rates.len() / 2]
     }
 
     /// Judges the window once it is [`WINDOW`] old: where the subscriber on rung `current`
@@ -123,6 +147,15 @@ impl Adapter {
         if offered < 1.0 {
             return None;
         }
+        tracing::debug!(
+            current,
+            offered,
+            sent,
+            carried,
+            link = self.link_rate(now),
+            ?sizes,
+            "judging a subscriber's link"
+        );
         let need = |rung: usize| sizes[rung].map(|b| (b + OVERHEAD) * offered);
         let best_within =
             |budget: f64| (0..sizes.len()).find(|&r| need(r).is_some_and(|n| n <= budget));
@@ -141,7 +174,7 @@ impl Adapter {
         if now.duration_since(self.last_move) < CLIMB_AFTER || held || current == 0 {
             return None;
         }
-        let link = self.link_rate();
+        let link = self.link_rate(now);
         let to = best_within(UP_FILL * link).filter(|&r| r < current)?;
         self.moved(now, true);
         Some(Move { to, link })
@@ -163,9 +196,8 @@ impl Adapter {
         } else {
             self.hold = Duration::ZERO;
         }
-        // The next window starts after the move: frames of the old rung still in the slot.
-        self.rate_now = 0;
-        self.rate_before = 0;
+        // Frames of the new rung measure the link afresh.
+        self.rates.clear();
     }
 }
 
@@ -219,7 +251,7 @@ mod tests {
         let mut a = Adapter::new(t0, c);
         let mut t = t0;
         t += WINDOW;
-        a.observe_rate(2_000_000, t);
+        a.observe_drain(8_000, Duration::from_millis(4), Duration::ZERO, t);
         second(&mut c, 30, 30, 8_000);
         assert_eq!(
             a.decide(t, c, 2, &SIZES),
@@ -227,7 +259,7 @@ mod tests {
             "climbs only after {CLIMB_AFTER:?}"
         );
         t += WINDOW;
-        a.observe_rate(2_000_000, t);
+        a.observe_drain(8_000, Duration::from_millis(4), Duration::ZERO, t);
         second(&mut c, 30, 30, 8_000);
         let m = a.decide(t, c, 2, &SIZES).expect("climbs");
         assert_eq!(m.to, 0, "40 KB x 30 = 1.2 MB/s fits 0.7 x 2 MB/s");
@@ -244,7 +276,7 @@ mod tests {
         // The rate samples run high (2 MB/s) but the link carries 400 KB/s.
         for _ in 0..20 {
             t += WINDOW;
-            a.observe_rate(2_000_000, t);
+            a.observe_drain(8_000, Duration::from_millis(4), Duration::ZERO, t);
             if rung == 0 {
                 second(&mut c, 30, 10, 40_000);
             } else {

@@ -639,11 +639,12 @@ impl Delivery<'_> {
                 }
                 Waited::Timeout => continue,
             };
+            let written = Instant::now();
             if let Err(e) = self.write(&packet) {
                 return write_error(&e, write_timeout);
             }
             if let Some(adapter) = &mut adapter {
-                self.adapt(adapter);
+                self.adapt(adapter, written, packet.payload.len());
             }
         }
     }
@@ -673,12 +674,15 @@ impl Delivery<'_> {
         }
     }
 
-    /// Judges the viewer's link after a packet, and starts a move when it should move.
-    fn adapt(&mut self, adapter: &mut Adapter) {
-        let now = Instant::now();
-        if let Ok(info) = tcp_queue::tcp_info(self.stream) {
-            adapter.observe_rate(info.delivery_rate, now);
+    /// Times the drain of the packet of `bytes` written at `written`, judges the viewer's
+    /// link, and starts a move when it should move.
+    fn adapt(&mut self, adapter: &mut Adapter, written: Instant, bytes: usize) {
+        if let Some(took) = drain_time(self.stream, &self.viewer.slot, written)
+            && let Ok(info) = tcp_queue::tcp_info(self.stream)
+        {
+            adapter.observe_drain(bytes + 64, took, info.min_rtt, Instant::now());
         }
+        let now = Instant::now();
         if self.viewer.to.load(Ordering::Relaxed) != self.placement.id {
             return; // still moving: the next packet is the new rendition's
         }
@@ -697,6 +701,28 @@ impl Delivery<'_> {
         });
     }
 }
+
+/// How long after `written` the socket's queue emptied (every byte acknowledged), polling it;
+/// `None` when a newer packet arrives first (the link is busy), the slot closes, a second
+/// passes, or the kernel cannot say.
+fn drain_time(
+    stream: &TcpStream,
+    slot: &Latest<Arc<Packet>>,
+    written: Instant,
+) -> Option<Duration> {
+    loop {
+        if tcp_queue::unacked_bytes(stream).ok()? == 0 {
+            return Some(written.elapsed());
+        }
+        if slot.is_full() || slot.is_closed() || written.elapsed() > Duration::from_secs(1) {
+            return None;
+        }
+        thread::sleep(DRAIN_POLL);
+    }
+}
+
+/// How often [`drain_time`] looks at the socket's queue.
+const DRAIN_POLL: Duration = Duration::from_micros(500);
 
 /// Why a write ended the viewer's stream: nothing for a peer that went away.
 fn write_error(e: &io::Error, write_timeout: Duration) -> Option<String> {
