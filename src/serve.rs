@@ -68,7 +68,7 @@ pub struct ServeArgs {
     write_timeout: Duration,
     /// Move each viewer along the quality ladder by what its link carries (off: every viewer
     /// gets the top rung, unless it asks for another)
-    #[arg(long, default_value = "on", value_name = "on|off", value_parser = parse_on_off)]
+    #[arg(long, default_value = "on", value_name = "on|off", value_parser = parse_on_off, action = clap::ArgAction::Set)]
     adapt: bool,
     /// The quality ladder, best first: sizes with a JPEG quality, like 640x480@80,320x240@50
     /// (sizes alone for raw and bincode); default: the asked size and quality, a lower quality,

@@ -332,6 +332,90 @@ fn typos_get_a_clear_error() {
     check(&["view", "--connect", "nowhere"], "expected HOST:PORT");
     check(&["view", "--stats", "xml"], "[possible values: json]");
     check(&["sreve"], "unrecognized subcommand 'sreve'");
+    check(
+        &["serve", "--adapt", "no"],
+        "expected on or off, got \"no\"",
+    );
+    check(
+        &["serve", "--ladder", "640x480@80,320x240@0"],
+        "rung \"320x240@0\": expected a quality in 1..=100 after @",
+    );
+    check(
+        &["view", "--rung", "1", "--width", "320"],
+        "'--rung <N>' cannot be used with '--width <WIDTH>'",
+    );
+}
+
+/// Views `frames` frames with `ask` and returns the stats.
+fn view_asking(serve: &Serve, ask: &[&str]) -> Value {
+    let args = [
+        &["--connect", &serve.addr, "--headless", "--frames", "5"][..],
+        ask,
+        &["--stats", "json"],
+    ];
+    stats(&view(&args.concat()))
+}
+
+#[test]
+fn a_viewer_pins_a_rung_or_asks_for_a_codec_and_width() {
+    let serve = Serve::start(&["--codec", "jpeg"]);
+    let ladder = serve.line_starting("quality ladder: ");
+    assert_eq!(
+        ladder,
+        "quality ladder: 640x480@80, 640x480@50, 320x240@50 (each viewer follows its link)"
+    );
+    let pinned = view_asking(&serve, &["--rung", "2"]);
+    assert_eq!(
+        (
+            pinned["rung"].as_str(),
+            pinned["width"].as_u64(),
+            pinned["rung_changes"].as_u64()
+        ),
+        (Some("320x240@50"), Some(320), Some(0))
+    );
+    let joined = serve.line_containing(" connected ");
+    assert!(
+        joined.ends_with("on rung 2 of 3 (320x240@50), staying there"),
+        "{joined}"
+    );
+    let asked = view_asking(&serve, &["--codec", "raw", "--width", "160"]);
+    assert_eq!(
+        (
+            asked["codec"].as_str(),
+            asked["rung"].as_str(),
+            asked["height"].as_u64()
+        ),
+        (Some("raw"), Some("160x120@raw"), Some(120))
+    );
+    let joined = serve.line_containing(" connected ");
+    assert!(
+        joined.ends_with("on 160x120@raw (asked for, off the ladder)"),
+        "{joined}"
+    );
+
+    let out = view(&["--connect", &serve.addr, "--headless", "--rung", "7"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out).trim(),
+        format!(
+            "framewire: error: server {} refused the viewer: asked for rung 7, but the ladder has \
+             rungs 0 to 2",
+            serve.addr
+        )
+    );
+
+    // With adaptation off, the top rung is the only one, and a viewer stays on it.
+    let one = Serve::start(&["--codec", "jpeg", "--adapt", "off", "--width", "320"]);
+    let ladder = one.line_starting("quality ladder: ");
+    assert!(
+        ladder.starts_with("quality ladder: 320x240@80 ("),
+        "{ladder}"
+    );
+    let s = view_asking(&one, &[]);
+    assert_eq!(
+        (s["rung"].as_str(), s["rung_changes"].as_u64()),
+        (Some("320x240@80"), Some(0))
+    );
 }
 
 #[test]
