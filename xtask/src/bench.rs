@@ -1527,6 +1527,9 @@ fn pipeline_fps(flags: &[&str], extra: &[&str], frames: u64) -> anyhow::Result<f
             "0",
             "--codec",
             "jpeg",
+            // One rendition: the figure is the pipeline's, not a ladder's.
+            "--adapt",
+            "off",
             "--listen",
             "127.0.0.1:0",
         ])

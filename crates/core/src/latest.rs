@@ -141,6 +141,26 @@ impl<T> Latest<T> {
         self.lock().value.is_some()
     }
 
+    /// Waits until a value is waiting (without taking it), the slot is closed, or `deadline`
+    /// passes; returns whether a value is waiting.
+    pub fn wait_full(&self, deadline: Instant) -> bool {
+        let mut inner = self.lock();
+        loop {
+            if inner.value.is_some() || inner.closed {
+                return inner.value.is_some();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            inner = self
+                .ready
+                .wait_timeout(inner, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
     /// Whether [`Latest::close`] was called.
     pub fn is_closed(&self) -> bool {
         self.lock().closed
@@ -215,5 +235,25 @@ mod tests {
             "waited 10 s for the value"
         );
         t.join().unwrap();
+    }
+
+    #[test]
+    fn wait_full_sees_a_value_without_taking_it() {
+        let slot = Arc::new(Latest::new());
+        assert!(!slot.wait_full(Instant::now() + Duration::from_millis(5)));
+        let producer = Arc::clone(&slot);
+        let t = std::thread::spawn(move || producer.put(5u8));
+        assert!(
+            slot.wait_full(Instant::now() + Duration::from_secs(10)),
+            "waited 10 s"
+        );
+        assert!(slot.is_full());
+        assert_eq!(slot.take(), Some(5), "still there");
+        t.join().unwrap();
+        slot.close();
+        assert!(
+            !slot.wait_full(Instant::now() + Duration::from_secs(10)),
+            "closed: no wait"
+        );
     }
 }

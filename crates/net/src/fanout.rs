@@ -714,10 +714,13 @@ fn drain_time(
         if tcp_queue::unacked_bytes(stream).ok()? == 0 {
             return Some(written.elapsed());
         }
-        if slot.is_full() || slot.is_closed() || written.elapsed() > Duration::from_secs(1) {
+        if slot.is_closed() || written.elapsed() > Duration::from_secs(1) {
             return None;
         }
-        thread::sleep(DRAIN_POLL);
+        // A newer packet ends the wait at once: it goes out without delay.
+        if slot.wait_full(Instant::now() + DRAIN_POLL) {
+            return None;
+        }
     }
 }
 

@@ -86,7 +86,9 @@
 //!
 //! - [`wire`]: the fixed messages, to and from bytes.
 //! - [`FrameReader`]: sans-IO, bytes split anywhere in, events out.
-//! - [`Server`]: accepts viewers, one thread each, newest frame wins.
+//! - [`Fanout`]: accepts viewers, one thread each, newest frame wins, each viewer on its rung
+//!   of the quality ladder (moved by `adapt`, which judges its link); [`Server`] binds it
+//!   with framewire's [`Protocol`].
 //! - [`Client`]: the viewer's connection.
 
 mod adapt;
