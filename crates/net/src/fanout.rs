@@ -527,6 +527,7 @@ fn serve_handshaken(
             return reject(format!("socket setup failed: {e}"));
         }
     };
+    let count;
     let viewer = Arc::new(Viewer {
         peer,
         slot: Latest::new(),
@@ -553,15 +554,9 @@ fn serve_handshaken(
             return refuse(&mut stream, reason);
         }
         viewers.push(Arc::clone(&viewer));
-        let count = viewers.len();
+        count = viewers.len();
         drop(viewers);
         shared.viewers_changed.notify_all();
-        (shared.on_event)(ServerEvent::Joined {
-            peer,
-            viewers: count,
-            placement,
-            adapts,
-        });
     }
 
     let mut delivery = Delivery {
@@ -570,7 +565,7 @@ fn serve_handshaken(
         shared,
         placement,
     };
-    let error = delivery.run(adapts);
+    let error = delivery.run(adapts, count);
     let placement = delivery.placement;
     let _ = stream.shutdown(Shutdown::Both);
     let (on, to) = (
@@ -607,15 +602,22 @@ struct Delivery<'a> {
 }
 
 impl Delivery<'_> {
-    /// Starts the stream, then sends the newest packet whenever there is one (moving the
-    /// viewer along the ladder when it `adapts`), until the viewer goes or the server stops.
-    /// Returns why it stopped when that was an error (not a plain close or a shutdown).
-    fn run(&mut self, adapts: bool) -> Option<String> {
+    /// Starts the stream (and says the viewer joined, one of `viewers`, once its start is
+    /// written), then sends the newest packet whenever there is one (moving the viewer along
+    /// the ladder when it `adapts`), until the viewer goes or the server stops. Returns why it
+    /// stopped when that was an error (not a plain close or a shutdown).
+    fn run(&mut self, adapts: bool, viewers: usize) -> Option<String> {
         let write_timeout = self.shared.config.write_timeout;
         let protocol = &*self.shared.protocol;
         if let Err(e) = protocol.write_start(self.stream, &self.placement) {
             return write_error(&e, write_timeout);
         }
+        (self.shared.on_event)(ServerEvent::Joined {
+            peer: self.viewer.peer,
+            viewers,
+            placement: self.placement,
+            adapts,
+        });
         let mut drain = Drain::default();
         let mut adapter = adapts.then(|| Adapter::new(Instant::now(), self.counters()));
         loop {
