@@ -173,6 +173,45 @@ fn garbage_client_gets_a_one_line_rejection_and_serving_goes_on() {
     );
 }
 
+#[test]
+fn peers_of_the_old_wire_version_get_one_line_naming_both_versions() {
+    // A version-1 viewer (its 8-byte hello) at this server: serve says so; the viewer is answered
+    // with a version-2 handshake, which a version-1 viewer reports naming both versions.
+    let serve = Serve::start(&["--codec", "jpeg"]);
+    let mut old = TcpStream::connect(&serve.addr).unwrap();
+    let me = old.local_addr().unwrap();
+    old.write_all(b"FWVH\x01\x00\x00\x00").unwrap();
+    old.set_read_timeout(Some(WAIT)).unwrap();
+    let mut answer = Vec::new();
+    let _ = old.read_to_end(&mut answer);
+    assert_eq!(&answer[..6], b"FWST\x02\x00", "{answer:?}");
+    let line = serve.error_line("the old viewer's rejection");
+    assert_eq!(
+        line,
+        format!(
+            "framewire: connection from {me} rejected: viewer speaks wire version 1, this server \
+             speaks version 2: the viewer needs a newer framewire"
+        )
+    );
+
+    // This viewer at a version-1 server, which closes the connection on the version-2 hello.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut hello = [0u8; 8];
+        let _ = s.read_exact(&mut hello);
+    });
+    let out = view(&["--connect", &addr, "--headless"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("wire version (1) than this viewer (2)"),
+        "{err}"
+    );
+}
+
 /// A fake server that sends `bytes` to the first connection after reading its hello.
 fn fake_server(bytes: Vec<u8>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
