@@ -26,9 +26,13 @@ pub fn parse_on_off(s: &str) -> Result<bool, String> {
     }
 }
 
+/// The rungs `--ladder` gives, best first: width, height, and a quality where one was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rungs(pub Vec<(u32, u32, Option<u8>)>);
+
 /// A quality ladder, best first: `640x480@80,320x240@50` (a JPEG quality after `@`), or sizes
 /// alone for codecs without a quality: `640x480,320x240`.
-pub fn parse_ladder(s: &str) -> Result<Vec<(u32, u32, Option<u8>)>, String> {
+pub fn parse_ladder(s: &str) -> Result<Rungs, String> {
     let rungs = s
         .split(',')
         .map(|rung| {
@@ -54,7 +58,7 @@ pub fn parse_ladder(s: &str) -> Result<Vec<(u32, u32, Option<u8>)>, String> {
     if rungs.len() > max {
         return Err(format!("at most {max} rungs, got {}", rungs.len()));
     }
-    Ok(rungs)
+    Ok(Rungs(rungs))
 }
 
 /// A host:port, resolved now so that a typo is reported before anything starts.
@@ -154,9 +158,9 @@ mod tests {
     fn ladders() {
         assert_eq!(
             parse_ladder("640x480@80,320x240@50"),
-            Ok(vec![(640, 480, Some(80)), (320, 240, Some(50))])
+            Ok(Rungs(vec![(640, 480, Some(80)), (320, 240, Some(50))]))
         );
-        assert_eq!(parse_ladder("640x480"), Ok(vec![(640, 480, None)]));
+        assert_eq!(parse_ladder("640x480"), Ok(Rungs(vec![(640, 480, None)])));
         for bad in [
             "",
             "640x480@0",

@@ -19,7 +19,9 @@ use framewire_net::{Server, ServerConfig, ServerEvent};
 use framewire_session::stage::MakeEncoder;
 use framewire_session::{SendConfig, SendError, SendEvent, Sender};
 
-use crate::args::{parse_addr, parse_duration, parse_fps, parse_ladder, parse_on_off, parse_size};
+use crate::args::{
+    Rungs, parse_addr, parse_duration, parse_fps, parse_ladder, parse_on_off, parse_size,
+};
 use crate::live::LiveLine;
 
 #[derive(Debug, Args)]
@@ -74,7 +76,7 @@ pub struct ServeArgs {
     /// (sizes alone for raw and bincode); default: the asked size and quality, a lower quality,
     /// and half the size
     #[arg(long, value_name = "RUNGS", value_parser = parse_ladder)]
-    ladder: Option<Vec<(u32, u32, Option<u8>)>>,
+    ladder: Option<Rungs>,
     /// Threads that resize and encode, alternate frames each (the serving thread is one); default: one per core (up to 4) with --fps 0, else 1
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     threads: Option<u32>,
@@ -209,7 +211,7 @@ fn build_ladder(
     let half = |n: u32| (n / 2).max(1);
     let lower = (args.quality as u32 * 5 / 8).max(1) as u8;
     let sizes: Vec<(u32, u32, Option<u8>)> = match &args.ladder {
-        Some(rungs) => rungs.clone(),
+        Some(Rungs(rungs)) => rungs.clone(),
         None if !args.adapt || passthrough => vec![(w, h, None)],
         None if args.codec == CodecKind::Jpeg => vec![
             (w, h, None),

@@ -380,6 +380,10 @@ fn typos_get_a_clear_error() {
         "rung \"320x240@0\": expected a quality in 1..=100 after @",
     );
     check(
+        &["serve", "--ladder", "640x480@80,x"],
+        "rung \"x\": expected WIDTHxHEIGHT",
+    );
+    check(
         &["view", "--rung", "1", "--width", "320"],
         "'--rung <N>' cannot be used with '--width <WIDTH>'",
     );
@@ -441,6 +445,19 @@ fn a_viewer_pins_a_rung_or_asks_for_a_codec_and_width() {
              rungs 0 to 2",
             serve.addr
         )
+    );
+
+    // A ladder of one's own.
+    let own = Serve::start(&["--codec", "jpeg", "--ladder", "320x240@70,160x120@30"]);
+    let ladder = own.line_starting("quality ladder: ");
+    assert!(
+        ladder.starts_with("quality ladder: 320x240@70, 160x120@30 ("),
+        "{ladder}"
+    );
+    let s = view_asking(&own, &["--rung", "1"]);
+    assert_eq!(
+        (s["rung"].as_str(), s["width"].as_u64()),
+        (Some("160x120@30"), Some(160))
     );
 
     // With adaptation off, the top rung is the only one, and a viewer stays on it.
