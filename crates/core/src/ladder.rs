@@ -203,6 +203,13 @@ impl Ladder {
         let top = entries[0].rendition.stream;
         let codec = request.codec.unwrap_or(top.codec);
         let width = request.width.unwrap_or(top.width);
+        // Never larger than the top rung: a viewer cannot make the sender encode without bound.
+        if width > top.width {
+            return Err(format!(
+                "asked for width {width}, but the stream is at most {} wide",
+                top.width
+            ));
+        }
         let height = (u64::from(width) * u64::from(top.height) / u64::from(top.width)).max(1);
         let height = u32::try_from(height).unwrap_or(u32::MAX);
         // A rung that is this codec and size serves it (the best such rung: the top first).
@@ -406,6 +413,13 @@ mod tests {
             })
             .unwrap_err();
         assert!(err.contains("8 renditions"), "{err}");
+        let err = l
+            .join(&Request {
+                width: Some(641),
+                ..Request::default()
+            })
+            .unwrap_err();
+        assert!(err.contains("at most 640 wide"), "{err}");
         let fixed = ladder(false);
         let err = fixed.join(&small_other()).unwrap_err();
         assert!(err.contains("only 640x480@80"), "{err}");
