@@ -13,6 +13,7 @@
 //! with the reason otherwise, fails under `FRAMEWIRE_REQUIRE_ALL=1`.
 #![allow(clippy::print_stderr)] // each case prints what it measured, for the test log
 
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use framewire_netbed::{Link, Side, Testbed};
@@ -22,6 +23,14 @@ mod common;
 use common::{Place, Serve, finish_view, spawn_view_in, stats};
 
 const TOP: &str = "640x480@80";
+
+/// One test at a time: each runs a server encoding two rungs of 640x480 and its viewers, and the
+/// machine may have two cores.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn serve(place: Place<'_>, listen: &str) -> Serve {
     Serve::start_in(
@@ -99,6 +108,7 @@ fn a_viewer_on_a_narrow_link_settles_on_a_lower_rung_and_climbs_back_when_it_wid
     if framewire_netbed::available_or_skip().is_none() {
         return;
     }
+    let _alone = one_at_a_time();
     let top = top_frame_bytes();
     let Some((mut bed, kbit)) = narrow_bed(top, 30.0) else {
         return;
@@ -165,6 +175,7 @@ fn a_viewer_on_a_fast_link_keeps_the_top_rung_beside_one_on_a_narrow_link() {
     if framewire_netbed::available_or_skip().is_none() {
         return;
     }
+    let _alone = one_at_a_time();
     let top = top_frame_bytes();
     let Some((bed, _)) = narrow_bed(top, 30.0) else {
         return;
