@@ -13,7 +13,7 @@ use framewire_capture::{ResizeFilter, Resizer, SourceSpec, fit_size, open_feed, 
 use framewire_codec::{EncodeOptions, JpegBackend};
 use framewire_core::{
     CodecError, CodecKind, FrameSink, Ladder, MakeRendition, PixelFormat, Publisher, Rendition,
-    Scaler, SourceEvent, StreamInfo,
+    Scaler, SourceEvent,
 };
 use framewire_net::{Server, ServerConfig, ServerEvent};
 use framewire_session::stage::MakeEncoder;
@@ -261,15 +261,9 @@ fn rendition_maker(
 ) -> impl Fn(CodecKind, u32, u32, u8) -> Result<Rendition, String> + Send + Sync + 'static {
     move |codec, width, height, quality| {
         let encoder = framewire_codec::encoder(codec, &options).map_err(|e| e.to_string())?;
-        Ok(Rendition {
-            stream: StreamInfo {
-                codec,
-                width,
-                height,
-                format: encoder.output_format(source_format),
-            },
-            quality: if codec == CodecKind::Jpeg { quality } else { 0 },
-        })
+        let quality = if codec == CodecKind::Jpeg { quality } else { 0 };
+        let format = encoder.output_format(source_format);
+        Ok(Rendition::new(codec, width, height, format, quality))
     }
 }
 

@@ -11,7 +11,7 @@ use std::fmt;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::{CodecKind, StreamInfo};
+use crate::{CodecKind, PixelFormat, StreamInfo};
 
 /// Renditions a ladder holds at most, rungs and asked-for ones together; a request for one
 /// more is refused, so subscribers cannot make the sender encode without bound.
@@ -28,6 +28,27 @@ pub struct Rendition {
     pub stream: StreamInfo,
     /// The codec's quality, 1..=100; 0 for a codec without one.
     pub quality: u8,
+}
+
+impl Rendition {
+    /// `codec` at `width` x `height`, decoding to `format`, at `quality` (0 for a codec without one).
+    pub const fn new(
+        codec: CodecKind,
+        width: u32,
+        height: u32,
+        format: PixelFormat,
+        quality: u8,
+    ) -> Rendition {
+        Rendition {
+            stream: StreamInfo {
+                codec,
+                width,
+                height,
+                format,
+            },
+            quality,
+        }
+    }
 }
 
 impl fmt::Display for Rendition {
@@ -313,15 +334,7 @@ mod tests {
     use crate::PixelFormat;
 
     fn jpeg(width: u32, height: u32, quality: u8) -> Rendition {
-        Rendition {
-            stream: StreamInfo {
-                codec: CodecKind::Jpeg,
-                width,
-                height,
-                format: PixelFormat::Rgb8,
-            },
-            quality,
-        }
+        Rendition::new(CodecKind::Jpeg, width, height, PixelFormat::Rgb8, quality)
     }
 
     fn ladder(make: bool) -> Ladder {

@@ -10,7 +10,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use framewire_core::{CodecKind, PixelFormat, Placement, Rendition, StreamInfo};
+use framewire_core::{CodecKind, PixelFormat, Placement, Rendition};
 use framewire_net::{DEFAULT_MAX_PAYLOAD, Event, FrameHeader, FrameReader, Handshake};
 
 /// Bytes one socket read returns on loopback, roughly.
@@ -55,15 +55,7 @@ fn reader(c: &mut Criterion) {
     let handshake = Handshake {
         placement: Placement {
             id: 0,
-            rendition: Rendition {
-                stream: StreamInfo {
-                    codec: CodecKind::Raw,
-                    width: 1280,
-                    height: 720,
-                    format: PixelFormat::Rgb8,
-                },
-                quality: 0,
-            },
+            rendition: Rendition::new(CodecKind::Raw, 1280, 720, PixelFormat::Rgb8, 0),
             rung: Some(0),
             rungs: 1,
         },

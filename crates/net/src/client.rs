@@ -197,15 +197,7 @@ impl Client {
             // Until the handshake is read.
             placement: Placement {
                 id: 0,
-                rendition: Rendition {
-                    stream: StreamInfo {
-                        codec: CodecKind::Raw,
-                        width: 0,
-                        height: 0,
-                        format: PixelFormat::Rgb8,
-                    },
-                    quality: 0,
-                },
+                rendition: Rendition::new(CodecKind::Raw, 0, 0, PixelFormat::Rgb8, 0),
                 rung: None,
                 rungs: 0,
             },

@@ -428,21 +428,13 @@ fn payload_name(kind: MessageKind) -> &'static str {
 mod tests {
     use super::*;
     use crate::wire::DEFAULT_MAX_PAYLOAD;
-    use framewire_core::{CodecKind, PixelFormat, Rendition, StreamInfo};
+    use framewire_core::{CodecKind, PixelFormat, Rendition};
 
     /// Rung `rung` of a ladder of two: raw, 4x2 at the top, 2x1 below.
     fn placement(rung: u8) -> Placement {
         Placement {
             id: usize::from(rung),
-            rendition: Rendition {
-                stream: StreamInfo {
-                    codec: CodecKind::Raw,
-                    width: 4 >> rung,
-                    height: 2 >> rung,
-                    format: PixelFormat::Rgb8,
-                },
-                quality: 0,
-            },
+            rendition: Rendition::new(CodecKind::Raw, 4 >> rung, 2 >> rung, PixelFormat::Rgb8, 0),
             rung: Some(rung),
             rungs: 2,
         }

@@ -566,15 +566,7 @@ mod tests {
     fn placement(rung: Option<u8>, rungs: u8) -> Placement {
         Placement {
             id: rung.map_or(usize::from(rungs), usize::from),
-            rendition: Rendition {
-                stream: StreamInfo {
-                    codec: CodecKind::Jpeg,
-                    width: 320,
-                    height: 240,
-                    format: PixelFormat::Rgb8,
-                },
-                quality: 50,
-            },
+            rendition: Rendition::new(CodecKind::Jpeg, 320, 240, PixelFormat::Rgb8, 50),
             rung,
             rungs,
         }

@@ -9,7 +9,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use framewire_core::{CodecKind, Ladder, Packet, PixelFormat, Rendition, Request, StreamInfo};
+use framewire_core::{CodecKind, Ladder, Packet, PixelFormat, Rendition, Request};
 use framewire_net::{
     Client, ClientConfig, Fanout, HANDSHAKE_LEN, Hello, Received, Server, ServerConfig, ServerEvent,
 };
@@ -18,15 +18,13 @@ const WAIT: Duration = Duration::from_secs(30);
 
 fn start(config: ServerConfig) -> (Arc<Fanout>, Receiver<ServerEvent>) {
     let (tx, rx) = mpsc::channel();
-    let ladder = Ladder::single(Rendition {
-        stream: StreamInfo {
-            codec: CodecKind::Jpeg,
-            width: 640,
-            height: 480,
-            format: PixelFormat::Rgb8,
-        },
-        quality: 80,
-    });
+    let ladder = Ladder::single(Rendition::new(
+        CodecKind::Jpeg,
+        640,
+        480,
+        PixelFormat::Rgb8,
+        80,
+    ));
     let server = Server::bind("127.0.0.1:0", Arc::new(ladder), 30.0, config, move |e| {
         let _ = tx.send(e);
     })

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use framewire_core::{
     CodecKind, Ladder, MakeRendition, Packet, PixelFormat, Placement, Rendition, Request,
-    StreamInfo,
 };
 use framewire_net::{
     Client, ClientConfig, Fanout, FrameHeader, FramewireProtocol, Handshake, Hello, Incoming,
@@ -22,15 +21,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// The rendition of the test stream: raw 16x8.
 fn rendition() -> Rendition {
-    Rendition {
-        stream: StreamInfo {
-            codec: CodecKind::Raw,
-            width: 16,
-            height: 8,
-            format: PixelFormat::Rgb8,
-        },
-        quality: 0,
-    }
+    Rendition::new(CodecKind::Raw, 16, 8, PixelFormat::Rgb8, 0)
 }
 
 /// What the test server announces: the one rung of a one-rung ladder.
@@ -368,14 +359,7 @@ fn what_a_viewer_asks_for_in_its_hello_reaches_the_server_as_its_request() {
 
 /// A ladder of two rungs of raw video, 16x8 and 8x4, that makes any asked-for width.
 fn two_rungs() -> Ladder {
-    let size = |width: u32, height: u32| Rendition {
-        stream: StreamInfo {
-            width,
-            height,
-            ..rendition().stream
-        },
-        quality: 0,
-    };
+    let size = |width, height| Rendition::new(CodecKind::Raw, width, height, PixelFormat::Rgb8, 0);
     let make: Box<MakeRendition> = Box::new(move |_, w, h| Ok(size(w, h)));
     Ladder::new(vec![size(16, 8), size(8, 4)], false, Some(make)).unwrap()
 }
@@ -675,14 +659,7 @@ fn a_switch_reaches_recv_and_recv_into_alike_before_a_large_frame() {
     // Off the ladder, raw 512x256: large enough for recv_into to read it straight in.
     let big = Placement {
         id: 1,
-        rendition: Rendition {
-            stream: StreamInfo {
-                width: 512,
-                height: 256,
-                ..rendition().stream
-            },
-            quality: 0,
-        },
+        rendition: Rendition::new(CodecKind::Raw, 512, 256, PixelFormat::Rgb8, 0),
         rung: None,
         rungs: 1,
     };
@@ -760,15 +737,7 @@ fn wire_bytes_are_pinned() {
     insta::assert_snapshot!("hello_rung_2_jpeg_width_320", hex(&asking.to_bytes()));
     let placement = Placement {
         id: 1,
-        rendition: Rendition {
-            stream: StreamInfo {
-                codec: CodecKind::Jpeg,
-                width: 640,
-                height: 480,
-                format: PixelFormat::Rgb8,
-            },
-            quality: 80,
-        },
+        rendition: Rendition::new(CodecKind::Jpeg, 640, 480, PixelFormat::Rgb8, 80),
         rung: Some(1),
         rungs: 3,
     };

@@ -4,7 +4,7 @@
 //! the same events and the same failures. That its memory stays within one message plus one read is checked by its own unit
 //! test (`reader.rs`), which can see its buffer.
 
-use framewire_core::{CodecKind, PixelFormat, Placement, Rendition, StreamInfo};
+use framewire_core::{CodecKind, PixelFormat, Placement, Rendition};
 use framewire_net::{Event, FrameHeader, FrameReader, Handshake, MessageKind, Switch};
 use proptest::prelude::*;
 
@@ -14,15 +14,13 @@ const MAX: u32 = 4096;
 fn placement(rung: u8) -> Placement {
     Placement {
         id: usize::from(rung),
-        rendition: Rendition {
-            stream: StreamInfo {
-                codec: CodecKind::Bincode,
-                width: 32 >> rung,
-                height: 16 >> rung,
-                format: PixelFormat::Rgba8,
-            },
-            quality: 0,
-        },
+        rendition: Rendition::new(
+            CodecKind::Bincode,
+            32 >> rung,
+            16 >> rung,
+            PixelFormat::Rgba8,
+            0,
+        ),
         rung: Some(rung),
         rungs: 3,
     }

@@ -53,15 +53,7 @@ mod test_lanes {
 
     /// A raw rendition of `width` x `height` at `quality` (a label like `4x2@50`).
     pub fn rendition(width: u32, height: u32, quality: u8) -> Rendition {
-        Rendition {
-            stream: StreamInfo {
-                codec: CodecKind::Raw,
-                width,
-                height,
-                format: PixelFormat::Rgb8,
-            },
-            quality,
-        }
+        Rendition::new(CodecKind::Raw, width, height, PixelFormat::Rgb8, quality)
     }
 
     /// What a [`Probe`] payload says: the width, height and quality it was encoded at, and the

@@ -355,15 +355,9 @@ mod tests {
 
     #[test]
     fn the_rung_is_the_last_rendition_and_only_moves_count_as_changes() {
-        use framewire_core::{CodecKind, PixelFormat, StreamInfo};
-        let jpeg = |width, height, quality| Rendition {
-            stream: StreamInfo {
-                codec: CodecKind::Jpeg,
-                width,
-                height,
-                format: PixelFormat::Rgb8,
-            },
-            quality,
+        use framewire_core::{CodecKind, PixelFormat};
+        let jpeg = |width, height, quality| {
+            Rendition::new(CodecKind::Jpeg, width, height, PixelFormat::Rgb8, quality)
         };
         let mut s = Stats::new(false);
         assert_eq!(s.report("jpeg", 1, 1).rung, None);

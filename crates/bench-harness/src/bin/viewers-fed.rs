@@ -21,9 +21,7 @@ use std::time::{Duration, Instant};
 
 use framewire_codec::JpegEncoder;
 use framewire_core::Packet;
-use framewire_core::{
-    CodecKind, Frame, FrameEncoder, Ladder, PixelFormat, Rendition, Request, StreamInfo,
-};
+use framewire_core::{CodecKind, Frame, FrameEncoder, Ladder, PixelFormat, Rendition, Request};
 use framewire_net::{Client, ClientConfig, Fanout, Received, Server, ServerConfig};
 use framewire_pattern::TestPattern;
 
@@ -102,15 +100,7 @@ fn measure(
     max: usize,
     ticks: f64,
 ) -> String {
-    let ladder = Ladder::single(Rendition {
-        stream: StreamInfo {
-            codec: CodecKind::Jpeg,
-            width: w,
-            height: h,
-            format: PixelFormat::Rgb8,
-        },
-        quality: 80,
-    });
+    let ladder = Ladder::single(Rendition::new(CodecKind::Jpeg, w, h, PixelFormat::Rgb8, 80));
     let config = ServerConfig {
         max_viewers: 1024,
         max_pending: 1024,
