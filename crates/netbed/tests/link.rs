@@ -210,6 +210,17 @@ fn send_rounds(from: &UdpSocket, to: &UdpSocket, rounds: u8, per_round: u16) -> 
     received
 }
 
+/// A UDP socket on each side, bound to its address.
+fn udp_pair(bed: &Testbed) -> (UdpSocket, UdpSocket) {
+    let bind = |side: Side| {
+        let addr = bed.endpoint(side).addr();
+        bed.run_in(side, || UdpSocket::bind((addr, 0)))
+            .unwrap()
+            .unwrap_or_else(|e| panic!("bind a UDP socket on {side}: {e}"))
+    };
+    (bind(Side::A), bind(Side::B))
+}
+
 #[test]
 fn udp_loses_about_the_configured_share_in_that_direction_only() {
     let Some(bed) = Link::builder()
@@ -218,15 +229,7 @@ fn udp_loses_about_the_configured_share_in_that_direction_only() {
     else {
         return;
     };
-    let (a_addr, b_addr) = (bed.a().addr(), bed.b().addr());
-    let a = bed
-        .run_in(Side::A, || UdpSocket::bind((a_addr, 0)))
-        .unwrap()
-        .unwrap();
-    let b = bed
-        .run_in(Side::B, || UdpSocket::bind((b_addr, 0)))
-        .unwrap()
-        .unwrap();
+    let (a, b) = udp_pair(&bed);
 
     let sent = 10 * 100;
     let to_b = send_rounds(&a, &b, 10, 100);
@@ -253,15 +256,7 @@ fn the_delay_queue_drops_beyond_its_limit() {
     else {
         return;
     };
-    let (a_addr, b_addr) = (bed.a().addr(), bed.b().addr());
-    let a = bed
-        .run_in(Side::A, || UdpSocket::bind((a_addr, 0)))
-        .unwrap()
-        .unwrap();
-    let b = bed
-        .run_in(Side::B, || UdpSocket::bind((b_addr, 0)))
-        .unwrap()
-        .unwrap();
+    let (a, b) = udp_pair(&bed);
     b.set_read_timeout(Some(WAIT)).unwrap();
     let dest = b.local_addr().unwrap();
     // 100 datagrams arrive at the forwarder well within the 100 ms the first is held.
