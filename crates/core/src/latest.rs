@@ -136,11 +136,6 @@ impl<T> Latest<T> {
         self.ready.notify_all();
     }
 
-    /// Whether a value is waiting to be taken.
-    pub fn is_full(&self) -> bool {
-        self.lock().value.is_some()
-    }
-
     /// Waits until a value is waiting (without taking it), the slot is closed, or `deadline`
     /// passes; returns whether a value is waiting.
     pub fn wait_full(&self, deadline: Instant) -> bool {
@@ -247,7 +242,6 @@ mod tests {
             slot.wait_full(Instant::now() + Duration::from_secs(10)),
             "waited 10 s"
         );
-        assert!(slot.is_full());
         assert_eq!(slot.take(), Some(5), "still there");
         t.join().unwrap();
         slot.close();

@@ -126,6 +126,11 @@ impl Adapter {
         rates[rates.len() / 2]
     }
 
+    /// Whether the window is [`WINDOW`] old, so [`Adapter::decide`] would judge it.
+    pub(crate) fn due(&self, now: Instant) -> bool {
+        now.duration_since(self.start.0) >= WINDOW
+    }
+
     /// Judges the window once it is [`WINDOW`] old: where the subscriber on rung `current`
     /// should go, given each rung's bytes per frame (`None`: not measured yet).
     pub(crate) fn decide(
@@ -135,11 +140,11 @@ impl Adapter {
         current: usize,
         sizes: &[Option<f64>],
     ) -> Option<Move> {
-        let (since, before) = self.start;
-        let secs = now.duration_since(since).as_secs_f64();
-        if secs < WINDOW.as_secs_f64() {
+        if !self.due(now) {
             return None;
         }
+        let (since, before) = self.start;
+        let secs = now.duration_since(since).as_secs_f64();
         self.start = (now, counters);
         let offered = (counters.offered - before.offered) as f64 / secs;
         let sent = (counters.sent - before.sent) as f64 / secs;

@@ -685,8 +685,9 @@ impl Delivery<'_> {
             adapter.observe_drain(bytes + 64, took, info.min_rtt, Instant::now());
         }
         let now = Instant::now();
-        if self.viewer.to.load(Ordering::Relaxed) != self.placement.id {
-            return; // still moving: the next packet is the new rendition's
+        // Once a window, and not while moving (the next packet is the new rendition's).
+        if !adapter.due(now) || self.viewer.to.load(Ordering::Relaxed) != self.placement.id {
+            return;
         }
         let ladder = &self.shared.ladder;
         let sizes = ladder.rung_sizes();
