@@ -12,6 +12,7 @@ mod args;
 mod devices;
 mod display;
 mod live;
+mod sending;
 mod serve;
 mod view;
 
