@@ -19,7 +19,7 @@ pub mod window;
 
 pub use gpu::{DisplayError, Gpu, hardware_required};
 pub use headless::HeadlessRenderer;
-pub use renderer::{Renderer, letterbox};
+pub use renderer::{Renderer, inset_area, letterbox};
 /// The wgpu this crate draws with, so that callers use the same version.
 pub use wgpu;
 

@@ -410,6 +410,20 @@ impl Renderer {
         target_w: u32,
         target_h: u32,
     ) {
+        self.render_in(encoder, target, (0, 0, target_w, target_h), true);
+    }
+
+    /// Records drawing the last uploaded frame letterboxed into the rectangle `area` (`x, y,
+    /// width, height` in pixels) of `target`: after clearing the whole target to black when
+    /// `clear`, else over what it holds (a picture-in-picture inset, drawn after the main
+    /// picture, with its own black bars inside `area`). Draws nothing before a frame was uploaded.
+    pub fn render_in(
+        &mut self,
+        encoder: &mut wgpu::CommandEncoder,
+        target: &wgpu::TextureView,
+        area: (u32, u32, u32, u32),
+        clear: bool,
+    ) {
         if let Some(frame) = &self.frame
             && self.expand_pending
             && let Some((_, bind_group)) = &frame.expand
@@ -424,6 +438,11 @@ impl Renderer {
         }
         self.expand_pending = false;
 
+        let load = if clear {
+            wgpu::LoadOp::Clear(wgpu::Color::BLACK)
+        } else {
+            wgpu::LoadOp::Load
+        };
         let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
             label: Some("framewire draw"),
             color_attachments: &[Some(wgpu::RenderPassColorAttachment {
@@ -431,7 +450,7 @@ impl Renderer {
                 depth_slice: None,
                 resolve_target: None,
                 ops: wgpu::Operations {
-                    load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                    load,
                     store: wgpu::StoreOp::Store,
                 },
             })],
@@ -440,15 +459,36 @@ impl Renderer {
         let Some(frame) = &self.frame else {
             return;
         };
-        let (x, y, w, h) = letterbox(frame.width, frame.height, target_w, target_h);
+        let (ax, ay, aw, ah) = area;
+        let (x, y, w, h) = letterbox(frame.width, frame.height, aw, ah);
         if w == 0 || h == 0 {
             return;
         }
-        pass.set_viewport(x as f32, y as f32, w as f32, h as f32, 0.0, 1.0);
+        pass.set_viewport(
+            (ax + x) as f32,
+            (ay + y) as f32,
+            w as f32,
+            h as f32,
+            0.0,
+            1.0,
+        );
         pass.set_pipeline(&self.draw_pipeline);
         pass.set_bind_group(0, &frame.draw_bind_group, &[]);
         pass.draw(0..3, 0..1);
     }
+}
+
+/// Where a picture-in-picture inset goes in a `target_w` x `target_h` target: a third of its
+/// width and height, in the bottom right corner, one sixty-fourth of the width in from the edges.
+pub fn inset_area(target_w: u32, target_h: u32) -> (u32, u32, u32, u32) {
+    let (w, h) = ((target_w / 3).max(1), (target_h / 3).max(1));
+    let margin = target_w / 64;
+    (
+        target_w.saturating_sub(w + margin),
+        target_h.saturating_sub(h + margin),
+        w,
+        h,
+    )
 }
 
 /// Copies `frame`'s rows, without padding, into `dst`, zero-filled to `len` bytes.
@@ -485,5 +525,12 @@ mod tests {
         check((0, 10), (100, 100), (0, 0, 0, 0));
         check((10, 10), (0, 100), (0, 0, 0, 0));
         check((16384, 1), (16384, 16384), (0, 8191, 16384, 1));
+    }
+
+    #[test]
+    fn inset_sits_in_the_bottom_right_corner() {
+        assert_eq!(inset_area(640, 480), (417, 310, 213, 160));
+        assert_eq!(inset_area(3, 3), (2, 2, 1, 1));
+        assert_eq!(inset_area(0, 0), (0, 0, 1, 1));
     }
 }

@@ -7,6 +7,10 @@
 //! drew the previous one replaces it (the newest frame wins, never a queue), and the frame buffers travel
 //! back and forth instead of being allocated.
 //!
+//! A second sink, [`WindowSink::inset`], draws its frames small in the bottom right corner over
+//! the main picture, picture in picture (`framewire chat`: the peer fills the window, the local
+//! camera is the inset); the title then counts both.
+//!
 //! Enter, Esc or q (or the window's close button) closes the window: [`run`] returns
 //! [`WindowExit::Closed`], the sink answers [`Flow::Stop`] from then on, and the close hook the
 //! producer registered (e.g. shutting down its socket) runs so that a blocked producer wakes up.
@@ -24,7 +28,7 @@ use winit::keyboard::{Key, NamedKey};
 use winit::window::{Window, WindowId};
 
 use crate::gpu::{DisplayError, Gpu, backend_names, instance_descriptor};
-use crate::renderer::Renderer;
+use crate::renderer::{Renderer, inset_area};
 
 /// What the window looks like when it opens.
 #[derive(Debug, Clone)]
@@ -36,6 +40,8 @@ pub struct WindowOptions {
     /// Ask once, when the first frame arrives, for an inner size equal to the frame's (in logical
     /// pixels); the user's resizes are followed afterwards.
     pub fit_first_frame: bool,
+    /// What the title calls the inset's figures (e.g. `you`), once it has frames.
+    pub inset_label: String,
 }
 
 /// Why the window's event loop ended.
@@ -87,6 +93,8 @@ type CloseHook = Box<dyn FnOnce() + Send>;
 #[derive(Default)]
 struct Mailbox {
     frames: Latest<Frame>,
+    /// The inset's newest frame.
+    inset: Latest<Frame>,
     signals: Mutex<Signals>,
 }
 
@@ -110,6 +118,7 @@ impl Mailbox {
         let hooks = {
             let mut signals = self.lock();
             self.frames.close();
+            self.inset.close();
             std::mem::take(&mut signals.on_close)
         };
         for hook in hooks {
@@ -123,6 +132,9 @@ pub struct WindowSink {
     mailbox: Arc<Mailbox>,
     proxy: EventLoopProxy<Wake>,
     spare: Option<Frame>,
+    /// Whether this sink feeds the inset (else the main picture, and the producer's end:
+    /// dropping it ends the window).
+    inset: bool,
 }
 
 impl std::fmt::Debug for WindowSink {
@@ -134,6 +146,17 @@ impl std::fmt::Debug for WindowSink {
 }
 
 impl WindowSink {
+    /// A sink whose frames are drawn as the inset: a third of the window's size, in the bottom
+    /// right corner, over the main picture. Dropping it does not end the window.
+    pub fn inset(&self) -> WindowSink {
+        WindowSink {
+            mailbox: Arc::clone(&self.mailbox),
+            proxy: self.proxy.clone(),
+            spare: None,
+            inset: true,
+        }
+    }
+
     /// Whether the user closed the window.
     pub fn is_closed(&self) -> bool {
         self.mailbox.is_closed()
@@ -176,7 +199,12 @@ impl FrameSink for WindowSink {
         copy_frame(&mut buf, frame);
         // A frame the window has not drawn yet is replaced; its buffer (or one the window gave
         // back) is filled next time.
-        self.spare = self.mailbox.frames.put(buf);
+        let slot = if self.inset {
+            &self.mailbox.inset
+        } else {
+            &self.mailbox.frames
+        };
+        self.spare = slot.put(buf);
         let wake = !std::mem::replace(&mut self.mailbox.lock().wake_pending, true);
         if wake && self.proxy.send_event(Wake::Frame).is_err() {
             return Ok(Flow::Stop);
@@ -187,7 +215,9 @@ impl FrameSink for WindowSink {
 
 impl Drop for WindowSink {
     fn drop(&mut self) {
-        let _ = self.proxy.send_event(Wake::ProducerDone);
+        if !self.inset {
+            let _ = self.proxy.send_event(Wake::ProducerDone);
+        }
     }
 }
 
@@ -220,6 +250,8 @@ where
         exit: None,
         error: None,
         stats: TitleStats::new(),
+        inset_stats: TitleStats::new(),
+        inset_text: None,
         frames_shown: 0,
     };
     event_loop
@@ -253,6 +285,8 @@ struct WindowState {
     config: wgpu::SurfaceConfiguration,
     gpu: Gpu,
     renderer: Renderer,
+    /// The inset's renderer, made when its first frame arrives.
+    inset: Option<Renderer>,
 }
 
 struct App<T> {
@@ -265,6 +299,9 @@ struct App<T> {
     exit: Option<WindowExit>,
     error: Option<DisplayError>,
     stats: TitleStats,
+    inset_stats: TitleStats,
+    /// The inset's figures last shown in the title.
+    inset_text: Option<String>,
     frames_shown: u64,
 }
 
@@ -321,6 +358,7 @@ impl<T: Send + 'static> App<T> {
             config,
             gpu,
             renderer,
+            inset: None,
         })
     }
 
@@ -363,9 +401,28 @@ impl<T: Send + 'static> App<T> {
                     .request_inner_size(LogicalSize::new(frame_w, frame_h));
             }
             if let Some(suffix) = self.stats.record(capture_us) {
+                let inset = match &self.inset_text {
+                    Some(text) => format!("; {} {text}", self.options.inset_label),
+                    None => String::new(),
+                };
                 state
                     .window
-                    .set_title(&format!("{} - {suffix}", self.options.title));
+                    .set_title(&format!("{} - {suffix}{inset}", self.options.title));
+            }
+        }
+        if let Some(frame) = self.mailbox.inset.take() {
+            let inset = state
+                .inset
+                .get_or_insert_with(|| Renderer::new(&state.gpu.device, state.config.format));
+            let uploaded = inset.upload(&state.gpu.device, &state.gpu.queue, &frame);
+            let capture_us = frame.capture_us;
+            self.mailbox.inset.give_back(frame);
+            if let Err(e) = uploaded {
+                self.fail(event_loop, e);
+                return;
+            }
+            if let Some(text) = self.inset_stats.record(capture_us) {
+                self.inset_text = Some(text);
             }
         }
         let texture = match state.surface.get_current_texture() {
@@ -395,9 +452,11 @@ impl<T: Send + 'static> App<T> {
                 .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                     label: Some("framewire window"),
                 });
-        state
-            .renderer
-            .render(&mut encoder, &view, state.config.width, state.config.height);
+        let (width, height) = (state.config.width, state.config.height);
+        state.renderer.render(&mut encoder, &view, width, height);
+        if let Some(inset) = &mut state.inset {
+            inset.render_in(&mut encoder, &view, inset_area(width, height), false);
+        }
         state.gpu.queue.submit([encoder.finish()]);
         state.window.pre_present_notify();
         state.gpu.queue.present(texture);
@@ -418,6 +477,7 @@ impl<T: Send + 'static> ApplicationHandler<Wake> for App<T> {
                         mailbox: Arc::clone(&self.mailbox),
                         proxy: self.proxy.clone(),
                         spare: None,
+                        inset: false,
                     };
                     let spawned = std::thread::Builder::new()
                         .name("framewire-producer".into())
