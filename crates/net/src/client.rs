@@ -87,6 +87,14 @@ pub enum NetError {
         /// The server's reason; `None` when it only said the stream ended (it is shutting down).
         reason: Option<String>,
     },
+    /// The other side of a call refused it (busy, not a call, shutting down).
+    #[error("{peer} refused the call: {reason}")]
+    CallRefused {
+        /// The listener.
+        peer: SocketAddr,
+        /// Its reason.
+        reason: String,
+    },
     /// The server closed the connection (or reset it) right after the hello, without a byte:
     /// what a server of an older wire version does with a newer hello, and what a server does
     /// with a connection it cannot take now (too many in their handshake).
@@ -187,9 +195,42 @@ impl Client {
             last_seq: None,
             source,
         };
+        let hello = Hello {
+            request,
+            call: None,
+        };
+        stream.write_all(&hello.to_bytes()).map_err(hello_err)?;
+        Client::read_handshake(stream, addr, config)
+    }
+
+    /// Takes over `stream`, a connection to `peer` whose openings were exchanged elsewhere (a
+    /// call's), and reads the stream handshake that comes next. The socket's timeouts are set
+    /// from `config`.
+    pub fn after_opening(
+        stream: TcpStream,
+        peer: SocketAddr,
+        config: ClientConfig,
+    ) -> Result<Client, NetError> {
         stream
-            .write_all(&Hello { request }.to_bytes())
-            .map_err(hello_err)?;
+            .set_nodelay(true)
+            .and_then(|()| stream.set_read_timeout(Some(config.read_timeout)))
+            .and_then(|()| stream.set_write_timeout(Some(config.read_timeout)))
+            .map_err(|source| NetError::Io {
+                peer,
+                what: "setting up the socket".into(),
+                offset: 0,
+                last_seq: None,
+                source,
+            })?;
+        Client::read_handshake(stream, peer, config)
+    }
+
+    /// Reads the stream handshake (or a refusal) from `stream`.
+    fn read_handshake(
+        stream: TcpStream,
+        addr: SocketAddr,
+        config: ClientConfig,
+    ) -> Result<Client, NetError> {
         let mut client = Client {
             stream,
             reader: FrameReader::new(config.max_payload),
@@ -431,6 +472,7 @@ impl NetError {
             | NetError::ClosedBeforeHandshake { .. }
             | NetError::Io { .. } => true,
             NetError::Refused { reason, .. } => reason.is_none(),
+            NetError::CallRefused { .. } => false,
             NetError::Wire { source, .. } => {
                 matches!(source.kind, WireErrorKind::Truncated { .. })
             }

@@ -112,6 +112,8 @@ pub enum ServerEvent {
         viewers: usize,
         /// Frames sent to it.
         frames: u64,
+        /// Payload bytes of those frames.
+        bytes: u64,
         /// Frames it missed because its socket was busy with an earlier one.
         dropped: u64,
         /// The rendition it was on last.
@@ -132,7 +134,8 @@ type EventFn = dyn Fn(ServerEvent) + Send + Sync;
 
 /// A running fan-out (a server of one protocol). Dropping it shuts it down.
 pub struct Fanout {
-    addr: SocketAddr,
+    /// The address bound; `None` for a fan-out without a listener, fed by [`Fanout::adopt`].
+    addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     accept: Mutex<Option<JoinHandle<()>>>,
 }
@@ -191,6 +194,24 @@ impl Fanout {
     ) -> io::Result<Fanout> {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
+        let mut fanout = Fanout::without_listener(protocol, ladder, config, on_event);
+        fanout.addr = Some(addr);
+        let accept_shared = Arc::clone(&fanout.shared);
+        let accept = thread::Builder::new()
+            .name(format!("{}-accept", fanout.shared.protocol.name()))
+            .spawn(move || accept_loop(listener, accept_shared))?;
+        *lock(&fanout.accept) = Some(accept);
+        Ok(fanout)
+    }
+
+    /// A fan-out that accepts nothing: its subscribers are connections made elsewhere and
+    /// handed over by [`adopt`](Self::adopt) (a call that this side dialed).
+    pub fn without_listener(
+        protocol: impl Protocol,
+        ladder: Arc<Ladder>,
+        config: ServerConfig,
+        on_event: impl Fn(ServerEvent) + Send + Sync + 'static,
+    ) -> Fanout {
         let shared = Arc::new(Shared {
             protocol: Box::new(protocol),
             ladder,
@@ -203,20 +224,37 @@ impl Fanout {
             handlers: Mutex::new(Vec::new()),
             on_event: Box::new(on_event),
         });
-        let accept_shared = Arc::clone(&shared);
-        let accept = thread::Builder::new()
-            .name(format!("{}-accept", shared.protocol.name()))
-            .spawn(move || accept_loop(listener, accept_shared))?;
-        Ok(Fanout {
-            addr,
+        Fanout {
+            addr: None,
             shared,
-            accept: Mutex::new(Some(accept)),
-        })
+            accept: Mutex::new(None),
+        }
     }
 
-    /// The address actually bound (useful after binding port 0).
+    /// Serves `stream`, a connection to `peer` whose request was read elsewhere (a call's
+    /// opening), as one more subscriber: on a thread of its own, from the start of its stream
+    /// (or its refusal) to the goodbye, as if it had been accepted here.
+    pub fn adopt(&self, stream: TcpStream, peer: SocketAddr, request: Request) -> io::Result<()> {
+        let shared = Arc::clone(&self.shared);
+        let spawned = thread::Builder::new()
+            .name(format!("{}-peer-{peer}", shared.protocol.name()))
+            .spawn(move || {
+                if let Err(error) = configure(&stream, &shared.config) {
+                    return (shared.on_event)(ServerEvent::Rejected { peer, error });
+                }
+                serve_request(stream, peer, request, &shared)
+            })?;
+        let mut handlers = lock(&self.shared.handlers);
+        handlers.retain(|h| !h.is_finished());
+        handlers.push(spawned);
+        Ok(())
+    }
+
+    /// The address actually bound (useful after binding port 0); `0.0.0.0:0` for a fan-out
+    /// [`without_listener`](Self::without_listener).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
     /// Viewers connected now.
@@ -317,15 +355,16 @@ impl Fanout {
         }
         self.shared.viewers_changed.notify_all();
         // Wake the accept loop with a connection of our own.
-        let mut wake = self.addr;
-        if wake.ip().is_unspecified() {
-            wake.set_ip(if wake.is_ipv4() {
-                [127, 0, 0, 1].into()
-            } else {
-                std::net::Ipv6Addr::LOCALHOST.into()
-            });
+        if let Some(mut wake) = self.addr {
+            if wake.ip().is_unspecified() {
+                wake.set_ip(if wake.is_ipv4() {
+                    [127, 0, 0, 1].into()
+                } else {
+                    std::net::Ipv6Addr::LOCALHOST.into()
+                });
+            }
+            let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
         }
-        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
         if let Some(accept) = lock(&self.accept).take() {
             let _ = accept.join();
         }
@@ -352,7 +391,10 @@ impl Drop for Fanout {
 
 impl Publisher for Fanout {
     fn describe(&self) -> String {
-        format!("{} on {}", self.shared.protocol.name(), self.addr)
+        match self.addr {
+            Some(addr) => format!("{} on {addr}", self.shared.protocol.name()),
+            None => format!("{} to the peers it was handed", self.shared.protocol.name()),
+        }
     }
 
     fn publish(&self, packets: &[Arc<Packet>]) {
@@ -494,15 +536,13 @@ fn serve_handshaken(
 ) {
     let reject = |error: String| (shared.on_event)(ServerEvent::Rejected { peer, error });
     let cfg = &shared.config;
-    if let Err(e) = stream
-        .set_nodelay(true)
-        .and_then(|()| stream.set_read_timeout(Some(cfg.handshake_timeout)))
-        .and_then(|()| stream.set_write_timeout(Some(cfg.write_timeout)))
-    {
-        return reject(format!("socket setup failed: {e}"));
+    if let Err(e) = configure(&stream, cfg) {
+        return reject(e);
     }
-    let protocol = &shared.protocol;
-    let request = match protocol.read_request(&mut stream, cfg.handshake_timeout) {
+    let request = match shared
+        .protocol
+        .read_request(&mut stream, cfg.handshake_timeout)
+    {
         Ok(r) => r,
         Err(e) => {
             let _ = stream.shutdown(Shutdown::Both);
@@ -510,6 +550,25 @@ fn serve_handshaken(
         }
     };
     pending.done();
+    serve_request(stream, peer, request, shared);
+}
+
+/// Sets up a subscriber's socket: no Nagle delay, the handshake deadline for reads, the write
+/// timeout for writes.
+fn configure(stream: &TcpStream, cfg: &ServerConfig) -> Result<(), String> {
+    stream
+        .set_nodelay(true)
+        .and_then(|()| stream.set_read_timeout(Some(cfg.handshake_timeout)))
+        .and_then(|()| stream.set_write_timeout(Some(cfg.write_timeout)))
+        .map_err(|e| format!("socket setup failed: {e}"))
+}
+
+/// Places a subscriber that asked for `request` on the ladder (or refuses it), then serves it
+/// until it goes.
+fn serve_request(mut stream: TcpStream, peer: SocketAddr, request: Request, shared: &Arc<Shared>) {
+    let reject = |error: String| (shared.on_event)(ServerEvent::Rejected { peer, error });
+    let cfg = &shared.config;
+    let protocol = &shared.protocol;
     let refuse = |stream: &mut TcpStream, reason: String| {
         let _ = protocol.write_end(stream, Some(&reason));
         let _ = stream.shutdown(Shutdown::Both);
@@ -587,6 +646,7 @@ fn serve_handshaken(
         peer: viewer.peer,
         viewers: count,
         frames: viewer.sent.load(Ordering::Relaxed),
+        bytes: viewer.bytes.load(Ordering::Relaxed),
         dropped: viewer.slot.dropped(),
         placement,
         error,

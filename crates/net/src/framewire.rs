@@ -36,39 +36,17 @@ impl Protocol for FramewireProtocol {
         "framewire"
     }
 
-    /// Reads the viewer's hello: its first 8 bytes (magic and version), then, for this
-    /// version, the request. A viewer of another version is answered with this version's
-    /// handshake (so that it names both) and refused; a request this build cannot read (an
-    /// unknown codec, a width out of range) is refused with the reason.
+    /// Reads the viewer's hello (see [`FramewireProtocol::read_hello`]) and refuses a side of a
+    /// two-way call: this is a one-way stream.
     fn read_request(&self, stream: &mut TcpStream, timeout: Duration) -> Result<Request, String> {
-        let deadline = Instant::now() + timeout;
-        let mut hello = [0u8; HELLO_LEN];
-        read_hello_part(stream, &mut hello, 0..HELLO_HEAD_LEN, deadline, timeout)?;
-        let head = hello[..HELLO_HEAD_LEN].try_into().expect("8 bytes");
-        match Hello::parse_head(head) {
-            Ok(()) => {}
-            Err(e @ WireErrorKind::UnsupportedVersion { .. }) => {
-                // The peer speaks framewire: tell it which version this end speaks.
-                let _ = stream.write_all(&Handshake::version_answer());
-                return Err(e.to_string());
-            }
-            Err(e) => return Err(format!("not a framewire viewer: {e}")),
+        let hello = self.read_hello(stream, timeout)?;
+        if hello.call.is_some() {
+            let _ = self.write_end(stream, Some(NOT_A_CALL));
+            return Err(
+                "a caller (framewire chat), not a viewer: told to use framewire view".into(),
+            );
         }
-        read_hello_part(
-            stream,
-            &mut hello,
-            HELLO_HEAD_LEN..HELLO_LEN,
-            deadline,
-            timeout,
-        )?;
-        match Hello::parse(&hello) {
-            Ok(hello) => Ok(hello.request),
-            Err(e) => {
-                let reason = e.to_string();
-                let _ = self.write_end(stream, Some(&reason));
-                Err(reason)
-            }
-        }
+        Ok(hello.request)
     }
 
     fn write_start(&self, stream: &mut TcpStream, placement: &Placement) -> io::Result<()> {
@@ -106,6 +84,48 @@ impl Protocol for FramewireProtocol {
         write_message(stream, &header.to_bytes(), reason)
     }
 }
+
+impl FramewireProtocol {
+    /// Reads a hello: its first 8 bytes (magic and version), then, for this version, the
+    /// rest. A peer of another version is answered with this version's handshake (so that it
+    /// names both) and refused; a hello this build cannot read (an unknown codec, a width out
+    /// of range) is refused with the reason.
+    pub(crate) fn read_hello(
+        &self,
+        stream: &mut TcpStream,
+        timeout: Duration,
+    ) -> Result<Hello, String> {
+        let deadline = Instant::now() + timeout;
+        let mut hello = [0u8; HELLO_LEN];
+        read_hello_part(stream, &mut hello, 0..HELLO_HEAD_LEN, deadline, timeout)?;
+        let head = hello[..HELLO_HEAD_LEN].try_into().expect("8 bytes");
+        match Hello::parse_head(head) {
+            Ok(()) => {}
+            Err(e @ WireErrorKind::UnsupportedVersion { .. }) => {
+                // The peer speaks framewire: tell it which version this end speaks.
+                let _ = stream.write_all(&Handshake::version_answer());
+                return Err(e.to_string());
+            }
+            Err(e) => return Err(format!("not a framewire viewer: {e}")),
+        }
+        read_hello_part(
+            stream,
+            &mut hello,
+            HELLO_HEAD_LEN..HELLO_LEN,
+            deadline,
+            timeout,
+        )?;
+        Hello::parse(&hello).map_err(|e| {
+            let reason = e.to_string();
+            let _ = self.write_end(stream, Some(&reason));
+            reason
+        })
+    }
+}
+
+/// What a one-way server answers a caller.
+pub const NOT_A_CALL: &str =
+    "this is a one-way stream (framewire serve): watch it with framewire view";
 
 /// A framewire server: the [`Fanout`] speaking [`FramewireProtocol`].
 #[derive(Debug)]

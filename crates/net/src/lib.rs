@@ -19,7 +19,8 @@
 //! offset size field
 //! 0      4    magic "FWVH"
 //! 4      2    wire version (2)
-//! 6      2    reserved, ignored
+//! 6      2    call: 0 = a one-way viewer; else a side of a two-way call (below), the
+//!             call's number, the same on a redial
 //! 8      1    codec wanted: 0 = the server's choice, else a codec id (below)
 //! 9      1    rung pinned: 0xFF = none (follow the link), else stay on this rung
 //! 10     2    reserved, ignored
@@ -92,6 +93,7 @@
 //! - [`Client`]: the viewer's connection.
 
 mod adapt;
+pub mod chat;
 pub mod client;
 pub mod fanout;
 pub mod framewire;
@@ -101,6 +103,7 @@ pub mod reader;
 mod tcp_queue;
 pub mod wire;
 
+pub use chat::{CallConfig, ChatDialer, ChatListener};
 pub use client::{Client, ClientConfig, Incoming, NetError, Received, TcpConnector};
 pub use fanout::{Fanout, Protocol, SHUTDOWN_GRACE, ServerConfig, ServerEvent};
 pub use framewire::{FramewireProtocol, Server};

@@ -41,6 +41,10 @@ pub const MAX_ERROR_TEXT: u32 = 1024;
 pub struct Hello {
     /// What the viewer asks for. A rung of [`NO_RUNG`] or a width of 0 is sent as "none".
     pub request: Request,
+    /// `None` for a one-way viewer; for a side of a two-way call (`framewire chat`), the
+    /// call's number, never 0: the caller picks it, the listener's hello answers with it, and
+    /// a redial after a lost connection carries it again.
+    pub call: Option<u16>,
 }
 
 impl Hello {
@@ -49,6 +53,7 @@ impl Hello {
         let mut b = [0u8; HELLO_LEN];
         b[0..4].copy_from_slice(&HELLO_MAGIC);
         b[4..6].copy_from_slice(&VERSION.to_le_bytes());
+        b[6..8].copy_from_slice(&self.call.unwrap_or(0).to_le_bytes());
         b[8] = self.request.codec.map_or(0, CodecKind::wire_id);
         b[9] = self.request.rung.unwrap_or(NO_RUNG);
         b[12..16].copy_from_slice(&self.request.width.unwrap_or(0).to_le_bytes());
@@ -76,8 +81,13 @@ impl Hello {
             w if w <= MAX_DIMENSION => Some(w),
             w => return Err(WireErrorKind::BadWidth(w)),
         };
+        let call = match u16::from_le_bytes([b[6], b[7]]) {
+            0 => None,
+            n => Some(n),
+        };
         Ok(Hello {
             request: Request { rung, codec, width },
+            call,
         })
     }
 }
@@ -592,8 +602,10 @@ mod tests {
             },
         ];
         for request in asks {
-            let hello = Hello { request };
-            assert_eq!(Hello::parse(&hello.to_bytes()), Ok(hello));
+            for call in [None, Some(1), Some(u16::MAX)] {
+                let hello = Hello { request, call };
+                assert_eq!(Hello::parse(&hello.to_bytes()), Ok(hello));
+            }
         }
         let old = *b"FWVH\x01\x00\x00\x00";
         assert_eq!(

@@ -343,7 +343,11 @@ fn what_a_viewer_asks_for_in_its_hello_reaches_the_server_as_its_request() {
     for request in asks {
         let mut viewer = TcpStream::connect(addr).unwrap();
         // Sent in two pieces, the second late: the server reads the first 8 bytes on their own.
-        let hello = Hello { request }.to_bytes();
+        let hello = Hello {
+            request,
+            call: None,
+        }
+        .to_bytes();
         viewer.write_all(&hello[..8]).unwrap();
         let (mut conn, _) = listener.accept().unwrap();
         let writer = thread::spawn(move || {
@@ -733,8 +737,14 @@ fn wire_bytes_are_pinned() {
             codec: Some(CodecKind::Jpeg),
             width: Some(320),
         },
+        call: None,
     };
     insta::assert_snapshot!("hello_rung_2_jpeg_width_320", hex(&asking.to_bytes()));
+    let calling = Hello {
+        request: Request::default(),
+        call: Some(0x1234),
+    };
+    insta::assert_snapshot!("hello_call_0x1234", hex(&calling.to_bytes()));
     let placement = Placement {
         id: 1,
         rendition: Rendition::new(CodecKind::Jpeg, 640, 480, PixelFormat::Rgb8, 80),

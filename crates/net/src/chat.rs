@@ -1,0 +1,587 @@
+//! Two-way calls (`framewire chat`): one TCP connection carries a framewire stream each way.
+//!
+//! A call opens with a hello from each side (the caller's first, then the listener's), both
+//! carrying the call's number (see the crate doc); from then on each side is both a server
+//! and a viewer on the same socket: it writes its stream handshake, frames, switches and
+//! goodbye through a [`Fanout`] (so its stream keeps to the link, moves along its quality
+//! ladder and drops stale frames exactly as `serve` does), and reads the peer's with a
+//! [`Client`]. A listener refuses a second caller ("busy") and a one-way viewer; a caller that
+//! lost its connection dials again with the same number, which the listener takes over the
+//! old call.
+//!
+//! [`ChatListener`] and [`ChatDialer`] are the two sides' [`Connector`]s: each call (or redial)
+//! they make hands the sending half to their fan-out and returns the receiving half as a
+//! [`Subscription`], whose closer hangs up (the goodbye goes out before the socket closes).
+
+use std::io::{self, Write};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use framewire_core::{
+    Closer, Connector, Ladder, Packet, Placement, Received, Request, StreamInfo, Subscription,
+    TransportError,
+};
+
+use crate::client::{Client, ClientConfig, NetError};
+use crate::fanout::{Fanout, Protocol, ServerConfig, ServerEvent, is_timeout, read_full};
+use crate::framewire::FramewireProtocol;
+use crate::wire::{
+    FRAME_MAGIC, FrameHeader, HANDSHAKE_LEN, HANDSHAKE_MAGIC, HEADER_LEN, HELLO_HEAD_LEN,
+    HELLO_LEN, HELLO_MAGIC, Handshake, Hello, MAX_ERROR_TEXT, MessageKind, WireError,
+    WireErrorKind,
+};
+
+/// What a listener answers a one-way viewer.
+pub const NOT_A_VIEWER: &str =
+    "this is a two-way call (framewire chat --listen): call it with framewire chat --connect";
+
+/// What a listener already in a call answers another caller.
+pub const BUSY: &str = "busy: already in a call";
+
+/// Limits of one side of a call.
+#[derive(Debug, Clone, Default)]
+pub struct CallConfig {
+    /// The receiving half: connect timeout, idle timeout, largest payload.
+    pub client: ClientConfig,
+    /// The sending half: handshake deadline (for the peer's hello), write timeout.
+    pub server: ServerConfig,
+}
+
+/// A call's opening: framewire's protocol for the stream it sends, and, on a listener, the
+/// hellos and the one-call-at-a-time rule.
+struct ChatProtocol {
+    framewire: FramewireProtocol,
+    /// What this side asks of the peer's ladder.
+    request: Request,
+    /// The listener's record of its call; `None` on a caller, which takes no calls.
+    desk: Option<Arc<Desk>>,
+}
+
+impl Protocol for ChatProtocol {
+    fn name(&self) -> &'static str {
+        "chat"
+    }
+
+    /// Reads a caller's hello and answers it with this side's, or refuses: a one-way viewer,
+    /// another wire version, a second caller while in a call.
+    fn read_request(&self, stream: &mut TcpStream, timeout: Duration) -> Result<Request, String> {
+        let Some(desk) = &self.desk else {
+            return Err("this side dials; it takes no calls".into());
+        };
+        let hello = self.framewire.read_hello(stream, timeout)?;
+        let Some(call) = hello.call else {
+            let _ = self.write_end(stream, Some(NOT_A_VIEWER));
+            return Err("a one-way viewer, not a caller: told to use framewire chat".into());
+        };
+        let peer = stream
+            .peer_addr()
+            .map_err(|e| format!("socket setup failed: {e}"))?;
+        let socket = stream
+            .try_clone()
+            .map_err(|e| format!("socket setup failed: {e}"))?;
+        let generation = match desk.take_call(peer.ip(), call, socket) {
+            Ok(g) => g,
+            Err(()) => {
+                let _ = self.write_end(stream, Some(BUSY));
+                return Err(format!("{BUSY}: refused caller"));
+            }
+        };
+        let answer = Hello {
+            request: self.request,
+            call: Some(call),
+        };
+        let offered = stream
+            .write_all(&answer.to_bytes())
+            .and_then(|()| stream.try_clone());
+        match offered {
+            Ok(receiving) => {
+                desk.offer(Offer {
+                    stream: receiving,
+                    peer,
+                    generation,
+                });
+                Ok(hello.request)
+            }
+            Err(e) => {
+                desk.end(generation);
+                Err(format!("answering the caller's hello: {e}"))
+            }
+        }
+    }
+
+    fn write_start(&self, stream: &mut TcpStream, placement: &Placement) -> io::Result<()> {
+        self.framewire.write_start(stream, placement)
+    }
+
+    fn write_switch(&self, stream: &mut TcpStream, placement: &Placement) -> io::Result<()> {
+        self.framewire.write_switch(stream, placement)
+    }
+
+    fn write_packet(&self, stream: &mut TcpStream, packet: &Packet) -> io::Result<()> {
+        self.framewire.write_packet(stream, packet)
+    }
+
+    fn write_end(&self, stream: &mut TcpStream, error: Option<&str>) -> io::Result<()> {
+        self.framewire.write_end(stream, error)
+    }
+}
+
+/// A connection whose openings are done, waiting for the listener's receiving side to take it.
+struct Offer {
+    stream: TcpStream,
+    peer: SocketAddr,
+    generation: u64,
+}
+
+/// The call a listener is in.
+struct Current {
+    ip: IpAddr,
+    call: u16,
+    generation: u64,
+    /// A handle on its socket, so that a redial can end the old connection at once.
+    socket: TcpStream,
+}
+
+#[derive(Default)]
+struct DeskState {
+    current: Option<Current>,
+    offered: Option<Offer>,
+    generations: u64,
+    closed: bool,
+}
+
+/// A listener's one call at a time: which call it is in, and the connection waiting to be taken.
+#[derive(Default)]
+struct Desk {
+    state: Mutex<DeskState>,
+    changed: Condvar,
+}
+
+impl Desk {
+    fn lock(&self) -> MutexGuard<'_, DeskState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes call `call` from `ip`, unless another call is on: the same call dialing again
+    /// (its connection was lost) replaces the old connection, which is closed.
+    fn take_call(&self, ip: IpAddr, call: u16, socket: TcpStream) -> Result<u64, ()> {
+        let mut state = self.lock();
+        if state.closed {
+            return Err(());
+        }
+        if let Some(current) = &state.current {
+            if (current.ip, current.call) != (ip, call) {
+                return Err(());
+            }
+            let _ = current.socket.shutdown(Shutdown::Both);
+        }
+        state.generations += 1;
+        let generation = state.generations;
+        state.current = Some(Current {
+            ip,
+            call,
+            generation,
+            socket,
+        });
+        Ok(generation)
+    }
+
+    fn offer(&self, offer: Offer) {
+        let mut state = self.lock();
+        if let Some(old) = state.offered.replace(offer) {
+            let _ = old.stream.shutdown(Shutdown::Both);
+        }
+        self.changed.notify_all();
+    }
+
+    /// Waits for the next connection to take; `None` once the desk is closed.
+    fn wait_offer(&self) -> Option<Offer> {
+        let mut state = self.lock();
+        loop {
+            if state.closed {
+                return None;
+            }
+            if let Some(offer) = state.offered.take() {
+                return Some(offer);
+            }
+            state = self
+                .changed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// The call of `generation` is over (unless a redial replaced it already).
+    fn end(&self, generation: u64) {
+        let mut state = self.lock();
+        if state
+            .current
+            .as_ref()
+            .is_some_and(|c| c.generation == generation)
+        {
+            state.current = None;
+        }
+    }
+
+    fn close(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        if let Some(offer) = state.offered.take() {
+            let _ = offer.stream.shutdown(Shutdown::Both);
+        }
+        self.changed.notify_all();
+    }
+}
+
+/// The listening side of calls: takes one call at a time on its address.
+pub struct ChatListener {
+    fanout: Arc<Fanout>,
+    desk: Arc<Desk>,
+    config: ClientConfig,
+}
+
+impl ChatListener {
+    /// Listens on `addr` for calls. Each call gets this side's stream of `ladder`'s renditions
+    /// (paced to `fps`), asking the caller's ladder for `request`. `on_event` hears of the
+    /// sending half's peer joining, moving and leaving.
+    pub fn bind(
+        addr: impl ToSocketAddrs,
+        ladder: Arc<Ladder>,
+        fps: f64,
+        request: Request,
+        config: CallConfig,
+        on_event: impl Fn(ServerEvent) + Send + Sync + 'static,
+    ) -> io::Result<ChatListener> {
+        let desk = Arc::new(Desk::default());
+        let protocol = ChatProtocol {
+            framewire: FramewireProtocol::new(fps),
+            request,
+            desk: Some(Arc::clone(&desk)),
+        };
+        // Two: a redial's connection may start before the lost one's sending half is gone.
+        let server = ServerConfig {
+            max_viewers: 2,
+            ..config.server
+        };
+        let fanout = Fanout::bind(addr, protocol, ladder, server, on_event)?;
+        Ok(ChatListener {
+            fanout: Arc::new(fanout),
+            desk,
+            config: config.client,
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.fanout.local_addr()
+    }
+
+    /// The sending half, for the send path's publisher list.
+    pub fn fanout(&self) -> Arc<Fanout> {
+        Arc::clone(&self.fanout)
+    }
+
+    /// Hangs up: the peer gets the goodbye, no more calls are taken, and a
+    /// [`connect`](Connector::connect) waiting for a call returns.
+    pub fn hang_up(&self) {
+        self.desk.close();
+        self.fanout.shutdown();
+    }
+}
+
+impl Connector for ChatListener {
+    fn describe(&self) -> String {
+        format!("calls on {}", self.local_addr())
+    }
+
+    /// Waits for the next call (or a lost call's redial) and returns its receiving half.
+    fn connect(&self) -> Result<Box<dyn Subscription>, TransportError> {
+        let Some(offer) = self.desk.wait_offer() else {
+            return Err(TransportError {
+                retry: false,
+                source: "hung up while waiting for a call".into(),
+            });
+        };
+        let generation = offer.generation;
+        match Client::after_opening(offer.stream, offer.peer, self.config.clone()) {
+            Ok(client) => Ok(Box::new(CallHalf {
+                client,
+                fanout: Arc::clone(&self.fanout),
+                desk: Some((Arc::clone(&self.desk), generation)),
+            })),
+            Err(e) => {
+                self.desk.end(generation);
+                Err(e.into())
+            }
+        }
+    }
+}
+
+/// The calling side: dials one address, and dials again with the same call number when the
+/// connection is lost.
+pub struct ChatDialer {
+    addr: SocketAddr,
+    request: Request,
+    call: u16,
+    fanout: Arc<Fanout>,
+    config: CallConfig,
+}
+
+impl ChatDialer {
+    /// A caller of `addr`, sending its stream of `ladder`'s renditions (paced to `fps`) and
+    /// asking the listener's ladder for `request`. Dials on [`connect`](Connector::connect).
+    pub fn new(
+        addr: SocketAddr,
+        ladder: Arc<Ladder>,
+        fps: f64,
+        request: Request,
+        config: CallConfig,
+        on_event: impl Fn(ServerEvent) + Send + Sync + 'static,
+    ) -> ChatDialer {
+        let protocol = ChatProtocol {
+            framewire: FramewireProtocol::new(fps),
+            request,
+            desk: None,
+        };
+        let server = ServerConfig {
+            max_viewers: 2,
+            ..config.server.clone()
+        };
+        let fanout = Fanout::without_listener(protocol, ladder, server, on_event);
+        ChatDialer {
+            addr,
+            request,
+            call: call_number(),
+            fanout: Arc::new(fanout),
+            config,
+        }
+    }
+
+    /// The sending half, for the send path's publisher list.
+    pub fn fanout(&self) -> Arc<Fanout> {
+        Arc::clone(&self.fanout)
+    }
+
+    /// Hangs up: the peer gets the goodbye.
+    pub fn hang_up(&self) {
+        self.fanout.shutdown();
+    }
+
+    /// Dials, says hello and reads the listener's answer: its hello (what it asks of this
+    /// side's ladder), or its refusal.
+    fn dial(&self) -> Result<(TcpStream, Request), NetError> {
+        let addr = self.addr;
+        let cfg = &self.config.client;
+        let connect_err = |source| NetError::Connect { addr, source };
+        let mut stream =
+            TcpStream::connect_timeout(&addr, cfg.connect_timeout).map_err(connect_err)?;
+        stream
+            .set_nodelay(true)
+            .and_then(|()| stream.set_write_timeout(Some(cfg.read_timeout)))
+            .map_err(connect_err)?;
+        let io_err = |what: &str, offset: u64, source| NetError::Io {
+            peer: addr,
+            what: what.into(),
+            offset,
+            last_seq: None,
+            source,
+        };
+        let hello = Hello {
+            request: self.request,
+            call: Some(self.call),
+        };
+        stream
+            .write_all(&hello.to_bytes())
+            .map_err(|e| io_err("sending the call's hello", 0, e))?;
+        let deadline = Instant::now() + self.config.server.handshake_timeout;
+        let mut head = [0u8; HEADER_LEN];
+        let read = |stream: &mut TcpStream, buf: &mut [u8], from: u64| match read_full(
+            stream, buf, deadline,
+        ) {
+            Ok(n) if n == buf.len() => Ok(()),
+            Ok(0) if from == 0 => Err(NetError::ClosedBeforeHandshake { peer: addr }),
+            Ok(n) => Err(NetError::Wire {
+                peer: addr,
+                source: WireError {
+                    offset: from,
+                    last_good_seq: None,
+                    kind: WireErrorKind::Truncated {
+                        inside: "the answer to the call",
+                        need: buf.len(),
+                        have: n,
+                    },
+                },
+            }),
+            Err(e) if is_timeout(&e) => Err(io_err("no answer to the call's hello", from, e)),
+            Err(e) => Err(io_err("reading the answer to the call", from, e)),
+        };
+        read(&mut stream, &mut head[..HELLO_HEAD_LEN], 0)?;
+        let wire = |kind| NetError::Wire {
+            peer: addr,
+            source: WireError {
+                offset: 0,
+                last_good_seq: None,
+                kind,
+            },
+        };
+        let magic: [u8; 4] = head[..4].try_into().expect("4 bytes");
+        if magic == HELLO_MAGIC {
+            read(
+                &mut stream,
+                &mut head[HELLO_HEAD_LEN..HELLO_LEN],
+                HELLO_HEAD_LEN as u64,
+            )?;
+            let answer =
+                Hello::parse(head[..HELLO_LEN].try_into().expect("16 bytes")).map_err(wire)?;
+            if answer.call != Some(self.call) {
+                return Err(refused(addr, "it answered with another call's number"));
+            }
+            return Ok((stream, answer.request));
+        }
+        if magic == FRAME_MAGIC {
+            read(
+                &mut stream,
+                &mut head[HELLO_HEAD_LEN..],
+                HELLO_HEAD_LEN as u64,
+            )?;
+            let header = FrameHeader::parse(&head, MAX_ERROR_TEXT).map_err(wire)?;
+            if !matches!(header.kind, MessageKind::Error | MessageKind::End) {
+                return Err(refused(addr, "it sent a frame before answering the hello"));
+            }
+            let mut reason = vec![0u8; header.payload_len as usize];
+            read(&mut stream, &mut reason, HEADER_LEN as u64)?;
+            let reason = String::from_utf8_lossy(&reason).into_owned();
+            return Err(NetError::CallRefused {
+                peer: addr,
+                reason: if reason.is_empty() {
+                    "it is shutting down".into()
+                } else {
+                    reason
+                },
+            });
+        }
+        if magic == HANDSHAKE_MAGIC {
+            // A one-way server of another version answers with its version.
+            let mut handshake = [0u8; HANDSHAKE_LEN];
+            handshake[..HELLO_HEAD_LEN].copy_from_slice(&head[..HELLO_HEAD_LEN]);
+            if let Err(e @ WireErrorKind::UnsupportedVersion { .. }) = Handshake::parse(&handshake)
+            {
+                return Err(wire(e));
+            }
+            return Err(refused(
+                addr,
+                "it is a one-way stream (framewire serve): watch it with framewire view",
+            ));
+        }
+        Err(wire(WireErrorKind::BadMagic {
+            what: "answer to the call",
+            expected: HELLO_MAGIC,
+            got: crate::wire::Preview::of(&head[..HELLO_HEAD_LEN]),
+        }))
+    }
+}
+
+fn refused(peer: SocketAddr, reason: &str) -> NetError {
+    NetError::CallRefused {
+        peer,
+        reason: reason.into(),
+    }
+}
+
+impl Connector for ChatDialer {
+    fn describe(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Dials the listener and returns the call's receiving half; its sending half goes to the
+    /// fan-out.
+    fn connect(&self) -> Result<Box<dyn Subscription>, TransportError> {
+        let (stream, asked) = self.dial()?;
+        let sending = stream.try_clone().map_err(|source| NetError::Connect {
+            addr: self.addr,
+            source,
+        })?;
+        self.fanout
+            .adopt(sending, self.addr, asked)
+            .map_err(|source| NetError::Connect {
+                addr: self.addr,
+                source,
+            })?;
+        let client = Client::after_opening(stream, self.addr, self.config.client.clone())?;
+        Ok(Box::new(CallHalf {
+            client,
+            fanout: Arc::clone(&self.fanout),
+            desk: None,
+        }))
+    }
+}
+
+/// A call's receiving half. Its closer hangs up; dropping it ends the call's connection.
+struct CallHalf {
+    client: Client,
+    fanout: Arc<Fanout>,
+    /// A listener's desk and this call's generation there.
+    desk: Option<(Arc<Desk>, u64)>,
+}
+
+impl Drop for CallHalf {
+    fn drop(&mut self) {
+        if let Ok(socket) = self.client.closer() {
+            let _ = socket.shutdown(Shutdown::Both);
+        }
+        if let Some((desk, generation)) = &self.desk {
+            desk.end(*generation);
+        }
+    }
+}
+
+impl Subscription for CallHalf {
+    fn stream(&self) -> StreamInfo {
+        self.client.stream()
+    }
+
+    fn placement(&self) -> Placement {
+        self.client.placement()
+    }
+
+    fn fps(&self) -> f64 {
+        self.client.fps()
+    }
+
+    fn peer(&self) -> String {
+        format!("peer {}", self.client.peer())
+    }
+
+    fn position(&self) -> String {
+        format!("byte {}", self.client.offset())
+    }
+
+    fn recv(&mut self, packet: &mut Packet) -> Result<Received, TransportError> {
+        Subscription::recv(&mut self.client, packet)
+    }
+
+    /// Hangs up: the goodbye goes out on the sending half, then the socket closes (waking a
+    /// blocked receive).
+    fn closer(&self) -> Closer {
+        let fanout = Arc::clone(&self.fanout);
+        let desk = self.desk.as_ref().map(|(d, _)| Arc::clone(d));
+        let socket = self.client.closer().ok();
+        Arc::new(move || {
+            if let Some(desk) = &desk {
+                desk.close();
+            }
+            fanout.shutdown();
+            if let Some(s) = &socket {
+                let _ = s.shutdown(Shutdown::Both);
+            }
+        })
+    }
+}
+
+/// A call's number: nonzero, and unlikely to be another caller's from the same address.
+fn call_number() -> u16 {
+    let t = framewire_core::now_micros() ^ u64::from(std::process::id()).rotate_left(17);
+    let n = (t ^ (t >> 16) ^ (t >> 32) ^ (t >> 48)) as u16;
+    n.max(1)
+}
