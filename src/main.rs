@@ -1,5 +1,5 @@
 //! The `framewire` command: `serve` streams a source to viewers, `view` receives and shows a
-//! stream, `devices` lists cameras. Each subcommand assembles plugin crates from its flags.
+//! stream, `chat` is a two-way call, `devices` lists cameras. Each subcommand assembles plugin crates from its flags.
 
 // The binary's job is to talk to the user on stdout and stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod args;
+mod chat;
 mod devices;
 mod display;
 mod live;
@@ -33,6 +34,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Connect to a server and show (or measure) its stream
     View(view::ViewArgs),
+    /// A two-way video call: one side listens, the other connects; each sends and shows
+    Chat(chat::ChatArgs),
     /// List the cameras this machine has
     Devices,
 }
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::View(args) => view::run(args),
+        Command::Chat(args) => chat::run(args),
         Command::Devices => devices::run(),
     };
     match result {

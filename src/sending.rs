@@ -1,7 +1,6 @@
 //! What `serve` and `chat` share on the sending side: the flags that choose a source, its size,
 //! codec and quality ladder, and their assembly into the session's [`Sender`].
 
-use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -140,14 +139,16 @@ impl SendArgs {
 }
 
 impl Prepared {
-    /// Prints what is sent: the stream, its ladder, a passthrough.
-    pub fn print(&self, args: &SendArgs) {
+    /// Says what is sent, in lines: the stream, its ladder, a passthrough.
+    pub fn describe(&self, args: &SendArgs) -> String {
         let (from, to) = self.sizes;
-        print_streaming(args, &self.source_name, from, to);
-        print_ladder(&self.ladder);
+        let mut text = streaming(args, &self.source_name, from, to);
+        text.push('\n');
+        text.push_str(&ladder_line(&self.ladder));
         if self.passthrough {
-            println!("passing the camera's JPEG frames through as they are (no re-encode)");
+            text.push_str("\npassing the camera's JPEG frames through as they are (no re-encode)");
         }
+        text
     }
 
     /// The send path to `publishers`, stopping after `frames` frames, with a `preview` sink.
@@ -258,7 +259,7 @@ fn encoder_maker(options: EncodeOptions) -> Arc<MakeEncoder> {
 }
 
 /// `streaming test pattern 640x480 -> jpeg (rust encoder) 320x240 at 30 fps`.
-pub fn print_streaming(args: &SendArgs, name: &str, (w, h): (u32, u32), (ow, oh): (u32, u32)) {
+fn streaming(args: &SendArgs, name: &str, (w, h): (u32, u32), (ow, oh): (u32, u32)) -> String {
     let codec_label = if args.codec == CodecKind::Jpeg {
         format!("{} ({} encoder)", args.codec, args.jpeg_encoder)
     } else {
@@ -269,12 +270,11 @@ pub fn print_streaming(args: &SendArgs, name: &str, (w, h): (u32, u32), (ow, oh)
     } else {
         "unpaced".into()
     };
-    println!("streaming {name} {w}x{h} -> {codec_label} {ow}x{oh} at {fps} fps");
-    let _ = std::io::stdout().flush();
+    format!("streaming {name} {w}x{h} -> {codec_label} {ow}x{oh} at {fps} fps")
 }
 
 /// `quality ladder: 640x480@80, 640x480@50, 320x240@50 (each viewer follows its link)`.
-pub fn print_ladder(ladder: &Ladder) {
+fn ladder_line(ladder: &Ladder) -> String {
     let rungs: Vec<String> = (0..ladder.rungs())
         .map(|id| ladder.placement(id).rendition.to_string())
         .collect();
@@ -283,7 +283,7 @@ pub fn print_ladder(ladder: &Ladder) {
     } else {
         "viewers stay where they ask, the top by default"
     };
-    println!("quality ladder: {} ({how})", rungs.join(", "));
+    format!("quality ladder: {} ({how})", rungs.join(", "))
 }
 
 /// Lanes of the encode stage: `--threads`, else one per core (up to 4) unpaced, else one.

@@ -73,7 +73,8 @@ fn serve(
         .context("cannot install the Ctrl-C handler")?;
     let server = bind(&args, Arc::clone(&prepared.ladder))?;
     println!("listening on {}", server.local_addr());
-    prepared.print(&args.send);
+    println!("{}", prepared.describe(&args.send));
+    let _ = std::io::stdout().flush();
     let source = prepared.source_name.clone();
     let publishers: Vec<Arc<dyn Publisher>> = vec![Arc::new(server)];
     let mut sender = prepared.sender(publishers, preview, args.frames)?;

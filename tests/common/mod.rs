@@ -52,8 +52,19 @@ impl Serve {
 
     /// Starts `framewire serve --listen LISTEN ARGS` at `place`.
     pub fn start_in(place: Place<'_>, listen: &str, args: &[&str]) -> Serve {
+        Serve::command_in(place, &[&["serve", "--listen", listen], args].concat())
+    }
+
+    /// Starts `framewire chat --listen LISTEN --headless ARGS` at `place`: a side waiting for a
+    /// call, which prints `listening on ADDR` first as serve does.
+    pub fn chat_in(place: Place<'_>, listen: &str, args: &[&str]) -> Serve {
+        let head = ["chat", "--listen", listen, "--headless"];
+        Serve::command_in(place, &[&head[..], args].concat())
+    }
+
+    /// Starts `framewire ARGS` at `place`, a command whose first stdout line is `listening on ADDR`.
+    pub fn command_in(place: Place<'_>, args: &[&str]) -> Serve {
         let mut child = framewire_at(place)
-            .args(["serve", "--listen", listen])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -190,6 +201,18 @@ pub fn spawn_view_in(place: Place<'_>, args: &[&str]) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn framewire view")
+}
+
+/// Starts `framewire chat --connect ADDR --headless ARGS` at `place`.
+pub fn spawn_call_in(place: Place<'_>, addr: &str, args: &[&str]) -> Child {
+    framewire_at(place)
+        .args(["chat", "--connect", addr, "--headless"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn framewire chat")
 }
 
 /// Waits for a view with a deadline; its output is read concurrently so pipes never fill.

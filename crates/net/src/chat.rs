@@ -84,7 +84,7 @@ impl Protocol for ChatProtocol {
             Ok(g) => g,
             Err(()) => {
                 let _ = self.write_end(stream, Some(BUSY));
-                return Err(format!("{BUSY}: refused caller"));
+                return Err(BUSY.into());
             }
         };
         let answer = Hello {
@@ -517,7 +517,8 @@ impl Connector for ChatDialer {
     }
 }
 
-/// A call's receiving half. Its closer hangs up; dropping it ends the call's connection.
+/// A call's receiving half. Its closer hangs up. Dropping it leaves the sending half to end
+/// the connection: with the goodbye after a hang-up, by itself when the peer is gone.
 struct CallHalf {
     client: Client,
     fanout: Arc<Fanout>,
@@ -527,9 +528,6 @@ struct CallHalf {
 
 impl Drop for CallHalf {
     fn drop(&mut self) {
-        if let Ok(socket) = self.client.closer() {
-            let _ = socket.shutdown(Shutdown::Both);
-        }
         if let Some((desk, generation)) = &self.desk {
             desk.end(*generation);
         }

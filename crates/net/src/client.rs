@@ -88,7 +88,7 @@ pub enum NetError {
         reason: Option<String>,
     },
     /// The other side of a call refused it (busy, not a call, shutting down).
-    #[error("{peer} refused the call: {reason}")]
+    #[error("peer {peer} refused the call: {reason}")]
     CallRefused {
         /// The listener.
         peer: SocketAddr,

@@ -1,0 +1,394 @@
+//! `framewire chat`: a two-way call over one connection. Each side runs the session's send
+//! path (its source → its ladder → the call) beside its receive path (the peer's stream →
+//! decode → the window), one window showing the peer with this side's picture as an inset.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use framewire_core::{Connector, Flow, Frame, FrameSink, Ladder, Publisher, Request, SinkError};
+use framewire_net::{CallConfig, ChatDialer, ChatListener, ClientConfig, ServerEvent};
+use framewire_session::{Outcome, ReceiveConfig, ReceiveEvent, StopSignal, receive};
+use serde_json::json;
+
+use crate::args::{parse_addr, parse_duration};
+use crate::live::LiveLine;
+use crate::sending::SendArgs;
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("side").required(true).args(["listen", "connect"])))]
+pub struct ChatArgs {
+    /// Wait for a call on this address; port 0 picks a free one (printed)
+    #[arg(long, value_parser = parse_addr, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Call the side listening on this address
+    #[arg(long, value_parser = parse_addr, value_name = "HOST:PORT")]
+    connect: Option<SocketAddr>,
+    /// With --listen: when the peer hangs up, wait for the next call instead of exiting
+    #[arg(long, requires = "listen")]
+    wait: bool,
+    #[command(flatten)]
+    send: SendArgs,
+    /// Run without a window
+    #[arg(long)]
+    headless: bool,
+    /// Hang up after receiving this many frames
+    #[arg(long, value_name = "N")]
+    frames: Option<u64>,
+    /// Print statistics at exit in this format on stdout: what was sent and what was received
+    #[arg(long, value_name = "FORMAT")]
+    stats: Option<StatsFormat>,
+    /// Check every frame received against the test pattern's frame number (a peer sending
+    /// --source test)
+    #[arg(long)]
+    verify_test_pattern: bool,
+    /// Time without data from the peer before the connection counts as lost
+    #[arg(long, default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
+    idle_timeout: Duration,
+    /// Time one write to the peer may block before the connection counts as stalled
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    write_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum StatsFormat {
+    /// One JSON object
+    Json,
+}
+
+/// Either side of the call, as the receive path's connector.
+enum Side {
+    Listen(ChatListener),
+    Dial(ChatDialer),
+}
+
+impl Side {
+    fn hang_up(&self) {
+        match self {
+            Side::Listen(l) => l.hang_up(),
+            Side::Dial(d) => d.hang_up(),
+        }
+    }
+
+    fn connector(&self) -> &dyn Connector {
+        match self {
+            Side::Listen(l) => l,
+            Side::Dial(d) => d,
+        }
+    }
+}
+
+/// What the sending half did, over every call.
+#[derive(Debug, Default)]
+struct Sent {
+    frames: u64,
+    bytes: u64,
+    dropped: u64,
+    /// Time a call was on, summed.
+    on: Duration,
+    since: Option<Instant>,
+}
+
+pub fn run(args: ChatArgs) -> anyhow::Result<()> {
+    if !args.headless {
+        framewire_display::window::display_available()
+            .map_err(|e| anyhow::anyhow!("{e}; add --headless to chat without a window"))?;
+    }
+    let prepared = args.send.prepare(!args.headless)?;
+    let sent = Arc::new(Mutex::new(Sent::default()));
+    let side = Arc::new(open_side(&args, Arc::clone(&prepared.ladder), &sent)?);
+    let signal = Arc::new(StopSignal::default());
+    let hang_up = {
+        let (signal, side) = (Arc::clone(&signal), Arc::clone(&side));
+        move || {
+            signal.stop();
+            side.hang_up();
+        }
+    };
+    let on_ctrlc = hang_up.clone();
+    ctrlc::set_handler(on_ctrlc).context("cannot install the Ctrl-C handler")?;
+    match &*side {
+        Side::Listen(l) => {
+            println!("listening on {}", l.local_addr());
+            let _ = std::io::stdout().flush();
+        }
+        Side::Dial(_) => {}
+    }
+    // stdout holds only what scripts read: the address and the stats.
+    eprintln!("{}", prepared.describe(&args.send));
+    if std::io::stdin().is_terminal() {
+        let on_enter = hang_up.clone();
+        std::thread::spawn(move || {
+            if std::io::stdin()
+                .lock()
+                .read_line(&mut String::new())
+                .is_ok()
+            {
+                on_enter();
+            }
+        });
+    }
+
+    let publisher: Arc<dyn Publisher> = match &*side {
+        Side::Listen(l) => l.fanout(),
+        Side::Dial(d) => d.fanout(),
+    };
+    let args = Arc::new(args);
+    let outcome = if args.headless {
+        let stop = Arc::new(AtomicBool::new(false));
+        let sender = spawn_sender(prepared, publisher, None, Arc::clone(&stop))?;
+        let outcome = calls(&args, &side, &signal, &mut Discard);
+        end(&side, &stop, sender)?;
+        outcome
+    } else {
+        let title = match (args.listen, args.connect) {
+            (_, Some(addr)) => format!("framewire chat with {addr}"),
+            _ => "framewire chat".to_string(),
+        };
+        let (worker_args, worker_side, worker_signal) =
+            (Arc::clone(&args), Arc::clone(&side), Arc::clone(&signal));
+        let (closed, out) = crate::display::in_window_with(title, "you".into(), move |window| {
+            window.on_close(hang_up);
+            let stop = Arc::new(AtomicBool::new(false));
+            let inset: Box<dyn FrameSink> = Box::new(window.inset());
+            let sender = spawn_sender(prepared, publisher, Some(inset), Arc::clone(&stop))?;
+            let mut window = window;
+            let outcome = calls(&worker_args, &worker_side, &worker_signal, &mut window);
+            end(&worker_side, &stop, sender)?;
+            Ok::<_, anyhow::Error>(outcome)
+        })?;
+        if closed {
+            signal.stop();
+            side.hang_up();
+        }
+        out?
+    };
+    finish(&args, outcome, &sent)
+}
+
+/// Binds the listener or makes the dialer, each sending `ladder`'s renditions and counting
+/// what it sent in `sent`.
+fn open_side(
+    args: &ChatArgs,
+    ladder: Arc<Ladder>,
+    sent: &Arc<Mutex<Sent>>,
+) -> anyhow::Result<Side> {
+    let config = CallConfig {
+        client: ClientConfig {
+            read_timeout: args.idle_timeout,
+            ..ClientConfig::default()
+        },
+        server: framewire_net::ServerConfig {
+            write_timeout: args.write_timeout,
+            ..framewire_net::ServerConfig::default()
+        },
+    };
+    let sent = Arc::clone(sent);
+    let on_event = move |event: ServerEvent| sending_event(event, &sent);
+    let fps = args.send.fps;
+    let request = Request::default();
+    Ok(match (args.listen, args.connect) {
+        (Some(addr), _) => Side::Listen(
+            ChatListener::bind(addr, ladder, fps, request, config, on_event)
+                .with_context(|| format!("cannot listen on {addr}"))?,
+        ),
+        (None, Some(addr)) => Side::Dial(ChatDialer::new(
+            addr, ladder, fps, request, config, on_event,
+        )),
+        (None, None) => unreachable!("clap requires --listen or --connect"),
+    })
+}
+
+/// Counts what the sending half sent, and says when the peer's link moved it along the ladder
+/// or a caller was refused.
+fn sending_event(event: ServerEvent, sent: &Mutex<Sent>) {
+    let mut sent = sent.lock().unwrap_or_else(PoisonError::into_inner);
+    match event {
+        ServerEvent::Joined { .. } => sent.since = Some(Instant::now()),
+        ServerEvent::Left {
+            frames,
+            bytes,
+            dropped,
+            ..
+        } => {
+            sent.frames += frames;
+            sent.bytes += bytes;
+            sent.dropped += dropped;
+            if let Some(since) = sent.since.take() {
+                sent.on += since.elapsed();
+            }
+        }
+        ServerEvent::Moved { to, from, link, .. } => {
+            let way = if to.id > from.id { "down" } else { "up" };
+            eprintln!(
+                "sending: moved {way} to {to} from {}: the link to the peer carries about {:.2} Mbit/s",
+                from.rendition,
+                link * 8.0 / 1e6
+            );
+        }
+        ServerEvent::Rejected { peer, error } => {
+            eprintln!("framewire: call from {peer} refused: {error}");
+        }
+    }
+}
+
+/// Runs the send path on a thread of its own until `stop` is set.
+fn spawn_sender(
+    prepared: crate::sending::Prepared,
+    publisher: Arc<dyn Publisher>,
+    inset: Option<Box<dyn FrameSink>>,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<()>>> {
+    let mut sender = prepared.sender(vec![publisher], inset, None)?;
+    std::thread::Builder::new()
+        .name("framewire-send".into())
+        .spawn(move || {
+            sender
+                .run(&stop, &mut |_| {})
+                .map(|_| ())
+                .map_err(anyhow::Error::new)
+        })
+        .context("cannot start the sending thread")
+}
+
+/// Hangs up (the peer gets the goodbye) and waits for the send path.
+fn end(
+    side: &Side,
+    stop: &AtomicBool,
+    sender: std::thread::JoinHandle<anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    side.hang_up();
+    stop.store(true, Ordering::SeqCst);
+    sender
+        .join()
+        .map_err(|_| anyhow::anyhow!("the sending thread panicked"))?
+        .context("sending")
+}
+
+/// Receives calls into `sink`: one, or with `--wait` one after another until this side hangs
+/// up. Returns the last call's outcome.
+fn calls(args: &ChatArgs, side: &Side, signal: &StopSignal, sink: &mut dyn FrameSink) -> Outcome {
+    let read = |f: &Frame| framewire_pattern::read_frame_number(f);
+    let config = ReceiveConfig {
+        frames: args.frames,
+        verify: args.verify_test_pattern.then_some(&read),
+        ..ReceiveConfig::default()
+    };
+    loop {
+        let mut live = LiveLine::on_stderr();
+        let mut hung_up = false;
+        let outcome = receive(
+            side.connector(),
+            &|s| framewire_codec::decoder(s),
+            sink,
+            signal,
+            &config,
+            &mut |event| {
+                if matches!(event, ReceiveEvent::Ended { .. }) {
+                    hung_up = true;
+                }
+                print_event(event, &mut live);
+            },
+        );
+        live.end();
+        if !(hung_up && args.wait) || signal.is_stopped() {
+            return outcome;
+        }
+        println!("waiting for the next call");
+        let _ = std::io::stdout().flush();
+    }
+}
+
+/// Tells the user what the receiving half did, on stderr.
+fn print_event(event: ReceiveEvent<'_>, live: &mut LiveLine) {
+    let line = match event {
+        ReceiveEvent::Frame(stats) => {
+            if live.is_on()
+                && let Some(line) = stats.live_line(Duration::from_millis(500))
+            {
+                live.show(&line);
+            }
+            return;
+        }
+        ReceiveEvent::Connected {
+            peer,
+            stream,
+            placement,
+            again,
+            ..
+        } => {
+            let what = if again {
+                "back in the call"
+            } else {
+                "in a call"
+            };
+            let (c, w, h) = (stream.codec, stream.width, stream.height);
+            format!("{what} with {peer}: receiving {c} {w}x{h}, {placement}")
+        }
+        ReceiveEvent::Switched(placement) => {
+            live.end();
+            format!("receiving: moved to {placement}")
+        }
+        ReceiveEvent::Lost(e) => {
+            live.end();
+            format!("{}; calling again", framewire_session::chain(e))
+        }
+        ReceiveEvent::StillReconnecting(e) => {
+            format!("still calling: {}", framewire_session::chain(e))
+        }
+        ReceiveEvent::Reconnected { attempts, after } => format!(
+            "call back on after {attempts} attempts in {:.1}s",
+            after.as_secs_f64()
+        ),
+        ReceiveEvent::Ended { peer } => {
+            live.end();
+            format!("{peer} hung up")
+        }
+    };
+    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
+}
+
+/// Prints the stats and turns the outcome into the exit status.
+fn finish(args: &ChatArgs, outcome: Outcome, sent: &Mutex<Sent>) -> anyhow::Result<()> {
+    let Outcome {
+        stats,
+        stream,
+        result,
+    } = outcome;
+    if let Some(StatsFormat::Json) = args.stats {
+        let sent = sent.lock().unwrap_or_else(PoisonError::into_inner);
+        let on = sent.on.as_secs_f64();
+        let fps = if on > 0.0 {
+            sent.frames as f64 / on
+        } else {
+            0.0
+        };
+        let received = stream.map(|s| stats.report(s.codec.name(), s.width, s.height));
+        let object = json!({
+            "sent": {
+                "frames": sent.frames,
+                "fps": fps,
+                "bytes": sent.bytes,
+                "dropped": sent.dropped,
+            },
+            "received": received,
+        });
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer(&mut out, &object).context("writing stats")?;
+        writeln!(out).context("writing stats")?;
+    }
+    result.map_err(anyhow::Error::new)
+}
+
+/// A sink that shows nothing (`--headless`).
+struct Discard;
+
+impl FrameSink for Discard {
+    fn show(&mut self, _frame: &Frame) -> Result<Flow, SinkError> {
+        Ok(Flow::Continue)
+    }
+}
