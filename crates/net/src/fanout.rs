@@ -693,8 +693,13 @@ impl Delivery<'_> {
             let packet = match self.viewer.slot.wait(None) {
                 Waited::Value(p) => p,
                 Waited::Closed => {
-                    return protocol
-                        .write_end(self.stream, None)
+                    let said = protocol.write_end(self.stream, None);
+                    if said.is_ok() {
+                        // Closing with the goodbye still queued could lose it: a peer's
+                        // unread bytes make the close a reset.
+                        wait_drained(self.stream, SHUTDOWN_GRACE);
+                    }
+                    return said
                         .err()
                         .filter(|e| !is_peer_gone(e))
                         .map(|e| format!("saying goodbye: {e}"));
@@ -784,6 +789,15 @@ fn drain_time(
         if slot.wait_full(Instant::now() + DRAIN_POLL) {
             return None;
         }
+    }
+}
+
+/// Waits until every byte written to `stream` is acknowledged, or `limit` passes, or the
+/// kernel cannot say.
+fn wait_drained(stream: &TcpStream, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while tcp_queue::unacked_bytes(stream).is_ok_and(|n| n > 0) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(2));
     }
 }
 
