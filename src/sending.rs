@@ -20,7 +20,7 @@ use crate::live::LiveLine;
 /// The sending side's flags.
 #[derive(Debug, Args)]
 pub struct SendArgs {
-    /// Where frames come from: test (a synthetic moving pattern), camera or camera:N
+    /// Where frames come from: test (a synthetic moving pattern; test:2, test:3 ... other colours, frame numbers from 1000000, 2000000 ...), camera or camera:N
     #[arg(long, default_value = "test", value_name = "SOURCE")]
     pub source: SourceSpec,
     /// Size the source captures at

@@ -24,7 +24,7 @@ pub fn open_feed(
     fps: f64,
     passthrough: Option<CodecKind>,
 ) -> Result<Box<dyn Feed>, CaptureError> {
-    if *spec == SourceSpec::Test {
+    if matches!(spec, SourceSpec::Test(_)) {
         return Ok(Box::new(Direct(source)));
     }
     let codec = source.compressed_codec();

@@ -6,11 +6,12 @@ use std::str::FromStr;
 use framewire_core::{CaptureError, FrameSource};
 use framewire_pattern::TestPattern;
 
-/// A parsed `--source` value: `test`, `camera` (the same as `camera:0`) or `camera:N`.
+/// A parsed `--source` value: `test` (the same as `test:1`), `test:N`, `camera` (the same as
+/// `camera:0`) or `camera:N`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceSpec {
-    /// The synthetic [`TestPattern`].
-    Test,
+    /// The synthetic [`TestPattern`], in this variant (1 and up; see [`TestPattern::variant`]).
+    Test(u32),
     /// The camera with this index, as the operating system numbers them.
     Camera(u32),
 }
@@ -18,25 +19,33 @@ pub enum SourceSpec {
 impl FromStr for SourceSpec {
     type Err = String;
 
-    /// Parses `test`, `camera` or `camera:N`, ignoring ASCII case.
+    /// Parses `test`, `test:N` (N from 1), `camera` or `camera:N`, ignoring ASCII case.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let lower = s.to_ascii_lowercase();
         let spec = match lower.as_str() {
-            "test" => Some(SourceSpec::Test),
+            "test" => Some(SourceSpec::Test(1)),
             "camera" => Some(SourceSpec::Camera(0)),
-            other => other
-                .strip_prefix("camera:")
-                .and_then(|index| index.parse().ok())
-                .map(SourceSpec::Camera),
+            other => match other.split_once(':') {
+                Some(("camera", index)) => index.parse().ok().map(SourceSpec::Camera),
+                Some(("test", variant)) => variant
+                    .parse()
+                    .ok()
+                    .filter(|&n| n >= 1)
+                    .map(SourceSpec::Test),
+                _ => None,
+            },
         };
-        spec.ok_or_else(|| format!("unknown source {s:?}, expected test, camera or camera:N"))
+        spec.ok_or_else(|| {
+            format!("unknown source {s:?}, expected test, test:N (N from 1), camera or camera:N")
+        })
     }
 }
 
 impl fmt::Display for SourceSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SourceSpec::Test => f.write_str("test"),
+            SourceSpec::Test(1) => f.write_str("test"),
+            SourceSpec::Test(n) => write!(f, "test:{n}"),
             SourceSpec::Camera(index) => write!(f, "camera:{index}"),
         }
     }
@@ -59,7 +68,7 @@ pub fn open_source(
     fps: f64,
 ) -> Result<Box<dyn FrameSource>, CaptureError> {
     match spec {
-        SourceSpec::Test => Ok(Box::new(TestPattern::new(width, height, fps)?)),
+        SourceSpec::Test(n) => Ok(Box::new(TestPattern::new(width, height, fps)?.variant(*n))),
         #[cfg(feature = "camera")]
         SourceSpec::Camera(index) => Ok(Box::new(crate::camera::CameraSource::open(
             *index, width, height, fps,
@@ -82,7 +91,7 @@ pub fn reopener(
     fps: f64,
 ) -> Option<(std::time::Duration, crate::Reopen)> {
     match spec {
-        SourceSpec::Test => None,
+        SourceSpec::Test(_) => None,
         SourceSpec::Camera(_) => {
             let spec = spec.clone();
             Some((
@@ -119,8 +128,10 @@ mod tests {
 
     #[test]
     fn parses_the_accepted_forms() {
-        check("test", Ok(SourceSpec::Test));
-        check("TEST", Ok(SourceSpec::Test));
+        check("test", Ok(SourceSpec::Test(1)));
+        check("TEST", Ok(SourceSpec::Test(1)));
+        check("test:1", Ok(SourceSpec::Test(1)));
+        check("test:2", Ok(SourceSpec::Test(2)));
         check("camera", Ok(SourceSpec::Camera(0)));
         check("camera:0", Ok(SourceSpec::Camera(0)));
         check("camera:2", Ok(SourceSpec::Camera(2)));
@@ -129,7 +140,9 @@ mod tests {
 
     #[test]
     fn rejects_anything_else_listing_the_accepted_forms() {
-        let msg = |s: &str| format!("unknown source {s:?}, expected test, camera or camera:N");
+        let msg = |s: &str| {
+            format!("unknown source {s:?}, expected test, test:N (N from 1), camera or camera:N")
+        };
         for bad in [
             "cam",
             "",
@@ -139,6 +152,9 @@ mod tests {
             "camera:-1",
             "camera:1:2",
             "camera:99999999999",
+            "test:0",
+            "test:",
+            "test:two",
             "file.mp4",
         ] {
             check(bad, Err(&msg(bad)));
@@ -147,21 +163,22 @@ mod tests {
 
     #[test]
     fn displays_as_it_parses() {
-        assert_eq!(SourceSpec::Test.to_string(), "test");
+        assert_eq!(SourceSpec::Test(1).to_string(), "test");
+        assert_eq!(SourceSpec::Test(2).to_string(), "test:2");
         assert_eq!(SourceSpec::Camera(0).to_string(), "camera:0");
         assert_eq!(SourceSpec::Camera(3).to_string(), "camera:3");
     }
 
     #[test]
     fn opens_the_test_pattern() {
-        let source = open_source(&SourceSpec::Test, 64, 48, 0.0).unwrap();
+        let source = open_source(&SourceSpec::Test(1), 64, 48, 0.0).unwrap();
         let info = source.info();
         assert_eq!(
             (info.name.as_str(), info.width, info.height),
             ("test pattern", 64, 48)
         );
         assert!(matches!(
-            open_source(&SourceSpec::Test, 0, 48, 0.0),
+            open_source(&SourceSpec::Test(1), 0, 48, 0.0),
             Err(CaptureError::Config(_))
         ));
     }

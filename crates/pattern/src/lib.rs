@@ -46,6 +46,9 @@ const MIN_BAND: u32 = 8;
 const MIN_CONTRAST: u32 = 80;
 /// Columns and rows of background tiles.
 const TILES: (u32, u32) = (16, 9);
+/// How far apart the frame numbers of two variants start: variant n's first frame is
+/// `VARIANT_STRIDE * (n - 1)`.
+pub const VARIANT_STRIDE: u64 = 1_000_000;
 /// Colour of the bouncing disc.
 const DISC_RGB: [u8; 3] = [236, 118, 38];
 /// Colour of the bouncing box.
@@ -66,8 +69,10 @@ pub struct TestPattern {
     background: Vec<u8>,
     /// The two rows of the code band (top half, then bottom half), rebuilt for every frame.
     code_rows: Vec<u8>,
-    /// The frame [`FrameSource::next_frame`] renders next.
+    /// The frame [`FrameSource::next_frame`] renders next, counted from `first`.
     next_n: u64,
+    /// The variant: 1 is the pattern itself; see [`TestPattern::variant`].
+    variant: u32,
     pacer: Pacer,
 }
 
@@ -100,6 +105,7 @@ impl TestPattern {
             background: background(width, height, format),
             code_rows: Vec::new(),
             next_n: 0,
+            variant: 1,
             pacer: Pacer::new(fps),
         })
     }
@@ -121,7 +127,43 @@ impl TestPattern {
         }
         self.format = format;
         self.background = background(self.width, self.height, format);
+        self.rotate_colours();
         self
+    }
+
+    /// Variant `n` (`--source test:N`), told apart from the others at a glance and by number:
+    /// its colours are rotated (red → green → blue, n - 1 times) and its frame numbers start
+    /// at [`VARIANT_STRIDE`] x (n - 1). Variant 1 is the pattern itself. `n` of 0 counts as 1.
+    pub fn variant(mut self, n: u32) -> TestPattern {
+        self.variant = n.max(1);
+        self.background = background(self.width, self.height, self.format);
+        self.rotate_colours();
+        self
+    }
+
+    /// The number [`FrameSource::next_frame`] gives its first frame.
+    pub fn first_number(&self) -> u64 {
+        u64::from(self.variant - 1) * VARIANT_STRIDE
+    }
+
+    /// Rotates the background's colour channels for the variant.
+    fn rotate_colours(&mut self) {
+        let turns = ((self.variant - 1) % 3) as usize;
+        if turns == 0 {
+            return;
+        }
+        for px in self
+            .background
+            .chunks_exact_mut(self.format.bytes_per_pixel())
+        {
+            px[..3].rotate_right(turns);
+        }
+    }
+
+    /// A shape's colour in this variant.
+    fn colour(&self, mut rgb: [u8; 3]) -> [u8; 3] {
+        rgb.rotate_right(((self.variant - 1) % 3) as usize);
+        rgb
     }
 
     /// Renders frame number `n` into `dst`: resets `dst` to the pattern's size and format and
@@ -177,6 +219,7 @@ impl TestPattern {
         if area_h == 0 {
             return;
         }
+        let (disc, box_rgb) = (self.colour(DISC_RGB), self.colour(BOX_RGB));
         let rows = &mut dst.pixels[band * row_bytes..];
         let radius = (h / 8).clamp(1, area_h.div_ceil(2)) as i64;
         let cx = bounce(n.wrapping_mul((w / 150).max(1) as u64), w - 1) as i64;
@@ -190,7 +233,7 @@ impl TestPattern {
             let x0 = (cx - half).max(0) as usize;
             let x1 = ((cx + half + 1) as usize).min(w);
             let row = &mut rows[y as usize * row_bytes..][..row_bytes];
-            fill(&mut row[x0 * bpp..x1 * bpp], self.format, DISC_RGB);
+            fill(&mut row[x0 * bpp..x1 * bpp], self.format, disc);
         }
         let (box_w, box_h) = ((w / 10).max(1), (area_h / 6).max(1));
         let bx = bounce(
@@ -200,7 +243,7 @@ impl TestPattern {
         );
         let by = bounce(n.wrapping_mul((area_h / 200).max(1) as u64), area_h - box_h);
         for row in rows.chunks_exact_mut(row_bytes).skip(by).take(box_h) {
-            fill(&mut row[bx * bpp..(bx + box_w) * bpp], self.format, BOX_RGB);
+            fill(&mut row[bx * bpp..(bx + box_w) * bpp], self.format, box_rgb);
         }
     }
 }
@@ -236,7 +279,7 @@ impl FrameSource for TestPattern {
         if !wait.is_zero() {
             std::thread::sleep(wait);
         }
-        self.render(n, dst);
+        self.render(self.first_number() + n, dst);
         dst.capture_us = now_micros();
         self.next_n += 1;
         Ok(true)
@@ -658,6 +701,39 @@ mod tests {
             assert_eq!(read_frame_number(&f), Some(n));
             assert!(f.capture_us >= before);
         }
+    }
+
+    #[test]
+    fn a_variant_has_other_colours_and_its_own_numbers() {
+        let mut one = TestPattern::new(320, 240, 0.0).unwrap();
+        let mut two = TestPattern::new(320, 240, 0.0).unwrap().variant(2);
+        let (mut a, mut b) = (
+            Frame::empty(PixelFormat::Rgb8),
+            Frame::empty(PixelFormat::Rgb8),
+        );
+        assert!(one.next_frame(&mut a).unwrap());
+        assert!(two.next_frame(&mut b).unwrap());
+        assert_eq!((a.seq, read_frame_number(&a)), (0, Some(0)));
+        assert_eq!(
+            (b.seq, read_frame_number(&b)),
+            (VARIANT_STRIDE, Some(VARIANT_STRIDE))
+        );
+        // Below the code band, every pixel is variant 1's of the same number with its channels
+        // rotated once.
+        one.render(VARIANT_STRIDE, &mut a);
+        let band = band_height(240) as usize * 320 * 3;
+        let rotated: Vec<u8> = a.pixels[band..]
+            .chunks_exact(3)
+            .flat_map(|px| [px[2], px[0], px[1]])
+            .collect();
+        assert_eq!(&b.pixels[band..], &rotated[..]);
+        assert_eq!(
+            TestPattern::new(8, 8, 0.0)
+                .unwrap()
+                .variant(0)
+                .first_number(),
+            0
+        );
     }
 
     #[test]
