@@ -10,8 +10,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use framewire_core::{Connector, Flow, Frame, FrameSink, Ladder, Publisher, Request, SinkError};
-use framewire_net::{CallConfig, ChatDialer, ChatListener, ClientConfig, ServerEvent};
+use framewire_core::{
+    Connector, Flow, Frame, FrameSink, Ladder, PeerReport, Publisher, Request, SinkError,
+};
+use framewire_display::window::TitleStatus;
+use framewire_net::{CallConfig, ChatDialer, ChatListener, ClientConfig, Fanout, ServerEvent};
 use framewire_session::{Outcome, ReceiveConfig, ReceiveEvent, StopSignal, receive};
 use serde_json::json;
 
@@ -74,6 +77,14 @@ impl Side {
         }
     }
 
+    /// The sending half.
+    fn fanout(&self) -> Arc<Fanout> {
+        match self {
+            Side::Listen(l) => l.fanout(),
+            Side::Dial(d) => d.fanout(),
+        }
+    }
+
     fn connector(&self) -> &dyn Connector {
         match self {
             Side::Listen(l) => l,
@@ -91,6 +102,8 @@ struct Sent {
     /// Time a call was on, summed.
     on: Duration,
     since: Option<Instant>,
+    /// How the peer last said it shows this side's stream.
+    at_peer: Option<PeerReport>,
 }
 
 pub fn run(args: ChatArgs) -> anyhow::Result<()> {
@@ -133,15 +146,13 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
         });
     }
 
-    let publisher: Arc<dyn Publisher> = match &*side {
-        Side::Listen(l) => l.fanout(),
-        Side::Dial(d) => d.fanout(),
-    };
+    let publisher: Arc<dyn Publisher> = side.fanout();
     let args = Arc::new(args);
+    let worker_sent = Arc::clone(&sent);
     let outcome = if args.headless {
         let stop = Arc::new(AtomicBool::new(false));
         let sender = spawn_sender(prepared, publisher, None, Arc::clone(&stop))?;
-        let outcome = calls(&args, &side, &signal, &mut Discard);
+        let outcome = calls(&args, &side, &signal, &mut Discard, None, &sent);
         end(&side, &stop, sender)?;
         outcome
     } else {
@@ -151,13 +162,21 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
         };
         let (worker_args, worker_side, worker_signal) =
             (Arc::clone(&args), Arc::clone(&side), Arc::clone(&signal));
-        let (closed, out) = crate::display::in_window_with(title, "you".into(), move |window| {
+        let (closed, out) = crate::display::in_window(title, move |window| {
             window.on_close(hang_up);
             let stop = Arc::new(AtomicBool::new(false));
             let inset: Box<dyn FrameSink> = Box::new(window.inset());
             let sender = spawn_sender(prepared, publisher, Some(inset), Arc::clone(&stop))?;
+            let status = window.status();
             let mut window = window;
-            let outcome = calls(&worker_args, &worker_side, &worker_signal, &mut window);
+            let outcome = calls(
+                &worker_args,
+                &worker_side,
+                &worker_signal,
+                &mut window,
+                Some(status),
+                &worker_sent,
+            );
             end(&worker_side, &stop, sender)?;
             Ok::<_, anyhow::Error>(outcome)
         })?;
@@ -270,8 +289,17 @@ fn end(
 }
 
 /// Receives calls into `sink`: one, or with `--wait` one after another until this side hangs
-/// up. Returns the last call's outcome.
-fn calls(args: &ChatArgs, side: &Side, signal: &StopSignal, sink: &mut dyn FrameSink) -> Outcome {
+/// up. Returns the last call's outcome. Once a second each side tells the other how it shows
+/// its stream; the peer's word goes to the window's title (`status`).
+fn calls(
+    args: &ChatArgs,
+    side: &Side,
+    signal: &StopSignal,
+    sink: &mut dyn FrameSink,
+    status: Option<TitleStatus>,
+    sent: &Mutex<Sent>,
+) -> Outcome {
+    let fanout = side.fanout();
     let read = |f: &Frame| framewire_pattern::read_frame_number(f);
     let config = ReceiveConfig {
         frames: args.frames,
@@ -287,9 +315,21 @@ fn calls(args: &ChatArgs, side: &Side, signal: &StopSignal, sink: &mut dyn Frame
             sink,
             signal,
             &config,
-            &mut |event| {
-                if matches!(event, ReceiveEvent::Ended { .. }) {
-                    hung_up = true;
+            &mut |mut event| {
+                match &mut event {
+                    ReceiveEvent::Ended { .. } => hung_up = true,
+                    ReceiveEvent::Frame(stats) => {
+                        if let Some(report) = stats.peer_report(REPORT_EVERY) {
+                            fanout.report(report);
+                        }
+                    }
+                    ReceiveEvent::PeerReport(report) => {
+                        if let Some(status) = &status {
+                            status.set(sending_status(report));
+                        }
+                        sent.lock().unwrap_or_else(PoisonError::into_inner).at_peer = Some(*report);
+                    }
+                    _ => {}
                 }
                 print_event(event, &mut live);
             },
@@ -300,6 +340,21 @@ fn calls(args: &ChatArgs, side: &Side, signal: &StopSignal, sink: &mut dyn Frame
         }
         println!("waiting for the next call");
         let _ = std::io::stdout().flush();
+    }
+}
+
+/// How often a side tells the other how it shows its stream.
+const REPORT_EVERY: Duration = Duration::from_secs(1);
+
+/// The title's word on the stream this side sends, as the peer shows it.
+fn sending_status(report: &PeerReport) -> String {
+    match report.latency {
+        Some(latency) => format!(
+            "sending {:.1} fps, latency {:.1} ms at the peer",
+            report.fps,
+            latency.as_secs_f64() * 1000.0
+        ),
+        None => format!("sending {:.1} fps at the peer", report.fps),
     }
 }
 
@@ -348,6 +403,7 @@ fn print_event(event: ReceiveEvent<'_>, live: &mut LiveLine) {
             live.end();
             format!("{peer} hung up")
         }
+        ReceiveEvent::PeerReport(_) => return,
     };
     let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
 }
@@ -368,12 +424,20 @@ fn finish(args: &ChatArgs, outcome: Outcome, sent: &Mutex<Sent>) -> anyhow::Resu
             0.0
         };
         let received = stream.map(|s| stats.report(s.codec.name(), s.width, s.height));
+        // As the peer last said it shows this side's stream.
+        let at_peer = sent.at_peer.map(|r| {
+            json!({
+                "fps": r.fps,
+                "latency_ms": r.latency.map(|l| l.as_secs_f64() * 1000.0),
+            })
+        });
         let object = json!({
             "sent": {
                 "frames": sent.frames,
                 "fps": fps,
                 "bytes": sent.bytes,
                 "dropped": sent.dropped,
+                "at_peer": at_peer,
             },
             "received": received,
         });

@@ -15,25 +15,10 @@ where
     T: Send + 'static,
     P: FnOnce(WindowSink) -> T + Send + 'static,
 {
-    in_window_with(title, String::new(), producer)
-}
-
-/// [`in_window`], naming the inset's figures in the title `inset_label` (for a producer that
-/// feeds [`WindowSink::inset`]).
-pub fn in_window_with<T, P>(
-    title: String,
-    inset_label: String,
-    producer: P,
-) -> anyhow::Result<(bool, T)>
-where
-    T: Send + 'static,
-    P: FnOnce(WindowSink) -> T + Send + 'static,
-{
     let options = WindowOptions {
         title,
         size: (640, 480),
         fit_first_frame: true,
-        inset_label,
     };
     let run = window::run(options, producer)?;
     let closed = run.exit == WindowExit::Closed;

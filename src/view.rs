@@ -190,6 +190,8 @@ fn print_event(event: ReceiveEvent<'_>, addr: SocketAddr, live: &mut crate::live
             after.as_secs_f64()
         ),
         ReceiveEvent::Ended { peer } => format!("{peer} ended the stream"),
+        // Only a side of a call reports; a one-way server has nothing to say.
+        ReceiveEvent::PeerReport(_) => return,
     };
     // One write: a line another process prints to the same terminal (the demo's server)
     // could otherwise land in the middle.

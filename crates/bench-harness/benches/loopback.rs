@@ -109,6 +109,7 @@ fn framewire(c: &mut Criterion, kind: CodecKind, (w, h): (u32, u32)) -> usize {
                 }
                 Incoming::Switched(_) => panic!("a switch on a one-rung ladder"),
                 Incoming::End { .. } => panic!("stream ended"),
+                Incoming::Report(_) => panic!("a report from a one-way server"),
             }
             credit_tx.send(()).expect("publisher running");
         })

@@ -27,7 +27,9 @@ pub use ladder::{
     Ladder, MAX_RENDITIONS, MakeRendition, Placement, Rendition, Request, SIZE_PROBE_EVERY,
 };
 pub use latest::{Latest, Waited};
-pub use transport::{Closer, Connector, Packet, Publisher, Received, Subscription, TransportError};
+pub use transport::{
+    Closer, Connector, Packet, PeerReport, Publisher, Received, Subscription, TransportError,
+};
 
 /// How the bytes of one pixel are laid out. Samples are 8-bit, in the order the name gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -51,8 +51,18 @@ pub trait Publisher: Send + Sync {
     fn shutdown(&self);
 }
 
+/// What the receiving end of a stream says it shows, sent back to the sender (by a side of a
+/// two-way call, inside its own stream): figures over about the last second.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PeerReport {
+    /// Frames per second shown.
+    pub fps: f64,
+    /// Mean time from capture to decoded, when a frame was shown.
+    pub latency: Option<Duration>,
+}
+
 /// What [`Subscription::recv`] got.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Received {
     /// A packet, in the buffer handed to `recv`.
     Packet {
@@ -66,6 +76,8 @@ pub enum Received {
         /// The sender's reason (e.g. "server full: ...").
         reason: Option<String>,
     },
+    /// The sender says how it shows the stream this side sends it (a two-way call).
+    Report(PeerReport),
 }
 
 /// The receiving side of one connection.

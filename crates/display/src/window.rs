@@ -9,7 +9,8 @@
 //!
 //! A second sink, [`WindowSink::inset`], draws its frames small in the bottom right corner over
 //! the main picture, picture in picture (`framewire chat`: the peer fills the window, the local
-//! camera is the inset); the title then counts both.
+//! camera is the inset). The title shows the main picture's fps and latency, and whatever the
+//! producer adds with [`WindowSink::status`].
 //!
 //! Enter, Esc or q (or the window's close button) closes the window: [`run`] returns
 //! [`WindowExit::Closed`], the sink answers [`Flow::Stop`] from then on, and the close hook the
@@ -40,8 +41,6 @@ pub struct WindowOptions {
     /// Ask once, when the first frame arrives, for an inner size equal to the frame's (in logical
     /// pixels); the user's resizes are followed afterwards.
     pub fit_first_frame: bool,
-    /// What the title calls the inset's figures (e.g. `you`), once it has frames.
-    pub inset_label: String,
 }
 
 /// Why the window's event loop ended.
@@ -102,6 +101,8 @@ struct Mailbox {
 struct Signals {
     wake_pending: bool,
     on_close: Vec<CloseHook>,
+    /// What the producer adds to the title.
+    status: Option<String>,
 }
 
 impl Mailbox {
@@ -157,6 +158,14 @@ impl WindowSink {
         }
     }
 
+    /// A handle that adds a text to the title, after the window's own figures (a call's
+    /// other direction); the title changes about once a second.
+    pub fn status(&self) -> TitleStatus {
+        TitleStatus {
+            mailbox: Arc::clone(&self.mailbox),
+        }
+    }
+
     /// Whether the user closed the window.
     pub fn is_closed(&self) -> bool {
         self.mailbox.is_closed()
@@ -172,6 +181,25 @@ impl WindowSink {
         } else {
             signals.on_close.push(Box::new(hook));
         }
+    }
+}
+
+/// Adds a text to a window's title: see [`WindowSink::status`].
+#[derive(Clone)]
+pub struct TitleStatus {
+    mailbox: Arc<Mailbox>,
+}
+
+impl std::fmt::Debug for TitleStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TitleStatus").finish_non_exhaustive()
+    }
+}
+
+impl TitleStatus {
+    /// Shows `text` in the title from its next change on.
+    pub fn set(&self, text: String) {
+        self.mailbox.lock().status = Some(text);
     }
 }
 
@@ -250,8 +278,6 @@ where
         exit: None,
         error: None,
         stats: TitleStats::new(),
-        inset_stats: TitleStats::new(),
-        inset_text: None,
         frames_shown: 0,
     };
     event_loop
@@ -299,9 +325,6 @@ struct App<T> {
     exit: Option<WindowExit>,
     error: Option<DisplayError>,
     stats: TitleStats,
-    inset_stats: TitleStats,
-    /// The inset's figures last shown in the title.
-    inset_text: Option<String>,
     frames_shown: u64,
 }
 
@@ -401,13 +424,13 @@ impl<T: Send + 'static> App<T> {
                     .request_inner_size(LogicalSize::new(frame_w, frame_h));
             }
             if let Some(suffix) = self.stats.record(capture_us) {
-                let inset = match &self.inset_text {
-                    Some(text) => format!("; {} {text}", self.options.inset_label),
+                let status = match &self.mailbox.lock().status {
+                    Some(text) => format!("; {text}"),
                     None => String::new(),
                 };
                 state
                     .window
-                    .set_title(&format!("{} - {suffix}{inset}", self.options.title));
+                    .set_title(&format!("{} - {suffix}{status}", self.options.title));
             }
         }
         if let Some(frame) = self.mailbox.inset.take() {
@@ -415,14 +438,10 @@ impl<T: Send + 'static> App<T> {
                 .inset
                 .get_or_insert_with(|| Renderer::new(&state.gpu.device, state.config.format));
             let uploaded = inset.upload(&state.gpu.device, &state.gpu.queue, &frame);
-            let capture_us = frame.capture_us;
             self.mailbox.inset.give_back(frame);
             if let Err(e) = uploaded {
                 self.fail(event_loop, e);
                 return;
-            }
-            if let Some(text) = self.inset_stats.record(capture_us) {
-                self.inset_text = Some(text);
             }
         }
         let texture = match state.surface.get_current_texture() {

@@ -19,8 +19,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use framewire_core::{
-    Closer, Connector, Ladder, Packet, Placement, Received, Request, StreamInfo, Subscription,
-    TransportError,
+    Closer, Connector, Ladder, Packet, PeerReport, Placement, Received, Request, StreamInfo,
+    Subscription, TransportError,
 };
 
 use crate::client::{Client, ClientConfig, NetError};
@@ -120,6 +120,10 @@ impl Protocol for ChatProtocol {
 
     fn write_packet(&self, stream: &mut TcpStream, packet: &Packet) -> io::Result<()> {
         self.framewire.write_packet(stream, packet)
+    }
+
+    fn write_report(&self, stream: &mut TcpStream, report: &PeerReport) -> io::Result<()> {
+        self.framewire.write_report(stream, report)
     }
 
     fn write_end(&self, stream: &mut TcpStream, error: Option<&str>) -> io::Result<()> {

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use framewire_core::{
-    Closer, CodecKind, Connector, Packet, PixelFormat, Placement, Rendition, Request, StreamInfo,
-    Subscription, TransportError,
+    Closer, CodecKind, Connector, Packet, PeerReport, PixelFormat, Placement, Rendition, Request,
+    StreamInfo, Subscription, TransportError,
 };
 
 use crate::reader::{Event, FrameReader};
@@ -141,6 +141,8 @@ pub enum Received<'a> {
         /// The server's reason (e.g. "server full: ...").
         reason: Option<String>,
     },
+    /// How the other side of a call shows the stream this side sends.
+    Report(PeerReport),
 }
 
 /// What [`Client::recv_into`] returns; a frame's payload is in the caller's buffer.
@@ -155,6 +157,8 @@ pub enum Incoming {
         /// The server's reason (e.g. "server full: ...").
         reason: Option<String>,
     },
+    /// How the other side of a call shows the stream this side sends.
+    Report(PeerReport),
 }
 
 /// Payloads at least this long are read from the socket straight into the caller's buffer by
@@ -330,6 +334,7 @@ impl Client {
                 Ok(Received::Switched(p))
             }
             Ok(Some(Event::End { reason })) => Ok(Received::End { reason }),
+            Ok(Some(Event::Report(r))) => Ok(Received::Report(r)),
             Ok(Some(Event::Handshake(_)) | None) => unreachable!("polled after the handshake"),
             Err(source) => Err(NetError::Wire { peer, source }),
         }
@@ -379,6 +384,7 @@ impl Client {
                 Ok(Incoming::Switched(p))
             }
             Ok(Some(Event::End { reason })) => Ok(Incoming::End { reason }),
+            Ok(Some(Event::Report(r))) => Ok(Incoming::Report(r)),
             Ok(Some(Event::Handshake(_)) | None) => unreachable!("polled after the handshake"),
             Err(source) => Err(NetError::Wire { peer, source }),
         }
@@ -523,6 +529,7 @@ impl Subscription for Client {
             }
             Incoming::Switched(p) => Ok(framewire_core::Received::Switched(p)),
             Incoming::End { reason } => Ok(framewire_core::Received::End { reason }),
+            Incoming::Report(r) => Ok(framewire_core::Received::Report(r)),
         }
     }
 

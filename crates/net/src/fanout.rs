@@ -18,7 +18,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use framewire_core::{Ladder, Latest, Packet, Placement, Publisher, Request, Waited};
+use framewire_core::{Ladder, Latest, Packet, PeerReport, Placement, Publisher, Request, Waited};
 
 use crate::adapt::{Adapter, Counters};
 use crate::tcp_queue;
@@ -72,6 +72,13 @@ pub trait Protocol: Send + Sync + 'static {
 
     /// Writes one packet.
     fn write_packet(&self, stream: &mut TcpStream, packet: &Packet) -> io::Result<()>;
+
+    /// Tells the subscriber how this side shows the stream the subscriber sends it (a two-way
+    /// call), before its next packet. A protocol without a way to say it writes nothing.
+    fn write_report(&self, stream: &mut TcpStream, report: &PeerReport) -> io::Result<()> {
+        let _ = (stream, report);
+        Ok(())
+    }
 
     /// Says goodbye: the stream ended (`None`), or the subscriber is refused (`Some(reason)`,
     /// e.g. the server is full, or it asked for what cannot be made), which may come instead
@@ -170,6 +177,8 @@ struct Viewer {
     bytes: AtomicU64,
     /// A second handle on the viewer's socket, so a shutdown can cut off a stuck write.
     socket: TcpStream,
+    /// A report to write before the next packet.
+    report: Mutex<Option<PeerReport>>,
 }
 
 /// How long a shutdown waits for viewers to take their goodbye before cutting off the ones
@@ -319,6 +328,14 @@ impl Fanout {
             if viewer.slot.put(Arc::clone(packet)).is_some() {
                 self.shared.dropped.fetch_add(1, Ordering::Relaxed);
             }
+        }
+    }
+
+    /// Hands `report` to every subscriber, to be written before its next packet (a newer
+    /// report replaces one not written yet).
+    pub fn report(&self, report: PeerReport) {
+        for viewer in lock(&self.shared.viewers).iter() {
+            *lock(&viewer.report) = Some(report);
         }
     }
 
@@ -596,6 +613,7 @@ fn serve_request(mut stream: TcpStream, peer: SocketAddr, request: Request, shar
         sent: AtomicU64::new(0),
         bytes: AtomicU64::new(0),
         socket,
+        report: Mutex::new(None),
     });
     {
         let mut viewers = lock(&shared.viewers);
@@ -725,6 +743,10 @@ impl Delivery<'_> {
             self.viewer.on.store(packet.rendition, Ordering::Relaxed);
             self.shared.ladder.leave(left);
             protocol.write_switch(self.stream, &self.placement)?;
+        }
+        let report = lock(&self.viewer.report).take();
+        if let Some(report) = report {
+            protocol.write_report(self.stream, &report)?;
         }
         protocol.write_packet(self.stream, packet)?;
         self.viewer.sent.fetch_add(1, Ordering::Relaxed);

@@ -7,14 +7,14 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use framewire_core::{Ladder, Packet, Placement, Request};
+use framewire_core::{Ladder, Packet, PeerReport, Placement, Request};
 
 use crate::fanout::{
     Fanout, Protocol, ServerConfig, ServerEvent, is_timeout, read_full, write_message,
 };
 use crate::wire::{
-    FrameHeader, HELLO_HEAD_LEN, HELLO_LEN, Handshake, Hello, MAX_ERROR_TEXT, MessageKind, Switch,
-    WireErrorKind,
+    FrameHeader, HELLO_HEAD_LEN, HELLO_LEN, Handshake, Hello, MAX_ERROR_TEXT, MessageKind, Report,
+    Switch, WireErrorKind,
 };
 
 /// The framewire protocol for one stream, whatever rendition each viewer is in.
@@ -67,6 +67,14 @@ impl Protocol for FramewireProtocol {
     fn write_packet(&self, stream: &mut TcpStream, packet: &Packet) -> io::Result<()> {
         let header = FrameHeader::frame(packet.seq, packet.capture_us, packet.payload.len() as u32);
         write_message(stream, &header.to_bytes(), &packet.payload)
+    }
+
+    fn write_report(&self, stream: &mut TcpStream, report: &PeerReport) -> io::Result<()> {
+        write_message(
+            stream,
+            &Report::header().to_bytes(),
+            &Report(*report).to_bytes(),
+        )
     }
 
     fn write_end(&self, stream: &mut TcpStream, error: Option<&str>) -> io::Result<()> {

@@ -110,5 +110,5 @@ pub use framewire::{FramewireProtocol, Server};
 pub use reader::{Event, FrameReader};
 pub use wire::{
     DEFAULT_MAX_PAYLOAD, FrameHeader, HANDSHAKE_LEN, HEADER_LEN, HELLO_LEN, Handshake, Hello,
-    MessageKind, SWITCH_LEN, Switch, VERSION, WireError, WireErrorKind,
+    MessageKind, REPORT_LEN, Report, SWITCH_LEN, Switch, VERSION, WireError, WireErrorKind,
 };

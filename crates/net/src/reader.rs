@@ -7,11 +7,11 @@
 //! never re-copied per read (the Python tutorial's `data += recv()` is what makes it crawl).
 //! Its size is bounded by the largest message allowed plus one read chunk.
 
-use framewire_core::Placement;
+use framewire_core::{PeerReport, Placement};
 
 use crate::wire::{
-    FRAME_MAGIC, FrameHeader, HANDSHAKE_LEN, HEADER_LEN, Handshake, MessageKind, SWITCH_LEN,
-    Switch, WireError, WireErrorKind,
+    FRAME_MAGIC, FrameHeader, HANDSHAKE_LEN, HEADER_LEN, Handshake, MessageKind, REPORT_LEN,
+    Report, SWITCH_LEN, Switch, WireError, WireErrorKind,
 };
 
 /// Smallest room offered for one read, so that small messages arrive many per syscall.
@@ -27,6 +27,8 @@ pub enum Event<'a> {
     Frame(FrameHeader, &'a [u8]),
     /// The frames that follow are in this rendition.
     Switch(Placement),
+    /// How the sender shows the stream it receives (a side of a two-way call).
+    Report(PeerReport),
     /// The server ended the stream on purpose, or refused the viewer before it started;
     /// `reason` is set when it said why.
     End {
@@ -208,7 +210,7 @@ impl FrameReader {
             let Some(bytes) = self.take::<HEADER_LEN>() else {
                 return Ok(false);
             };
-            if let Some(kind @ (MessageKind::Frame | MessageKind::Switch)) =
+            if let Some(kind @ (MessageKind::Frame | MessageKind::Switch | MessageKind::Report)) =
                 MessageKind::from_id(bytes[4])
             {
                 return Err(self.fail(WireErrorKind::BeforeHandshake(kind)));
@@ -336,14 +338,21 @@ impl FrameReader {
                     }
                 }
             }
+            State::Payload(header) if header.kind == MessageKind::Report => {
+                let bytes = self.take::<REPORT_LEN>().expect("polled");
+                let report = Report::parse(bytes);
+                self.consume(REPORT_LEN);
+                self.state = State::Header;
+                Ok(Event::Report(report.0))
+            }
             State::Payload(header) => {
                 let len = header.payload_len as usize;
                 self.pending = len;
                 self.state = State::Ended;
                 let payload = &self.buf[self.start..self.start + len];
                 Ok(match header.kind {
-                    MessageKind::Frame | MessageKind::Switch => {
-                        unreachable!("next_event returns frames, the arm above switches")
+                    MessageKind::Frame | MessageKind::Switch | MessageKind::Report => {
+                        unreachable!("next_event returns frames, the arms above the others")
                     }
                     MessageKind::End => Event::End { reason: None },
                     MessageKind::Error => Event::End {
@@ -420,6 +429,7 @@ fn payload_name(kind: MessageKind) -> &'static str {
     match kind {
         MessageKind::Frame => "a frame payload",
         MessageKind::Switch => "a switch message",
+        MessageKind::Report => "a report message",
         MessageKind::End | MessageKind::Error => "an error message",
     }
 }
@@ -488,6 +498,7 @@ mod tests {
         Frame(FrameHeader, Vec<u8>),
         Switch(Placement),
         End(Option<String>),
+        Report(PeerReport),
     }
 
     /// Feeds `bytes` in pieces of `step` and collects every event until the end or an error.
@@ -502,6 +513,7 @@ mod tests {
                     Ok(Some(Event::Frame(h, p))) => out.push(Owned::Frame(h, p.to_vec())),
                     Ok(Some(Event::Switch(p))) => out.push(Owned::Switch(p)),
                     Ok(Some(Event::End { reason })) => out.push(Owned::End(reason)),
+                    Ok(Some(Event::Report(r))) => out.push(Owned::Report(r)),
                     Ok(None) => break,
                     Err(e) => return (out, Some(e)),
                 }
@@ -542,6 +554,7 @@ mod tests {
                         Ok(Some(Event::Frame(h, p))) => out.push(Owned::Frame(h, p.to_vec())),
                         Ok(Some(Event::Switch(p))) => out.push(Owned::Switch(p)),
                         Ok(Some(Event::End { reason })) => out.push(Owned::End(reason)),
+                        Ok(Some(Event::Report(r))) => out.push(Owned::Report(r)),
                         Ok(None) => {
                             if r.pending_payload().is_some() {
                                 // Stale bytes in the buffer it hands out must not leak through.
@@ -874,6 +887,46 @@ mod tests {
         assert_eq!(
             err.unwrap().to_string(),
             "at byte 112 (after frame 0): stream ended inside a switch message: got 5 of 16 bytes"
+        );
+    }
+
+    #[test]
+    fn reports_read_the_same_however_the_bytes_are_split() {
+        let report = PeerReport {
+            fps: 29.97,
+            latency: Some(std::time::Duration::from_micros(41_250)),
+        };
+        let none_yet = PeerReport {
+            fps: 0.0,
+            latency: None,
+        };
+        let mut bytes = handshake().to_bytes().to_vec();
+        for r in [report, none_yet] {
+            bytes.extend_from_slice(&Report::header().to_bytes());
+            bytes.extend_from_slice(&Report(r).to_bytes());
+        }
+        bytes.extend_from_slice(&FrameHeader::frame(0, 0, 3).to_bytes());
+        bytes.extend_from_slice(&[7; 3]);
+        let want = vec![
+            Owned::Handshake(handshake()),
+            Owned::Report(report),
+            Owned::Report(none_yet),
+            Owned::Frame(FrameHeader::frame(0, 0, 3), vec![7; 3]),
+        ];
+        for step in 1..=bytes.len() {
+            let (events, err) = read_all(&bytes, step, DEFAULT_MAX_PAYLOAD);
+            assert!(err.is_none(), "step {step}: {err:?}");
+            assert_eq!(events, want, "step {step}");
+        }
+        // A report of another length is refused at its header, before its payload.
+        let mut bad = handshake().to_bytes().to_vec();
+        let mut header = Report::header();
+        header.payload_len = 1 << 30;
+        bad.extend_from_slice(&header.to_bytes());
+        let (_, err) = read_all(&bad, 5, DEFAULT_MAX_PAYLOAD);
+        assert_eq!(
+            err.unwrap().to_string(),
+            "at byte 24 (before any frame): report payload length 1073741824, it must be 16"
         );
     }
 

@@ -4,7 +4,11 @@
 
 use std::fmt;
 
-use framewire_core::{CodecKind, PixelFormat, Placement, Rendition, Request, StreamInfo};
+use std::time::Duration;
+
+use framewire_core::{
+    CodecKind, PeerReport, PixelFormat, Placement, Rendition, Request, StreamInfo,
+};
 
 /// The wire format version this crate speaks.
 pub const VERSION: u16 = 2;
@@ -25,6 +29,8 @@ pub const HANDSHAKE_LEN: usize = 24;
 pub const HEADER_LEN: usize = 32;
 /// Bytes in a switch message's payload.
 pub const SWITCH_LEN: usize = 16;
+/// Bytes in a report message's payload.
+pub const REPORT_LEN: usize = 16;
 /// The rung byte for "no rung": in a hello, follow the link; in a handshake or switch, a
 /// rendition off the ladder.
 pub const NO_RUNG: u8 = 0xFF;
@@ -279,6 +285,48 @@ fn placement(
     })
 }
 
+/// The payload of a [`MessageKind::Report`] message: how the sender of the report shows the
+/// stream it receives, over about the last second.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Report(pub PeerReport);
+
+impl Report {
+    /// The header in front of the payload (sequence number and capture time zero).
+    pub fn header() -> FrameHeader {
+        FrameHeader {
+            kind: MessageKind::Report,
+            seq: 0,
+            capture_us: 0,
+            payload_len: REPORT_LEN as u32,
+        }
+    }
+
+    /// The 16 bytes on the wire.
+    pub fn to_bytes(&self) -> [u8; REPORT_LEN] {
+        let mut b = [0u8; REPORT_LEN];
+        let milli = (self.0.fps * 1000.0).round().clamp(0.0, u32::MAX as f64) as u32;
+        b[0..4].copy_from_slice(&milli.to_le_bytes());
+        let latency = self
+            .0
+            .latency
+            .map_or(0, |l| l.as_micros().clamp(1, u32::MAX as u128) as u32);
+        b[4..8].copy_from_slice(&latency.to_le_bytes());
+        b
+    }
+
+    /// Reads a report; every value is valid (reserved bytes are ignored).
+    pub fn parse(b: &[u8; REPORT_LEN]) -> Report {
+        let latency = match u32_at(b, 4) {
+            0 => None,
+            us => Some(Duration::from_micros(u64::from(us))),
+        };
+        Report(PeerReport {
+            fps: f64::from(u32_at(b, 0)) / 1000.0,
+            latency,
+        })
+    }
+}
+
 /// What follows a frame header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageKind {
@@ -290,6 +338,9 @@ pub enum MessageKind {
     Error,
     /// The frames that follow are another rendition; the payload is a [`Switch`].
     Switch,
+    /// How the sender shows the stream it receives (a side of a two-way call); the payload
+    /// is a [`Report`].
+    Report,
 }
 
 impl MessageKind {
@@ -299,6 +350,7 @@ impl MessageKind {
             MessageKind::End => 1,
             MessageKind::Error => 2,
             MessageKind::Switch => 3,
+            MessageKind::Report => 4,
         }
     }
 
@@ -309,6 +361,7 @@ impl MessageKind {
             1 => Some(MessageKind::End),
             2 => Some(MessageKind::Error),
             3 => Some(MessageKind::Switch),
+            4 => Some(MessageKind::Report),
             _ => None,
         }
     }
@@ -321,6 +374,7 @@ impl fmt::Display for MessageKind {
             MessageKind::End => "end",
             MessageKind::Error => "error",
             MessageKind::Switch => "switch",
+            MessageKind::Report => "report",
         })
     }
 }
@@ -378,6 +432,10 @@ impl FrameHeader {
             MessageKind::Switch if payload_len == SWITCH_LEN as u32 => SWITCH_LEN as u32,
             MessageKind::Switch => {
                 return Err(WireErrorKind::BadSwitchLength(payload_len));
+            }
+            MessageKind::Report if payload_len == REPORT_LEN as u32 => REPORT_LEN as u32,
+            MessageKind::Report => {
+                return Err(WireErrorKind::BadReportLength(payload_len));
             }
         };
         if payload_len > max {
@@ -538,6 +596,9 @@ pub enum WireErrorKind {
         "a {0} message before the stream handshake (only an end or an error may come instead of it)"
     )]
     BeforeHandshake(MessageKind),
+    /// A report header announces a payload of another length than [`REPORT_LEN`].
+    #[error("report payload length {0}, it must be {REPORT_LEN}")]
+    BadReportLength(u32),
     /// The stream ended in the middle of a message.
     #[error("stream ended inside {inside}: got {have} of {need} bytes")]
     Truncated {

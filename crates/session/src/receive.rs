@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use framewire_core::{
     Closer, CodecError, Connector, Decoded, Flow, Frame, FrameDecoder, FrameSink, Packet,
-    Placement, Received, SinkError, StreamInfo, Subscription, TransportError, now_micros,
+    PeerReport, Placement, Received, SinkError, StreamInfo, Subscription, TransportError,
+    now_micros,
 };
 
 use crate::Stats;
@@ -95,6 +96,8 @@ pub enum ReceiveEvent<'a> {
         /// Time since the connection was lost.
         after: Duration,
     },
+    /// The sender says how it shows the stream this side sends it (a two-way call).
+    PeerReport(PeerReport),
     /// The sender ended the stream on purpose.
     Ended {
         /// Who sent.
@@ -208,6 +211,10 @@ pub fn receive(
                 }
                 stats.placed(placement.rendition, true);
                 on_event(ReceiveEvent::Switched(placement));
+                continue;
+            }
+            Ok(Received::Report(report)) => {
+                on_event(ReceiveEvent::PeerReport(report));
                 continue;
             }
             Ok(Received::End { reason: None }) => {

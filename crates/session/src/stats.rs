@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use framewire_core::Rendition;
+use framewire_core::{PeerReport, Rendition};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
@@ -29,6 +29,10 @@ pub struct Stats {
     rung: Option<Rendition>,
     rung_changes: u64,
     window: Window,
+    /// Since the last [`Stats::peer_report`]: frames, and their latencies summed.
+    report_since: Instant,
+    report_frames: u64,
+    report_latency_us: u64,
 }
 
 /// The last second or so, for the live line.
@@ -117,6 +121,9 @@ impl Stats {
                 frames: 0,
                 bytes: 0,
             },
+            report_since: Instant::now(),
+            report_frames: 0,
+            report_latency_us: 0,
         }
     }
 
@@ -148,8 +155,28 @@ impl Stats {
         self.first_seq.get_or_insert(seq);
         self.prev_seq = Some(self.prev_seq.map_or(seq, |p| p.max(seq)));
         self.last_seq = Some(seq);
-        self.latency
-            .saturating_record(now_us.saturating_sub(capture_us).max(1));
+        let latency_us = now_us.saturating_sub(capture_us).max(1);
+        self.latency.saturating_record(latency_us);
+        self.report_frames += 1;
+        self.report_latency_us = self.report_latency_us.saturating_add(latency_us);
+    }
+
+    /// At most once per `every`: frames per second and mean latency since the last time, for
+    /// the sender (a two-way call's report).
+    pub fn peer_report(&mut self, every: Duration) -> Option<PeerReport> {
+        let elapsed = self.report_since.elapsed();
+        if elapsed < every {
+            return None;
+        }
+        let frames = self.report_frames;
+        let report = PeerReport {
+            fps: frames as f64 / elapsed.as_secs_f64(),
+            latency: (frames > 0).then(|| Duration::from_micros(self.report_latency_us / frames)),
+        };
+        self.report_since = Instant::now();
+        self.report_frames = 0;
+        self.report_latency_us = 0;
+        Some(report)
     }
 
     /// Forgets what was measured so far, to measure only from now on (after a warm-up): the
