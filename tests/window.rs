@@ -1,5 +1,6 @@
-//! The real windows under Xvfb: `framewire view` and `framewire serve --preview` draw the stream,
-//! and the pixels on the X screen carry the test pattern's frame numbers.
+//! The real windows under Xvfb: `framewire view`, `framewire serve --preview` and `framewire
+//! chat` draw the stream, and the pixels on the X screen carry the test pattern's frame numbers
+//! (a chat window two: the peer's and, in the inset, its own).
 //!
 //! The test starts its own Xvfb (`-displayfd` tells it a free display number), runs the real
 //! binaries over loopback, and reads the screen with `xwd` (package x11-apps). Without Xvfb, xwd
@@ -391,4 +392,126 @@ fn enter_esc_and_q_close_the_windows() {
         .expect("the preview window appears");
     press(&display, &window, "q");
     wait_clean_exit(&mut server, "serve --preview to stop after q", timeout);
+}
+
+/// The two numbers a chat window shows: the peer's, in the main picture (its top band), and
+/// this side's own, in the inset; `None` where no code reads.
+fn chat_numbers(screen: &Frame) -> (Option<u64>, Option<u64>) {
+    let (x, y, w, h) = framewire_display::inset_area(640, 480);
+    (
+        framewire_pattern::read_frame_number(&crop(screen, 0, 0, 640, 480)),
+        framewire_pattern::read_frame_number(&crop(screen, x, y, w, h)),
+    )
+}
+
+#[test]
+fn a_chat_window_shows_the_peer_with_its_own_picture_inset_and_q_hangs_up_both() {
+    if !prerequisites("xdotool", "version", "xdotool") {
+        return;
+    }
+    let (_xvfb, display) = start_xvfb();
+    let timeout = Duration::from_secs(30);
+    let stream = ["--size", "640x480", "--codec", "raw"];
+
+    // The listener opens the window and sends test (frames 0, 1, ...); the headless caller
+    // sends test:2 (frames 1000000, 1000001, ...).
+    let mut listener = Command::new(EXE)
+        .args(["chat", "--listen", "127.0.0.1:0"])
+        .args(stream)
+        .env("DISPLAY", &display)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start framewire chat --listen");
+    let line = first_line(&mut listener, "the `listening on` line", timeout);
+    let addr = line
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected line {line:?}"))
+        .to_string();
+    let mut listener = Reaped(listener);
+    let mut caller = Reaped(
+        Command::new(EXE)
+            .args([
+                "chat",
+                "--headless",
+                "--source",
+                "test:2",
+                "--connect",
+                &addr,
+            ])
+            .args(stream)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start framewire chat --connect"),
+    );
+
+    // Both numbers change: the peer's stream and this side's own are live.
+    let deadline = Instant::now() + timeout;
+    let mut first: Option<(u64, u64)> = None;
+    let (seen, screen) = loop {
+        let shot = screenshot(&display);
+        if let (Some(peer), Some(own)) = chat_numbers(&shot) {
+            assert!(
+                peer >= 1_000_000,
+                "the main picture shows test:2, the peer's: {peer}"
+            );
+            assert!(own < 1_000_000, "the inset shows test, this side's: {own}");
+            match first {
+                None => first = Some((peer, own)),
+                Some((p, o)) if p != peer && o != own => break (((p, o), (peer, own)), shot),
+                Some(_) => {}
+            }
+        }
+        if Instant::now() > deadline {
+            let path = save("chat", &shot);
+            panic!(
+                "waited {timeout:?} for both pictures to move (first {first:?}); screen in {path:?}"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    save("chat", &screen);
+    eprintln!(
+        "chat window: peer {} then {}, own {} then {}",
+        seen.0.0, seen.1.0, seen.0.1, seen.1.1
+    );
+
+    // The title carries both directions once the peer has reported.
+    let window =
+        find_window(&display, "framewire chat", &mut listener, timeout).expect("the chat window");
+    let deadline = Instant::now() + timeout;
+    let title = loop {
+        let out = Command::new("xdotool")
+            .args(["getwindowname", &window])
+            .env("DISPLAY", &display)
+            .output()
+            .expect("run xdotool");
+        let title = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if title.contains("sending") {
+            break title;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the title never showed the sending side: {title:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        title.contains(" fps, latency ") && title.contains(" at the peer"),
+        "{title}"
+    );
+
+    // q hangs up: the listener exits 0, and the caller hears it and exits 0 too.
+    press(&display, &window, "q");
+    wait_clean_exit(&mut listener, "chat --listen to exit after q", timeout);
+    wait_clean_exit(
+        &mut caller,
+        "the caller to exit when the peer hangs up",
+        timeout,
+    );
+    let said = with_stderr_tail(&mut caller.0);
+    assert!(said.contains("hung up"), "{said}");
 }

@@ -36,7 +36,7 @@ impl Protocol for FramewireProtocol {
         "framewire"
     }
 
-    /// Reads the viewer's hello (see [`FramewireProtocol::read_hello`]) and refuses a side of a
+    /// Reads the viewer's hello (magic and version first, then its request) and refuses a side of a
     /// two-way call: this is a one-way stream.
     fn read_request(&self, stream: &mut TcpStream, timeout: Duration) -> Result<Request, String> {
         let hello = self.read_hello(stream, timeout)?;

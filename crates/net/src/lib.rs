@@ -52,7 +52,8 @@
 //! offset size field
 //! 0      4    magic "FWFR"
 //! 4      1    kind: 0 frame, 1 end of stream (no payload), 2 error (payload: UTF-8 reason,
-//!             <= 1024 bytes), 3 switch (payload: 16 bytes, below)
+//!             <= 1024 bytes), 3 switch (payload: 16 bytes, below), 4 report (payload: 16
+//!             bytes, below; only between the two sides of a call)
 //! 5      3    reserved, zero
 //! 8      8    sequence number (gaps = frames this viewer did not get); zero for a switch
 //! 16     8    capture time, microseconds since the Unix epoch; zero for a switch
@@ -77,13 +78,32 @@
 //! 13     3    reserved, zero
 //! ```
 //!
+//! A report says how the side that sends it shows the stream it receives, over about the
+//! last second:
+//!
+//! ```text
+//! offset size field
+//! 0      4    frames per second shown x 1000
+//! 4      4    mean latency, capture to decoded, in microseconds; 0 = no frame shown
+//! 8      8    reserved, zero
+//! ```
+//!
+//! A two-way call (`framewire chat`) is one connection carrying a stream each way. The caller
+//! sends a hello whose call number is not 0; the listener answers with its own hello (the
+//! same call number, and what it asks of the caller's ladder), or refuses with an Error
+//! header and its reason ("busy: already in a call", or to a one-way viewer "this is a
+//! two-way call"). Then each side writes a stream handshake, frames, switches and reports,
+//! and reads the other's, as a server and a viewer do. A one-way server refuses a hello
+//! with a call number. A caller that lost its connection dials again with the same number;
+//! the listener takes it over the old call.
+//!
 //! The server refuses a hello it cannot serve (a rung the ladder does not have, a codec or
 //! size it cannot make) with a reason instead of the handshake. Other versions: a server answers a hello of another version with a handshake that is only
 //! "FWST" and its own version (the rest zero), then closes, so that the viewer names both
 //! versions. A version 1 server closes the connection without a byte on this version's hello;
 //! the viewer then says that the server may be older.
 //!
-//! //! # Pieces
+//! # Pieces
 //!
 //! - [`wire`]: the fixed messages, to and from bytes.
 //! - [`FrameReader`]: sans-IO, bytes split anywhere in, events out.
@@ -91,6 +111,8 @@
 //!   of the quality ladder (moved by `adapt`, which judges its link); [`Server`] binds it
 //!   with framewire's [`Protocol`].
 //! - [`Client`]: the viewer's connection.
+//! - [`ChatListener`], [`ChatDialer`]: the two sides of a call, each a fan-out for its
+//!   stream and a connector for the other's.
 
 mod adapt;
 pub mod chat;
