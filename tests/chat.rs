@@ -193,3 +193,68 @@ fn a_caller_whose_connection_is_lost_dials_again() {
     let (ok, _, errors) = finish_listener(second);
     assert!(ok, "{errors}");
 }
+
+/// A "listener" that answers the caller's hello with `answer`, then keeps the connection open.
+fn fake_listener(answer: Vec<u8>) -> (String, thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let handle = thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut hello = [0u8; 16];
+        std::io::Read::read_exact(&mut conn, &mut hello).unwrap();
+        let _ = std::io::Write::write_all(&mut conn, &answer);
+        // Hold the connection until the caller closes it.
+        let _ = std::io::Read::read_to_end(&mut conn, &mut Vec::new());
+    });
+    (addr, handle)
+}
+
+#[test]
+fn bad_bytes_from_the_other_side_end_the_call_with_one_line_naming_them() {
+    // Garbage instead of the listener's hello.
+    let (addr, fake) = fake_listener(b"GET / HTTP/1.1\r\n\r\n".to_vec());
+    let out = finish_view(spawn_call_in(None, &addr, &[]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(error_lines(&err), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "server {addr}: at byte 0 (before any frame): expected listener hello magic"
+        )),
+        "{err}"
+    );
+    fake.join().unwrap();
+
+    // A good hello (the caller's own call number comes back), then a frame header that lies.
+    let (addr, fake) = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let handle = thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut hello = [0u8; 16];
+            std::io::Read::read_exact(&mut conn, &mut hello).unwrap();
+            let mut answer = hello.to_vec();
+            // A handshake for raw 4x2 rgb8, then a frame header of kind 9.
+            answer.extend_from_slice(b"FWST\x02\x00\x01\x01");
+            answer.extend_from_slice(&4u32.to_le_bytes());
+            answer.extend_from_slice(&2u32.to_le_bytes());
+            answer.extend_from_slice(&30_000u32.to_le_bytes());
+            answer.extend_from_slice(&[0, 1, 0, 0]);
+            answer.extend_from_slice(b"FWFR\x09");
+            answer.extend_from_slice(&[0; 27]);
+            let _ = std::io::Write::write_all(&mut conn, &answer);
+            let _ = std::io::Read::read_to_end(&mut conn, &mut Vec::new());
+        });
+        (addr, handle)
+    };
+    let out = finish_view(spawn_call_in(None, &addr, &[]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(error_lines(&err), 1, "{err}");
+    assert!(
+        err.contains(&format!("server {addr}: at byte 40 (before any frame)"))
+            && err.contains("unknown message kind 9"),
+        "{err}"
+    );
+    fake.join().unwrap();
+}

@@ -308,7 +308,12 @@ impl Connector for ChatListener {
             });
         };
         let generation = offer.generation;
-        match Client::after_opening(offer.stream, offer.peer, self.config.clone()) {
+        match Client::after_opening(
+            offer.stream,
+            offer.peer,
+            HELLO_LEN as u64,
+            self.config.clone(),
+        ) {
             Ok(client) => Ok(Box::new(CallHalf {
                 client,
                 fanout: Arc::clone(&self.fanout),
@@ -479,7 +484,7 @@ impl ChatDialer {
             ));
         }
         Err(wire(WireErrorKind::BadMagic {
-            what: "answer to the call",
+            what: "listener hello",
             expected: HELLO_MAGIC,
             got: crate::wire::Preview::of(&head[..HELLO_HEAD_LEN]),
         }))
@@ -512,7 +517,12 @@ impl Connector for ChatDialer {
                 addr: self.addr,
                 source,
             })?;
-        let client = Client::after_opening(stream, self.addr, self.config.client.clone())?;
+        let client = Client::after_opening(
+            stream,
+            self.addr,
+            HELLO_LEN as u64,
+            self.config.client.clone(),
+        )?;
         Ok(Box::new(CallHalf {
             client,
             fanout: Arc::clone(&self.fanout),

@@ -204,15 +204,16 @@ impl Client {
             call: None,
         };
         stream.write_all(&hello.to_bytes()).map_err(hello_err)?;
-        Client::read_handshake(stream, addr, config)
+        Client::read_handshake(stream, addr, 0, config)
     }
 
-    /// Takes over `stream`, a connection to `peer` whose openings were exchanged elsewhere (a
-    /// call's), and reads the stream handshake that comes next. The socket's timeouts are set
-    /// from `config`.
+    /// Takes over `stream`, a connection to `peer` whose first `read` bytes (a call's hello)
+    /// were read elsewhere, and reads the stream handshake that comes next. The socket's
+    /// timeouts are set from `config`.
     pub fn after_opening(
         stream: TcpStream,
         peer: SocketAddr,
+        read: u64,
         config: ClientConfig,
     ) -> Result<Client, NetError> {
         stream
@@ -226,18 +227,19 @@ impl Client {
                 last_seq: None,
                 source,
             })?;
-        Client::read_handshake(stream, peer, config)
+        Client::read_handshake(stream, peer, read, config)
     }
 
-    /// Reads the stream handshake (or a refusal) from `stream`.
+    /// Reads the stream handshake (or a refusal) from `stream`, `read` bytes into it.
     fn read_handshake(
         stream: TcpStream,
         addr: SocketAddr,
+        read: u64,
         config: ClientConfig,
     ) -> Result<Client, NetError> {
         let mut client = Client {
             stream,
-            reader: FrameReader::new(config.max_payload),
+            reader: FrameReader::after(config.max_payload, read),
             peer: addr,
             // Until the handshake is read.
             placement: Placement {

@@ -79,6 +79,15 @@ impl FrameReader {
         }
     }
 
+    /// A reader of a stream whose first `offset` bytes were read elsewhere (a call's hello):
+    /// the offsets it reports count them.
+    pub fn after(max_payload: u32, offset: u64) -> FrameReader {
+        FrameReader {
+            offset,
+            ..FrameReader::new(max_payload)
+        }
+    }
+
     /// Bytes consumed from the stream so far.
     pub fn offset(&self) -> u64 {
         self.offset + self.pending as u64
