@@ -32,7 +32,7 @@ pub struct ChatArgs {
     #[arg(long, value_parser = parse_addr, value_name = "HOST:PORT")]
     connect: Option<SocketAddr>,
     /// With --listen: when the peer hangs up, wait for the next call instead of exiting
-    #[arg(long, requires = "listen")]
+    #[arg(long, conflicts_with = "connect")]
     wait: bool,
     #[command(flatten)]
     send: SendArgs,

@@ -360,6 +360,18 @@ fn typos_get_a_clear_error() {
         "unknown codec \"h264\", expected one of: raw, bincode, jpeg",
     );
     check(
+        &["chat", "--headless"],
+        "the following required arguments were not provided:\n  <--listen <ADDR>|--connect <HOST:PORT>>",
+    );
+    check(
+        &["chat", "--connect", "127.0.0.1:9", "--wait"],
+        "the argument '--connect <HOST:PORT>' cannot be used with '--wait'",
+    );
+    check(
+        &["chat", "--listen", "127.0.0.1:0", "--source", "test:0"],
+        "expected test, test:N (N from 1), camera or camera:N",
+    );
+    check(
         &["serve", "--source", "cam"],
         "unknown source \"cam\", expected test, test:N (N from 1), camera or camera:N",
     );
