@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -55,6 +56,10 @@ pub struct ChatArgs {
     /// Time one write to the peer may block before the connection counts as stalled
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     write_timeout: Duration,
+    /// A file holding the shared token the caller must prove (without it, the environment
+    /// variable FRAMEWIRE_TOKEN; a token on the command line would show in `ps`)
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -196,13 +201,19 @@ fn open_side(
     ladder: Arc<Ladder>,
     sent: &Arc<Mutex<Sent>>,
 ) -> anyhow::Result<Side> {
+    let token = crate::args::token(args.token_file.as_deref())?;
+    if let Some(addr) = args.listen {
+        crate::args::warn_if_open(addr, token.is_some(), "--listen");
+    }
     let config = CallConfig {
         client: ClientConfig {
             read_timeout: args.idle_timeout,
+            token: token.clone(),
             ..ClientConfig::default()
         },
         server: framewire_net::ServerConfig {
             write_timeout: args.write_timeout,
+            token,
             ..framewire_net::ServerConfig::default()
         },
     };

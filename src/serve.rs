@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -39,6 +40,10 @@ pub struct ServeArgs {
     /// Time one write to a viewer may block before that viewer is dropped as stalled
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     write_timeout: Duration,
+    /// A file holding the shared token every peer must prove (without it, the environment
+    /// variable FRAMEWIRE_TOKEN; a token on the command line would show in `ps`)
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<PathBuf>,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -97,10 +102,13 @@ fn serve(
 
 /// The framewire server of `ladder`'s renditions, on `--listen`.
 fn bind(args: &ServeArgs, ladder: Arc<Ladder>) -> anyhow::Result<framewire_net::Fanout> {
+    let token = crate::args::token(args.token_file.as_deref())?;
+    crate::args::warn_if_open(args.listen, token.is_some(), "--listen");
     let config = ServerConfig {
         max_viewers: args.max_viewers as usize,
         handshake_timeout: args.handshake_timeout,
         write_timeout: args.write_timeout,
+        token,
         ..ServerConfig::default()
     };
     Server::bind(args.listen, ladder, args.send.fps, config, print_event)

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use framewire_core::{CodecKind, Flow, Frame, FrameSink, PixelFormat, Request, SinkError};
+use framewire_net::token::Token;
 use framewire_net::{ClientConfig, TcpConnector};
 use framewire_session::{Outcome, ReceiveConfig, ReceiveEvent, StopSignal, receive};
 
@@ -53,6 +54,10 @@ pub struct ViewArgs {
     /// Ask the server for this width (the height keeps the stream's aspect ratio)
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=16384))]
     width: Option<u32>,
+    /// A file holding the shared token every peer must prove (without it, the environment
+    /// variable FRAMEWIRE_TOKEN; a token on the command line would show in `ps`)
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<PathBuf>,
     /// Largest frame payload accepted, in bytes (K, M, G suffixes)
     #[arg(long, default_value = "64M", value_parser = parse_bytes, value_name = "BYTES")]
     max_payload: u32,
@@ -69,6 +74,7 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
         framewire_display::window::display_available()
             .map_err(|e| anyhow::anyhow!("{e}; add --headless to receive without a window"))?;
     }
+    let token = crate::args::token(args.token_file.as_deref())?;
     let signal = Arc::new(StopSignal::default());
     let on_ctrlc = Arc::clone(&signal);
     ctrlc::set_handler(move || on_ctrlc.stop()).context("cannot install the Ctrl-C handler")?;
@@ -87,7 +93,7 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
     let keep = args.snapshot.is_some();
     let (outcome, last) = if args.headless {
         let mut sink = KeepLast::new(keep, None);
-        (receive_into(&args, &signal, &mut sink), sink.last)
+        (receive_into(&args, token, &signal, &mut sink), sink.last)
     } else {
         let title = format!("framewire: receiving from {}", args.connect);
         let (args, worker_signal) = (Arc::new(args), Arc::clone(&signal));
@@ -96,7 +102,7 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
             let on_close = Arc::clone(&worker_signal);
             window.on_close(move || on_close.stop());
             let mut sink = KeepLast::new(keep, Some(Box::new(window)));
-            let outcome = receive_into(&worker_args, &worker_signal, &mut sink);
+            let outcome = receive_into(&worker_args, token, &worker_signal, &mut sink);
             (outcome, sink.last)
         })?;
         if closed {
@@ -108,7 +114,12 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
 }
 
 /// Runs the receive path into `sink`, printing what happens on stderr.
-fn receive_into(args: &ViewArgs, signal: &StopSignal, sink: &mut dyn FrameSink) -> Outcome {
+fn receive_into(
+    args: &ViewArgs,
+    token: Option<Token>,
+    signal: &StopSignal,
+    sink: &mut dyn FrameSink,
+) -> Outcome {
     let connector = TcpConnector {
         addr: args.connect,
         request: Request {
@@ -119,6 +130,7 @@ fn receive_into(args: &ViewArgs, signal: &StopSignal, sink: &mut dyn FrameSink) 
         config: ClientConfig {
             max_payload: args.max_payload,
             read_timeout: args.idle_timeout,
+            token,
             ..ClientConfig::default()
         },
     };

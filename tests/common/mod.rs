@@ -64,7 +64,13 @@ impl Serve {
 
     /// Starts `framewire ARGS` at `place`, a command whose first stdout line is `listening on ADDR`.
     pub fn command_in(place: Place<'_>, args: &[&str]) -> Serve {
-        let mut child = framewire_at(place)
+        Serve::spawn_with(framewire_at(place), args)
+    }
+
+    /// Starts `cmd` (the binary, with its environment) with `args`, a command whose first
+    /// stdout line is `listening on ADDR`.
+    pub fn spawn_with(mut cmd: Command, args: &[&str]) -> Serve {
+        let mut child = cmd
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

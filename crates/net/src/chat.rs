@@ -28,7 +28,7 @@ use crate::fanout::{Fanout, Protocol, ServerConfig, ServerEvent, is_timeout, rea
 use crate::framewire::FramewireProtocol;
 use crate::wire::{
     FRAME_MAGIC, FrameHeader, HANDSHAKE_LEN, HANDSHAKE_MAGIC, HEADER_LEN, HELLO_HEAD_LEN,
-    HELLO_LEN, HELLO_MAGIC, Handshake, Hello, MAX_ERROR_TEXT, MessageKind, WireError,
+    HELLO_LEN, HELLO_MAGIC, Handshake, Hello, MAX_ERROR_TEXT, MessageKind, PROOF_LEN, WireError,
     WireErrorKind,
 };
 
@@ -69,11 +69,13 @@ impl Protocol for ChatProtocol {
         let Some(desk) = &self.desk else {
             return Err("this side dials; it takes no calls".into());
         };
-        let hello = self.framewire.read_hello(stream, timeout)?;
+        let deadline = Instant::now() + timeout;
+        let hello = self.framewire.read_hello(stream, deadline, timeout)?;
         let Some(call) = hello.call else {
             let _ = self.write_end(stream, Some(NOT_A_VIEWER));
             return Err("a one-way viewer, not a caller: told to use framewire chat".into());
         };
+        let proof = self.framewire.check_token(stream, deadline, timeout)?;
         let peer = stream
             .peer_addr()
             .map_err(|e| format!("socket setup failed: {e}"))?;
@@ -100,6 +102,7 @@ impl Protocol for ChatProtocol {
                     stream: receiving,
                     peer,
                     generation,
+                    read: HELLO_LEN as u64 + proof,
                 });
                 Ok(hello.request)
             }
@@ -136,6 +139,8 @@ struct Offer {
     stream: TcpStream,
     peer: SocketAddr,
     generation: u64,
+    /// Bytes read from it so far: the caller's hello and proof.
+    read: u64,
 }
 
 /// The call a listener is in.
@@ -259,7 +264,7 @@ impl ChatListener {
     ) -> io::Result<ChatListener> {
         let desk = Arc::new(Desk::default());
         let protocol = ChatProtocol {
-            framewire: FramewireProtocol::new(fps),
+            framewire: FramewireProtocol::new(fps).with_token(config.server.token.clone()),
             request,
             desk: Some(Arc::clone(&desk)),
         };
@@ -308,12 +313,7 @@ impl Connector for ChatListener {
             });
         };
         let generation = offer.generation;
-        match Client::after_opening(
-            offer.stream,
-            offer.peer,
-            HELLO_LEN as u64,
-            self.config.clone(),
-        ) {
+        match Client::after_opening(offer.stream, offer.peer, offer.read, self.config.clone()) {
             Ok(client) => Ok(Box::new(CallHalf {
                 client,
                 fanout: Arc::clone(&self.fanout),
@@ -379,7 +379,7 @@ impl ChatDialer {
 
     /// Dials, says hello and reads the listener's answer: its hello (what it asks of this
     /// side's ladder), or its refusal.
-    fn dial(&self) -> Result<(TcpStream, Request), NetError> {
+    fn dial(&self) -> Result<(TcpStream, Request, u64), NetError> {
         let addr = self.addr;
         let cfg = &self.config.client;
         let connect_err = |source| NetError::Connect { addr, source };
@@ -425,69 +425,108 @@ impl ChatDialer {
             Err(e) if is_timeout(&e) => Err(io_err("no answer to the call's hello", from, e)),
             Err(e) => Err(io_err("reading the answer to the call", from, e)),
         };
-        read(&mut stream, &mut head[..HELLO_HEAD_LEN], 0)?;
-        let wire = |kind| NetError::Wire {
-            peer: addr,
-            source: WireError {
-                offset: 0,
-                last_good_seq: None,
-                kind,
-            },
-        };
-        let magic: [u8; 4] = head[..4].try_into().expect("4 bytes");
-        if magic == HELLO_MAGIC {
-            read(
-                &mut stream,
-                &mut head[HELLO_HEAD_LEN..HELLO_LEN],
-                HELLO_HEAD_LEN as u64,
-            )?;
-            let answer =
-                Hello::parse(head[..HELLO_LEN].try_into().expect("16 bytes")).map_err(wire)?;
-            if answer.call != Some(self.call) {
-                return Err(refused(addr, "it answered with another call's number"));
-            }
-            return Ok((stream, answer.request));
-        }
-        if magic == FRAME_MAGIC {
-            read(
-                &mut stream,
-                &mut head[HELLO_HEAD_LEN..],
-                HELLO_HEAD_LEN as u64,
-            )?;
-            let header = FrameHeader::parse(&head, MAX_ERROR_TEXT).map_err(wire)?;
-            if !matches!(header.kind, MessageKind::Error | MessageKind::End) {
-                return Err(refused(addr, "it sent a frame before answering the hello"));
-            }
-            let mut reason = vec![0u8; header.payload_len as usize];
-            read(&mut stream, &mut reason, HEADER_LEN as u64)?;
-            let reason = String::from_utf8_lossy(&reason).into_owned();
-            return Err(NetError::CallRefused {
+        // Bytes read so far: a challenge may come before the listener's hello.
+        let mut at = 0u64;
+        loop {
+            read(&mut stream, &mut head[..HELLO_HEAD_LEN], at)?;
+            let wire = |kind| NetError::Wire {
                 peer: addr,
-                reason: if reason.is_empty() {
-                    "it is shutting down".into()
-                } else {
-                    reason
+                source: WireError {
+                    offset: at,
+                    last_good_seq: None,
+                    kind,
                 },
-            });
-        }
-        if magic == HANDSHAKE_MAGIC {
-            // A one-way server of another version answers with its version.
-            let mut handshake = [0u8; HANDSHAKE_LEN];
-            handshake[..HELLO_HEAD_LEN].copy_from_slice(&head[..HELLO_HEAD_LEN]);
-            if let Err(e @ WireErrorKind::UnsupportedVersion { .. }) = Handshake::parse(&handshake)
-            {
-                return Err(wire(e));
+            };
+            let magic: [u8; 4] = head[..4].try_into().expect("4 bytes");
+            if magic == HELLO_MAGIC {
+                read(
+                    &mut stream,
+                    &mut head[HELLO_HEAD_LEN..HELLO_LEN],
+                    at + HELLO_HEAD_LEN as u64,
+                )?;
+                let answer =
+                    Hello::parse(head[..HELLO_LEN].try_into().expect("16 bytes")).map_err(wire)?;
+                if answer.call != Some(self.call) {
+                    return Err(refused(addr, "it answered with another call's number"));
+                }
+                return Ok((stream, answer.request, at + HELLO_LEN as u64));
             }
-            return Err(refused(
-                addr,
-                "it is a one-way stream (framewire serve): watch it with framewire view",
-            ));
+            if magic == FRAME_MAGIC {
+                read(
+                    &mut stream,
+                    &mut head[HELLO_HEAD_LEN..],
+                    at + HELLO_HEAD_LEN as u64,
+                )?;
+                let header = FrameHeader::parse(&head, MAX_ERROR_TEXT).map_err(wire)?;
+                if header.kind == MessageKind::Challenge {
+                    let mut challenge = [0u8; PROOF_LEN];
+                    read(&mut stream, &mut challenge, at + HEADER_LEN as u64)?;
+                    self.prove(&mut stream, &challenge, at)?;
+                    at += (HEADER_LEN + PROOF_LEN) as u64;
+                    continue;
+                }
+                if !matches!(header.kind, MessageKind::Error | MessageKind::End) {
+                    return Err(refused(addr, "it sent a frame before answering the hello"));
+                }
+                let mut reason = vec![0u8; header.payload_len as usize];
+                read(&mut stream, &mut reason, at + HEADER_LEN as u64)?;
+                let reason = String::from_utf8_lossy(&reason).into_owned();
+                return Err(NetError::CallRefused {
+                    peer: addr,
+                    reason: if reason.is_empty() {
+                        "it is shutting down".into()
+                    } else {
+                        reason
+                    },
+                });
+            }
+            if magic == HANDSHAKE_MAGIC {
+                // A one-way server of another version answers with its version.
+                let mut handshake = [0u8; HANDSHAKE_LEN];
+                handshake[..HELLO_HEAD_LEN].copy_from_slice(&head[..HELLO_HEAD_LEN]);
+                if let Err(e @ WireErrorKind::UnsupportedVersion { .. }) =
+                    Handshake::parse(&handshake)
+                {
+                    return Err(wire(e));
+                }
+                return Err(refused(
+                    addr,
+                    "it is a one-way stream (framewire serve): watch it with framewire view",
+                ));
+            }
+            return Err(wire(WireErrorKind::BadMagic {
+                what: "listener hello",
+                expected: HELLO_MAGIC,
+                got: crate::wire::Preview::of(&head[..HELLO_HEAD_LEN]),
+            }));
         }
-        Err(wire(WireErrorKind::BadMagic {
-            what: "listener hello",
-            expected: HELLO_MAGIC,
-            got: crate::wire::Preview::of(&head[..HELLO_HEAD_LEN]),
-        }))
+    }
+
+    /// Answers the listener's challenge, `at` bytes into the connection, with the token's proof.
+    fn prove(
+        &self,
+        stream: &mut TcpStream,
+        challenge: &[u8; PROOF_LEN],
+        at: u64,
+    ) -> Result<(), NetError> {
+        let Some(token) = &self.config.client.token else {
+            return Err(NetError::TokenNeeded { peer: self.addr });
+        };
+        let header = FrameHeader {
+            kind: MessageKind::Proof,
+            seq: 0,
+            capture_us: 0,
+            payload_len: PROOF_LEN as u32,
+        };
+        let mut message = header.to_bytes().to_vec();
+        message.extend_from_slice(&token.prove(challenge));
+        stream.write_all(&message).map_err(|source| NetError::Io {
+            peer: self.addr,
+            what: "sending the token's proof".into(),
+            offset: at,
+            last_seq: None,
+            source,
+        })
     }
 }
 
@@ -506,7 +545,7 @@ impl Connector for ChatDialer {
     /// Dials the listener and returns the call's receiving half; its sending half goes to the
     /// fan-out.
     fn connect(&self) -> Result<Box<dyn Subscription>, TransportError> {
-        let (stream, asked) = self.dial()?;
+        let (stream, asked, read) = self.dial()?;
         let sending = stream.try_clone().map_err(|source| NetError::Connect {
             addr: self.addr,
             source,
@@ -517,12 +556,7 @@ impl Connector for ChatDialer {
                 addr: self.addr,
                 source,
             })?;
-        let client = Client::after_opening(
-            stream,
-            self.addr,
-            HELLO_LEN as u64,
-            self.config.client.clone(),
-        )?;
+        let client = Client::after_opening(stream, self.addr, read, self.config.client.clone())?;
         Ok(Box::new(CallHalf {
             client,
             fanout: Arc::clone(&self.fanout),

@@ -13,7 +13,11 @@ use framewire_core::{
 };
 
 use crate::reader::{Event, FrameReader};
-use crate::wire::{DEFAULT_MAX_PAYLOAD, FrameHeader, Hello, VERSION, WireError, WireErrorKind};
+use crate::token::Token;
+use crate::wire::{
+    DEFAULT_MAX_PAYLOAD, FrameHeader, Hello, MessageKind, PROOF_LEN, VERSION, WireError,
+    WireErrorKind,
+};
 
 /// Limits of a client; each has a documented default.
 #[derive(Debug, Clone)]
@@ -24,6 +28,8 @@ pub struct ClientConfig {
     pub read_timeout: Duration,
     /// Largest frame payload accepted. Default [`DEFAULT_MAX_PAYLOAD`] (64 MiB).
     pub max_payload: u32,
+    /// The shared token, proved when the server asks. Default none.
+    pub token: Option<Token>,
 }
 
 impl Default for ClientConfig {
@@ -32,6 +38,7 @@ impl Default for ClientConfig {
             connect_timeout: Duration::from_secs(5),
             read_timeout: Duration::from_secs(15),
             max_payload: DEFAULT_MAX_PAYLOAD,
+            token: None,
         }
     }
 }
@@ -86,6 +93,15 @@ pub enum NetError {
         peer: SocketAddr,
         /// The server's reason; `None` when it only said the stream ended (it is shutting down).
         reason: Option<String>,
+    },
+    /// The server asks for the token, and this side has none.
+    #[error(
+        "server {peer} asks for a token: give the same one as the server, in the file named by \
+         --token-file or in the environment variable FRAMEWIRE_TOKEN"
+    )]
+    TokenNeeded {
+        /// The server.
+        peer: SocketAddr,
     },
     /// The other side of a call refused it (busy, not a call, shutting down).
     #[error("peer {peer} refused the call: {reason}")]
@@ -264,6 +280,10 @@ impl Client {
                     Ok(Some(Event::End { reason })) => {
                         return Err(NetError::Refused { peer, reason });
                     }
+                    Ok(Some(Event::Challenge(challenge))) => {
+                        client.prove(&challenge)?;
+                        continue;
+                    }
                     Err(source) => return Err(NetError::Wire { peer, source }),
                     Ok(_) => unreachable!("a handshake or an end is always the first event"),
                 }
@@ -276,6 +296,30 @@ impl Client {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Answers the server's challenge with the token's proof.
+    fn prove(&mut self, challenge: &[u8; PROOF_LEN]) -> Result<(), NetError> {
+        let Some(token) = &self.config.token else {
+            return Err(NetError::TokenNeeded { peer: self.peer });
+        };
+        let header = FrameHeader {
+            kind: MessageKind::Proof,
+            seq: 0,
+            capture_us: 0,
+            payload_len: PROOF_LEN as u32,
+        };
+        let mut message = header.to_bytes().to_vec();
+        message.extend_from_slice(&token.prove(challenge));
+        self.stream
+            .write_all(&message)
+            .map_err(|source| NetError::Io {
+                peer: self.peer,
+                what: "sending the token's proof".into(),
+                offset: self.reader.offset(),
+                last_seq: None,
+                source,
+            })
     }
 
     /// The rendition the frames are in now, and its place on the server's ladder: from the
@@ -337,7 +381,9 @@ impl Client {
             }
             Ok(Some(Event::End { reason })) => Ok(Received::End { reason }),
             Ok(Some(Event::Report(r))) => Ok(Received::Report(r)),
-            Ok(Some(Event::Handshake(_)) | None) => unreachable!("polled after the handshake"),
+            Ok(Some(Event::Handshake(_) | Event::Challenge(_)) | None) => {
+                unreachable!("polled after the handshake")
+            }
             Err(source) => Err(NetError::Wire { peer, source }),
         }
     }
@@ -387,7 +433,9 @@ impl Client {
             }
             Ok(Some(Event::End { reason })) => Ok(Incoming::End { reason }),
             Ok(Some(Event::Report(r))) => Ok(Incoming::Report(r)),
-            Ok(Some(Event::Handshake(_)) | None) => unreachable!("polled after the handshake"),
+            Ok(Some(Event::Handshake(_) | Event::Challenge(_)) | None) => {
+                unreachable!("polled after the handshake")
+            }
             Err(source) => Err(NetError::Wire { peer, source }),
         }
     }
@@ -480,7 +528,7 @@ impl NetError {
             | NetError::ClosedBeforeHandshake { .. }
             | NetError::Io { .. } => true,
             NetError::Refused { reason, .. } => reason.is_none(),
-            NetError::CallRefused { .. } => false,
+            NetError::CallRefused { .. } | NetError::TokenNeeded { .. } => false,
             NetError::Wire { source, .. } => {
                 matches!(source.kind, WireErrorKind::Truncated { .. })
             }

@@ -22,6 +22,7 @@ use framewire_core::{Ladder, Latest, Packet, PeerReport, Placement, Publisher, R
 
 use crate::adapt::{Adapter, Counters};
 use crate::tcp_queue;
+use crate::token::Token;
 
 /// Limits of a server; each has a documented default.
 #[derive(Debug, Clone)]
@@ -35,6 +36,8 @@ pub struct ServerConfig {
     /// Connections allowed to be in their handshake at once; more are closed at once, so a
     /// flood of idle connections cannot take threads without bound. Default 64.
     pub max_pending: usize,
+    /// The shared token a subscriber must prove before its stream starts. Default none.
+    pub token: Option<Token>,
 }
 
 impl Default for ServerConfig {
@@ -44,6 +47,7 @@ impl Default for ServerConfig {
             handshake_timeout: Duration::from_secs(5),
             write_timeout: Duration::from_secs(10),
             max_pending: 64,
+            token: None,
         }
     }
 }

@@ -12,22 +12,36 @@ use framewire_core::{Ladder, Packet, PeerReport, Placement, Request};
 use crate::fanout::{
     Fanout, Protocol, ServerConfig, ServerEvent, is_timeout, read_full, write_message,
 };
+use crate::token::{self, Failures, Token};
 use crate::wire::{
-    FrameHeader, HELLO_HEAD_LEN, HELLO_LEN, Handshake, Hello, MAX_ERROR_TEXT, MessageKind, Report,
-    Switch, WireErrorKind,
+    FrameHeader, HEADER_LEN, HELLO_HEAD_LEN, HELLO_LEN, Handshake, Hello, MAX_ERROR_TEXT,
+    MessageKind, PROOF_LEN, Report, Switch, WireErrorKind,
 };
 
 /// The framewire protocol for one stream, whatever rendition each viewer is in.
 #[derive(Debug, Clone)]
 pub struct FramewireProtocol {
     fps: f64,
+    /// The shared token a viewer must prove, if any, and who failed to.
+    token: Option<Token>,
+    failures: Arc<Failures>,
 }
 
 impl FramewireProtocol {
     /// Serves a stream paced to `fps` frames per second (0 = unpaced), which each viewer's
     /// handshake announces.
     pub fn new(fps: f64) -> FramewireProtocol {
-        FramewireProtocol { fps }
+        FramewireProtocol {
+            fps,
+            token: None,
+            failures: Arc::default(),
+        }
+    }
+
+    /// Asks every viewer to prove `token` (none: nobody is asked).
+    pub fn with_token(mut self, token: Option<Token>) -> FramewireProtocol {
+        self.token = token;
+        self
     }
 }
 
@@ -39,13 +53,15 @@ impl Protocol for FramewireProtocol {
     /// Reads the viewer's hello (magic and version first, then its request) and refuses a side of a
     /// two-way call: this is a one-way stream.
     fn read_request(&self, stream: &mut TcpStream, timeout: Duration) -> Result<Request, String> {
-        let hello = self.read_hello(stream, timeout)?;
+        let deadline = Instant::now() + timeout;
+        let hello = self.read_hello(stream, deadline, timeout)?;
         if hello.call.is_some() {
             let _ = self.write_end(stream, Some(NOT_A_CALL));
             return Err(
                 "a caller (framewire chat), not a viewer: told to use framewire view".into(),
             );
         }
+        self.check_token(stream, deadline, timeout)?;
         Ok(hello.request)
     }
 
@@ -101,9 +117,9 @@ impl FramewireProtocol {
     pub(crate) fn read_hello(
         &self,
         stream: &mut TcpStream,
+        deadline: Instant,
         timeout: Duration,
     ) -> Result<Hello, String> {
-        let deadline = Instant::now() + timeout;
         let mut hello = [0u8; HELLO_LEN];
         read_hello_part(stream, &mut hello, 0..HELLO_HEAD_LEN, deadline, timeout)?;
         let head = hello[..HELLO_HEAD_LEN].try_into().expect("8 bytes");
@@ -131,6 +147,77 @@ impl FramewireProtocol {
     }
 }
 
+impl FramewireProtocol {
+    /// With a token, challenges the peer that said hello and checks its proof before
+    /// `deadline` (`timeout` after the connection came, for messages); refuses it with the
+    /// reason otherwise. An address that keeps failing is refused at once for a while.
+    /// Returns the bytes read from the peer: its proof's, or none.
+    pub(crate) fn check_token(
+        &self,
+        stream: &mut TcpStream,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<u64, String> {
+        let Some(token) = &self.token else {
+            return Ok(0);
+        };
+        let ip = stream
+            .peer_addr()
+            .map_err(|e| format!("socket setup failed: {e}"))?
+            .ip();
+        if let Err(wait) = self.failures.check(ip, Instant::now()) {
+            let reason = format!(
+                "too many wrong tokens from {ip}: try again in {} s",
+                wait.as_secs_f64().ceil()
+            );
+            let _ = self.write_end(stream, Some(&reason));
+            return Err(reason);
+        }
+        let challenge = token::challenge()?;
+        let header = FrameHeader {
+            kind: MessageKind::Challenge,
+            seq: 0,
+            capture_us: 0,
+            payload_len: PROOF_LEN as u32,
+        };
+        write_message(stream, &header.to_bytes(), &challenge)
+            .map_err(|e| format!("sending the token challenge: {e}"))?;
+        let mut answer = [0u8; HEADER_LEN + PROOF_LEN];
+        let failed = |why: String| {
+            self.failures.failed(ip, Instant::now());
+            Err(why)
+        };
+        match read_full(stream, &mut answer, deadline) {
+            Ok(n) if n == answer.len() => {}
+            Ok(n) => {
+                return failed(format!(
+                    "closed after {n} of the {} bytes of its token proof (it has no token?)",
+                    answer.len()
+                ));
+            }
+            Err(e) if is_timeout(&e) => {
+                return failed(format!(
+                    "sent no token proof within {:.1}s",
+                    timeout.as_secs_f64()
+                ));
+            }
+            Err(e) => return Err(format!("reading the token proof: {e}")),
+        }
+        let head: &[u8; HEADER_LEN] = answer[..HEADER_LEN].try_into().expect("header");
+        let proof: &[u8; PROOF_LEN] = answer[HEADER_LEN..].try_into().expect("proof");
+        let is_proof = FrameHeader::parse(head, 0).is_ok_and(|h| h.kind == MessageKind::Proof);
+        if is_proof && token.verify(&challenge, proof) {
+            self.failures.succeeded(ip);
+            return Ok(answer.len() as u64);
+        }
+        let _ = self.write_end(stream, Some(WRONG_TOKEN));
+        failed(WRONG_TOKEN.into())
+    }
+}
+
+/// What a server answers a proof of another token.
+pub const WRONG_TOKEN: &str = "wrong token";
+
 /// What a one-way server answers a caller.
 pub const NOT_A_CALL: &str =
     "this is a one-way stream (framewire serve): watch it with framewire view";
@@ -150,7 +237,8 @@ impl Server {
         config: ServerConfig,
         on_event: impl Fn(ServerEvent) + Send + Sync + 'static,
     ) -> io::Result<Fanout> {
-        Fanout::bind(addr, FramewireProtocol::new(fps), ladder, config, on_event)
+        let protocol = FramewireProtocol::new(fps).with_token(config.token.clone());
+        Fanout::bind(addr, protocol, ladder, config, on_event)
     }
 }
 

@@ -120,6 +120,7 @@ pub mod client;
 pub mod fanout;
 pub mod framewire;
 pub mod reader;
+pub mod token;
 // SIOCOUTQ and TCP_INFO through libc: no safe wrapper exists (see the module's doc).
 #[allow(unsafe_code)]
 mod tcp_queue;

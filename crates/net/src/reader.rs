@@ -10,8 +10,8 @@
 use framewire_core::{PeerReport, Placement};
 
 use crate::wire::{
-    FRAME_MAGIC, FrameHeader, HANDSHAKE_LEN, HEADER_LEN, Handshake, MessageKind, REPORT_LEN,
-    Report, SWITCH_LEN, Switch, WireError, WireErrorKind,
+    FRAME_MAGIC, FrameHeader, HANDSHAKE_LEN, HEADER_LEN, Handshake, MessageKind, PROOF_LEN,
+    REPORT_LEN, Report, SWITCH_LEN, Switch, WireError, WireErrorKind,
 };
 
 /// Smallest room offered for one read, so that small messages arrive many per syscall.
@@ -29,6 +29,9 @@ pub enum Event<'a> {
     Switch(Placement),
     /// How the sender shows the stream it receives (a side of a two-way call).
     Report(PeerReport),
+    /// The server asks for proof of the token (before the handshake, which comes after the
+    /// proof).
+    Challenge([u8; PROOF_LEN]),
     /// The server ended the stream on purpose, or refused the viewer before it started;
     /// `reason` is set when it said why.
     End {
@@ -46,6 +49,8 @@ enum State {
     /// A frame's payload the caller reads into its own buffer ([`FrameReader::take_payload`]):
     /// the header and the bytes of the payload read so far.
     Direct(FrameHeader, usize),
+    /// A challenge before the handshake, whole in the buffer, its header not yet consumed.
+    Challenge,
     Ended,
 }
 
@@ -102,10 +107,12 @@ impl FrameReader {
     #[inline]
     fn need(&self) -> usize {
         match self.state {
-            State::Opening if self.refused() => HEADER_LEN,
+            // A refusal's header, or a challenge whole.
+            State::Opening if self.refused() => HEADER_LEN + PROOF_LEN,
             State::Opening => HANDSHAKE_LEN,
             State::Header => HEADER_LEN,
             State::Payload(h) => h.payload_len as usize,
+            State::Challenge => HEADER_LEN + PROOF_LEN,
             State::Direct(..) | State::Ended => 0,
         }
     }
@@ -201,6 +208,7 @@ impl FrameReader {
         }
         match self.state {
             State::Opening => self.poll_opening(),
+            State::Challenge => Ok(true),
             _ => Ok(false),
         }
     }
@@ -219,10 +227,22 @@ impl FrameReader {
             let Some(bytes) = self.take::<HEADER_LEN>() else {
                 return Ok(false);
             };
-            if let Some(kind @ (MessageKind::Frame | MessageKind::Switch | MessageKind::Report)) =
-                MessageKind::from_id(bytes[4])
+            if let Some(
+                kind @ (MessageKind::Frame
+                | MessageKind::Switch
+                | MessageKind::Report
+                | MessageKind::Proof),
+            ) = MessageKind::from_id(bytes[4])
             {
                 return Err(self.fail(WireErrorKind::BeforeHandshake(kind)));
+            }
+            if MessageKind::from_id(bytes[4]) == Some(MessageKind::Challenge) {
+                FrameHeader::parse(bytes, 0).map_err(|k| self.fail(k))?;
+                if self.buffered() < HEADER_LEN + PROOF_LEN {
+                    return Ok(false);
+                }
+                self.state = State::Challenge;
+                return Ok(true);
             }
             let header = FrameHeader::parse(bytes, 0).map_err(|k| self.fail(k))?;
             self.consume(HEADER_LEN);
@@ -347,6 +367,20 @@ impl FrameReader {
                     }
                 }
             }
+            State::Challenge => {
+                self.consume(HEADER_LEN);
+                let bytes = *self.take::<PROOF_LEN>().expect("polled");
+                self.consume(PROOF_LEN);
+                self.state = State::Opening;
+                Ok(Event::Challenge(bytes))
+            }
+            State::Payload(header)
+                if matches!(header.kind, MessageKind::Challenge | MessageKind::Proof) =>
+            {
+                let mut err = self.fail(WireErrorKind::AfterHandshake(header.kind));
+                err.offset -= HEADER_LEN as u64;
+                Err(err)
+            }
             State::Payload(header) if header.kind == MessageKind::Report => {
                 let bytes = self.take::<REPORT_LEN>().expect("polled");
                 let report = Report::parse(bytes);
@@ -360,7 +394,11 @@ impl FrameReader {
                 self.state = State::Ended;
                 let payload = &self.buf[self.start..self.start + len];
                 Ok(match header.kind {
-                    MessageKind::Frame | MessageKind::Switch | MessageKind::Report => {
+                    MessageKind::Frame
+                    | MessageKind::Switch
+                    | MessageKind::Report
+                    | MessageKind::Challenge
+                    | MessageKind::Proof => {
                         unreachable!("next_event returns frames, the arms above the others")
                     }
                     MessageKind::End => Event::End { reason: None },
@@ -379,7 +417,7 @@ impl FrameReader {
     pub fn finish(&self) -> Result<(), WireError> {
         let buffered = self.buffered() - self.pending;
         let (inside, have, need) = match self.state {
-            State::Ended => return Ok(()),
+            State::Ended | State::Challenge => return Ok(()),
             State::Opening if self.refused() => ("a frame header", buffered, HEADER_LEN),
             State::Opening => ("the stream handshake", buffered, HANDSHAKE_LEN),
             State::Header if buffered == 0 => return Ok(()),
@@ -439,6 +477,7 @@ fn payload_name(kind: MessageKind) -> &'static str {
         MessageKind::Frame => "a frame payload",
         MessageKind::Switch => "a switch message",
         MessageKind::Report => "a report message",
+        MessageKind::Challenge | MessageKind::Proof => "a token message",
         MessageKind::End | MessageKind::Error => "an error message",
     }
 }

@@ -31,6 +31,7 @@ pub const HEADER_LEN: usize = 32;
 pub const SWITCH_LEN: usize = 16;
 /// Bytes in a report message's payload.
 pub const REPORT_LEN: usize = 16;
+pub use crate::token::PROOF_LEN;
 /// The rung byte for "no rung": in a hello, follow the link; in a handshake or switch, a
 /// rendition off the ladder.
 pub const NO_RUNG: u8 = 0xFF;
@@ -341,6 +342,11 @@ pub enum MessageKind {
     /// How the sender shows the stream it receives (a side of a two-way call); the payload
     /// is a [`Report`].
     Report,
+    /// A server with a token asks the viewer to prove it knows it; the payload is 32 random
+    /// bytes. Comes after the hello, before the handshake.
+    Challenge,
+    /// The viewer's answer to a challenge: 32 bytes of HMAC (see `token.rs`).
+    Proof,
 }
 
 impl MessageKind {
@@ -351,6 +357,8 @@ impl MessageKind {
             MessageKind::Error => 2,
             MessageKind::Switch => 3,
             MessageKind::Report => 4,
+            MessageKind::Challenge => 5,
+            MessageKind::Proof => 6,
         }
     }
 
@@ -362,6 +370,8 @@ impl MessageKind {
             2 => Some(MessageKind::Error),
             3 => Some(MessageKind::Switch),
             4 => Some(MessageKind::Report),
+            5 => Some(MessageKind::Challenge),
+            6 => Some(MessageKind::Proof),
             _ => None,
         }
     }
@@ -375,6 +385,8 @@ impl fmt::Display for MessageKind {
             MessageKind::Error => "error",
             MessageKind::Switch => "switch",
             MessageKind::Report => "report",
+            MessageKind::Challenge => "challenge",
+            MessageKind::Proof => "proof",
         })
     }
 }
@@ -436,6 +448,15 @@ impl FrameHeader {
             MessageKind::Report if payload_len == REPORT_LEN as u32 => REPORT_LEN as u32,
             MessageKind::Report => {
                 return Err(WireErrorKind::BadReportLength(payload_len));
+            }
+            MessageKind::Challenge | MessageKind::Proof if payload_len == PROOF_LEN as u32 => {
+                PROOF_LEN as u32
+            }
+            MessageKind::Challenge | MessageKind::Proof => {
+                return Err(WireErrorKind::BadProofLength {
+                    kind,
+                    len: payload_len,
+                });
             }
         };
         if payload_len > max {
@@ -596,6 +617,17 @@ pub enum WireErrorKind {
         "a {0} message before the stream handshake (only an end or an error may come instead of it)"
     )]
     BeforeHandshake(MessageKind),
+    /// A challenge or proof header announces a payload of another length than [`PROOF_LEN`].
+    #[error("{kind} payload length {len}, it must be {PROOF_LEN}")]
+    BadProofLength {
+        /// Challenge or proof.
+        kind: MessageKind,
+        /// The length announced.
+        len: u32,
+    },
+    /// A message that has its place before the handshake came after it.
+    #[error("{0} message after the stream handshake")]
+    AfterHandshake(MessageKind),
     /// A report header announces a payload of another length than [`REPORT_LEN`].
     #[error("report payload length {0}, it must be {REPORT_LEN}")]
     BadReportLength(u32),

@@ -1,0 +1,241 @@
+//! The shared token end to end: `serve`, `view` and `chat` over loopback with
+//! `FRAMEWIRE_TOKEN` and `--token-file`, and raw sockets that answer the challenge wrongly,
+//! not at all, or with a proof recorded from another connection.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Stdio;
+
+use common::{Serve, WAIT, finish_view, framewire, spawn_call_in, stats, stderr};
+
+const TOKEN: &str = "correct horse battery staple";
+
+/// A viewer hello asking for nothing in particular.
+const HELLO: [u8; 16] = [
+    b'F', b'W', b'V', b'H', 2, 0, 0, 0, 0, 0xFF, 0, 0, 0, 0, 0, 0,
+];
+
+/// `framewire serve` with the token in its environment.
+fn serve_with_token() -> Serve {
+    let mut cmd = framewire();
+    cmd.env("FRAMEWIRE_TOKEN", TOKEN);
+    Serve::spawn_with(
+        cmd,
+        &["serve", "--listen", "127.0.0.1:0", "--codec", "jpeg"],
+    )
+}
+
+fn view_with(token: Option<&str>, addr: &str, extra: &[&str]) -> std::process::Output {
+    let mut cmd = framewire();
+    match token {
+        Some(t) => cmd.env("FRAMEWIRE_TOKEN", t),
+        None => cmd.env_remove("FRAMEWIRE_TOKEN"),
+    };
+    let child = cmd
+        .args(["view", "--headless", "--connect", addr])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn framewire view");
+    finish_view(child)
+}
+
+/// Says hello on a raw socket and reads the server's challenge message (header and bytes).
+fn challenged(addr: &str) -> (TcpStream, [u8; 64]) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(&HELLO).unwrap();
+    let mut challenge = [0u8; 64];
+    s.read_exact(&mut challenge).unwrap();
+    assert_eq!(&challenge[..5], b"FWFR\x05", "a challenge message");
+    (s, challenge)
+}
+
+/// Everything the server sends until it closes.
+fn rest(mut s: TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
+/// The proof of `token` for a challenge message, as a proof message.
+fn proof(token: &str, challenge: &[u8; 64]) -> Vec<u8> {
+    let token = framewire_net::token::Token::new(token.as_bytes()).unwrap();
+    let mut message = b"FWFR\x06".to_vec();
+    message.extend_from_slice(&[0; 19]);
+    message.extend_from_slice(&32u32.to_le_bytes());
+    message.extend_from_slice(&[0; 4]);
+    message.extend_from_slice(&token.prove(challenge[32..].try_into().unwrap()));
+    message
+}
+
+#[test]
+fn the_right_token_opens_the_stream_and_a_wrong_or_missing_one_gets_a_line_on_both_ends() {
+    let server = serve_with_token();
+    let out = view_with(
+        Some(TOKEN),
+        &server.addr,
+        &["--frames", "5", "--stats", "json"],
+    );
+    assert_eq!(stats(&out)["frames"], 5);
+
+    let out = view_with(Some("guess"), &server.addr, &["--frames", "5"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out).trim(),
+        format!(
+            "framewire: error: server {} refused the viewer: wrong token",
+            server.addr
+        )
+    );
+    let logged = server.error_line("the failed attempt");
+    assert!(
+        logged.starts_with("framewire: connection from 127.0.0.1:")
+            && logged.ends_with("rejected: wrong token"),
+        "{logged}"
+    );
+
+    let out = view_with(None, &server.addr, &["--frames", "5"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("asks for a token: give the same one as the server"),
+        "{}",
+        stderr(&out)
+    );
+
+    // --token-file works as the environment does; a missing file is named.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, format!("{TOKEN}\n")).unwrap();
+    let file = file.to_str().unwrap();
+    let out = view_with(None, &server.addr, &["--frames", "3", "--token-file", file]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = view_with(None, &server.addr, &["--token-file", "/nonexistent/token"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("--token-file: cannot read /nonexistent/token"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_peer_without_the_token_gets_no_frame_byte_and_a_recorded_proof_is_worthless() {
+    let server = serve_with_token();
+    // A wrong proof: the server sends the challenge, then its refusal, and nothing else.
+    let (mut s, challenge) = challenged(&server.addr);
+    s.write_all(&proof("not the token", &challenge)).unwrap();
+    let after = rest(s);
+    let mut refusal = b"FWFR\x02".to_vec();
+    refusal.extend_from_slice(&[0; 19]);
+    refusal.extend_from_slice(&11u32.to_le_bytes());
+    refusal.extend_from_slice(&[0; 4]);
+    refusal.extend_from_slice(b"wrong token");
+    assert_eq!(after, refusal);
+
+    // A proof recorded from a connection that had the token, replayed on another.
+    let (mut s, challenge) = challenged(&server.addr);
+    let recorded = proof(TOKEN, &challenge);
+    s.write_all(&recorded).unwrap();
+    let mut handshake = [0u8; 4];
+    s.read_exact(&mut handshake).unwrap();
+    assert_eq!(&handshake, b"FWST", "the right proof opens the stream");
+    drop(s);
+    let (mut s, _) = challenged(&server.addr);
+    s.write_all(&recorded).unwrap();
+    assert_eq!(rest(s), refusal, "a replayed proof is refused");
+
+    // No proof at all: the server sends nothing past its challenge.
+    let (s, _) = challenged(&server.addr);
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(rest(s), b"", "nothing after the challenge");
+}
+
+#[test]
+fn failing_attempts_are_refused_at_once_for_a_while_and_a_watching_viewer_keeps_its_frames() {
+    let server = serve_with_token();
+    let mut watching = framewire();
+    watching.env("FRAMEWIRE_TOKEN", TOKEN);
+    let watching = watching
+        .args(["view", "--headless", "--connect", &server.addr])
+        .args(["--frames", "90", "--stats", "json", "--verify-test-pattern"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // It is watching before the attempts start.
+    server.line_starting("viewer 127.0.0.1:");
+    let mut refused_at_once = 0;
+    for _ in 0..50 {
+        let mut s = TcpStream::connect(&server.addr).unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        s.write_all(&HELLO).unwrap();
+        let mut first = [0u8; 5];
+        s.read_exact(&mut first).unwrap();
+        if first == *b"FWFR\x02" {
+            // Refused without a challenge: this address failed too often.
+            refused_at_once += 1;
+            continue;
+        }
+        let mut challenge = [0u8; 64];
+        challenge[..5].copy_from_slice(&first);
+        s.read_exact(&mut challenge[5..]).unwrap();
+        s.write_all(&proof("guess", &challenge)).unwrap();
+        rest(s);
+    }
+    assert!(
+        refused_at_once > 40,
+        "{refused_at_once} of 50 refused at once"
+    );
+    let s = stats(&finish_view(watching));
+    assert_eq!(s["frames"], 90);
+    assert_eq!(s["pattern_errors"], 0);
+    assert_eq!(s["reconnects"], 0);
+}
+
+#[test]
+fn a_call_needs_the_token_and_serving_a_network_without_one_warns() {
+    let mut cmd = framewire();
+    cmd.env("FRAMEWIRE_TOKEN", TOKEN);
+    let listener = Serve::spawn_with(
+        cmd,
+        &["chat", "--listen", "127.0.0.1:0", "--headless", "--wait"],
+    );
+    let mut caller = framewire();
+    caller
+        .env("FRAMEWIRE_TOKEN", TOKEN)
+        .args(["chat", "--headless", "--connect", &listener.addr])
+        .args(["--frames", "10", "--stats", "json"]);
+    let out = finish_view(
+        caller
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    assert_eq!(stats(&out)["received"]["frames"], 10);
+    let out = finish_view(spawn_call_in(None, &listener.addr, &[]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("asks for a token"),
+        "{}",
+        stderr(&out)
+    );
+
+    let mut open = framewire();
+    open.env_remove("FRAMEWIRE_TOKEN");
+    let server = Serve::spawn_with(open, &["serve", "--listen", "0.0.0.0:0"]);
+    let warning = server.error_line("the warning");
+    assert!(
+        warning.starts_with(
+            "framewire: warning: --listen 0.0.0.0:0 without a token: anyone who can reach it can watch"
+        ),
+        "{warning}"
+    );
+}
