@@ -118,6 +118,27 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         })
 }
 
+/// The shared token: from the file `--token-file` names, else from `FRAMEWIRE_TOKEN`; `None`
+/// when neither is given.
+pub fn token(
+    file: Option<&std::path::Path>,
+) -> anyhow::Result<Option<framewire_net::token::Token>> {
+    framewire_net::token::Token::from_file_or_env(file).map_err(|e| match file {
+        Some(_) => anyhow::anyhow!("--token-file: {e}"),
+        None => anyhow::anyhow!(e),
+    })
+}
+
+/// Warns, in one line on stderr, when `flag` opens `addr` beyond this machine without a token.
+pub fn warn_if_open(addr: SocketAddr, has_token: bool, flag: &str) {
+    if !has_token && !addr.ip().is_loopback() {
+        eprintln!(
+            "framewire: warning: {flag} {addr} without a token: anyone who can reach it can watch; \
+             set FRAMEWIRE_TOKEN or --token-file"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,26 +203,5 @@ mod tests {
             "127.0.0.1:9999"
         );
         assert!(parse_addr("127.0.0.1").is_err());
-    }
-}
-
-/// The shared token: from the file `--token-file` names, else from `FRAMEWIRE_TOKEN`; `None`
-/// when neither is given.
-pub fn token(
-    file: Option<&std::path::Path>,
-) -> anyhow::Result<Option<framewire_net::token::Token>> {
-    framewire_net::token::Token::from_file_or_env(file).map_err(|e| match file {
-        Some(_) => anyhow::anyhow!("--token-file: {e}"),
-        None => anyhow::anyhow!(e),
-    })
-}
-
-/// Warns, in one line on stderr, when `flag` opens `addr` beyond this machine without a token.
-pub fn warn_if_open(addr: SocketAddr, has_token: bool, flag: &str) {
-    if !has_token && !addr.ip().is_loopback() {
-        eprintln!(
-            "framewire: warning: {flag} {addr} without a token: anyone who can reach it can watch; \
-             set FRAMEWIRE_TOKEN or --token-file"
-        );
     }
 }

@@ -547,6 +547,7 @@ mod tests {
         Switch(Placement),
         End(Option<String>),
         Report(PeerReport),
+        Challenge([u8; PROOF_LEN]),
     }
 
     /// Feeds `bytes` in pieces of `step` and collects every event until the end or an error.
@@ -562,6 +563,7 @@ mod tests {
                     Ok(Some(Event::Switch(p))) => out.push(Owned::Switch(p)),
                     Ok(Some(Event::End { reason })) => out.push(Owned::End(reason)),
                     Ok(Some(Event::Report(r))) => out.push(Owned::Report(r)),
+                    Ok(Some(Event::Challenge(c))) => out.push(Owned::Challenge(c)),
                     Ok(None) => break,
                     Err(e) => return (out, Some(e)),
                 }
@@ -603,6 +605,7 @@ mod tests {
                         Ok(Some(Event::Switch(p))) => out.push(Owned::Switch(p)),
                         Ok(Some(Event::End { reason })) => out.push(Owned::End(reason)),
                         Ok(Some(Event::Report(r))) => out.push(Owned::Report(r)),
+                        Ok(Some(Event::Challenge(c))) => out.push(Owned::Challenge(c)),
                         Ok(None) => {
                             if r.pending_payload().is_some() {
                                 // Stale bytes in the buffer it hands out must not leak through.
@@ -975,6 +978,37 @@ mod tests {
         assert_eq!(
             err.unwrap().to_string(),
             "at byte 24 (before any frame): report payload length 1073741824, it must be 16"
+        );
+    }
+
+    #[test]
+    fn a_challenge_comes_before_the_handshake_and_nowhere_else() {
+        let challenge = |fill: u8| {
+            let header = FrameHeader {
+                kind: MessageKind::Challenge,
+                seq: 0,
+                capture_us: 0,
+                payload_len: PROOF_LEN as u32,
+            };
+            [&header.to_bytes()[..], &[fill; PROOF_LEN]].concat()
+        };
+        let mut bytes = challenge(7);
+        bytes.extend_from_slice(&handshake().to_bytes());
+        let want = vec![
+            Owned::Challenge([7; PROOF_LEN]),
+            Owned::Handshake(handshake()),
+        ];
+        for step in 1..=bytes.len() {
+            let (events, err) = read_all(&bytes, step, DEFAULT_MAX_PAYLOAD);
+            assert!(err.is_none(), "step {step}: {err:?}");
+            assert_eq!(events, want, "step {step}");
+        }
+        bytes.extend(challenge(8));
+        let (events, err) = read_all(&bytes, 9, DEFAULT_MAX_PAYLOAD);
+        assert_eq!(events, want);
+        assert_eq!(
+            err.unwrap().to_string(),
+            "at byte 88 (before any frame): challenge message after the stream handshake"
         );
     }
 

@@ -79,6 +79,7 @@ fn read(bytes: &[u8], pieces: &[usize], direct: bool) -> (Vec<(u64, usize, u8)>,
                 Ok(Some(Event::Switch(p))) => events.push((u64::MAX - 2, p.id, 0)),
                 Ok(Some(Event::End { .. })) => events.push((u64::MAX - 1, 0, 0)),
                 Ok(Some(Event::Report(r))) => events.push((u64::MAX - 3, r.fps as usize, 0)),
+                Ok(Some(Event::Challenge(c))) => events.push((u64::MAX - 4, 0, c[0])),
                 Ok(None) => break,
                 Err(_) => return (events, true),
             }
