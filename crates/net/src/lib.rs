@@ -53,7 +53,8 @@
 //! 0      4    magic "FWFR"
 //! 4      1    kind: 0 frame, 1 end of stream (no payload), 2 error (payload: UTF-8 reason,
 //!             <= 1024 bytes), 3 switch (payload: 16 bytes, below), 4 report (payload: 16
-//!             bytes, below; only between the two sides of a call)
+//!             bytes, below; only between the two sides of a call), 5 challenge and 6 proof
+//!             (payload: 32 bytes each; below)
 //! 5      3    reserved, zero
 //! 8      8    sequence number (gaps = frames this viewer did not get); zero for a switch
 //! 16     8    capture time, microseconds since the Unix epoch; zero for a switch
@@ -88,8 +89,15 @@
 //! 8      8    reserved, zero
 //! ```
 //!
+//! A server with a shared token answers the hello with a challenge message (32 random bytes)
+//! before anything else; the viewer answers with a proof message: HMAC-SHA256, keyed by the
+//! token, of the ASCII label `framewire token proof v1` and the 32 bytes. The server sends the
+//! handshake only after a right proof, and otherwise an Error ("wrong token"). A viewer that
+//! has no token, asked for one, closes the connection and says so.
+//!
 //! A two-way call (`framewire chat`) is one connection carrying a stream each way. The caller
-//! sends a hello whose call number is not 0; the listener answers with its own hello (the
+//! sends a hello whose call number is not 0; the listener (after a challenge, if it has a
+//! token) answers with its own hello (the
 //! same call number, and what it asks of the caller's ladder), or refuses with an Error
 //! header and its reason ("busy: already in a call", or to a one-way viewer "this is a
 //! two-way call"). Then each side writes a stream handshake, frames, switches and reports,
