@@ -1,0 +1,30 @@
+//! Fuzz target: the shared token's challenge and proof. Any token bytes, challenge and proof:
+//! nothing panics, a token is accepted only as `Token::new` says, and a proof passes exactly
+//! when it is the token's own answer to that challenge. The proof message's header parses
+//! only with its one length.
+#![no_main]
+
+use framewire_net::token::{PROOF_LEN, Token};
+use framewire_net::wire::{FrameHeader, HEADER_LEN, MessageKind};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if data.len() < 2 * PROOF_LEN {
+        return;
+    }
+    let (fixed, key) = data.split_at(2 * PROOF_LEN);
+    let challenge: [u8; PROOF_LEN] = fixed[..PROOF_LEN].try_into().unwrap();
+    let proof: [u8; PROOF_LEN] = fixed[PROOF_LEN..].try_into().unwrap();
+    if let Ok(token) = Token::new(key) {
+        let answer = token.prove(&challenge);
+        assert!(token.verify(&challenge, &answer));
+        assert_eq!(token.verify(&challenge, &proof), proof == answer);
+    }
+    if let Ok(head) = <[u8; HEADER_LEN]>::try_from(&fixed[..HEADER_LEN]) {
+        if let Ok(h) = FrameHeader::parse(&head, 0) {
+            if matches!(h.kind, MessageKind::Challenge | MessageKind::Proof) {
+                assert_eq!(h.payload_len as usize, PROOF_LEN);
+            }
+        }
+    }
+});
