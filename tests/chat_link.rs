@@ -130,7 +130,7 @@ fn each_direction_of_a_call_does_what_one_way_does_on_the_same_link() {
     // Looser than "the same": two noisy cores encode and decode both streams of the call.
     for (what, got) in [("A to B", a_to_b), ("B to A", b_to_a)] {
         assert!(
-            got.0 >= one_way.0 * 0.85 && got.1 <= one_way.1 + 1.0 && got.2 <= one_way.2 + 2.0,
+            got.0 >= one_way.0 * 0.8 && got.1 <= one_way.1 + 1.0 && got.2 <= one_way.2 + 2.0,
             "the call's {what} direction falls short of one way:\n{}",
             lines.join("\n")
         );
