@@ -333,6 +333,11 @@ impl<W: Write> Writer<W> {
         self.at
     }
 
+    /// The writer underneath.
+    pub fn into_inner(self) -> W {
+        self.w
+    }
+
     /// Says what the packets after it are; written only when it differs from the last one.
     pub fn stream(&mut self, stream: StreamRecord) -> Result<(), FileError> {
         if self.stream == Some(stream) {

@@ -155,10 +155,15 @@ impl<R: Read> Reader<R> {
     /// Reads the next frame's planes (Y, then U, then V) into `planes`; `Ok(false)` at the end.
     pub fn next_frame(&mut self, planes: &mut Vec<u8>) -> Result<bool, FileError> {
         let start = self.at;
-        let Some(len) = read_line(&mut self.r, &mut self.line, start)? else {
-            return Ok(false);
+        let line = read_line(&mut self.r, &mut self.line, start);
+        let len = match line {
+            Ok(None) => return Ok(false),
+            Ok(Some(len)) => Some(len),
+            Err(FileError::Bad { .. }) => None,
+            Err(e) => return Err(e),
         };
-        if !(self.line.starts_with(b"FRAME")
+        if !(len.is_some()
+            && self.line.starts_with(b"FRAME")
             && matches!(self.line.get(5), None | Some(b' ')))
         {
             let found = self.line[..self.line.len().min(16)].escape_ascii();
@@ -171,7 +176,7 @@ impl<R: Read> Reader<R> {
             ));
         }
         let want = self.header.frame_bytes();
-        let data_at = start + len;
+        let data_at = start + len.unwrap_or_default();
         let got = read_up_to(&mut self.r, want, planes, data_at)?;
         if (got as u64) < want {
             return Err(FileError::bad(
