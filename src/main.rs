@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod args;
 mod devices;
 mod display;
+mod files;
 mod live;
 mod serve;
 mod view;

@@ -9,11 +9,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use framewire_capture::{ResizeFilter, Resizer, SourceSpec, fit_size, open_feed, open_source};
+use framewire_capture::{
+    ResizeFilter, Resizer, SourceOptions, SourceSpec, fit_size, open_feed, open_source_with,
+};
 use framewire_codec::{EncodeOptions, JpegBackend};
 use framewire_core::{
     CodecError, CodecKind, FrameSink, Ladder, MakeRendition, PixelFormat, Publisher, Rendition,
-    Scaler, SourceEvent,
+    Scaler, SourceEvent, SourceInfo,
 };
 use framewire_net::{Server, ServerConfig, ServerEvent};
 use framewire_session::stage::MakeEncoder;
@@ -26,15 +28,23 @@ use crate::live::LiveLine;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Where frames come from: test (a synthetic moving pattern), camera or camera:N
+    /// Where frames come from: test (a synthetic moving pattern), camera, camera:N, or
+    /// file:PATH (Y4M, MJPEG, a PNG or JPEG still, a framewire recording)
     #[arg(long, default_value = "test", value_name = "SOURCE")]
     source: SourceSpec,
+    /// Start a file source again at its end, instead of ending the stream
+    #[arg(long = "loop")]
+    looping: bool,
+    /// Also record the stream (its top rung, as sent) to this file, from the start
+    #[arg(long, value_name = "PATH")]
+    record: Option<std::path::PathBuf>,
     /// Size the source captures at
     #[arg(long, default_value = "640x480", value_parser = parse_size, value_name = "WxH")]
     size: (u32, u32),
     /// Frames per second the source is paced to; 0 = as fast as the pipeline takes them
-    #[arg(long, default_value = "30", value_parser = parse_fps)]
-    fps: f64,
+    /// [default: 30, or a file's own rate]
+    #[arg(long, value_parser = parse_fps)]
+    fps: Option<f64>,
     /// Resize to this width before encoding, keeping the aspect ratio (with --height: exactly that size)
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=16384))]
     width: Option<u32>,
@@ -119,14 +129,23 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 /// Serves until `stop` is set or the source ends; with `preview`, shows it every frame sent
 /// and stops when it closes.
 fn serve(
-    args: ServeArgs,
+    mut args: ServeArgs,
     stop: Arc<AtomicBool>,
     preview: Option<Box<dyn FrameSink>>,
 ) -> anyhow::Result<()> {
     let (width, height) = args.size;
-    let source = open_source(&args.source, width, height, args.fps)
+    let pace = SourceOptions {
+        fps: args.fps,
+        looping: args.looping,
+    };
+    let source = open_source_with(&args.source, width, height, &pace)
         .with_context(|| format!("--source {}", args.source))?;
     let info = source.info();
+    let resizing = args.width.is_some() || args.height.is_some();
+    let (ladder, previewing) = (args.ladder.is_some(), preview.is_some());
+    if let Some(codec) = crate::files::replayed(&*source, resizing, ladder, previewing)? {
+        (args.codec, args.adapt) = (codec, false);
+    }
     let (out_w, out_h) = fit_size(info.width, info.height, args.width, args.height)?;
     let options = EncodeOptions {
         quality: args.quality,
@@ -140,7 +159,7 @@ fn serve(
         source,
         &args.source,
         args.size,
-        args.fps,
+        info.fps,
         as_is.then_some(args.codec),
     )
     .with_context(|| format!("--source {}", args.source))?;
@@ -157,18 +176,24 @@ fn serve(
     let on_ctrlc = Arc::clone(&stop);
     ctrlc::set_handler(move || on_ctrlc.store(true, Ordering::SeqCst))
         .context("cannot install the Ctrl-C handler")?;
-    let server = bind(&args, Arc::clone(&ladder))?;
+    let server = bind(&args, Arc::clone(&ladder), info.fps)?;
     println!("listening on {}", server.local_addr());
-    print_streaming(&args, &info.name, (info.width, info.height), (out_w, out_h));
+    print_streaming(&args, &info, (out_w, out_h));
     print_ladder(&ladder);
     if passthrough {
-        println!("passing the camera's JPEG frames through as they are (no re-encode)");
+        println!(
+            "passing the source's {} frames through as they are (no re-encode)",
+            args.codec
+        );
     }
     let config = SendConfig {
         frames: args.frames,
-        threads: threads(args.threads, args.fps),
+        threads: threads(args.threads, info.fps),
     };
-    let publishers: Vec<Arc<dyn Publisher>> = vec![Arc::new(server)];
+    let mut publishers: Vec<Arc<dyn Publisher>> = vec![Arc::new(server)];
+    if let Some(path) = &args.record {
+        publishers.extend(crate::files::recorder(path, Arc::clone(&ladder), info.fps));
+    }
     let scaler = || Box::new(Resizer::new(ResizeFilter::Area)) as Box<dyn Scaler>;
     let mut sender = Sender::new(
         feed,
@@ -280,26 +305,27 @@ fn encoder_maker(options: EncodeOptions) -> Arc<MakeEncoder> {
 }
 
 /// The framewire server of `ladder`'s renditions, on `--listen`.
-fn bind(args: &ServeArgs, ladder: Arc<Ladder>) -> anyhow::Result<framewire_net::Fanout> {
+fn bind(args: &ServeArgs, ladder: Arc<Ladder>, fps: f64) -> anyhow::Result<framewire_net::Fanout> {
     let config = ServerConfig {
         max_viewers: args.max_viewers as usize,
         handshake_timeout: args.handshake_timeout,
         write_timeout: args.write_timeout,
         ..ServerConfig::default()
     };
-    Server::bind(args.listen, ladder, args.fps, config, print_event)
+    Server::bind(args.listen, ladder, fps, config, print_event)
         .with_context(|| format!("cannot listen on {}", args.listen))
 }
 
 /// `streaming test pattern 640x480 -> jpeg (rust encoder) 320x240 at 30 fps`.
-fn print_streaming(args: &ServeArgs, name: &str, (w, h): (u32, u32), (ow, oh): (u32, u32)) {
+fn print_streaming(args: &ServeArgs, info: &SourceInfo, (ow, oh): (u32, u32)) {
+    let (name, w, h) = (&info.name, info.width, info.height);
     let codec_label = if args.codec == CodecKind::Jpeg {
         format!("{} ({} encoder)", args.codec, args.jpeg_encoder)
     } else {
         args.codec.to_string()
     };
-    let fps = if args.fps > 0.0 {
-        args.fps.to_string()
+    let fps = if info.fps > 0.0 {
+        info.fps.to_string()
     } else {
         "unpaced".into()
     };

@@ -323,6 +323,12 @@ impl Y4mSink {
         })
     }
 
+    /// Hands each frame on to `next` after writing it.
+    pub fn then(mut self, next: Option<Box<dyn FrameSink>>) -> Y4mSink {
+        self.next = next;
+        self
+    }
+
     fn error(&self, e: crate::FileError) -> SinkError {
         SinkError::Backend {
             context: format!("writing {}", self.path.display()),
