@@ -361,7 +361,7 @@ fn typos_get_a_clear_error() {
     );
     check(
         &["serve", "--source", "cam"],
-        "unknown source \"cam\", expected test, camera or camera:N",
+        "unknown source \"cam\", expected test, camera, camera:N or file:PATH",
     );
     check(
         &["serve", "--size", "640"],
