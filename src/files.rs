@@ -6,7 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use framewire_core::{Connector, FrameSink, FrameSource, Ladder, Publisher};
-use framewire_file::tap::{MjpegFile, OnError, RecordFile, RecordPublisher, Tap, TapConnector, Y4mSink};
+use framewire_file::tap::{
+    MjpegFile, OnError, RecordFile, RecordPublisher, Tap, TapConnector, Y4mSink,
+};
 
 /// Says a write error that ended a file, on one line.
 fn on_error() -> OnError {
@@ -40,7 +42,10 @@ pub fn replayed(
     ladder: bool,
     preview: bool,
 ) -> anyhow::Result<Option<framewire_core::CodecKind>> {
-    let Some(codec) = source.compressed_codec().filter(|_| source.compressed_only()) else {
+    let Some(codec) = source
+        .compressed_codec()
+        .filter(|_| source.compressed_only())
+    else {
         return Ok(None);
     };
     let refused = [

@@ -155,7 +155,8 @@ fn the_file_formats_depend_on_core_alone_and_stay_light() {
     );
     let own = normal(&deps, FILE);
     assert!(
-        own.iter().all(|d| [CORE, "thiserror", "crc32fast"].contains(d)),
+        own.iter()
+            .all(|d| [CORE, "thiserror", "crc32fast"].contains(d)),
         "{FILE} must stay light (framewire-core, thiserror, crc32fast), has {own:?}"
     );
 }

@@ -49,7 +49,15 @@ fn run(cmd: &mut Command) -> Output {
 fn testsrc_y4m(dir: &Path, size: &str, frames: u32) -> PathBuf {
     let path = dir.join("in.y4m");
     run(Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
         .arg(format!("testsrc=size={size}:rate=30"))
         .args(["-frames:v", &frames.to_string(), "-pix_fmt", "yuv420p"])
         .arg(&path));
@@ -109,10 +117,22 @@ fn a_y4m_clip_goes_through_serve_and_view_to_a_y4m_ffmpeg_reads() {
     for (codec, floor) in [("raw", 40.0), ("jpeg", 32.0)] {
         let output = dir.path().join(format!("out-{codec}.y4m"));
         let (stats, _) = serve_and_view(
-            &["--source", &source, "--codec", codec, "--quality", "90", "--adapt", "off"],
+            &[
+                "--source",
+                &source,
+                "--codec",
+                codec,
+                "--quality",
+                "90",
+                "--adapt",
+                "off",
+            ],
             &["--output", output.to_str().unwrap()],
         );
-        let (frames, dropped) = (stats["frames"].as_u64().unwrap(), stats["dropped"].as_u64().unwrap());
+        let (frames, dropped) = (
+            stats["frames"].as_u64().unwrap(),
+            stats["dropped"].as_u64().unwrap(),
+        );
         // The stream ended with the file: every frame was either received or dropped.
         assert_eq!(frames + dropped, 30, "{codec}: {stats}");
         assert_eq!(probe(&output), (320, 240, frames), "{codec}");
@@ -133,11 +153,16 @@ fn looping_a_file_goes_on_past_its_end() {
     let input = testsrc_y4m(dir.path(), "64x48", 10);
     let source = format!("file:{}", input.display());
     let (stats, _) = serve_and_view(
-        &["--source", &source, "--loop", "--fps", "0", "--adapt", "off"],
+        &[
+            "--source", &source, "--loop", "--fps", "0", "--adapt", "off",
+        ],
         &["--frames", "35"],
     );
     assert_eq!(stats["frames"], 35);
-    assert_eq!(stats["out_of_order"], 0, "sequence numbers keep rising: {stats}");
+    assert_eq!(
+        stats["out_of_order"], 0,
+        "sequence numbers keep rising: {stats}"
+    );
 }
 
 #[test]
@@ -173,7 +198,10 @@ fn received_jpegs_written_as_mjpeg_are_counted_by_ffprobe() {
         again.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(std::fs::read(&again).unwrap(), std::fs::read(&output).unwrap());
+    assert_eq!(
+        std::fs::read(&again).unwrap(),
+        std::fs::read(&output).unwrap()
+    );
 }
 
 #[test]
@@ -181,7 +209,13 @@ fn mjpeg_output_of_a_raw_stream_is_refused_in_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("out.mjpeg");
     let serve = Serve::start(&["--codec", "raw", "--size", "64x48"]);
-    let out = view(&["--headless", "--connect", &serve.addr, "--output", output.to_str().unwrap()]);
+    let out = view(&[
+        "--headless",
+        "--connect",
+        &serve.addr,
+        "--output",
+        output.to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -212,7 +246,8 @@ fn recordings_replay_the_same_payloads_at_their_pace() {
     // The server records its own stream from the start; with --frames it ends by itself.
     let (sent, viewed) = (path("sent.fwrec"), path("viewed.fwrec"));
     let mut serve = Serve::start(&[
-        "--codec", "jpeg", "--size", "160x120", "--adapt", "off", "--frames", "20", "--record", &sent,
+        "--codec", "jpeg", "--size", "160x120", "--adapt", "off", "--frames", "20", "--record",
+        &sent,
     ]);
     let status = wait_timeout(&mut serve.child, "serve --record --frames 20 to end");
     assert!(status.success());
@@ -227,7 +262,10 @@ fn recordings_replay_the_same_payloads_at_their_pace() {
         );
         let replayed = packets(Path::new(&viewed));
         assert_eq!(stats["frames"].as_u64().unwrap() as usize, replayed.len());
-        assert_eq!(replayed.len() + stats["dropped"].as_u64().unwrap() as usize, 20);
+        assert_eq!(
+            replayed.len() + stats["dropped"].as_u64().unwrap() as usize,
+            20
+        );
         for (seq, _, payload) in &replayed {
             let (_, _, want) = original.iter().find(|(s, _, _)| s == seq).unwrap();
             assert_eq!(payload, want, "round {round}: frame {seq}");
@@ -251,9 +289,18 @@ fn hostile_files_and_unwritable_recordings_give_one_line() {
         p
     };
     for (file, want) in [
-        (write("a.y4m", b"YUV4MPEG2 W4 H2\nFRAME\n\x10\x10"), "byte 24: the file ends inside frame 0"),
-        (write("b.fwrec", b"FWREC\0\r\n\x01\0\0\0X\0\0\0\0"), "byte 12: unknown record tag 0x58"),
-        (write("c.bin", b"\0\0\0\0"), "byte 0: not a file framewire reads"),
+        (
+            write("a.y4m", b"YUV4MPEG2 W4 H2\nFRAME\n\x10\x10"),
+            "byte 24: the file ends inside frame 0",
+        ),
+        (
+            write("b.fwrec", b"FWREC\0\r\n\x01\0\0\0X\0\0\0\0"),
+            "byte 12: unknown record tag 0x58",
+        ),
+        (
+            write("c.bin", b"\0\0\0\0"),
+            "byte 0: not a file framewire reads",
+        ),
     ] {
         let out = framewire()
             .args(["serve", "--listen", "127.0.0.1:0", "--source"])
@@ -263,18 +310,38 @@ fn hostile_files_and_unwritable_recordings_give_one_line() {
         assert!(!out.status.success());
         let err = stderr(&out);
         assert_eq!(err.lines().count(), 1, "{err}");
-        assert!(err.contains(&file.display().to_string()) && err.contains(want), "{err}");
+        assert!(
+            err.contains(&file.display().to_string()) && err.contains(want),
+            "{err}"
+        );
     }
 
     // A recording that cannot be written: one line, and the stream goes on.
     for (path, want) in [
-        ("/nonexistent-folder/x.fwrec", "cannot create recording /nonexistent-folder/x.fwrec"),
-        ("/dev/full", "cannot write recording /dev/full: byte 0: No space left on device"),
+        (
+            "/nonexistent-folder/x.fwrec",
+            "cannot create recording /nonexistent-folder/x.fwrec",
+        ),
+        (
+            "/dev/full",
+            "cannot write recording /dev/full: byte 0: No space left on device",
+        ),
     ] {
         let serve = Serve::start(&["--size", "64x48", "--record", path]);
         let line = serve.error_line("the --record error");
-        assert!(line.contains(want) && line.contains("streaming without recording"), "{line}");
-        let out = view(&["--headless", "--connect", &serve.addr, "--frames", "5", "--stats", "json"]);
+        assert!(
+            line.contains(want) && line.contains("streaming without recording"),
+            "{line}"
+        );
+        let out = view(&[
+            "--headless",
+            "--connect",
+            &serve.addr,
+            "--frames",
+            "5",
+            "--stats",
+            "json",
+        ]);
         assert_eq!(stats(&out)["frames"], 5);
     }
 }

@@ -1572,7 +1572,9 @@ fn pipeline_fps(case: &PipelineCase, extra: &[&str], frames: u64) -> anyhow::Res
     ]);
     if let Some((w, h)) = case.y4m {
         let clip = y4m_clip(w, h)?;
-        cmd.arg("--loop").arg("--source").arg(format!("file:{}", clip.display()));
+        cmd.arg("--loop")
+            .arg("--source")
+            .arg(format!("file:{}", clip.display()));
     }
     let mut server = cmd
         .args(case.flags)
@@ -1624,7 +1626,9 @@ fn y4m_clip(w: u32, h: u32) -> anyhow::Result<std::path::PathBuf> {
         }
         for plane in 0..2 {
             for y in 0..h.div_ceil(2) {
-                bytes.extend((0..w.div_ceil(2)).map(|x| (64 + (x * (plane + 1) + y + n) % 128) as u8));
+                bytes.extend(
+                    (0..w.div_ceil(2)).map(|x| (64 + (x * (plane + 1) + y + n) % 128) as u8),
+                );
             }
         }
     }

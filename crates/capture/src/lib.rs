@@ -28,8 +28,8 @@ pub use feed::open_feed;
 pub use latest::{LatestFrame, Reopen, Taken};
 pub use negotiate::{CameraDescription, CameraMode, FourCc, negotiate};
 
-pub use resize::{ResizeFilter, Resizer, fit_size};
 pub use file::SourceOptions;
+pub use resize::{ResizeFilter, Resizer, fit_size};
 pub use spec::{
     NO_CAMERA_SUPPORT, SourceSpec, list_cameras, open_source, open_source_with, reopener,
 };

@@ -155,7 +155,10 @@ mod tests {
         check("camera:2", Ok(SourceSpec::Camera(2)));
         check("Camera:12", Ok(SourceSpec::Camera(12)));
         check("file:clip.y4m", Ok(SourceSpec::File("clip.y4m".into())));
-        check("FILE:/tmp/A B.mjpeg", Ok(SourceSpec::File("/tmp/A B.mjpeg".into())));
+        check(
+            "FILE:/tmp/A B.mjpeg",
+            Ok(SourceSpec::File("/tmp/A B.mjpeg".into())),
+        );
     }
 
     #[test]

@@ -11,7 +11,9 @@ use framewire_core::{
 use framewire_file::recording::{StreamRecord, Writer};
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/camera").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/camera")
+        .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -21,7 +23,11 @@ fn write(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> PathBuf {
     path
 }
 
-fn open(path: &Path, fps: Option<f64>, looping: bool) -> Result<Box<dyn FrameSource>, CaptureError> {
+fn open(
+    path: &Path,
+    fps: Option<f64>,
+    looping: bool,
+) -> Result<Box<dyn FrameSource>, CaptureError> {
     let spec: SourceSpec = format!("file:{}", path.display()).parse().unwrap();
     open_source_with(&spec, 640, 480, &SourceOptions { fps, looping })
 }
@@ -62,7 +68,10 @@ fn y4m_in_each_chroma_layout_becomes_rgb_at_its_rate() {
         let path = write(&dir, "clip.y4m", &y4m(chroma, 6, 4, 3));
         let mut source = open(&path, Some(0.0), false).unwrap();
         let info = source.info();
-        assert_eq!((info.width, info.height, info.format), (6, 4, PixelFormat::Rgb8));
+        assert_eq!(
+            (info.width, info.height, info.format),
+            (6, 4, PixelFormat::Rgb8)
+        );
         let got = frames(&mut *source, 10);
         assert_eq!(got.len(), 3, "C{chroma}: three frames, then the end");
         for (i, f) in got.iter().enumerate() {
@@ -70,7 +79,10 @@ fn y4m_in_each_chroma_layout_becomes_rgb_at_its_rate() {
             // Grey stays grey: Y 126 + i in limited range is about 128 + 1.16 i in RGB.
             let want = 128 + (i as i32 * 116 / 100);
             for &v in &f.pixels {
-                assert!((i32::from(v) - want).abs() <= 2, "C{chroma} frame {i}: {v} vs {want}");
+                assert!(
+                    (i32::from(v) - want).abs() <= 2,
+                    "C{chroma} frame {i}: {v} vs {want}"
+                );
             }
         }
         // The file's own rate unless one is asked for.
@@ -117,7 +129,10 @@ fn a_still_jpeg_repeats_until_stopped() {
     let mut source = open(&path, Some(0.0), false).unwrap();
     let got = frames(&mut *source, 4);
     assert_eq!(got.len(), 4);
-    assert!(got.iter().all(|f| f.pixels == got[0].pixels && f.width == 64));
+    assert!(
+        got.iter()
+            .all(|f| f.pixels == got[0].pixels && f.width == 64)
+    );
 }
 
 #[test]
@@ -149,7 +164,9 @@ fn a_recording_replays_its_packets_byte_for_byte() {
         assert_eq!((c.seq, &c.data[..]), (10 + seq, &[seq as u8; 12][..]));
     }
     assert!(!source.next_compressed(&mut c).unwrap());
-    let err = source.next_frame(&mut Frame::empty(PixelFormat::Rgb8)).unwrap_err();
+    let err = source
+        .next_frame(&mut Frame::empty(PixelFormat::Rgb8))
+        .unwrap_err();
     assert!(err.to_string().contains("replays its packets"), "{err}");
 
     // Cut short in its last record: the whole ones replay, then it ends.
@@ -176,7 +193,10 @@ fn a_recording_replays_its_packets_byte_for_byte() {
     };
     let at = 12 + 29 + 3 * 46;
     assert!(
-        err.starts_with(&format!("{} failed: byte {at}: record checksum", path.display())),
+        err.starts_with(&format!(
+            "{} failed: byte {at}: record checksum",
+            path.display()
+        )),
         "{err}"
     );
 }
@@ -190,7 +210,11 @@ fn hostile_files_give_one_line_naming_the_file_and_offset() {
             Ok(_) => panic!("{name} opened"),
             Err(e) => e.to_string(),
         };
-        assert_eq!(err, format!("cannot open {}: {want}", path.display()), "{name}");
+        assert_eq!(
+            err,
+            format!("cannot open {}: {want}", path.display()),
+            "{name}"
+        );
         assert!(!err.contains('\n'));
     };
     check(
@@ -198,11 +222,23 @@ fn hostile_files_give_one_line_naming_the_file_and_offset() {
         b"hello",
         "byte 0: not a file framewire reads (found \"hello\"); expected Y4M, MJPEG (.mjpeg), PNG, JPEG or a framewire recording",
     );
-    check("empty.y4m", b"", "byte 0: not a file framewire reads (found \"\"); expected Y4M, MJPEG (.mjpeg), PNG, JPEG or a framewire recording");
-    check("noframes.y4m", b"YUV4MPEG2 W4 H2\n", "byte 16: no frames after the header");
+    check(
+        "empty.y4m",
+        b"",
+        "byte 0: not a file framewire reads (found \"\"); expected Y4M, MJPEG (.mjpeg), PNG, JPEG or a framewire recording",
+    );
+    check(
+        "noframes.y4m",
+        b"YUV4MPEG2 W4 H2\n",
+        "byte 16: no frames after the header",
+    );
     let mut cut = y4m("420", 4, 2, 1);
     cut.truncate(cut.len() - 5);
-    check("cut.y4m", &cut, "byte 48: the file ends inside frame 0: it needs 12 bytes, 7 are there");
+    check(
+        "cut.y4m",
+        &cut,
+        "byte 48: the file ends inside frame 0: it needs 12 bytes, 7 are there",
+    );
     check(
         "huge.y4m",
         b"YUV4MPEG2 W16384 H16384 C444\nFRAME\nabc",
@@ -213,18 +249,28 @@ fn hostile_files_give_one_line_naming_the_file_and_offset() {
         b"FWREC\0\r\n\x01\0\0\0P\xff\xff\xff\x7f",
         "byte 12: packet record of 2147483647 bytes, expected 25 to 268435456",
     );
-    check("rec2.fwrec", b"FWREC\0\r\n\x09\0\0\0", "byte 8: recording version 9; this build reads version 1");
+    check(
+        "rec2.fwrec",
+        b"FWREC\0\r\n\x09\0\0\0",
+        "byte 8: recording version 9; this build reads version 1",
+    );
     let mut jpeg = fixture("frame.mjpeg");
     jpeg.truncate(jpeg.len() / 2);
     check(
         "cut.mjpeg",
         &jpeg,
-        &format!("byte {}: truncated before the end-of-image marker (in the JPEG that starts at byte 0)", jpeg.len()),
+        &format!(
+            "byte {}: truncated before the end-of-image marker (in the JPEG that starts at byte 0)",
+            jpeg.len()
+        ),
     );
     // A header that lies about the frame size (4x2 over frames of 2x2): the first frame takes
     // the second's bytes, and the next FRAME line is not where the header says.
     let mut lying = y4m("444", 2, 2, 2);
-    lying.splice(..lying.iter().position(|&b| b == b'\n').unwrap(), *b"YUV4MPEG2 W4 H2 F25:1 Ip A1:1 C444");
+    lying.splice(
+        ..lying.iter().position(|&b| b == b'\n').unwrap(),
+        *b"YUV4MPEG2 W4 H2 F25:1 Ip A1:1 C444",
+    );
     let path = write(&dir, "lying.y4m", &lying);
     let mut source = open(&path, Some(0.0), false).unwrap();
     let mut frame = Frame::empty(PixelFormat::Rgb8);
@@ -238,5 +284,9 @@ fn hostile_files_give_one_line_naming_the_file_and_offset() {
             "\\x80".repeat(6)
         )
     );
-    check("bad.png", b"\x89PNG\r\n\x1a\n\0\0", "PNG: unexpected end of file");
+    check(
+        "bad.png",
+        b"\x89PNG\r\n\x1a\n\0\0",
+        "PNG: unexpected end of file",
+    );
 }

@@ -223,7 +223,10 @@ impl<R: Read> Reader<R> {
                 self.check_crc(crc, payload_at + want, start)?;
                 let u64_at = |i: usize| u64::from_le_bytes(fixed[i..i + 8].try_into().unwrap());
                 if fixed[24] & !1 != 0 {
-                    return Err(bad(format!("packet flags {:#04x}, expected 0 or 1", fixed[24])));
+                    return Err(bad(format!(
+                        "packet flags {:#04x}, expected 0 or 1",
+                        fixed[24]
+                    )));
                 }
                 Record::Packet(PacketRecord {
                     at_us: u64_at(0),
@@ -242,7 +245,12 @@ impl<R: Read> Reader<R> {
         Ok(Some(record))
     }
 
-    fn check_crc(&mut self, crc: crc32fast::Hasher, crc_at: u64, start: u64) -> Result<(), ReadError> {
+    fn check_crc(
+        &mut self,
+        crc: crc32fast::Hasher,
+        crc_at: u64,
+        start: u64,
+    ) -> Result<(), ReadError> {
         let mut stored = [0u8; 4];
         let got = read_full(&mut self.r, &mut stored, crc_at)?;
         if got < 4 {
@@ -456,7 +464,10 @@ mod tests {
         let (records, end) = read_all(&sample());
         end.unwrap();
         assert_eq!(records.len(), 4);
-        assert_eq!(records[0].0, Record::Stream(stream(CodecKind::Jpeg, 64, 48)));
+        assert_eq!(
+            records[0].0,
+            Record::Stream(stream(CodecKind::Jpeg, 64, 48))
+        );
         for seq in 0..3u64 {
             let (rec, payload) = &records[seq as usize + 1];
             assert_eq!(
@@ -516,18 +527,33 @@ mod tests {
             let (_, end) = read_all(bytes);
             assert_eq!(end.unwrap_err().to_string(), want);
         };
-        check(b"GIF89a..........", "byte 0: not a framewire recording (wrong magic)");
-        check(b"FWREC\0\r\n\x02\0\0\0", "byte 8: recording version 2; this build reads version 1");
-        check(b"FWREC", "byte 5: the file ends inside a record (cut short?); the records before it are whole");
+        check(
+            b"GIF89a..........",
+            "byte 0: not a framewire recording (wrong magic)",
+        );
+        check(
+            b"FWREC\0\r\n\x02\0\0\0",
+            "byte 8: recording version 2; this build reads version 1",
+        );
+        check(
+            b"FWREC",
+            "byte 5: the file ends inside a record (cut short?); the records before it are whole",
+        );
         let mut huge = MAGIC.to_vec();
         huge.extend_from_slice(&[1, 0, 0, 0, b'P', 0xFF, 0xFF, 0xFF, 0xFF]);
-        check(&huge, "byte 12: packet record of 4294967295 bytes, expected 25 to 268435456");
+        check(
+            &huge,
+            "byte 12: packet record of 4294967295 bytes, expected 25 to 268435456",
+        );
         // A packet that claims 200 MiB but holds 10 bytes: read as far as the file goes.
         let mut short = MAGIC.to_vec();
         short.extend_from_slice(&[1, 0, 0, 0, b'P']);
         short.extend_from_slice(&(200u32 << 20).to_le_bytes());
         short.extend_from_slice(&[0; 35]);
-        check(&short, "byte 52: the file ends inside a record (cut short?); the records before it are whole");
+        check(
+            &short,
+            "byte 52: the file ends inside a record (cut short?); the records before it are whole",
+        );
     }
 
     #[test]

@@ -343,8 +343,8 @@ impl FrameSink for Y4mSink {
             && let Some(file) = self.file.take()
         {
             let w = BufWriter::with_capacity(1 << 20, file);
-            let w = y4m::Writer::new(w, frame.width, frame.height, 0.0)
-                .map_err(|e| self.error(e))?;
+            let w =
+                y4m::Writer::new(w, frame.width, frame.height, 0.0).map_err(|e| self.error(e))?;
             self.writer = Some(w);
         }
         if let Some(w) = &mut self.writer {

@@ -312,7 +312,10 @@ fn rgb_to_yuv444(frame: &Frame, planes: &mut Vec<u8>) {
             i += 1;
         }
     }
-    debug_assert!(matches!(frame.format, PixelFormat::Rgb8 | PixelFormat::Rgba8));
+    debug_assert!(matches!(
+        frame.format,
+        PixelFormat::Rgb8 | PixelFormat::Rgba8
+    ));
 }
 
 #[cfg(test)]
@@ -346,8 +349,12 @@ mod tests {
             ("C422", Chroma::C422, 8 + 2 * 2 * 2),
             ("C444", Chroma::C444, 24),
         ] {
-            let (header, frames) =
-                read_all(&file(&format!("YUV4MPEG2 W4 H2 F25:1 Ip A1:1 {c}"), 3, bytes)).unwrap();
+            let (header, frames) = read_all(&file(
+                &format!("YUV4MPEG2 W4 H2 F25:1 Ip A1:1 {c}"),
+                3,
+                bytes,
+            ))
+            .unwrap();
             assert_eq!(
                 header,
                 Header {
@@ -373,16 +380,31 @@ mod tests {
             assert_eq!(err.to_string(), want);
         };
         check(b"", "byte 0: empty file; expected a Y4M header");
-        check(b"RIFF....WAVE\n", "byte 0: not a Y4M file (wrong magic, expected YUV4MPEG2)");
-        check(b"YUV4MPEG2 W4 H2", "byte 15: the file ends inside a header line");
-        check(b"YUV4MPEG2 W0 H2\n", "byte 0: width \"0\" is not 1 to 16384");
-        check(b"YUV4MPEG2 W99999 H2\n", "byte 0: width \"99999\" is not 1 to 16384");
+        check(
+            b"RIFF....WAVE\n",
+            "byte 0: not a Y4M file (wrong magic, expected YUV4MPEG2)",
+        );
+        check(
+            b"YUV4MPEG2 W4 H2",
+            "byte 15: the file ends inside a header line",
+        );
+        check(
+            b"YUV4MPEG2 W0 H2\n",
+            "byte 0: width \"0\" is not 1 to 16384",
+        );
+        check(
+            b"YUV4MPEG2 W99999 H2\n",
+            "byte 0: width \"99999\" is not 1 to 16384",
+        );
         check(b"YUV4MPEG2 W4\n", "byte 0: header has no height (H)");
         check(
             b"YUV4MPEG2 W4 H2 Cmono\n",
             "byte 0: colour space Cmono is not read; framewire reads 8-bit 420, 422 and 444",
         );
-        check(&[b'Y'; 5000], "byte 0: a header line longer than 4096 bytes");
+        check(
+            &[b'Y'; 5000],
+            "byte 0: a header line longer than 4096 bytes",
+        );
         // The header says 4x2 4:4:4 (24 bytes a frame) but the frames hold 12: the second
         // frame's line is found in the middle of the first frame's bytes.
         let lying = file("YUV4MPEG2 W4 H2 C444", 3, 12);
@@ -426,7 +448,10 @@ mod tests {
             "byte 101: a 2x2 frame in a 4x2 Y4M file (a Y4M file holds one size)"
         );
         let (header, frames) = read_all(&w.w).unwrap();
-        assert_eq!((header.width, header.chroma, frames.len()), (4, Chroma::C444, 2));
+        assert_eq!(
+            (header.width, header.chroma, frames.len()),
+            (4, Chroma::C444, 2)
+        );
         // White, black and grey land where BT.601 limited range puts them.
         let mut grey = Frame::new(3, 1, PixelFormat::Rgb8);
         grey.pixels = vec![255, 255, 255, 0, 0, 0, 128, 128, 128];

@@ -140,7 +140,8 @@ impl MjpegSource {
             Ok(None) => return Err(open_error(path, "byte 0: no JPEG in the file".into())),
             Err(e) => return Err(open_error(path, e)),
         };
-        let info = scan_jpeg(&splitter.buf[jpeg.clone()]).map_err(|e| open_error(path, e.to_string()))?;
+        let info =
+            scan_jpeg(&splitter.buf[jpeg.clone()]).map_err(|e| open_error(path, e.to_string()))?;
         let fps = options.fps.unwrap_or(DEFAULT_FPS);
         Ok(MjpegSource {
             path: path.to_path_buf(),

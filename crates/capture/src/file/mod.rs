@@ -40,7 +40,10 @@ enum Kind {
 
 /// Opens the file at `path` as a source (see the module doc). The first frame is read now, so
 /// a file that is not what it claims fails here, before anyone connects.
-pub fn open_file(path: &Path, options: &SourceOptions) -> Result<Box<dyn FrameSource>, CaptureError> {
+pub fn open_file(
+    path: &Path,
+    options: &SourceOptions,
+) -> Result<Box<dyn FrameSource>, CaptureError> {
     if let Some(fps) = options.fps
         && (!fps.is_finite() || !(0.0..=1000.0).contains(&fps))
     {

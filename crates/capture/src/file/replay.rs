@@ -84,7 +84,10 @@ impl ReplaySource {
     fn restart(&mut self) -> Result<(), CaptureError> {
         let (reader, stream) = start(&self.path).map_err(|e| read_error(&self.path, e))?;
         if stream != self.stream {
-            return Err(read_error(&self.path, "byte 12: the file changed while it was replayed"));
+            return Err(read_error(
+                &self.path,
+                "byte 12: the file changed while it was replayed",
+            ));
         }
         self.reader = reader;
         self.in_stream = true;
@@ -98,7 +101,8 @@ impl ReplaySource {
 
 /// Opens a recording and reads its first record, which must be a stream record.
 fn start(path: &Path) -> Result<(Reader<BufReader<File>>, StreamRecord), String> {
-    let mut reader = Reader::new(open(path).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    let mut reader =
+        Reader::new(open(path).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
     let at = reader.position();
     match reader.next_record(&mut Vec::new()) {
         Ok(Some(Record::Stream(stream))) => Ok((reader, stream)),
@@ -114,7 +118,10 @@ impl FrameSource for ReplaySource {
     fn info(&self) -> SourceInfo {
         let s = self.stream.rendition.stream;
         SourceInfo {
-            name: format!("recording {}", label(&self.path).trim_start_matches("file ")),
+            name: format!(
+                "recording {}",
+                label(&self.path).trim_start_matches("file ")
+            ),
             width: s.width,
             height: s.height,
             format: s.format,

@@ -5,7 +5,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use framewire_core::{CaptureError, Frame, FrameSource, MAX_SIDE, PixelFormat, SourceInfo, now_micros};
+use framewire_core::{
+    CaptureError, Frame, FrameSource, MAX_SIDE, PixelFormat, SourceInfo, now_micros,
+};
 use framewire_pattern::Pacer;
 
 use super::{DEFAULT_FPS, SourceOptions, label, open, open_error};
@@ -65,7 +67,9 @@ fn decode_png(bytes: &[u8]) -> Result<Frame, String> {
     let mut reader = decoder.read_info().map_err(fail)?;
     let (width, height) = (reader.info().width, reader.info().height);
     if width == 0 || height == 0 || width > MAX_SIDE || height > MAX_SIDE {
-        return Err(format!("PNG of {width}x{height}; sides are 1 to {MAX_SIDE}"));
+        return Err(format!(
+            "PNG of {width}x{height}; sides are 1 to {MAX_SIDE}"
+        ));
     }
     let size = reader.output_buffer_size().ok_or("PNG too large")?;
     let mut buf = vec![0; size];

@@ -59,9 +59,7 @@ impl Y4mSource {
 
     /// Reads the next frame's planes, starting again at the end when looping.
     fn advance(&mut self) -> Result<bool, CaptureError> {
-        let read = |r: &mut Reader<_>, planes: &mut Vec<u8>| {
-            r.next_frame(planes)
-        };
+        let read = |r: &mut Reader<_>, planes: &mut Vec<u8>| r.next_frame(planes);
         match read(&mut self.reader, &mut self.planes) {
             Ok(true) => return Ok(true),
             Ok(false) if !self.looping => return Ok(false),
