@@ -6,6 +6,9 @@
 //! recordings give one line. Tests that need ffmpeg skip with the reason where it is missing,
 //! and fail under `FRAMEWIRE_REQUIRE_ALL=1`.
 
+// A skipped test says why; the PSNR of each codec is printed for the person running it.
+#![allow(clippy::print_stderr)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

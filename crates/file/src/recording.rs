@@ -199,7 +199,7 @@ impl<R: Read> Reader<R> {
                 }
                 crc.update(&body);
                 self.check_crc(crc, body_at + STREAM_BODY as u64, start)?;
-                Record::Stream(parse_stream(&body).map_err(|what| bad(what))?)
+                Record::Stream(parse_stream(&body).map_err(bad)?)
             }
             TAG_PACKET => {
                 if len > MAX_BODY || (len as usize) < PACKET_HEAD {
@@ -443,7 +443,10 @@ mod tests {
         w.w
     }
 
-    fn read_all(bytes: &[u8]) -> (Vec<(Record, Vec<u8>)>, Result<(), ReadError>) {
+    /// Every record read with its payload, and how the reading ended.
+    type ReadAll = (Vec<(Record, Vec<u8>)>, Result<(), ReadError>);
+
+    fn read_all(bytes: &[u8]) -> ReadAll {
         let mut out = Vec::new();
         let mut r = match Reader::new(bytes) {
             Ok(r) => r,
