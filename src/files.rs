@@ -76,7 +76,7 @@ impl ViewFiles {
         let mut files = ViewFiles {
             tap: Tap {
                 record: record.and_then(record_file),
-                mjpeg: None,
+                ..Tap::default()
             },
             y4m: None,
         };
@@ -86,7 +86,12 @@ impl ViewFiles {
                 .map(|e| e.to_string_lossy().to_ascii_lowercase())
                 .unwrap_or_default();
             match ext.as_str() {
-                "y4m" => files.y4m = Some(Y4mSink::create(path, None).map_err(anyhow::Error::msg)?),
+                "y4m" => {
+                    // The header takes the sender's frame rate, which the tap learns.
+                    let rate = Arc::new(std::sync::atomic::AtomicU64::new(0));
+                    files.tap.rate = Some(Arc::clone(&rate));
+                    files.y4m = Some(Y4mSink::create(path, rate).map_err(anyhow::Error::msg)?);
+                }
                 "mjpeg" | "mjpg" => {
                     files.tap.mjpeg =
                         Some(MjpegFile::create(path, on_error()).map_err(anyhow::Error::msg)?);
@@ -111,7 +116,8 @@ impl ViewFiles {
 
     /// `connector`, tapped when some packet is to be kept.
     pub fn connector(&mut self, connector: Box<dyn Connector>) -> Box<dyn Connector> {
-        if self.tap.record.is_none() && self.tap.mjpeg.is_none() {
+        let tap = &self.tap;
+        if tap.record.is_none() && tap.mjpeg.is_none() && tap.rate.is_none() {
             return connector;
         }
         Box::new(TapConnector::new(connector, std::mem::take(&mut self.tap)))

@@ -139,6 +139,22 @@ fn a_y4m_clip_goes_through_serve_and_view_to_a_y4m_ffmpeg_reads() {
         // The stream ended with the file: every frame was either received or dropped.
         assert_eq!(frames + dropped, 30, "{codec}: {stats}");
         assert_eq!(probe(&output), (320, 240, frames), "{codec}");
+        // The header carries the server's rate (the file's own, 30 fps).
+        let rate = run(Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=r_frame_rate",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(&output));
+        assert_eq!(
+            String::from_utf8_lossy(&rate.stdout).trim(),
+            "30/1",
+            "{codec}"
+        );
         if dropped == 0 {
             let db = psnr(&input, &output);
             eprintln!("{codec}: PSNR {db:.2} dB");

@@ -66,9 +66,9 @@ pub(crate) fn read_up_to(
     at: u64,
 ) -> Result<usize, FileError> {
     use std::io::Read;
-    buf.clear();
     if buf.capacity() as u64 >= n {
-        // Known to fit: read straight into the kept allocation.
+        // Known to fit: read straight into the kept allocation (zeroing only what it grows by).
+        buf.truncate(n as usize);
         buf.resize(n as usize, 0);
         let mut got = 0;
         while got < buf.len() {
@@ -82,6 +82,7 @@ pub(crate) fn read_up_to(
         buf.truncate(got);
         return Ok(got);
     }
+    buf.clear();
     r.take(n)
         .read_to_end(buf)
         .map_err(|source| FileError::Io { at, source })

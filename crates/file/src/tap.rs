@@ -10,6 +10,7 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -29,6 +30,8 @@ pub struct RecordFile {
     path: PathBuf,
     writer: Option<Writer<BufWriter<File>>>,
     on_error: OnError,
+    /// Whether a [`RecordPublisher`] has left the rung it recorded.
+    left: bool,
 }
 
 impl RecordFile {
@@ -42,6 +45,7 @@ impl RecordFile {
             path: path.to_path_buf(),
             writer: Some(writer),
             on_error,
+            left: false,
         })
     }
 
@@ -86,6 +90,16 @@ pub struct RecordPublisher {
 }
 
 impl RecordPublisher {
+    /// Leaves the top rung once the file is closed (by a write error or a shutdown).
+    fn close(&self, file: &mut RecordFile) {
+        file.writer = None;
+        if !std::mem::replace(&mut file.left, true) {
+            self.ladder.leave(0);
+        }
+    }
+}
+
+impl RecordPublisher {
     /// Records `ladder`'s top rung into `file`; it counts as a subscriber on that rung, so the
     /// server sends from the start.
     pub fn new(file: RecordFile, ladder: Arc<Ladder>, fps: f64) -> RecordPublisher {
@@ -117,6 +131,9 @@ impl Publisher for RecordPublisher {
             fps: self.fps,
         });
         file.packet(packet);
+        if !file.is_open() {
+            self.close(&mut file);
+        }
     }
 
     fn subscribers(&self) -> usize {
@@ -137,9 +154,7 @@ impl Publisher for RecordPublisher {
 
     fn shutdown(&self) {
         let mut file = self.file();
-        if file.writer.take().is_some() {
-            self.ladder.leave(0);
-        }
+        self.close(&mut file);
     }
 }
 
@@ -150,6 +165,9 @@ pub struct Tap {
     pub record: Option<RecordFile>,
     /// A `.mjpeg` file: each JPEG payload as it arrived.
     pub mjpeg: Option<MjpegFile>,
+    /// Where the sender's announced frame rate is kept (its `f64` bits), for a [`Y4mSink`]'s
+    /// header.
+    pub rate: Option<Arc<AtomicU64>>,
 }
 
 /// JPEG payloads written one after another (raw MJPEG, as `ffmpeg -f mjpeg` reads it).
@@ -217,6 +235,9 @@ impl Connector for TapConnector {
 
     fn connect(&self) -> Result<Box<dyn Subscription>, TransportError> {
         let sub = self.inner.connect()?;
+        if let Some(rate) = &self.tap.lock().unwrap_or_else(PoisonError::into_inner).rate {
+            rate.store(sub.fps().to_bits(), Ordering::Relaxed);
+        }
         let tapped = Tapped {
             inner: sub,
             tap: Arc::clone(&self.tap),
@@ -305,21 +326,24 @@ impl Subscription for Tapped {
 /// one size).
 pub struct Y4mSink {
     path: PathBuf,
+    rate: Arc<AtomicU64>,
     file: Option<File>,
     writer: Option<y4m::Writer<BufWriter<File>>>,
     next: Option<Box<dyn FrameSink>>,
 }
 
 impl Y4mSink {
-    /// Creates `path` now, so a bad path fails before connecting.
-    pub fn create(path: &Path, next: Option<Box<dyn FrameSink>>) -> Result<Y4mSink, String> {
+    /// Creates `path` now, so a bad path fails before connecting. The header's frame rate is
+    /// what `rate` holds at the first frame (a [`Tap`]'s: the sender's), 30 when it is 0.
+    pub fn create(path: &Path, rate: Arc<AtomicU64>) -> Result<Y4mSink, String> {
         let file =
             File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
         Ok(Y4mSink {
             path: path.to_path_buf(),
+            rate,
             file: Some(file),
             writer: None,
-            next,
+            next: None,
         })
     }
 
@@ -343,8 +367,9 @@ impl FrameSink for Y4mSink {
             && let Some(file) = self.file.take()
         {
             let w = BufWriter::with_capacity(1 << 20, file);
+            let fps = f64::from_bits(self.rate.load(Ordering::Relaxed));
             let w =
-                y4m::Writer::new(w, frame.width, frame.height, 0.0).map_err(|e| self.error(e))?;
+                y4m::Writer::new(w, frame.width, frame.height, fps).map_err(|e| self.error(e))?;
             self.writer = Some(w);
         }
         if let Some(w) = &mut self.writer {
@@ -367,5 +392,57 @@ impl FrameSink for Y4mSink {
             Some(next) => next.finish(),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use framewire_core::{PixelFormat, Rendition};
+
+    use super::*;
+    use crate::recording::{Reader, Record};
+
+    #[test]
+    fn the_record_publisher_keeps_the_top_rung_until_shutdown() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sent.fwrec");
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let said = Arc::clone(&errors);
+        let on_error: OnError = Arc::new(move |line| said.lock().unwrap().push(line));
+        let top = Rendition::new(CodecKind::Jpeg, 8, 4, PixelFormat::Rgb8, 80);
+        let ladder = Arc::new(Ladder::single(top));
+        let file = RecordFile::create(&path, on_error).unwrap();
+        let publisher = RecordPublisher::new(file, Arc::clone(&ladder), 30.0);
+        assert_eq!(publisher.subscribers(), 1, "it records from the start");
+        for seq in 0..3u64 {
+            let packet = |rendition| {
+                Arc::new(Packet {
+                    seq,
+                    rendition,
+                    payload: vec![seq as u8; 5 + rendition],
+                    ..Packet::default()
+                })
+            };
+            publisher.publish(&[packet(1), packet(0)]);
+        }
+        publisher.shutdown();
+        publisher.shutdown();
+        assert_eq!(publisher.subscribers(), 0);
+        publisher.publish(&[Arc::new(Packet::default())]);
+
+        let bytes = std::fs::read(&path).unwrap();
+        let mut reader = Reader::new(&bytes[..]).unwrap();
+        let mut payload = Vec::new();
+        let mut records = Vec::new();
+        while let Some(record) = reader.next_record(&mut payload).unwrap() {
+            records.push((record, payload.clone()));
+        }
+        assert_eq!(records.len(), 4, "a stream record and three packets");
+        assert!(matches!(records[0].0, Record::Stream(s) if s.rendition == top && s.fps == 30.0));
+        for (seq, (record, payload)) in records[1..].iter().enumerate() {
+            assert!(matches!(record, Record::Packet(p) if p.seq == seq as u64));
+            assert_eq!(payload, &vec![seq as u8; 5], "rendition 0's packet");
+        }
+        assert!(errors.lock().unwrap().is_empty());
     }
 }
