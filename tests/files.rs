@@ -273,6 +273,26 @@ fn recordings_replay_the_same_payloads_at_their_pace() {
     let original = packets(Path::new(&sent));
     assert_eq!(original.len(), 20);
 
+    // A replay is never decoded, so flags that would need it are refused in one line.
+    let out = framewire()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--width",
+            "80",
+            "--source",
+        ])
+        .arg(format!("file:{sent}"))
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(!out.status.success() && err.lines().count() == 1, "{err}");
+    assert!(
+        err.contains("--width/--height: a recording is replayed as it was recorded (jpeg)"),
+        "{err}"
+    );
+
     // Replayed twice, each viewer recording what it got: the same payloads every time.
     for round in 0..2 {
         let (stats, _) = serve_and_view(

@@ -135,6 +135,54 @@ fn a_still_jpeg_repeats_until_stopped() {
     );
 }
 
+/// A PNG of `w` x `h` in `color`, its samples counting up.
+fn png_file(w: u32, h: u32, color: png::ColorType, samples: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, w, h);
+    encoder.set_color(color);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().unwrap();
+    let data: Vec<u8> = (0..w as usize * h as usize * samples)
+        .map(|i| i as u8)
+        .collect();
+    writer.write_image_data(&data).unwrap();
+    writer.finish().unwrap();
+    out
+}
+
+#[test]
+fn a_still_png_keeps_its_pixels_rgb_rgba_or_grey() {
+    let dir = tempfile::tempdir().unwrap();
+    for (color, samples, format, want) in [
+        (
+            png::ColorType::Rgb,
+            3,
+            PixelFormat::Rgb8,
+            vec![0, 1, 2, 3, 4, 5],
+        ),
+        (
+            png::ColorType::Rgba,
+            4,
+            PixelFormat::Rgba8,
+            vec![0, 1, 2, 3, 4, 5, 6, 7],
+        ),
+        (
+            png::ColorType::Grayscale,
+            1,
+            PixelFormat::Rgb8,
+            vec![0, 0, 0, 1, 1, 1],
+        ),
+    ] {
+        let path = write(&dir, "still.png", &png_file(2, 3, color, samples));
+        let mut source = open(&path, Some(0.0), false).unwrap();
+        assert_eq!(source.info().format, format, "{color:?}");
+        let got = frames(&mut *source, 3);
+        assert_eq!(got.len(), 3, "{color:?}: repeated");
+        assert_eq!((got[2].width, got[2].height, got[2].seq), (2, 3, 2));
+        assert_eq!(got[2].row(0), &want[..], "{color:?}");
+    }
+}
+
 #[test]
 fn a_recording_replays_its_packets_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();

@@ -70,15 +70,7 @@ pub(crate) fn read_up_to(
         // Known to fit: read straight into the kept allocation (zeroing only what it grows by).
         buf.truncate(n as usize);
         buf.resize(n as usize, 0);
-        let mut got = 0;
-        while got < buf.len() {
-            match r.read(&mut buf[got..]) {
-                Ok(0) => break,
-                Ok(k) => got += k,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(source) => return Err(FileError::Io { at, source }),
-            }
-        }
+        let got = read_full(r, buf, at)?;
         buf.truncate(got);
         return Ok(got);
     }
@@ -86,4 +78,24 @@ pub(crate) fn read_up_to(
     r.take(n)
         .read_to_end(buf)
         .map_err(|source| FileError::Io { at, source })
+}
+
+/// Fills as much of `buf` as `r` holds; returns the bytes read (fewer: the file ended). An
+/// error names the offset, counting from `at`.
+pub fn read_full(r: &mut impl std::io::Read, buf: &mut [u8], at: u64) -> Result<usize, FileError> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(source) => {
+                return Err(FileError::Io {
+                    at: at + got as u64,
+                    source,
+                });
+            }
+        }
+    }
+    Ok(got)
 }

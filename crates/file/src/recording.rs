@@ -43,7 +43,7 @@ use std::time::Instant;
 
 use framewire_core::{CodecKind, Packet, PixelFormat, Rendition};
 
-use crate::{FileError, read_up_to};
+use crate::{FileError, read_full, read_up_to};
 
 /// The first 8 bytes of every recording.
 pub const MAGIC: [u8; 8] = *b"FWREC\0\r\n";
@@ -289,25 +289,6 @@ fn parse_stream(body: &[u8; STREAM_BODY]) -> Result<StreamRecord, String> {
         rendition: Rendition::new(codec, width, height, format, body[2]),
         fps,
     })
-}
-
-/// Fills as much of `buf` as `r` holds; returns the bytes read.
-fn read_full(r: &mut impl Read, buf: &mut [u8], at: u64) -> Result<usize, FileError> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(source) => {
-                return Err(FileError::Io {
-                    at: at + got as u64,
-                    source,
-                });
-            }
-        }
-    }
-    Ok(got)
 }
 
 /// Writes a recording: the header at once, then stream and packet records, each flushed as it

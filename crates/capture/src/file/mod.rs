@@ -10,7 +10,7 @@ mod still;
 mod y4m;
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::BufReader;
 use std::path::Path;
 
 use framewire_core::{CaptureError, FrameSource};
@@ -62,15 +62,8 @@ pub fn open_file(
 fn kind(path: &Path) -> Result<Kind, CaptureError> {
     let mut head = [0u8; 9];
     let mut file = open(path)?;
-    let mut got = 0;
-    while got < head.len() {
-        match file.read(&mut head[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(open_error(path, format!("byte {got}: {e}"))),
-        }
-    }
+    let got = framewire_file::read_full(&mut file, &mut head, 0)
+        .map_err(|e| open_error(path, e.to_string()))?;
     let head = &head[..got];
     let ext = path
         .extension()
