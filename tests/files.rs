@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use framewire_file::recording::{Reader, Record};
+use framewire_file::recording::{ReadError, Reader, Record};
 
 mod common;
 use common::{Serve, framewire, stats, stderr, view, wait_timeout};
@@ -244,18 +244,28 @@ fn mjpeg_output_of_a_raw_stream_is_refused_in_one_line() {
     );
 }
 
-/// Every packet of a recording: (seq, at_us, payload), and its stream's codec.
+/// Every packet of a whole recording: (seq, at_us, payload).
 fn packets(path: &Path) -> Vec<(u64, u64, Vec<u8>)> {
+    let (out, cut) = packets_up_to_cut(path);
+    assert_eq!(cut, None, "{} is cut short", path.display());
+    out
+}
+
+/// Every whole packet of a recording, and where it is cut short, if it is.
+fn packets_up_to_cut(path: &Path) -> (Vec<(u64, u64, Vec<u8>)>, Option<u64>) {
     let file = std::fs::File::open(path).unwrap();
     let mut reader = Reader::new(std::io::BufReader::new(file)).unwrap();
     let mut out = Vec::new();
     let mut payload = Vec::new();
-    while let Some(record) = reader.next_record(&mut payload).unwrap() {
-        if let Record::Packet(p) = record {
-            out.push((p.seq, p.at_us, payload.clone()));
+    loop {
+        match reader.next_record(&mut payload) {
+            Ok(Some(Record::Packet(p))) => out.push((p.seq, p.at_us, payload.clone())),
+            Ok(Some(Record::Stream(_))) => {}
+            Ok(None) => return (out, None),
+            Err(ReadError::CutShort(at)) => return (out, Some(at)),
+            Err(e) => panic!("{}: {e}", path.display()),
         }
     }
-    out
 }
 
 #[test]
@@ -383,4 +393,35 @@ fn hostile_files_and_unwritable_recordings_give_one_line() {
         ]);
         assert_eq!(stats(&out)["frames"], 5);
     }
+}
+
+#[test]
+fn a_recording_that_hits_a_full_disk_ends_in_one_line_and_the_stream_goes_on() {
+    // A file size limit of 100 KiB stands in for a full disk: past it, writes fail (EFBIG; the
+    // signal that would kill the process is ignored, as a shell's `trap` leaves it to exec).
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("cut.fwrec");
+    let serve = Serve::start(&["--codec", "raw", "--size", "64x48", "--adapt", "off"]);
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 100; exec \"$0\" view --headless --connect {} --frames 30 \
+         --stats json --record {}",
+        serve.addr,
+        rec.display()
+    );
+    let out = Command::new("bash")
+        .args(["-c", &script, env!("CARGO_BIN_EXE_framewire")])
+        .output()
+        .unwrap();
+    assert_eq!(stats(&out)["frames"], 30, "the stream went on");
+    let err = stderr(&out);
+    let said: Vec<&str> = err.lines().filter(|l| l.contains("cut.fwrec")).collect();
+    assert_eq!(said.len(), 1, "{err}");
+    assert!(
+        said[0].contains("File too large") && said[0].contains("the recording ends there"),
+        "{err}"
+    );
+    // What was written reads back up to its last whole record.
+    let (kept, cut) = packets_up_to_cut(&rec);
+    assert!((5..30).contains(&kept.len()), "{} packets kept", kept.len());
+    assert_eq!(cut, Some(100 * 1024), "cut at the limit");
 }
