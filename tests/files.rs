@@ -244,15 +244,18 @@ fn mjpeg_output_of_a_raw_stream_is_refused_in_one_line() {
     );
 }
 
-/// Every packet of a whole recording: (seq, at_us, payload).
-fn packets(path: &Path) -> Vec<(u64, u64, Vec<u8>)> {
+/// A recording's packets: (seq, at_us, payload).
+type Packets = Vec<(u64, u64, Vec<u8>)>;
+
+/// Every packet of a whole recording.
+fn packets(path: &Path) -> Packets {
     let (out, cut) = packets_up_to_cut(path);
     assert_eq!(cut, None, "{} is cut short", path.display());
     out
 }
 
 /// Every whole packet of a recording, and where it is cut short, if it is.
-fn packets_up_to_cut(path: &Path) -> (Vec<(u64, u64, Vec<u8>)>, Option<u64>) {
+fn packets_up_to_cut(path: &Path) -> (Packets, Option<u64>) {
     let file = std::fs::File::open(path).unwrap();
     let mut reader = Reader::new(std::io::BufReader::new(file)).unwrap();
     let mut out = Vec::new();
