@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use framewire_core::{
-    Connector, Flow, Frame, FrameSink, Ladder, PeerReport, Publisher, Request, SinkError,
+    Connector, Flow, Frame, FrameSink, PeerReport, Publisher, Request, SinkError,
 };
 use framewire_display::window::TitleStatus;
 use framewire_net::{CallConfig, ChatDialer, ChatListener, ClientConfig, Fanout, ServerEvent};
@@ -21,7 +21,7 @@ use serde_json::json;
 
 use crate::args::{parse_addr, parse_duration};
 use crate::live::LiveLine;
-use crate::sending::SendArgs;
+use crate::sending::{Prepared, SendArgs};
 
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("side").required(true).args(["listen", "connect"])))]
@@ -56,7 +56,7 @@ pub struct ChatArgs {
     /// Time one write to the peer may block before the connection counts as stalled
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     write_timeout: Duration,
-    /// A file holding the shared token the caller must prove (without it, the environment
+    /// A file holding the shared token a caller must prove to the listener (without it, the environment
     /// variable FRAMEWIRE_TOKEN; a token on the command line would show in `ps`)
     #[arg(long, value_name = "PATH")]
     token_file: Option<PathBuf>,
@@ -118,7 +118,7 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
     }
     let prepared = args.send.prepare(!args.headless)?;
     let sent = Arc::new(Mutex::new(Sent::default()));
-    let side = Arc::new(open_side(&args, Arc::clone(&prepared.ladder), &sent)?);
+    let side = Arc::new(open_side(&args, &prepared, &sent)?);
     let signal = Arc::new(StopSignal::default());
     let hang_up = {
         let (signal, side) = (Arc::clone(&signal), Arc::clone(&side));
@@ -137,7 +137,7 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
         Side::Dial(_) => {}
     }
     // stdout holds only what scripts read: the address and the stats.
-    eprintln!("{}", prepared.describe(&args.send));
+    eprintln!("{}", prepared.describe());
     if std::io::stdin().is_terminal() {
         let on_enter = hang_up.clone();
         std::thread::spawn(move || {
@@ -198,9 +198,10 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
 /// what it sent in `sent`.
 fn open_side(
     args: &ChatArgs,
-    ladder: Arc<Ladder>,
+    prepared: &Prepared,
     sent: &Arc<Mutex<Sent>>,
 ) -> anyhow::Result<Side> {
+    let ladder = Arc::clone(&prepared.ladder);
     let token = crate::args::token(args.token_file.as_deref())?;
     if let Some(addr) = args.listen {
         crate::args::warn_if_open(addr, token.is_some(), "--listen");
@@ -219,7 +220,7 @@ fn open_side(
     };
     let sent = Arc::clone(sent);
     let on_event = move |event: ServerEvent| sending_event(event, &sent);
-    let fps = args.send.fps;
+    let fps = prepared.fps;
     let request = Request::default();
     Ok(match (args.listen, args.connect) {
         (Some(addr), _) => Side::Listen(

@@ -12,6 +12,7 @@ mod args;
 mod chat;
 mod devices;
 mod display;
+mod files;
 mod live;
 mod sending;
 mod serve;

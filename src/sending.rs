@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use framewire_capture::{ResizeFilter, Resizer, SourceSpec, fit_size, open_feed, open_source};
+use framewire_capture::{
+    ResizeFilter, Resizer, SourceOptions, SourceSpec, fit_size, open_feed, open_source_with,
+};
 use framewire_codec::{EncodeOptions, JpegBackend};
 use framewire_core::{
     CodecError, CodecKind, Feed, FrameSink, Ladder, MakeRendition, PixelFormat, Publisher,
@@ -18,17 +20,23 @@ use crate::args::{Rungs, parse_fps, parse_ladder, parse_on_off, parse_size};
 use crate::live::LiveLine;
 
 /// The sending side's flags.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct SendArgs {
-    /// Where frames come from: test (a synthetic moving pattern; test:2, test:3 ... other colours, frame numbers from 1000000, 2000000 ...), camera or camera:N
+    /// Where frames come from: test (a synthetic moving pattern; test:2, test:3 ... other
+    /// colours, frame numbers from 1000000, 2000000 ...), camera, camera:N, or file:PATH (Y4M,
+    /// MJPEG, a PNG or JPEG still, a framewire recording)
     #[arg(long, default_value = "test", value_name = "SOURCE")]
     pub source: SourceSpec,
+    /// Start a file source again at its end, instead of ending the stream
+    #[arg(long = "loop")]
+    pub looping: bool,
     /// Size the source captures at
     #[arg(long, default_value = "640x480", value_parser = parse_size, value_name = "WxH")]
     pub size: (u32, u32),
     /// Frames per second the source is paced to; 0 = as fast as the pipeline takes them
-    #[arg(long, default_value = "30", value_parser = parse_fps)]
-    pub fps: f64,
+    /// [default: 30, or a file's own rate]
+    #[arg(long, value_parser = parse_fps)]
+    pub fps: Option<f64>,
     /// Resize to this width before encoding, keeping the aspect ratio (with --height: exactly that size)
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=16384))]
     pub width: Option<u32>,
@@ -87,6 +95,10 @@ pub struct Prepared {
     pub passthrough: bool,
     /// Lanes of the encode stage.
     pub threads: usize,
+    /// Frames per second the source is paced to (0 = unpaced).
+    pub fps: f64,
+    /// The flags as they apply: a replayed recording sets the codec and one rung.
+    pub args: SendArgs,
 }
 
 impl SendArgs {
@@ -98,29 +110,40 @@ impl SendArgs {
             anyhow::bail!("--jpeg-encoder {}: {reason}", self.jpeg_encoder);
         }
         let (width, height) = self.size;
-        let source = open_source(&self.source, width, height, self.fps)
+        let pace = SourceOptions {
+            fps: self.fps,
+            looping: self.looping,
+        };
+        let source = open_source_with(&self.source, width, height, &pace)
             .with_context(|| format!("--source {}", self.source))?;
         let info = source.info();
-        let (out_w, out_h) = fit_size(info.width, info.height, self.width, self.height)?;
+        let mut args = self.clone();
+        let resizing = self.width.is_some() || self.height.is_some();
+        let laddered = self.ladder.is_some();
+        if let Some(codec) = crate::files::replayed(&*source, resizing, laddered, preview)? {
+            (args.codec, args.adapt) = (codec, false);
+        }
+        let this = &args;
+        let (out_w, out_h) = fit_size(info.width, info.height, this.width, this.height)?;
         let options = EncodeOptions {
-            quality: self.quality,
-            jpeg_backend: self.jpeg_encoder,
+            quality: this.quality,
+            jpeg_backend: this.jpeg_encoder,
         };
         // Only a stream of one rendition can pass a camera's JPEG through as it is.
         let resize = (out_w, out_h) != (info.width, info.height);
-        let one_rung = !self.adapt && self.ladder.is_none();
-        let as_is = self.codec == CodecKind::Jpeg && !resize && !preview && one_rung;
+        let one_rung = !this.adapt && this.ladder.is_none();
+        let as_is = this.codec == CodecKind::Jpeg && !resize && !preview && one_rung;
         let feed = open_feed(
             source,
-            &self.source,
-            self.size,
-            self.fps,
-            as_is.then_some(self.codec),
+            &this.source,
+            this.size,
+            info.fps,
+            as_is.then_some(this.codec),
         )
-        .with_context(|| format!("--source {}", self.source))?;
+        .with_context(|| format!("--source {}", this.source))?;
         let passthrough = feed.passthrough().is_some();
         let ladder = Arc::new(build_ladder(
-            self,
+            this,
             &options,
             info.format,
             (out_w, out_h),
@@ -133,20 +156,25 @@ impl SendArgs {
             source_name: info.name.clone(),
             sizes: ((info.width, info.height), (out_w, out_h)),
             passthrough,
-            threads: threads(self.threads, self.fps),
+            threads: threads(this.threads, info.fps),
+            fps: info.fps,
+            args,
         })
     }
 }
 
 impl Prepared {
     /// Says what is sent, in lines: the stream, its ladder, a passthrough.
-    pub fn describe(&self, args: &SendArgs) -> String {
+    pub fn describe(&self) -> String {
         let (from, to) = self.sizes;
-        let mut text = streaming(args, &self.source_name, from, to);
+        let mut text = streaming(&self.args, &self.source_name, from, to, self.fps);
         text.push('\n');
         text.push_str(&ladder_line(&self.ladder));
         if self.passthrough {
-            text.push_str("\npassing the camera's JPEG frames through as they are (no re-encode)");
+            text.push_str(&format!(
+                "\npassing the source's {} frames through as they are (no re-encode)",
+                self.args.codec
+            ));
         }
         text
     }
@@ -259,14 +287,20 @@ fn encoder_maker(options: EncodeOptions) -> Arc<MakeEncoder> {
 }
 
 /// `streaming test pattern 640x480 -> jpeg (rust encoder) 320x240 at 30 fps`.
-fn streaming(args: &SendArgs, name: &str, (w, h): (u32, u32), (ow, oh): (u32, u32)) -> String {
+fn streaming(
+    args: &SendArgs,
+    name: &str,
+    (w, h): (u32, u32),
+    (ow, oh): (u32, u32),
+    fps: f64,
+) -> String {
     let codec_label = if args.codec == CodecKind::Jpeg {
         format!("{} ({} encoder)", args.codec, args.jpeg_encoder)
     } else {
         args.codec.to_string()
     };
-    let fps = if args.fps > 0.0 {
-        args.fps.to_string()
+    let fps = if fps > 0.0 {
+        fps.to_string()
     } else {
         "unpaced".into()
     };

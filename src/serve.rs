@@ -22,6 +22,9 @@ use crate::sending::{SendArgs, print_send_event};
 pub struct ServeArgs {
     #[command(flatten)]
     send: SendArgs,
+    /// Also record the stream (its top rung, as sent) to this file, from the start
+    #[arg(long, value_name = "PATH")]
+    record: Option<PathBuf>,
     /// Address to listen on; port 0 picks a free one (printed). Use 0.0.0.0:9999 to serve a network
     #[arg(long, default_value = "127.0.0.1:9999", value_parser = parse_addr, value_name = "ADDR")]
     listen: SocketAddr,
@@ -76,12 +79,20 @@ fn serve(
     let on_ctrlc = Arc::clone(&stop);
     ctrlc::set_handler(move || on_ctrlc.store(true, Ordering::SeqCst))
         .context("cannot install the Ctrl-C handler")?;
-    let server = bind(&args, Arc::clone(&prepared.ladder))?;
+    let fps = prepared.fps;
+    let server = bind(&args, Arc::clone(&prepared.ladder), fps)?;
     println!("listening on {}", server.local_addr());
-    println!("{}", prepared.describe(&args.send));
+    println!("{}", prepared.describe());
     let _ = std::io::stdout().flush();
     let source = prepared.source_name.clone();
-    let publishers: Vec<Arc<dyn Publisher>> = vec![Arc::new(server)];
+    let mut publishers: Vec<Arc<dyn Publisher>> = vec![Arc::new(server)];
+    if let Some(path) = &args.record {
+        publishers.extend(crate::files::recorder(
+            path,
+            Arc::clone(&prepared.ladder),
+            fps,
+        ));
+    }
     let mut sender = prepared.sender(publishers, preview, args.frames)?;
     let mut live = LiveLine::on_stderr();
     let report = sender.run(&stop, &mut |e| print_send_event(e, &source, &mut live));
@@ -101,7 +112,7 @@ fn serve(
 }
 
 /// The framewire server of `ladder`'s renditions, on `--listen`.
-fn bind(args: &ServeArgs, ladder: Arc<Ladder>) -> anyhow::Result<framewire_net::Fanout> {
+fn bind(args: &ServeArgs, ladder: Arc<Ladder>, fps: f64) -> anyhow::Result<framewire_net::Fanout> {
     let token = crate::args::token(args.token_file.as_deref())?;
     crate::args::warn_if_open(args.listen, token.is_some(), "--listen");
     let config = ServerConfig {
@@ -111,7 +122,7 @@ fn bind(args: &ServeArgs, ladder: Arc<Ladder>) -> anyhow::Result<framewire_net::
         token,
         ..ServerConfig::default()
     };
-    Server::bind(args.listen, ladder, args.send.fps, config, print_event)
+    Server::bind(args.listen, ladder, fps, config, print_event)
         .with_context(|| format!("cannot listen on {}", args.listen))
 }
 

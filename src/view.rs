@@ -36,6 +36,14 @@ pub struct ViewArgs {
     /// Write the last frame received to this PNG file at exit
     #[arg(long, value_name = "PATH")]
     snapshot: Option<PathBuf>,
+    /// Record the stream's packets as they arrive, with their timing (serve --source file:PATH
+    /// replays it)
+    #[arg(long, value_name = "PATH")]
+    record: Option<PathBuf>,
+    /// Write what arrives to a file ffmpeg reads: PATH.y4m (decoded frames) or PATH.mjpeg (the
+    /// JPEGs as they arrived, for a JPEG stream)
+    #[arg(long, value_name = "PATH")]
+    output: Option<PathBuf>,
     /// Check every frame against the test pattern's frame number (for `serve --source test`)
     #[arg(long)]
     verify_test_pattern: bool,
@@ -54,7 +62,7 @@ pub struct ViewArgs {
     /// Ask the server for this width (the height keeps the stream's aspect ratio)
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=16384))]
     width: Option<u32>,
-    /// A file holding the shared token every peer must prove (without it, the environment
+    /// A file holding the shared token the server asks for (without it, the environment
     /// variable FRAMEWIRE_TOKEN; a token on the command line would show in `ps`)
     #[arg(long, value_name = "PATH")]
     token_file: Option<PathBuf>,
@@ -91,9 +99,13 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
         });
     }
     let keep = args.snapshot.is_some();
+    let mut files = crate::files::ViewFiles::open(args.record.as_deref(), args.output.as_deref())?;
     let (outcome, last) = if args.headless {
-        let mut sink = KeepLast::new(keep, None);
-        (receive_into(&args, token, &signal, &mut sink), sink.last)
+        let mut sink = KeepLast::new(keep, files.sink(None));
+        (
+            receive_into(&args, token, &signal, &mut sink, files),
+            sink.last,
+        )
     } else {
         let title = format!("framewire: receiving from {}", args.connect);
         let (args, worker_signal) = (Arc::new(args), Arc::clone(&signal));
@@ -101,8 +113,8 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
         let (closed, out) = crate::display::in_window(title, move |window| {
             let on_close = Arc::clone(&worker_signal);
             window.on_close(move || on_close.stop());
-            let mut sink = KeepLast::new(keep, Some(Box::new(window)));
-            let outcome = receive_into(&worker_args, token, &worker_signal, &mut sink);
+            let mut sink = KeepLast::new(keep, files.sink(Some(Box::new(window))));
+            let outcome = receive_into(&worker_args, token, &worker_signal, &mut sink, files);
             (outcome, sink.last)
         })?;
         if closed {
@@ -119,6 +131,7 @@ fn receive_into(
     token: Option<Token>,
     signal: &StopSignal,
     sink: &mut dyn FrameSink,
+    mut files: crate::files::ViewFiles,
 ) -> Outcome {
     let connector = TcpConnector {
         addr: args.connect,
@@ -143,8 +156,9 @@ fn receive_into(
     };
     let mut live = crate::live::LiveLine::on_stderr();
     let addr = args.connect;
+    let connector = files.connector(Box::new(connector));
     let outcome = receive(
-        &connector,
+        &*connector,
         &|s| framewire_codec::decoder(s),
         sink,
         signal,

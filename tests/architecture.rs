@@ -88,6 +88,10 @@ const CORE: &str = "framewire-core";
 /// The test pattern's crate: not a plugin, so any crate may depend on it, plugins included.
 const PATTERN: &str = "framewire-pattern";
 
+/// The file formats' crate (recordings, Y4M): not a plugin either, so the capture side (files as
+/// sources) and the writers share one parser and one writer per format.
+const FILE: &str = "framewire-file";
+
 const PLUGINS: [&str; 4] = [
     "framewire-capture",
     "framewire-codec",
@@ -103,11 +107,12 @@ fn plugin_crates_depend_on_core_and_never_on_each_other() {
         assert!(own.contains(&CORE), "{plugin}: {own:?}");
         // Every section: a plugin that dev-depends on another one (for a test or a bench) is as
         // coupled to it as one that depends on it.
-        let framewire = framewire_deps_except(&deps, plugin, &[CORE, PATTERN]);
+        let framewire = framewire_deps_except(&deps, plugin, &[CORE, PATTERN, FILE]);
         assert!(
             framewire.is_empty(),
             "{plugin} depends on {framewire:?}; only the binary, bench-harness and tests assemble \
-             plugins (the test pattern is {PATTERN}, which anyone may use)"
+             plugins (the test pattern is {PATTERN} and the file formats are {FILE}, which anyone \
+             may use)"
         );
     }
     let core = normal(&deps, CORE);
@@ -136,6 +141,23 @@ fn the_test_pattern_depends_on_core_alone_and_stays_light() {
     assert!(
         own.iter().all(|d| [CORE, "tracing"].contains(d)),
         "{PATTERN} must stay light (framewire-core and tracing), has {own:?}"
+    );
+}
+
+#[test]
+fn the_file_formats_depend_on_core_alone_and_stay_light() {
+    let deps = dependencies();
+    let framewire = framewire_deps_except(&deps, FILE, &[CORE]);
+    assert!(
+        framewire.is_empty(),
+        "{FILE} depends on {framewire:?}; it may depend on {CORE} only, so that a plugin can read \
+         what another writes"
+    );
+    let own = normal(&deps, FILE);
+    assert!(
+        own.iter()
+            .all(|d| [CORE, "thiserror", "crc32fast"].contains(d)),
+        "{FILE} must stay light (framewire-core, thiserror, crc32fast), has {own:?}"
     );
 }
 

@@ -369,11 +369,11 @@ fn typos_get_a_clear_error() {
     );
     check(
         &["chat", "--listen", "127.0.0.1:0", "--source", "test:0"],
-        "expected test, test:N (N from 1), camera or camera:N",
+        "expected test, test:N (N from 1), camera, camera:N or file:PATH",
     );
     check(
         &["serve", "--source", "cam"],
-        "unknown source \"cam\", expected test, test:N (N from 1), camera or camera:N",
+        "unknown source \"cam\", expected test, test:N (N from 1), camera, camera:N or file:PATH",
     );
     check(
         &["serve", "--size", "640"],

@@ -446,12 +446,16 @@ const TURBO_FILTER: &str = "encode/jpeg-turbo/";
 /// One `framewire serve` configuration the pipeline rows measure.
 struct PipelineCase {
     label: &'static str,
+    codec: &'static str,
     flags: &'static [&'static str],
     /// Measured only where the turbojpeg feature is built.
     turbo: bool,
+    /// Served from a Y4M file of this size (written under the target folder, looped) instead of
+    /// the test pattern.
+    y4m: Option<(u32, u32)>,
 }
 
-const PIPELINE: [PipelineCase; 3] = [
+const PIPELINE: [PipelineCase; 5] = [
     PipelineCase {
         label: "jpeg 640x480->320",
         flags: &[
@@ -462,12 +466,16 @@ const PIPELINE: [PipelineCase; 3] = [
             "--jpeg-encoder",
             "rust",
         ],
+        codec: "jpeg",
         turbo: false,
+        y4m: None,
     },
     PipelineCase {
         label: "jpeg 640x480",
+        codec: "jpeg",
         flags: &["--size", "640x480", "--jpeg-encoder", "rust"],
         turbo: false,
+        y4m: None,
     },
     PipelineCase {
         label: "jpeg-turbo 640x480->320",
@@ -479,7 +487,24 @@ const PIPELINE: [PipelineCase; 3] = [
             "--jpeg-encoder",
             "turbojpeg",
         ],
+        codec: "jpeg",
         turbo: true,
+        y4m: None,
+    },
+    // Reading a file is never the bottleneck: a raw Y4M file beside the test pattern.
+    PipelineCase {
+        label: "raw 1280x720 test pattern",
+        codec: "raw",
+        flags: &["--size", "1280x720"],
+        turbo: false,
+        y4m: None,
+    },
+    PipelineCase {
+        label: "raw 1280x720 y4m file",
+        codec: "raw",
+        flags: &[],
+        turbo: false,
+        y4m: Some((1280, 720)),
     },
 ];
 
@@ -1002,6 +1027,18 @@ static ROWS: &[RowSpec] = &[
     .optional(MayLack::WithoutTurbo)
     .vs_optional(RESIZE_ENCODE, OPENCV_320_LOOP, MayLack::WithoutOpenCv)
     .note("libjpeg-turbo; the Python tutorial's per-frame work, without its capture or send"),
+    // Reading a file is never the bottleneck (issue 22).
+    row(
+        "serve pipeline raw 1280x720 from a Y4M file, threaded",
+        pipe("raw 1280x720 y4m file", "threads"),
+        Unit::Fps,
+    )
+    .vs(
+        "the test pattern, same run",
+        pipe("raw 1280x720 test pattern", "threads"),
+    )
+    .at_least(0.9)
+    .note("framewire serve --source file:clip.y4m --loop --fps 0 --codec raw -> a receive-only viewer"),
     // Viewers fed at 30 fps.
     row(
         "viewers fed, jpeg 320x240 30 fps, all >= 29 fps, encode once",
@@ -1504,7 +1541,7 @@ fn pipeline_runs(quick: bool, turbo: bool, notes: &mut Vec<String>) -> BTreeMap<
         for (mode, extra) in PIPELINE_MODES {
             let mut runs = Vec::new();
             for _ in 0..rounds {
-                match pipeline_fps(case.flags, extra, frames) {
+                match pipeline_fps(case, extra, frames) {
                     Ok(fps) => runs.push(fps),
                     Err(e) => notes.push(format!("pipeline {label} {mode}: {e:#}")),
                 }
@@ -1518,22 +1555,29 @@ fn pipeline_runs(quick: bool, turbo: bool, notes: &mut Vec<String>) -> BTreeMap<
     out
 }
 
-fn pipeline_fps(flags: &[&str], extra: &[&str], frames: u64) -> anyhow::Result<f64> {
+fn pipeline_fps(case: &PipelineCase, extra: &[&str], frames: u64) -> anyhow::Result<f64> {
     let exe = target_dir().join("release/framewire");
-    let mut server = Command::new(&exe)
-        .args([
-            "serve",
-            "--fps",
-            "0",
-            "--codec",
-            "jpeg",
-            // One rendition: the figure is the pipeline's, not a ladder's.
-            "--adapt",
-            "off",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args(flags)
+    let mut cmd = Command::new(&exe);
+    cmd.args([
+        "serve",
+        "--fps",
+        "0",
+        "--codec",
+        case.codec,
+        // One rendition: the figure is the pipeline's, not a ladder's.
+        "--adapt",
+        "off",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    if let Some((w, h)) = case.y4m {
+        let clip = y4m_clip(w, h)?;
+        cmd.arg("--loop")
+            .arg("--source")
+            .arg(format!("file:{}", clip.display()));
+    }
+    let mut server = cmd
+        .args(case.flags)
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -1563,6 +1607,35 @@ fn pipeline_fps(flags: &[&str], extra: &[&str], frames: u64) -> anyhow::Result<f
     let _ = server.kill();
     let _ = server.wait();
     result
+}
+
+/// A Y4M clip (4:2:0, 30 frames of a moving gradient) of `w` x `h` under the target folder,
+/// written when missing: what `serve --source file:` reads in the file pipeline row.
+fn y4m_clip(w: u32, h: u32) -> anyhow::Result<std::path::PathBuf> {
+    let path = target_dir().join(format!("framewire-bench/clip-{w}x{h}.y4m"));
+    if path.exists() {
+        return Ok(path);
+    }
+    std::fs::create_dir_all(path.parent().context("bench folder")?)?;
+    let (w, h) = (w as usize, h as usize);
+    let mut bytes = format!("YUV4MPEG2 W{w} H{h} F30:1 Ip A1:1 C420jpeg\n").into_bytes();
+    for n in 0..30 {
+        bytes.extend_from_slice(b"FRAME\n");
+        for y in 0..h {
+            bytes.extend((0..w).map(|x| (16 + (x + y + 4 * n) % 220) as u8));
+        }
+        for plane in 0..2 {
+            for y in 0..h.div_ceil(2) {
+                bytes.extend(
+                    (0..w.div_ceil(2)).map(|x| (64 + (x * (plane + 1) + y + n) % 128) as u8),
+                );
+            }
+        }
+    }
+    let tmp = path.with_extension("y4m.part");
+    std::fs::write(&tmp, &bytes)?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
 }
 
 /// The viewers-fed binary's JSON objects.

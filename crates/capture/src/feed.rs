@@ -1,6 +1,7 @@
 //! [`open_feed`]: a source as the send path pulls it ([`Feed`]). The test pattern renders a
 //! frame when asked; a camera runs on its own thread ([`LatestFrame`]), is reopened when it
-//! disappears, and its MJPEG may pass through as it is.
+//! disappears, and its MJPEG may pass through as it is. A file is read in the sending loop,
+//! its compressed frames passed through when it is a recording or when asked.
 
 use std::time::Duration;
 
@@ -26,6 +27,17 @@ pub fn open_feed(
 ) -> Result<Box<dyn Feed>, CaptureError> {
     if matches!(spec, SourceSpec::Test(_)) {
         return Ok(Box::new(Direct(source)));
+    }
+    if let SourceSpec::File(_) = spec {
+        // A file is read in the sending loop, like the test pattern: it never gets lost, and
+        // it waits for the pipeline instead of dropping frames. A recording is always passed
+        // through; an MJPEG file when asked.
+        let codec = source.compressed_codec();
+        let pass = source.compressed_only() || (passthrough.is_some() && codec == passthrough);
+        return Ok(match codec.filter(|_| pass) {
+            Some(codec) => Box::new(Passing(source, CompressedFrame::empty(codec))),
+            None => Box::new(Direct(source)),
+        });
     }
     let codec = source.compressed_codec();
     let passthrough = passthrough.is_some() && codec == passthrough;
@@ -53,6 +65,30 @@ impl Feed for Direct {
         } else {
             Pulled::Ended
         })
+    }
+}
+
+/// A source whose compressed frames are passed through, pulled in the sending loop.
+struct Passing(Box<dyn FrameSource>, CompressedFrame);
+
+impl Feed for Passing {
+    fn info(&self) -> SourceInfo {
+        self.0.info()
+    }
+
+    fn pull(&mut self, _frame: &mut Frame, packet: &mut Packet) -> Result<Pulled, CaptureError> {
+        let compressed = &mut self.1;
+        if !self.0.next_compressed(compressed)? {
+            return Ok(Pulled::Ended);
+        }
+        std::mem::swap(&mut compressed.data, &mut packet.payload);
+        packet.seq = compressed.seq;
+        packet.capture_us = compressed.capture_us;
+        Ok(Pulled::Packet)
+    }
+
+    fn passthrough(&self) -> Option<CodecKind> {
+        Some(self.1.codec)
     }
 }
 

@@ -1,5 +1,5 @@
-//! framewire's frame sources (the synthetic test pattern, cameras) and the resizer that scales
-//! frames before they are encoded.
+//! framewire's frame sources (the synthetic test pattern, cameras, files) and the resizer that
+//! scales frames before they are encoded.
 //!
 //! - [`Resizer`] and [`fit_size`]: aspect-keeping resize (`--width 320`), reusing its buffers.
 //! - [`SourceSpec`] and [`open_source`]: what `--source` accepts and the source it opens. The
@@ -11,11 +11,14 @@
 //! - Cameras: [`negotiate`] picks a [`CameraMode`]; [`convert`] turns YUYV, NV12 and MJPEG bytes
 //!   into RGB or passes MJPEG through. These compile and are tested without a camera; only the
 //!   `camera` feature's thin `camera` module touches nokhwa.
+//! - [`file`]: files as sources: Y4M, MJPEG (passed through as it is where it can be), a still
+//!   PNG or JPEG, framewire recordings (always passed through).
 
 #[cfg(feature = "camera")]
 mod camera;
 pub mod convert;
 mod feed;
+pub mod file;
 mod latest;
 pub mod negotiate;
 mod resize;
@@ -25,5 +28,8 @@ pub use feed::open_feed;
 pub use latest::{LatestFrame, Reopen, Taken};
 pub use negotiate::{CameraDescription, CameraMode, FourCc, negotiate};
 
+pub use file::SourceOptions;
 pub use resize::{ResizeFilter, Resizer, fit_size};
-pub use spec::{NO_CAMERA_SUPPORT, SourceSpec, list_cameras, open_source, reopener};
+pub use spec::{
+    NO_CAMERA_SUPPORT, SourceSpec, list_cameras, open_source, open_source_with, reopener,
+};

@@ -1,26 +1,35 @@
 //! What `--source` accepts ([`SourceSpec`]) and opening the source it names ([`open_source`]).
 
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use framewire_core::{CaptureError, FrameSource};
+
+use crate::file::SourceOptions;
 use framewire_pattern::TestPattern;
 
 /// A parsed `--source` value: `test` (the same as `test:1`), `test:N`, `camera` (the same as
-/// `camera:0`) or `camera:N`.
+/// `camera:0`), `camera:N` or `file:PATH`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceSpec {
     /// The synthetic [`TestPattern`], in this variant (1 and up; see [`TestPattern::variant`]).
     Test(u32),
     /// The camera with this index, as the operating system numbers them.
     Camera(u32),
+    /// A file: Y4M, MJPEG, a still PNG or JPEG, or a framewire recording (see [`crate::file`]).
+    File(PathBuf),
 }
 
 impl FromStr for SourceSpec {
     type Err = String;
 
-    /// Parses `test`, `test:N` (N from 1), `camera` or `camera:N`, ignoring ASCII case.
+    /// Parses `test`, `test:N` (N from 1), `camera`, `camera:N` or `file:PATH`, ignoring ASCII
+    /// case (but the path's).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() > 5 && s[..5].eq_ignore_ascii_case("file:") {
+            return Ok(SourceSpec::File(PathBuf::from(&s[5..])));
+        }
         let lower = s.to_ascii_lowercase();
         let spec = match lower.as_str() {
             "test" => Some(SourceSpec::Test(1)),
@@ -36,7 +45,7 @@ impl FromStr for SourceSpec {
             },
         };
         spec.ok_or_else(|| {
-            format!("unknown source {s:?}, expected test, test:N (N from 1), camera or camera:N")
+            format!("unknown source {s:?}, expected test, test:N (N from 1), camera, camera:N or file:PATH")
         })
     }
 }
@@ -47,6 +56,7 @@ impl fmt::Display for SourceSpec {
             SourceSpec::Test(1) => f.write_str("test"),
             SourceSpec::Test(n) => write!(f, "test:{n}"),
             SourceSpec::Camera(index) => write!(f, "camera:{index}"),
+            SourceSpec::File(path) => write!(f, "file:{}", path.display()),
         }
     }
 }
@@ -67,7 +77,24 @@ pub fn open_source(
     height: u32,
     fps: f64,
 ) -> Result<Box<dyn FrameSource>, CaptureError> {
+    let options = SourceOptions {
+        fps: Some(fps),
+        looping: false,
+    };
+    open_source_with(spec, width, height, &options)
+}
+
+/// [`open_source`] with the pace left to the source where `options.fps` is `None` (a file's own
+/// rate; 30 for the others) and a file started again at its end with `options.looping`.
+pub fn open_source_with(
+    spec: &SourceSpec,
+    width: u32,
+    height: u32,
+    options: &SourceOptions,
+) -> Result<Box<dyn FrameSource>, CaptureError> {
+    let fps = options.fps.unwrap_or(crate::file::DEFAULT_FPS);
     match spec {
+        SourceSpec::File(path) => crate::file::open_file(path, options),
         SourceSpec::Test(n) => Ok(Box::new(TestPattern::new(width, height, fps)?.variant(*n))),
         #[cfg(feature = "camera")]
         SourceSpec::Camera(index) => Ok(Box::new(crate::camera::CameraSource::open(
@@ -91,7 +118,7 @@ pub fn reopener(
     fps: f64,
 ) -> Option<(std::time::Duration, crate::Reopen)> {
     match spec {
-        SourceSpec::Test(_) => None,
+        SourceSpec::Test(_) | SourceSpec::File(_) => None,
         SourceSpec::Camera(_) => {
             let spec = spec.clone();
             Some((
@@ -136,12 +163,19 @@ mod tests {
         check("camera:0", Ok(SourceSpec::Camera(0)));
         check("camera:2", Ok(SourceSpec::Camera(2)));
         check("Camera:12", Ok(SourceSpec::Camera(12)));
+        check("file:clip.y4m", Ok(SourceSpec::File("clip.y4m".into())));
+        check(
+            "FILE:/tmp/A B.mjpeg",
+            Ok(SourceSpec::File("/tmp/A B.mjpeg".into())),
+        );
     }
 
     #[test]
     fn rejects_anything_else_listing_the_accepted_forms() {
         let msg = |s: &str| {
-            format!("unknown source {s:?}, expected test, test:N (N from 1), camera or camera:N")
+            format!(
+                "unknown source {s:?}, expected test, test:N (N from 1), camera, camera:N or file:PATH"
+            )
         };
         for bad in [
             "cam",
@@ -156,6 +190,7 @@ mod tests {
             "test:",
             "test:two",
             "file.mp4",
+            "file:",
         ] {
             check(bad, Err(&msg(bad)));
         }

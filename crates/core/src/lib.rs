@@ -369,6 +369,12 @@ pub trait FrameSource: Send {
         None
     }
 
+    /// Whether the source has only compressed frames ([`FrameSource::next_compressed`]): a
+    /// recording, replayed as it was sent, never decoded. Such a source is served as it is.
+    fn compressed_only(&self) -> bool {
+        false
+    }
+
     /// Fills `dst` with the next frame as the compressed bytes the device delivered, without
     /// decoding them; the same blocking and end rules as [`FrameSource::next_frame`]. Only
     /// sources whose [`FrameSource::compressed_codec`] is `Some` support it; the others return

@@ -287,21 +287,23 @@ impl FrameSource for TestPattern {
 }
 
 /// Drift-free pacing: frame `n` is due at `anchor + (n - anchor_n) / fps`. A source more than
-/// one frame behind re-anchors at the frame it is on instead of bursting to catch up.
+/// one frame behind re-anchors at the frame it is on instead of bursting to catch up. File
+/// sources pace themselves with it too.
 #[derive(Debug, Clone)]
-struct Pacer {
+pub struct Pacer {
     fps: f64,
     /// When frame `.1` was due.
     anchor: Option<(Instant, u64)>,
 }
 
 impl Pacer {
-    fn new(fps: f64) -> Pacer {
+    /// Paces to `fps` frames per second; 0 never waits.
+    pub fn new(fps: f64) -> Pacer {
         Pacer { fps, anchor: None }
     }
 
     /// How long to wait at `now` before frame `n` is due: zero when unpaced, due or late.
-    fn wait(&mut self, n: u64, now: Instant) -> Duration {
+    pub fn wait(&mut self, n: u64, now: Instant) -> Duration {
         if self.fps == 0.0 {
             return Duration::ZERO;
         }
@@ -317,7 +319,7 @@ impl Pacer {
             tracing::debug!(
                 frame = n,
                 late_ms = late.as_millis(),
-                "test pattern fell behind, re-anchoring"
+                "source fell behind its pace, re-anchoring"
             );
             self.anchor = Some((now, n));
         }
