@@ -15,7 +15,7 @@ use framewire_core::{
     CodecError, CodecKind, FrameSink, Ladder, MakeRendition, PixelFormat, Publisher, Rendition,
     Scaler, SourceEvent,
 };
-use framewire_net::{Server, ServerConfig, ServerEvent};
+use framewire_net::{Board, HttpProtocol, Server, ServerConfig, ServerEvent};
 use framewire_session::stage::MakeEncoder;
 use framewire_session::{SendConfig, SendError, SendEvent, Sender};
 
@@ -53,6 +53,11 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free one (printed). Use 0.0.0.0:9999 to serve a network
     #[arg(long, default_value = "127.0.0.1:9999", value_parser = parse_addr, value_name = "ADDR")]
     listen: SocketAddr,
+    /// Also serve HTTP here, for browsers and players: the page at /, MJPEG at /stream, /snapshot,
+    /// /stats (JSON), /metrics (Prometheus); port 0 picks a free one (printed). Each protocol
+    /// serves up to --max-viewers
+    #[arg(long, value_parser = parse_addr, value_name = "ADDR")]
+    http: Option<SocketAddr>,
     /// Show what is being sent in a local window
     #[arg(long)]
     preview: bool,
@@ -158,7 +163,25 @@ fn serve(
     ctrlc::set_handler(move || on_ctrlc.store(true, Ordering::SeqCst))
         .context("cannot install the Ctrl-C handler")?;
     let server = bind(&args, Arc::clone(&ladder))?;
+    let board = Arc::new(Board::new(&info.name, args.fps));
+    board.watch(&server);
+    let http = match args.http {
+        Some(addr) => Some(
+            HttpProtocol::bind(
+                addr,
+                Arc::clone(&ladder),
+                Arc::clone(&board),
+                config(&args),
+                print_event,
+            )
+            .with_context(|| format!("--http: cannot listen on {addr}"))?,
+        ),
+        None => None,
+    };
     println!("listening on {}", server.local_addr());
+    if let Some(http) = &http {
+        println!("http on http://{}/", http.local_addr());
+    }
     print_streaming(&args, &info.name, (info.width, info.height), (out_w, out_h));
     print_ladder(&ladder);
     if passthrough {
@@ -168,11 +191,12 @@ fn serve(
         frames: args.frames,
         threads: threads(args.threads, args.fps),
     };
-    let publishers: Vec<Arc<dyn Publisher>> = vec![Arc::new(server)];
+    let mut publishers: Vec<Arc<dyn Publisher>> = vec![Arc::new(server)];
+    publishers.extend(http.map(|h| Arc::new(h) as Arc<dyn Publisher>));
     let scaler = || Box::new(Resizer::new(ResizeFilter::Area)) as Box<dyn Scaler>;
     let mut sender = Sender::new(
         feed,
-        encoder_maker(options),
+        encoder_maker(options, board),
         &scaler,
         ladder,
         publishers,
@@ -267,28 +291,33 @@ fn rendition_maker(
     }
 }
 
-/// Makes each rendition's encoder, at the rendition's quality.
-fn encoder_maker(options: EncodeOptions) -> Arc<MakeEncoder> {
+/// Makes each rendition's encoder, at the rendition's quality, timed into `board`.
+fn encoder_maker(options: EncodeOptions, board: Arc<Board>) -> Arc<MakeEncoder> {
     Arc::new(move |rendition: &Rendition| {
         let options = EncodeOptions {
             quality: rendition.quality.max(1),
             ..options
         };
         framewire_codec::encoder(rendition.stream.codec, &options)
+            .map(|e| board.timed(e))
             .map_err(|e| SendError::Stage(framewire_session::chain(&e)))
     })
 }
 
 /// The framewire server of `ladder`'s renditions, on `--listen`.
 fn bind(args: &ServeArgs, ladder: Arc<Ladder>) -> anyhow::Result<framewire_net::Fanout> {
-    let config = ServerConfig {
+    Server::bind(args.listen, ladder, args.fps, config(args), print_event)
+        .with_context(|| format!("cannot listen on {}", args.listen))
+}
+
+/// The limits every protocol's server keeps.
+fn config(args: &ServeArgs) -> ServerConfig {
+    ServerConfig {
         max_viewers: args.max_viewers as usize,
         handshake_timeout: args.handshake_timeout,
         write_timeout: args.write_timeout,
         ..ServerConfig::default()
-    };
-    Server::bind(args.listen, ladder, args.fps, config, print_event)
-        .with_context(|| format!("cannot listen on {}", args.listen))
+    }
 }
 
 /// `streaming test pattern 640x480 -> jpeg (rust encoder) 320x240 at 30 fps`.

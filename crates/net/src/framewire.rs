@@ -7,10 +7,10 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use framewire_core::{Ladder, Packet, Placement, Request};
+use framewire_core::{Ladder, Packet, Placement};
 
 use crate::fanout::{
-    Fanout, Protocol, ServerConfig, ServerEvent, is_timeout, read_full, write_message,
+    Fanout, Opening, Protocol, ServerConfig, ServerEvent, is_timeout, read_full, write_message,
 };
 use crate::wire::{
     FrameHeader, HELLO_HEAD_LEN, HELLO_LEN, Handshake, Hello, MAX_ERROR_TEXT, MessageKind, Switch,
@@ -40,7 +40,7 @@ impl Protocol for FramewireProtocol {
     /// version, the request. A viewer of another version is answered with this version's
     /// handshake (so that it names both) and refused; a request this build cannot read (an
     /// unknown codec, a width out of range) is refused with the reason.
-    fn read_request(&self, stream: &mut TcpStream, timeout: Duration) -> Result<Request, String> {
+    fn read_request(&self, stream: &mut TcpStream, timeout: Duration) -> Result<Opening, String> {
         let deadline = Instant::now() + timeout;
         let mut hello = [0u8; HELLO_LEN];
         read_hello_part(stream, &mut hello, 0..HELLO_HEAD_LEN, deadline, timeout)?;
@@ -62,7 +62,10 @@ impl Protocol for FramewireProtocol {
             timeout,
         )?;
         match Hello::parse(&hello) {
-            Ok(hello) => Ok(hello.request),
+            Ok(hello) => Ok(Opening::Stream {
+                request: hello.request,
+                style: 0,
+            }),
             Err(e) => {
                 let reason = e.to_string();
                 let _ = self.write_end(stream, Some(&reason));
@@ -71,7 +74,7 @@ impl Protocol for FramewireProtocol {
         }
     }
 
-    fn write_start(&self, stream: &mut TcpStream, placement: &Placement) -> io::Result<()> {
+    fn write_start(&self, stream: &mut TcpStream, placement: &Placement, _: u8) -> io::Result<()> {
         let handshake = Handshake {
             placement: *placement,
             fps: self.fps,
@@ -86,7 +89,7 @@ impl Protocol for FramewireProtocol {
         write_message(stream, &Switch::header().to_bytes(), &switch.to_bytes())
     }
 
-    fn write_packet(&self, stream: &mut TcpStream, packet: &Packet) -> io::Result<()> {
+    fn write_packet(&self, stream: &mut TcpStream, packet: &Packet, _: u8) -> io::Result<()> {
         let header = FrameHeader::frame(packet.seq, packet.capture_us, packet.payload.len() as u32);
         write_message(stream, &header.to_bytes(), &packet.payload)
     }
