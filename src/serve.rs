@@ -20,7 +20,8 @@ use framewire_session::stage::MakeEncoder;
 use framewire_session::{SendConfig, SendError, SendEvent, Sender};
 
 use crate::args::{
-    Rungs, parse_addr, parse_duration, parse_fps, parse_ladder, parse_on_off, parse_size,
+    Rungs, parse_addr, parse_addr_or_port, parse_duration, parse_fps, parse_ladder, parse_on_off,
+    parse_size,
 };
 use crate::live::LiveLine;
 
@@ -54,9 +55,9 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:9999", value_parser = parse_addr, value_name = "ADDR")]
     listen: SocketAddr,
     /// Also serve HTTP here, for browsers and players: the page at /, MJPEG at /stream, /snapshot,
-    /// /stats (JSON), /metrics (Prometheus); port 0 picks a free one (printed). Each protocol
-    /// serves up to --max-viewers
-    #[arg(long, value_parser = parse_addr, value_name = "ADDR")]
+    /// /stats (JSON), /metrics (Prometheus). A port alone is on loopback; port 0 picks a free one
+    /// (printed). Each protocol serves up to --max-viewers
+    #[arg(long, value_parser = parse_addr_or_port, value_name = "ADDR|PORT")]
     http: Option<SocketAddr>,
     /// Show what is being sent in a local window
     #[arg(long)]
