@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses its own part
 
 pub mod http;
+pub mod xscreen;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
