@@ -7,6 +7,8 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -216,25 +218,20 @@ fn a_jpeg_stream_goes_to_http_as_it_is_on_the_ladder() {
 /// A client that reads `/stream` and counts parts in the background, to show that hostile
 /// clients beside it never slow it down.
 struct Watcher {
-    parts: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    parts: Arc<AtomicU64>,
 }
 
 impl Watcher {
     fn start(addr: &str) -> Watcher {
-        let mut mjpeg = get(addr, "/stream").mjpeg();
-        let parts = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let count = std::sync::Arc::clone(&parts);
-        thread::spawn(move || {
-            loop {
-                mjpeg.part();
-                count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-        });
+        let mjpeg = get(addr, "/stream").mjpeg();
+        let parts = Arc::new(AtomicU64::new(0));
+        let count = Arc::clone(&parts);
+        thread::spawn(move || mjpeg.count_parts(&count));
         Watcher { parts }
     }
 
     fn parts(&self) -> u64 {
-        self.parts.load(std::sync::atomic::Ordering::Relaxed)
+        self.parts.load(Ordering::Relaxed)
     }
 }
 
@@ -455,4 +452,61 @@ fn the_serve_line_names_the_http_address_and_a_port_alone_is_on_loopback() {
         .and_then(|a| a.strip_suffix('/'))
         .unwrap_or_else(|| panic!("{line}"));
     assert_ne!(addr.parse::<u16>().unwrap(), 0, "port 0 picks a free port");
+}
+
+#[test]
+fn a_hundred_http_clients_at_30_fps_are_each_fed_29_fps_by_one_encode() {
+    const CLIENTS: usize = 100;
+    let (serve, addr) = serve_http(&[
+        "--codec",
+        "jpeg",
+        "--width",
+        "320",
+        "--adapt",
+        "off",
+        "--max-viewers",
+        "128",
+    ]);
+    let counts: Vec<_> = (0..CLIENTS).map(|_| Arc::new(AtomicU64::new(0))).collect();
+    for count in &counts {
+        let mjpeg = get(&addr, "/stream").mjpeg();
+        let count = Arc::clone(count);
+        thread::spawn(move || mjpeg.count_parts(&count));
+    }
+    serve.line_containing(&format!("({CLIENTS} viewers)"));
+    let read = || -> Vec<u64> { counts.iter().map(|c| c.load(Ordering::Relaxed)).collect() };
+    let encodes = || metric(&addr, "framewire_encode_seconds_count");
+    // A second to settle, then three measured.
+    let settle = Instant::now();
+    while settle.elapsed() < Duration::from_secs(1) {
+        thread::yield_now();
+    }
+    let (before, encoded_before, start) = (read(), encodes(), Instant::now());
+    while start.elapsed() < Duration::from_secs(3) {
+        thread::sleep(Duration::from_millis(50));
+    }
+    let (after, encoded, secs) = (
+        read(),
+        encodes() - encoded_before,
+        start.elapsed().as_secs_f64(),
+    );
+    let fps: Vec<f64> = before
+        .iter()
+        .zip(&after)
+        .map(|(b, a)| (a - b) as f64 / secs)
+        .collect();
+    let slowest = fps.iter().copied().fold(f64::INFINITY, f64::min);
+    eprintln!(
+        "{CLIENTS} http clients: slowest {slowest:.1} fps, {:.1} encodes/s",
+        encoded / secs
+    );
+    assert!(
+        slowest >= 29.0,
+        "the slowest of {CLIENTS} clients got {slowest:.1} fps"
+    );
+    assert!(
+        encoded / secs < 31.0,
+        "{:.1} encodes/s for {CLIENTS} clients: one per frame",
+        encoded / secs
+    );
 }

@@ -4,9 +4,10 @@
 //! JPEG); and the rule for tests that need an outside program (curl, ffmpeg, chromium).
 #![allow(clippy::print_stderr)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use framewire_core::{CodecKind, Frame, PixelFormat, StreamInfo};
 
@@ -177,6 +178,35 @@ impl Part {
 }
 
 impl Mjpeg {
+    /// Reads parts until the stream ends, adding one to `count` for each, cheaply: no JPEG is
+    /// kept or checked (for many clients on one machine), only each part's length is read.
+    pub fn count_parts(mut self, count: &AtomicU64) {
+        let mut line = String::new();
+        let mut len = None;
+        loop {
+            line.clear();
+            match self.reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let l = line.trim_end();
+            if let Some((name, value)) = l.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                len = value.trim().parse::<u64>().ok();
+            } else if l.is_empty()
+                && let Some(n) = len.take()
+            {
+                // The JPEG, then CRLF and the boundary line.
+                let skipped = io::copy(&mut (&mut self.reader).take(n), &mut io::sink());
+                if skipped.ok() != Some(n) {
+                    return;
+                }
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// The next part: its headers, `Content-Length` bytes of JPEG, and the boundary right after.
     pub fn part(&mut self) -> Part {
         let headers = headers(&mut self.reader);
