@@ -503,6 +503,7 @@ const RESIZE_ENCODE: &str = "OpenCV single-thread cv2.resize INTER_AREA + imenco
 const OPENCV_320_LOOP: Key =
     Key::OpenCvSum(&["jpeg_encode:80 320x240", "resize_area:320x240 640x480"]);
 const PER_VIEWER: &str = "one encode per viewer";
+const FRAMEWIRE_VIEWERS: &str = "framewire-protocol viewers";
 const CPU_NOTE: &str =
     "user+system time of the server's threads / viewers, at the largest count fed";
 const RENDER_NOTE: &str = "software adapter where no GPU; no baseline";
@@ -1019,6 +1020,26 @@ static ROWS: &[RowSpec] = &[
     .vs_optional(
         PER_VIEWER,
         viewers("320x240", "per-viewer", "server_cpu_per_viewer"),
+        MayLack::WhenNull,
+    )
+    .note(CPU_NOTE),
+    // HTTP clients of `serve --http` (MJPEG from /stream), beside the framewire-protocol figures.
+    row(
+        "HTTP clients fed, jpeg 320x240 30 fps, all >= 29 fps, encode once",
+        viewers("320x240", "http", "max_viewers"),
+        Unit::Viewers,
+    )
+    .vs(FRAMEWIRE_VIEWERS, viewers("320x240", "once", "max_viewers"))
+    .note_of(Note::ServerCpu),
+    row(
+        "server CPU per HTTP client, jpeg 320x240 30 fps, encode once",
+        viewers("320x240", "http", "server_cpu_per_viewer"),
+        Unit::PctCore,
+    )
+    .optional(MayLack::WhenNull)
+    .vs_optional(
+        FRAMEWIRE_VIEWERS,
+        viewers("320x240", "once", "server_cpu_per_viewer"),
         MayLack::WhenNull,
     )
     .note(CPU_NOTE),
@@ -2314,7 +2335,7 @@ mod tests {
         // What opencv_micro.py and viewers-fed print.
         let opencv_ops = ["resize_area", "resize_linear", "jpeg_encode", "jpeg_decode"];
         let viewers_sizes = ["320x240", "640x480"];
-        let viewers_modes = ["once", "per-viewer"];
+        let viewers_modes = ["once", "per-viewer", "http"];
         let viewers_fields = ["max_viewers", "server_cpu_per_viewer"];
         for spec in ROWS {
             let case = spec.case;
