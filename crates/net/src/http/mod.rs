@@ -26,7 +26,8 @@
 //! Hostile requests get the least: the request line and headers must arrive whole within the
 //! handshake deadline (else 408) and within [`MAX_HEAD`] bytes and [`MAX_HEADERS`] headers
 //! (else 431); a method other than GET gets 405, an unknown path 404, anything httparse
-//! cannot read 400. Every answer closes the connection.
+//! cannot read 400. Every answer closes the connection. A connection that sends nothing at all
+//! (browsers open spare ones) is closed at the deadline without an answer or a log line.
 
 pub mod stats;
 
@@ -132,6 +133,8 @@ impl Protocol for HttpProtocol {
     fn read_request(&self, stream: &mut TcpStream, timeout: Duration) -> Result<Opening, String> {
         let route = match read_head(stream, timeout) {
             Ok(head) => route(&head),
+            // Browsers open spare connections and close them unused: no answer, no log line.
+            Err(Unread::Idle) => return Ok(Opening::Answered),
             Err(Unread::Closed(n)) => return Err(format!("closed after {n} bytes of a request")),
             Err(Unread::Io(e)) => return Err(format!("reading the request: {e}")),
             Err(Unread::Refused(r)) => Err(r),
@@ -336,6 +339,9 @@ struct Head {
 /// Why no request was read.
 #[derive(Debug)]
 enum Unread {
+    /// Not a byte arrived before the client closed or the deadline passed (a browser's spare
+    /// connection, opened in case it is needed).
+    Idle,
     /// The client closed after this many bytes.
     Closed(usize),
     Io(io::Error),
@@ -368,13 +374,15 @@ fn read_head(stream: &mut TcpStream, timeout: Duration) -> Result<Head, Unread> 
             ))
         };
         if left.is_zero() {
-            return Err(timed_out());
+            return Err(if len == 0 { Unread::Idle } else { timed_out() });
         }
         stream.set_read_timeout(Some(left)).map_err(Unread::Io)?;
         match stream.read(&mut buf[len..]) {
+            Ok(0) if len == 0 => return Err(Unread::Idle),
             Ok(0) => return Err(Unread::Closed(len)),
             Ok(n) => len += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if is_timeout(&e) && len == 0 => return Err(Unread::Idle),
             Err(e) if is_timeout(&e) => return Err(timed_out()),
             Err(e) => return Err(Unread::Io(e)),
         }
