@@ -554,3 +554,78 @@ fn a_hundred_http_clients_at_30_fps_are_each_fed_29_fps_by_one_encode() {
         encoded / secs
     );
 }
+
+/// HTTP clients share the fan-out's drain rule: through a link carrying 60% of a 640x480 JPEG
+/// stream, `curl` in the far namespace gets each part about one frame-time after capture (the
+/// bound is framewire's, `tests/narrow_link.rs`), not after a queue of them. Needs root (netbed)
+/// and curl; skips otherwise, fails under `FRAMEWIRE_REQUIRE_ALL=1`.
+#[test]
+fn http_through_a_narrow_link_arrives_a_few_frame_times_after_capture() {
+    let _alone = MACHINE.write().unwrap_or_else(|e| e.into_inner());
+    if framewire_netbed::available_or_skip().is_none() || !have("curl", "--version", "curl") {
+        return;
+    }
+    let args = ["--codec", "jpeg", "--size", "640x480", "--adapt", "off"];
+    // Bytes per part (headers included) on loopback first.
+    let bytes = {
+        let (_serve, addr) = serve_http(&args);
+        let mut mjpeg = get(&addr, "/stream").mjpeg();
+        let parts: Vec<_> = (0..15).map(|_| mjpeg.part()).collect();
+        parts.iter().map(|p| p.jpeg.len() + 150).sum::<usize>() as f64 / 15.0
+    };
+    let rate_kbit = (bytes * 8.0 * 30.0 / 1000.0 * 0.6).round() as u32;
+    let Some(bed) = framewire_netbed::Link::builder()
+        .rate_kbit(rate_kbit)
+        .build_or_skip()
+    else {
+        return;
+    };
+    let a = bed.a().addr();
+    let mut all = vec!["--http", "0.0.0.0:0"];
+    all.extend_from_slice(&args);
+    let serve = Serve::start_in(
+        Some((&bed, framewire_netbed::Side::A)),
+        &format!("{a}:0"),
+        &all,
+    );
+    let line = serve.line_starting("http on ");
+    let port = line.rsplit(':').next().unwrap().trim_end_matches('/');
+    let mut curl = bed
+        .command_in(framewire_netbed::Side::B, "curl")
+        .args([
+            "-sSN",
+            "--max-time",
+            "30",
+            &format!("http://{a}:{port}/stream"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("run curl in namespace B");
+    let stdout = curl.stdout.take().unwrap();
+    // curl writes the body only: parts as the server wrote them, after the first boundary.
+    let reply = common::http::Reply {
+        status: 200,
+        headers: vec![],
+        reader: std::io::BufReader::new(stdout),
+    };
+    let mut mjpeg = reply.mjpeg_body();
+    let frame_ms = bytes / (f64::from(rate_kbit) / 8.0);
+    let frames = (1000.0 / frame_ms * 4.0).ceil() as usize;
+    let mut latency: Vec<f64> = (0..frames)
+        .map(|_| (now_s() - mjpeg.part().timestamp()) * 1000.0 / frame_ms)
+        .skip(5)
+        .collect();
+    let _ = curl.kill();
+    let _ = curl.wait();
+    latency.sort_by(f64::total_cmp);
+    let q = |f: f64| latency[((latency.len() - 1) as f64 * f) as usize];
+    let (p50, p99) = (q(0.5), q(0.99));
+    eprintln!(
+        "http through a 60% link: p50 {p50:.2}, p99 {p99:.2} frame-times of {frame_ms:.1} ms"
+    );
+    assert!(
+        p50 <= 3.0 && p99 <= 5.0,
+        "p50 {p50:.2}, p99 {p99:.2} frame-times (want <= 3, <= 5)"
+    );
+}

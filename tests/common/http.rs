@@ -30,11 +30,12 @@ pub fn serve_http(args: &[&str]) -> (Serve, String) {
     (serve, addr)
 }
 
-/// An answer being read: its status, its headers, and the rest of the connection.
-pub struct Reply {
+/// An answer being read: its status, its headers, and the rest of the connection (a socket, or
+/// the output of a client such as curl).
+pub struct Reply<R = TcpStream> {
     pub status: u16,
     pub headers: Vec<(String, String)>,
-    pub reader: BufReader<TcpStream>,
+    pub reader: BufReader<R>,
 }
 
 /// Sends `request` as it is (a whole request, or a hostile one) and reads the answer's head.
@@ -98,7 +99,7 @@ fn find<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-impl Reply {
+impl<R: Read> Reply<R> {
     pub fn header(&self, name: &str) -> Option<&str> {
         find(&self.headers, name)
     }
@@ -120,12 +121,17 @@ impl Reply {
     }
 
     /// Starts reading `/stream`: checks the multipart head and the first boundary.
-    pub fn mjpeg(mut self) -> Mjpeg {
+    pub fn mjpeg(self) -> Mjpeg<R> {
         assert_eq!(self.status, 200);
         assert_eq!(
             self.header("content-type"),
             Some(format!("multipart/x-mixed-replace;boundary={BOUNDARY}").as_str())
         );
+        self.mjpeg_body()
+    }
+
+    /// Starts reading a multipart body at its first boundary (the head was read elsewhere).
+    pub fn mjpeg_body(mut self) -> Mjpeg<R> {
         assert_eq!(line(&mut self.reader), format!("--{BOUNDARY}"));
         Mjpeg {
             reader: self.reader,
@@ -134,8 +140,8 @@ impl Reply {
 }
 
 /// An MJPEG stream being read.
-pub struct Mjpeg {
-    pub reader: BufReader<TcpStream>,
+pub struct Mjpeg<R = TcpStream> {
+    pub reader: BufReader<R>,
 }
 
 /// One part of an MJPEG stream.
@@ -177,7 +183,7 @@ impl Part {
     }
 }
 
-impl Mjpeg {
+impl<R: Read> Mjpeg<R> {
     /// Reads parts until the stream ends, adding one to `count` for each, cheaply: no JPEG is
     /// kept or checked (for many clients on one machine), only each part's length is read.
     pub fn count_parts(mut self, count: &AtomicU64) {
