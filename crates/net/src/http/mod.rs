@@ -551,6 +551,37 @@ mod tests {
         assert_eq!(err.status, "400 Bad Request");
     }
 
+    proptest::proptest! {
+        /// Any bytes, and any prefix of a valid request, give a request, "more please" or a
+        /// refusal; never a panic.
+        #[test]
+        fn any_bytes_are_read_or_refused(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
+            if let Ok(Some(head)) = parse_head(&bytes) {
+                let _ = route(&head);
+            }
+        }
+
+        #[test]
+        fn any_target_routes_or_is_refused(target in "\\PC{0,80}", image in proptest::bool::ANY) {
+            let head = Head {
+                method: "GET".into(),
+                target,
+                fetch_dest: image.then(|| "image".into()),
+            };
+            let _ = route(&head);
+        }
+    }
+
+    #[test]
+    fn every_prefix_of_a_request_is_incomplete_until_it_is_whole() {
+        let request =
+            b"GET /stream?advance_headers=1 HTTP/1.1\r\nHost: x\r\nSec-Fetch-Dest: image\r\n\r\n";
+        for n in 0..request.len() {
+            assert_eq!(parse_head(&request[..n]), Ok(None), "{n} bytes");
+        }
+        assert!(parse_head(request).unwrap().is_some());
+    }
+
     #[test]
     fn timestamps_are_seconds_with_microseconds() {
         assert_eq!(timestamp(1_764_770_000_000_042), "1764770000.000042");
