@@ -4,6 +4,9 @@
 //! Tests that need curl or ffmpeg skip with the reason where they are missing, and fail under
 //! `FRAMEWIRE_REQUIRE_ALL=1`.
 
+// Tests report skips and figures on stderr.
+#![allow(clippy::print_stderr)]
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};

@@ -9,13 +9,12 @@
 // Tests report skips on stderr.
 #![allow(clippy::print_stderr)]
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use framewire_core::{Frame, PixelFormat};
+use framewire_core::Frame;
 use framewire_display::{HeadlessRenderer, hardware_required};
 
 mod common;
