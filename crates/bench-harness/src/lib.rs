@@ -21,3 +21,37 @@ pub fn pattern_frame(w: u32, h: u32, n: u64) -> Frame {
         .render(n, &mut frame);
     frame
 }
+
+/// Reads an MJPEG body as `framewire serve --http` writes it (`/stream`, after the answer's
+/// head), handing each part's JPEG and its `X-Timestamp` (seconds since the epoch) to `part`,
+/// until `part` says stop (false) or the stream ends. Parts are found by their `Content-Length`.
+pub fn read_mjpeg_parts(
+    reader: &mut impl std::io::BufRead,
+    mut part: impl FnMut(&[u8], Option<f64>) -> bool,
+) {
+    let (mut len, mut stamp) = (None, None);
+    let mut line = String::new();
+    let mut jpeg = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let l = line.trim_end();
+        if let Some((name, value)) = l.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                len = value.trim().parse::<usize>().ok();
+            } else if name.eq_ignore_ascii_case("x-timestamp") {
+                stamp = value.trim().parse::<f64>().ok();
+            }
+        } else if l.is_empty()
+            && let Some(n) = len.take()
+        {
+            jpeg.resize(n, 0);
+            if reader.read_exact(&mut jpeg).is_err() || !part(&jpeg, stamp.take()) {
+                return;
+            }
+        }
+    }
+}

@@ -935,8 +935,12 @@ pub(crate) fn write_message(
     header: &[u8],
     payload: &[u8],
 ) -> io::Result<()> {
-    let mut slices = [IoSlice::new(header), IoSlice::new(payload)];
-    let mut bufs = &mut slices[..];
+    write_parts(stream, &mut [IoSlice::new(header), IoSlice::new(payload)])
+}
+
+/// Writes every slice, in order, with as few syscalls as the kernel allows, no copy.
+pub(crate) fn write_parts(stream: &mut TcpStream, slices: &mut [IoSlice<'_>]) -> io::Result<()> {
+    let mut bufs = slices;
     while !bufs.is_empty() {
         match stream.write_vectored(bufs) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),

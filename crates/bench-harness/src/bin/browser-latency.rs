@@ -7,7 +7,8 @@
 //! draw-one-late quirk), and an `<img>` of `/stream?advance_headers=0` (without them). ffmpeg's
 //! `x11grab` grabs the picture 30 times a second; each grab's test-pattern frame number, read
 //! off the pixels, is looked up in the capture times a side client reads from `/stream`'s
-//! `X-Timestamp`s, and the latency is the time the grab arrived less that capture time. It
+//! `X-Timestamp`s, and the latency is the time the grab arrived less that capture time (a grab
+//! that arrives within 20 ms of the one before waited in the pipe, and is left out). It
 //! includes the time a frame stays on screen until the next one (half a frame-time on average)
 //! and the grab itself, the same for every case. The page's own figure (capture to its draw
 //! call, from its title) is reported beside. One JSON object on stdout; where chromium, Xvfb or
@@ -193,38 +194,17 @@ fn record_captures(addr: &str, captured: &Mutex<HashMap<u64, f64>>) {
     let mut decoder = framewire_codec::decoder(&info);
     let mut frame = Frame::empty(PixelFormat::Rgb8);
     let mut reader = BufReader::new(stream);
-    let (mut len, mut stamp) = (None, None);
-    let mut line = String::new();
-    loop {
-        line.clear();
-        match reader.read_line(&mut line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        let l = line.trim_end();
-        if let Some((name, value)) = l.split_once(':') {
-            match name.to_ascii_lowercase().as_str() {
-                "content-length" => len = value.trim().parse::<usize>().ok(),
-                "x-timestamp" => stamp = value.trim().parse::<f64>().ok(),
-                _ => {}
-            }
-        } else if l.is_empty()
-            && let Some(n) = len.take()
+    framewire_bench_harness::read_mjpeg_parts(&mut reader, |jpeg, stamp| {
+        if let (Some(t), Ok(_)) = (stamp, decoder.decode(jpeg, &mut frame))
+            && let Some(number) = framewire_pattern::read_frame_number(&frame)
         {
-            let mut jpeg = vec![0; n];
-            if reader.read_exact(&mut jpeg).is_err() {
-                return;
-            }
-            if let (Some(t), Ok(_)) = (stamp.take(), decoder.decode(&jpeg, &mut frame))
-                && let Some(number) = framewire_pattern::read_frame_number(&frame)
-            {
-                captured
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(number, t);
-            }
+            captured
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(number, t);
         }
-    }
+        true
+    });
 }
 
 fn xvfb() -> (Reaped, String) {
@@ -293,8 +273,13 @@ fn measure(
     let mut lat = Vec::new();
     let mut top = None;
     let mut first_seen = None;
+    let mut last_read = f64::NEG_INFINITY;
     while stdout.read_exact(&mut shot).is_ok() {
         let at = now_s();
+        // A grab read right after the one before waited in the pipe (ffmpeg caught up after a
+        // stall): its read time is not its grab time, so it is left out.
+        let fresh = at - last_read >= 0.020;
+        last_read = at;
         let number = top.and_then(|y| read_at(&shot, y)).or_else(|| {
             (0..GRAB_H - H)
                 .find_map(|y| read_at(&shot, y).map(|n| (n, y)))
@@ -318,7 +303,9 @@ fn measure(
             .unwrap_or_else(|e| e.into_inner())
             .get(&n)
             .copied();
-        if let Some(t) = captured_at {
+        if let Some(t) = captured_at
+            && fresh
+        {
             lat.push((at - t) * 1000.0);
         }
     }

@@ -16,7 +16,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -266,28 +266,10 @@ fn read_mjpeg(addr: std::net::SocketAddr, counter: &AtomicU64) {
         return;
     }
     let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    let mut len = None;
-    loop {
-        line.clear();
-        match reader.read_line(&mut line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        let l = line.trim_end();
-        if let Some((name, value)) = l.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            len = value.trim().parse::<u64>().ok();
-        } else if l.is_empty()
-            && let Some(n) = len.take()
-        {
-            if io::copy(&mut (&mut reader).take(n), &mut io::sink()).ok() != Some(n) {
-                return;
-            }
-            counter.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    framewire_bench_harness::read_mjpeg_parts(&mut reader, |_, _| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        true
+    });
 }
 
 /// Renders, encodes (once, or once per viewer) and publishes a frame every 1/30 s.

@@ -39,7 +39,9 @@ use std::time::{Duration, Instant};
 use framewire_core::{CodecKind, Ladder, Packet, Placement, Request};
 
 use crate::board::Board;
-use crate::fanout::{Fanout, Opening, Protocol, ServerConfig, ServerEvent, is_timeout};
+use crate::fanout::{
+    Fanout, Opening, Protocol, ServerConfig, ServerEvent, is_timeout, write_parts,
+};
 
 /// The multipart boundary of `/stream`.
 pub const BOUNDARY: &str = "framewireframe";
@@ -209,7 +211,11 @@ impl Protocol for HttpProtocol {
         let trailer = format!("\r\n--{BOUNDARY}\r\n");
         if style == EARLY {
             let trailer = trailer + EARLY_HEADERS;
-            return write_all(stream, &[b"", &packet.payload, trailer.as_bytes()]);
+            let parts = &mut [
+                IoSlice::new(&packet.payload),
+                IoSlice::new(trailer.as_bytes()),
+            ];
+            return write_parts(stream, parts);
         }
         let rendition = self.ladder.placement(packet.rendition).rendition;
         let head = format!(
@@ -221,9 +227,13 @@ impl Protocol for HttpProtocol {
             packet.payload.len(),
             timestamp(packet.capture_us)
         );
-        write_all(
+        write_parts(
             stream,
-            &[head.as_bytes(), &packet.payload, trailer.as_bytes()],
+            &mut [
+                IoSlice::new(head.as_bytes()),
+                IoSlice::new(&packet.payload),
+                IoSlice::new(trailer.as_bytes()),
+            ],
         )
     }
 
@@ -288,23 +298,10 @@ fn respond(
          {allow}{extra_headers}\r\n",
         body.len()
     );
-    write_all(stream, &[head.as_bytes(), body])
-}
-
-/// Writes every slice, in as few system calls as the kernel allows, without copying.
-fn write_all(stream: &mut TcpStream, parts: &[&[u8]]) -> io::Result<()> {
-    let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
-    let mut bufs = &mut slices[..];
-    IoSlice::advance_slices(&mut bufs, 0);
-    while !bufs.is_empty() {
-        match stream.write_vectored(bufs) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
+    write_parts(
+        stream,
+        &mut [IoSlice::new(head.as_bytes()), IoSlice::new(body)],
+    )
 }
 
 /// After an error answer: stop writing, and read (and drop) what the client still sends for a
