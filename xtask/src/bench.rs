@@ -516,7 +516,7 @@ const PER_VIEWER: &str = "one encode per viewer";
 const FRAMEWIRE_VIEWERS: &str = "framewire-protocol viewers";
 const IMG: &str = "an <img> of /stream, same grabs";
 const BROWSER_NOTE: &str = "Chromium under Xvfb (software compositing), 320x240 JPEG at 30 fps; \
-     screen grabs 30/s, each grab's frame number against its capture time";
+     screen grabs 23/s, each grab's frame number against its capture time";
 const CPU_NOTE: &str =
     "user+system time of the server's threads / viewers, at the largest count fed";
 const RENDER_NOTE: &str = "software adapter where no GPU; no baseline";

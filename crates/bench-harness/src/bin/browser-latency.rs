@@ -5,7 +5,8 @@
 //! window at the top-left corner of a private Xvfb, shows in turn the page at `/` (fetch() and a
 //! canvas), an `<img>` of `/stream` (which gets the next part's headers early, for Chromium's
 //! draw-one-late quirk), and an `<img>` of `/stream?advance_headers=0` (without them). ffmpeg's
-//! `x11grab` grabs the picture 30 times a second; each grab's test-pattern frame number, read
+//! `x11grab` grabs the picture 23 times a second (no fraction of 30, so every phase of a frame's
+//! time on screen is sampled); each grab's test-pattern frame number, read
 //! off the pixels, is looked up in the capture times a side client reads from `/stream`'s
 //! `X-Timestamp`s, and the latency is the time the grab arrived less that capture time (a grab
 //! that arrives within 20 ms of the one before waited in the pipe, and is left out). It
@@ -257,7 +258,9 @@ fn measure(
     let mut grab = Reaped(
         Command::new("ffmpeg")
             .args(["-v", "error", "-fflags", "nobuffer", "-flush_packets", "1"])
-            .args(["-f", "x11grab", "-framerate", "30"])
+            // 23 grabs a second: a rate that is no fraction of the stream's 30 fps, so the grabs
+            // fall at every phase of a frame's time on screen, not at one chosen by chance.
+            .args(["-f", "x11grab", "-framerate", "23"])
             .args(["-video_size", &format!("{W}x{GRAB_H}")])
             .args(["-i", &format!("{display}+0,0")])
             .args(["-t", &format!("{}", warm + seconds + 2.0)])
