@@ -1,9 +1,9 @@
-//! The page at `/` in real Chromium (Debian's `chromium`), in an app window under a private
-//! Xvfb: two screenshots a second apart show different test-pattern frame numbers (read off the
+//! The page at `/` in real Chromium and Firefox (Debian's `chromium` and `firefox-esr`), in a
+//! window under a private Xvfb: two screenshots a second apart show different test-pattern frame numbers (read off the
 //! pixels), and the page's own figures (fps, capture-to-display latency, viewers), which it
 //! mirrors into its title, are sane. Chromium's `--headless --screenshot` would grab at page
 //! load, before the script drew anything, hence a real window. Skips with the reason where
-//! chromium, Xvfb, xwd or xdotool is missing, and fails instead under `FRAMEWIRE_REQUIRE_ALL=1`.
+//! the browser, Xvfb, xwd or xdotool is missing, and fails instead under `FRAMEWIRE_REQUIRE_ALL=1`.
 
 // Tests report skips and figures on stderr.
 #![allow(clippy::print_stderr)]
@@ -36,8 +36,8 @@ fn parse_title(title: &str) -> Option<Figures> {
     if words.next()? != "framewire" {
         return None;
     }
-    for word in words {
-        let (key, value) = word.split_once('=')?;
+    // Firefox adds " — Mozilla Firefox" to the title: words without `=` are not figures.
+    for (key, value) in words.filter_map(|w| w.split_once('=')) {
         match key {
             "fps" => figures.fps = value.parse().ok()?,
             "latency_ms" => figures.latency_ms = value.parse().ok(),
@@ -88,16 +88,53 @@ fn frame_on_screen(screen: &Frame) -> Option<(u64, u32)> {
     })
 }
 
-fn save(screen: &Frame) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser-screen.png");
+fn save(browser: &str, screen: &Frame) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{browser}-screen.png"));
     framewire_display::write_png(&path, screen).expect("write the screenshot");
     path
 }
 
+/// The browsers the page is tested in: the program, its Debian package, and its arguments to
+/// show `url` in a window at the screen's top-left corner with profile folder `profile`.
+type Launch = fn(url: &str, profile: &str) -> Vec<String>;
+
+fn chromium(url: &str, profile: &str) -> Vec<String> {
+    [
+        // Root cannot use the sandbox; --test-type leaves out the bar that says so.
+        "--no-sandbox",
+        "--test-type",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--disable-gpu",
+        "--window-position=0,0",
+        "--window-size=800,600",
+    ]
+    .map(String::from)
+    .into_iter()
+    .chain([format!("--user-data-dir={profile}"), format!("--app={url}")])
+    .collect()
+}
+
+fn firefox(url: &str, profile: &str) -> Vec<String> {
+    ["--new-instance", "--profile", profile, "--kiosk", url]
+        .map(String::from)
+        .to_vec()
+}
+
 #[test]
 fn chromium_draws_the_live_stream_and_measures_its_own_fps_and_latency() {
+    page_in("chromium", "chromium", chromium);
+}
+
+#[test]
+fn firefox_draws_the_live_stream_and_measures_its_own_fps_and_latency() {
+    page_in("firefox-esr", "firefox-esr", firefox);
+}
+
+/// Loads the page in `browser` (as `launch` says) under a private Xvfb and checks it.
+fn page_in(browser: &str, package: &str, launch: Launch) {
     let tools = [
-        ("chromium", "--version", "chromium"),
+        (browser, "--version", package),
         ("Xvfb", "-help", "xvfb"),
         ("xwd", "-help", "x11-apps"),
         ("xdotool", "version", "xdotool"),
@@ -111,26 +148,16 @@ fn chromium_draws_the_live_stream_and_measures_its_own_fps_and_latency() {
     let (_serve, addr) = serve_http(&["--codec", "jpeg", "--width", "320", "--adapt", "off"]);
     let (_xvfb, display) = start_xvfb();
     let profile = tempfile::tempdir().unwrap();
-    let _chromium = Reaped(
-        Command::new("chromium")
-            .args([
-                // Root cannot use the sandbox; --test-type leaves out the bar that says so.
-                "--no-sandbox",
-                "--test-type",
-                "--no-first-run",
-                "--no-default-browser-check",
-                "--disable-gpu",
-                "--window-position=0,0",
-                "--window-size=800,600",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg(format!("--app=http://{addr}/"))
+    let url = format!("http://{addr}/");
+    let _browser = Reaped(
+        Command::new(browser)
+            .args(launch(&url, &profile.path().display().to_string()))
             .env("DISPLAY", &display)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start chromium"),
+            .unwrap_or_else(|e| panic!("start {browser}: {e}")),
     );
     // Two whole seconds of figures: the page's windows are a second each.
     let start = figures_past(&display, 0).frames;
@@ -140,8 +167,8 @@ fn chromium_draws_the_live_stream_and_measures_its_own_fps_and_latency() {
     let taken = Instant::now();
     let Some((a, top)) = frame_on_screen(&first) else {
         panic!(
-            "no test-pattern frame on the screen: {}",
-            save(&first).display()
+            "{browser}: no test-pattern frame on the screen: {}",
+            save(browser, &first).display()
         );
     };
     // The check: two screenshots a second apart.
@@ -149,18 +176,25 @@ fn chromium_draws_the_live_stream_and_measures_its_own_fps_and_latency() {
     let second = screenshot(&display);
     let Some(b) = framewire_pattern::read_frame_number(&crop(&second, 0, top, SIZE.0, SIZE.1))
     else {
-        panic!("the picture moved or broke: {}", save(&second).display());
+        panic!(
+            "{browser}: the picture moved or broke: {}",
+            save(browser, &second).display()
+        );
     };
     assert!(
         b > a + 15,
-        "frames {a} then {b} a second apart at 30 fps: {}",
-        save(&second).display()
+        "{browser}: frames {a} then {b} a second apart at 30 fps: {}",
+        save(browser, &second).display()
     );
 
     let f = figures_past(&display, 0);
-    eprintln!("chromium's page: {f:?}");
-    assert!((20.0..40.0).contains(&f.fps), "{f:?}");
+    eprintln!("{browser}'s page: {f:?}");
+    assert!((20.0..40.0).contains(&f.fps), "{browser}: {f:?}");
     let latency = f.latency_ms.expect("a latency figure");
-    assert!((0.0..500.0).contains(&latency), "{f:?}");
-    assert_eq!(f.viewers, Some(1), "the page is the one viewer: {f:?}");
+    assert!((0.0..500.0).contains(&latency), "{browser}: {f:?}");
+    assert_eq!(
+        f.viewers,
+        Some(1),
+        "{browser}: the page is the one viewer: {f:?}"
+    );
 }

@@ -61,7 +61,8 @@ pub fn start_xvfb() -> (Reaped, String) {
     (Reaped(xvfb), format!(":{}", n.trim()))
 }
 
-/// Parses an `xwd` dump (32-bit ZPixmap, what Xvfb at depth 24 gives) into an RGB frame.
+/// Parses an `xwd` dump (ZPixmap at 32 or 24 bits per pixel, what Xvfb at depth 24 gives) into
+/// an RGB frame.
 pub fn parse_xwd(data: &[u8]) -> Result<Frame, String> {
     let field = |i: usize| -> Result<u32, String> {
         data.get(i * 4..i * 4 + 4)
@@ -72,11 +73,12 @@ pub fn parse_xwd(data: &[u8]) -> Result<Frame, String> {
     let (byte_order, bpp, bytes_per_line) = (field(7)?, field(11)?, field(12)?);
     let (red_mask, green_mask, blue_mask, ncolors) =
         (field(14)?, field(15)?, field(16)?, field(19)?);
-    if format != 2 || bpp != 32 {
+    if format != 2 || !(bpp == 32 || bpp == 24) {
         return Err(format!(
-            "xwd format {format} at {bpp} bits per pixel, expected ZPixmap (2) at 32"
+            "xwd format {format} at {bpp} bits per pixel, expected ZPixmap (2) at 24 or 32"
         ));
     }
+    let size = bpp as usize / 8;
     let start = header_size as usize + ncolors as usize * 12;
     let pixels = data
         .get(start..start + bytes_per_line as usize * height as usize)
@@ -85,12 +87,11 @@ pub fn parse_xwd(data: &[u8]) -> Result<Frame, String> {
     let mut frame = Frame::new(width, height, PixelFormat::Rgb8);
     for y in 0..height as usize {
         for x in 0..width as usize {
-            let p = &pixels[y * bytes_per_line as usize + x * 4..][..4];
-            let v = if byte_order == 0 {
-                u32::from_le_bytes([p[0], p[1], p[2], p[3]])
-            } else {
-                u32::from_be_bytes([p[0], p[1], p[2], p[3]])
-            };
+            let p = &pixels[y * bytes_per_line as usize + x * size..][..size];
+            let v = p.iter().enumerate().fold(0u32, |v, (i, &b)| {
+                let shift = if byte_order == 0 { i } else { size - 1 - i };
+                v | u32::from(b) << (8 * shift)
+            });
             let i = (y * width as usize + x) * 3;
             frame.pixels[i..i + 3].copy_from_slice(&[
                 channel(v, red_mask),
