@@ -173,7 +173,7 @@ fn serve(
                 Arc::clone(&ladder),
                 Arc::clone(&board),
                 config(&args),
-                print_event,
+                print_http_event,
             )
             .with_context(|| format!("--http: cannot listen on {addr}"))?,
         ),
@@ -403,6 +403,15 @@ fn print_send_event(event: SendEvent, source: &str, live: &mut LiveLine) {
 }
 
 fn print_event(event: ServerEvent) {
+    print_event_of("viewer", event);
+}
+
+/// An HTTP viewer's events: `http viewer 127.0.0.1:5000 connected ...`.
+fn print_http_event(event: ServerEvent) {
+    print_event_of("http viewer", event);
+}
+
+fn print_event_of(who: &str, event: ServerEvent) {
     let plural = |n: usize| if n == 1 { "viewer" } else { "viewers" };
     match event {
         ServerEvent::Joined {
@@ -424,7 +433,7 @@ fn print_event(event: ServerEvent) {
                 format!(", {how}")
             };
             println!(
-                "viewer {peer} connected ({viewers} {}) on {}{how}",
+                "{who} {peer} connected ({viewers} {}) on {}{how}",
                 plural(viewers),
                 placement
             );
@@ -437,7 +446,7 @@ fn print_event(event: ServerEvent) {
         } => {
             let way = if to.id > from.id { "down" } else { "up" };
             println!(
-                "viewer {peer} moved {way} to {} from {}: its link carries about {:.2} Mbit/s",
+                "{who} {peer} moved {way} to {} from {}: its link carries about {:.2} Mbit/s",
                 to,
                 from.rendition,
                 link * 8.0 / 1e6
@@ -453,7 +462,7 @@ fn print_event(event: ServerEvent) {
         } => {
             let why = error.map(|e| format!(": {e}")).unwrap_or_default();
             println!(
-                "viewer {peer} left after {frames} frames, {dropped} dropped, on {} ({viewers} {}){why}",
+                "{who} {peer} left after {frames} frames, {dropped} dropped, on {} ({viewers} {}){why}",
                 placement.rendition,
                 plural(viewers)
             );
