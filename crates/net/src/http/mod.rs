@@ -207,32 +207,35 @@ impl Protocol for HttpProtocol {
         Ok(())
     }
 
+    /// Allocates nothing: the part's head is written into a buffer on the stack.
     fn write_packet(&self, stream: &mut TcpStream, packet: &Packet, style: u8) -> io::Result<()> {
-        let trailer = format!("\r\n--{BOUNDARY}\r\n");
         if style == EARLY {
-            let trailer = trailer + EARLY_HEADERS;
-            let parts = &mut [
-                IoSlice::new(&packet.payload),
-                IoSlice::new(trailer.as_bytes()),
-            ];
+            let parts = &mut [IoSlice::new(&packet.payload), IoSlice::new(TRAILER_EARLY)];
             return write_parts(stream, parts);
         }
         let rendition = self.ladder.placement(packet.rendition).rendition;
-        let head = format!(
+        // About 130 bytes: the longest rendition label is a few dozen.
+        const HEAD_MAX: usize = 256;
+        let mut buf = [0u8; HEAD_MAX];
+        let mut head = &mut buf[..];
+        write!(
+            head,
             "Content-Type: image/jpeg\r\n\
              Content-Length: {}\r\n\
-             X-Timestamp: {}\r\n\
+             X-Timestamp: {}.{:06}\r\n\
              X-Rendition: {rendition}\r\n\
              \r\n",
             packet.payload.len(),
-            timestamp(packet.capture_us)
-        );
+            packet.capture_us / 1_000_000,
+            packet.capture_us % 1_000_000,
+        )?;
+        let len = HEAD_MAX - head.len();
         write_parts(
             stream,
             &mut [
-                IoSlice::new(head.as_bytes()),
+                IoSlice::new(&buf[..len]),
                 IoSlice::new(&packet.payload),
-                IoSlice::new(trailer.as_bytes()),
+                IoSlice::new(TRAILER),
             ],
         )
     }
@@ -270,6 +273,11 @@ impl Protocol for HttpProtocol {
 
 /// The next part's headers as Chromium's `<img>` needs them early: no length, no timestamp.
 const EARLY_HEADERS: &str = "Content-Type: image/jpeg\r\n\r\n";
+
+/// What follows each JPEG: the boundary (and, early, the next part's headers). Spelled out so
+/// that a part is written without formatting anything; a test checks them against `BOUNDARY`.
+const TRAILER: &[u8] = b"\r\n--framewireframe\r\n";
+const TRAILER_EARLY: &[u8] = b"\r\n--framewireframe\r\nContent-Type: image/jpeg\r\n\r\n";
 
 /// `1764770000.123456`: microseconds since the epoch as seconds.
 fn timestamp(capture_us: u64) -> String {
@@ -577,6 +585,13 @@ mod tests {
             assert_eq!(parse_head(&request[..n]), Ok(None), "{n} bytes");
         }
         assert!(parse_head(request).unwrap().is_some());
+    }
+
+    #[test]
+    fn trailers_are_the_boundary_and_the_early_headers() {
+        assert_eq!(TRAILER, format!("\r\n--{BOUNDARY}\r\n").as_bytes());
+        let early = format!("\r\n--{BOUNDARY}\r\n{EARLY_HEADERS}");
+        assert_eq!(TRAILER_EARLY, early.as_bytes());
     }
 
     #[test]
