@@ -69,6 +69,14 @@ pub fn parse_addr(s: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("{s:?} resolves to no address"))
 }
 
+/// An address, or a port alone on loopback: `8080` is `127.0.0.1:8080`.
+pub fn parse_addr_or_port(s: &str) -> Result<SocketAddr, String> {
+    match s.parse::<u16>() {
+        Ok(port) => Ok(SocketAddr::from(([127, 0, 0, 1], port))),
+        Err(_) => parse_addr(s),
+    }
+}
+
 /// Frames per second: 0 (unpaced) up to 1000.
 pub fn parse_fps(s: &str) -> Result<f64, String> {
     s.parse::<f64>()

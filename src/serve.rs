@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use framewire_core::{FrameSink, Ladder, Publisher};
-use framewire_net::{Server, ServerConfig, ServerEvent};
+use framewire_core::{FrameSink, Ladder, Publisher, Rendition};
+use framewire_net::{Board, HttpProtocol, Server, ServerConfig, ServerEvent};
 use framewire_session::SendError;
 
-use crate::args::{parse_addr, parse_duration};
+use crate::args::{parse_addr, parse_addr_or_port, parse_duration};
 use crate::live::LiveLine;
 use crate::sending::{SendArgs, print_send_event};
 
@@ -28,6 +28,11 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free one (printed). Use 0.0.0.0:9999 to serve a network
     #[arg(long, default_value = "127.0.0.1:9999", value_parser = parse_addr, value_name = "ADDR")]
     listen: SocketAddr,
+    /// Also serve HTTP here, for browsers and players: the page at /, MJPEG at /stream, /snapshot,
+    /// /stats (JSON), /metrics (Prometheus). A port alone is on loopback; port 0 picks a free one
+    /// (printed). Each protocol serves up to --max-viewers
+    #[arg(long, value_parser = parse_addr_or_port, value_name = "ADDR|PORT")]
+    http: Option<SocketAddr>,
     /// Show what is being sent in a local window
     #[arg(long)]
     preview: bool,
@@ -73,19 +78,44 @@ fn serve(
     stop: Arc<AtomicBool>,
     preview: Option<Box<dyn FrameSink>>,
 ) -> anyhow::Result<()> {
-    let prepared = args.send.prepare(preview.is_some())?;
+    let mut prepared = args.send.prepare(preview.is_some())?;
     // Ctrl-C is handled before the address is announced, so that a script which reads the
     // address and then interrupts the server always gets a clean stop.
     let on_ctrlc = Arc::clone(&stop);
     ctrlc::set_handler(move || on_ctrlc.store(true, Ordering::SeqCst))
         .context("cannot install the Ctrl-C handler")?;
     let fps = prepared.fps;
-    let server = bind(&args, Arc::clone(&prepared.ladder), fps)?;
+    let config = config(&args)?;
+    let server = bind(&args, Arc::clone(&prepared.ladder), fps, config.clone())?;
+    let board = Arc::new(Board::new(&prepared.source_name, fps));
+    board.watch(&server);
+    let http = match args.http {
+        Some(addr) => {
+            crate::args::warn_if_open(addr, config.token.is_some(), "--http");
+            let http = HttpProtocol::bind(
+                addr,
+                Arc::clone(&prepared.ladder),
+                Arc::clone(&board),
+                config,
+                print_http_event,
+            )
+            .with_context(|| format!("--http: cannot listen on {addr}"))?;
+            Some(http)
+        }
+        None => None,
+    };
     println!("listening on {}", server.local_addr());
+    if let Some(http) = &http {
+        println!("http on http://{}/", http.local_addr());
+    }
     println!("{}", prepared.describe());
     let _ = std::io::stdout().flush();
     let source = prepared.source_name.clone();
     let mut publishers: Vec<Arc<dyn Publisher>> = vec![Arc::new(server)];
+    publishers.extend(http.map(|h| Arc::new(h) as Arc<dyn Publisher>));
+    // Each encode is timed for /stats and /metrics.
+    let make = Arc::clone(&prepared.make_encoder);
+    prepared.make_encoder = Arc::new(move |r: &Rendition| make(r).map(|e| board.timed(e)));
     if let Some(path) = &args.record {
         publishers.extend(crate::files::recorder(
             path,
@@ -112,21 +142,38 @@ fn serve(
 }
 
 /// The framewire server of `ladder`'s renditions, on `--listen`.
-fn bind(args: &ServeArgs, ladder: Arc<Ladder>, fps: f64) -> anyhow::Result<framewire_net::Fanout> {
-    let token = crate::args::token(args.token_file.as_deref())?;
-    crate::args::warn_if_open(args.listen, token.is_some(), "--listen");
-    let config = ServerConfig {
-        max_viewers: args.max_viewers as usize,
-        handshake_timeout: args.handshake_timeout,
-        write_timeout: args.write_timeout,
-        token,
-        ..ServerConfig::default()
-    };
+fn bind(
+    args: &ServeArgs,
+    ladder: Arc<Ladder>,
+    fps: f64,
+    config: ServerConfig,
+) -> anyhow::Result<framewire_net::Fanout> {
+    crate::args::warn_if_open(args.listen, config.token.is_some(), "--listen");
     Server::bind(args.listen, ladder, fps, config, print_event)
         .with_context(|| format!("cannot listen on {}", args.listen))
 }
 
+/// The limits every protocol's server keeps, and the token each asks for.
+fn config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
+    Ok(ServerConfig {
+        max_viewers: args.max_viewers as usize,
+        handshake_timeout: args.handshake_timeout,
+        write_timeout: args.write_timeout,
+        token: crate::args::token(args.token_file.as_deref())?,
+        ..ServerConfig::default()
+    })
+}
+
 fn print_event(event: ServerEvent) {
+    print_event_of("viewer", event);
+}
+
+/// An HTTP viewer's events: `http viewer 127.0.0.1:5000 connected ...`.
+fn print_http_event(event: ServerEvent) {
+    print_event_of("http viewer", event);
+}
+
+fn print_event_of(who: &str, event: ServerEvent) {
     let plural = |n: usize| if n == 1 { "viewer" } else { "viewers" };
     match event {
         ServerEvent::Joined {
@@ -148,7 +195,7 @@ fn print_event(event: ServerEvent) {
                 format!(", {how}")
             };
             println!(
-                "viewer {peer} connected ({viewers} {}) on {}{how}",
+                "{who} {peer} connected ({viewers} {}) on {}{how}",
                 plural(viewers),
                 placement
             );
@@ -161,7 +208,7 @@ fn print_event(event: ServerEvent) {
         } => {
             let way = if to.id > from.id { "down" } else { "up" };
             println!(
-                "viewer {peer} moved {way} to {} from {}: its link carries about {:.2} Mbit/s",
+                "{who} {peer} moved {way} to {} from {}: its link carries about {:.2} Mbit/s",
                 to,
                 from.rendition,
                 link * 8.0 / 1e6
@@ -178,7 +225,7 @@ fn print_event(event: ServerEvent) {
         } => {
             let why = error.map(|e| format!(": {e}")).unwrap_or_default();
             println!(
-                "viewer {peer} left after {frames} frames, {dropped} dropped, on {} ({viewers} {}){why}",
+                "{who} {peer} left after {frames} frames, {dropped} dropped, on {} ({viewers} {}){why}",
                 placement.rendition,
                 plural(viewers)
             );

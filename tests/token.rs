@@ -239,3 +239,49 @@ fn a_call_needs_the_token_and_serving_a_network_without_one_warns() {
         "{warning}"
     );
 }
+
+/// The status line `serve --http` answers `GET path` with, sending `auth` as the
+/// Authorization header when given.
+fn http_status(addr: &str, path: &str, auth: Option<&str>) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let auth = auth
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: framewire\r\n{auth}\r\n").unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    answer.lines().next().unwrap_or_default().to_string()
+}
+
+#[test]
+fn http_asks_for_the_same_token_as_a_bearer() {
+    let mut cmd = framewire();
+    cmd.env("FRAMEWIRE_TOKEN", TOKEN);
+    let server = Serve::spawn_with(
+        cmd,
+        &["serve", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"],
+    );
+    let http = server.line_starting("http on http://");
+    let addr = http
+        .trim_start_matches("http on http://")
+        .trim_end_matches('/')
+        .to_string();
+    assert_eq!(
+        http_status(&addr, "/stats", None),
+        "HTTP/1.1 401 Unauthorized"
+    );
+    assert_eq!(
+        http_status(&addr, "/stats", Some("Bearer guess")),
+        "HTTP/1.1 401 Unauthorized"
+    );
+    assert_eq!(
+        http_status(&addr, "/stats", Some(&format!("Bearer {TOKEN}"))),
+        "HTTP/1.1 200 OK"
+    );
+    assert_eq!(
+        http_status(&addr, "/snapshot", Some(&format!("Bearer {TOKEN}"))),
+        "HTTP/1.1 200 OK"
+    );
+}

@@ -3,6 +3,9 @@
 //! with a deadline and their `--stats json`.
 #![allow(dead_code)] // each test binary uses its own part
 
+pub mod http;
+pub mod xscreen;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;

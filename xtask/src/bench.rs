@@ -153,6 +153,8 @@ enum Key {
     Viewers(&'static str, &'static str, &'static str),
     /// A figure of one narrow-link case.
     Link(LinkCase, LinkFigure),
+    /// A field of browser-latency's result (Chromium showing `serve --http` on loopback).
+    Browser(&'static str),
 }
 
 /// One case of bench-harness's `narrow-link`: `framewire serve` (640x480 JPEG at 30 fps) in one
@@ -236,6 +238,7 @@ impl Key {
             Key::Link(case, figure) => {
                 format!("narrow-link {} of case {}", figure.field(), case.arg())
             }
+            Key::Browser(field) => format!("browser-latency {field}"),
         }
     }
 }
@@ -254,6 +257,10 @@ const fn pipe(label: &'static str, mode: &'static str) -> Key {
 
 const fn viewers(size: &'static str, mode: &'static str, field: &'static str) -> Key {
     Key::Viewers(size, mode, field)
+}
+
+const fn browser(field: &'static str) -> Key {
+    Key::Browser(field)
 }
 
 /// A narrow-link figure: adaptation on or off, the link's share of the top rung's stream in
@@ -319,6 +326,9 @@ enum MayLack {
     /// Where netbed cannot make network namespaces (it needs root, and `ip`, `tc`, `nft`,
     /// `/dev/net/tun`): the row stays, without a value, its note `NEEDS_ROOT`.
     WithoutRoot,
+    /// Where chromium, Xvfb or ffmpeg is missing (browser-latency skips): the row is left out,
+    /// and the notes say why.
+    WithoutBrowser,
 }
 
 /// The note of a row that needs netbed's namespaces where they cannot be made.
@@ -528,6 +538,10 @@ const RESIZE_ENCODE: &str = "OpenCV single-thread cv2.resize INTER_AREA + imenco
 const OPENCV_320_LOOP: Key =
     Key::OpenCvSum(&["jpeg_encode:80 320x240", "resize_area:320x240 640x480"]);
 const PER_VIEWER: &str = "one encode per viewer";
+const FRAMEWIRE_VIEWERS: &str = "framewire-protocol viewers";
+const IMG: &str = "an <img> of /stream, same grabs";
+const BROWSER_NOTE: &str = "Chromium under Xvfb (software compositing), 320x240 JPEG at 30 fps; \
+     screen grabs 23/s, each grab's frame number against its capture time";
 const CPU_NOTE: &str =
     "user+system time of the server's threads / viewers, at the largest count fed";
 const RENDER_NOTE: &str = "software adapter where no GPU; no baseline";
@@ -1059,6 +1073,54 @@ static ROWS: &[RowSpec] = &[
         MayLack::WhenNull,
     )
     .note(CPU_NOTE),
+    // HTTP clients of `serve --http` (MJPEG from /stream), beside the framewire-protocol figures.
+    row(
+        "HTTP clients fed, jpeg 320x240 30 fps, all >= 29 fps, encode once",
+        viewers("320x240", "http", "max_viewers"),
+        Unit::Viewers,
+    )
+    .vs(FRAMEWIRE_VIEWERS, viewers("320x240", "once", "max_viewers"))
+    .note_of(Note::ServerCpu),
+    row(
+        "server CPU per HTTP client, jpeg 320x240 30 fps, encode once",
+        viewers("320x240", "http", "server_cpu_per_viewer"),
+        Unit::PctCore,
+    )
+    .optional(MayLack::WhenNull)
+    .vs_optional(
+        FRAMEWIRE_VIEWERS,
+        viewers("320x240", "once", "server_cpu_per_viewer"),
+        MayLack::WhenNull,
+    )
+    .note(CPU_NOTE),
+    // A browser watching `serve --http` on loopback (bench-harness's browser-latency).
+    row(
+        "browser capture-to-display latency, loopback, the page at / (fetch + canvas)",
+        browser("page_p50_ms"),
+        Unit::Ms,
+    )
+    .optional(MayLack::WithoutBrowser)
+    .vs_optional(IMG, browser("img_p50_ms"), MayLack::WithoutBrowser)
+    .note(BROWSER_NOTE),
+    row(
+        "browser capture-to-display latency, loopback, <img> of /stream, early next-part headers",
+        browser("img_p50_ms"),
+        Unit::Ms,
+    )
+    .optional(MayLack::WithoutBrowser)
+    .vs_optional(
+        "the same without them (?advance_headers=0)",
+        browser("img_late_p50_ms"),
+        MayLack::WithoutBrowser,
+    )
+    .note(BROWSER_NOTE),
+    row(
+        "browser capture-to-draw latency, loopback, as the page at / measures it",
+        browser("page_own_p50_ms"),
+        Unit::Ms,
+    )
+    .optional(MayLack::WithoutBrowser)
+    .note("the page's own figure: capture to its canvas draw call, before the compositor"),
     row(
         "viewers fed, jpeg 640x480 30 fps, all >= 29 fps, encode once",
         viewers("640x480", "once", "max_viewers"),
@@ -1318,6 +1380,7 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
     let pipeline = pipeline_runs(quick, turbo, &mut notes);
     let viewers = viewers_fed(quick, &mut notes);
     let link = narrow_link(quick, &mut notes);
+    let browser = browser_latency(quick, &mut notes);
     let measured = Measurements {
         crit,
         opencv,
@@ -1325,6 +1388,7 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
         viewers,
         turbo,
         link,
+        browser,
     };
 
     let rows = match build_rows(ROWS, &measured, &mut notes) {
@@ -1674,6 +1738,33 @@ fn link_cases(table: &[RowSpec]) -> Vec<LinkCase> {
     cases
 }
 
+/// Bench-harness's browser-latency with the release `framewire` binary: its JSON object, or why
+/// it measured nothing (chromium, Xvfb or ffmpeg missing: the notes say so).
+fn browser_latency(quick: bool, notes: &mut Vec<String>) -> Result<Value, String> {
+    let exe = target_dir().join("release/browser-latency");
+    let mut cmd = Command::new(&exe);
+    cmd.arg(target_dir().join("release/framewire"));
+    cmd.args(["--seconds", if quick { "3" } else { "8" }]);
+    eprintln!("$ {}", format!("{cmd:?}").replace('"', ""));
+    let why = match cmd.stderr(Stdio::inherit()).output() {
+        Ok(o) if o.status.success() => {
+            let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+            match v.get("skipped") {
+                None => return Ok(v),
+                Some(why) => format!(
+                    "browser-latency skipped: {}; the browser rows are left out (Debian: \
+                     apt-get install chromium xvfb ffmpeg)",
+                    why.as_str().unwrap_or("no reason given")
+                ),
+            }
+        }
+        Ok(o) => format!("browser-latency failed ({})", o.status),
+        Err(e) => format!("cannot run {}: {e}", exe.display()),
+    };
+    notes.push(why.clone());
+    Err(why)
+}
+
 /// Bench-harness's narrow-link on the table's cases, one at a time, with the release
 /// `framewire` binary: 5 s of streaming each, after a 3 s warm-up with adaptation on (3 s with
 /// `--quick`).
@@ -1738,6 +1829,8 @@ struct Measurements {
     turbo: bool,
     /// The narrow-link cases.
     link: LinkRuns,
+    /// browser-latency's JSON object, or why there is none.
+    browser: Result<Value, String>,
 }
 
 /// What narrow-link gave.
@@ -1914,6 +2007,16 @@ impl Measurements {
                     .map(|v| figure.raw(v))
                     .ok_or_else(|| Gap::missing(key.describe()))
             }),
+            Key::Browser(field) => match &self.browser {
+                Ok(v) => v[field]
+                    .as_f64()
+                    .map(Raw::Ms)
+                    .ok_or_else(|| Gap::missing(key.describe())),
+                Err(_) => Err(Gap {
+                    what: key.describe(),
+                    excused_by: Some(MayLack::WithoutBrowser),
+                }),
+            },
         }
     }
 }
@@ -1925,6 +2028,7 @@ impl RowSpec {
         let here = match self.may_lack {
             MayLack::WithoutTurbo => m.turbo,
             MayLack::WithoutGpu => gpu,
+            MayLack::WithoutBrowser => m.browser.is_ok(),
             MayLack::Never | MayLack::WithoutOpenCv | MayLack::WhenNull | MayLack::WithoutRoot => {
                 true
             }
@@ -2152,6 +2256,7 @@ mod tests {
             viewers: Vec::new(),
             turbo: true,
             link: LinkRuns::Measured(Vec::new()),
+            browser: Ok(json!({})),
         };
         let bench = Measured {
             ns: 1000.0,
@@ -2205,6 +2310,11 @@ mod tests {
                         }
                     };
                     results[at][figure.field()] = json!(1.0);
+                }
+                Key::Browser(field) => {
+                    if let Ok(v) = &mut m.browser {
+                        v[field] = json!(1.0);
+                    }
                 }
             }
         }
@@ -2387,7 +2497,7 @@ mod tests {
         // What opencv_micro.py and viewers-fed print.
         let opencv_ops = ["resize_area", "resize_linear", "jpeg_encode", "jpeg_decode"];
         let viewers_sizes = ["320x240", "640x480"];
-        let viewers_modes = ["once", "per-viewer"];
+        let viewers_modes = ["once", "per-viewer", "http"];
         let viewers_fields = ["max_viewers", "server_cpu_per_viewer"];
         for spec in ROWS {
             let case = spec.case;
@@ -2442,6 +2552,13 @@ mod tests {
                         "{case}: narrow-link {} {figure:?}",
                         c.arg()
                     ),
+                    // What browser-latency prints.
+                    Key::Browser(field) => assert!(
+                        ["page", "img", "img_late", "page_own"]
+                            .iter()
+                            .any(|case| field == format!("{case}_p50_ms")),
+                        "{case}: browser-latency {field}"
+                    ),
                 }
             }
             // Each excuse names what this machine can lack for that kind of figure.
@@ -2452,6 +2569,7 @@ mod tests {
                 MayLack::WithoutTurbo => matches!(key, Key::Crit(_) | Key::Pipeline(..)),
                 MayLack::WithoutGpu => matches!(key, Key::Crit(_)),
                 MayLack::WithoutRoot => matches!(key, Key::Link(..)),
+                MayLack::WithoutBrowser => matches!(key, Key::Browser(_)),
             };
             assert!(excuses(spec.value, spec.may_lack), "{case}");
             if let Some(b) = spec.baseline {

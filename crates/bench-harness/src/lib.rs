@@ -1,9 +1,10 @@
 //! Cross-crate benchmarks and measurements for framewire: criterion benches in `benches/`
-//! (loopback end to end), the counting-allocator test in `tests/`, and four small binaries that
+//! (loopback end to end), the counting-allocator test in `tests/`, and five small binaries that
 //! `cargo xtask bench` runs: `write-pattern` (raw RGB test-pattern pixels for the OpenCV
-//! baseline), `viewers-fed` (how many 30 fps viewers one server feeds), `sink` (a viewer
-//! that receives without decoding, to time `framewire serve`'s send pipeline) and `narrow-link`
-//! (latency and frame rate of `framewire serve` -> `view` across a narrow netbed link).
+//! baseline), `viewers-fed` (how many 30 fps viewers, framewire or HTTP, one server feeds),
+//! `sink` (a viewer that receives without decoding, to time `framewire serve`'s send pipeline),
+//! `narrow-link` (latency and frame rate of `framewire serve` -> `view` across a narrow netbed
+//! link) and `browser-latency` (capture to screen in Chromium watching `serve --http`).
 //! Micro-benchmarks live beside the code they measure.
 
 use framewire_core::{Frame, PixelFormat};
@@ -19,4 +20,38 @@ pub fn pattern_frame(w: u32, h: u32, n: u64) -> Frame {
         .expect("a valid test pattern size")
         .render(n, &mut frame);
     frame
+}
+
+/// Reads an MJPEG body as `framewire serve --http` writes it (`/stream`, after the answer's
+/// head), handing each part's JPEG and its `X-Timestamp` (seconds since the epoch) to `part`,
+/// until `part` says stop (false) or the stream ends. Parts are found by their `Content-Length`.
+pub fn read_mjpeg_parts(
+    reader: &mut impl std::io::BufRead,
+    mut part: impl FnMut(&[u8], Option<f64>) -> bool,
+) {
+    let (mut len, mut stamp) = (None, None);
+    let mut line = String::new();
+    let mut jpeg = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let l = line.trim_end();
+        if let Some((name, value)) = l.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                len = value.trim().parse::<usize>().ok();
+            } else if name.eq_ignore_ascii_case("x-timestamp") {
+                stamp = value.trim().parse::<f64>().ok();
+            }
+        } else if l.is_empty()
+            && let Some(n) = len.take()
+        {
+            jpeg.resize(n, 0);
+            if reader.read_exact(&mut jpeg).is_err() || !part(&jpeg, stamp.take()) {
+                return;
+            }
+        }
+    }
 }

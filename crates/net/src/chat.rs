@@ -24,7 +24,7 @@ use framewire_core::{
 };
 
 use crate::client::{Client, ClientConfig, NetError};
-use crate::fanout::{Fanout, Protocol, ServerConfig, ServerEvent, is_timeout, read_full};
+use crate::fanout::{Fanout, Opening, Protocol, ServerConfig, ServerEvent, is_timeout, read_full};
 use crate::framewire::FramewireProtocol;
 use crate::wire::{
     FRAME_MAGIC, FrameHeader, HANDSHAKE_LEN, HANDSHAKE_MAGIC, HEADER_LEN, HELLO_HEAD_LEN,
@@ -65,7 +65,7 @@ impl Protocol for ChatProtocol {
 
     /// Reads a caller's hello and answers it with this side's, or refuses: a one-way viewer,
     /// another wire version, a second caller while in a call.
-    fn read_request(&self, stream: &mut TcpStream, timeout: Duration) -> Result<Request, String> {
+    fn read_request(&self, stream: &mut TcpStream, timeout: Duration) -> Result<Opening, String> {
         let Some(desk) = &self.desk else {
             return Err("this side dials; it takes no calls".into());
         };
@@ -104,7 +104,10 @@ impl Protocol for ChatProtocol {
                     generation,
                     read: HELLO_LEN as u64 + proof,
                 });
-                Ok(hello.request)
+                Ok(Opening::Stream {
+                    request: hello.request,
+                    style: 0,
+                })
             }
             Err(e) => {
                 desk.end(generation);
@@ -113,16 +116,16 @@ impl Protocol for ChatProtocol {
         }
     }
 
-    fn write_start(&self, stream: &mut TcpStream, placement: &Placement) -> io::Result<()> {
-        self.framewire.write_start(stream, placement)
+    fn write_start(&self, stream: &mut TcpStream, placement: &Placement, _: u8) -> io::Result<()> {
+        self.framewire.write_start(stream, placement, 0)
     }
 
     fn write_switch(&self, stream: &mut TcpStream, placement: &Placement) -> io::Result<()> {
         self.framewire.write_switch(stream, placement)
     }
 
-    fn write_packet(&self, stream: &mut TcpStream, packet: &Packet) -> io::Result<()> {
-        self.framewire.write_packet(stream, packet)
+    fn write_packet(&self, stream: &mut TcpStream, packet: &Packet, _: u8) -> io::Result<()> {
+        self.framewire.write_packet(stream, packet, 0)
     }
 
     fn write_report(&self, stream: &mut TcpStream, report: &PeerReport) -> io::Result<()> {

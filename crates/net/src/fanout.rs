@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use framewire_core::{Ladder, Latest, Packet, PeerReport, Placement, Publisher, Request, Waited};
 
 use crate::adapt::{Adapter, Counters};
+use crate::board::{Census, ProtocolFigures, ViewerFigures};
 use crate::tcp_queue;
 use crate::token::Token;
 
@@ -52,12 +53,33 @@ impl Default for ServerConfig {
     }
 }
 
+/// What a connection asked for, as its protocol read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opening {
+    /// A subscriber: packets of the rendition it asks for, until it or the stream goes. `style`
+    /// is handed back to [`Protocol::write_start`] and [`Protocol::write_packet`]: how the
+    /// protocol writes to it, in the protocol's own numbering (HTTP: MJPEG parts with or without
+    /// early headers; framewire has one style, 0).
+    Stream {
+        /// What it asks for.
+        request: Request,
+        /// How the protocol writes to it.
+        style: u8,
+    },
+    /// One packet of the rendition it asks for, written by [`Protocol::write_one`], then the
+    /// connection closes (HTTP's snapshot).
+    One(Request),
+    /// The protocol answered it in full (HTTP: the page, the stats); it is closed quietly.
+    Answered,
+}
+
 /// What a protocol does on its own connections; the fan-out does the rest.
 ///
 /// A connection goes: [`read_request`](Protocol::read_request), then either
 /// [`write_start`](Protocol::write_start) or a refusal by [`write_end`](Protocol::write_end);
 /// then packets, each rendition change announced by [`write_switch`](Protocol::write_switch)
-/// before its first packet; then the goodbye ([`write_end`](Protocol::write_end)).
+/// before its first packet; then the goodbye ([`write_end`](Protocol::write_end)). A connection
+/// that asked for one packet gets [`write_one`](Protocol::write_one) instead of all that.
 pub trait Protocol: Send + Sync + 'static {
     /// The protocol's name, for the log: `framewire`, `http`.
     fn name(&self) -> &'static str;
@@ -66,16 +88,21 @@ pub trait Protocol: Send + Sync + 'static {
     /// sending one byte at a time cannot stretch it), and says what it asks for. An error is
     /// one line naming what was wrong; the protocol may have answered it first (an old peer is
     /// told both wire versions). The connection is then closed.
-    fn read_request(&self, stream: &mut TcpStream, timeout: Duration) -> Result<Request, String>;
+    fn read_request(&self, stream: &mut TcpStream, timeout: Duration) -> Result<Opening, String>;
 
     /// Answers the request: the stream starts in `placement`.
-    fn write_start(&self, stream: &mut TcpStream, placement: &Placement) -> io::Result<()>;
+    fn write_start(
+        &self,
+        stream: &mut TcpStream,
+        placement: &Placement,
+        style: u8,
+    ) -> io::Result<()>;
 
     /// Says that the packets that follow are `placement`'s.
     fn write_switch(&self, stream: &mut TcpStream, placement: &Placement) -> io::Result<()>;
 
     /// Writes one packet.
-    fn write_packet(&self, stream: &mut TcpStream, packet: &Packet) -> io::Result<()>;
+    fn write_packet(&self, stream: &mut TcpStream, packet: &Packet, style: u8) -> io::Result<()>;
 
     /// Tells the subscriber how this side shows the stream the subscriber sends it (a two-way
     /// call), before its next packet. A protocol without a way to say it writes nothing.
@@ -88,6 +115,19 @@ pub trait Protocol: Send + Sync + 'static {
     /// e.g. the server is full, or it asked for what cannot be made), which may come instead
     /// of [`write_start`](Protocol::write_start).
     fn write_end(&self, stream: &mut TcpStream, error: Option<&str>) -> io::Result<()>;
+
+    /// Writes the one packet an [`Opening::One`] asked for, whole: by default its start, the
+    /// packet and the goodbye.
+    fn write_one(
+        &self,
+        stream: &mut TcpStream,
+        placement: &Placement,
+        packet: &Packet,
+    ) -> io::Result<()> {
+        self.write_start(stream, placement, 0)?;
+        self.write_packet(stream, packet, 0)?;
+        self.write_end(stream, None)
+    }
 }
 
 /// Something that happened to a connection, for the server's log.
@@ -162,6 +202,8 @@ struct Shared {
     pending: AtomicUsize,
     /// Frames replaced in some viewer's slot before they were sent, over the server's life.
     dropped: AtomicU64,
+    /// Packets written whole to some viewer, over the server's life.
+    sent: AtomicU64,
     handlers: Mutex<Vec<JoinHandle<()>>>,
     on_event: Box<EventFn>,
 }
@@ -183,6 +225,8 @@ struct Viewer {
     socket: TcpStream,
     /// A report to write before the next packet.
     report: Mutex<Option<PeerReport>>,
+    /// Its frame rate, for the live figures.
+    rate: Mutex<Rate>,
 }
 
 /// How long a shutdown waits for viewers to take their goodbye before cutting off the ones
@@ -234,6 +278,7 @@ impl Fanout {
             stopping: AtomicBool::new(false),
             pending: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
             handlers: Mutex::new(Vec::new()),
             on_event: Box::new(on_event),
         });
@@ -255,7 +300,7 @@ impl Fanout {
                 if let Err(error) = configure(&stream, &shared.config) {
                     return (shared.on_event)(ServerEvent::Rejected { peer, error });
                 }
-                serve_request(stream, peer, request, &shared)
+                serve_request(stream, peer, (request, false, 0), &shared)
             })?;
         let mut handlers = lock(&self.shared.handlers);
         handlers.retain(|h| !h.is_finished());
@@ -560,18 +605,20 @@ fn serve_handshaken(
     if let Err(e) = configure(&stream, cfg) {
         return reject(e);
     }
-    let request = match shared
+    let (request, once, style) = match shared
         .protocol
         .read_request(&mut stream, cfg.handshake_timeout)
     {
-        Ok(r) => r,
+        Ok(Opening::Stream { request, style }) => (request, false, style),
+        Ok(Opening::One(request)) => (request, true, 0),
+        Ok(Opening::Answered) => return,
         Err(e) => {
             let _ = stream.shutdown(Shutdown::Both);
             return reject(e);
         }
     };
     pending.done();
-    serve_request(stream, peer, request, shared);
+    serve_request(stream, peer, (request, once, style), shared);
 }
 
 /// Sets up a subscriber's socket: no Nagle delay, the handshake deadline for reads, the write
@@ -585,8 +632,13 @@ fn configure(stream: &TcpStream, cfg: &ServerConfig) -> Result<(), String> {
 }
 
 /// Places a subscriber that asked for `request` on the ladder (or refuses it), then serves it
-/// until it goes.
-fn serve_request(mut stream: TcpStream, peer: SocketAddr, request: Request, shared: &Arc<Shared>) {
+/// until it goes: one packet when `once`, else a stream written in the protocol's `style`.
+fn serve_request(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    (request, once, style): (Request, bool, u8),
+    shared: &Arc<Shared>,
+) {
     let reject = |error: String| (shared.on_event)(ServerEvent::Rejected { peer, error });
     let cfg = &shared.config;
     let protocol = &shared.protocol;
@@ -618,6 +670,7 @@ fn serve_request(mut stream: TcpStream, peer: SocketAddr, request: Request, shar
         bytes: AtomicU64::new(0),
         socket,
         report: Mutex::new(None),
+        rate: Mutex::new(Rate::new(Instant::now())),
     });
     {
         let mut viewers = lock(&shared.viewers);
@@ -645,8 +698,13 @@ fn serve_request(mut stream: TcpStream, peer: SocketAddr, request: Request, shar
         viewer: &viewer,
         shared,
         placement,
+        style,
     };
-    let error = delivery.run(adapts, count);
+    let error = if once {
+        delivery.run_once(count)
+    } else {
+        delivery.run(adapts, count)
+    };
     let placement = delivery.placement;
     let _ = stream.shutdown(Shutdown::Both);
     let (on, to) = (
@@ -681,6 +739,8 @@ struct Delivery<'a> {
     viewer: &'a Viewer,
     shared: &'a Shared,
     placement: Placement,
+    /// How the protocol writes to it ([`Opening::Stream`]).
+    style: u8,
 }
 
 impl Delivery<'_> {
@@ -691,7 +751,7 @@ impl Delivery<'_> {
     fn run(&mut self, adapts: bool, viewers: usize) -> Option<String> {
         let write_timeout = self.shared.config.write_timeout;
         let protocol = &*self.shared.protocol;
-        if let Err(e) = protocol.write_start(self.stream, &self.placement) {
+        if let Err(e) = protocol.write_start(self.stream, &self.placement, self.style) {
             return write_error(&e, write_timeout);
         }
         (self.shared.on_event)(ServerEvent::Joined {
@@ -738,6 +798,27 @@ impl Delivery<'_> {
         }
     }
 
+    /// Writes the one packet an [`Opening::One`] asked for, once there is one.
+    fn run_once(&mut self, viewers: usize) -> Option<String> {
+        (self.shared.on_event)(ServerEvent::Joined {
+            peer: self.viewer.peer,
+            viewers,
+            placement: self.placement,
+            adapts: false,
+        });
+        let Waited::Value(packet) = self.viewer.slot.wait(None) else {
+            return None;
+        };
+        let protocol = &*self.shared.protocol;
+        let placement = self.shared.ladder.placement(packet.rendition);
+        if let Err(e) = protocol.write_one(self.stream, &placement, &packet) {
+            return write_error(&e, self.shared.config.write_timeout);
+        }
+        self.viewer.sent.fetch_add(1, Ordering::Relaxed);
+        self.shared.sent.fetch_add(1, Ordering::Relaxed);
+        None
+    }
+
     /// Writes `packet`, announcing its rendition first when the viewer just moved to it.
     fn write(&mut self, packet: &Packet) -> io::Result<()> {
         let protocol = &*self.shared.protocol;
@@ -752,8 +833,10 @@ impl Delivery<'_> {
         if let Some(report) = report {
             protocol.write_report(self.stream, &report)?;
         }
-        protocol.write_packet(self.stream, packet)?;
-        self.viewer.sent.fetch_add(1, Ordering::Relaxed);
+        protocol.write_packet(self.stream, packet, self.style)?;
+        let sent = self.viewer.sent.fetch_add(1, Ordering::Relaxed) + 1;
+        self.shared.sent.fetch_add(1, Ordering::Relaxed);
+        lock(&self.viewer.rate).record(sent, Instant::now());
         let bytes = packet.payload.len() as u64;
         self.viewer.bytes.fetch_add(bytes, Ordering::Relaxed);
         Ok(())
@@ -957,8 +1040,12 @@ pub(crate) fn write_message(
     header: &[u8],
     payload: &[u8],
 ) -> io::Result<()> {
-    let mut slices = [IoSlice::new(header), IoSlice::new(payload)];
-    let mut bufs = &mut slices[..];
+    write_parts(stream, &mut [IoSlice::new(header), IoSlice::new(payload)])
+}
+
+/// Writes every slice, in order, with as few syscalls as the kernel allows, no copy.
+pub(crate) fn write_parts(stream: &mut TcpStream, slices: &mut [IoSlice<'_>]) -> io::Result<()> {
+    let mut bufs = slices;
     while !bufs.is_empty() {
         match stream.write_vectored(bufs) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -968,4 +1055,77 @@ pub(crate) fn write_message(
         }
     }
     Ok(())
+}
+
+/// A subscriber's frame rate: packets written over the last second or so.
+#[derive(Debug)]
+struct Rate {
+    start: Instant,
+    at_start: u64,
+    fps: f64,
+}
+
+impl Rate {
+    fn new(now: Instant) -> Rate {
+        Rate {
+            start: now,
+            at_start: 0,
+            fps: 0.0,
+        }
+    }
+
+    /// Takes in that `sent` packets have been written by `now`; a window closes each second.
+    fn record(&mut self, sent: u64, now: Instant) {
+        let secs = now.duration_since(self.start).as_secs_f64();
+        if secs >= 1.0 {
+            self.fps = (sent - self.at_start) as f64 / secs;
+            self.start = now;
+            self.at_start = sent;
+        }
+    }
+
+    /// The rate at `now`: the last whole window's, or the open window's once it runs long (a
+    /// stalled subscriber decays to 0) or before the first window closed.
+    fn fps(&self, sent: u64, now: Instant) -> f64 {
+        let secs = now.duration_since(self.start).as_secs_f64();
+        if secs >= 2.0 || (self.fps == 0.0 && secs >= 0.25) {
+            sent.saturating_sub(self.at_start) as f64 / secs
+        } else {
+            self.fps
+        }
+    }
+}
+
+impl Census for Shared {
+    fn census(&self, addr: SocketAddr) -> ProtocolFigures {
+        let now = Instant::now();
+        let viewers = lock(&self.viewers)
+            .iter()
+            .map(|v| {
+                let frames = v.sent.load(Ordering::Relaxed);
+                ViewerFigures {
+                    peer: v.peer,
+                    placement: self.ladder.placement(v.on.load(Ordering::Relaxed)),
+                    fps: lock(&v.rate).fps(frames, now),
+                    frames,
+                    dropped: v.slot.dropped(),
+                }
+            })
+            .collect();
+        ProtocolFigures {
+            protocol: self.protocol.name(),
+            addr,
+            frames: self.sent.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            viewers,
+        }
+    }
+}
+
+impl Fanout {
+    /// What a [`Board`](crate::Board) keeps to read this fan-out's figures while it runs.
+    pub(crate) fn census(&self) -> (SocketAddr, std::sync::Weak<dyn Census>) {
+        let shared: Arc<dyn Census> = self.shared.clone();
+        (self.local_addr(), Arc::downgrade(&shared))
+    }
 }

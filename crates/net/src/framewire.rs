@@ -7,10 +7,10 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use framewire_core::{Ladder, Packet, PeerReport, Placement, Request};
+use framewire_core::{Ladder, Packet, PeerReport, Placement};
 
 use crate::fanout::{
-    Fanout, Protocol, ServerConfig, ServerEvent, is_timeout, read_full, write_message,
+    Fanout, Opening, Protocol, ServerConfig, ServerEvent, is_timeout, read_full, write_message,
 };
 use crate::token::{self, Failures, Token};
 use crate::wire::{
@@ -52,7 +52,7 @@ impl Protocol for FramewireProtocol {
 
     /// Reads the viewer's hello (magic and version first, then its request) and refuses a side of a
     /// two-way call: this is a one-way stream.
-    fn read_request(&self, stream: &mut TcpStream, timeout: Duration) -> Result<Request, String> {
+    fn read_request(&self, stream: &mut TcpStream, timeout: Duration) -> Result<Opening, String> {
         let deadline = Instant::now() + timeout;
         let hello = self.read_hello(stream, deadline, timeout)?;
         if hello.call.is_some() {
@@ -62,10 +62,13 @@ impl Protocol for FramewireProtocol {
             );
         }
         self.check_token(stream, deadline, timeout)?;
-        Ok(hello.request)
+        Ok(Opening::Stream {
+            request: hello.request,
+            style: 0,
+        })
     }
 
-    fn write_start(&self, stream: &mut TcpStream, placement: &Placement) -> io::Result<()> {
+    fn write_start(&self, stream: &mut TcpStream, placement: &Placement, _: u8) -> io::Result<()> {
         let handshake = Handshake {
             placement: *placement,
             fps: self.fps,
@@ -80,7 +83,7 @@ impl Protocol for FramewireProtocol {
         write_message(stream, &Switch::header().to_bytes(), &switch.to_bytes())
     }
 
-    fn write_packet(&self, stream: &mut TcpStream, packet: &Packet) -> io::Result<()> {
+    fn write_packet(&self, stream: &mut TcpStream, packet: &Packet, _: u8) -> io::Result<()> {
         let header = FrameHeader::frame(packet.seq, packet.capture_us, packet.payload.len() as u32);
         write_message(stream, &header.to_bytes(), &packet.payload)
     }

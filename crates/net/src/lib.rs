@@ -121,12 +121,16 @@
 //! - [`Client`]: the viewer's connection.
 //! - [`ChatListener`], [`ChatDialer`]: the two sides of a call, each a fan-out for its
 //!   stream and a connector for the other's.
+//! - [`http`]: HTTP on the same fan-out, for browsers, players and dashboards (MJPEG, a
+//!   snapshot, a page, `/stats`, `/metrics`); [`Board`] holds the figures every fan-out reports.
 
 mod adapt;
+pub mod board;
 pub mod chat;
 pub mod client;
 pub mod fanout;
 pub mod framewire;
+pub mod http;
 pub mod reader;
 pub mod token;
 // SIOCOUTQ and TCP_INFO through libc: no safe wrapper exists (see the module's doc).
@@ -134,10 +138,12 @@ pub mod token;
 mod tcp_queue;
 pub mod wire;
 
+pub use board::{Board, ProtocolFigures, ViewerFigures};
 pub use chat::{CallConfig, ChatDialer, ChatListener};
 pub use client::{Client, ClientConfig, Incoming, NetError, Received, TcpConnector};
-pub use fanout::{Fanout, Protocol, SHUTDOWN_GRACE, ServerConfig, ServerEvent};
+pub use fanout::{Fanout, Opening, Protocol, SHUTDOWN_GRACE, ServerConfig, ServerEvent};
 pub use framewire::{FramewireProtocol, Server};
+pub use http::HttpProtocol;
 pub use reader::{Event, FrameReader};
 pub use wire::{
     DEFAULT_MAX_PAYLOAD, FrameHeader, HANDSHAKE_LEN, HEADER_LEN, HELLO_LEN, Handshake, Hello,

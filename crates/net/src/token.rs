@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
 
 /// Bytes in a challenge and in a proof.
 pub const PROOF_LEN: usize = 32;
@@ -82,6 +83,12 @@ impl Token {
     /// The answer to `challenge`.
     pub fn prove(&self, challenge: &[u8; PROOF_LEN]) -> [u8; PROOF_LEN] {
         self.mac(challenge).finalize().into_bytes().into()
+    }
+
+    /// Whether `presented` is this token, compared in constant time (`subtle`; only a length
+    /// that differs is told apart early).
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        bool::from(self.0.as_slice().ct_eq(presented))
     }
 
     /// Whether `proof` answers `challenge` for this token, compared in constant time.

@@ -1,11 +1,13 @@
-//! How many viewers one server feeds at 30 fps: `viewers-fed [--quick]`.
+//! How many viewers one server feeds at 30 fps: `viewers-fed [--quick] [--only MODE]`.
 //!
 //! For JPEG 320x240 and 640x480 test-pattern frames, a `framewire_net::Server` publishes at
 //! 30 fps (render the pattern, encode, publish) while viewer threads in this process connect,
 //! receive and count frames (no decode). Viewers are added in steps (1, 2, 3, 4, 6, 8, 12, ...)
-//! until the slowest one gets fewer than 29 frames/s over the measuring window. Two modes:
+//! until the slowest one gets fewer than 29 frames/s over the measuring window. Three modes:
 //! `once` encodes each frame once for every viewer (what `framewire serve` does), `per-viewer`
-//! encodes it once per viewer (what a server that encodes per connection does).
+//! encodes it once per viewer (what a server that encodes per connection does), and `http`
+//! (320x240 only) encodes once for HTTP clients of `serve --http`'s protocol, each reading
+//! `/stream` (MJPEG) and counting its parts.
 //!
 //! Server CPU is the user+system time of the server's threads only (publisher, accept and
 //! per-viewer sender threads, read from /proc/self/task/*/stat by thread name), so the viewer
@@ -14,6 +16,8 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+use std::io::{BufReader, Write};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -22,7 +26,9 @@ use std::time::{Duration, Instant};
 use framewire_codec::JpegEncoder;
 use framewire_core::Packet;
 use framewire_core::{CodecKind, Frame, FrameEncoder, Ladder, PixelFormat, Rendition, Request};
-use framewire_net::{Client, ClientConfig, Fanout, Received, Server, ServerConfig};
+use framewire_net::{
+    Board, Client, ClientConfig, Fanout, HttpProtocol, Received, Server, ServerConfig,
+};
 use framewire_pattern::TestPattern;
 
 const FPS: f64 = 30.0;
@@ -30,7 +36,12 @@ const MIN_FPS: f64 = 29.0;
 const STEPS: [usize; 16] = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256];
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let only = args
+        .windows(2)
+        .find(|w| w[0] == "--only")
+        .map(|w| w[1].as_str());
     let (warm, window, max) = if quick {
         (Duration::from_millis(300), Duration::from_millis(700), 32)
     } else {
@@ -38,9 +49,33 @@ fn main() {
     };
     let ticks = clock_ticks();
     for (w, h) in [(320, 240), (640, 480)] {
-        for per_viewer in [false, true] {
-            let r = measure(w, h, per_viewer, warm, window, max, ticks);
+        for mode in [Mode::Once, Mode::PerViewer, Mode::Http] {
+            if (mode == Mode::Http && w != 320) || only.is_some_and(|o| o != mode.name()) {
+                continue;
+            }
+            let r = measure(w, h, mode, warm, window, max, ticks);
             println!("{r}");
+        }
+    }
+}
+
+/// How frames reach the viewers.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    /// Encoded once, framewire viewers.
+    Once,
+    /// Encoded once per viewer, framewire viewers.
+    PerViewer,
+    /// Encoded once, HTTP clients reading MJPEG.
+    Http,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Once => "once",
+            Mode::PerViewer => "per-viewer",
+            Mode::Http => "http",
         }
     }
 }
@@ -70,7 +105,8 @@ fn server_cpu(ticks: f64) -> f64 {
             continue;
         };
         let name = &stat[open + 1..close];
-        if !(name.starts_with("framewire-") || name == "fw-publish") {
+        let server = ["framewire-", "http-"].iter().any(|p| name.starts_with(p));
+        if !(server || name == "fw-publish") {
             continue;
         }
         let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
@@ -94,7 +130,7 @@ struct Viewer {
 fn measure(
     w: u32,
     h: u32,
-    per_viewer: bool,
+    mode: Mode,
     warm: Duration,
     window: Duration,
     max: usize,
@@ -106,8 +142,17 @@ fn measure(
         max_pending: 1024,
         ..ServerConfig::default()
     };
-    let server =
-        Arc::new(Server::bind("127.0.0.1:0", Arc::new(ladder), FPS, config, |_| {}).expect("bind"));
+    let ladder = Arc::new(ladder);
+    let server = Arc::new(
+        if mode == Mode::Http {
+            let board = Arc::new(Board::new("test pattern", FPS));
+            HttpProtocol::bind("127.0.0.1:0", ladder, board, config, |_| {})
+        } else {
+            Server::bind("127.0.0.1:0", ladder, FPS, config, |_| {})
+        }
+        .expect("bind"),
+    );
+    let per_viewer = mode == Mode::PerViewer;
     let viewers_now = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let late = Arc::new(Mutex::new(0u64));
@@ -129,7 +174,7 @@ fn measure(
     let mut failed: Option<(usize, f64)> = None;
     for &n in STEPS.iter().filter(|&&n| n <= max) {
         while viewers.len() < n {
-            viewers.push(spawn_viewer(&server));
+            viewers.push(spawn_viewer(&server, mode));
         }
         viewers_now.store(n as u64, Ordering::SeqCst);
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -153,10 +198,10 @@ fn measure(
             .fold(f64::INFINITY, f64::min);
         eprintln!(
             "viewers-fed: jpeg {w}x{h} {} viewers {n}: slowest {min_fps:.1} fps, server cpu {:.0}% of a core",
-            if per_viewer {
-                "per-viewer encode"
-            } else {
-                "encode once"
+            match mode {
+                Mode::Once => "encode once",
+                Mode::PerViewer => "per-viewer encode",
+                Mode::Http => "http clients, encode once",
             },
             cpu / secs * 100.0
         );
@@ -178,7 +223,7 @@ fn measure(
     format!(
         "{{\"size\": \"{w}x{h}\", \"mode\": \"{}\", \"max_viewers\": {n}, \"slowest_fps\": {fps:.2}, \
          \"server_cpu_cores\": {cpu:.4}, \"server_cpu_per_viewer\": {}, \"failed_at\": {}, \"capped\": {}}}",
-        if per_viewer { "per-viewer" } else { "once" },
+        mode.name(),
         if per.is_finite() {
             format!("{per:.5}")
         } else {
@@ -189,13 +234,16 @@ fn measure(
     )
 }
 
-fn spawn_viewer(server: &Fanout) -> Viewer {
+fn spawn_viewer(server: &Fanout, mode: Mode) -> Viewer {
     let frames = Arc::new(AtomicU64::new(0));
     let counter = Arc::clone(&frames);
     let addr = server.local_addr();
     let handle = thread::Builder::new()
         .name("fw-client".into())
         .spawn(move || {
+            if mode == Mode::Http {
+                return read_mjpeg(addr, &counter);
+            }
             let Ok(mut client) = Client::connect(addr, Request::default(), ClientConfig::default())
             else {
                 return;
@@ -206,6 +254,22 @@ fn spawn_viewer(server: &Fanout) -> Viewer {
         })
         .expect("viewer thread");
     Viewer { frames, handle }
+}
+
+/// An HTTP client: `GET /stream`, then counts the MJPEG parts (read by their Content-Length,
+/// not decoded) until the stream ends.
+fn read_mjpeg(addr: std::net::SocketAddr, counter: &AtomicU64) {
+    let Ok(mut stream) = TcpStream::connect(addr) else {
+        return;
+    };
+    if stream.write_all(b"GET /stream HTTP/1.1\r\n\r\n").is_err() {
+        return;
+    }
+    let mut reader = BufReader::new(stream);
+    framewire_bench_harness::read_mjpeg_parts(&mut reader, |_, _| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        true
+    });
 }
 
 /// Renders, encodes (once, or once per viewer) and publishes a frame every 1/30 s.

@@ -1,0 +1,200 @@
+//! The page at `/` in real Chromium and Firefox (Debian's `chromium` and `firefox-esr`), in a
+//! window under a private Xvfb: two screenshots a second apart show different test-pattern frame numbers (read off the
+//! pixels), and the page's own figures (fps, capture-to-display latency, viewers), which it
+//! mirrors into its title, are sane. Chromium's `--headless --screenshot` would grab at page
+//! load, before the script drew anything, hence a real window. Skips with the reason where
+//! the browser, Xvfb, xwd or xdotool is missing, and fails instead under `FRAMEWIRE_REQUIRE_ALL=1`.
+
+// Tests report skips and figures on stderr.
+#![allow(clippy::print_stderr)]
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use framewire_core::Frame;
+
+mod common;
+use common::WAIT;
+use common::http::{have, serve_http};
+use common::xscreen::{Reaped, crop, screenshot, start_xvfb};
+
+const SIZE: (u32, u32) = (320, 240);
+
+/// The page's figures, as its title carries them: `framewire fps=29.8 latency_ms=12.0 viewers=1 frames=57`.
+#[derive(Debug, Default)]
+struct Figures {
+    fps: f64,
+    latency_ms: Option<f64>,
+    viewers: Option<u64>,
+    frames: u64,
+}
+
+fn parse_title(title: &str) -> Option<Figures> {
+    let mut figures = Figures::default();
+    let mut words = title.split_whitespace();
+    if words.next()? != "framewire" {
+        return None;
+    }
+    // Firefox adds " — Mozilla Firefox" to the title: words without `=` are not figures.
+    for (key, value) in words.filter_map(|w| w.split_once('=')) {
+        match key {
+            "fps" => figures.fps = value.parse().ok()?,
+            "latency_ms" => figures.latency_ms = value.parse().ok(),
+            "viewers" => figures.viewers = value.parse().ok(),
+            "frames" => figures.frames = value.parse().ok()?,
+            _ => {}
+        }
+    }
+    Some(figures)
+}
+
+/// The page's title now, if its window is up.
+fn title(display: &str) -> Option<String> {
+    let out = Command::new("xdotool")
+        .args(["search", "--name", "^framewire", "getwindowname"])
+        .env("DISPLAY", display)
+        .stderr(Stdio::null())
+        .output()
+        .expect("run xdotool");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines().next().map(str::to_string)
+}
+
+/// Waits until the page says it drew more than `frames` frames; returns its figures then.
+fn figures_past(display: &str, frames: u64) -> Figures {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(f) = title(display).as_deref().and_then(parse_title)
+            && f.frames > frames
+        {
+            return f;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited {WAIT:?} for the page to draw more than {frames} frames; its title: {:?}",
+            title(display)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The test pattern's frame number on the screen, with where the picture's top is (it sits at
+/// the page's top-left corner, under whatever bar Chromium shows above the page).
+fn frame_on_screen(screen: &Frame) -> Option<(u64, u32)> {
+    (0..200).find_map(|y| {
+        let n = framewire_pattern::read_frame_number(&crop(screen, 0, y, SIZE.0, SIZE.1))?;
+        Some((n, y))
+    })
+}
+
+fn save(browser: &str, screen: &Frame) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{browser}-screen.png"));
+    framewire_display::write_png(&path, screen).expect("write the screenshot");
+    path
+}
+
+/// The browsers the page is tested in: the program, its Debian package, and its arguments to
+/// show `url` in a window at the screen's top-left corner with profile folder `profile`.
+type Launch = fn(url: &str, profile: &str) -> Vec<String>;
+
+fn chromium(url: &str, profile: &str) -> Vec<String> {
+    [
+        // Root cannot use the sandbox; --test-type leaves out the bar that says so.
+        "--no-sandbox",
+        "--test-type",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--disable-gpu",
+        "--window-position=0,0",
+        "--window-size=800,600",
+    ]
+    .map(String::from)
+    .into_iter()
+    .chain([format!("--user-data-dir={profile}"), format!("--app={url}")])
+    .collect()
+}
+
+fn firefox(url: &str, profile: &str) -> Vec<String> {
+    ["--new-instance", "--profile", profile, "--kiosk", url]
+        .map(String::from)
+        .to_vec()
+}
+
+#[test]
+fn chromium_draws_the_live_stream_and_measures_its_own_fps_and_latency() {
+    page_in("chromium", "chromium", chromium);
+}
+
+#[test]
+fn firefox_draws_the_live_stream_and_measures_its_own_fps_and_latency() {
+    page_in("firefox-esr", "firefox-esr", firefox);
+}
+
+/// Loads the page in `browser` (as `launch` says) under a private Xvfb and checks it.
+fn page_in(browser: &str, package: &str, launch: Launch) {
+    let tools = [
+        (browser, "--version", package),
+        ("Xvfb", "-help", "xvfb"),
+        ("xwd", "-help", "x11-apps"),
+        ("xdotool", "version", "xdotool"),
+    ];
+    if !tools
+        .iter()
+        .all(|(tool, arg, package)| have(tool, arg, package))
+    {
+        return;
+    }
+    let (_serve, addr) = serve_http(&["--codec", "jpeg", "--width", "320", "--adapt", "off"]);
+    let (_xvfb, display) = start_xvfb();
+    let profile = tempfile::tempdir().unwrap();
+    let url = format!("http://{addr}/");
+    let _browser = Reaped(
+        Command::new(browser)
+            .args(launch(&url, &profile.path().display().to_string()))
+            .env("DISPLAY", &display)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {browser}: {e}")),
+    );
+    // Two whole seconds of figures: the page's windows are a second each.
+    let start = figures_past(&display, 0).frames;
+    figures_past(&display, start + 60);
+
+    let first = screenshot(&display);
+    let taken = Instant::now();
+    let Some((a, top)) = frame_on_screen(&first) else {
+        panic!(
+            "{browser}: no test-pattern frame on the screen: {}",
+            save(browser, &first).display()
+        );
+    };
+    // The check: two screenshots a second apart.
+    std::thread::sleep(Duration::from_secs(1).saturating_sub(taken.elapsed()));
+    let second = screenshot(&display);
+    let Some(b) = framewire_pattern::read_frame_number(&crop(&second, 0, top, SIZE.0, SIZE.1))
+    else {
+        panic!(
+            "{browser}: the picture moved or broke: {}",
+            save(browser, &second).display()
+        );
+    };
+    assert!(
+        b > a + 15,
+        "{browser}: frames {a} then {b} a second apart at 30 fps: {}",
+        save(browser, &second).display()
+    );
+
+    let f = figures_past(&display, 0);
+    eprintln!("{browser}'s page: {f:?}");
+    assert!((20.0..40.0).contains(&f.fps), "{browser}: {f:?}");
+    let latency = f.latency_ms.expect("a latency figure");
+    assert!((0.0..500.0).contains(&latency), "{browser}: {f:?}");
+    assert_eq!(
+        f.viewers,
+        Some(1),
+        "{browser}: the page is the one viewer: {f:?}"
+    );
+}
