@@ -132,6 +132,7 @@ pub mod token;
 // SIOCOUTQ and TCP_INFO through libc: no safe wrapper exists (see the module's doc).
 #[allow(unsafe_code)]
 mod tcp_queue;
+pub mod udp;
 pub mod wire;
 
 pub use chat::{CallConfig, ChatDialer, ChatListener};
