@@ -205,3 +205,13 @@ mod tests {
         assert!(parse_addr("127.0.0.1").is_err());
     }
 }
+
+/// How a stream travels: `--transport`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Transport {
+    /// framewire over TCP
+    #[default]
+    Tcp,
+    /// framewire over UDP datagrams (frames cut to --mtu, with parity)
+    Udp,
+}

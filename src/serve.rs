@@ -11,10 +11,11 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use framewire_core::{FrameSink, Ladder, Publisher};
+use framewire_net::udp::{UdpConfig, UdpServer};
 use framewire_net::{Server, ServerConfig, ServerEvent};
 use framewire_session::SendError;
 
-use crate::args::{parse_addr, parse_duration};
+use crate::args::{Transport, parse_addr, parse_duration};
 use crate::live::LiveLine;
 use crate::sending::{SendArgs, print_send_event};
 
@@ -47,6 +48,15 @@ pub struct ServeArgs {
     /// variable FRAMEWIRE_TOKEN; a token on the command line would show in `ps`)
     #[arg(long, value_name = "PATH")]
     token_file: Option<PathBuf>,
+    /// How the stream travels: tcp, or udp (datagrams; see README's UDP section)
+    #[arg(long, value_enum, default_value_t)]
+    transport: Transport,
+    /// With --transport udp: frame bytes per datagram
+    #[arg(long, default_value = "1200", value_name = "BYTES")]
+    mtu: usize,
+    /// With --transport udp: data datagrams per parity datagram (0: none)
+    #[arg(long, default_value = "8", value_name = "N")]
+    fec: u8,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -80,12 +90,12 @@ fn serve(
     ctrlc::set_handler(move || on_ctrlc.store(true, Ordering::SeqCst))
         .context("cannot install the Ctrl-C handler")?;
     let fps = prepared.fps;
-    let server = bind(&args, Arc::clone(&prepared.ladder), fps)?;
-    println!("listening on {}", server.local_addr());
+    let (server, at) = bind(&args, Arc::clone(&prepared.ladder), fps)?;
+    println!("listening on {at}");
     println!("{}", prepared.describe());
     let _ = std::io::stdout().flush();
     let source = prepared.source_name.clone();
-    let mut publishers: Vec<Arc<dyn Publisher>> = vec![Arc::new(server)];
+    let mut publishers: Vec<Arc<dyn Publisher>> = vec![server];
     if let Some(path) = &args.record {
         publishers.extend(crate::files::recorder(
             path,
@@ -111,10 +121,27 @@ fn serve(
     Ok(())
 }
 
-/// The framewire server of `ladder`'s renditions, on `--listen`.
-fn bind(args: &ServeArgs, ladder: Arc<Ladder>, fps: f64) -> anyhow::Result<framewire_net::Fanout> {
+/// The framewire server of `ladder`'s renditions, on `--listen`, and where it listens.
+fn bind(
+    args: &ServeArgs,
+    ladder: Arc<Ladder>,
+    fps: f64,
+) -> anyhow::Result<(Arc<dyn Publisher>, String)> {
     let token = crate::args::token(args.token_file.as_deref())?;
     crate::args::warn_if_open(args.listen, token.is_some(), "--listen");
+    if args.transport == Transport::Udp {
+        let config = UdpConfig {
+            max_viewers: args.max_viewers as usize,
+            mtu: args.mtu,
+            fec: args.fec,
+            token,
+            ..UdpConfig::default()
+        };
+        let server = UdpServer::bind(args.listen, ladder, fps, config, print_event)
+            .with_context(|| format!("cannot listen on udp://{}", args.listen))?;
+        let at = format!("udp://{}", server.local_addr());
+        return Ok((Arc::new(server), at));
+    }
     let config = ServerConfig {
         max_viewers: args.max_viewers as usize,
         handshake_timeout: args.handshake_timeout,
@@ -122,8 +149,10 @@ fn bind(args: &ServeArgs, ladder: Arc<Ladder>, fps: f64) -> anyhow::Result<frame
         token,
         ..ServerConfig::default()
     };
-    Server::bind(args.listen, ladder, fps, config, print_event)
-        .with_context(|| format!("cannot listen on {}", args.listen))
+    let server = Server::bind(args.listen, ladder, fps, config, print_event)
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let at = server.local_addr().to_string();
+    Ok((Arc::new(server), at))
 }
 
 fn print_event(event: ServerEvent) {

@@ -23,6 +23,8 @@ pub struct Losses {
     pub inconsistent: u64,
     /// Data pieces rebuilt from parity.
     pub recovered: u64,
+    /// Parity pieces that came after their frame was complete (no loss to repair).
+    pub parity_unused: u64,
 }
 
 #[derive(Debug, Default)]
@@ -97,6 +99,11 @@ impl Reassembler {
             && u64::from(f.offset) + f.data.len() as u64 <= u64::from(f.frame_len);
         if !fits {
             self.losses.inconsistent += 1;
+            return None;
+        }
+        if f.sent <= self.last && f.index >= f.count {
+            // Parity for a frame that arrived without it: nothing was lost.
+            self.losses.parity_unused += 1;
             return None;
         }
         if f.frame_len > self.max_frame || f.sent <= self.last {
