@@ -90,7 +90,7 @@ fn serve(
     ctrlc::set_handler(move || on_ctrlc.store(true, Ordering::SeqCst))
         .context("cannot install the Ctrl-C handler")?;
     let fps = prepared.fps;
-    let (server, at) = bind(&args, Arc::clone(&prepared.ladder), fps)?;
+    let (server, at, udp) = bind(&args, Arc::clone(&prepared.ladder), fps)?;
     println!("listening on {at}");
     println!("{}", prepared.describe());
     let _ = std::io::stdout().flush();
@@ -112,6 +112,9 @@ fn serve(
         e => e.into(),
     })?;
     println!("stopped after sending {} frames", report.frames);
+    if let Some(udp) = udp {
+        println!("{}", udp.drops());
+    }
     if report.dropped_at_capture > 0 {
         println!(
             "{} captured frames dropped because the pipeline was busy (newest frame wins)",
@@ -121,12 +124,15 @@ fn serve(
     Ok(())
 }
 
+/// A bound server: the publisher, where it listens, and the UDP server again for its drops.
+type Bound = (Arc<dyn Publisher>, String, Option<Arc<UdpServer>>);
+
 /// The framewire server of `ladder`'s renditions, on `--listen`, and where it listens.
 fn bind(
     args: &ServeArgs,
     ladder: Arc<Ladder>,
     fps: f64,
-) -> anyhow::Result<(Arc<dyn Publisher>, String)> {
+) -> anyhow::Result<Bound> {
     let token = crate::args::token(args.token_file.as_deref())?;
     crate::args::warn_if_open(args.listen, token.is_some(), "--listen");
     if args.transport == Transport::Udp {
@@ -140,7 +146,8 @@ fn bind(
         let server = UdpServer::bind(args.listen, ladder, fps, config, print_event)
             .with_context(|| format!("cannot listen on udp://{}", args.listen))?;
         let at = format!("udp://{}", server.local_addr());
-        return Ok((Arc::new(server), at));
+        let server = Arc::new(server);
+        return Ok((Arc::clone(&server) as _, at, Some(server)));
     }
     let config = ServerConfig {
         max_viewers: args.max_viewers as usize,
@@ -152,7 +159,7 @@ fn bind(
     let server = Server::bind(args.listen, ladder, fps, config, print_event)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let at = server.local_addr().to_string();
-    Ok((Arc::new(server), at))
+    Ok((Arc::new(server), at, None))
 }
 
 fn print_event(event: ServerEvent) {

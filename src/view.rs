@@ -121,8 +121,7 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
             let on_close = Arc::clone(&worker_signal);
             window.on_close(move || on_close.stop());
             let mut sink = KeepLast::new(keep, files.sink(Some(Box::new(window))));
-            let outcome =
-                receive_into(&worker_args, token, &worker_signal, &mut sink, files, &udp);
+            let outcome = receive_into(&worker_args, token, &worker_signal, &mut sink, files, &udp);
             (outcome, sink.last)
         })?;
         if closed {
@@ -312,7 +311,10 @@ fn finish(
             map.insert("lost".into(), n(&losses.lost).into());
             map.insert("fragments_lost".into(), n(&losses.fragments_lost).into());
             map.insert("fragments_recovered".into(), n(&losses.recovered).into());
-            map.insert("datagrams_dropped".into(), n(&losses.dropped_datagrams).into());
+            map.insert(
+                "datagrams_dropped".into(),
+                n(&losses.dropped_datagrams).into(),
+            );
         }
         let mut out = std::io::stdout().lock();
         serde_json::to_writer(&mut out, &report).context("writing stats")?;

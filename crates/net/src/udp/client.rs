@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use nix::sys::socket::{setsockopt, sockopt};
+
 use framewire_core::{
     Closer, Connector, Packet, Placement, Received, Request, StreamInfo, Subscription,
     TransportError,
@@ -22,6 +24,8 @@ use crate::wire::{SWITCH_LEN, Switch};
 
 /// How often a viewer reports (and so keeps its place).
 pub const REPORT_EVERY: Duration = Duration::from_millis(250);
+/// The receive buffer asked for: a few large frames.
+const RECEIVE_BUFFER: usize = 4 << 20;
 /// How long a join waits for each answer before saying its hello again.
 const HELLO_RETRY: Duration = Duration::from_millis(250);
 /// How long a join tries in all.
@@ -122,6 +126,10 @@ impl UdpSubscription {
             (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
         };
         let socket = UdpSocket::bind(any).map_err(|e| lost(addr, e))?;
+        // Room for a few frames while the decoder works (the kernel caps it at rmem_max).
+        if let Err(e) = setsockopt(&socket, sockopt::RcvBuf, &RECEIVE_BUFFER) {
+            tracing::debug!("SO_RCVBUF: {e}");
+        }
         // Only the server's datagrams arrive on a connected socket.
         socket.connect(addr).map_err(|e| lost(addr, e))?;
         let mut hello = HelloMsg {
@@ -150,7 +158,9 @@ impl UdpSubscription {
             hello.write(&mut out);
             socket.send(&out).map_err(|e| lost(addr, e))?;
             let wait_until = (now + HELLO_RETRY).min(deadline);
-            while let Some(n) = recv_until(&socket, &mut buf, wait_until).map_err(|e| lost(addr, e))? {
+            while let Some(n) =
+                recv_until(&socket, &mut buf, wait_until).map_err(|e| lost(addr, e))?
+            {
                 match datagram::parse(&buf[..n], 0) {
                     Ok(Datagram::Cookie(c)) => {
                         cookie_seen = true;
@@ -240,7 +250,12 @@ fn recv_until(socket: &UdpSocket, buf: &mut [u8], until: Instant) -> io::Result<
     socket.set_read_timeout(Some(left))?;
     match socket.recv(buf) {
         Ok(n) => Ok(Some(n)),
-        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
             Ok(None)
         }
         Err(e) => Err(e),
@@ -305,7 +320,8 @@ impl Subscription for UdpSubscription {
                 ));
             }
             let until = self.next_report.min(idle);
-            let Some(n) = recv_until(&self.socket, &mut self.buf, until).map_err(|e| lost(peer, e))?
+            let Some(n) =
+                recv_until(&self.socket, &mut self.buf, until).map_err(|e| lost(peer, e))?
             else {
                 continue;
             };
@@ -327,7 +343,9 @@ impl Subscription for UdpSubscription {
                 }
                 // A repeated start, or bytes that are no datagram of ours: counted, dropped.
                 Ok(_) | Err(_) => {
-                    self.losses.dropped_datagrams.fetch_add(1, Ordering::Relaxed);
+                    self.losses
+                        .dropped_datagrams
+                        .fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
             };
@@ -338,17 +356,14 @@ impl Subscription for UdpSubscription {
             let Some(done) = done else { continue };
             self.frames += 1;
             self.report.frames += 1;
+            self.report.last_sent = done.sent;
             self.report.last_bytes = u32::try_from(self.frame.len()).unwrap_or(u32::MAX);
-            self.report.last_spread_us =
-                u32::try_from(done.spread.as_micros()).unwrap_or(u32::MAX);
+            self.report.last_spread_us = u32::try_from(done.spread.as_micros()).unwrap_or(u32::MAX);
             let bytes = std::mem::take(&mut self.frame_bytes);
             let prefix: [u8; SWITCH_LEN] = self.frame[..PREFIX_LEN].try_into().expect("prefix");
             if prefix != self.prefix {
                 let switch = Switch::parse(&prefix).map_err(|e| {
-                    TransportError::fatal(format!(
-                        "server udp://{peer}: frame {}: {e}",
-                        done.seq
-                    ))
+                    TransportError::fatal(format!("server udp://{peer}: frame {}: {e}", done.seq))
                 })?;
                 self.prefix = prefix;
                 self.placement = switch.placement;

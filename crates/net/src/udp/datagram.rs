@@ -162,6 +162,9 @@ pub struct ReportMsg {
     pub last_bytes: u32,
     /// Microseconds from its first datagram's arrival to its last one's.
     pub last_spread_us: u32,
+    /// The number (among frames sent to this viewer) of the newest frame it completed: the
+    /// frames the server had sent by then, so that both counts are of the same moment.
+    pub last_sent: u32,
 }
 
 /// A piece of a frame.
@@ -241,6 +244,7 @@ impl ReportMsg {
         b.extend_from_slice(&self.bytes.to_le_bytes());
         b.extend_from_slice(&self.last_bytes.to_le_bytes());
         b.extend_from_slice(&self.last_spread_us.to_le_bytes());
+        b.extend_from_slice(&self.last_sent.to_le_bytes());
         b.resize(REPORT_LEN, 0);
     }
 }
@@ -413,13 +417,12 @@ pub fn parse(b: &[u8], max_frame: u32) -> Result<Datagram<'_>, DatagramError> {
             exact("hello", b, HELLO_LEN)?;
             let codec = match b[8] {
                 0 => None,
-                id => Some(
-                    framewire_core::CodecKind::from_wire_id(id)
-                        .ok_or(WireErrorKind::UnknownCodec {
-                            id,
-                            what: "udp hello",
-                        })?,
-                ),
+                id => Some(framewire_core::CodecKind::from_wire_id(id).ok_or(
+                    WireErrorKind::UnknownCodec {
+                        id,
+                        what: "udp hello",
+                    },
+                )?),
             };
             let width = match u32_at(b, 12) {
                 0 => None,
@@ -456,6 +459,7 @@ pub fn parse(b: &[u8], max_frame: u32) -> Result<Datagram<'_>, DatagramError> {
                 bytes: u64_at(b, 16),
                 last_bytes: u32_at(b, 24),
                 last_spread_us: u32_at(b, 28),
+                last_sent: u32_at(b, 32),
             })
         }
         Kind::End => {
@@ -532,10 +536,7 @@ fn check_fragment(f: &Fragment<'_>, max_frame: u32) -> Result<(), DatagramError>
     }
     // Each piece but the last is full, so the count must be what the frame needs at most.
     if u64::from(f.count) > u64::from(f.frame_len) {
-        return Err(bad(format!(
-            "{} pieces for {} bytes",
-            f.count, f.frame_len
-        )));
+        return Err(bad(format!("{} pieces for {} bytes", f.count, f.frame_len)));
     }
     Ok(())
 }
@@ -590,11 +591,15 @@ mod tests {
             bytes: 2,
             last_bytes: 3,
             last_spread_us: 4,
+            last_sent: 5,
         };
         report.write(&mut b);
         assert_eq!(parse(&b, 1000), Ok(Datagram::Report(report)));
         write_end(Some("server full"), &mut b);
-        assert_eq!(parse(&b, 1000), Ok(Datagram::End(Some("server full".into()))));
+        assert_eq!(
+            parse(&b, 1000),
+            Ok(Datagram::End(Some("server full".into())))
+        );
         let f = fragment(&[1; 50]);
         let Ok(Datagram::Fragment(p)) = parse(&f, 1000) else {
             panic!("fragment did not parse");
@@ -606,13 +611,26 @@ mod tests {
     fn impossible_fragments_are_refused() {
         let f = fragment(&[1; 50]);
         let e = parse(&f, 99).unwrap_err().to_string();
-        assert_eq!(e, "impossible fragment of frame 7: frame of 100 bytes exceeds max 99");
+        assert_eq!(
+            e,
+            "impossible fragment of frame 7: frame of 100 bytes exceeds max 99"
+        );
         let mut over = fragment(&[1; 50]);
         over[32..36].copy_from_slice(&60u32.to_le_bytes());
-        assert!(parse(&over, 1000).unwrap_err().to_string().contains("offset 60"));
+        assert!(
+            parse(&over, 1000)
+                .unwrap_err()
+                .to_string()
+                .contains("offset 60")
+        );
         let mut index = fragment(&[1; 50]);
         index[36..38].copy_from_slice(&2u16.to_le_bytes());
-        assert!(parse(&index, 1000).unwrap_err().to_string().contains("piece 2 of 2"));
+        assert!(
+            parse(&index, 1000)
+                .unwrap_err()
+                .to_string()
+                .contains("piece 2 of 2")
+        );
     }
 
     #[test]

@@ -11,12 +11,12 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use framewire_core::{Latest, Ladder, Packet, Placement, Publisher, Waited};
+use framewire_core::{Ladder, Latest, Packet, Placement, Publisher, Waited};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::datagram::{
-    self, COOKIE_BYTES, CookieMsg, Datagram, DEFAULT_MTU, HelloMsg, Outgoing, ReportMsg,
+    self, COOKIE_BYTES, CookieMsg, DEFAULT_MTU, Datagram, HelloMsg, Outgoing, ReportMsg,
 };
 use crate::adapt::{Adapter, Counters};
 use crate::fanout::ServerEvent;
@@ -59,6 +59,20 @@ pub struct Drops {
     pub bad_cookie: AtomicU64,
     /// Reports from addresses that are not viewers (answered with a rejoin).
     pub unknown: AtomicU64,
+}
+
+impl std::fmt::Display for Drops {
+    /// `udp datagrams dropped: 3 malformed, 1 with a stale cookie, 2 from no viewer`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        write!(
+            f,
+            "udp datagrams dropped: {} malformed, {} with a stale cookie, {} from no viewer",
+            n(&self.malformed),
+            n(&self.bad_cookie),
+            n(&self.unknown)
+        )
+    }
 }
 
 type EventFn = dyn Fn(ServerEvent) + Send + Sync;
@@ -308,7 +322,9 @@ fn receive_loop(shared: &Arc<Shared>) {
             Err(e)
                 if matches!(
                     e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
                 ) => {}
             // An ICMP error for an earlier send (a viewer's port closed) shows here on some
             // systems; the viewer's silence ends it.
@@ -491,8 +507,10 @@ fn on_report(shared: &Shared, viewer: &Viewer, report: ReportMsg) {
     if !viewer.adapts {
         return;
     }
+    // Frames sent up to the newest one it completed, against those it completed: both as of
+    // the report (frames still on their way count for neither).
     let counters = Counters {
-        offered: viewer.offered.load(Ordering::Relaxed),
+        offered: u64::from(report.last_sent),
         sent: report.frames,
         bytes: report.bytes,
     };
