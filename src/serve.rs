@@ -128,11 +128,7 @@ fn serve(
 type Bound = (Arc<dyn Publisher>, String, Option<Arc<UdpServer>>);
 
 /// The framewire server of `ladder`'s renditions, on `--listen`, and where it listens.
-fn bind(
-    args: &ServeArgs,
-    ladder: Arc<Ladder>,
-    fps: f64,
-) -> anyhow::Result<Bound> {
+fn bind(args: &ServeArgs, ladder: Arc<Ladder>, fps: f64) -> anyhow::Result<Bound> {
     let token = crate::args::token(args.token_file.as_deref())?;
     crate::args::warn_if_open(args.listen, token.is_some(), "--listen");
     if args.transport == Transport::Udp {
