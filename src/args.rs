@@ -206,12 +206,11 @@ mod tests {
     }
 }
 
-/// How a stream travels: `--transport`.
+/// How a stream travels: `--transport` (tcp: framewire over TCP; udp: over UDP datagrams, frames
+/// cut to --mtu, with parity). The variants carry no doc comment: clap would show it as help.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Transport {
-    /// framewire over TCP
     #[default]
     Tcp,
-    /// framewire over UDP datagrams (frames cut to --mtu, with parity)
     Udp,
 }
