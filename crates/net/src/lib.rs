@@ -178,7 +178,8 @@
 //! per N data datagrams, 12.5% more bytes at N = 8 (0 sends none). A frame is handed on only
 //! complete and newer than the last handed on; the viewer rebuilds at most 4 frames at once
 //! (a piece of a fifth evicts the oldest), and a newer complete frame makes older incomplete
-//! ones obsolete. Its `--stats json` says `lost` (frames sent that never arrived complete),
+//! ones obsolete; when several frames complete among the datagrams already queued, only the
+//! newest is handed on (the others count as dropped). Its `--stats json` says `lost` (frames sent that never arrived complete),
 //! `fragments_lost` (missing pieces of incomplete frames), `fragments_recovered` and
 //! `datagrams_dropped` (late, duplicated or inconsistent).
 //!

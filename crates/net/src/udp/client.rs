@@ -17,7 +17,7 @@ use framewire_core::{
 };
 
 use super::datagram::{self, Datagram, HelloMsg, PREFIX_LEN, ReportMsg};
-use super::reassembly::{Losses, Reassembler};
+use super::reassembly::{Complete, Losses, Reassembler};
 use crate::client::NetError;
 use crate::token::Token;
 use crate::wire::{SWITCH_LEN, Switch};
@@ -212,6 +212,49 @@ impl UdpSubscription {
         }
     }
 
+    /// Takes the datagram of `n` bytes in the buffer: a frame it completed (with the bytes of
+    /// the datagrams since the last one), the end of the connection, or nothing yet.
+    fn take(&mut self, n: usize) -> Step {
+        let peer = self.peer;
+        self.heard = Instant::now();
+        self.report.bytes += n as u64;
+        self.frame_bytes += n as u64;
+        let max = self.config.max_payload.saturating_add(PREFIX_LEN as u32);
+        let fragment = match datagram::parse(&self.buf[..n], max) {
+            Ok(Datagram::Fragment(f)) => f,
+            Ok(Datagram::End(reason)) => return Step::Return(Ok(Received::End { reason })),
+            Ok(Datagram::Rejoin) => {
+                return Step::Return(Err(lost(
+                    peer,
+                    io::Error::new(
+                        io::ErrorKind::ConnectionReset,
+                        "the server no longer knows this viewer (did it restart?)",
+                    ),
+                )));
+            }
+            // A repeated start, or bytes that are no datagram of ours: counted, dropped.
+            Ok(_) | Err(_) => {
+                self.losses
+                    .dropped_datagrams
+                    .fetch_add(1, Ordering::Relaxed);
+                return Step::Nothing;
+            }
+        };
+        let done = self
+            .reassembler
+            .push(&fragment, self.heard, &mut self.frame);
+        self.count_losses();
+        let Some(done) = done else {
+            return Step::Nothing;
+        };
+        self.frames += 1;
+        self.report.frames += 1;
+        self.report.last_sent = done.sent;
+        self.report.last_bytes = u32::try_from(self.frame.len()).unwrap_or(u32::MAX);
+        self.report.last_spread_us = u32::try_from(done.spread.as_micros()).unwrap_or(u32::MAX);
+        Step::Frame(done, std::mem::take(&mut self.frame_bytes))
+    }
+
     /// Adds what the reassembler counted since last time to the shared losses.
     fn count_losses(&mut self) {
         let now = self.reassembler.losses();
@@ -240,6 +283,19 @@ impl UdpSubscription {
         Received::Packet { bytes }
     }
 }
+
+/// What one datagram gave.
+enum Step {
+    /// Nothing to hand on yet.
+    Nothing,
+    /// A complete frame (now in the subscription's frame buffer), and the bytes it took.
+    Frame(Complete, u64),
+    /// What `recv` returns now.
+    Return(Result<Received, TransportError>),
+}
+
+/// Datagrams read at most, after a frame completed, to find a newer one.
+const MAX_DRAIN: usize = 4096;
 
 /// Receives one datagram, waiting until `until`; `None` when it passed.
 fn recv_until(socket: &UdpSocket, buf: &mut [u8], until: Instant) -> io::Result<Option<usize>> {
@@ -325,41 +381,42 @@ impl Subscription for UdpSubscription {
             else {
                 continue;
             };
-            self.heard = Instant::now();
-            self.report.bytes += n as u64;
-            self.frame_bytes += n as u64;
-            let max = self.config.max_payload.saturating_add(PREFIX_LEN as u32);
-            let fragment = match datagram::parse(&self.buf[..n], max) {
-                Ok(Datagram::Fragment(f)) => f,
-                Ok(Datagram::End(reason)) => return Ok(Received::End { reason }),
-                Ok(Datagram::Rejoin) => {
-                    return Err(lost(
-                        peer,
-                        io::Error::new(
-                            io::ErrorKind::ConnectionReset,
-                            "the server no longer knows this viewer (did it restart?)",
-                        ),
-                    ));
-                }
-                // A repeated start, or bytes that are no datagram of ours: counted, dropped.
-                Ok(_) | Err(_) => {
-                    self.losses
-                        .dropped_datagrams
-                        .fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
+            let (mut done, mut bytes) = match self.take(n) {
+                Step::Nothing => continue,
+                Step::Return(r) => return r,
+                Step::Frame(done, bytes) => (done, bytes),
             };
-            let done = self
-                .reassembler
-                .push(&fragment, self.heard, &mut self.frame);
-            self.count_losses();
-            let Some(done) = done else { continue };
-            self.frames += 1;
-            self.report.frames += 1;
-            self.report.last_sent = done.sent;
-            self.report.last_bytes = u32::try_from(self.frame.len()).unwrap_or(u32::MAX);
-            self.report.last_spread_us = u32::try_from(done.spread.as_micros()).unwrap_or(u32::MAX);
-            let bytes = std::mem::take(&mut self.frame_bytes);
+            // Newest wins here too: datagrams already queued may complete a newer frame, and
+            // an older one is not worth decoding then (a bounded number, so a fast stream
+            // cannot keep this loop from returning).
+            self.socket
+                .set_nonblocking(true)
+                .map_err(|e| lost(peer, e))?;
+            let mut early = None;
+            for _ in 0..MAX_DRAIN {
+                let n = match self.socket.recv(&mut self.buf) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        early = Some(Err(lost(peer, e)));
+                        break;
+                    }
+                };
+                match self.take(n) {
+                    Step::Nothing => {}
+                    Step::Return(r) => {
+                        early = Some(r);
+                        break;
+                    }
+                    Step::Frame(newer, more) => (done, bytes) = (newer, bytes + more),
+                }
+            }
+            self.socket
+                .set_nonblocking(false)
+                .map_err(|e| lost(peer, e))?;
+            if let Some(r) = early {
+                return r;
+            }
             let prefix: [u8; SWITCH_LEN] = self.frame[..PREFIX_LEN].try_into().expect("prefix");
             if prefix != self.prefix {
                 let switch = Switch::parse(&prefix).map_err(|e| {

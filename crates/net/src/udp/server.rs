@@ -111,6 +111,8 @@ struct Shared {
     threads: Mutex<Vec<JoinHandle<()>>>,
     stopping: AtomicBool,
     dropped: AtomicU64,
+    /// Frames whose datagrams all went to the socket, over every viewer.
+    frames_out: AtomicU64,
     drops: Drops,
     failures: Failures,
     on_event: Box<EventFn>,
@@ -162,6 +164,7 @@ impl UdpServer {
             threads: Mutex::new(Vec::new()),
             stopping: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
+            frames_out: AtomicU64::new(0),
             drops: Drops::default(),
             failures: Failures::default(),
             on_event: Box::new(on_event),
@@ -185,6 +188,13 @@ impl UdpServer {
     /// Datagrams dropped so far, by why.
     pub fn drops(&self) -> &Drops {
         &self.shared.drops
+    }
+
+    /// Frames whose datagrams have all been handed to the socket, over every viewer (for
+    /// tests that need to know a frame left).
+    #[doc(hidden)]
+    pub fn frames_out(&self) -> u64 {
+        self.shared.frames_out.load(Ordering::SeqCst)
     }
 }
 
@@ -576,6 +586,7 @@ fn deliver(shared: &Shared, viewer: &Viewer, mut placement: Placement) {
         viewer
             .bytes
             .fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
+        shared.frames_out.fetch_add(1, Ordering::SeqCst);
     };
     let error = error.flatten();
     if shared.stopping.load(Ordering::SeqCst) {
