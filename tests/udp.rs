@@ -128,6 +128,17 @@ fn a_hello_without_its_cookie_gets_one_reply_no_larger_and_no_stream() {
         forged.recv(&mut buf).is_err(),
         "something came before the cookie was echoed"
     );
+    // A report from an address that never joined gets only a rejoin, smaller than the report.
+    let mut report = b"FWUD\x01\x05\0\0".to_vec();
+    report.resize(40, 0);
+    forged.send(&report).unwrap();
+    let n = forged.recv(&mut buf).unwrap();
+    assert_eq!(
+        (n, &buf[..6]),
+        (8, &b"FWUD\x01\x07"[..]),
+        "a rejoin of 8 bytes"
+    );
+    assert!(forged.recv(&mut buf).is_err(), "nothing after the rejoin");
     // A wrong cookie is no better.
     forged.send(&hello(&[7; 16])).unwrap();
     let n = forged.recv(&mut buf).unwrap();
