@@ -186,7 +186,7 @@
 //! Report (40 bytes): 8 frames completed (u64), 16 bytes received (u64), 24 bytes of the
 //! newest complete frame (u32), 28 microseconds from its first piece's arrival to its last
 //! (u32: the link's rate, as a burst crosses it), 32 the number of the newest frame
-//! completed (u32), 36 reserved. The server moves the viewer along the ladder from these
+//! a piece of which arrived (u32), 36 reserved. The server moves the viewer along the ladder from these
 //! (`adapt.rs`, as over TCP) and forgets a viewer whose reports stop for 5 s; a report from an
 //! address that is no viewer (a restarted server) is answered with a rejoin (8 bytes), and
 //! the viewer joins again through the session's reconnect, with backoff.

@@ -240,6 +240,7 @@ impl UdpSubscription {
                 return Step::Nothing;
             }
         };
+        self.report.last_sent = self.report.last_sent.max(fragment.sent);
         let done = self
             .reassembler
             .push(&fragment, self.heard, &mut self.frame);
@@ -249,7 +250,6 @@ impl UdpSubscription {
         };
         self.frames += 1;
         self.report.frames += 1;
-        self.report.last_sent = done.sent;
         self.report.last_bytes = u32::try_from(self.frame.len()).unwrap_or(u32::MAX);
         self.report.last_spread_us = u32::try_from(done.spread.as_micros()).unwrap_or(u32::MAX);
         Step::Frame(done, std::mem::take(&mut self.frame_bytes))

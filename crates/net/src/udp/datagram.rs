@@ -162,8 +162,9 @@ pub struct ReportMsg {
     pub last_bytes: u32,
     /// Microseconds from its first datagram's arrival to its last one's.
     pub last_spread_us: u32,
-    /// The number (among frames sent to this viewer) of the newest frame it completed: the
-    /// frames the server had sent by then, so that both counts are of the same moment.
+    /// The number (among frames sent to this viewer) of the newest frame a piece of which
+    /// arrived: the frames the server had sent by then, so that both counts are of about the
+    /// same moment (and a link that completes no frame at all still shows as full).
     pub last_sent: u32,
 }
 

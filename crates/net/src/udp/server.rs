@@ -517,8 +517,8 @@ fn on_report(shared: &Shared, viewer: &Viewer, report: ReportMsg) {
     if !viewer.adapts {
         return;
     }
-    // Frames sent up to the newest one it completed, against those it completed: both as of
-    // the report (frames still on their way count for neither).
+    // Frames sent up to the newest one it saw a piece of, against those it completed: both
+    // as of the report (frames still on their way count for neither).
     let counters = Counters {
         offered: u64::from(report.last_sent),
         sent: report.frames,
