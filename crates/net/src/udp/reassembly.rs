@@ -459,7 +459,7 @@ mod tests {
             .iter()
             .map(|s| s.data.capacity() + s.parity.capacity())
             .sum();
-        assert!(held <= 2 * IN_PROGRESS << 16, "{held} bytes held");
+        assert!(held <= (2 * IN_PROGRESS) << 16, "{held} bytes held");
     }
 
     #[test]
