@@ -213,3 +213,12 @@ mod tests {
         assert!(parse_addr("127.0.0.1").is_err());
     }
 }
+
+/// How a stream travels: `--transport` (tcp: framewire over TCP; udp: over UDP datagrams, frames
+/// cut to --mtu, with parity). The variants carry no doc comment: clap would show it as help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Transport {
+    #[default]
+    Tcp,
+    Udp,
+}

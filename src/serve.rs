@@ -11,10 +11,11 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use framewire_core::{FrameSink, Ladder, Publisher, Rendition};
+use framewire_net::udp::{UdpConfig, UdpServer};
 use framewire_net::{Board, HttpProtocol, Server, ServerConfig, ServerEvent};
 use framewire_session::SendError;
 
-use crate::args::{parse_addr, parse_addr_or_port, parse_duration};
+use crate::args::{Transport, parse_addr, parse_addr_or_port, parse_duration};
 use crate::live::LiveLine;
 use crate::sending::{SendArgs, print_send_event};
 
@@ -52,6 +53,15 @@ pub struct ServeArgs {
     /// variable FRAMEWIRE_TOKEN; a token on the command line would show in `ps`)
     #[arg(long, value_name = "PATH")]
     token_file: Option<PathBuf>,
+    /// How the stream travels: tcp, or udp (datagrams; see README's UDP section)
+    #[arg(long, value_enum, default_value_t)]
+    transport: Transport,
+    /// With --transport udp: frame bytes per datagram
+    #[arg(long, default_value = "1200", value_name = "BYTES")]
+    mtu: usize,
+    /// With --transport udp: data datagrams per parity datagram (0: none)
+    #[arg(long, default_value = "8", value_name = "N")]
+    fec: u8,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -86,9 +96,14 @@ fn serve(
         .context("cannot install the Ctrl-C handler")?;
     let fps = prepared.fps;
     let config = config(&args)?;
-    let server = bind(&args, Arc::clone(&prepared.ladder), fps, config.clone())?;
     let board = Arc::new(Board::new(&prepared.source_name, fps));
-    board.watch(&server);
+    let (server, at, udp) = bind(
+        &args,
+        Arc::clone(&prepared.ladder),
+        fps,
+        config.clone(),
+        &board,
+    )?;
     let http = match args.http {
         Some(addr) => {
             crate::args::warn_if_open(addr, config.token.is_some(), "--http");
@@ -104,14 +119,14 @@ fn serve(
         }
         None => None,
     };
-    println!("listening on {}", server.local_addr());
+    println!("listening on {at}");
     if let Some(http) = &http {
         println!("http on http://{}/", http.local_addr());
     }
     println!("{}", prepared.describe());
     let _ = std::io::stdout().flush();
     let source = prepared.source_name.clone();
-    let mut publishers: Vec<Arc<dyn Publisher>> = vec![Arc::new(server)];
+    let mut publishers: Vec<Arc<dyn Publisher>> = vec![server];
     publishers.extend(http.map(|h| Arc::new(h) as Arc<dyn Publisher>));
     // Each encode is timed for /stats and /metrics.
     let make = Arc::clone(&prepared.make_encoder);
@@ -132,6 +147,9 @@ fn serve(
         e => e.into(),
     })?;
     println!("stopped after sending {} frames", report.frames);
+    if let Some(udp) = udp {
+        println!("{}", udp.drops());
+    }
     if report.dropped_at_capture > 0 {
         println!(
             "{} captured frames dropped because the pipeline was busy (newest frame wins)",
@@ -141,16 +159,38 @@ fn serve(
     Ok(())
 }
 
-/// The framewire server of `ladder`'s renditions, on `--listen`.
+/// A bound server: the publisher, where it listens, and the UDP server again for its drops.
+type Bound = (Arc<dyn Publisher>, String, Option<Arc<UdpServer>>);
+
+/// The framewire server of `ladder`'s renditions, on `--listen` (its figures on `board`), and
+/// where it listens.
 fn bind(
     args: &ServeArgs,
     ladder: Arc<Ladder>,
     fps: f64,
     config: ServerConfig,
-) -> anyhow::Result<framewire_net::Fanout> {
+    board: &Board,
+) -> anyhow::Result<Bound> {
     crate::args::warn_if_open(args.listen, config.token.is_some(), "--listen");
-    Server::bind(args.listen, ladder, fps, config, print_event)
-        .with_context(|| format!("cannot listen on {}", args.listen))
+    if args.transport == Transport::Udp {
+        let config = UdpConfig {
+            max_viewers: config.max_viewers,
+            mtu: args.mtu,
+            fec: args.fec,
+            token: config.token,
+            ..UdpConfig::default()
+        };
+        let server = UdpServer::bind(args.listen, ladder, fps, config, print_event)
+            .with_context(|| format!("cannot listen on udp://{}", args.listen))?;
+        let at = format!("udp://{}", server.local_addr());
+        let server = Arc::new(server);
+        return Ok((Arc::clone(&server) as _, at, Some(server)));
+    }
+    let server = Server::bind(args.listen, ladder, fps, config, print_event)
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    board.watch(&server);
+    let at = server.local_addr().to_string();
+    Ok((Arc::new(server), at, None))
 }
 
 /// The limits every protocol's server keeps, and the token each asks for.

@@ -11,10 +11,11 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use framewire_core::{CodecKind, Flow, Frame, FrameSink, PixelFormat, Request, SinkError};
 use framewire_net::token::Token;
+use framewire_net::udp::{UdpClientConfig, UdpConnector, UdpLosses};
 use framewire_net::{ClientConfig, TcpConnector};
 use framewire_session::{Outcome, ReceiveConfig, ReceiveEvent, StopSignal, receive};
 
-use crate::args::{parse_addr, parse_bytes, parse_duration};
+use crate::args::{Transport, parse_addr, parse_bytes, parse_duration};
 
 #[derive(Debug, Args)]
 pub struct ViewArgs {
@@ -69,6 +70,10 @@ pub struct ViewArgs {
     /// Largest frame payload accepted, in bytes (K, M, G suffixes)
     #[arg(long, default_value = "64M", value_parser = parse_bytes, value_name = "BYTES")]
     max_payload: u32,
+    /// How the stream travels: tcp, or udp (datagrams; `--stats json` adds `lost` and
+    /// `fragments_lost`)
+    #[arg(long, value_enum, default_value_t)]
+    transport: Transport,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -99,11 +104,13 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
         });
     }
     let keep = args.snapshot.is_some();
+    let losses = Arc::new(UdpLosses::default());
+    let udp = Arc::clone(&losses);
     let mut files = crate::files::ViewFiles::open(args.record.as_deref(), args.output.as_deref())?;
     let (outcome, last) = if args.headless {
         let mut sink = KeepLast::new(keep, files.sink(None));
         (
-            receive_into(&args, token, &signal, &mut sink, files),
+            receive_into(&args, token, &signal, &mut sink, files, &udp),
             sink.last,
         )
     } else {
@@ -114,15 +121,15 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
             let on_close = Arc::clone(&worker_signal);
             window.on_close(move || on_close.stop());
             let mut sink = KeepLast::new(keep, files.sink(Some(Box::new(window))));
-            let outcome = receive_into(&worker_args, token, &worker_signal, &mut sink, files);
+            let outcome = receive_into(&worker_args, token, &worker_signal, &mut sink, files, &udp);
             (outcome, sink.last)
         })?;
         if closed {
             signal.stop();
         }
-        return finish(&args, out.0, &out.1);
+        return finish(&args, out.0, &out.1, &losses);
     };
-    finish(&args, outcome, &last)
+    finish(&args, outcome, &last, &losses)
 }
 
 /// Runs the receive path into `sink`, printing what happens on stderr.
@@ -132,14 +139,26 @@ fn receive_into(
     signal: &StopSignal,
     sink: &mut dyn FrameSink,
     mut files: crate::files::ViewFiles,
+    losses: &Arc<UdpLosses>,
 ) -> Outcome {
-    let connector = TcpConnector {
+    let request = Request {
+        rung: args.rung,
+        codec: args.codec,
+        width: args.width,
+    };
+    let udp = UdpConnector {
         addr: args.connect,
-        request: Request {
-            rung: args.rung,
-            codec: args.codec,
-            width: args.width,
+        request,
+        config: UdpClientConfig {
+            max_payload: args.max_payload,
+            idle_timeout: args.idle_timeout,
+            token: token.clone(),
         },
+        losses: Arc::clone(losses),
+    };
+    let tcp = TcpConnector {
+        addr: args.connect,
+        request,
         config: ClientConfig {
             max_payload: args.max_payload,
             read_timeout: args.idle_timeout,
@@ -156,7 +175,11 @@ fn receive_into(
     };
     let mut live = crate::live::LiveLine::on_stderr();
     let addr = args.connect;
-    let connector = files.connector(Box::new(connector));
+    let connector: Box<dyn framewire_core::Connector> = match args.transport {
+        Transport::Tcp => Box::new(tcp),
+        Transport::Udp => Box::new(udp),
+    };
+    let connector = files.connector(connector);
     let outcome = receive(
         &*connector,
         &|s| framewire_codec::decoder(s),
@@ -255,7 +278,12 @@ impl FrameSink for KeepLast {
 }
 
 /// Writes the snapshot and the stats, and turns the outcome into the exit status.
-fn finish(args: &ViewArgs, outcome: Outcome, last: &Frame) -> anyhow::Result<()> {
+fn finish(
+    args: &ViewArgs,
+    outcome: Outcome,
+    last: &Frame,
+    losses: &UdpLosses,
+) -> anyhow::Result<()> {
     let Outcome {
         stats,
         stream,
@@ -275,6 +303,19 @@ fn finish(args: &ViewArgs, outcome: Outcome, last: &Frame) -> anyhow::Result<()>
     }
     if let (Some(StatsFormat::Json), Some(stream)) = (args.stats, stream) {
         let report = stats.report(stream.codec.name(), stream.width, stream.height);
+        let mut report = serde_json::to_value(&report).context("writing stats")?;
+        if args.transport == Transport::Udp
+            && let Some(map) = report.as_object_mut()
+        {
+            let n = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+            map.insert("lost".into(), n(&losses.lost).into());
+            map.insert("fragments_lost".into(), n(&losses.fragments_lost).into());
+            map.insert("fragments_recovered".into(), n(&losses.recovered).into());
+            map.insert(
+                "datagrams_dropped".into(),
+                n(&losses.dropped_datagrams).into(),
+            );
+        }
         let mut out = std::io::stdout().lock();
         serde_json::to_writer(&mut out, &report).context("writing stats")?;
         writeln!(out).context("writing stats")?;

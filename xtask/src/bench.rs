@@ -165,15 +165,26 @@ struct LinkCase {
     /// `serve --adapt on` (the viewer moves along the quality ladder; measured after a 3 s
     /// warm-up) or `off` (it stays on the top rung).
     adapt: bool,
+    /// 0: no rate limit (a lossy case).
     share: u32,
     rtt_ms: u32,
+    /// framewire over UDP (`--transport udp`) rather than TCP.
+    udp: bool,
+    /// Random loss each way, percent.
+    loss: u32,
 }
 
 impl LinkCase {
     /// The case as narrow-link takes it on its command line and names it in its output.
     fn arg(self) -> String {
         let adapt = if self.adapt { "on" } else { "off" };
-        format!("{adapt}:{}:{}", self.share, self.rtt_ms)
+        let base = format!("{adapt}:{}:{}", self.share, self.rtt_ms);
+        if self.udp || self.loss > 0 {
+            let transport = if self.udp { "udp" } else { "tcp" };
+            format!("{base}:{transport}:{}", self.loss)
+        } else {
+            base
+        }
     }
 }
 
@@ -184,6 +195,8 @@ enum LinkFigure {
     P50,
     /// Latency p99, likewise (ms).
     P99,
+    /// Latency p99 with the round trip in (ms).
+    P99Total,
     /// One frame-time: bytes per frame received / link rate (ms).
     FrameTime,
     /// Frames per second received.
@@ -203,6 +216,7 @@ impl LinkFigure {
         match self {
             LinkFigure::P50 => "p50_ms",
             LinkFigure::P99 => "p99_ms",
+            LinkFigure::P99Total => "p99_total_ms",
             LinkFigure::FrameTime => "frame_ms",
             LinkFigure::Fps => "fps",
             LinkFigure::Capacity => "capacity_fps",
@@ -218,6 +232,7 @@ impl LinkFigure {
             LinkFigure::Fps | LinkFigure::Capacity | LinkFigure::Source => Raw::Fps(v),
             LinkFigure::P50
             | LinkFigure::P99
+            | LinkFigure::P99Total
             | LinkFigure::FrameTime
             | LinkFigure::Settled
             | LinkFigure::Warmup => Raw::Ms(v),
@@ -271,6 +286,23 @@ const fn link(adapt: bool, share: u32, rtt_ms: u32, figure: LinkFigure) -> Key {
             adapt,
             share,
             rtt_ms,
+            udp: false,
+            loss: 0,
+        },
+        figure,
+    )
+}
+
+/// A figure of the lossy case: no rate limit, 100 ms round trip, 1% random loss each way,
+/// adaptation off, over UDP or TCP.
+const fn lossy(udp: bool, figure: LinkFigure) -> Key {
+    Key::Link(
+        LinkCase {
+            adapt: false,
+            share: 0,
+            rtt_ms: 100,
+            udp,
+            loss: 1,
         },
         figure,
     )
@@ -1234,6 +1266,26 @@ static ROWS: &[RowSpec] = &[
         30,
         0,
     ),
+    // serve -> view over UDP and over TCP through the same lossy, distant link (netbed: 100 ms
+    // round trip, 1% random loss each way, no rate limit), 640x480 JPEG at 30 fps, adaptation
+    // off: a lost packet holds TCP's later frames back a round trip; UDP rebuilds it from parity
+    // or loses that frame alone.
+    row(
+        "lossy link 100 ms RTT + 1% loss, udp: p99 latency",
+        lossy(true, LinkFigure::P99Total),
+        Unit::Ms,
+    )
+    .optional(MayLack::WithoutRoot)
+    .vs("tcp's p99 on the same link", lossy(false, LinkFigure::P99Total))
+    .at_most(0.5),
+    row(
+        "lossy link 100 ms RTT + 1% loss, udp: fps of the source's 30",
+        lossy(true, LinkFigure::Fps),
+        Unit::Fps,
+    )
+    .optional(MayLack::WithoutRoot)
+    .vs(SOURCE_FPS, lossy(true, LinkFigure::Source))
+    .at_least(0.95),
     // Renderer, in the order of its ids.
     row(
         "render 1920x1080/rgb8 (upload+draw+read back)",
@@ -2538,6 +2590,18 @@ mod tests {
                     ),
                     // Narrow-link runs the cases the table names (`link_cases`); what each
                     // gives is in its own test below.
+                    // The lossy case: a link without a rate limit, named by its loss.
+                    Key::Link(c, figure) if c.loss > 0 => assert!(
+                        c.share == 0
+                            && !c.adapt
+                            && case.contains(&format!(
+                                "lossy link {} ms RTT + {}% loss, udp",
+                                c.rtt_ms, c.loss
+                            ))
+                            && !matches!(figure, LinkFigure::Settled | LinkFigure::Warmup),
+                        "{case}: narrow-link {} {figure:?}",
+                        c.arg()
+                    ),
                     Key::Link(c, figure) => assert!(
                         (1..=100).contains(&c.share)
                             && case.contains(&format!("narrow link {}%", c.share))
@@ -2820,14 +2884,17 @@ mod tests {
         assert_eq!(rows.len(), ROWS.len());
         let link_rows: Vec<&Row> = rows
             .iter()
-            .filter(|r| r.case.starts_with("narrow link"))
+            .filter(|r| r.case.starts_with("narrow link") || r.case.starts_with("lossy link"))
             .collect();
         let needs_root = ROWS
             .iter()
             .filter(|s| s.may_lack == MayLack::WithoutRoot)
             .count();
         assert_eq!(link_rows.len(), needs_root);
-        assert_eq!(needs_root, 20, "6 cases: 3 rows each, 4 with adaptation on");
+        assert_eq!(
+            needs_root, 22,
+            "6 cases: 3 rows each, 4 with adaptation on; 2 rows of the lossy cases"
+        );
         for r in link_rows {
             assert_eq!(r.note, "not measured: needs root", "{}", r.case);
             assert!(r.value.is_none() && r.ratio.is_none(), "{}", r.case);
@@ -2907,7 +2974,7 @@ mod tests {
         let e = error(&m);
         assert!(
             e.contains("no result from narrow-link case off:60:0")
-                && e.contains("(and 19 more rows lack results)"),
+                && e.contains("(and 21 more rows lack results)"),
             "{e}"
         );
         // A figure missing from a case's result.
@@ -2936,7 +3003,9 @@ mod tests {
                 "off:60:40",
                 "off:30:40",
                 "on:60:0",
-                "on:30:0"
+                "on:30:0",
+                "off:0:100:udp:1",
+                "off:0:100:tcp:1"
             ]
         );
     }

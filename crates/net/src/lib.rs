@@ -1,4 +1,4 @@
-//! framewire's wire format and TCP transport. Never links wgpu, winit or nokhwa.
+//! framewire's wire format and its TCP and UDP transports. Never links wgpu, winit or nokhwa.
 //!
 //! # Wire format, version 2
 //!
@@ -111,6 +111,86 @@
 //! versions. A version 1 server closes the connection without a byte on this version's hello;
 //! the viewer then says that the server may be older.
 //!
+//! # UDP datagrams, layout version 1
+//!
+//! `serve --transport udp` speaks datagrams (the `udp` module). Every datagram starts with
+//! the same 8 bytes; integers are little-endian; a datagram of the wrong length for its kind,
+//! another magic or version, or impossible numbers is dropped and counted, never answered with
+//! more than it carried:
+//!
+//! ```text
+//! offset size field
+//! 0      4    magic "FWUD"
+//! 4      1    layout version (1)
+//! 5      1    kind: 1 hello, 2 cookie, 3 start, 4 fragment, 5 report, 6 end, 7 rejoin
+//! 6      1    fragment: data pieces per parity piece (0 = none); else zero
+//! 7      1    reserved, zero
+//! ```
+//!
+//! A session goes:
+//!
+//! ```text
+//! viewer -> server  hello (no cookie)         64 bytes
+//! server -> viewer  cookie                    64 bytes: never more than the hello
+//! viewer -> server  hello (cookie, proof)     64 bytes
+//! server -> viewer  start, or end (refusal)   32 bytes: a stream handshake; or the reason
+//! server -> viewer  fragments ...             40 + at most --mtu (1200) bytes each
+//! viewer -> server  report every 250 ms       40 bytes: the keepalive
+//! either            end                       8 bytes (+ reason, <= 512)
+//! ```
+//!
+//! Hello (64 bytes): 8 codec wanted (0 = the server's choice), 9 rung pinned (0xFF = none),
+//! 10 two reserved, 12 width wanted (u32, 0 = the server's choice), 16 the cookie (16 bytes,
+//! zero in the first hello), 32 the token's proof (32 bytes, zero when none is asked for).
+//!
+//! Cookie (64 bytes): 8 the cookie, 24 one byte: 1 when the server asks for the token, 25
+//! seven reserved, 32 the challenge (32 bytes). The cookie is HMAC-SHA256, keyed by a secret
+//! the server draws at start, of the viewer's address and port and the current 30-second
+//! period, cut to 16 bytes; the challenge is the same HMAC under another label. So the
+//! server keeps no state for a hello, a forged source address gets one 64-byte cookie it
+//! never sees, and nothing larger goes to an address until it has echoed the cookie. The
+//! proof is the TCP one (HMAC-SHA256 keyed by the token of `framewire token proof v1` and
+//! the challenge); a wrong proof is refused with an end "wrong token".
+//!
+//! Start (32 bytes): 8 the stream handshake (24 bytes, as over TCP).
+//!
+//! Fragment: a frame is the 16-byte switch message of its rendition (as over TCP) followed
+//! by the codec's payload; it is cut into pieces of --mtu bytes (the last shorter):
+//!
+//! ```text
+//! offset size field
+//! 8      8    sequence number (capture's)
+//! 16     8    capture time, microseconds since the Unix epoch
+//! 24     4    the frame's number among the frames sent to this viewer, from 1; a gap is a
+//!             frame lost whole
+//! 28     4    frame length (switch message and payload), checked against the viewer's
+//!             maximum (--max-payload + 16) before anything is sized by it
+//! 32     4    offset of this piece in the frame: index x piece size
+//! 36     2    piece index: below the count for data; count + g for the parity of group g
+//! 38     2    data pieces in the frame, >= 1 and <= the frame length
+//! 40     ...  the piece
+//! ```
+//!
+//! Parity (forward error correction): with N data pieces per group (byte 6, `serve --fec N`,
+//! default 8), the piece after each group is the XOR of the group's pieces, each padded with
+//! zeros to the full piece size. One piece lost in a group is rebuilt as soon as the rest of
+//! the group is in, with no round trip. Cost: one datagram of --mtu bytes plus 40 of header
+//! per N data datagrams, 12.5% more bytes at N = 8 (0 sends none). A frame is handed on only
+//! complete and newer than the last handed on; the viewer rebuilds at most 4 frames at once
+//! (a piece of a fifth evicts the oldest), and a newer complete frame makes older incomplete
+//! ones obsolete; when several frames complete among the datagrams already queued, only the
+//! newest is handed on (the others count as dropped). Its `--stats json` says `lost` (frames sent that never arrived complete),
+//! `fragments_lost` (missing pieces of incomplete frames), `fragments_recovered` and
+//! `datagrams_dropped` (late, duplicated or inconsistent).
+//!
+//! Report (40 bytes): 8 frames completed (u64), 16 bytes received (u64), 24 bytes of the
+//! newest complete frame (u32), 28 microseconds from its first piece's arrival to its last
+//! (u32: the link's rate, as a burst crosses it), 32 the number of the newest frame
+//! a piece of which arrived (u32), 36 reserved. The server moves the viewer along the ladder from these
+//! (`adapt.rs`, as over TCP) and forgets a viewer whose reports stop for 5 s; a report from an
+//! address that is no viewer (a restarted server) is answered with a rejoin (8 bytes), and
+//! the viewer joins again through the session's reconnect, with backoff.
+//!
 //! # Pieces
 //!
 //! - [`wire`]: the fixed messages, to and from bytes.
@@ -123,6 +203,7 @@
 //!   stream and a connector for the other's.
 //! - [`http`]: HTTP on the same fan-out, for browsers, players and dashboards (MJPEG, a
 //!   snapshot, a page, `/stats`, `/metrics`); [`Board`] holds the figures every fan-out reports.
+//! - [`udp`]: the same stream over datagrams (layout above).
 
 mod adapt;
 pub mod board;
@@ -136,6 +217,7 @@ pub mod token;
 // SIOCOUTQ and TCP_INFO through libc: no safe wrapper exists (see the module's doc).
 #[allow(unsafe_code)]
 mod tcp_queue;
+pub mod udp;
 pub mod wire;
 
 pub use board::{Board, ProtocolFigures, ViewerFigures};

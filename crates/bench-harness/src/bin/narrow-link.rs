@@ -1,6 +1,8 @@
 //! Latency and frame rate through a narrow link, with the real `framewire` binary:
 //! `narrow-link FRAMEWIRE [--quick] CASE...`, where CASE is `ADAPT:SHARE:RTT_MS` (`off:60:0`,
-//! `on:30:0`, `off:30:40`, ...).
+//! `on:30:0`, `off:30:40`, ...), optionally followed by `:TRANSPORT:LOSS` (`off:0:100:udp:1`:
+//! framewire over UDP, 1% random loss each way; a SHARE of 0 is a link without a rate limit,
+//! whose frame-time is the source's frame interval).
 //!
 //! First the stream's bytes per frame at its top rung (640x480 JPEG quality 80, headers
 //! included) on loopback. Then, one case at a time, a netbed testbed whose link toward B carries
@@ -17,6 +19,7 @@
 //!   frame_ms`) and `source_fps` (30); `fps_share` is fps over capacity with adaptation off,
 //!   and over the source's 30 fps with it on (the lower rungs' frames are smaller, so a link
 //!   carries more of them than the source makes);
+//! - `p99_total_ms`: the p99 with the round trip in; `transport`, `loss_percent`;
 //! - `rung` the viewer ended on, `rung_changes`, serve's `moves` and `settled_ms` (from the
 //!   viewer's start to its last move; 0 when it never moved), `warmup_ms`;
 //! - or `{"case": .., "error": ..}` where the case failed.
@@ -43,6 +46,8 @@ const FPS: f64 = 30.0;
 const STREAM: [&str; 6] = ["--codec", "jpeg", "--size", "640x480", "--fps", "30"];
 /// What the viewer leaves out while it settles, with adaptation on.
 const WARMUP: Duration = Duration::from_secs(3);
+/// What the viewer leaves out in a lossy case (the stream's start).
+const LOSSY_WARMUP: Duration = Duration::from_secs(1);
 /// Frames of the loopback run that measures the top rung's bytes per frame.
 const SIZE_FRAMES: u64 = 30;
 /// The longest any one run may take before it counts as hung.
@@ -55,24 +60,39 @@ struct Case {
     adapt: bool,
     share_percent: u32,
     rtt_ms: u32,
+    udp: bool,
+    loss_percent: u8,
 }
 
 impl Case {
     /// `ADAPT:SHARE:RTT_MS`, e.g. `off:60:0`.
     fn parse(s: &str) -> Result<Case, String> {
-        let bad = || format!("case {s:?}: expected ADAPT:SHARE:RTT_MS, e.g. off:60:0");
-        let mut parts = s.split(':');
-        let (Some(adapt), Some(share), Some(rtt), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(bad());
+        let bad =
+            || format!("case {s:?}: expected ADAPT:SHARE:RTT_MS[:TRANSPORT:LOSS], e.g. off:60:0");
+        let parts: Vec<&str> = s.split(':').collect();
+        let (adapt, share, rtt, udp, loss) = match parts[..] {
+            [a, s, r] => (a, s, r, false, 0),
+            [a, s, r, t, l] => {
+                let udp = match t {
+                    "udp" => true,
+                    "tcp" => false,
+                    _ => return Err(bad()),
+                };
+                let loss = l.parse::<u8>().ok().filter(|l| *l <= 100).ok_or_else(bad)?;
+                (a, s, r, udp, loss)
+            }
+            _ => return Err(bad()),
         };
         let adapt = match adapt {
             "on" => true,
             "off" => false,
             _ => return Err(bad()),
         };
-        let share_percent = share.parse().ok().filter(|p| (1..=1000).contains(p));
+        // 0: no rate limit, for a lossy case only.
+        let share_percent = share
+            .parse()
+            .ok()
+            .filter(|p| (1..=1000).contains(p) || (*p == 0 && parts.len() == 5));
         let rtt_ms = rtt.parse().ok().filter(|ms| *ms <= 10_000);
         let (Some(share_percent), Some(rtt_ms)) = (share_percent, rtt_ms) else {
             return Err(bad());
@@ -81,12 +101,23 @@ impl Case {
             adapt,
             share_percent,
             rtt_ms,
+            udp,
+            loss_percent: loss,
         })
     }
 
     fn name(self) -> String {
         let adapt = if self.adapt { "on" } else { "off" };
-        format!("{adapt}:{}:{}", self.share_percent, self.rtt_ms)
+        let base = format!("{adapt}:{}:{}", self.share_percent, self.rtt_ms);
+        if self.udp || self.loss_percent > 0 {
+            format!("{base}:{}:{}", self.transport(), self.loss_percent)
+        } else {
+            base
+        }
+    }
+
+    fn transport(self) -> &'static str {
+        if self.udp { "udp" } else { "tcp" }
     }
 }
 
@@ -150,9 +181,14 @@ struct Serve {
 
 impl Serve {
     /// Starts `cmd` (the framewire binary, here or in a namespace) as `serve --listen LISTEN`.
-    fn start(mut cmd: Command, listen: &str, adapt: bool) -> Result<Serve, String> {
+    fn start(
+        mut cmd: Command,
+        listen: &str,
+        adapt: bool,
+        transport: &str,
+    ) -> Result<Serve, String> {
         let mut child = cmd
-            .args(["serve", "--listen", listen])
+            .args(["serve", "--listen", listen, "--transport", transport])
             .args(STREAM)
             .args(["--adapt", if adapt { "on" } else { "off" }])
             .env_remove("RUST_LOG")
@@ -184,6 +220,7 @@ impl Serve {
             .strip_prefix("listening on ")
             .ok_or_else(|| format!("serve's first line was {first:?}"))?
             .trim()
+            .trim_start_matches("udp://")
             .to_string();
         Ok(serve)
     }
@@ -260,7 +297,7 @@ fn number(s: &Value, key: &str) -> Result<f64, String> {
 
 /// Bytes per frame of the top rung (headers included), from a short view on loopback.
 fn top_frame_bytes(exe: &Path) -> Result<f64, String> {
-    let serve = Serve::start(Command::new(exe), "127.0.0.1:0", false)?;
+    let serve = Serve::start(Command::new(exe), "127.0.0.1:0", false, "tcp")?;
     let frames = SIZE_FRAMES.to_string();
     let s = view(
         Command::new(exe),
@@ -279,9 +316,10 @@ fn run_case(exe: &Path, case: Case, top_bytes: f64, seconds: f64) -> Result<Valu
     let stream_kbit = top_bytes * 8.0 * FPS / 1000.0;
     let rate_kbit = (stream_kbit * f64::from(case.share_percent) / 100.0).round() as u32;
     let rtt = Duration::from_millis(u64::from(case.rtt_ms));
-    let builder = Link::builder()
-        .rate_kbit_toward(Side::B, rate_kbit.max(1))
-        .rtt(rtt);
+    let mut builder = Link::builder().rtt(rtt).loss_percent(case.loss_percent);
+    if case.share_percent > 0 {
+        builder = builder.rate_kbit_toward(Side::B, rate_kbit.max(1));
+    }
     let link = builder.link().to_string();
     let bed = builder
         .build()
@@ -290,17 +328,33 @@ fn run_case(exe: &Path, case: Case, top_bytes: f64, seconds: f64) -> Result<Valu
         bed.command_in(Side::A, exe),
         &format!("{}:0", bed.a().addr()),
         case.adapt,
+        case.transport(),
     )?;
     // Frames to count: the link's worth with adaptation off, the source's with it on.
-    let per_second = if case.adapt {
+    let per_second = if case.adapt || case.share_percent == 0 {
         FPS
     } else {
         f64::from(rate_kbit) * 1000.0 / 8.0 / top_bytes
     };
     let frames = ((per_second * seconds).ceil() as u64).max(10).to_string();
-    let warmup = format!("{}s", WARMUP.as_secs());
-    let mut args = vec!["--connect", &serve.addr, "--frames", &frames];
-    if case.adapt {
+    // A lossy case leaves its first second out (the stream's start), for both transports.
+    let warmup_time = if case.adapt {
+        WARMUP
+    } else if case.loss_percent > 0 {
+        LOSSY_WARMUP
+    } else {
+        Duration::ZERO
+    };
+    let warmup = format!("{}s", warmup_time.as_secs());
+    let mut args = vec![
+        "--connect",
+        &serve.addr,
+        "--frames",
+        &frames,
+        "--transport",
+        case.transport(),
+    ];
+    if !warmup_time.is_zero() {
         args.extend(["--warmup", &warmup]);
     }
     let started = Instant::now();
@@ -314,7 +368,12 @@ fn run_case(exe: &Path, case: Case, top_bytes: f64, seconds: f64) -> Result<Valu
         return Err(format!("too few frames to measure: {s}"));
     }
     let frame_bytes = number(&s, "bytes")? / received;
-    let frame_ms = frame_bytes / (f64::from(rate_kbit) / 8.0);
+    // Without a rate limit, a frame-time is the source's frame interval.
+    let frame_ms = if case.share_percent == 0 {
+        1000.0 / FPS
+    } else {
+        frame_bytes / (f64::from(rate_kbit) / 8.0)
+    };
     let capacity_fps = 1000.0 / frame_ms;
     let fps = number(&s, "fps")?;
     let latency = |q: &str| {
@@ -332,11 +391,7 @@ fn run_case(exe: &Path, case: Case, top_bytes: f64, seconds: f64) -> Result<Valu
     let settled_ms = moves
         .last()
         .map_or(0.0, |at| at.duration_since(started).as_secs_f64() * 1e3);
-    let warmup_ms = if case.adapt {
-        WARMUP.as_secs_f64() * 1e3
-    } else {
-        0.0
-    };
+    let warmup_ms = warmup_time.as_secs_f64() * 1e3;
     let round = |v: f64, places: i32| {
         let k = 10f64.powi(places);
         (v * k).round() / k
@@ -357,6 +412,9 @@ fn run_case(exe: &Path, case: Case, top_bytes: f64, seconds: f64) -> Result<Valu
         "fps_share": round(fps_share, 3),
         "p50_ms": round(p50, 3),
         "p99_ms": round(p99, 3),
+        "p99_total_ms": round(p99 + f64::from(case.rtt_ms), 3),
+        "transport": case.transport(),
+        "loss_percent": case.loss_percent,
         "max_ms": round(max, 3),
         "p50_frame_times": round(p50 / frame_ms, 3),
         "p99_frame_times": round(p99 / frame_ms, 3),
@@ -378,6 +436,9 @@ mod tests {
         assert!(c.adapt && c.share_percent == 30 && c.rtt_ms == 40);
         assert_eq!(c.name(), "on:30:40");
         assert_eq!(Case::parse("off:60:0").unwrap().name(), "off:60:0");
+        let c = Case::parse("off:0:100:udp:1").unwrap();
+        assert!(c.udp && c.loss_percent == 1 && c.share_percent == 0);
+        assert_eq!(c.name(), "off:0:100:udp:1");
         for bad in [
             "",
             "off",
@@ -386,6 +447,9 @@ mod tests {
             "off:0:0",
             "off:60:x",
             "off:60:0:1",
+            "off:0:0",
+            "off:0:100:quic:1",
+            "off:0:100:udp:101",
         ] {
             assert!(Case::parse(bad).is_err(), "{bad}");
         }

@@ -1,0 +1,438 @@
+//! The viewer's side over UDP: [`UdpConnector`] joins (hello, cookie echoed, the token proved
+//! when asked), and [`UdpSubscription`] rebuilds frames, reports what arrived (its keepalive),
+//! and says the connection is lost when the server falls silent or forgets it, so the
+//! session's reconnect loop joins again with backoff.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::sys::socket::{setsockopt, sockopt};
+
+use framewire_core::{
+    Closer, Connector, Packet, Placement, Received, Request, StreamInfo, Subscription,
+    TransportError,
+};
+
+use super::datagram::{self, Datagram, HelloMsg, PREFIX_LEN, ReportMsg};
+use super::reassembly::{Complete, Losses, Reassembler};
+use crate::client::NetError;
+use crate::token::Token;
+use crate::wire::{SWITCH_LEN, Switch};
+
+/// How often a viewer reports (and so keeps its place).
+pub const REPORT_EVERY: Duration = Duration::from_millis(250);
+/// The receive buffer asked for: a few large frames.
+const RECEIVE_BUFFER: usize = 4 << 20;
+/// How long a join waits for each answer before saying its hello again.
+const HELLO_RETRY: Duration = Duration::from_millis(250);
+/// How long a join tries in all.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Limits of a viewer's UDP connection.
+#[derive(Debug, Clone)]
+pub struct UdpClientConfig {
+    /// Largest frame payload accepted, in bytes.
+    pub max_payload: u32,
+    /// Silence from the server after which the connection is lost.
+    pub idle_timeout: Duration,
+    /// The shared token, proved when the server asks.
+    pub token: Option<Token>,
+}
+
+/// What a viewer lost, over all its connections: shared with whoever prints the stats.
+#[derive(Debug, Default)]
+pub struct UdpLosses {
+    /// Frames sent that never arrived complete.
+    pub lost: AtomicU64,
+    /// Fragments of incomplete frames that never arrived.
+    pub fragments_lost: AtomicU64,
+    /// Data fragments rebuilt from parity.
+    pub recovered: AtomicU64,
+    /// Datagrams dropped: malformed, late, duplicated or inconsistent.
+    pub dropped_datagrams: AtomicU64,
+}
+
+/// Joins a UDP server: the viewer's [`Connector`].
+#[derive(Debug, Clone)]
+pub struct UdpConnector {
+    /// The server.
+    pub addr: SocketAddr,
+    /// What each join asks for.
+    pub request: Request,
+    /// Limits.
+    pub config: UdpClientConfig,
+    /// Losses, summed over connections.
+    pub losses: Arc<UdpLosses>,
+}
+
+impl Connector for UdpConnector {
+    fn describe(&self) -> String {
+        format!("udp://{}", self.addr)
+    }
+
+    fn connect(&self) -> Result<Box<dyn Subscription>, TransportError> {
+        Ok(Box::new(UdpSubscription::join(
+            self.addr,
+            self.request,
+            self.config.clone(),
+            Arc::clone(&self.losses),
+        )?))
+    }
+}
+
+/// One joined viewer's stream.
+pub struct UdpSubscription {
+    socket: UdpSocket,
+    peer: SocketAddr,
+    placement: Placement,
+    prefix: [u8; SWITCH_LEN],
+    fps: f64,
+    config: UdpClientConfig,
+    reassembler: Reassembler,
+    frame: Vec<u8>,
+    /// A frame held back while its switch is handed out first: its seq and capture time.
+    held: Option<(u64, u64, u64)>,
+    buf: Vec<u8>,
+    out: Vec<u8>,
+    report: ReportMsg,
+    next_report: Instant,
+    heard: Instant,
+    frames: u64,
+    closed: Arc<AtomicBool>,
+    losses: Arc<UdpLosses>,
+    counted: Losses,
+    frame_bytes: u64,
+}
+
+fn lost(peer: SocketAddr, source: io::Error) -> TransportError {
+    TransportError::lost(format!("server udp://{peer}: {source}"))
+}
+
+impl UdpSubscription {
+    /// Joins the server at `addr`: hello, the cookie echoed (with the token's proof when
+    /// asked), then the start.
+    pub fn join(
+        addr: SocketAddr,
+        request: Request,
+        config: UdpClientConfig,
+        losses: Arc<UdpLosses>,
+    ) -> Result<UdpSubscription, TransportError> {
+        let any: SocketAddr = if addr.is_ipv4() {
+            ([0, 0, 0, 0], 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let socket = UdpSocket::bind(any).map_err(|e| lost(addr, e))?;
+        // Room for a few frames while the decoder works (the kernel caps it at rmem_max).
+        if let Err(e) = setsockopt(&socket, sockopt::RcvBuf, &RECEIVE_BUFFER) {
+            tracing::debug!("SO_RCVBUF: {e}");
+        }
+        // Only the server's datagrams arrive on a connected socket.
+        socket.connect(addr).map_err(|e| lost(addr, e))?;
+        let mut hello = HelloMsg {
+            request,
+            ..HelloMsg::default()
+        };
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 65_536];
+        let deadline = Instant::now() + JOIN_TIMEOUT;
+        let mut cookie_seen = false;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                let what = if cookie_seen { "a start" } else { "a cookie" };
+                return Err(lost(
+                    addr,
+                    io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "no answer ({what}) to the udp hello within {}s",
+                            JOIN_TIMEOUT.as_secs()
+                        ),
+                    ),
+                ));
+            }
+            hello.write(&mut out);
+            socket.send(&out).map_err(|e| lost(addr, e))?;
+            let wait_until = (now + HELLO_RETRY).min(deadline);
+            while let Some(n) =
+                recv_until(&socket, &mut buf, wait_until).map_err(|e| lost(addr, e))?
+            {
+                match datagram::parse(&buf[..n], 0) {
+                    Ok(Datagram::Cookie(c)) => {
+                        cookie_seen = true;
+                        hello.cookie = c.cookie;
+                        if let Some(challenge) = c.challenge {
+                            let Some(token) = &config.token else {
+                                return Err(NetError::TokenNeeded { peer: addr }.into());
+                            };
+                            hello.proof = token.prove(&challenge);
+                        }
+                        break;
+                    }
+                    Ok(Datagram::Start(h)) => {
+                        let now = Instant::now();
+                        return Ok(UdpSubscription {
+                            socket,
+                            peer: addr,
+                            placement: h.placement,
+                            prefix: Switch {
+                                placement: h.placement,
+                            }
+                            .to_bytes(),
+                            fps: h.fps,
+                            reassembler: Reassembler::new(
+                                config.max_payload.saturating_add(PREFIX_LEN as u32),
+                            ),
+                            config,
+                            frame: Vec::new(),
+                            held: None,
+                            buf,
+                            out,
+                            report: ReportMsg::default(),
+                            next_report: now,
+                            heard: now,
+                            frames: 0,
+                            closed: Arc::new(AtomicBool::new(false)),
+                            losses,
+                            counted: Losses::default(),
+                            frame_bytes: 0,
+                        });
+                    }
+                    Ok(Datagram::End(reason)) => {
+                        return Err(NetError::Refused { peer: addr, reason }.into());
+                    }
+                    // Anything else (a stray fragment of an earlier stream) is not an answer.
+                    _ => losses.dropped_datagrams.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        }
+    }
+
+    /// Takes the datagram of `n` bytes in the buffer: a frame it completed (with the bytes of
+    /// the datagrams since the last one), the end of the connection, or nothing yet.
+    fn take(&mut self, n: usize) -> Step {
+        let peer = self.peer;
+        self.heard = Instant::now();
+        self.report.bytes += n as u64;
+        self.frame_bytes += n as u64;
+        let max = self.config.max_payload.saturating_add(PREFIX_LEN as u32);
+        let fragment = match datagram::parse(&self.buf[..n], max) {
+            Ok(Datagram::Fragment(f)) => f,
+            Ok(Datagram::End(reason)) => return Step::Return(Ok(Received::End { reason })),
+            Ok(Datagram::Rejoin) => {
+                return Step::Return(Err(lost(
+                    peer,
+                    io::Error::new(
+                        io::ErrorKind::ConnectionReset,
+                        "the server no longer knows this viewer (did it restart?)",
+                    ),
+                )));
+            }
+            // A repeated start, or bytes that are no datagram of ours: counted, dropped.
+            Ok(_) | Err(_) => {
+                self.losses
+                    .dropped_datagrams
+                    .fetch_add(1, Ordering::Relaxed);
+                return Step::Nothing;
+            }
+        };
+        self.report.last_sent = self.report.last_sent.max(fragment.sent);
+        let done = self
+            .reassembler
+            .push(&fragment, self.heard, &mut self.frame);
+        self.count_losses();
+        let Some(done) = done else {
+            return Step::Nothing;
+        };
+        self.frames += 1;
+        self.report.frames += 1;
+        self.report.last_bytes = u32::try_from(self.frame.len()).unwrap_or(u32::MAX);
+        self.report.last_spread_us = u32::try_from(done.spread.as_micros()).unwrap_or(u32::MAX);
+        Step::Frame(done, std::mem::take(&mut self.frame_bytes))
+    }
+
+    /// Adds what the reassembler counted since last time to the shared losses.
+    fn count_losses(&mut self) {
+        let now = self.reassembler.losses();
+        let before = std::mem::replace(&mut self.counted, now);
+        let add = |a: &AtomicU64, n: u64| a.fetch_add(n, Ordering::Relaxed);
+        add(&self.losses.lost, now.lost - before.lost);
+        add(
+            &self.losses.fragments_lost,
+            now.fragments_lost - before.fragments_lost,
+        );
+        add(&self.losses.recovered, now.recovered - before.recovered);
+        add(
+            &self.losses.dropped_datagrams,
+            (now.late_or_duplicate + now.inconsistent)
+                - (before.late_or_duplicate + before.inconsistent),
+        );
+    }
+
+    fn fill(&mut self, packet: &mut Packet, seq: u64, capture_us: u64, bytes: u64) -> Received {
+        packet.seq = seq;
+        packet.capture_us = capture_us;
+        packet.keyframe = self.placement.rendition.stream.codec.is_intra_only();
+        packet.rendition = self.placement.id;
+        packet.payload.clear();
+        packet.payload.extend_from_slice(&self.frame[PREFIX_LEN..]);
+        Received::Packet { bytes }
+    }
+}
+
+/// What one datagram gave.
+enum Step {
+    /// Nothing to hand on yet.
+    Nothing,
+    /// A complete frame (now in the subscription's frame buffer), and the bytes it took.
+    Frame(Complete, u64),
+    /// What `recv` returns now.
+    Return(Result<Received, TransportError>),
+}
+
+/// Datagrams read at most, after a frame completed, to find a newer one.
+const MAX_DRAIN: usize = 4096;
+
+/// Receives one datagram, waiting until `until`; `None` when it passed.
+fn recv_until(socket: &UdpSocket, buf: &mut [u8], until: Instant) -> io::Result<Option<usize>> {
+    let left = until.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Ok(None);
+    }
+    socket.set_read_timeout(Some(left))?;
+    match socket.recv(buf) {
+        Ok(n) => Ok(Some(n)),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+impl Drop for UdpSubscription {
+    fn drop(&mut self) {
+        // Leaving: the server need not wait out its idle timeout.
+        datagram::write_end(None, &mut self.out);
+        let _ = self.socket.send(&self.out);
+    }
+}
+
+impl Subscription for UdpSubscription {
+    fn stream(&self) -> StreamInfo {
+        self.placement.rendition.stream
+    }
+
+    fn placement(&self) -> Placement {
+        self.placement
+    }
+
+    fn fps(&self) -> f64 {
+        self.fps
+    }
+
+    fn peer(&self) -> String {
+        format!("server udp://{}", self.peer)
+    }
+
+    fn position(&self) -> String {
+        format!("frame {}", self.frames)
+    }
+
+    fn recv(&mut self, packet: &mut Packet) -> Result<Received, TransportError> {
+        if let Some((seq, capture_us, bytes)) = self.held.take() {
+            return Ok(self.fill(packet, seq, capture_us, bytes));
+        }
+        let peer = self.peer;
+        loop {
+            if self.closed.load(Ordering::SeqCst) {
+                return Err(lost(peer, io::Error::other("closed")));
+            }
+            let now = Instant::now();
+            if now >= self.next_report {
+                self.report.write(&mut self.out);
+                self.socket.send(&self.out).map_err(|e| lost(peer, e))?;
+                self.next_report = now + REPORT_EVERY;
+            }
+            let idle = self.heard + self.config.idle_timeout;
+            if now >= idle {
+                return Err(lost(
+                    peer,
+                    io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "no datagram from the server for {}s",
+                            self.config.idle_timeout.as_secs_f64()
+                        ),
+                    ),
+                ));
+            }
+            let until = self.next_report.min(idle);
+            let Some(n) =
+                recv_until(&self.socket, &mut self.buf, until).map_err(|e| lost(peer, e))?
+            else {
+                continue;
+            };
+            let (mut done, mut bytes) = match self.take(n) {
+                Step::Nothing => continue,
+                Step::Return(r) => return r,
+                Step::Frame(done, bytes) => (done, bytes),
+            };
+            // Newest wins here too: datagrams already queued may complete a newer frame, and
+            // an older one is not worth decoding then (a bounded number, so a fast stream
+            // cannot keep this loop from returning).
+            self.socket
+                .set_nonblocking(true)
+                .map_err(|e| lost(peer, e))?;
+            let mut early = None;
+            for _ in 0..MAX_DRAIN {
+                let n = match self.socket.recv(&mut self.buf) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        early = Some(Err(lost(peer, e)));
+                        break;
+                    }
+                };
+                match self.take(n) {
+                    Step::Nothing => {}
+                    Step::Return(r) => {
+                        early = Some(r);
+                        break;
+                    }
+                    Step::Frame(newer, more) => (done, bytes) = (newer, bytes + more),
+                }
+            }
+            self.socket
+                .set_nonblocking(false)
+                .map_err(|e| lost(peer, e))?;
+            if let Some(r) = early {
+                return r;
+            }
+            let prefix: [u8; SWITCH_LEN] = self.frame[..PREFIX_LEN].try_into().expect("prefix");
+            if prefix != self.prefix {
+                let switch = Switch::parse(&prefix).map_err(|e| {
+                    TransportError::fatal(format!("server udp://{peer}: frame {}: {e}", done.seq))
+                })?;
+                self.prefix = prefix;
+                self.placement = switch.placement;
+                self.held = Some((done.seq, done.capture_us, bytes));
+                return Ok(Received::Switched(self.placement));
+            }
+            return Ok(self.fill(packet, done.seq, done.capture_us, bytes));
+        }
+    }
+
+    fn closer(&self) -> Closer {
+        let closed = Arc::clone(&self.closed);
+        Arc::new(move || closed.store(true, Ordering::SeqCst))
+    }
+}

@@ -1,0 +1,622 @@
+//! [`UdpServer`]: a [`Publisher`] over one UDP socket. A receiving thread answers hellos
+//! (a stateless cookie first: nothing larger than a hello goes to an address before it echoes
+//! one), hears reports (the keepalive, and what moves a viewer along the ladder through
+//! `adapt.rs`) and forgets viewers that go silent; each viewer has its own sending thread and
+//! a `Latest` slot, so the newest frame wins and a slow viewer never holds up another.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use framewire_core::{Ladder, Latest, Packet, Placement, Publisher, Waited};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::datagram::{
+    self, COOKIE_BYTES, CookieMsg, DEFAULT_MTU, Datagram, HelloMsg, Outgoing, ReportMsg,
+};
+use crate::adapt::{Adapter, Counters};
+use crate::fanout::ServerEvent;
+use crate::token::{self, Failures, Token};
+use crate::wire::{Handshake, Switch};
+
+/// Limits of a UDP server; each has a documented default.
+#[derive(Debug, Clone)]
+pub struct UdpConfig {
+    /// Viewers served at once; one more is told the server is full. Default 64.
+    pub max_viewers: usize,
+    /// Silence from a viewer (no report) after which it is gone. Default 5 s.
+    pub idle_timeout: Duration,
+    /// Frame bytes per datagram. Default [`DEFAULT_MTU`] (1200).
+    pub mtu: usize,
+    /// Data datagrams per parity datagram; 0 sends none. Default 8 (12.5% more datagrams).
+    pub fec: u8,
+    /// The shared token a viewer must prove. Default none.
+    pub token: Option<Token>,
+}
+
+impl Default for UdpConfig {
+    fn default() -> Self {
+        UdpConfig {
+            max_viewers: 64,
+            idle_timeout: Duration::from_secs(5),
+            mtu: DEFAULT_MTU,
+            fec: 8,
+            token: None,
+        }
+    }
+}
+
+/// Datagrams the server dropped, by why.
+#[derive(Debug, Default)]
+pub struct Drops {
+    /// Not a datagram this server takes (bad bytes, a kind only a server sends).
+    pub malformed: AtomicU64,
+    /// A hello whose cookie was wrong or stale (answered with a fresh cookie).
+    pub bad_cookie: AtomicU64,
+    /// Reports from addresses that are not viewers (answered with a rejoin).
+    pub unknown: AtomicU64,
+}
+
+impl std::fmt::Display for Drops {
+    /// `udp datagrams dropped: 3 malformed, 1 with a stale cookie, 2 from no viewer`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        write!(
+            f,
+            "udp datagrams dropped: {} malformed, {} with a stale cookie, {} from no viewer",
+            n(&self.malformed),
+            n(&self.bad_cookie),
+            n(&self.unknown)
+        )
+    }
+}
+
+type EventFn = dyn Fn(ServerEvent) + Send + Sync;
+
+/// How often the receiving thread looks for silent viewers and a shutdown.
+const TICK: Duration = Duration::from_millis(100);
+/// A cookie is good for this long (and the one before it as well).
+const COOKIE_PERIOD: Duration = Duration::from_secs(30);
+/// What the cookie's HMAC covers besides the address and the period.
+const COOKIE_LABEL: &[u8] = b"framewire udp cookie v1";
+const CHALLENGE_LABEL: &[u8] = b"framewire udp challenge v1";
+
+struct Viewer {
+    peer: SocketAddr,
+    slot: Latest<Arc<Packet>>,
+    on: AtomicUsize,
+    to: AtomicUsize,
+    adapts: bool,
+    offered: AtomicU64,
+    sent: AtomicU32,
+    bytes: AtomicU64,
+    heard: Mutex<(Instant, ReportMsg)>,
+    adapter: Mutex<Option<Adapter>>,
+    /// Why it went, when it went of its own accord or fell silent.
+    gone: Mutex<Option<Option<String>>>,
+}
+
+struct Shared {
+    socket: UdpSocket,
+    ladder: Arc<Ladder>,
+    fps: f64,
+    config: UdpConfig,
+    secret: [u8; 32],
+    viewers: Mutex<Vec<Arc<Viewer>>>,
+    changed: Condvar,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    stopping: AtomicBool,
+    dropped: AtomicU64,
+    /// Frames whose datagrams all went to the socket, over every viewer.
+    frames_out: AtomicU64,
+    drops: Drops,
+    failures: Failures,
+    on_event: Box<EventFn>,
+}
+
+/// A running UDP server. Dropping it shuts it down.
+pub struct UdpServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    receiver: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl UdpServer {
+    /// Binds `addr` and serves `ladder`'s renditions (at `fps`, informational) to viewers.
+    pub fn bind(
+        addr: SocketAddr,
+        ladder: Arc<Ladder>,
+        fps: f64,
+        config: UdpConfig,
+        on_event: impl Fn(ServerEvent) + Send + Sync + 'static,
+    ) -> io::Result<UdpServer> {
+        if !(datagram::MIN_MTU..=datagram::MAX_MTU).contains(&config.mtu) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "mtu {} is outside {}..={}",
+                    config.mtu,
+                    datagram::MIN_MTU,
+                    datagram::MAX_MTU
+                ),
+            ));
+        }
+        let socket = UdpSocket::bind(addr)?;
+        socket.set_read_timeout(Some(TICK))?;
+        let addr = socket.local_addr()?;
+        let secret = token::challenge().map_err(io::Error::other)?;
+        let shared = Arc::new(Shared {
+            socket,
+            ladder,
+            fps,
+            config,
+            secret,
+            viewers: Mutex::new(Vec::new()),
+            changed: Condvar::new(),
+            threads: Mutex::new(Vec::new()),
+            stopping: AtomicBool::new(false),
+            dropped: AtomicU64::new(0),
+            frames_out: AtomicU64::new(0),
+            drops: Drops::default(),
+            failures: Failures::default(),
+            on_event: Box::new(on_event),
+        });
+        let inner = Arc::clone(&shared);
+        let receiver = thread::Builder::new()
+            .name("udp-receive".into())
+            .spawn(move || receive_loop(&inner))?;
+        Ok(UdpServer {
+            addr,
+            shared,
+            receiver: Mutex::new(Some(receiver)),
+        })
+    }
+
+    /// The address bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Datagrams dropped so far, by why.
+    pub fn drops(&self) -> &Drops {
+        &self.shared.drops
+    }
+
+    /// Frames whose datagrams have all been handed to the socket, over every viewer (for
+    /// tests that need to know a frame left).
+    #[doc(hidden)]
+    pub fn frames_out(&self) -> u64 {
+        self.shared.frames_out.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for UdpServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl Publisher for UdpServer {
+    fn describe(&self) -> String {
+        format!("framewire over udp on {}", self.addr)
+    }
+
+    fn publish(&self, packets: &[Arc<Packet>]) {
+        let of = |id: usize| packets.iter().find(|p| p.rendition == id);
+        for viewer in lock(&self.shared.viewers).iter() {
+            let to = viewer.to.load(Ordering::Relaxed);
+            let Some(packet) = of(to).or_else(|| of(viewer.on.load(Ordering::Relaxed))) else {
+                continue;
+            };
+            viewer.offered.fetch_add(1, Ordering::Relaxed);
+            if viewer.slot.put(Arc::clone(packet)).is_some() {
+                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn subscribers(&self) -> usize {
+        lock(&self.shared.viewers).len()
+    }
+
+    fn wait_for_subscriber(&self, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        let mut viewers = lock(&self.shared.viewers);
+        while viewers.is_empty() && !self.shared.stopping.load(Ordering::SeqCst) {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            viewers = self
+                .shared
+                .changed
+                .wait_timeout(viewers, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        viewers.len()
+    }
+
+    fn dropped_total(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+
+    fn shutdown(&self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        for viewer in lock(&self.shared.viewers).iter() {
+            viewer.slot.close();
+        }
+        self.shared.changed.notify_all();
+        if let Some(r) = lock(&self.receiver).take() {
+            let _ = r.join();
+        }
+        let threads = std::mem::take(&mut *lock(&self.shared.threads));
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Shared {
+    fn send(&self, bytes: &[u8], to: SocketAddr) {
+        if let Err(e) = self.socket.send_to(bytes, to) {
+            tracing::debug!(%to, "udp send failed: {e}");
+        }
+    }
+
+    fn mac(&self, label: &[u8], peer: SocketAddr, period: u64) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.secret)
+            .expect("HMAC takes a key of any length");
+        mac.update(label);
+        match peer.ip() {
+            IpAddr::V4(ip) => mac.update(&ip.octets()),
+            IpAddr::V6(ip) => mac.update(&ip.octets()),
+        }
+        mac.update(&peer.port().to_le_bytes());
+        mac.update(&period.to_le_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    fn cookie(&self, peer: SocketAddr, period: u64) -> [u8; COOKIE_BYTES] {
+        self.mac(COOKIE_LABEL, peer, period)[..COOKIE_BYTES]
+            .try_into()
+            .expect("16 bytes")
+    }
+
+    /// The cookie's period now.
+    fn period() -> u64 {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        now.as_secs() / COOKIE_PERIOD.as_secs()
+    }
+
+    /// The period `cookie` was made in for `peer`: this one or the one before; compared in
+    /// constant time by the `hmac` crate.
+    fn cookie_period(&self, peer: SocketAddr, cookie: &[u8; COOKIE_BYTES]) -> Option<u64> {
+        let now = Shared::period();
+        [now, now.saturating_sub(1)].into_iter().find(|&p| {
+            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.secret)
+                .expect("HMAC takes a key of any length");
+            mac.update(COOKIE_LABEL);
+            match peer.ip() {
+                IpAddr::V4(ip) => mac.update(&ip.octets()),
+                IpAddr::V6(ip) => mac.update(&ip.octets()),
+            }
+            mac.update(&peer.port().to_le_bytes());
+            mac.update(&p.to_le_bytes());
+            mac.verify_truncated_left(cookie).is_ok()
+        })
+    }
+
+    fn viewer(&self, peer: SocketAddr) -> Option<Arc<Viewer>> {
+        lock(&self.viewers).iter().find(|v| v.peer == peer).cloned()
+    }
+}
+
+fn receive_loop(shared: &Arc<Shared>) {
+    let mut buf = vec![0u8; 65_536];
+    let mut out = Vec::with_capacity(datagram::COOKIE_LEN);
+    let mut last_sweep = Instant::now();
+    while !shared.stopping.load(Ordering::SeqCst) {
+        match shared.socket.recv_from(&mut buf) {
+            Ok((n, peer)) => handle(shared, &buf[..n], peer, &mut out),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) => {}
+            // An ICMP error for an earlier send (a viewer's port closed) shows here on some
+            // systems; the viewer's silence ends it.
+            Err(e) => tracing::debug!("udp receive: {e}"),
+        }
+        if last_sweep.elapsed() >= TICK {
+            last_sweep = Instant::now();
+            sweep(shared);
+        }
+    }
+}
+
+/// Ends viewers that have been silent past the idle timeout.
+fn sweep(shared: &Shared) {
+    let idle = shared.config.idle_timeout;
+    for viewer in lock(&shared.viewers).iter() {
+        if lock(&viewer.heard).0.elapsed() > idle {
+            let mut gone = lock(&viewer.gone);
+            if gone.is_none() {
+                *gone = Some(Some(format!("no report for {}s", idle.as_secs_f64())));
+                viewer.slot.close();
+            }
+        }
+    }
+}
+
+fn handle(shared: &Arc<Shared>, bytes: &[u8], peer: SocketAddr, out: &mut Vec<u8>) {
+    let parsed = match datagram::parse(bytes, 0) {
+        Ok(d) => d,
+        Err(e) => {
+            shared.drops.malformed.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%peer, "udp datagram dropped: {e}");
+            return;
+        }
+    };
+    match parsed {
+        Datagram::Hello(hello) => on_hello(shared, &hello, peer, out),
+        Datagram::Report(report) => match shared.viewer(peer) {
+            Some(viewer) => on_report(shared, &viewer, report),
+            None => {
+                // No larger than the report it answers.
+                shared.drops.unknown.fetch_add(1, Ordering::Relaxed);
+                datagram::write_rejoin(out);
+                shared.send(out, peer);
+            }
+        },
+        Datagram::End(_) => {
+            if let Some(viewer) = shared.viewer(peer) {
+                let mut gone = lock(&viewer.gone);
+                if gone.is_none() {
+                    *gone = Some(None);
+                    viewer.slot.close();
+                }
+            }
+        }
+        _ => {
+            shared.drops.malformed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn on_hello(shared: &Arc<Shared>, hello: &HelloMsg, peer: SocketAddr, out: &mut Vec<u8>) {
+    let Some(period) = shared.cookie_period(peer, &hello.cookie) else {
+        if hello.cookie != [0; COOKIE_BYTES] {
+            shared.drops.bad_cookie.fetch_add(1, Ordering::Relaxed);
+        }
+        // Stateless, and no larger than the hello: a forged source gains nothing.
+        let period = Shared::period();
+        let cookie = shared.cookie(peer, period);
+        let challenge = shared
+            .config
+            .token
+            .as_ref()
+            .map(|_| shared.mac(CHALLENGE_LABEL, peer, period));
+        CookieMsg { cookie, challenge }.write(out);
+        shared.send(out, peer);
+        return;
+    };
+    // The address echoed its cookie: it receives what is sent to it.
+    if let Some(viewer) = shared.viewer(peer) {
+        // A repeated hello (the start was lost): say it again.
+        let placement = shared.ladder.placement(viewer.on.load(Ordering::Relaxed));
+        send_start(shared, &placement, peer, out);
+        return;
+    }
+    let refuse = |reason: String, out: &mut Vec<u8>| {
+        datagram::write_end(Some(&reason), out);
+        shared.send(out, peer);
+        (shared.on_event)(ServerEvent::Rejected {
+            peer,
+            error: reason,
+        });
+    };
+    if shared.stopping.load(Ordering::SeqCst) {
+        return refuse("the server is shutting down".into(), out);
+    }
+    if let Some(token) = &shared.config.token {
+        let now = Instant::now();
+        if let Err(wait) = shared.failures.check(peer.ip(), now) {
+            return refuse(
+                format!(
+                    "too many wrong tokens from this address; wait {}s",
+                    wait.as_secs()
+                ),
+                out,
+            );
+        }
+        let challenge = shared.mac(CHALLENGE_LABEL, peer, period);
+        if !token.verify(&challenge, &hello.proof) {
+            shared.failures.failed(peer.ip(), now);
+            return refuse("wrong token".into(), out);
+        }
+        shared.failures.succeeded(peer.ip());
+    }
+    let placement = match shared.ladder.join(&hello.request) {
+        Ok(p) => p,
+        Err(reason) => return refuse(reason, out),
+    };
+    let adapts = hello.request.follows_link() && shared.ladder.adapts();
+    let viewer = Arc::new(Viewer {
+        peer,
+        slot: Latest::new(),
+        on: AtomicUsize::new(placement.id),
+        to: AtomicUsize::new(placement.id),
+        adapts,
+        offered: AtomicU64::new(0),
+        sent: AtomicU32::new(0),
+        bytes: AtomicU64::new(0),
+        heard: Mutex::new((Instant::now(), ReportMsg::default())),
+        adapter: Mutex::new(None),
+        gone: Mutex::new(None),
+    });
+    let count = {
+        let mut viewers = lock(&shared.viewers);
+        let max = shared.config.max_viewers;
+        if viewers.len() >= max {
+            let n = viewers.len();
+            drop(viewers);
+            shared.ladder.leave(placement.id);
+            return refuse(format!("server full: {n} of {max} viewers connected"), out);
+        }
+        viewers.push(Arc::clone(&viewer));
+        viewers.len()
+    };
+    shared.changed.notify_all();
+    send_start(shared, &placement, peer, out);
+    (shared.on_event)(ServerEvent::Joined {
+        peer,
+        viewers: count,
+        placement,
+        adapts,
+    });
+    let inner = Arc::clone(shared);
+    let spawned = thread::Builder::new()
+        .name(format!("udp-viewer-{peer}"))
+        .spawn(move || deliver(&inner, &viewer, placement));
+    match spawned {
+        Ok(t) => {
+            let mut threads = lock(&shared.threads);
+            threads.retain(|t| !t.is_finished());
+            threads.push(t);
+        }
+        Err(e) => tracing::warn!(%peer, "cannot start a viewer thread: {e}"),
+    }
+}
+
+fn send_start(shared: &Shared, placement: &Placement, peer: SocketAddr, out: &mut Vec<u8>) {
+    let handshake = Handshake {
+        placement: *placement,
+        fps: shared.fps,
+    };
+    datagram::write_start(&handshake, out);
+    shared.send(out, peer);
+}
+
+/// Takes a viewer's report: it is alive, and what it received judges its link.
+fn on_report(shared: &Shared, viewer: &Viewer, report: ReportMsg) {
+    let now = Instant::now();
+    *lock(&viewer.heard) = (now, report);
+    if !viewer.adapts {
+        return;
+    }
+    // Frames sent up to the newest one it saw a piece of, against those it completed: both
+    // as of the report (frames still on their way count for neither).
+    let counters = Counters {
+        offered: u64::from(report.last_sent),
+        sent: report.frames,
+        bytes: report.bytes,
+    };
+    let mut adapter = lock(&viewer.adapter);
+    let adapter = adapter.get_or_insert_with(|| Adapter::new(now, counters));
+    if report.last_bytes > 0 {
+        // The link passes a frame's burst at its own rate: the spread of its arrival says it.
+        let spread = Duration::from_micros(u64::from(report.last_spread_us));
+        adapter.observe_drain(report.last_bytes as usize, spread, Duration::ZERO, now);
+    }
+    let on = viewer.on.load(Ordering::Relaxed);
+    if !adapter.due(now) || viewer.to.load(Ordering::Relaxed) != on {
+        return;
+    }
+    let ladder = &shared.ladder;
+    let Some(to) = adapter.decide(now, counters, on, &ladder.rung_sizes()) else {
+        return;
+    };
+    ladder.enter(to.to);
+    viewer.to.store(to.to, Ordering::Relaxed);
+    (shared.on_event)(ServerEvent::Moved {
+        peer: viewer.peer,
+        from: ladder.placement(on),
+        to: ladder.placement(to.to),
+        link: to.link,
+    });
+}
+
+/// A viewer's sending thread: the newest packet, cut into datagrams, until it goes.
+fn deliver(shared: &Shared, viewer: &Viewer, mut placement: Placement) {
+    let (mut buf, mut parity) = (Vec::new(), Vec::new());
+    let mut prefix = Switch { placement }.to_bytes();
+    let error = loop {
+        let packet = match viewer.slot.wait(None) {
+            Waited::Value(p) => p,
+            Waited::Timeout => continue,
+            Waited::Closed => break lock(&viewer.gone).clone(),
+        };
+        if packet.rendition != placement.id {
+            let left = placement.id;
+            placement = shared.ladder.placement(packet.rendition);
+            viewer.on.store(packet.rendition, Ordering::Relaxed);
+            shared.ladder.leave(left);
+            prefix = Switch { placement }.to_bytes();
+        }
+        let sent = viewer.sent.fetch_add(1, Ordering::Relaxed) + 1;
+        let frame = Outgoing {
+            seq: packet.seq,
+            capture_us: packet.capture_us,
+            sent,
+            prefix: &prefix,
+            payload: &packet.payload,
+        };
+        let (mtu, fec) = (shared.config.mtu, shared.config.fec);
+        let result = frame.datagrams(mtu, fec, &mut buf, &mut parity, |d| {
+            shared.socket.send_to(d, viewer.peer).map(drop)
+        });
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!(peer = %viewer.peer, "udp send: {e}"),
+            Err(e) => break Some(Some(e)),
+        }
+        viewer
+            .bytes
+            .fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
+        shared.frames_out.fetch_add(1, Ordering::SeqCst);
+    };
+    let error = error.flatten();
+    if shared.stopping.load(Ordering::SeqCst) {
+        datagram::write_end(None, &mut buf);
+        shared.send(&buf, viewer.peer);
+    } else if let Some(e) = &error {
+        datagram::write_end(Some(e), &mut buf);
+        shared.send(&buf, viewer.peer);
+    }
+    let (on, to) = (
+        viewer.on.load(Ordering::Relaxed),
+        viewer.to.load(Ordering::Relaxed),
+    );
+    shared.ladder.leave(on);
+    if to != on {
+        shared.ladder.leave(to);
+    }
+    let count = {
+        let mut viewers = lock(&shared.viewers);
+        viewers.retain(|v| v.peer != viewer.peer);
+        viewers.len()
+    };
+    shared.changed.notify_all();
+    (shared.on_event)(ServerEvent::Left {
+        peer: viewer.peer,
+        viewers: count,
+        frames: u64::from(viewer.sent.load(Ordering::Relaxed)),
+        bytes: viewer.bytes.load(Ordering::Relaxed),
+        dropped: viewer.slot.dropped(),
+        placement,
+        error,
+    });
+}

@@ -1,0 +1,352 @@
+//! framewire over UDP end to end: `serve --transport udp` and `view --transport udp` over
+//! loopback (frames, stats, limits, the token, a server restart), and raw UDP sockets that
+//! play a forged source (no cookie, no stream) and a hostile peer (random, truncated, forged
+//! and flooding datagrams from many ports) while a real viewer watches.
+
+mod common;
+
+use std::net::UdpSocket;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{Serve, finish_view, framewire, spawn_view, stats, stderr, view};
+
+const TOKEN: &str = "correct horse battery staple";
+
+fn serve_udp(args: &[&str]) -> (Serve, String) {
+    let serve = Serve::start(&[&["--transport", "udp", "--codec", "jpeg"], args].concat());
+    let addr = serve
+        .addr
+        .strip_prefix("udp://")
+        .unwrap_or_else(|| panic!("serve printed {:?}", serve.addr))
+        .to_string();
+    (serve, addr)
+}
+
+/// Ctrl-C, and waits for the server to exit cleanly.
+fn stop(server: &mut Serve) {
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(common::wait_timeout(&mut server.child, "serve to stop").success());
+}
+
+fn view_udp(addr: &str, args: &[&str]) -> std::process::Output {
+    view(
+        &[
+            &[
+                "view",
+                "--transport",
+                "udp",
+                "--headless",
+                "--connect",
+                addr,
+            ][..],
+            args,
+        ]
+        .concat()[1..],
+    )
+}
+
+/// A hello without a cookie, as the crate doc draws it (64 bytes).
+fn hello(cookie: &[u8]) -> Vec<u8> {
+    let mut b = b"FWUD\x01\x01\0\0".to_vec();
+    b.extend_from_slice(&[0, 0xFF, 0, 0, 0, 0, 0, 0]);
+    b.extend_from_slice(cookie);
+    b.resize(64, 0);
+    b
+}
+
+#[test]
+fn a_viewer_gets_every_frame_whole_with_losses_in_its_stats() {
+    let (_server, addr) = serve_udp(&["--size", "640x480", "--fps", "30"]);
+    let out = view_udp(
+        &addr,
+        &["--frames", "30", "--stats", "json", "--verify-test-pattern"],
+    );
+    let s = stats(&out);
+    assert_eq!(s["frames"], 30);
+    assert_eq!(s["codec"], "jpeg");
+    assert_eq!(
+        (s["width"].clone(), s["height"].clone()),
+        (640.into(), 480.into())
+    );
+    assert_eq!(s["pattern_errors"], 0);
+    assert_eq!(s["lost"], 0, "loopback loses nothing: {s}");
+    assert_eq!(s["fragments_lost"], 0);
+    // A viewer may also ask for a codec and size, as over TCP.
+    let out = view_udp(
+        &addr,
+        &[
+            "--frames", "5", "--stats", "json", "--codec", "raw", "--width", "160",
+        ],
+    );
+    let s = stats(&out);
+    assert_eq!(
+        (s["codec"].clone(), s["width"].clone()),
+        ("raw".into(), 160.into())
+    );
+}
+
+#[test]
+fn a_hello_without_its_cookie_gets_one_reply_no_larger_and_no_stream() {
+    let (server, addr) = serve_udp(&["--fps", "30"]);
+    // A real viewer keeps frames flowing, so that a stream would be there to amplify.
+    let watcher = spawn_view(&[
+        "--transport",
+        "udp",
+        "--headless",
+        "--connect",
+        &addr,
+        "--frames",
+        "60",
+    ]);
+    server.line_starting("viewer ");
+    let forged = UdpSocket::bind("127.0.0.1:0").unwrap();
+    forged.connect(&addr).unwrap();
+    forged
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let first = hello(&[]);
+    forged.send(&first).unwrap();
+    let mut buf = [0u8; 65_536];
+    let n = forged.recv(&mut buf).expect("a cookie answers a hello");
+    assert!(
+        n <= first.len(),
+        "{n} bytes answered a {}-byte hello",
+        first.len()
+    );
+    assert_eq!(&buf[..6], b"FWUD\x01\x02", "a cookie");
+    let cookie = buf[8..24].to_vec();
+    // Nothing more until the cookie comes back: the receive times out.
+    assert!(
+        forged.recv(&mut buf).is_err(),
+        "something came before the cookie was echoed"
+    );
+    // A report from an address that never joined gets only a rejoin, smaller than the report.
+    let mut report = b"FWUD\x01\x05\0\0".to_vec();
+    report.resize(40, 0);
+    forged.send(&report).unwrap();
+    let n = forged.recv(&mut buf).unwrap();
+    assert_eq!(
+        (n, &buf[..6]),
+        (8, &b"FWUD\x01\x07"[..]),
+        "a rejoin of 8 bytes"
+    );
+    assert!(forged.recv(&mut buf).is_err(), "nothing after the rejoin");
+    // A wrong cookie is no better.
+    forged.send(&hello(&[7; 16])).unwrap();
+    let n = forged.recv(&mut buf).unwrap();
+    assert!(
+        n <= 64 && buf[5] == 2,
+        "a wrong cookie gets a fresh cookie only"
+    );
+    // The cookie echoed: the stream starts.
+    forged.send(&hello(&cookie)).unwrap();
+    let n = forged.recv(&mut buf).unwrap();
+    assert_eq!((n, buf[5]), (32, 3), "a start");
+    let n = forged.recv(&mut buf).unwrap();
+    assert_eq!(buf[5], 4, "then fragments");
+    assert!(n <= 40 + 1200);
+    assert!(finish_view(watcher).status.success());
+}
+
+#[test]
+fn hostile_datagrams_are_counted_drops_and_the_viewer_keeps_its_frames() {
+    let (mut server, addr) = serve_udp(&["--fps", "30"]);
+    let watcher = spawn_view(&[
+        "--transport",
+        "udp",
+        "--headless",
+        "--connect",
+        &addr,
+        "--frames",
+        "90",
+        "--stats",
+        "json",
+        "--verify-test-pattern",
+    ]);
+    server.line_starting("viewer ");
+    let mut x = 0x9e37_79b9_u32;
+    let mut random = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect()
+    };
+    let mut sent = 0;
+    for port in 0..64 {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.connect(&addr).unwrap();
+        let mut fragment = b"FWUD\x01\x04\0\0".to_vec();
+        fragment.extend_from_slice(&random(32));
+        fragment.extend_from_slice(&random(100));
+        let cases = [
+            random(port * 20 % 1500),
+            hello(&[])[..(port % 64)].to_vec(),
+            b"FWUD\x09\x01\0\0".to_vec(),
+            b"FWUD\x01\x63\0\0".to_vec(),
+            fragment,
+            {
+                // A report from an address that never joined.
+                let mut r = b"FWUD\x01\x05\0\0".to_vec();
+                r.resize(40, 0xFF);
+                r
+            },
+        ];
+        for c in &cases {
+            let _ = s.send(c);
+            sent += 1;
+        }
+        // The server takes datagrams in order: once a hello sent after them is answered,
+        // every one of them was handled (and none was lost in a full socket buffer).
+        s.set_read_timeout(Some(common::WAIT)).unwrap();
+        s.send(&hello(&[])).unwrap();
+        let mut buf = [0u8; 2048];
+        loop {
+            let n = s
+                .recv(&mut buf)
+                .expect("the cookie answering the last hello");
+            if n == 64 && buf[5] == 2 {
+                break;
+            }
+        }
+    }
+    let out = finish_view(watcher);
+    let s = stats(&out);
+    assert_eq!(s["frames"], 90);
+    assert_eq!(s["pattern_errors"], 0);
+    stop(&mut server);
+    let drops = server.line_starting("udp datagrams dropped: ");
+    // Every case but the report is malformed; each report gets a rejoin and a count.
+    assert_eq!(
+        drops,
+        format!(
+            "udp datagrams dropped: {} malformed, 0 with a stale cookie, 64 from no viewer",
+            sent - 64
+        )
+    );
+}
+
+#[test]
+fn limits_and_the_token_refuse_with_the_same_lines_as_tcp() {
+    let (_server, addr) = serve_udp(&["--max-viewers", "1", "--fps", "30"]);
+    let first = spawn_view(&[
+        "--transport",
+        "udp",
+        "--headless",
+        "--connect",
+        &addr,
+        "--frames",
+        "60",
+    ]);
+    _server.line_starting("viewer ");
+    let out = view_udp(&addr, &["--frames", "5"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("refused the viewer: server full: 1 of 1 viewers connected"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(finish_view(first).status.success());
+
+    let mut cmd = framewire();
+    cmd.env("FRAMEWIRE_TOKEN", TOKEN);
+    let server = Serve::spawn_with(
+        cmd,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--transport",
+            "udp",
+            "--codec",
+            "jpeg",
+        ],
+    );
+    let addr = server.addr.trim_start_matches("udp://").to_string();
+    let run = |token: Option<&str>| {
+        let mut cmd = framewire();
+        match token {
+            Some(t) => cmd.env("FRAMEWIRE_TOKEN", t),
+            None => cmd.env_remove("FRAMEWIRE_TOKEN"),
+        };
+        let child = cmd
+            .args([
+                "view",
+                "--transport",
+                "udp",
+                "--headless",
+                "--connect",
+                &addr,
+            ])
+            .args(["--frames", "5", "--stats", "json"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        finish_view(child)
+    };
+    assert_eq!(stats(&run(Some(TOKEN)))["frames"], 5);
+    let out = run(Some("guess"));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out).trim(),
+        format!("framewire: error: server {addr} refused the viewer: wrong token")
+    );
+    let out = run(None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("asks for a token"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_viewer_rejoins_a_restarted_server_and_a_silent_one_is_forgotten() {
+    let (server, addr) = serve_udp(&["--fps", "30"]);
+    let viewer = spawn_view(&[
+        "--transport",
+        "udp",
+        "--headless",
+        "--connect",
+        &addr,
+        "--frames",
+        "60",
+        "--stats",
+        "json",
+    ]);
+    server.line_starting("viewer ");
+    // A crash, not a goodbye: the viewer is not told.
+    let (mut server, addr) = (server, addr);
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let again = Serve::start_at(
+        &addr,
+        &["--transport", "udp", "--codec", "jpeg", "--fps", "30"],
+    );
+    again.line_starting("viewer ");
+    let out = finish_view(viewer);
+    let s = stats(&out);
+    assert_eq!(s["frames"], 60);
+    assert!(s["reconnects"].as_u64().unwrap() >= 1, "{s}");
+
+    // A viewer killed without a goodbye stops reporting, and the server lets it go.
+    let mut silent = spawn_view(&["--transport", "udp", "--headless", "--connect", &addr]);
+    again.line_containing("connected");
+    silent.kill().unwrap();
+    silent.wait().unwrap();
+    let left = again.line_containing("left after");
+    assert!(left.contains("no report for 5s"), "{left}");
+}
