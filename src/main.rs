@@ -48,6 +48,17 @@ fn main() -> ExitCode {
             tracing::debug!("contained panic: {info}");
             return;
         }
+        // stdout's reader went away (`framewire serve | head`): end quietly, as a program
+        // killed by SIGPIPE does (Rust ignores SIGPIPE, so printing panics instead).
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
         eprintln!("framewire: internal error (a bug, please report it): {info}");
     }));
     tracing_subscriber::fmt()

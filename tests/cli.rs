@@ -1,7 +1,7 @@
 //! End to end through the real `framewire` binary: `serve` and `view` processes talking over
 //! real sockets on 127.0.0.1, for every codec, and what a user sees when something is wrong.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::Stdio;
 use std::thread;
@@ -675,4 +675,37 @@ fn garbage_connections_leave_the_server_as_it_was() {
     let s = stats(&finish_view(good));
     assert_eq!(s["frames"], 90);
     assert_eq!(s["dropped"], 0, "{s}");
+}
+
+#[test]
+fn serve_piped_into_a_reader_that_goes_away_ends_quietly() {
+    // `framewire serve | head -1`: the reader leaves after the first line.
+    let mut serve = framewire()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(serve.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    // A viewer makes serve print again, into the closed pipe.
+    let _ = view(&["--connect", &addr, "--headless", "--frames", "3"]);
+    let status = wait_timeout(&mut serve, "serve to end after its reader left");
+    let mut err = String::new();
+    serve
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(141), "{err}");
+    assert!(!err.contains("internal error"), "{err}");
 }
