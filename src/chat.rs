@@ -374,11 +374,7 @@ fn sending_status(report: &PeerReport) -> String {
 fn print_event(event: ReceiveEvent<'_>, live: &mut LiveLine) {
     let line = match event {
         ReceiveEvent::Frame(stats) => {
-            if live.is_on()
-                && let Some(line) = stats.live_line(Duration::from_millis(500))
-            {
-                live.show(&line);
-            }
+            live.show_stats(stats);
             return;
         }
         ReceiveEvent::Connected {

@@ -18,16 +18,20 @@ impl LiveLine {
         }
     }
 
-    /// Whether lines are shown at all.
-    pub fn is_on(&self) -> bool {
-        self.on
-    }
-
     /// Replaces the line with `line`.
     pub fn show(&mut self, line: &str) {
         if self.on {
             let _ = std::io::stderr().write_all(format!("\r\x1b[2K{line}").as_bytes());
             self.shown = true;
+        }
+    }
+
+    /// Shows the receive path's figures, at most twice a second.
+    pub fn show_stats(&mut self, stats: &mut framewire_session::Stats) {
+        if self.on
+            && let Some(line) = stats.live_line(std::time::Duration::from_millis(500))
+        {
+            self.show(&line);
         }
     }
 

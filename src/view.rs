@@ -196,11 +196,7 @@ fn receive_into(
 fn print_event(event: ReceiveEvent<'_>, addr: SocketAddr, live: &mut crate::live::LiveLine) {
     let line = match event {
         ReceiveEvent::Frame(stats) => {
-            if live.is_on()
-                && let Some(line) = stats.live_line(Duration::from_millis(500))
-            {
-                live.show(&line);
-            }
+            live.show_stats(stats);
             return;
         }
         ReceiveEvent::Connected {

@@ -29,7 +29,7 @@ use crate::framewire::FramewireProtocol;
 use crate::wire::{
     FRAME_MAGIC, FrameHeader, HANDSHAKE_LEN, HANDSHAKE_MAGIC, HEADER_LEN, HELLO_HEAD_LEN,
     HELLO_LEN, HELLO_MAGIC, Handshake, Hello, MAX_ERROR_TEXT, MessageKind, PROOF_LEN, WireError,
-    WireErrorKind,
+    WireErrorKind, token_message,
 };
 
 /// What a listener answers a one-way viewer.
@@ -515,14 +515,7 @@ impl ChatDialer {
         let Some(token) = &self.config.client.token else {
             return Err(NetError::TokenNeeded { peer: self.addr });
         };
-        let header = FrameHeader {
-            kind: MessageKind::Proof,
-            seq: 0,
-            capture_us: 0,
-            payload_len: PROOF_LEN as u32,
-        };
-        let mut message = header.to_bytes().to_vec();
-        message.extend_from_slice(&token.prove(challenge));
+        let message = token_message(MessageKind::Proof, &token.prove(challenge));
         stream.write_all(&message).map_err(|source| NetError::Io {
             peer: self.addr,
             what: "sending the token's proof".into(),

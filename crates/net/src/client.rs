@@ -16,7 +16,7 @@ use crate::reader::{Event, FrameReader};
 use crate::token::Token;
 use crate::wire::{
     DEFAULT_MAX_PAYLOAD, FrameHeader, Hello, MessageKind, PROOF_LEN, VERSION, WireError,
-    WireErrorKind,
+    WireErrorKind, token_message,
 };
 
 /// Limits of a client; each has a documented default.
@@ -303,14 +303,7 @@ impl Client {
         let Some(token) = &self.config.token else {
             return Err(NetError::TokenNeeded { peer: self.peer });
         };
-        let header = FrameHeader {
-            kind: MessageKind::Proof,
-            seq: 0,
-            capture_us: 0,
-            payload_len: PROOF_LEN as u32,
-        };
-        let mut message = header.to_bytes().to_vec();
-        message.extend_from_slice(&token.prove(challenge));
+        let message = token_message(MessageKind::Proof, &token.prove(challenge));
         self.stream
             .write_all(&message)
             .map_err(|source| NetError::Io {

@@ -15,7 +15,7 @@ use crate::fanout::{
 use crate::token::{self, Failures, Token};
 use crate::wire::{
     FrameHeader, HEADER_LEN, HELLO_HEAD_LEN, HELLO_LEN, Handshake, Hello, MAX_ERROR_TEXT,
-    MessageKind, PROOF_LEN, Report, Switch, WireErrorKind,
+    MessageKind, PROOF_LEN, Report, Switch, WireErrorKind, token_message,
 };
 
 /// The framewire protocol for one stream, whatever rendition each viewer is in.
@@ -177,13 +177,8 @@ impl FramewireProtocol {
             return Err(reason);
         }
         let challenge = token::challenge()?;
-        let header = FrameHeader {
-            kind: MessageKind::Challenge,
-            seq: 0,
-            capture_us: 0,
-            payload_len: PROOF_LEN as u32,
-        };
-        write_message(stream, &header.to_bytes(), &challenge)
+        stream
+            .write_all(&token_message(MessageKind::Challenge, &challenge))
             .map_err(|e| format!("sending the token challenge: {e}"))?;
         let mut answer = [0u8; HEADER_LEN + PROOF_LEN];
         let failed = |why: String| {

@@ -328,6 +328,20 @@ impl Report {
     }
 }
 
+/// A challenge or proof message whole: its header and its [`PROOF_LEN`] bytes.
+pub fn token_message(kind: MessageKind, bytes: &[u8; PROOF_LEN]) -> [u8; HEADER_LEN + PROOF_LEN] {
+    let header = FrameHeader {
+        kind,
+        seq: 0,
+        capture_us: 0,
+        payload_len: PROOF_LEN as u32,
+    };
+    let mut message = [0u8; HEADER_LEN + PROOF_LEN];
+    message[..HEADER_LEN].copy_from_slice(&header.to_bytes());
+    message[HEADER_LEN..].copy_from_slice(bytes);
+    message
+}
+
 /// What follows a frame header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageKind {
