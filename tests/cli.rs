@@ -697,7 +697,14 @@ fn serve_piped_into_a_reader_that_goes_away_ends_quietly() {
         .unwrap()
         .to_string();
     // A viewer makes serve print again, into the closed pipe.
-    let _ = view(&["--connect", &addr, "--headless", "--frames", "3"]);
+    let _ = view(&[
+        "--connect",
+        &addr,
+        "--headless",
+        "--frames",
+        "3",
+        "--no-reconnect",
+    ]);
     let status = wait_timeout(&mut serve, "serve to end after its reader left");
     let mut err = String::new();
     serve
