@@ -42,7 +42,17 @@ fn view_40_verified(serve: &Serve, codec: &str) -> Value {
 #[test]
 fn every_codec_streams_complete_frames_in_order() {
     for kind in CodecKind::ALL {
-        let serve = Serve::start(&["--codec", kind.name(), "--fps", "0", "--width", "320"]);
+        // Adaptation off: an unpaced stream on a busy machine would otherwise move down a rung.
+        let serve = Serve::start(&[
+            "--codec",
+            kind.name(),
+            "--fps",
+            "0",
+            "--width",
+            "320",
+            "--adapt",
+            "off",
+        ]);
         let s = view_40_verified(&serve, kind.name());
         let (first, last) = (
             s["first_seq"].as_u64().unwrap(),
@@ -550,6 +560,8 @@ fn turbojpeg_encoded_stream_decodes_to_the_right_frames() {
         "0",
         "--width",
         "320",
+        "--adapt",
+        "off",
     ]);
     let streaming = serve.line("the `streaming ...` line");
     assert!(

@@ -22,9 +22,9 @@ pub fn run_all(extra: &[String]) -> anyhow::Result<()> {
     test.args(["test", "--workspace"]).args(extra);
     run_cmd(test)?;
 
-    // Features that need system packages to build get one more pass (clippy and the tests) with
-    // every one of them whose packages are there: camera (nokhwa's bindgen needs libclang) and
-    // turbojpeg (libjpeg-turbo is built from source with cmake and nasm).
+    // Features that need system packages to build get one more pass (clippy, and the tests those
+    // features change) with every one of them whose packages are there: camera (nokhwa's bindgen
+    // needs libclang) and turbojpeg (libjpeg-turbo is built from source with cmake and nasm).
     let mut features = Vec::new();
     let mut missing = Vec::new();
     if has_libclang() {
@@ -65,6 +65,7 @@ pub fn run_all(extra: &[String]) -> anyhow::Result<()> {
         eprintln!("xtask test: {feature} feature skipped, missing: {what} ({install})");
     }
     if !features.is_empty() {
+        let (qualified, packages) = in_their_crates(&features);
         let features = features.join(",");
         let mut clippy = cargo();
         clippy.args([
@@ -76,13 +77,41 @@ pub fn run_all(extra: &[String]) -> anyhow::Result<()> {
         ]);
         clippy.args(["--", "-D", "warnings"]);
         run_cmd(clippy)?;
-        let mut test = cargo();
-        test.args(["test", "--workspace", "--features", &features])
+        // The tests those features change: the crates that have them, and the binary's unit tests
+        // and command-line tests (which check the flags each feature adds). The rest of the suite
+        // drives the binary over sockets and ran in the first pass.
+        let mut crates = cargo();
+        crates
+            .args(["test", "--features", &qualified])
+            .args(&packages)
             .args(extra);
-        run_cmd(test)?;
+        run_cmd(crates)?;
+        let mut binary = cargo();
+        binary.args(["test", "-p", "framewire", "--features", &features, "--bins"]);
+        binary.args(["--test", "cli"]).args(extra);
+        run_cmd(binary)?;
     }
     eprintln!("xtask test: rustfmt, clippy and every test passed");
     Ok(())
+}
+
+/// Each feature of the second pass and the workspace crate that defines it.
+const FEATURE_CRATES: [(&str, &str); 2] = [
+    ("camera", "framewire-capture"),
+    ("turbojpeg", "framewire-codec"),
+];
+
+/// `camera,turbojpeg` as features of the crates that define them, and those crates as `-p` flags.
+fn in_their_crates(features: &[&str]) -> (String, Vec<String>) {
+    let mut qualified = Vec::new();
+    let mut packages = Vec::new();
+    for (feature, krate) in FEATURE_CRATES {
+        if features.contains(&feature) {
+            qualified.push(format!("{krate}/{feature}"));
+            packages.extend(["-p".to_string(), krate.to_string()]);
+        }
+    }
+    (qualified.join(","), packages)
 }
 
 /// Whether bindgen (which nokhwa's V4L2 bindings run) will find libclang.
