@@ -333,17 +333,22 @@ impl HttpProtocol {
         }
         self.failures.succeeded(ip);
         let cookie = token.cookie(now_s())?;
-        let secure = if self.tls { "; Secure" } else { "" };
-        let headers = format!(
-            "Location: /\r\nSet-Cookie: {COOKIE}={cookie}; Max-Age={}; Path=/; HttpOnly; \
-             SameSite=Strict{secure}\r\n",
-            crate::token::COOKIE_LIFETIME.as_secs()
-        );
+        let headers = format!("Location: /\r\n{}", set_cookie(&cookie, self.tls));
         respond(stream, "303 See Other", "text/plain", &headers, b"")
             .map_err(|e| format!("writing the answer: {e}"))?;
         let _ = stream.shutdown(Shutdown::Write);
         Ok(Opening::Answered)
     }
+}
+
+/// The header that gives a browser `cookie`: only over HTTP (`HttpOnly`, out of scripts'
+/// reach), only to this site's own requests (`SameSite=Strict`), and over TLS only over TLS.
+fn set_cookie(cookie: &str, tls: bool) -> String {
+    let secure = if tls { "; Secure" } else { "" };
+    format!(
+        "Set-Cookie: {COOKIE}={cookie}; Max-Age={}; Path=/; HttpOnly; SameSite=Strict{secure}\r\n",
+        crate::token::COOKIE_LIFETIME.as_secs()
+    )
 }
 
 /// The answer to an address that failed too often.
@@ -967,6 +972,20 @@ mod tests {
         assert!(field("").is_err());
         assert!(field("token=%4").is_err());
         assert!(field("token=%zz").is_err());
+    }
+
+    #[test]
+    fn the_cookie_is_secure_over_tls() {
+        let plain = set_cookie("ab", false);
+        assert_eq!(
+            plain,
+            "Set-Cookie: framewire_session=ab; Max-Age=2592000; Path=/; HttpOnly; \
+             SameSite=Strict\r\n"
+        );
+        assert_eq!(
+            set_cookie("ab", true),
+            plain.replace("\r\n", "; Secure\r\n")
+        );
     }
 
     #[test]
