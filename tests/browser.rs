@@ -2,7 +2,9 @@
 //! window under a private Xvfb: two screenshots a second apart show different test-pattern frame numbers (read off the
 //! pixels), and the page's own figures (fps, capture-to-display latency, viewers), which it
 //! mirrors into its title, are sane. Chromium's `--headless --screenshot` would grab at page
-//! load, before the script drew anything, hence a real window. Skips with the reason where
+//! load, before the script drew anything, hence a real window. Chromium also logs in to a
+//! server with a token through the login form (the token typed by xdotool) and then draws the
+//! stream with the cookie it got. Skips with the reason where
 //! the browser, Xvfb, xwd or xdotool is missing, and fails instead under `FRAMEWIRE_REQUIRE_ALL=1`.
 
 // Tests report skips and figures on stderr.
@@ -16,7 +18,7 @@ use framewire_core::Frame;
 
 mod common;
 use common::WAIT;
-use common::http::{have, serve_http};
+use common::http::{have, serve_http, serve_http_token};
 use common::xscreen::{Reaped, crop, screenshot, start_xvfb};
 
 const SIZE: (u32, u32) = (320, 240);
@@ -131,8 +133,57 @@ fn firefox_draws_the_live_stream_and_measures_its_own_fps_and_latency() {
     page_in("firefox-esr", "firefox-esr", firefox);
 }
 
+#[test]
+fn chromium_logs_in_to_a_token_protected_server_through_the_form_and_draws_the_stream() {
+    page_in_with(
+        "chromium",
+        "chromium",
+        chromium,
+        Some("correct horse battery staple"),
+    );
+}
+
 /// Loads the page in `browser` (as `launch` says) under a private Xvfb and checks it.
 fn page_in(browser: &str, package: &str, launch: Launch) {
+    page_in_with(browser, package, launch, None);
+}
+
+/// Types `token` into the login form, once its window is up, and sends it.
+fn log_in(display: &str, token: &str) {
+    let deadline = Instant::now() + WAIT;
+    while title(display).as_deref() != Some("framewire: log in") {
+        assert!(
+            Instant::now() < deadline,
+            "waited {WAIT:?} for the login form; the title: {:?}",
+            title(display)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The password field has the focus (autofocus); the window gets the keyboard.
+    let typed = Command::new("xdotool")
+        .args([
+            "search",
+            "--name",
+            "^framewire: log in",
+            "windowfocus",
+            "--sync",
+        ])
+        .args(["type", "--delay", "20", token])
+        .env("DISPLAY", display)
+        .status()
+        .expect("run xdotool");
+    assert!(typed.success(), "xdotool type: {typed}");
+    let sent = Command::new("xdotool")
+        .args(["key", "Return"])
+        .env("DISPLAY", display)
+        .status()
+        .expect("run xdotool");
+    assert!(sent.success(), "xdotool key: {sent}");
+}
+
+/// Loads the page in `browser` under a private Xvfb, logging in with `token` first if given
+/// (the server then has that token), and checks it.
+fn page_in_with(browser: &str, package: &str, launch: Launch, token: Option<&str>) {
     let tools = [
         (browser, "--version", package),
         ("Xvfb", "-help", "xvfb"),
@@ -145,7 +196,11 @@ fn page_in(browser: &str, package: &str, launch: Launch) {
     {
         return;
     }
-    let (_serve, addr) = serve_http(&["--codec", "jpeg", "--width", "320", "--adapt", "off"]);
+    let args = ["--codec", "jpeg", "--width", "320", "--adapt", "off"];
+    let (_serve, addr) = match token {
+        Some(token) => serve_http_token(token, &args),
+        None => serve_http(&args),
+    };
     let (_xvfb, display) = start_xvfb();
     let profile = tempfile::tempdir().unwrap();
     let url = format!("http://{addr}/");
@@ -159,6 +214,9 @@ fn page_in(browser: &str, package: &str, launch: Launch) {
             .spawn()
             .unwrap_or_else(|e| panic!("start {browser}: {e}")),
     );
+    if let Some(token) = token {
+        log_in(&display, token);
+    }
     // Two whole seconds of figures: the page's windows are a second each.
     let start = figures_past(&display, 0).frames;
     figures_past(&display, start + 60);

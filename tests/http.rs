@@ -632,3 +632,209 @@ fn http_through_a_narrow_link_arrives_a_few_frame_times_after_capture() {
         "p50 {p50:.2}, p99 {p99:.2} frame-times (want <= 3, <= 5)"
     );
 }
+
+const TOKEN: &str = "correct horse battery staple";
+
+/// `curl -s -i ARGS URL`: the status, the head's text and the body.
+fn curl_i(args: &[&str], url: &str) -> (u16, String, Vec<u8>) {
+    let out = Command::new("curl")
+        .args(["-sS", "-i", "--max-time", "30"])
+        .args(args)
+        .arg(url)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run curl");
+    assert!(out.status.success(), "curl {args:?} {url}: {}", out.status);
+    let at = out
+        .stdout
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a whole head");
+    let head = String::from_utf8_lossy(&out.stdout[..at]).into_owned();
+    let status = head
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("status line of {head:?}"));
+    (status, head, out.stdout[at + 4..].to_vec())
+}
+
+/// The line `serve` logged about a wrong login (past its other lines).
+fn wrong_login(serve: &Serve) -> String {
+    loop {
+        let line = serve.error_line("a wrong login");
+        if line.contains("login form") {
+            return line;
+        }
+    }
+}
+
+#[test]
+fn a_browser_logs_in_with_the_token_through_a_form_and_its_cookie_opens_the_stream() {
+    let _shared = shared_machine();
+    if !have("curl", "--version", "curl") {
+        return;
+    }
+    let (serve, addr) =
+        common::http::serve_http_token(TOKEN, &["--codec", "jpeg", "--width", "320"]);
+    let url = |path: &str| format!("http://{addr}{path}");
+
+    // Without the token: the form at /, 401 pointing at it everywhere else.
+    let (status, _, body) = curl_i(&[], &url("/"));
+    assert_eq!(status, 200);
+    let form = String::from_utf8(body).unwrap();
+    assert!(
+        form.contains(r#"<form method="post" action="/login">"#)
+            && form.contains(r#"type="password" name="token""#),
+        "{form}"
+    );
+    for path in ["/stream", "/snapshot", "/stats", "/metrics"] {
+        let (status, _, body) = curl_i(&[], &url(path));
+        assert_eq!(status, 401, "{path}");
+        assert!(String::from_utf8_lossy(&body).contains("log in at /login"));
+    }
+
+    // A wrong token: the form again with one line, and the server's log names the peer.
+    let (status, _, body) = curl_i(&["--data-urlencode", "token=guess"], &url("/login"));
+    assert_eq!(status, 401);
+    let again = String::from_utf8(body).unwrap();
+    assert!(
+        again.contains("<p>wrong token</p>") && again.contains("<form"),
+        "{again}"
+    );
+    let logged = wrong_login(&serve);
+    assert!(
+        logged.starts_with("framewire: connection from 127.0.0.1:")
+            && logged.ends_with("rejected: wrong token (login form)"),
+        "{logged}"
+    );
+
+    // The right one: a 303 to / and a cookie that is not the token.
+    let jar = tempfile::tempdir().unwrap();
+    let jar = jar.path().join("cookies");
+    let jar = jar.to_str().unwrap();
+    let token_field = format!("token={TOKEN}");
+    let (status, head, _) = curl_i(
+        &["--data-urlencode", &token_field, "-c", jar],
+        &url("/login"),
+    );
+    assert_eq!(status, 303, "{head}");
+    assert!(head.contains("\r\nLocation: /\r\n"), "{head}");
+    let set_cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Set-Cookie: "))
+        .unwrap_or_else(|| panic!("no cookie in {head}"));
+    assert!(
+        set_cookie.ends_with("; Path=/; HttpOnly; SameSite=Strict"),
+        "{set_cookie}"
+    );
+    assert!(!set_cookie.contains("Secure"), "plain HTTP: {set_cookie}");
+    let cookie = set_cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .strip_prefix("framewire_session=")
+        .unwrap()
+        .to_string();
+    assert!(!cookie.contains("horse") && cookie.len() == 112, "{cookie}");
+
+    // The cookie opens the page, the snapshot and the stream.
+    let (status, _, page) = curl_i(&["-b", jar], &url("/"));
+    assert_eq!(status, 200);
+    assert!(
+        String::from_utf8_lossy(&page).contains("<canvas"),
+        "the page, not the form"
+    );
+    let (status, _, jpeg) = curl_i(&["-b", jar], &url("/snapshot"));
+    assert_eq!(status, 200);
+    common::http::Part {
+        headers: vec![],
+        jpeg,
+    }
+    .frame_number(SIZE);
+    let with_cookie = |cookie: &str| {
+        let request = format!(
+            "GET /stream HTTP/1.1\r\nHost: {addr}\r\nCookie: other=1; framewire_session={cookie}\r\n\r\n"
+        );
+        send(&addr, request.as_bytes())
+    };
+    let mut mjpeg = with_cookie(&cookie).mjpeg();
+    let a = mjpeg.part().frame_number(SIZE);
+    let b = mjpeg.part().frame_number(SIZE);
+    assert!(b > a, "frames {a} then {b}");
+    drop(mjpeg);
+
+    // A forged, truncated or extended cookie opens nothing.
+    let mut forged = cookie.clone().into_bytes();
+    forged[100] = if forged[100] == b'0' { b'1' } else { b'0' };
+    let forged = String::from_utf8(forged).unwrap();
+    for bad in [
+        &forged,
+        &cookie[..111],
+        &format!("{cookie}0"),
+        &TOKEN.replace(' ', ""),
+    ] {
+        assert_eq!(with_cookie(bad).status, 401, "cookie {bad}");
+        let (status, _, _) = curl_i(
+            &["-H", &format!("Cookie: framewire_session={bad}")],
+            &url("/snapshot"),
+        );
+        assert_eq!(status, 401, "cookie {bad}");
+    }
+}
+
+#[test]
+fn hostile_login_forms_get_the_least_and_wrong_tokens_lock_the_address_out() {
+    let _shared = shared_machine();
+    let (_serve, addr) = common::http::serve_http_token(TOKEN, &["--handshake-timeout", "1s"]);
+    let post = |headers: &str, body: &str| {
+        let request = format!("POST /login HTTP/1.1\r\nHost: {addr}\r\n{headers}\r\n{body}");
+        send(&addr, request.as_bytes()).status
+    };
+    assert_eq!(post("Content-Length: 100000\r\n", "token="), 413);
+    assert_eq!(post("", "token=x"), 411);
+    assert_eq!(
+        post(
+            "Transfer-Encoding: chunked\r\n",
+            "7\r\ntoken=x\r\n0\r\n\r\n"
+        ),
+        411
+    );
+    assert_eq!(
+        post("Content-Length: 5\r\n", "tokn="),
+        400,
+        "no token field"
+    );
+    assert_eq!(
+        post("Content-Length: 8\r\n", "token=%g"),
+        400,
+        "a bad escape"
+    );
+    assert_eq!(post("Content-Length: x\r\n", ""), 400);
+    // A body that never comes whole: 408 at the deadline.
+    let start = Instant::now();
+    assert_eq!(post("Content-Length: 40\r\n", "token="), 408);
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "answered after {took:?}"
+    );
+    // PUT is not a login.
+    let put = format!("PUT /login HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(send(&addr, put.as_bytes()).status, 405);
+
+    // Wrong tokens: after a few, the address is refused at once, even with the right token,
+    // with Bearer as with the form.
+    let form = |token: &str| {
+        let body = format!("token={}", token.replace(' ', "+"));
+        post(&format!("Content-Length: {}\r\n", body.len()), &body)
+    };
+    let mut wrong = 0;
+    while form("guess") == 401 {
+        wrong += 1;
+        assert!(wrong < 10, "{wrong} wrong tokens and still heard");
+    }
+    assert_eq!(wrong, 3, "three wrong tokens are heard");
+    assert_eq!(form(TOKEN), 429, "the right token waits too");
+    let bearer = format!("GET /stats HTTP/1.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n");
+    assert_eq!(send(&addr, bearer.as_bytes()).status, 429);
+}

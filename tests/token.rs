@@ -285,3 +285,198 @@ fn http_asks_for_the_same_token_as_a_bearer() {
         "HTTP/1.1 200 OK"
     );
 }
+
+/// `framewire chat --connect ADDR` with `token` in its environment (none: no token).
+fn call_with(token: Option<&str>, addr: &str) -> std::process::Output {
+    let mut cmd = framewire();
+    match token {
+        Some(t) => cmd.env("FRAMEWIRE_TOKEN", t),
+        None => cmd.env_remove("FRAMEWIRE_TOKEN"),
+    };
+    let child = cmd
+        .args(["chat", "--headless", "--connect", addr, "--frames", "10"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn framewire chat");
+    finish_view(child)
+}
+
+/// `framewire chat --listen` with `token` in its environment (none: no token).
+fn listen_with(token: Option<&str>) -> Serve {
+    let mut cmd = framewire();
+    match token {
+        Some(t) => cmd.env("FRAMEWIRE_TOKEN", t),
+        None => cmd.env_remove("FRAMEWIRE_TOKEN"),
+    };
+    Serve::spawn_with(
+        cmd,
+        &["chat", "--listen", "127.0.0.1:0", "--headless", "--wait"],
+    )
+}
+
+#[test]
+fn a_caller_with_the_token_refuses_a_listener_with_another_token_or_none_on_both_ends() {
+    // Another token: the listener cannot check the caller's proof, and says so.
+    let listener = listen_with(Some("another token"));
+    let out = call_with(Some(TOKEN), &listener.addr);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        error_line(&out),
+        format!(
+            "framewire: error: peer {} refused the call: wrong token",
+            listener.addr
+        )
+    );
+    let logged = log_line(&listener, "the failed call");
+    assert!(
+        logged.starts_with("framewire: call from 127.0.0.1:")
+            && logged.ends_with("refused: wrong token"),
+        "{logged}"
+    );
+
+    // No token: it proves none, and the caller hangs up before its stream and says why.
+    let listener = listen_with(None);
+    let out = call_with(Some(TOKEN), &listener.addr);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        error_line(&out),
+        format!(
+            "framewire: error: refused listener {}: {}",
+            listener.addr,
+            framewire_net::chat::LISTENER_PROVED_NONE
+        )
+    );
+    let logged = log_line(&listener, "the caller's refusal");
+    assert!(
+        logged.contains(framewire_net::chat::LISTENER_PROVED_NONE),
+        "{logged}"
+    );
+}
+
+/// Plays a call listener on a raw socket for one real caller that has the token: answers its
+/// hello as `script` says, then returns everything the caller sent, to its close, and the
+/// caller's output.
+fn impostor(
+    script: impl FnOnce(&mut TcpStream, framewire_net::wire::Hello),
+) -> (Vec<u8>, std::process::Output) {
+    use framewire_net::wire::{HELLO_LEN, Hello};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let caller = {
+        let mut cmd = framewire();
+        cmd.env("FRAMEWIRE_TOKEN", TOKEN)
+            .args(["chat", "--headless", "--connect", &addr, "--frames", "10"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd.spawn().unwrap()
+    };
+    let (mut s, _) = listener.accept().unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut hello = [0u8; HELLO_LEN];
+    s.read_exact(&mut hello).unwrap();
+    let hello = Hello::parse(&hello).expect("the caller's hello");
+    assert!(hello.call.is_some(), "a caller's hello");
+    script(&mut s, hello);
+    let sent = rest(s);
+    (sent, finish_view(caller))
+}
+
+/// The next line `serve` or `chat` logged on stderr past the ones that say what it streams.
+fn log_line(server: &Serve, what: &str) -> String {
+    loop {
+        let line = server.error_line(what);
+        if line.starts_with("framewire: ") {
+            return line;
+        }
+    }
+}
+
+/// The one error line a run printed (its other lines say what it streams).
+fn error_line(out: &std::process::Output) -> String {
+    let errors: Vec<_> = stderr(out)
+        .lines()
+        .filter(|l| l.contains("error"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(errors.len(), 1, "one error line: {}", stderr(out));
+    errors[0].clone()
+}
+
+/// An Error message with `reason`, as framewire writes it.
+fn error_message(reason: &str) -> Vec<u8> {
+    let mut message = b"FWFR\x02".to_vec();
+    message.extend_from_slice(&[0; 19]);
+    message.extend_from_slice(&(reason.len() as u32).to_le_bytes());
+    message.extend_from_slice(&[0; 4]);
+    message.extend_from_slice(reason.as_bytes());
+    message
+}
+
+#[test]
+fn an_impostor_listener_without_the_token_gets_no_frame_byte_from_a_caller_that_has_it() {
+    use framewire_net::chat::{LISTENER_PROVED_NONE, LISTENER_WRONG_TOKEN};
+    use framewire_net::token::Token;
+    use framewire_net::wire::{Hello, MessageKind, token_message};
+    let answer = |hello: Hello| {
+        Hello {
+            request: Default::default(),
+            call: hello.call,
+        }
+        .to_bytes()
+    };
+
+    // It answers the hello at once, as a listener without a token does.
+    let (sent, out) = impostor(|s, hello| s.write_all(&answer(hello)).unwrap());
+    assert_eq!(
+        sent,
+        error_message(LISTENER_PROVED_NONE),
+        "only the refusal"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(error_line(&out).ends_with(LISTENER_PROVED_NONE));
+
+    // It challenges, takes any proof, and answers the caller's challenge with another token's
+    // proof: the caller sent its proof and challenge, then only its refusal.
+    let (sent, out) = impostor(|s, hello| {
+        s.write_all(&token_message(MessageKind::Challenge, &[7; 32]))
+            .unwrap();
+        let mut proof_and_challenge = [0u8; 128];
+        s.read_exact(&mut proof_and_challenge).unwrap();
+        assert_eq!(
+            &proof_and_challenge[64..69],
+            b"FWFR\x05",
+            "the caller's challenge"
+        );
+        let challenge: [u8; 32] = proof_and_challenge[96..].try_into().unwrap();
+        let guess = Token::new(b"guess").unwrap().prove_listener(&challenge);
+        s.write_all(&token_message(MessageKind::Proof, &guess))
+            .unwrap();
+        s.write_all(&answer(hello)).unwrap();
+    });
+    assert_eq!(
+        sent,
+        error_message(LISTENER_WRONG_TOKEN),
+        "only the refusal"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(error_line(&out).ends_with(LISTENER_WRONG_TOKEN));
+
+    // A reflection: it answers the caller's challenge with the caller's own kind of proof
+    // (the one the caller made for it), which is not a listener's.
+    let (sent, out) = impostor(|s, hello| {
+        s.write_all(&token_message(MessageKind::Challenge, &[7; 32]))
+            .unwrap();
+        let mut proof_and_challenge = [0u8; 128];
+        s.read_exact(&mut proof_and_challenge).unwrap();
+        let challenge: [u8; 32] = proof_and_challenge[96..].try_into().unwrap();
+        let viewer_kind = Token::new(TOKEN.as_bytes()).unwrap().prove(&challenge);
+        s.write_all(&token_message(MessageKind::Proof, &viewer_kind))
+            .unwrap();
+        s.write_all(&answer(hello)).unwrap();
+    });
+    assert_eq!(sent, error_message(LISTENER_WRONG_TOKEN));
+    assert_eq!(out.status.code(), Some(1));
+}

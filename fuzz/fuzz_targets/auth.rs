@@ -1,7 +1,8 @@
 //! Fuzz target: the shared token's challenge and proof. Any token bytes, challenge and proof:
 //! nothing panics, a token is accepted only as `Token::new` says, and a proof passes exactly
 //! when it is the token's own answer to that challenge. The proof message's header parses
-//! only with its one length.
+//! only with its one length. A browser cookie made for the token opens, and the input as a
+//! cookie (any bytes) opens nothing and panics nowhere; a listener's proof is never a viewer's.
 #![no_main]
 
 use framewire_net::token::{PROOF_LEN, Token};
@@ -19,6 +20,11 @@ fuzz_target!(|data: &[u8]| {
         let answer = token.prove(&challenge);
         assert!(token.verify(&challenge, &answer));
         assert_eq!(token.verify(&challenge, &proof), proof == answer);
+        assert!(!token.verify(&challenge, &token.prove_listener(&challenge)));
+        let now = u64::from_le_bytes(challenge[..8].try_into().unwrap());
+        let cookie = token.cookie(now).unwrap();
+        assert!(token.cookie_valid(cookie.as_bytes(), now));
+        assert!(!token.cookie_valid(data, now));
     }
     if let Ok(head) = <[u8; HEADER_LEN]>::try_from(&fixed[..HEADER_LEN]) {
         if let Ok(h) = FrameHeader::parse(&head, 0) {

@@ -18,9 +18,21 @@ pub const BOUNDARY: &str = "framewireframe";
 
 /// Starts `framewire serve --http 127.0.0.1:0 ARGS`; returns it and the HTTP address it printed.
 pub fn serve_http(args: &[&str]) -> (Serve, String) {
-    let mut all = vec!["--http", "127.0.0.1:0"];
+    serve_http_with(super::framewire(), args)
+}
+
+/// Starts `framewire serve --http 127.0.0.1:0 ARGS` with the token `FRAMEWIRE_TOKEN`.
+pub fn serve_http_token(token: &str, args: &[&str]) -> (Serve, String) {
+    let mut cmd = super::framewire();
+    cmd.env("FRAMEWIRE_TOKEN", token);
+    serve_http_with(cmd, args)
+}
+
+/// Starts `cmd serve --listen 127.0.0.1:0 --http 127.0.0.1:0 ARGS`.
+fn serve_http_with(cmd: std::process::Command, args: &[&str]) -> (Serve, String) {
+    let mut all = vec!["serve", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"];
     all.extend_from_slice(args);
-    let serve = Serve::start(&all);
+    let serve = Serve::spawn_with(cmd, &all);
     let line = serve.line_starting("http on ");
     let addr = line
         .strip_prefix("http on http://")

@@ -1,7 +1,11 @@
 //! Two-way calls (`framewire chat`): one TCP connection carries a framewire stream each way.
 //!
 //! A call opens with a hello from each side (the caller's first, then the listener's), both
-//! carrying the call's number (see the crate doc); from then on each side is both a server
+//! carrying the call's number (see the crate doc). With a token, each side proves it to the
+//! other before either sends a byte of its stream: the listener challenges the caller, the
+//! caller answers and challenges back, and the listener answers (only to a caller that proved
+//! it) before its hello; a caller with a token hangs up on a listener that proves none. From
+//! then on each side is both a server
 //! and a viewer on the same socket: it writes its stream handshake, frames, switches and
 //! goodbye through a [`Fanout`] (so its stream keeps to the link, moves along its quality
 //! ladder and drops stale frames exactly as `serve` does), and reads the peer's with a
@@ -26,6 +30,7 @@ use framewire_core::{
 use crate::client::{Client, ClientConfig, NetError};
 use crate::fanout::{Fanout, Opening, Protocol, ServerConfig, ServerEvent, is_timeout, read_full};
 use crate::framewire::FramewireProtocol;
+use crate::token;
 use crate::wire::{
     FRAME_MAGIC, FrameHeader, HANDSHAKE_LEN, HANDSHAKE_MAGIC, HEADER_LEN, HELLO_HEAD_LEN,
     HELLO_LEN, HELLO_MAGIC, Handshake, Hello, MAX_ERROR_TEXT, MessageKind, PROOF_LEN, WireError,
@@ -75,7 +80,19 @@ impl Protocol for ChatProtocol {
             let _ = self.write_end(stream, Some(NOT_A_VIEWER));
             return Err("a one-way viewer, not a caller: told to use framewire chat".into());
         };
-        let proof = self.framewire.check_token(stream, deadline, timeout)?;
+        let mut read = HELLO_LEN as u64 + self.framewire.check_token(stream, deadline, timeout)?;
+        // The caller proved the token; it asks this side to prove it back.
+        let proof_back = match self.framewire.token() {
+            Some(token) => {
+                let challenge = self.read_challenge(stream, deadline, timeout)?;
+                read += (HEADER_LEN + PROOF_LEN) as u64;
+                Some(token_message(
+                    MessageKind::Proof,
+                    &token.prove_listener(&challenge),
+                ))
+            }
+            None => None,
+        };
         let peer = stream
             .peer_addr()
             .map_err(|e| format!("socket setup failed: {e}"))?;
@@ -93,16 +110,16 @@ impl Protocol for ChatProtocol {
             request: self.request,
             call: Some(call),
         };
-        let offered = stream
-            .write_all(&answer.to_bytes())
-            .and_then(|()| stream.try_clone());
+        let mut opening = proof_back.map(Vec::from).unwrap_or_default();
+        opening.extend_from_slice(&answer.to_bytes());
+        let offered = stream.write_all(&opening).and_then(|()| stream.try_clone());
         match offered {
             Ok(receiving) => {
                 desk.offer(Offer {
                     stream: receiving,
                     peer,
                     generation,
-                    read: HELLO_LEN as u64 + proof,
+                    read,
                 });
                 Ok(Opening::Stream {
                     request: hello.request,
@@ -136,6 +153,53 @@ impl Protocol for ChatProtocol {
         self.framewire.write_end(stream, error)
     }
 }
+
+impl ChatProtocol {
+    /// Reads the challenge a caller that proved the token sends next, before `deadline`.
+    fn read_challenge(
+        &self,
+        stream: &mut TcpStream,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<[u8; PROOF_LEN], String> {
+        let mut message = [0u8; HEADER_LEN + PROOF_LEN];
+        match read_full(stream, &mut message, deadline) {
+            Ok(n) if n == message.len() => {}
+            Ok(n) => {
+                return Err(format!(
+                    "closed after {n} of the {} bytes of its challenge to this side",
+                    message.len()
+                ));
+            }
+            Err(e) if is_timeout(&e) => {
+                return Err(format!(
+                    "sent no challenge to this side within {:.1}s",
+                    timeout.as_secs_f64()
+                ));
+            }
+            Err(e) => return Err(format!("reading the caller's challenge: {e}")),
+        }
+        let head: &[u8; HEADER_LEN] = message[..HEADER_LEN].try_into().expect("header");
+        if !FrameHeader::parse(head, 0).is_ok_and(|h| h.kind == MessageKind::Challenge) {
+            let _ = self.write_end(stream, Some(NO_CHALLENGE));
+            return Err(NO_CHALLENGE.into());
+        }
+        Ok(message[HEADER_LEN..].try_into().expect("32 bytes"))
+    }
+}
+
+/// What a listener answers a caller that proved the token but did not ask it to prove it back
+/// (an older build).
+pub const NO_CHALLENGE: &str =
+    "the caller proved the token but did not ask this side to prove it back (an older build?)";
+
+/// What a caller with a token tells a listener that proved none, and says itself.
+pub const LISTENER_PROVED_NONE: &str = "the listener proved no token, and the caller has one: \
+     it is not the listener meant, or it needs the same token";
+
+/// What a caller tells a listener that proved another token, and says itself.
+pub const LISTENER_WRONG_TOKEN: &str =
+    "the listener proved another token: it is not the listener meant, or its token differs";
 
 /// A connection whose openings are done, waiting for the listener's receiving side to take it.
 struct Offer {
@@ -428,8 +492,11 @@ impl ChatDialer {
             Err(e) if is_timeout(&e) => Err(io_err("no answer to the call's hello", from, e)),
             Err(e) => Err(io_err("reading the answer to the call", from, e)),
         };
-        // Bytes read so far: a challenge may come before the listener's hello.
+        // Bytes read so far: a challenge and a proof may come before the listener's hello.
         let mut at = 0u64;
+        // This side's challenge to the listener, once sent; whether the listener answered it.
+        let mut asked = None;
+        let mut proven = false;
         loop {
             read(&mut stream, &mut head[..HELLO_HEAD_LEN], at)?;
             let wire = |kind| NetError::Wire {
@@ -452,6 +519,9 @@ impl ChatDialer {
                 if answer.call != Some(self.call) {
                     return Err(refused(addr, "it answered with another call's number"));
                 }
+                if self.config.client.token.is_some() && !proven {
+                    return Err(self.unproven(&mut stream, LISTENER_PROVED_NONE));
+                }
                 return Ok((stream, answer.request, at + HELLO_LEN as u64));
             }
             if magic == FRAME_MAGIC {
@@ -461,10 +531,24 @@ impl ChatDialer {
                     at + HELLO_HEAD_LEN as u64,
                 )?;
                 let header = FrameHeader::parse(&head, MAX_ERROR_TEXT).map_err(wire)?;
-                if header.kind == MessageKind::Challenge {
+                if header.kind == MessageKind::Challenge && asked.is_none() {
                     let mut challenge = [0u8; PROOF_LEN];
                     read(&mut stream, &mut challenge, at + HEADER_LEN as u64)?;
-                    self.prove(&mut stream, &challenge, at)?;
+                    asked = Some(self.prove(&mut stream, &challenge, at)?);
+                    at += (HEADER_LEN + PROOF_LEN) as u64;
+                    continue;
+                }
+                if header.kind == MessageKind::Proof && !proven {
+                    let mut proof = [0u8; PROOF_LEN];
+                    read(&mut stream, &mut proof, at + HEADER_LEN as u64)?;
+                    let token = self.config.client.token.as_ref();
+                    let right = asked
+                        .zip(token)
+                        .is_some_and(|(c, token)| token.verify_listener(&c, &proof));
+                    if !right {
+                        return Err(self.unproven(&mut stream, LISTENER_WRONG_TOKEN));
+                    }
+                    proven = true;
                     at += (HEADER_LEN + PROOF_LEN) as u64;
                     continue;
                 }
@@ -505,24 +589,58 @@ impl ChatDialer {
         }
     }
 
-    /// Answers the listener's challenge, `at` bytes into the connection, with the token's proof.
+    /// Answers the listener's challenge, `at` bytes into the connection, with the token's
+    /// proof, and challenges it back in the same write; returns this side's challenge.
     fn prove(
         &self,
         stream: &mut TcpStream,
         challenge: &[u8; PROOF_LEN],
         at: u64,
-    ) -> Result<(), NetError> {
+    ) -> Result<[u8; PROOF_LEN], NetError> {
         let Some(token) = &self.config.client.token else {
             return Err(NetError::TokenNeeded { peer: self.addr });
         };
-        let message = token_message(MessageKind::Proof, &token.prove(challenge));
-        stream.write_all(&message).map_err(|source| NetError::Io {
+        let mine = token::challenge().map_err(|e| NetError::Io {
             peer: self.addr,
-            what: "sending the token's proof".into(),
+            what: e,
             offset: at,
             last_seq: None,
-            source,
-        })
+            source: io::Error::other("no random bytes"),
+        })?;
+        let mut message = token_message(MessageKind::Proof, &token.prove(challenge)).to_vec();
+        message.extend_from_slice(&token_message(MessageKind::Challenge, &mine));
+        stream
+            .write_all(&message)
+            .map(|()| mine)
+            .map_err(|source| NetError::Io {
+                peer: self.addr,
+                what: "sending the token's proof".into(),
+                offset: at,
+                last_seq: None,
+                source,
+            })
+    }
+}
+
+impl ChatDialer {
+    /// Hangs up on a listener that did not prove this side's token: tells it `reason` (an
+    /// Error message where its stream handshake would be) and closes. Not a byte of this
+    /// side's stream was sent.
+    fn unproven(&self, stream: &mut TcpStream, reason: &str) -> NetError {
+        let header = FrameHeader {
+            kind: MessageKind::Error,
+            seq: 0,
+            capture_us: 0,
+            payload_len: reason.len() as u32,
+        };
+        let mut message = header.to_bytes().to_vec();
+        message.extend_from_slice(reason.as_bytes());
+        let _ = stream.write_all(&message);
+        let _ = stream.shutdown(Shutdown::Both);
+        NetError::ListenerUnproven {
+            peer: self.addr,
+            reason: reason.into(),
+        }
     }
 }
 

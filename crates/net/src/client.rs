@@ -111,6 +111,15 @@ pub enum NetError {
         /// Its reason.
         reason: String,
     },
+    /// A call's listener did not prove the token this caller has: the caller hung up before
+    /// sending a byte of its stream.
+    #[error("refused listener {peer}: {reason}")]
+    ListenerUnproven {
+        /// The listener.
+        peer: SocketAddr,
+        /// Why, in words.
+        reason: String,
+    },
     /// The server closed the connection (or reset it) right after the hello, without a byte:
     /// what a server of an older wire version does with a newer hello, and what a server does
     /// with a connection it cannot take now (too many in their handshake).
@@ -521,7 +530,9 @@ impl NetError {
             | NetError::ClosedBeforeHandshake { .. }
             | NetError::Io { .. } => true,
             NetError::Refused { reason, .. } => reason.is_none(),
-            NetError::CallRefused { .. } | NetError::TokenNeeded { .. } => false,
+            NetError::CallRefused { .. }
+            | NetError::TokenNeeded { .. }
+            | NetError::ListenerUnproven { .. } => false,
             NetError::Wire { source, .. } => {
                 matches!(source.kind, WireErrorKind::Truncated { .. })
             }

@@ -43,6 +43,11 @@ impl FramewireProtocol {
         self.token = token;
         self
     }
+
+    /// The token viewers are asked to prove, if any.
+    pub(crate) fn token(&self) -> Option<&Token> {
+        self.token.as_ref()
+    }
 }
 
 impl Protocol for FramewireProtocol {

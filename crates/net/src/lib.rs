@@ -105,6 +105,23 @@
 //! with a call number. A caller that lost its connection dials again with the same number;
 //! the listener takes it over the old call.
 //!
+//! In a call the token is proved both ways, and neither side sends a byte of its stream to a
+//! peer that has not proved it:
+//!
+//! ```text
+//! caller   -> listener  hello (call number)
+//! listener -> caller    challenge                      (a listener with a token)
+//! caller   -> listener  proof, then its own challenge  (one write)
+//! listener -> caller    proof, then its hello          (only after a right proof)
+//! ```
+//!
+//! The listener's proof is HMAC-SHA256 keyed by the token of the ASCII label
+//! `framewire token proof v1 listener` and the caller's 32 bytes, so that one direction's
+//! proof is never the other's. A listener refuses a wrong proof with an Error ("wrong
+//! token"). A caller with a token that gets the listener's hello without a right proof (the
+//! listener has no token, or another) sends an Error with the reason where its stream
+//! handshake would be, and closes.
+//!
 //! The server refuses a hello it cannot serve (a rung the ladder does not have, a codec or
 //! size it cannot make) with a reason instead of the handshake. Other versions: a server answers a hello of another version with a handshake that is only
 //! "FWST" and its own version (the rest zero), then closes, so that the viewer names both

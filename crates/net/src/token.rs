@@ -6,6 +6,12 @@
 //! stream. A fresh challenge per connection makes a recorded answer worthless. Failed proofs
 //! are counted per address ([`Failures`]): an address that keeps failing is refused at once for
 //! a while, which costs the server nothing and the other viewers nothing.
+//!
+//! A call's listener proves the token back to its caller ([`Token::prove_listener`]) under
+//! another label, so that a proof of one direction is never taken for the other. A browser
+//! that logged in with the token gets a cookie made from it ([`Token::cookie`]): not the
+//! token, but HMAC of its issue time and a random nonce under a third label, checked
+//! without any state kept ([`Token::cookie_valid`]).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -24,6 +30,22 @@ pub const PROOF_LEN: usize = 32;
 /// What the proof's HMAC covers before the challenge, so that a proof made for this purpose
 /// cannot be taken for another.
 const LABEL: &[u8] = b"framewire token proof v1";
+
+/// What a call listener's proof covers before the challenge.
+const LISTENER_LABEL: &[u8] = b"framewire token proof v1 listener";
+
+/// What a browser cookie's HMAC covers before its issue time and nonce.
+const COOKIE_LABEL: &[u8] = b"framewire cookie v1";
+
+/// Bytes of a cookie before its HMAC: the issue time (seconds since the epoch, big-endian)
+/// and a random nonce.
+const COOKIE_HEAD: usize = 8 + 16;
+
+/// Characters in a cookie: its head and HMAC in lowercase hex.
+pub const COOKIE_CHARS: usize = 2 * (COOKIE_HEAD + PROOF_LEN);
+
+/// How long a cookie opens the stream after it was issued.
+pub const COOKIE_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// The environment variable a token may come from.
 pub const TOKEN_ENV: &str = "FRAMEWIRE_TOKEN";
@@ -72,17 +94,65 @@ impl Token {
         }
     }
 
-    fn mac(&self, challenge: &[u8; PROOF_LEN]) -> Hmac<Sha256> {
+    fn mac(&self, label: &[u8], message: &[u8]) -> Hmac<Sha256> {
         let mut mac =
             <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
-        mac.update(LABEL);
-        mac.update(challenge);
+        mac.update(label);
+        mac.update(message);
         mac
     }
 
     /// The answer to `challenge`.
     pub fn prove(&self, challenge: &[u8; PROOF_LEN]) -> [u8; PROOF_LEN] {
-        self.mac(challenge).finalize().into_bytes().into()
+        self.mac(LABEL, challenge).finalize().into_bytes().into()
+    }
+
+    /// A call listener's answer to its caller's `challenge`.
+    pub fn prove_listener(&self, challenge: &[u8; PROOF_LEN]) -> [u8; PROOF_LEN] {
+        self.mac(LISTENER_LABEL, challenge)
+            .finalize()
+            .into_bytes()
+            .into()
+    }
+
+    /// Whether `proof` is a call listener's answer to `challenge` for this token, compared in
+    /// constant time.
+    pub fn verify_listener(&self, challenge: &[u8; PROOF_LEN], proof: &[u8; PROOF_LEN]) -> bool {
+        self.mac(LISTENER_LABEL, challenge)
+            .verify_slice(proof)
+            .is_ok()
+    }
+
+    /// A fresh cookie for a browser that logged in at `now_s` (seconds since the epoch):
+    /// [`COOKIE_CHARS`] lowercase hex characters.
+    pub fn cookie(&self, now_s: u64) -> Result<String, String> {
+        let mut head = [0u8; COOKIE_HEAD];
+        head[..8].copy_from_slice(&now_s.to_be_bytes());
+        getrandom::fill(&mut head[8..])
+            .map_err(|e| format!("no random bytes for a cookie: {e}"))?;
+        let mac = self.mac(COOKIE_LABEL, &head).finalize().into_bytes();
+        let mut out = String::with_capacity(COOKIE_CHARS);
+        for b in head.iter().chain(mac.iter()) {
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
+        }
+        Ok(out)
+    }
+
+    /// Whether `cookie` is one [`cookie`](Token::cookie) made for this token, issued at most
+    /// [`COOKIE_LIFETIME`] before `now_s` (and not in the future, but for a minute of clock
+    /// skew). The HMAC is compared in constant time; the shape (length, hex) is checked first.
+    pub fn cookie_valid(&self, cookie: &[u8], now_s: u64) -> bool {
+        let Some(bytes) = unhex::<{ COOKIE_HEAD + PROOF_LEN }>(cookie) else {
+            return false;
+        };
+        let (head, mac) = bytes.split_at(COOKIE_HEAD);
+        if self.mac(COOKIE_LABEL, head).verify_slice(mac).is_err() {
+            return false;
+        }
+        let issued = u64::from_be_bytes(head[..8].try_into().expect("8 bytes"));
+        issued <= now_s.saturating_add(60)
+            && now_s.saturating_sub(issued) < COOKIE_LIFETIME.as_secs()
     }
 
     /// Whether `presented` is this token, compared in constant time (`subtle`; only a length
@@ -93,8 +163,23 @@ impl Token {
 
     /// Whether `proof` answers `challenge` for this token, compared in constant time.
     pub fn verify(&self, challenge: &[u8; PROOF_LEN], proof: &[u8; PROOF_LEN]) -> bool {
-        self.mac(challenge).verify_slice(proof).is_ok()
+        self.mac(LABEL, challenge).verify_slice(proof).is_ok()
     }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// `N` bytes from exactly `2 * N` lowercase hex characters.
+fn unhex<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
+    if text.len() != 2 * N {
+        return None;
+    }
+    let digit = |c: u8| HEX.iter().position(|&h| h == c).map(|d| d as u8);
+    let mut out = [0u8; N];
+    for (o, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+        *o = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(out)
 }
 
 /// A fresh challenge from the operating system's random source.
@@ -188,6 +273,50 @@ mod tests {
         assert_ne!(token, Token::new(b"correct horse battery staple ").unwrap());
         assert_eq!(Token::new(b"\n\n").unwrap_err(), "the token is empty");
         assert_eq!(format!("{token:?}"), "Token(..)");
+    }
+
+    #[test]
+    fn a_listener_proof_is_not_a_viewer_proof() {
+        let token = Token::new(b"s3cret").unwrap();
+        let c = challenge().unwrap();
+        let back = token.prove_listener(&c);
+        assert!(token.verify_listener(&c, &back));
+        assert!(
+            !token.verify(&c, &back),
+            "one direction's proof fails the other"
+        );
+        assert!(!token.verify_listener(&c, &token.prove(&c)));
+        assert!(!Token::new(b"guess").unwrap().verify_listener(&c, &back));
+    }
+
+    #[test]
+    fn a_cookie_opens_for_its_token_until_it_expires_and_no_changed_byte_does() {
+        let token = Token::new(b"s3cret").unwrap();
+        let now = 1_764_770_000;
+        let cookie = token.cookie(now).unwrap();
+        assert_eq!(cookie.len(), COOKIE_CHARS);
+        assert_ne!(
+            cookie,
+            token.cookie(now).unwrap(),
+            "a fresh nonce each time"
+        );
+        let c = cookie.as_bytes();
+        assert!(token.cookie_valid(c, now));
+        assert!(token.cookie_valid(c, now + COOKIE_LIFETIME.as_secs() - 1));
+        assert!(
+            !token.cookie_valid(c, now + COOKIE_LIFETIME.as_secs()),
+            "expired"
+        );
+        assert!(!token.cookie_valid(c, now - 3600), "issued in the future");
+        assert!(!Token::new(b"guess").unwrap().cookie_valid(c, now));
+        assert!(!token.cookie_valid(&c[..c.len() - 1], now), "truncated");
+        assert!(!token.cookie_valid(&cookie.to_uppercase().into_bytes(), now));
+        assert!(!token.cookie_valid(b"", now));
+        for i in 0..c.len() {
+            let mut forged = c.to_vec();
+            forged[i] = if forged[i] == b'0' { b'1' } else { b'0' };
+            assert!(!token.cookie_valid(&forged, now), "byte {i} changed");
+        }
     }
 
     #[test]

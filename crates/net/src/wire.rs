@@ -359,7 +359,8 @@ pub enum MessageKind {
     /// A server with a token asks the viewer to prove it knows it; the payload is 32 random
     /// bytes. Comes after the hello, before the handshake.
     Challenge,
-    /// The viewer's answer to a challenge: 32 bytes of HMAC (see `token.rs`).
+    /// The answer to a challenge: 32 bytes of HMAC (see `token.rs`). A viewer or caller
+    /// answers the server's or listener's; a listener answers its caller's.
     Proof,
 }
 

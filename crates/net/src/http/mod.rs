@@ -7,6 +7,7 @@
 //! | `GET /snapshot`, `GET /?action=snapshot` | the newest frame, one JPEG |
 //! | `GET /stats` | JSON: the stream, every viewer of every protocol (see [`stats`]) |
 //! | `GET /metrics` | the Prometheus text format (see [`stats`]) |
+//! | `GET /login`, `POST /login` | with a token: the login form, and logging in (see below) |
 //!
 //! MJPEG is written as µStreamer and mjpg-streamer write it: the boundary once before the
 //! first part and right after each JPEG (never as the next part's prefix, which makes Firefox
@@ -28,6 +29,16 @@
 //! (else 431); a method other than GET gets 405, an unknown path 404, anything httparse
 //! cannot read 400. Every answer closes the connection. A connection that sends nothing at all
 //! (browsers open spare ones) is closed at the deadline without an answer or a log line.
+//!
+//! With a shared token, every request must carry it: as `Authorization: Bearer TOKEN` (for
+//! scripts), or as the cookie a browser gets by logging in, since a page and an `<img>` cannot
+//! send that header. `/` without either answers the login form, every other path 401. The
+//! form posts the token to `/login` (form-urlencoded, at most [`MAX_FORM`] bytes, within the
+//! same deadline as the head: else 413, 411, 400 or 408); a right token gets the cookie
+//! ([`COOKIE`], made by [`Token::cookie`]: HMAC of a nonce, never the token itself; `HttpOnly`,
+//! `SameSite=Strict`, `Path=/`, and `Secure` over TLS) and a 303 to `/`; a wrong one gets the
+//! form again with a line saying so, and counts against the address like a wrong Bearer token
+//! or a wrong framewire proof ([`Failures`]): an address that keeps failing is answered 429.
 
 pub mod stats;
 
@@ -40,9 +51,9 @@ use framewire_core::{CodecKind, Ladder, Packet, Placement, Request};
 
 use crate::board::Board;
 use crate::fanout::{
-    Fanout, Opening, Protocol, ServerConfig, ServerEvent, is_timeout, write_parts,
+    Fanout, Opening, Protocol, ServerConfig, ServerEvent, is_timeout, read_full, write_parts,
 };
-use crate::token::Token;
+use crate::token::{Failures, Token};
 
 /// The multipart boundary of `/stream`.
 pub const BOUNDARY: &str = "framewireframe";
@@ -56,6 +67,32 @@ pub const MAX_HEADERS: usize = 32;
 /// The page at `/`.
 const PAGE: &str = include_str!("page.html");
 
+/// The most bytes of a login form's body; more is answered 413.
+pub const MAX_FORM: usize = 1024;
+
+/// The name of the cookie a browser gets by logging in.
+pub const COOKIE: &str = "framewire_session";
+
+/// What a request without the token gets, instead of the path it asked for.
+pub const NEEDS_TOKEN: &str = "this stream needs the token: log in at /login, or send the \
+     header Authorization: Bearer TOKEN";
+
+/// What a login with another token gets, and the log.
+pub const WRONG_TOKEN: &str = "wrong token";
+
+/// The login form; `{message}` is a line above it (or nothing).
+const LOGIN: &str = "<!doctype html>
+<html><head><meta charset=\"utf-8\"><title>framewire: log in</title>
+<meta name=\"viewport\" content=\"width=device-width\"></head>
+<body style=\"font-family: sans-serif; margin: 2em\">
+<p>{message}</p>
+<form method=\"post\" action=\"/login\">
+<label>Token <input type=\"password\" name=\"token\" autofocus autocomplete=\"current-password\"></label>
+<button type=\"submit\">Watch</button>
+</form>
+</body></html>
+";
+
 /// Styles of `/stream` ([`Opening::Stream`]): each part's headers before its JPEG, or the
 /// next part's headers right after the boundary (for Chromium's `<img>`).
 const PLAIN: u8 = 0;
@@ -68,8 +105,14 @@ pub struct HttpProtocol {
     board: Arc<Board>,
     /// What every HTTP viewer asks the ladder for: its own rungs when they are JPEG, else JPEG.
     request: Request,
-    /// The shared token every request must carry (`Authorization: Bearer`), if any.
+    /// The shared token every request must carry (`Authorization: Bearer` or the login
+    /// cookie), if any.
     token: Option<Token>,
+    /// Wrong tokens per address, at the login form and as Bearer.
+    failures: Failures,
+    /// Whether the connections are TLS: the cookie is then `Secure`. HTTPS sets it where it
+    /// wraps the connections (issue 21, item 2); plain HTTP leaves it false.
+    tls: bool,
 }
 
 impl HttpProtocol {
@@ -88,6 +131,8 @@ impl HttpProtocol {
             board,
             request,
             token: None,
+            failures: Failures::default(),
+            tls: false,
         }
     }
 
@@ -112,10 +157,16 @@ impl HttpProtocol {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {
     Page,
-    Stream { early: bool },
+    Stream {
+        early: bool,
+    },
     Snapshot,
     Stats,
     Metrics,
+    /// `GET /login`: the form.
+    LoginForm,
+    /// `POST /login`: the form's answer.
+    Login,
 }
 
 /// A request that is answered with an error: its status line and a one-line reason.
@@ -123,13 +174,267 @@ enum Route {
 struct Refusal {
     status: &'static str,
     reason: String,
+    /// Answered with the login form and the reason above it, rather than the reason as text.
+    form: bool,
 }
 
 fn refuse(status: &'static str, reason: impl Into<String>) -> Refusal {
     Refusal {
         status,
         reason: reason.into(),
+        form: false,
     }
+}
+
+impl Refusal {
+    /// The same refusal, answered with the login form.
+    fn with_form(self) -> Refusal {
+        Refusal { form: true, ..self }
+    }
+
+    fn content_type(&self) -> &'static str {
+        if self.form {
+            "text/html; charset=utf-8"
+        } else {
+            "text/plain; charset=utf-8"
+        }
+    }
+
+    fn body(&self) -> String {
+        if self.form {
+            login_form(&escape_html(&self.reason))
+        } else {
+            self.reason.clone()
+        }
+    }
+}
+
+/// The login form with `message_html` above it.
+fn login_form(message_html: &str) -> String {
+    LOGIN.replace("{message}", message_html)
+}
+
+/// `text` safe inside an HTML element.
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Seconds since the epoch now.
+fn now_s() -> u64 {
+    framewire_core::now_micros() / 1_000_000
+}
+
+impl HttpProtocol {
+    /// Lets a request with the token (as Bearer, or a login cookie) through to `route`. Without
+    /// either, `/` gets the login form and every other path 401. A wrong Bearer token counts
+    /// against the address, and an address that failed too often gets 429.
+    fn admit(
+        &self,
+        stream: &TcpStream,
+        head: &Head,
+        route: Route,
+        token: &Token,
+    ) -> Result<Route, Refusal> {
+        if let Some(bearer) = &head.bearer {
+            let ip = stream
+                .peer_addr()
+                .map_err(|e| refuse("500 Internal Server Error", format!("socket setup: {e}")))?
+                .ip();
+            self.failures
+                .check(ip, Instant::now())
+                .map_err(|wait| too_many(ip, wait))?;
+            if token.matches(bearer) {
+                self.failures.succeeded(ip);
+                return Ok(route);
+            }
+            self.failures.failed(ip, Instant::now());
+            return Err(refuse("401 Unauthorized", WRONG_TOKEN));
+        }
+        let now = now_s();
+        if head
+            .cookies
+            .iter()
+            .any(|c| token.cookie_valid(c.as_bytes(), now))
+        {
+            return Ok(route);
+        }
+        match route {
+            Route::Page | Route::LoginForm => Ok(Route::LoginForm),
+            _ => Err(refuse("401 Unauthorized", NEEDS_TOKEN)),
+        }
+    }
+
+    /// `POST /login`: reads the form (bounded in bytes and by `deadline`), checks its token in
+    /// constant time, and answers a 303 to `/` with the cookie, or the form again with why not.
+    fn login(
+        &self,
+        stream: &mut TcpStream,
+        head: &Head,
+        rest: Vec<u8>,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Opening, String> {
+        let answered = |stream: &mut TcpStream, r: Refusal| {
+            let _ = respond(stream, r.status, r.content_type(), "", r.body().as_bytes());
+            linger_close(stream);
+            Err(format!("answered {}: {}", r.status, r.reason))
+        };
+        let Some(token) = &self.token else {
+            // Nothing to log into.
+            respond(
+                stream,
+                "303 See Other",
+                "text/plain",
+                "Location: /\r\n",
+                b"",
+            )
+            .map_err(|e| format!("writing the answer: {e}"))?;
+            let _ = stream.shutdown(Shutdown::Write);
+            return Ok(Opening::Answered);
+        };
+        let ip = stream
+            .peer_addr()
+            .map_err(|e| format!("socket setup failed: {e}"))?
+            .ip();
+        if let Err(wait) = self.failures.check(ip, Instant::now()) {
+            let r = too_many(ip, wait).with_form();
+            let _ = respond(stream, r.status, r.content_type(), "", r.body().as_bytes());
+            linger_close(stream);
+            return Err(r.reason);
+        }
+        let body = match read_body(stream, head, rest, deadline, timeout) {
+            Ok(body) => body,
+            Err(Unread::Refused(r)) => return answered(stream, r),
+            Err(Unread::Idle | Unread::Closed(_)) => {
+                return Err("closed before the whole login form arrived".into());
+            }
+            Err(Unread::Io(e)) => return Err(format!("reading the login form: {e}")),
+        };
+        let presented = match form_field(&body, "token") {
+            Ok(t) => t,
+            Err(why) => return answered(stream, refuse("400 Bad Request", why)),
+        };
+        if !token.matches(&presented) {
+            self.failures.failed(ip, Instant::now());
+            let r = refuse("401 Unauthorized", WRONG_TOKEN).with_form();
+            let _ = respond(stream, r.status, r.content_type(), "", r.body().as_bytes());
+            linger_close(stream);
+            return Err(format!("{WRONG_TOKEN} (login form)"));
+        }
+        self.failures.succeeded(ip);
+        let cookie = token.cookie(now_s())?;
+        let headers = format!("Location: /\r\n{}", set_cookie(&cookie, self.tls));
+        respond(stream, "303 See Other", "text/plain", &headers, b"")
+            .map_err(|e| format!("writing the answer: {e}"))?;
+        let _ = stream.shutdown(Shutdown::Write);
+        Ok(Opening::Answered)
+    }
+}
+
+/// The header that gives a browser `cookie`: only over HTTP (`HttpOnly`, out of scripts'
+/// reach), only to this site's own requests (`SameSite=Strict`), and over TLS only over TLS.
+fn set_cookie(cookie: &str, tls: bool) -> String {
+    let secure = if tls { "; Secure" } else { "" };
+    format!(
+        "Set-Cookie: {COOKIE}={cookie}; Max-Age={}; Path=/; HttpOnly; SameSite=Strict{secure}\r\n",
+        crate::token::COOKIE_LIFETIME.as_secs()
+    )
+}
+
+/// The answer to an address that failed too often.
+fn too_many(ip: std::net::IpAddr, wait: Duration) -> Refusal {
+    refuse(
+        "429 Too Many Requests",
+        format!(
+            "too many wrong tokens from {ip}: try again in {} s",
+            wait.as_secs_f64().ceil()
+        ),
+    )
+}
+
+/// Reads a request's body: `Content-Length` bytes (at most [`MAX_FORM`]), of which `rest`
+/// came with the head, all before `deadline`.
+fn read_body(
+    stream: &mut TcpStream,
+    head: &Head,
+    mut body: Vec<u8>,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<Vec<u8>, Unread> {
+    if head.chunked {
+        return Err(Unread::Refused(refuse(
+            "411 Length Required",
+            "a login form is read with a Content-Length, not chunked",
+        )));
+    }
+    let Some(len) = head.content_length else {
+        return Err(Unread::Refused(refuse(
+            "411 Length Required",
+            "a login form needs a Content-Length",
+        )));
+    };
+    if len > MAX_FORM as u64 || body.len() > MAX_FORM {
+        return Err(Unread::Refused(refuse(
+            "413 Content Too Large",
+            format!("a login form of {len} bytes; at most {MAX_FORM}"),
+        )));
+    }
+    let len = len as usize;
+    if body.len() > len {
+        return Err(Unread::Refused(refuse(
+            "400 Bad Request",
+            format!("{} bytes after a body of {len}", body.len() - len),
+        )));
+    }
+    let have = body.len();
+    body.resize(len, 0);
+    match read_full(stream, &mut body[have..], deadline) {
+        Ok(n) if have + n == len => Ok(body),
+        Ok(n) => Err(Unread::Closed(have + n)),
+        Err(e) if is_timeout(&e) => Err(Unread::Refused(refuse(
+            "408 Request Timeout",
+            format!(
+                "sent {have} of the {len} bytes of its login form within {:.1}s",
+                timeout.as_secs_f64()
+            ),
+        ))),
+        Err(e) => Err(Unread::Io(e)),
+    }
+}
+
+/// The value of field `name` in a form-urlencoded body, decoded (`+` is a space, `%XX` a
+/// byte), or why there is none.
+fn form_field(body: &[u8], name: &str) -> Result<Vec<u8>, String> {
+    let field = body
+        .split(|&b| b == b'&')
+        .find_map(|kv| kv.strip_prefix(name.as_bytes())?.strip_prefix(b"="))
+        .ok_or_else(|| format!("the login form has no {name} field"))?;
+    let mut out = Vec::with_capacity(field.len());
+    let mut bytes = field.iter();
+    while let Some(&b) = bytes.next() {
+        out.push(match b {
+            b'+' => b' ',
+            b'%' => {
+                let hex = |b: Option<&u8>| b.and_then(|&b| char::from(b).to_digit(16));
+                match (hex(bytes.next()), hex(bytes.next())) {
+                    (Some(hi), Some(lo)) => (hi * 16 + lo) as u8,
+                    _ => return Err(format!("the {name} field has a bad %-escape")),
+                }
+            }
+            b => b,
+        });
+    }
+    Ok(out)
 }
 
 impl Protocol for HttpProtocol {
@@ -138,15 +443,14 @@ impl Protocol for HttpProtocol {
     }
 
     fn read_request(&self, stream: &mut TcpStream, timeout: Duration) -> Result<Opening, String> {
-        let route = match read_head(stream, timeout) {
-            Ok(head) => match &self.token {
-                Some(token) if !head.bearer.as_deref().is_some_and(|b| token.matches(b)) => {
-                    Err(refuse(
-                        "401 Unauthorized",
-                        "this stream needs the token: send the header Authorization: Bearer TOKEN",
-                    ))
+        let deadline = Instant::now() + timeout;
+        let route = match read_head(stream, deadline, timeout) {
+            Ok((head, rest)) => match (route(&head), &self.token) {
+                (Ok(Route::Login), _) => {
+                    return self.login(stream, &head, rest, deadline, timeout);
                 }
-                _ => route(&head),
+                (Ok(route), Some(token)) => self.admit(stream, &head, route, token),
+                (route, _) => route,
             },
             // Browsers open spare connections and close them unused: no answer, no log line.
             Err(Unread::Idle) => return Ok(Opening::Answered),
@@ -157,13 +461,7 @@ impl Protocol for HttpProtocol {
         let route = match route {
             Ok(route) => route,
             Err(r) => {
-                let _ = respond(
-                    stream,
-                    r.status,
-                    "text/plain; charset=utf-8",
-                    "",
-                    r.reason.as_bytes(),
-                );
+                let _ = respond(stream, r.status, r.content_type(), "", r.body().as_bytes());
                 linger_close(stream);
                 return Err(format!("answered {}: {}", r.status, r.reason));
             }
@@ -178,6 +476,15 @@ impl Protocol for HttpProtocol {
             }
             Route::Snapshot => return Ok(Opening::One(self.request)),
             Route::Page => ("text/html; charset=utf-8", PAGE.as_bytes().to_vec()),
+            Route::LoginForm | Route::Login => (
+                "text/html; charset=utf-8",
+                login_form(if self.token.is_some() {
+                    "This stream needs the token."
+                } else {
+                    "This stream needs no token: <a href=\"/\">watch it</a>."
+                })
+                .into_bytes(),
+            ),
             Route::Stats => (
                 "application/json",
                 stats::json(&self.board, &self.ladder).into_bytes(),
@@ -356,6 +663,12 @@ struct Head {
     fetch_dest: Option<String>,
     /// The token of an `Authorization: Bearer TOKEN` header.
     bearer: Option<Vec<u8>>,
+    /// The values of every [`COOKIE`] in `Cookie` headers.
+    cookies: Vec<String>,
+    /// `Content-Length`, if given.
+    content_length: Option<u64>,
+    /// Whether a `Transfer-Encoding` was given (a body of chunks).
+    chunked: bool,
 }
 
 /// Why no request was read.
@@ -371,14 +684,18 @@ enum Unread {
     Refused(Refusal),
 }
 
-/// Reads a request line and headers, all within `timeout`, at most [`MAX_HEAD`] bytes.
-fn read_head(stream: &mut TcpStream, timeout: Duration) -> Result<Head, Unread> {
-    let deadline = Instant::now() + timeout;
+/// Reads a request line and headers before `deadline` (`timeout` after the connection came,
+/// for messages), at most [`MAX_HEAD`] bytes. Returns them and the bytes that came after them.
+fn read_head(
+    stream: &mut TcpStream,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<(Head, Vec<u8>), Unread> {
     let mut buf = vec![0u8; MAX_HEAD];
     let mut len = 0;
     loop {
         match parse_head(&buf[..len]) {
-            Ok(Some(head)) => return Ok(head),
+            Ok(Some((head, at))) => return Ok((head, buf[at..len].to_vec())),
             Ok(None) if len == MAX_HEAD => {
                 return Err(Unread::Refused(refuse(
                     "431 Request Header Fields Too Large",
@@ -411,12 +728,13 @@ fn read_head(stream: &mut TcpStream, timeout: Duration) -> Result<Head, Unread> 
     }
 }
 
-/// Parses what has arrived of a request: `None` while it is incomplete.
-fn parse_head(bytes: &[u8]) -> Result<Option<Head>, Refusal> {
+/// Parses what has arrived of a request: `None` while it is incomplete, else the request and
+/// where its head ends.
+fn parse_head(bytes: &[u8]) -> Result<Option<(Head, usize)>, Refusal> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
-    match request.parse(bytes) {
-        Ok(httparse::Status::Complete(_)) => {}
+    let at = match request.parse(bytes) {
+        Ok(httparse::Status::Complete(at)) => at,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => {
             return Err(refuse(
@@ -430,7 +748,41 @@ fn parse_head(bytes: &[u8]) -> Result<Option<Head>, Refusal> {
                 format!("not an HTTP request: {e}"),
             ));
         }
-    }
+    };
+    let named = |name: &'static str| {
+        request
+            .headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+    };
+    let cookies = named("cookie")
+        .flat_map(|h| h.value.split(|&b| b == b';'))
+        .filter_map(|c| {
+            let c = c
+                .trim_ascii()
+                .strip_prefix(COOKIE.as_bytes())?
+                .strip_prefix(b"=")?;
+            Some(String::from_utf8_lossy(c).into_owned())
+        })
+        .collect();
+    let content_length = match named("content-length").next() {
+        None => None,
+        Some(h) => Some(
+            std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .ok_or_else(|| {
+                    refuse(
+                        "400 Bad Request",
+                        format!(
+                            "Content-Length {:?} is not a number",
+                            preview(&String::from_utf8_lossy(h.value))
+                        ),
+                    )
+                })?,
+        ),
+    };
+    let chunked = named("transfer-encoding").next().is_some();
     let fetch_dest = request
         .headers
         .iter()
@@ -444,12 +796,18 @@ fn parse_head(bytes: &[u8]) -> Result<Option<Head>, Refusal> {
             let v = h.value;
             (v.len() > 7 && v[..7].eq_ignore_ascii_case(b"bearer ")).then(|| v[7..].to_vec())
         });
-    Ok(Some(Head {
-        method: request.method.unwrap_or_default().to_string(),
-        target: request.path.unwrap_or_default().to_string(),
-        fetch_dest,
-        bearer,
-    }))
+    Ok(Some((
+        Head {
+            method: request.method.unwrap_or_default().to_string(),
+            target: request.path.unwrap_or_default().to_string(),
+            fetch_dest,
+            bearer,
+            cookies,
+            content_length,
+            chunked,
+        },
+        at,
+    )))
 }
 
 /// What a request asks for, or the error it gets.
@@ -481,6 +839,8 @@ fn route(head: &Head) -> Result<Route, Refusal> {
         ("/snapshot", _) => Route::Snapshot,
         ("/stats", _) => Route::Stats,
         ("/metrics", _) => Route::Metrics,
+        ("/login", _) if head.method == "POST" => Route::Login,
+        ("/login", _) => Route::LoginForm,
         _ => {
             return Err(refuse(
                 "404 Not Found",
@@ -488,7 +848,7 @@ fn route(head: &Head) -> Result<Route, Refusal> {
             ));
         }
     };
-    if head.method != "GET" {
+    if head.method != "GET" && route != Route::Login {
         return Err(refuse(
             "405 Method Not Allowed",
             format!("{} is not served; only GET", preview(&head.method)),
@@ -511,7 +871,7 @@ mod tests {
     use super::*;
 
     fn head(bytes: &str) -> Result<Option<Head>, Refusal> {
-        parse_head(bytes.as_bytes())
+        parse_head(bytes.as_bytes()).map(|h| h.map(|(head, _)| head))
     }
 
     fn routed(target: &str) -> Result<Route, String> {
@@ -520,6 +880,9 @@ mod tests {
             target: target.into(),
             fetch_dest: None,
             bearer: None,
+            cookies: Vec::new(),
+            content_length: None,
+            chunked: false,
         };
         route(&head).map_err(|r| r.status.to_string())
     }
@@ -550,6 +913,9 @@ mod tests {
                 target: target.into(),
                 fetch_dest: Some("image".into()),
                 bearer: None,
+                cookies: Vec::new(),
+                content_length: None,
+                chunked: false,
             })
         };
         assert_eq!(img("/stream"), Ok(Route::Stream { early: true }));
@@ -563,12 +929,71 @@ mod tests {
     fn a_bearer_token_is_read_from_the_authorization_header() {
         let head = |auth: &str| {
             let request = format!("GET /stream HTTP/1.1\r\nAuthorization: {auth}\r\n\r\n");
-            parse_head(request.as_bytes()).unwrap().unwrap().bearer
+            head(&request).unwrap().unwrap().bearer
         };
         assert_eq!(head("Bearer s3cret"), Some(b"s3cret".to_vec()));
         assert_eq!(head("bearer s3cret"), Some(b"s3cret".to_vec()));
         assert_eq!(head("Basic czNjcmV0"), None);
         assert_eq!(head("Bearer "), None);
+    }
+
+    #[test]
+    fn login_cookies_and_body_lengths_are_read_from_the_headers() {
+        let got = head(
+            "POST /login HTTP/1.1\r\nCookie: a=1; framewire_session=abc;b=2\r\n\
+             Cookie: framewire_session=def\r\nContent-Length: 12\r\n\r\n",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(got.cookies, ["abc", "def"]);
+        assert_eq!(got.content_length, Some(12));
+        assert!(!got.chunked);
+        assert_eq!(route(&got), Ok(Route::Login));
+        let err = head("POST /login HTTP/1.1\r\nContent-Length: -1\r\n\r\n").unwrap_err();
+        assert_eq!(err.status, "400 Bad Request");
+        let got = head("POST /login HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert!(got.unwrap().unwrap().chunked);
+        assert_eq!(routed("/login"), Ok(Route::LoginForm));
+        let put = Head {
+            method: "PUT".into(),
+            ..head("GET /login HTTP/1.1\r\n\r\n").unwrap().unwrap()
+        };
+        assert_eq!(route(&put).unwrap_err().status, "405 Method Not Allowed");
+    }
+
+    #[test]
+    fn a_form_field_is_decoded_or_refused() {
+        let field = |body: &str| form_field(body.as_bytes(), "token");
+        assert_eq!(field("token=s3cret"), Ok(b"s3cret".to_vec()));
+        assert_eq!(field("x=1&token=a+b%2B%26c&y=2"), Ok(b"a b+&c".to_vec()));
+        assert_eq!(field("token="), Ok(Vec::new()));
+        assert_eq!(field("token=%ff%00"), Ok(vec![0xff, 0]));
+        assert!(field("tokens=1").is_err());
+        assert!(field("").is_err());
+        assert!(field("token=%4").is_err());
+        assert!(field("token=%zz").is_err());
+    }
+
+    #[test]
+    fn the_cookie_is_secure_over_tls() {
+        let plain = set_cookie("ab", false);
+        assert_eq!(
+            plain,
+            "Set-Cookie: framewire_session=ab; Max-Age=2592000; Path=/; HttpOnly; \
+             SameSite=Strict\r\n"
+        );
+        assert_eq!(
+            set_cookie("ab", true),
+            plain.replace("\r\n", "; Secure\r\n")
+        );
+    }
+
+    #[test]
+    fn the_login_form_shows_its_message_escaped() {
+        let r = refuse("401 Unauthorized", "<b>&").with_form();
+        assert!(r.body().contains("<p>&lt;b&gt;&amp;</p>"), "{}", r.body());
+        assert!(r.body().contains("type=\"password\" name=\"token\""));
+        assert_eq!(r.content_type(), "text/html; charset=utf-8");
     }
 
     #[test]
@@ -578,6 +1003,9 @@ mod tests {
             target: "/stream".into(),
             fetch_dest: None,
             bearer: None,
+            cookies: Vec::new(),
+            content_length: None,
+            chunked: false,
         };
         assert_eq!(route(&post).unwrap_err().status, "405 Method Not Allowed");
     }
@@ -602,9 +1030,14 @@ mod tests {
         /// refusal; never a panic.
         #[test]
         fn any_bytes_are_read_or_refused(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
-            if let Ok(Some(head)) = parse_head(&bytes) {
+            if let Ok(Some((head, _))) = parse_head(&bytes) {
                 let _ = route(&head);
             }
+        }
+
+        #[test]
+        fn any_form_is_decoded_or_refused(body in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            let _ = form_field(&body, "token");
         }
 
         #[test]
@@ -614,6 +1047,9 @@ mod tests {
                 target,
                 fetch_dest: image.then(|| "image".into()),
                 bearer: None,
+                cookies: Vec::new(),
+                content_length: None,
+                chunked: false,
             };
             let _ = route(&head);
         }
