@@ -22,6 +22,29 @@ pub(crate) fn unacked_bytes(stream: &TcpStream) -> io::Result<usize> {
     Ok(usize::try_from(queued).unwrap_or(0))
 }
 
+/// Caps the rate at which the kernel sends `stream`'s bytes at `bytes_per_sec`
+/// (`SO_MAX_PACING_RATE`): the kernel then spaces its packets out at that rate (its own TCP
+/// pacing, which needs no `fq` qdisc since Linux 4.13) instead of sending a burst at once.
+pub(crate) fn set_max_pacing_rate(stream: &TcpStream, bytes_per_sec: u64) -> io::Result<()> {
+    // The kernel reads an unsigned long when given that many bytes (64 bits here), else a u32.
+    let rate: libc::c_ulong = bytes_per_sec.try_into().unwrap_or(libc::c_ulong::MAX);
+    // SAFETY: setsockopt reads `size_of::<c_ulong>()` bytes from `&rate`, a live c_ulong on this
+    // stack frame; the fd is valid while `stream` is borrowed.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_MAX_PACING_RATE,
+            (&rate as *const libc::c_ulong).cast(),
+            std::mem::size_of::<libc::c_ulong>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// The parts of Linux's `struct tcp_info` (linux/tcp.h) the fan-out reads.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct TcpInfo {
