@@ -762,12 +762,14 @@ impl Delivery<'_> {
             adapts,
         });
         let mut drain = Drain::default();
+        // The bytes of the last packet written, for the drain rule's pacing.
+        let mut last_written = 0;
         let mut adapter = adapts.then(|| Adapter::new(Instant::now(), self.counters()));
         loop {
             // Take the next packet only once the socket can carry it without queueing it
             // behind older ones; meanwhile newer packets replace older ones in the slot.
             if drain
-                .wait(self.stream, &self.viewer.slot, write_timeout)
+                .wait(self.stream, &self.viewer.slot, last_written, write_timeout)
                 .is_err()
             {
                 return Some(stalled(write_timeout));
@@ -793,6 +795,7 @@ impl Delivery<'_> {
             if let Err(e) = self.write(&packet) {
                 return write_error(&e, write_timeout);
             }
+            last_written = packet.payload.len();
             if let Some(adapter) = &mut adapter {
                 self.adapt(adapter, written, packet.payload.len());
             }
@@ -959,7 +962,10 @@ const POLL_SLEEP_MIN: Duration = Duration::from_micros(50);
 /// queue. That matters when traffic flows the other way too (a call): the peer's
 /// acknowledgements wait in that same queue, behind the burst, and the rule above waits for
 /// them; paced, the queue stays short and they pass. The headroom lets the estimate grow when
-/// the link widens (a paced write drains at the pace, which is then the next estimate).
+/// the link widens (a paced write drains at the pace, which is then the next estimate). A write
+/// found drained at the first look (a fast link, or a subscriber that adapts: it times each
+/// drain to its end before this rule looks) lifts the cap for a window or two, so one drain
+/// slowed by a busy machine cannot pace a fast link down.
 #[derive(Debug, Default)]
 struct Drain {
     /// The link-rate estimate from `TCP_INFO`'s delivery rate (bytes/s), for the allowance.
@@ -1014,8 +1020,13 @@ impl DrainClock {
         }
     }
 
-    /// Bytes per second, when enough bytes drained to tell.
-    fn rate(&self, rtt: Duration) -> Option<u64> {
+    /// Bytes per second, when enough bytes drained to tell; unbounded ([`u64::MAX`]) when a
+    /// write of `written` bytes had all but a few KB gone by the first look (loopback, a fast
+    /// network, or a write the caller waited to drain).
+    fn rate(&self, written: usize, rtt: Duration) -> Option<u64> {
+        if written >= DRAIN_CLOCK_MIN_BYTES && self.first?.0 < DRAIN_CLOCK_MIN_BYTES {
+            return Some(u64::MAX);
+        }
         let ((q0, t0), (q1, t1)) = (self.first?, self.last?);
         let secs = t1.duration_since(t0).saturating_sub(rtt).as_secs_f64();
         (q0.saturating_sub(q1) >= DRAIN_CLOCK_MIN_BYTES && secs >= 0.001)
@@ -1029,10 +1040,12 @@ const DRAIN_CLOCK_MIN_BYTES: usize = 8 * 1024;
 impl Drain {
     /// Returns once the socket can take a packet, the slot is closed (the goodbye goes out at
     /// once), or the kernel cannot say; `Err` when its queue did not shrink for `write_timeout`.
+    /// `written` is the size of the packet written last (0: none), whose drain this wait sees.
     fn wait(
         &mut self,
         stream: &TcpStream,
         slot: &Latest<Arc<Packet>>,
+        written: usize,
         write_timeout: Duration,
     ) -> Result<(), ()> {
         let mut smallest = usize::MAX;
@@ -1046,7 +1059,7 @@ impl Drain {
             let now = Instant::now();
             clock.look(queued, now);
             if queued == 0 || slot.is_closed() {
-                self.pace(stream, &clock, rtt, now);
+                self.pace(stream, clock.rate(written, rtt), now);
                 return Ok(());
             }
             let Ok(info) = tcp_queue::tcp_info(stream) else {
@@ -1056,7 +1069,7 @@ impl Drain {
             let rate = self.delivered.add(info.delivery_rate, now);
             let allowed = in_flight_allowed(&info, rate);
             if queued <= allowed {
-                self.pace(stream, &clock, rtt, now);
+                self.pace(stream, clock.rate(written, rtt), now);
                 return Ok(());
             }
             if queued < smallest {
@@ -1079,13 +1092,15 @@ impl Drain {
         }
     }
 
-    /// Takes in how fast the drain that just ended went (over the smallest round trip `rtt`),
-    /// and caps the socket's sending rate at [`PACE_HEADROOM`] times the estimate.
-    fn pace(&mut self, stream: &TcpStream, clock: &DrainClock, rtt: Duration, now: Instant) {
-        let rate = self.drained.add(clock.rate(rtt).unwrap_or(0), now);
-        if rate == 0 {
+    /// Takes in how fast the drain that just ended went (`None`: it cannot tell), and caps the
+    /// socket's sending rate at [`PACE_HEADROOM`] times the estimate; an unbounded estimate
+    /// (a write drained at once in the last window or two) lifts the cap.
+    fn pace(&mut self, stream: &TcpStream, drained: Option<u64>, now: Instant) {
+        let rate = self.drained.add(drained.unwrap_or(0), now);
+        if rate == 0 || (rate == u64::MAX && self.paced == 0) {
             return;
         }
+        // Saturates: an unbounded estimate asks for no cap (`!0`).
         let want = (rate as f64 * PACE_HEADROOM) as u64;
         // Setting it again only when it moved by more than 1/16.
         if self.paced.abs_diff(want) > self.paced / 16
@@ -1219,11 +1234,18 @@ mod tests {
         let t0 = Instant::now();
         let mut clock = DrainClock::default();
         clock.look(60_000, t0);
-        assert_eq!(clock.rate(Duration::ZERO), None, "one look tells nothing");
+        assert_eq!(
+            clock.rate(60_000, Duration::ZERO),
+            None,
+            "one look tells nothing"
+        );
         clock.look(30_000, t0 + Duration::from_millis(20));
         clock.look(3_000, t0 + Duration::from_millis(50));
         // 57 000 bytes in 50 ms, 10 of them the round trip: 57 000 / 0.040 s.
-        assert_eq!(clock.rate(Duration::from_millis(10)), Some(1_425_000));
+        assert_eq!(
+            clock.rate(60_000, Duration::from_millis(10)),
+            Some(1_425_000)
+        );
     }
 
     #[test]
@@ -1232,14 +1254,27 @@ mod tests {
         let mut small = DrainClock::default();
         small.look(5_000, t0);
         small.look(0, t0 + Duration::from_millis(20));
-        assert_eq!(small.rate(Duration::ZERO), None, "under 8 KiB");
+        assert_eq!(small.rate(5_000, Duration::ZERO), None, "under 8 KiB");
         let mut quick = DrainClock::default();
         quick.look(60_000, t0);
         quick.look(0, t0 + Duration::from_millis(10));
         assert_eq!(
-            quick.rate(Duration::from_millis(10)),
+            quick.rate(60_000, Duration::from_millis(10)),
             None,
             "all round trip"
+        );
+    }
+
+    #[test]
+    fn a_write_gone_by_the_first_look_reads_unbounded() {
+        let t0 = Instant::now();
+        let mut fast = DrainClock::default();
+        fast.look(0, t0);
+        assert_eq!(fast.rate(60_000, Duration::ZERO), Some(u64::MAX));
+        assert_eq!(
+            fast.rate(0, Duration::ZERO),
+            None,
+            "nothing written: nothing to tell"
         );
     }
 
