@@ -4,10 +4,10 @@
 //! and `view` cross the same link; each direction of the call must reach about the frames per
 //! second and the median latency (in frame-times) that one way reaches. The margins are what
 //! two cores shared with other work need: at least 0.75 of one way's share of the frames the
-//! link carries (0.81-1.04 measured), and a median at most one frame-time above one way's
-//! (a queue of frames would add ten). The p99 is reported, not bounded: on a machine busy
-//! with other work a call's p99 moved between 7 and 21 frame-times where one way's moved
-//! between 3.9 and 8.7 (docs/performance.md has the figures and what is known of the cause).
+//! link carries (0.81-1.05 measured), and a median at most one frame-time above one way's
+//! (a queue of frames would add ten). The p99 is reported, not bounded: with others' builds on
+//! the machine a call's p99 moved between 2.5 and 21 frame-times where one way's mostly stayed
+//! between 2.4 and 8.7 (docs/performance.md has the figures and what is known of the cause).
 //!
 //! Needs root (netbed); skips with the reason otherwise, fails under `FRAMEWIRE_REQUIRE_ALL=1`.
 //! `FRAMEWIRE_LINK_REPORT=1` prints the figures.
