@@ -1111,9 +1111,10 @@ impl Drain {
     }
 }
 
-/// How far above the drain-rate estimate a subscriber's socket is paced: the estimate reads
-/// the link's rate or up to 1.4 times it (a token-bucket link passes a write's first few KB at
-/// once), and a paced queue at the bottleneck grows by at most (1 - link / pace) of a write.
+/// How far above the drain-rate estimate a subscriber's socket is paced. The estimate reads
+/// about the link's rate (0.9-1.1 times it through netbed's token bucket, which passes a
+/// write's first few KB at once); paced above the link, the bottleneck's queue grows by
+/// (1 - link / pace) of a write, about a tenth.
 const PACE_HEADROOM: f64 = 1.1;
 
 /// Bytes that may be unacknowledged when the next packet is written: one bandwidth-delay
