@@ -2,7 +2,12 @@
 //! the listener in A, the caller in B, each sending 640x480 JPEG at 30 fps (adaptation off)
 //! through a link that carries 60% of one stream each way. In the same run, one-way `serve`
 //! and `view` cross the same link; each direction of the call must reach about the frames per
-//! second and the latency (in frame-times) that one way reaches.
+//! second and the median latency (in frame-times) that one way reaches. The margins are what
+//! two cores shared with other work need: at least 0.75 of one way's share of the frames the
+//! link carries (0.81-1.05 measured), and a median at most one frame-time above one way's
+//! (a queue of frames would add ten). The p99 is reported, not bounded: with others' builds on
+//! the machine a call's p99 moved between 2.5 and 21 frame-times where one way's mostly stayed
+//! between 2.4 and 8.7 (docs/performance.md has the figures and what is known of the cause).
 //!
 //! Needs root (netbed); skips with the reason otherwise, fails under `FRAMEWIRE_REQUIRE_ALL=1`.
 //! `FRAMEWIRE_LINK_REPORT=1` prints the figures.
@@ -14,8 +19,9 @@ mod common;
 use common::{Serve, finish_view, spawn_call_in, spawn_view_in, stats, wait_timeout};
 
 const FPS: f64 = 30.0;
-/// Seconds of streaming, at the rate the link carries.
-const SECONDS: f64 = 4.0;
+/// Seconds of streaming, at the rate the link carries: long enough that a p99 is not just the
+/// worst frame or two (8 s at 60%: about 145 frames).
+const SECONDS: f64 = 8.0;
 /// What each side sends.
 const STREAM: [&str; 8] = [
     "--codec", "jpeg", "--size", "640x480", "--fps", "30", "--adapt", "off",
@@ -124,18 +130,15 @@ fn each_direction_of_a_call_does_what_one_way_does_on_the_same_link() {
         line("call, B to A", b_to_a),
     ];
     if report {
-        eprintln!("60% link each way:\n{}", lines.join("\n"));
+        eprintln!(
+            "60% link each way ({rate_kbit} kbit/s):\n{}",
+            lines.join("\n")
+        );
         return;
     }
-    // The median as one way, within a frame-time (a queue of frames would add ten). The p99 of
-    // a few seconds of frames is the worst one or two: it moved between 3.7 and 7.3 frame-times
-    // and is reported, not bounded. Frames per second lower: each direction's acknowledgements
-    // wait at the bottleneck behind the other direction's frames, which the fan-out's drain rule
-    // (one bandwidth-delay product at the smallest round trip in flight) does not allow for.
-    // docs/performance.md has the figures.
     for (what, got) in [("A to B", a_to_b), ("B to A", b_to_a)] {
         assert!(
-            got.0 >= one_way.0 * 0.7 && got.1 <= one_way.1 + 1.0,
+            got.0 >= one_way.0 * 0.75 && got.1 <= one_way.1 + 1.0,
             "the call's {what} direction falls short of one way:\n{}",
             lines.join("\n")
         );

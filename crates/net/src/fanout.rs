@@ -5,11 +5,12 @@
 //! One thread accepts; one thread per subscriber does its handshake and its writes, so a slow
 //! or stalled subscriber (full socket) costs the others nothing: its [`Latest`] slot holds only
 //! the newest packet, the older one is counted as dropped. A subscriber's thread takes its next
-//! packet only once the socket has drained to about one bandwidth-delay product (see `Drain`),
-//! so on a link narrower than the stream packets wait in the slot, where a newer one replaces
-//! them, not in the kernel's buffers or the link's queue, where nothing could. A subscriber
-//! whose socket moves nothing for the write timeout is disconnected. At most `max_pending` connections may be in their handshake
-//! at once; a shutdown gives subscribers [`SHUTDOWN_GRACE`] to take their goodbye.
+//! packet only once the socket has drained to about one bandwidth-delay product, and the
+//! kernel paces its bytes at about the link's rate (see `Drain`), so on a link narrower than
+//! the stream packets wait in the slot, where a newer one replaces them, not in the kernel's
+//! buffers or the link's queue, where nothing could. A subscriber whose socket moves nothing
+//! for the write timeout is disconnected. At most `max_pending` connections may be in their
+//! handshake at once; a shutdown gives subscribers [`SHUTDOWN_GRACE`] to take their goodbye.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -761,12 +762,14 @@ impl Delivery<'_> {
             adapts,
         });
         let mut drain = Drain::default();
+        // The bytes of the last packet written, for the drain rule's pacing.
+        let mut last_written = 0;
         let mut adapter = adapts.then(|| Adapter::new(Instant::now(), self.counters()));
         loop {
             // Take the next packet only once the socket can carry it without queueing it
             // behind older ones; meanwhile newer packets replace older ones in the slot.
             if drain
-                .wait(self.stream, &self.viewer.slot, write_timeout)
+                .wait(self.stream, &self.viewer.slot, last_written, write_timeout)
                 .is_err()
             {
                 return Some(stalled(write_timeout));
@@ -792,6 +795,7 @@ impl Delivery<'_> {
             if let Err(e) = self.write(&packet) {
                 return write_error(&e, write_timeout);
             }
+            last_written = packet.payload.len();
             if let Some(adapter) = &mut adapter {
                 self.adapt(adapter, written, packet.payload.len());
             }
@@ -951,39 +955,121 @@ const POLL_SLEEP_MIN: Duration = Duration::from_micros(50);
 /// long to cross it as the new packet takes to reach it, so the link stays busy and nothing
 /// waits in a queue; waiting for a full drain would idle the link one round trip per packet.
 /// A socket that drains at once (loopback, a fast network) is never waited for.
+///
+/// The socket is also paced: the kernel spaces its packets out at [`PACE_HEADROOM`] times the
+/// rate its writes drain at (`SO_MAX_PACING_RATE`; Linux paces TCP itself, with no `fq` qdisc,
+/// since 4.13), instead of sending each packet in one burst that waits in the bottleneck's
+/// queue. That matters when traffic flows the other way too (a call): the peer's
+/// acknowledgements wait in that same queue, behind the burst, and the rule above waits for
+/// them; paced, the queue stays short and they pass. The headroom lets the estimate grow when
+/// the link widens (a paced write drains at the pace, which is then the next estimate). A write
+/// found drained at the first look (a fast link, or a subscriber that adapts: it times each
+/// drain to its end before this rule looks) lifts the cap for a window or two, so one drain
+/// slowed by a busy machine cannot pace a fast link down.
 #[derive(Debug, Default)]
 struct Drain {
-    /// The highest delivery rate (bytes/s) in the current and the previous window.
-    rate_now: u64,
-    rate_before: u64,
-    window_start: Option<Instant>,
+    /// The link-rate estimate from `TCP_INFO`'s delivery rate (bytes/s), for the allowance.
+    delivered: WindowMax,
+    /// The link-rate estimate from how fast writes drain (bytes/s), for pacing.
+    drained: WindowMax,
+    /// The pacing cap set on the socket (bytes/s; 0: none yet).
+    paced: u64,
 }
+
+/// The highest sample of the current and the previous [`RATE_WINDOW`].
+#[derive(Debug, Default)]
+struct WindowMax {
+    now: u64,
+    before: u64,
+    start: Option<Instant>,
+}
+
+impl WindowMax {
+    /// Takes in a sample (0: none); returns the estimate (0: unknown).
+    fn add(&mut self, sample: u64, now: Instant) -> u64 {
+        match self.start {
+            Some(start) if now.duration_since(start) < RATE_WINDOW => {}
+            _ => {
+                self.before = self.now;
+                self.now = 0;
+                self.start = Some(now);
+            }
+        }
+        self.now = self.now.max(sample);
+        self.now.max(self.before)
+    }
+}
+
+/// How fast a drain went: the bytes acknowledged from the first look at the queue (just after
+/// a write) to the last, over the time between them less one round trip (the first byte's ack
+/// comes back no sooner). The last byte of a write is acknowledged no sooner than it crosses
+/// the bottleneck, so a drain never reads much faster than the link, however its
+/// acknowledgements bunch up on the way back; it reads slower when they were held up.
+#[derive(Debug, Default)]
+struct DrainClock {
+    first: Option<(usize, Instant)>,
+    last: Option<(usize, Instant)>,
+}
+
+impl DrainClock {
+    fn look(&mut self, queued: usize, now: Instant) {
+        if self.first.is_none() {
+            self.first = Some((queued, now));
+        } else {
+            self.last = Some((queued, now));
+        }
+    }
+
+    /// Bytes per second, when enough bytes drained to tell; unbounded ([`u64::MAX`]) when a
+    /// write of `written` bytes had all but a few KB gone by the first look (loopback, a fast
+    /// network, or a write the caller waited to drain).
+    fn rate(&self, written: usize, rtt: Duration) -> Option<u64> {
+        if written >= DRAIN_CLOCK_MIN_BYTES && self.first?.0 < DRAIN_CLOCK_MIN_BYTES {
+            return Some(u64::MAX);
+        }
+        let ((q0, t0), (q1, t1)) = (self.first?, self.last?);
+        let secs = t1.duration_since(t0).saturating_sub(rtt).as_secs_f64();
+        (q0.saturating_sub(q1) >= DRAIN_CLOCK_MIN_BYTES && secs >= 0.001)
+            .then(|| ((q0 - q1) as f64 / secs) as u64)
+    }
+}
+
+/// The fewest bytes a [`DrainClock`] sample spans (a token bucket passes its first few KB at once).
+const DRAIN_CLOCK_MIN_BYTES: usize = 8 * 1024;
 
 impl Drain {
     /// Returns once the socket can take a packet, the slot is closed (the goodbye goes out at
     /// once), or the kernel cannot say; `Err` when its queue did not shrink for `write_timeout`.
+    /// `written` is the size of the packet written last (0: none), whose drain this wait sees.
     fn wait(
         &mut self,
         stream: &TcpStream,
         slot: &Latest<Arc<Packet>>,
+        written: usize,
         write_timeout: Duration,
     ) -> Result<(), ()> {
         let mut smallest = usize::MAX;
         let mut moved = Instant::now();
+        let mut clock = DrainClock::default();
+        let mut rtt = Duration::ZERO;
         loop {
             let Ok(queued) = tcp_queue::unacked_bytes(stream) else {
                 return Ok(());
             };
+            let now = Instant::now();
+            clock.look(queued, now);
             if queued == 0 || slot.is_closed() {
+                self.pace(stream, clock.rate(written, rtt), now);
                 return Ok(());
             }
             let Ok(info) = tcp_queue::tcp_info(stream) else {
                 return Ok(());
             };
-            let now = Instant::now();
-            let rate = self.rate(info.delivery_rate, now);
+            rtt = info.min_rtt;
+            let rate = self.delivered.add(info.delivery_rate, now);
             let allowed = in_flight_allowed(&info, rate);
             if queued <= allowed {
+                self.pace(stream, clock.rate(written, rtt), now);
                 return Ok(());
             }
             if queued < smallest {
@@ -1006,20 +1092,30 @@ impl Drain {
         }
     }
 
-    /// Takes in a delivery-rate sample; returns the link-rate estimate (0: unknown).
-    fn rate(&mut self, sample: u64, now: Instant) -> u64 {
-        match self.window_start {
-            Some(start) if now.duration_since(start) < RATE_WINDOW => {}
-            _ => {
-                self.rate_before = self.rate_now;
-                self.rate_now = 0;
-                self.window_start = Some(now);
-            }
+    /// Takes in how fast the drain that just ended went (`None`: it cannot tell), and caps the
+    /// socket's sending rate at [`PACE_HEADROOM`] times the estimate; an unbounded estimate
+    /// (a write drained at once in the last window or two) lifts the cap.
+    fn pace(&mut self, stream: &TcpStream, drained: Option<u64>, now: Instant) {
+        let rate = self.drained.add(drained.unwrap_or(0), now);
+        if rate == 0 || (rate == u64::MAX && self.paced == 0) {
+            return;
         }
-        self.rate_now = self.rate_now.max(sample);
-        self.rate_now.max(self.rate_before)
+        // Saturates: an unbounded estimate asks for no cap (`!0`).
+        let want = (rate as f64 * PACE_HEADROOM) as u64;
+        // Setting it again only when it moved by more than 1/16.
+        if self.paced.abs_diff(want) > self.paced / 16
+            && tcp_queue::set_max_pacing_rate(stream, want).is_ok()
+        {
+            self.paced = want;
+        }
     }
 }
+
+/// How far above the drain-rate estimate a subscriber's socket is paced. The estimate reads
+/// about the link's rate (0.9-1.1 times it through netbed's token bucket, which passes a
+/// write's first few KB at once); paced above the link, the bottleneck's queue grows by
+/// (1 - link / pace) of a write, about a tenth.
+const PACE_HEADROOM: f64 = 1.1;
 
 /// Bytes that may be unacknowledged when the next packet is written: one bandwidth-delay
 /// product at `rate` bytes/s and the smallest round trip seen, plus two segments (an ack the
@@ -1127,5 +1223,72 @@ impl Fanout {
     pub(crate) fn census(&self) -> (SocketAddr, std::sync::Weak<dyn Census>) {
         let shared: Arc<dyn Census> = self.shared.clone();
         (self.local_addr(), Arc::downgrade(&shared))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drain_reads_the_bytes_acknowledged_over_the_time_less_one_round_trip() {
+        let t0 = Instant::now();
+        let mut clock = DrainClock::default();
+        clock.look(60_000, t0);
+        assert_eq!(
+            clock.rate(60_000, Duration::ZERO),
+            None,
+            "one look tells nothing"
+        );
+        clock.look(30_000, t0 + Duration::from_millis(20));
+        clock.look(3_000, t0 + Duration::from_millis(50));
+        // 57 000 bytes in 50 ms, 10 of them the round trip: 57 000 / 0.040 s.
+        assert_eq!(
+            clock.rate(60_000, Duration::from_millis(10)),
+            Some(1_425_000)
+        );
+    }
+
+    #[test]
+    fn a_drain_too_small_or_too_short_to_tell_gives_no_rate() {
+        let t0 = Instant::now();
+        let mut small = DrainClock::default();
+        small.look(5_000, t0);
+        small.look(0, t0 + Duration::from_millis(20));
+        assert_eq!(small.rate(5_000, Duration::ZERO), None, "under 8 KiB");
+        let mut quick = DrainClock::default();
+        quick.look(60_000, t0);
+        quick.look(0, t0 + Duration::from_millis(10));
+        assert_eq!(
+            quick.rate(60_000, Duration::from_millis(10)),
+            None,
+            "all round trip"
+        );
+    }
+
+    #[test]
+    fn a_write_gone_by_the_first_look_reads_unbounded() {
+        let t0 = Instant::now();
+        let mut fast = DrainClock::default();
+        fast.look(0, t0);
+        assert_eq!(fast.rate(60_000, Duration::ZERO), Some(u64::MAX));
+        assert_eq!(
+            fast.rate(0, Duration::ZERO),
+            None,
+            "nothing written: nothing to tell"
+        );
+    }
+
+    #[test]
+    fn the_estimate_is_the_highest_sample_of_this_window_and_the_last() {
+        let t0 = Instant::now();
+        let mut max = WindowMax::default();
+        assert_eq!(max.add(0, t0), 0, "no sample: unknown");
+        assert_eq!(max.add(500, t0), 500);
+        assert_eq!(max.add(300, t0 + Duration::from_millis(100)), 500);
+        // The next window keeps the last one's highest.
+        assert_eq!(max.add(200, t0 + RATE_WINDOW), 500);
+        // The one after that forgets it.
+        assert_eq!(max.add(100, t0 + RATE_WINDOW * 2), 200);
     }
 }
