@@ -167,6 +167,8 @@ enum Route {
     LoginForm,
     /// `POST /login`: the form's answer.
     Login,
+    /// `GET /login` with the token: sent on to `/`.
+    LoggedIn,
 }
 
 /// A request that is answered with an error: its status line and a one-line reason.
@@ -176,6 +178,8 @@ struct Refusal {
     reason: String,
     /// Answered with the login form and the reason above it, rather than the reason as text.
     form: bool,
+    /// The methods the path takes, for a 405's `Allow`.
+    allow: &'static str,
 }
 
 fn refuse(status: &'static str, reason: impl Into<String>) -> Refusal {
@@ -183,10 +187,20 @@ fn refuse(status: &'static str, reason: impl Into<String>) -> Refusal {
         status,
         reason: reason.into(),
         form: false,
+        allow: "GET",
     }
 }
 
 impl Refusal {
+    /// The headers the refusal's status needs besides the body's.
+    fn headers(&self) -> String {
+        if self.status.starts_with("405") {
+            format!("Allow: {}\r\n", self.allow)
+        } else {
+            String::new()
+        }
+    }
+
     /// The same refusal, answered with the login form.
     fn with_form(self) -> Refusal {
         Refusal { form: true, ..self }
@@ -206,6 +220,15 @@ impl Refusal {
         } else {
             self.reason.clone()
         }
+    }
+}
+
+/// `route` for a request that carries the token: the login form has nothing to ask it.
+fn logged_in(route: Route) -> Route {
+    if route == Route::LoginForm {
+        Route::LoggedIn
+    } else {
+        route
     }
 }
 
@@ -255,7 +278,7 @@ impl HttpProtocol {
                 .map_err(|wait| too_many(ip, wait))?;
             if token.matches(bearer) {
                 self.failures.succeeded(ip);
-                return Ok(route);
+                return Ok(logged_in(route));
             }
             self.failures.failed(ip, Instant::now());
             return Err(refuse("401 Unauthorized", WRONG_TOKEN));
@@ -266,7 +289,7 @@ impl HttpProtocol {
             .iter()
             .any(|c| token.cookie_valid(c.as_bytes(), now))
         {
-            return Ok(route);
+            return Ok(logged_in(route));
         }
         match route {
             Route::Page | Route::LoginForm => Ok(Route::LoginForm),
@@ -285,7 +308,13 @@ impl HttpProtocol {
         timeout: Duration,
     ) -> Result<Opening, String> {
         let answered = |stream: &mut TcpStream, r: Refusal| {
-            let _ = respond(stream, r.status, r.content_type(), "", r.body().as_bytes());
+            let _ = respond(
+                stream,
+                r.status,
+                r.content_type(),
+                &r.headers(),
+                r.body().as_bytes(),
+            );
             linger_close(stream);
             Err(format!("answered {}: {}", r.status, r.reason))
         };
@@ -308,7 +337,13 @@ impl HttpProtocol {
             .ip();
         if let Err(wait) = self.failures.check(ip, Instant::now()) {
             let r = too_many(ip, wait).with_form();
-            let _ = respond(stream, r.status, r.content_type(), "", r.body().as_bytes());
+            let _ = respond(
+                stream,
+                r.status,
+                r.content_type(),
+                &r.headers(),
+                r.body().as_bytes(),
+            );
             linger_close(stream);
             return Err(r.reason);
         }
@@ -327,7 +362,13 @@ impl HttpProtocol {
         if !token.matches(&presented) {
             self.failures.failed(ip, Instant::now());
             let r = refuse("401 Unauthorized", WRONG_TOKEN).with_form();
-            let _ = respond(stream, r.status, r.content_type(), "", r.body().as_bytes());
+            let _ = respond(
+                stream,
+                r.status,
+                r.content_type(),
+                &r.headers(),
+                r.body().as_bytes(),
+            );
             linger_close(stream);
             return Err(format!("{WRONG_TOKEN} (login form)"));
         }
@@ -461,7 +502,13 @@ impl Protocol for HttpProtocol {
         let route = match route {
             Ok(route) => route,
             Err(r) => {
-                let _ = respond(stream, r.status, r.content_type(), "", r.body().as_bytes());
+                let _ = respond(
+                    stream,
+                    r.status,
+                    r.content_type(),
+                    &r.headers(),
+                    r.body().as_bytes(),
+                );
                 linger_close(stream);
                 return Err(format!("answered {}: {}", r.status, r.reason));
             }
@@ -476,6 +523,18 @@ impl Protocol for HttpProtocol {
             }
             Route::Snapshot => return Ok(Opening::One(self.request)),
             Route::Page => ("text/html; charset=utf-8", PAGE.as_bytes().to_vec()),
+            Route::LoggedIn => {
+                respond(
+                    stream,
+                    "303 See Other",
+                    "text/plain",
+                    "Location: /\r\n",
+                    b"",
+                )
+                .map_err(|e| format!("writing the answer: {e}"))?;
+                let _ = stream.shutdown(Shutdown::Write);
+                return Ok(Opening::Answered);
+            }
             Route::LoginForm | Route::Login => (
                 "text/html; charset=utf-8",
                 login_form(if self.token.is_some() {
@@ -612,9 +671,7 @@ fn respond(
     extra_headers: &str,
     body: &[u8],
 ) -> io::Result<()> {
-    let allow = if status.starts_with("405") {
-        "Allow: GET\r\n"
-    } else if status.starts_with("401") {
+    let authenticate = if status.starts_with("401") {
         "WWW-Authenticate: Bearer\r\n"
     } else {
         ""
@@ -625,7 +682,7 @@ fn respond(
          Content-Length: {}\r\n\
          Cache-Control: no-store\r\n\
          Connection: close\r\n\
-         {allow}{extra_headers}\r\n",
+         {authenticate}{extra_headers}\r\n",
         body.len()
     );
     write_parts(
@@ -848,7 +905,19 @@ fn route(head: &Head) -> Result<Route, Refusal> {
             ));
         }
     };
-    if head.method != "GET" && route != Route::Login {
+    if route == Route::LoginForm && head.method != "GET" {
+        return Err(Refusal {
+            allow: "GET, POST",
+            ..refuse(
+                "405 Method Not Allowed",
+                format!(
+                    "{} is not served at /login; only GET and POST",
+                    preview(&head.method)
+                ),
+            )
+        });
+    }
+    if head.method != "GET" && route != Route::Login && route != Route::LoginForm {
         return Err(refuse(
             "405 Method Not Allowed",
             format!("{} is not served; only GET", preview(&head.method)),
@@ -903,6 +972,24 @@ mod tests {
         );
         assert_eq!(routed("/nope"), Err("404 Not Found".into()));
         assert_eq!(routed("/stream/"), Err("404 Not Found".into()));
+    }
+
+    #[test]
+    fn a_405_names_the_methods_its_path_takes() {
+        let with = |method: &str, target: &str| Head {
+            method: method.into(),
+            target: target.into(),
+            fetch_dest: None,
+            bearer: None,
+            cookies: Vec::new(),
+            content_length: None,
+            chunked: false,
+        };
+        let login = route(&with("PUT", "/login")).unwrap_err();
+        assert_eq!(login.headers(), "Allow: GET, POST\r\n");
+        let stream = route(&with("POST", "/stream")).unwrap_err();
+        assert_eq!(stream.headers(), "Allow: GET\r\n");
+        assert_eq!(route(&with("GET", "/nope")).unwrap_err().headers(), "");
     }
 
     #[test]
