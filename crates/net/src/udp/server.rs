@@ -19,7 +19,8 @@ use super::datagram::{
     self, COOKIE_BYTES, CookieMsg, DEFAULT_MTU, Datagram, HelloMsg, Outgoing, ReportMsg,
 };
 use crate::adapt::{Adapter, Counters};
-use crate::fanout::ServerEvent;
+use crate::board::{Census, ProtocolFigures, ViewerFigures};
+use crate::fanout::{Rate, ServerEvent};
 use crate::token::{self, Failures, Token};
 use crate::wire::{Handshake, Switch};
 
@@ -36,6 +37,23 @@ pub struct UdpConfig {
     pub fec: u8,
     /// The shared token a viewer must prove. Default none.
     pub token: Option<Token>,
+    /// Who may join, asked once a hello has echoed its cookie (and proved the token). `None`
+    /// (the default) takes one-way viewers and refuses a hello with a call number; a side of
+    /// a call ([`super::chat`]) takes its peer only.
+    pub admit: Option<Admit>,
+}
+
+/// A rule for who may join: `Err(reason)` refuses the hello with that reason.
+#[derive(Clone)]
+pub struct Admit(pub Arc<AdmitFn>);
+
+/// See [`Admit`].
+pub type AdmitFn = dyn Fn(SocketAddr, &HelloMsg) -> Result<(), String> + Send + Sync;
+
+impl std::fmt::Debug for Admit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Admit(..)")
+    }
 }
 
 impl Default for UdpConfig {
@@ -46,6 +64,7 @@ impl Default for UdpConfig {
             mtu: DEFAULT_MTU,
             fec: 8,
             token: None,
+            admit: None,
         }
     }
 }
@@ -96,6 +115,8 @@ struct Viewer {
     bytes: AtomicU64,
     heard: Mutex<(Instant, ReportMsg)>,
     adapter: Mutex<Option<Adapter>>,
+    /// Its frame rate, for the live figures.
+    rate: Mutex<Rate>,
     /// Why it went, when it went of its own accord or fell silent.
     gone: Mutex<Option<Option<String>>>,
 }
@@ -188,6 +209,12 @@ impl UdpServer {
     /// Datagrams dropped so far, by why.
     pub fn drops(&self) -> &Drops {
         &self.shared.drops
+    }
+
+    /// What a [`Board`](crate::Board) keeps to read this server's figures while it runs.
+    pub(crate) fn census(&self) -> (SocketAddr, std::sync::Weak<dyn Census>) {
+        let shared: Arc<dyn Census> = self.shared.clone();
+        (self.addr, Arc::downgrade(&shared))
     }
 
     /// Frames whose datagrams have all been handed to the socket, over every viewer (for
@@ -322,6 +349,32 @@ impl Shared {
     }
 }
 
+impl Census for Shared {
+    fn census(&self, addr: SocketAddr) -> ProtocolFigures {
+        let now = Instant::now();
+        let viewers = lock(&self.viewers)
+            .iter()
+            .map(|v| {
+                let frames = u64::from(v.sent.load(Ordering::Relaxed));
+                ViewerFigures {
+                    peer: v.peer,
+                    placement: self.ladder.placement(v.on.load(Ordering::Relaxed)),
+                    fps: lock(&v.rate).fps(frames, now),
+                    frames,
+                    dropped: v.slot.dropped(),
+                }
+            })
+            .collect();
+        ProtocolFigures {
+            protocol: "udp",
+            addr,
+            frames: self.frames_out.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            viewers,
+        }
+    }
+}
+
 fn receive_loop(shared: &Arc<Shared>) {
     let mut buf = vec![0u8; 65_536];
     let mut out = Vec::with_capacity(datagram::COOKIE_LEN);
@@ -449,6 +502,14 @@ fn on_hello(shared: &Arc<Shared>, hello: &HelloMsg, peer: SocketAddr, out: &mut 
         }
         shared.failures.succeeded(peer.ip());
     }
+    let admitted = match &shared.config.admit {
+        Some(admit) => (admit.0)(peer, hello),
+        None if hello.call != 0 => Err(crate::framewire::NOT_A_CALL.into()),
+        None => Ok(()),
+    };
+    if let Err(reason) = admitted {
+        return refuse(reason, out);
+    }
     let placement = match shared.ladder.join(&hello.request) {
         Ok(p) => p,
         Err(reason) => return refuse(reason, out),
@@ -465,6 +526,7 @@ fn on_hello(shared: &Arc<Shared>, hello: &HelloMsg, peer: SocketAddr, out: &mut 
         bytes: AtomicU64::new(0),
         heard: Mutex::new((Instant::now(), ReportMsg::default())),
         adapter: Mutex::new(None),
+        rate: Mutex::new(Rate::new(Instant::now())),
         gone: Mutex::new(None),
     });
     let count = {
@@ -586,6 +648,7 @@ fn deliver(shared: &Shared, viewer: &Viewer, mut placement: Placement) {
         viewer
             .bytes
             .fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
+        lock(&viewer.rate).record(u64::from(sent), Instant::now());
         shared.frames_out.fetch_add(1, Ordering::SeqCst);
     };
     let error = error.flatten();
