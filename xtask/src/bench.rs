@@ -2935,8 +2935,8 @@ mod tests {
             .count();
         assert_eq!(link_rows.len(), needs_root);
         assert_eq!(
-            needs_root, 22,
-            "6 cases: 3 rows each, 4 with adaptation on; 2 rows of the lossy cases"
+            needs_root, 24,
+            "6 cases: 3 rows each, 4 with adaptation on; 2 rows of the lossy cases; 2 of the lossy call"
         );
         for r in link_rows {
             assert_eq!(r.note, "not measured: needs root", "{}", r.case);
@@ -3017,7 +3017,7 @@ mod tests {
         let e = error(&m);
         assert!(
             e.contains("no result from narrow-link case off:60:0")
-                && e.contains("(and 21 more rows lack results)"),
+                && e.contains("(and 23 more rows lack results)"),
             "{e}"
         );
         // A figure missing from a case's result.

@@ -447,39 +447,6 @@ fn run_case(exe: &Path, case: Case, top_bytes: f64, seconds: f64) -> Result<Valu
     }))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cases_read_and_name_themselves() {
-        let c = Case::parse("on:30:40").unwrap();
-        assert!(c.adapt && c.share_percent == 30 && c.rtt_ms == 40);
-        assert_eq!(c.name(), "on:30:40");
-        assert_eq!(Case::parse("off:60:0").unwrap().name(), "off:60:0");
-        let c = Case::parse("off:0:100:udpchat:1").unwrap();
-        assert!(c.udp && c.chat);
-        assert_eq!(c.name(), "off:0:100:udpchat:1");
-        let c = Case::parse("off:0:100:udp:1").unwrap();
-        assert!(c.udp && c.loss_percent == 1 && c.share_percent == 0);
-        assert_eq!(c.name(), "off:0:100:udp:1");
-        for bad in [
-            "",
-            "off",
-            "off:60",
-            "maybe:60:0",
-            "off:0:0",
-            "off:60:x",
-            "off:60:0:1",
-            "off:0:0",
-            "off:0:100:quic:1",
-            "off:0:100:udp:101",
-        ] {
-            assert!(Case::parse(bad).is_err(), "{bad}");
-        }
-    }
-}
-
 /// A two-way UDP call across a lossy link without a rate limit: the listener in A, the caller
 /// in B, each sending the stream with adaptation off; the caller hangs up after `seconds` of
 /// frames (after a 1 s warm-up, on both sides). The figures are the worse direction's.
@@ -607,4 +574,37 @@ fn run_call(exe: &Path, case: Case, seconds: f64) -> Result<Value, String> {
         "a_to_b": a_to_b,
         "b_to_a": b_to_a,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cases_read_and_name_themselves() {
+        let c = Case::parse("on:30:40").unwrap();
+        assert!(c.adapt && c.share_percent == 30 && c.rtt_ms == 40);
+        assert_eq!(c.name(), "on:30:40");
+        assert_eq!(Case::parse("off:60:0").unwrap().name(), "off:60:0");
+        let c = Case::parse("off:0:100:udpchat:1").unwrap();
+        assert!(c.udp && c.chat);
+        assert_eq!(c.name(), "off:0:100:udpchat:1");
+        let c = Case::parse("off:0:100:udp:1").unwrap();
+        assert!(c.udp && c.loss_percent == 1 && c.share_percent == 0);
+        assert_eq!(c.name(), "off:0:100:udp:1");
+        for bad in [
+            "",
+            "off",
+            "off:60",
+            "maybe:60:0",
+            "off:0:0",
+            "off:60:x",
+            "off:60:0:1",
+            "off:0:0",
+            "off:0:100:quic:1",
+            "off:0:100:udp:101",
+        ] {
+            assert!(Case::parse(bad).is_err(), "{bad}");
+        }
+    }
 }
