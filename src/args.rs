@@ -222,3 +222,75 @@ pub enum Transport {
     Tcp,
     Udp,
 }
+
+/// How a sending side's stream travels, and the settings only UDP has (`serve`, `chat`).
+#[derive(Debug, clap::Args)]
+pub struct TransportArgs {
+    /// How the stream travels: tcp, or udp (datagrams; see README's UDP section)
+    #[arg(long, value_enum, default_value_t)]
+    pub transport: Transport,
+    /// With --transport udp: frame bytes per datagram [default: 1200]
+    #[arg(long, value_name = "BYTES")]
+    mtu: Option<usize>,
+    /// With --transport udp: data datagrams per parity datagram, 0 for none [default: 8]
+    #[arg(long, value_name = "N")]
+    fec: Option<u8>,
+}
+
+impl TransportArgs {
+    /// The UDP server's settings from these flags, silence past `idle_timeout` ending a viewer.
+    pub fn udp(&self, idle_timeout: std::time::Duration) -> framewire_net::udp::UdpConfig {
+        let default = framewire_net::udp::UdpConfig::default();
+        framewire_net::udp::UdpConfig {
+            mtu: self.mtu.unwrap_or(default.mtu),
+            fec: self.fec.unwrap_or(default.fec),
+            idle_timeout,
+            ..default
+        }
+    }
+
+    /// A flag given that this transport does nothing with: its name, as `--mtu <BYTES>`.
+    pub fn unused(&self) -> Option<&'static str> {
+        if self.transport == Transport::Udp {
+            return None;
+        }
+        match (self.mtu, self.fec) {
+            (Some(_), _) => Some("--mtu <BYTES>"),
+            (_, Some(_)) => Some("--fec <N>"),
+            _ => None,
+        }
+    }
+}
+
+/// The usage error for `flag` given to `subcommand` with the TCP transport: exits 2, as clap
+/// does for its own usage errors.
+pub fn exit_udp_only(subcommand: &str, flag: &str) -> ! {
+    use clap::CommandFactory;
+    let mut cli = crate::Cli::command();
+    cli.build();
+    let message = format!("the argument '{flag}' needs '--transport udp'");
+    match cli.find_subcommand_mut(subcommand) {
+        Some(sub) => sub
+            .error(clap::error::ErrorKind::ArgumentConflict, message)
+            .exit(),
+        None => cli
+            .error(clap::error::ErrorKind::ArgumentConflict, message)
+            .exit(),
+    }
+}
+
+/// A UDP receiver's losses, added to its `--stats json` object: `lost`, `fragments_lost`,
+/// `fragments_recovered`, `datagrams_dropped`.
+pub fn add_losses(
+    map: &mut serde_json::Map<String, serde_json::Value>,
+    losses: &framewire_net::udp::UdpLosses,
+) {
+    let n = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    map.insert("lost".into(), n(&losses.lost).into());
+    map.insert("fragments_lost".into(), n(&losses.fragments_lost).into());
+    map.insert("fragments_recovered".into(), n(&losses.recovered).into());
+    map.insert(
+        "datagrams_dropped".into(),
+        n(&losses.dropped_datagrams).into(),
+    );
+}

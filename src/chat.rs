@@ -1,6 +1,7 @@
-//! `framewire chat`: a two-way call over one connection. Each side runs the session's send
-//! path (its source → its ladder → the call) beside its receive path (the peer's stream →
-//! decode → the window), one window showing the peer with this side's picture as an inset.
+//! `framewire chat`: a two-way call over one TCP connection, or over UDP (a datagram stream
+//! each way). Each side runs the session's send path (its source → its ladder → the call)
+//! beside its receive path (the peer's stream → decode → the window), one window showing the
+//! peer with this side's picture as an inset.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
@@ -15,11 +16,14 @@ use framewire_core::{
     Connector, Flow, Frame, FrameSink, PeerReport, Publisher, Request, SinkError,
 };
 use framewire_display::window::TitleStatus;
-use framewire_net::{CallConfig, ChatDialer, ChatListener, ClientConfig, Fanout, ServerEvent};
+use framewire_net::udp::{
+    UdpCallConfig, UdpChatDialer, UdpChatListener, UdpClientConfig, UdpLosses,
+};
+use framewire_net::{CallConfig, ChatDialer, ChatListener, ClientConfig, ServerEvent};
 use framewire_session::{Outcome, ReceiveConfig, ReceiveEvent, StopSignal, receive};
 use serde_json::json;
 
-use crate::args::{parse_addr, parse_duration};
+use crate::args::{Transport, TransportArgs, parse_addr, parse_duration};
 use crate::live::LiveLine;
 use crate::sending::{Prepared, SendArgs};
 
@@ -40,9 +44,12 @@ pub struct ChatArgs {
     /// Run without a window
     #[arg(long)]
     headless: bool,
-    /// Hang up after receiving this many frames
+    /// Hang up after receiving this many frames (counted after --warmup)
     #[arg(long, value_name = "N")]
     frames: Option<u64>,
+    /// Leave the first DURATION out of the received statistics (while the stream settles)
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    warmup: Option<Duration>,
     /// Print statistics at exit in this format on stdout: what was sent and what was received
     #[arg(long, value_name = "FORMAT")]
     stats: Option<StatsFormat>,
@@ -60,6 +67,8 @@ pub struct ChatArgs {
     /// variable FRAMEWIRE_TOKEN; a token on the command line would show in `ps`)
     #[arg(long, value_name = "PATH")]
     token_file: Option<PathBuf>,
+    #[command(flatten)]
+    net: TransportArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -68,10 +77,12 @@ enum StatsFormat {
     Json,
 }
 
-/// Either side of the call, as the receive path's connector.
+/// Either side of the call over either transport, as the receive path's connector.
 enum Side {
     Listen(ChatListener),
     Dial(ChatDialer),
+    UdpListen(UdpChatListener),
+    UdpDial(UdpChatDialer),
 }
 
 impl Side {
@@ -79,14 +90,28 @@ impl Side {
         match self {
             Side::Listen(l) => l.hang_up(),
             Side::Dial(d) => d.hang_up(),
+            Side::UdpListen(l) => l.hang_up(),
+            Side::UdpDial(d) => d.hang_up(),
         }
     }
 
     /// The sending half.
-    fn fanout(&self) -> Arc<Fanout> {
+    fn publisher(&self) -> Arc<dyn Publisher> {
         match self {
             Side::Listen(l) => l.fanout(),
             Side::Dial(d) => d.fanout(),
+            Side::UdpListen(l) => l.server(),
+            Side::UdpDial(d) => d.server(),
+        }
+    }
+
+    /// Tells the peer how this side shows its stream (over TCP; a UDP call's reports carry
+    /// what arrived, for the peer's ladder, instead).
+    fn report(&self, report: PeerReport) {
+        match self {
+            Side::Listen(l) => l.fanout().report(report),
+            Side::Dial(d) => d.fanout().report(report),
+            Side::UdpListen(_) | Side::UdpDial(_) => {}
         }
     }
 
@@ -94,6 +119,8 @@ impl Side {
         match self {
             Side::Listen(l) => l,
             Side::Dial(d) => d,
+            Side::UdpListen(l) => l,
+            Side::UdpDial(d) => d,
         }
     }
 }
@@ -112,13 +139,17 @@ struct Sent {
 }
 
 pub fn run(args: ChatArgs) -> anyhow::Result<()> {
+    if let Some(flag) = args.net.unused() {
+        crate::args::exit_udp_only("chat", flag);
+    }
     if !args.headless {
         framewire_display::window::display_available()
             .map_err(|e| anyhow::anyhow!("{e}; add --headless to chat without a window"))?;
     }
     let prepared = args.send.prepare(!args.headless)?;
     let sent = Arc::new(Mutex::new(Sent::default()));
-    let side = Arc::new(open_side(&args, &prepared, &sent)?);
+    let losses = Arc::new(UdpLosses::default());
+    let side = Arc::new(open_side(&args, &prepared, &sent, &losses)?);
     let signal = Arc::new(StopSignal::default());
     let hang_up = {
         let (signal, side) = (Arc::clone(&signal), Arc::clone(&side));
@@ -134,7 +165,11 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
             println!("listening on {}", l.local_addr());
             let _ = std::io::stdout().flush();
         }
-        Side::Dial(_) => {}
+        Side::UdpListen(l) => {
+            println!("listening on udp://{}", l.local_addr());
+            let _ = std::io::stdout().flush();
+        }
+        Side::Dial(_) | Side::UdpDial(_) => {}
     }
     // stdout holds only what scripts read: the address and the stats.
     eprintln!("{}", prepared.describe());
@@ -151,7 +186,7 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
         });
     }
 
-    let publisher: Arc<dyn Publisher> = side.fanout();
+    let publisher = side.publisher();
     let args = Arc::new(args);
     let worker_sent = Arc::clone(&sent);
     let outcome = if args.headless {
@@ -191,7 +226,7 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
         }
         out?
     };
-    finish(&args, outcome, &sent)
+    finish(&args, outcome, &sent, &losses)
 }
 
 /// Binds the listener or makes the dialer, each sending `ladder`'s renditions and counting
@@ -200,6 +235,7 @@ fn open_side(
     args: &ChatArgs,
     prepared: &Prepared,
     sent: &Arc<Mutex<Sent>>,
+    losses: &Arc<UdpLosses>,
 ) -> anyhow::Result<Side> {
     let ladder = Arc::clone(&prepared.ladder);
     let token = crate::args::token(args.token_file.as_deref())?;
@@ -222,6 +258,31 @@ fn open_side(
     let on_event = move |event: ServerEvent| sending_event(event, &sent);
     let fps = prepared.fps;
     let request = Request::default();
+    if args.net.transport == Transport::Udp {
+        let config = UdpCallConfig {
+            server: framewire_net::udp::UdpConfig {
+                token: config.server.token.clone(),
+                ..args.net.udp(args.idle_timeout)
+            },
+            client: UdpClientConfig {
+                idle_timeout: args.idle_timeout,
+                token: config.client.token,
+                ..UdpClientConfig::default()
+            },
+        };
+        let losses = Arc::clone(losses);
+        return Ok(match (args.listen, args.connect) {
+            (Some(addr), _) => Side::UdpListen(
+                UdpChatListener::bind(addr, ladder, fps, request, config, losses, on_event)
+                    .with_context(|| format!("cannot listen on udp://{addr}"))?,
+            ),
+            (None, Some(addr)) => Side::UdpDial(
+                UdpChatDialer::bind(addr, ladder, fps, request, config, losses, on_event)
+                    .with_context(|| format!("cannot call udp://{addr}"))?,
+            ),
+            (None, None) => unreachable!("clap requires --listen or --connect"),
+        });
+    }
     Ok(match (args.listen, args.connect) {
         (Some(addr), _) => Side::Listen(
             ChatListener::bind(addr, ladder, fps, request, config, on_event)
@@ -311,11 +372,11 @@ fn calls(
     status: Option<TitleStatus>,
     sent: &Mutex<Sent>,
 ) -> Outcome {
-    let fanout = side.fanout();
     let read = |f: &Frame| framewire_pattern::read_frame_number(f);
     let config = ReceiveConfig {
         frames: args.frames,
         verify: args.verify_test_pattern.then_some(&read),
+        warmup: args.warmup,
         ..ReceiveConfig::default()
     };
     loop {
@@ -332,7 +393,7 @@ fn calls(
                     ReceiveEvent::Ended { .. } => hung_up = true,
                     ReceiveEvent::Frame(stats) => {
                         if let Some(report) = stats.peer_report(REPORT_EVERY) {
-                            fanout.report(report);
+                            side.report(report);
                         }
                     }
                     ReceiveEvent::PeerReport(report) => {
@@ -417,7 +478,12 @@ fn print_event(event: ReceiveEvent<'_>, live: &mut LiveLine) {
 }
 
 /// Prints the stats and turns the outcome into the exit status.
-fn finish(args: &ChatArgs, outcome: Outcome, sent: &Mutex<Sent>) -> anyhow::Result<()> {
+fn finish(
+    args: &ChatArgs,
+    outcome: Outcome,
+    sent: &Mutex<Sent>,
+    losses: &UdpLosses,
+) -> anyhow::Result<()> {
     let Outcome {
         stats,
         stream,
@@ -431,7 +497,15 @@ fn finish(args: &ChatArgs, outcome: Outcome, sent: &Mutex<Sent>) -> anyhow::Resu
         } else {
             0.0
         };
-        let received = stream.map(|s| stats.report(s.codec.name(), s.width, s.height));
+        let mut received = stream
+            .map(|s| serde_json::to_value(stats.report(s.codec.name(), s.width, s.height)))
+            .transpose()
+            .context("writing stats")?;
+        if args.net.transport == Transport::Udp
+            && let Some(map) = received.as_mut().and_then(|r| r.as_object_mut())
+        {
+            crate::args::add_losses(map, losses);
+        }
         // As the peer last said it shows this side's stream.
         let at_peer = sent.at_peer.map(|r| {
             json!({

@@ -15,7 +15,7 @@ use framewire_net::udp::{UdpConfig, UdpServer};
 use framewire_net::{Board, HttpProtocol, Server, ServerConfig, ServerEvent};
 use framewire_session::SendError;
 
-use crate::args::{Transport, parse_addr, parse_addr_or_port, parse_duration};
+use crate::args::{Transport, TransportArgs, parse_addr, parse_addr_or_port, parse_duration};
 use crate::live::LiveLine;
 use crate::sending::{SendArgs, print_send_event};
 
@@ -53,18 +53,26 @@ pub struct ServeArgs {
     /// variable FRAMEWIRE_TOKEN; a token on the command line would show in `ps`)
     #[arg(long, value_name = "PATH")]
     token_file: Option<PathBuf>,
-    /// How the stream travels: tcp, or udp (datagrams; see README's UDP section)
-    #[arg(long, value_enum, default_value_t)]
-    transport: Transport,
-    /// With --transport udp: frame bytes per datagram
-    #[arg(long, default_value = "1200", value_name = "BYTES")]
-    mtu: usize,
-    /// With --transport udp: data datagrams per parity datagram (0: none)
-    #[arg(long, default_value = "8", value_name = "N")]
-    fec: u8,
+    #[command(flatten)]
+    net: TransportArgs,
+    /// With --transport udp: silence from a viewer (no report) after which it is gone
+    /// [default: 5s]
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    idle_timeout: Option<Duration>,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let idle = args
+        .idle_timeout
+        .is_some()
+        .then_some("--idle-timeout <DURATION>");
+    if let Some(flag) = args
+        .net
+        .unused()
+        .or(idle.filter(|_| args.net.transport == Transport::Tcp))
+    {
+        crate::args::exit_udp_only("serve", flag);
+    }
     if args.preview {
         framewire_display::window::display_available()
             .map_err(|e| anyhow::anyhow!("--preview: {e}; run without --preview"))?;
@@ -172,16 +180,18 @@ fn bind(
     board: &Board,
 ) -> anyhow::Result<Bound> {
     crate::args::warn_if_open(args.listen, config.token.is_some(), "--listen");
-    if args.transport == Transport::Udp {
+    if args.net.transport == Transport::Udp {
+        let idle = args
+            .idle_timeout
+            .unwrap_or(UdpConfig::default().idle_timeout);
         let config = UdpConfig {
             max_viewers: config.max_viewers,
-            mtu: args.mtu,
-            fec: args.fec,
             token: config.token,
-            ..UdpConfig::default()
+            ..args.net.udp(idle)
         };
         let server = UdpServer::bind(args.listen, ladder, fps, config, print_event)
             .with_context(|| format!("cannot listen on udp://{}", args.listen))?;
+        board.watch_udp(&server);
         let at = format!("udp://{}", server.local_addr());
         let server = Arc::new(server);
         return Ok((Arc::clone(&server) as _, at, Some(server)));

@@ -153,6 +153,7 @@ fn receive_into(
             max_payload: args.max_payload,
             idle_timeout: args.idle_timeout,
             token: token.clone(),
+            ..UdpClientConfig::default()
         },
         losses: Arc::clone(losses),
     };
@@ -303,14 +304,7 @@ fn finish(
         if args.transport == Transport::Udp
             && let Some(map) = report.as_object_mut()
         {
-            let n = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
-            map.insert("lost".into(), n(&losses.lost).into());
-            map.insert("fragments_lost".into(), n(&losses.fragments_lost).into());
-            map.insert("fragments_recovered".into(), n(&losses.recovered).into());
-            map.insert(
-                "datagrams_dropped".into(),
-                n(&losses.dropped_datagrams).into(),
-            );
+            crate::args::add_losses(map, losses);
         }
         let mut out = std::io::stdout().lock();
         serde_json::to_writer(&mut out, &report).context("writing stats")?;

@@ -259,3 +259,138 @@ fn bad_bytes_from_the_other_side_end_the_call_with_one_line_naming_them() {
     );
     fake.join().unwrap();
 }
+
+/// `chat --transport udp`: what each side adds to the TCP call's flags.
+const UDP: [&str; 2] = ["--transport", "udp"];
+
+/// A UDP listener's address, from its `listening on udp://ADDR` line.
+fn udp_addr(listener: &Serve) -> String {
+    listener
+        .addr
+        .strip_prefix("udp://")
+        .unwrap_or_else(|| panic!("not a udp address: {}", listener.addr))
+        .to_string()
+}
+
+#[test]
+fn a_udp_call_carries_a_stream_each_way_and_ends_for_both_when_one_hangs_up() {
+    let args = [
+        &UDP[..],
+        &[
+            "--codec",
+            "jpeg",
+            "--stats",
+            "json",
+            "--verify-test-pattern",
+        ],
+    ]
+    .concat();
+    let listener = Serve::chat_in(None, "127.0.0.1:0", &args);
+    let addr = udp_addr(&listener);
+    let caller = spawn_call_in(None, &addr, &[&args[..], &["--frames", "60"]].concat());
+    let out = finish_view(caller);
+    let called = call_stats(&out);
+    assert_eq!(called["received"]["frames"], 60, "{called}");
+    assert_eq!(called["received"]["pattern_errors"], 0, "{called}");
+    assert_eq!(called["received"]["codec"], "jpeg");
+    assert!(called["received"]["lost"].is_u64(), "{called}");
+    assert!(called["received"]["fragments_lost"].is_u64(), "{called}");
+    assert!(called["sent"]["frames"].as_u64().unwrap() > 0, "{called}");
+    assert!(called["sent"]["bytes"].as_u64().unwrap() > 0, "{called}");
+    assert!(
+        stderr(&out).contains(&format!("in a call with peer udp://{addr}")),
+        "{}",
+        stderr(&out)
+    );
+
+    // The caller hung up after 60 frames: the listener hears it and exits 0.
+    let (ok, stats, errors) = finish_listener(listener);
+    assert!(ok, "the listener failed: {errors}");
+    assert!(errors.contains("hung up"), "{errors}");
+    let listened = stats.expect("the listener's stats");
+    assert!(
+        listened["received"]["frames"].as_u64().unwrap() > 0,
+        "{listened}"
+    );
+    assert_eq!(listened["received"]["pattern_errors"], 0, "{listened}");
+    assert!(listened["received"]["lost"].is_u64(), "{listened}");
+    assert!(
+        listened["sent"]["frames"].as_u64().unwrap() >= 60,
+        "{listened}"
+    );
+}
+
+#[test]
+fn a_second_udp_caller_is_told_the_line_is_busy() {
+    let listener = Serve::chat_in(None, "127.0.0.1:0", &UDP);
+    let addr = udp_addr(&listener);
+    let _first = common::xscreen::Reaped(spawn_call_in(
+        None,
+        &addr,
+        &[&UDP[..], &["--frames", "100000"]].concat(),
+    ));
+    in_a_call(&listener);
+    let second = finish_view(spawn_call_in(None, &addr, &UDP));
+    assert_eq!(second.status.code(), Some(1));
+    let err = stderr(&second);
+    assert_eq!(error_lines(&err), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "peer {addr} refused the call: busy: already in a call"
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn over_udp_a_viewer_at_a_call_and_a_caller_at_a_stream_are_told_which_command_to_use() {
+    let listener = Serve::chat_in(None, "127.0.0.1:0", &UDP);
+    let addr = udp_addr(&listener);
+    let out = common::view(&[
+        "--transport",
+        "udp",
+        "--connect",
+        &addr,
+        "--headless",
+        "--no-reconnect",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("this is a two-way call (framewire chat --listen): call it with framewire chat --connect"),
+        "{}",
+        stderr(&out)
+    );
+
+    let server = Serve::start(&UDP);
+    let addr = server.addr.trim_start_matches("udp://");
+    let out = finish_view(spawn_call_in(None, addr, &UDP));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("refused the call: this is a one-way stream (framewire serve): watch it with framewire view"),
+        "{err}"
+    );
+    assert_eq!(error_lines(&err), 1, "{err}");
+}
+
+#[test]
+fn over_udp_with_wait_the_listener_takes_the_next_call() {
+    let listener = Serve::chat_in(
+        None,
+        "127.0.0.1:0",
+        &[&UDP[..], &["--wait", "--stats", "json"]].concat(),
+    );
+    let addr = udp_addr(&listener);
+    for _ in 0..2 {
+        let out = finish_view(spawn_call_in(
+            None,
+            &addr,
+            &[&UDP[..], &["--frames", "10", "--stats", "json"]].concat(),
+        ));
+        assert_eq!(call_stats(&out)["received"]["frames"], 10);
+        assert_eq!(
+            listener.line_starting("waiting"),
+            "waiting for the next call"
+        );
+    }
+}

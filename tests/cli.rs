@@ -409,6 +409,23 @@ fn typos_get_a_clear_error() {
         &["view", "--rung", "1", "--width", "320"],
         "'--rung <N>' cannot be used with '--width <WIDTH>'",
     );
+    // UDP's settings do nothing over TCP: said, not ignored.
+    check(
+        &["serve", "--mtu", "1000"],
+        "the argument '--mtu <BYTES>' needs '--transport udp'",
+    );
+    check(
+        &["serve", "--transport", "tcp", "--fec", "4"],
+        "the argument '--fec <N>' needs '--transport udp'",
+    );
+    check(
+        &["serve", "--idle-timeout", "2s"],
+        "the argument '--idle-timeout <DURATION>' needs '--transport udp'",
+    );
+    check(
+        &["chat", "--listen", "127.0.0.1:0", "--mtu", "1000"],
+        "the argument '--mtu <BYTES>' needs '--transport udp'",
+    );
 }
 
 /// Views `frames` frames with `ask` and returns the stats.

@@ -334,7 +334,16 @@ fn a_viewer_rejoins_a_restarted_server_and_a_silent_one_is_forgotten() {
     server.child.wait().unwrap();
     let again = Serve::start_at(
         &addr,
-        &["--transport", "udp", "--codec", "jpeg", "--fps", "30"],
+        &[
+            "--transport",
+            "udp",
+            "--codec",
+            "jpeg",
+            "--fps",
+            "30",
+            "--idle-timeout",
+            "1s",
+        ],
     );
     again.line_starting("viewer ");
     let out = finish_view(viewer);
@@ -348,5 +357,42 @@ fn a_viewer_rejoins_a_restarted_server_and_a_silent_one_is_forgotten() {
     silent.kill().unwrap();
     silent.wait().unwrap();
     let left = again.line_containing("left after");
-    assert!(left.contains("no report for 5s"), "{left}");
+    // After serve's --idle-timeout, not a constant.
+    assert!(left.contains("no report for 1s"), "{left}");
+}
+
+#[test]
+fn serve_http_stats_lists_the_udp_viewers() {
+    let (serve, http) = common::http::serve_http(&["--transport", "udp", "--codec", "jpeg"]);
+    let addr = serve.addr.trim_start_matches("udp://").to_string();
+    let _viewer = common::xscreen::Reaped(spawn_view(&[
+        "--transport",
+        "udp",
+        "--headless",
+        "--connect",
+        &addr,
+    ]));
+    // Printed once the viewer has joined.
+    serve.line_starting("viewer ");
+    let s: serde_json::Value =
+        serde_json::from_slice(&common::http::get(&http, "/stats").body()).expect("/stats");
+    let udp = s["protocols"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["protocol"] == "udp")
+        .unwrap_or_else(|| panic!("no udp protocol in {s}"));
+    assert_eq!(udp["addr"], addr.as_str(), "{s}");
+    assert_eq!(udp["viewers"], 1, "{s}");
+    let viewers = s["viewers"].as_array().unwrap();
+    assert_eq!(viewers.len(), 1, "{s}");
+    assert_eq!(viewers[0]["protocol"], "udp", "{s}");
+    assert!(
+        viewers[0]["peer"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:"),
+        "{s}"
+    );
+    assert!(viewers[0]["frames"].is_u64(), "{s}");
 }

@@ -6,6 +6,13 @@
 //! TCP's, at least 95% of the frames shown) for two noisy cores: UDP p99 at most 0.7 of TCP's,
 //! at least 90% of the frames shown.
 //!
+//! A UDP call (`chat --transport udp`, each side sending the same stream) crosses the same link
+//! in both directions at once, after one-way TCP in the same run: each direction must show at
+//! least 80% of the frames; its p99 is reported, not bounded. Two encoders and two decoders share
+//! the machine's two cores, and on a busy machine the call's p99 moved between 0.77 and 1.04 of
+//! TCP's and its share between 81% and 91% (`cargo xtask bench`'s `udp chat` rows, in release,
+//! carry the issue's targets; docs/performance.md has the figures).
+//!
 //! Needs root (netbed); skips with the reason otherwise, fails under `FRAMEWIRE_REQUIRE_ALL=1`.
 //! `FRAMEWIRE_LINK_REPORT=1` prints the figures.
 
@@ -15,10 +22,14 @@ use framewire_netbed::{Link, Side};
 use serde_json::Value;
 
 mod common;
-use common::{Serve, finish_view, spawn_view_in, stats};
+use common::{Serve, finish_view, spawn_call_in, spawn_view_in, stats, wait_timeout};
 
 /// Frames each viewer takes (10 s at 30 fps).
 const FRAMES: &str = "300";
+
+/// Held by each test while it streams: two at once (four or six encoders and decoders) would
+/// measure the machine's two cores, not the link.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn f64_of(s: &Value, key: &str) -> f64 {
     s[key]
@@ -78,6 +89,7 @@ fn run(bed: &framewire_netbed::Testbed, transport: &str) -> (f64, f64, f64, Valu
 #[test]
 #[allow(clippy::print_stderr)] // the figures, when asked for
 fn over_a_lossy_distant_link_udp_shows_nearly_every_frame_sooner_than_tcp() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let Some(bed) = Link::builder()
         .rtt(Duration::from_millis(100))
         .loss_percent(1)
@@ -106,4 +118,83 @@ fn over_a_lossy_distant_link_udp_shows_nearly_every_frame_sooner_than_tcp() {
         ushare >= 0.90,
         "{line}: want udp to show >= 90% of the frames"
     );
+}
+
+/// One direction of a call: (p50 ms, p99 ms, share of the frames sent that were shown).
+fn direction(s: &Value) -> (f64, f64, f64) {
+    let sent = f64_of(s, "last_seq") - f64_of(s, "first_seq") + 1.0;
+    let latency = &s["latency_ms"];
+    (
+        f64_of(latency, "p50"),
+        f64_of(latency, "p99"),
+        f64_of(s, "frames") / sent,
+    )
+}
+
+#[test]
+#[allow(clippy::print_stderr)] // the figures, when asked for
+fn over_a_lossy_distant_link_both_directions_of_a_udp_call_do_what_udp_does_one_way() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(bed) = Link::builder()
+        .rtt(Duration::from_millis(100))
+        .loss_percent(1)
+        .build_or_skip()
+    else {
+        return;
+    };
+    let (_, t99, _, _) = run(&bed, "tcp");
+    let side = [
+        "--transport",
+        "udp",
+        "--codec",
+        "jpeg",
+        "--size",
+        "640x480",
+        "--fps",
+        "30",
+        "--adapt",
+        "off",
+        "--stats",
+        "json",
+        "--warmup",
+        "1s",
+    ];
+    let listen = format!("{}:0", bed.a().addr());
+    let mut listener = Serve::chat_in(Some((&bed, Side::A)), &listen, &side);
+    let addr = listener.addr.trim_start_matches("udp://").to_string();
+    let caller = spawn_call_in(
+        Some((&bed, Side::B)),
+        &addr,
+        &[&side[..], &["--frames", FRAMES]].concat(),
+    );
+    let called = stats(&finish_view(caller));
+    assert!(
+        wait_timeout(&mut listener.child, "the listener to exit").success(),
+        "the listener failed"
+    );
+    let listened: Value =
+        serde_json::from_str(&listener.line_starting("{")).expect("the listener's stats");
+    let a_to_b = direction(&called["received"]);
+    let b_to_a = direction(&listened["received"]);
+    let line = format!(
+        "100 ms RTT, 1% loss, 640x480 JPEG 30 fps each way: tcp one way p99 {t99:.0} ms; udp \
+         call A to B p50 {:.0} ms p99 {:.0} ms, {:.1}% of frames; B to A p50 {:.0} ms p99 {:.0} \
+         ms, {:.1}% of frames",
+        a_to_b.0,
+        a_to_b.1,
+        a_to_b.2 * 100.0,
+        b_to_a.0,
+        b_to_a.1,
+        b_to_a.2 * 100.0,
+    );
+    if std::env::var("FRAMEWIRE_LINK_REPORT").is_ok_and(|v| v == "1") {
+        eprintln!("{line}\ncalled: {called}\nlistened: {listened}");
+        return;
+    }
+    for (what, (_, _, share)) in [("A to B", a_to_b), ("B to A", b_to_a)] {
+        assert!(
+            share >= 0.80,
+            "{line}: want {what} to show >= 80% of the frames"
+        );
+    }
 }

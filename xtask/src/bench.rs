@@ -170,6 +170,9 @@ struct LinkCase {
     rtt_ms: u32,
     /// framewire over UDP (`--transport udp`) rather than TCP.
     udp: bool,
+    /// A two-way call (`chat --transport udp`, both directions at once) rather than serve and
+    /// view; its figures are the worse direction's.
+    chat: bool,
     /// Random loss each way, percent.
     loss: u32,
 }
@@ -180,7 +183,11 @@ impl LinkCase {
         let adapt = if self.adapt { "on" } else { "off" };
         let base = format!("{adapt}:{}:{}", self.share, self.rtt_ms);
         if self.udp || self.loss > 0 {
-            let transport = if self.udp { "udp" } else { "tcp" };
+            let transport = match (self.udp, self.chat) {
+                (true, true) => "udpchat",
+                (true, false) => "udp",
+                _ => "tcp",
+            };
             format!("{base}:{transport}:{}", self.loss)
         } else {
             base
@@ -287,6 +294,7 @@ const fn link(adapt: bool, share: u32, rtt_ms: u32, figure: LinkFigure) -> Key {
             share,
             rtt_ms,
             udp: false,
+            chat: false,
             loss: 0,
         },
         figure,
@@ -302,6 +310,23 @@ const fn lossy(udp: bool, figure: LinkFigure) -> Key {
             share: 0,
             rtt_ms: 100,
             udp,
+            chat: false,
+            loss: 1,
+        },
+        figure,
+    )
+}
+
+/// A figure of a two-way UDP call across the lossy link (`chat --transport udp`, each side
+/// sending): the worse direction's.
+const fn lossy_call(figure: LinkFigure) -> Key {
+    Key::Link(
+        LinkCase {
+            adapt: false,
+            share: 0,
+            rtt_ms: 100,
+            udp: true,
+            chat: true,
             loss: 1,
         },
         figure,
@@ -1285,6 +1310,24 @@ static ROWS: &[RowSpec] = &[
     )
     .optional(MayLack::WithoutRoot)
     .vs(SOURCE_FPS, lossy(true, LinkFigure::Source))
+    .at_least(0.95),
+    // Both directions of a UDP call at once across the same link (chat --transport udp, each
+    // side sending the stream): the worse direction's figures.
+    row(
+        "lossy link 100 ms RTT + 1% loss, udp chat, worse direction: p99 latency",
+        lossy_call(LinkFigure::P99Total),
+        Unit::Ms,
+    )
+    .optional(MayLack::WithoutRoot)
+    .vs("tcp's one-way p99 on the same link", lossy(false, LinkFigure::P99Total))
+    .at_most(0.5),
+    row(
+        "lossy link 100 ms RTT + 1% loss, udp chat, worse direction: fps of the source's 30",
+        lossy_call(LinkFigure::Fps),
+        Unit::Fps,
+    )
+    .optional(MayLack::WithoutRoot)
+    .vs(SOURCE_FPS, lossy_call(LinkFigure::Source))
     .at_least(0.95),
     // Renderer, in the order of its ids.
     row(
@@ -2892,8 +2935,8 @@ mod tests {
             .count();
         assert_eq!(link_rows.len(), needs_root);
         assert_eq!(
-            needs_root, 22,
-            "6 cases: 3 rows each, 4 with adaptation on; 2 rows of the lossy cases"
+            needs_root, 24,
+            "6 cases: 3 rows each, 4 with adaptation on; 2 rows of the lossy cases; 2 of the lossy call"
         );
         for r in link_rows {
             assert_eq!(r.note, "not measured: needs root", "{}", r.case);
@@ -2974,7 +3017,7 @@ mod tests {
         let e = error(&m);
         assert!(
             e.contains("no result from narrow-link case off:60:0")
-                && e.contains("(and 21 more rows lack results)"),
+                && e.contains("(and 23 more rows lack results)"),
             "{e}"
         );
         // A figure missing from a case's result.
@@ -3005,7 +3048,8 @@ mod tests {
                 "on:60:0",
                 "on:30:0",
                 "off:0:100:udp:1",
-                "off:0:100:tcp:1"
+                "off:0:100:tcp:1",
+                "off:0:100:udpchat:1"
             ]
         );
     }

@@ -110,7 +110,7 @@ impl Adapter {
     }
 
     /// The median rate of the last [`RATE_WINDOW`]'s frames (0: none).
-    fn link_rate(&mut self, now: Instant) -> f64 {
+    pub(crate) fn link_rate(&mut self, now: Instant) -> f64 {
         while self
             .rates
             .front()

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use framewire_core::{CodecError, CodecKind, Encoded, Frame, FrameEncoder, PixelFormat, Placement};
 
 use crate::fanout::Fanout;
+use crate::udp::UdpServer;
 
 /// One subscriber, as its fan-out sees it now.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,6 +101,11 @@ impl Board {
     /// Reports `fanout`'s figures from now on, for as long as it runs.
     pub fn watch(&self, fanout: &Fanout) {
         self.lock().push(fanout.census());
+    }
+
+    /// Reports a UDP server's viewers from now on, for as long as it runs (protocol `udp`).
+    pub fn watch_udp(&self, server: &UdpServer) {
+        self.lock().push(server.census());
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(SocketAddr, Weak<dyn Census>)>> {

@@ -740,7 +740,7 @@ impl Subscription for CallHalf {
 }
 
 /// A call's number: nonzero, and unlikely to be another caller's from the same address.
-fn call_number() -> u16 {
+pub(crate) fn call_number() -> u16 {
     let t = framewire_core::now_micros() ^ u64::from(std::process::id()).rotate_left(17);
     let n = (t ^ (t >> 16) ^ (t >> 32) ^ (t >> 48)) as u16;
     n.max(1)

@@ -1155,14 +1155,14 @@ pub(crate) fn write_parts(stream: &mut TcpStream, slices: &mut [IoSlice<'_>]) ->
 
 /// A subscriber's frame rate: packets written over the last second or so.
 #[derive(Debug)]
-struct Rate {
+pub(crate) struct Rate {
     start: Instant,
     at_start: u64,
     fps: f64,
 }
 
 impl Rate {
-    fn new(now: Instant) -> Rate {
+    pub(crate) fn new(now: Instant) -> Rate {
         Rate {
             start: now,
             at_start: 0,
@@ -1171,7 +1171,7 @@ impl Rate {
     }
 
     /// Takes in that `sent` packets have been written by `now`; a window closes each second.
-    fn record(&mut self, sent: u64, now: Instant) {
+    pub(crate) fn record(&mut self, sent: u64, now: Instant) {
         let secs = now.duration_since(self.start).as_secs_f64();
         if secs >= 1.0 {
             self.fps = (sent - self.at_start) as f64 / secs;
@@ -1182,7 +1182,7 @@ impl Rate {
 
     /// The rate at `now`: the last whole window's, or the open window's once it runs long (a
     /// stalled subscriber decays to 0) or before the first window closed.
-    fn fps(&self, sent: u64, now: Instant) -> f64 {
+    pub(crate) fn fps(&self, sent: u64, now: Instant) -> f64 {
         let secs = now.duration_since(self.start).as_secs_f64();
         if secs >= 2.0 || (self.fps == 0.0 && secs >= 0.25) {
             sent.saturating_sub(self.at_start) as f64 / secs

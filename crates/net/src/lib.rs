@@ -140,8 +140,8 @@
 //! 0      4    magic "FWUD"
 //! 4      1    layout version (1)
 //! 5      1    kind: 1 hello, 2 cookie, 3 start, 4 fragment, 5 report, 6 end, 7 rejoin
-//! 6      1    fragment: data pieces per parity piece (0 = none); else zero
-//! 7      1    reserved, zero
+//! 6      1    fragment: data pieces per parity piece (0 = none); hello: see below; else zero
+//! 7      1    reserved, zero (hello: see below)
 //! ```
 //!
 //! A session goes:
@@ -156,9 +156,17 @@
 //! either            end                       8 bytes (+ reason, <= 512)
 //! ```
 //!
-//! Hello (64 bytes): 8 codec wanted (0 = the server's choice), 9 rung pinned (0xFF = none),
-//! 10 two reserved, 12 width wanted (u32, 0 = the server's choice), 16 the cookie (16 bytes,
-//! zero in the first hello), 32 the token's proof (32 bytes, zero when none is asked for).
+//! Hello (64 bytes): 6 the call's number (u16, 0 = a one-way viewer), 8 codec wanted (0 =
+//! the server's choice), 9 rung pinned (0xFF = none), 10 a caller's stream port (u16, else 0),
+//! 12 width wanted (u32, 0 = the server's choice), 16 the cookie (16 bytes, zero in the first
+//! hello), 32 the token's proof (32 bytes, zero when none is asked for).
+//!
+//! A call over UDP (`chat --transport udp`, the `udp::chat` module) is a session each way: the
+//! caller serves its stream on a port of its own and joins the listener's with a call number
+//! and that port; the listener takes the call (or ends the hello with "busy: already in a
+//! call", or to a one-way viewer "this is a two-way call") and joins the caller's stream at the
+//! hello's source address and that port with the same number, which the caller's server alone
+//! takes. A one-way server ends a hello with a call number ("this is a one-way stream").
 //!
 //! Cookie (64 bytes): 8 the cookie, 24 one byte: 1 when the server asks for the token, 25
 //! seven reserved, 32 the challenge (32 bytes). The cookie is HMAC-SHA256, keyed by a secret

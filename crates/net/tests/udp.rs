@@ -33,7 +33,7 @@ fn join(server: &UdpServer) -> (UdpSubscription, Arc<UdpLosses>) {
     let config = UdpClientConfig {
         max_payload: 1 << 20,
         idle_timeout: Duration::from_secs(10),
-        token: None,
+        ..UdpClientConfig::default()
     };
     let sub = UdpSubscription::join(
         server.local_addr(),

@@ -2,7 +2,10 @@
 //! `narrow-link FRAMEWIRE [--quick] CASE...`, where CASE is `ADAPT:SHARE:RTT_MS` (`off:60:0`,
 //! `on:30:0`, `off:30:40`, ...), optionally followed by `:TRANSPORT:LOSS` (`off:0:100:udp:1`:
 //! framewire over UDP, 1% random loss each way; a SHARE of 0 is a link without a rate limit,
-//! whose frame-time is the source's frame interval).
+//! whose frame-time is the source's frame interval). TRANSPORT `udpchat` is a two-way call
+//! instead: `framewire chat --transport udp --listen` in A, `chat --connect` in B, each
+//! sending the stream; its object's figures are the worse direction's (the higher latency,
+//! the lower fps), and `a_to_b`, `b_to_a` hold each direction's.
 //!
 //! First the stream's bytes per frame at its top rung (640x480 JPEG quality 80, headers
 //! included) on loopback. Then, one case at a time, a netbed testbed whose link toward B carries
@@ -61,6 +64,8 @@ struct Case {
     share_percent: u32,
     rtt_ms: u32,
     udp: bool,
+    /// A two-way UDP call rather than serve and view.
+    chat: bool,
     loss_percent: u8,
 }
 
@@ -70,16 +75,17 @@ impl Case {
         let bad =
             || format!("case {s:?}: expected ADAPT:SHARE:RTT_MS[:TRANSPORT:LOSS], e.g. off:60:0");
         let parts: Vec<&str> = s.split(':').collect();
-        let (adapt, share, rtt, udp, loss) = match parts[..] {
-            [a, s, r] => (a, s, r, false, 0),
+        let (adapt, share, rtt, udp, chat, loss) = match parts[..] {
+            [a, s, r] => (a, s, r, false, false, 0),
             [a, s, r, t, l] => {
-                let udp = match t {
-                    "udp" => true,
-                    "tcp" => false,
+                let (udp, chat) = match t {
+                    "udp" => (true, false),
+                    "udpchat" => (true, true),
+                    "tcp" => (false, false),
                     _ => return Err(bad()),
                 };
                 let loss = l.parse::<u8>().ok().filter(|l| *l <= 100).ok_or_else(bad)?;
-                (a, s, r, udp, loss)
+                (a, s, r, udp, chat, loss)
             }
             _ => return Err(bad()),
         };
@@ -102,6 +108,7 @@ impl Case {
             share_percent,
             rtt_ms,
             udp,
+            chat,
             loss_percent: loss,
         })
     }
@@ -117,7 +124,11 @@ impl Case {
     }
 
     fn transport(self) -> &'static str {
-        if self.udp { "udp" } else { "tcp" }
+        match (self.udp, self.chat) {
+            (true, true) => "udpchat",
+            (true, false) => "udp",
+            _ => "tcp",
+        }
     }
 }
 
@@ -247,15 +258,20 @@ impl Drop for Serve {
 /// Runs `cmd` (the framewire binary) as `view --headless --no-reconnect --stats json` with
 /// `args`, to its end or `DEADLINE`, and returns its stats.
 fn view(mut cmd: Command, args: &[&str]) -> Result<Value, String> {
+    cmd.args(["view", "--headless", "--no-reconnect", "--stats", "json"]);
+    finish(cmd, args, "view")
+}
+
+/// Runs `cmd` with `args` to its end or `DEADLINE` and returns the JSON object it printed.
+fn finish(mut cmd: Command, args: &[&str], what: &str) -> Result<Value, String> {
     let mut child = cmd
-        .args(["view", "--headless", "--no-reconnect", "--stats", "json"])
         .args(args)
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot start framewire view: {e}"))?;
+        .map_err(|e| format!("cannot start framewire {what}: {e}"))?;
     // Read both pipes while it runs, so that neither fills.
     let drain = |pipe: Option<Box<dyn Read + Send>>| {
         thread::spawn(move || {
@@ -276,17 +292,19 @@ fn view(mut cmd: Command, args: &[&str]) -> Result<Value, String> {
             Ok(None) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("view did not finish within {DEADLINE:?}"));
+                return Err(format!("{what} did not finish within {DEADLINE:?}"));
             }
-            Err(e) => return Err(format!("waiting for view: {e}")),
+            Err(e) => return Err(format!("waiting for {what}: {e}")),
         }
     };
     let stdout = stdout.join().unwrap_or_default();
     let stderr = stderr.join().unwrap_or_default();
     if !status.success() {
-        return Err(format!("view failed ({status}): {}", stderr.trim()));
+        return Err(format!("{what} failed ({status}): {}", stderr.trim()));
     }
-    serde_json::from_str(stdout.trim()).map_err(|e| format!("view's stats {stdout:?}: {e}"))
+    // The stats are the last line (a listener prints its address first).
+    let last = stdout.trim().lines().last().unwrap_or_default();
+    serde_json::from_str(last).map_err(|e| format!("{what}'s stats {stdout:?}: {e}"))
 }
 
 fn number(s: &Value, key: &str) -> Result<f64, String> {
@@ -313,6 +331,9 @@ fn top_frame_bytes(exe: &Path) -> Result<f64, String> {
 
 /// Streams `case` and returns its figures as one JSON object.
 fn run_case(exe: &Path, case: Case, top_bytes: f64, seconds: f64) -> Result<Value, String> {
+    if case.chat {
+        return run_call(exe, case, seconds);
+    }
     let stream_kbit = top_bytes * 8.0 * FPS / 1000.0;
     let rate_kbit = (stream_kbit * f64::from(case.share_percent) / 100.0).round() as u32;
     let rtt = Duration::from_millis(u64::from(case.rtt_ms));
@@ -426,6 +447,135 @@ fn run_case(exe: &Path, case: Case, top_bytes: f64, seconds: f64) -> Result<Valu
     }))
 }
 
+/// A two-way UDP call across a lossy link without a rate limit: the listener in A, the caller
+/// in B, each sending the stream with adaptation off; the caller hangs up after `seconds` of
+/// frames (after a 1 s warm-up, on both sides). The figures are the worse direction's.
+fn run_call(exe: &Path, case: Case, seconds: f64) -> Result<Value, String> {
+    if case.share_percent != 0 || case.adapt {
+        return Err(
+            "a udpchat case has no rate limit and adaptation off (off:0:RTT:udpchat:LOSS)".into(),
+        );
+    }
+    let rtt = Duration::from_millis(u64::from(case.rtt_ms));
+    let builder = Link::builder().rtt(rtt).loss_percent(case.loss_percent);
+    let link = builder.link().to_string();
+    let bed = builder
+        .build()
+        .map_err(|e| format!("cannot build a testbed with {link}: {e}"))?;
+    let warmup = format!("{}s", LOSSY_WARMUP.as_secs());
+    let side = |cmd: &mut Command| {
+        cmd.args([
+            "chat",
+            "--headless",
+            "--transport",
+            "udp",
+            "--stats",
+            "json",
+        ])
+        .args(STREAM)
+        .args(["--adapt", "off", "--warmup", &warmup]);
+    };
+    let mut listen = bed.command_in(Side::A, exe);
+    side(&mut listen);
+    let listen_at = format!("{}:0", bed.a().addr());
+    let mut listener = listen
+        .args(["--listen", &listen_at])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start framewire chat --listen: {e}"))?;
+    let stdout = listener.stdout.take().ok_or("the listener's stdout")?;
+    let (tx, lines) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let result = (|| {
+        let first = lines
+            .recv_timeout(DEADLINE)
+            .map_err(|_| "the listener printed no `listening on udp://ADDR` line".to_string())?;
+        let addr = first
+            .strip_prefix("listening on udp://")
+            .ok_or_else(|| format!("the listener's first line was {first:?}"))?
+            .to_string();
+        let frames = ((FPS * seconds).ceil() as u64).to_string();
+        let mut call = bed.command_in(Side::B, exe);
+        side(&mut call);
+        call.args(["--connect", &addr, "--frames", &frames]);
+        let called = finish(call, &[], "chat --connect")?;
+        // The caller hung up: the listener prints its stats and exits.
+        let deadline = Instant::now() + DEADLINE;
+        let listened = loop {
+            let line = lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .map_err(|_| "the listener printed no stats after the hang-up".to_string())?;
+            if line.starts_with('{') {
+                break serde_json::from_str::<Value>(&line)
+                    .map_err(|e| format!("the listener's stats {line:?}: {e}"))?;
+            }
+        };
+        Ok::<_, String>((called, listened))
+    })();
+    let _ = listener.kill();
+    let _ = listener.wait();
+    drop(bed);
+    let (called, listened) = result?;
+    let round = |v: f64| (v * 1000.0).round() / 1000.0;
+    let direction = |s: &Value| -> Result<Value, String> {
+        let r = &s["received"];
+        let p = |q: &str| {
+            r["latency_ms"][q]
+                .as_f64()
+                .ok_or_else(|| format!("no latency_ms.{q} in the call's stats {s}"))
+        };
+        let sent = number(r, "last_seq")? - number(r, "first_seq")? + 1.0;
+        let p99_total = p("p99")?;
+        Ok(json!({
+            "frames": r["frames"],
+            "fps": number(r, "fps")?,
+            "shown_share": round(number(r, "frames")? / sent),
+            "p50_ms": round(p("p50")? - f64::from(case.rtt_ms)),
+            "p99_ms": round(p99_total - f64::from(case.rtt_ms)),
+            "p99_total_ms": round(p99_total),
+            "lost": r["lost"],
+            "fragments_lost": r["fragments_lost"],
+            "fragments_recovered": r["fragments_recovered"],
+        }))
+    };
+    let (a_to_b, b_to_a) = (direction(&called)?, direction(&listened)?);
+    let worse = |key: &str, higher: bool| {
+        let (a, b) = (a_to_b[key].as_f64(), b_to_a[key].as_f64());
+        match (a, b) {
+            (Some(a), Some(b)) if higher => a.max(b),
+            (Some(a), Some(b)) => a.min(b),
+            _ => f64::NAN,
+        }
+    };
+    Ok(json!({
+        "case": case.name(),
+        "adapt": "off",
+        "share_percent": 0,
+        "rtt_ms": case.rtt_ms,
+        "source_fps": FPS,
+        "frame_ms": round(1000.0 / FPS),
+        "fps": worse("fps", false),
+        "shown_share": worse("shown_share", false),
+        "p50_ms": worse("p50_ms", true),
+        "p99_ms": worse("p99_ms", true),
+        "p99_total_ms": worse("p99_total_ms", true),
+        "transport": case.transport(),
+        "loss_percent": case.loss_percent,
+        "warmup_ms": LOSSY_WARMUP.as_secs_f64() * 1e3,
+        "a_to_b": a_to_b,
+        "b_to_a": b_to_a,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,6 +586,9 @@ mod tests {
         assert!(c.adapt && c.share_percent == 30 && c.rtt_ms == 40);
         assert_eq!(c.name(), "on:30:40");
         assert_eq!(Case::parse("off:60:0").unwrap().name(), "off:60:0");
+        let c = Case::parse("off:0:100:udpchat:1").unwrap();
+        assert!(c.udp && c.chat);
+        assert_eq!(c.name(), "off:0:100:udpchat:1");
         let c = Case::parse("off:0:100:udp:1").unwrap();
         assert!(c.udp && c.loss_percent == 1 && c.share_percent == 0);
         assert_eq!(c.name(), "off:0:100:udp:1");

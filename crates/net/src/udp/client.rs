@@ -40,6 +40,22 @@ pub struct UdpClientConfig {
     pub idle_timeout: Duration,
     /// The shared token, proved when the server asks.
     pub token: Option<Token>,
+    /// A side of a call: the call's number (0, the default, for a one-way viewer).
+    pub call: u16,
+    /// A caller: the port its own stream is served on, for the listener to join; else 0.
+    pub port: u16,
+}
+
+impl Default for UdpClientConfig {
+    fn default() -> Self {
+        UdpClientConfig {
+            max_payload: crate::wire::DEFAULT_MAX_PAYLOAD,
+            idle_timeout: Duration::from_secs(15),
+            token: None,
+            call: 0,
+            port: 0,
+        }
+    }
 }
 
 /// What a viewer lost, over all its connections: shared with whoever prints the stats.
@@ -134,6 +150,8 @@ impl UdpSubscription {
         socket.connect(addr).map_err(|e| lost(addr, e))?;
         let mut hello = HelloMsg {
             request,
+            call: config.call,
+            port: config.port,
             ..HelloMsg::default()
         };
         let mut out = Vec::new();
@@ -201,6 +219,10 @@ impl UdpSubscription {
                             counted: Losses::default(),
                             frame_bytes: 0,
                         });
+                    }
+                    Ok(Datagram::End(reason)) if config.call != 0 => {
+                        let reason = reason.unwrap_or_else(|| "it is shutting down".into());
+                        return Err(NetError::CallRefused { peer: addr, reason }.into());
                     }
                     Ok(Datagram::End(reason)) => {
                         return Err(NetError::Refused { peer: addr, reason }.into());

@@ -140,6 +140,11 @@ pub struct HelloMsg {
     pub cookie: [u8; COOKIE_BYTES],
     /// The token's proof of the challenge, zero when none is needed.
     pub proof: [u8; PROOF_LEN],
+    /// A side of a call (`chat --transport udp`): the call's number; 0 for a one-way viewer.
+    pub call: u16,
+    /// A caller's hello: the port its own stream is served on, for the listener to join
+    /// (from the hello's source address); 0 otherwise.
+    pub port: u16,
 }
 
 /// The server's cookie answer.
@@ -215,9 +220,10 @@ impl HelloMsg {
     /// Its bytes, into `b`.
     pub fn write(&self, b: &mut Vec<u8>) {
         head(b, Kind::Hello);
+        b[6..8].copy_from_slice(&self.call.to_le_bytes());
         b.push(self.request.codec.map_or(0, |c| c.wire_id()));
         b.push(self.request.rung.unwrap_or(NO_RUNG));
-        b.extend_from_slice(&[0, 0]);
+        b.extend_from_slice(&self.port.to_le_bytes());
         b.extend_from_slice(&self.request.width.unwrap_or(0).to_le_bytes());
         b.extend_from_slice(&self.cookie);
         b.extend_from_slice(&self.proof);
@@ -438,6 +444,8 @@ pub fn parse(b: &[u8], max_frame: u32) -> Result<Datagram<'_>, DatagramError> {
                 },
                 cookie: b[16..32].try_into().expect("16 bytes"),
                 proof: b[32..64].try_into().expect("32 bytes"),
+                call: u16_at(b, 6),
+                port: u16_at(b, 10),
             })
         }
         Kind::Cookie => {
@@ -576,6 +584,8 @@ mod tests {
             },
             cookie: [3; 16],
             proof: [4; 32],
+            call: 0x1234,
+            port: 40_000,
         };
         hello.write(&mut b);
         assert_eq!(b.len(), HELLO_LEN);

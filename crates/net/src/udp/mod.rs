@@ -5,12 +5,17 @@
 //! - [`reassembly`]: frames back from datagrams, bounded, newest first.
 //! - [`server`]: [`UdpServer`], the publisher.
 //! - [`client`]: [`UdpConnector`] and [`UdpSubscription`], the viewer.
+//! - [`chat`]: [`UdpChatListener`] and [`UdpChatDialer`], the two sides of a call: each a
+//!   server for the stream it sends and a subscription to the peer's (see that module).
 
 pub mod datagram;
 pub mod reassembly;
 pub mod server;
 
-pub use server::{UdpConfig, UdpServer};
+pub use server::{Admit, UdpConfig, UdpServer};
 pub mod client;
 
 pub use client::{UdpClientConfig, UdpConnector, UdpLosses, UdpSubscription};
+pub mod chat;
+
+pub use chat::{UdpCallConfig, UdpChatDialer, UdpChatListener};

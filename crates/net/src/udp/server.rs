@@ -3,6 +3,13 @@
 //! one), hears reports (the keepalive, and what moves a viewer along the ladder through
 //! `adapt.rs`) and forgets viewers that go silent; each viewer has its own sending thread and
 //! a `Latest` slot, so the newest frame wins and a slow viewer never holds up another.
+//!
+//! Pacing: a viewer's thread spreads a frame's datagrams at twice the rate its reports say the
+//! link carries (a token bucket of four datagrams, [`Pacer`]), instead of one burst that a
+//! narrow link's queue cuts the tail off. Twice, so that the arrival spread still measures the
+//! link and not the pacing: where the link is faster, the next estimate doubles. Before the
+//! first report with a frame in it the datagrams leave unpaced. The thread sleeps holding no
+//! lock.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -19,7 +26,8 @@ use super::datagram::{
     self, COOKIE_BYTES, CookieMsg, DEFAULT_MTU, Datagram, HelloMsg, Outgoing, ReportMsg,
 };
 use crate::adapt::{Adapter, Counters};
-use crate::fanout::ServerEvent;
+use crate::board::{Census, ProtocolFigures, ViewerFigures};
+use crate::fanout::{Rate, ServerEvent};
 use crate::token::{self, Failures, Token};
 use crate::wire::{Handshake, Switch};
 
@@ -36,6 +44,23 @@ pub struct UdpConfig {
     pub fec: u8,
     /// The shared token a viewer must prove. Default none.
     pub token: Option<Token>,
+    /// Who may join, asked once a hello has echoed its cookie (and proved the token). `None`
+    /// (the default) takes one-way viewers and refuses a hello with a call number; a side of
+    /// a call ([`super::chat`]) takes its peer only.
+    pub admit: Option<Admit>,
+}
+
+/// A rule for who may join: `Err(reason)` refuses the hello with that reason.
+#[derive(Clone)]
+pub struct Admit(pub Arc<AdmitFn>);
+
+/// See [`Admit`].
+pub type AdmitFn = dyn Fn(SocketAddr, &HelloMsg) -> Result<(), String> + Send + Sync;
+
+impl std::fmt::Debug for Admit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Admit(..)")
+    }
 }
 
 impl Default for UdpConfig {
@@ -46,6 +71,7 @@ impl Default for UdpConfig {
             mtu: DEFAULT_MTU,
             fec: 8,
             token: None,
+            admit: None,
         }
     }
 }
@@ -96,6 +122,10 @@ struct Viewer {
     bytes: AtomicU64,
     heard: Mutex<(Instant, ReportMsg)>,
     adapter: Mutex<Option<Adapter>>,
+    /// Its frame rate, for the live figures.
+    rate: Mutex<Rate>,
+    /// Bytes per second its datagrams are paced at; 0: unpaced.
+    pace: AtomicU64,
     /// Why it went, when it went of its own accord or fell silent.
     gone: Mutex<Option<Option<String>>>,
 }
@@ -188,6 +218,12 @@ impl UdpServer {
     /// Datagrams dropped so far, by why.
     pub fn drops(&self) -> &Drops {
         &self.shared.drops
+    }
+
+    /// What a [`Board`](crate::Board) keeps to read this server's figures while it runs.
+    pub(crate) fn census(&self) -> (SocketAddr, std::sync::Weak<dyn Census>) {
+        let shared: Arc<dyn Census> = self.shared.clone();
+        (self.addr, Arc::downgrade(&shared))
     }
 
     /// Frames whose datagrams have all been handed to the socket, over every viewer (for
@@ -322,6 +358,32 @@ impl Shared {
     }
 }
 
+impl Census for Shared {
+    fn census(&self, addr: SocketAddr) -> ProtocolFigures {
+        let now = Instant::now();
+        let viewers = lock(&self.viewers)
+            .iter()
+            .map(|v| {
+                let frames = u64::from(v.sent.load(Ordering::Relaxed));
+                ViewerFigures {
+                    peer: v.peer,
+                    placement: self.ladder.placement(v.on.load(Ordering::Relaxed)),
+                    fps: lock(&v.rate).fps(frames, now),
+                    frames,
+                    dropped: v.slot.dropped(),
+                }
+            })
+            .collect();
+        ProtocolFigures {
+            protocol: "udp",
+            addr,
+            frames: self.frames_out.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            viewers,
+        }
+    }
+}
+
 fn receive_loop(shared: &Arc<Shared>) {
     let mut buf = vec![0u8; 65_536];
     let mut out = Vec::with_capacity(datagram::COOKIE_LEN);
@@ -449,6 +511,14 @@ fn on_hello(shared: &Arc<Shared>, hello: &HelloMsg, peer: SocketAddr, out: &mut 
         }
         shared.failures.succeeded(peer.ip());
     }
+    let admitted = match &shared.config.admit {
+        Some(admit) => (admit.0)(peer, hello),
+        None if hello.call != 0 => Err(crate::framewire::NOT_A_CALL.into()),
+        None => Ok(()),
+    };
+    if let Err(reason) = admitted {
+        return refuse(reason, out);
+    }
     let placement = match shared.ladder.join(&hello.request) {
         Ok(p) => p,
         Err(reason) => return refuse(reason, out),
@@ -465,6 +535,8 @@ fn on_hello(shared: &Arc<Shared>, hello: &HelloMsg, peer: SocketAddr, out: &mut 
         bytes: AtomicU64::new(0),
         heard: Mutex::new((Instant::now(), ReportMsg::default())),
         adapter: Mutex::new(None),
+        rate: Mutex::new(Rate::new(Instant::now())),
+        pace: AtomicU64::new(0),
         gone: Mutex::new(None),
     });
     let count = {
@@ -514,9 +586,6 @@ fn send_start(shared: &Shared, placement: &Placement, peer: SocketAddr, out: &mu
 fn on_report(shared: &Shared, viewer: &Viewer, report: ReportMsg) {
     let now = Instant::now();
     *lock(&viewer.heard) = (now, report);
-    if !viewer.adapts {
-        return;
-    }
     // Frames sent up to the newest one it saw a piece of, against those it completed: both
     // as of the report (frames still on their way count for neither).
     let counters = Counters {
@@ -530,6 +599,16 @@ fn on_report(shared: &Shared, viewer: &Viewer, report: ReportMsg) {
         // The link passes a frame's burst at its own rate: the spread of its arrival says it.
         let spread = Duration::from_micros(u64::from(report.last_spread_us));
         adapter.observe_drain(report.last_bytes as usize, spread, Duration::ZERO, now);
+    }
+    let link = adapter.link_rate(now);
+    let pace = if link > 0.0 {
+        (link * PACE_GAIN).max(MIN_PACE)
+    } else {
+        0.0
+    };
+    viewer.pace.store(pace as u64, Ordering::Relaxed);
+    if !viewer.adapts {
+        return;
     }
     let on = viewer.on.load(Ordering::Relaxed);
     if !adapter.due(now) || viewer.to.load(Ordering::Relaxed) != on {
@@ -549,10 +628,58 @@ fn on_report(shared: &Shared, viewer: &Viewer, report: ReportMsg) {
     });
 }
 
+/// Datagrams are paced at this multiple of the link rate the reports say.
+const PACE_GAIN: f64 = 2.0;
+/// The slowest pace (bytes/s): 1 Mbit/s; a link estimate below it is paced at it.
+const MIN_PACE: f64 = 125_000.0;
+/// Datagrams that may leave back to back.
+const PACE_BURST: usize = 4;
+/// A wait shorter than this is not slept: it is owed, and the next datagram waits for it.
+const MIN_SLEEP: Duration = Duration::from_micros(200);
+
+/// A token bucket: how long each datagram waits to leave at a rate, sans-IO.
+#[derive(Debug)]
+struct Pacer {
+    /// Bytes that may leave now (negative: owed).
+    tokens: f64,
+    burst: f64,
+    last: Instant,
+}
+
+impl Pacer {
+    fn new(burst: usize, now: Instant) -> Pacer {
+        Pacer {
+            tokens: burst as f64,
+            burst: burst as f64,
+            last: now,
+        }
+    }
+
+    /// How long to wait before `bytes` leave at `rate` bytes/s (0: unpaced), taking them
+    /// from the bucket; a wait under [`MIN_SLEEP`] is zero (and owed).
+    fn wait(&mut self, bytes: usize, rate: f64, now: Instant) -> Duration {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        if rate <= 0.0 {
+            self.tokens = self.burst;
+            return Duration::ZERO;
+        }
+        self.tokens = (self.tokens + elapsed * rate).min(self.burst) - bytes as f64;
+        let wait = Duration::from_secs_f64((-self.tokens).max(0.0) / rate);
+        if wait < MIN_SLEEP {
+            Duration::ZERO
+        } else {
+            wait
+        }
+    }
+}
+
 /// A viewer's sending thread: the newest packet, cut into datagrams, until it goes.
 fn deliver(shared: &Shared, viewer: &Viewer, mut placement: Placement) {
     let (mut buf, mut parity) = (Vec::new(), Vec::new());
     let mut prefix = Switch { placement }.to_bytes();
+    let burst = PACE_BURST * (shared.config.mtu + datagram::FRAGMENT_HEAD_LEN);
+    let mut pacer = Pacer::new(burst, Instant::now());
     let error = loop {
         let packet = match viewer.slot.wait(None) {
             Waited::Value(p) => p,
@@ -575,7 +702,12 @@ fn deliver(shared: &Shared, viewer: &Viewer, mut placement: Placement) {
             payload: &packet.payload,
         };
         let (mtu, fec) = (shared.config.mtu, shared.config.fec);
+        let pace = viewer.pace.load(Ordering::Relaxed) as f64;
         let result = frame.datagrams(mtu, fec, &mut buf, &mut parity, |d| {
+            let wait = pacer.wait(d.len(), pace, Instant::now());
+            if !wait.is_zero() {
+                thread::sleep(wait);
+            }
             shared.socket.send_to(d, viewer.peer).map(drop)
         });
         match result {
@@ -586,6 +718,7 @@ fn deliver(shared: &Shared, viewer: &Viewer, mut placement: Placement) {
         viewer
             .bytes
             .fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
+        lock(&viewer.rate).record(u64::from(sent), Instant::now());
         shared.frames_out.fetch_add(1, Ordering::SeqCst);
     };
     let error = error.flatten();
@@ -619,4 +752,37 @@ fn deliver(shared: &Shared, viewer: &Viewer, mut placement: Placement) {
         placement,
         error,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pacer_lets_a_burst_go_then_spreads_the_rest_at_its_rate() {
+        // Waits in whole microseconds (the float arithmetic may be a nanosecond off).
+        let us = |d: Duration| (d.as_nanos() + 500) / 1000;
+        let t0 = Instant::now();
+        let mut p = Pacer::new(4000, t0);
+        // Unpaced: nothing waits.
+        assert_eq!(us(p.wait(100_000, 0.0, t0)), 0);
+        // 4000 bytes back to back, then each 1000 waits 1 ms at 1 MB/s.
+        for _ in 0..4 {
+            assert_eq!(us(p.wait(1000, 1e6, t0)), 0);
+        }
+        assert_eq!(us(p.wait(1000, 1e6, t0)), 1000);
+        // It waited that long: the next waits another 1 ms.
+        let t1 = t0 + Duration::from_millis(1);
+        assert_eq!(us(p.wait(1000, 1e6, t1)), 1000);
+        // A short wait is owed, not slept: 150 bytes at 1 MB/s is 150 us; the next pays it.
+        let t2 = t1 + Duration::from_millis(1);
+        assert_eq!(us(p.wait(150, 1e6, t2)), 0);
+        assert_eq!(us(p.wait(150, 1e6, t2)), 300);
+        // A quiet second fills the bucket to its burst, no more.
+        let t3 = t2 + Duration::from_secs(1);
+        for _ in 0..4 {
+            assert_eq!(us(p.wait(1000, 1e6, t3)), 0);
+        }
+        assert_eq!(us(p.wait(1000, 1e6, t3)), 1000);
+    }
 }
