@@ -19,7 +19,7 @@ use framewire_net::{CallConfig, ChatDialer, ChatListener, ClientConfig, Fanout, 
 use framewire_session::{Outcome, ReceiveConfig, ReceiveEvent, StopSignal, receive};
 use serde_json::json;
 
-use crate::args::{parse_addr, parse_duration};
+use crate::args::{HostPort, parse_addr, parse_duration, parse_host_port, parse_pin};
 use crate::live::LiveLine;
 use crate::sending::{Prepared, SendArgs};
 
@@ -30,8 +30,8 @@ pub struct ChatArgs {
     #[arg(long, value_parser = parse_addr, value_name = "ADDR")]
     listen: Option<SocketAddr>,
     /// Call the side listening on this address
-    #[arg(long, value_parser = parse_addr, value_name = "HOST:PORT")]
-    connect: Option<SocketAddr>,
+    #[arg(long, value_parser = parse_host_port, value_name = "HOST:PORT")]
+    connect: Option<HostPort>,
     /// With --listen: when the peer hangs up, wait for the next call instead of exiting
     #[arg(long, conflicts_with = "connect")]
     wait: bool,
@@ -60,6 +60,23 @@ pub struct ChatArgs {
     /// variable FRAMEWIRE_TOKEN; a token on the command line would show in `ps`)
     #[arg(long, value_name = "PATH")]
     token_file: Option<PathBuf>,
+    /// Speak TLS. The listener presents --tls-cert/--tls-key, else the self-signed certificate
+    /// kept in the config folder (as serve --tls); the caller trusts it as view --tls does (on
+    /// first use through known_hosts, or --tls-pin, or --tls-ca)
+    #[arg(long)]
+    tls: bool,
+    /// With --tls --listen: the certificate chain to present (PEM)
+    #[arg(long, requires_all = ["tls", "tls_key", "listen"], value_name = "PEM")]
+    tls_cert: Option<PathBuf>,
+    /// With --tls --listen: the private key of --tls-cert (PEM)
+    #[arg(long, requires_all = ["tls", "tls_cert", "listen"], value_name = "PEM")]
+    tls_key: Option<PathBuf>,
+    /// With --tls --connect: trust only the certificate with this fingerprint
+    #[arg(long, requires_all = ["tls", "connect"], value_parser = parse_pin, value_name = "sha256:HEX")]
+    tls_pin: Option<String>,
+    /// With --tls --connect: trust certificates this CA (a PEM file) signed for the host
+    #[arg(long, requires_all = ["tls", "connect"], conflicts_with = "tls_pin", value_name = "PEM")]
+    tls_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -132,6 +149,9 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
     match &*side {
         Side::Listen(l) => {
             println!("listening on {}", l.local_addr());
+            if let Some(fingerprint) = l.tls_fingerprint() {
+                println!("tls fingerprint {fingerprint}");
+            }
             let _ = std::io::stdout().flush();
         }
         Side::Dial(_) => {}
@@ -161,7 +181,7 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
         end(&side, &stop, sender)?;
         outcome
     } else {
-        let title = match (args.listen, args.connect) {
+        let title = match (args.listen, &args.connect) {
             (_, Some(addr)) => format!("framewire chat with {addr}"),
             _ => "framewire chat".to_string(),
         };
@@ -206,15 +226,32 @@ fn open_side(
     if let Some(addr) = args.listen {
         crate::args::warn_if_open(addr, token.is_some(), "--listen");
     }
+    let (server_tls, client_tls) = match &args.connect {
+        None => (
+            crate::args::tls_server(args.tls, args.tls_cert.as_deref(), args.tls_key.as_deref())?,
+            None,
+        ),
+        Some(host) => (
+            None,
+            crate::args::tls_client(
+                args.tls,
+                args.tls_pin.as_deref(),
+                args.tls_ca.as_deref(),
+                host,
+            )?,
+        ),
+    };
     let config = CallConfig {
         client: ClientConfig {
             read_timeout: args.idle_timeout,
             token: token.clone(),
+            tls: client_tls,
             ..ClientConfig::default()
         },
         server: framewire_net::ServerConfig {
             write_timeout: args.write_timeout,
             token,
+            tls: server_tls,
             ..framewire_net::ServerConfig::default()
         },
     };
@@ -222,7 +259,7 @@ fn open_side(
     let on_event = move |event: ServerEvent| sending_event(event, &sent);
     let fps = prepared.fps;
     let request = Request::default();
-    Ok(match (args.listen, args.connect) {
+    Ok(match (args.listen, args.connect.as_ref().map(|c| c.addr)) {
         (Some(addr), _) => Side::Listen(
             ChatListener::bind(addr, ladder, fps, request, config, on_event)
                 .with_context(|| format!("cannot listen on {addr}"))?,

@@ -53,6 +53,18 @@ pub struct ServeArgs {
     /// variable FRAMEWIRE_TOKEN; a token on the command line would show in `ps`)
     #[arg(long, value_name = "PATH")]
     token_file: Option<PathBuf>,
+    /// Speak TLS on --listen (viewers need view --tls). Without --tls-cert/--tls-key, a
+    /// self-signed certificate is made once and kept in the config folder ($XDG_CONFIG_HOME/framewire
+    /// or ~/.config/framewire: tls-cert.pem, tls-key.pem readable by you alone), so viewers that
+    /// trusted it on first use still do after a restart. Prints `tls fingerprint sha256:HEX`
+    #[arg(long)]
+    tls: bool,
+    /// With --tls: the certificate chain to present (PEM), instead of the kept self-signed one
+    #[arg(long, requires_all = ["tls", "tls_key"], value_name = "PEM")]
+    tls_cert: Option<PathBuf>,
+    /// With --tls: the private key of --tls-cert (PEM)
+    #[arg(long, requires_all = ["tls", "tls_cert"], value_name = "PEM")]
+    tls_key: Option<PathBuf>,
     /// How the stream travels: tcp, or udp (datagrams; see README's UDP section)
     #[arg(long, value_enum, default_value_t)]
     transport: Transport,
@@ -96,6 +108,7 @@ fn serve(
         .context("cannot install the Ctrl-C handler")?;
     let fps = prepared.fps;
     let config = config(&args)?;
+    let tls = config.tls.clone();
     let board = Arc::new(Board::new(&prepared.source_name, fps));
     let (server, at, udp) = bind(
         &args,
@@ -107,6 +120,11 @@ fn serve(
     let http = match args.http {
         Some(addr) => {
             crate::args::warn_if_open(addr, config.token.is_some(), "--http");
+            // HTTPS is not served yet: the page and the stream stay plain HTTP.
+            let config = ServerConfig {
+                tls: None,
+                ..config
+            };
             let http = HttpProtocol::bind(
                 addr,
                 Arc::clone(&prepared.ladder),
@@ -120,6 +138,9 @@ fn serve(
         None => None,
     };
     println!("listening on {at}");
+    if let Some(tls) = &tls {
+        println!("tls fingerprint {}", tls.fingerprint());
+    }
     if let Some(http) = &http {
         println!("http on http://{}/", http.local_addr());
     }
@@ -173,6 +194,9 @@ fn bind(
 ) -> anyhow::Result<Bound> {
     crate::args::warn_if_open(args.listen, config.token.is_some(), "--listen");
     if args.transport == Transport::Udp {
+        if config.tls.is_some() {
+            anyhow::bail!("--tls works with --transport tcp only");
+        }
         let config = UdpConfig {
             max_viewers: config.max_viewers,
             mtu: args.mtu,
@@ -200,6 +224,7 @@ fn config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
         handshake_timeout: args.handshake_timeout,
         write_timeout: args.write_timeout,
         token: crate::args::token(args.token_file.as_deref())?,
+        tls: crate::args::tls_server(args.tls, args.tls_cert.as_deref(), args.tls_key.as_deref())?,
         ..ServerConfig::default()
     })
 }

@@ -32,13 +32,14 @@
 pub mod stats;
 
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use framewire_core::{CodecKind, Ladder, Packet, Placement, Request};
 
 use crate::board::Board;
+use crate::conn::Conn;
 use crate::fanout::{
     Fanout, Opening, Protocol, ServerConfig, ServerEvent, is_timeout, write_parts,
 };
@@ -137,7 +138,7 @@ impl Protocol for HttpProtocol {
         "http"
     }
 
-    fn read_request(&self, stream: &mut TcpStream, timeout: Duration) -> Result<Opening, String> {
+    fn read_request(&self, stream: &mut Conn, timeout: Duration) -> Result<Opening, String> {
         let route = match read_head(stream, timeout) {
             Ok(head) => match &self.token {
                 Some(token) if !head.bearer.as_deref().is_some_and(|b| token.matches(b)) => {
@@ -194,12 +195,7 @@ impl Protocol for HttpProtocol {
         Ok(Opening::Answered)
     }
 
-    fn write_start(
-        &self,
-        stream: &mut TcpStream,
-        _placement: &Placement,
-        style: u8,
-    ) -> io::Result<()> {
+    fn write_start(&self, stream: &mut Conn, _placement: &Placement, style: u8) -> io::Result<()> {
         let mut head = format!(
             "HTTP/1.1 200 OK\r\n\
              Content-Type: multipart/x-mixed-replace;boundary={BOUNDARY}\r\n\
@@ -216,12 +212,12 @@ impl Protocol for HttpProtocol {
     }
 
     /// Nothing: each JPEG names its size, and each part's `X-Rendition` its rendition.
-    fn write_switch(&self, _: &mut TcpStream, _: &Placement) -> io::Result<()> {
+    fn write_switch(&self, _: &mut Conn, _: &Placement) -> io::Result<()> {
         Ok(())
     }
 
     /// Allocates nothing: the part's head is written into a buffer on the stack.
-    fn write_packet(&self, stream: &mut TcpStream, packet: &Packet, style: u8) -> io::Result<()> {
+    fn write_packet(&self, stream: &mut Conn, packet: &Packet, style: u8) -> io::Result<()> {
         if style == EARLY {
             let parts = &mut [IoSlice::new(&packet.payload), IoSlice::new(TRAILER_EARLY)];
             return write_parts(stream, parts);
@@ -255,7 +251,7 @@ impl Protocol for HttpProtocol {
 
     /// Nothing when the stream ends (the connection closes after the last boundary); a
     /// refusal (the server is full) is a 503 with the reason.
-    fn write_end(&self, stream: &mut TcpStream, error: Option<&str>) -> io::Result<()> {
+    fn write_end(&self, stream: &mut Conn, error: Option<&str>) -> io::Result<()> {
         match error {
             None => Ok(()),
             Some(reason) => respond(
@@ -271,7 +267,7 @@ impl Protocol for HttpProtocol {
     /// The snapshot: one JPEG, with its capture time.
     fn write_one(
         &self,
-        stream: &mut TcpStream,
+        stream: &mut Conn,
         placement: &Placement,
         packet: &Packet,
     ) -> io::Result<()> {
@@ -299,7 +295,7 @@ fn timestamp(capture_us: u64) -> String {
 
 /// Writes a whole answer with a body, and closes the connection after it.
 fn respond(
-    stream: &mut TcpStream,
+    stream: &mut Conn,
     status: &str,
     content_type: &str,
     extra_headers: &str,
@@ -330,7 +326,7 @@ fn respond(
 /// After an error answer: stop writing, and read (and drop) what the client still sends for a
 /// moment, so that closing does not reset the connection before the client read the answer.
 /// Bounded in time and bytes.
-fn linger_close(stream: &mut TcpStream) {
+fn linger_close(stream: &mut Conn) {
     let _ = stream.shutdown(Shutdown::Write);
     let deadline = Instant::now() + Duration::from_millis(250);
     let mut sink = [0u8; 4096];
@@ -372,7 +368,7 @@ enum Unread {
 }
 
 /// Reads a request line and headers, all within `timeout`, at most [`MAX_HEAD`] bytes.
-fn read_head(stream: &mut TcpStream, timeout: Duration) -> Result<Head, Unread> {
+fn read_head(stream: &mut Conn, timeout: Duration) -> Result<Head, Unread> {
     let deadline = Instant::now() + timeout;
     let mut buf = vec![0u8; MAX_HEAD];
     let mut len = 0;
