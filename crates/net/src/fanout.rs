@@ -601,18 +601,19 @@ fn serve_handshaken(
     if let Err(e) = configure(&stream, cfg) {
         return reject(e);
     }
+    // One deadline for the TLS handshake and the protocol's opening together.
+    let deadline = Instant::now() + cfg.handshake_timeout;
     let mut stream = match &cfg.tls {
         None => Conn::plain(stream),
-        Some(tls) => match tls.accept(stream, Instant::now() + cfg.handshake_timeout) {
+        Some(tls) => match tls.accept(stream, deadline) {
             Ok(conn) => conn,
             Err(e) => return reject(e),
         },
     };
-    // The handshake may have changed the read timeout; the opening sets its own deadline.
-    let _ = stream.set_read_timeout(Some(cfg.handshake_timeout));
+    let left = deadline.saturating_duration_since(Instant::now());
     let (request, once, style) = match shared
         .protocol
-        .read_request(&mut stream, cfg.handshake_timeout)
+        .read_request(&mut stream, left.max(Duration::from_millis(1)))
     {
         Ok(Opening::Stream { request, style }) => (request, false, style),
         Ok(Opening::One(request)) => (request, true, 0),
