@@ -106,6 +106,15 @@ impl TlsServer {
         TlsServer::from_pem_files(&cert, &key)
     }
 
+    /// A self-signed certificate made now and kept nowhere (tests, benches).
+    pub fn self_signed() -> Result<TlsServer, String> {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
+            .map_err(|e| format!("making a self-signed certificate: {e}"))?;
+        let key = PrivateKeyDer::try_from(made.signing_key.serialize_der())
+            .map_err(|e| format!("the self-signed key: {e}"))?;
+        TlsServer::new(vec![made.cert.der().clone()], key)
+    }
+
     fn new(
         chain: Vec<CertificateDer<'static>>,
         key: PrivateKeyDer<'static>,
