@@ -533,3 +533,28 @@ fn tls_across_real_namespaces_trusts_on_first_use() {
     assert_eq!(s["pattern_errors"], 0);
     assert_eq!(home.known_hosts(), format!("{} {fp}\n", serve.addr));
 }
+
+#[test]
+fn a_peer_that_stalls_before_or_inside_the_tls_handshake_is_closed_at_the_deadline() {
+    let home = Home::new();
+    let (serve, _) = home.serve_tls("127.0.0.1:0", &["--handshake-timeout", "1s"]);
+    for first in [&b""[..], &[0x16, 0x03, 0x01][..]] {
+        let started = Instant::now();
+        let mut s = TcpStream::connect(&serve.addr).unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        s.write_all(first).unwrap();
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got);
+        assert!(got.is_empty(), "sent {got:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        let logged = serve.error_line("the stalled peer");
+        assert!(
+            logged.ends_with("rejected: sent no TLS handshake in time"),
+            "{logged}"
+        );
+    }
+}

@@ -155,7 +155,7 @@ impl TlsServer {
     /// `deadline`. A plaintext peer is told in plaintext to add `--tls`. Errors are one line
     /// for the server's log.
     pub fn accept(&self, tcp: TcpStream, deadline: Instant) -> Result<Conn, String> {
-        let timeout = |_| "sent no TLS handshake in time".to_string();
+        let timeout = || "sent no TLS handshake in time".to_string();
         let left = deadline.saturating_duration_since(Instant::now());
         tcp.set_read_timeout(Some(left.max(std::time::Duration::from_millis(1))))
             .map_err(|e| format!("socket setup failed: {e}"))?;
@@ -163,7 +163,7 @@ impl TlsServer {
         match tcp.peek(&mut first) {
             Ok(0) => return Err("closed before its TLS handshake".into()),
             Ok(_) => {}
-            Err(e) if crate::fanout::is_timeout(&e) => return Err(timeout(e)),
+            Err(e) if crate::fanout::is_timeout(&e) => return Err(timeout()),
             Err(e) => return Err(format!("reading the TLS handshake: {e}")),
         }
         if first[0] != TLS_HANDSHAKE_BYTE {
@@ -180,7 +180,7 @@ impl TlsServer {
         let mut conn = rustls::Connection::Server(server);
         match handshake(&tcp, &mut conn, deadline, &|_| Ok(())) {
             Ok(()) => Ok(Conn::tls(tcp, conn)),
-            Err(HandshakeError::Io(e)) if crate::fanout::is_timeout(&e) => Err(timeout(e)),
+            Err(HandshakeError::Io(e)) if crate::fanout::is_timeout(&e) => Err(timeout()),
             Err(HandshakeError::Io(e)) => Err(format!("TLS handshake failed: {e}")),
             Err(HandshakeError::Closed) => {
                 Err("closed during the TLS handshake (did it refuse the certificate?)".into())
