@@ -61,6 +61,85 @@ pub fn parse_ladder(s: &str) -> Result<Rungs, String> {
     Ok(Rungs(rungs))
 }
 
+/// A host:port as the user wrote it (the known-hosts key, the name a CA's certificate must
+/// carry) and the address it resolved to.
+#[derive(Debug, Clone)]
+pub struct HostPort {
+    /// The address it resolved to.
+    pub addr: SocketAddr,
+    /// As written.
+    pub name: String,
+}
+
+impl std::fmt::Display for HostPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+/// A host:port kept as written beside its address (see [`parse_addr`]).
+pub fn parse_host_port(s: &str) -> Result<HostPort, String> {
+    Ok(HostPort {
+        addr: parse_addr(s)?,
+        name: s.to_string(),
+    })
+}
+
+/// `sha256:HEX`, as `serve --tls` prints it.
+pub fn parse_pin(s: &str) -> Result<String, String> {
+    framewire_net::tls::parse_fingerprint(s)
+}
+
+/// The server's TLS identity with `--tls`: the certificate and key `--tls-cert`/`--tls-key`
+/// name, else the self-signed one kept in the config folder (made on first use).
+pub fn tls_server(
+    tls: bool,
+    cert: Option<&std::path::Path>,
+    key: Option<&std::path::Path>,
+) -> anyhow::Result<Option<framewire_net::TlsServer>> {
+    use framewire_net::TlsServer;
+    if !tls {
+        return Ok(None);
+    }
+    let server = match (cert, key) {
+        (Some(cert), Some(key)) => TlsServer::from_pem_files(cert, key)
+            .map_err(|e| anyhow::anyhow!("--tls-cert/--tls-key: {e}"))?,
+        _ => {
+            let dir =
+                framewire_net::tls::config_dir().map_err(|e| anyhow::anyhow!("--tls: {e}"))?;
+            TlsServer::kept_self_signed(&dir).map_err(|e| anyhow::anyhow!("--tls: {e}"))?
+        }
+    };
+    Ok(Some(server))
+}
+
+/// The client's TLS with `--tls`: trust by `--tls-pin`, else `--tls-ca`, else on first use
+/// through the known-hosts file in the config folder.
+pub fn tls_client(
+    tls: bool,
+    pin: Option<&str>,
+    ca: Option<&std::path::Path>,
+    host: &HostPort,
+) -> anyhow::Result<Option<framewire_net::TlsClient>> {
+    use framewire_net::Trust;
+    if !tls {
+        return Ok(None);
+    }
+    let trust = match (pin, ca) {
+        (Some(pin), _) => Trust::Pin(pin.to_string()),
+        (None, Some(ca)) => Trust::Ca(ca.to_path_buf()),
+        (None, None) => {
+            let dir =
+                framewire_net::tls::config_dir().map_err(|e| anyhow::anyhow!("--tls: {e}"))?;
+            Trust::KnownHosts(dir.join(framewire_net::tls::KNOWN_HOSTS))
+        }
+    };
+    Ok(Some(framewire_net::TlsClient {
+        trust,
+        host: host.name.clone(),
+    }))
+}
+
 /// A host:port, resolved now so that a typo is reported before anything starts.
 pub fn parse_addr(s: &str) -> Result<SocketAddr, String> {
     s.to_socket_addrs()

@@ -23,7 +23,9 @@ use framewire_net::{CallConfig, ChatDialer, ChatListener, ClientConfig, ServerEv
 use framewire_session::{Outcome, ReceiveConfig, ReceiveEvent, StopSignal, receive};
 use serde_json::json;
 
-use crate::args::{Transport, TransportArgs, parse_addr, parse_duration};
+use crate::args::{
+    HostPort, Transport, TransportArgs, parse_addr, parse_duration, parse_host_port, parse_pin,
+};
 use crate::live::LiveLine;
 use crate::sending::{Prepared, SendArgs};
 
@@ -34,8 +36,8 @@ pub struct ChatArgs {
     #[arg(long, value_parser = parse_addr, value_name = "ADDR")]
     listen: Option<SocketAddr>,
     /// Call the side listening on this address
-    #[arg(long, value_parser = parse_addr, value_name = "HOST:PORT")]
-    connect: Option<SocketAddr>,
+    #[arg(long, value_parser = parse_host_port, value_name = "HOST:PORT")]
+    connect: Option<HostPort>,
     /// With --listen: when the peer hangs up, wait for the next call instead of exiting
     #[arg(long, conflicts_with = "connect")]
     wait: bool,
@@ -69,6 +71,23 @@ pub struct ChatArgs {
     token_file: Option<PathBuf>,
     #[command(flatten)]
     net: TransportArgs,
+    /// Speak TLS. The listener presents --tls-cert/--tls-key, else the self-signed certificate
+    /// kept in the config folder (as serve --tls); the caller trusts it as view --tls does (on
+    /// first use through known_hosts, or --tls-pin, or --tls-ca)
+    #[arg(long)]
+    tls: bool,
+    /// With --tls --listen: the certificate chain to present (PEM)
+    #[arg(long, requires_all = ["tls", "tls_key", "listen"], value_name = "PEM")]
+    tls_cert: Option<PathBuf>,
+    /// With --tls --listen: the private key of --tls-cert (PEM)
+    #[arg(long, requires_all = ["tls", "tls_cert", "listen"], value_name = "PEM")]
+    tls_key: Option<PathBuf>,
+    /// With --tls --connect: trust only the certificate with this fingerprint
+    #[arg(long, requires_all = ["tls", "connect"], value_parser = parse_pin, value_name = "sha256:HEX")]
+    tls_pin: Option<String>,
+    /// With --tls --connect: trust certificates this CA (a PEM file) signed for the host
+    #[arg(long, requires_all = ["tls", "connect"], conflicts_with = "tls_pin", value_name = "PEM")]
+    tls_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -163,6 +182,9 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
     match &*side {
         Side::Listen(l) => {
             println!("listening on {}", l.local_addr());
+            if let Some(fingerprint) = l.tls_fingerprint() {
+                println!("tls fingerprint {fingerprint}");
+            }
             let _ = std::io::stdout().flush();
         }
         Side::UdpListen(l) => {
@@ -196,7 +218,7 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
         end(&side, &stop, sender)?;
         outcome
     } else {
-        let title = match (args.listen, args.connect) {
+        let title = match (args.listen, &args.connect) {
             (_, Some(addr)) => format!("framewire chat with {addr}"),
             _ => "framewire chat".to_string(),
         };
@@ -242,15 +264,32 @@ fn open_side(
     if let Some(addr) = args.listen {
         crate::args::warn_if_open(addr, token.is_some(), "--listen");
     }
+    let (server_tls, client_tls) = match &args.connect {
+        None => (
+            crate::args::tls_server(args.tls, args.tls_cert.as_deref(), args.tls_key.as_deref())?,
+            None,
+        ),
+        Some(host) => (
+            None,
+            crate::args::tls_client(
+                args.tls,
+                args.tls_pin.as_deref(),
+                args.tls_ca.as_deref(),
+                host,
+            )?,
+        ),
+    };
     let config = CallConfig {
         client: ClientConfig {
             read_timeout: args.idle_timeout,
             token: token.clone(),
+            tls: client_tls,
             ..ClientConfig::default()
         },
         server: framewire_net::ServerConfig {
             write_timeout: args.write_timeout,
             token,
+            tls: server_tls,
             ..framewire_net::ServerConfig::default()
         },
     };
@@ -259,6 +298,9 @@ fn open_side(
     let fps = prepared.fps;
     let request = Request::default();
     if args.net.transport == Transport::Udp {
+        if args.tls {
+            anyhow::bail!("--tls works with --transport tcp only");
+        }
         let config = UdpCallConfig {
             server: framewire_net::udp::UdpConfig {
                 token: config.server.token.clone(),
@@ -271,7 +313,7 @@ fn open_side(
             },
         };
         let losses = Arc::clone(losses);
-        return Ok(match (args.listen, args.connect) {
+        return Ok(match (args.listen, args.connect.as_ref().map(|c| c.addr)) {
             (Some(addr), _) => Side::UdpListen(
                 UdpChatListener::bind(addr, ladder, fps, request, config, losses, on_event)
                     .with_context(|| format!("cannot listen on udp://{addr}"))?,
@@ -283,7 +325,7 @@ fn open_side(
             (None, None) => unreachable!("clap requires --listen or --connect"),
         });
     }
-    Ok(match (args.listen, args.connect) {
+    Ok(match (args.listen, args.connect.as_ref().map(|c| c.addr)) {
         (Some(addr), _) => Side::Listen(
             ChatListener::bind(addr, ladder, fps, request, config, on_event)
                 .with_context(|| format!("cannot listen on {addr}"))?,

@@ -59,6 +59,18 @@ pub struct ServeArgs {
     /// [default: 5s]
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     idle_timeout: Option<Duration>,
+    /// Speak TLS on --listen (viewers need view --tls). Without --tls-cert/--tls-key, a
+    /// self-signed certificate is made once and kept in the config folder ($XDG_CONFIG_HOME/framewire
+    /// or ~/.config/framewire: tls-cert.pem, tls-key.pem readable by you alone), so viewers that
+    /// trusted it on first use still do after a restart. Prints `tls fingerprint sha256:HEX`
+    #[arg(long)]
+    tls: bool,
+    /// With --tls: the certificate chain to present (PEM), instead of the kept self-signed one
+    #[arg(long, requires_all = ["tls", "tls_key"], value_name = "PEM")]
+    tls_cert: Option<PathBuf>,
+    /// With --tls: the private key of --tls-cert (PEM)
+    #[arg(long, requires_all = ["tls", "tls_cert"], value_name = "PEM")]
+    tls_key: Option<PathBuf>,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -104,6 +116,7 @@ fn serve(
         .context("cannot install the Ctrl-C handler")?;
     let fps = prepared.fps;
     let config = config(&args)?;
+    let tls = config.tls.clone();
     let board = Arc::new(Board::new(&prepared.source_name, fps));
     let (server, at, udp) = bind(
         &args,
@@ -115,6 +128,11 @@ fn serve(
     let http = match args.http {
         Some(addr) => {
             crate::args::warn_if_open(addr, config.token.is_some(), "--http");
+            // HTTPS is not served yet: the page and the stream stay plain HTTP.
+            let config = ServerConfig {
+                tls: None,
+                ..config
+            };
             let http = HttpProtocol::bind(
                 addr,
                 Arc::clone(&prepared.ladder),
@@ -128,6 +146,9 @@ fn serve(
         None => None,
     };
     println!("listening on {at}");
+    if let Some(tls) = &tls {
+        println!("tls fingerprint {}", tls.fingerprint());
+    }
     if let Some(http) = &http {
         println!("http on http://{}/", http.local_addr());
     }
@@ -181,6 +202,9 @@ fn bind(
 ) -> anyhow::Result<Bound> {
     crate::args::warn_if_open(args.listen, config.token.is_some(), "--listen");
     if args.net.transport == Transport::Udp {
+        if config.tls.is_some() {
+            anyhow::bail!("--tls works with --transport tcp only");
+        }
         let idle = args
             .idle_timeout
             .unwrap_or(UdpConfig::default().idle_timeout);
@@ -210,6 +234,7 @@ fn config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
         handshake_timeout: args.handshake_timeout,
         write_timeout: args.write_timeout,
         token: crate::args::token(args.token_file.as_deref())?,
+        tls: crate::args::tls_server(args.tls, args.tls_cert.as_deref(), args.tls_key.as_deref())?,
         ..ServerConfig::default()
     })
 }

@@ -15,13 +15,13 @@ use framewire_net::udp::{UdpClientConfig, UdpConnector, UdpLosses};
 use framewire_net::{ClientConfig, TcpConnector};
 use framewire_session::{Outcome, ReceiveConfig, ReceiveEvent, StopSignal, receive};
 
-use crate::args::{Transport, parse_addr, parse_bytes, parse_duration};
+use crate::args::{HostPort, Transport, parse_bytes, parse_duration, parse_host_port, parse_pin};
 
 #[derive(Debug, Args)]
 pub struct ViewArgs {
     /// Server to connect to
-    #[arg(long, default_value = "127.0.0.1:9999", value_parser = parse_addr, value_name = "ADDR")]
-    connect: SocketAddr,
+    #[arg(long, default_value = "127.0.0.1:9999", value_parser = parse_host_port, value_name = "ADDR")]
+    connect: HostPort,
     /// Receive and decode without opening a window
     #[arg(long)]
     headless: bool,
@@ -67,6 +67,18 @@ pub struct ViewArgs {
     /// variable FRAMEWIRE_TOKEN; a token on the command line would show in `ps`)
     #[arg(long, value_name = "PATH")]
     token_file: Option<PathBuf>,
+    /// Speak TLS to a server started with serve --tls. Its certificate is trusted on first use,
+    /// as ssh does: recorded in known_hosts in the config folder ($XDG_CONFIG_HOME/framewire or
+    /// ~/.config/framewire) and refused later if it changed
+    #[arg(long)]
+    tls: bool,
+    /// With --tls: trust only the certificate with this fingerprint (as serve --tls prints it);
+    /// no file is read or written
+    #[arg(long, requires = "tls", value_parser = parse_pin, value_name = "sha256:HEX")]
+    tls_pin: Option<String>,
+    /// With --tls: trust certificates this CA (a PEM file) signed for the host in --connect
+    #[arg(long, requires = "tls", conflicts_with = "tls_pin", value_name = "PEM")]
+    tls_ca: Option<PathBuf>,
     /// Largest frame payload accepted, in bytes (K, M, G suffixes)
     #[arg(long, default_value = "64M", value_parser = parse_bytes, value_name = "BYTES")]
     max_payload: u32,
@@ -88,6 +100,16 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("{e}; add --headless to receive without a window"))?;
     }
     let token = crate::args::token(args.token_file.as_deref())?;
+    let tls = crate::args::tls_client(
+        args.tls,
+        args.tls_pin.as_deref(),
+        args.tls_ca.as_deref(),
+        &args.connect,
+    )?;
+    if tls.is_some() && args.transport == Transport::Udp {
+        anyhow::bail!("--tls works with --transport tcp only");
+    }
+    let token = (token, tls);
     let signal = Arc::new(StopSignal::default());
     let on_ctrlc = Arc::clone(&signal);
     ctrlc::set_handler(move || on_ctrlc.stop()).context("cannot install the Ctrl-C handler")?;
@@ -135,7 +157,7 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
 /// Runs the receive path into `sink`, printing what happens on stderr.
 fn receive_into(
     args: &ViewArgs,
-    token: Option<Token>,
+    (token, tls): (Option<Token>, Option<framewire_net::TlsClient>),
     signal: &StopSignal,
     sink: &mut dyn FrameSink,
     mut files: crate::files::ViewFiles,
@@ -147,7 +169,7 @@ fn receive_into(
         width: args.width,
     };
     let udp = UdpConnector {
-        addr: args.connect,
+        addr: args.connect.addr,
         request,
         config: UdpClientConfig {
             max_payload: args.max_payload,
@@ -158,12 +180,13 @@ fn receive_into(
         losses: Arc::clone(losses),
     };
     let tcp = TcpConnector {
-        addr: args.connect,
+        addr: args.connect.addr,
         request,
         config: ClientConfig {
             max_payload: args.max_payload,
             read_timeout: args.idle_timeout,
             token,
+            tls,
             ..ClientConfig::default()
         },
     };
@@ -175,7 +198,7 @@ fn receive_into(
         warmup: args.warmup,
     };
     let mut live = crate::live::LiveLine::on_stderr();
-    let addr = args.connect;
+    let addr = args.connect.addr;
     let connector: Box<dyn framewire_core::Connector> = match args.transport {
         Transport::Tcp => Box::new(tcp),
         Transport::Udp => Box::new(udp),

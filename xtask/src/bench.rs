@@ -522,7 +522,23 @@ struct PipelineCase {
     y4m: Option<(u32, u32)>,
 }
 
-const PIPELINE: [PipelineCase; 5] = [
+const PIPELINE: [PipelineCase; 6] = [
+    // The same over TLS (serve --tls, the sink pinning its certificate).
+    PipelineCase {
+        label: "jpeg 640x480->320 over TLS",
+        flags: &[
+            "--size",
+            "640x480",
+            "--width",
+            "320",
+            "--jpeg-encoder",
+            "rust",
+            "--tls",
+        ],
+        codec: "jpeg",
+        turbo: false,
+        y4m: None,
+    },
     PipelineCase {
         label: "jpeg 640x480->320",
         flags: &[
@@ -588,6 +604,7 @@ const IMENCODE: &str = "OpenCV imencode (libjpeg-turbo)";
 const IMDECODE: &str = "OpenCV imdecode (libjpeg-turbo)";
 const PURE_RUST_NOTE: &str = "no per-frame target for the pure-Rust encoder; see the pipeline rows";
 const TCP: &str = "plain TCP send/recv loop, same message size";
+const PLAIN_SAME_RUN: &str = "the same without TLS, same run";
 const TCP_SAME_BYTES: Key = Key::CritSameBytes("loopback/tcp/");
 const SINGLE: &str = "same, --threads 1";
 const IMENCODE_ALONE: &str = "OpenCV single-thread imencode alone";
@@ -999,6 +1016,14 @@ static ROWS: &[RowSpec] = &[
     .at_least(0.8)
     .note_of(Note::FramesPerSecond),
     row(
+        "loopback raw 1280x720 end to end over TLS",
+        crit("loopback/framewire-tls/raw/1280x720"),
+        Unit::MBps,
+    )
+    .vs(PLAIN_SAME_RUN, crit("loopback/framewire/raw/1280x720"))
+    .at_least(0.7)
+    .note("rustls (ring, AES-GCM) both ends; one core each for sealing and opening"),
+    row(
         "loopback bincode 1280x720 end to end",
         crit("loopback/framewire/bincode/1280x720"),
         Unit::MBps,
@@ -1049,6 +1074,14 @@ static ROWS: &[RowSpec] = &[
     )
     .vs_optional(RESIZE_ENCODE, OPENCV_320_LOOP, MayLack::WithoutOpenCv)
     .note("pure Rust; the Python tutorial's per-frame work, without its capture or send"),
+    row(
+        "serve pipeline jpeg 640x480->320 over TLS, threaded",
+        pipe("jpeg 640x480->320 over TLS", "threads"),
+        Unit::Fps,
+    )
+    .vs(PLAIN_SAME_RUN, pipe("jpeg 640x480->320", "threads"))
+    .at_least(0.95)
+    .note("framewire serve --tls --fps 0 --jpeg-encoder rust -> a receive-only viewer pinning it"),
     row(
         "serve pipeline jpeg 640x480, threaded",
         pipe("jpeg 640x480", "threads"),
@@ -1735,6 +1768,11 @@ fn pipeline_fps(case: &PipelineCase, extra: &[&str], frames: u64) -> anyhow::Res
             .arg("--source")
             .arg(format!("file:{}", clip.display()));
     }
+    // serve --tls keeps its certificate in a config folder of the bench's own.
+    cmd.env(
+        "XDG_CONFIG_HOME",
+        target_dir().join("framewire-bench/config"),
+    );
     let mut server = cmd
         .args(case.flags)
         .args(extra)
@@ -1751,10 +1789,20 @@ fn pipeline_fps(case: &PipelineCase, extra: &[&str], frames: u64) -> anyhow::Res
                 break a.trim().to_string();
             }
         };
+        let mut sink_args = vec![addr, frames.to_string()];
+        if case.flags.contains(&"--tls") {
+            let line = lines
+                .next()
+                .context("server exited before its fingerprint")??;
+            let pin = line
+                .strip_prefix("tls fingerprint ")
+                .with_context(|| format!("expected the tls fingerprint line, got {line:?}"))?;
+            sink_args.push(pin.trim().to_string());
+        }
         // Drain the server's stdout so it never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
         let out = Command::new(target_dir().join("release/sink"))
-            .args([addr, frames.to_string()])
+            .args(sink_args)
             .stderr(Stdio::inherit())
             .output()?;
         if !out.status.success() {

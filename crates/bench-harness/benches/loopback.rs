@@ -25,7 +25,9 @@ use framewire_bench_harness::pattern_frame;
 use framewire_codec::{EncodeOptions, decoder, encoder};
 use framewire_core::Packet;
 use framewire_core::{CodecKind, Frame, Ladder, Rendition, Request, StreamInfo};
-use framewire_net::{Client, ClientConfig, HEADER_LEN, Incoming, Server, ServerConfig};
+use framewire_net::{
+    Client, ClientConfig, HEADER_LEN, Incoming, Server, ServerConfig, TlsClient, TlsServer, Trust,
+};
 
 const CASES: [(CodecKind, (u32, u32)); 5] = [
     (CodecKind::Raw, (640, 480)),
@@ -35,7 +37,8 @@ const CASES: [(CodecKind, (u32, u32)); 5] = [
     (CodecKind::Jpeg, (1280, 720)),
 ];
 
-fn framewire(c: &mut Criterion, kind: CodecKind, (w, h): (u32, u32)) -> usize {
+/// framewire end to end over loopback, plain or (`tls`) over TLS; returns the bytes per frame.
+fn framewire(c: &mut Criterion, kind: CodecKind, (w, h): (u32, u32), tls: bool) -> usize {
     let frame = pattern_frame(w, h, 7);
     let mut enc = encoder(kind, &EncodeOptions::default()).expect("encoder");
     let mut payload = Vec::new();
@@ -50,16 +53,23 @@ fn framewire(c: &mut Criterion, kind: CodecKind, (w, h): (u32, u32)) -> usize {
         stream: info,
         quality: 0,
     }));
+    let identity = tls.then(|| TlsServer::self_signed().expect("a self-signed certificate"));
+    let server_config = ServerConfig {
+        tls: identity.clone(),
+        ..ServerConfig::default()
+    };
     let server = Arc::new(
-        Server::bind("127.0.0.1:0", ladder, 0.0, ServerConfig::default(), |_| {})
-            .expect("binding loopback"),
+        Server::bind("127.0.0.1:0", ladder, 0.0, server_config, |_| {}).expect("binding loopback"),
     );
-    let mut client = Client::connect(
-        server.local_addr(),
-        Request::default(),
-        ClientConfig::default(),
-    )
-    .expect("connecting");
+    let client_config = ClientConfig {
+        tls: identity.map(|id| TlsClient {
+            trust: Trust::Pin(id.fingerprint().to_string()),
+            host: server.local_addr().to_string(),
+        }),
+        ..ClientConfig::default()
+    };
+    let mut client = Client::connect(server.local_addr(), Request::default(), client_config)
+        .expect("connecting");
     assert_eq!(server.wait_for_viewer(Duration::from_secs(5)), 1);
 
     // Credits: the publisher sends one frame per credit; the viewer returns one per frame.
@@ -101,7 +111,8 @@ fn framewire(c: &mut Criterion, kind: CodecKind, (w, h): (u32, u32)) -> usize {
     let bytes = payload.len() + HEADER_LEN;
     let mut group = c.benchmark_group("loopback");
     group.throughput(Throughput::Bytes(bytes as u64));
-    group.bench_function(format!("framewire/{kind}/{w}x{h}"), |b| {
+    let name = if tls { "framewire-tls" } else { "framewire" };
+    group.bench_function(format!("{name}/{kind}/{w}x{h}"), |b| {
         b.iter(|| {
             match client.recv_into(&mut received).expect("receiving") {
                 Incoming::Frame(_) => {
@@ -148,8 +159,12 @@ fn plain_tcp(c: &mut Criterion, bytes: usize) {
 
 fn loopback(c: &mut Criterion) {
     for (kind, size) in CASES {
-        let bytes = framewire(c, kind, size);
+        let bytes = framewire(c, kind, size, false);
         plain_tcp(c, bytes);
+        // TLS's cost where it is largest: raw video, nothing else to do per byte.
+        if (kind, size) == (CodecKind::Raw, (1280, 720)) {
+            framewire(c, kind, size, true);
+        }
     }
 }
 

@@ -28,6 +28,7 @@ use framewire_core::{
 };
 
 use crate::client::{Client, ClientConfig, NetError};
+use crate::conn::Conn;
 use crate::fanout::{Fanout, Opening, Protocol, ServerConfig, ServerEvent, is_timeout, read_full};
 use crate::framewire::FramewireProtocol;
 use crate::token;
@@ -70,7 +71,7 @@ impl Protocol for ChatProtocol {
 
     /// Reads a caller's hello and answers it with this side's, or refuses: a one-way viewer,
     /// another wire version, a second caller while in a call.
-    fn read_request(&self, stream: &mut TcpStream, timeout: Duration) -> Result<Opening, String> {
+    fn read_request(&self, stream: &mut Conn, timeout: Duration) -> Result<Opening, String> {
         let Some(desk) = &self.desk else {
             return Err("this side dials; it takes no calls".into());
         };
@@ -97,6 +98,7 @@ impl Protocol for ChatProtocol {
             .peer_addr()
             .map_err(|e| format!("socket setup failed: {e}"))?;
         let socket = stream
+            .tcp()
             .try_clone()
             .map_err(|e| format!("socket setup failed: {e}"))?;
         let generation = match desk.take_call(peer.ip(), call, socket) {
@@ -133,23 +135,23 @@ impl Protocol for ChatProtocol {
         }
     }
 
-    fn write_start(&self, stream: &mut TcpStream, placement: &Placement, _: u8) -> io::Result<()> {
+    fn write_start(&self, stream: &mut Conn, placement: &Placement, _: u8) -> io::Result<()> {
         self.framewire.write_start(stream, placement, 0)
     }
 
-    fn write_switch(&self, stream: &mut TcpStream, placement: &Placement) -> io::Result<()> {
+    fn write_switch(&self, stream: &mut Conn, placement: &Placement) -> io::Result<()> {
         self.framewire.write_switch(stream, placement)
     }
 
-    fn write_packet(&self, stream: &mut TcpStream, packet: &Packet, _: u8) -> io::Result<()> {
+    fn write_packet(&self, stream: &mut Conn, packet: &Packet, _: u8) -> io::Result<()> {
         self.framewire.write_packet(stream, packet, 0)
     }
 
-    fn write_report(&self, stream: &mut TcpStream, report: &PeerReport) -> io::Result<()> {
+    fn write_report(&self, stream: &mut Conn, report: &PeerReport) -> io::Result<()> {
         self.framewire.write_report(stream, report)
     }
 
-    fn write_end(&self, stream: &mut TcpStream, error: Option<&str>) -> io::Result<()> {
+    fn write_end(&self, stream: &mut Conn, error: Option<&str>) -> io::Result<()> {
         self.framewire.write_end(stream, error)
     }
 }
@@ -158,7 +160,7 @@ impl ChatProtocol {
     /// Reads the challenge a caller that proved the token sends next, before `deadline`.
     fn read_challenge(
         &self,
-        stream: &mut TcpStream,
+        stream: &mut Conn,
         deadline: Instant,
         timeout: Duration,
     ) -> Result<[u8; PROOF_LEN], String> {
@@ -203,7 +205,7 @@ pub const LISTENER_WRONG_TOKEN: &str =
 
 /// A connection whose openings are done, waiting for the listener's receiving side to take it.
 struct Offer {
-    stream: TcpStream,
+    stream: Conn,
     peer: SocketAddr,
     generation: u64,
     /// Bytes read from it so far: the caller's hello and proof.
@@ -313,6 +315,8 @@ impl Desk {
 /// The listening side of calls: takes one call at a time on its address.
 pub struct ChatListener {
     fanout: Arc<Fanout>,
+    /// The TLS certificate's fingerprint, with TLS.
+    fingerprint: Option<String>,
     desk: Arc<Desk>,
     config: ClientConfig,
 }
@@ -330,6 +334,11 @@ impl ChatListener {
         on_event: impl Fn(ServerEvent) + Send + Sync + 'static,
     ) -> io::Result<ChatListener> {
         let desk = Arc::new(Desk::default());
+        let fingerprint = config
+            .server
+            .tls
+            .as_ref()
+            .map(|t| t.fingerprint().to_string());
         let protocol = ChatProtocol {
             framewire: FramewireProtocol::new(fps).with_token(config.server.token.clone()),
             request,
@@ -343,6 +352,7 @@ impl ChatListener {
         let fanout = Fanout::bind(addr, protocol, ladder, server, on_event)?;
         Ok(ChatListener {
             fanout: Arc::new(fanout),
+            fingerprint,
             desk,
             config: config.client,
         })
@@ -356,6 +366,11 @@ impl ChatListener {
     /// The sending half, for the send path's publisher list.
     pub fn fanout(&self) -> Arc<Fanout> {
         Arc::clone(&self.fanout)
+    }
+
+    /// `sha256:HEX` of its TLS certificate, with TLS.
+    pub fn tls_fingerprint(&self) -> Option<&str> {
+        self.fingerprint.as_deref()
     }
 
     /// Hangs up: the peer gets the goodbye, no more calls are taken, and a
@@ -446,16 +461,9 @@ impl ChatDialer {
 
     /// Dials, says hello and reads the listener's answer: its hello (what it asks of this
     /// side's ladder), or its refusal.
-    fn dial(&self) -> Result<(TcpStream, Request, u64), NetError> {
+    fn dial(&self) -> Result<(Conn, Request, u64), NetError> {
         let addr = self.addr;
-        let cfg = &self.config.client;
-        let connect_err = |source| NetError::Connect { addr, source };
-        let mut stream =
-            TcpStream::connect_timeout(&addr, cfg.connect_timeout).map_err(connect_err)?;
-        stream
-            .set_nodelay(true)
-            .and_then(|()| stream.set_write_timeout(Some(cfg.read_timeout)))
-            .map_err(connect_err)?;
+        let mut stream = crate::client::open(addr, &self.config.client)?;
         let io_err = |what: &str, offset: u64, source| NetError::Io {
             peer: addr,
             what: what.into(),
@@ -472,26 +480,25 @@ impl ChatDialer {
             .map_err(|e| io_err("sending the call's hello", 0, e))?;
         let deadline = Instant::now() + self.config.server.handshake_timeout;
         let mut head = [0u8; HEADER_LEN];
-        let read = |stream: &mut TcpStream, buf: &mut [u8], from: u64| match read_full(
-            stream, buf, deadline,
-        ) {
-            Ok(n) if n == buf.len() => Ok(()),
-            Ok(0) if from == 0 => Err(NetError::ClosedBeforeHandshake { peer: addr }),
-            Ok(n) => Err(NetError::Wire {
-                peer: addr,
-                source: WireError {
-                    offset: from,
-                    last_good_seq: None,
-                    kind: WireErrorKind::Truncated {
-                        inside: "the answer to the call",
-                        need: buf.len(),
-                        have: n,
+        let read =
+            |stream: &mut Conn, buf: &mut [u8], from: u64| match read_full(stream, buf, deadline) {
+                Ok(n) if n == buf.len() => Ok(()),
+                Ok(0) if from == 0 => Err(NetError::ClosedBeforeHandshake { peer: addr }),
+                Ok(n) => Err(NetError::Wire {
+                    peer: addr,
+                    source: WireError {
+                        offset: from,
+                        last_good_seq: None,
+                        kind: WireErrorKind::Truncated {
+                            inside: "the answer to the call",
+                            need: buf.len(),
+                            have: n,
+                        },
                     },
-                },
-            }),
-            Err(e) if is_timeout(&e) => Err(io_err("no answer to the call's hello", from, e)),
-            Err(e) => Err(io_err("reading the answer to the call", from, e)),
-        };
+                }),
+                Err(e) if is_timeout(&e) => Err(io_err("no answer to the call's hello", from, e)),
+                Err(e) => Err(io_err("reading the answer to the call", from, e)),
+            };
         // Bytes read so far: a challenge and a proof may come before the listener's hello.
         let mut at = 0u64;
         // This side's challenge to the listener, once sent; whether the listener answered it.
@@ -593,7 +600,7 @@ impl ChatDialer {
     /// proof, and challenges it back in the same write; returns this side's challenge.
     fn prove(
         &self,
-        stream: &mut TcpStream,
+        stream: &mut Conn,
         challenge: &[u8; PROOF_LEN],
         at: u64,
     ) -> Result<[u8; PROOF_LEN], NetError> {
@@ -626,7 +633,7 @@ impl ChatDialer {
     /// Hangs up on a listener that did not prove this side's token: tells it `reason` (an
     /// Error message where its stream handshake would be) and closes. Not a byte of this
     /// side's stream was sent.
-    fn unproven(&self, stream: &mut TcpStream, reason: &str) -> NetError {
+    fn unproven(&self, stream: &mut Conn, reason: &str) -> NetError {
         let header = FrameHeader {
             kind: MessageKind::Error,
             seq: 0,

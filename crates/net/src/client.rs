@@ -5,14 +5,16 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use framewire_core::{
     Closer, CodecKind, Connector, Packet, PeerReport, PixelFormat, Placement, Rendition, Request,
     StreamInfo, Subscription, TransportError,
 };
 
+use crate::conn::Conn;
 use crate::reader::{Event, FrameReader};
+use crate::tls::TlsClient;
 use crate::token::Token;
 use crate::wire::{
     DEFAULT_MAX_PAYLOAD, FrameHeader, Hello, MessageKind, PROOF_LEN, VERSION, WireError,
@@ -30,6 +32,8 @@ pub struct ClientConfig {
     pub max_payload: u32,
     /// The shared token, proved when the server asks. Default none.
     pub token: Option<Token>,
+    /// TLS, and how the server's certificate is trusted. Default none (plain TCP).
+    pub tls: Option<TlsClient>,
 }
 
 impl Default for ClientConfig {
@@ -39,6 +43,7 @@ impl Default for ClientConfig {
             read_timeout: Duration::from_secs(15),
             max_payload: DEFAULT_MAX_PAYLOAD,
             token: None,
+            tls: None,
         }
     }
 }
@@ -102,6 +107,17 @@ pub enum NetError {
     TokenNeeded {
         /// The server.
         peer: SocketAddr,
+    },
+    /// The TLS handshake failed or the server's certificate is not trusted; the reason says
+    /// what to do.
+    #[error("{reason}")]
+    Tls {
+        /// The server.
+        peer: SocketAddr,
+        /// One line: what happened and what to do.
+        reason: String,
+        /// Whether trying again may help.
+        retry: bool,
     },
     /// The other side of a call refused it (busy, not a call, shutting down).
     #[error("peer {peer} refused the call: {reason}")]
@@ -192,7 +208,7 @@ const DIRECT_PAYLOAD: usize = 256 * 1024;
 
 /// A connection to a framewire server.
 pub struct Client {
-    stream: TcpStream,
+    stream: Conn,
     reader: FrameReader,
     peer: SocketAddr,
     placement: Placement,
@@ -209,14 +225,7 @@ impl Client {
         request: Request,
         config: ClientConfig,
     ) -> Result<Client, NetError> {
-        let connect_err = |source| NetError::Connect { addr, source };
-        let mut stream =
-            TcpStream::connect_timeout(&addr, config.connect_timeout).map_err(connect_err)?;
-        stream
-            .set_nodelay(true)
-            .and_then(|()| stream.set_read_timeout(Some(config.read_timeout)))
-            .and_then(|()| stream.set_write_timeout(Some(config.read_timeout)))
-            .map_err(connect_err)?;
+        let mut stream = open(addr, &config)?;
         let hello_err = |source| NetError::Io {
             peer: addr,
             what: "sending the viewer hello".into(),
@@ -236,7 +245,7 @@ impl Client {
     /// were read elsewhere, and reads the stream handshake that comes next. The socket's
     /// timeouts are set from `config`.
     pub fn after_opening(
-        stream: TcpStream,
+        stream: Conn,
         peer: SocketAddr,
         read: u64,
         config: ClientConfig,
@@ -257,7 +266,7 @@ impl Client {
 
     /// Reads the stream handshake (or a refusal) from `stream`, `read` bytes into it.
     fn read_handshake(
-        stream: TcpStream,
+        stream: Conn,
         addr: SocketAddr,
         read: u64,
         config: ClientConfig,
@@ -350,7 +359,7 @@ impl Client {
     /// A second handle on the socket, so another thread (a Ctrl-C handler) can shut it down
     /// and wake a blocked [`recv`](Self::recv).
     pub fn closer(&self) -> io::Result<TcpStream> {
-        self.stream.try_clone()
+        self.stream.tcp().try_clone()
     }
 
     /// Bytes read from the stream so far.
@@ -498,6 +507,29 @@ impl Client {
     }
 }
 
+/// Opens the connection to `addr`: TCP (no Nagle delay, `config`'s timeouts), then TLS when
+/// `config` asks for it, its handshake within the connect timeout.
+pub(crate) fn open(addr: SocketAddr, config: &ClientConfig) -> Result<Conn, NetError> {
+    let connect_err = |source| NetError::Connect { addr, source };
+    let tcp = TcpStream::connect_timeout(&addr, config.connect_timeout).map_err(connect_err)?;
+    tcp.set_nodelay(true)
+        .and_then(|()| tcp.set_write_timeout(Some(config.read_timeout)))
+        .map_err(connect_err)?;
+    let conn = match &config.tls {
+        None => Conn::plain(tcp),
+        Some(tls) => tls
+            .connect(tcp, Instant::now() + config.connect_timeout)
+            .map_err(|r| NetError::Tls {
+                peer: addr,
+                reason: r.reason,
+                retry: r.retry,
+            })?,
+    };
+    conn.set_read_timeout(Some(config.read_timeout))
+        .map_err(connect_err)?;
+    Ok(conn)
+}
+
 /// Whether `e`, before the first byte from the server, is the connection closed or reset.
 fn closed_at_once(e: &NetError) -> bool {
     match e {
@@ -533,6 +565,7 @@ impl NetError {
             NetError::CallRefused { .. }
             | NetError::TokenNeeded { .. }
             | NetError::ListenerUnproven { .. } => false,
+            NetError::Tls { retry, .. } => *retry,
             NetError::Wire { source, .. } => {
                 matches!(source.kind, WireErrorKind::Truncated { .. })
             }
@@ -588,7 +621,7 @@ impl Subscription for Client {
     }
 
     fn closer(&self) -> Closer {
-        let socket = self.stream.try_clone().ok();
+        let socket = self.stream.tcp().try_clone().ok();
         Arc::new(move || {
             if let Some(s) = &socket {
                 let _ = s.shutdown(Shutdown::Both);

@@ -12,7 +12,7 @@
 //! for the write timeout is disconnected. At most `max_pending` connections may be in their
 //! handshake at once; a shutdown gives subscribers [`SHUTDOWN_GRACE`] to take their goodbye.
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Read};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -23,7 +23,9 @@ use framewire_core::{Ladder, Latest, Packet, PeerReport, Placement, Publisher, R
 
 use crate::adapt::{Adapter, Counters};
 use crate::board::{Census, ProtocolFigures, ViewerFigures};
+use crate::conn::Conn;
 use crate::tcp_queue;
+use crate::tls::TlsServer;
 use crate::token::Token;
 
 /// Limits of a server; each has a documented default.
@@ -40,6 +42,8 @@ pub struct ServerConfig {
     pub max_pending: usize,
     /// The shared token a subscriber must prove before its stream starts. Default none.
     pub token: Option<Token>,
+    /// TLS: every connection's handshake before its protocol's opening. Default none (plain TCP).
+    pub tls: Option<TlsServer>,
 }
 
 impl Default for ServerConfig {
@@ -50,6 +54,7 @@ impl Default for ServerConfig {
             write_timeout: Duration::from_secs(10),
             max_pending: 64,
             token: None,
+            tls: None,
         }
     }
 }
@@ -89,25 +94,20 @@ pub trait Protocol: Send + Sync + 'static {
     /// sending one byte at a time cannot stretch it), and says what it asks for. An error is
     /// one line naming what was wrong; the protocol may have answered it first (an old peer is
     /// told both wire versions). The connection is then closed.
-    fn read_request(&self, stream: &mut TcpStream, timeout: Duration) -> Result<Opening, String>;
+    fn read_request(&self, stream: &mut Conn, timeout: Duration) -> Result<Opening, String>;
 
     /// Answers the request: the stream starts in `placement`.
-    fn write_start(
-        &self,
-        stream: &mut TcpStream,
-        placement: &Placement,
-        style: u8,
-    ) -> io::Result<()>;
+    fn write_start(&self, stream: &mut Conn, placement: &Placement, style: u8) -> io::Result<()>;
 
     /// Says that the packets that follow are `placement`'s.
-    fn write_switch(&self, stream: &mut TcpStream, placement: &Placement) -> io::Result<()>;
+    fn write_switch(&self, stream: &mut Conn, placement: &Placement) -> io::Result<()>;
 
     /// Writes one packet.
-    fn write_packet(&self, stream: &mut TcpStream, packet: &Packet, style: u8) -> io::Result<()>;
+    fn write_packet(&self, stream: &mut Conn, packet: &Packet, style: u8) -> io::Result<()>;
 
     /// Tells the subscriber how this side shows the stream the subscriber sends it (a two-way
     /// call), before its next packet. A protocol without a way to say it writes nothing.
-    fn write_report(&self, stream: &mut TcpStream, report: &PeerReport) -> io::Result<()> {
+    fn write_report(&self, stream: &mut Conn, report: &PeerReport) -> io::Result<()> {
         let _ = (stream, report);
         Ok(())
     }
@@ -115,13 +115,13 @@ pub trait Protocol: Send + Sync + 'static {
     /// Says goodbye: the stream ended (`None`), or the subscriber is refused (`Some(reason)`,
     /// e.g. the server is full, or it asked for what cannot be made), which may come instead
     /// of [`write_start`](Protocol::write_start).
-    fn write_end(&self, stream: &mut TcpStream, error: Option<&str>) -> io::Result<()>;
+    fn write_end(&self, stream: &mut Conn, error: Option<&str>) -> io::Result<()>;
 
     /// Writes the one packet an [`Opening::One`] asked for, whole: by default its start, the
     /// packet and the goodbye.
     fn write_one(
         &self,
-        stream: &mut TcpStream,
+        stream: &mut Conn,
         placement: &Placement,
         packet: &Packet,
     ) -> io::Result<()> {
@@ -293,12 +293,12 @@ impl Fanout {
     /// Serves `stream`, a connection to `peer` whose request was read elsewhere (a call's
     /// opening), as one more subscriber: on a thread of its own, from the start of its stream
     /// (or its refusal) to the goodbye, as if it had been accepted here.
-    pub fn adopt(&self, stream: TcpStream, peer: SocketAddr, request: Request) -> io::Result<()> {
+    pub fn adopt(&self, stream: Conn, peer: SocketAddr, request: Request) -> io::Result<()> {
         let shared = Arc::clone(&self.shared);
         let spawned = thread::Builder::new()
             .name(format!("{}-peer-{peer}", shared.protocol.name()))
             .spawn(move || {
-                if let Err(error) = configure(&stream, &shared.config) {
+                if let Err(error) = configure(stream.tcp(), &shared.config) {
                     return (shared.on_event)(ServerEvent::Rejected { peer, error });
                 }
                 serve_request(stream, peer, (request, false, 0), &shared)
@@ -534,11 +534,7 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 /// Reads exactly `buf.len()` bytes before `deadline`, or says how many arrived before the
 /// stream ended. The deadline covers the whole read, so a peer sending one byte at a time
 /// (slowloris) cannot stretch it.
-pub(crate) fn read_full(
-    stream: &mut TcpStream,
-    buf: &mut [u8],
-    deadline: Instant,
-) -> io::Result<usize> {
+pub(crate) fn read_full(stream: &mut Conn, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
     let mut got = 0;
     while got < buf.len() {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -596,7 +592,7 @@ fn serve_viewer(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
 }
 
 fn serve_handshaken(
-    mut stream: TcpStream,
+    stream: TcpStream,
     peer: SocketAddr,
     shared: &Arc<Shared>,
     pending: &mut Pending<'_>,
@@ -606,9 +602,19 @@ fn serve_handshaken(
     if let Err(e) = configure(&stream, cfg) {
         return reject(e);
     }
+    // One deadline for the TLS handshake and the protocol's opening together.
+    let deadline = Instant::now() + cfg.handshake_timeout;
+    let mut stream = match &cfg.tls {
+        None => Conn::plain(stream),
+        Some(tls) => match tls.accept(stream, deadline) {
+            Ok(conn) => conn,
+            Err(e) => return reject(e),
+        },
+    };
+    let left = deadline.saturating_duration_since(Instant::now());
     let (request, once, style) = match shared
         .protocol
-        .read_request(&mut stream, cfg.handshake_timeout)
+        .read_request(&mut stream, left.max(Duration::from_millis(1)))
     {
         Ok(Opening::Stream { request, style }) => (request, false, style),
         Ok(Opening::One(request)) => (request, true, 0),
@@ -635,7 +641,7 @@ fn configure(stream: &TcpStream, cfg: &ServerConfig) -> Result<(), String> {
 /// Places a subscriber that asked for `request` on the ladder (or refuses it), then serves it
 /// until it goes: one packet when `once`, else a stream written in the protocol's `style`.
 fn serve_request(
-    mut stream: TcpStream,
+    mut stream: Conn,
     peer: SocketAddr,
     (request, once, style): (Request, bool, u8),
     shared: &Arc<Shared>,
@@ -643,7 +649,7 @@ fn serve_request(
     let reject = |error: String| (shared.on_event)(ServerEvent::Rejected { peer, error });
     let cfg = &shared.config;
     let protocol = &shared.protocol;
-    let refuse = |stream: &mut TcpStream, reason: String| {
+    let refuse = |stream: &mut Conn, reason: String| {
         let _ = protocol.write_end(stream, Some(&reason));
         let _ = stream.shutdown(Shutdown::Both);
         reject(reason);
@@ -653,7 +659,7 @@ fn serve_request(
         Err(reason) => return refuse(&mut stream, reason),
     };
     let adapts = request.follows_link() && shared.ladder.adapts();
-    let socket = match stream.try_clone() {
+    let socket = match stream.tcp().try_clone() {
         Ok(s) => s,
         Err(e) => {
             shared.ladder.leave(placement.id);
@@ -736,7 +742,7 @@ fn serve_request(
 
 /// One viewer's deliveries: its socket, and the rendition its packets are in.
 struct Delivery<'a> {
-    stream: &'a mut TcpStream,
+    stream: &'a mut Conn,
     viewer: &'a Viewer,
     shared: &'a Shared,
     placement: Placement,
@@ -769,7 +775,12 @@ impl Delivery<'_> {
             // Take the next packet only once the socket can carry it without queueing it
             // behind older ones; meanwhile newer packets replace older ones in the slot.
             if drain
-                .wait(self.stream, &self.viewer.slot, last_written, write_timeout)
+                .wait(
+                    self.stream.tcp(),
+                    &self.viewer.slot,
+                    last_written,
+                    write_timeout,
+                )
                 .is_err()
             {
                 return Some(stalled(write_timeout));
@@ -782,7 +793,7 @@ impl Delivery<'_> {
                     if said.is_ok() {
                         // Closing with the goodbye still queued could lose it: a peer's
                         // unread bytes make the close a reset.
-                        wait_drained(self.stream, SHUTDOWN_GRACE);
+                        wait_drained(self.stream.tcp(), SHUTDOWN_GRACE);
                     }
                     return said
                         .err()
@@ -857,8 +868,8 @@ impl Delivery<'_> {
     /// Times the drain of the packet of `bytes` written at `written`, judges the viewer's
     /// link, and starts a move when it should move.
     fn adapt(&mut self, adapter: &mut Adapter, written: Instant, bytes: usize) {
-        if let Some(took) = drain_time(self.stream, &self.viewer.slot, written)
-            && let Ok(info) = tcp_queue::tcp_info(self.stream)
+        if let Some(took) = drain_time(self.stream.tcp(), &self.viewer.slot, written)
+            && let Ok(info) = tcp_queue::tcp_info(self.stream.tcp())
         {
             adapter.observe_drain(bytes + 64, took, info.min_rtt, Instant::now());
         }
@@ -1131,26 +1142,14 @@ fn in_flight_allowed(info: &tcp_queue::TcpInfo, rate: u64) -> usize {
 }
 
 /// Writes header and payload with as few syscalls as the kernel allows, no copy.
-pub(crate) fn write_message(
-    stream: &mut TcpStream,
-    header: &[u8],
-    payload: &[u8],
-) -> io::Result<()> {
+pub(crate) fn write_message(stream: &mut Conn, header: &[u8], payload: &[u8]) -> io::Result<()> {
     write_parts(stream, &mut [IoSlice::new(header), IoSlice::new(payload)])
 }
 
-/// Writes every slice, in order, with as few syscalls as the kernel allows, no copy.
-pub(crate) fn write_parts(stream: &mut TcpStream, slices: &mut [IoSlice<'_>]) -> io::Result<()> {
-    let mut bufs = slices;
-    while !bufs.is_empty() {
-        match stream.write_vectored(bufs) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
+/// Writes every slice, in order, with as few syscalls as the kernel allows, no copy (plain
+/// TCP), or sealed into TLS records ([`Conn::write_parts`]).
+pub(crate) fn write_parts(stream: &mut Conn, slices: &mut [IoSlice<'_>]) -> io::Result<()> {
+    stream.write_parts(slices)
 }
 
 /// A subscriber's frame rate: packets written over the last second or so.

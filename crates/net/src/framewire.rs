@@ -3,12 +3,13 @@
 //! message before the first frame of another rendition (the layout is drawn in the crate doc).
 
 use std::io::{self, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::ToSocketAddrs;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use framewire_core::{Ladder, Packet, PeerReport, Placement};
 
+use crate::conn::{Conn, TLS_HANDSHAKE_BYTE};
 use crate::fanout::{
     Fanout, Opening, Protocol, ServerConfig, ServerEvent, is_timeout, read_full, write_message,
 };
@@ -57,7 +58,7 @@ impl Protocol for FramewireProtocol {
 
     /// Reads the viewer's hello (magic and version first, then its request) and refuses a side of a
     /// two-way call: this is a one-way stream.
-    fn read_request(&self, stream: &mut TcpStream, timeout: Duration) -> Result<Opening, String> {
+    fn read_request(&self, stream: &mut Conn, timeout: Duration) -> Result<Opening, String> {
         let deadline = Instant::now() + timeout;
         let hello = self.read_hello(stream, deadline, timeout)?;
         if hello.call.is_some() {
@@ -73,7 +74,7 @@ impl Protocol for FramewireProtocol {
         })
     }
 
-    fn write_start(&self, stream: &mut TcpStream, placement: &Placement, _: u8) -> io::Result<()> {
+    fn write_start(&self, stream: &mut Conn, placement: &Placement, _: u8) -> io::Result<()> {
         let handshake = Handshake {
             placement: *placement,
             fps: self.fps,
@@ -81,19 +82,19 @@ impl Protocol for FramewireProtocol {
         stream.write_all(&handshake.to_bytes())
     }
 
-    fn write_switch(&self, stream: &mut TcpStream, placement: &Placement) -> io::Result<()> {
+    fn write_switch(&self, stream: &mut Conn, placement: &Placement) -> io::Result<()> {
         let switch = Switch {
             placement: *placement,
         };
         write_message(stream, &Switch::header().to_bytes(), &switch.to_bytes())
     }
 
-    fn write_packet(&self, stream: &mut TcpStream, packet: &Packet, _: u8) -> io::Result<()> {
+    fn write_packet(&self, stream: &mut Conn, packet: &Packet, _: u8) -> io::Result<()> {
         let header = FrameHeader::frame(packet.seq, packet.capture_us, packet.payload.len() as u32);
         write_message(stream, &header.to_bytes(), &packet.payload)
     }
 
-    fn write_report(&self, stream: &mut TcpStream, report: &PeerReport) -> io::Result<()> {
+    fn write_report(&self, stream: &mut Conn, report: &PeerReport) -> io::Result<()> {
         write_message(
             stream,
             &Report::header().to_bytes(),
@@ -101,7 +102,7 @@ impl Protocol for FramewireProtocol {
         )
     }
 
-    fn write_end(&self, stream: &mut TcpStream, error: Option<&str>) -> io::Result<()> {
+    fn write_end(&self, stream: &mut Conn, error: Option<&str>) -> io::Result<()> {
         let (kind, reason) = match error {
             None => (MessageKind::End, &b""[..]),
             Some(e) => (MessageKind::Error, e.as_bytes()),
@@ -124,7 +125,7 @@ impl FramewireProtocol {
     /// of range) is refused with the reason.
     pub(crate) fn read_hello(
         &self,
-        stream: &mut TcpStream,
+        stream: &mut Conn,
         deadline: Instant,
         timeout: Duration,
     ) -> Result<Hello, String> {
@@ -137,6 +138,11 @@ impl FramewireProtocol {
                 // The peer speaks framewire: tell it which version this end speaks.
                 let _ = stream.write_all(&Handshake::version_answer());
                 return Err(e.to_string());
+            }
+            Err(_) if hello[0] == TLS_HANDSHAKE_BYTE && !stream.is_tls() => {
+                // A TLS client: answered in plaintext framewire, which it recognises.
+                crate::tls::answer_plaintext(stream.tcp(), crate::tls::PLAINTEXT_PORT);
+                return Err("a TLS client at this plaintext port: told to drop --tls".into());
             }
             Err(e) => return Err(format!("not a framewire viewer: {e}")),
         }
@@ -162,7 +168,7 @@ impl FramewireProtocol {
     /// Returns the bytes read from the peer: its proof's, or none.
     pub(crate) fn check_token(
         &self,
-        stream: &mut TcpStream,
+        stream: &mut Conn,
         deadline: Instant,
         timeout: Duration,
     ) -> Result<u64, String> {
@@ -248,7 +254,7 @@ impl Server {
 /// Reads bytes `range` of the viewer's hello before `deadline`. Errors are one line naming
 /// what was wrong.
 fn read_hello_part(
-    stream: &mut TcpStream,
+    stream: &mut Conn,
     hello: &mut [u8; HELLO_LEN],
     range: std::ops::Range<usize>,
     deadline: Instant,

@@ -234,10 +234,12 @@ mod adapt;
 pub mod board;
 pub mod chat;
 pub mod client;
+pub mod conn;
 pub mod fanout;
 pub mod framewire;
 pub mod http;
 pub mod reader;
+pub mod tls;
 pub mod token;
 // SIOCOUTQ and TCP_INFO through libc: no safe wrapper exists (see the module's doc).
 #[allow(unsafe_code)]
@@ -248,10 +250,12 @@ pub mod wire;
 pub use board::{Board, ProtocolFigures, ViewerFigures};
 pub use chat::{CallConfig, ChatDialer, ChatListener};
 pub use client::{Client, ClientConfig, Incoming, NetError, Received, TcpConnector};
+pub use conn::Conn;
 pub use fanout::{Fanout, Opening, Protocol, SHUTDOWN_GRACE, ServerConfig, ServerEvent};
 pub use framewire::{FramewireProtocol, Server};
 pub use http::HttpProtocol;
 pub use reader::{Event, FrameReader};
+pub use tls::{TlsClient, TlsServer, Trust};
 pub use wire::{
     DEFAULT_MAX_PAYLOAD, FrameHeader, HANDSHAKE_LEN, HEADER_LEN, HELLO_LEN, Handshake, Hello,
     MessageKind, REPORT_LEN, Report, SWITCH_LEN, Switch, VERSION, WireError, WireErrorKind,

@@ -349,7 +349,8 @@ fn what_a_viewer_asks_for_in_its_hello_reaches_the_server_as_its_request() {
         }
         .to_bytes();
         viewer.write_all(&hello[..8]).unwrap();
-        let (mut conn, _) = listener.accept().unwrap();
+        let (conn, _) = listener.accept().unwrap();
+        let mut conn = framewire_net::Conn::plain(conn);
         let writer = thread::spawn(move || {
             thread::sleep(Duration::from_millis(20));
             viewer.write_all(&hello[8..]).unwrap();

@@ -1,4 +1,5 @@
-//! A viewer that only receives: `sink ADDR FRAMES`, for measuring a server's send pipeline.
+//! A viewer that only receives: `sink ADDR FRAMES [sha256:PIN]`, for measuring a server's send
+//! pipeline (over TLS, trusting the pinned certificate, when a pin is given).
 //!
 //! Connects to a framewire server, reads `FRAMES` frames without decoding them (so the
 //! measurement is the server's capture, resize, encode and send, not this process's decode),
@@ -20,9 +21,13 @@ const WARM_UP: u64 = 10;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [addr, frames] = args.as_slice() else {
-        eprintln!("usage: sink ADDR FRAMES (e.g. sink 127.0.0.1:5555 600)");
-        return ExitCode::from(2);
+    let (addr, frames, pin) = match args.as_slice() {
+        [addr, frames] => (addr, frames, None),
+        [addr, frames, pin] => (addr, frames, Some(pin.clone())),
+        _ => {
+            eprintln!("usage: sink ADDR FRAMES [sha256:PIN] (e.g. sink 127.0.0.1:5555 600)");
+            return ExitCode::from(2);
+        }
     };
     let addr: SocketAddr = match addr.parse() {
         Ok(a) => a,
@@ -38,7 +43,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(addr, frames) {
+    let tls = pin.map(|pin| framewire_net::TlsClient {
+        trust: framewire_net::Trust::Pin(pin),
+        host: addr.to_string(),
+    });
+    match run(addr, frames, tls) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sink: {e}");
@@ -47,9 +56,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(addr: SocketAddr, frames: u64) -> Result<(), String> {
-    let mut client = Client::connect(addr, Request::default(), ClientConfig::default())
-        .map_err(|e| format!("{addr}: {e}"))?;
+fn run(addr: SocketAddr, frames: u64, tls: Option<framewire_net::TlsClient>) -> Result<(), String> {
+    let config = ClientConfig {
+        tls,
+        ..ClientConfig::default()
+    };
+    let mut client =
+        Client::connect(addr, Request::default(), config).map_err(|e| format!("{addr}: {e}"))?;
     let mut received = 0u64;
     let mut bytes = 0u64;
     let mut start = Instant::now();

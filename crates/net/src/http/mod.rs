@@ -43,13 +43,14 @@
 pub mod stats;
 
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use framewire_core::{CodecKind, Ladder, Packet, Placement, Request};
 
 use crate::board::Board;
+use crate::conn::Conn;
 use crate::fanout::{
     Fanout, Opening, Protocol, ServerConfig, ServerEvent, is_timeout, read_full, write_parts,
 };
@@ -263,7 +264,7 @@ impl HttpProtocol {
     /// against the address, and an address that failed too often gets 429.
     fn admit(
         &self,
-        stream: &TcpStream,
+        stream: &Conn,
         head: &Head,
         route: Route,
         token: &Token,
@@ -301,13 +302,13 @@ impl HttpProtocol {
     /// constant time, and answers a 303 to `/` with the cookie, or the form again with why not.
     fn login(
         &self,
-        stream: &mut TcpStream,
+        stream: &mut Conn,
         head: &Head,
         rest: Vec<u8>,
         deadline: Instant,
         timeout: Duration,
     ) -> Result<Opening, String> {
-        let answered = |stream: &mut TcpStream, r: Refusal| {
+        let answered = |stream: &mut Conn, r: Refusal| {
             let _ = respond(
                 stream,
                 r.status,
@@ -406,7 +407,7 @@ fn too_many(ip: std::net::IpAddr, wait: Duration) -> Refusal {
 /// Reads a request's body: `Content-Length` bytes (at most [`MAX_FORM`]), of which `rest`
 /// came with the head, all before `deadline`.
 fn read_body(
-    stream: &mut TcpStream,
+    stream: &mut Conn,
     head: &Head,
     mut body: Vec<u8>,
     deadline: Instant,
@@ -483,7 +484,7 @@ impl Protocol for HttpProtocol {
         "http"
     }
 
-    fn read_request(&self, stream: &mut TcpStream, timeout: Duration) -> Result<Opening, String> {
+    fn read_request(&self, stream: &mut Conn, timeout: Duration) -> Result<Opening, String> {
         let deadline = Instant::now() + timeout;
         let route = match read_head(stream, deadline, timeout) {
             Ok((head, rest)) => match (route(&head), &self.token) {
@@ -560,12 +561,7 @@ impl Protocol for HttpProtocol {
         Ok(Opening::Answered)
     }
 
-    fn write_start(
-        &self,
-        stream: &mut TcpStream,
-        _placement: &Placement,
-        style: u8,
-    ) -> io::Result<()> {
+    fn write_start(&self, stream: &mut Conn, _placement: &Placement, style: u8) -> io::Result<()> {
         let mut head = format!(
             "HTTP/1.1 200 OK\r\n\
              Content-Type: multipart/x-mixed-replace;boundary={BOUNDARY}\r\n\
@@ -582,12 +578,12 @@ impl Protocol for HttpProtocol {
     }
 
     /// Nothing: each JPEG names its size, and each part's `X-Rendition` its rendition.
-    fn write_switch(&self, _: &mut TcpStream, _: &Placement) -> io::Result<()> {
+    fn write_switch(&self, _: &mut Conn, _: &Placement) -> io::Result<()> {
         Ok(())
     }
 
     /// Allocates nothing: the part's head is written into a buffer on the stack.
-    fn write_packet(&self, stream: &mut TcpStream, packet: &Packet, style: u8) -> io::Result<()> {
+    fn write_packet(&self, stream: &mut Conn, packet: &Packet, style: u8) -> io::Result<()> {
         if style == EARLY {
             let parts = &mut [IoSlice::new(&packet.payload), IoSlice::new(TRAILER_EARLY)];
             return write_parts(stream, parts);
@@ -621,7 +617,7 @@ impl Protocol for HttpProtocol {
 
     /// Nothing when the stream ends (the connection closes after the last boundary); a
     /// refusal (the server is full) is a 503 with the reason.
-    fn write_end(&self, stream: &mut TcpStream, error: Option<&str>) -> io::Result<()> {
+    fn write_end(&self, stream: &mut Conn, error: Option<&str>) -> io::Result<()> {
         match error {
             None => Ok(()),
             Some(reason) => respond(
@@ -637,7 +633,7 @@ impl Protocol for HttpProtocol {
     /// The snapshot: one JPEG, with its capture time.
     fn write_one(
         &self,
-        stream: &mut TcpStream,
+        stream: &mut Conn,
         placement: &Placement,
         packet: &Packet,
     ) -> io::Result<()> {
@@ -665,7 +661,7 @@ fn timestamp(capture_us: u64) -> String {
 
 /// Writes a whole answer with a body, and closes the connection after it.
 fn respond(
-    stream: &mut TcpStream,
+    stream: &mut Conn,
     status: &str,
     content_type: &str,
     extra_headers: &str,
@@ -694,7 +690,7 @@ fn respond(
 /// After an error answer: stop writing, and read (and drop) what the client still sends for a
 /// moment, so that closing does not reset the connection before the client read the answer.
 /// Bounded in time and bytes.
-fn linger_close(stream: &mut TcpStream) {
+fn linger_close(stream: &mut Conn) {
     let _ = stream.shutdown(Shutdown::Write);
     let deadline = Instant::now() + Duration::from_millis(250);
     let mut sink = [0u8; 4096];
@@ -744,7 +740,7 @@ enum Unread {
 /// Reads a request line and headers before `deadline` (`timeout` after the connection came,
 /// for messages), at most [`MAX_HEAD`] bytes. Returns them and the bytes that came after them.
 fn read_head(
-    stream: &mut TcpStream,
+    stream: &mut Conn,
     deadline: Instant,
     timeout: Duration,
 ) -> Result<(Head, Vec<u8>), Unread> {

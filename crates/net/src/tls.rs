@@ -1,0 +1,529 @@
+//! TLS for the stream protocols (rustls on ring): the server's identity and how a client
+//! trusts it.
+//!
+//! A server ([`TlsServer`]) has a certificate from PEM files, or a self-signed one that rcgen
+//! made once and that is kept in the user's config folder, so that a viewer's trust on first
+//! use survives a restart. A client ([`TlsClient`]) trusts a server one of three ways
+//! ([`Trust`]): on first use, as ssh does, through a known-hosts file (one line per
+//! `HOST:PORT`); by a pinned fingerprint; or by a CA. A fingerprint is `sha256:` and the
+//! lowercase hex of SHA-256 of the end-entity certificate's DER. Certificates are never
+//! checked by hand: the pin and first-use verifiers compare fingerprints and hand every
+//! signature to rustls (`verify_tls12_signature`, `verify_tls13_signature`).
+//!
+//! On a TLS port the server peeks the first byte: a TLS handshake starts with 0x16, framewire's
+//! hello with `F`. A plaintext peer is answered in plaintext that it must add `--tls`; a TLS
+//! client at a plaintext port is answered in plaintext framewire, which the client recognises
+//! (`FW`) and tells its user to drop `--tls`.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use sha2::{Digest, Sha256};
+
+use crate::conn::{Conn, HandshakeError, TLS_HANDSHAKE_BYTE, handshake};
+
+/// The file names of the kept self-signed certificate and its key, in [`config_dir`].
+pub const KEPT_CERT: &str = "tls-cert.pem";
+/// See [`KEPT_CERT`].
+pub const KEPT_KEY: &str = "tls-key.pem";
+/// The known-hosts file's name, in [`config_dir`].
+pub const KNOWN_HOSTS: &str = "known_hosts";
+
+/// framewire's config folder: `$XDG_CONFIG_HOME/framewire`, else `~/.config/framewire`.
+pub fn config_dir() -> Result<PathBuf, String> {
+    if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir).join("framewire"));
+    }
+    match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        Some(home) => Ok(PathBuf::from(home).join(".config").join("framewire")),
+        None => Err("neither XDG_CONFIG_HOME nor HOME is set: no config folder".into()),
+    }
+}
+
+/// `sha256:HEX` of a certificate's DER.
+pub fn fingerprint(der: &[u8]) -> String {
+    let digest = Sha256::digest(der);
+    let mut s = String::with_capacity(7 + 64);
+    s.push_str("sha256:");
+    for b in digest {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// Reads a `sha256:HEX` fingerprint as a user typed it (any case); errors say what was expected.
+pub fn parse_fingerprint(s: &str) -> Result<String, String> {
+    let hex = s.strip_prefix("sha256:").unwrap_or(s).to_ascii_lowercase();
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!(
+            "expected sha256: and 64 hex digits (what serve --tls prints), got {s:?}"
+        ));
+    }
+    Ok(format!("sha256:{hex}"))
+}
+
+/// ring's provider, AES-128-GCM first: 10 AES rounds where AES-256 takes 14, for the same
+/// 128-bit security TLS 1.3's other suites give; raw video is where the difference shows.
+fn provider() -> Arc<CryptoProvider> {
+    use rustls::CipherSuite as C;
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.cipher_suites.sort_by_key(|s| {
+        !matches!(
+            s.suite(),
+            C::TLS13_AES_128_GCM_SHA256
+                | C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+                | C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+        )
+    });
+    Arc::new(provider)
+}
+
+/// A server's TLS identity: its certificate chain and key, ready for connections.
+#[derive(Debug, Clone)]
+pub struct TlsServer {
+    config: Arc<rustls::ServerConfig>,
+    fingerprint: String,
+}
+
+impl TlsServer {
+    /// The certificate chain in `cert` and the private key in `key` (PEM files). Errors name
+    /// the file and what is wrong with it.
+    pub fn from_pem_files(cert: &Path, key: &Path) -> Result<TlsServer, String> {
+        let chain = read_certs(cert)?;
+        let key = PrivateKeyDer::from_pem_file(key).map_err(|e| match e {
+            rustls::pki_types::pem::Error::NoItemsFound => {
+                format!("{}: no private key in it (expected PEM)", key.display())
+            }
+            e => pem_error(key, e),
+        })?;
+        TlsServer::new(chain, key)
+    }
+
+    /// The self-signed certificate kept in `dir` ([`KEPT_CERT`], [`KEPT_KEY`]), made by rcgen
+    /// and written there (the key readable by its owner alone) when there is none yet.
+    pub fn kept_self_signed(dir: &Path) -> Result<TlsServer, String> {
+        let (cert, key) = (dir.join(KEPT_CERT), dir.join(KEPT_KEY));
+        if !cert.exists() && !key.exists() {
+            make_self_signed(dir, &cert, &key)?;
+        }
+        TlsServer::from_pem_files(&cert, &key)
+    }
+
+    /// A self-signed certificate made now and kept nowhere (tests, benches).
+    pub fn self_signed() -> Result<TlsServer, String> {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
+            .map_err(|e| format!("making a self-signed certificate: {e}"))?;
+        let key = PrivateKeyDer::try_from(made.signing_key.serialize_der())
+            .map_err(|e| format!("the self-signed key: {e}"))?;
+        TlsServer::new(vec![made.cert.der().clone()], key)
+    }
+
+    fn new(
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> Result<Self, String> {
+        let fingerprint = fingerprint(&chain[0]);
+        let mut config = rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("tls setup: {e}"))?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(|e| format!("the certificate and key do not go together: {e}"))?;
+        // No tickets: after its handshake a connection writes only from its writer.
+        config.send_tls13_tickets = 0;
+        Ok(TlsServer {
+            config: Arc::new(config),
+            fingerprint,
+        })
+    }
+
+    /// `sha256:HEX` of the end-entity certificate.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// Takes a connection on a TLS port: peeks its first byte, then runs the handshake before
+    /// `deadline`. A plaintext peer is told in plaintext to add `--tls`. Errors are one line
+    /// for the server's log.
+    pub fn accept(&self, tcp: TcpStream, deadline: Instant) -> Result<Conn, String> {
+        let timeout = || "sent no TLS handshake in time".to_string();
+        let left = deadline.saturating_duration_since(Instant::now());
+        tcp.set_read_timeout(Some(left.max(std::time::Duration::from_millis(1))))
+            .map_err(|e| format!("socket setup failed: {e}"))?;
+        let mut first = [0u8; 1];
+        match tcp.peek(&mut first) {
+            Ok(0) => return Err("closed before its TLS handshake".into()),
+            Ok(_) => {}
+            Err(e) if crate::fanout::is_timeout(&e) => return Err(timeout()),
+            Err(e) => return Err(format!("reading the TLS handshake: {e}")),
+        }
+        if first[0] != TLS_HANDSHAKE_BYTE {
+            let what = if first[0] == b'F' {
+                "plaintext framewire"
+            } else {
+                "something that is not TLS"
+            };
+            answer_plaintext(&tcp, EXPECTS_TLS);
+            return Err(format!("{what} at this TLS port: told to add --tls"));
+        }
+        let server = rustls::ServerConnection::new(Arc::clone(&self.config))
+            .map_err(|e| format!("tls setup: {e}"))?;
+        let mut conn = rustls::Connection::Server(server);
+        match handshake(&tcp, &mut conn, deadline, &|_| Ok(())) {
+            Ok(()) => Ok(Conn::tls(tcp, conn)),
+            Err(HandshakeError::Io(e)) if crate::fanout::is_timeout(&e) => Err(timeout()),
+            Err(HandshakeError::Io(e)) => Err(format!("TLS handshake failed: {e}")),
+            Err(HandshakeError::Closed) => {
+                Err("closed during the TLS handshake (did it refuse the certificate?)".into())
+            }
+            Err(HandshakeError::Refused(e)) => Err(e),
+            Err(HandshakeError::Tls(e)) => Err(format!("TLS handshake failed: {e}")),
+        }
+    }
+}
+
+/// What a TLS port answers a plaintext peer.
+pub const EXPECTS_TLS: &str = "it expects TLS: add --tls";
+
+/// What a plaintext port answers a TLS client (which reads it as plaintext framewire).
+pub const PLAINTEXT_PORT: &str = "this port speaks plaintext framewire: drop --tls";
+
+/// Answers a peer that sent what this side cannot read (its first message is read and
+/// dropped, so that closing does not reset the answer away) with a framewire error message.
+pub(crate) fn answer_plaintext(tcp: &TcpStream, reason: &str) {
+    let _ = tcp.set_read_timeout(Some(std::time::Duration::from_millis(200)));
+    let mut sink = [0u8; 4096];
+    let _ = (&*tcp).read(&mut sink);
+    let reason = &reason.as_bytes()[..reason.len().min(crate::wire::MAX_ERROR_TEXT as usize)];
+    let header = crate::wire::FrameHeader {
+        kind: crate::wire::MessageKind::Error,
+        seq: 0,
+        capture_us: 0,
+        payload_len: reason.len() as u32,
+    };
+    let mut message = header.to_bytes().to_vec();
+    message.extend_from_slice(reason);
+    let _ = (&*tcp).write_all(&message);
+    let _ = tcp.shutdown(std::net::Shutdown::Write);
+    // Wait (briefly) for the peer to close, so that the answer is read before the socket goes.
+    let _ = (&*tcp).read(&mut sink);
+}
+
+fn make_self_signed(dir: &Path, cert: &Path, key: &Path) -> Result<(), String> {
+    let names = vec!["localhost".to_string(), "framewire".to_string()];
+    let made = rcgen::generate_simple_self_signed(names)
+        .map_err(|e| format!("making a self-signed certificate: {e}"))?;
+    fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create it: {e}", dir.display()))?;
+    write_new(key, made.signing_key.serialize_pem().as_bytes(), 0o600)?;
+    write_new(cert, made.cert.pem().as_bytes(), 0o644)
+}
+
+/// Writes a file that must not exist yet, with `mode`.
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|e| format!("{}: cannot create it: {e}", path.display()))?;
+    f.write_all(bytes)
+        .map_err(|e| format!("{}: cannot write it: {e}", path.display()))
+}
+
+fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let chain = CertificateDer::pem_file_iter(path)
+        .map_err(|e| pem_error(path, e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| pem_error(path, e))?;
+    if chain.is_empty() {
+        return Err(format!(
+            "{}: no certificate in it (expected PEM)",
+            path.display()
+        ));
+    }
+    Ok(chain)
+}
+
+fn pem_error(path: &Path, e: rustls::pki_types::pem::Error) -> String {
+    match e {
+        rustls::pki_types::pem::Error::Io(e) => format!("{}: {e}", path.display()),
+        e => format!("{}: not a PEM file: {e}", path.display()),
+    }
+}
+
+/// How a client trusts a server's certificate.
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// On first use: the fingerprint recorded in this known-hosts file, or, for a host not in
+    /// it yet, the one it shows now (then recorded).
+    KnownHosts(PathBuf),
+    /// Only this fingerprint (`sha256:HEX`); no file is read or written.
+    Pin(String),
+    /// A certificate signed by one of the CAs in this PEM file, for the host's name.
+    Ca(PathBuf),
+}
+
+/// A client's TLS: how it trusts servers, and the host as the user named it.
+#[derive(Debug, Clone)]
+pub struct TlsClient {
+    /// How the server's certificate is trusted.
+    pub trust: Trust,
+    /// `HOST:PORT` as given: the known-hosts key; its host is the name a CA's certificate must carry.
+    pub host: String,
+}
+
+/// Why a client's TLS handshake failed.
+#[derive(Debug)]
+pub struct TlsRefusal {
+    /// One line: what happened and what to do.
+    pub reason: String,
+    /// Whether trying again may help (the connection failed, not the trust).
+    pub retry: bool,
+}
+
+impl TlsClient {
+    /// Runs the client's handshake on `tcp` before `deadline` and checks the server's
+    /// certificate as [`Trust`] says; a host seen for the first time is recorded.
+    pub fn connect(&self, tcp: TcpStream, deadline: Instant) -> Result<Conn, TlsRefusal> {
+        let refuse = |reason: String| TlsRefusal {
+            reason,
+            retry: false,
+        };
+        let seen = Arc::new(Mutex::new(None::<String>));
+        let provider = provider();
+        let algorithms = provider.signature_verification_algorithms;
+        let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| refuse(format!("tls setup: {e}")))?;
+        let host = self.host_name();
+        let config = match &self.trust {
+            Trust::Ca(file) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for cert in read_certs(file).map_err(|e| refuse(format!("--tls-ca {e}")))? {
+                    roots
+                        .add(cert)
+                        .map_err(|e| refuse(format!("--tls-ca {}: {e}", file.display())))?;
+                }
+                builder.with_root_certificates(roots).with_no_client_auth()
+            }
+            Trust::Pin(_) | Trust::KnownHosts(_) => builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(Fingerprints {
+                    pin: match &self.trust {
+                        Trust::Pin(p) => Some(p.clone()),
+                        _ => None,
+                    },
+                    seen: Arc::clone(&seen),
+                    algorithms,
+                }))
+                .with_no_client_auth(),
+        };
+        let name = ServerName::try_from(host.to_string())
+            .or_else(|_| ServerName::try_from("framewire".to_string()))
+            .map_err(|e| refuse(format!("{}: not a server name: {e}", self.host)))?;
+        let client = rustls::ClientConnection::new(Arc::new(config), name)
+            .map_err(|e| refuse(format!("tls setup: {e}")))?;
+        let mut conn = rustls::Connection::Client(client);
+        let at = &self.host;
+        let first = |head: &[u8]| {
+            if head.starts_with(b"FW") {
+                Err(format!("{at} answered plaintext framewire: drop --tls"))
+            } else if head[0] != TLS_HANDSHAKE_BYTE && head[0] != 0x15 {
+                Err(format!(
+                    "{at} answered something that is not TLS: drop --tls?"
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        let seen_now = || seen.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        match handshake(&tcp, &mut conn, deadline, &first) {
+            Ok(()) => {}
+            Err(HandshakeError::Refused(reason)) => return Err(refuse(reason)),
+            Err(HandshakeError::Tls(e)) => {
+                if let (Trust::Pin(pin), Some(got)) = (&self.trust, seen_now())
+                    && got != *pin
+                {
+                    return Err(refuse(format!(
+                        "{at} shows the TLS certificate {got}, not the pinned {pin}"
+                    )));
+                }
+                let against = match &self.trust {
+                    Trust::Ca(file) => format!(" (checked against --tls-ca {})", file.display()),
+                    _ => String::new(),
+                };
+                return Err(refuse(format!("{at}: TLS handshake failed: {e}{against}")));
+            }
+            Err(HandshakeError::Closed) => {
+                return Err(TlsRefusal {
+                    reason: format!(
+                        "{at} closed the connection during the TLS handshake (does it serve TLS? \
+                         it needs serve --tls)"
+                    ),
+                    retry: true,
+                });
+            }
+            Err(HandshakeError::Io(e)) => {
+                return Err(TlsRefusal {
+                    reason: format!("{at}: TLS handshake failed: {e}"),
+                    retry: true,
+                });
+            }
+        }
+        if let (Trust::KnownHosts(file), Some(got)) = (&self.trust, seen_now()) {
+            known_host(file, &self.host, &got).map_err(refuse)?;
+        }
+        Ok(Conn::tls(tcp, conn))
+    }
+
+    /// The host part of [`host`](Self::host) (brackets of an IPv6 address removed).
+    fn host_name(&self) -> &str {
+        let host = match self.host.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => &self.host,
+        };
+        host.trim_start_matches('[').trim_end_matches(']')
+    }
+}
+
+/// Checks `fingerprint` for `host` against the known-hosts `file`: the recorded one must match;
+/// a host not in it is added. Errors are one line saying what changed and how to accept it.
+pub fn known_host(file: &Path, host: &str, fingerprint: &str) -> Result<(), String> {
+    let text = match fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(format!("{}: {e}", file.display())),
+    };
+    for (i, line) in text.lines().enumerate() {
+        let mut words = line.split_whitespace();
+        let (Some(h), Some(fp)) = (words.next(), words.next()) else {
+            continue;
+        };
+        if h.starts_with('#') || h != host {
+            continue;
+        }
+        if fp == fingerprint {
+            return Ok(());
+        }
+        return Err(format!(
+            "{host} shows a different TLS certificate: {fingerprint}, where {} line {} records \
+             {fp}; if the server's certificate changed on purpose, delete that line (or view with \
+             --tls-pin {fingerprint})",
+            file.display(),
+            i + 1
+        ));
+    }
+    if let Some(dir) = file.parent() {
+        fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create it: {e}", dir.display()))?;
+    }
+    let mut f = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    let sep = if text.is_empty() || text.ends_with('\n') {
+        ""
+    } else {
+        "\n"
+    };
+    f.write_all(format!("{sep}{host} {fingerprint}\n").as_bytes())
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    tracing::info!("recorded {host} {fingerprint} in {}", file.display());
+    Ok(())
+}
+
+/// The pin and first-use verifier: notes the end-entity certificate's fingerprint (and with a
+/// pin, refuses any other); every signature is checked by rustls.
+#[derive(Debug)]
+struct Fingerprints {
+    pin: Option<String>,
+    seen: Arc<Mutex<Option<String>>>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for Fingerprints {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let got = fingerprint(end_entity);
+        let matches = self.pin.as_ref().is_none_or(|pin| *pin == got);
+        *self.seen.lock().unwrap_or_else(PoisonError::into_inner) = Some(got);
+        if matches {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_parse_in_any_case() {
+        let hex = "AB".repeat(32);
+        assert_eq!(
+            parse_fingerprint(&format!("sha256:{hex}")).unwrap(),
+            format!("sha256:{}", hex.to_lowercase())
+        );
+        assert!(parse_fingerprint("sha256:abc").is_err());
+        assert!(parse_fingerprint(&"zz".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn known_hosts_records_then_refuses_a_change() {
+        let dir = std::env::temp_dir().join(format!("fw-known-{}", std::process::id()));
+        let file = dir.join("known_hosts");
+        let _ = fs::remove_file(&file);
+        let (a, b) = (fingerprint(b"a"), fingerprint(b"b"));
+        known_host(&file, "h:1", &a).unwrap();
+        known_host(&file, "h:1", &a).unwrap();
+        known_host(&file, "h:2", &b).unwrap();
+        let err = known_host(&file, "h:1", &b).unwrap_err();
+        assert!(
+            err.contains("line 1") && err.contains(&a) && err.contains(&b),
+            "{err}"
+        );
+        let _ = fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,560 @@
+//! TLS end to end with the real binaries: `serve --tls` and `view --tls` trusting on first use
+//! (a known-hosts file in a config folder made for the test), a changed certificate and a wrong
+//! pin refused, a CA's certificate with `--tls-ca`, plaintext/TLS mix-ups on both ends, bad
+//! certificate files, the token inside TLS (and what a refused peer was sent), chat over TLS
+//! both ways, and one case across the netbed namespaces.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Place, Serve, WAIT, finish_view, framewire_at, stats, stderr};
+use framewire_netbed::{Link, Side};
+
+const TOKEN: &str = "correct horse battery staple";
+
+/// A viewer hello asking for nothing in particular.
+const HELLO: [u8; 16] = [
+    b'F', b'W', b'V', b'H', 2, 0, 0, 0, 0, 0xFF, 0, 0, 0, 0, 0, 0,
+];
+
+/// A config folder of the test's own (`XDG_CONFIG_HOME`), and files beside it.
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Home {
+        Home {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("config")
+    }
+
+    fn framewire_at(&self, place: Place<'_>) -> Command {
+        let mut cmd = framewire_at(place);
+        cmd.env("XDG_CONFIG_HOME", self.config())
+            .env_remove("FRAMEWIRE_TOKEN");
+        cmd
+    }
+
+    fn framewire(&self) -> Command {
+        self.framewire_at(None)
+    }
+
+    fn known_hosts(&self) -> String {
+        std::fs::read_to_string(self.config().join("framewire/known_hosts")).unwrap_or_default()
+    }
+
+    /// `serve --listen LISTEN --tls ARGS`; returns it and its fingerprint line's fingerprint.
+    fn serve_tls(&self, listen: &str, args: &[&str]) -> (Serve, String) {
+        let serve = Serve::spawn_with(
+            self.framewire(),
+            &[
+                &["serve", "--listen", listen, "--codec", "jpeg", "--tls"],
+                args,
+            ]
+            .concat(),
+        );
+        let fingerprint = fingerprint_of(&serve);
+        (serve, fingerprint)
+    }
+
+    fn view(&self, addr: &str, args: &[&str]) -> Output {
+        let child = self
+            .framewire()
+            .args(["view", "--headless", "--connect", addr])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn framewire view");
+        finish_view(child)
+    }
+
+    /// A certificate for `localhost` signed by a new CA: (CA PEM, certificate PEM, key PEM).
+    fn ca_signed(&self, name: &str) -> (PathBuf, PathBuf, PathBuf) {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, format!("framewire test CA {name}"));
+        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let mut leaf = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        leaf.distinguished_name
+            .push(DnType::CommonName, "localhost");
+        let cert = leaf.signed_by(&key, &ca).unwrap();
+        let at = |f: &str| self.dir.path().join(format!("{name}-{f}"));
+        std::fs::write(at("ca.pem"), ca.pem()).unwrap();
+        std::fs::write(at("cert.pem"), cert.pem()).unwrap();
+        std::fs::write(at("key.pem"), key.serialize_pem()).unwrap();
+        (at("ca.pem"), at("cert.pem"), at("key.pem"))
+    }
+}
+
+fn fingerprint_of(serve: &Serve) -> String {
+    let line = serve.line_starting("tls fingerprint ");
+    let fp = line.strip_prefix("tls fingerprint ").unwrap().to_string();
+    assert!(
+        fp.starts_with("sha256:") && fp.len() == 7 + 64,
+        "fingerprint line {line:?}"
+    );
+    fp
+}
+
+fn failed_with(out: &Output) -> String {
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(out));
+    let err = stderr(out);
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("framewire:"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one error line: {err}");
+    lines[0].to_string()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn first_use_records_the_fingerprint_and_a_changed_certificate_or_a_wrong_pin_is_refused() {
+    let home = Home::new();
+    let (serve, fp) = home.serve_tls("127.0.0.1:0", &[]);
+    let addr = serve.addr.clone();
+    // The self-signed certificate is kept, its key readable by its owner alone.
+    let kept = home.config().join("framewire");
+    assert!(kept.join("tls-cert.pem").is_file());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(kept.join("tls-key.pem"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let out = home.view(&addr, &["--tls", "--frames", "3", "--stats", "json"]);
+    assert_eq!(stats(&out)["frames"], 3);
+    assert_eq!(home.known_hosts(), format!("{addr} {fp}\n"));
+    let out = home.view(&addr, &["--tls", "--frames", "3", "--stats", "json"]);
+    assert_eq!(stats(&out)["frames"], 3);
+    assert_eq!(home.known_hosts().lines().count(), 1);
+
+    // A restart keeps the certificate, so first use still holds.
+    drop(serve);
+    let (serve, again) = home.serve_tls(&addr, &[]);
+    assert_eq!(again, fp);
+    let out = home.view(&addr, &["--tls", "--frames", "2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    drop(serve);
+
+    // Another certificate on the same address is refused, saying what changed and how to accept.
+    let (_, cert, key) = home.ca_signed("other");
+    let (serve, other) =
+        home.serve_tls(&addr, &["--tls-cert", path(&cert), "--tls-key", path(&key)]);
+    assert_ne!(other, fp);
+    let line = failed_with(&home.view(&addr, &["--tls", "--frames", "2"]));
+    let file = home.config().join("framewire/known_hosts");
+    assert_eq!(
+        line,
+        format!(
+            "framewire: error: {addr} shows a different TLS certificate: {other}, where {} line 1 \
+             records {fp}; if the server's certificate changed on purpose, delete that line (or \
+             view with --tls-pin {other})",
+            file.display()
+        )
+    );
+    // The pin it names works; a wrong pin is refused; neither touches the file.
+    let out = home.view(&addr, &["--tls", "--tls-pin", &other, "--frames", "2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line = failed_with(&home.view(&addr, &["--tls", "--tls-pin", &fp, "--frames", "2"]));
+    assert_eq!(
+        line,
+        format!("framewire: error: {addr} shows the TLS certificate {other}, not the pinned {fp}")
+    );
+    assert_eq!(home.known_hosts(), format!("{addr} {fp}\n"));
+    drop(serve);
+}
+
+#[test]
+fn a_certificate_signed_by_the_ca_given_with_tls_ca_is_trusted_and_another_is_not() {
+    let home = Home::new();
+    let (ca, cert, key) = home.ca_signed("ca");
+    let (serve, _) = home.serve_tls(
+        "127.0.0.1:0",
+        &["--tls-cert", path(&cert), "--tls-key", path(&key)],
+    );
+    let port = serve.addr.rsplit_once(':').unwrap().1;
+    let named = format!("localhost:{port}");
+    let out = home.view(
+        &named,
+        &[
+            "--tls",
+            "--tls-ca",
+            path(&ca),
+            "--frames",
+            "3",
+            "--stats",
+            "json",
+        ],
+    );
+    assert_eq!(stats(&out)["frames"], 3);
+    assert_eq!(home.known_hosts(), "", "a CA's trust records nothing");
+
+    let (other_ca, _, _) = home.ca_signed("stranger");
+    let line = failed_with(&home.view(
+        &named,
+        &["--tls", "--tls-ca", path(&other_ca), "--frames", "3"],
+    ));
+    assert!(
+        line.contains(&format!(
+            "{named}: TLS handshake failed: invalid peer certificate"
+        )) && line.contains("checked against --tls-ca"),
+        "{line}"
+    );
+    // The name must be the certificate's: 127.0.0.1 is not in it.
+    let line = failed_with(&home.view(
+        &serve.addr,
+        &["--tls", "--tls-ca", path(&ca), "--frames", "3"],
+    ));
+    assert!(line.contains("invalid peer certificate"), "{line}");
+}
+
+#[test]
+fn a_plaintext_viewer_at_a_tls_port_and_a_tls_viewer_at_a_plaintext_port_each_get_one_line() {
+    let home = Home::new();
+    let started = Instant::now();
+    let (tls, _) = home.serve_tls("127.0.0.1:0", &[]);
+    let line = failed_with(&home.view(&tls.addr, &["--frames", "2"]));
+    assert_eq!(
+        line,
+        format!(
+            "framewire: error: server {} refused the viewer: it expects TLS: add --tls",
+            tls.addr
+        )
+    );
+    let logged = tls.error_line("the plaintext viewer");
+    assert!(
+        logged.starts_with("framewire: connection from 127.0.0.1:")
+            && logged
+                .ends_with("rejected: plaintext framewire at this TLS port: told to add --tls"),
+        "{logged}"
+    );
+    // What a plaintext peer is sent: the refusal, and not one frame byte.
+    let mut s = TcpStream::connect(&tls.addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(&HELLO).unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    assert_eq!(got, refusal("it expects TLS: add --tls"));
+
+    let plain = Serve::spawn_with(
+        home.framewire(),
+        &["serve", "--listen", "127.0.0.1:0", "--codec", "jpeg"],
+    );
+    let line = failed_with(&home.view(&plain.addr, &["--tls", "--frames", "2"]));
+    assert_eq!(
+        line,
+        format!(
+            "framewire: error: {} answered plaintext framewire: drop --tls",
+            plain.addr
+        )
+    );
+    let logged = plain.error_line("the TLS viewer");
+    assert!(
+        logged.ends_with("rejected: a TLS client at this plaintext port: told to drop --tls"),
+        "{logged}"
+    );
+    assert_eq!(
+        home.known_hosts(),
+        "",
+        "nothing recorded for a plaintext server"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the mix-ups took {:?}",
+        started.elapsed()
+    );
+}
+
+/// The error message a server ends a connection with: header and reason.
+fn refusal(reason: &str) -> Vec<u8> {
+    let mut m = b"FWFR\x02".to_vec();
+    m.extend_from_slice(&[0; 19]);
+    m.extend_from_slice(&(reason.len() as u32).to_le_bytes());
+    m.extend_from_slice(&[0; 4]);
+    m.extend_from_slice(reason.as_bytes());
+    m
+}
+
+#[test]
+fn missing_and_unreadable_certificate_files_give_one_line_naming_them() {
+    let home = Home::new();
+    let serve = |args: &[&str]| {
+        let out = home
+            .framewire()
+            .args(["serve", "--listen", "127.0.0.1:0", "--tls"])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        failed_with(&out)
+    };
+    let garbage = home.dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "not a certificate\n").unwrap();
+    let (_, cert, key) = home.ca_signed("files");
+    let dir = home.dir.path();
+    let cases = [
+        (
+            vec![
+                "--tls-cert",
+                "/nonexistent/cert.pem",
+                "--tls-key",
+                path(&key),
+            ],
+            "framewire: error: --tls-cert/--tls-key: /nonexistent/cert.pem: No such file or directory (os error 2)",
+        ),
+        (
+            vec![
+                "--tls-cert",
+                path(&cert),
+                "--tls-key",
+                "/nonexistent/key.pem",
+            ],
+            "framewire: error: --tls-cert/--tls-key: /nonexistent/key.pem: No such file or directory (os error 2)",
+        ),
+        (
+            vec!["--tls-cert", path(&garbage), "--tls-key", path(&key)],
+            &*format!(
+                "framewire: error: --tls-cert/--tls-key: {}: no certificate in it (expected PEM)",
+                garbage.display()
+            ),
+        ),
+        (
+            vec!["--tls-cert", path(&cert), "--tls-key", path(&garbage)],
+            &*format!(
+                "framewire: error: --tls-cert/--tls-key: {}: no private key in it (expected PEM)",
+                garbage.display()
+            ),
+        ),
+        (
+            vec!["--tls-cert", path(dir), "--tls-key", path(&key)],
+            &*format!(
+                "framewire: error: --tls-cert/--tls-key: {}: Is a directory (os error 21)",
+                dir.display()
+            ),
+        ),
+    ];
+    for (args, expected) in cases {
+        assert_eq!(serve(&args), expected, "{args:?}");
+    }
+    // A key that is not the certificate's.
+    let (_, _, other_key) = home.ca_signed("mismatch");
+    let line = serve(&["--tls-cert", path(&cert), "--tls-key", path(&other_key)]);
+    assert!(
+        line.starts_with(
+            "framewire: error: --tls-cert/--tls-key: the certificate and key do not go together"
+        ),
+        "{line}"
+    );
+}
+
+#[test]
+fn the_token_is_asked_inside_tls_and_a_refused_peer_gets_no_frame_byte() {
+    let home = Home::new();
+    let mut cmd = home.framewire();
+    cmd.env("FRAMEWIRE_TOKEN", TOKEN);
+    let serve = Serve::spawn_with(
+        cmd,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--codec",
+            "jpeg",
+            "--tls",
+        ],
+    );
+    let fp = fingerprint_of(&serve);
+    let view = |token: &str| {
+        let child = home
+            .framewire()
+            .env("FRAMEWIRE_TOKEN", token)
+            .args(["view", "--headless", "--connect", &serve.addr, "--tls"])
+            .args(["--tls-pin", &fp, "--frames", "3", "--stats", "json"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        finish_view(child)
+    };
+    assert_eq!(stats(&view(TOKEN))["frames"], 3);
+    let line = failed_with(&view("guess"));
+    assert_eq!(
+        line,
+        format!(
+            "framewire: error: server {} refused the viewer: wrong token",
+            serve.addr
+        )
+    );
+
+    // Inside TLS, a wrong proof gets the challenge, then the refusal, and nothing else.
+    let tls = framewire_net::TlsClient {
+        trust: framewire_net::Trust::Pin(fp.clone()),
+        host: serve.addr.clone(),
+    };
+    let tcp = TcpStream::connect(&serve.addr).unwrap();
+    let mut conn = tls.connect(tcp, Instant::now() + WAIT).unwrap();
+    conn.set_read_timeout(Some(WAIT)).unwrap();
+    conn.write_all(&HELLO).unwrap();
+    let mut challenge = [0u8; 64];
+    conn.read_exact(&mut challenge).unwrap();
+    assert_eq!(&challenge[..5], b"FWFR\x05", "a challenge message");
+    let token = framewire_net::token::Token::new(b"not the token").unwrap();
+    let mut proof = b"FWFR\x06".to_vec();
+    proof.extend_from_slice(&[0; 19]);
+    proof.extend_from_slice(&32u32.to_le_bytes());
+    proof.extend_from_slice(&[0; 4]);
+    proof.extend_from_slice(&token.prove(challenge[32..].try_into().unwrap()));
+    conn.write_all(&proof).unwrap();
+    let mut after = Vec::new();
+    conn.read_to_end(&mut after).unwrap();
+    assert_eq!(after, refusal("wrong token"));
+}
+
+#[test]
+fn a_call_over_tls_carries_a_stream_each_way() {
+    let home = Home::new();
+    let args = [
+        "--codec",
+        "jpeg",
+        "--stats",
+        "json",
+        "--verify-test-pattern",
+        "--tls",
+    ];
+    let listener = Serve::spawn_with(
+        home.framewire(),
+        &[
+            &["chat", "--listen", "127.0.0.1:0", "--headless"][..],
+            &args,
+        ]
+        .concat(),
+    );
+    let fp = fingerprint_of(&listener);
+    let caller = home
+        .framewire()
+        .args(["chat", "--connect", &listener.addr, "--headless"])
+        .args(args)
+        .args(["--tls-pin", &fp, "--frames", "40"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let called = stats(&finish_view(caller));
+    assert_eq!(called["received"]["frames"], 40, "{called}");
+    assert_eq!(called["received"]["pattern_errors"], 0, "{called}");
+    assert!(called["sent"]["frames"].as_u64().unwrap() > 0, "{called}");
+    let mut listener = listener;
+    let status = common::wait_timeout(&mut listener.child, "the listening side to exit");
+    assert!(status.success());
+    let mut listened = None;
+    while let Ok(line) = listener.lines.recv_timeout(WAIT) {
+        if line.starts_with('{') {
+            listened = Some(serde_json::from_str::<serde_json::Value>(&line).unwrap());
+        }
+    }
+    let listened = listened.expect("the listener's stats");
+    assert!(
+        listened["received"]["frames"].as_u64().unwrap() > 0,
+        "{listened}"
+    );
+    assert_eq!(listened["received"]["pattern_errors"], 0, "{listened}");
+
+    // A plaintext caller at the TLS listener is told to add --tls.
+    let listener = Serve::spawn_with(
+        home.framewire(),
+        &[
+            &["chat", "--listen", "127.0.0.1:0", "--headless"][..],
+            &args,
+        ]
+        .concat(),
+    );
+    let out = finish_view(
+        home.framewire()
+            .args(["chat", "--connect", &listener.addr, "--headless"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let line = failed_with(&out);
+    assert!(
+        line.ends_with("refused the call: it expects TLS: add --tls"),
+        "{line}"
+    );
+}
+
+#[test]
+fn tls_across_real_namespaces_trusts_on_first_use() {
+    let Some(bed) = Link::builder().rate_kbit(20_000).build_or_skip() else {
+        return;
+    };
+    let home = Home::new();
+    let listen = format!("{}:0", bed.a().addr());
+    let serve = Serve::spawn_with(
+        home.framewire_at(Some((&bed, Side::A))),
+        &["serve", "--listen", &listen, "--codec", "jpeg", "--tls"],
+    );
+    let fp = fingerprint_of(&serve);
+    let child = home
+        .framewire_at(Some((&bed, Side::B)))
+        .args(["view", "--headless", "--connect", &serve.addr, "--tls"])
+        .args(["--frames", "30", "--stats", "json", "--verify-test-pattern"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let s = stats(&finish_view(child));
+    assert_eq!(s["frames"], 30);
+    assert_eq!(s["pattern_errors"], 0);
+    assert_eq!(home.known_hosts(), format!("{} {fp}\n", serve.addr));
+}
+
+#[test]
+fn a_peer_that_stalls_before_or_inside_the_tls_handshake_is_closed_at_the_deadline() {
+    let home = Home::new();
+    let (serve, _) = home.serve_tls("127.0.0.1:0", &["--handshake-timeout", "1s"]);
+    for first in [&b""[..], &[0x16, 0x03, 0x01][..]] {
+        let started = Instant::now();
+        let mut s = TcpStream::connect(&serve.addr).unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        s.write_all(first).unwrap();
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got);
+        assert!(got.is_empty(), "sent {got:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        let logged = serve.error_line("the stalled peer");
+        assert!(
+            logged.ends_with("rejected: sent no TLS handshake in time"),
+            "{logged}"
+        );
+    }
+}
