@@ -59,10 +59,11 @@ pub struct ServeArgs {
     /// [default: 5s]
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     idle_timeout: Option<Duration>,
-    /// Speak TLS on --listen (viewers need view --tls). Without --tls-cert/--tls-key, a
-    /// self-signed certificate is made once and kept in the config folder ($XDG_CONFIG_HOME/framewire
-    /// or ~/.config/framewire: tls-cert.pem, tls-key.pem readable by you alone), so viewers that
-    /// trusted it on first use still do after a restart. Prints `tls fingerprint sha256:HEX`
+    /// Speak TLS on --listen (viewers need view --tls), and HTTPS on --http. Without
+    /// --tls-cert/--tls-key, a self-signed certificate is made once and kept in the config
+    /// folder ($XDG_CONFIG_HOME/framewire or ~/.config/framewire: tls-cert.pem, tls-key.pem
+    /// readable by you alone), so viewers that trusted it on first use still do after a
+    /// restart. Prints `tls fingerprint sha256:HEX`
     #[arg(long)]
     tls: bool,
     /// With --tls: the certificate chain to present (PEM), instead of the kept self-signed one
@@ -128,11 +129,7 @@ fn serve(
     let http = match args.http {
         Some(addr) => {
             crate::args::warn_if_open(addr, config.token.is_some(), "--http");
-            // HTTPS is not served yet: the page and the stream stay plain HTTP.
-            let config = ServerConfig {
-                tls: None,
-                ..config
-            };
+            // With --tls, HTTPS with the same certificate.
             let http = HttpProtocol::bind(
                 addr,
                 Arc::clone(&prepared.ladder),
@@ -150,7 +147,8 @@ fn serve(
         println!("tls fingerprint {}", tls.fingerprint());
     }
     if let Some(http) = &http {
-        println!("http on http://{}/", http.local_addr());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        println!("http on {scheme}://{}/", http.local_addr());
     }
     println!("{}", prepared.describe());
     let _ = std::io::stdout().flush();

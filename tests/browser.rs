@@ -4,7 +4,8 @@
 //! mirrors into its title, are sane. Chromium's `--headless --screenshot` would grab at page
 //! load, before the script drew anything, hence a real window. Chromium also logs in to a
 //! server with a token through the login form (the token typed by xdotool) and then draws the
-//! stream with the cookie it got. Skips with the reason where
+//! stream with the cookie it got, over HTTP and over HTTPS (`serve --tls`, a `Secure` cookie).
+//! Skips with the reason where
 //! the browser, Xvfb, xwd or xdotool is missing, and fails instead under `FRAMEWIRE_REQUIRE_ALL=1`.
 
 // Tests report skips and figures on stderr.
@@ -18,7 +19,7 @@ use framewire_core::Frame;
 
 mod common;
 use common::WAIT;
-use common::http::{have, serve_http, serve_http_token};
+use common::http::{have, serve_http, serve_http_token, serve_http_with};
 use common::xscreen::{Reaped, crop, screenshot, start_xvfb};
 
 const SIZE: (u32, u32) = (320, 240);
@@ -139,8 +140,38 @@ fn chromium_logs_in_to_a_token_protected_server_through_the_form_and_draws_the_s
         "chromium",
         "chromium",
         chromium,
-        Some("correct horse battery staple"),
+        Some(Login {
+            token: "correct horse battery staple",
+            https: false,
+        }),
     );
+}
+
+#[test]
+fn chromium_logs_in_over_https_and_draws_the_stream() {
+    page_in_with(
+        "chromium",
+        "chromium",
+        chromium_trusting_any_certificate,
+        Some(Login {
+            token: "correct horse battery staple",
+            https: true,
+        }),
+    );
+}
+
+/// Chromium that takes the self-signed certificate of `serve --tls` (made for the test).
+fn chromium_trusting_any_certificate(url: &str, profile: &str) -> Vec<String> {
+    let mut args = chromium(url, profile);
+    args.insert(0, "--ignore-certificate-errors".to_string());
+    args
+}
+
+/// A server with a token, logged into through its form; over HTTPS (`serve --tls`, whose
+/// cookie is then `Secure`) or HTTP.
+struct Login<'a> {
+    token: &'a str,
+    https: bool,
 }
 
 /// Loads the page in `browser` (as `launch` says) under a private Xvfb and checks it.
@@ -181,9 +212,9 @@ fn log_in(display: &str, token: &str) {
     assert!(sent.success(), "xdotool key: {sent}");
 }
 
-/// Loads the page in `browser` under a private Xvfb, logging in with `token` first if given
-/// (the server then has that token), and checks it.
-fn page_in_with(browser: &str, package: &str, launch: Launch, token: Option<&str>) {
+/// Loads the page in `browser` under a private Xvfb, logging in first if `login` says so (the
+/// server then has that token), and checks it.
+fn page_in_with(browser: &str, package: &str, launch: Launch, login: Option<Login<'_>>) {
     let tools = [
         (browser, "--version", package),
         ("Xvfb", "-help", "xvfb"),
@@ -197,13 +228,26 @@ fn page_in_with(browser: &str, package: &str, launch: Launch, token: Option<&str
         return;
     }
     let args = ["--codec", "jpeg", "--width", "320", "--adapt", "off"];
-    let (_serve, addr) = match token {
-        Some(token) => serve_http_token(token, &args),
+    // The certificate serve --tls makes is kept in a config folder of the test's own.
+    let config = tempfile::tempdir().unwrap();
+    let (_serve, addr) = match &login {
+        Some(Login { token, https: true }) => {
+            let mut cmd = common::framewire();
+            cmd.env("FRAMEWIRE_TOKEN", token)
+                .env("XDG_CONFIG_HOME", config.path());
+            serve_http_with(cmd, &[&args[..], &["--tls"]].concat())
+        }
+        Some(Login { token, .. }) => serve_http_token(token, &args),
         None => serve_http(&args),
     };
     let (_xvfb, display) = start_xvfb();
     let profile = tempfile::tempdir().unwrap();
-    let url = format!("http://{addr}/");
+    let scheme = if login.as_ref().is_some_and(|l| l.https) {
+        "https"
+    } else {
+        "http"
+    };
+    let url = format!("{scheme}://{addr}/");
     let _browser = Reaped(
         Command::new(browser)
             .args(launch(&url, &profile.path().display().to_string()))
@@ -214,8 +258,8 @@ fn page_in_with(browser: &str, package: &str, launch: Launch, token: Option<&str
             .spawn()
             .unwrap_or_else(|e| panic!("start {browser}: {e}")),
     );
-    if let Some(token) = token {
-        log_in(&display, token);
+    if let Some(login) = &login {
+        log_in(&display, login.token);
     }
     // Two whole seconds of figures: the page's windows are a second each.
     let start = figures_past(&display, 0).frames;

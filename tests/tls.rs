@@ -558,3 +558,101 @@ fn a_peer_that_stalls_before_or_inside_the_tls_handshake_is_closed_at_the_deadli
         );
     }
 }
+
+/// `curl -sS -i` over HTTPS to `serve`'s `--http` port as `https://localhost:PORT{path}`,
+/// trusting the kept certificate as its CA; returns the head and the body.
+fn curl_https(home: &Home, port: &str, path: &str, args: &[&str]) -> (String, Vec<u8>) {
+    let ca = home.config().join("framewire/tls-cert.pem");
+    let out = Command::new("curl")
+        .args(["-sS", "-i", "--max-time", "30", "--cacert", path_str(&ca)])
+        .args(["--resolve", &format!("localhost:{port}:127.0.0.1")])
+        .args(args)
+        .arg(format!("https://localhost:{port}{path}"))
+        .output()
+        .expect("run curl");
+    assert!(out.status.success(), "curl {path}: {}", stderr(&out));
+    let at = out
+        .stdout
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a whole head");
+    let head = String::from_utf8_lossy(&out.stdout[..at]).into_owned();
+    (head, out.stdout[at + 4..].to_vec())
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn serve_http_with_tls_is_https_with_the_same_certificate_and_plaintext_gets_400() {
+    if !common::http::have("curl", "--version", "curl") {
+        return;
+    }
+    let home = Home::new();
+    let mut cmd = home.framewire();
+    cmd.env("FRAMEWIRE_TOKEN", TOKEN);
+    let serve = Serve::spawn_with(
+        cmd,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--codec",
+            "jpeg",
+            "--tls",
+        ],
+    );
+    fingerprint_of(&serve);
+    let line = serve.line_starting("http on ");
+    let addr = line
+        .strip_prefix("http on https://")
+        .and_then(|a| a.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("http line {line:?}"))
+        .to_string();
+    let port = addr.rsplit(':').next().unwrap().to_string();
+
+    // The HTTPS port presents the kept certificate, the one whose fingerprint serve printed
+    // (curl trusts that file as its CA and nothing else).
+    let bearer = format!("Authorization: Bearer {TOKEN}");
+    let (head, jpeg) = curl_https(&home, &port, "/snapshot", &["-H", &bearer]);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "a JPEG");
+
+    // Logging in over HTTPS gives a Secure cookie.
+    let form = format!("token={TOKEN}");
+    let (head, _) = curl_https(&home, &port, "/login", &["--data-urlencode", &form]);
+    assert!(head.starts_with("HTTP/1.1 303"), "{head}");
+    let cookie = head
+        .lines()
+        .find(|l| l.starts_with("Set-Cookie: "))
+        .unwrap_or_else(|| panic!("no cookie in {head}"));
+    assert!(
+        cookie.ends_with("; Path=/; HttpOnly; SameSite=Strict; Secure"),
+        "{cookie}"
+    );
+
+    // Plain HTTP at the HTTPS port: a 400 saying so, and one log line.
+    let mut plain = TcpStream::connect(&addr).unwrap();
+    plain.set_read_timeout(Some(WAIT)).unwrap();
+    plain
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    plain.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.ends_with("this port speaks HTTPS: use https://"),
+        "{answer}"
+    );
+    let logged = serve.error_line("the plaintext request's line");
+    assert!(
+        logged.ends_with("rejected: plaintext HTTP at this TLS port: answered 400, use https://"),
+        "{logged}"
+    );
+}

@@ -28,14 +28,16 @@ pub fn serve_http_token(token: &str, args: &[&str]) -> (Serve, String) {
     serve_http_with(cmd, args)
 }
 
-/// Starts `cmd serve --listen 127.0.0.1:0 --http 127.0.0.1:0 ARGS`.
-fn serve_http_with(cmd: std::process::Command, args: &[&str]) -> (Serve, String) {
+/// Starts `cmd serve --listen 127.0.0.1:0 --http 127.0.0.1:0 ARGS`; returns it and the HTTP
+/// address (of `http://` or, with `--tls`, `https://`).
+pub fn serve_http_with(cmd: std::process::Command, args: &[&str]) -> (Serve, String) {
     let mut all = vec!["serve", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"];
     all.extend_from_slice(args);
     let serve = Serve::spawn_with(cmd, &all);
     let line = serve.line_starting("http on ");
     let addr = line
         .strip_prefix("http on http://")
+        .or_else(|| line.strip_prefix("http on https://"))
         .and_then(|a| a.strip_suffix('/'))
         .unwrap_or_else(|| panic!("http line was {line:?}"))
         .to_string();

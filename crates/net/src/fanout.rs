@@ -25,7 +25,7 @@ use crate::adapt::{Adapter, Counters};
 use crate::board::{Census, ProtocolFigures, ViewerFigures};
 use crate::conn::Conn;
 use crate::tcp_queue;
-use crate::tls::TlsServer;
+use crate::tls::{PlaintextAnswer, TlsServer};
 use crate::token::Token;
 
 /// Limits of a server; each has a documented default.
@@ -116,6 +116,12 @@ pub trait Protocol: Send + Sync + 'static {
     /// e.g. the server is full, or it asked for what cannot be made), which may come instead
     /// of [`write_start`](Protocol::write_start).
     fn write_end(&self, stream: &mut Conn, error: Option<&str>) -> io::Result<()>;
+
+    /// What this protocol's TLS port answers a peer that speaks plaintext: by default a
+    /// framewire error message telling it to add `--tls`.
+    fn plaintext_at_tls_port(&self) -> PlaintextAnswer {
+        PlaintextAnswer::framewire()
+    }
 
     /// Writes the one packet an [`Opening::One`] asked for, whole: by default its start, the
     /// packet and the goodbye.
@@ -606,7 +612,7 @@ fn serve_handshaken(
     let deadline = Instant::now() + cfg.handshake_timeout;
     let mut stream = match &cfg.tls {
         None => Conn::plain(stream),
-        Some(tls) => match tls.accept(stream, deadline) {
+        Some(tls) => match tls.accept(stream, deadline, &shared.protocol.plaintext_at_tls_port()) {
             Ok(conn) => conn,
             Err(e) => return reject(e),
         },

@@ -141,7 +141,10 @@ impl FramewireProtocol {
             }
             Err(_) if hello[0] == TLS_HANDSHAKE_BYTE && !stream.is_tls() => {
                 // A TLS client: answered in plaintext framewire, which it recognises.
-                crate::tls::answer_plaintext(stream.tcp(), crate::tls::PLAINTEXT_PORT);
+                crate::tls::answer_plaintext(
+                    stream.tcp(),
+                    &crate::tls::framewire_error(crate::tls::PLAINTEXT_PORT),
+                );
                 return Err("a TLS client at this plaintext port: told to drop --tls".into());
             }
             Err(e) => return Err(format!("not a framewire viewer: {e}")),

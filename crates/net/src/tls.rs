@@ -152,9 +152,14 @@ impl TlsServer {
     }
 
     /// Takes a connection on a TLS port: peeks its first byte, then runs the handshake before
-    /// `deadline`. A plaintext peer is told in plaintext to add `--tls`. Errors are one line
-    /// for the server's log.
-    pub fn accept(&self, tcp: TcpStream, deadline: Instant) -> Result<Conn, String> {
+    /// `deadline`. A plaintext peer gets `plaintext`: what its protocol says and what the log
+    /// says it was told. Errors are one line for the server's log.
+    pub fn accept(
+        &self,
+        tcp: TcpStream,
+        deadline: Instant,
+        plaintext: &PlaintextAnswer,
+    ) -> Result<Conn, String> {
         let timeout = || "sent no TLS handshake in time".to_string();
         let left = deadline.saturating_duration_since(Instant::now());
         tcp.set_read_timeout(Some(left.max(std::time::Duration::from_millis(1))))
@@ -167,13 +172,13 @@ impl TlsServer {
             Err(e) => return Err(format!("reading the TLS handshake: {e}")),
         }
         if first[0] != TLS_HANDSHAKE_BYTE {
-            let what = if first[0] == b'F' {
-                "plaintext framewire"
-            } else {
-                "something that is not TLS"
+            let what = match first[0] {
+                b'F' => "plaintext framewire",
+                b'A'..=b'Z' => "plaintext HTTP",
+                _ => "something that is not TLS",
             };
-            answer_plaintext(&tcp, EXPECTS_TLS);
-            return Err(format!("{what} at this TLS port: told to add --tls"));
+            answer_plaintext(&tcp, &plaintext.bytes);
+            return Err(format!("{what} at this TLS port: {}", plaintext.told));
         }
         let server = rustls::ServerConnection::new(Arc::clone(&self.config))
             .map_err(|e| format!("tls setup: {e}"))?;
@@ -194,15 +199,31 @@ impl TlsServer {
 /// What a TLS port answers a plaintext peer.
 pub const EXPECTS_TLS: &str = "it expects TLS: add --tls";
 
+/// What a protocol's TLS port answers a peer that speaks plaintext, in the protocol's own words.
+#[derive(Debug, Clone)]
+pub struct PlaintextAnswer {
+    /// The bytes sent back.
+    pub bytes: Vec<u8>,
+    /// What the server's log says the peer was told.
+    pub told: &'static str,
+}
+
+impl PlaintextAnswer {
+    /// A framewire error message: [`EXPECTS_TLS`].
+    pub fn framewire() -> PlaintextAnswer {
+        PlaintextAnswer {
+            bytes: framewire_error(EXPECTS_TLS),
+            told: "told to add --tls",
+        }
+    }
+}
+
 /// What a plaintext port answers a TLS client (which reads it as plaintext framewire).
 pub const PLAINTEXT_PORT: &str = "this port speaks plaintext framewire: drop --tls";
 
-/// Answers a peer that sent what this side cannot read (its first message is read and
-/// dropped, so that closing does not reset the answer away) with a framewire error message.
-pub(crate) fn answer_plaintext(tcp: &TcpStream, reason: &str) {
-    let _ = tcp.set_read_timeout(Some(std::time::Duration::from_millis(200)));
-    let mut sink = [0u8; 4096];
-    let _ = (&*tcp).read(&mut sink);
+/// A framewire error message saying `reason`: what a framewire peer reads where it expected a
+/// stream.
+pub(crate) fn framewire_error(reason: &str) -> Vec<u8> {
     let reason = &reason.as_bytes()[..reason.len().min(crate::wire::MAX_ERROR_TEXT as usize)];
     let header = crate::wire::FrameHeader {
         kind: crate::wire::MessageKind::Error,
@@ -212,7 +233,16 @@ pub(crate) fn answer_plaintext(tcp: &TcpStream, reason: &str) {
     };
     let mut message = header.to_bytes().to_vec();
     message.extend_from_slice(reason);
-    let _ = (&*tcp).write_all(&message);
+    message
+}
+
+/// Answers a peer that sent what this side cannot read with `answer` (its first message is
+/// read and dropped first, so that closing does not reset the answer away).
+pub(crate) fn answer_plaintext(tcp: &TcpStream, answer: &[u8]) {
+    let _ = tcp.set_read_timeout(Some(std::time::Duration::from_millis(200)));
+    let mut sink = [0u8; 4096];
+    let _ = (&*tcp).read(&mut sink);
+    let _ = (&*tcp).write_all(answer);
     let _ = tcp.shutdown(std::net::Shutdown::Write);
     // Wait (briefly) for the peer to close, so that the answer is read before the socket goes.
     let _ = (&*tcp).read(&mut sink);

@@ -39,6 +39,9 @@
 //! `SameSite=Strict`, `Path=/`, and `Secure` over TLS) and a 303 to `/`; a wrong one gets the
 //! form again with a line saying so, and counts against the address like a wrong Bearer token
 //! or a wrong framewire proof ([`Failures`]): an address that keeps failing is answered 429.
+//!
+//! With the server's TLS identity in its [`ServerConfig`], it serves HTTPS: the fan-out does the
+//! TLS handshake, and a plaintext request at the port is answered 400, "use https://".
 
 pub mod stats;
 
@@ -54,6 +57,7 @@ use crate::conn::Conn;
 use crate::fanout::{
     Fanout, Opening, Protocol, ServerConfig, ServerEvent, is_timeout, read_full, write_parts,
 };
+use crate::tls::PlaintextAnswer;
 use crate::token::{Failures, Token};
 
 /// The multipart boundary of `/stream`.
@@ -111,8 +115,7 @@ pub struct HttpProtocol {
     token: Option<Token>,
     /// Wrong tokens per address, at the login form and as Bearer.
     failures: Failures,
-    /// Whether the connections are TLS: the cookie is then `Secure`. HTTPS sets it where it
-    /// wraps the connections (issue 21, item 2); plain HTTP leaves it false.
+    /// Whether the connections are TLS (HTTPS): the cookie is then `Secure`.
     tls: bool,
 }
 
@@ -148,6 +151,7 @@ impl HttpProtocol {
     ) -> io::Result<Fanout> {
         let mut protocol = HttpProtocol::new(Arc::clone(&ladder), Arc::clone(&board));
         protocol.token = config.token.clone();
+        protocol.tls = config.tls.is_some();
         let fanout = Fanout::bind(addr, protocol, ladder, config, on_event)?;
         board.watch(&fanout);
         Ok(fanout)
@@ -482,6 +486,21 @@ fn form_field(body: &[u8], name: &str) -> Result<Vec<u8>, String> {
 impl Protocol for HttpProtocol {
     fn name(&self) -> &'static str {
         "http"
+    }
+
+    fn plaintext_at_tls_port(&self) -> PlaintextAnswer {
+        let body = "this port speaks HTTPS: use https://";
+        PlaintextAnswer {
+            bytes: format!(
+                "HTTP/1.1 400 Bad Request\r\n\
+                 Content-Type: text/plain; charset=utf-8\r\n\
+                 Content-Length: {}\r\n\
+                 Connection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes(),
+            told: "answered 400, use https://",
+        }
     }
 
     fn read_request(&self, stream: &mut Conn, timeout: Duration) -> Result<Opening, String> {
