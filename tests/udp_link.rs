@@ -7,18 +7,17 @@
 //! at least 90% of the frames shown.
 //!
 //! A UDP call (`chat --transport udp`, each side sending the same stream) crosses the same link
-//! in both directions at once, after one-way TCP in the same run: each direction must show at
-//! least 80% of the frames; its p99 is reported, not bounded. Two encoders and two decoders share
-//! the machine's two cores, and on a busy machine the call's p99 moved between 0.77 and 1.04 of
-//! TCP's and its share between 81% and 91% (`cargo xtask bench`'s `udp chat` rows, in release,
-//! carry the targets; docs/performance.md has the figures).
+//! in both directions at once, after one-way TCP in the same run, with the same bounds for each
+//! direction. On a quiet machine the call's p99 is about a quarter of TCP's and it shows 97-99% of
+//! the frames; two encoders and two decoders share the two cores, so a stall elsewhere can spoil
+//! it, and the call is measured once more before the test fails (docs/performance.md has figures).
 //!
 //! Needs root (netbed); skips with the reason otherwise, fails under `FRAMEWIRE_REQUIRE_ALL=1`.
 //! `FRAMEWIRE_LINK_REPORT=1` prints the figures.
 
 use std::time::Duration;
 
-use framewire_netbed::{Link, Side};
+use framewire_netbed::{Link, Side, Testbed};
 use serde_json::Value;
 
 mod common;
@@ -38,7 +37,7 @@ fn f64_of(s: &Value, key: &str) -> f64 {
 }
 
 /// Figures of one transport: (p50 ms, p99 ms, share of the frames sent that were shown).
-fn run(bed: &framewire_netbed::Testbed, transport: &str) -> (f64, f64, f64, Value) {
+fn run(bed: &Testbed, transport: &str) -> (f64, f64, f64, Value) {
     let listen = format!("{}:0", bed.a().addr());
     let serve = Serve::start_in(
         Some((bed, Side::A)),
@@ -142,7 +141,29 @@ fn over_a_lossy_distant_link_both_directions_of_a_udp_call_do_what_udp_does_one_
     else {
         return;
     };
-    let (_, t99, _, _) = run(&bed, "tcp");
+    let report = std::env::var("FRAMEWIRE_LINK_REPORT").is_ok_and(|v| v == "1");
+    let mut failed = Vec::new();
+    for _ in 0..2 {
+        let (line, short) = call_against_tcp(&bed);
+        if report {
+            eprintln!("{line}");
+            return;
+        }
+        if short.is_empty() {
+            return;
+        }
+        failed.push(format!(
+            "{line}: want each direction's p99 <= 0.7 of TCP's and >= 90% of the frames; {}",
+            short.join(", ")
+        ));
+    }
+    panic!("in both runs:\n{}", failed.join("\n"));
+}
+
+/// One run on `bed`: one-way TCP, then a UDP call. Returns the figures' line and the
+/// directions that missed the bounds.
+fn call_against_tcp(bed: &Testbed) -> (String, Vec<&'static str>) {
+    let (_, t99, _, _) = run(bed, "tcp");
     let side = [
         "--transport",
         "udp",
@@ -160,10 +181,10 @@ fn over_a_lossy_distant_link_both_directions_of_a_udp_call_do_what_udp_does_one_
         "1s",
     ];
     let listen = format!("{}:0", bed.a().addr());
-    let mut listener = Serve::chat_in(Some((&bed, Side::A)), &listen, &side);
+    let mut listener = Serve::chat_in(Some((bed, Side::A)), &listen, &side);
     let addr = listener.addr.trim_start_matches("udp://").to_string();
     let caller = spawn_call_in(
-        Some((&bed, Side::B)),
+        Some((bed, Side::B)),
         &addr,
         &[&side[..], &["--frames", FRAMES]].concat(),
     );
@@ -187,14 +208,13 @@ fn over_a_lossy_distant_link_both_directions_of_a_udp_call_do_what_udp_does_one_
         b_to_a.1,
         b_to_a.2 * 100.0,
     );
-    if std::env::var("FRAMEWIRE_LINK_REPORT").is_ok_and(|v| v == "1") {
-        eprintln!("{line}\ncalled: {called}\nlistened: {listened}");
-        return;
-    }
-    for (what, (_, _, share)) in [("A to B", a_to_b), ("B to A", b_to_a)] {
-        assert!(
-            share >= 0.80,
-            "{line}: want {what} to show >= 80% of the frames"
-        );
-    }
+    let short = [("A to B", a_to_b), ("B to A", b_to_a)]
+        .into_iter()
+        .filter(|(_, (_, p99, share))| *share < 0.90 || *p99 > 0.7 * t99)
+        .map(|(what, _)| what)
+        .collect();
+    (
+        format!("{line}\ncalled: {called}\nlistened: {listened}"),
+        short,
+    )
 }
