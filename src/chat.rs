@@ -59,7 +59,8 @@ pub struct ChatArgs {
     /// --source test)
     #[arg(long)]
     verify_test_pattern: bool,
-    /// Time without data from the peer before the connection counts as lost
+    /// Time without data from the peer before the connection counts as lost; with --listen,
+    /// also how long a lost caller has to call back before the line is free for another
     #[arg(long, default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
     idle_timeout: Duration,
     /// Time one write to the peer may block before the connection counts as stalled
@@ -446,7 +447,7 @@ fn calls(
                     }
                     _ => {}
                 }
-                print_event(event, &mut live);
+                print_event(event, args.listen.is_some(), &mut live);
             },
         );
         live.end();
@@ -474,7 +475,7 @@ fn sending_status(report: &PeerReport) -> String {
 }
 
 /// Tells the user what the receiving half did, on stderr.
-fn print_event(event: ReceiveEvent<'_>, live: &mut LiveLine) {
+fn print_event(event: ReceiveEvent<'_>, listening: bool, live: &mut LiveLine) {
     let line = match event {
         ReceiveEvent::Frame(stats) => {
             live.show_stats(stats);
@@ -499,9 +500,19 @@ fn print_event(event: ReceiveEvent<'_>, live: &mut LiveLine) {
             live.end();
             format!("receiving: moved to {placement}")
         }
+        ReceiveEvent::Lost(e) if listening => {
+            live.end();
+            format!(
+                "{}; waiting for the caller to call back",
+                framewire_session::chain(e)
+            )
+        }
         ReceiveEvent::Lost(e) => {
             live.end();
             format!("{}; calling again", framewire_session::chain(e))
+        }
+        ReceiveEvent::StillReconnecting(e) if listening => {
+            format!("still waiting: {}", framewire_session::chain(e))
         }
         ReceiveEvent::StillReconnecting(e) => {
             format!("still calling: {}", framewire_session::chain(e))

@@ -11,7 +11,7 @@
 //! ladder and drops stale frames exactly as `serve` does), and reads the peer's with a
 //! [`Client`]. A listener refuses a second caller ("busy") and a one-way viewer; a caller that
 //! lost its connection dials again with the same number, which the listener takes over the
-//! old call.
+//! old call, if it comes within the receiving half's read timeout (else the line is free).
 //!
 //! [`ChatListener`] and [`ChatDialer`] are the two sides' [`Connector`]s: each call (or redial)
 //! they make hands the sending half to their fan-out and returns the receiving half as a
@@ -273,20 +273,40 @@ impl Desk {
         self.changed.notify_all();
     }
 
-    /// Waits for the next connection to take; `None` once the desk is closed.
-    fn wait_offer(&self) -> Option<Offer> {
+    /// Waits for the next connection to take; `None` once the desk is closed. While a call is
+    /// on (its connection was lost and its caller may dial again), waits at most `redial`:
+    /// then that call is over, the line is free for any caller, and the error names the caller.
+    fn wait_offer(&self, redial: Duration) -> Result<Option<Offer>, String> {
         let mut state = self.lock();
+        let deadline = Instant::now() + redial;
         loop {
             if state.closed {
-                return None;
+                return Ok(None);
             }
             if let Some(offer) = state.offered.take() {
-                return Some(offer);
+                return Ok(Some(offer));
+            }
+            let Some(lost) = state.current.as_ref().map(|c| c.ip) else {
+                state = self
+                    .changed
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+                continue;
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                state.current = None;
+                return Err(format!(
+                    "the caller at {lost} did not call back within {:.1}s: the line is free \
+                     for the next call",
+                    redial.as_secs_f64()
+                ));
             }
             state = self
                 .changed
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
     }
 
@@ -388,11 +408,21 @@ impl Connector for ChatListener {
 
     /// Waits for the next call (or a lost call's redial) and returns its receiving half.
     fn connect(&self) -> Result<Box<dyn Subscription>, TransportError> {
-        let Some(offer) = self.desk.wait_offer() else {
-            return Err(TransportError {
-                retry: false,
-                source: "hung up while waiting for a call".into(),
-            });
+        // A lost caller has the idle timeout to call back.
+        let offer = match self.desk.wait_offer(self.config.read_timeout) {
+            Ok(Some(offer)) => offer,
+            Ok(None) => {
+                return Err(TransportError {
+                    retry: false,
+                    source: "hung up while waiting for a call".into(),
+                });
+            }
+            Err(gone) => {
+                return Err(TransportError {
+                    retry: true,
+                    source: gone.into(),
+                });
+            }
         };
         let generation = offer.generation;
         match Client::after_opening(offer.stream, offer.peer, offer.read, self.config.clone()) {
