@@ -85,6 +85,27 @@ impl Conn {
         self.tls.is_some()
     }
 
+    /// Fills `out` with keying material exported from the TLS session (RFC 8446 section 7.5):
+    /// both ends get the same bytes for the same `label` and `context`. An error on a plain
+    /// connection.
+    pub fn export_keying_material(
+        &self,
+        out: &mut [u8],
+        label: &[u8],
+        context: &[u8],
+    ) -> io::Result<()> {
+        let Some(tls) = &self.tls else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "keying material needs a TLS connection",
+            ));
+        };
+        lock(&tls.conn)
+            .export_keying_material(out, label, Some(context))
+            .map(drop)
+            .map_err(io::Error::other)
+    }
+
     /// The TCP socket under it (for its queue, its `TCP_INFO`, its timeouts).
     pub fn tcp(&self) -> &TcpStream {
         &self.tcp

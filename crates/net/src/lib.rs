@@ -161,6 +161,10 @@
 //! 12 width wanted (u32, 0 = the server's choice), 16 the cookie (16 bytes, zero in the first
 //! hello), 32 the token's proof (32 bytes, zero when none is asked for).
 //!
+//! With `--tls` every datagram here travels sealed, whole, under keys that a TLS control
+//! connection on the TCP port of the same number exported: the `udp::seal` module draws the
+//! sealed layout and `udp::control` the control connection.
+//!
 //! A call over UDP (`chat --transport udp`, the `udp::chat` module) is a session each way: the
 //! caller serves its stream on a port of its own and joins the listener's with a call number
 //! and that port; the listener takes the call (or ends the hello with "busy: already in a

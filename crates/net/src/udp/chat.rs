@@ -26,8 +26,10 @@ use framewire_core::{
     Subscription, TransportError,
 };
 
-use super::client::{UdpClientConfig, UdpLosses, UdpSubscription};
+use super::client::{Sealing, UdpClientConfig, UdpLosses, UdpSubscription};
+use super::control::{self, Entry, Registered};
 use super::datagram::HelloMsg;
+use super::seal::{Session, StreamKeys};
 use super::server::{Admit, UdpConfig, UdpServer};
 use crate::chat::{BUSY, NOT_A_VIEWER};
 use crate::fanout::ServerEvent;
@@ -42,12 +44,14 @@ pub struct UdpCallConfig {
 }
 
 /// The caller a listener is in a call with, waiting for its receiving side to join back.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Offer {
     /// The caller's server.
     at: SocketAddr,
     call: u16,
     generation: u64,
+    /// A sealed call: the caller's stream's keys, from its control connection.
+    keys: Option<Arc<StreamKeys>>,
 }
 
 #[derive(Default)]
@@ -73,7 +77,13 @@ impl Desk {
 
     /// Takes the hello of `peer` for call `call` (its server on `port`), unless another call
     /// is on; the same call joining again (its stream was lost) is taken over the old one.
-    fn take_call(&self, peer: SocketAddr, call: u16, port: u16) -> Result<(), String> {
+    fn take_call(
+        &self,
+        peer: SocketAddr,
+        call: u16,
+        port: u16,
+        keys: Option<Arc<StreamKeys>>,
+    ) -> Result<(), String> {
         let mut state = self.lock();
         if call == 0 {
             return Err(NOT_A_VIEWER.into());
@@ -96,6 +106,7 @@ impl Desk {
             at: SocketAddr::new(peer.ip(), port),
             call,
             generation,
+            keys,
         });
         self.changed.notify_all();
         Ok(())
@@ -141,6 +152,7 @@ pub struct UdpChatListener {
     request: Request,
     client: UdpClientConfig,
     losses: Arc<UdpLosses>,
+    fingerprint: Option<String>,
 }
 
 impl UdpChatListener {
@@ -157,10 +169,19 @@ impl UdpChatListener {
         on_event: impl Fn(ServerEvent) + Send + Sync + 'static,
     ) -> io::Result<UdpChatListener> {
         let desk = Arc::new(Desk::default());
+        let fingerprint = config
+            .server
+            .tls
+            .as_ref()
+            .map(|t| t.fingerprint().to_string());
+        let sealed = fingerprint.is_some();
         let admit = {
             let desk = Arc::clone(&desk);
-            Admit(Arc::new(move |peer, hello| {
-                desk.take_call(peer, hello.call, hello.port)
+            Admit(Arc::new(move |peer, hello, keys| {
+                if sealed && keys.is_none() && hello.call != 0 {
+                    return Err("a call over TLS needs the caller's stream keys".into());
+                }
+                desk.take_call(peer, hello.call, hello.port, keys.cloned())
             }))
         };
         // Two: a rejoin may arrive before the lost subscription's silence ends it.
@@ -176,7 +197,13 @@ impl UdpChatListener {
             request,
             client: config.client,
             losses,
+            fingerprint,
         })
+    }
+
+    /// With TLS, the certificate's fingerprint (`sha256:HEX`) callers may pin.
+    pub fn tls_fingerprint(&self) -> Option<&str> {
+        self.fingerprint.as_deref()
     }
 
     /// The address actually bound.
@@ -213,14 +240,21 @@ impl Connector for UdpChatListener {
         let config = UdpClientConfig {
             call: offer.call,
             port: 0,
+            tls: None,
             ..self.client.clone()
         };
-        match UdpSubscription::join(offer.at, self.request, config, Arc::clone(&self.losses)) {
+        let sealed = offer.keys.as_ref().map(|keys| Sealing {
+            session: Arc::new(Session::viewer(keys)),
+            _control: None,
+        });
+        let losses = Arc::clone(&self.losses);
+        match UdpSubscription::join_sealed(offer.at, self.request, config, losses, sealed) {
             Ok(subscription) => Ok(Box::new(UdpCallHalf {
                 subscription,
                 peer: offer.at,
                 server: Arc::clone(&self.server),
                 desk: Some((Arc::clone(&self.desk), offer.generation)),
+                _registered: None,
             })),
             Err(e) => {
                 self.desk.end(offer.generation);
@@ -264,7 +298,7 @@ impl UdpChatDialer {
             probe.connect(addr)?;
             SocketAddr::new(probe.local_addr()?.ip(), 0)
         };
-        let admit = Admit(Arc::new(move |peer: SocketAddr, hello: &HelloMsg| {
+        let admit = Admit(Arc::new(move |peer: SocketAddr, hello: &HelloMsg, _| {
             if peer.ip() == addr.ip() && hello.call == call {
                 Ok(())
             } else {
@@ -276,6 +310,9 @@ impl UdpChatDialer {
         let server = UdpConfig {
             max_viewers: 2,
             admit: Some(admit),
+            // Its streams are keyed by its own control connection to the listener.
+            tls: None,
+            sealed: config.client.tls.is_some(),
             ..config.server
         };
         let server = UdpServer::bind(local, ladder, fps, server, on_event)?;
@@ -309,19 +346,42 @@ impl Connector for UdpChatDialer {
         format!("udp://{}", self.addr)
     }
 
-    /// Joins the listener's stream, announcing this side's; the listener joins back.
+    /// Joins the listener's stream, announcing this side's; the listener joins back. With
+    /// TLS, a control connection to the listener first keys both streams.
     fn connect(&self) -> Result<Box<dyn Subscription>, TransportError> {
-        let subscription = UdpSubscription::join(
+        let (sealed, registered) = match (&self.client.tls, self.server.sessions()) {
+            (Some(tls), Some(sessions)) => {
+                let timeout = std::time::Duration::from_secs(3);
+                let (control, keys, caller) = control::dial(self.addr, tls, true, timeout)?;
+                let caller = caller.expect("a call's control connection exports both streams");
+                let registered = sessions.insert(Entry {
+                    session: Arc::new(Session::server(&caller)),
+                    caller: None,
+                });
+                let sealing = Sealing {
+                    session: Arc::new(Session::viewer(&keys)),
+                    _control: Some(control),
+                };
+                (Some(sealing), Some(registered))
+            }
+            _ => (None, None),
+        };
+        let subscription = UdpSubscription::join_sealed(
             self.addr,
             self.request,
-            self.client.clone(),
+            UdpClientConfig {
+                tls: None,
+                ..self.client.clone()
+            },
             Arc::clone(&self.losses),
+            sealed,
         )?;
         Ok(Box::new(UdpCallHalf {
             subscription,
             peer: self.addr,
             server: Arc::clone(&self.server),
             desk: None,
+            _registered: registered,
         }))
     }
 }
@@ -334,6 +394,8 @@ struct UdpCallHalf {
     server: Arc<UdpServer>,
     /// A listener's desk and this call's generation there.
     desk: Option<(Arc<Desk>, u64)>,
+    /// A sealed caller: the session its listener joins its stream under, while the call is on.
+    _registered: Option<Registered>,
 }
 
 impl Drop for UdpCallHalf {

@@ -16,9 +16,12 @@ use framewire_core::{
     TransportError,
 };
 
+use super::control::{self, Control};
 use super::datagram::{self, Datagram, HelloMsg, PREFIX_LEN, ReportMsg};
 use super::reassembly::{Complete, Losses, Reassembler};
+use super::seal::Session;
 use crate::client::NetError;
+use crate::tls::TlsClient;
 use crate::token::Token;
 use crate::wire::{SWITCH_LEN, Switch};
 
@@ -44,6 +47,9 @@ pub struct UdpClientConfig {
     pub call: u16,
     /// A caller: the port its own stream is served on, for the listener to join; else 0.
     pub port: u16,
+    /// Seal the datagrams under keys from a TLS control connection to the server, whose
+    /// certificate is trusted as this says ([`super::control`]). Default none.
+    pub tls: Option<TlsClient>,
 }
 
 impl Default for UdpClientConfig {
@@ -54,6 +60,7 @@ impl Default for UdpClientConfig {
             token: None,
             call: 0,
             port: 0,
+            tls: None,
         }
     }
 }
@@ -99,9 +106,44 @@ impl Connector for UdpConnector {
     }
 }
 
+/// The viewer's socket, and how its datagrams are sealed.
+struct Wire {
+    socket: UdpSocket,
+    sealed: Option<Sealing>,
+    scratch: Vec<u8>,
+}
+
+/// A sealed stream's viewer end, and the control connection that keyed it (held open while
+/// the stream runs; a listener joining its caller's stream has none of its own).
+pub(crate) struct Sealing {
+    pub(crate) session: Arc<Session>,
+    pub(crate) _control: Option<Control>,
+}
+
+impl Wire {
+    fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match &self.sealed {
+            None => self.socket.send(bytes).map(drop),
+            Some(sealed) => {
+                sealed.session.seal(bytes, &mut self.scratch);
+                self.socket.send(&self.scratch).map(drop)
+            }
+        }
+    }
+
+    /// Where the datagram in `buf` is once opened; `None` when it is sealed wrong or not at
+    /// all on a sealed stream.
+    fn open(&self, buf: &mut [u8]) -> Option<std::ops::Range<usize>> {
+        match &self.sealed {
+            None => Some(0..buf.len()),
+            Some(sealed) => sealed.session.open(buf).ok(),
+        }
+    }
+}
+
 /// One joined viewer's stream.
 pub struct UdpSubscription {
-    socket: UdpSocket,
+    wire: Wire,
     peer: SocketAddr,
     placement: Placement,
     prefix: [u8; SWITCH_LEN],
@@ -128,13 +170,34 @@ fn lost(peer: SocketAddr, source: io::Error) -> TransportError {
 }
 
 impl UdpSubscription {
-    /// Joins the server at `addr`: hello, the cookie echoed (with the token's proof when
-    /// asked), then the start.
+    /// Joins the server at `addr`: with `tls`, its control connection first; then hello, the
+    /// cookie echoed (with the token's proof when asked), then the start.
     pub fn join(
         addr: SocketAddr,
         request: Request,
         config: UdpClientConfig,
         losses: Arc<UdpLosses>,
+    ) -> Result<UdpSubscription, TransportError> {
+        let sealed = match &config.tls {
+            None => None,
+            Some(tls) => {
+                let (control, keys, _) = control::dial(addr, tls, false, JOIN_TIMEOUT)?;
+                Some(Sealing {
+                    session: Arc::new(Session::viewer(&keys)),
+                    _control: Some(control),
+                })
+            }
+        };
+        UdpSubscription::join_sealed(addr, request, config, losses, sealed)
+    }
+
+    /// [`join`](Self::join) with the sealing decided already.
+    pub(crate) fn join_sealed(
+        addr: SocketAddr,
+        request: Request,
+        config: UdpClientConfig,
+        losses: Arc<UdpLosses>,
+        sealed: Option<Sealing>,
     ) -> Result<UdpSubscription, TransportError> {
         let any: SocketAddr = if addr.is_ipv4() {
             ([0, 0, 0, 0], 0).into()
@@ -148,6 +211,11 @@ impl UdpSubscription {
         }
         // Only the server's datagrams arrive on a connected socket.
         socket.connect(addr).map_err(|e| lost(addr, e))?;
+        let mut wire = Wire {
+            socket,
+            sealed,
+            scratch: Vec::new(),
+        };
         let mut hello = HelloMsg {
             request,
             call: config.call,
@@ -174,12 +242,16 @@ impl UdpSubscription {
                 ));
             }
             hello.write(&mut out);
-            socket.send(&out).map_err(|e| lost(addr, e))?;
+            wire.send(&out).map_err(|e| lost(addr, e))?;
             let wait_until = (now + HELLO_RETRY).min(deadline);
             while let Some(n) =
-                recv_until(&socket, &mut buf, wait_until).map_err(|e| lost(addr, e))?
+                recv_until(&wire.socket, &mut buf, wait_until).map_err(|e| lost(addr, e))?
             {
-                match datagram::parse(&buf[..n], 0) {
+                let Some(range) = wire.open(&mut buf[..n]) else {
+                    losses.dropped_datagrams.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                };
+                match datagram::parse(&buf[range], 0) {
                     Ok(Datagram::Cookie(c)) => {
                         cookie_seen = true;
                         hello.cookie = c.cookie;
@@ -194,7 +266,7 @@ impl UdpSubscription {
                     Ok(Datagram::Start(h)) => {
                         let now = Instant::now();
                         return Ok(UdpSubscription {
-                            socket,
+                            wire,
                             peer: addr,
                             placement: h.placement,
                             prefix: Switch {
@@ -242,7 +314,13 @@ impl UdpSubscription {
         self.report.bytes += n as u64;
         self.frame_bytes += n as u64;
         let max = self.config.max_payload.saturating_add(PREFIX_LEN as u32);
-        let fragment = match datagram::parse(&self.buf[..n], max) {
+        let Some(range) = self.wire.open(&mut self.buf[..n]) else {
+            self.losses
+                .dropped_datagrams
+                .fetch_add(1, Ordering::Relaxed);
+            return Step::Nothing;
+        };
+        let fragment = match datagram::parse(&self.buf[range], max) {
             Ok(Datagram::Fragment(f)) => f,
             Ok(Datagram::End(reason)) => return Step::Return(Ok(Received::End { reason })),
             Ok(Datagram::Rejoin) => {
@@ -344,7 +422,7 @@ impl Drop for UdpSubscription {
     fn drop(&mut self) {
         // Leaving: the server need not wait out its idle timeout.
         datagram::write_end(None, &mut self.out);
-        let _ = self.socket.send(&self.out);
+        let _ = self.wire.send(&self.out);
     }
 }
 
@@ -381,7 +459,7 @@ impl Subscription for UdpSubscription {
             let now = Instant::now();
             if now >= self.next_report {
                 self.report.write(&mut self.out);
-                self.socket.send(&self.out).map_err(|e| lost(peer, e))?;
+                self.wire.send(&self.out).map_err(|e| lost(peer, e))?;
                 self.next_report = now + REPORT_EVERY;
             }
             let idle = self.heard + self.config.idle_timeout;
@@ -399,7 +477,7 @@ impl Subscription for UdpSubscription {
             }
             let until = self.next_report.min(idle);
             let Some(n) =
-                recv_until(&self.socket, &mut self.buf, until).map_err(|e| lost(peer, e))?
+                recv_until(&self.wire.socket, &mut self.buf, until).map_err(|e| lost(peer, e))?
             else {
                 continue;
             };
@@ -411,12 +489,13 @@ impl Subscription for UdpSubscription {
             // Newest wins here too: datagrams already queued may complete a newer frame, and
             // an older one is not worth decoding then (a bounded number, so a fast stream
             // cannot keep this loop from returning).
-            self.socket
+            self.wire
+                .socket
                 .set_nonblocking(true)
                 .map_err(|e| lost(peer, e))?;
             let mut early = None;
             for _ in 0..MAX_DRAIN {
-                let n = match self.socket.recv(&mut self.buf) {
+                let n = match self.wire.socket.recv(&mut self.buf) {
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) => {
@@ -433,7 +512,8 @@ impl Subscription for UdpSubscription {
                     Step::Frame(newer, more) => (done, bytes) = (newer, bytes + more),
                 }
             }
-            self.socket
+            self.wire
+                .socket
                 .set_nonblocking(false)
                 .map_err(|e| lost(peer, e))?;
             if let Some(r) = early {

@@ -5,11 +5,15 @@
 //! - [`reassembly`]: frames back from datagrams, bounded, newest first.
 //! - [`server`]: [`UdpServer`], the publisher.
 //! - [`client`]: [`UdpConnector`] and [`UdpSubscription`], the viewer.
+//! - [`seal`] and [`control`]: `--tls`, datagrams sealed under keys a TLS control
+//!   connection exported.
 //! - [`chat`]: [`UdpChatListener`] and [`UdpChatDialer`], the two sides of a call: each a
 //!   server for the stream it sends and a subscription to the peer's (see that module).
 
+pub mod control;
 pub mod datagram;
 pub mod reassembly;
+pub mod seal;
 pub mod server;
 
 pub use server::{Admit, UdpConfig, UdpServer};

@@ -22,12 +22,15 @@ use framewire_core::{Ladder, Latest, Packet, Placement, Publisher, Waited};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use super::control::{ControlPort, Entry, Sessions};
 use super::datagram::{
     self, COOKIE_BYTES, CookieMsg, DEFAULT_MTU, Datagram, HelloMsg, Outgoing, ReportMsg,
 };
+use super::seal::{self, Session, StreamKeys};
 use crate::adapt::{Adapter, Counters};
 use crate::board::{Census, ProtocolFigures, ViewerFigures};
 use crate::fanout::{Rate, ServerEvent};
+use crate::tls::TlsServer;
 use crate::token::{self, Failures, Token};
 use crate::wire::{Handshake, Switch};
 
@@ -48,14 +51,23 @@ pub struct UdpConfig {
     /// (the default) takes one-way viewers and refuses a hello with a call number; a side of
     /// a call ([`super::chat`]) takes its peer only.
     pub admit: Option<Admit>,
+    /// Seal every datagram under keys from a TLS control connection on the TCP port with the
+    /// UDP port's number, which presents this identity ([`super::control`]). Default none.
+    pub tls: Option<TlsServer>,
+    /// Seal every datagram under sessions registered with [`UdpServer::sessions`] by the
+    /// caller itself, with no control port (a call's caller: its control connection is to
+    /// the listener). Implied by `tls`. Default false.
+    pub sealed: bool,
 }
 
-/// A rule for who may join: `Err(reason)` refuses the hello with that reason.
+/// A rule for who may join: `Err(reason)` refuses the hello with that reason. It also gets
+/// the caller's stream keys when the hello came sealed under a call's control connection.
 #[derive(Clone)]
 pub struct Admit(pub Arc<AdmitFn>);
 
 /// See [`Admit`].
-pub type AdmitFn = dyn Fn(SocketAddr, &HelloMsg) -> Result<(), String> + Send + Sync;
+pub type AdmitFn =
+    dyn Fn(SocketAddr, &HelloMsg, Option<&Arc<StreamKeys>>) -> Result<(), String> + Send + Sync;
 
 impl std::fmt::Debug for Admit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -72,6 +84,8 @@ impl Default for UdpConfig {
             fec: 8,
             token: None,
             admit: None,
+            tls: None,
+            sealed: false,
         }
     }
 }
@@ -83,12 +97,17 @@ pub struct Drops {
     pub malformed: AtomicU64,
     /// A hello whose cookie was wrong or stale (answered with a fresh cookie).
     pub bad_cookie: AtomicU64,
-    /// Reports from addresses that are not viewers (answered with a rejoin).
+    /// Reports from addresses that are not viewers (answered with a rejoin); sealed
+    /// datagrams of no session this server knows, or from another address than the session's.
     pub unknown: AtomicU64,
+    /// A sealed server: datagrams that were not sealed, or did not open (forged, damaged,
+    /// replayed).
+    pub unsealed: AtomicU64,
 }
 
 impl std::fmt::Display for Drops {
-    /// `udp datagrams dropped: 3 malformed, 1 with a stale cookie, 2 from no viewer`.
+    /// `udp datagrams dropped: 3 malformed, 1 with a stale cookie, 2 from no viewer`, and
+    /// `, 4 not sealed or not opening` when a sealed server dropped any such.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
         write!(
@@ -96,8 +115,12 @@ impl std::fmt::Display for Drops {
             "udp datagrams dropped: {} malformed, {} with a stale cookie, {} from no viewer",
             n(&self.malformed),
             n(&self.bad_cookie),
-            n(&self.unknown)
-        )
+            n(&self.unknown),
+        )?;
+        match n(&self.unsealed) {
+            0 => Ok(()),
+            u => write!(f, ", {u} not sealed or not opening"),
+        }
     }
 }
 
@@ -128,6 +151,8 @@ struct Viewer {
     pace: AtomicU64,
     /// Why it went, when it went of its own accord or fell silent.
     gone: Mutex<Option<Option<String>>>,
+    /// A sealed server: the session its datagrams are sealed under.
+    session: Option<Arc<Session>>,
 }
 
 struct Shared {
@@ -145,7 +170,9 @@ struct Shared {
     frames_out: AtomicU64,
     drops: Drops,
     failures: Failures,
-    on_event: Box<EventFn>,
+    on_event: Arc<EventFn>,
+    /// A sealed server's sessions.
+    sealed: Option<Arc<Sessions>>,
 }
 
 /// A running UDP server. Dropping it shuts it down.
@@ -153,6 +180,7 @@ pub struct UdpServer {
     addr: SocketAddr,
     shared: Arc<Shared>,
     receiver: Mutex<Option<JoinHandle<()>>>,
+    control: Mutex<Option<ControlPort>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -179,10 +207,35 @@ impl UdpServer {
                 ),
             ));
         }
-        let socket = UdpSocket::bind(addr)?;
+        let secret = token::challenge().map_err(io::Error::other)?;
+        let on_event: Arc<EventFn> = Arc::new(on_event);
+        let sealed = (config.sealed || config.tls.is_some()).then(Arc::default);
+        let mut tries = 0;
+        let (socket, control) = loop {
+            let socket = UdpSocket::bind(addr)?;
+            let Some((tls, sessions)) = config.tls.as_ref().zip(sealed.as_ref()) else {
+                break (socket, None);
+            };
+            let control = ControlPort::bind(
+                socket.local_addr()?,
+                tls.clone(),
+                Arc::clone(sessions),
+                config.idle_timeout,
+                config.max_viewers + 4,
+                Arc::clone(&on_event),
+            );
+            match control {
+                Ok(control) => break (socket, Some(control)),
+                // Port 0 picked a UDP port whose TCP twin is taken: pick again.
+                Err(e) if addr.port() == 0 && tries < 16 => {
+                    tracing::debug!("{e}");
+                    tries += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         socket.set_read_timeout(Some(TICK))?;
         let addr = socket.local_addr()?;
-        let secret = token::challenge().map_err(io::Error::other)?;
         let shared = Arc::new(Shared {
             socket,
             ladder,
@@ -197,7 +250,8 @@ impl UdpServer {
             frames_out: AtomicU64::new(0),
             drops: Drops::default(),
             failures: Failures::default(),
-            on_event: Box::new(on_event),
+            on_event,
+            sealed,
         });
         let inner = Arc::clone(&shared);
         let receiver = thread::Builder::new()
@@ -207,12 +261,18 @@ impl UdpServer {
             addr,
             shared,
             receiver: Mutex::new(Some(receiver)),
+            control: Mutex::new(control),
         })
     }
 
     /// The address bound.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// A sealed server's sessions (a caller registers the one its listener joins under).
+    pub fn sessions(&self) -> Option<Arc<Sessions>> {
+        self.shared.sealed.clone()
     }
 
     /// Datagrams dropped so far, by why.
@@ -291,6 +351,9 @@ impl Publisher for UdpServer {
             viewer.slot.close();
         }
         self.shared.changed.notify_all();
+        if let Some(mut control) = lock(&self.control).take() {
+            control.shutdown();
+        }
         if let Some(r) = lock(&self.receiver).take() {
             let _ = r.join();
         }
@@ -302,9 +365,38 @@ impl Publisher for UdpServer {
 }
 
 impl Shared {
+    /// Sends `bytes` to `to`; a sealed server seals them under `to`'s session, and sends
+    /// nothing to an address that has none.
     fn send(&self, bytes: &[u8], to: SocketAddr) {
-        if let Err(e) = self.socket.send_to(bytes, to) {
+        let result = match &self.sealed {
+            None => self.socket.send_to(bytes, to).map(drop),
+            Some(sessions) => match sessions.of_peer(to) {
+                Some(session) => self.send_sealed(&session, bytes, to, &mut Vec::new()),
+                None => return,
+            },
+        };
+        if let Err(e) = result {
             tracing::debug!(%to, "udp send failed: {e}");
+        }
+    }
+
+    /// Sends `bytes` sealed under `session`, through the `scratch` buffer.
+    fn send_sealed(
+        &self,
+        session: &Session,
+        bytes: &[u8],
+        to: SocketAddr,
+        scratch: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        session.seal(bytes, scratch);
+        self.socket.send_to(scratch, to).map(drop)
+    }
+
+    /// Sends `bytes` to a viewer, sealed under its session when it has one.
+    fn send_viewer(&self, viewer: &Viewer, bytes: &[u8], scratch: &mut Vec<u8>) -> io::Result<()> {
+        match &viewer.session {
+            Some(session) => self.send_sealed(session, bytes, viewer.peer, scratch),
+            None => self.socket.send_to(bytes, viewer.peer).map(drop),
         }
     }
 
@@ -390,7 +482,14 @@ fn receive_loop(shared: &Arc<Shared>) {
     let mut last_sweep = Instant::now();
     while !shared.stopping.load(Ordering::SeqCst) {
         match shared.socket.recv_from(&mut buf) {
-            Ok((n, peer)) => handle(shared, &buf[..n], peer, &mut out),
+            Ok((n, peer)) => match &shared.sealed {
+                None => handle(shared, &buf[..n], peer, None, &mut out),
+                Some(sessions) => {
+                    if let Some((range, entry)) = open(shared, sessions, &mut buf[..n], peer) {
+                        handle(shared, &buf[range], peer, Some(&entry), &mut out);
+                    }
+                }
+            },
             Err(e)
                 if matches!(
                     e.kind(),
@@ -409,21 +508,76 @@ fn receive_loop(shared: &Arc<Shared>) {
     }
 }
 
-/// Ends viewers that have been silent past the idle timeout.
-fn sweep(shared: &Shared) {
-    let idle = shared.config.idle_timeout;
-    for viewer in lock(&shared.viewers).iter() {
-        if lock(&viewer.heard).0.elapsed() > idle {
-            let mut gone = lock(&viewer.gone);
-            if gone.is_none() {
-                *gone = Some(Some(format!("no report for {}s", idle.as_secs_f64())));
-                viewer.slot.close();
+/// What a sealed server tells a hello that came unsealed (no longer than the hello).
+pub const NEEDS_TLS: &str = "its datagrams are sealed: add --tls";
+
+/// Opens a datagram at a sealed server: the range of `buf` that holds the datagram, and its
+/// session. An unsealed hello is told to add `--tls`, in no more bytes than it had; anything
+/// else that does not open is counted and dropped.
+fn open(
+    shared: &Shared,
+    sessions: &Sessions,
+    buf: &mut [u8],
+    peer: SocketAddr,
+) -> Option<(std::ops::Range<usize>, Entry)> {
+    let Some(id) = seal::session_of(buf) else {
+        shared.drops.unsealed.fetch_add(1, Ordering::Relaxed);
+        if let Ok(Datagram::Hello(_)) = datagram::parse(buf, 0) {
+            let mut out = Vec::new();
+            datagram::write_end(Some(NEEDS_TLS), &mut out);
+            if out.len() <= buf.len()
+                && let Err(e) = shared.socket.send_to(&out, peer)
+            {
+                tracing::debug!(%peer, "udp send failed: {e}");
             }
+        }
+        return None;
+    };
+    let Some(entry) = sessions.get(&id) else {
+        shared.drops.unknown.fetch_add(1, Ordering::Relaxed);
+        return None;
+    };
+    match entry.session.open(buf) {
+        Ok(range) if entry.session.answers(peer) => Some((range, entry)),
+        Ok(_) => {
+            shared.drops.unknown.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+        Err(e) => {
+            shared.drops.unsealed.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%peer, "sealed udp datagram dropped: {e}");
+            None
         }
     }
 }
 
-fn handle(shared: &Arc<Shared>, bytes: &[u8], peer: SocketAddr, out: &mut Vec<u8>) {
+/// Ends viewers that have been silent past the idle timeout, or whose control connection
+/// closed.
+fn sweep(shared: &Shared) {
+    let idle = shared.config.idle_timeout;
+    for viewer in lock(&shared.viewers).iter() {
+        let why = if viewer.session.as_ref().is_some_and(|s| s.is_closed()) {
+            "its TLS control connection closed".to_string()
+        } else if lock(&viewer.heard).0.elapsed() > idle {
+            format!("no report for {}s", idle.as_secs_f64())
+        } else {
+            continue;
+        };
+        let mut gone = lock(&viewer.gone);
+        if gone.is_none() {
+            *gone = Some(Some(why));
+            viewer.slot.close();
+        }
+    }
+}
+
+fn handle(
+    shared: &Arc<Shared>,
+    bytes: &[u8],
+    peer: SocketAddr,
+    sealed: Option<&Entry>,
+    out: &mut Vec<u8>,
+) {
     let parsed = match datagram::parse(bytes, 0) {
         Ok(d) => d,
         Err(e) => {
@@ -433,7 +587,7 @@ fn handle(shared: &Arc<Shared>, bytes: &[u8], peer: SocketAddr, out: &mut Vec<u8
         }
     };
     match parsed {
-        Datagram::Hello(hello) => on_hello(shared, &hello, peer, out),
+        Datagram::Hello(hello) => on_hello(shared, &hello, peer, sealed, out),
         Datagram::Report(report) => match shared.viewer(peer) {
             Some(viewer) => on_report(shared, &viewer, report),
             None => {
@@ -458,7 +612,13 @@ fn handle(shared: &Arc<Shared>, bytes: &[u8], peer: SocketAddr, out: &mut Vec<u8
     }
 }
 
-fn on_hello(shared: &Arc<Shared>, hello: &HelloMsg, peer: SocketAddr, out: &mut Vec<u8>) {
+fn on_hello(
+    shared: &Arc<Shared>,
+    hello: &HelloMsg,
+    peer: SocketAddr,
+    sealed: Option<&Entry>,
+    out: &mut Vec<u8>,
+) {
     let Some(period) = shared.cookie_period(peer, &hello.cookie) else {
         if hello.cookie != [0; COOKIE_BYTES] {
             shared.drops.bad_cookie.fetch_add(1, Ordering::Relaxed);
@@ -512,7 +672,7 @@ fn on_hello(shared: &Arc<Shared>, hello: &HelloMsg, peer: SocketAddr, out: &mut 
         shared.failures.succeeded(peer.ip());
     }
     let admitted = match &shared.config.admit {
-        Some(admit) => (admit.0)(peer, hello),
+        Some(admit) => (admit.0)(peer, hello, sealed.and_then(|e| e.caller.as_ref())),
         None if hello.call != 0 => Err(crate::framewire::NOT_A_CALL.into()),
         None => Ok(()),
     };
@@ -538,6 +698,7 @@ fn on_hello(shared: &Arc<Shared>, hello: &HelloMsg, peer: SocketAddr, out: &mut 
         rate: Mutex::new(Rate::new(Instant::now())),
         pace: AtomicU64::new(0),
         gone: Mutex::new(None),
+        session: sealed.map(|e| Arc::clone(&e.session)),
     });
     let count = {
         let mut viewers = lock(&shared.viewers);
@@ -676,7 +837,7 @@ impl Pacer {
 
 /// A viewer's sending thread: the newest packet, cut into datagrams, until it goes.
 fn deliver(shared: &Shared, viewer: &Viewer, mut placement: Placement) {
-    let (mut buf, mut parity) = (Vec::new(), Vec::new());
+    let (mut buf, mut parity, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
     let mut prefix = Switch { placement }.to_bytes();
     let burst = PACE_BURST * (shared.config.mtu + datagram::FRAGMENT_HEAD_LEN);
     let mut pacer = Pacer::new(burst, Instant::now());
@@ -708,7 +869,7 @@ fn deliver(shared: &Shared, viewer: &Viewer, mut placement: Placement) {
             if !wait.is_zero() {
                 thread::sleep(wait);
             }
-            shared.socket.send_to(d, viewer.peer).map(drop)
+            shared.send_viewer(viewer, d, &mut scratch)
         });
         match result {
             Ok(Ok(())) => {}
@@ -722,12 +883,16 @@ fn deliver(shared: &Shared, viewer: &Viewer, mut placement: Placement) {
         shared.frames_out.fetch_add(1, Ordering::SeqCst);
     };
     let error = error.flatten();
-    if shared.stopping.load(Ordering::SeqCst) {
-        datagram::write_end(None, &mut buf);
-        shared.send(&buf, viewer.peer);
-    } else if let Some(e) = &error {
-        datagram::write_end(Some(e), &mut buf);
-        shared.send(&buf, viewer.peer);
+    let end = if shared.stopping.load(Ordering::SeqCst) {
+        Some(None)
+    } else {
+        error.as_ref().map(|e| Some(e.as_str()))
+    };
+    if let Some(reason) = end {
+        datagram::write_end(reason, &mut buf);
+        if let Err(e) = shared.send_viewer(viewer, &buf, &mut scratch) {
+            tracing::debug!(peer = %viewer.peer, "udp send failed: {e}");
+        }
     }
     let (on, to) = (
         viewer.on.load(Ordering::Relaxed),
