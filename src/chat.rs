@@ -74,7 +74,8 @@ pub struct ChatArgs {
     net: TransportArgs,
     /// Speak TLS. The listener presents --tls-cert/--tls-key, else the self-signed certificate
     /// kept in the config folder (as serve --tls); the caller trusts it as view --tls does (on
-    /// first use through known_hosts, or --tls-pin, or --tls-ca)
+    /// first use through known_hosts, or --tls-pin, or --tls-ca). With --transport udp, both
+    /// streams' datagrams are sealed under keys from the caller's TLS control connection
     #[arg(long)]
     tls: bool,
     /// With --tls --listen: the certificate chain to present (PEM)
@@ -190,6 +191,9 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
         }
         Side::UdpListen(l) => {
             println!("listening on udp://{}", l.local_addr());
+            if let Some(fingerprint) = l.tls_fingerprint() {
+                println!("tls fingerprint {fingerprint}");
+            }
             let _ = std::io::stdout().flush();
         }
         Side::Dial(_) | Side::UdpDial(_) => {}
@@ -299,17 +303,16 @@ fn open_side(
     let fps = prepared.fps;
     let request = Request::default();
     if args.net.transport == Transport::Udp {
-        if args.tls {
-            anyhow::bail!("--tls works with --transport tcp only");
-        }
         let config = UdpCallConfig {
             server: framewire_net::udp::UdpConfig {
                 token: config.server.token.clone(),
+                tls: config.server.tls.clone(),
                 ..args.net.udp(args.idle_timeout)
             },
             client: UdpClientConfig {
                 idle_timeout: args.idle_timeout,
                 token: config.client.token,
+                tls: config.client.tls,
                 ..UdpClientConfig::default()
             },
         };

@@ -59,7 +59,9 @@ pub struct ServeArgs {
     /// [default: 5s]
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     idle_timeout: Option<Duration>,
-    /// Speak TLS on --listen (viewers need view --tls), and HTTPS on --http. Without
+    /// Speak TLS on --listen (viewers need view --tls), and HTTPS on --http. With --transport
+    /// udp, every datagram is sealed under keys from a TLS control connection on the TCP port
+    /// of the same number. Without
     /// --tls-cert/--tls-key, a self-signed certificate is made once and kept in the config
     /// folder ($XDG_CONFIG_HOME/framewire or ~/.config/framewire: tls-cert.pem, tls-key.pem
     /// readable by you alone), so viewers that trusted it on first use still do after a
@@ -200,15 +202,13 @@ fn bind(
 ) -> anyhow::Result<Bound> {
     crate::args::warn_if_open(args.listen, config.token.is_some(), "--listen");
     if args.net.transport == Transport::Udp {
-        if config.tls.is_some() {
-            anyhow::bail!("--tls works with --transport tcp only");
-        }
         let idle = args
             .idle_timeout
             .unwrap_or(UdpConfig::default().idle_timeout);
         let config = UdpConfig {
             max_viewers: config.max_viewers,
             token: config.token,
+            tls: config.tls,
             ..args.net.udp(idle)
         };
         let server = UdpServer::bind(args.listen, ladder, fps, config, print_event)

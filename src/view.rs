@@ -69,7 +69,8 @@ pub struct ViewArgs {
     token_file: Option<PathBuf>,
     /// Speak TLS to a server started with serve --tls. Its certificate is trusted on first use,
     /// as ssh does: recorded in known_hosts in the config folder ($XDG_CONFIG_HOME/framewire or
-    /// ~/.config/framewire) and refused later if it changed
+    /// ~/.config/framewire) and refused later if it changed. With --transport udp, TLS runs on a
+    /// control connection and the datagrams are sealed under its keys
     #[arg(long)]
     tls: bool,
     /// With --tls: trust only the certificate with this fingerprint (as serve --tls prints it);
@@ -106,9 +107,6 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
         args.tls_ca.as_deref(),
         &args.connect,
     )?;
-    if tls.is_some() && args.transport == Transport::Udp {
-        anyhow::bail!("--tls works with --transport tcp only");
-    }
     let token = (token, tls);
     let signal = Arc::new(StopSignal::default());
     let on_ctrlc = Arc::clone(&signal);
@@ -175,6 +173,7 @@ fn receive_into(
             max_payload: args.max_payload,
             idle_timeout: args.idle_timeout,
             token: token.clone(),
+            tls: tls.clone(),
             ..UdpClientConfig::default()
         },
         losses: Arc::clone(losses),

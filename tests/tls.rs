@@ -656,3 +656,275 @@ fn serve_http_with_tls_is_https_with_the_same_certificate_and_plaintext_gets_400
         "{logged}"
     );
 }
+
+/// Datagrams a relay saw: (from the server, bytes), in arrival order.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(bool, Vec<u8>)>>>;
+
+/// Every datagram between a viewer and a server, relayed (each of the viewer's sent twice: a
+/// replay): a UDP socket and, on the same port number, a TCP listener that pipes the control
+/// connection through.
+struct Relay {
+    addr: String,
+    seen: Seen,
+}
+
+impl Relay {
+    fn to(server: &str) -> Relay {
+        use std::net::{TcpListener, UdpSocket};
+        let server: std::net::SocketAddr = server.parse().unwrap();
+        let (udp, tcp) = (0..32)
+            .find_map(|_| {
+                let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+                let tcp = TcpListener::bind(udp.local_addr().unwrap()).ok()?;
+                Some((udp, tcp))
+            })
+            .expect("a UDP port whose TCP twin is free");
+        let addr = udp.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            for conn in tcp.incoming() {
+                let Ok(viewer) = conn else { return };
+                let Ok(upstream) = TcpStream::connect(server) else {
+                    return;
+                };
+                let (mut a, mut b) = (viewer.try_clone().unwrap(), upstream.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut a, &mut b);
+                    let _ = b.shutdown(std::net::Shutdown::Write);
+                });
+                let (mut a, mut b) = (upstream, viewer);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut a, &mut b);
+                    let _ = b.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        let seen = Seen::default();
+        let record = std::sync::Arc::clone(&seen);
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65_536];
+            let mut viewer = None;
+            while let Ok((n, from)) = udp.recv_from(&mut buf) {
+                let from_server = from == server;
+                let to = if from_server { viewer } else { Some(server) };
+                if !from_server {
+                    viewer = Some(from);
+                }
+                record
+                    .lock()
+                    .unwrap()
+                    .push((from_server, buf[..n].to_vec()));
+                if let Some(to) = to {
+                    let _ = udp.send_to(&buf[..n], to);
+                    if !from_server {
+                        let _ = udp.send_to(&buf[..n], to);
+                    }
+                }
+            }
+        });
+        Relay { addr, seen }
+    }
+
+    fn take(&self) -> Vec<(bool, Vec<u8>)> {
+        std::mem::take(&mut *self.seen.lock().unwrap())
+    }
+}
+
+#[test]
+fn udp_with_tls_seals_every_datagram_and_mixups_and_wrong_tokens_get_one_line() {
+    let home = Home::new();
+    let mut cmd = home.framewire();
+    cmd.env("FRAMEWIRE_TOKEN", TOKEN);
+    let serve = Serve::spawn_with(
+        cmd,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--codec",
+            "jpeg",
+            "--tls",
+            "--transport",
+            "udp",
+        ],
+    );
+    let fp = fingerprint_of(&serve);
+    let addr = serve.addr.strip_prefix("udp://").unwrap().to_string();
+    let relay = Relay::to(&addr);
+    let mut serve = serve;
+    let view = |at: &str, token: &str, args: &[&str]| {
+        let child = home
+            .framewire()
+            .env("FRAMEWIRE_TOKEN", token)
+            .args(["view", "--headless", "--transport", "udp", "--connect", at])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        finish_view(child)
+    };
+    let tls = ["--tls", "--tls-pin", &fp];
+    let watched = stats(&view(
+        &relay.addr,
+        TOKEN,
+        &[
+            &tls[..],
+            &["--frames", "10", "--stats", "json", "--verify-test-pattern"],
+        ]
+        .concat(),
+    ));
+    assert_eq!(watched["frames"], 10, "{watched}");
+    assert_eq!(watched["pattern_errors"], 0, "{watched}");
+    let seen = relay.take();
+    let down: usize = seen.iter().filter(|(s, _)| *s).map(|(_, d)| d.len()).sum();
+    assert!(
+        down as u64 >= watched["bytes"].as_u64().unwrap(),
+        "the frames came through the relay: {down} bytes, {watched}"
+    );
+    for (from_server, d) in &seen {
+        assert_eq!(&d[..4], b"FWUS", "sealed (from the server: {from_server})");
+        assert!(
+            !d.windows(4).any(|w| w == b"FWUD"),
+            "no plaintext datagram inside"
+        );
+    }
+
+    // A wrong token is refused inside the seal, and the server sent that peer nothing larger
+    // than a cookie.
+    let relay = Relay::to(&addr);
+    let line = failed_with(&view(&relay.addr, "guess", &tls));
+    assert_eq!(
+        line,
+        format!(
+            "framewire: error: server {} refused the viewer: wrong token",
+            relay.addr
+        )
+    );
+    let seen = relay.take();
+    assert!(seen.iter().any(|(s, _)| *s), "the server answered");
+    for (from_server, d) in &seen {
+        if *from_server {
+            assert!(
+                d.len() <= 64 + 40,
+                "a {}-byte datagram to a refused peer",
+                d.len()
+            );
+        }
+    }
+
+    // Mix-ups: no --tls at the sealed server; --tls at a plain UDP server; TCP at the control
+    // port; a wrong pin.
+    let line = failed_with(&view(&addr, TOKEN, &[]));
+    assert_eq!(
+        line,
+        format!(
+            "framewire: error: server {addr} refused the viewer: its datagrams are sealed: add --tls"
+        )
+    );
+    let plain = Serve::spawn_with(
+        home.framewire(),
+        &["serve", "--listen", "127.0.0.1:0", "--transport", "udp"],
+    );
+    let plain_addr = plain.addr.strip_prefix("udp://").unwrap();
+    let line = failed_with(&view(plain_addr, TOKEN, &tls));
+    assert!(
+        line.ends_with("is it started with --transport udp --tls?"),
+        "{line}"
+    );
+    let line = failed_with(&home.view(&addr, &tls));
+    assert!(
+        line.ends_with("this port is a udp stream's TLS control port: add --transport udp"),
+        "{line}"
+    );
+    let other = format!("sha256:{}", "0".repeat(64));
+    let line = failed_with(&view(&addr, TOKEN, &["--tls", "--tls-pin", &other]));
+    assert!(line.contains(&other), "{line}");
+
+    // The relay's replays were dropped (and the viewer got every frame regardless).
+    let pid = serve.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(common::wait_timeout(&mut serve.child, "serve to stop").success());
+    let drops = serve.line_starting("udp datagrams dropped: ");
+    let replays: u64 = drops
+        .strip_suffix(" not sealed or not opening")
+        .and_then(|d| d.rsplit(", ").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no replays dropped: {drops}"));
+    // At least the two hellos, a report and the end of the first viewer, each twice.
+    assert!(replays >= 4, "{drops}");
+}
+
+#[test]
+fn a_call_over_udp_with_tls_carries_a_stream_each_way_sealed() {
+    let home = Home::new();
+    let args = [
+        "--codec",
+        "jpeg",
+        "--stats",
+        "json",
+        "--verify-test-pattern",
+        "--tls",
+        "--transport",
+        "udp",
+    ];
+    let listener = Serve::spawn_with(
+        home.framewire(),
+        &[
+            &["chat", "--listen", "127.0.0.1:0", "--headless"][..],
+            &args,
+        ]
+        .concat(),
+    );
+    let fp = fingerprint_of(&listener);
+    let addr = listener.addr.strip_prefix("udp://").unwrap().to_string();
+    let caller = home
+        .framewire()
+        .args([
+            "chat",
+            "--connect",
+            &addr,
+            "--headless",
+            "--source",
+            "test:2",
+        ])
+        .args(args)
+        .args(["--tls-pin", &fp, "--frames", "40"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let called = stats(&finish_view(caller));
+    assert_eq!(called["received"]["frames"], 40, "{called}");
+    assert_eq!(called["received"]["pattern_errors"], 0, "{called}");
+    assert!(
+        called["received"]["first_seq"].as_u64().unwrap() < 1_000_000,
+        "the listener's pattern: {called}"
+    );
+    let mut listener = listener;
+    let status = common::wait_timeout(&mut listener.child, "the listening side to exit");
+    assert!(status.success());
+    let mut listened = None;
+    while let Ok(line) = listener.lines.recv_timeout(WAIT) {
+        if line.starts_with('{') {
+            listened = Some(serde_json::from_str::<serde_json::Value>(&line).unwrap());
+        }
+    }
+    let listened = listened.expect("the listener's stats");
+    assert!(
+        listened["received"]["frames"].as_u64().unwrap() > 0,
+        "{listened}"
+    );
+    assert_eq!(listened["received"]["pattern_errors"], 0, "{listened}");
+    assert!(
+        listened["received"]["first_seq"].as_u64().unwrap() >= 1_000_000,
+        "the caller's pattern: {listened}"
+    );
+}
