@@ -480,3 +480,39 @@ fn an_impostor_listener_without_the_token_gets_no_frame_byte_from_a_caller_that_
     assert_eq!(sent, error_message(LISTENER_WRONG_TOKEN));
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn wrong_tokens_at_one_protocol_slow_the_address_down_at_the_others() {
+    let mut cmd = framewire();
+    cmd.env("FRAMEWIRE_TOKEN", TOKEN);
+    let server = Serve::spawn_with(
+        cmd,
+        &["serve", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"],
+    );
+    let http = server.line_starting("http on http://");
+    let http = http
+        .trim_start_matches("http on http://")
+        .trim_end_matches('/')
+        .to_string();
+    // Wrong Bearer tokens over HTTP, until HTTP refuses the address at once.
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(http_status(&http, "/stats", Some("Bearer guess")));
+    }
+    assert_eq!(statuses[0], "HTTP/1.1 401 Unauthorized");
+    assert_eq!(
+        statuses[7], "HTTP/1.1 429 Too Many Requests",
+        "{statuses:?}"
+    );
+    // The framewire port refuses the same address before its challenge.
+    let mut s = TcpStream::connect(&server.addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(&HELLO).unwrap();
+    let answer = rest(s);
+    assert_eq!(&answer[..5], b"FWFR\x02", "refused without a challenge");
+    let reason = String::from_utf8_lossy(&answer[32..]);
+    assert!(
+        reason.starts_with("too many wrong tokens from 127.0.0.1"),
+        "{reason}"
+    );
+}

@@ -13,7 +13,7 @@ use crate::conn::{Conn, TLS_HANDSHAKE_BYTE};
 use crate::fanout::{
     Fanout, Opening, Protocol, ServerConfig, ServerEvent, is_timeout, read_full, write_message,
 };
-use crate::token::{self, Failures, Token};
+use crate::token::{self, Token};
 use crate::wire::{
     FrameHeader, HEADER_LEN, HELLO_HEAD_LEN, HELLO_LEN, Handshake, Hello, MAX_ERROR_TEXT,
     MessageKind, PROOF_LEN, Report, Switch, WireErrorKind, token_message,
@@ -25,18 +25,13 @@ pub struct FramewireProtocol {
     fps: f64,
     /// The shared token a viewer must prove, if any, and who failed to.
     token: Option<Token>,
-    failures: Arc<Failures>,
 }
 
 impl FramewireProtocol {
     /// Serves a stream paced to `fps` frames per second (0 = unpaced), which each viewer's
     /// handshake announces.
     pub fn new(fps: f64) -> FramewireProtocol {
-        FramewireProtocol {
-            fps,
-            token: None,
-            failures: Arc::default(),
-        }
+        FramewireProtocol { fps, token: None }
     }
 
     /// Asks every viewer to prove `token` (none: nobody is asked).
@@ -182,7 +177,7 @@ impl FramewireProtocol {
             .peer_addr()
             .map_err(|e| format!("socket setup failed: {e}"))?
             .ip();
-        if let Err(wait) = self.failures.check(ip, Instant::now()) {
+        if let Err(wait) = token.failures().check(ip, Instant::now()) {
             let reason = format!(
                 "too many wrong tokens from {ip}: try again in {} s",
                 wait.as_secs_f64().ceil()
@@ -196,7 +191,7 @@ impl FramewireProtocol {
             .map_err(|e| format!("sending the token challenge: {e}"))?;
         let mut answer = [0u8; HEADER_LEN + PROOF_LEN];
         let failed = |why: String| {
-            self.failures.failed(ip, Instant::now());
+            token.failures().failed(ip, Instant::now());
             Err(why)
         };
         match read_full(stream, &mut answer, deadline) {
@@ -219,7 +214,7 @@ impl FramewireProtocol {
         let proof: &[u8; PROOF_LEN] = answer[HEADER_LEN..].try_into().expect("proof");
         let is_proof = FrameHeader::parse(head, 0).is_ok_and(|h| h.kind == MessageKind::Proof);
         if is_proof && token.verify(&challenge, proof) {
-            self.failures.succeeded(ip);
+            token.failures().succeeded(ip);
             return Ok(answer.len() as u64);
         }
         let _ = self.write_end(stream, Some(WRONG_TOKEN));

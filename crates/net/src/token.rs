@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
@@ -50,9 +50,22 @@ pub const COOKIE_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
 /// The environment variable a token may come from.
 pub const TOKEN_ENV: &str = "FRAMEWIRE_TOKEN";
 
-/// A shared secret. Its `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Token(Vec<u8>);
+/// A shared secret. Its `Debug` never shows it. Its clones share one count of failed proofs
+/// per address ([`Token::failures`]), so the protocols a server runs with the same token (the
+/// framewire port, HTTP, UDP) slow an address down together.
+#[derive(Clone)]
+pub struct Token {
+    secret: Vec<u8>,
+    failures: Arc<Failures>,
+}
+
+impl PartialEq for Token {
+    fn eq(&self, other: &Token) -> bool {
+        self.matches(&other.secret)
+    }
+}
+
+impl Eq for Token {}
 
 impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -71,7 +84,10 @@ impl Token {
         if end == 0 {
             return Err("the token is empty".into());
         }
-        Ok(Token(bytes[..end].to_vec()))
+        Ok(Token {
+            secret: bytes[..end].to_vec(),
+            failures: Arc::default(),
+        })
     }
 
     /// The token in the file at `path`.
@@ -95,8 +111,8 @@ impl Token {
     }
 
     fn mac(&self, label: &[u8], message: &[u8]) -> Hmac<Sha256> {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.secret)
+            .expect("HMAC takes a key of any length");
         mac.update(label);
         mac.update(message);
         mac
@@ -158,7 +174,12 @@ impl Token {
     /// Whether `presented` is this token, compared in constant time (`subtle`; only a length
     /// that differs is told apart early).
     pub fn matches(&self, presented: &[u8]) -> bool {
-        bool::from(self.0.as_slice().ct_eq(presented))
+        bool::from(self.secret.as_slice().ct_eq(presented))
+    }
+
+    /// Failed proofs of this token per address, shared by its clones.
+    pub fn failures(&self) -> &Failures {
+        &self.failures
     }
 
     /// Whether `proof` answers `challenge` for this token, compared in constant time.

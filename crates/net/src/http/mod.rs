@@ -58,7 +58,7 @@ use crate::fanout::{
     Fanout, Opening, Protocol, ServerConfig, ServerEvent, is_timeout, read_full, write_parts,
 };
 use crate::tls::PlaintextAnswer;
-use crate::token::{Failures, Token};
+use crate::token::Token;
 
 /// The multipart boundary of `/stream`.
 pub const BOUNDARY: &str = "framewireframe";
@@ -113,8 +113,6 @@ pub struct HttpProtocol {
     /// The shared token every request must carry (`Authorization: Bearer` or the login
     /// cookie), if any.
     token: Option<Token>,
-    /// Wrong tokens per address, at the login form and as Bearer.
-    failures: Failures,
     /// Whether the connections are TLS (HTTPS): the cookie is then `Secure`.
     tls: bool,
 }
@@ -135,7 +133,6 @@ impl HttpProtocol {
             board,
             request,
             token: None,
-            failures: Failures::default(),
             tls: false,
         }
     }
@@ -278,14 +275,15 @@ impl HttpProtocol {
                 .peer_addr()
                 .map_err(|e| refuse("500 Internal Server Error", format!("socket setup: {e}")))?
                 .ip();
-            self.failures
+            token
+                .failures()
                 .check(ip, Instant::now())
                 .map_err(|wait| too_many(ip, wait))?;
             if token.matches(bearer) {
-                self.failures.succeeded(ip);
+                token.failures().succeeded(ip);
                 return Ok(logged_in(route));
             }
-            self.failures.failed(ip, Instant::now());
+            token.failures().failed(ip, Instant::now());
             return Err(refuse("401 Unauthorized", WRONG_TOKEN));
         }
         let now = now_s();
@@ -340,7 +338,7 @@ impl HttpProtocol {
             .peer_addr()
             .map_err(|e| format!("socket setup failed: {e}"))?
             .ip();
-        if let Err(wait) = self.failures.check(ip, Instant::now()) {
+        if let Err(wait) = token.failures().check(ip, Instant::now()) {
             let r = too_many(ip, wait).with_form();
             let _ = respond(
                 stream,
@@ -365,7 +363,7 @@ impl HttpProtocol {
             Err(why) => return answered(stream, refuse("400 Bad Request", why)),
         };
         if !token.matches(&presented) {
-            self.failures.failed(ip, Instant::now());
+            token.failures().failed(ip, Instant::now());
             let r = refuse("401 Unauthorized", WRONG_TOKEN).with_form();
             let _ = respond(
                 stream,
@@ -377,7 +375,7 @@ impl HttpProtocol {
             linger_close(stream);
             return Err(format!("{WRONG_TOKEN} (login form)"));
         }
-        self.failures.succeeded(ip);
+        token.failures().succeeded(ip);
         let cookie = token.cookie(now_s())?;
         let headers = format!("Location: /\r\n{}", set_cookie(&cookie, self.tls));
         respond(stream, "303 See Other", "text/plain", &headers, b"")

@@ -31,7 +31,7 @@ use crate::adapt::{Adapter, Counters};
 use crate::board::{Census, ProtocolFigures, ViewerFigures};
 use crate::fanout::{Rate, ServerEvent};
 use crate::tls::TlsServer;
-use crate::token::{self, Failures, Token};
+use crate::token::{self, Token};
 use crate::wire::{Handshake, Switch};
 
 /// Limits of a UDP server; each has a documented default.
@@ -169,7 +169,6 @@ struct Shared {
     /// Frames whose datagrams all went to the socket, over every viewer.
     frames_out: AtomicU64,
     drops: Drops,
-    failures: Failures,
     on_event: Arc<EventFn>,
     /// A sealed server's sessions.
     sealed: Option<Arc<Sessions>>,
@@ -249,7 +248,6 @@ impl UdpServer {
             dropped: AtomicU64::new(0),
             frames_out: AtomicU64::new(0),
             drops: Drops::default(),
-            failures: Failures::default(),
             on_event,
             sealed,
         });
@@ -655,7 +653,7 @@ fn on_hello(
     }
     if let Some(token) = &shared.config.token {
         let now = Instant::now();
-        if let Err(wait) = shared.failures.check(peer.ip(), now) {
+        if let Err(wait) = token.failures().check(peer.ip(), now) {
             return refuse(
                 format!(
                     "too many wrong tokens from this address; wait {}s",
@@ -666,10 +664,10 @@ fn on_hello(
         }
         let challenge = shared.mac(CHALLENGE_LABEL, peer, period);
         if !token.verify(&challenge, &hello.proof) {
-            shared.failures.failed(peer.ip(), now);
+            token.failures().failed(peer.ip(), now);
             return refuse("wrong token".into(), out);
         }
-        shared.failures.succeeded(peer.ip());
+        token.failures().succeeded(peer.ip());
     }
     let admitted = match &shared.config.admit {
         Some(admit) => (admit.0)(peer, hello, sealed.and_then(|e| e.caller.as_ref())),
