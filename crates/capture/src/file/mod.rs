@@ -4,6 +4,7 @@
 //! still). Each is paced at the file's own rate unless an fps is given, restarts at the end when
 //! looping, and otherwise ends. Every error names the file and the byte offset.
 
+mod ahead;
 mod mjpeg;
 mod replay;
 mod still;
@@ -52,7 +53,10 @@ pub fn open_file(
         )));
     }
     match kind(path)? {
-        Kind::Y4m => Ok(Box::new(y4m::Y4mSource::open(path, options)?)),
+        // Converting a Y4M frame to RGB is the costly part: it runs ahead on its own thread.
+        Kind::Y4m => Ok(Box::new(ahead::ReadAhead::new(Box::new(
+            y4m::Y4mSource::open(path, options)?,
+        ))?)),
         Kind::Recording => Ok(Box::new(replay::ReplaySource::open(path, options)?)),
         Kind::Mjpeg => Ok(Box::new(mjpeg::MjpegSource::open(path, options)?)),
         Kind::Png | Kind::Jpeg => Ok(Box::new(still::StillSource::open(path, options)?)),
