@@ -432,6 +432,64 @@ fn the_token_is_asked_inside_tls_and_a_refused_peer_gets_no_frame_byte() {
     assert_eq!(after, refusal("wrong token"));
 }
 
+/// A call with `args` on both sides (the caller with the pattern `test:2`), the caller pinning
+/// the listener's certificate and ending after 40 frames: (the caller's stats, the listener's).
+fn call(home: &Home, args: &[&str]) -> (serde_json::Value, serde_json::Value) {
+    let mut listener = Serve::spawn_with(
+        home.framewire(),
+        &[&["chat", "--listen", "127.0.0.1:0", "--headless"][..], args].concat(),
+    );
+    let fp = fingerprint_of(&listener);
+    let addr = listener.addr.trim_start_matches("udp://").to_string();
+    let caller = home
+        .framewire()
+        .args([
+            "chat",
+            "--connect",
+            &addr,
+            "--headless",
+            "--source",
+            "test:2",
+        ])
+        .args(args)
+        .args(["--tls-pin", &fp, "--frames", "40"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let called = stats(&finish_view(caller));
+    let status = common::wait_timeout(&mut listener.child, "the listening side to exit");
+    assert!(status.success());
+    let mut listened = None;
+    while let Ok(line) = listener.lines.recv_timeout(WAIT) {
+        if line.starts_with('{') {
+            listened = Some(serde_json::from_str::<serde_json::Value>(&line).unwrap());
+        }
+    }
+    (called, listened.expect("the listener's stats"))
+}
+
+/// Both sides of a call got the other's pattern, whole.
+fn each_got_the_other(called: &serde_json::Value, listened: &serde_json::Value) {
+    assert_eq!(called["received"]["frames"], 40, "{called}");
+    assert_eq!(called["received"]["pattern_errors"], 0, "{called}");
+    assert!(called["sent"]["frames"].as_u64().unwrap() > 0, "{called}");
+    assert!(
+        called["received"]["first_seq"].as_u64().unwrap() < 1_000_000,
+        "the listener's pattern: {called}"
+    );
+    assert!(
+        listened["received"]["frames"].as_u64().unwrap() > 0,
+        "{listened}"
+    );
+    assert_eq!(listened["received"]["pattern_errors"], 0, "{listened}");
+    assert!(
+        listened["received"]["first_seq"].as_u64().unwrap() >= 1_000_000,
+        "the caller's pattern: {listened}"
+    );
+}
+
 #[test]
 fn a_call_over_tls_carries_a_stream_each_way() {
     let home = Home::new();
@@ -443,44 +501,8 @@ fn a_call_over_tls_carries_a_stream_each_way() {
         "--verify-test-pattern",
         "--tls",
     ];
-    let listener = Serve::spawn_with(
-        home.framewire(),
-        &[
-            &["chat", "--listen", "127.0.0.1:0", "--headless"][..],
-            &args,
-        ]
-        .concat(),
-    );
-    let fp = fingerprint_of(&listener);
-    let caller = home
-        .framewire()
-        .args(["chat", "--connect", &listener.addr, "--headless"])
-        .args(args)
-        .args(["--tls-pin", &fp, "--frames", "40"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let called = stats(&finish_view(caller));
-    assert_eq!(called["received"]["frames"], 40, "{called}");
-    assert_eq!(called["received"]["pattern_errors"], 0, "{called}");
-    assert!(called["sent"]["frames"].as_u64().unwrap() > 0, "{called}");
-    let mut listener = listener;
-    let status = common::wait_timeout(&mut listener.child, "the listening side to exit");
-    assert!(status.success());
-    let mut listened = None;
-    while let Ok(line) = listener.lines.recv_timeout(WAIT) {
-        if line.starts_with('{') {
-            listened = Some(serde_json::from_str::<serde_json::Value>(&line).unwrap());
-        }
-    }
-    let listened = listened.expect("the listener's stats");
-    assert!(
-        listened["received"]["frames"].as_u64().unwrap() > 0,
-        "{listened}"
-    );
-    assert_eq!(listened["received"]["pattern_errors"], 0, "{listened}");
+    let (called, listened) = call(&home, &args);
+    each_got_the_other(&called, &listened);
 
     // A plaintext caller at the TLS listener is told to add --tls.
     let listener = Serve::spawn_with(
@@ -842,15 +864,7 @@ fn udp_with_tls_seals_every_datagram_and_mixups_and_wrong_tokens_get_one_line() 
     assert!(line.contains(&other), "{line}");
 
     // The relay's replays were dropped (and the viewer got every frame regardless).
-    let pid = serve.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    assert!(common::wait_timeout(&mut serve.child, "serve to stop").success());
+    assert!(serve.stop().success());
     let drops = serve.line_starting("udp datagrams dropped: ");
     let replays: u64 = drops
         .strip_suffix(" not sealed or not opening")
@@ -874,57 +888,6 @@ fn a_call_over_udp_with_tls_carries_a_stream_each_way_sealed() {
         "--transport",
         "udp",
     ];
-    let listener = Serve::spawn_with(
-        home.framewire(),
-        &[
-            &["chat", "--listen", "127.0.0.1:0", "--headless"][..],
-            &args,
-        ]
-        .concat(),
-    );
-    let fp = fingerprint_of(&listener);
-    let addr = listener.addr.strip_prefix("udp://").unwrap().to_string();
-    let caller = home
-        .framewire()
-        .args([
-            "chat",
-            "--connect",
-            &addr,
-            "--headless",
-            "--source",
-            "test:2",
-        ])
-        .args(args)
-        .args(["--tls-pin", &fp, "--frames", "40"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let called = stats(&finish_view(caller));
-    assert_eq!(called["received"]["frames"], 40, "{called}");
-    assert_eq!(called["received"]["pattern_errors"], 0, "{called}");
-    assert!(
-        called["received"]["first_seq"].as_u64().unwrap() < 1_000_000,
-        "the listener's pattern: {called}"
-    );
-    let mut listener = listener;
-    let status = common::wait_timeout(&mut listener.child, "the listening side to exit");
-    assert!(status.success());
-    let mut listened = None;
-    while let Ok(line) = listener.lines.recv_timeout(WAIT) {
-        if line.starts_with('{') {
-            listened = Some(serde_json::from_str::<serde_json::Value>(&line).unwrap());
-        }
-    }
-    let listened = listened.expect("the listener's stats");
-    assert!(
-        listened["received"]["frames"].as_u64().unwrap() > 0,
-        "{listened}"
-    );
-    assert_eq!(listened["received"]["pattern_errors"], 0, "{listened}");
-    assert!(
-        listened["received"]["first_seq"].as_u64().unwrap() >= 1_000_000,
-        "the caller's pattern: {listened}"
-    );
+    let (called, listened) = call(&home, &args);
+    each_got_the_other(&called, &listened);
 }

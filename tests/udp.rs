@@ -6,7 +6,7 @@
 mod common;
 
 use std::net::UdpSocket;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use common::{Serve, finish_view, framewire, spawn_view, stats, stderr, view};
@@ -21,19 +21,6 @@ fn serve_udp(args: &[&str]) -> (Serve, String) {
         .unwrap_or_else(|| panic!("serve printed {:?}", serve.addr))
         .to_string();
     (serve, addr)
-}
-
-/// Ctrl-C, and waits for the server to exit cleanly.
-fn stop(server: &mut Serve) {
-    let pid = server.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    assert!(common::wait_timeout(&mut server.child, "serve to stop").success());
 }
 
 fn view_udp(addr: &str, args: &[&str]) -> std::process::Output {
@@ -225,7 +212,7 @@ fn hostile_datagrams_are_counted_drops_and_the_viewer_keeps_its_frames() {
     let s = stats(&out);
     assert_eq!(s["frames"], 90);
     assert_eq!(s["pattern_errors"], 0);
-    stop(&mut server);
+    assert!(server.stop().success());
     let drops = server.line_starting("udp datagrams dropped: ");
     // Every case but the report is malformed; each report gets a rejoin and a count.
     assert_eq!(

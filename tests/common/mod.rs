@@ -135,8 +135,8 @@ impl Serve {
         }
     }
 
-    /// Sends Ctrl-C (SIGINT) and returns the exit status and stderr.
-    pub fn interrupt(mut self) -> (std::process::ExitStatus, String) {
+    /// Sends Ctrl-C (SIGINT) and waits for the exit; its stdout lines can still be read.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         assert!(
             Command::new("kill")
@@ -145,7 +145,12 @@ impl Serve {
                 .unwrap()
                 .success()
         );
-        let status = wait_timeout(&mut self.child, "serve to stop after Ctrl-C");
+        wait_timeout(&mut self.child, "serve to stop after Ctrl-C")
+    }
+
+    /// Sends Ctrl-C (SIGINT) and returns the exit status and stderr.
+    pub fn interrupt(mut self) -> (std::process::ExitStatus, String) {
+        let status = self.stop();
         let mut stderr = String::new();
         while let Ok(line) = self.errors.recv_timeout(WAIT) {
             stderr.push_str(&line);
