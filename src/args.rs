@@ -209,8 +209,8 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 /// when neither is given.
 pub fn token(
     file: Option<&std::path::Path>,
-) -> anyhow::Result<Option<framewire_net::token::Token>> {
-    framewire_net::token::Token::from_file_or_env(file).map_err(|e| match file {
+) -> anyhow::Result<Option<framewire_wire::token::Token>> {
+    framewire_wire::token::Token::from_file_or_env(file).map_err(|e| match file {
         Some(_) => anyhow::anyhow!("--token-file: {e}"),
         None => anyhow::anyhow!(e),
     })

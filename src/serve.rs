@@ -213,7 +213,7 @@ fn bind(
         };
         let server = UdpServer::bind(args.listen, ladder, fps, config, print_event)
             .with_context(|| format!("cannot listen on udp://{}", args.listen))?;
-        board.watch_udp(&server);
+        board.watch(&server);
         let at = format!("udp://{}", server.local_addr());
         let server = Arc::new(server);
         return Ok((Arc::clone(&server) as _, at, Some(server)));

@@ -10,10 +10,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use framewire_core::{CodecKind, Flow, Frame, FrameSink, PixelFormat, Request, SinkError};
-use framewire_net::token::Token;
 use framewire_net::udp::{UdpClientConfig, UdpConnector, UdpLosses};
 use framewire_net::{ClientConfig, TcpConnector};
 use framewire_session::{Outcome, ReceiveConfig, ReceiveEvent, StopSignal, receive};
+use framewire_wire::token::Token;
 
 use crate::args::{HostPort, Transport, parse_bytes, parse_duration, parse_host_port, parse_pin};
 

@@ -107,11 +107,11 @@ fn plugin_crates_depend_on_core_and_never_on_each_other() {
         assert!(own.contains(&CORE), "{plugin}: {own:?}");
         // Every section: a plugin that dev-depends on another one (for a test or a bench) is as
         // coupled to it as one that depends on it.
-        let framewire = framewire_deps_except(&deps, plugin, &[CORE, PATTERN, FILE]);
+        let framewire = framewire_deps_except(&deps, plugin, &[CORE, PATTERN, FILE, WIRE]);
         assert!(
             framewire.is_empty(),
             "{plugin} depends on {framewire:?}; only the binary, bench-harness and tests assemble \
-             plugins (the test pattern is {PATTERN} and the file formats are {FILE}, which anyone \
+             plugins (the test pattern is {PATTERN}, the file formats are {FILE} and the protocols are {WIRE}, which anyone \
              may use)"
         );
     }
@@ -220,5 +220,163 @@ fn every_rust_file_starts_with_a_purpose_line() {
     assert!(
         missing.is_empty(),
         "files without a `//!` first line: {missing:?}"
+    );
+}
+
+/// The sans-IO protocol crate: net's transports and the fuzz targets build on it.
+const WIRE: &str = "framewire-wire";
+
+/// What a file holds before its unit tests (`#[cfg(test)]` and everything after it).
+fn without_tests(text: &str) -> &str {
+    text.find("#[cfg(test)]").map_or(text, |i| &text[..i])
+}
+
+#[test]
+fn the_wire_crate_has_no_sockets_threads_or_clock() {
+    let deps = dependencies();
+    let framewire = framewire_deps_except(&deps, WIRE, &[CORE]);
+    assert!(
+        framewire.is_empty(),
+        "{WIRE} depends on {framewire:?}; the protocols depend on {CORE} alone"
+    );
+    let mut files = Vec::new();
+    rust_files(&root().join("crates/wire/src"), &mut files);
+    assert!(files.len() >= 7, "{files:?}");
+    let forbidden = [
+        "TcpStream",
+        "TcpListener",
+        "UdpSocket",
+        "thread::spawn",
+        "thread::sleep",
+        "Instant::now",
+        "SystemTime::now",
+    ];
+    let mut found = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for word in forbidden {
+            if without_tests(&text).contains(word) {
+                found.push(format!("{} names {word}", file.display()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "{WIRE} is sans-IO: no sockets, no threads, and the time is passed in: {found:?}"
+    );
+}
+
+#[test]
+fn the_fuzz_targets_depend_on_the_wire_crate_not_on_net() {
+    let manifest = std::fs::read_to_string(root().join("fuzz/Cargo.toml")).unwrap();
+    assert!(manifest.contains("framewire-wire = "), "{manifest}");
+    assert!(
+        !manifest.contains("framewire-net"),
+        "the fuzz targets drive the sans-IO state machines of {WIRE}, not net's sockets"
+    );
+}
+
+/// The top-level modules of the crate whose sources are in `src`, each with the top-level
+/// modules its code (tests left out) names through `crate::`.
+fn module_imports(src: &Path) -> BTreeMap<String, std::collections::BTreeSet<String>> {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let module_of = |file: &Path| -> Option<String> {
+        let rel = file.strip_prefix(src).unwrap();
+        let first = rel
+            .components()
+            .next()?
+            .as_os_str()
+            .to_string_lossy()
+            .to_string();
+        let name = first.trim_end_matches(".rs").to_string();
+        (!matches!(name.as_str(), "lib" | "main")).then_some(name)
+    };
+    let modules: std::collections::BTreeSet<String> =
+        files.iter().filter_map(|f| module_of(f)).collect();
+    let mut graph: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for file in &files {
+        let Some(from) = module_of(file) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(file).unwrap();
+        let code = without_tests(&text);
+        let named = graph.entry(from.clone()).or_default();
+        // `crate::a::..`, and each item of `use crate::{a::.., b}`.
+        for (i, _) in code.match_indices("crate::") {
+            let rest = &code[i + "crate::".len()..];
+            let heads: Vec<&str> = if let Some(group) = rest.strip_prefix('{') {
+                let end = group.find("};").unwrap_or(group.len());
+                group[..end]
+                    .split(',')
+                    .map(|item| item.trim())
+                    .filter(|item| !item.is_empty())
+                    .map(|item| item.split("::").next().unwrap())
+                    .collect()
+            } else {
+                vec![
+                    rest.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                        .next()
+                        .unwrap(),
+                ]
+            };
+            for head in heads {
+                if head != from && modules.contains(head) {
+                    named.insert(head.to_string());
+                }
+            }
+        }
+    }
+    graph
+}
+
+/// A circle in `graph`, as the modules along it, if there is one.
+fn circle(graph: &BTreeMap<String, std::collections::BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, std::collections::BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut std::collections::BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|n| n == node) {
+            let mut found = path[at..].to_vec();
+            found.push(node.to_string());
+            return Some(found);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_string());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(found) = visit(next, graph, path, done) {
+                return Some(found);
+            }
+        }
+        path.pop();
+        done.insert(node.to_string());
+        None
+    }
+    let mut done = std::collections::BTreeSet::new();
+    graph
+        .keys()
+        .find_map(|node| visit(node, graph, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn no_crate_has_an_import_circle_between_its_modules() {
+    let mut crates = vec![root().join("src"), root().join("xtask/src")];
+    for entry in std::fs::read_dir(root().join("crates")).unwrap() {
+        crates.push(entry.unwrap().path().join("src"));
+    }
+    let mut circles = Vec::new();
+    for src in crates {
+        if let Some(found) = circle(&module_imports(&src)) {
+            circles.push(format!("{}: {}", src.display(), found.join(" -> ")));
+        }
+    }
+    assert!(
+        circles.is_empty(),
+        "modules that import each other in a circle (a newcomer cannot read one without the \
+         other; move what they share into a module both import): {circles:?}"
     );
 }

@@ -228,7 +228,7 @@ fn fake_server(bytes: Vec<u8>) -> String {
     let addr = listener.local_addr().unwrap().to_string();
     thread::spawn(move || {
         let (mut s, _) = listener.accept().unwrap();
-        let mut hello = [0u8; framewire_net::wire::HELLO_LEN];
+        let mut hello = [0u8; framewire_wire::message::HELLO_LEN];
         let _ = s.read_exact(&mut hello);
         let _ = s.write_all(&bytes);
     });
@@ -243,7 +243,7 @@ fn jpeg_stream(seq: u64, payload: &[u8]) -> Vec<u8> {
         height: 48,
         format: framewire_core::PixelFormat::Rgb8,
     };
-    let mut bytes = framewire_net::Handshake {
+    let mut bytes = framewire_wire::Handshake {
         placement: framewire_core::Placement {
             id: 0,
             rendition: framewire_core::Rendition {
@@ -258,7 +258,7 @@ fn jpeg_stream(seq: u64, payload: &[u8]) -> Vec<u8> {
     .to_bytes()
     .to_vec();
     bytes.extend_from_slice(
-        &framewire_net::FrameHeader::frame(seq, 0, payload.len() as u32).to_bytes(),
+        &framewire_wire::FrameHeader::frame(seq, 0, payload.len() as u32).to_bytes(),
     );
     bytes.extend_from_slice(payload);
     bytes

@@ -420,7 +420,7 @@ fn the_token_is_asked_inside_tls_and_a_refused_peer_gets_no_frame_byte() {
     let mut challenge = [0u8; 64];
     conn.read_exact(&mut challenge).unwrap();
     assert_eq!(&challenge[..5], b"FWFR\x05", "a challenge message");
-    let token = framewire_net::token::Token::new(b"not the token").unwrap();
+    let token = framewire_wire::token::Token::new(b"not the token").unwrap();
     let mut proof = b"FWFR\x06".to_vec();
     proof.extend_from_slice(&[0; 19]);
     proof.extend_from_slice(&32u32.to_le_bytes());

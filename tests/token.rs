@@ -64,7 +64,7 @@ fn rest(mut s: TcpStream) -> Vec<u8> {
 
 /// The proof of `token` for a challenge message, as a proof message.
 fn proof(token: &str, challenge: &[u8; 64]) -> Vec<u8> {
-    let token = framewire_net::token::Token::new(token.as_bytes()).unwrap();
+    let token = framewire_wire::token::Token::new(token.as_bytes()).unwrap();
     let mut message = b"FWFR\x06".to_vec();
     message.extend_from_slice(&[0; 19]);
     message.extend_from_slice(&32u32.to_le_bytes());
@@ -359,9 +359,9 @@ fn a_caller_with_the_token_refuses_a_listener_with_another_token_or_none_on_both
 /// hello as `script` says, then returns everything the caller sent, to its close, and the
 /// caller's output.
 fn impostor(
-    script: impl FnOnce(&mut TcpStream, framewire_net::wire::Hello),
+    script: impl FnOnce(&mut TcpStream, framewire_wire::message::Hello),
 ) -> (Vec<u8>, std::process::Output) {
-    use framewire_net::wire::{HELLO_LEN, Hello};
+    use framewire_wire::message::{HELLO_LEN, Hello};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let caller = {
@@ -418,8 +418,8 @@ fn error_message(reason: &str) -> Vec<u8> {
 #[test]
 fn an_impostor_listener_without_the_token_gets_no_frame_byte_from_a_caller_that_has_it() {
     use framewire_net::chat::{LISTENER_PROVED_NONE, LISTENER_WRONG_TOKEN};
-    use framewire_net::token::Token;
-    use framewire_net::wire::{Hello, MessageKind, token_message};
+    use framewire_wire::message::{Hello, MessageKind, token_message};
+    use framewire_wire::token::Token;
     let answer = |hello: Hello| {
         Hello {
             request: Default::default(),

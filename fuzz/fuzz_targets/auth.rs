@@ -5,8 +5,8 @@
 //! cookie (any bytes) opens nothing and panics nowhere; a listener's proof is never a viewer's.
 #![no_main]
 
-use framewire_net::token::{PROOF_LEN, Token};
-use framewire_net::wire::{FrameHeader, HEADER_LEN, MessageKind};
+use framewire_wire::token::{PROOF_LEN, Token};
+use framewire_wire::message::{FrameHeader, HEADER_LEN, MessageKind};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -7,8 +7,8 @@
 
 use std::time::Instant;
 
-use framewire_net::udp::datagram::{Datagram, parse};
-use framewire_net::udp::reassembly::Reassembler;
+use framewire_wire::datagram::{Datagram, parse};
+use framewire_wire::reassembly::Reassembler;
 use libfuzzer_sys::fuzz_target;
 
 const MAX_FRAME: u32 = 1 << 16;

@@ -2,7 +2,7 @@
 //! payload) parsed from arbitrary bytes; whatever parses must encode back to the same meaning.
 #![no_main]
 
-use framewire_net::wire::{
+use framewire_wire::message::{
     FrameHeader, HANDSHAKE_LEN, HEADER_LEN, HELLO_HEAD_LEN, HELLO_LEN, Handshake, Hello,
     SWITCH_LEN, Switch,
 };

@@ -2,7 +2,7 @@
 //! through the buffered path or with frame payloads read straight into the caller's buffer.
 #![no_main]
 
-use framewire_net::FrameReader;
+use framewire_wire::FrameReader;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -496,7 +496,7 @@ impl RowSpec {
 /// The criterion benches the run measures: (package, bench target, the group its ids start with).
 /// One cargo invocation runs them all.
 const BENCHES: [(&str, &str, &str); 5] = [
-    ("framewire-net", "framing", "framing"),
+    ("framewire-wire", "framing", "framing"),
     ("framewire-capture", "resize", "resize"),
     ("framewire-codec", "codecs", "codec"),
     ("framewire-bench-harness", "loopback", "loopback"),

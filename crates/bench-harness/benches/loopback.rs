@@ -26,8 +26,9 @@ use framewire_codec::{EncodeOptions, decoder, encoder};
 use framewire_core::Packet;
 use framewire_core::{CodecKind, Frame, Ladder, Rendition, Request, StreamInfo};
 use framewire_net::{
-    Client, ClientConfig, HEADER_LEN, Incoming, Server, ServerConfig, TlsClient, TlsServer, Trust,
+    Client, ClientConfig, Incoming, Server, ServerConfig, TlsClient, TlsServer, Trust,
 };
+use framewire_wire::HEADER_LEN;
 
 const CASES: [(CodecKind, (u32, u32)); 5] = [
     (CodecKind::Raw, (640, 480)),

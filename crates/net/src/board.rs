@@ -13,9 +13,6 @@ use std::time::{Duration, Instant};
 
 use framewire_core::{CodecError, CodecKind, Encoded, Frame, FrameEncoder, PixelFormat, Placement};
 
-use crate::fanout::Fanout;
-use crate::udp::UdpServer;
-
 /// One subscriber, as its fan-out sees it now.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ViewerFigures {
@@ -47,8 +44,16 @@ pub struct ProtocolFigures {
 }
 
 /// What a fan-out answers when the board asks.
-pub(crate) trait Census: Send + Sync {
+pub trait Census: Send + Sync {
+    /// The figures of the fan-out listening at `addr`, now.
     fn census(&self, addr: SocketAddr) -> ProtocolFigures;
+}
+
+/// A fan-out a [`Board`] can watch: the framewire port, HTTP, a UDP server.
+pub trait Watched {
+    /// What a board keeps to read its figures while it runs: where it listens, and a weak
+    /// handle on its counters.
+    fn census(&self) -> (SocketAddr, Weak<dyn Census>);
 }
 
 /// The live figures of one server: its stream, its fan-outs, its encoders.
@@ -99,13 +104,8 @@ impl Board {
     }
 
     /// Reports `fanout`'s figures from now on, for as long as it runs.
-    pub fn watch(&self, fanout: &Fanout) {
+    pub fn watch(&self, fanout: &dyn Watched) {
         self.lock().push(fanout.census());
-    }
-
-    /// Reports a UDP server's viewers from now on, for as long as it runs (protocol `udp`).
-    pub fn watch_udp(&self, server: &UdpServer) {
-        self.lock().push(server.census());
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(SocketAddr, Weak<dyn Census>)>> {

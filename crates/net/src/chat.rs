@@ -29,14 +29,15 @@ use framewire_core::{
 
 use crate::client::{Client, ClientConfig, NetError};
 use crate::conn::Conn;
-use crate::fanout::{Fanout, Opening, Protocol, ServerConfig, ServerEvent, is_timeout, read_full};
+use crate::conn::is_timeout;
+use crate::fanout::{Fanout, Opening, Protocol, ServerConfig, ServerEvent, read_full};
 use crate::framewire::FramewireProtocol;
-use crate::token;
-use crate::wire::{
+use framewire_wire::message::{
     FRAME_MAGIC, FrameHeader, HANDSHAKE_LEN, HANDSHAKE_MAGIC, HEADER_LEN, HELLO_HEAD_LEN,
     HELLO_LEN, HELLO_MAGIC, Handshake, Hello, MAX_ERROR_TEXT, MessageKind, PROOF_LEN, WireError,
     WireErrorKind, token_message,
 };
+use framewire_wire::token;
 
 /// What a listener answers a one-way viewer.
 pub const NOT_A_VIEWER: &str =
@@ -621,7 +622,7 @@ impl ChatDialer {
             return Err(wire(WireErrorKind::BadMagic {
                 what: "listener hello",
                 expected: HELLO_MAGIC,
-                got: crate::wire::Preview::of(&head[..HELLO_HEAD_LEN]),
+                got: framewire_wire::message::Preview::of(&head[..HELLO_HEAD_LEN]),
             }));
         }
     }

@@ -13,13 +13,13 @@ use framewire_core::{
 };
 
 use crate::conn::Conn;
-use crate::reader::{Event, FrameReader};
 use crate::tls::TlsClient;
-use crate::token::Token;
-use crate::wire::{
+use framewire_wire::message::{
     DEFAULT_MAX_PAYLOAD, FrameHeader, Hello, MessageKind, PROOF_LEN, VERSION, WireError,
     WireErrorKind, token_message,
 };
+use framewire_wire::reader::{Event, FrameReader};
+use framewire_wire::token::Token;
 
 /// Limits of a client; each has a documented default.
 #[derive(Debug, Clone)]
@@ -611,7 +611,7 @@ impl Subscription for Client {
                 packet.keyframe = self.stream().codec.is_intra_only();
                 packet.rendition = self.placement.id;
                 Ok(framewire_core::Received::Packet {
-                    bytes: (packet.payload.len() + crate::wire::HEADER_LEN) as u64,
+                    bytes: (packet.payload.len() + framewire_wire::message::HEADER_LEN) as u64,
                 })
             }
             Incoming::Switched(p) => Ok(framewire_core::Received::Switched(p)),

@@ -329,3 +329,11 @@ pub(crate) enum HandshakeError {
     /// rustls refused the handshake.
     Tls(rustls::Error),
 }
+
+/// Whether a read or write gave up at its timeout (a socket timeout reads as either kind).
+pub(crate) fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}

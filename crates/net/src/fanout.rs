@@ -22,11 +22,11 @@ use std::time::{Duration, Instant};
 use framewire_core::{Ladder, Latest, Packet, PeerReport, Placement, Publisher, Request, Waited};
 
 use crate::adapt::{Adapter, Counters};
-use crate::board::{Census, ProtocolFigures, ViewerFigures};
-use crate::conn::Conn;
+use crate::board::{Census, ProtocolFigures, ViewerFigures, Watched};
+use crate::conn::{Conn, is_timeout};
 use crate::tcp_queue;
 use crate::tls::{PlaintextAnswer, TlsServer};
-use crate::token::Token;
+use framewire_wire::token::Token;
 
 /// Limits of a server; each has a documented default.
 #[derive(Debug, Clone)]
@@ -556,13 +556,6 @@ pub(crate) fn read_full(stream: &mut Conn, buf: &mut [u8], deadline: Instant) ->
         }
     }
     Ok(got)
-}
-
-pub(crate) fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
 }
 
 fn is_peer_gone(e: &io::Error) -> bool {
@@ -1223,9 +1216,8 @@ impl Census for Shared {
     }
 }
 
-impl Fanout {
-    /// What a [`Board`](crate::Board) keeps to read this fan-out's figures while it runs.
-    pub(crate) fn census(&self) -> (SocketAddr, std::sync::Weak<dyn Census>) {
+impl Watched for Fanout {
+    fn census(&self) -> (SocketAddr, std::sync::Weak<dyn Census>) {
         let shared: Arc<dyn Census> = self.shared.clone();
         (self.local_addr(), Arc::downgrade(&shared))
     }

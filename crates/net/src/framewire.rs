@@ -9,15 +9,15 @@ use std::time::{Duration, Instant};
 
 use framewire_core::{Ladder, Packet, PeerReport, Placement};
 
-use crate::conn::{Conn, TLS_HANDSHAKE_BYTE};
+use crate::conn::{Conn, TLS_HANDSHAKE_BYTE, is_timeout};
 use crate::fanout::{
-    Fanout, Opening, Protocol, ServerConfig, ServerEvent, is_timeout, read_full, write_message,
+    Fanout, Opening, Protocol, ServerConfig, ServerEvent, read_full, write_message,
 };
-use crate::token::{self, Token};
-use crate::wire::{
+use framewire_wire::message::{
     FrameHeader, HEADER_LEN, HELLO_HEAD_LEN, HELLO_LEN, Handshake, Hello, MAX_ERROR_TEXT,
     MessageKind, PROOF_LEN, Report, Switch, WireErrorKind, token_message,
 };
+use framewire_wire::token::{self, Token};
 
 /// The framewire protocol for one stream, whatever rendition each viewer is in.
 #[derive(Debug, Clone)]

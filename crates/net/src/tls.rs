@@ -168,7 +168,7 @@ impl TlsServer {
         match tcp.peek(&mut first) {
             Ok(0) => return Err("closed before its TLS handshake".into()),
             Ok(_) => {}
-            Err(e) if crate::fanout::is_timeout(&e) => return Err(timeout()),
+            Err(e) if crate::conn::is_timeout(&e) => return Err(timeout()),
             Err(e) => return Err(format!("reading the TLS handshake: {e}")),
         }
         if first[0] != TLS_HANDSHAKE_BYTE {
@@ -185,7 +185,7 @@ impl TlsServer {
         let mut conn = rustls::Connection::Server(server);
         match handshake(&tcp, &mut conn, deadline, &|_| Ok(())) {
             Ok(()) => Ok(Conn::tls(tcp, conn)),
-            Err(HandshakeError::Io(e)) if crate::fanout::is_timeout(&e) => Err(timeout()),
+            Err(HandshakeError::Io(e)) if crate::conn::is_timeout(&e) => Err(timeout()),
             Err(HandshakeError::Io(e)) => Err(format!("TLS handshake failed: {e}")),
             Err(HandshakeError::Closed) => {
                 Err("closed during the TLS handshake (did it refuse the certificate?)".into())
@@ -224,9 +224,11 @@ pub const PLAINTEXT_PORT: &str = "this port speaks plaintext framewire: drop --t
 /// A framewire error message saying `reason`: what a framewire peer reads where it expected a
 /// stream.
 pub(crate) fn framewire_error(reason: &str) -> Vec<u8> {
-    let reason = &reason.as_bytes()[..reason.len().min(crate::wire::MAX_ERROR_TEXT as usize)];
-    let header = crate::wire::FrameHeader {
-        kind: crate::wire::MessageKind::Error,
+    let reason = &reason.as_bytes()[..reason
+        .len()
+        .min(framewire_wire::message::MAX_ERROR_TEXT as usize)];
+    let header = framewire_wire::message::FrameHeader {
+        kind: framewire_wire::message::MessageKind::Error,
         seq: 0,
         capture_us: 0,
         payload_len: reason.len() as u32,

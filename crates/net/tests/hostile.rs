@@ -10,9 +10,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use framewire_core::{CodecKind, Ladder, Packet, PixelFormat, Rendition, Request};
-use framewire_net::{
-    Client, ClientConfig, Fanout, HANDSHAKE_LEN, Hello, Received, Server, ServerConfig, ServerEvent,
-};
+use framewire_net::{Client, ClientConfig, Fanout, Received, Server, ServerConfig, ServerEvent};
+use framewire_wire::{HANDSHAKE_LEN, Hello};
 
 const WAIT: Duration = Duration::from_secs(30);
 

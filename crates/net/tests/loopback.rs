@@ -13,9 +13,10 @@ use framewire_core::{
     CodecKind, Ladder, MakeRendition, Packet, PixelFormat, Placement, Rendition, Request,
 };
 use framewire_net::{
-    Client, ClientConfig, Fanout, FrameHeader, FramewireProtocol, Handshake, Hello, Incoming,
-    NetError, Protocol, Received, Server, ServerConfig, ServerEvent, Switch,
+    Client, ClientConfig, Fanout, FramewireProtocol, Incoming, NetError, Protocol, Received,
+    Server, ServerConfig, ServerEvent,
 };
+use framewire_wire::{FrameHeader, Handshake, Hello, Switch};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -677,7 +678,7 @@ fn a_switch_reaches_recv_and_recv_into_alike_before_a_large_frame() {
     bytes.extend((0..len).map(|i| i as u8));
     let end = FrameHeader {
         payload_len: 0,
-        kind: framewire_net::MessageKind::End,
+        kind: framewire_wire::MessageKind::End,
         ..FrameHeader::frame(2, 0, 0)
     };
     bytes.extend_from_slice(&end.to_bytes());

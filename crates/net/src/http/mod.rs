@@ -53,12 +53,10 @@ use std::time::{Duration, Instant};
 use framewire_core::{CodecKind, Ladder, Packet, Placement, Request};
 
 use crate::board::Board;
-use crate::conn::Conn;
-use crate::fanout::{
-    Fanout, Opening, Protocol, ServerConfig, ServerEvent, is_timeout, read_full, write_parts,
-};
+use crate::conn::{Conn, is_timeout};
+use crate::fanout::{Fanout, Opening, Protocol, ServerConfig, ServerEvent, read_full, write_parts};
 use crate::tls::PlaintextAnswer;
-use crate::token::Token;
+use framewire_wire::token::Token;
 
 /// The multipart boundary of `/stream`.
 pub const BOUNDARY: &str = "framewireframe";
@@ -391,7 +389,7 @@ fn set_cookie(cookie: &str, tls: bool) -> String {
     let secure = if tls { "; Secure" } else { "" };
     format!(
         "Set-Cookie: {COOKIE}={cookie}; Max-Age={}; Path=/; HttpOnly; SameSite=Strict{secure}\r\n",
-        crate::token::COOKIE_LIFETIME.as_secs()
+        framewire_wire::token::COOKIE_LIFETIME.as_secs()
     )
 }
 

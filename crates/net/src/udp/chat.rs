@@ -28,11 +28,11 @@ use framewire_core::{
 
 use super::client::{Sealing, UdpClientConfig, UdpLosses, UdpSubscription};
 use super::control::{self, Entry, Registered};
-use super::datagram::HelloMsg;
-use super::seal::{Session, StreamKeys};
 use super::server::{Admit, UdpConfig, UdpServer};
 use crate::chat::{BUSY, NOT_A_VIEWER};
 use crate::fanout::ServerEvent;
+use framewire_wire::datagram::HelloMsg;
+use framewire_wire::seal::{Session, StreamKeys};
 
 /// Limits of one side of a UDP call.
 #[derive(Debug, Clone, Default)]

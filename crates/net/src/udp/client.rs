@@ -17,13 +17,13 @@ use framewire_core::{
 };
 
 use super::control::{self, Control};
-use super::datagram::{self, Datagram, HelloMsg, PREFIX_LEN, ReportMsg};
-use super::reassembly::{Complete, Losses, Reassembler};
-use super::seal::Session;
 use crate::client::NetError;
 use crate::tls::TlsClient;
-use crate::token::Token;
-use crate::wire::{SWITCH_LEN, Switch};
+use framewire_wire::datagram::{self, Datagram, HelloMsg, PREFIX_LEN, ReportMsg};
+use framewire_wire::message::{SWITCH_LEN, Switch};
+use framewire_wire::reassembly::{Complete, Losses, Reassembler};
+use framewire_wire::seal::Session;
+use framewire_wire::token::Token;
 
 /// How often a viewer reports (and so keeps its place).
 pub const REPORT_EVERY: Duration = Duration::from_millis(250);
@@ -55,7 +55,7 @@ pub struct UdpClientConfig {
 impl Default for UdpClientConfig {
     fn default() -> Self {
         UdpClientConfig {
-            max_payload: crate::wire::DEFAULT_MAX_PAYLOAD,
+            max_payload: framewire_wire::message::DEFAULT_MAX_PAYLOAD,
             idle_timeout: Duration::from_secs(15),
             token: None,
             call: 0,
@@ -136,7 +136,7 @@ impl Wire {
     fn open(&self, buf: &mut [u8]) -> Option<std::ops::Range<usize>> {
         match &self.sealed {
             None => Some(0..buf.len()),
-            Some(sealed) => sealed.session.open(buf).ok(),
+            Some(sealed) => sealed.session.open(buf, Instant::now()).ok(),
         }
     }
 }

@@ -23,11 +23,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::seal::{Session, Stream, StreamKeys};
 use crate::client::NetError;
 use crate::conn::Conn;
 use crate::fanout::ServerEvent;
 use crate::tls::{PlaintextAnswer, TlsClient, TlsServer, framewire_error};
+use framewire_wire::seal::{self, Session, Stream, StreamKeys};
 
 /// The control hello's and answer's first bytes.
 const MAGIC: &[u8; 4] = b"FWUC";
@@ -249,9 +249,8 @@ impl Held<'_> {
                 hello[4]
             ));
         }
-        let export = |stream| {
-            StreamKeys::export(&conn, stream).map_err(|e| format!("control connection: {e}"))
-        };
+        let export =
+            |stream| export_keys(&conn, stream).map_err(|e| format!("control connection: {e}"));
         let keys = export(Stream::OfAcceptor)?;
         let caller = if hello[5] & CALL != 0 {
             Some(Arc::new(export(Stream::OfCaller)?))
@@ -274,7 +273,7 @@ impl Held<'_> {
                 Ok(0) => return Ok(()),
                 // Nothing is said after the hello; whatever comes is read and dropped.
                 Ok(_) => {}
-                Err(e) if crate::fanout::is_timeout(&e) => {
+                Err(e) if crate::conn::is_timeout(&e) => {
                     if self.stopping.load(Ordering::SeqCst) || session.is_closed() {
                         return Ok(());
                     }
@@ -348,12 +347,19 @@ pub fn dial(
     if &answer[..4] != MAGIC || answer[4] != VERSION {
         return Err(not_control());
     }
-    let export = |stream| StreamKeys::export(&conn, stream).map_err(connect_err);
-    let keys = export(super::seal::Stream::OfAcceptor)?;
+    let export = |stream| export_keys(&conn, stream).map_err(connect_err);
+    let keys = export(Stream::OfAcceptor)?;
     let caller = if call {
-        Some(export(super::seal::Stream::OfCaller)?)
+        Some(export(Stream::OfCaller)?)
     } else {
         None
     };
     Ok((Control { _conn: conn }, keys, caller))
+}
+
+/// Exports the keys of `stream` from the TLS session of `conn` (both sides get the same).
+fn export_keys(conn: &Conn, stream: Stream) -> io::Result<StreamKeys> {
+    let mut out = [0u8; seal::EXPORTED_LEN];
+    conn.export_keying_material(&mut out, seal::EXPORTER_LABEL, stream.context())?;
+    Ok(StreamKeys::from_bytes(&out))
 }

@@ -23,16 +23,17 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::control::{ControlPort, Entry, Sessions};
-use super::datagram::{
-    self, COOKIE_BYTES, CookieMsg, DEFAULT_MTU, Datagram, HelloMsg, Outgoing, ReportMsg,
-};
-use super::seal::{self, Session, StreamKeys};
 use crate::adapt::{Adapter, Counters};
-use crate::board::{Census, ProtocolFigures, ViewerFigures};
+use crate::board::{Census, ProtocolFigures, ViewerFigures, Watched};
 use crate::fanout::{Rate, ServerEvent};
 use crate::tls::TlsServer;
-use crate::token::{self, Token};
-use crate::wire::{Handshake, Switch};
+use framewire_wire::datagram::{
+    self, COOKIE_BYTES, CookieMsg, DEFAULT_MTU, Datagram, HelloMsg, Outgoing, ReportMsg,
+};
+use framewire_wire::message::{Handshake, Switch};
+use framewire_wire::pacing::{PACE_BURST, Pacer};
+use framewire_wire::seal::{self, Session, StreamKeys};
+use framewire_wire::token::{self, Token};
 
 /// Limits of a UDP server; each has a documented default.
 #[derive(Debug, Clone)]
@@ -276,12 +277,6 @@ impl UdpServer {
     /// Datagrams dropped so far, by why.
     pub fn drops(&self) -> &Drops {
         &self.shared.drops
-    }
-
-    /// What a [`Board`](crate::Board) keeps to read this server's figures while it runs.
-    pub(crate) fn census(&self) -> (SocketAddr, std::sync::Weak<dyn Census>) {
-        let shared: Arc<dyn Census> = self.shared.clone();
-        (self.addr, Arc::downgrade(&shared))
     }
 
     /// Frames whose datagrams have all been handed to the socket, over every viewer (for
@@ -535,7 +530,7 @@ fn open(
         shared.drops.unknown.fetch_add(1, Ordering::Relaxed);
         return None;
     };
-    match entry.session.open(buf) {
+    match entry.session.open(buf, Instant::now()) {
         Ok(range) if entry.session.answers(peer) => Some((range, entry)),
         Ok(_) => {
             shared.drops.unknown.fetch_add(1, Ordering::Relaxed);
@@ -787,52 +782,17 @@ fn on_report(shared: &Shared, viewer: &Viewer, report: ReportMsg) {
     });
 }
 
+impl Watched for UdpServer {
+    fn census(&self) -> (SocketAddr, std::sync::Weak<dyn Census>) {
+        let shared: Arc<dyn Census> = self.shared.clone();
+        (self.addr, Arc::downgrade(&shared))
+    }
+}
+
 /// Datagrams are paced at this multiple of the link rate the reports say.
 const PACE_GAIN: f64 = 2.0;
 /// The slowest pace (bytes/s): 1 Mbit/s; a link estimate below it is paced at it.
 const MIN_PACE: f64 = 125_000.0;
-/// Datagrams that may leave back to back.
-const PACE_BURST: usize = 4;
-/// A wait shorter than this is not slept: it is owed, and the next datagram waits for it.
-const MIN_SLEEP: Duration = Duration::from_micros(200);
-
-/// A token bucket: how long each datagram waits to leave at a rate, sans-IO.
-#[derive(Debug)]
-struct Pacer {
-    /// Bytes that may leave now (negative: owed).
-    tokens: f64,
-    burst: f64,
-    last: Instant,
-}
-
-impl Pacer {
-    fn new(burst: usize, now: Instant) -> Pacer {
-        Pacer {
-            tokens: burst as f64,
-            burst: burst as f64,
-            last: now,
-        }
-    }
-
-    /// How long to wait before `bytes` leave at `rate` bytes/s (0: unpaced), taking them
-    /// from the bucket; a wait under [`MIN_SLEEP`] is zero (and owed).
-    fn wait(&mut self, bytes: usize, rate: f64, now: Instant) -> Duration {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.last = now;
-        if rate <= 0.0 {
-            self.tokens = self.burst;
-            return Duration::ZERO;
-        }
-        self.tokens = (self.tokens + elapsed * rate).min(self.burst) - bytes as f64;
-        let wait = Duration::from_secs_f64((-self.tokens).max(0.0) / rate);
-        if wait < MIN_SLEEP {
-            Duration::ZERO
-        } else {
-            wait
-        }
-    }
-}
-
 /// A viewer's sending thread: the newest packet, cut into datagrams, until it goes.
 fn deliver(shared: &Shared, viewer: &Viewer, mut placement: Placement) {
     let (mut buf, mut parity, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
@@ -915,37 +875,4 @@ fn deliver(shared: &Shared, viewer: &Viewer, mut placement: Placement) {
         placement,
         error,
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_pacer_lets_a_burst_go_then_spreads_the_rest_at_its_rate() {
-        // Waits in whole microseconds (the float arithmetic may be a nanosecond off).
-        let us = |d: Duration| (d.as_nanos() + 500) / 1000;
-        let t0 = Instant::now();
-        let mut p = Pacer::new(4000, t0);
-        // Unpaced: nothing waits.
-        assert_eq!(us(p.wait(100_000, 0.0, t0)), 0);
-        // 4000 bytes back to back, then each 1000 waits 1 ms at 1 MB/s.
-        for _ in 0..4 {
-            assert_eq!(us(p.wait(1000, 1e6, t0)), 0);
-        }
-        assert_eq!(us(p.wait(1000, 1e6, t0)), 1000);
-        // It waited that long: the next waits another 1 ms.
-        let t1 = t0 + Duration::from_millis(1);
-        assert_eq!(us(p.wait(1000, 1e6, t1)), 1000);
-        // A short wait is owed, not slept: 150 bytes at 1 MB/s is 150 us; the next pays it.
-        let t2 = t1 + Duration::from_millis(1);
-        assert_eq!(us(p.wait(150, 1e6, t2)), 0);
-        assert_eq!(us(p.wait(150, 1e6, t2)), 300);
-        // A quiet second fills the bucket to its burst, no more.
-        let t3 = t2 + Duration::from_secs(1);
-        for _ in 0..4 {
-            assert_eq!(us(p.wait(1000, 1e6, t3)), 0);
-        }
-        assert_eq!(us(p.wait(1000, 1e6, t3)), 1000);
-    }
 }

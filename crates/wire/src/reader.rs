@@ -9,7 +9,7 @@
 
 use framewire_core::{PeerReport, Placement};
 
-use crate::wire::{
+use crate::message::{
     FRAME_MAGIC, FrameHeader, HANDSHAKE_LEN, HEADER_LEN, Handshake, MessageKind, PROOF_LEN,
     REPORT_LEN, Report, SWITCH_LEN, Switch, WireError, WireErrorKind,
 };
@@ -485,7 +485,7 @@ fn payload_name(kind: MessageKind) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::DEFAULT_MAX_PAYLOAD;
+    use crate::message::DEFAULT_MAX_PAYLOAD;
     use framewire_core::{CodecKind, PixelFormat, Rendition};
 
     /// Rung `rung` of a ladder of two: raw, 4x2 at the top, 2x1 below.

@@ -11,7 +11,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use framewire_core::{CodecKind, PixelFormat, Placement, Rendition};
-use framewire_net::{DEFAULT_MAX_PAYLOAD, Event, FrameHeader, FrameReader, Handshake};
+use framewire_wire::{DEFAULT_MAX_PAYLOAD, Event, FrameHeader, FrameReader, Handshake};
 
 /// Bytes one socket read returns on loopback, roughly.
 const READ: usize = 64 * 1024;

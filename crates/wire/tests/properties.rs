@@ -5,7 +5,7 @@
 //! test (`reader.rs`), which can see its buffer.
 
 use framewire_core::{CodecKind, PixelFormat, Placement, Rendition};
-use framewire_net::{Event, FrameHeader, FrameReader, Handshake, MessageKind, Switch};
+use framewire_wire::{Event, FrameHeader, FrameReader, Handshake, MessageKind, Switch};
 use proptest::prelude::*;
 
 const MAX: u32 = 4096;

@@ -3,8 +3,8 @@
 
 use framewire_core::Request;
 
+use crate::message::{HANDSHAKE_LEN, Handshake, NO_RUNG, SWITCH_LEN, WireErrorKind};
 use crate::token::PROOF_LEN;
-use crate::wire::{HANDSHAKE_LEN, Handshake, NO_RUNG, SWITCH_LEN, WireErrorKind};
 
 /// First bytes of every datagram.
 pub const MAGIC: [u8; 4] = *b"FWUD";
@@ -433,7 +433,7 @@ pub fn parse(b: &[u8], max_frame: u32) -> Result<Datagram<'_>, DatagramError> {
             };
             let width = match u32_at(b, 12) {
                 0 => None,
-                w if w <= crate::wire::MAX_DIMENSION => Some(w),
+                w if w <= crate::message::MAX_DIMENSION => Some(w),
                 w => return Err(WireErrorKind::BadWidth(w).into()),
             };
             Datagram::Hello(HelloMsg {

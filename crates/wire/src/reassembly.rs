@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::datagram::{Fragment, parity_pieces};
+use crate::datagram::{Fragment, parity_pieces};
 
 /// Frames being rebuilt at once; a fragment of a newer frame evicts the oldest.
 pub const IN_PROGRESS: usize = 4;
@@ -295,8 +295,8 @@ impl Slot {
 
 #[cfg(test)]
 mod tests {
-    use super::super::datagram::{Datagram, Outgoing, parse};
     use super::*;
+    use crate::datagram::{Datagram, Outgoing, parse};
 
     /// The datagrams of frame `sent`: a 16-byte prefix and `len - 16` payload bytes (byte k of
     /// the frame is k % 251), in pieces of `mtu`, with `fec`.

@@ -1,6 +1,6 @@
 //! Sealed datagrams (`--transport udp --tls`): each datagram of the UDP layout, whole, sealed
 //! with ChaCha20-Poly1305 (ring's AEAD) under keys that rustls exports from the TLS session
-//! of the viewer's control connection ([`super::control`]). Nothing here is cryptography of
+//! of the viewer's control connection (framewire-net's `udp::control`). Nothing here is cryptography of
 //! its own: the keys come from the TLS exporter (RFC 8446 section 7.5), the sealing from ring;
 //! this module holds the layout, the nonce counter and the replay window.
 //!
@@ -21,7 +21,6 @@
 //! a counter once (a window of the last 128), so a replayed datagram is dropped like a forged
 //! one, and a session answers one address only: the first whose datagram opened.
 
-use std::io;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -29,8 +28,6 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
-
-use crate::conn::Conn;
 
 /// The first bytes of a sealed datagram.
 pub const MAGIC: &[u8; 4] = b"FWUS";
@@ -43,7 +40,9 @@ pub const TAG_LEN: usize = 16;
 /// What sealing adds to a datagram.
 pub const OVERHEAD: usize = HEAD_LEN + TAG_LEN;
 /// The exporter's label (RFC 5705 asks for the `EXPORTER` prefix).
-const LABEL: &[u8] = b"EXPORTER-framewire-udp-v1";
+pub const EXPORTER_LABEL: &[u8] = b"EXPORTER-framewire-udp-v1";
+/// Bytes the exporter is asked for: id, down key, up key.
+pub const EXPORTED_LEN: usize = 72;
 /// Counters a receiver remembers behind the newest.
 const WINDOW: u64 = 128;
 
@@ -82,21 +81,19 @@ pub enum Stream {
     OfCaller,
 }
 
-impl StreamKeys {
-    /// Exports the keys of `stream` from the TLS session of `conn` (both sides get the same).
-    pub fn export(conn: &Conn, stream: Stream) -> io::Result<StreamKeys> {
-        let context: &[u8] = match stream {
+impl Stream {
+    /// The exporter's context for this stream's keys.
+    pub fn context(self) -> &'static [u8] {
+        match self {
             Stream::OfAcceptor => b"acceptor's stream",
             Stream::OfCaller => b"caller's stream",
-        };
-        let mut out = [0u8; 72];
-        conn.export_keying_material(&mut out, LABEL, context)?;
-        Ok(StreamKeys::from_bytes(&out))
+        }
     }
+}
 
-    /// Keys from 72 bytes: id, down, up (the exporter's output; fuzzing and tests).
-    #[doc(hidden)]
-    pub fn from_bytes(b: &[u8; 72]) -> StreamKeys {
+impl StreamKeys {
+    /// Keys from the exporter's output: id, down, up.
+    pub fn from_bytes(b: &[u8; EXPORTED_LEN]) -> StreamKeys {
         let mut keys = StreamKeys {
             id: [0; 8],
             down: [0; 32],
@@ -225,10 +222,10 @@ impl Session {
         out.extend_from_slice(tag.as_ref());
     }
 
-    /// Opens a sealed datagram in place: the range of `datagram` that holds what was sealed.
-    /// Its counter is taken (a second datagram with it is [`SealError::Replayed`]) only once
-    /// it opened, so a forgery moves nothing.
-    pub fn open(&self, datagram: &mut [u8]) -> Result<Range<usize>, SealError> {
+    /// Opens a sealed datagram in place, arrived at `now`: the range of `datagram` that holds
+    /// what was sealed. Its counter is taken (a second datagram with it is
+    /// [`SealError::Replayed`]) only once it opened, so a forgery moves nothing.
+    pub fn open(&self, datagram: &mut [u8], now: Instant) -> Result<Range<usize>, SealError> {
         let open_way = match self.seal_way {
             Way::Down => Way::Up,
             Way::Up => Way::Down,
@@ -253,7 +250,7 @@ impl Session {
         if !lock(&self.window).take(counter) {
             return Err(SealError::Replayed);
         }
-        *lock(&self.heard) = Some(Instant::now());
+        *lock(&self.heard) = Some(now);
         Ok(HEAD_LEN..HEAD_LEN + len)
     }
 
@@ -352,15 +349,21 @@ mod tests {
             "the datagram travels sealed"
         );
         let mut copy = out.clone();
-        let range = server.open(&mut out).expect("opens");
+        let range = server.open(&mut out, Instant::now()).expect("opens");
         assert_eq!(&out[range], b"FWUD hello");
         // A replay is refused.
-        assert_eq!(server.open(&mut copy), Err(SealError::Replayed));
+        assert_eq!(
+            server.open(&mut copy, Instant::now()),
+            Err(SealError::Replayed)
+        );
         // The server's own way does not open at the server (a reflected datagram).
         server.seal(b"start", &mut out);
         let mut reflected = out.clone();
-        assert_eq!(server.open(&mut reflected), Err(SealError::NotSealed));
-        let range = viewer.open(&mut out).expect("opens");
+        assert_eq!(
+            server.open(&mut reflected, Instant::now()),
+            Err(SealError::NotSealed)
+        );
+        let range = viewer.open(&mut out, Instant::now()).expect("opens");
         assert_eq!(&out[range], b"start");
     }
 
@@ -372,20 +375,29 @@ mod tests {
         for i in 0..sealed.len() {
             let mut bad = sealed.clone();
             bad[i] ^= 0x10;
-            assert!(server.open(&mut bad).is_err(), "byte {i} flipped opened");
+            assert!(
+                server.open(&mut bad, Instant::now()).is_err(),
+                "byte {i} flipped opened"
+            );
         }
         let mut other = sealed.clone();
         other[8] ^= 1;
-        assert_eq!(server.open(&mut other), Err(SealError::OtherSession));
+        assert_eq!(
+            server.open(&mut other, Instant::now()),
+            Err(SealError::OtherSession)
+        );
         // A forgery with a far counter does not move the window: the real one still opens.
         let mut forged = sealed.clone();
         forged[16..24].copy_from_slice(&1000u64.to_le_bytes());
-        assert_eq!(server.open(&mut forged), Err(SealError::Forged));
-        assert!(server.open(&mut sealed).is_ok());
+        assert_eq!(
+            server.open(&mut forged, Instant::now()),
+            Err(SealError::Forged)
+        );
+        assert!(server.open(&mut sealed, Instant::now()).is_ok());
         // Every prefix is refused without a panic.
         for n in 0..sealed.len() {
             let mut cut = sealed[..n].to_vec();
-            assert!(server.open(&mut cut).is_err());
+            assert!(server.open(&mut cut, Instant::now()).is_err());
         }
     }
 
