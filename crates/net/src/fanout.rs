@@ -961,7 +961,7 @@ const POLL_SLEEP_MIN: Duration = Duration::from_micros(50);
 ///
 /// The rule: write once the bytes not yet acknowledged (`SIOCOUTQ`: unsent plus in flight)
 /// are at most one bandwidth-delay product (link rate x smallest round trip, from `TCP_INFO`)
-/// plus two segments. With that much in flight the bytes ahead of the bottleneck take about as
+/// plus two segments, or what leaves within [`QUEUE_BUDGET`] if that is more. With that much in flight the bytes ahead of the bottleneck take about as
 /// long to cross it as the new packet takes to reach it, so the link stays busy and nothing
 /// waits in a queue; waiting for a full drain would idle the link one round trip per packet.
 /// A socket that drains at once (loopback, a fast network) is never waited for.
@@ -974,8 +974,8 @@ const POLL_SLEEP_MIN: Duration = Duration::from_micros(50);
 /// them; paced, the queue stays short and they pass. The headroom lets the estimate grow when
 /// the link widens (a paced write drains at the pace, which is then the next estimate). A write
 /// found drained at the first look (a fast link, or a subscriber that adapts: it times each
-/// drain to its end before this rule looks) lifts the cap for a window or two, so one drain
-/// slowed by a busy machine cannot pace a fast link down.
+/// drain to its end before this rule looks), or one at [`UNPACED_DRAIN`] or faster, lifts the
+/// cap for a window or two, so one drain slowed by a busy machine cannot pace a fast link down.
 #[derive(Debug, Default)]
 struct Drain {
     /// The link-rate estimate from `TCP_INFO`'s delivery rate (bytes/s), for the allowance.
@@ -1106,7 +1106,12 @@ impl Drain {
     /// socket's sending rate at [`PACE_HEADROOM`] times the estimate; an unbounded estimate
     /// (a write drained at once in the last window or two) lifts the cap.
     fn pace(&mut self, stream: &TcpStream, drained: Option<u64>, now: Instant) {
-        let rate = self.drained.add(drained.unwrap_or(0), now);
+        // A drain as fast as a LAN's needs no pacing: it is as good as unbounded.
+        let sample = match drained {
+            Some(rate) if rate >= UNPACED_DRAIN => u64::MAX,
+            other => other.unwrap_or(0),
+        };
+        let rate = self.drained.add(sample, now);
         if rate == 0 || (rate == u64::MAX && self.paced == 0) {
             return;
         }
@@ -1121,6 +1126,12 @@ impl Drain {
     }
 }
 
+/// A drain at least this fast (bytes/s: 1 Gbit/s) lifts the pacing cap. Pacing keeps a burst
+/// from waiting in a narrow link's queue; on a link this fast a frame crosses within a
+/// millisecond, and a cap set from one slow drain (a busy machine, a reader not yet reading)
+/// would hold a fast link down: paced, its drains read no faster than the pace.
+const UNPACED_DRAIN: u64 = 125_000_000;
+
 /// How far above the drain-rate estimate a subscriber's socket is paced. The estimate reads
 /// about the link's rate (0.9-1.1 times it through netbed's token bucket, which passes a
 /// write's first few KB at once); paced above the link, the bottleneck's queue grows by
@@ -1129,7 +1140,8 @@ const PACE_HEADROOM: f64 = 1.1;
 
 /// Bytes that may be unacknowledged when the next packet is written: one bandwidth-delay
 /// product at `rate` bytes/s and the smallest round trip seen, plus two segments (an ack the
-/// peer delays, a segment on the wire).
+/// peer delays, a segment on the wire); or, if more, what leaves within [`QUEUE_BUDGET`] at
+/// that rate.
 fn in_flight_allowed(info: &tcp_queue::TcpInfo, rate: u64) -> usize {
     let rtt = if info.min_rtt.is_zero() {
         info.srtt
@@ -1137,8 +1149,16 @@ fn in_flight_allowed(info: &tcp_queue::TcpInfo, rate: u64) -> usize {
         info.min_rtt
     };
     let bdp = (rate as f64 * rtt.as_secs_f64()) as usize;
-    bdp + 2 * info.mss.max(536) as usize
+    let budget = (rate as f64 * QUEUE_BUDGET.as_secs_f64()) as usize;
+    (bdp + 2 * info.mss.max(536) as usize).max(budget)
 }
+
+/// How long a packet may wait behind the bytes still queued: a queue that leaves within this
+/// at the link's rate is written behind at once. On a fast link (loopback, a LAN) a frame of
+/// several MB drains in well under it, and waiting for the drain would leave the link idle
+/// while the next frame is written; on a narrow one (a few MB/s) it is under two segments, so
+/// the bandwidth-delay rule above decides alone.
+const QUEUE_BUDGET: Duration = Duration::from_millis(1);
 
 /// Writes header and payload with as few syscalls as the kernel allows, no copy.
 pub(crate) fn write_message(stream: &mut Conn, header: &[u8], payload: &[u8]) -> io::Result<()> {
@@ -1287,5 +1307,26 @@ mod tests {
         assert_eq!(max.add(200, t0 + RATE_WINDOW), 500);
         // The one after that forgets it.
         assert_eq!(max.add(100, t0 + RATE_WINDOW * 2), 200);
+    }
+
+    #[test]
+    fn a_queue_that_leaves_within_the_budget_is_written_behind_and_a_narrow_link_keeps_its_bdp() {
+        let info = |rtt_us: u64| tcp_queue::TcpInfo {
+            mss: 1448,
+            srtt: Duration::from_micros(rtt_us),
+            min_rtt: Duration::from_micros(rtt_us),
+            delivery_rate: 0,
+        };
+        // Loopback: 8 GB/s and 10 us. One ms of it (8 MB) beats the BDP (80 KB).
+        assert_eq!(in_flight_allowed(&info(10), 8_000_000_000), 8_000_000);
+        // A narrow link: 1.1 MB/s and 100 ms. The BDP and two segments, as before.
+        assert_eq!(
+            in_flight_allowed(&info(100_000), 1_100_000),
+            110_000 + 2 * 1448
+        );
+        // The same link with no delay: two segments (1.1 KB of budget is less).
+        assert_eq!(in_flight_allowed(&info(0), 1_100_000), 2 * 1448);
+        // No rate known yet: two segments.
+        assert_eq!(in_flight_allowed(&info(10), 0), 2 * 1448);
     }
 }
