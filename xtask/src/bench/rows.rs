@@ -1,0 +1,554 @@
+//! The summary's rows, in their order, and the benches and runs that measure them.
+
+use super::*;
+
+pub(crate) const READS: &str = "memcpy of the same bytes, same reads";
+pub(crate) const COPY_THEN_READ: &str = "the same copy, then one 8-byte read of the message";
+pub(crate) const COPY_THEN_READ_NOTE: &str =
+    "informative: a baseline that also reads what it copied, as any reader must";
+pub(crate) const MEMCPY_FRAME: &str = "memcpy of the frame";
+pub(crate) const IMENCODE: &str = "OpenCV imencode (libjpeg-turbo)";
+pub(crate) const IMDECODE: &str = "OpenCV imdecode (libjpeg-turbo)";
+pub(crate) const PURE_RUST_NOTE: &str =
+    "no per-frame target for the pure-Rust encoder; see the pipeline rows";
+pub(crate) const TCP: &str = "plain TCP send/recv loop, same message size";
+pub(crate) const PLAIN_SAME_RUN: &str = "the same without TLS, same run";
+pub(crate) const TCP_SAME_BYTES: Key = Key::CritSameBytes("loopback/tcp/");
+pub(crate) const SINGLE: &str = "same, --threads 1";
+pub(crate) const IMENCODE_ALONE: &str = "OpenCV single-thread imencode alone";
+pub(crate) const RESIZE_ENCODE: &str = "OpenCV single-thread cv2.resize INTER_AREA + imencode";
+pub(crate) const OPENCV_320_LOOP: Key =
+    Key::OpenCvSum(&["jpeg_encode:80 320x240", "resize_area:320x240 640x480"]);
+pub(crate) const PER_VIEWER: &str = "one encode per viewer";
+pub(crate) const FRAMEWIRE_VIEWERS: &str = "framewire-protocol viewers";
+pub(crate) const IMG: &str = "an <img> of /stream, same grabs";
+pub(crate) const BROWSER_NOTE: &str = "Chromium under Xvfb (software compositing), 320x240 JPEG at 30 fps; \
+     screen grabs 23/s, each grab's frame number against its capture time";
+pub(crate) const CPU_NOTE: &str =
+    "user+system time of the server's threads / viewers, at the largest count fed";
+pub(crate) const RENDER_NOTE: &str = "software adapter where no GPU; no baseline";
+pub(crate) const FRAME_TIME: &str = "one frame-time (bytes per frame received / link rate)";
+pub(crate) const LINK_CARRIES: &str = "what the link carries of frames that size";
+pub(crate) const SOURCE_FPS: &str = "the source's 30 fps";
+pub(crate) const WARMUP: &str = "the viewer's 3 s warm-up";
+
+/// A string made here, kept for the run (a row's case or id is read until the process ends).
+fn text(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+/// The sizes the framing bench reads, by id.
+const FRAMING: [&str; 3] = ["jpeg-320x240", "jpeg-640x480", "raw-1280x720"];
+
+/// The resize cases against OpenCV: (filter, from, to, target on the ratio).
+const RESIZE: [(&str, &str, &str, f64); 6] = [
+    ("area", "640x480", "320x240", 1.0),
+    ("bilinear", "640x480", "320x240", 1.0),
+    ("area", "1280x720", "320x180", 1.0),
+    ("bilinear", "1280x720", "320x180", 1.0),
+    ("area", "1920x1080", "320x180", 0.5),
+    ("bilinear", "1920x1080", "320x180", 1.0),
+];
+
+/// The sizes the codecs bench encodes and decodes.
+const CODEC_SIZES: [&str; 3] = ["320x240", "640x480", "1920x1080"];
+
+/// The loopback cases, in the order of their ids: (codec, size, target against plain TCP).
+const LOOPBACK: [(&str, &str, Option<f64>); 5] = [
+    ("raw", "640x480", None),
+    ("raw", "1280x720", Some(0.8)),
+    ("bincode", "1280x720", None),
+    ("jpeg", "640x480", None),
+    ("jpeg", "1280x720", None),
+];
+
+/// The narrow links measured with adaptation off, then on: (share of the top rung's stream in
+/// percent, added round trip in ms).
+const LINKS_ADAPT_OFF: [(u32, u32); 4] = [(60, 0), (30, 0), (60, 40), (30, 40)];
+const LINKS_ADAPT_ON: [u32; 2] = [60, 30];
+
+/// The renderer's cases, in the order of its ids.
+const RENDER: [(&str, &str); 4] = [
+    ("1920x1080", "rgb8"),
+    ("1920x1080", "rgba8"),
+    ("640x480", "rgb8"),
+    ("640x480", "rgba8"),
+];
+
+/// Every row of the summary, in its order: made from the tables above once per run.
+pub(crate) fn table() -> &'static [RowSpec] {
+    static ROWS: std::sync::OnceLock<Vec<RowSpec>> = std::sync::OnceLock::new();
+    ROWS.get_or_init(|| {
+        let mut rows = framing_rows();
+        rows.extend(resize_rows());
+        rows.extend(codec_rows());
+        rows.extend(loopback_rows());
+        rows.extend(pipeline_rows());
+        rows.extend(viewers_rows("320x240"));
+        rows.extend(http_rows());
+        rows.extend(browser_rows());
+        rows.extend(viewers_rows("640x480"));
+        rows.extend(link_rows());
+        rows.extend(lossy_rows());
+        rows.extend(RENDER.iter().map(|(size, format)| {
+            row(
+                text(format!("render {size}/{format} (upload+draw+read back)")),
+                crit(text(format!("render/{size}/{format}"))),
+                Unit::Fps,
+            )
+            .optional(MayLack::WithoutGpu)
+            .note(RENDER_NOTE)
+        }));
+        rows
+    })
+}
+
+fn framing_rows() -> Vec<RowSpec> {
+    let mut rows = vec![
+        row(
+            "framing header encode",
+            crit("framing/header_encode"),
+            Unit::Ns,
+        ),
+        row(
+            "framing header decode",
+            crit("framing/header_decode"),
+            Unit::Ns,
+        ),
+    ];
+    for m in FRAMING {
+        let reader = crit(text(format!("framing/reader/{m}")));
+        rows.push(
+            row(
+                text(format!("framing reader {m}, 64 KiB reads")),
+                reader,
+                Unit::Us,
+            )
+            .vs(READS, crit(text(format!("framing/memcpy/{m}"))))
+            .at_most(1.05),
+        );
+        rows.push(
+            row(
+                text(format!("framing reader {m}, vs copy + one header read")),
+                reader,
+                Unit::Us,
+            )
+            .vs(
+                COPY_THEN_READ,
+                crit(text(format!("framing/memcpy-then-read/{m}"))),
+            )
+            .note(COPY_THEN_READ_NOTE),
+        );
+    }
+    rows
+}
+
+fn resize_rows() -> Vec<RowSpec> {
+    RESIZE
+        .iter()
+        .map(|&(filter, from, to, target)| {
+            let (opencv, op) = match filter {
+                "area" => ("OpenCV INTER_AREA", "resize_area"),
+                _ => ("OpenCV INTER_LINEAR", "resize_linear"),
+            };
+            row(
+                text(format!("resize {filter} {from}->{to}")),
+                crit(text(format!("resize/{filter}/{from}-{to}"))),
+                Unit::Ms,
+            )
+            .vs_optional(
+                opencv,
+                cv(text(format!("{op}:{to} {from}"))),
+                MayLack::WithoutOpenCv,
+            )
+            .at_most(target)
+        })
+        .collect()
+}
+
+fn codec_rows() -> Vec<RowSpec> {
+    let mut rows = Vec::new();
+    for size in CODEC_SIZES {
+        let memcpy = crit(text(format!("codec/memcpy/{size}")));
+        for codec in ["raw", "bincode"] {
+            for op in ["encode", "decode"] {
+                rows.push(
+                    row(
+                        text(format!("{codec} {op} {size}")),
+                        crit(text(format!("codec/{op}/{codec}/{size}"))),
+                        Unit::Ms,
+                    )
+                    .vs(MEMCPY_FRAME, memcpy),
+                );
+            }
+        }
+        let imencode = cv(text(format!("jpeg_encode:80 {size}")));
+        rows.push(
+            row(
+                text(format!("jpeg encode {size} (framewire, pure Rust)")),
+                crit(text(format!("codec/encode/jpeg/{size}"))),
+                Unit::Ms,
+            )
+            .vs_optional(IMENCODE, imencode, MayLack::WithoutOpenCv)
+            .note(PURE_RUST_NOTE),
+        );
+        rows.push(
+            row(
+                text(format!(
+                    "jpeg encode {size} (libjpeg-turbo, --features turbojpeg)"
+                )),
+                crit(text(format!("codec/encode/jpeg-turbo/{size}"))),
+                Unit::Ms,
+            )
+            .optional(MayLack::WithoutTurbo)
+            .vs_optional(IMENCODE, imencode, MayLack::WithoutOpenCv)
+            .at_most(1.1),
+        );
+        rows.push(
+            row(
+                text(format!("jpeg decode {size} (framewire, pure Rust)")),
+                crit(text(format!("codec/decode/jpeg/{size}"))),
+                Unit::Ms,
+            )
+            .vs_optional(
+                IMDECODE,
+                cv(text(format!("jpeg_decode:80 {size}"))),
+                MayLack::WithoutOpenCv,
+            )
+            .at_most(1.3),
+        );
+    }
+    rows
+}
+
+fn loopback_rows() -> Vec<RowSpec> {
+    let mut rows = Vec::new();
+    for (codec, size, target) in LOOPBACK {
+        let id = crit(text(format!("loopback/framewire/{codec}/{size}")));
+        let mut r = row(
+            text(format!("loopback {codec} {size} end to end")),
+            id,
+            Unit::MBps,
+        )
+        .vs(TCP, TCP_SAME_BYTES);
+        if let Some(t) = target {
+            r = r.at_least(t);
+        }
+        rows.push(r.note_of(Note::FramesPerSecond));
+        // TLS's cost where it is largest: raw video, nothing else to do per byte.
+        if (codec, size) == ("raw", "1280x720") {
+            rows.push(
+                row(
+                    text(format!("loopback {codec} {size} end to end over TLS")),
+                    crit(text(format!("loopback/framewire-tls/{codec}/{size}"))),
+                    Unit::MBps,
+                )
+                .vs(PLAIN_SAME_RUN, id)
+                .at_least(0.7)
+                .note("rustls (ring, AES-GCM) both ends; one core each for sealing and opening"),
+            );
+        }
+    }
+    rows
+}
+
+/// The serve pipeline through the real binary: threads against one, against OpenCV, TLS, files.
+fn pipeline_rows() -> Vec<RowSpec> {
+    vec![
+        // The serve pipeline through the real binary, pure-Rust encoder.
+        row(
+            "serve pipeline jpeg 640x480->320, threaded",
+            pipe("jpeg 640x480->320", "threads"),
+            Unit::Fps,
+        )
+        .vs(SINGLE, pipe("jpeg 640x480->320", "single"))
+        .at_least(1.6)
+        .note("framewire serve --fps 0 --jpeg-encoder rust -> a receive-only viewer, one machine"),
+        row(
+            "serve pipeline jpeg 640x480->320, threaded vs OpenCV",
+            pipe("jpeg 640x480->320", "threads"),
+            Unit::Fps,
+        )
+        .vs_optional(
+            IMENCODE_ALONE,
+            cv("jpeg_encode:80 320x240"),
+            MayLack::WithoutOpenCv,
+        )
+        .at_least(1.0)
+        .note("pure Rust; ours also captures, resizes and sends, on the same 2 cores"),
+        // Where ours resizes, the loop a Python user writes does too: the same work in OpenCV, from
+        // the same run's figures. Informative, no target.
+        row(
+            "serve pipeline jpeg 640x480->320, threaded vs OpenCV resize + encode",
+            pipe("jpeg 640x480->320", "threads"),
+            Unit::Fps,
+        )
+        .vs_optional(RESIZE_ENCODE, OPENCV_320_LOOP, MayLack::WithoutOpenCv)
+        .note("pure Rust; the Python tutorial's per-frame work, without its capture or send"),
+        row(
+            "serve pipeline jpeg 640x480->320 over TLS, threaded",
+            pipe("jpeg 640x480->320 over TLS", "threads"),
+            Unit::Fps,
+        )
+        .vs(PLAIN_SAME_RUN, pipe("jpeg 640x480->320", "threads"))
+        .at_least(0.95)
+        .note("framewire serve --tls --fps 0 --jpeg-encoder rust -> a receive-only viewer pinning it"),
+        row(
+            "serve pipeline jpeg 640x480, threaded",
+            pipe("jpeg 640x480", "threads"),
+            Unit::Fps,
+        )
+        .vs(SINGLE, pipe("jpeg 640x480", "single"))
+        .at_least(1.6)
+        .note("framewire serve --fps 0 --jpeg-encoder rust -> a receive-only viewer, one machine"),
+        row(
+            "serve pipeline jpeg 640x480, threaded vs OpenCV",
+            pipe("jpeg 640x480", "threads"),
+            Unit::Fps,
+        )
+        .vs_optional(
+            IMENCODE_ALONE,
+            cv("jpeg_encode:80 640x480"),
+            MayLack::WithoutOpenCv,
+        )
+        .at_least(1.0)
+        .note("pure Rust; ours also captures, resizes and sends, on the same 2 cores"),
+        // The serve pipeline with libjpeg-turbo: informative, no targets.
+        row(
+            "serve pipeline jpeg-turbo 640x480->320, threaded",
+            pipe("jpeg-turbo 640x480->320", "threads"),
+            Unit::Fps,
+        )
+        .optional(MayLack::WithoutTurbo)
+        .vs(SINGLE, pipe("jpeg-turbo 640x480->320", "single"))
+        .note("framewire serve --fps 0 --jpeg-encoder turbojpeg -> a receive-only viewer, one machine"),
+        row(
+            "serve pipeline jpeg-turbo 640x480->320, threaded vs OpenCV",
+            pipe("jpeg-turbo 640x480->320", "threads"),
+            Unit::Fps,
+        )
+        .optional(MayLack::WithoutTurbo)
+        .vs_optional(
+            IMENCODE_ALONE,
+            cv("jpeg_encode:80 320x240"),
+            MayLack::WithoutOpenCv,
+        )
+        .note("libjpeg-turbo; ours also captures, resizes and sends, on the same 2 cores"),
+        row(
+            "serve pipeline jpeg-turbo 640x480->320, threaded vs OpenCV resize + encode",
+            pipe("jpeg-turbo 640x480->320", "threads"),
+            Unit::Fps,
+        )
+        .optional(MayLack::WithoutTurbo)
+        .vs_optional(RESIZE_ENCODE, OPENCV_320_LOOP, MayLack::WithoutOpenCv)
+        .note("libjpeg-turbo; the Python tutorial's per-frame work, without its capture or send"),
+        // Reading a file is never the bottleneck (issue 22).
+        row(
+            "serve pipeline raw 1280x720 from a Y4M file, threaded",
+            pipe("raw 1280x720 y4m file", "threads"),
+            Unit::Fps,
+        )
+        .vs(
+            "the test pattern, same run",
+            pipe("raw 1280x720 test pattern", "threads"),
+        )
+        .at_least(0.9)
+        .note("framewire serve --source file:clip.y4m --loop --fps 0 --codec raw -> a receive-only viewer"),
+    ]
+}
+
+/// Viewers fed at 30 fps from one encode, against one encode per viewer, and the server's CPU.
+fn viewers_rows(size: &str) -> Vec<RowSpec> {
+    let size = text(size.to_string());
+    vec![
+        row(
+            text(format!(
+                "viewers fed, jpeg {size} 30 fps, all >= 29 fps, encode once"
+            )),
+            viewers(size, "once", "max_viewers"),
+            Unit::Viewers,
+        )
+        .vs(PER_VIEWER, viewers(size, "per-viewer", "max_viewers"))
+        .note_of(Note::ServerCpu),
+        row(
+            text(format!(
+                "server CPU per viewer, jpeg {size} 30 fps, encode once"
+            )),
+            viewers(size, "once", "server_cpu_per_viewer"),
+            Unit::PctCore,
+        )
+        .optional(MayLack::WhenNull)
+        .vs_optional(
+            PER_VIEWER,
+            viewers(size, "per-viewer", "server_cpu_per_viewer"),
+            MayLack::WhenNull,
+        )
+        .note(CPU_NOTE),
+    ]
+}
+
+/// HTTP clients of `serve --http` (MJPEG from /stream), beside the framewire-protocol figures.
+fn http_rows() -> Vec<RowSpec> {
+    vec![
+        row(
+            "HTTP clients fed, jpeg 320x240 30 fps, all >= 29 fps, encode once",
+            viewers("320x240", "http", "max_viewers"),
+            Unit::Viewers,
+        )
+        .vs(FRAMEWIRE_VIEWERS, viewers("320x240", "once", "max_viewers"))
+        .note_of(Note::ServerCpu),
+        row(
+            "server CPU per HTTP client, jpeg 320x240 30 fps, encode once",
+            viewers("320x240", "http", "server_cpu_per_viewer"),
+            Unit::PctCore,
+        )
+        .optional(MayLack::WhenNull)
+        .vs_optional(
+            FRAMEWIRE_VIEWERS,
+            viewers("320x240", "once", "server_cpu_per_viewer"),
+            MayLack::WhenNull,
+        )
+        .note(CPU_NOTE),
+    ]
+}
+
+/// A browser watching `serve --http` on loopback (bench-harness's browser-latency).
+fn browser_rows() -> Vec<RowSpec> {
+    vec![
+        row(
+            "browser capture-to-display latency, loopback, the page at / (fetch + canvas)",
+            browser("page_p50_ms"),
+            Unit::Ms,
+        )
+        .optional(MayLack::WithoutBrowser)
+        .vs_optional(IMG, browser("img_p50_ms"), MayLack::WithoutBrowser)
+        .note(BROWSER_NOTE),
+        row(
+            "browser capture-to-display latency, loopback, <img> of /stream, early next-part headers",
+            browser("img_p50_ms"),
+            Unit::Ms,
+        )
+        .optional(MayLack::WithoutBrowser)
+        .vs_optional(
+            "the same without them (?advance_headers=0)",
+            browser("img_late_p50_ms"),
+            MayLack::WithoutBrowser,
+        )
+        .note(BROWSER_NOTE),
+        row(
+            "browser capture-to-draw latency, loopback, as the page at / measures it",
+            browser("page_own_p50_ms"),
+            Unit::Ms,
+        )
+        .optional(MayLack::WithoutBrowser)
+        .note("the page's own figure: capture to its canvas draw call, before the compositor"),
+    ]
+}
+
+/// serve -> view through a narrow link (netbed), one 640x480 JPEG stream at 30 fps; the link
+/// carries `share`% of its top rung (640x480@80), adaptation off then on.
+fn link_rows() -> Vec<RowSpec> {
+    let mut rows = Vec::new();
+    for (share, rtt) in LINKS_ADAPT_OFF {
+        let (link, less) = match rtt {
+            0 => (format!("narrow link {share}%"), ""),
+            _ => (format!("narrow link {share}% + {rtt} ms RTT"), " - RTT"),
+        };
+        rows.push(link_p50(
+            text(format!("{link}, adaptation off: p50 latency{less}")),
+            false,
+            share,
+            rtt,
+        ));
+        rows.push(link_p99(
+            text(format!("{link}, adaptation off: p99 latency{less}")),
+            false,
+            share,
+            rtt,
+        ));
+        rows.push(link_fps_of_capacity(
+            text(format!(
+                "{link}, adaptation off: fps of what the link carries"
+            )),
+            share,
+            rtt,
+        ));
+    }
+    for share in LINKS_ADAPT_ON {
+        let link = format!("narrow link {share}%, adaptation on");
+        rows.push(link_settled(
+            text(format!("{link}: last move along the ladder")),
+            share,
+            0,
+        ));
+        rows.push(link_p50(
+            text(format!("{link}, after 3 s: p50 latency")),
+            true,
+            share,
+            0,
+        ));
+        rows.push(link_p99(
+            text(format!("{link}, after 3 s: p99 latency")),
+            true,
+            share,
+            0,
+        ));
+        rows.push(link_fps_of_source(
+            text(format!(
+                "{link}, after 3 s: fps of the source's 30 (>= 25 fps)"
+            )),
+            share,
+            0,
+        ));
+    }
+    rows
+}
+
+/// serve -> view over UDP and over TCP through the same lossy, distant link (netbed: 100 ms
+/// round trip, 1% random loss each way, no rate limit), 640x480 JPEG at 30 fps, adaptation
+/// off: a lost packet holds TCP's later frames back a round trip; UDP rebuilds it from parity
+/// or loses that frame alone.
+fn lossy_rows() -> Vec<RowSpec> {
+    vec![
+        row(
+            "lossy link 100 ms RTT + 1% loss, udp: p99 latency",
+            lossy(true, LinkFigure::P99Total),
+            Unit::Ms,
+        )
+        .optional(MayLack::WithoutRoot)
+        .vs(
+            "tcp's p99 on the same link",
+            lossy(false, LinkFigure::P99Total),
+        )
+        .at_most(0.5),
+        row(
+            "lossy link 100 ms RTT + 1% loss, udp: fps of the source's 30",
+            lossy(true, LinkFigure::Fps),
+            Unit::Fps,
+        )
+        .optional(MayLack::WithoutRoot)
+        .vs(SOURCE_FPS, lossy(true, LinkFigure::Source))
+        .at_least(0.95),
+        // Both directions of a UDP call at once across the same link (chat --transport udp, each
+        // side sending the stream): the worse direction's figures.
+        row(
+            "lossy link 100 ms RTT + 1% loss, udp chat, worse direction: p99 latency",
+            lossy_call(LinkFigure::P99Total),
+            Unit::Ms,
+        )
+        .optional(MayLack::WithoutRoot)
+        .vs(
+            "tcp's one-way p99 on the same link",
+            lossy(false, LinkFigure::P99Total),
+        )
+        .at_most(0.5),
+        row(
+            "lossy link 100 ms RTT + 1% loss, udp chat, worse direction: fps of the source's 30",
+            lossy_call(LinkFigure::Fps),
+            Unit::Fps,
+        )
+        .optional(MayLack::WithoutRoot)
+        .vs(SOURCE_FPS, lossy_call(LinkFigure::Source))
+        .at_least(0.95),
+    ]
+}
