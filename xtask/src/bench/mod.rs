@@ -182,6 +182,16 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
         serde_json::to_string_pretty(&json_rows)? + "\n",
     )?;
     std::fs::write(out_dir.join("summary.md"), &md)?;
+    // A full run's figures are the ones the docs show; a quick run's are too noisy to keep.
+    if !quick {
+        let docs = root().join("docs/performance.md");
+        let text = std::fs::read_to_string(&docs)
+            .with_context(|| format!("reading {}", docs.display()))?;
+        let figures = format!("{}\n\n{md}", run_description());
+        std::fs::write(&docs, with_figures(&text, &figures)?)
+            .with_context(|| format!("writing {}", docs.display()))?;
+        eprintln!("xtask bench: wrote the table into {}", docs.display());
+    }
     eprintln!(
         "xtask bench: wrote {} and summary.md ({} rows; build {build_secs:.0}s, measuring {run_secs:.0}s)",
         out_dir.join("summary.json").display(),

@@ -164,3 +164,71 @@ pub(crate) fn markdown(
     );
     s
 }
+
+/// The line before the figures in docs/performance.md.
+pub(crate) const FIGURES_BEGIN: &str = "<!-- begin: written by `cargo xtask bench`";
+/// The line after them.
+pub(crate) const FIGURES_END: &str = "<!-- end: written by `cargo xtask bench` -->";
+
+/// `doc` with what lies between its figure lines replaced by `figures`.
+pub(crate) fn with_figures(doc: &str, figures: &str) -> anyhow::Result<String> {
+    let begin = doc
+        .find(FIGURES_BEGIN)
+        .and_then(|at| doc[at..].find('\n').map(|end| at + end + 1));
+    let end = doc.find(FIGURES_END);
+    let (Some(begin), Some(end)) = (begin, end.filter(|end| Some(*end) >= begin)) else {
+        anyhow::bail!(
+            "docs/performance.md has no line starting {FIGURES_BEGIN:?} followed by a line {FIGURES_END:?}: \
+             put them back around the figures"
+        );
+    };
+    Ok(format!(
+        "{}{}\n{}",
+        &doc[..begin],
+        figures.trim_end(),
+        &doc[end..]
+    ))
+}
+
+/// When, on what and from which commit the run measured, for the table's first line.
+pub(crate) fn run_description() -> String {
+    let out = |cmd: &str, args: &[&str]| {
+        std::process::Command::new(cmd)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_else(|| "unknown".into())
+    };
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "an unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!(
+        "From a full run on {} (commit {}), {cores} cores of {cpu}{}.",
+        out("date", &["-u", "+%Y-%m-%d"]),
+        out("git", &["rev-parse", "--short", "HEAD"]),
+        if is_root() {
+            ", as root (the link rows measured)"
+        } else {
+            ""
+        },
+    )
+}
+
+/// Whether this runs as root (netbed's link rows need it).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            == Some("0")
+    })
+}

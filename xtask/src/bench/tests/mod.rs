@@ -499,3 +499,24 @@ pub(crate) fn rows_are_left_out_only_for_what_the_table_lets_this_machine_lack()
     let e = error(&m);
     assert!(e.contains("viewers-fed max_viewers of 320x240 once"), "{e}");
 }
+
+#[test]
+fn a_full_run_writes_its_table_between_the_figure_lines_and_nowhere_else() {
+    let doc = format!(
+        "# Title\n\nbefore\n\n{FIGURES_BEGIN} ... -->\nold table\n{FIGURES_END}\n\nafter\n"
+    );
+    let new = with_figures(&doc, "new table\n").expect("both lines are there");
+    assert_eq!(
+        new,
+        format!(
+            "# Title\n\nbefore\n\n{FIGURES_BEGIN} ... -->\nnew table\n{FIGURES_END}\n\nafter\n"
+        )
+    );
+    // Written again, it reads the same: nothing accumulates.
+    assert_eq!(with_figures(&new, "new table\n").unwrap(), new);
+    let e = with_figures("no lines here", "t").unwrap_err().to_string();
+    assert!(e.contains("put them back"), "{e}");
+    // The docs themselves carry both lines.
+    let docs = std::fs::read_to_string(crate::root().join("docs/performance.md")).unwrap();
+    assert!(with_figures(&docs, "t").is_ok());
+}
