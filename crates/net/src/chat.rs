@@ -640,10 +640,10 @@ impl ChatDialer {
         };
         let mine = token::challenge().map_err(|e| NetError::Io {
             peer: self.addr,
-            what: e,
+            what: "making the token challenge".into(),
             offset: at,
             last_seq: None,
-            source: io::Error::other("no random bytes"),
+            source: io::Error::other(e),
         })?;
         let mut message = token_message(MessageKind::Proof, &token.prove(challenge)).to_vec();
         message.extend_from_slice(&token_message(MessageKind::Challenge, &mine));

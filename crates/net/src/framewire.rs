@@ -185,7 +185,7 @@ impl FramewireProtocol {
             let _ = self.write_end(stream, Some(&reason));
             return Err(reason);
         }
-        let challenge = token::challenge()?;
+        let challenge = token::challenge().map_err(|e| e.to_string())?;
         stream
             .write_all(&token_message(MessageKind::Challenge, &challenge))
             .map_err(|e| format!("sending the token challenge: {e}"))?;

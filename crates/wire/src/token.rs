@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -50,6 +50,40 @@ pub const COOKIE_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
 /// The environment variable a token may come from.
 pub const TOKEN_ENV: &str = "FRAMEWIRE_TOKEN";
 
+/// Why there is no token, or no random bytes for one of its values.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// The bytes were empty once trailing line ends were cut.
+    #[error("the token is empty")]
+    Empty,
+    /// Its file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Its file holds no token.
+    #[error("{}: the token is empty", path.display())]
+    EmptyFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// [`TOKEN_ENV`] holds no token.
+    #[error("{TOKEN_ENV}: the token is empty")]
+    EmptyEnv,
+    /// The operating system gave no random bytes.
+    #[error("no random bytes for {what}: {reason}")]
+    NoRandom {
+        /// What they were for.
+        what: &'static str,
+        /// Why (getrandom's error; without its `std` feature it is no `std::error::Error`).
+        reason: getrandom::Error,
+    },
+}
+
 /// A shared secret. Its `Debug` never shows it. Its clones share one count of failed proofs
 /// per address ([`Token::failures`]), so the protocols a server runs with the same token (the
 /// framewire port, HTTP, UDP) slow an address down together.
@@ -76,13 +110,13 @@ impl fmt::Debug for Token {
 impl Token {
     /// A token of these bytes: at least one, after trailing line ends are cut (a file written
     /// by `echo`).
-    pub fn new(bytes: &[u8]) -> Result<Token, String> {
+    pub fn new(bytes: &[u8]) -> Result<Token, TokenError> {
         let end = bytes
             .iter()
             .rposition(|b| !matches!(b, b'\n' | b'\r'))
             .map_or(0, |i| i + 1);
         if end == 0 {
-            return Err("the token is empty".into());
+            return Err(TokenError::Empty);
         }
         Ok(Token {
             secret: bytes[..end].to_vec(),
@@ -91,21 +125,25 @@ impl Token {
     }
 
     /// The token in the file at `path`.
-    pub fn from_file(path: &Path) -> Result<Token, String> {
-        let bytes =
-            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        Token::new(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+    pub fn from_file(path: &Path) -> Result<Token, TokenError> {
+        let bytes = std::fs::read(path).map_err(|source| TokenError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Token::new(&bytes).map_err(|_| TokenError::EmptyFile {
+            path: path.to_path_buf(),
+        })
     }
 
     /// The token from `file` if given, else from [`TOKEN_ENV`] if set; `None` when neither is.
-    pub fn from_file_or_env(file: Option<&Path>) -> Result<Option<Token>, String> {
+    pub fn from_file_or_env(file: Option<&Path>) -> Result<Option<Token>, TokenError> {
         if let Some(path) = file {
             return Token::from_file(path).map(Some);
         }
         match std::env::var_os(TOKEN_ENV) {
             Some(v) => Token::new(v.as_encoded_bytes())
                 .map(Some)
-                .map_err(|e| format!("{TOKEN_ENV}: {e}")),
+                .map_err(|_| TokenError::EmptyEnv),
             None => Ok(None),
         }
     }
@@ -141,11 +179,13 @@ impl Token {
 
     /// A fresh cookie for a browser that logged in at `now_s` (seconds since the epoch):
     /// [`COOKIE_CHARS`] lowercase hex characters.
-    pub fn cookie(&self, now_s: u64) -> Result<String, String> {
+    pub fn cookie(&self, now_s: u64) -> Result<String, TokenError> {
         let mut head = [0u8; COOKIE_HEAD];
         head[..8].copy_from_slice(&now_s.to_be_bytes());
-        getrandom::fill(&mut head[8..])
-            .map_err(|e| format!("no random bytes for a cookie: {e}"))?;
+        getrandom::fill(&mut head[8..]).map_err(|reason| TokenError::NoRandom {
+            what: "a cookie",
+            reason,
+        })?;
         let mac = self.mac(COOKIE_LABEL, &head).finalize().into_bytes();
         let mut out = String::with_capacity(COOKIE_CHARS);
         for b in head.iter().chain(mac.iter()) {
@@ -204,9 +244,12 @@ fn unhex<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
 }
 
 /// A fresh challenge from the operating system's random source.
-pub fn challenge() -> Result<[u8; PROOF_LEN], String> {
+pub fn challenge() -> Result<[u8; PROOF_LEN], TokenError> {
     let mut bytes = [0u8; PROOF_LEN];
-    getrandom::fill(&mut bytes).map_err(|e| format!("no random bytes for a challenge: {e}"))?;
+    getrandom::fill(&mut bytes).map_err(|reason| TokenError::NoRandom {
+        what: "a challenge",
+        reason,
+    })?;
     Ok(bytes)
 }
 
@@ -292,7 +335,7 @@ mod tests {
             Token::new(b"correct horse battery staple\r\n").unwrap()
         );
         assert_ne!(token, Token::new(b"correct horse battery staple ").unwrap());
-        assert_eq!(Token::new(b"\n\n").unwrap_err(), "the token is empty");
+        assert_eq!(Token::new(b"\n\n").unwrap_err().to_string(), "the token is empty");
         assert_eq!(format!("{token:?}"), "Token(..)");
     }
 

@@ -374,7 +374,7 @@ impl HttpProtocol {
             return Err(format!("{WRONG_TOKEN} (login form)"));
         }
         token.failures().succeeded(ip);
-        let cookie = token.cookie(now_s())?;
+        let cookie = token.cookie(now_s()).map_err(|e| e.to_string())?;
         let headers = format!("Location: /\r\n{}", set_cookie(&cookie, self.tls));
         respond(stream, "303 See Other", "text/plain", &headers, b"")
             .map_err(|e| format!("writing the answer: {e}"))?;
