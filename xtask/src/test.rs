@@ -7,24 +7,9 @@ pub fn run_all(extra: &[String]) -> anyhow::Result<()> {
     fmt.args(["fmt", "--all", "--", "--check"]);
     run_cmd(fmt)?;
 
-    let mut clippy = cargo();
-    clippy.args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]);
-    run_cmd(clippy)?;
-
-    let mut test = cargo();
-    test.args(["test", "--workspace"]).args(extra);
-    run_cmd(test)?;
-
-    // Features that need system packages to build get one more pass (clippy, and the tests those
-    // features change) with every one of them whose packages are there: camera (nokhwa's bindgen
-    // needs libclang) and turbojpeg (libjpeg-turbo is built from source with cmake and nasm).
+    // Features that need system packages to build are tested too, each whose packages are
+    // there: camera (nokhwa's bindgen needs libclang) and turbojpeg (libjpeg-turbo is built from
+    // source with cmake and nasm). Missing ones are known before anything is built.
     let mut features = Vec::new();
     let mut missing = Vec::new();
     if has_libclang() {
@@ -64,22 +49,34 @@ pub fn run_all(extra: &[String]) -> anyhow::Result<()> {
     for (feature, what, install) in &missing {
         eprintln!("xtask test: {feature} feature skipped, missing: {what} ({install})");
     }
+    let (qualified, packages) = in_their_crates(&features);
+    let features = features.join(",");
+
+    // Clippy once over the workspace, with the features where they build (the code they add
+    // is linted, and no crate is checked twice), then the crates that define them once more
+    // without (their code for a build without the feature).
+    let mut clippy = cargo();
+    clippy.args(["clippy", "--workspace", "--all-targets"]);
     if !features.is_empty() {
-        let (qualified, packages) = in_their_crates(&features);
-        let features = features.join(",");
+        clippy.args(["--features", &features]);
+    }
+    clippy.args(["--", "-D", "warnings"]);
+    run_cmd(clippy)?;
+    if !features.is_empty() {
         let mut clippy = cargo();
-        clippy.args([
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--features",
-            &features,
-        ]);
+        clippy.args(["clippy", "--all-targets"]).args(&packages);
         clippy.args(["--", "-D", "warnings"]);
         run_cmd(clippy)?;
-        // The tests those features change: the crates that have them, and the binary's unit tests
-        // and command-line tests (which check the flags each feature adds). The rest of the suite
-        // drives the binary over sockets and ran in the first pass.
+    }
+
+    let mut test = cargo();
+    test.args(["test", "--workspace"]).args(extra);
+    run_cmd(test)?;
+
+    if !features.is_empty() {
+        // The tests those features change: the crates that have them, and the binary's unit
+        // tests and command-line tests (which check the flags each feature adds). The rest of
+        // the suite drives the binary over sockets and ran in the first pass.
         let mut crates = cargo();
         crates
             .args(["test", "--features", &qualified])
