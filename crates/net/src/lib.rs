@@ -22,6 +22,7 @@ pub mod conn;
 pub mod fanout;
 pub mod framewire;
 pub mod http;
+mod roster;
 pub mod tls;
 // SIOCOUTQ and TCP_INFO through libc: no safe wrapper exists (see the module's doc).
 #[allow(unsafe_code)]

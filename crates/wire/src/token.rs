@@ -335,7 +335,10 @@ mod tests {
             Token::new(b"correct horse battery staple\r\n").unwrap()
         );
         assert_ne!(token, Token::new(b"correct horse battery staple ").unwrap());
-        assert_eq!(Token::new(b"\n\n").unwrap_err().to_string(), "the token is empty");
+        assert_eq!(
+            Token::new(b"\n\n").unwrap_err().to_string(),
+            "the token is empty"
+        );
         assert_eq!(format!("{token:?}"), "Token(..)");
     }
 

@@ -13,19 +13,20 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use framewire_core::{Ladder, Latest, Packet, Placement, Publisher, Waited};
+use framewire_core::{Ladder, Packet, Placement, Publisher, Waited};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::control::{ControlPort, Entry, Sessions};
 use crate::adapt::{Adapter, Counters};
-use crate::board::{Census, ProtocolFigures, ViewerFigures, Watched};
-use crate::fanout::{Rate, ServerEvent};
+use crate::board::{Census, ProtocolFigures, Watched};
+use crate::fanout::ServerEvent;
+use crate::roster::{Member, Roster, lock};
 use crate::tls::TlsServer;
 use framewire_wire::datagram::{
     self, COOKIE_BYTES, CookieMsg, DEFAULT_MTU, Datagram, HelloMsg, Outgoing, ReportMsg,
@@ -135,19 +136,11 @@ const COOKIE_PERIOD: Duration = Duration::from_secs(30);
 const COOKIE_LABEL: &[u8] = b"framewire udp cookie v1";
 const CHALLENGE_LABEL: &[u8] = b"framewire udp challenge v1";
 
-struct Viewer {
-    peer: SocketAddr,
-    slot: Latest<Arc<Packet>>,
-    on: AtomicUsize,
-    to: AtomicUsize,
+/// What the UDP server keeps of a viewer beside what the roster keeps.
+struct Datagrams {
     adapts: bool,
-    offered: AtomicU64,
-    sent: AtomicU32,
-    bytes: AtomicU64,
     heard: Mutex<(Instant, ReportMsg)>,
     adapter: Mutex<Option<Adapter>>,
-    /// Its frame rate, for the live figures.
-    rate: Mutex<Rate>,
     /// Bytes per second its datagrams are paced at; 0: unpaced.
     pace: AtomicU64,
     /// Why it went, when it went of its own accord or fell silent.
@@ -156,17 +149,17 @@ struct Viewer {
     session: Option<Arc<Session>>,
 }
 
+/// A viewer of the UDP server.
+type Viewer = Member<Datagrams>;
+
 struct Shared {
     socket: UdpSocket,
-    ladder: Arc<Ladder>,
     fps: f64,
     config: UdpConfig,
     secret: [u8; 32],
-    viewers: Mutex<Vec<Arc<Viewer>>>,
-    changed: Condvar,
+    /// The viewers: their slots and places on the ladder.
+    roster: Roster<Datagrams>,
     threads: Mutex<Vec<JoinHandle<()>>>,
-    stopping: AtomicBool,
-    dropped: AtomicU64,
     /// Frames whose datagrams all went to the socket, over every viewer.
     frames_out: AtomicU64,
     drops: Drops,
@@ -181,10 +174,6 @@ pub struct UdpServer {
     shared: Arc<Shared>,
     receiver: Mutex<Option<JoinHandle<()>>>,
     control: Mutex<Option<ControlPort>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl UdpServer {
@@ -238,15 +227,11 @@ impl UdpServer {
         let addr = socket.local_addr()?;
         let shared = Arc::new(Shared {
             socket,
-            ladder,
             fps,
             config,
             secret,
-            viewers: Mutex::new(Vec::new()),
-            changed: Condvar::new(),
+            roster: Roster::new(ladder),
             threads: Mutex::new(Vec::new()),
-            stopping: AtomicBool::new(false),
-            dropped: AtomicU64::new(0),
             frames_out: AtomicU64::new(0),
             drops: Drops::default(),
             on_event,
@@ -299,51 +284,23 @@ impl Publisher for UdpServer {
     }
 
     fn publish(&self, packets: &[Arc<Packet>]) {
-        let of = |id: usize| packets.iter().find(|p| p.rendition == id);
-        for viewer in lock(&self.shared.viewers).iter() {
-            let to = viewer.to.load(Ordering::Relaxed);
-            let Some(packet) = of(to).or_else(|| of(viewer.on.load(Ordering::Relaxed))) else {
-                continue;
-            };
-            viewer.offered.fetch_add(1, Ordering::Relaxed);
-            if viewer.slot.put(Arc::clone(packet)).is_some() {
-                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        self.shared.roster.publish(packets);
     }
 
     fn subscribers(&self) -> usize {
-        lock(&self.shared.viewers).len()
+        self.shared.roster.count()
     }
 
     fn wait_for_subscriber(&self, timeout: Duration) -> usize {
-        let deadline = Instant::now() + timeout;
-        let mut viewers = lock(&self.shared.viewers);
-        while viewers.is_empty() && !self.shared.stopping.load(Ordering::SeqCst) {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            viewers = self
-                .shared
-                .changed
-                .wait_timeout(viewers, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        viewers.len()
+        self.shared.roster.wait_for_member(timeout)
     }
 
     fn dropped_total(&self) -> u64 {
-        self.shared.dropped.load(Ordering::Relaxed)
+        self.shared.roster.dropped_total()
     }
 
     fn shutdown(&self) {
-        self.shared.stopping.store(true, Ordering::SeqCst);
-        for viewer in lock(&self.shared.viewers).iter() {
-            viewer.slot.close();
-        }
-        self.shared.changed.notify_all();
+        self.shared.roster.stop();
         if let Some(mut control) = lock(&self.control).take() {
             control.shutdown();
         }
@@ -439,33 +396,18 @@ impl Shared {
     }
 
     fn viewer(&self, peer: SocketAddr) -> Option<Arc<Viewer>> {
-        lock(&self.viewers).iter().find(|v| v.peer == peer).cloned()
+        self.roster
+            .members()
+            .iter()
+            .find(|v| v.peer == peer)
+            .cloned()
     }
 }
 
 impl Census for Shared {
     fn census(&self, addr: SocketAddr) -> ProtocolFigures {
-        let now = Instant::now();
-        let viewers = lock(&self.viewers)
-            .iter()
-            .map(|v| {
-                let frames = u64::from(v.sent.load(Ordering::Relaxed));
-                ViewerFigures {
-                    peer: v.peer,
-                    placement: self.ladder.placement(v.on.load(Ordering::Relaxed)),
-                    fps: lock(&v.rate).fps(frames, now),
-                    frames,
-                    dropped: v.slot.dropped(),
-                }
-            })
-            .collect();
-        ProtocolFigures {
-            protocol: "udp",
-            addr,
-            frames: self.frames_out.load(Ordering::Relaxed),
-            dropped: self.dropped.load(Ordering::Relaxed),
-            viewers,
-        }
+        self.roster
+            .figures("udp", addr, self.frames_out.load(Ordering::Relaxed))
     }
 }
 
@@ -473,7 +415,7 @@ fn receive_loop(shared: &Arc<Shared>) {
     let mut buf = vec![0u8; 65_536];
     let mut out = Vec::with_capacity(datagram::COOKIE_LEN);
     let mut last_sweep = Instant::now();
-    while !shared.stopping.load(Ordering::SeqCst) {
+    while !shared.roster.is_stopping() {
         match shared.socket.recv_from(&mut buf) {
             Ok((n, peer)) => match &shared.sealed {
                 None => handle(shared, &buf[..n], peer, None, &mut out),
@@ -548,7 +490,7 @@ fn open(
 /// closed.
 fn sweep(shared: &Shared) {
     let idle = shared.config.idle_timeout;
-    for viewer in lock(&shared.viewers).iter() {
+    for viewer in shared.roster.members().iter() {
         let why = if viewer.session.as_ref().is_some_and(|s| s.is_closed()) {
             "its TLS control connection closed".to_string()
         } else if lock(&viewer.heard).0.elapsed() > idle {
@@ -631,7 +573,10 @@ fn on_hello(
     // The address echoed its cookie: it receives what is sent to it.
     if let Some(viewer) = shared.viewer(peer) {
         // A repeated hello (the start was lost): say it again.
-        let placement = shared.ladder.placement(viewer.on.load(Ordering::Relaxed));
+        let placement = shared
+            .roster
+            .ladder
+            .placement(viewer.on.load(Ordering::Relaxed));
         send_start(shared, &placement, peer, out);
         return;
     }
@@ -643,7 +588,7 @@ fn on_hello(
             error: reason,
         });
     };
-    if shared.stopping.load(Ordering::SeqCst) {
+    if shared.roster.is_stopping() {
         return refuse("the server is shutting down".into(), out);
     }
     if let Some(token) = &shared.config.token {
@@ -672,40 +617,36 @@ fn on_hello(
     if let Err(reason) = admitted {
         return refuse(reason, out);
     }
-    let placement = match shared.ladder.join(&hello.request) {
+    let placement = match shared.roster.ladder.join(&hello.request) {
         Ok(p) => p,
         Err(reason) => return refuse(reason, out),
     };
-    let adapts = hello.request.follows_link() && shared.ladder.adapts();
-    let viewer = Arc::new(Viewer {
+    let adapts = hello.request.follows_link() && shared.roster.ladder.adapts();
+    let viewer = Arc::new(Viewer::new(
         peer,
-        slot: Latest::new(),
-        on: AtomicUsize::new(placement.id),
-        to: AtomicUsize::new(placement.id),
-        adapts,
-        offered: AtomicU64::new(0),
-        sent: AtomicU32::new(0),
-        bytes: AtomicU64::new(0),
-        heard: Mutex::new((Instant::now(), ReportMsg::default())),
-        adapter: Mutex::new(None),
-        rate: Mutex::new(Rate::new(Instant::now())),
-        pace: AtomicU64::new(0),
-        gone: Mutex::new(None),
-        session: sealed.map(|e| Arc::clone(&e.session)),
-    });
+        placement.id,
+        Datagrams {
+            adapts,
+            heard: Mutex::new((Instant::now(), ReportMsg::default())),
+            adapter: Mutex::new(None),
+            pace: AtomicU64::new(0),
+            gone: Mutex::new(None),
+            session: sealed.map(|e| Arc::clone(&e.session)),
+        },
+    ));
     let count = {
-        let mut viewers = lock(&shared.viewers);
+        let mut viewers = shared.roster.members();
         let max = shared.config.max_viewers;
         if viewers.len() >= max {
             let n = viewers.len();
             drop(viewers);
-            shared.ladder.leave(placement.id);
+            shared.roster.ladder.leave(placement.id);
             return refuse(format!("server full: {n} of {max} viewers connected"), out);
         }
         viewers.push(Arc::clone(&viewer));
         viewers.len()
     };
-    shared.changed.notify_all();
+    shared.roster.changed.notify_all();
     send_start(shared, &placement, peer, out);
     (shared.on_event)(ServerEvent::Joined {
         peer,
@@ -768,7 +709,7 @@ fn on_report(shared: &Shared, viewer: &Viewer, report: ReportMsg) {
     if !adapter.due(now) || viewer.to.load(Ordering::Relaxed) != on {
         return;
     }
-    let ladder = &shared.ladder;
+    let ladder = &shared.roster.ladder;
     let Some(to) = adapter.decide(now, counters, on, &ladder.rung_sizes()) else {
         return;
     };
@@ -807,16 +748,17 @@ fn deliver(shared: &Shared, viewer: &Viewer, mut placement: Placement) {
         };
         if packet.rendition != placement.id {
             let left = placement.id;
-            placement = shared.ladder.placement(packet.rendition);
+            placement = shared.roster.ladder.placement(packet.rendition);
             viewer.on.store(packet.rendition, Ordering::Relaxed);
-            shared.ladder.leave(left);
+            shared.roster.ladder.leave(left);
             prefix = Switch { placement }.to_bytes();
         }
         let sent = viewer.sent.fetch_add(1, Ordering::Relaxed) + 1;
         let frame = Outgoing {
             seq: packet.seq,
             capture_us: packet.capture_us,
-            sent,
+            // The frame's number on the wire counts frames sent to this viewer, mod 2^32.
+            sent: sent as u32,
             prefix: &prefix,
             payload: &packet.payload,
         };
@@ -837,11 +779,11 @@ fn deliver(shared: &Shared, viewer: &Viewer, mut placement: Placement) {
         viewer
             .bytes
             .fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
-        lock(&viewer.rate).record(u64::from(sent), Instant::now());
+        lock(&viewer.rate).record(sent, Instant::now());
         shared.frames_out.fetch_add(1, Ordering::SeqCst);
     };
     let error = error.flatten();
-    let end = if shared.stopping.load(Ordering::SeqCst) {
+    let end = if shared.roster.is_stopping() {
         Some(None)
     } else {
         error.as_ref().map(|e| Some(e.as_str()))
@@ -856,20 +798,20 @@ fn deliver(shared: &Shared, viewer: &Viewer, mut placement: Placement) {
         viewer.on.load(Ordering::Relaxed),
         viewer.to.load(Ordering::Relaxed),
     );
-    shared.ladder.leave(on);
+    shared.roster.ladder.leave(on);
     if to != on {
-        shared.ladder.leave(to);
+        shared.roster.ladder.leave(to);
     }
     let count = {
-        let mut viewers = lock(&shared.viewers);
+        let mut viewers = shared.roster.members();
         viewers.retain(|v| v.peer != viewer.peer);
         viewers.len()
     };
-    shared.changed.notify_all();
+    shared.roster.changed.notify_all();
     (shared.on_event)(ServerEvent::Left {
         peer: viewer.peer,
         viewers: count,
-        frames: u64::from(viewer.sent.load(Ordering::Relaxed)),
+        frames: viewer.sent.load(Ordering::Relaxed),
         bytes: viewer.bytes.load(Ordering::Relaxed),
         dropped: viewer.slot.dropped(),
         placement,

@@ -1,0 +1,217 @@
+//! Accepting: the accept loop, the cap on connections still in their handshake, the TLS
+//! handshake when configured, and each connection's request under one deadline.
+
+use super::*;
+
+pub(super) fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let accepted = listener.accept();
+        if shared.roster.is_stopping() {
+            return;
+        }
+        let (stream, peer) = match accepted {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of file descriptors and the like: say so, back off, keep serving.
+                tracing::warn!("accept failed: {e}");
+                thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        };
+        if shared.pending.fetch_add(1, Ordering::SeqCst) >= shared.config.max_pending {
+            shared.pending.fetch_sub(1, Ordering::SeqCst);
+            drop(stream);
+            (shared.on_event)(ServerEvent::Rejected {
+                peer,
+                error: format!(
+                    "closed at once: {} connections are already in their handshake",
+                    shared.config.max_pending
+                ),
+            });
+            continue;
+        }
+        let conn_shared = Arc::clone(&shared);
+        let spawned = thread::Builder::new()
+            .name(format!("{}-viewer-{peer}", shared.protocol.name()))
+            .spawn(move || serve_viewer(stream, peer, conn_shared));
+        let mut handlers = lock(&shared.handlers);
+        handlers.retain(|h| !h.is_finished());
+        match spawned {
+            Ok(h) => handlers.push(h),
+            Err(e) => {
+                shared.pending.fetch_sub(1, Ordering::SeqCst);
+                (shared.on_event)(ServerEvent::Rejected {
+                    peer,
+                    error: format!("cannot start a thread for it: {e}"),
+                })
+            }
+        }
+    }
+}
+
+/// Counts a connection as pending until its handshake is over, whatever way it ends.
+pub(super) struct Pending<'a>(&'a AtomicUsize, bool);
+
+impl Pending<'_> {
+    fn done(&mut self) {
+        if !std::mem::replace(&mut self.1, true) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.done();
+    }
+}
+
+pub(super) fn serve_viewer(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let mut pending = Pending(&shared.pending, false);
+    serve_handshaken(stream, peer, &shared, &mut pending);
+}
+
+pub(super) fn serve_handshaken(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+    pending: &mut Pending<'_>,
+) {
+    let reject = |error: String| (shared.on_event)(ServerEvent::Rejected { peer, error });
+    let cfg = &shared.config;
+    if let Err(e) = configure(&stream, cfg) {
+        return reject(e);
+    }
+    // One deadline for the TLS handshake and the protocol's opening together.
+    let deadline = Instant::now() + cfg.handshake_timeout;
+    let mut stream = match &cfg.tls {
+        None => Conn::plain(stream),
+        Some(tls) => match tls.accept(stream, deadline, &shared.protocol.plaintext_at_tls_port()) {
+            Ok(conn) => conn,
+            Err(e) => return reject(e),
+        },
+    };
+    let left = deadline.saturating_duration_since(Instant::now());
+    let (request, once, style) = match shared
+        .protocol
+        .read_request(&mut stream, left.max(Duration::from_millis(1)))
+    {
+        Ok(Opening::Stream { request, style }) => (request, false, style),
+        Ok(Opening::One(request)) => (request, true, 0),
+        Ok(Opening::Answered) => return,
+        Err(e) => {
+            let _ = stream.shutdown(Shutdown::Both);
+            return reject(e);
+        }
+    };
+    pending.done();
+    serve_request(stream, peer, (request, once, style), shared);
+}
+
+/// Sets up a subscriber's socket: no Nagle delay, the handshake deadline for reads, the write
+/// timeout for writes.
+pub(super) fn configure(stream: &TcpStream, cfg: &ServerConfig) -> Result<(), String> {
+    stream
+        .set_nodelay(true)
+        .and_then(|()| stream.set_read_timeout(Some(cfg.handshake_timeout)))
+        .and_then(|()| stream.set_write_timeout(Some(cfg.write_timeout)))
+        .map_err(|e| format!("socket setup failed: {e}"))
+}
+
+/// Places a subscriber that asked for `request` on the ladder (or refuses it), then serves it
+/// until it goes: one packet when `once`, else a stream written in the protocol's `style`.
+pub(super) fn serve_request(
+    mut stream: Conn,
+    peer: SocketAddr,
+    (request, once, style): (Request, bool, u8),
+    shared: &Arc<Shared>,
+) {
+    let reject = |error: String| (shared.on_event)(ServerEvent::Rejected { peer, error });
+    let cfg = &shared.config;
+    let protocol = &shared.protocol;
+    let refuse = |stream: &mut Conn, reason: String| {
+        let _ = protocol.write_end(stream, Some(&reason));
+        let _ = stream.shutdown(Shutdown::Both);
+        reject(reason);
+    };
+    let placement = match shared.roster.ladder.join(&request) {
+        Ok(p) => p,
+        Err(reason) => return refuse(&mut stream, reason),
+    };
+    let adapts = request.follows_link() && shared.roster.ladder.adapts();
+    let socket = match stream.tcp().try_clone() {
+        Ok(s) => s,
+        Err(e) => {
+            shared.roster.ladder.leave(placement.id);
+            return reject(format!("socket setup failed: {e}"));
+        }
+    };
+    let count;
+    let viewer = Arc::new(Viewer::new(
+        peer,
+        placement.id,
+        Stream {
+            socket,
+            report: Mutex::new(None),
+        },
+    ));
+    {
+        let mut viewers = shared.roster.members();
+        if shared.roster.is_stopping() {
+            drop(viewers);
+            shared.roster.ladder.leave(placement.id);
+            let _ = protocol.write_end(&mut stream, None);
+            return;
+        }
+        if viewers.len() >= cfg.max_viewers {
+            let n = viewers.len();
+            drop(viewers);
+            shared.roster.ladder.leave(placement.id);
+            let reason = format!("server full: {n} of {} viewers connected", cfg.max_viewers);
+            return refuse(&mut stream, reason);
+        }
+        viewers.push(Arc::clone(&viewer));
+        count = viewers.len();
+        drop(viewers);
+        shared.roster.changed.notify_all();
+    }
+
+    let mut delivery = Delivery {
+        stream: &mut stream,
+        viewer: &viewer,
+        shared,
+        placement,
+        style,
+    };
+    let error = if once {
+        delivery.run_once(count)
+    } else {
+        delivery.run(adapts, count)
+    };
+    let placement = delivery.placement;
+    let _ = stream.shutdown(Shutdown::Both);
+    let (on, to) = (
+        viewer.on.load(Ordering::Relaxed),
+        viewer.to.load(Ordering::Relaxed),
+    );
+    shared.roster.ladder.leave(on);
+    if to != on {
+        shared.roster.ladder.leave(to);
+    }
+
+    let count = {
+        let mut viewers = shared.roster.members();
+        viewers.retain(|v| !Arc::ptr_eq(v, &viewer));
+        viewers.len()
+    };
+    shared.roster.changed.notify_all();
+    (shared.on_event)(ServerEvent::Left {
+        peer: viewer.peer,
+        viewers: count,
+        frames: viewer.sent.load(Ordering::Relaxed),
+        bytes: viewer.bytes.load(Ordering::Relaxed),
+        dropped: viewer.slot.dropped(),
+        placement,
+        error,
+    });
+}
