@@ -19,7 +19,9 @@ tasks:
         build framewire (release), start a server on the test pattern and a viewer on
         loopback; shows live stats and writes the last frame to target/framewire-demo/last.png.
         Stop with Enter or Ctrl-C (or let --frames end it).
-  test  rustfmt check, clippy -D warnings, and every test of the workspace
+  test [--build-only]
+        rustfmt check, clippy -D warnings, and every test of the workspace (clippy lints
+        while the tests build); --build-only stops once the tests are built.
   bench [--quick]
         criterion benches (framing, resize, codecs, loopback, renderer), OpenCV on the same
         pixels (a Python venv under target/), the serve pipeline, viewers fed, and serve ->

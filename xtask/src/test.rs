@@ -2,7 +2,13 @@
 
 use crate::{cargo, on_path, run_cmd};
 
-pub fn run_all(extra: &[String]) -> anyhow::Result<()> {
+/// Runs the whole check; with `--build-only` first in `args`, stops once the first pass's
+/// tests are built and linted (`.ci/run` does that while the packages the tests run install).
+pub fn run_all(args: &[String]) -> anyhow::Result<()> {
+    let (build_only, extra) = match args.split_first() {
+        Some((first, rest)) if first == "--build-only" => (true, rest),
+        _ => (false, args),
+    };
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
     run_cmd(fmt)?;
@@ -52,39 +58,52 @@ pub fn run_all(extra: &[String]) -> anyhow::Result<()> {
     let (qualified, packages) = in_their_crates(&features);
     let features = features.join(",");
 
-    // Clippy once over the workspace, with the features where they build (the code they add
-    // is linted, and no crate is checked twice), then the crates that define them once more
-    // without (their code for a build without the feature).
-    let mut clippy = cargo();
-    clippy.args(["clippy", "--workspace", "--all-targets"]);
-    if !features.is_empty() {
-        clippy.args(["--features", &features]);
+    // Clippy lints while the tests build: clippy-driver compiles the workspace's crates in
+    // rustc's place (RUSTC_WORKSPACE_WRAPPER, which Cargo applies to workspace members only), so
+    // one build both lints and makes the test binaries, where `cargo clippy` and then `cargo
+    // test` compiled every crate twice. `--all-targets` lints the benches too, as `cargo clippy
+    // --all-targets` did. A later plain `cargo test` rebuilds the workspace's own crates (not
+    // their dependencies): the compiler differs.
+    let clippy = clippy_driver()?;
+    let linted = |args: &[&str]| {
+        let mut cmd = cargo();
+        cmd.env("RUSTC_WORKSPACE_WRAPPER", &clippy)
+            // How cargo-clippy hands clippy-driver its arguments: `-D warnings`.
+            .env(
+                "CLIPPY_ARGS",
+                "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__",
+            )
+            .args(args);
+        cmd
+    };
+    let mut build = linted(&["test", "--workspace", "--all-targets", "--no-run"]);
+    build.args(extra);
+    run_cmd(build)?;
+    if build_only {
+        eprintln!("xtask test: rustfmt passed; the tests are built and linted (--build-only)");
+        return Ok(());
     }
-    clippy.args(["--", "-D", "warnings"]);
-    run_cmd(clippy)?;
-    if !features.is_empty() {
-        let mut clippy = cargo();
-        clippy.args(["clippy", "--all-targets"]).args(&packages);
-        clippy.args(["--", "-D", "warnings"]);
-        run_cmd(clippy)?;
-    }
-
-    let mut test = cargo();
-    test.args(["test", "--workspace"]).args(extra);
+    let mut test = linted(&["test", "--workspace"]);
+    test.args(extra);
     run_cmd(test)?;
 
     if !features.is_empty() {
-        // The tests those features change: the crates that have them, and the binary's unit
-        // tests and command-line tests (which check the flags each feature adds). The rest of
-        // the suite drives the binary over sockets and ran in the first pass.
-        let mut crates = cargo();
-        crates
-            .args(["test", "--features", &qualified])
-            .args(&packages)
-            .args(extra);
+        // The features' code, linted and tested: the crates that define them (all their targets),
+        // and the binary's unit tests and command-line tests (which check the flags each feature
+        // adds). The rest of the suite drives the binary over sockets and ran in the first pass.
+        let mut build = linted(&[
+            "test",
+            "--all-targets",
+            "--no-run",
+            "--features",
+            &qualified,
+        ]);
+        build.args(&packages).args(extra);
+        run_cmd(build)?;
+        let mut crates = linted(&["test", "--features", &qualified]);
+        crates.args(&packages).args(extra);
         run_cmd(crates)?;
-        let mut binary = cargo();
-        binary.args(["test", "-p", "framewire", "--features", &features, "--bins"]);
+        let mut binary = linted(&["test", "-p", "framewire", "--features", &features, "--bins"]);
         binary.args(["--test", "cli"]).args(extra);
         run_cmd(binary)?;
     }
@@ -138,3 +157,20 @@ fn has_libclang() -> bool {
 }
 
 pub use run_all as run;
+
+/// clippy-driver of the toolchain cargo runs (`rustup component add clippy` where missing).
+fn clippy_driver() -> anyhow::Result<std::path::PathBuf> {
+    let out = std::process::Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .current_dir(crate::root())
+        .output()
+        .map_err(|e| anyhow::anyhow!("cannot run rustc --print sysroot: {e}"))?;
+    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let driver = std::path::Path::new(&sysroot).join("bin/clippy-driver");
+    anyhow::ensure!(
+        out.status.success() && driver.is_file(),
+        "clippy is not installed for this toolchain ({} missing): rustup component add clippy",
+        driver.display()
+    );
+    Ok(driver)
+}
