@@ -97,6 +97,26 @@ impl<T> Roster<T> {
         self.members().len()
     }
 
+    /// Takes `member` off the roster as it goes: it leaves its rung on the ladder (and the one
+    /// it was moving to), and the waiters hear of it. Returns the members left.
+    pub(crate) fn remove(&self, member: &Member<T>) -> usize {
+        let (on, to) = (
+            member.on.load(Ordering::Relaxed),
+            member.to.load(Ordering::Relaxed),
+        );
+        self.ladder.leave(on);
+        if to != on {
+            self.ladder.leave(to);
+        }
+        let left = {
+            let mut members = self.members();
+            members.retain(|m| !std::ptr::eq(Arc::as_ptr(m), member));
+            members.len()
+        };
+        self.changed.notify_all();
+        left
+    }
+
     /// Hands one frame, in the renditions `packets` hold, to every member: the packet of the
     /// rendition it is moving to once there is one, else of the one it is on (none: it gets
     /// nothing). A member still busy with an earlier packet has that one replaced (newest
@@ -305,6 +325,8 @@ mod tests {
         join(&roster, 1, 0);
         assert_eq!(waiter.join().unwrap(), 1);
         let member = join(&roster, 2, 0);
+        let other = join(&roster, 3, 1);
+        assert_eq!(roster.remove(&other), 2, "the one removed, the others stay");
         assert!(!roster.stop());
         assert!(roster.stop(), "stopping twice says so");
         assert!(matches!(member.slot.wait(None), Waited::Closed));

@@ -190,21 +190,7 @@ pub(super) fn serve_request(
     };
     let placement = delivery.placement;
     let _ = stream.shutdown(Shutdown::Both);
-    let (on, to) = (
-        viewer.on.load(Ordering::Relaxed),
-        viewer.to.load(Ordering::Relaxed),
-    );
-    shared.roster.ladder.leave(on);
-    if to != on {
-        shared.roster.ladder.leave(to);
-    }
-
-    let count = {
-        let mut viewers = shared.roster.members();
-        viewers.retain(|v| !Arc::ptr_eq(v, &viewer));
-        viewers.len()
-    };
-    shared.roster.changed.notify_all();
+    let count = shared.roster.remove(&viewer);
     (shared.on_event)(ServerEvent::Left {
         peer: viewer.peer,
         viewers: count,

@@ -794,20 +794,7 @@ fn deliver(shared: &Shared, viewer: &Viewer, mut placement: Placement) {
             tracing::debug!(peer = %viewer.peer, "udp send failed: {e}");
         }
     }
-    let (on, to) = (
-        viewer.on.load(Ordering::Relaxed),
-        viewer.to.load(Ordering::Relaxed),
-    );
-    shared.roster.ladder.leave(on);
-    if to != on {
-        shared.roster.ladder.leave(to);
-    }
-    let count = {
-        let mut viewers = shared.roster.members();
-        viewers.retain(|v| v.peer != viewer.peer);
-        viewers.len()
-    };
-    shared.roster.changed.notify_all();
+    let count = shared.roster.remove(viewer);
     (shared.on_event)(ServerEvent::Left {
         peer: viewer.peer,
         viewers: count,
