@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use framewire_core::{Ladder, Latest, Packet, Placement};
+use framewire_core::{Ladder, Latest, Packet};
 
 use crate::board::{ProtocolFigures, ViewerFigures};
 
@@ -202,7 +202,7 @@ impl<T> Roster<T> {
                 let sent = m.sent.load(Ordering::Relaxed);
                 ViewerFigures {
                     peer: m.peer,
-                    placement: self.placement(m.on.load(Ordering::Relaxed)),
+                    placement: self.ladder.placement(m.on.load(Ordering::Relaxed)),
                     fps: lock(&m.rate).fps(sent, now),
                     frames: sent,
                     dropped: m.slot.dropped(),
@@ -216,10 +216,6 @@ impl<T> Roster<T> {
             dropped: self.dropped_total(),
             viewers,
         }
-    }
-
-    fn placement(&self, id: usize) -> Placement {
-        self.ladder.placement(id)
     }
 }
 
