@@ -23,15 +23,16 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use framewire_core::{
-    Closer, Connector, Ladder, Packet, PeerReport, Placement, Received, Request, StreamInfo,
-    Subscription, TransportError,
+    Closer, Connector, Ladder, Packet, Placement, Received, Request, StreamInfo, Subscription,
+    TransportError,
 };
 
 use crate::client::{Client, ClientConfig, NetError};
 use crate::conn::Conn;
 use crate::conn::is_timeout;
 use crate::fanout::{Fanout, Opening, Protocol, ServerConfig, ServerEvent, read_full};
-use crate::framewire::FramewireProtocol;
+use crate::framewire::{FramewireProtocol, write_end};
+use framewire_wire::framer::FramewireFramer;
 use framewire_wire::message::{
     FRAME_MAGIC, FrameHeader, HANDSHAKE_LEN, HANDSHAKE_MAGIC, HEADER_LEN, HELLO_HEAD_LEN,
     HELLO_LEN, HELLO_MAGIC, Handshake, Hello, MAX_ERROR_TEXT, MessageKind, PROOF_LEN, WireError,
@@ -79,7 +80,7 @@ impl Protocol for ChatProtocol {
         let deadline = Instant::now() + timeout;
         let hello = self.framewire.read_hello(stream, deadline, timeout)?;
         let Some(call) = hello.call else {
-            let _ = self.write_end(stream, Some(NOT_A_VIEWER));
+            let _ = write_end(stream, Some(NOT_A_VIEWER));
             return Err("a one-way viewer, not a caller: told to use framewire chat".into());
         };
         let mut read = HELLO_LEN as u64 + self.framewire.check_token(stream, deadline, timeout)?;
@@ -105,7 +106,7 @@ impl Protocol for ChatProtocol {
         let generation = match desk.take_call(peer.ip(), call, socket) {
             Ok(g) => g,
             Err(()) => {
-                let _ = self.write_end(stream, Some(BUSY));
+                let _ = write_end(stream, Some(BUSY));
                 return Err(BUSY.into());
             }
         };
@@ -126,7 +127,7 @@ impl Protocol for ChatProtocol {
                 });
                 Ok(Opening::Stream {
                     request: hello.request,
-                    style: 0,
+                    framer: self.framewire.framer(),
                 })
             }
             Err(e) => {
@@ -134,26 +135,6 @@ impl Protocol for ChatProtocol {
                 Err(format!("answering the caller's hello: {e}"))
             }
         }
-    }
-
-    fn write_start(&self, stream: &mut Conn, placement: &Placement, _: u8) -> io::Result<()> {
-        self.framewire.write_start(stream, placement, 0)
-    }
-
-    fn write_switch(&self, stream: &mut Conn, placement: &Placement) -> io::Result<()> {
-        self.framewire.write_switch(stream, placement)
-    }
-
-    fn write_packet(&self, stream: &mut Conn, packet: &Packet, _: u8) -> io::Result<()> {
-        self.framewire.write_packet(stream, packet, 0)
-    }
-
-    fn write_report(&self, stream: &mut Conn, report: &PeerReport) -> io::Result<()> {
-        self.framewire.write_report(stream, report)
-    }
-
-    fn write_end(&self, stream: &mut Conn, error: Option<&str>) -> io::Result<()> {
-        self.framewire.write_end(stream, error)
     }
 }
 
@@ -184,7 +165,7 @@ impl ChatProtocol {
         }
         let head: &[u8; HEADER_LEN] = message[..HEADER_LEN].try_into().expect("header");
         if !FrameHeader::parse(head, 0).is_ok_and(|h| h.kind == MessageKind::Challenge) {
-            let _ = self.write_end(stream, Some(NO_CHALLENGE));
+            let _ = write_end(stream, Some(NO_CHALLENGE));
             return Err(NO_CHALLENGE.into());
         }
         Ok(message[HEADER_LEN..].try_into().expect("32 bytes"))
@@ -446,6 +427,7 @@ pub struct ChatDialer {
     addr: SocketAddr,
     request: Request,
     call: u16,
+    fps: f64,
     fanout: Arc<Fanout>,
     config: CallConfig,
 }
@@ -475,6 +457,7 @@ impl ChatDialer {
             addr,
             request,
             call: call_number(),
+            fps,
             fanout: Arc::new(fanout),
             config,
         }
@@ -703,7 +686,12 @@ impl Connector for ChatDialer {
             source,
         })?;
         self.fanout
-            .adopt(sending, self.addr, asked)
+            .adopt(
+                sending,
+                self.addr,
+                asked,
+                Box::new(FramewireFramer { fps: self.fps }),
+            )
             .map_err(|source| NetError::Connect {
                 addr: self.addr,
                 source,

@@ -1,21 +1,20 @@
-//! framewire's own protocol on the shared [`Fanout`]: the viewer's hello (what it asks for),
-//! the stream handshake (where it starts), a frame header before every payload and a switch
-//! message before the first frame of another rendition (the layout is drawn in the crate doc).
+//! framewire's own protocol on the shared [`Fanout`]: the viewer's hello (what it asks for)
+//! and the token's challenge; its stream is written by framewire-wire's [`FramewireFramer`]
+//! (the layout is drawn in that crate's doc).
 
 use std::io::{self, Write};
 use std::net::ToSocketAddrs;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use framewire_core::{Ladder, Packet, PeerReport, Placement};
+use framewire_core::Ladder;
 
 use crate::conn::{Conn, TLS_HANDSHAKE_BYTE, is_timeout};
-use crate::fanout::{
-    Fanout, Opening, Protocol, ServerConfig, ServerEvent, read_full, write_message,
-};
+use crate::fanout::{Fanout, Opening, Protocol, ServerConfig, ServerEvent, read_full};
+use framewire_wire::framer::{Framer, FramewireFramer, end_message};
 use framewire_wire::message::{
-    FrameHeader, HEADER_LEN, HELLO_HEAD_LEN, HELLO_LEN, Handshake, Hello, MAX_ERROR_TEXT,
-    MessageKind, PROOF_LEN, Report, Switch, WireErrorKind, token_message,
+    FrameHeader, HEADER_LEN, HELLO_HEAD_LEN, HELLO_LEN, Handshake, Hello, MessageKind, PROOF_LEN,
+    WireErrorKind, token_message,
 };
 use framewire_wire::token::{self, Token};
 
@@ -57,7 +56,7 @@ impl Protocol for FramewireProtocol {
         let deadline = Instant::now() + timeout;
         let hello = self.read_hello(stream, deadline, timeout)?;
         if hello.call.is_some() {
-            let _ = self.write_end(stream, Some(NOT_A_CALL));
+            let _ = write_end(stream, Some(NOT_A_CALL));
             return Err(
                 "a caller (framewire chat), not a viewer: told to use framewire view".into(),
             );
@@ -65,52 +64,23 @@ impl Protocol for FramewireProtocol {
         self.check_token(stream, deadline, timeout)?;
         Ok(Opening::Stream {
             request: hello.request,
-            style: 0,
+            framer: self.framer(),
         })
     }
+}
 
-    fn write_start(&self, stream: &mut Conn, placement: &Placement, _: u8) -> io::Result<()> {
-        let handshake = Handshake {
-            placement: *placement,
-            fps: self.fps,
-        };
-        stream.write_all(&handshake.to_bytes())
+impl FramewireProtocol {
+    /// How a viewer's stream is written.
+    pub(crate) fn framer(&self) -> Box<dyn Framer> {
+        Box::new(FramewireFramer { fps: self.fps })
     }
+}
 
-    fn write_switch(&self, stream: &mut Conn, placement: &Placement) -> io::Result<()> {
-        let switch = Switch {
-            placement: *placement,
-        };
-        write_message(stream, &Switch::header().to_bytes(), &switch.to_bytes())
-    }
-
-    fn write_packet(&self, stream: &mut Conn, packet: &Packet, _: u8) -> io::Result<()> {
-        let header = FrameHeader::frame(packet.seq, packet.capture_us, packet.payload.len() as u32);
-        write_message(stream, &header.to_bytes(), &packet.payload)
-    }
-
-    fn write_report(&self, stream: &mut Conn, report: &PeerReport) -> io::Result<()> {
-        write_message(
-            stream,
-            &Report::header().to_bytes(),
-            &Report(*report).to_bytes(),
-        )
-    }
-
-    fn write_end(&self, stream: &mut Conn, error: Option<&str>) -> io::Result<()> {
-        let (kind, reason) = match error {
-            None => (MessageKind::End, &b""[..]),
-            Some(e) => (MessageKind::Error, e.as_bytes()),
-        };
-        let reason = &reason[..reason.len().min(MAX_ERROR_TEXT as usize)];
-        let header = FrameHeader {
-            kind,
-            seq: 0,
-            capture_us: 0,
-            payload_len: reason.len() as u32,
-        };
-        write_message(stream, &header.to_bytes(), reason)
-    }
+/// Writes framewire's goodbye (`None`) or refusal (`Some(reason)`).
+pub(crate) fn write_end(stream: &mut Conn, error: Option<&str>) -> io::Result<()> {
+    let mut bytes = Vec::new();
+    end_message(error, &mut bytes);
+    stream.write_all(&bytes)
 }
 
 impl FramewireProtocol {
@@ -153,7 +123,7 @@ impl FramewireProtocol {
         )?;
         Hello::parse(&hello).map_err(|e| {
             let reason = e.to_string();
-            let _ = self.write_end(stream, Some(&reason));
+            let _ = write_end(stream, Some(&reason));
             reason
         })
     }
@@ -182,7 +152,7 @@ impl FramewireProtocol {
                 "too many wrong tokens from {ip}: try again in {} s",
                 wait.as_secs_f64().ceil()
             );
-            let _ = self.write_end(stream, Some(&reason));
+            let _ = write_end(stream, Some(&reason));
             return Err(reason);
         }
         let challenge = token::challenge().map_err(|e| e.to_string())?;
@@ -217,7 +187,7 @@ impl FramewireProtocol {
             token.failures().succeeded(ip);
             return Ok(answer.len() as u64);
         }
-        let _ = self.write_end(stream, Some(WRONG_TOKEN));
+        let _ = write_end(stream, Some(WRONG_TOKEN));
         failed(WRONG_TOKEN.into())
     }
 }

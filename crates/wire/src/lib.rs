@@ -1,8 +1,8 @@
 //! framewire's protocols as state machines, with no sockets, no threads and no clock (the
 //! quinn-proto and str0m shape): bytes and the time go in, bytes and events come out. The
-//! stream messages and their reader, the datagram layout, reassembly, the seal, pacing and the
-//! token's challenge and proof live here; framewire-net moves their bytes over sockets. The
-//! fuzz targets depend on this crate alone.
+//! stream messages, their reader and their framer, the datagram layout, reassembly, the seal,
+//! pacing and the token's challenge and proof live here; framewire-net moves their bytes over
+//! sockets. The fuzz targets depend on this crate alone.
 //!
 //! # Wire format, version 2
 //!
@@ -236,6 +236,7 @@
 //! - [`pacing`]: how long each datagram waits to leave at a rate.
 
 pub mod datagram;
+pub mod framer;
 pub mod message;
 pub mod pacing;
 pub mod reader;

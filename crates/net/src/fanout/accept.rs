@@ -2,6 +2,7 @@
 //! handshake when configured, and each connection's request under one deadline.
 
 use super::*;
+use crate::roster::{Delivery, Refusal};
 
 pub(super) fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     loop {
@@ -92,12 +93,12 @@ pub(super) fn serve_handshaken(
         },
     };
     let left = deadline.saturating_duration_since(Instant::now());
-    let (request, once, style) = match shared
+    let asked = match shared
         .protocol
         .read_request(&mut stream, left.max(Duration::from_millis(1)))
     {
-        Ok(Opening::Stream { request, style }) => (request, false, style),
-        Ok(Opening::One(request)) => (request, true, 0),
+        Ok(Opening::Stream { request, framer }) => (request, framer, false),
+        Ok(Opening::One { request, framer }) => (request, framer, true),
         Ok(Opening::Answered) => return,
         Err(e) => {
             let _ = stream.shutdown(Shutdown::Both);
@@ -105,7 +106,7 @@ pub(super) fn serve_handshaken(
         }
     };
     pending.done();
-    serve_request(stream, peer, (request, once, style), shared);
+    serve_request(stream, peer, asked, shared);
 }
 
 /// Sets up a subscriber's socket: no Nagle delay, the handshake deadline for reads, the write
@@ -119,26 +120,29 @@ pub(super) fn configure(stream: &TcpStream, cfg: &ServerConfig) -> Result<(), St
 }
 
 /// Places a subscriber that asked for `request` on the ladder (or refuses it), then serves it
-/// until it goes: one packet when `once`, else a stream written in the protocol's `style`.
+/// until it goes: one packet when `once`, else a stream, written by `framer`.
 pub(super) fn serve_request(
     mut stream: Conn,
     peer: SocketAddr,
-    (request, once, style): (Request, bool, u8),
+    (request, mut framer, once): (Request, Box<dyn Framer>, bool),
     shared: &Arc<Shared>,
 ) {
     let reject = |error: String| (shared.on_event)(ServerEvent::Rejected { peer, error });
     let cfg = &shared.config;
-    let protocol = &shared.protocol;
-    let refuse = |stream: &mut Conn, reason: String| {
-        let _ = protocol.write_end(stream, Some(&reason));
+    let mut say_end = |stream: &mut Conn, reason: Option<&str>| {
+        let mut bytes = Vec::new();
+        framer.end(reason, &mut bytes);
+        let _ = stream.write_all(&bytes);
         let _ = stream.shutdown(Shutdown::Both);
-        reject(reason);
     };
     let placement = match shared.roster.ladder.join(&request) {
         Ok(p) => p,
-        Err(reason) => return refuse(&mut stream, reason),
+        Err(reason) => {
+            say_end(&mut stream, Some(&reason));
+            return reject(reason);
+        }
     };
-    let adapts = request.follows_link() && shared.roster.ladder.adapts();
+    let adapts = !once && request.follows_link() && shared.roster.ladder.adapts();
     let socket = match stream.tcp().try_clone() {
         Ok(s) => s,
         Err(e) => {
@@ -146,58 +150,23 @@ pub(super) fn serve_request(
             return reject(format!("socket setup failed: {e}"));
         }
     };
-    let count;
-    let viewer = Arc::new(Viewer::new(
-        peer,
-        placement.id,
-        Stream {
-            socket,
-            report: Mutex::new(None),
-        },
-    ));
-    {
-        let mut viewers = shared.roster.members();
-        if shared.roster.is_stopping() {
-            drop(viewers);
-            shared.roster.ladder.leave(placement.id);
-            let _ = protocol.write_end(&mut stream, None);
-            return;
+    let viewer = Arc::new(Viewer::new(peer, placement.id, Stream { socket }));
+    let count = match shared.roster.admit(&viewer, cfg.max_viewers) {
+        Ok(count) => count,
+        Err(Refusal::Stopping) => return say_end(&mut stream, None),
+        Err(Refusal::Full(reason)) => {
+            say_end(&mut stream, Some(&reason));
+            return reject(reason);
         }
-        if viewers.len() >= cfg.max_viewers {
-            let n = viewers.len();
-            drop(viewers);
-            shared.roster.ladder.leave(placement.id);
-            let reason = format!("server full: {n} of {} viewers connected", cfg.max_viewers);
-            return refuse(&mut stream, reason);
-        }
-        viewers.push(Arc::clone(&viewer));
-        count = viewers.len();
-        drop(viewers);
-        shared.roster.changed.notify_all();
-    }
-
-    let mut delivery = Delivery {
-        stream: &mut stream,
-        viewer: &viewer,
-        shared,
-        placement,
-        style,
     };
-    let error = if once {
-        delivery.run_once(count)
-    } else {
-        delivery.run(adapts, count)
+    let delivery = Delivery {
+        roster: &shared.roster,
+        member: &viewer,
+        on_event: &*shared.on_event,
+        sent: &shared.sent,
+        adapts,
+        once,
     };
-    let placement = delivery.placement;
-    let _ = stream.shutdown(Shutdown::Both);
-    let count = shared.roster.remove(&viewer);
-    (shared.on_event)(ServerEvent::Left {
-        peer: viewer.peer,
-        viewers: count,
-        frames: viewer.sent.load(Ordering::Relaxed),
-        bytes: viewer.bytes.load(Ordering::Relaxed),
-        dropped: viewer.slot.dropped(),
-        placement,
-        error,
-    });
+    let mut outlet = StreamOutlet::new(&mut stream, framer, cfg.write_timeout, adapts);
+    delivery.run(&mut outlet, placement, count);
 }

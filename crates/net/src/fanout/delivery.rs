@@ -1,159 +1,128 @@
-//! One subscriber's thread: its start, then the newest packet of its slot each time its socket
-//! can take one, its moves along the ladder, and its goodbye.
+//! A stream subscriber's [`Outlet`]: its protocol's [`Framer`] writing to its socket, the
+//! drain rule deciding when the socket can take the next packet, and the drain's timing as
+//! what it knows of its link.
 
 use super::*;
+use crate::roster::{Link, Outlet};
+use framewire_wire::framer::Framer;
 
-/// One viewer's deliveries: its socket, and the rendition its packets are in.
-pub(super) struct Delivery<'a> {
+/// One stream subscriber's way out.
+pub(super) struct StreamOutlet<'a> {
     pub(super) stream: &'a mut Conn,
-    pub(super) viewer: &'a Viewer,
-    pub(super) shared: &'a Shared,
-    pub(super) placement: Placement,
-    /// How the protocol writes to it ([`Opening::Stream`]).
-    pub(super) style: u8,
+    pub(super) framer: Box<dyn Framer>,
+    pub(super) write_timeout: Duration,
+    /// Whether its link is judged (timing each drain to its end costs a poll per packet).
+    pub(super) adapts: bool,
+    drain: Drain,
+    /// The bytes of the last packet written, for the drain rule's pacing.
+    last_written: usize,
+    /// What goes before a payload (a switch, a report, the packet's own head) and after it.
+    head: Vec<u8>,
+    tail: Vec<u8>,
 }
 
-impl Delivery<'_> {
-    /// Starts the stream (and says the viewer joined, one of `viewers`, once its start is
-    /// written), then sends the newest packet whenever there is one (moving the viewer along
-    /// the ladder when it `adapts`), until the viewer goes or the server stops. Returns why it
-    /// stopped when that was an error (not a plain close or a shutdown).
-    pub(super) fn run(&mut self, adapts: bool, viewers: usize) -> Option<String> {
-        let write_timeout = self.shared.config.write_timeout;
-        let protocol = &*self.shared.protocol;
-        if let Err(e) = protocol.write_start(self.stream, &self.placement, self.style) {
-            return write_error(&e, write_timeout);
-        }
-        (self.shared.on_event)(ServerEvent::Joined {
-            peer: self.viewer.peer,
-            viewers,
-            placement: self.placement,
+impl<'a> StreamOutlet<'a> {
+    pub(super) fn new(
+        stream: &'a mut Conn,
+        framer: Box<dyn Framer>,
+        write_timeout: Duration,
+        adapts: bool,
+    ) -> StreamOutlet<'a> {
+        StreamOutlet {
+            stream,
+            framer,
+            write_timeout,
             adapts,
-        });
-        let mut drain = Drain::default();
-        // The bytes of the last packet written, for the drain rule's pacing.
-        let mut last_written = 0;
-        let mut adapter = adapts.then(|| Adapter::new(Instant::now(), self.counters()));
-        loop {
-            // Take the next packet only once the socket can carry it without queueing it
-            // behind older ones; meanwhile newer packets replace older ones in the slot.
-            if drain
-                .wait(
-                    self.stream.tcp(),
-                    &self.viewer.slot,
-                    last_written,
-                    write_timeout,
-                )
-                .is_err()
-            {
-                return Some(stalled(write_timeout));
-            }
-            // A packet published before the shutdown still goes out, then the goodbye.
-            let packet = match self.viewer.slot.wait(None) {
-                Waited::Value(p) => p,
-                Waited::Closed => {
-                    let said = protocol.write_end(self.stream, None);
-                    if said.is_ok() {
-                        // Closing with the goodbye still queued could lose it: a peer's
-                        // unread bytes make the close a reset.
-                        wait_drained(self.stream.tcp(), SHUTDOWN_GRACE);
-                    }
-                    return said
-                        .err()
-                        .filter(|e| !is_peer_gone(e))
-                        .map(|e| format!("saying goodbye: {e}"));
-                }
-                Waited::Timeout => continue,
-            };
-            let written = Instant::now();
-            if let Err(e) = self.write(&packet) {
-                return write_error(&e, write_timeout);
-            }
-            last_written = packet.payload.len();
-            if let Some(adapter) = &mut adapter {
-                self.adapt(adapter, written, packet.payload.len());
-            }
+            drain: Drain::default(),
+            last_written: 0,
+            head: Vec::new(),
+            tail: Vec::new(),
         }
     }
 
-    /// Writes the one packet an [`Opening::One`] asked for, once there is one.
-    pub(super) fn run_once(&mut self, viewers: usize) -> Option<String> {
-        (self.shared.on_event)(ServerEvent::Joined {
-            peer: self.viewer.peer,
-            viewers,
-            placement: self.placement,
-            adapts: false,
-        });
-        let Waited::Value(packet) = self.viewer.slot.wait(None) else {
-            return None;
-        };
-        let protocol = &*self.shared.protocol;
-        let placement = self.shared.roster.ladder.placement(packet.rendition);
-        if let Err(e) = protocol.write_one(self.stream, &placement, &packet) {
-            return write_error(&e, self.shared.config.write_timeout);
-        }
-        self.viewer.sent.fetch_add(1, Ordering::Relaxed);
-        self.shared.sent.fetch_add(1, Ordering::Relaxed);
-        None
+    /// Writes what the head holds, and empties it.
+    fn flush_head(&mut self) -> io::Result<()> {
+        let written = self.stream.write_all(&self.head);
+        self.head.clear();
+        written
+    }
+}
+
+impl Outlet for StreamOutlet<'_> {
+    fn start(&mut self, at: &Placement) -> io::Result<()> {
+        self.framer.start(at, &mut self.head);
+        self.flush_head()
     }
 
-    /// Writes `packet`, announcing its rendition first when the viewer just moved to it.
-    fn write(&mut self, packet: &Packet) -> io::Result<()> {
-        let protocol = &*self.shared.protocol;
-        if packet.rendition != self.placement.id {
-            let left = self.placement.id;
-            self.placement = self.shared.roster.ladder.placement(packet.rendition);
-            self.viewer.on.store(packet.rendition, Ordering::Relaxed);
-            self.shared.roster.ladder.leave(left);
-            protocol.write_switch(self.stream, &self.placement)?;
-        }
-        let report = lock(&self.viewer.report).take();
-        if let Some(report) = report {
-            protocol.write_report(self.stream, &report)?;
-        }
-        protocol.write_packet(self.stream, packet, self.style)?;
-        let sent = self.viewer.sent.fetch_add(1, Ordering::Relaxed) + 1;
-        self.shared.sent.fetch_add(1, Ordering::Relaxed);
-        lock(&self.viewer.rate).record(sent, Instant::now());
-        let bytes = packet.payload.len() as u64;
-        self.viewer.bytes.fetch_add(bytes, Ordering::Relaxed);
+    fn ready(&mut self, slot: &Latest<Arc<Packet>>) -> Result<(), String> {
+        // Take the next packet only once the socket can carry it without queueing it behind
+        // older ones; meanwhile newer packets replace older ones in the slot.
+        self.drain
+            .wait(
+                self.stream.tcp(),
+                slot,
+                self.last_written,
+                self.write_timeout,
+            )
+            .map_err(|()| stalled(self.write_timeout))
+    }
+
+    /// Kept in the head: it goes out in one write with the packet that follows.
+    fn switch(&mut self, to: &Placement) -> io::Result<()> {
+        self.framer.switch(to, &mut self.head);
         Ok(())
     }
 
-    fn counters(&self) -> Counters {
-        Counters {
-            offered: self.viewer.offered.load(Ordering::Relaxed),
-            sent: self.viewer.sent.load(Ordering::Relaxed),
-            bytes: self.viewer.bytes.load(Ordering::Relaxed),
+    fn send(&mut self, packet: &Packet, report: Option<&PeerReport>) -> io::Result<()> {
+        if let Some(report) = report {
+            self.framer.report(report, &mut self.head);
         }
+        self.framer.packet(packet, &mut self.head, &mut self.tail);
+        let written = self.stream.write_parts(&mut [
+            IoSlice::new(&self.head),
+            IoSlice::new(&packet.payload),
+            IoSlice::new(&self.tail),
+        ]);
+        self.head.clear();
+        self.tail.clear();
+        self.last_written = packet.payload.len();
+        written
     }
 
-    /// Times the drain of the packet of `bytes` written at `written`, judges the viewer's
-    /// link, and starts a move when it should move.
-    fn adapt(&mut self, adapter: &mut Adapter, written: Instant, bytes: usize) {
-        if let Some(took) = drain_time(self.stream.tcp(), &self.viewer.slot, written)
-            && let Ok(info) = tcp_queue::tcp_info(self.stream.tcp())
-        {
-            adapter.observe_drain(bytes + 64, took, info.min_rtt, Instant::now());
+    fn end(&mut self, error: Option<&str>) -> io::Result<()> {
+        self.framer.end(error, &mut self.head);
+        self.flush_head()?;
+        // Closing with the goodbye still queued could lose it: a peer's unread bytes make the
+        // close a reset.
+        wait_drained(self.stream.tcp(), SHUTDOWN_GRACE);
+        Ok(())
+    }
+
+    fn close(&mut self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+
+    /// How long the packet took to drain, against the smallest round trip.
+    fn link(
+        &mut self,
+        slot: &Latest<Arc<Packet>>,
+        ours: Counters,
+        sent_at: Instant,
+    ) -> Option<Link> {
+        if !self.adapts {
+            return None;
         }
-        let now = Instant::now();
-        // Once a window, and not while moving (the next packet is the new rendition's).
-        if !adapter.due(now) || self.viewer.to.load(Ordering::Relaxed) != self.placement.id {
-            return;
-        }
-        let ladder = &self.shared.roster.ladder;
-        let sizes = ladder.rung_sizes();
-        let Some(to) = adapter.decide(now, self.counters(), self.placement.id, &sizes) else {
-            return;
-        };
-        ladder.enter(to.to);
-        self.viewer.to.store(to.to, Ordering::Relaxed);
-        (self.shared.on_event)(ServerEvent::Moved {
-            peer: self.viewer.peer,
-            from: self.placement,
-            to: ladder.placement(to.to),
-            link: to.link,
-        });
+        let drain = drain_time(self.stream.tcp(), slot, sent_at)
+            .zip(tcp_queue::tcp_info(self.stream.tcp()).ok())
+            .map(|(took, info)| (self.last_written + 64, took, info.min_rtt));
+        Some(Link {
+            drain,
+            counters: ours,
+        })
+    }
+
+    fn failed(&self, e: &io::Error) -> Option<String> {
+        write_error(e, self.write_timeout)
     }
 }
 

@@ -1,6 +1,10 @@
 //! The fan-out every stream-socket protocol shares: accepts connections, gives each its
 //! handshake under one deadline, and sends each subscriber the newest packet its socket can
-//! take. A [`Protocol`] supplies only its handshake and how a packet (and a goodbye) is written.
+//! take. A [`Protocol`] supplies only its opening and the [`Framer`] that writes a
+//! subscriber's stream as bytes; [`Delivery`](crate::roster::Delivery) feeds each subscriber's
+//! [`StreamOutlet`](delivery::StreamOutlet) as it feeds every other transport's outlet.
+//!
+//! [`Framer`]: framewire_wire::framer::Framer
 //!
 //! One thread accepts; one thread per subscriber does its handshake and its writes, so a slow
 //! or stalled subscriber (full socket) costs the others nothing: its [`Latest`] slot holds only
@@ -14,9 +18,9 @@
 
 //!
 //! - [`protocol`]: what a protocol on the fan-out supplies ([`Protocol`], [`Opening`]) and the
-//!   writes and reads they share.
+//!   reads they share.
 //! - `accept`: the accept loop, the pending-connection cap, each connection's handshake.
-//! - `delivery`: one subscriber's thread: the newest packet, written when its socket can take it.
+//! - `delivery`: a subscriber's outlet: its framer's bytes, written when its socket can take them.
 //! - `drain`: when a socket can take the next packet, and its pacing.
 
 mod accept;
@@ -24,28 +28,30 @@ mod delivery;
 mod drain;
 pub mod protocol;
 
-use std::io;
+use std::io::{self, IoSlice, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use framewire_core::{Ladder, Latest, Packet, PeerReport, Placement, Publisher, Request, Waited};
+use framewire_core::{Ladder, Latest, Packet, PeerReport, Placement, Publisher, Request};
+use framewire_wire::framer::Framer;
 
-use crate::adapt::{Adapter, Counters};
+use crate::adapt::Counters;
 use crate::board::{Census, ProtocolFigures, Watched};
 use crate::conn::{Conn, is_peer_gone, is_timeout};
-use crate::roster::{Member, Roster, lock};
+use crate::roster::{EventFn, Member, Roster, lock};
 use crate::tcp_queue;
 use crate::tls::TlsServer;
 use framewire_wire::token::Token;
 
+pub use crate::roster::ServerEvent;
 use accept::{accept_loop, configure, serve_request};
-use delivery::Delivery;
+use delivery::StreamOutlet;
 use drain::Drain;
+pub(crate) use protocol::read_full;
 pub use protocol::{Opening, Protocol};
-pub(crate) use protocol::{read_full, write_message, write_parts};
 
 /// Limits of a server; each has a documented default.
 #[derive(Debug, Clone)]
@@ -78,59 +84,6 @@ impl Default for ServerConfig {
     }
 }
 
-/// Something that happened to a connection, for the server's log.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ServerEvent {
-    /// A viewer completed its handshake.
-    Joined {
-        /// The viewer's address.
-        peer: SocketAddr,
-        /// Viewers connected now.
-        viewers: usize,
-        /// The rendition it starts on.
-        placement: Placement,
-        /// Whether it moves along the ladder with its link (else it stays where it asked).
-        adapts: bool,
-    },
-    /// A viewer was moved to another rendition by what its link carries.
-    Moved {
-        /// The viewer's address.
-        peer: SocketAddr,
-        /// Where it was.
-        from: Placement,
-        /// Where it is now.
-        to: Placement,
-        /// What its link carried, bytes per second, as judged.
-        link: f64,
-    },
-    /// A viewer went away or was disconnected.
-    Left {
-        /// The viewer's address.
-        peer: SocketAddr,
-        /// Viewers connected now.
-        viewers: usize,
-        /// Frames sent to it.
-        frames: u64,
-        /// Payload bytes of those frames.
-        bytes: u64,
-        /// Frames it missed because its socket was busy with an earlier one.
-        dropped: u64,
-        /// The rendition it was on last.
-        placement: Placement,
-        /// Why, when it was not a plain close by the viewer or a server shutdown.
-        error: Option<String>,
-    },
-    /// A connection that was not served (not a viewer, wrong version, server full).
-    Rejected {
-        /// The peer's address.
-        peer: SocketAddr,
-        /// Why.
-        error: String,
-    },
-}
-
-type EventFn = dyn Fn(ServerEvent) + Send + Sync;
-
 /// A running fan-out (a server of one protocol). Dropping it shuts it down.
 pub struct Fanout {
     /// The address bound; `None` for a fan-out without a listener, fed by [`Fanout::adopt`].
@@ -156,8 +109,6 @@ struct Shared {
 struct Stream {
     /// A second handle on the viewer's socket, so a shutdown can cut off a stuck write.
     socket: TcpStream,
-    /// A report to write before the next packet.
-    report: Mutex<Option<PeerReport>>,
 }
 
 /// A subscriber of the fan-out.
@@ -215,9 +166,16 @@ impl Fanout {
     }
 
     /// Serves `stream`, a connection to `peer` whose request was read elsewhere (a call's
-    /// opening), as one more subscriber: on a thread of its own, from the start of its stream
-    /// (or its refusal) to the goodbye, as if it had been accepted here.
-    pub fn adopt(&self, stream: Conn, peer: SocketAddr, request: Request) -> io::Result<()> {
+    /// opening), as one more subscriber whose stream `framer` writes: on a thread of its own,
+    /// from the start of its stream (or its refusal) to the goodbye, as if it had been
+    /// accepted here.
+    pub fn adopt(
+        &self,
+        stream: Conn,
+        peer: SocketAddr,
+        request: Request,
+        framer: Box<dyn Framer>,
+    ) -> io::Result<()> {
         let shared = Arc::clone(&self.shared);
         let spawned = thread::Builder::new()
             .name(format!("{}-peer-{peer}", shared.protocol.name()))
@@ -225,7 +183,7 @@ impl Fanout {
                 if let Err(error) = configure(stream.tcp(), &shared.config) {
                     return (shared.on_event)(ServerEvent::Rejected { peer, error });
                 }
-                serve_request(stream, peer, (request, false, 0), &shared)
+                serve_request(stream, peer, (request, framer, false), &shared)
             })?;
         let mut handlers = lock(&self.shared.handlers);
         handlers.retain(|h| !h.is_finished());

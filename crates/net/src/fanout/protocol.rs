@@ -1,42 +1,51 @@
 //! What a protocol on the fan-out supplies: its reading of a connection's request (an
-//! [`Opening`]) and how its start, switches, packets, reports and goodbye are written; and the
+//! [`Opening`]) and, for a subscriber, the [`Framer`] that writes its stream as bytes; and the
 //! reads and writes every protocol shares.
 
-use std::io::{self, IoSlice, Read};
+use std::fmt;
+use std::io::{self, Read};
 use std::time::{Duration, Instant};
 
-use framewire_core::{Packet, PeerReport, Placement, Request};
+use framewire_core::Request;
+use framewire_wire::framer::Framer;
 
 use crate::conn::Conn;
 use crate::tls::PlaintextAnswer;
 
 /// What a connection asked for, as its protocol read it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Opening {
-    /// A subscriber: packets of the rendition it asks for, until it or the stream goes. `style`
-    /// is handed back to [`Protocol::write_start`] and [`Protocol::write_packet`]: how the
-    /// protocol writes to it, in the protocol's own numbering (HTTP: MJPEG parts with or without
-    /// early headers; framewire has one style, 0).
+    /// A subscriber: packets of the rendition it asks for, until it or the stream goes, written
+    /// by `framer` (which also words a refusal).
     Stream {
         /// What it asks for.
         request: Request,
-        /// How the protocol writes to it.
-        style: u8,
+        /// How its stream is written.
+        framer: Box<dyn Framer>,
     },
-    /// One packet of the rendition it asks for, written by [`Protocol::write_one`], then the
-    /// connection closes (HTTP's snapshot).
-    One(Request),
+    /// One packet of the rendition it asks for, written by `framer`, then the connection
+    /// closes (HTTP's snapshot).
+    One {
+        /// What it asks for.
+        request: Request,
+        /// How the packet is written.
+        framer: Box<dyn Framer>,
+    },
     /// The protocol answered it in full (HTTP: the page, the stats); it is closed quietly.
     Answered,
 }
 
-/// What a protocol does on its own connections; the fan-out does the rest.
-///
-/// A connection goes: [`read_request`](Protocol::read_request), then either
-/// [`write_start`](Protocol::write_start) or a refusal by [`write_end`](Protocol::write_end);
-/// then packets, each rendition change announced by [`write_switch`](Protocol::write_switch)
-/// before its first packet; then the goodbye ([`write_end`](Protocol::write_end)). A connection
-/// that asked for one packet gets [`write_one`](Protocol::write_one) instead of all that.
+impl fmt::Debug for Opening {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Opening::Stream { request, .. } => write!(f, "Stream({request:?})"),
+            Opening::One { request, .. } => write!(f, "One({request:?})"),
+            Opening::Answered => f.write_str("Answered"),
+        }
+    }
+}
+
+/// What a protocol does on its own connections: it reads the opening; the fan-out does the
+/// rest, writing a subscriber's stream with the [`Framer`] the opening names.
 pub trait Protocol: Send + Sync + 'static {
     /// The protocol's name, for the log: `framewire`, `http`.
     fn name(&self) -> &'static str;
@@ -47,44 +56,10 @@ pub trait Protocol: Send + Sync + 'static {
     /// told both wire versions). The connection is then closed.
     fn read_request(&self, stream: &mut Conn, timeout: Duration) -> Result<Opening, String>;
 
-    /// Answers the request: the stream starts in `placement`.
-    fn write_start(&self, stream: &mut Conn, placement: &Placement, style: u8) -> io::Result<()>;
-
-    /// Says that the packets that follow are `placement`'s.
-    fn write_switch(&self, stream: &mut Conn, placement: &Placement) -> io::Result<()>;
-
-    /// Writes one packet.
-    fn write_packet(&self, stream: &mut Conn, packet: &Packet, style: u8) -> io::Result<()>;
-
-    /// Tells the subscriber how this side shows the stream the subscriber sends it (a two-way
-    /// call), before its next packet. A protocol without a way to say it writes nothing.
-    fn write_report(&self, stream: &mut Conn, report: &PeerReport) -> io::Result<()> {
-        let _ = (stream, report);
-        Ok(())
-    }
-
-    /// Says goodbye: the stream ended (`None`), or the subscriber is refused (`Some(reason)`,
-    /// e.g. the server is full, or it asked for what cannot be made), which may come instead
-    /// of [`write_start`](Protocol::write_start).
-    fn write_end(&self, stream: &mut Conn, error: Option<&str>) -> io::Result<()>;
-
     /// What this protocol's TLS port answers a peer that speaks plaintext: by default a
     /// framewire error message telling it to add `--tls`.
     fn plaintext_at_tls_port(&self) -> PlaintextAnswer {
         PlaintextAnswer::framewire()
-    }
-
-    /// Writes the one packet an [`Opening::One`] asked for, whole: by default its start, the
-    /// packet and the goodbye.
-    fn write_one(
-        &self,
-        stream: &mut Conn,
-        placement: &Placement,
-        packet: &Packet,
-    ) -> io::Result<()> {
-        self.write_start(stream, placement, 0)?;
-        self.write_packet(stream, packet, 0)?;
-        self.write_end(stream, None)
     }
 }
 
@@ -107,15 +82,4 @@ pub(crate) fn read_full(stream: &mut Conn, buf: &mut [u8], deadline: Instant) ->
         }
     }
     Ok(got)
-}
-
-/// Writes header and payload with as few syscalls as the kernel allows, no copy.
-pub(crate) fn write_message(stream: &mut Conn, header: &[u8], payload: &[u8]) -> io::Result<()> {
-    write_parts(stream, &mut [IoSlice::new(header), IoSlice::new(payload)])
-}
-
-/// Writes every slice, in order, with as few syscalls as the kernel allows, no copy (plain
-/// TCP), or sealed into TLS records ([`Conn::write_parts`]).
-pub(crate) fn write_parts(stream: &mut Conn, slices: &mut [IoSlice<'_>]) -> io::Result<()> {
-    stream.write_parts(slices)
 }

@@ -43,20 +43,22 @@
 //! With the server's TLS identity in its [`ServerConfig`], it serves HTTPS: the fan-out does the
 //! TLS handshake, and a plaintext request at the port is answered 400, "use https://".
 
+mod mjpeg;
 pub mod stats;
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Read};
 use std::net::{Shutdown, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use framewire_core::{CodecKind, Ladder, Packet, Placement, Request};
+use framewire_core::{CodecKind, Ladder, Request};
 
 use crate::board::Board;
 use crate::conn::{Conn, is_timeout};
-use crate::fanout::{Fanout, Opening, Protocol, ServerConfig, ServerEvent, read_full, write_parts};
+use crate::fanout::{Fanout, Opening, Protocol, ServerConfig, ServerEvent, read_full};
 use crate::tls::PlaintextAnswer;
 use framewire_wire::token::Token;
+use mjpeg::{Mjpeg, Snapshot, response_head};
 
 /// The multipart boundary of `/stream`.
 pub const BOUNDARY: &str = "framewireframe";
@@ -95,11 +97,6 @@ const LOGIN: &str = "<!doctype html>
 </form>
 </body></html>
 ";
-
-/// Styles of `/stream` ([`Opening::Stream`]): each part's headers before its JPEG, or the
-/// next part's headers right after the boundary (for Chromium's `<img>`).
-const PLAIN: u8 = 0;
-const EARLY: u8 = 1;
 
 /// HTTP for one stream: the protocol behind `serve --http`.
 #[derive(Debug)]
@@ -531,13 +528,17 @@ impl Protocol for HttpProtocol {
         };
         let body = match route {
             Route::Stream { early } => {
-                let style = if early { EARLY } else { PLAIN };
                 return Ok(Opening::Stream {
                     request: self.request,
-                    style,
+                    framer: Box::new(Mjpeg { early, at: None }),
                 });
             }
-            Route::Snapshot => return Ok(Opening::One(self.request)),
+            Route::Snapshot => {
+                return Ok(Opening::One {
+                    request: self.request,
+                    framer: Box::new(Snapshot { at: None }),
+                });
+            }
             Route::Page => ("text/html; charset=utf-8", PAGE.as_bytes().to_vec()),
             Route::LoggedIn => {
                 respond(
@@ -575,103 +576,6 @@ impl Protocol for HttpProtocol {
         let _ = stream.shutdown(Shutdown::Write);
         Ok(Opening::Answered)
     }
-
-    fn write_start(&self, stream: &mut Conn, _placement: &Placement, style: u8) -> io::Result<()> {
-        let mut head = format!(
-            "HTTP/1.1 200 OK\r\n\
-             Content-Type: multipart/x-mixed-replace;boundary={BOUNDARY}\r\n\
-             Cache-Control: no-store, no-cache, must-revalidate, max-age=0\r\n\
-             Pragma: no-cache\r\n\
-             Connection: close\r\n\
-             \r\n\
-             --{BOUNDARY}\r\n"
-        );
-        if style == EARLY {
-            head.push_str(EARLY_HEADERS);
-        }
-        stream.write_all(head.as_bytes())
-    }
-
-    /// Nothing: each JPEG names its size, and each part's `X-Rendition` its rendition.
-    fn write_switch(&self, _: &mut Conn, _: &Placement) -> io::Result<()> {
-        Ok(())
-    }
-
-    /// Allocates nothing: the part's head is written into a buffer on the stack.
-    fn write_packet(&self, stream: &mut Conn, packet: &Packet, style: u8) -> io::Result<()> {
-        if style == EARLY {
-            let parts = &mut [IoSlice::new(&packet.payload), IoSlice::new(TRAILER_EARLY)];
-            return write_parts(stream, parts);
-        }
-        let rendition = self.ladder.placement(packet.rendition).rendition;
-        // About 130 bytes: the longest rendition label is a few dozen.
-        const HEAD_MAX: usize = 256;
-        let mut buf = [0u8; HEAD_MAX];
-        let mut head = &mut buf[..];
-        write!(
-            head,
-            "Content-Type: image/jpeg\r\n\
-             Content-Length: {}\r\n\
-             X-Timestamp: {}.{:06}\r\n\
-             X-Rendition: {rendition}\r\n\
-             \r\n",
-            packet.payload.len(),
-            packet.capture_us / 1_000_000,
-            packet.capture_us % 1_000_000,
-        )?;
-        let len = HEAD_MAX - head.len();
-        write_parts(
-            stream,
-            &mut [
-                IoSlice::new(&buf[..len]),
-                IoSlice::new(&packet.payload),
-                IoSlice::new(TRAILER),
-            ],
-        )
-    }
-
-    /// Nothing when the stream ends (the connection closes after the last boundary); a
-    /// refusal (the server is full) is a 503 with the reason.
-    fn write_end(&self, stream: &mut Conn, error: Option<&str>) -> io::Result<()> {
-        match error {
-            None => Ok(()),
-            Some(reason) => respond(
-                stream,
-                "503 Service Unavailable",
-                "text/plain; charset=utf-8",
-                "",
-                reason.as_bytes(),
-            ),
-        }
-    }
-
-    /// The snapshot: one JPEG, with its capture time.
-    fn write_one(
-        &self,
-        stream: &mut Conn,
-        placement: &Placement,
-        packet: &Packet,
-    ) -> io::Result<()> {
-        let extra = format!(
-            "X-Timestamp: {}\r\nX-Rendition: {}\r\n",
-            timestamp(packet.capture_us),
-            placement.rendition
-        );
-        respond(stream, "200 OK", "image/jpeg", &extra, &packet.payload)
-    }
-}
-
-/// The next part's headers as Chromium's `<img>` needs them early: no length, no timestamp.
-const EARLY_HEADERS: &str = "Content-Type: image/jpeg\r\n\r\n";
-
-/// What follows each JPEG: the boundary (and, early, the next part's headers). Spelled out so
-/// that a part is written without formatting anything; a test checks them against `BOUNDARY`.
-const TRAILER: &[u8] = b"\r\n--framewireframe\r\n";
-const TRAILER_EARLY: &[u8] = b"\r\n--framewireframe\r\nContent-Type: image/jpeg\r\n\r\n";
-
-/// `1764770000.123456`: microseconds since the epoch as seconds.
-fn timestamp(capture_us: u64) -> String {
-    format!("{}.{:06}", capture_us / 1_000_000, capture_us % 1_000_000)
 }
 
 /// Writes a whole answer with a body, and closes the connection after it.
@@ -682,24 +586,8 @@ fn respond(
     extra_headers: &str,
     body: &[u8],
 ) -> io::Result<()> {
-    let authenticate = if status.starts_with("401") {
-        "WWW-Authenticate: Bearer\r\n"
-    } else {
-        ""
-    };
-    let head = format!(
-        "HTTP/1.1 {status}\r\n\
-         Content-Type: {content_type}\r\n\
-         Content-Length: {}\r\n\
-         Cache-Control: no-store\r\n\
-         Connection: close\r\n\
-         {authenticate}{extra_headers}\r\n",
-        body.len()
-    );
-    write_parts(
-        stream,
-        &mut [IoSlice::new(head.as_bytes()), IoSlice::new(body)],
-    )
+    let head = response_head(status, content_type, body.len(), extra_headers);
+    stream.write_parts(&mut [IoSlice::new(head.as_bytes()), IoSlice::new(body)])
 }
 
 /// After an error answer: stop writing, and read (and drop) what the client still sends for a
@@ -1161,17 +1049,5 @@ mod tests {
             assert_eq!(parse_head(&request[..n]), Ok(None), "{n} bytes");
         }
         assert!(parse_head(request).unwrap().is_some());
-    }
-
-    #[test]
-    fn trailers_are_the_boundary_and_the_early_headers() {
-        assert_eq!(TRAILER, format!("\r\n--{BOUNDARY}\r\n").as_bytes());
-        let early = format!("\r\n--{BOUNDARY}\r\n{EARLY_HEADERS}");
-        assert_eq!(TRAILER_EARLY, early.as_bytes());
-    }
-
-    #[test]
-    fn timestamps_are_seconds_with_microseconds() {
-        assert_eq!(timestamp(1_764_770_000_000_042), "1764770000.000042");
     }
 }

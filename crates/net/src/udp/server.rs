@@ -18,20 +18,22 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use framewire_core::{Ladder, Packet, Placement, Publisher, Waited};
+use framewire_core::{Ladder, Packet, Placement, Publisher};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::control::{ControlPort, Entry, Sessions};
 use crate::adapt::{Adapter, Counters};
 use crate::board::{Census, ProtocolFigures, Watched};
-use crate::fanout::ServerEvent;
-use crate::roster::{Member, Roster, lock};
+use crate::roster::{
+    Delivery, EventFn, Gone, Link, Member, Outlet, Refusal, Roster, ServerEvent, lock,
+};
 use crate::tls::TlsServer;
+use framewire_core::{Latest, PeerReport};
 use framewire_wire::datagram::{
     self, COOKIE_BYTES, CookieMsg, DEFAULT_MTU, Datagram, HelloMsg, Outgoing, ReportMsg,
 };
-use framewire_wire::message::{Handshake, Switch};
+use framewire_wire::message::{Handshake, SWITCH_LEN, Switch};
 use framewire_wire::pacing::{PACE_BURST, Pacer};
 use framewire_wire::seal::{self, Session, StreamKeys};
 use framewire_wire::token::{self, Token};
@@ -126,8 +128,6 @@ impl std::fmt::Display for Drops {
     }
 }
 
-type EventFn = dyn Fn(ServerEvent) + Send + Sync;
-
 /// How often the receiving thread looks for silent viewers and a shutdown.
 const TICK: Duration = Duration::from_millis(100);
 /// A cookie is good for this long (and the one before it as well).
@@ -138,13 +138,8 @@ const CHALLENGE_LABEL: &[u8] = b"framewire udp challenge v1";
 
 /// What the UDP server keeps of a viewer beside what the roster keeps.
 struct Datagrams {
-    adapts: bool,
-    heard: Mutex<(Instant, ReportMsg)>,
-    adapter: Mutex<Option<Adapter>>,
-    /// Bytes per second its datagrams are paced at; 0: unpaced.
-    pace: AtomicU64,
-    /// Why it went, when it went of its own accord or fell silent.
-    gone: Mutex<Option<Option<String>>>,
+    /// When it last reported, and its newest report not yet taken in by its outlet.
+    heard: Mutex<(Instant, Option<ReportMsg>)>,
     /// A sealed server: the session its datagrams are sealed under.
     session: Option<Arc<Session>>,
 }
@@ -498,11 +493,7 @@ fn sweep(shared: &Shared) {
         } else {
             continue;
         };
-        let mut gone = lock(&viewer.gone);
-        if gone.is_none() {
-            *gone = Some(Some(why));
-            viewer.slot.close();
-        }
+        viewer.end(Gone::Lost(why));
     }
 }
 
@@ -524,7 +515,7 @@ fn handle(
     match parsed {
         Datagram::Hello(hello) => on_hello(shared, &hello, peer, sealed, out),
         Datagram::Report(report) => match shared.viewer(peer) {
-            Some(viewer) => on_report(shared, &viewer, report),
+            Some(viewer) => on_report(&viewer, report),
             None => {
                 // No larger than the report it answers.
                 shared.drops.unknown.fetch_add(1, Ordering::Relaxed);
@@ -534,11 +525,7 @@ fn handle(
         },
         Datagram::End(_) => {
             if let Some(viewer) = shared.viewer(peer) {
-                let mut gone = lock(&viewer.gone);
-                if gone.is_none() {
-                    *gone = Some(None);
-                    viewer.slot.close();
-                }
+                viewer.end(Gone::Left);
             }
         }
         _ => {
@@ -626,45 +613,40 @@ fn on_hello(
         peer,
         placement.id,
         Datagrams {
-            adapts,
-            heard: Mutex::new((Instant::now(), ReportMsg::default())),
-            adapter: Mutex::new(None),
-            pace: AtomicU64::new(0),
-            gone: Mutex::new(None),
+            heard: Mutex::new((Instant::now(), None)),
             session: sealed.map(|e| Arc::clone(&e.session)),
         },
     ));
-    let count = {
-        let mut viewers = shared.roster.members();
-        let max = shared.config.max_viewers;
-        if viewers.len() >= max {
-            let n = viewers.len();
-            drop(viewers);
-            shared.roster.ladder.leave(placement.id);
-            return refuse(format!("server full: {n} of {max} viewers connected"), out);
-        }
-        viewers.push(Arc::clone(&viewer));
-        viewers.len()
+    let count = match shared.roster.admit(&viewer, shared.config.max_viewers) {
+        Ok(count) => count,
+        Err(Refusal::Stopping) => return refuse("the server is shutting down".into(), out),
+        Err(Refusal::Full(reason)) => return refuse(reason, out),
     };
-    shared.roster.changed.notify_all();
-    send_start(shared, &placement, peer, out);
-    (shared.on_event)(ServerEvent::Joined {
-        peer,
-        viewers: count,
-        placement,
-        adapts,
-    });
     let inner = Arc::clone(shared);
+    let member = Arc::clone(&viewer);
     let spawned = thread::Builder::new()
         .name(format!("udp-viewer-{peer}"))
-        .spawn(move || deliver(&inner, &viewer, placement));
+        .spawn(move || {
+            let delivery = Delivery {
+                roster: &inner.roster,
+                member: &member,
+                on_event: &*inner.on_event,
+                sent: &inner.frames_out,
+                adapts,
+                once: false,
+            };
+            delivery.run(&mut DatagramOutlet::new(&inner, &member), placement, count);
+        });
     match spawned {
         Ok(t) => {
             let mut threads = lock(&shared.threads);
             threads.retain(|t| !t.is_finished());
             threads.push(t);
         }
-        Err(e) => tracing::warn!(%peer, "cannot start a viewer thread: {e}"),
+        Err(e) => {
+            tracing::warn!(%peer, "cannot start a viewer thread: {e}");
+            shared.roster.remove(&viewer);
+        }
     }
 }
 
@@ -677,50 +659,9 @@ fn send_start(shared: &Shared, placement: &Placement, peer: SocketAddr, out: &mu
     shared.send(out, peer);
 }
 
-/// Takes a viewer's report: it is alive, and what it received judges its link.
-fn on_report(shared: &Shared, viewer: &Viewer, report: ReportMsg) {
-    let now = Instant::now();
-    *lock(&viewer.heard) = (now, report);
-    // Frames sent up to the newest one it saw a piece of, against those it completed: both
-    // as of the report (frames still on their way count for neither).
-    let counters = Counters {
-        offered: u64::from(report.last_sent),
-        sent: report.frames,
-        bytes: report.bytes,
-    };
-    let mut adapter = lock(&viewer.adapter);
-    let adapter = adapter.get_or_insert_with(|| Adapter::new(now, counters));
-    if report.last_bytes > 0 {
-        // The link passes a frame's burst at its own rate: the spread of its arrival says it.
-        let spread = Duration::from_micros(u64::from(report.last_spread_us));
-        adapter.observe_drain(report.last_bytes as usize, spread, Duration::ZERO, now);
-    }
-    let link = adapter.link_rate(now);
-    let pace = if link > 0.0 {
-        (link * PACE_GAIN).max(MIN_PACE)
-    } else {
-        0.0
-    };
-    viewer.pace.store(pace as u64, Ordering::Relaxed);
-    if !viewer.adapts {
-        return;
-    }
-    let on = viewer.on.load(Ordering::Relaxed);
-    if !adapter.due(now) || viewer.to.load(Ordering::Relaxed) != on {
-        return;
-    }
-    let ladder = &shared.roster.ladder;
-    let Some(to) = adapter.decide(now, counters, on, &ladder.rung_sizes()) else {
-        return;
-    };
-    ladder.enter(to.to);
-    viewer.to.store(to.to, Ordering::Relaxed);
-    (shared.on_event)(ServerEvent::Moved {
-        peer: viewer.peer,
-        from: ladder.placement(on),
-        to: ladder.placement(to.to),
-        link: to.link,
-    });
+/// Takes a viewer's report: it is alive, and its outlet takes in what it received.
+fn on_report(viewer: &Viewer, report: ReportMsg) {
+    *lock(&viewer.heard) = (Instant::now(), Some(report));
 }
 
 impl Watched for UdpServer {
@@ -734,74 +675,122 @@ impl Watched for UdpServer {
 const PACE_GAIN: f64 = 2.0;
 /// The slowest pace (bytes/s): 1 Mbit/s; a link estimate below it is paced at it.
 const MIN_PACE: f64 = 125_000.0;
-/// A viewer's sending thread: the newest packet, cut into datagrams, until it goes.
-fn deliver(shared: &Shared, viewer: &Viewer, mut placement: Placement) {
-    let (mut buf, mut parity, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
-    let mut prefix = Switch { placement }.to_bytes();
-    let burst = PACE_BURST * (shared.config.mtu + datagram::FRAGMENT_HEAD_LEN);
-    let mut pacer = Pacer::new(burst, Instant::now());
-    let error = loop {
-        let packet = match viewer.slot.wait(None) {
-            Waited::Value(p) => p,
-            Waited::Timeout => continue,
-            Waited::Closed => break lock(&viewer.gone).clone(),
-        };
-        if packet.rendition != placement.id {
-            let left = placement.id;
-            placement = shared.roster.ladder.placement(packet.rendition);
-            viewer.on.store(packet.rendition, Ordering::Relaxed);
-            shared.roster.ladder.leave(left);
-            prefix = Switch { placement }.to_bytes();
+/// A viewer's way out: each packet cut into datagrams (with parity), paced by what its
+/// reports say the link carries.
+struct DatagramOutlet<'a> {
+    shared: &'a Shared,
+    viewer: &'a Viewer,
+    /// A switch to the rendition its packets are in, which every frame's datagrams carry.
+    prefix: [u8; SWITCH_LEN],
+    pacer: Pacer,
+    /// Bytes per second its datagrams are paced at; 0: unpaced.
+    pace: f64,
+    buf: Vec<u8>,
+    parity: Vec<u8>,
+    scratch: Vec<u8>,
+}
+
+impl<'a> DatagramOutlet<'a> {
+    fn new(shared: &'a Shared, viewer: &'a Viewer) -> DatagramOutlet<'a> {
+        let burst = PACE_BURST * (shared.config.mtu + datagram::FRAGMENT_HEAD_LEN);
+        DatagramOutlet {
+            shared,
+            viewer,
+            prefix: [0; SWITCH_LEN],
+            pacer: Pacer::new(burst, Instant::now()),
+            pace: 0.0,
+            buf: Vec::new(),
+            parity: Vec::new(),
+            scratch: Vec::new(),
         }
-        let sent = viewer.sent.fetch_add(1, Ordering::Relaxed) + 1;
+    }
+}
+
+impl Outlet for DatagramOutlet<'_> {
+    fn start(&mut self, at: &Placement) -> io::Result<()> {
+        self.prefix = Switch { placement: *at }.to_bytes();
+        send_start(self.shared, at, self.viewer.peer, &mut self.buf);
+        Ok(())
+    }
+
+    fn switch(&mut self, to: &Placement) -> io::Result<()> {
+        self.prefix = Switch { placement: *to }.to_bytes();
+        Ok(())
+    }
+
+    /// A datagram the socket refuses is one lost datagram: the rest still go.
+    fn send(&mut self, packet: &Packet, _: Option<&PeerReport>) -> io::Result<()> {
+        let (shared, viewer) = (self.shared, self.viewer);
         let frame = Outgoing {
             seq: packet.seq,
             capture_us: packet.capture_us,
             // The frame's number on the wire counts frames sent to this viewer, mod 2^32.
-            sent: sent as u32,
-            prefix: &prefix,
+            sent: (viewer.sent.load(Ordering::Relaxed) + 1) as u32,
+            prefix: &self.prefix,
             payload: &packet.payload,
         };
         let (mtu, fec) = (shared.config.mtu, shared.config.fec);
-        let pace = viewer.pace.load(Ordering::Relaxed) as f64;
-        let result = frame.datagrams(mtu, fec, &mut buf, &mut parity, |d| {
+        let (pacer, pace, scratch) = (&mut self.pacer, self.pace, &mut self.scratch);
+        let result = frame.datagrams(mtu, fec, &mut self.buf, &mut self.parity, |d| {
             let wait = pacer.wait(d.len(), pace, Instant::now());
             if !wait.is_zero() {
                 thread::sleep(wait);
             }
-            shared.send_viewer(viewer, d, &mut scratch)
+            shared.send_viewer(viewer, d, scratch)
         });
         match result {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::debug!(peer = %viewer.peer, "udp send: {e}"),
-            Err(e) => break Some(Some(e)),
-        }
-        viewer
-            .bytes
-            .fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
-        lock(&viewer.rate).record(sent, Instant::now());
-        shared.frames_out.fetch_add(1, Ordering::SeqCst);
-    };
-    let error = error.flatten();
-    let end = if shared.roster.is_stopping() {
-        Some(None)
-    } else {
-        error.as_ref().map(|e| Some(e.as_str()))
-    };
-    if let Some(reason) = end {
-        datagram::write_end(reason, &mut buf);
-        if let Err(e) = shared.send_viewer(viewer, &buf, &mut scratch) {
-            tracing::debug!(peer = %viewer.peer, "udp send failed: {e}");
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::debug!(peer = %viewer.peer, "udp send: {e}");
+                Ok(())
+            }
+            Err(e) => {
+                self.end(Some(&e))?;
+                Err(io::Error::other(e))
+            }
         }
     }
-    let count = shared.roster.remove(viewer);
-    (shared.on_event)(ServerEvent::Left {
-        peer: viewer.peer,
-        viewers: count,
-        frames: viewer.sent.load(Ordering::Relaxed),
-        bytes: viewer.bytes.load(Ordering::Relaxed),
-        dropped: viewer.slot.dropped(),
-        placement,
-        error,
-    });
+
+    fn end(&mut self, error: Option<&str>) -> io::Result<()> {
+        datagram::write_end(error, &mut self.buf);
+        if let Err(e) = self
+            .shared
+            .send_viewer(self.viewer, &self.buf, &mut self.scratch)
+        {
+            tracing::debug!(peer = %self.viewer.peer, "udp send failed: {e}");
+        }
+        Ok(())
+    }
+
+    /// The viewer's newest report, once: frames sent up to the newest one it saw a piece
+    /// of, against those it completed (frames still on their way count for neither), and the
+    /// spread of the last frame's arrival, which the link set.
+    fn link(&mut self, _: &Latest<Arc<Packet>>, _: Counters, _: Instant) -> Option<Link> {
+        let report = lock(&self.viewer.heard).1.take()?;
+        let drain = (report.last_bytes > 0).then(|| {
+            let spread = Duration::from_micros(u64::from(report.last_spread_us));
+            (report.last_bytes as usize, spread, Duration::ZERO)
+        });
+        Some(Link {
+            drain,
+            counters: Counters {
+                offered: u64::from(report.last_sent),
+                sent: report.frames,
+                bytes: report.bytes,
+            },
+        })
+    }
+
+    fn judged(&mut self, adapter: &mut Adapter, now: Instant) {
+        let link = adapter.link_rate(now);
+        self.pace = if link > 0.0 {
+            (link * PACE_GAIN).max(MIN_PACE)
+        } else {
+            0.0
+        };
+    }
+
+    fn failed(&self, e: &io::Error) -> Option<String> {
+        Some(e.to_string())
+    }
 }

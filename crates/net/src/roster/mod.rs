@@ -2,7 +2,13 @@
 //! socket of the fan-out, UDP datagrams): each subscriber's newest-wins slot and its place on
 //! the ladder, publishing a frame to all of them, waiting for one, stopping, and the figures
 //! `/stats` reads. What a transport keeps of its own per subscriber (a socket, a session) rides
-//! along as the member's `T`; how the packets leave stays with the transport.
+//! along as the member's `T`; how the packets leave is the transport's [`Outlet`], and
+//! [`Delivery`] is the one loop that hands a member's packets to its outlet, for every
+//! transport.
+
+mod outlet;
+
+pub(crate) use outlet::{Delivery, Link, Outlet};
 
 use std::net::SocketAddr;
 use std::ops::Deref;
@@ -10,9 +16,63 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use framewire_core::{Ladder, Latest, Packet};
+use framewire_core::{Ladder, Latest, Packet, PeerReport, Placement};
 
 use crate::board::{ProtocolFigures, ViewerFigures};
+
+/// Something that happened to a subscriber, for the server's log.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerEvent {
+    /// A viewer completed its handshake.
+    Joined {
+        /// The viewer's address.
+        peer: SocketAddr,
+        /// Viewers connected now.
+        viewers: usize,
+        /// The rendition it starts on.
+        placement: Placement,
+        /// Whether it moves along the ladder with its link (else it stays where it asked).
+        adapts: bool,
+    },
+    /// A viewer was moved to another rendition by what its link carries.
+    Moved {
+        /// The viewer's address.
+        peer: SocketAddr,
+        /// Where it was.
+        from: Placement,
+        /// Where it is now.
+        to: Placement,
+        /// What its link carried, bytes per second, as judged.
+        link: f64,
+    },
+    /// A viewer went away or was disconnected.
+    Left {
+        /// The viewer's address.
+        peer: SocketAddr,
+        /// Viewers connected now.
+        viewers: usize,
+        /// Frames sent to it.
+        frames: u64,
+        /// Payload bytes of those frames.
+        bytes: u64,
+        /// Frames it missed because its socket was busy with an earlier one.
+        dropped: u64,
+        /// The rendition it was on last.
+        placement: Placement,
+        /// Why, when it was not a plain close by the viewer or a server shutdown.
+        error: Option<String>,
+    },
+    /// A connection that was not served (not a viewer, wrong version, server full).
+    Rejected {
+        /// The peer's address.
+        peer: SocketAddr,
+        /// Why.
+        error: String,
+    },
+}
+
+/// Where a publisher's [`ServerEvent`]s go.
+pub(crate) type EventFn = dyn Fn(ServerEvent) + Send + Sync;
 
 /// One subscriber: what every transport keeps of it, and its transport's own part (`T`).
 pub(crate) struct Member<T> {
@@ -30,6 +90,11 @@ pub(crate) struct Member<T> {
     pub(crate) bytes: AtomicU64,
     /// Its frame rate, for the live figures.
     pub(crate) rate: Mutex<Rate>,
+    /// A report of the other direction (a call) to send before its next packet: a newer one
+    /// replaces one not sent yet.
+    pub(crate) report: Mutex<Option<PeerReport>>,
+    /// Why its transport ended it, once it did ([`Member::end`]).
+    gone: Mutex<Option<Gone>>,
     /// What its transport keeps of it.
     pub(crate) transport: T,
 }
@@ -46,9 +111,48 @@ impl<T> Member<T> {
             sent: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             rate: Mutex::new(Rate::new(Instant::now())),
+            report: Mutex::new(None),
+            gone: Mutex::new(None),
             transport,
         }
     }
+
+    /// Ends it from outside its delivery (its transport heard it go, or heard nothing for too
+    /// long): its slot closes, and its delivery says goodbye as `why` asks. The first end counts.
+    pub(crate) fn end(&self, why: Gone) {
+        let mut gone = lock(&self.gone);
+        if gone.is_none() {
+            *gone = Some(why);
+            self.slot.close();
+        }
+    }
+
+    /// Its frame counts now, as [`crate::adapt`] judges them.
+    pub(crate) fn counters(&self) -> crate::adapt::Counters {
+        crate::adapt::Counters {
+            offered: self.offered.load(Ordering::Relaxed),
+            sent: self.sent.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Why a transport ended a subscriber ([`Member::end`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Gone {
+    /// It said goodbye itself: nothing more is sent to it.
+    Left,
+    /// It went silent or its link closed: it is told why, and the log says so.
+    Lost(String),
+}
+
+/// Why a subscriber was not admitted ([`Roster::admit`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The publisher is stopping.
+    Stopping,
+    /// Every place is taken: the reason, to tell it.
+    Full(String),
 }
 
 impl<T> Deref for Member<T> {
@@ -95,6 +199,29 @@ impl<T> Roster<T> {
     /// Members now.
     pub(crate) fn count(&self) -> usize {
         self.members().len()
+    }
+
+    /// Adds `member`, placed on its rung already, unless the publisher is stopping or `max`
+    /// members are there: then it leaves its rung and is refused. Returns the members now.
+    pub(crate) fn admit(&self, member: &Arc<Member<T>>, max: usize) -> Result<usize, Refusal> {
+        let mut members = self.members();
+        let refusal = if self.is_stopping() {
+            Refusal::Stopping
+        } else if members.len() >= max {
+            Refusal::Full(format!(
+                "server full: {} of {max} viewers connected",
+                members.len()
+            ))
+        } else {
+            members.push(Arc::clone(member));
+            let count = members.len();
+            drop(members);
+            self.changed.notify_all();
+            return Ok(count);
+        };
+        drop(members);
+        self.ladder.leave(member.on.load(Ordering::Relaxed));
+        Err(refusal)
     }
 
     /// Takes `member` off the roster as it goes: it leaves its rung on the ladder (and the one
