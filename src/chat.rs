@@ -126,16 +126,6 @@ impl Side {
         }
     }
 
-    /// Tells the peer how this side shows its stream (over TCP; a UDP call's reports carry
-    /// what arrived, for the peer's ladder, instead).
-    fn report(&self, report: PeerReport) {
-        match self {
-            Side::Listen(l) => l.fanout().report(report),
-            Side::Dial(d) => d.fanout().report(report),
-            Side::UdpListen(_) | Side::UdpDial(_) => {}
-        }
-    }
-
     fn connector(&self) -> &dyn Connector {
         match self {
             Side::Listen(l) => l,
@@ -439,7 +429,7 @@ fn calls(
                     ReceiveEvent::Ended { .. } => hung_up = true,
                     ReceiveEvent::Frame(stats) => {
                         if let Some(report) = stats.peer_report(REPORT_EVERY) {
-                            side.report(report);
+                            side.publisher().report(report);
                         }
                     }
                     ReceiveEvent::PeerReport(report) => {

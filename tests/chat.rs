@@ -195,34 +195,44 @@ fn a_caller_whose_connection_is_lost_dials_again() {
     assert!(ok, "{errors}");
 }
 
+/// The one rule for a lost caller, over either transport: it has the idle timeout to call
+/// back, then the line is free for the next caller.
 #[test]
 fn a_lost_caller_that_does_not_call_back_frees_the_line_after_the_idle_timeout() {
-    let listener = Serve::chat_in(None, "127.0.0.1:0", &["--idle-timeout", "1s"]);
-    let first = spawn_call_in(None, &listener.addr, &["--frames", "100000"]);
-    in_a_call(&listener);
-    // The caller dies without a goodbye and never calls back.
-    drop(common::xscreen::Reaped(first));
-    loop {
-        let line = listener.error_line("the line freed");
-        if line.contains("did not call back within 1.0s: the line is free for the next call") {
-            assert!(
-                line.starts_with("still waiting: the caller at 127.0.0.1 "),
-                "{line}"
-            );
-            break;
+    for transport in ["tcp", "udp"] {
+        let with = ["--transport", transport];
+        let listener = Serve::chat_in(
+            None,
+            "127.0.0.1:0",
+            &[&with[..], &["--idle-timeout", "1s"]].concat(),
+        );
+        let addr = listener.addr.trim_start_matches("udp://").to_string();
+        let first = spawn_call_in(None, &addr, &[&with[..], &["--frames", "100000"]].concat());
+        in_a_call(&listener);
+        // The caller dies without a goodbye and never calls back.
+        drop(common::xscreen::Reaped(first));
+        loop {
+            let line = listener.error_line("the line freed");
+            if line.contains("did not call back within 1.0s: the line is free for the next call") {
+                assert!(
+                    line.starts_with("still waiting: the caller at 127.0.0.1 "),
+                    "{transport}: {line}"
+                );
+                break;
+            }
         }
+        let next = finish_view(spawn_call_in(
+            None,
+            &addr,
+            &[&with[..], &["--frames", "10", "--stats", "json"]].concat(),
+        ));
+        assert_eq!(
+            call_stats(&next)["received"]["frames"],
+            10,
+            "{transport}: {}",
+            stderr(&next)
+        );
     }
-    let next = finish_view(spawn_call_in(
-        None,
-        &listener.addr,
-        &["--frames", "10", "--stats", "json"],
-    ));
-    assert_eq!(
-        call_stats(&next)["received"]["frames"],
-        10,
-        "{}",
-        stderr(&next)
-    );
 }
 
 /// A "listener" that answers the caller's hello with `answer`, then keeps the connection open.

@@ -435,11 +435,20 @@ fn the_token_is_asked_inside_tls_and_a_refused_peer_gets_no_frame_byte() {
 /// A call with `args` on both sides (the caller with the pattern `test:2`), the caller pinning
 /// the listener's certificate and ending after 40 frames: (the caller's stats, the listener's).
 fn call(home: &Home, args: &[&str]) -> (serde_json::Value, serde_json::Value) {
+    call_for(home, args, 40)
+}
+
+/// [`call`] for `frames` frames; over TLS when `args` say `--tls`.
+fn call_for(home: &Home, args: &[&str], frames: u32) -> (serde_json::Value, serde_json::Value) {
     let mut listener = Serve::spawn_with(
         home.framewire(),
         &[&["chat", "--listen", "127.0.0.1:0", "--headless"][..], args].concat(),
     );
-    let fp = fingerprint_of(&listener);
+    let pin = if args.contains(&"--tls") {
+        vec!["--tls-pin".to_string(), fingerprint_of(&listener)]
+    } else {
+        Vec::new()
+    };
     let addr = listener.addr.trim_start_matches("udp://").to_string();
     let caller = home
         .framewire()
@@ -452,7 +461,8 @@ fn call(home: &Home, args: &[&str]) -> (serde_json::Value, serde_json::Value) {
             "test:2",
         ])
         .args(args)
-        .args(["--tls-pin", &fp, "--frames", "40"])
+        .args(pin)
+        .args(["--frames", &frames.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -470,9 +480,43 @@ fn call(home: &Home, args: &[&str]) -> (serde_json::Value, serde_json::Value) {
     (called, listened.expect("the listener's stats"))
 }
 
+/// One call, over every transport: {tcp, udp} x {plain, tls}. Each side gets the other's
+/// pattern whole, and hears how the other side shows its own stream (the peer's report).
+#[test]
+fn every_transport_carries_a_call_and_the_peers_reports_each_way() {
+    for transport in ["tcp", "udp"] {
+        for tls in [false, true] {
+            let home = Home::new();
+            let mut args = vec![
+                "--transport",
+                transport,
+                "--codec",
+                "jpeg",
+                "--stats",
+                "json",
+                "--verify-test-pattern",
+            ];
+            if tls {
+                args.push("--tls");
+            }
+            let case = format!("{transport}, tls {tls}");
+            // Long enough for a report (one a second) to cross each way.
+            let (called, listened) = call_for(&home, &args, 90);
+            assert_eq!(called["received"]["frames"], 90, "{case}: {called}");
+            each_got_the_other(&called, &listened);
+            for (side, stats) in [("caller", &called), ("listener", &listened)] {
+                let fps = &stats["sent"]["at_peer"]["fps"];
+                assert!(
+                    fps.as_f64().is_some_and(|fps| fps > 0.0),
+                    "{case}: the {side} heard no report from its peer: {stats}"
+                );
+            }
+        }
+    }
+}
+
 /// Both sides of a call got the other's pattern, whole.
 fn each_got_the_other(called: &serde_json::Value, listened: &serde_json::Value) {
-    assert_eq!(called["received"]["frames"], 40, "{called}");
     assert_eq!(called["received"]["pattern_errors"], 0, "{called}");
     assert!(called["sent"]["frames"].as_u64().unwrap() > 0, "{called}");
     assert!(
@@ -502,6 +546,7 @@ fn a_call_over_tls_carries_a_stream_each_way() {
         "--tls",
     ];
     let (called, listened) = call(&home, &args);
+    assert_eq!(called["received"]["frames"], 40, "{called}");
     each_got_the_other(&called, &listened);
 
     // A plaintext caller at the TLS listener is told to add --tls.
@@ -889,5 +934,6 @@ fn a_call_over_udp_with_tls_carries_a_stream_each_way_sealed() {
         "udp",
     ];
     let (called, listened) = call(&home, &args);
+    assert_eq!(called["received"]["frames"], 40, "{called}");
     each_got_the_other(&called, &listened);
 }

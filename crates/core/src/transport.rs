@@ -49,6 +49,13 @@ pub trait Publisher: Send + Sync {
 
     /// Says goodbye to every subscriber and stops. Idempotent.
     fn shutdown(&self);
+
+    /// Tells every subscriber how this side shows the stream it sends this side (a two-way
+    /// call), before its next packet; a newer report replaces one not sent yet. By default
+    /// nothing: a one-way publisher has no such stream.
+    fn report(&self, report: PeerReport) {
+        let _ = report;
+    }
 }
 
 /// What the receiving end of a stream says it shows, sent back to the sender (by a side of a

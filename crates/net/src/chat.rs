@@ -11,22 +11,21 @@
 //! ladder and drops stale frames exactly as `serve` does), and reads the peer's with a
 //! [`Client`]. A listener refuses a second caller ("busy") and a one-way viewer; a caller that
 //! lost its connection dials again with the same number, which the listener takes over the
-//! old call, if it comes within the receiving half's read timeout (else the line is free).
+//! old call, if it comes within the receiving half's read timeout (else the line is free): the
+//! desk and the call's halves are [`crate::call`]'s, for every transport.
 //!
 //! [`ChatListener`] and [`ChatDialer`] are the two sides' [`Connector`]s: each call (or redial)
 //! they make hands the sending half to their fan-out and returns the receiving half as a
 //! [`Subscription`], whose closer hangs up (the goodbye goes out before the socket closes).
 
 use std::io::{self, Write};
-use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use framewire_core::{
-    Closer, Connector, Ladder, Packet, Placement, Received, Request, StreamInfo, Subscription,
-    TransportError,
-};
+use framewire_core::{Connector, Ladder, Request, Subscription, TransportError};
 
+use crate::call::{CallHalf, Cut, Desk, Line, Offer};
 use crate::client::{Client, ClientConfig, NetError};
 use crate::conn::Conn;
 use crate::conn::is_timeout;
@@ -44,8 +43,7 @@ use framewire_wire::token;
 pub const NOT_A_VIEWER: &str =
     "this is a two-way call (framewire chat --listen): call it with framewire chat --connect";
 
-/// What a listener already in a call answers another caller.
-pub const BUSY: &str = "busy: already in a call";
+pub use crate::call::BUSY;
 
 /// Limits of one side of a call.
 #[derive(Debug, Clone, Default)]
@@ -63,7 +61,7 @@ struct ChatProtocol {
     /// What this side asks of the peer's ladder.
     request: Request,
     /// The listener's record of its call; `None` on a caller, which takes no calls.
-    desk: Option<Arc<Desk>>,
+    desk: Option<Arc<Desk<TcpOffer>>>,
 }
 
 impl Protocol for ChatProtocol {
@@ -103,11 +101,14 @@ impl Protocol for ChatProtocol {
             .tcp()
             .try_clone()
             .map_err(|e| format!("socket setup failed: {e}"))?;
-        let generation = match desk.take_call(peer.ip(), call, socket) {
+        let cut: Cut = Box::new(move || {
+            let _ = socket.shutdown(Shutdown::Both);
+        });
+        let generation = match desk.take_call(peer.ip(), call, Some(cut), |_| None) {
             Ok(g) => g,
-            Err(()) => {
-                let _ = write_end(stream, Some(BUSY));
-                return Err(BUSY.into());
+            Err(reason) => {
+                let _ = write_end(stream, Some(&reason));
+                return Err(reason);
             }
         };
         let answer = Hello {
@@ -119,7 +120,7 @@ impl Protocol for ChatProtocol {
         let offered = stream.write_all(&opening).and_then(|()| stream.try_clone());
         match offered {
             Ok(receiving) => {
-                desk.offer(Offer {
+                desk.offer(TcpOffer {
                     stream: receiving,
                     peer,
                     generation,
@@ -131,7 +132,7 @@ impl Protocol for ChatProtocol {
                 })
             }
             Err(e) => {
-                desk.end(generation);
+                Line::end(&**desk, generation);
                 Err(format!("answering the caller's hello: {e}"))
             }
         }
@@ -186,7 +187,7 @@ pub const LISTENER_WRONG_TOKEN: &str =
     "the listener proved another token: it is not the listener meant, or its token differs";
 
 /// A connection whose openings are done, waiting for the listener's receiving side to take it.
-struct Offer {
+struct TcpOffer {
     stream: Conn,
     peer: SocketAddr,
     generation: u64,
@@ -194,123 +195,9 @@ struct Offer {
     read: u64,
 }
 
-/// The call a listener is in.
-struct Current {
-    ip: IpAddr,
-    call: u16,
-    generation: u64,
-    /// A handle on its socket, so that a redial can end the old connection at once.
-    socket: TcpStream,
-}
-
-#[derive(Default)]
-struct DeskState {
-    current: Option<Current>,
-    offered: Option<Offer>,
-    generations: u64,
-    closed: bool,
-}
-
-/// A listener's one call at a time: which call it is in, and the connection waiting to be taken.
-#[derive(Default)]
-struct Desk {
-    state: Mutex<DeskState>,
-    changed: Condvar,
-}
-
-impl Desk {
-    fn lock(&self) -> MutexGuard<'_, DeskState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Takes call `call` from `ip`, unless another call is on: the same call dialing again
-    /// (its connection was lost) replaces the old connection, which is closed.
-    fn take_call(&self, ip: IpAddr, call: u16, socket: TcpStream) -> Result<u64, ()> {
-        let mut state = self.lock();
-        if state.closed {
-            return Err(());
-        }
-        if let Some(current) = &state.current {
-            if (current.ip, current.call) != (ip, call) {
-                return Err(());
-            }
-            let _ = current.socket.shutdown(Shutdown::Both);
-        }
-        state.generations += 1;
-        let generation = state.generations;
-        state.current = Some(Current {
-            ip,
-            call,
-            generation,
-            socket,
-        });
-        Ok(generation)
-    }
-
-    fn offer(&self, offer: Offer) {
-        let mut state = self.lock();
-        if let Some(old) = state.offered.replace(offer) {
-            let _ = old.stream.shutdown(Shutdown::Both);
-        }
-        self.changed.notify_all();
-    }
-
-    /// Waits for the next connection to take; `None` once the desk is closed. While a call is
-    /// on (its connection was lost and its caller may dial again), waits at most `redial`:
-    /// then that call is over, the line is free for any caller, and the error names the caller.
-    fn wait_offer(&self, redial: Duration) -> Result<Option<Offer>, String> {
-        let mut state = self.lock();
-        let deadline = Instant::now() + redial;
-        loop {
-            if state.closed {
-                return Ok(None);
-            }
-            if let Some(offer) = state.offered.take() {
-                return Ok(Some(offer));
-            }
-            let Some(lost) = state.current.as_ref().map(|c| c.ip) else {
-                state = self
-                    .changed
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner);
-                continue;
-            };
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                state.current = None;
-                return Err(format!(
-                    "the caller at {lost} did not call back within {:.1}s: the line is free \
-                     for the next call",
-                    redial.as_secs_f64()
-                ));
-            }
-            state = self
-                .changed
-                .wait_timeout(state, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-    }
-
-    /// The call of `generation` is over (unless a redial replaced it already).
-    fn end(&self, generation: u64) {
-        let mut state = self.lock();
-        if state
-            .current
-            .as_ref()
-            .is_some_and(|c| c.generation == generation)
-        {
-            state.current = None;
-        }
-    }
-
-    fn close(&self) {
-        let mut state = self.lock();
-        state.closed = true;
-        if let Some(offer) = state.offered.take() {
-            let _ = offer.stream.shutdown(Shutdown::Both);
-        }
-        self.changed.notify_all();
+impl Offer for TcpOffer {
+    fn cancel(&self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
     }
 }
 
@@ -319,7 +206,7 @@ pub struct ChatListener {
     fanout: Arc<Fanout>,
     /// The TLS certificate's fingerprint, with TLS.
     fingerprint: Option<String>,
-    desk: Arc<Desk>,
+    desk: Arc<Desk<TcpOffer>>,
     config: ClientConfig,
 }
 
@@ -335,7 +222,7 @@ impl ChatListener {
         config: CallConfig,
         on_event: impl Fn(ServerEvent) + Send + Sync + 'static,
     ) -> io::Result<ChatListener> {
-        let desk = Arc::new(Desk::default());
+        let desk = Arc::new(Desk::new());
         let fingerprint = config
             .server
             .tls
@@ -378,7 +265,7 @@ impl ChatListener {
     /// Hangs up: the peer gets the goodbye, no more calls are taken, and a
     /// [`connect`](Connector::connect) waiting for a call returns.
     pub fn hang_up(&self) {
-        self.desk.close();
+        Line::close(&*self.desk);
         self.fanout.shutdown();
     }
 }
@@ -409,12 +296,14 @@ impl Connector for ChatListener {
         let generation = offer.generation;
         match Client::after_opening(offer.stream, offer.peer, offer.read, self.config.clone()) {
             Ok(client) => Ok(Box::new(CallHalf {
-                client,
-                fanout: Arc::clone(&self.fanout),
-                desk: Some((Arc::clone(&self.desk), generation)),
+                peer: format!("peer {}", client.peer()),
+                receiving: Box::new(client),
+                sending: self.fanout.clone(),
+                desk: Some((self.desk.clone(), generation)),
+                keep: None,
             })),
             Err(e) => {
-                self.desk.end(generation);
+                Line::end(&*self.desk, generation);
                 Err(e.into())
             }
         }
@@ -698,70 +587,12 @@ impl Connector for ChatDialer {
             })?;
         let client = Client::after_opening(stream, self.addr, read, self.config.client.clone())?;
         Ok(Box::new(CallHalf {
-            client,
-            fanout: Arc::clone(&self.fanout),
+            peer: format!("peer {}", client.peer()),
+            receiving: Box::new(client),
+            sending: self.fanout.clone(),
             desk: None,
+            keep: None,
         }))
-    }
-}
-
-/// A call's receiving half. Its closer hangs up. Dropping it leaves the sending half to end
-/// the connection: with the goodbye after a hang-up, by itself when the peer is gone.
-struct CallHalf {
-    client: Client,
-    fanout: Arc<Fanout>,
-    /// A listener's desk and this call's generation there.
-    desk: Option<(Arc<Desk>, u64)>,
-}
-
-impl Drop for CallHalf {
-    fn drop(&mut self) {
-        if let Some((desk, generation)) = &self.desk {
-            desk.end(*generation);
-        }
-    }
-}
-
-impl Subscription for CallHalf {
-    fn stream(&self) -> StreamInfo {
-        self.client.stream()
-    }
-
-    fn placement(&self) -> Placement {
-        self.client.placement()
-    }
-
-    fn fps(&self) -> f64 {
-        self.client.fps()
-    }
-
-    fn peer(&self) -> String {
-        format!("peer {}", self.client.peer())
-    }
-
-    fn position(&self) -> String {
-        format!("byte {}", self.client.offset())
-    }
-
-    fn recv(&mut self, packet: &mut Packet) -> Result<Received, TransportError> {
-        Subscription::recv(&mut self.client, packet)
-    }
-
-    /// Hangs up: the goodbye goes out on the sending half, then the socket closes (waking a
-    /// blocked receive).
-    fn closer(&self) -> Closer {
-        let fanout = Arc::clone(&self.fanout);
-        let desk = self.desk.as_ref().map(|(d, _)| Arc::clone(d));
-        let socket = self.client.closer().ok();
-        Arc::new(move || {
-            if let Some(desk) = &desk {
-                desk.close();
-            }
-            fanout.shutdown();
-            if let Some(s) = &socket {
-                let _ = s.shutdown(Shutdown::Both);
-            }
-        })
     }
 }
 

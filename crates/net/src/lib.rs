@@ -16,6 +16,7 @@
 
 mod adapt;
 pub mod board;
+pub mod call;
 pub mod chat;
 pub mod client;
 pub mod conn;

@@ -1,9 +1,9 @@
 //! The UDP datagrams, to and from bytes (sans-IO). The layout is drawn in the crate doc
 //! (`lib.rs`, "UDP datagrams"); every length is checked before anything is sized by it.
 
-use framewire_core::Request;
+use framewire_core::{PeerReport, Request};
 
-use crate::message::{HANDSHAKE_LEN, Handshake, NO_RUNG, SWITCH_LEN, WireErrorKind};
+use crate::message::{HANDSHAKE_LEN, Handshake, NO_RUNG, Report, SWITCH_LEN, WireErrorKind};
 use crate::token::PROOF_LEN;
 
 /// First bytes of every datagram.
@@ -24,6 +24,8 @@ pub const START_LEN: usize = HEAD_LEN + HANDSHAKE_LEN;
 pub const FRAGMENT_HEAD_LEN: usize = 40;
 /// A report (the viewer's keepalive).
 pub const REPORT_LEN: usize = 40;
+/// A peer report: the head and a report message.
+pub const PEER_REPORT_LEN: usize = HEAD_LEN + crate::message::REPORT_LEN;
 /// The longest reason an end carries.
 pub const MAX_REASON: usize = 512;
 /// The most fragments one frame may have.
@@ -56,6 +58,9 @@ pub enum Kind {
     End = 6,
     /// server -> an address it has no viewer for: join again (no larger than what it answers).
     Rejoin = 7,
+    /// server -> viewer, between the two sides of a call: how this side shows the stream the
+    /// viewer's side sends it.
+    PeerReport = 8,
 }
 
 impl Kind {
@@ -68,6 +73,7 @@ impl Kind {
             5 => Kind::Report,
             6 => Kind::End,
             7 => Kind::Rejoin,
+            8 => Kind::PeerReport,
             _ => return None,
         })
     }
@@ -129,6 +135,8 @@ pub enum Datagram<'a> {
     End(Option<String>),
     /// Join again.
     Rejoin,
+    /// How the other side of a call shows this side's stream.
+    PeerReport(PeerReport),
 }
 
 /// A viewer's hello.
@@ -272,6 +280,12 @@ pub fn write_end(reason: Option<&str>, b: &mut Vec<u8>) {
         }
         b.extend_from_slice(&r.as_bytes()[..end]);
     }
+}
+
+/// A peer report datagram: the head and a report message's 16 bytes.
+pub fn write_peer_report(report: &PeerReport, b: &mut Vec<u8>) {
+    head(b, Kind::PeerReport);
+    b.extend_from_slice(&Report(*report).to_bytes());
 }
 
 /// A rejoin datagram (8 bytes, smaller than anything it answers).
@@ -486,6 +500,11 @@ pub fn parse(b: &[u8], max_frame: u32) -> Result<Datagram<'_>, DatagramError> {
             exact("rejoin", b, HEAD_LEN)?;
             Datagram::Rejoin
         }
+        Kind::PeerReport => {
+            exact("peer report", b, PEER_REPORT_LEN)?;
+            let bytes = b[HEAD_LEN..].try_into().expect("16 bytes");
+            Datagram::PeerReport(Report::parse(bytes).0)
+        }
         Kind::Fragment => {
             if b.len() <= FRAGMENT_HEAD_LEN {
                 return Err(DatagramError::Length {
@@ -606,6 +625,18 @@ mod tests {
         };
         report.write(&mut b);
         assert_eq!(parse(&b, 1000), Ok(Datagram::Report(report)));
+        let told = PeerReport {
+            fps: 29.5,
+            latency: Some(std::time::Duration::from_millis(40)),
+        };
+        write_peer_report(&told, &mut b);
+        assert_eq!(b.len(), PEER_REPORT_LEN);
+        assert_eq!(parse(&b, 1000), Ok(Datagram::PeerReport(told)));
+        b.push(0);
+        assert!(
+            parse(&b, 1000).is_err(),
+            "a peer report of the wrong length"
+        );
         write_end(Some("server full"), &mut b);
         assert_eq!(
             parse(&b, 1000),

@@ -143,7 +143,8 @@
 //! offset size field
 //! 0      4    magic "FWUD"
 //! 4      1    layout version (1)
-//! 5      1    kind: 1 hello, 2 cookie, 3 start, 4 fragment, 5 report, 6 end, 7 rejoin
+//! 5      1    kind: 1 hello, 2 cookie, 3 start, 4 fragment, 5 report, 6 end, 7 rejoin,
+//!             8 peer report
 //! 6      1    fragment: data pieces per parity piece (0 = none); hello: see below; else zero
 //! 7      1    reserved, zero (hello: see below)
 //! ```
@@ -159,6 +160,10 @@
 //! viewer -> server  report every 250 ms       40 bytes: the keepalive
 //! either            end                       8 bytes (+ reason, <= 512)
 //! ```
+//!
+//! Between the two sides of a call, a server also sends its viewer a peer report (24 bytes:
+//! the head and a report message's 16 bytes, drawn above) before a frame: how this side shows
+//! the stream the viewer's side sends it.
 //!
 //! Hello (64 bytes): 6 the call's number (u16, 0 = a one-way viewer), 8 codec wanted (0 =
 //! the server's choice), 9 rung pinned (0xFF = none), 10 a caller's stream port (u16, else 0),

@@ -228,14 +228,6 @@ impl Fanout {
         self.shared.roster.publish(packets);
     }
 
-    /// Hands `report` to every subscriber, to be written before its next packet (a newer
-    /// report replaces one not written yet).
-    pub fn report(&self, report: PeerReport) {
-        for viewer in self.shared.roster.members().iter() {
-            *lock(&viewer.report) = Some(report);
-        }
-    }
-
     /// [`publish`](Self::publish) of a frame in one rendition.
     pub fn publish_one(&self, packet: &Arc<Packet>) {
         self.publish(std::slice::from_ref(packet));
@@ -329,6 +321,10 @@ impl Publisher for Fanout {
 
     fn shutdown(&self) {
         Fanout::shutdown(self);
+    }
+
+    fn report(&self, report: PeerReport) {
+        self.shared.roster.report(report);
     }
 }
 

@@ -292,6 +292,14 @@ impl<T> Roster<T> {
         .len()
     }
 
+    /// Hands `report` to every member, to be sent before its next packet (a newer report
+    /// replaces one not sent yet).
+    pub(crate) fn report(&self, report: PeerReport) {
+        for member in self.members().iter() {
+            *lock(&member.report) = Some(report);
+        }
+    }
+
     /// Marks the publisher stopping, closes every slot (each member's thread sends its
     /// goodbye) and wakes the waiters; whether it was stopping already.
     pub(crate) fn stop(&self) -> bool {

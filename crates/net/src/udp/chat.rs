@@ -16,20 +16,20 @@
 //! the peer hung up. A caller whose stream from the listener is lost joins again with the
 //! same number (the session's reconnect, with backoff); the listener takes it over the old
 //! call, and its own subscription to the caller's server carries on or rejoins the same way.
+//! The listener's desk and the call's halves are [`crate::call`]'s, as over TCP, and so is the
+//! rule for a caller that is lost.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
 
-use framewire_core::{
-    Closer, Connector, Ladder, Packet, Placement, Publisher, Received, Request, StreamInfo,
-    Subscription, TransportError,
-};
+use framewire_core::{Connector, Ladder, Publisher, Request, Subscription, TransportError};
 
 use super::client::{Sealing, UdpClientConfig, UdpLosses, UdpSubscription};
-use super::control::{self, Entry, Registered};
+use super::control::{self, Entry};
 use super::server::{Admit, UdpConfig, UdpServer};
-use crate::chat::{BUSY, NOT_A_VIEWER};
+use crate::call::{CallHalf, Desk, Line, Offer};
+use crate::chat::NOT_A_VIEWER;
 use crate::fanout::ServerEvent;
 use framewire_wire::datagram::HelloMsg;
 use framewire_wire::seal::{Session, StreamKeys};
@@ -45,7 +45,7 @@ pub struct UdpCallConfig {
 
 /// The caller a listener is in a call with, waiting for its receiving side to join back.
 #[derive(Debug, Clone)]
-struct Offer {
+struct UdpOffer {
     /// The caller's server.
     at: SocketAddr,
     call: u16,
@@ -54,101 +54,12 @@ struct Offer {
     keys: Option<Arc<StreamKeys>>,
 }
 
-#[derive(Default)]
-struct DeskState {
-    /// The call on: the caller's address and number, and its generation.
-    current: Option<(IpAddr, u16, u64)>,
-    offered: Option<Offer>,
-    generations: u64,
-    closed: bool,
-}
-
-/// A listener's one call at a time.
-#[derive(Default)]
-struct Desk {
-    state: Mutex<DeskState>,
-    changed: Condvar,
-}
-
-impl Desk {
-    fn lock(&self) -> MutexGuard<'_, DeskState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Takes the hello of `peer` for call `call` (its server on `port`), unless another call
-    /// is on; the same call joining again (its stream was lost) is taken over the old one.
-    fn take_call(
-        &self,
-        peer: SocketAddr,
-        call: u16,
-        port: u16,
-        keys: Option<Arc<StreamKeys>>,
-    ) -> Result<(), String> {
-        let mut state = self.lock();
-        if call == 0 {
-            return Err(NOT_A_VIEWER.into());
-        }
-        if state.closed {
-            return Err("it is hanging up".into());
-        }
-        if let Some((ip, on, _)) = state.current
-            && (ip, on) != (peer.ip(), call)
-        {
-            return Err(BUSY.into());
-        }
-        if port == 0 {
-            return Err("a caller's hello names no port for its stream".into());
-        }
-        state.generations += 1;
-        let generation = state.generations;
-        state.current = Some((peer.ip(), call, generation));
-        state.offered = Some(Offer {
-            at: SocketAddr::new(peer.ip(), port),
-            call,
-            generation,
-            keys,
-        });
-        self.changed.notify_all();
-        Ok(())
-    }
-
-    /// Waits for a call to join back; `None` once the desk is closed.
-    fn wait_offer(&self) -> Option<Offer> {
-        let mut state = self.lock();
-        loop {
-            if state.closed {
-                return None;
-            }
-            if let Some(offer) = state.offered.take() {
-                return Some(offer);
-            }
-            state = self
-                .changed
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-    }
-
-    /// The call of `generation` is over (unless a rejoin replaced it already).
-    fn end(&self, generation: u64) {
-        let mut state = self.lock();
-        if state.current.is_some_and(|(_, _, g)| g == generation) {
-            state.current = None;
-        }
-    }
-
-    fn close(&self) {
-        let mut state = self.lock();
-        state.closed = true;
-        state.offered = None;
-        self.changed.notify_all();
-    }
-}
+impl Offer for UdpOffer {}
 
 /// The listening side of UDP calls: takes one call at a time on its address.
 pub struct UdpChatListener {
     server: Arc<UdpServer>,
-    desk: Arc<Desk>,
+    desk: Arc<Desk<UdpOffer>>,
     request: Request,
     client: UdpClientConfig,
     losses: Arc<UdpLosses>,
@@ -168,7 +79,7 @@ impl UdpChatListener {
         losses: Arc<UdpLosses>,
         on_event: impl Fn(ServerEvent) + Send + Sync + 'static,
     ) -> io::Result<UdpChatListener> {
-        let desk = Arc::new(Desk::default());
+        let desk = Arc::new(Desk::new());
         let fingerprint = config
             .server
             .tls
@@ -181,7 +92,21 @@ impl UdpChatListener {
                 if sealed && keys.is_none() && hello.call != 0 {
                     return Err("a call over TLS needs the caller's stream keys".into());
                 }
-                desk.take_call(peer, hello.call, hello.port, keys.cloned())
+                if hello.call == 0 {
+                    return Err(NOT_A_VIEWER.into());
+                }
+                if hello.port == 0 {
+                    return Err("a caller's hello names no port for its stream".into());
+                }
+                let offer = |generation| {
+                    Some(UdpOffer {
+                        at: SocketAddr::new(peer.ip(), hello.port),
+                        call: hello.call,
+                        generation,
+                        keys: keys.cloned(),
+                    })
+                };
+                desk.take_call(peer.ip(), hello.call, None, offer).map(drop)
             }))
         };
         // Two: a rejoin may arrive before the lost subscription's silence ends it.
@@ -219,7 +144,7 @@ impl UdpChatListener {
     /// Hangs up: the peer gets the end, no more calls are taken, and a
     /// [`connect`](Connector::connect) waiting for a call returns.
     pub fn hang_up(&self) {
-        self.desk.close();
+        Line::close(&*self.desk);
         self.server.shutdown();
     }
 }
@@ -231,11 +156,21 @@ impl Connector for UdpChatListener {
 
     /// Waits for the next call (or a lost call's rejoin) and joins the caller's stream.
     fn connect(&self) -> Result<Box<dyn Subscription>, TransportError> {
-        let Some(offer) = self.desk.wait_offer() else {
-            return Err(TransportError {
-                retry: false,
-                source: "hung up while waiting for a call".into(),
-            });
+        // A lost caller has the idle timeout to call back.
+        let offer = match self.desk.wait_offer(self.client.idle_timeout) {
+            Ok(Some(offer)) => offer,
+            Ok(None) => {
+                return Err(TransportError {
+                    retry: false,
+                    source: "hung up while waiting for a call".into(),
+                });
+            }
+            Err(gone) => {
+                return Err(TransportError {
+                    retry: true,
+                    source: gone.into(),
+                });
+            }
         };
         let config = UdpClientConfig {
             call: offer.call,
@@ -249,15 +184,15 @@ impl Connector for UdpChatListener {
         });
         let losses = Arc::clone(&self.losses);
         match UdpSubscription::join_sealed(offer.at, self.request, config, losses, sealed) {
-            Ok(subscription) => Ok(Box::new(UdpCallHalf {
-                subscription,
-                peer: offer.at,
-                server: Arc::clone(&self.server),
-                desk: Some((Arc::clone(&self.desk), offer.generation)),
-                _registered: None,
+            Ok(subscription) => Ok(Box::new(CallHalf {
+                receiving: Box::new(subscription),
+                sending: self.server.clone(),
+                peer: format!("peer udp://{}", offer.at),
+                desk: Some((self.desk.clone(), offer.generation)),
+                keep: None,
             })),
             Err(e) => {
-                self.desk.end(offer.generation);
+                Line::end(&*self.desk, offer.generation);
                 Err(e)
             }
         }
@@ -376,73 +311,12 @@ impl Connector for UdpChatDialer {
             Arc::clone(&self.losses),
             sealed,
         )?;
-        Ok(Box::new(UdpCallHalf {
-            subscription,
-            peer: self.addr,
-            server: Arc::clone(&self.server),
+        Ok(Box::new(CallHalf {
+            receiving: Box::new(subscription),
+            sending: self.server.clone(),
+            peer: format!("peer udp://{}", self.addr),
             desk: None,
-            _registered: registered,
+            keep: registered.map(|r| Box::new(r) as Box<dyn Send>),
         }))
-    }
-}
-
-/// A UDP call's receiving half. Its closer hangs up.
-struct UdpCallHalf {
-    subscription: UdpSubscription,
-    /// The peer's server.
-    peer: SocketAddr,
-    server: Arc<UdpServer>,
-    /// A listener's desk and this call's generation there.
-    desk: Option<(Arc<Desk>, u64)>,
-    /// A sealed caller: the session its listener joins its stream under, while the call is on.
-    _registered: Option<Registered>,
-}
-
-impl Drop for UdpCallHalf {
-    fn drop(&mut self) {
-        if let Some((desk, generation)) = &self.desk {
-            desk.end(*generation);
-        }
-    }
-}
-
-impl Subscription for UdpCallHalf {
-    fn stream(&self) -> StreamInfo {
-        self.subscription.stream()
-    }
-
-    fn placement(&self) -> Placement {
-        self.subscription.placement()
-    }
-
-    fn fps(&self) -> f64 {
-        self.subscription.fps()
-    }
-
-    fn peer(&self) -> String {
-        format!("peer udp://{}", self.peer)
-    }
-
-    fn position(&self) -> String {
-        self.subscription.position()
-    }
-
-    fn recv(&mut self, packet: &mut Packet) -> Result<Received, TransportError> {
-        self.subscription.recv(packet)
-    }
-
-    /// Hangs up: the end goes out to the peer from this side's server, and the receive
-    /// returns within a report interval.
-    fn closer(&self) -> Closer {
-        let server = Arc::clone(&self.server);
-        let desk = self.desk.as_ref().map(|(d, _)| Arc::clone(d));
-        let closed = self.subscription.closer();
-        Arc::new(move || {
-            if let Some(desk) = &desk {
-                desk.close();
-            }
-            server.shutdown();
-            closed();
-        })
     }
 }

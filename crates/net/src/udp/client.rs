@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use nix::sys::socket::{setsockopt, sockopt};
 
 use framewire_core::{
-    Closer, Connector, Packet, Placement, Received, Request, StreamInfo, Subscription,
+    Closer, Connector, Packet, PeerReport, Placement, Received, Request, StreamInfo, Subscription,
     TransportError,
 };
 
@@ -153,6 +153,8 @@ pub struct UdpSubscription {
     frame: Vec<u8>,
     /// A frame held back while its switch is handed out first: its seq and capture time.
     held: Option<(u64, u64, u64)>,
+    /// A peer report (a call) to hand on at the next chance, after any frame completed first.
+    told: Option<PeerReport>,
     buf: Vec<u8>,
     out: Vec<u8>,
     report: ReportMsg,
@@ -280,6 +282,7 @@ impl UdpSubscription {
                             config,
                             frame: Vec::new(),
                             held: None,
+                            told: None,
                             buf,
                             out,
                             report: ReportMsg::default(),
@@ -323,6 +326,10 @@ impl UdpSubscription {
         let fragment = match datagram::parse(&self.buf[range], max) {
             Ok(Datagram::Fragment(f)) => f,
             Ok(Datagram::End(reason)) => return Step::Return(Ok(Received::End { reason })),
+            Ok(Datagram::PeerReport(report)) => {
+                self.told = Some(report);
+                return Step::Nothing;
+            }
             Ok(Datagram::Rejoin) => {
                 return Step::Return(Err(lost(
                     peer,
@@ -451,6 +458,9 @@ impl Subscription for UdpSubscription {
         if let Some((seq, capture_us, bytes)) = self.held.take() {
             return Ok(self.fill(packet, seq, capture_us, bytes));
         }
+        if let Some(report) = self.told.take() {
+            return Ok(Received::Report(report));
+        }
         let peer = self.peer;
         loop {
             if self.closed.load(Ordering::SeqCst) {
@@ -482,7 +492,10 @@ impl Subscription for UdpSubscription {
                 continue;
             };
             let (mut done, mut bytes) = match self.take(n) {
-                Step::Nothing => continue,
+                Step::Nothing => match self.told.take() {
+                    Some(report) => return Ok(Received::Report(report)),
+                    None => continue,
+                },
                 Step::Return(r) => return r,
                 Step::Frame(done, bytes) => (done, bytes),
             };

@@ -294,6 +294,11 @@ impl Publisher for UdpServer {
         self.shared.roster.dropped_total()
     }
 
+    /// Sent as a peer report datagram before the viewer's next frame.
+    fn report(&self, report: PeerReport) {
+        self.shared.roster.report(report);
+    }
+
     fn shutdown(&self) {
         self.shared.roster.stop();
         if let Some(mut control) = lock(&self.control).take() {
@@ -719,8 +724,14 @@ impl Outlet for DatagramOutlet<'_> {
     }
 
     /// A datagram the socket refuses is one lost datagram: the rest still go.
-    fn send(&mut self, packet: &Packet, _: Option<&PeerReport>) -> io::Result<()> {
+    fn send(&mut self, packet: &Packet, report: Option<&PeerReport>) -> io::Result<()> {
         let (shared, viewer) = (self.shared, self.viewer);
+        if let Some(report) = report {
+            datagram::write_peer_report(report, &mut self.buf);
+            if let Err(e) = shared.send_viewer(viewer, &self.buf, &mut self.scratch) {
+                tracing::debug!(peer = %viewer.peer, "udp send: {e}");
+            }
+        }
         let frame = Outgoing {
             seq: packet.seq,
             capture_us: packet.capture_us,
