@@ -1,6 +1,13 @@
-//! Parsers for flag values shared by the subcommands: sizes, addresses, byte counts.
+//! What the subcommands share of their flags: parsers for values (sizes, addresses, byte
+//! counts, durations) and the groups of flags each declared once (token, TLS server, TLS
+//! client, stats).
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use framewire_net::{TlsClient, TlsServer, Trust};
+use framewire_wire::token::Token;
 
 /// `640x480` -> (640, 480).
 pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -90,56 +97,6 @@ pub fn parse_pin(s: &str) -> Result<String, String> {
     framewire_net::tls::parse_fingerprint(s)
 }
 
-/// The server's TLS identity with `--tls`: the certificate and key `--tls-cert`/`--tls-key`
-/// name, else the self-signed one kept in the config folder (made on first use).
-pub fn tls_server(
-    tls: bool,
-    cert: Option<&std::path::Path>,
-    key: Option<&std::path::Path>,
-) -> anyhow::Result<Option<framewire_net::TlsServer>> {
-    use framewire_net::TlsServer;
-    if !tls {
-        return Ok(None);
-    }
-    let server = match (cert, key) {
-        (Some(cert), Some(key)) => TlsServer::from_pem_files(cert, key)
-            .map_err(|e| anyhow::anyhow!("--tls-cert/--tls-key: {e}"))?,
-        _ => {
-            let dir =
-                framewire_net::tls::config_dir().map_err(|e| anyhow::anyhow!("--tls: {e}"))?;
-            TlsServer::kept_self_signed(&dir).map_err(|e| anyhow::anyhow!("--tls: {e}"))?
-        }
-    };
-    Ok(Some(server))
-}
-
-/// The client's TLS with `--tls`: trust by `--tls-pin`, else `--tls-ca`, else on first use
-/// through the known-hosts file in the config folder.
-pub fn tls_client(
-    tls: bool,
-    pin: Option<&str>,
-    ca: Option<&std::path::Path>,
-    host: &HostPort,
-) -> anyhow::Result<Option<framewire_net::TlsClient>> {
-    use framewire_net::Trust;
-    if !tls {
-        return Ok(None);
-    }
-    let trust = match (pin, ca) {
-        (Some(pin), _) => Trust::Pin(pin.to_string()),
-        (None, Some(ca)) => Trust::Ca(ca.to_path_buf()),
-        (None, None) => {
-            let dir =
-                framewire_net::tls::config_dir().map_err(|e| anyhow::anyhow!("--tls: {e}"))?;
-            Trust::KnownHosts(dir.join(framewire_net::tls::KNOWN_HOSTS))
-        }
-    };
-    Ok(Some(framewire_net::TlsClient {
-        trust,
-        host: host.name.clone(),
-    }))
-}
-
 /// A host:port, resolved now so that a typo is reported before anything starts.
 pub fn parse_addr(s: &str) -> Result<SocketAddr, String> {
     s.to_socket_addrs()
@@ -203,17 +160,6 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         .ok_or_else(|| {
             format!("expected a duration like 500ms, 5s or 2m (at most a day), got {s:?}")
         })
-}
-
-/// The shared token: from the file `--token-file` names, else from `FRAMEWIRE_TOKEN`; `None`
-/// when neither is given.
-pub fn token(
-    file: Option<&std::path::Path>,
-) -> anyhow::Result<Option<framewire_wire::token::Token>> {
-    framewire_wire::token::Token::from_file_or_env(file).map_err(|e| match file {
-        Some(_) => anyhow::anyhow!("--token-file: {e}"),
-        None => anyhow::anyhow!(e),
-    })
 }
 
 /// Warns, in one line on stderr, when `flag` opens `addr` beyond this machine without a token.
@@ -293,83 +239,148 @@ mod tests {
     }
 }
 
-/// How a stream travels: `--transport` (tcp: framewire over TCP; udp: over UDP datagrams, frames
-/// cut to --mtu, with parity). The variants carry no doc comment: clap would show it as help.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Transport {
-    #[default]
-    Tcp,
-    Udp,
-}
-
-/// How a sending side's stream travels, and the settings only UDP has (`serve`, `chat`).
-#[derive(Debug, clap::Args)]
-pub struct TransportArgs {
-    /// How the stream travels: tcp, or udp (datagrams; see README's UDP section)
-    #[arg(long, value_enum, default_value_t)]
-    pub transport: Transport,
-    /// With --transport udp: frame bytes per datagram [default: 1200]
-    #[arg(long, value_name = "BYTES")]
-    mtu: Option<usize>,
-    /// With --transport udp: data datagrams per parity datagram, 0 for none [default: 8]
-    #[arg(long, value_name = "N")]
-    fec: Option<u8>,
-}
-
-impl TransportArgs {
-    /// The UDP server's settings from these flags, silence past `idle_timeout` ending a viewer.
-    pub fn udp(&self, idle_timeout: std::time::Duration) -> framewire_net::udp::UdpConfig {
-        let default = framewire_net::udp::UdpConfig::default();
-        framewire_net::udp::UdpConfig {
-            mtu: self.mtu.unwrap_or(default.mtu),
-            fec: self.fec.unwrap_or(default.fec),
-            idle_timeout,
-            ..default
-        }
-    }
-
-    /// A flag given that this transport does nothing with: its name, as `--mtu <BYTES>`.
-    pub fn unused(&self) -> Option<&'static str> {
-        if self.transport == Transport::Udp {
-            return None;
-        }
-        match (self.mtu, self.fec) {
-            (Some(_), _) => Some("--mtu <BYTES>"),
-            (_, Some(_)) => Some("--fec <N>"),
-            _ => None,
-        }
-    }
-}
-
-/// The usage error for `flag` given to `subcommand` with the TCP transport: exits 2, as clap
-/// does for its own usage errors.
-pub fn exit_udp_only(subcommand: &str, flag: &str) -> ! {
+/// The usage error `message` for `subcommand`: exits 2, as clap does for its own.
+pub fn exit_usage(subcommand: &str, message: &str) -> ! {
     use clap::CommandFactory;
     let mut cli = crate::Cli::command();
     cli.build();
-    let message = format!("the argument '{flag}' needs '--transport udp'");
+    let kind = clap::error::ErrorKind::ArgumentConflict;
     match cli.find_subcommand_mut(subcommand) {
-        Some(sub) => sub
-            .error(clap::error::ErrorKind::ArgumentConflict, message)
-            .exit(),
-        None => cli
-            .error(clap::error::ErrorKind::ArgumentConflict, message)
-            .exit(),
+        Some(sub) => sub.error(kind, message).exit(),
+        None => cli.error(kind, message).exit(),
     }
 }
 
-/// A UDP receiver's losses, added to its `--stats json` object: `lost`, `fragments_lost`,
-/// `fragments_recovered`, `datagrams_dropped`.
-pub fn add_losses(
-    map: &mut serde_json::Map<String, serde_json::Value>,
-    losses: &framewire_net::udp::UdpLosses,
-) {
-    let n = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
-    map.insert("lost".into(), n(&losses.lost).into());
-    map.insert("fragments_lost".into(), n(&losses.fragments_lost).into());
-    map.insert("fragments_recovered".into(), n(&losses.recovered).into());
-    map.insert(
-        "datagrams_dropped".into(),
-        n(&losses.dropped_datagrams).into(),
-    );
+/// The shared token's flag, as every subcommand takes it.
+#[derive(Debug, clap::Args)]
+pub struct TokenArgs {
+    /// A file holding the shared token both ends must have (without it, the environment
+    /// variable FRAMEWIRE_TOKEN; a token on the command line would show in `ps`)
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<PathBuf>,
+}
+
+impl TokenArgs {
+    /// The token: from the file `--token-file` names, else from `FRAMEWIRE_TOKEN`; `None`
+    /// when neither is given.
+    pub fn token(&self) -> anyhow::Result<Option<Token>> {
+        let file = self.token_file.as_deref();
+        Token::from_file_or_env(file).map_err(|e| match file {
+            Some(_) => anyhow::anyhow!("--token-file: {e}"),
+            None => anyhow::anyhow!(e),
+        })
+    }
+}
+
+/// The flags of a side that presents a TLS certificate (`serve`, `chat --listen`).
+#[derive(Debug, clap::Args)]
+pub struct TlsServerArgs {
+    /// With --tls: the certificate chain to present (PEM), instead of the self-signed one
+    /// kept in the config folder
+    #[arg(long, requires_all = ["tls", "tls_key"], value_name = "PEM")]
+    tls_cert: Option<PathBuf>,
+    /// With --tls: the private key of --tls-cert (PEM)
+    #[arg(long, requires_all = ["tls", "tls_cert"], value_name = "PEM")]
+    tls_key: Option<PathBuf>,
+}
+
+impl TlsServerArgs {
+    /// The first of these flags given, as clap names it.
+    pub fn given(&self) -> Option<&'static str> {
+        self.tls_cert.as_ref().map(|_| "--tls-cert <PEM>")
+    }
+
+    /// The identity to present with `tls`: the certificate and key `--tls-cert`/`--tls-key`
+    /// name, else the self-signed one kept in the config folder (made on first use).
+    pub fn server(&self, tls: bool) -> anyhow::Result<Option<TlsServer>> {
+        if !tls {
+            return Ok(None);
+        }
+        let server = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => TlsServer::from_pem_files(cert, key)
+                .map_err(|e| anyhow::anyhow!("--tls-cert/--tls-key: {e}"))?,
+            _ => {
+                let dir =
+                    framewire_net::tls::config_dir().map_err(|e| anyhow::anyhow!("--tls: {e}"))?;
+                TlsServer::kept_self_signed(&dir).map_err(|e| anyhow::anyhow!("--tls: {e}"))?
+            }
+        };
+        Ok(Some(server))
+    }
+}
+
+/// The flags of a side that checks a TLS certificate (`view`, `chat --connect`).
+#[derive(Debug, clap::Args)]
+pub struct TlsClientArgs {
+    /// With --tls: trust only the certificate with this fingerprint (as serve --tls prints
+    /// it); no file is read or written
+    #[arg(long, requires = "tls", value_parser = parse_pin, value_name = "sha256:HEX")]
+    tls_pin: Option<String>,
+    /// With --tls: trust certificates this CA (a PEM file) signed for the host connected to
+    #[arg(long, requires = "tls", conflicts_with = "tls_pin", value_name = "PEM")]
+    tls_ca: Option<PathBuf>,
+}
+
+impl TlsClientArgs {
+    /// The first of these flags given, as clap names it.
+    pub fn given(&self) -> Option<&'static str> {
+        match (&self.tls_pin, &self.tls_ca) {
+            (Some(_), _) => Some("--tls-pin <sha256:HEX>"),
+            (_, Some(_)) => Some("--tls-ca <PEM>"),
+            _ => None,
+        }
+    }
+
+    /// With `tls`, how `host`'s certificate is trusted: by `--tls-pin`, else `--tls-ca`, else
+    /// on first use through the known-hosts file in the config folder.
+    pub fn client(&self, tls: bool, host: &HostPort) -> anyhow::Result<Option<TlsClient>> {
+        if !tls {
+            return Ok(None);
+        }
+        let trust = match (&self.tls_pin, &self.tls_ca) {
+            (Some(pin), _) => Trust::Pin(pin.clone()),
+            (None, Some(ca)) => Trust::Ca(ca.clone()),
+            (None, None) => {
+                let dir =
+                    framewire_net::tls::config_dir().map_err(|e| anyhow::anyhow!("--tls: {e}"))?;
+                Trust::KnownHosts(dir.join(framewire_net::tls::KNOWN_HOSTS))
+            }
+        };
+        Ok(Some(TlsClient {
+            trust,
+            host: host.name.clone(),
+        }))
+    }
+}
+
+/// `--stats`, as `view` and `chat` take it.
+#[derive(Debug, clap::Args)]
+pub struct StatsArgs {
+    /// Print statistics at exit in this format on stdout
+    #[arg(long, value_name = "FORMAT")]
+    stats: Option<StatsFormat>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum StatsFormat {
+    /// One JSON object
+    Json,
+}
+
+impl StatsArgs {
+    /// Prints `stats` as asked (one JSON object on a line of stdout); nothing when not asked.
+    pub fn print(&self, stats: &serde_json::Value) -> anyhow::Result<()> {
+        use std::io::Write;
+        if let Some(StatsFormat::Json) = self.stats {
+            let mut out = std::io::stdout().lock();
+            serde_json::to_writer(&mut out, stats).context("writing stats")?;
+            writeln!(out).context("writing stats")?;
+        }
+        Ok(())
+    }
+
+    /// Whether statistics are asked for.
+    pub fn asked(&self) -> bool {
+        self.stats.is_some()
+    }
 }

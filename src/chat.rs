@@ -5,27 +5,23 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::{Args, ValueEnum};
-use framewire_core::{
-    Connector, Flow, Frame, FrameSink, PeerReport, Publisher, Request, SinkError,
-};
+use clap::Args;
+use framewire_core::{CallSide, Flow, Frame, FrameSink, PeerReport, Publisher, SinkError};
 use framewire_display::window::TitleStatus;
-use framewire_net::udp::{
-    UdpCallConfig, UdpChatDialer, UdpChatListener, UdpClientConfig, UdpLosses,
-};
-use framewire_net::{CallConfig, ChatDialer, ChatListener, ClientConfig, ServerEvent};
-use framewire_session::{Outcome, ReceiveConfig, ReceiveEvent, StopSignal, receive};
+use framewire_net::{CallConfig, ClientConfig, ServerEvent};
+use framewire_session::{Outcome, ReceiveConfig, ReceiveEvent, StopSignal};
 use serde_json::json;
 
 use crate::args::{
-    HostPort, Transport, TransportArgs, parse_addr, parse_duration, parse_host_port, parse_pin,
+    HostPort, StatsArgs, TlsClientArgs, TlsServerArgs, TokenArgs, parse_addr, parse_duration,
+    parse_host_port,
 };
+use crate::assemble::{Extra, Place, TransportArgs};
 use crate::live::LiveLine;
 use crate::sending::{Prepared, SendArgs};
 
@@ -52,9 +48,8 @@ pub struct ChatArgs {
     /// Leave the first DURATION out of the received statistics (while the stream settles)
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     warmup: Option<Duration>,
-    /// Print statistics at exit in this format on stdout: what was sent and what was received
-    #[arg(long, value_name = "FORMAT")]
-    stats: Option<StatsFormat>,
+    #[command(flatten)]
+    stats: StatsArgs,
     /// Check every frame received against the test pattern's frame number (a peer sending
     /// --source test)
     #[arg(long)]
@@ -66,10 +61,8 @@ pub struct ChatArgs {
     /// Time one write to the peer may block before the connection counts as stalled
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     write_timeout: Duration,
-    /// A file holding the shared token a caller must prove to the listener (without it, the environment
-    /// variable FRAMEWIRE_TOKEN; a token on the command line would show in `ps`)
-    #[arg(long, value_name = "PATH")]
-    token_file: Option<PathBuf>,
+    #[command(flatten)]
+    token: TokenArgs,
     #[command(flatten)]
     net: TransportArgs,
     /// Speak TLS. The listener presents --tls-cert/--tls-key, else the self-signed certificate
@@ -78,62 +71,10 @@ pub struct ChatArgs {
     /// streams' datagrams are sealed under keys from the caller's TLS control connection
     #[arg(long)]
     tls: bool,
-    /// With --tls --listen: the certificate chain to present (PEM)
-    #[arg(long, requires_all = ["tls", "tls_key", "listen"], value_name = "PEM")]
-    tls_cert: Option<PathBuf>,
-    /// With --tls --listen: the private key of --tls-cert (PEM)
-    #[arg(long, requires_all = ["tls", "tls_cert", "listen"], value_name = "PEM")]
-    tls_key: Option<PathBuf>,
-    /// With --tls --connect: trust only the certificate with this fingerprint
-    #[arg(long, requires_all = ["tls", "connect"], value_parser = parse_pin, value_name = "sha256:HEX")]
-    tls_pin: Option<String>,
-    /// With --tls --connect: trust certificates this CA (a PEM file) signed for the host
-    #[arg(long, requires_all = ["tls", "connect"], conflicts_with = "tls_pin", value_name = "PEM")]
-    tls_ca: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum StatsFormat {
-    /// One JSON object
-    Json,
-}
-
-/// Either side of the call over either transport, as the receive path's connector.
-enum Side {
-    Listen(ChatListener),
-    Dial(ChatDialer),
-    UdpListen(UdpChatListener),
-    UdpDial(UdpChatDialer),
-}
-
-impl Side {
-    fn hang_up(&self) {
-        match self {
-            Side::Listen(l) => l.hang_up(),
-            Side::Dial(d) => d.hang_up(),
-            Side::UdpListen(l) => l.hang_up(),
-            Side::UdpDial(d) => d.hang_up(),
-        }
-    }
-
-    /// The sending half.
-    fn publisher(&self) -> Arc<dyn Publisher> {
-        match self {
-            Side::Listen(l) => l.fanout(),
-            Side::Dial(d) => d.fanout(),
-            Side::UdpListen(l) => l.server(),
-            Side::UdpDial(d) => d.server(),
-        }
-    }
-
-    fn connector(&self) -> &dyn Connector {
-        match self {
-            Side::Listen(l) => l,
-            Side::Dial(d) => d,
-            Side::UdpListen(l) => l,
-            Side::UdpDial(d) => d,
-        }
-    }
+    #[command(flatten)]
+    tls_server: TlsServerArgs,
+    #[command(flatten)]
+    tls_client: TlsClientArgs,
 }
 
 /// What the sending half did, over every call.
@@ -150,8 +91,17 @@ struct Sent {
 }
 
 pub fn run(args: ChatArgs) -> anyhow::Result<()> {
-    if let Some(flag) = args.net.unused() {
-        crate::args::exit_udp_only("chat", flag);
+    args.net.check("chat", None);
+    let wrong_side = match (args.listen, &args.connect) {
+        (Some(_), _) => args.tls_client.given().map(|f| (f, "--listen <ADDR>")),
+        _ => args
+            .tls_server
+            .given()
+            .map(|f| (f, "--connect <HOST:PORT>")),
+    };
+    if let Some((flag, side)) = wrong_side {
+        let message = format!("the argument '{flag}' cannot be used with '{side}'");
+        crate::args::exit_usage("chat", &message);
     }
     if !args.headless {
         framewire_display::window::display_available()
@@ -159,8 +109,8 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
     }
     let prepared = args.send.prepare(!args.headless)?;
     let sent = Arc::new(Mutex::new(Sent::default()));
-    let losses = Arc::new(UdpLosses::default());
-    let side = Arc::new(open_side(&args, &prepared, &sent, &losses)?);
+    let (side, extra) = open_side(&args, &prepared, &sent)?;
+    let side: Arc<dyn CallSide> = Arc::from(side);
     let signal = Arc::new(StopSignal::default());
     let hang_up = {
         let (signal, side) = (Arc::clone(&signal), Arc::clone(&side));
@@ -171,22 +121,12 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
     };
     let on_ctrlc = hang_up.clone();
     ctrlc::set_handler(on_ctrlc).context("cannot install the Ctrl-C handler")?;
-    match &*side {
-        Side::Listen(l) => {
-            println!("listening on {}", l.local_addr());
-            if let Some(fingerprint) = l.tls_fingerprint() {
-                println!("tls fingerprint {fingerprint}");
-            }
-            let _ = std::io::stdout().flush();
+    if let Some((at, fingerprint)) = side.listening() {
+        println!("listening on {at}");
+        if let Some(fingerprint) = fingerprint {
+            println!("tls fingerprint {fingerprint}");
         }
-        Side::UdpListen(l) => {
-            println!("listening on udp://{}", l.local_addr());
-            if let Some(fingerprint) = l.tls_fingerprint() {
-                println!("tls fingerprint {fingerprint}");
-            }
-            let _ = std::io::stdout().flush();
-        }
-        Side::Dial(_) | Side::UdpDial(_) => {}
+        let _ = std::io::stdout().flush();
     }
     // stdout holds only what scripts read: the address and the stats.
     eprintln!("{}", prepared.describe());
@@ -203,14 +143,14 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
         });
     }
 
-    let publisher = side.publisher();
+    let publisher = side.sending();
     let args = Arc::new(args);
     let worker_sent = Arc::clone(&sent);
     let outcome = if args.headless {
         let stop = Arc::new(AtomicBool::new(false));
         let sender = spawn_sender(prepared, publisher, None, Arc::clone(&stop))?;
-        let outcome = calls(&args, &side, &signal, &mut Discard, None, &sent);
-        end(&side, &stop, sender)?;
+        let outcome = calls(&args, &*side, &signal, &mut Discard, None, &sent);
+        end(&*side, &stop, sender)?;
         outcome
     } else {
         let title = match (args.listen, &args.connect) {
@@ -228,13 +168,13 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
             let mut window = window;
             let outcome = calls(
                 &worker_args,
-                &worker_side,
+                &*worker_side,
                 &worker_signal,
                 &mut window,
                 Some(status),
                 &worker_sent,
             );
-            end(&worker_side, &stop, sender)?;
+            end(&*worker_side, &stop, sender)?;
             Ok::<_, anyhow::Error>(outcome)
         })?;
         if closed {
@@ -243,36 +183,28 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
         }
         out?
     };
-    finish(&args, outcome, &sent, &losses)
+    finish(&args, outcome, &sent, &extra)
 }
 
-/// Binds the listener or makes the dialer, each sending `ladder`'s renditions and counting
-/// what it sent in `sent`.
+/// Binds the listener or makes the dialer, sending `prepared`'s renditions and counting what
+/// it sent in `sent`.
 fn open_side(
     args: &ChatArgs,
     prepared: &Prepared,
     sent: &Arc<Mutex<Sent>>,
-    losses: &Arc<UdpLosses>,
-) -> anyhow::Result<Side> {
-    let ladder = Arc::clone(&prepared.ladder);
-    let token = crate::args::token(args.token_file.as_deref())?;
-    if let Some(addr) = args.listen {
-        crate::args::warn_if_open(addr, token.is_some(), "--listen");
-    }
+) -> anyhow::Result<(Box<dyn CallSide>, Extra)> {
+    let token = args.token.token()?;
+    let place = match (args.listen, &args.connect) {
+        (Some(addr), _) => {
+            crate::args::warn_if_open(addr, token.is_some(), "--listen");
+            Place::Listen(addr)
+        }
+        (None, Some(host)) => Place::Call(host.addr),
+        (None, None) => unreachable!("clap requires --listen or --connect"),
+    };
     let (server_tls, client_tls) = match &args.connect {
-        None => (
-            crate::args::tls_server(args.tls, args.tls_cert.as_deref(), args.tls_key.as_deref())?,
-            None,
-        ),
-        Some(host) => (
-            None,
-            crate::args::tls_client(
-                args.tls,
-                args.tls_pin.as_deref(),
-                args.tls_ca.as_deref(),
-                host,
-            )?,
-        ),
+        None => (args.tls_server.server(args.tls)?, None),
+        Some(host) => (None, args.tls_client.client(args.tls, host)?),
     };
     let config = CallConfig {
         client: ClientConfig {
@@ -290,45 +222,8 @@ fn open_side(
     };
     let sent = Arc::clone(sent);
     let on_event = move |event: ServerEvent| sending_event(event, &sent);
-    let fps = prepared.fps;
-    let request = Request::default();
-    if args.net.transport == Transport::Udp {
-        let config = UdpCallConfig {
-            server: framewire_net::udp::UdpConfig {
-                token: config.server.token.clone(),
-                tls: config.server.tls.clone(),
-                ..args.net.udp(args.idle_timeout)
-            },
-            client: UdpClientConfig {
-                idle_timeout: args.idle_timeout,
-                token: config.client.token,
-                tls: config.client.tls,
-                ..UdpClientConfig::default()
-            },
-        };
-        let losses = Arc::clone(losses);
-        return Ok(match (args.listen, args.connect.as_ref().map(|c| c.addr)) {
-            (Some(addr), _) => Side::UdpListen(
-                UdpChatListener::bind(addr, ladder, fps, request, config, losses, on_event)
-                    .with_context(|| format!("cannot listen on udp://{addr}"))?,
-            ),
-            (None, Some(addr)) => Side::UdpDial(
-                UdpChatDialer::bind(addr, ladder, fps, request, config, losses, on_event)
-                    .with_context(|| format!("cannot call udp://{addr}"))?,
-            ),
-            (None, None) => unreachable!("clap requires --listen or --connect"),
-        });
-    }
-    Ok(match (args.listen, args.connect.as_ref().map(|c| c.addr)) {
-        (Some(addr), _) => Side::Listen(
-            ChatListener::bind(addr, ladder, fps, request, config, on_event)
-                .with_context(|| format!("cannot listen on {addr}"))?,
-        ),
-        (None, Some(addr)) => Side::Dial(ChatDialer::new(
-            addr, ladder, fps, request, config, on_event,
-        )),
-        (None, None) => unreachable!("clap requires --listen or --connect"),
-    })
+    let ladder = (Arc::clone(&prepared.ladder), prepared.fps);
+    crate::assemble::call_side(place, &args.net, ladder, config, on_event)
 }
 
 /// Counts what the sending half sent, and says when the peer's link moved it along the ladder
@@ -385,7 +280,7 @@ fn spawn_sender(
 
 /// Hangs up (the peer gets the goodbye) and waits for the send path.
 fn end(
-    side: &Side,
+    side: &dyn CallSide,
     stop: &AtomicBool,
     sender: std::thread::JoinHandle<anyhow::Result<()>>,
 ) -> anyhow::Result<()> {
@@ -398,11 +293,11 @@ fn end(
 }
 
 /// Receives calls into `sink`: one, or with `--wait` one after another until this side hangs
-/// up. Returns the last call's outcome. Once a second each side tells the other how it shows
-/// its stream; the peer's word goes to the window's title (`status`).
+/// up. Returns the last call's outcome. The peer's word on how it shows this side's stream
+/// goes to the window's title (`status`) and the stats.
 fn calls(
     args: &ChatArgs,
-    side: &Side,
+    side: &dyn CallSide,
     signal: &StopSignal,
     sink: &mut dyn FrameSink,
     status: Option<TitleStatus>,
@@ -415,45 +310,31 @@ fn calls(
         warmup: args.warmup,
         ..ReceiveConfig::default()
     };
-    loop {
-        let mut live = LiveLine::on_stderr();
-        let mut hung_up = false;
-        let outcome = receive(
-            side.connector(),
-            &|s| framewire_codec::decoder(s),
-            sink,
-            signal,
-            &config,
-            &mut |mut event| {
-                match &mut event {
-                    ReceiveEvent::Ended { .. } => hung_up = true,
-                    ReceiveEvent::Frame(stats) => {
-                        if let Some(report) = stats.peer_report(REPORT_EVERY) {
-                            side.publisher().report(report);
-                        }
-                    }
-                    ReceiveEvent::PeerReport(report) => {
-                        if let Some(status) = &status {
-                            status.set(sending_status(report));
-                        }
-                        sent.lock().unwrap_or_else(PoisonError::into_inner).at_peer = Some(*report);
-                    }
-                    _ => {}
-                }
-                print_event(event, args.listen.is_some(), &mut live);
-            },
-        );
-        live.end();
-        if !(hung_up && args.wait) || signal.is_stopped() {
-            return outcome;
-        }
+    let mut live = LiveLine::on_stderr();
+    let mut next_call = || {
         println!("waiting for the next call");
         let _ = std::io::stdout().flush();
-    }
+    };
+    let outcome = framewire_session::calls(
+        side,
+        &|s| framewire_codec::decoder(s),
+        sink,
+        signal,
+        &config,
+        args.wait.then_some(&mut next_call as &mut dyn FnMut()),
+        &mut |event| {
+            if let ReceiveEvent::PeerReport(report) = &event {
+                if let Some(status) = &status {
+                    status.set(sending_status(report));
+                }
+                sent.lock().unwrap_or_else(PoisonError::into_inner).at_peer = Some(*report);
+            }
+            print_event(event, args.listen.is_some(), &mut live);
+        },
+    );
+    live.end();
+    outcome
 }
-
-/// How often a side tells the other how it shows its stream.
-const REPORT_EVERY: Duration = Duration::from_secs(1);
 
 /// The title's word on the stream this side sends, as the peer shows it.
 fn sending_status(report: &PeerReport) -> String {
@@ -528,14 +409,14 @@ fn finish(
     args: &ChatArgs,
     outcome: Outcome,
     sent: &Mutex<Sent>,
-    losses: &UdpLosses,
+    extra: &Extra,
 ) -> anyhow::Result<()> {
     let Outcome {
         stats,
         stream,
         result,
     } = outcome;
-    if let Some(StatsFormat::Json) = args.stats {
+    if args.stats.asked() {
         let sent = sent.lock().unwrap_or_else(PoisonError::into_inner);
         let on = sent.on.as_secs_f64();
         let fps = if on > 0.0 {
@@ -547,10 +428,8 @@ fn finish(
             .map(|s| serde_json::to_value(stats.report(s.codec.name(), s.width, s.height)))
             .transpose()
             .context("writing stats")?;
-        if args.net.transport == Transport::Udp
-            && let Some(map) = received.as_mut().and_then(|r| r.as_object_mut())
-        {
-            crate::args::add_losses(map, losses);
+        if let Some(received) = &mut received {
+            extra.add_to(received);
         }
         // As the peer last said it shows this side's stream.
         let at_peer = sent.at_peer.map(|r| {
@@ -569,9 +448,7 @@ fn finish(
             },
             "received": received,
         });
-        let mut out = std::io::stdout().lock();
-        serde_json::to_writer(&mut out, &object).context("writing stats")?;
-        writeln!(out).context("writing stats")?;
+        args.stats.print(&object)?;
     }
     result.map_err(anyhow::Error::new)
 }

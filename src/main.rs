@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod args;
+mod assemble;
 mod chat;
 mod devices;
 mod display;

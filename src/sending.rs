@@ -13,6 +13,7 @@ use framewire_core::{
     CodecError, CodecKind, Feed, FrameSink, Ladder, MakeRendition, PixelFormat, Publisher,
     Rendition, Scaler, SourceEvent,
 };
+use framewire_session::ladder::default_rungs;
 use framewire_session::stage::MakeEncoder;
 use framewire_session::{SendConfig, SendError, SendEvent, Sender};
 
@@ -203,10 +204,9 @@ impl Prepared {
     }
 }
 
-/// The quality ladder a sender offers: `--ladder`'s rungs, or by default the asked size and
-/// quality, a lower quality, and half the size at that lower quality (for codecs without a
-/// quality: the asked size, half and a quarter of it). Viewers may ask for other codecs and
-/// widths (`make`), except from a camera whose JPEG is passed through as it is.
+/// The quality ladder a sender offers: `--ladder`'s rungs, or the session's default. Viewers
+/// may ask for other codecs and widths (`make`), except from a camera whose JPEG is passed
+/// through as it is.
 pub fn build_ladder(
     args: &SendArgs,
     options: &EncodeOptions,
@@ -215,21 +215,10 @@ pub fn build_ladder(
     passthrough: bool,
 ) -> anyhow::Result<Ladder> {
     let rendition = rendition_maker(*options, source_format);
-    let half = |n: u32| (n / 2).max(1);
-    let lower = (args.quality as u32 * 5 / 8).max(1) as u8;
-    let sizes: Vec<(u32, u32, Option<u8>)> = match &args.ladder {
+    let adapts = args.adapt && !passthrough;
+    let sizes = match &args.ladder {
         Some(Rungs(rungs)) => rungs.clone(),
-        None if !args.adapt || passthrough => vec![(w, h, None)],
-        None if args.codec == CodecKind::Jpeg => vec![
-            (w, h, None),
-            (w, h, Some(lower)),
-            (half(w), half(h), Some(lower)),
-        ],
-        None => vec![
-            (w, h, None),
-            (half(w), half(h), None),
-            (half(half(w)), half(half(h)), None),
-        ],
+        None => default_rungs(args.codec, (w, h), args.quality, adapts),
     };
     let mut rungs = Vec::new();
     for (width, height, quality) in sizes {

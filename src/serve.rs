@@ -1,5 +1,6 @@
-//! `framewire serve`: flags → a source, the codec registry and a framewire server → the
-//! session's send path (source → resize → encode once → every viewer).
+//! `framewire serve`: flags → a source, the codec registry, a framewire server (bound by
+//! `assemble`) and HTTP → the session's send path (source → resize → encode once → every
+//! viewer).
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -10,12 +11,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use framewire_core::{FrameSink, Ladder, Publisher, Rendition};
-use framewire_net::udp::{UdpConfig, UdpServer};
-use framewire_net::{Board, HttpProtocol, Server, ServerConfig, ServerEvent};
+use framewire_core::{FrameSink, Publisher, Rendition};
+use framewire_net::{Board, HttpProtocol, ServerConfig, ServerEvent};
 use framewire_session::SendError;
 
-use crate::args::{Transport, TransportArgs, parse_addr, parse_addr_or_port, parse_duration};
+use crate::args::{TlsServerArgs, TokenArgs, parse_addr, parse_addr_or_port, parse_duration};
+use crate::assemble::TransportArgs;
 use crate::live::LiveLine;
 use crate::sending::{SendArgs, print_send_event};
 
@@ -49,10 +50,8 @@ pub struct ServeArgs {
     /// Time one write to a viewer may block before that viewer is dropped as stalled
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     write_timeout: Duration,
-    /// A file holding the shared token every peer must prove (without it, the environment
-    /// variable FRAMEWIRE_TOKEN; a token on the command line would show in `ps`)
-    #[arg(long, value_name = "PATH")]
-    token_file: Option<PathBuf>,
+    #[command(flatten)]
+    token: TokenArgs,
     #[command(flatten)]
     net: TransportArgs,
     /// With --transport udp: silence from a viewer (no report) after which it is gone
@@ -68,12 +67,8 @@ pub struct ServeArgs {
     /// restart. Prints `tls fingerprint sha256:HEX`
     #[arg(long)]
     tls: bool,
-    /// With --tls: the certificate chain to present (PEM), instead of the kept self-signed one
-    #[arg(long, requires_all = ["tls", "tls_key"], value_name = "PEM")]
-    tls_cert: Option<PathBuf>,
-    /// With --tls: the private key of --tls-cert (PEM)
-    #[arg(long, requires_all = ["tls", "tls_cert"], value_name = "PEM")]
-    tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    tls_server: TlsServerArgs,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -81,13 +76,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .idle_timeout
         .is_some()
         .then_some("--idle-timeout <DURATION>");
-    if let Some(flag) = args
-        .net
-        .unused()
-        .or(idle.filter(|_| args.net.transport == Transport::Tcp))
-    {
-        crate::args::exit_udp_only("serve", flag);
-    }
+    args.net.check("serve", idle);
     if args.preview {
         framewire_display::window::display_available()
             .map_err(|e| anyhow::anyhow!("--preview: {e}; run without --preview"))?;
@@ -121,12 +110,15 @@ fn serve(
     let config = config(&args)?;
     let tls = config.tls.clone();
     let board = Arc::new(Board::new(&prepared.source_name, fps));
-    let (server, at, udp) = bind(
-        &args,
-        Arc::clone(&prepared.ladder),
-        fps,
+    crate::args::warn_if_open(args.listen, config.token.is_some(), "--listen");
+    let served = crate::assemble::server(
+        args.listen,
+        &args.net,
+        args.idle_timeout,
+        (Arc::clone(&prepared.ladder), fps),
         config.clone(),
         &board,
+        print_event,
     )?;
     let http = match args.http {
         Some(addr) => {
@@ -144,7 +136,7 @@ fn serve(
         }
         None => None,
     };
-    println!("listening on {at}");
+    println!("listening on {}", served.at);
     if let Some(tls) = &tls {
         println!("tls fingerprint {}", tls.fingerprint());
     }
@@ -155,7 +147,7 @@ fn serve(
     println!("{}", prepared.describe());
     let _ = std::io::stdout().flush();
     let source = prepared.source_name.clone();
-    let mut publishers: Vec<Arc<dyn Publisher>> = vec![server];
+    let mut publishers: Vec<Arc<dyn Publisher>> = vec![served.publisher];
     publishers.extend(http.map(|h| Arc::new(h) as Arc<dyn Publisher>));
     // Each encode is timed for /stats and /metrics.
     let make = Arc::clone(&prepared.make_encoder);
@@ -176,8 +168,8 @@ fn serve(
         e => e.into(),
     })?;
     println!("stopped after sending {} frames", report.frames);
-    if let Some(udp) = udp {
-        println!("{}", udp.drops());
+    if let Some(closing) = served.closing {
+        println!("{}", closing());
     }
     if report.dropped_at_capture > 0 {
         println!(
@@ -188,51 +180,14 @@ fn serve(
     Ok(())
 }
 
-/// A bound server: the publisher, where it listens, and the UDP server again for its drops.
-type Bound = (Arc<dyn Publisher>, String, Option<Arc<UdpServer>>);
-
-/// The framewire server of `ladder`'s renditions, on `--listen` (its figures on `board`), and
-/// where it listens.
-fn bind(
-    args: &ServeArgs,
-    ladder: Arc<Ladder>,
-    fps: f64,
-    config: ServerConfig,
-    board: &Board,
-) -> anyhow::Result<Bound> {
-    crate::args::warn_if_open(args.listen, config.token.is_some(), "--listen");
-    if args.net.transport == Transport::Udp {
-        let idle = args
-            .idle_timeout
-            .unwrap_or(UdpConfig::default().idle_timeout);
-        let config = UdpConfig {
-            max_viewers: config.max_viewers,
-            token: config.token,
-            tls: config.tls,
-            ..args.net.udp(idle)
-        };
-        let server = UdpServer::bind(args.listen, ladder, fps, config, print_event)
-            .with_context(|| format!("cannot listen on udp://{}", args.listen))?;
-        board.watch(&server);
-        let at = format!("udp://{}", server.local_addr());
-        let server = Arc::new(server);
-        return Ok((Arc::clone(&server) as _, at, Some(server)));
-    }
-    let server = Server::bind(args.listen, ladder, fps, config, print_event)
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    board.watch(&server);
-    let at = server.local_addr().to_string();
-    Ok((Arc::new(server), at, None))
-}
-
 /// The limits every protocol's server keeps, and the token each asks for.
 fn config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
     Ok(ServerConfig {
         max_viewers: args.max_viewers as usize,
         handshake_timeout: args.handshake_timeout,
         write_timeout: args.write_timeout,
-        token: crate::args::token(args.token_file.as_deref())?,
-        tls: crate::args::tls_server(args.tls, args.tls_cert.as_deref(), args.tls_key.as_deref())?,
+        token: args.token.token()?,
+        tls: args.tls_server.server(args.tls)?,
         ..ServerConfig::default()
     })
 }

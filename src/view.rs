@@ -1,5 +1,5 @@
-//! `framewire view`: flags → a TCP connector, the codec registry and a sink (a window, or none)
-//! → the session's receive path; then the snapshot and the stats.
+//! `framewire view`: flags → a connector (made by `assemble`), the codec registry and a sink
+//! (a window, or none) → the session's receive path; then the snapshot and the stats.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
@@ -8,14 +8,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, ValueEnum};
-use framewire_core::{CodecKind, Flow, Frame, FrameSink, PixelFormat, Request, SinkError};
-use framewire_net::udp::{UdpClientConfig, UdpConnector, UdpLosses};
-use framewire_net::{ClientConfig, TcpConnector};
+use clap::Args;
+use framewire_core::{
+    CodecKind, Connector, Flow, Frame, FrameSink, PixelFormat, Request, SinkError,
+};
 use framewire_session::{Outcome, ReceiveConfig, ReceiveEvent, StopSignal, receive};
-use framewire_wire::token::Token;
 
-use crate::args::{HostPort, Transport, parse_bytes, parse_duration, parse_host_port, parse_pin};
+use crate::args::{
+    HostPort, StatsArgs, TlsClientArgs, TokenArgs, parse_bytes, parse_duration, parse_host_port,
+};
+use crate::assemble::{Extra, Receiving, Transport};
 
 #[derive(Debug, Args)]
 pub struct ViewArgs {
@@ -31,9 +33,8 @@ pub struct ViewArgs {
     /// Leave the first DURATION out of the statistics (while the stream settles on a rung)
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     warmup: Option<Duration>,
-    /// Print statistics at exit in this format on stdout
-    #[arg(long, value_name = "FORMAT")]
-    stats: Option<StatsFormat>,
+    #[command(flatten)]
+    stats: StatsArgs,
     /// Write the last frame received to this PNG file at exit
     #[arg(long, value_name = "PATH")]
     snapshot: Option<PathBuf>,
@@ -63,23 +64,16 @@ pub struct ViewArgs {
     /// Ask the server for this width (the height keeps the stream's aspect ratio)
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=16384))]
     width: Option<u32>,
-    /// A file holding the shared token the server asks for (without it, the environment
-    /// variable FRAMEWIRE_TOKEN; a token on the command line would show in `ps`)
-    #[arg(long, value_name = "PATH")]
-    token_file: Option<PathBuf>,
+    #[command(flatten)]
+    token: TokenArgs,
     /// Speak TLS to a server started with serve --tls. Its certificate is trusted on first use,
     /// as ssh does: recorded in known_hosts in the config folder ($XDG_CONFIG_HOME/framewire or
     /// ~/.config/framewire) and refused later if it changed. With --transport udp, TLS runs on a
     /// control connection and the datagrams are sealed under its keys
     #[arg(long)]
     tls: bool,
-    /// With --tls: trust only the certificate with this fingerprint (as serve --tls prints it);
-    /// no file is read or written
-    #[arg(long, requires = "tls", value_parser = parse_pin, value_name = "sha256:HEX")]
-    tls_pin: Option<String>,
-    /// With --tls: trust certificates this CA (a PEM file) signed for the host in --connect
-    #[arg(long, requires = "tls", conflicts_with = "tls_pin", value_name = "PEM")]
-    tls_ca: Option<PathBuf>,
+    #[command(flatten)]
+    tls_client: TlsClientArgs,
     /// Largest frame payload accepted, in bytes (K, M, G suffixes)
     #[arg(long, default_value = "64M", value_parser = parse_bytes, value_name = "BYTES")]
     max_payload: u32,
@@ -89,25 +83,24 @@ pub struct ViewArgs {
     transport: Transport,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum StatsFormat {
-    /// One JSON object
-    Json,
-}
-
 pub fn run(args: ViewArgs) -> anyhow::Result<()> {
     if !args.headless {
         framewire_display::window::display_available()
             .map_err(|e| anyhow::anyhow!("{e}; add --headless to receive without a window"))?;
     }
-    let token = crate::args::token(args.token_file.as_deref())?;
-    let tls = crate::args::tls_client(
-        args.tls,
-        args.tls_pin.as_deref(),
-        args.tls_ca.as_deref(),
-        &args.connect,
-    )?;
-    let token = (token, tls);
+    let receiving = Receiving {
+        transport: args.transport,
+        max_payload: args.max_payload,
+        idle_timeout: args.idle_timeout,
+        token: args.token.token()?,
+        tls: args.tls_client.client(args.tls, &args.connect)?,
+    };
+    let request = Request {
+        rung: args.rung,
+        codec: args.codec,
+        width: args.width,
+    };
+    let (connector, extra) = crate::assemble::connector(args.connect.addr, request, receiving);
     let signal = Arc::new(StopSignal::default());
     let on_ctrlc = Arc::clone(&signal);
     ctrlc::set_handler(move || on_ctrlc.stop()).context("cannot install the Ctrl-C handler")?;
@@ -124,13 +117,11 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
         });
     }
     let keep = args.snapshot.is_some();
-    let losses = Arc::new(UdpLosses::default());
-    let udp = Arc::clone(&losses);
     let mut files = crate::files::ViewFiles::open(args.record.as_deref(), args.output.as_deref())?;
     let (outcome, last) = if args.headless {
         let mut sink = KeepLast::new(keep, files.sink(None));
         (
-            receive_into(&args, token, &signal, &mut sink, files, &udp),
+            receive_into(&args, connector, &signal, &mut sink, files),
             sink.last,
         )
     } else {
@@ -141,54 +132,25 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
             let on_close = Arc::clone(&worker_signal);
             window.on_close(move || on_close.stop());
             let mut sink = KeepLast::new(keep, files.sink(Some(Box::new(window))));
-            let outcome = receive_into(&worker_args, token, &worker_signal, &mut sink, files, &udp);
+            let outcome = receive_into(&worker_args, connector, &worker_signal, &mut sink, files);
             (outcome, sink.last)
         })?;
         if closed {
             signal.stop();
         }
-        return finish(&args, out.0, &out.1, &losses);
+        return finish(&args, out.0, &out.1, &extra);
     };
-    finish(&args, outcome, &last, &losses)
+    finish(&args, outcome, &last, &extra)
 }
 
 /// Runs the receive path into `sink`, printing what happens on stderr.
 fn receive_into(
     args: &ViewArgs,
-    (token, tls): (Option<Token>, Option<framewire_net::TlsClient>),
+    connector: Box<dyn Connector>,
     signal: &StopSignal,
     sink: &mut dyn FrameSink,
     mut files: crate::files::ViewFiles,
-    losses: &Arc<UdpLosses>,
 ) -> Outcome {
-    let request = Request {
-        rung: args.rung,
-        codec: args.codec,
-        width: args.width,
-    };
-    let udp = UdpConnector {
-        addr: args.connect.addr,
-        request,
-        config: UdpClientConfig {
-            max_payload: args.max_payload,
-            idle_timeout: args.idle_timeout,
-            token: token.clone(),
-            tls: tls.clone(),
-            ..UdpClientConfig::default()
-        },
-        losses: Arc::clone(losses),
-    };
-    let tcp = TcpConnector {
-        addr: args.connect.addr,
-        request,
-        config: ClientConfig {
-            max_payload: args.max_payload,
-            read_timeout: args.idle_timeout,
-            token,
-            tls,
-            ..ClientConfig::default()
-        },
-    };
     let read = |f: &Frame| framewire_pattern::read_frame_number(f);
     let config = ReceiveConfig {
         frames: args.frames,
@@ -198,10 +160,6 @@ fn receive_into(
     };
     let mut live = crate::live::LiveLine::on_stderr();
     let addr = args.connect.addr;
-    let connector: Box<dyn framewire_core::Connector> = match args.transport {
-        Transport::Tcp => Box::new(tcp),
-        Transport::Udp => Box::new(udp),
-    };
     let connector = files.connector(connector);
     let outcome = receive(
         &*connector,
@@ -297,12 +255,7 @@ impl FrameSink for KeepLast {
 }
 
 /// Writes the snapshot and the stats, and turns the outcome into the exit status.
-fn finish(
-    args: &ViewArgs,
-    outcome: Outcome,
-    last: &Frame,
-    losses: &UdpLosses,
-) -> anyhow::Result<()> {
+fn finish(args: &ViewArgs, outcome: Outcome, last: &Frame, extra: &Extra) -> anyhow::Result<()> {
     let Outcome {
         stats,
         stream,
@@ -320,17 +273,11 @@ fn finish(
             ));
         }
     }
-    if let (Some(StatsFormat::Json), Some(stream)) = (args.stats, stream) {
+    if let Some(stream) = stream.filter(|_| args.stats.asked()) {
         let report = stats.report(stream.codec.name(), stream.width, stream.height);
         let mut report = serde_json::to_value(&report).context("writing stats")?;
-        if args.transport == Transport::Udp
-            && let Some(map) = report.as_object_mut()
-        {
-            crate::args::add_losses(map, losses);
-        }
-        let mut out = std::io::stdout().lock();
-        serde_json::to_writer(&mut out, &report).context("writing stats")?;
-        writeln!(out).context("writing stats")?;
+        extra.add_to(&mut report);
+        args.stats.print(&report)?;
     }
     result
 }

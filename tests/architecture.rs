@@ -267,6 +267,40 @@ fn the_wire_crate_has_no_sockets_threads_or_clock() {
 }
 
 #[test]
+fn only_assemble_names_a_transport_in_the_binary() {
+    let mut files = Vec::new();
+    rust_files(&root().join("src"), &mut files);
+    assert!(files.len() >= 8, "{files:?}");
+    let transports = [
+        "Transport::",
+        "framewire_net::udp",
+        "Udp",
+        "TcpConnector",
+        "ChatListener",
+        "ChatDialer",
+        "Server::bind",
+        "Fanout",
+    ];
+    let mut found = Vec::new();
+    for file in &files {
+        if file.ends_with("assemble.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(file).unwrap();
+        for word in transports {
+            if text.contains(word) {
+                found.push(format!("{} names {word}", file.display()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "src/assemble.rs turns flags into transports; the subcommands see publishers, \
+         connectors and call sides: {found:?}"
+    );
+}
+
+#[test]
 fn the_fuzz_targets_depend_on_the_wire_crate_not_on_net() {
     let manifest = std::fs::read_to_string(root().join("fuzz/Cargo.toml")).unwrap();
     assert!(manifest.contains("framewire-wire = "), "{manifest}");

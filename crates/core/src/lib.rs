@@ -28,7 +28,8 @@ pub use ladder::{
 };
 pub use latest::{Latest, Waited};
 pub use transport::{
-    Closer, Connector, Packet, PeerReport, Publisher, Received, Subscription, TransportError,
+    CallSide, Closer, Connector, Packet, PeerReport, Publisher, Received, Subscription,
+    TransportError,
 };
 
 /// How the bytes of one pixel are laid out. Samples are 8-bit, in the order the name gives.

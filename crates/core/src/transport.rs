@@ -123,6 +123,23 @@ pub trait Connector: Send + Sync {
     fn connect(&self) -> Result<Box<dyn Subscription>, TransportError>;
 }
 
+/// One side of a two-way call, whatever carries it: it connects to the peer's stream (a
+/// [`Connector`]: a listener waits for the next call, a caller dials), and sends its own
+/// stream through its sending half.
+pub trait CallSide: Connector {
+    /// The sending half, for the send path's publisher list.
+    fn sending(&self) -> Arc<dyn Publisher>;
+
+    /// Hangs up: the peer gets the goodbye, and a listener takes no more calls.
+    fn hang_up(&self);
+
+    /// A listening side: where it takes calls (`udp://` before a datagram address), and its
+    /// TLS certificate's fingerprint (`sha256:HEX`) when it has one. `None` for a caller.
+    fn listening(&self) -> Option<(String, Option<String>)> {
+        None
+    }
+}
+
 /// A transport failure, and whether trying again may help. It reads as the failure it wraps.
 #[derive(Debug)]
 pub struct TransportError {

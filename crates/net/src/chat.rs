@@ -23,7 +23,9 @@ use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use framewire_core::{Connector, Ladder, Request, Subscription, TransportError};
+use framewire_core::{
+    CallSide, Connector, Ladder, Publisher, Request, Subscription, TransportError,
+};
 
 use crate::call::{CallHalf, Cut, Desk, Line, Offer};
 use crate::client::{Client, ClientConfig, NetError};
@@ -267,6 +269,21 @@ impl ChatListener {
     pub fn hang_up(&self) {
         Line::close(&*self.desk);
         self.fanout.shutdown();
+    }
+}
+
+impl CallSide for ChatListener {
+    fn sending(&self) -> Arc<dyn Publisher> {
+        self.fanout()
+    }
+
+    fn hang_up(&self) {
+        ChatListener::hang_up(self);
+    }
+
+    fn listening(&self) -> Option<(String, Option<String>)> {
+        let fingerprint = self.tls_fingerprint().map(str::to_string);
+        Some((self.local_addr().to_string(), fingerprint))
     }
 }
 
@@ -558,6 +575,16 @@ fn refused(peer: SocketAddr, reason: &str) -> NetError {
     NetError::CallRefused {
         peer,
         reason: reason.into(),
+    }
+}
+
+impl CallSide for ChatDialer {
+    fn sending(&self) -> Arc<dyn Publisher> {
+        self.fanout()
+    }
+
+    fn hang_up(&self) {
+        ChatDialer::hang_up(self);
     }
 }
 

@@ -10,13 +10,21 @@
 //!   → a [`FrameSink`](framewire_core::FrameSink), reconnecting with backoff when a connection
 //!   is lost and the transport says a retry may help.
 //!
+//! - [`call`]: a two-way call's receiving side on any
+//!   [`CallSide`](framewire_core::CallSide), the peer's reports going out on its sending half.
+//!
+//! - [`ladder`]: the quality ladder a sender offers when it is not given one.
+//!
 //! Nothing here prints: what happens is handed to the caller as events.
 
+pub mod call;
+pub mod ladder;
 pub mod receive;
 pub mod send;
 pub mod stage;
 pub mod stats;
 
+pub use call::{REPORT_EVERY, calls};
 pub use receive::{Outcome, ReceiveConfig, ReceiveError, ReceiveEvent, StopSignal, receive};
 pub use send::{SendConfig, SendError, SendEvent, SendReport, Sender};
 pub use stats::{Latency, Report, Stats};

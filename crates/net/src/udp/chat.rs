@@ -23,7 +23,9 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 
-use framewire_core::{Connector, Ladder, Publisher, Request, Subscription, TransportError};
+use framewire_core::{
+    CallSide, Connector, Ladder, Publisher, Request, Subscription, TransportError,
+};
 
 use super::client::{Sealing, UdpClientConfig, UdpLosses, UdpSubscription};
 use super::control::{self, Entry};
@@ -146,6 +148,21 @@ impl UdpChatListener {
     pub fn hang_up(&self) {
         Line::close(&*self.desk);
         self.server.shutdown();
+    }
+}
+
+impl CallSide for UdpChatListener {
+    fn sending(&self) -> Arc<dyn Publisher> {
+        self.server()
+    }
+
+    fn hang_up(&self) {
+        UdpChatListener::hang_up(self);
+    }
+
+    fn listening(&self) -> Option<(String, Option<String>)> {
+        let fingerprint = self.tls_fingerprint().map(str::to_string);
+        Some((format!("udp://{}", self.local_addr()), fingerprint))
     }
 }
 
@@ -273,6 +290,16 @@ impl UdpChatDialer {
     /// Hangs up: the peer gets the end.
     pub fn hang_up(&self) {
         self.server.shutdown();
+    }
+}
+
+impl CallSide for UdpChatDialer {
+    fn sending(&self) -> Arc<dyn Publisher> {
+        self.server()
+    }
+
+    fn hang_up(&self) {
+        UdpChatDialer::hang_up(self);
     }
 }
 
