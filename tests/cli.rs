@@ -79,7 +79,7 @@ fn every_codec_streams_complete_frames_in_order() {
 #[test]
 fn raw_hd_frames_read_straight_into_the_frame_arrive_whole() {
     // 2.7 MB payloads: the viewer reads each from the socket into the buffer that becomes the
-    // frame (`recv_into`, `decode_vec`) instead of through the reader's buffer.
+    // frame (`Client::recv`, `decode_vec`) instead of through the reader's buffer.
     let serve = Serve::start(&["--codec", "raw", "--fps", "0", "--size", "1280x720"]);
     let s = stats(&view(&[
         "--connect",

@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     // The first byte's low 7 bits pick the piece size, so splits are explored too; its top bit
     // whether frame payloads are taken out (`take_payload`) and their rest written straight
-    // into the caller's buffer, as `Client::recv_into` does.
+    // into the caller's buffer, as `Client::recv` does.
     let Some((&first, mut bytes)) = data.split_first() else {
         return;
     };

@@ -1,4 +1,4 @@
-//! Loopback end to end over real sockets: `Server::publish` → TCP → `Client::recv_into` →
+//! Loopback end to end over real sockets: `Server::publish` → TCP → `Client::recv` →
 //! `decode_vec` (what `view` runs; a raw frame's payload is read straight into the frame), per
 //! codec and size, beside a plain `write_all`/`read_exact` loop moving the same number of bytes
 //! per message over loopback TCP (`loopback/tcp/...`, the baseline `cargo xtask bench` divides by).
@@ -23,11 +23,9 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use framewire_bench_harness::pattern_frame;
 use framewire_codec::{EncodeOptions, decoder, encoder};
-use framewire_core::Packet;
 use framewire_core::{CodecKind, Frame, Ladder, Rendition, Request, StreamInfo};
-use framewire_net::{
-    Client, ClientConfig, Incoming, Server, ServerConfig, TlsClient, TlsServer, Trust,
-};
+use framewire_core::{Packet, Received};
+use framewire_net::{Client, ClientConfig, Server, ServerConfig, TlsClient, TlsServer, Trust};
 use framewire_wire::HEADER_LEN;
 
 const CASES: [(CodecKind, (u32, u32)); 5] = [
@@ -108,20 +106,19 @@ fn framewire(c: &mut Criterion, kind: CodecKind, (w, h): (u32, u32), tls: bool) 
 
     let mut dec = decoder(&info);
     let mut out = Frame::empty(info.format);
-    let mut received = Vec::new();
+    let mut received = Packet::default();
     let bytes = payload.len() + HEADER_LEN;
     let mut group = c.benchmark_group("loopback");
     group.throughput(Throughput::Bytes(bytes as u64));
     let name = if tls { "framewire-tls" } else { "framewire" };
     group.bench_function(format!("{name}/{kind}/{w}x{h}"), |b| {
         b.iter(|| {
-            match client.recv_into(&mut received).expect("receiving") {
-                Incoming::Frame(_) => {
-                    dec.decode_vec(&mut received, &mut out).expect("decoding");
+            match client.recv(&mut received).expect("receiving") {
+                Received::Packet { .. } => {
+                    dec.decode_vec(&mut received.payload, &mut out)
+                        .expect("decoding");
                 }
-                Incoming::Switched(_) => panic!("a switch on a one-rung ladder"),
-                Incoming::End { .. } => panic!("stream ended"),
-                Incoming::Report(_) => panic!("a report from a one-way server"),
+                other => panic!("expected a packet on a one-rung ladder, got {other:?}"),
             }
             credit_tx.send(()).expect("publisher running");
         })

@@ -1,6 +1,6 @@
 //! No allocation per frame in steady state: a counting global allocator watches the send path
 //! (test pattern → resize → encode into a pooled buffer → `Server::publish` → the viewer's
-//! sender thread) and the receive path (`Client::recv_into` → `decode_vec`, what `view` runs) for
+//! sender thread) and the receive path (`Client::recv` → `decode_vec`, what `view` runs) for
 //! every codec.
 //!
 //! Every stage allocates nothing per frame, for every codec: the 640x480 → 320x240 resize (the
@@ -27,11 +27,11 @@ use std::time::Duration;
 
 use framewire_capture::{ResizeFilter, Resizer};
 use framewire_codec::{EncodeOptions, JpegBackend, decoder, encoder};
-use framewire_core::Packet;
 use framewire_core::{
     CodecKind, Frame, FrameSource, Ladder, PixelFormat, Rendition, Request, StreamInfo,
 };
-use framewire_net::{Client, ClientConfig, Incoming, Server, ServerConfig};
+use framewire_core::{Packet, Received};
+use framewire_net::{Client, ClientConfig, Server, ServerConfig};
 use framewire_pattern::TestPattern;
 
 struct Counting;
@@ -118,7 +118,7 @@ fn allocations_per_stage(kind: CodecKind, jpeg: JpegBackend, (w, h): (u32, u32))
         Frame::empty(PixelFormat::Rgb8),
     );
     let mut decoded = Frame::empty(info.format);
-    let mut payload = Vec::new();
+    let mut received = Packet::default();
     // Two encoded buffers used in turn: frame i - 1 arrived whole, so the sender thread had
     // taken it from the slot and let go of frame i - 2's buffer: buffer i % 2 is free again.
     let mut pool: [Arc<Packet>; 2] = Default::default();
@@ -141,12 +141,12 @@ fn allocations_per_stage(kind: CodecKind, jpeg: JpegBackend, (w, h): (u32, u32))
         mark(3);
         server.publish(std::slice::from_ref(slot));
         // Receive path (the viewer's sender thread runs meanwhile; its allocations count here).
-        match client.recv_into(&mut payload).unwrap() {
-            Incoming::Frame(hdr) => assert_eq!(hdr.seq, i),
+        match client.recv(&mut received).unwrap() {
+            Received::Packet { .. } => assert_eq!(received.seq, i),
             other => panic!("expected a frame, got {other:?}"),
         }
         mark(4);
-        dec.decode_vec(&mut payload, &mut decoded).unwrap();
+        dec.decode_vec(&mut received.payload, &mut decoded).unwrap();
         assert_eq!((decoded.width, decoded.height), (ow, oh));
         mark(5);
         if i >= WARM {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use framewire_core::{
-    Closer, CodecKind, Connector, Packet, PeerReport, PixelFormat, Placement, Rendition, Request,
+    Closer, CodecKind, Connector, Packet, PixelFormat, Placement, Received, Rendition, Request,
     StreamInfo, Subscription, TransportError,
 };
 
@@ -170,40 +170,8 @@ fn after(seq: Option<u64>) -> String {
     }
 }
 
-/// What [`Client::recv`] returns.
-#[derive(Debug, PartialEq)]
-pub enum Received<'a> {
-    /// A frame's header and payload, borrowed until the next call.
-    Frame(FrameHeader, &'a [u8]),
-    /// The frames that follow are in this rendition (also [`Client::placement`] from now on).
-    Switched(Placement),
-    /// The server ended the stream on purpose, with its reason when it gave one.
-    End {
-        /// The server's reason (e.g. "server full: ...").
-        reason: Option<String>,
-    },
-    /// How the other side of a call shows the stream this side sends.
-    Report(PeerReport),
-}
-
-/// What [`Client::recv_into`] returns; a frame's payload is in the caller's buffer.
-#[derive(Debug, PartialEq)]
-pub enum Incoming {
-    /// A frame's header; its payload is the buffer handed to [`Client::recv_into`].
-    Frame(FrameHeader),
-    /// The frames that follow are in this rendition (also [`Client::placement`] from now on).
-    Switched(Placement),
-    /// The server ended the stream on purpose, with its reason when it gave one.
-    End {
-        /// The server's reason (e.g. "server full: ...").
-        reason: Option<String>,
-    },
-    /// How the other side of a call shows the stream this side sends.
-    Report(PeerReport),
-}
-
 /// Payloads at least this long are read from the socket straight into the caller's buffer by
-/// [`Client::recv_into`]; shorter ones arrive several to a read and are copied out.
+/// [`Client::recv`]; shorter ones arrive several to a read and are copied out.
 const DIRECT_PAYLOAD: usize = 256 * 1024;
 
 /// A connection to a framewire server.
@@ -372,46 +340,38 @@ impl Client {
         self.reader.last_seq()
     }
 
-    /// Blocks for the next frame, switch, or the end of the stream.
-    pub fn recv(&mut self) -> Result<Received<'_>, NetError> {
-        loop {
-            if self.reader.poll().map_err(|e| self.wire_err(e))? {
-                break;
-            }
-            if self.reader.is_ended() {
-                return Ok(Received::End { reason: None });
-            }
-            self.fill()?;
-        }
-        let peer = self.peer;
-        match self.reader.next_event() {
-            Ok(Some(Event::Frame(h, payload))) => Ok(Received::Frame(h, payload)),
-            Ok(Some(Event::Switch(p))) => {
-                self.placement = p;
-                Ok(Received::Switched(p))
-            }
-            Ok(Some(Event::End { reason })) => Ok(Received::End { reason }),
-            Ok(Some(Event::Report(r))) => Ok(Received::Report(r)),
-            Ok(Some(Event::Handshake(_) | Event::Challenge(_)) | None) => {
-                unreachable!("polled after the handshake")
-            }
-            Err(source) => Err(NetError::Wire { peer, source }),
-        }
+    /// Blocks for the next packet, switch, report, or the end of the stream. A packet is
+    /// written into `packet` (its payload replacing what the buffer held, whose allocation is
+    /// reused). A large payload (raw video) is read from the socket straight into that buffer;
+    /// paired with [`FrameDecoder::decode_vec`](framewire_core::FrameDecoder::decode_vec), a
+    /// raw frame then reaches its [`Frame`](framewire_core::Frame) without being copied in user
+    /// space.
+    pub fn recv(&mut self, packet: &mut Packet) -> Result<Received, NetError> {
+        let payload = &mut packet.payload;
+        let header = match self.recv_payload(payload)? {
+            Ok(header) => header,
+            Err(other) => return Ok(other),
+        };
+        packet.seq = header.seq;
+        packet.capture_us = header.capture_us;
+        packet.keyframe = self.placement.rendition.stream.codec.is_intra_only();
+        packet.rendition = self.placement.id;
+        Ok(Received::Packet {
+            bytes: (packet.payload.len() + framewire_wire::message::HEADER_LEN) as u64,
+        })
     }
 
-    /// Blocks for the next frame, switch, or the end of the stream, with the frame's payload in
-    /// `payload` (replacing what it held; its allocation is reused). A large payload (raw
-    /// video) is read from the socket straight into `payload`, where [`recv`](Self::recv)
-    /// would hand out a slice of the reader's buffer; paired with
-    /// [`FrameDecoder::decode_vec`](framewire_core::FrameDecoder::decode_vec), a raw frame
-    /// then reaches its [`Frame`](framewire_core::Frame) without being copied in user space.
-    pub fn recv_into(&mut self, payload: &mut Vec<u8>) -> Result<Incoming, NetError> {
+    /// The next message: a frame's header (its payload in `payload`), or anything else.
+    fn recv_payload(
+        &mut self,
+        payload: &mut Vec<u8>,
+    ) -> Result<Result<FrameHeader, Received>, NetError> {
         loop {
             if self.reader.poll().map_err(|e| self.wire_err(e))? {
                 break;
             }
             if self.reader.is_ended() {
-                return Ok(Incoming::End { reason: None });
+                return Ok(Err(Received::End { reason: None }));
             }
             if self
                 .reader
@@ -427,7 +387,7 @@ impl Client {
                     self.reader.payload_filled(n);
                     have += n;
                 }
-                return Ok(Incoming::Frame(header));
+                return Ok(Ok(header));
             }
             self.fill()?;
         }
@@ -436,14 +396,14 @@ impl Client {
             Ok(Some(Event::Frame(h, p))) => {
                 payload.clear();
                 payload.extend_from_slice(p);
-                Ok(Incoming::Frame(h))
+                Ok(Ok(h))
             }
             Ok(Some(Event::Switch(p))) => {
                 self.placement = p;
-                Ok(Incoming::Switched(p))
+                Ok(Err(Received::Switched(p)))
             }
-            Ok(Some(Event::End { reason })) => Ok(Incoming::End { reason }),
-            Ok(Some(Event::Report(r))) => Ok(Incoming::Report(r)),
+            Ok(Some(Event::End { reason })) => Ok(Err(Received::End { reason })),
+            Ok(Some(Event::Report(r))) => Ok(Err(Received::Report(r))),
             Ok(Some(Event::Handshake(_) | Event::Challenge(_)) | None) => {
                 unreachable!("polled after the handshake")
             }
@@ -603,21 +563,8 @@ impl Subscription for Client {
         format!("byte {}", self.offset())
     }
 
-    fn recv(&mut self, packet: &mut Packet) -> Result<framewire_core::Received, TransportError> {
-        match self.recv_into(&mut packet.payload)? {
-            Incoming::Frame(header) => {
-                packet.seq = header.seq;
-                packet.capture_us = header.capture_us;
-                packet.keyframe = self.stream().codec.is_intra_only();
-                packet.rendition = self.placement.id;
-                Ok(framewire_core::Received::Packet {
-                    bytes: (packet.payload.len() + framewire_wire::message::HEADER_LEN) as u64,
-                })
-            }
-            Incoming::Switched(p) => Ok(framewire_core::Received::Switched(p)),
-            Incoming::End { reason } => Ok(framewire_core::Received::End { reason }),
-            Incoming::Report(r) => Ok(framewire_core::Received::Report(r)),
-        }
+    fn recv(&mut self, packet: &mut Packet) -> Result<Received, TransportError> {
+        Ok(Client::recv(self, packet)?)
     }
 
     fn closer(&self) -> Closer {

@@ -32,7 +32,7 @@ pub mod udp;
 
 pub use board::{Board, ProtocolFigures, ViewerFigures};
 pub use chat::{CallConfig, ChatDialer, ChatListener};
-pub use client::{Client, ClientConfig, Incoming, NetError, Received, TcpConnector};
+pub use client::{Client, ClientConfig, NetError, TcpConnector};
 pub use conn::Conn;
 pub use fanout::{Fanout, Opening, Protocol, SHUTDOWN_GRACE, ServerConfig, ServerEvent};
 pub use framewire::{FramewireProtocol, Server};

@@ -9,8 +9,8 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use framewire_core::{CodecKind, Ladder, Packet, PixelFormat, Rendition, Request};
-use framewire_net::{Client, ClientConfig, Fanout, Received, Server, ServerConfig, ServerEvent};
+use framewire_core::{CodecKind, Ladder, Packet, PixelFormat, Received, Rendition, Request};
+use framewire_net::{Client, ClientConfig, Fanout, Server, ServerConfig, ServerEvent};
 use framewire_wire::{HANDSHAKE_LEN, Hello};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -60,9 +60,10 @@ fn counting_viewer(addr: SocketAddr) -> thread::JoinHandle<u64> {
         let mut client =
             Client::connect(addr, Request::default(), ClientConfig::default()).expect("connect");
         let mut frames = 0;
+        let mut packet = Packet::default();
         loop {
-            match client.recv() {
-                Ok(Received::Frame(..)) => frames += 1,
+            match client.recv(&mut packet) {
+                Ok(Received::Packet { .. }) => frames += 1,
                 Ok(Received::End { reason: None }) => return frames,
                 other => panic!("viewer got {other:?}"),
             }

@@ -10,11 +10,11 @@ use std::thread;
 use std::time::Duration;
 
 use framewire_core::{
-    CodecKind, Ladder, MakeRendition, Packet, PixelFormat, Placement, Rendition, Request,
+    CodecKind, Ladder, MakeRendition, Packet, PixelFormat, Placement, Received, Rendition, Request,
 };
 use framewire_net::{
-    Client, ClientConfig, Fanout, FramewireProtocol, Incoming, NetError, Protocol, Received,
-    Server, ServerConfig, ServerEvent,
+    Client, ClientConfig, Fanout, FramewireProtocol, NetError, Protocol, Server, ServerConfig,
+    ServerEvent,
 };
 use framewire_wire::{FrameHeader, Handshake, Hello, Switch};
 
@@ -102,13 +102,14 @@ fn frames_arrive_complete_and_in_order() {
         ServerEvent::Joined { viewers: 1, .. }
     ));
     let mut last = None;
+    let mut p = Packet::default();
     for _ in 0..200 {
-        match client.recv().expect("a frame") {
-            Received::Frame(h, p) => {
-                assert!(last.is_none_or(|l| h.seq > l), "{:?} after {last:?}", h.seq);
-                assert_eq!(h.capture_us, 1_000_000 + h.seq);
-                assert_eq!(p, payload(h.seq), "payload of frame {}", h.seq);
-                last = Some(h.seq);
+        match client.recv(&mut p).expect("a frame") {
+            Received::Packet { .. } => {
+                assert!(last.is_none_or(|l| p.seq > l), "{:?} after {last:?}", p.seq);
+                assert_eq!(p.capture_us, 1_000_000 + p.seq);
+                assert_eq!(p.payload, payload(p.seq), "payload of frame {}", p.seq);
+                last = Some(p.seq);
             }
             other => panic!("expected a frame, got {other:?}"),
         }
@@ -126,7 +127,7 @@ fn frames_arrive_complete_and_in_order() {
 }
 
 #[test]
-fn large_frames_arrive_whole_through_recv_into() {
+fn large_frames_arrive_whole_read_straight_into_the_packet() {
     let (server, _rx) = start(ServerConfig::default());
     let frame_payload = |seq: u64| -> Vec<u8> {
         (0..1_000_003u64)
@@ -153,16 +154,23 @@ fn large_frames_arrive_whole_through_recv_into() {
     };
     let mut client = connect(server.local_addr());
     // Small first: the buffer is handed out with other bytes in it, which must not show.
-    let mut buf = vec![0xEE; 10];
+    let mut p = Packet {
+        payload: vec![0xEE; 10],
+        ..Packet::default()
+    };
     let mut last = None;
     for _ in 0..20 {
-        match client.recv_into(&mut buf).expect("a frame") {
-            Incoming::Frame(h) => {
-                assert!(last.is_none_or(|l| h.seq > l), "{:?} after {last:?}", h.seq);
-                assert_eq!(h.capture_us, 1_000_000 + h.seq);
-                assert!(buf == frame_payload(h.seq), "payload of frame {}", h.seq);
-                assert_eq!(client.last_seq(), Some(h.seq));
-                last = Some(h.seq);
+        match client.recv(&mut p).expect("a frame") {
+            Received::Packet { .. } => {
+                assert!(last.is_none_or(|l| p.seq > l), "{:?} after {last:?}", p.seq);
+                assert_eq!(p.capture_us, 1_000_000 + p.seq);
+                assert!(
+                    p.payload == frame_payload(p.seq),
+                    "payload of frame {}",
+                    p.seq
+                );
+                assert_eq!(client.last_seq(), Some(p.seq));
+                last = Some(p.seq);
             }
             other => panic!("expected a frame, got {other:?}"),
         }
@@ -178,7 +186,10 @@ fn shutdown_tells_the_viewer_the_stream_ended() {
     let mut client = connect(server.local_addr());
     next_event(&rx, "join");
     server.shutdown();
-    assert_eq!(client.recv().unwrap(), Received::End { reason: None });
+    assert_eq!(
+        client.recv(&mut Packet::default()).unwrap(),
+        Received::End { reason: None }
+    );
 }
 
 #[test]
@@ -190,7 +201,10 @@ fn two_viewers_one_after_the_other_both_get_frames() {
         next_event(&rx, "join");
         for _ in 0..20 {
             assert!(
-                matches!(client.recv(), Ok(Received::Frame(..))),
+                matches!(
+                    client.recv(&mut Packet::default()),
+                    Ok(Received::Packet { .. })
+                ),
                 "viewer {round}"
             );
         }
@@ -227,7 +241,10 @@ fn garbage_from_a_non_viewer_is_rejected_and_serving_goes_on() {
 
     let publish = publisher(Arc::clone(&server), 1_000_000);
     let mut client = connect(server.local_addr());
-    assert!(matches!(client.recv(), Ok(Received::Frame(..))));
+    assert!(matches!(
+        client.recv(&mut Packet::default()),
+        Ok(Received::Packet { .. })
+    ));
     drop(client);
     server.shutdown();
     publish.join().unwrap();
@@ -508,7 +525,10 @@ fn viewer_dying_mid_frame_costs_the_others_nothing() {
         other => panic!("expected the dying viewer to leave, got {other:?}"),
     }
     for _ in 0..20 {
-        assert!(matches!(good.recv(), Ok(Received::Frame(..))));
+        assert!(matches!(
+            good.recv(&mut Packet::default()),
+            Ok(Received::Packet { .. })
+        ));
     }
     drop(good);
     server.shutdown();
@@ -555,19 +575,8 @@ fn bad_server(bytes: Vec<u8>) -> SocketAddr {
     addr
 }
 
-/// Connects to a fake server sending `bytes` and reads until an error with both
-/// [`Client::recv`] and [`Client::recv_into`]; returns the message, which must be the same.
+/// Connects to a fake server sending `bytes` and reads until an error; returns its message.
 fn viewer_error(bytes: Vec<u8>, max_payload: u32) -> String {
-    let msg = viewer_error_with(bytes.clone(), max_payload, false);
-    assert_eq!(
-        viewer_error_with(bytes, max_payload, true),
-        msg,
-        "recv_into against recv"
-    );
-    msg
-}
-
-fn viewer_error_with(bytes: Vec<u8>, max_payload: u32, into: bool) -> String {
     let addr = bad_server(bytes);
     let config = ClientConfig {
         max_payload,
@@ -575,23 +584,16 @@ fn viewer_error_with(bytes: Vec<u8>, max_payload: u32, into: bool) -> String {
     };
     let err = match Client::connect(addr, Request::default(), config) {
         Err(e) => e,
-        Ok(mut c) if into => {
-            let mut payload = Vec::new();
+        Ok(mut c) => {
+            let mut packet = Packet::default();
             loop {
-                match c.recv_into(&mut payload) {
-                    Ok(Incoming::Frame(..)) => continue,
+                match c.recv(&mut packet) {
+                    Ok(Received::Packet { .. }) => continue,
                     Ok(other) => panic!("expected an error, got {other:?}"),
                     Err(e) => break e,
                 }
             }
         }
-        Ok(mut c) => loop {
-            match c.recv() {
-                Ok(Received::Frame(..)) => continue,
-                Ok(other) => panic!("expected an error, got {other:?}"),
-                Err(e) => break e,
-            }
-        },
     };
     // One line, naming the server.
     let msg = format!("{:#}", anyhow_like(&err));
@@ -651,7 +653,7 @@ fn viewer_facing_a_bad_server_gets_one_line_naming_it() {
         "server SERVER: at byte 320 (after frame 1): stream ended inside a frame payload: got 70 of 100 bytes"
     );
 
-    // Large enough for recv_into to read it straight into the caller's buffer.
+    // Large enough to be read straight into the caller's packet.
     let mut large = frames(2, 1 << 20);
     large.truncate(large.len() - 1000);
     assert_eq!(
@@ -666,8 +668,8 @@ fn viewer_facing_a_bad_server_gets_one_line_naming_it() {
 }
 
 #[test]
-fn a_switch_reaches_recv_and_recv_into_alike_before_a_large_frame() {
-    // Off the ladder, raw 512x256: large enough for recv_into to read it straight in.
+fn a_switch_reaches_the_viewer_before_a_large_frame_read_straight_in() {
+    // Off the ladder, raw 512x256: large enough to be read straight into the packet.
     let big = Placement {
         id: 1,
         rendition: Rendition::new(CodecKind::Raw, 512, 256, PixelFormat::Rgb8, 0),
@@ -688,38 +690,23 @@ fn a_switch_reaches_recv_and_recv_into_alike_before_a_large_frame() {
     bytes.extend_from_slice(&end.to_bytes());
 
     let mut client = Client::connect(
-        bad_server(bytes.clone()),
-        Request::default(),
-        ClientConfig::default(),
-    )
-    .unwrap();
-    assert!(matches!(client.recv(), Ok(Received::Frame(h, _)) if h.seq == 0));
-    assert_eq!(client.recv().unwrap(), Received::Switched(big));
-    assert_eq!(client.placement(), big);
-    match client.recv().unwrap() {
-        Received::Frame(h, p) => assert_eq!((h.seq, p.len()), (1, len as usize)),
-        other => panic!("expected a frame, got {other:?}"),
-    }
-    assert_eq!(client.recv().unwrap(), Received::End { reason: None });
-
-    let mut client = Client::connect(
         bad_server(bytes),
         Request::default(),
         ClientConfig::default(),
     )
     .unwrap();
-    let mut payload = Vec::new();
-    assert!(matches!(client.recv_into(&mut payload), Ok(Incoming::Frame(h)) if h.seq == 0));
+    let mut p = Packet::default();
     assert_eq!(
-        client.recv_into(&mut payload).unwrap(),
-        Incoming::Switched(big)
+        client.recv(&mut p).unwrap(),
+        Received::Packet { bytes: 32 + 384 }
     );
-    assert!(matches!(client.recv_into(&mut payload), Ok(Incoming::Frame(h)) if h.seq == 1));
-    assert!(payload.iter().enumerate().all(|(i, &b)| b == i as u8));
-    assert_eq!(
-        client.recv_into(&mut payload).unwrap(),
-        Incoming::End { reason: None }
-    );
+    assert_eq!(p.seq, 0);
+    assert_eq!(client.recv(&mut p).unwrap(), Received::Switched(big));
+    assert_eq!(client.placement(), big);
+    assert!(matches!(client.recv(&mut p), Ok(Received::Packet { .. })));
+    assert_eq!((p.seq, p.payload.len(), p.rendition), (1, len as usize, 1));
+    assert!(p.payload.iter().enumerate().all(|(i, &b)| b == i as u8));
+    assert_eq!(client.recv(&mut p).unwrap(), Received::End { reason: None });
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -797,9 +784,10 @@ fn the_last_frame_published_before_shutdown_still_arrives() {
     }
     server.shutdown();
     let mut last = None;
+    let mut p = Packet::default();
     loop {
-        match client.recv().unwrap() {
-            Received::Frame(h, _) => last = Some(h.seq),
+        match client.recv(&mut p).unwrap() {
+            Received::Packet { .. } => last = Some(p.seq),
             Received::End { reason: None } => break,
             other => panic!("{other:?}"),
         }

@@ -574,7 +574,7 @@ mod tests {
     }
 
     /// [`read_all`], but every frame payload the reader is inside is taken with `take_payload`
-    /// and the bytes that follow are written into it directly, as `Client::recv_into` does.
+    /// and the bytes that follow are written into it directly, as `Client::recv` does.
     fn read_all_direct(bytes: &[u8], step: usize, max: u32) -> (Vec<Owned>, Option<WireError>) {
         let mut r = FrameReader::new(max);
         let mut out = Vec::new();

@@ -61,7 +61,7 @@ fn stream(lens: &[u32]) -> Vec<u8> {
 /// Feeds `bytes` in pieces of the given sizes (cycled), returning a summary of every event and
 /// whether an error ended it. With `direct`, every frame
 /// payload the reader is inside is taken out with `take_payload` and its rest written straight
-/// into it, piece by piece, as `Client::recv_into` does with a large payload.
+/// into it, piece by piece, as `Client::recv` does with a large payload.
 fn read(bytes: &[u8], pieces: &[usize], direct: bool) -> (Vec<(u64, usize, u8)>, bool) {
     let mut r = FrameReader::new(MAX);
     let mut events = Vec::new();

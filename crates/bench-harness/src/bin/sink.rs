@@ -14,7 +14,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use framewire_core::Request;
-use framewire_net::{Client, ClientConfig, Received};
+use framewire_core::{Packet, Received};
+use framewire_net::{Client, ClientConfig};
 
 /// Frames received before the clock starts.
 const WARM_UP: u64 = 10;
@@ -66,9 +67,11 @@ fn run(addr: SocketAddr, frames: u64, tls: Option<framewire_net::TlsClient>) -> 
     let mut received = 0u64;
     let mut bytes = 0u64;
     let mut start = Instant::now();
+    let mut packet = Packet::default();
     while received < frames {
-        match client.recv() {
-            Ok(Received::Frame(_, payload)) => {
+        match client.recv(&mut packet) {
+            Ok(Received::Packet { .. }) => {
+                let payload = &packet.payload;
                 received += 1;
                 if received == WARM_UP {
                     start = Instant::now();

@@ -26,9 +26,7 @@ use std::time::{Duration, Instant};
 use framewire_codec::JpegEncoder;
 use framewire_core::Packet;
 use framewire_core::{CodecKind, Frame, FrameEncoder, Ladder, PixelFormat, Rendition, Request};
-use framewire_net::{
-    Board, Client, ClientConfig, Fanout, HttpProtocol, Received, Server, ServerConfig,
-};
+use framewire_net::{Board, Client, ClientConfig, Fanout, HttpProtocol, Server, ServerConfig};
 use framewire_pattern::TestPattern;
 
 const FPS: f64 = 30.0;
@@ -248,7 +246,8 @@ fn spawn_viewer(server: &Fanout, mode: Mode) -> Viewer {
             else {
                 return;
             };
-            while let Ok(Received::Frame(..)) = client.recv() {
+            let mut packet = framewire_core::Packet::default();
+            while let Ok(framewire_core::Received::Packet { .. }) = client.recv(&mut packet) {
                 counter.fetch_add(1, Ordering::SeqCst);
             }
         })
