@@ -94,7 +94,7 @@ pub fn parse_host_port(s: &str) -> Result<HostPort, String> {
 
 /// `sha256:HEX`, as `serve --tls` prints it.
 pub fn parse_pin(s: &str) -> Result<String, String> {
-    framewire_net::tls::parse_fingerprint(s)
+    framewire_net::tls::parse_fingerprint(s).map_err(|e| e.to_string())
 }
 
 /// A host:port, resolved now so that a typo is reported before anything starts.

@@ -254,9 +254,9 @@ pub fn build_ladder(
 fn rendition_maker(
     options: EncodeOptions,
     source_format: PixelFormat,
-) -> impl Fn(CodecKind, u32, u32, u8) -> Result<Rendition, String> + Send + Sync + 'static {
+) -> impl Fn(CodecKind, u32, u32, u8) -> Result<Rendition, CodecError> + Send + Sync + 'static {
     move |codec, width, height, quality| {
-        let encoder = framewire_codec::encoder(codec, &options).map_err(|e| e.to_string())?;
+        let encoder = framewire_codec::encoder(codec, &options)?;
         let quality = if codec == CodecKind::Jpeg { quality } else { 0 };
         let format = encoder.output_format(source_format);
         Ok(Rendition::new(codec, width, height, format, quality))

@@ -143,7 +143,7 @@ impl Resizer {
             context: context(),
             source: reason.into(),
         };
-        src.validate().map_err(fail)?;
+        src.validate().map_err(|e| fail(e.to_string()))?;
         if src.width == 0 || src.height == 0 || out_w == 0 || out_h == 0 {
             return Err(fail("expected non-empty source and output sizes".into()));
         }

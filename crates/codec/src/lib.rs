@@ -132,9 +132,10 @@ pub(crate) fn check_quality(codec: CodecKind, quality: u8) -> Result<(), CodecEr
 
 /// Checks that `frame` is consistent and within [`MAX_FRAME_BYTES`]; returns its packed size in bytes.
 pub(crate) fn check_frame(codec: CodecKind, frame: &Frame) -> Result<usize, CodecError> {
-    frame
-        .validate()
-        .map_err(|reason| CodecError::Unsupported { codec, reason })?;
+    frame.validate().map_err(|reason| CodecError::Unsupported {
+        codec,
+        reason: reason.to_string(),
+    })?;
     let packed = frame.row_bytes() as u64 * u64::from(frame.height);
     if packed > MAX_FRAME_BYTES {
         return Err(CodecError::Unsupported {

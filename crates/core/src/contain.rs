@@ -10,18 +10,25 @@ thread_local! {
     static CONTAINING: Cell<u32> = const { Cell::new(0) };
 }
 
+/// A panic [`contain_panic`] caught: its message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Panicked(pub String);
+
 /// Runs `f`; a panic inside it comes back as `Err` with the panic's message. Use it only around
 /// code whose state is thrown away with the closure, so nothing is left inconsistent.
-pub fn contain_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+pub fn contain_panic<T>(f: impl FnOnce() -> T) -> Result<T, Panicked> {
     CONTAINING.with(|c| c.set(c.get() + 1));
     let result = panic::catch_unwind(AssertUnwindSafe(f));
     CONTAINING.with(|c| c.set(c.get() - 1));
     result.map_err(|payload| {
-        payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "no message".to_string())
+        Panicked(
+            payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".to_string()),
+        )
     })
 }
 
@@ -40,7 +47,7 @@ mod tests {
         let seen_inside = contain_panic(panic_is_contained);
         assert_eq!(seen_inside, Ok(true));
         let err = contain_panic(|| -> u8 { panic!("bad {}", 7) }).unwrap_err();
-        assert_eq!(err, "bad 7");
+        assert_eq!(err.to_string(), "bad 7");
         assert!(!panic_is_contained());
     }
 }

@@ -6,6 +6,36 @@ use crate::{CodecKind, PixelFormat};
 /// Any backend error, boxed.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// What is wrong with a frame's fields or its pixel buffer ([`Frame::validate`]).
+///
+/// [`Frame::validate`]: crate::Frame::validate
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// Rows overlap.
+    #[error("stride {stride} is shorter than a row of {row} bytes")]
+    Stride {
+        /// Bytes from one row to the next.
+        stride: usize,
+        /// Bytes of one row's pixels.
+        row: usize,
+    },
+    /// The buffer is shorter than the rows.
+    #[error("{width}x{height} {format} frame needs {need} bytes, has {has}")]
+    Pixels {
+        /// The frame's width.
+        width: u32,
+        /// Its height.
+        height: u32,
+        /// Its pixel format.
+        format: PixelFormat,
+        /// Bytes its rows take.
+        need: usize,
+        /// Bytes its buffer has.
+        has: usize,
+    },
+}
+
 /// A source could not produce a frame.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -11,7 +11,7 @@ use std::fmt;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::{CodecKind, PixelFormat, StreamInfo};
+use crate::{CodecError, CodecKind, PixelFormat, StreamInfo};
 
 /// Renditions a ladder holds at most, rungs and asked-for ones together; a request for one
 /// more is refused, so subscribers cannot make the sender encode without bound.
@@ -105,7 +105,59 @@ impl fmt::Display for Placement {
 }
 
 /// Makes the rendition a subscriber asked for by codec and size, or says why it cannot be made.
-pub type MakeRendition = dyn Fn(CodecKind, u32, u32) -> Result<Rendition, String> + Send + Sync;
+pub type MakeRendition = dyn Fn(CodecKind, u32, u32) -> Result<Rendition, CodecError> + Send + Sync;
+
+/// Why a ladder cannot be made, or cannot serve what a subscriber asked for.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LadderError {
+    /// Too few or too many rungs.
+    #[error("a ladder has 1 to {MAX_RENDITIONS} rungs, not {0}")]
+    Rungs(usize),
+    /// A pinned rung the ladder does not have.
+    #[error("asked for rung {asked}, but the ladder has rungs 0 to {last}")]
+    NoSuchRung {
+        /// The rung asked for.
+        asked: u8,
+        /// The ladder's last rung.
+        last: usize,
+    },
+    /// Wider than the top rung: a subscriber cannot make the sender encode without bound.
+    #[error("asked for width {asked}, but the stream is at most {max} wide")]
+    TooWide {
+        /// The width asked for.
+        asked: u32,
+        /// The top rung's width.
+        max: u32,
+    },
+    /// Another rendition, from a ladder that makes none (a camera's JPEG passed through).
+    #[error("asked for {codec} {width}x{height}, but this stream is only {only}")]
+    OnlyOne {
+        /// What was asked for.
+        codec: CodecKind,
+        /// Its width.
+        width: u32,
+        /// Its height, from the stream's aspect ratio.
+        height: u32,
+        /// The one rendition there is.
+        only: Rendition,
+    },
+    /// Another rendition while as many as a ladder holds are being made.
+    #[error(
+        "asked for {codec} {width}x{height}, but {MAX_RENDITIONS} renditions are already being made"
+    )]
+    Full {
+        /// What was asked for.
+        codec: CodecKind,
+        /// Its width.
+        width: u32,
+        /// Its height.
+        height: u32,
+    },
+    /// The rendition asked for cannot be made (this build has no encoder for it).
+    #[error(transparent)]
+    Make(#[from] CodecError),
+}
 
 struct Entry {
     rendition: Rendition,
@@ -142,12 +194,9 @@ impl Ladder {
         rungs: Vec<Rendition>,
         adapt: bool,
         make: Option<Box<MakeRendition>>,
-    ) -> Result<Ladder, String> {
+    ) -> Result<Ladder, LadderError> {
         if rungs.is_empty() || rungs.len() > MAX_RENDITIONS {
-            return Err(format!(
-                "a ladder has 1 to {MAX_RENDITIONS} rungs, not {}",
-                rungs.len()
-            ));
+            return Err(LadderError::Rungs(rungs.len()));
         }
         let entries = rungs
             .into_iter()
@@ -200,21 +249,21 @@ impl Ladder {
     /// the codec and size it asked for (made now if no rendition is that), or the top rung.
     /// It is counted as on it; call [`Ladder::leave`] when it goes. An error says why the
     /// request cannot be served.
-    pub fn join(&self, request: &Request) -> Result<Placement, String> {
+    pub fn join(&self, request: &Request) -> Result<Placement, LadderError> {
         let id = self.resolve(request)?;
         self.lock()[id].subscribers += 1;
         Ok(self.placement(id))
     }
 
-    fn resolve(&self, request: &Request) -> Result<usize, String> {
+    fn resolve(&self, request: &Request) -> Result<usize, LadderError> {
         if let Some(rung) = request.rung {
             return if usize::from(rung) < self.rungs {
                 Ok(usize::from(rung))
             } else {
-                Err(format!(
-                    "asked for rung {rung}, but the ladder has rungs 0 to {}",
-                    self.rungs - 1
-                ))
+                Err(LadderError::NoSuchRung {
+                    asked: rung,
+                    last: self.rungs - 1,
+                })
             };
         }
         if request.codec.is_none() && request.width.is_none() {
@@ -226,10 +275,10 @@ impl Ladder {
         let width = request.width.unwrap_or(top.width);
         // Never larger than the top rung: a viewer cannot make the sender encode without bound.
         if width > top.width {
-            return Err(format!(
-                "asked for width {width}, but the stream is at most {} wide",
-                top.width
-            ));
+            return Err(LadderError::TooWide {
+                asked: width,
+                max: top.width,
+            });
         }
         let height = (u64::from(width) * u64::from(top.height) / u64::from(top.width)).max(1);
         let height = u32::try_from(height).unwrap_or(u32::MAX);
@@ -242,16 +291,19 @@ impl Ladder {
             return Ok(id);
         }
         let Some(make) = &self.make else {
-            return Err(format!(
-                "asked for {codec} {width}x{height}, but this stream is only {}",
-                entries[0].rendition
-            ));
+            return Err(LadderError::OnlyOne {
+                codec,
+                width,
+                height,
+                only: entries[0].rendition,
+            });
         };
         if entries.len() >= MAX_RENDITIONS {
-            return Err(format!(
-                "asked for {codec} {width}x{height}, but {MAX_RENDITIONS} renditions are already \
-                 being made"
-            ));
+            return Err(LadderError::Full {
+                codec,
+                width,
+                height,
+            });
         }
         let rendition = make(codec, width, height)?;
         // A rendition nobody is on any more is reused rather than kept beside the new one.
@@ -393,7 +445,8 @@ mod tests {
                 rung: Some(3),
                 ..Request::default()
             })
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("rungs 0 to 2"), "{err}");
         let small = Request {
             width: Some(320),
@@ -424,17 +477,19 @@ mod tests {
                 width: Some(99),
                 ..Request::default()
             })
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("8 renditions"), "{err}");
         let err = l
             .join(&Request {
                 width: Some(641),
                 ..Request::default()
             })
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("at most 640 wide"), "{err}");
         let fixed = ladder(false);
-        let err = fixed.join(&small_other()).unwrap_err();
+        let err = fixed.join(&small_other()).unwrap_err().to_string();
         assert!(err.contains("only 640x480@80"), "{err}");
     }
 

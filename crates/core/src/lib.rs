@@ -20,11 +20,12 @@ mod ladder;
 mod latest;
 mod transport;
 
-pub use contain::{contain_panic, panic_is_contained};
-pub use error::{BoxError, CaptureError, CodecError, SinkError};
+pub use contain::{Panicked, contain_panic, panic_is_contained};
+pub use error::{BoxError, CaptureError, CodecError, FrameError, SinkError};
 pub use feed::{Feed, Pulled, Scaler, SourceEvent};
 pub use ladder::{
-    Ladder, MAX_RENDITIONS, MakeRendition, Placement, Rendition, Request, SIZE_PROBE_EVERY,
+    Ladder, LadderError, MAX_RENDITIONS, MakeRendition, Placement, Rendition, Request,
+    SIZE_PROBE_EVERY,
 };
 pub use latest::{Latest, Waited};
 pub use transport::{
@@ -241,23 +242,22 @@ impl Frame {
     }
 
     /// Checks that the fields agree with each other and with the pixel buffer.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), FrameError> {
         if self.stride < self.row_bytes() {
-            return Err(format!(
-                "stride {} is shorter than a row of {} bytes",
-                self.stride,
-                self.row_bytes()
-            ));
+            return Err(FrameError::Stride {
+                stride: self.stride,
+                row: self.row_bytes(),
+            });
         }
         let need = self.stride * self.height as usize;
         if self.pixels.len() < need {
-            return Err(format!(
-                "{}x{} {} frame needs {need} bytes, has {}",
-                self.width,
-                self.height,
-                self.format,
-                self.pixels.len()
-            ));
+            return Err(FrameError::Pixels {
+                width: self.width,
+                height: self.height,
+                format: self.format,
+                need,
+                has: self.pixels.len(),
+            });
         }
         Ok(())
     }
@@ -509,12 +509,12 @@ mod tests {
         let mut f = Frame::new(4, 4, PixelFormat::Rgb8);
         f.pixels.truncate(10);
         assert_eq!(
-            f.validate().unwrap_err(),
+            f.validate().unwrap_err().to_string(),
             "4x4 rgb8 frame needs 48 bytes, has 10"
         );
         f.stride = 2;
         assert_eq!(
-            f.validate().unwrap_err(),
+            f.validate().unwrap_err().to_string(),
             "stride 2 is shorter than a row of 12 bytes"
         );
     }

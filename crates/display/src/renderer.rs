@@ -225,7 +225,7 @@ impl Renderer {
             seq: frame.seq,
             reason,
         };
-        frame.validate().map_err(bad)?;
+        frame.validate().map_err(|e| bad(e.to_string()))?;
         if frame.width == 0 || frame.height == 0 {
             return Err(bad(format!(
                 "{}x{} has no pixels, expected at least 1x1",

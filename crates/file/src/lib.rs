@@ -39,6 +39,29 @@ pub enum FileError {
     },
 }
 
+/// A file that could not be created, or whose header could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {doing} {}: {io}", path.display())]
+pub struct CreateError {
+    /// What was being done: `create recording`, `create`.
+    pub doing: &'static str,
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// The system's error.
+    pub io: std::io::Error,
+}
+
+impl CreateError {
+    /// `doing` to `path` failed with `io`.
+    pub fn new(doing: &'static str, path: &std::path::Path, io: std::io::Error) -> CreateError {
+        CreateError {
+            doing,
+            path: path.to_path_buf(),
+            io,
+        }
+    }
+}
+
 impl FileError {
     /// Wrong bytes at `at`.
     pub fn bad(at: u64, what: impl Into<String>) -> FileError {

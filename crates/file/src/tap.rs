@@ -19,6 +19,7 @@ use framewire_core::{
     SinkError, StreamInfo, Subscription, TransportError,
 };
 
+use crate::CreateError;
 use crate::recording::{StreamRecord, Writer};
 use crate::y4m;
 
@@ -36,11 +37,10 @@ pub struct RecordFile {
 
 impl RecordFile {
     /// Creates the file and writes the recording's header.
-    pub fn create(path: &Path, on_error: OnError) -> Result<RecordFile, String> {
-        let file = File::create(path)
-            .map_err(|e| format!("cannot create recording {}: {e}", path.display()))?;
+    pub fn create(path: &Path, on_error: OnError) -> Result<RecordFile, CreateError> {
+        let file = File::create(path).map_err(|e| CreateError::new("create recording", path, e))?;
         let writer = Writer::new(BufWriter::with_capacity(1 << 16, file))
-            .map_err(|e| format!("cannot write recording {}: {e}", path.display()))?;
+            .map_err(|e| CreateError::new("write recording", path, std::io::Error::other(e)))?;
         Ok(RecordFile {
             path: path.to_path_buf(),
             writer: Some(writer),
@@ -179,9 +179,8 @@ pub struct MjpegFile {
 
 impl MjpegFile {
     /// Creates the file.
-    pub fn create(path: &Path, on_error: OnError) -> Result<MjpegFile, String> {
-        let file =
-            File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    pub fn create(path: &Path, on_error: OnError) -> Result<MjpegFile, CreateError> {
+        let file = File::create(path).map_err(|e| CreateError::new("create", path, e))?;
         Ok(MjpegFile {
             path: path.to_path_buf(),
             w: Some(BufWriter::with_capacity(1 << 16, file)),
@@ -336,9 +335,8 @@ pub struct Y4mSink {
 impl Y4mSink {
     /// Creates `path` now, so a bad path fails before connecting. The header's frame rate is
     /// what `rate` holds at the first frame (a [`Tap`]'s: the sender's), 30 when it is 0.
-    pub fn create(path: &Path, rate: Arc<AtomicU64>) -> Result<Y4mSink, String> {
-        let file =
-            File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    pub fn create(path: &Path, rate: Arc<AtomicU64>) -> Result<Y4mSink, CreateError> {
+        let file = File::create(path).map_err(|e| CreateError::new("create", path, e))?;
         Ok(Y4mSink {
             path: path.to_path_buf(),
             rate,

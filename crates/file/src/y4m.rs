@@ -57,11 +57,11 @@ impl Header {
     }
 
     /// Parses a header line (without its newline).
-    pub fn parse(line: &[u8]) -> Result<Header, String> {
-        let line = std::str::from_utf8(line).map_err(|_| "header is not ASCII".to_string())?;
+    pub fn parse(line: &[u8]) -> Result<Header, HeaderError> {
+        let line = std::str::from_utf8(line).map_err(|_| HeaderError::NotAscii)?;
         let mut tokens = line.split(' ');
         if tokens.next() != Some("YUV4MPEG2") {
-            return Err("not a Y4M file (wrong magic, expected YUV4MPEG2)".into());
+            return Err(HeaderError::Magic);
         }
         let (mut width, mut height, mut fps, mut chroma) = (None, None, None, Chroma::C420);
         for token in tokens.filter(|t| !t.is_empty()) {
@@ -75,19 +75,15 @@ impl Header {
                         "420" | "420jpeg" | "420paldv" | "420mpeg2" => Chroma::C420,
                         "422" => Chroma::C422,
                         "444" => Chroma::C444,
-                        other => {
-                            return Err(format!(
-                                "colour space C{other} is not read; framewire reads 8-bit 420, 422 and 444"
-                            ));
-                        }
+                        other => return Err(HeaderError::Colour(other.to_string())),
                     }
                 }
                 // Interlacing, aspect ratio and extensions do not change the bytes.
                 _ => {}
             }
         }
-        let width = width.ok_or("header has no width (W)")?;
-        let height = height.ok_or("header has no height (H)")?;
+        let width = width.ok_or(HeaderError::No("width (W)"))?;
+        let height = height.ok_or(HeaderError::No("height (H)"))?;
         Ok(Header {
             width,
             height,
@@ -97,15 +93,52 @@ impl Header {
     }
 }
 
-fn side(value: &str, what: &str) -> Result<u32, String> {
+/// What is wrong with a Y4M header line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HeaderError {
+    /// Bytes that are not text.
+    #[error("header is not ASCII")]
+    NotAscii,
+    /// Another format.
+    #[error("not a Y4M file (wrong magic, expected YUV4MPEG2)")]
+    Magic,
+    /// A colour space framewire does not read.
+    #[error("colour space C{0} is not read; framewire reads 8-bit 420, 422 and 444")]
+    Colour(String),
+    /// A field every header has.
+    #[error("header has no {0}")]
+    No(&'static str),
+    /// A width or height out of range.
+    #[error("{what} {value:?} is not 1 to {MAX_SIDE}")]
+    Side {
+        /// `width` or `height`.
+        what: &'static str,
+        /// As written.
+        value: String,
+    },
+    /// A frame rate that is not `N:D`, or above 1000 fps.
+    #[error("frame rate F{value} is not N:D of at most 1000 fps")]
+    Rate {
+        /// As written.
+        value: String,
+    },
+}
+
+fn side(value: &str, what: &'static str) -> Result<u32, HeaderError> {
     match value.parse::<u32>() {
         Ok(n) if (1..=MAX_SIDE).contains(&n) => Ok(n),
-        _ => Err(format!("{what} {value:?} is not 1 to {MAX_SIDE}")),
+        _ => Err(HeaderError::Side {
+            what,
+            value: value.to_string(),
+        }),
     }
 }
 
-fn rate(value: &str) -> Result<Option<f64>, String> {
-    let bad = || format!("frame rate F{value} is not N:D");
+fn rate(value: &str) -> Result<Option<f64>, HeaderError> {
+    let bad = || HeaderError::Rate {
+        value: value.to_string(),
+    };
     let (n, d) = value.split_once(':').ok_or_else(bad)?;
     let (n, d) = (
         n.parse::<u32>().map_err(|_| bad())?,
@@ -116,7 +149,7 @@ fn rate(value: &str) -> Result<Option<f64>, String> {
     }
     let fps = f64::from(n) / f64::from(d);
     if fps > 1000.0 {
-        return Err(format!("frame rate F{value} is above 1000 fps"));
+        return Err(bad());
     }
     Ok(Some(fps))
 }
@@ -137,7 +170,7 @@ impl<R: Read> Reader<R> {
         let Some(len) = read_line(&mut r, &mut line, 0)? else {
             return Err(FileError::bad(0, "empty file; expected a Y4M header"));
         };
-        let header = Header::parse(&line).map_err(|what| FileError::bad(0, what))?;
+        let header = Header::parse(&line).map_err(|what| FileError::bad(0, what.to_string()))?;
         Ok(Reader {
             r,
             header,

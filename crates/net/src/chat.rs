@@ -31,7 +31,7 @@ use crate::call::{CallHalf, Cut, Desk, Line, Offer};
 use crate::client::{Client, ClientConfig, NetError};
 use crate::conn::Conn;
 use crate::conn::is_timeout;
-use crate::fanout::{Fanout, Opening, Protocol, ServerConfig, ServerEvent, read_full};
+use crate::fanout::{Fanout, Opening, Protocol, Refused, ServerConfig, ServerEvent, read_full};
 use crate::framewire::{FramewireProtocol, write_end};
 use framewire_wire::framer::FramewireFramer;
 use framewire_wire::message::{
@@ -73,7 +73,7 @@ impl Protocol for ChatProtocol {
 
     /// Reads a caller's hello and answers it with this side's, or refuses: a one-way viewer,
     /// another wire version, a second caller while in a call.
-    fn read_request(&self, stream: &mut Conn, timeout: Duration) -> Result<Opening, String> {
+    fn read_request(&self, stream: &mut Conn, timeout: Duration) -> Result<Opening, Refused> {
         let Some(desk) = &self.desk else {
             return Err("this side dials; it takes no calls".into());
         };
@@ -110,7 +110,7 @@ impl Protocol for ChatProtocol {
             Ok(g) => g,
             Err(reason) => {
                 let _ = write_end(stream, Some(&reason));
-                return Err(reason);
+                return Err(reason.into());
             }
         };
         let answer = Hello {
@@ -135,7 +135,7 @@ impl Protocol for ChatProtocol {
             }
             Err(e) => {
                 Line::end(&**desk, generation);
-                Err(format!("answering the caller's hello: {e}"))
+                Err(format!("answering the caller's hello: {e}").into())
             }
         }
     }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use framewire_core::Ladder;
 
 use crate::conn::{Conn, TLS_HANDSHAKE_BYTE, is_timeout};
-use crate::fanout::{Fanout, Opening, Protocol, ServerConfig, ServerEvent, read_full};
+use crate::fanout::{Fanout, Opening, Protocol, Refused, ServerConfig, ServerEvent, read_full};
 use framewire_wire::framer::{Framer, FramewireFramer, end_message};
 use framewire_wire::message::{
     FrameHeader, HEADER_LEN, HELLO_HEAD_LEN, HELLO_LEN, Handshake, Hello, MessageKind, PROOF_LEN,
@@ -52,7 +52,7 @@ impl Protocol for FramewireProtocol {
 
     /// Reads the viewer's hello (magic and version first, then its request) and refuses a side of a
     /// two-way call: this is a one-way stream.
-    fn read_request(&self, stream: &mut Conn, timeout: Duration) -> Result<Opening, String> {
+    fn read_request(&self, stream: &mut Conn, timeout: Duration) -> Result<Opening, Refused> {
         let deadline = Instant::now() + timeout;
         let hello = self.read_hello(stream, deadline, timeout)?;
         if hello.call.is_some() {

@@ -34,7 +34,7 @@ pub use board::{Board, ProtocolFigures, ViewerFigures};
 pub use chat::{CallConfig, ChatDialer, ChatListener};
 pub use client::{Client, ClientConfig, NetError, TcpConnector};
 pub use conn::Conn;
-pub use fanout::{Fanout, Opening, Protocol, SHUTDOWN_GRACE, ServerConfig, ServerEvent};
+pub use fanout::{Fanout, Opening, Protocol, Refused, SHUTDOWN_GRACE, ServerConfig, ServerEvent};
 pub use framewire::{FramewireProtocol, Server};
 pub use http::HttpProtocol;
 pub use tls::{TlsClient, TlsServer, Trust};

@@ -38,14 +38,64 @@ pub const KEPT_KEY: &str = "tls-key.pem";
 /// The known-hosts file's name, in [`config_dir`].
 pub const KNOWN_HOSTS: &str = "known_hosts";
 
+/// Why a TLS identity, a fingerprint or a known-hosts check could not be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// There is no config folder to keep the certificate or the known hosts in.
+    #[error("neither XDG_CONFIG_HOME nor HOME is set: no config folder")]
+    NoConfigDir,
+    /// A fingerprint as the user typed it, which is not one.
+    #[error("expected sha256: and 64 hex digits (what serve --tls prints), got {0:?}")]
+    Fingerprint(String),
+    /// A file that cannot be read, created or written, or is not what it should be.
+    #[error("{}: {what}", path.display())]
+    File {
+        /// The file (or folder).
+        path: PathBuf,
+        /// What is wrong with it.
+        what: String,
+    },
+    /// rustls or rcgen refused what it was given.
+    #[error("{0}")]
+    Setup(String),
+    /// A known host shows another certificate than the one recorded for it.
+    #[error(
+        "{host} shows a different TLS certificate: {fingerprint}, where {} line {line} records \
+         {recorded}; if the server's certificate changed on purpose, delete that line (or view \
+         with --tls-pin {fingerprint})",
+        file.display()
+    )]
+    Changed {
+        /// The host, as the user wrote it.
+        host: String,
+        /// What it shows now.
+        fingerprint: String,
+        /// The known-hosts file.
+        file: PathBuf,
+        /// The line that records it.
+        line: usize,
+        /// What that line records.
+        recorded: String,
+    },
+}
+
+/// A [`TlsError::File`].
+fn file_error(path: &Path, what: impl std::fmt::Display) -> TlsError {
+    TlsError::File {
+        path: path.to_path_buf(),
+        what: what.to_string(),
+    }
+}
+
 /// framewire's config folder: `$XDG_CONFIG_HOME/framewire`, else `~/.config/framewire`.
-pub fn config_dir() -> Result<PathBuf, String> {
+pub fn config_dir() -> Result<PathBuf, TlsError> {
     if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(dir).join("framewire"));
     }
     match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
         Some(home) => Ok(PathBuf::from(home).join(".config").join("framewire")),
-        None => Err("neither XDG_CONFIG_HOME nor HOME is set: no config folder".into()),
+        None => Err(TlsError::NoConfigDir),
     }
 }
 
@@ -61,12 +111,10 @@ pub fn fingerprint(der: &[u8]) -> String {
 }
 
 /// Reads a `sha256:HEX` fingerprint as a user typed it (any case); errors say what was expected.
-pub fn parse_fingerprint(s: &str) -> Result<String, String> {
+pub fn parse_fingerprint(s: &str) -> Result<String, TlsError> {
     let hex = s.strip_prefix("sha256:").unwrap_or(s).to_ascii_lowercase();
     if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!(
-            "expected sha256: and 64 hex digits (what serve --tls prints), got {s:?}"
-        ));
+        return Err(TlsError::Fingerprint(s.to_string()));
     }
     Ok(format!("sha256:{hex}"))
 }
@@ -97,11 +145,11 @@ pub struct TlsServer {
 impl TlsServer {
     /// The certificate chain in `cert` and the private key in `key` (PEM files). Errors name
     /// the file and what is wrong with it.
-    pub fn from_pem_files(cert: &Path, key: &Path) -> Result<TlsServer, String> {
+    pub fn from_pem_files(cert: &Path, key: &Path) -> Result<TlsServer, TlsError> {
         let chain = read_certs(cert)?;
         let key = PrivateKeyDer::from_pem_file(key).map_err(|e| match e {
             rustls::pki_types::pem::Error::NoItemsFound => {
-                format!("{}: no private key in it (expected PEM)", key.display())
+                file_error(key, "no private key in it (expected PEM)")
             }
             e => pem_error(key, e),
         })?;
@@ -110,7 +158,7 @@ impl TlsServer {
 
     /// The self-signed certificate kept in `dir` ([`KEPT_CERT`], [`KEPT_KEY`]), made by rcgen
     /// and written there (the key readable by its owner alone) when there is none yet.
-    pub fn kept_self_signed(dir: &Path) -> Result<TlsServer, String> {
+    pub fn kept_self_signed(dir: &Path) -> Result<TlsServer, TlsError> {
         let (cert, key) = (dir.join(KEPT_CERT), dir.join(KEPT_KEY));
         if !cert.exists() && !key.exists() {
             make_self_signed(dir, &cert, &key)?;
@@ -119,25 +167,27 @@ impl TlsServer {
     }
 
     /// A self-signed certificate made now and kept nowhere (tests, benches).
-    pub fn self_signed() -> Result<TlsServer, String> {
+    pub fn self_signed() -> Result<TlsServer, TlsError> {
         let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
-            .map_err(|e| format!("making a self-signed certificate: {e}"))?;
+            .map_err(|e| TlsError::Setup(format!("making a self-signed certificate: {e}")))?;
         let key = PrivateKeyDer::try_from(made.signing_key.serialize_der())
-            .map_err(|e| format!("the self-signed key: {e}"))?;
+            .map_err(|e| TlsError::Setup(format!("the self-signed key: {e}")))?;
         TlsServer::new(vec![made.cert.der().clone()], key)
     }
 
     fn new(
         chain: Vec<CertificateDer<'static>>,
         key: PrivateKeyDer<'static>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, TlsError> {
         let fingerprint = fingerprint(&chain[0]);
         let mut config = rustls::ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
-            .map_err(|e| format!("tls setup: {e}"))?
+            .map_err(|e| TlsError::Setup(format!("tls setup: {e}")))?
             .with_no_client_auth()
             .with_single_cert(chain, key)
-            .map_err(|e| format!("the certificate and key do not go together: {e}"))?;
+            .map_err(|e| {
+                TlsError::Setup(format!("the certificate and key do not go together: {e}"))
+            })?;
         // No tickets: after its handshake a connection writes only from its writer.
         config.send_tls13_tickets = 0;
         Ok(TlsServer {
@@ -154,7 +204,7 @@ impl TlsServer {
     /// Takes a connection on a TLS port: peeks its first byte, then runs the handshake before
     /// `deadline`. A plaintext peer gets `plaintext`: what its protocol says and what the log
     /// says it was told. Errors are one line for the server's log.
-    pub fn accept(
+    pub(crate) fn accept(
         &self,
         tcp: TcpStream,
         deadline: Instant,
@@ -250,46 +300,43 @@ pub(crate) fn answer_plaintext(tcp: &TcpStream, answer: &[u8]) {
     let _ = (&*tcp).read(&mut sink);
 }
 
-fn make_self_signed(dir: &Path, cert: &Path, key: &Path) -> Result<(), String> {
+fn make_self_signed(dir: &Path, cert: &Path, key: &Path) -> Result<(), TlsError> {
     let names = vec!["localhost".to_string(), "framewire".to_string()];
     let made = rcgen::generate_simple_self_signed(names)
-        .map_err(|e| format!("making a self-signed certificate: {e}"))?;
-    fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create it: {e}", dir.display()))?;
+        .map_err(|e| TlsError::Setup(format!("making a self-signed certificate: {e}")))?;
+    fs::create_dir_all(dir).map_err(|e| file_error(dir, format!("cannot create it: {e}")))?;
     write_new(key, made.signing_key.serialize_pem().as_bytes(), 0o600)?;
     write_new(cert, made.cert.pem().as_bytes(), 0o644)
 }
 
 /// Writes a file that must not exist yet, with `mode`.
-fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TlsError> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(mode)
         .open(path)
-        .map_err(|e| format!("{}: cannot create it: {e}", path.display()))?;
+        .map_err(|e| file_error(path, format!("cannot create it: {e}")))?;
     f.write_all(bytes)
-        .map_err(|e| format!("{}: cannot write it: {e}", path.display()))
+        .map_err(|e| file_error(path, format!("cannot write it: {e}")))
 }
 
-fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let chain = CertificateDer::pem_file_iter(path)
         .map_err(|e| pem_error(path, e))?
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| pem_error(path, e))?;
     if chain.is_empty() {
-        return Err(format!(
-            "{}: no certificate in it (expected PEM)",
-            path.display()
-        ));
+        return Err(file_error(path, "no certificate in it (expected PEM)"));
     }
     Ok(chain)
 }
 
-fn pem_error(path: &Path, e: rustls::pki_types::pem::Error) -> String {
+fn pem_error(path: &Path, e: rustls::pki_types::pem::Error) -> TlsError {
     match e {
-        rustls::pki_types::pem::Error::Io(e) => format!("{}: {e}", path.display()),
-        e => format!("{}: not a PEM file: {e}", path.display()),
+        rustls::pki_types::pem::Error::Io(e) => file_error(path, e),
+        e => file_error(path, format!("not a PEM file: {e}")),
     }
 }
 
@@ -413,7 +460,7 @@ impl TlsClient {
             }
         }
         if let (Trust::KnownHosts(file), Some(got)) = (&self.trust, seen_now()) {
-            known_host(file, &self.host, &got).map_err(refuse)?;
+            known_host(file, &self.host, &got).map_err(|e| refuse(e.to_string()))?;
         }
         Ok(Conn::tls(tcp, conn))
     }
@@ -430,11 +477,11 @@ impl TlsClient {
 
 /// Checks `fingerprint` for `host` against the known-hosts `file`: the recorded one must match;
 /// a host not in it is added. Errors are one line saying what changed and how to accept it.
-pub fn known_host(file: &Path, host: &str, fingerprint: &str) -> Result<(), String> {
+pub fn known_host(file: &Path, host: &str, fingerprint: &str) -> Result<(), TlsError> {
     let text = match fs::read_to_string(file) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(format!("{}: {e}", file.display())),
+        Err(e) => return Err(file_error(file, e)),
     };
     for (i, line) in text.lines().enumerate() {
         let mut words = line.split_whitespace();
@@ -447,29 +494,29 @@ pub fn known_host(file: &Path, host: &str, fingerprint: &str) -> Result<(), Stri
         if fp == fingerprint {
             return Ok(());
         }
-        return Err(format!(
-            "{host} shows a different TLS certificate: {fingerprint}, where {} line {} records \
-             {fp}; if the server's certificate changed on purpose, delete that line (or view with \
-             --tls-pin {fingerprint})",
-            file.display(),
-            i + 1
-        ));
+        return Err(TlsError::Changed {
+            host: host.to_string(),
+            fingerprint: fingerprint.to_string(),
+            file: file.to_path_buf(),
+            line: i + 1,
+            recorded: fp.to_string(),
+        });
     }
     if let Some(dir) = file.parent() {
-        fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create it: {e}", dir.display()))?;
+        fs::create_dir_all(dir).map_err(|e| file_error(dir, format!("cannot create it: {e}")))?;
     }
     let mut f = fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(file)
-        .map_err(|e| format!("{}: {e}", file.display()))?;
+        .map_err(|e| file_error(file, e))?;
     let sep = if text.is_empty() || text.ends_with('\n') {
         ""
     } else {
         "\n"
     };
     f.write_all(format!("{sep}{host} {fingerprint}\n").as_bytes())
-        .map_err(|e| format!("{}: {e}", file.display()))?;
+        .map_err(|e| file_error(file, e))?;
     tracing::info!("recorded {host} {fingerprint} in {}", file.display());
     Ok(())
 }
@@ -551,7 +598,7 @@ mod tests {
         known_host(&file, "h:1", &a).unwrap();
         known_host(&file, "h:1", &a).unwrap();
         known_host(&file, "h:2", &b).unwrap();
-        let err = known_host(&file, "h:1", &b).unwrap_err();
+        let err = known_host(&file, "h:1", &b).unwrap_err().to_string();
         assert!(
             err.contains("line 1") && err.contains(&a) && err.contains(&b),
             "{err}"

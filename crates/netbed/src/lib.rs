@@ -89,10 +89,15 @@ pub use testbed::{Endpoint, Side, Testbed};
 /// Whether this machine can make a testbed; `Err` says why not (not root, a missing tool or
 /// `/dev/net/tun`, or the kernel refusing a step). The first call builds and drops a small
 /// testbed to be sure; the answer is kept for the process.
-pub fn available() -> Result<(), String> {
-    static PROBE: OnceLock<Result<(), String>> = OnceLock::new();
-    PROBE.get_or_init(probe).clone()
+pub fn available() -> Result<(), Unavailable> {
+    static PROBE: OnceLock<Result<(), Unavailable>> = OnceLock::new();
+    PROBE.get_or_init(|| probe().map_err(Unavailable)).clone()
 }
+
+/// Why this machine cannot make a testbed: one line, with the way out where there is one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unavailable(pub String);
 
 /// Whether tests must find a testbed instead of skipping: `FRAMEWIRE_REQUIRE_ALL` is set to
 /// something other than empty or `0` (CI sets it to 1).

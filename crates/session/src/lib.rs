@@ -90,7 +90,7 @@ mod test_lanes {
                 codec: CodecKind::Raw,
                 reason,
             };
-            frame.validate().map_err(refuse)?;
+            frame.validate().map_err(|e| refuse(e.to_string()))?;
             let StreamInfo { width, height, .. } = self.made_for.stream;
             if (frame.width, frame.height) != (width, height) {
                 return Err(refuse(format!(

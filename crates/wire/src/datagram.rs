@@ -324,6 +324,16 @@ pub struct Outgoing<'a> {
     pub payload: &'a [u8],
 }
 
+/// A frame too large to cut into datagrams of its size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a frame of {len} bytes needs more than {MAX_FRAGMENTS} datagrams of {mtu} bytes")]
+pub struct TooLarge {
+    /// The frame's bytes, with its prefix.
+    pub len: usize,
+    /// Frame bytes per datagram.
+    pub mtu: usize,
+}
+
 impl Outgoing<'_> {
     /// Writes each datagram of the frame into `buf` and hands it to `send`: the data pieces,
     /// each followed, at the end of its parity group, by the group's parity piece (with `fec`
@@ -335,14 +345,12 @@ impl Outgoing<'_> {
         buf: &mut Vec<u8>,
         parity: &mut Vec<u8>,
         mut send: impl FnMut(&[u8]) -> Result<(), E>,
-    ) -> Result<Result<(), E>, String> {
+    ) -> Result<Result<(), E>, TooLarge> {
         let len = self.prefix.len() + self.payload.len();
         let count = len.div_ceil(mtu);
         let groups = parity_pieces(u16::try_from(count).unwrap_or(u16::MAX), fec) as usize;
         if count + groups > usize::from(MAX_FRAGMENTS) || len > u32::MAX as usize {
-            return Err(format!(
-                "a frame of {len} bytes needs more than {MAX_FRAGMENTS} datagrams of {mtu} bytes"
-            ));
+            return Err(TooLarge { len, mtu });
         }
         let byte = |k: usize| {
             if k < self.prefix.len() {

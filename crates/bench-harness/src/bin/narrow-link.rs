@@ -155,7 +155,7 @@ fn main() -> ExitCode {
         return usage(&format!("{} is not a file", exe.display()));
     }
     if let Err(reason) = framewire_netbed::available() {
-        println!("{}", json!({ "unavailable": reason }));
+        println!("{}", json!({ "unavailable": reason.to_string() }));
         return ExitCode::SUCCESS;
     }
     let top_bytes = match top_frame_bytes(&exe) {

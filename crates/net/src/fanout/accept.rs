@@ -102,7 +102,7 @@ pub(super) fn serve_handshaken(
         Ok(Opening::Answered) => return,
         Err(e) => {
             let _ = stream.shutdown(Shutdown::Both);
-            return reject(e);
+            return reject(e.0);
         }
     };
     pending.done();
@@ -137,7 +137,8 @@ pub(super) fn serve_request(
     };
     let placement = match shared.roster.ladder.join(&request) {
         Ok(p) => p,
-        Err(reason) => {
+        Err(e) => {
+            let reason = e.to_string();
             say_end(&mut stream, Some(&reason));
             return reject(reason);
         }

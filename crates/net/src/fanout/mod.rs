@@ -51,7 +51,7 @@ use accept::{accept_loop, configure, serve_request};
 use delivery::StreamOutlet;
 use drain::Drain;
 pub(crate) use protocol::read_full;
-pub use protocol::{Opening, Protocol};
+pub use protocol::{Opening, Protocol, Refused};
 
 /// Limits of a server; each has a documented default.
 #[derive(Debug, Clone)]

@@ -10,6 +10,7 @@ use framewire_core::Request;
 use framewire_wire::framer::Framer;
 
 use crate::conn::Conn;
+pub use crate::roster::Refused;
 use crate::tls::PlaintextAnswer;
 
 /// What a connection asked for, as its protocol read it.
@@ -54,7 +55,7 @@ pub trait Protocol: Send + Sync + 'static {
     /// sending one byte at a time cannot stretch it), and says what it asks for. An error is
     /// one line naming what was wrong; the protocol may have answered it first (an old peer is
     /// told both wire versions). The connection is then closed.
-    fn read_request(&self, stream: &mut Conn, timeout: Duration) -> Result<Opening, String>;
+    fn read_request(&self, stream: &mut Conn, timeout: Duration) -> Result<Opening, Refused>;
 
     /// What this protocol's TLS port answers a peer that speaks plaintext: by default a
     /// framewire error message telling it to add `--tls`.

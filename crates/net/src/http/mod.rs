@@ -55,7 +55,7 @@ use framewire_core::{CodecKind, Ladder, Request};
 
 use crate::board::Board;
 use crate::conn::{Conn, is_timeout};
-use crate::fanout::{Fanout, Opening, Protocol, ServerConfig, ServerEvent, read_full};
+use crate::fanout::{Fanout, Opening, Protocol, Refused, ServerConfig, ServerEvent, read_full};
 use crate::tls::PlaintextAnswer;
 use framewire_wire::token::Token;
 use mjpeg::{Mjpeg, Snapshot, response_head};
@@ -496,20 +496,22 @@ impl Protocol for HttpProtocol {
         }
     }
 
-    fn read_request(&self, stream: &mut Conn, timeout: Duration) -> Result<Opening, String> {
+    fn read_request(&self, stream: &mut Conn, timeout: Duration) -> Result<Opening, Refused> {
         let deadline = Instant::now() + timeout;
         let route = match read_head(stream, deadline, timeout) {
             Ok((head, rest)) => match (route(&head), &self.token) {
                 (Ok(Route::Login), _) => {
-                    return self.login(stream, &head, rest, deadline, timeout);
+                    return Ok(self.login(stream, &head, rest, deadline, timeout)?);
                 }
                 (Ok(route), Some(token)) => self.admit(stream, &head, route, token),
                 (route, _) => route,
             },
             // Browsers open spare connections and close them unused: no answer, no log line.
             Err(Unread::Idle) => return Ok(Opening::Answered),
-            Err(Unread::Closed(n)) => return Err(format!("closed after {n} bytes of a request")),
-            Err(Unread::Io(e)) => return Err(format!("reading the request: {e}")),
+            Err(Unread::Closed(n)) => {
+                return Err(format!("closed after {n} bytes of a request").into());
+            }
+            Err(Unread::Io(e)) => return Err(format!("reading the request: {e}").into()),
             Err(Unread::Refused(r)) => Err(r),
         };
         let route = match route {
@@ -523,7 +525,7 @@ impl Protocol for HttpProtocol {
                     r.body().as_bytes(),
                 );
                 linger_close(stream);
-                return Err(format!("answered {}: {}", r.status, r.reason));
+                return Err(format!("answered {}: {}", r.status, r.reason).into());
             }
         };
         let body = match route {

@@ -71,6 +71,24 @@ pub enum ServerEvent {
     },
 }
 
+/// Why a connection's opening (or a hello) was not served: one line for the server's log, naming what was
+/// wrong (the protocol may have answered the peer first).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+impl From<String> for Refused {
+    fn from(reason: String) -> Refused {
+        Refused(reason)
+    }
+}
+
+impl From<&str> for Refused {
+    fn from(reason: &str) -> Refused {
+        Refused(reason.to_string())
+    }
+}
+
 /// Where a publisher's [`ServerEvent`]s go.
 pub(crate) type EventFn = dyn Fn(ServerEvent) + Send + Sync;
 

@@ -33,6 +33,7 @@ use super::server::{Admit, UdpConfig, UdpServer};
 use crate::call::{CallHalf, Desk, Line, Offer};
 use crate::chat::NOT_A_VIEWER;
 use crate::fanout::ServerEvent;
+use crate::roster::Refused;
 use framewire_wire::datagram::HelloMsg;
 use framewire_wire::seal::{Session, StreamKeys};
 
@@ -108,7 +109,9 @@ impl UdpChatListener {
                         keys: keys.cloned(),
                     })
                 };
-                desk.take_call(peer.ip(), hello.call, None, offer).map(drop)
+                desk.take_call(peer.ip(), hello.call, None, offer)
+                    .map(drop)
+                    .map_err(Refused)
             }))
         };
         // Two: a rejoin may arrive before the lost subscription's silence ends it.
@@ -254,9 +257,10 @@ impl UdpChatDialer {
             if peer.ip() == addr.ip() && hello.call == call {
                 Ok(())
             } else {
-                Err(format!(
-                    "this side is calling {addr}: it takes no viewers and no other call"
-                ))
+                Err(
+                    format!("this side is calling {addr}: it takes no viewers and no other call")
+                        .into(),
+                )
             }
         }));
         let server = UdpConfig {

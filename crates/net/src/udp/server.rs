@@ -26,7 +26,7 @@ use super::control::{ControlPort, Entry, Sessions};
 use crate::adapt::{Adapter, Counters};
 use crate::board::{Census, ProtocolFigures, Watched};
 use crate::roster::{
-    Delivery, EventFn, Gone, Link, Member, Outlet, Refusal, Roster, ServerEvent, lock,
+    Delivery, EventFn, Gone, Link, Member, Outlet, Refusal, Refused, Roster, ServerEvent, lock,
 };
 use crate::tls::TlsServer;
 use framewire_core::{Latest, PeerReport};
@@ -71,7 +71,7 @@ pub struct Admit(pub Arc<AdmitFn>);
 
 /// See [`Admit`].
 pub type AdmitFn =
-    dyn Fn(SocketAddr, &HelloMsg, Option<&Arc<StreamKeys>>) -> Result<(), String> + Send + Sync;
+    dyn Fn(SocketAddr, &HelloMsg, Option<&Arc<StreamKeys>>) -> Result<(), Refused> + Send + Sync;
 
 impl std::fmt::Debug for Admit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -607,11 +607,11 @@ fn on_hello(
         None => Ok(()),
     };
     if let Err(reason) = admitted {
-        return refuse(reason, out);
+        return refuse(reason.0, out);
     }
     let placement = match shared.roster.ladder.join(&hello.request) {
         Ok(p) => p,
-        Err(reason) => return refuse(reason, out),
+        Err(e) => return refuse(e.to_string(), out),
     };
     let adapts = hello.request.follows_link() && shared.roster.ladder.adapts();
     let viewer = Arc::new(Viewer::new(
@@ -756,7 +756,7 @@ impl Outlet for DatagramOutlet<'_> {
                 Ok(())
             }
             Err(e) => {
-                self.end(Some(&e))?;
+                self.end(Some(&e.to_string()))?;
                 Err(io::Error::other(e))
             }
         }
