@@ -158,6 +158,24 @@ impl<O: Offer> Desk<O> {
     }
 }
 
+impl<O: Offer> Desk<O> {
+    /// [`wait_offer`](Self::wait_offer) as a connector's answer: a closed desk is not worth
+    /// retrying, a lost caller's line freed is (the next caller may come).
+    pub(crate) fn next_call(&self, redial: Duration) -> Result<O, TransportError> {
+        match self.wait_offer(redial) {
+            Ok(Some(offer)) => Ok(offer),
+            Ok(None) => Err(TransportError {
+                retry: false,
+                source: "hung up while waiting for a call".into(),
+            }),
+            Err(gone) => Err(TransportError {
+                retry: true,
+                source: gone.into(),
+            }),
+        }
+    }
+}
+
 /// A listener's desk as its calls' halves see it.
 pub(crate) trait Line: Send + Sync {
     /// The call of `generation` is over (unless a redial replaced it already).

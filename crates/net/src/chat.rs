@@ -295,21 +295,7 @@ impl Connector for ChatListener {
     /// Waits for the next call (or a lost call's redial) and returns its receiving half.
     fn connect(&self) -> Result<Box<dyn Subscription>, TransportError> {
         // A lost caller has the idle timeout to call back.
-        let offer = match self.desk.wait_offer(self.config.read_timeout) {
-            Ok(Some(offer)) => offer,
-            Ok(None) => {
-                return Err(TransportError {
-                    retry: false,
-                    source: "hung up while waiting for a call".into(),
-                });
-            }
-            Err(gone) => {
-                return Err(TransportError {
-                    retry: true,
-                    source: gone.into(),
-                });
-            }
-        };
+        let offer = self.desk.next_call(self.config.read_timeout)?;
         let generation = offer.generation;
         match Client::after_opening(offer.stream, offer.peer, offer.read, self.config.clone()) {
             Ok(client) => Ok(Box::new(CallHalf {

@@ -177,21 +177,7 @@ impl Connector for UdpChatListener {
     /// Waits for the next call (or a lost call's rejoin) and joins the caller's stream.
     fn connect(&self) -> Result<Box<dyn Subscription>, TransportError> {
         // A lost caller has the idle timeout to call back.
-        let offer = match self.desk.wait_offer(self.client.idle_timeout) {
-            Ok(Some(offer)) => offer,
-            Ok(None) => {
-                return Err(TransportError {
-                    retry: false,
-                    source: "hung up while waiting for a call".into(),
-                });
-            }
-            Err(gone) => {
-                return Err(TransportError {
-                    retry: true,
-                    source: gone.into(),
-                });
-            }
-        };
+        let offer = self.desk.next_call(self.client.idle_timeout)?;
         let config = UdpClientConfig {
             call: offer.call,
             port: 0,
