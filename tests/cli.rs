@@ -79,12 +79,16 @@ fn every_codec_streams_complete_frames_in_order() {
 #[test]
 fn raw_hd_frames_read_straight_into_the_frame_arrive_whole() {
     // 2.7 MB payloads: the viewer reads each from the socket into the buffer that becomes the
-    // frame (`Client::recv`, `decode_vec`) instead of through the reader's buffer.
+    // frame (`Client::recv`, `decode_vec`) instead of through the reader's buffer. Pinned to
+    // the top rung: an unpaced stream outruns a viewer on a busy machine, whose link would
+    // move it down the ladder, to smaller frames.
     let serve = Serve::start(&["--codec", "raw", "--fps", "0", "--size", "1280x720"]);
     let s = stats(&view(&[
         "--connect",
         &serve.addr,
         "--headless",
+        "--rung",
+        "0",
         "--frames",
         "30",
         "--stats",

@@ -56,7 +56,6 @@ pub fn run_all(args: &[String]) -> anyhow::Result<()> {
         eprintln!("xtask test: {feature} feature skipped, missing: {what} ({install})");
     }
     let (qualified, packages) = in_their_crates(&features);
-    let features = features.join(",");
 
     // Clippy lints while the tests build: clippy-driver compiles the workspace's crates in
     // rustc's place (RUSTC_WORKSPACE_WRAPPER, which Cargo applies to workspace members only), so
@@ -91,21 +90,22 @@ pub fn run_all(args: &[String]) -> anyhow::Result<()> {
         // The features' code, linted and tested: the crates that define them (all their targets),
         // and the binary's unit tests and command-line tests (which check the flags each feature
         // adds). The rest of the suite drives the binary over sockets and ran in the first pass.
-        let mut build = linted(&[
-            "test",
-            "--all-targets",
-            "--no-run",
-            "--features",
-            &qualified,
-        ]);
-        build.args(&packages).args(extra);
-        run_cmd(build)?;
-        let mut crates = linted(&["test", "--features", &qualified]);
-        crates.args(&packages).args(extra);
-        run_cmd(crates)?;
-        let mut binary = linted(&["test", "-p", "framewire", "--features", &features, "--bins"]);
-        binary.args(["--test", "cli"]).args(extra);
-        run_cmd(binary)?;
+        // The binary is selected beside those crates in both commands: Cargo unifies the
+        // dependencies' features over the packages selected, and with the binary among them
+        // they come out as in the first pass, whose builds are reused (the two crates alone
+        // rebuilt about 80 dependencies).
+        let targets = feature_targets(&packages)?;
+        let with = |first: &[&str]| {
+            let mut cmd = linted(first);
+            cmd.args(["--features", &qualified])
+                .args(&packages)
+                .args(["-p", "framewire"])
+                .args(&targets)
+                .args(extra);
+            cmd
+        };
+        run_cmd(with(&["test", "--no-run"]))?;
+        run_cmd(with(&["test"]))?;
     }
     eprintln!("xtask test: rustfmt, clippy and every test passed");
     Ok(())
@@ -117,17 +117,59 @@ const FEATURE_CRATES: [(&str, &str); 2] = [
     ("turbojpeg", "framewire-codec"),
 ];
 
-/// `camera,turbojpeg` as features of the crates that define them, and those crates as `-p` flags.
+/// `camera,turbojpeg` as features of the binary and of the crates that define them, and those
+/// crates as `-p` flags.
 fn in_their_crates(features: &[&str]) -> (String, Vec<String>) {
     let mut qualified = Vec::new();
     let mut packages = Vec::new();
     for (feature, krate) in FEATURE_CRATES {
         if features.contains(&feature) {
+            qualified.push(format!("framewire/{feature}"));
             qualified.push(format!("{krate}/{feature}"));
             packages.extend(["-p".to_string(), krate.to_string()]);
         }
     }
     (qualified.join(","), packages)
+}
+
+/// The second pass's targets: the libraries, binaries and benches of the packages selected,
+/// every test target of the crates in `packages` (`-p NAME` pairs), and the binary's
+/// command-line tests.
+fn feature_targets(packages: &[String]) -> anyhow::Result<Vec<String>> {
+    let out = cargo()
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .output()
+        .map_err(|e| anyhow::anyhow!("cannot run cargo metadata: {e}"))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let metadata: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let mut targets: Vec<String> = ["--lib", "--bins", "--benches", "--test", "cli"]
+        .map(String::from)
+        .into();
+    for package in metadata["packages"].as_array().into_iter().flatten() {
+        let name = package["name"].as_str().unwrap_or_default();
+        if !packages.iter().any(|p| p == name) {
+            continue;
+        }
+        for target in package["targets"].as_array().into_iter().flatten() {
+            let is_test = target["kind"]
+                .as_array()
+                .is_some_and(|kinds| kinds.iter().any(|k| k == "test"));
+            if is_test && let Some(test) = target["name"].as_str() {
+                targets.extend(["--test".to_string(), test.to_string()]);
+            }
+        }
+    }
+    Ok(targets)
 }
 
 /// Whether bindgen (which nokhwa's V4L2 bindings run) will find libclang.
