@@ -217,7 +217,7 @@ pub(crate) struct CallHalf {
     /// A listener's desk and this call's generation there.
     pub(crate) desk: Option<(Arc<dyn Line>, u64)>,
     /// What must live as long as the call (a sealed caller's session at its server).
-    pub(crate) keep: Option<Box<dyn Send>>,
+    pub(crate) _keep: Option<Box<dyn Send>>,
 }
 
 impl Drop for CallHalf {
@@ -225,7 +225,6 @@ impl Drop for CallHalf {
         if let Some((desk, generation)) = &self.desk {
             desk.end(*generation);
         }
-        self.keep.take();
     }
 }
 

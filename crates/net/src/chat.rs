@@ -303,7 +303,7 @@ impl Connector for ChatListener {
                 receiving: Box::new(client),
                 sending: self.fanout.clone(),
                 desk: Some((self.desk.clone(), generation)),
-                keep: None,
+                _keep: None,
             })),
             Err(e) => {
                 Line::end(&*self.desk, generation);
@@ -604,7 +604,7 @@ impl Connector for ChatDialer {
             receiving: Box::new(client),
             sending: self.fanout.clone(),
             desk: None,
-            keep: None,
+            _keep: None,
         }))
     }
 }

@@ -348,3 +348,16 @@ pub(crate) fn is_peer_gone(e: &io::Error) -> bool {
             | io::ErrorKind::UnexpectedEof
     )
 }
+
+/// Wakes a thread blocked in `accept` on `addr` (loopback for an unspecified address) with a
+/// connection of its own, so that it sees it should stop.
+pub(crate) fn wake_accept(mut addr: SocketAddr) {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            [127, 0, 0, 1].into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
+}

@@ -40,7 +40,7 @@ use framewire_wire::framer::Framer;
 
 use crate::adapt::Counters;
 use crate::board::{Census, ProtocolFigures, Watched};
-use crate::conn::{Conn, is_peer_gone, is_timeout};
+use crate::conn::{Conn, is_peer_gone, is_timeout, wake_accept};
 use crate::roster::{EventFn, Member, Roster, lock};
 use crate::tcp_queue;
 use crate::tls::TlsServer;
@@ -259,16 +259,8 @@ impl Fanout {
         if self.shared.roster.stop() {
             return;
         }
-        // Wake the accept loop with a connection of our own.
-        if let Some(mut wake) = self.addr {
-            if wake.ip().is_unspecified() {
-                wake.set_ip(if wake.is_ipv4() {
-                    [127, 0, 0, 1].into()
-                } else {
-                    std::net::Ipv6Addr::LOCALHOST.into()
-                });
-            }
-            let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        if let Some(addr) = self.addr {
+            wake_accept(addr);
         }
         if let Some(accept) = lock(&self.accept).take() {
             let _ = accept.join();

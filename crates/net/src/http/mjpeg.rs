@@ -45,26 +45,26 @@ impl Framer for Mjpeg {
         self.at = Some(*to);
     }
 
+    /// Allocates nothing once the buffers grew: the part's head is formatted into `head`.
     fn packet(&mut self, packet: &Packet, head: &mut Vec<u8>, tail: &mut Vec<u8>) {
         if self.early {
             tail.extend_from_slice(TRAILER_EARLY);
             return;
         }
-        let rendition = self
-            .at
-            .map(|at| at.rendition.to_string())
-            .unwrap_or_default();
         // Writing into a Vec cannot fail.
         let _ = write!(
             head,
             "Content-Type: image/jpeg\r\n\
              Content-Length: {}\r\n\
              X-Timestamp: {}\r\n\
-             X-Rendition: {rendition}\r\n\
-             \r\n",
+             X-Rendition: ",
             packet.payload.len(),
-            timestamp(packet.capture_us),
+            Stamp(packet.capture_us),
         );
+        if let Some(at) = self.at {
+            let _ = write!(head, "{}", at.rendition);
+        }
+        head.extend_from_slice(b"\r\n\r\n");
         tail.extend_from_slice(TRAILER);
     }
 
@@ -99,7 +99,7 @@ impl Framer for Snapshot {
             .unwrap_or_default();
         let extra = format!(
             "X-Timestamp: {}\r\nX-Rendition: {rendition}\r\n",
-            timestamp(packet.capture_us),
+            Stamp(packet.capture_us),
         );
         head.extend_from_slice(
             response_head("200 OK", "image/jpeg", packet.payload.len(), &extra).as_bytes(),
@@ -150,9 +150,13 @@ const EARLY_HEADERS: &str = "Content-Type: image/jpeg\r\n\r\n";
 const TRAILER: &[u8] = b"\r\n--framewireframe\r\n";
 const TRAILER_EARLY: &[u8] = b"\r\n--framewireframe\r\nContent-Type: image/jpeg\r\n\r\n";
 
-/// `1764770000.123456`: microseconds since the epoch as seconds.
-pub(super) fn timestamp(capture_us: u64) -> String {
-    format!("{}.{:06}", capture_us / 1_000_000, capture_us % 1_000_000)
+/// A capture time as `1764770000.123456`: microseconds since the epoch as seconds.
+struct Stamp(u64);
+
+impl std::fmt::Display for Stamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{:06}", self.0 / 1_000_000, self.0 % 1_000_000)
+    }
 }
 
 #[cfg(test)]
@@ -295,6 +299,9 @@ mod tests {
 
     #[test]
     fn timestamps_are_seconds_with_microseconds() {
-        assert_eq!(timestamp(1_764_770_000_000_042), "1764770000.000042");
+        assert_eq!(
+            Stamp(1_764_770_000_000_042).to_string(),
+            "1764770000.000042"
+        );
     }
 }

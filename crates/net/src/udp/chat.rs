@@ -195,7 +195,7 @@ impl Connector for UdpChatListener {
                 sending: self.server.clone(),
                 peer: format!("peer udp://{}", offer.at),
                 desk: Some((self.desk.clone(), offer.generation)),
-                keep: None,
+                _keep: None,
             })),
             Err(e) => {
                 Line::end(&*self.desk, offer.generation);
@@ -333,7 +333,7 @@ impl Connector for UdpChatDialer {
             sending: self.server.clone(),
             peer: format!("peer udp://{}", self.addr),
             desk: None,
-            keep: registered.map(|r| Box::new(r) as Box<dyn Send>),
+            _keep: registered.map(|r| Box::new(r) as Box<dyn Send>),
         }))
     }
 }

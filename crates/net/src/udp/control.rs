@@ -191,15 +191,7 @@ impl ControlPort {
     /// Stops taking control connections; those held end within a tick.
     pub fn shutdown(&mut self) {
         self.stopping.store(true, Ordering::SeqCst);
-        let mut wake = self.addr;
-        if wake.ip().is_unspecified() {
-            wake.set_ip(if wake.is_ipv4() {
-                [127, 0, 0, 1].into()
-            } else {
-                std::net::Ipv6Addr::LOCALHOST.into()
-            });
-        }
-        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        crate::conn::wake_accept(self.addr);
         if let Some(accept) = self.accept.take() {
             let _ = accept.join();
         }
