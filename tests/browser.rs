@@ -179,37 +179,73 @@ fn page_in(browser: &str, package: &str, launch: Launch) {
     page_in_with(browser, package, launch, None);
 }
 
-/// Types `token` into the login form, once its window is up, and sends it.
-fn log_in(display: &str, token: &str) {
-    let deadline = Instant::now() + WAIT;
+/// Waits until the window's title is the login form's; false if `within` passes first.
+fn login_form_up(display: &str, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
     while title(display).as_deref() != Some("framewire: log in") {
-        assert!(
-            Instant::now() < deadline,
-            "waited {WAIT:?} for the login form; the title: {:?}",
-            title(display)
-        );
+        if Instant::now() >= deadline {
+            return false;
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
-    // The password field has the focus (autofocus); the window gets the keyboard.
-    let typed = Command::new("xdotool")
-        .args([
-            "search",
-            "--name",
-            "^framewire: log in",
-            "windowfocus",
-            "--sync",
-        ])
-        .args(["type", "--delay", "20", token])
-        .env("DISPLAY", display)
-        .status()
-        .expect("run xdotool");
-    assert!(typed.success(), "xdotool type: {typed}");
-    let sent = Command::new("xdotool")
-        .args(["key", "Return"])
-        .env("DISPLAY", display)
-        .status()
-        .expect("run xdotool");
-    assert!(sent.success(), "xdotool key: {sent}");
+    true
+}
+
+/// Whether the window's title stays the login form's for all of `span`.
+fn login_form_up_for(display: &str, span: Duration) -> bool {
+    let end = Instant::now() + span;
+    while Instant::now() < end {
+        if title(display).as_deref() != Some("framewire: log in") {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    true
+}
+
+/// Types `token` into the login form, once its window is up, and sends it.
+///
+/// The title is set while the page is parsed, before Chromium applies `autofocus`, so keys
+/// sent at once can reach the page before the field has the focus and be lost (seen on a
+/// busy CI machine). The form then stays: it is typed again, over whatever the field holds
+/// (ctrl+a), at most three times, each after a few seconds in which the title did not change.
+fn log_in(display: &str, token: &str) {
+    assert!(
+        login_form_up(display, WAIT),
+        "waited {WAIT:?} for the login form; the title: {:?}",
+        title(display)
+    );
+    for _ in 0..3 {
+        // The window gets the keyboard; the password field has the focus (autofocus).
+        let typed = Command::new("xdotool")
+            .args([
+                "search",
+                "--name",
+                "^framewire: log in",
+                "windowfocus",
+                "--sync",
+            ])
+            .args(["key", "ctrl+a", "type", "--delay", "20", token])
+            .env("DISPLAY", display)
+            .status()
+            .expect("run xdotool");
+        // The window is gone when the page left the form meanwhile.
+        if !typed.success() && title(display).as_deref() != Some("framewire: log in") {
+            return;
+        }
+        assert!(typed.success(), "xdotool type: {typed}");
+        let sent = Command::new("xdotool")
+            .args(["key", "Return"])
+            .env("DISPLAY", display)
+            .status()
+            .expect("run xdotool");
+        assert!(sent.success(), "xdotool key: {sent}");
+        // Logged in, the title leaves the form's for good; still the form, the keys were lost.
+        if !login_form_up_for(display, Duration::from_secs(5)) {
+            return;
+        }
+    }
+    panic!("typed the token three times and the login form stayed");
 }
 
 /// Loads the page in `browser` under a private Xvfb, logging in first if `login` says so (the
