@@ -3,37 +3,36 @@
 //! beside its receive path (the peer's stream → decode → the window), one window showing the
 //! peer with this side's picture as an inset.
 
+use framewire_kit::value;
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use framewire_core::{CallSide, Flow, Frame, FrameSink, PeerReport, Publisher, SinkError};
+use framewire_core::{CallSide, Flow, Frame, FrameSink, PeerReport, SinkError};
 use framewire_display::window::TitleStatus;
 use framewire_net::{CallConfig, ClientConfig, ServerEvent};
 use framewire_session::{Outcome, ReceiveConfig, ReceiveEvent, StopSignal};
 use serde_json::json;
 
-use crate::args::{
-    HostPort, StatsArgs, TlsClientArgs, TlsServerArgs, TokenArgs, parse_addr, parse_duration,
-    parse_host_port,
-};
-use crate::assemble::{Extra, Place, TransportArgs};
+use crate::args::{StatsArgs, TlsClientArgs, TlsServerArgs, TokenArgs};
+use crate::assemble::TransportArgs;
 use crate::live::LiveLine;
-use crate::sending::{Prepared, SendArgs};
+use crate::sending::SendArgs;
+use framewire_kit::call::{Sending, Sent};
+use framewire_kit::{Extra, Prepared};
 
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("side").required(true).args(["listen", "connect"])))]
 pub struct ChatArgs {
     /// Wait for a call on this address; port 0 picks a free one (printed)
-    #[arg(long, value_parser = parse_addr, value_name = "ADDR")]
+    #[arg(long, value_parser = value::addr, value_name = "ADDR")]
     listen: Option<SocketAddr>,
     /// Call the side listening on this address
-    #[arg(long, value_parser = parse_host_port, value_name = "HOST:PORT")]
-    connect: Option<HostPort>,
+    #[arg(long, value_parser = value::host_port, value_name = "HOST:PORT")]
+    connect: Option<value::HostPort>,
     /// With --listen: when the peer hangs up, wait for the next call instead of exiting
     #[arg(long, conflicts_with = "connect")]
     wait: bool,
@@ -46,7 +45,7 @@ pub struct ChatArgs {
     #[arg(long, value_name = "N")]
     frames: Option<u64>,
     /// Leave the first DURATION out of the received statistics (while the stream settles)
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, value_parser = value::duration, value_name = "DURATION")]
     warmup: Option<Duration>,
     #[command(flatten)]
     stats: StatsArgs,
@@ -56,10 +55,10 @@ pub struct ChatArgs {
     verify_test_pattern: bool,
     /// Time without data from the peer before the connection counts as lost; with --listen,
     /// also how long a lost caller has to call back before the line is free for another
-    #[arg(long, default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "15s", value_parser = value::duration, value_name = "DURATION")]
     idle_timeout: Duration,
     /// Time one write to the peer may block before the connection counts as stalled
-    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "10s", value_parser = value::duration, value_name = "DURATION")]
     write_timeout: Duration,
     #[command(flatten)]
     token: TokenArgs,
@@ -75,19 +74,6 @@ pub struct ChatArgs {
     tls_server: TlsServerArgs,
     #[command(flatten)]
     tls_client: TlsClientArgs,
-}
-
-/// What the sending half did, over every call.
-#[derive(Debug, Default)]
-struct Sent {
-    frames: u64,
-    bytes: u64,
-    dropped: u64,
-    /// Time a call was on, summed.
-    on: Duration,
-    since: Option<Instant>,
-    /// How the peer last said it shows this side's stream.
-    at_peer: Option<PeerReport>,
 }
 
 pub fn run(args: ChatArgs) -> anyhow::Result<()> {
@@ -147,10 +133,9 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
     let args = Arc::new(args);
     let worker_sent = Arc::clone(&sent);
     let outcome = if args.headless {
-        let stop = Arc::new(AtomicBool::new(false));
-        let sender = spawn_sender(prepared, publisher, None, Arc::clone(&stop))?;
+        let sending = Sending::start(prepared, publisher, None)?;
         let outcome = calls(&args, &*side, &signal, &mut Discard, None, &sent);
-        end(&*side, &stop, sender)?;
+        sending.end(&*side)?;
         outcome
     } else {
         let title = match (args.listen, &args.connect) {
@@ -161,9 +146,8 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
             (Arc::clone(&args), Arc::clone(&side), Arc::clone(&signal));
         let (closed, out) = crate::display::in_window(title, move |window| {
             window.on_close(hang_up);
-            let stop = Arc::new(AtomicBool::new(false));
             let inset: Box<dyn FrameSink> = Box::new(window.inset());
-            let sender = spawn_sender(prepared, publisher, Some(inset), Arc::clone(&stop))?;
+            let sending = Sending::start(prepared, publisher, Some(inset))?;
             let status = window.status();
             let mut window = window;
             let outcome = calls(
@@ -174,7 +158,7 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
                 Some(status),
                 &worker_sent,
             );
-            end(&*worker_side, &stop, sender)?;
+            sending.end(&*worker_side)?;
             Ok::<_, anyhow::Error>(outcome)
         })?;
         if closed {
@@ -194,14 +178,10 @@ fn open_side(
     sent: &Arc<Mutex<Sent>>,
 ) -> anyhow::Result<(Box<dyn CallSide>, Extra)> {
     let token = args.token.token()?;
-    let place = match (args.listen, &args.connect) {
-        (Some(addr), _) => {
-            crate::args::warn_if_open(addr, token.is_some(), "--listen");
-            Place::Listen(addr)
-        }
-        (None, Some(host)) => Place::Call(host.addr),
-        (None, None) => unreachable!("clap requires --listen or --connect"),
-    };
+    if let Some(addr) = args.listen {
+        crate::args::warn_if_open(addr, token.is_some(), "--listen");
+    }
+    let place = (args.listen, args.connect.as_ref().map(|host| host.addr));
     let (server_tls, client_tls) = match &args.connect {
         None => (args.tls_server.server(args.tls)?, None),
         Some(host) => (None, args.tls_client.client(args.tls, host)?),
@@ -229,22 +209,10 @@ fn open_side(
 /// Counts what the sending half sent, and says when the peer's link moved it along the ladder
 /// or a caller was refused.
 fn sending_event(event: ServerEvent, sent: &Mutex<Sent>) {
-    let mut sent = sent.lock().unwrap_or_else(PoisonError::into_inner);
+    sent.lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .count(&event);
     match event {
-        ServerEvent::Joined { .. } => sent.since = Some(Instant::now()),
-        ServerEvent::Left {
-            frames,
-            bytes,
-            dropped,
-            ..
-        } => {
-            sent.frames += frames;
-            sent.bytes += bytes;
-            sent.dropped += dropped;
-            if let Some(since) = sent.since.take() {
-                sent.on += since.elapsed();
-            }
-        }
         ServerEvent::Moved { to, from, link, .. } => {
             let way = if to.id > from.id { "down" } else { "up" };
             eprintln!(
@@ -256,40 +224,8 @@ fn sending_event(event: ServerEvent, sent: &Mutex<Sent>) {
         ServerEvent::Rejected { peer, error } => {
             eprintln!("framewire: call from {peer} refused: {error}");
         }
+        ServerEvent::Joined { .. } | ServerEvent::Left { .. } => {}
     }
-}
-
-/// Runs the send path on a thread of its own until `stop` is set.
-fn spawn_sender(
-    prepared: crate::sending::Prepared,
-    publisher: Arc<dyn Publisher>,
-    inset: Option<Box<dyn FrameSink>>,
-    stop: Arc<AtomicBool>,
-) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<()>>> {
-    let mut sender = prepared.sender(vec![publisher], inset, None)?;
-    std::thread::Builder::new()
-        .name("framewire-send".into())
-        .spawn(move || {
-            sender
-                .run(&stop, &mut |_| {})
-                .map(|_| ())
-                .map_err(anyhow::Error::new)
-        })
-        .context("cannot start the sending thread")
-}
-
-/// Hangs up (the peer gets the goodbye) and waits for the send path.
-fn end(
-    side: &dyn CallSide,
-    stop: &AtomicBool,
-    sender: std::thread::JoinHandle<anyhow::Result<()>>,
-) -> anyhow::Result<()> {
-    side.hang_up();
-    stop.store(true, Ordering::SeqCst);
-    sender
-        .join()
-        .map_err(|_| anyhow::anyhow!("the sending thread panicked"))?
-        .context("sending")
 }
 
 /// Receives calls into `sink`: one, or with `--wait` one after another until this side hangs
@@ -418,18 +354,12 @@ fn finish(
     } = outcome;
     if args.stats.asked() {
         let sent = sent.lock().unwrap_or_else(PoisonError::into_inner);
-        let on = sent.on.as_secs_f64();
-        let fps = if on > 0.0 {
-            sent.frames as f64 / on
-        } else {
-            0.0
-        };
         let mut received = stream
             .map(|s| serde_json::to_value(stats.report(s.codec.name(), s.width, s.height)))
             .transpose()
             .context("writing stats")?;
         if let Some(received) = &mut received {
-            extra.add_to(received);
+            crate::assemble::add_figures(extra, received);
         }
         // As the peer last said it shows this side's stream.
         let at_peer = sent.at_peer.map(|r| {
@@ -441,7 +371,7 @@ fn finish(
         let object = json!({
             "sent": {
                 "frames": sent.frames,
-                "fps": fps,
+                "fps": sent.fps(),
                 "bytes": sent.bytes,
                 "dropped": sent.dropped,
                 "at_peer": at_peer,

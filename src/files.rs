@@ -1,11 +1,11 @@
 //! The binary's glue to files: `serve --record` and `view --record` (recordings, a write error
 //! said in one line while the stream goes on), `view --output` (`.y4m` decoded frames, `.mjpeg`
-//! received JPEGs as they arrived), and what a replayed recording asks of `serve`'s flags.
+//! received JPEGs as they arrived).
 
 use std::path::Path;
 use std::sync::Arc;
 
-use framewire_core::{Connector, FrameSink, FrameSource, Ladder, Publisher};
+use framewire_core::{Connector, FrameSink, Ladder, Publisher};
 use framewire_file::tap::{
     MjpegFile, OnError, RecordFile, RecordPublisher, Tap, TapConnector, Y4mSink,
 };
@@ -32,34 +32,6 @@ pub fn recorder(path: &Path, ladder: Arc<Ladder>, fps: f64) -> Option<Arc<dyn Pu
     let file = record_file(path)?;
     println!("recording the stream to {}", path.display());
     Some(Arc::new(RecordPublisher::new(file, ladder, fps)))
-}
-
-/// Whether `source` is a recording, which `serve` sends as it was recorded: its codec, its size,
-/// one rendition. Flags that would need a decode are refused.
-pub fn replayed(
-    source: &dyn FrameSource,
-    resize: bool,
-    ladder: bool,
-    preview: bool,
-) -> anyhow::Result<Option<framewire_core::CodecKind>> {
-    let Some(codec) = source
-        .compressed_codec()
-        .filter(|_| source.compressed_only())
-    else {
-        return Ok(None);
-    };
-    let refused = [
-        (resize, "--width/--height"),
-        (ladder, "--ladder"),
-        (preview, "--preview"),
-    ];
-    if let Some((_, flag)) = refused.iter().find(|(on, _)| *on) {
-        anyhow::bail!(
-            "{flag}: a recording is replayed as it was recorded ({codec}), with no decode; leave \
-             out {flag}"
-        );
-    }
-    Ok(Some(codec))
 }
 
 /// What `view` writes besides showing: a recording, and `--output`.

@@ -2,6 +2,7 @@
 //! `assemble`) and HTTP → the session's send path (source → resize → encode once → every
 //! viewer).
 
+use framewire_kit::value;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,7 +16,7 @@ use framewire_core::{FrameSink, Publisher, Rendition};
 use framewire_net::{Board, HttpProtocol, ServerConfig, ServerEvent};
 use framewire_session::SendError;
 
-use crate::args::{TlsServerArgs, TokenArgs, parse_addr, parse_addr_or_port, parse_duration};
+use crate::args::{TlsServerArgs, TokenArgs};
 use crate::assemble::TransportArgs;
 use crate::live::LiveLine;
 use crate::sending::{SendArgs, print_send_event};
@@ -28,12 +29,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "PATH")]
     record: Option<PathBuf>,
     /// Address to listen on; port 0 picks a free one (printed). Use 0.0.0.0:9999 to serve a network
-    #[arg(long, default_value = "127.0.0.1:9999", value_parser = parse_addr, value_name = "ADDR")]
+    #[arg(long, default_value = "127.0.0.1:9999", value_parser = value::addr, value_name = "ADDR")]
     listen: SocketAddr,
     /// Also serve HTTP here, for browsers and players: the page at /, MJPEG at /stream, /snapshot,
     /// /stats (JSON), /metrics (Prometheus). A port alone is on loopback; port 0 picks a free one
     /// (printed). Each protocol serves up to --max-viewers
-    #[arg(long, value_parser = parse_addr_or_port, value_name = "ADDR|PORT")]
+    #[arg(long, value_parser = value::addr_or_port, value_name = "ADDR|PORT")]
     http: Option<SocketAddr>,
     /// Show what is being sent in a local window
     #[arg(long)]
@@ -45,10 +46,10 @@ pub struct ServeArgs {
     #[arg(long, default_value = "64", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_viewers: u32,
     /// Time a new connection has to send its viewer hello
-    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "5s", value_parser = value::duration, value_name = "DURATION")]
     handshake_timeout: Duration,
     /// Time one write to a viewer may block before that viewer is dropped as stalled
-    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "10s", value_parser = value::duration, value_name = "DURATION")]
     write_timeout: Duration,
     #[command(flatten)]
     token: TokenArgs,
@@ -56,7 +57,7 @@ pub struct ServeArgs {
     net: TransportArgs,
     /// With --transport udp: silence from a viewer (no report) after which it is gone
     /// [default: 5s]
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, value_parser = value::duration, value_name = "DURATION")]
     idle_timeout: Option<Duration>,
     /// Speak TLS on --listen (viewers need view --tls), and HTTPS on --http. With --transport
     /// udp, every datagram is sealed under keys from a TLS control connection on the TCP port

@@ -1,6 +1,7 @@
 //! `framewire view`: flags → a connector (made by `assemble`), the codec registry and a sink
 //! (a window, or none) → the session's receive path; then the snapshot and the stats.
 
+use framewire_kit::value;
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,16 +15,15 @@ use framewire_core::{
 };
 use framewire_session::{Outcome, ReceiveConfig, ReceiveEvent, StopSignal, receive};
 
-use crate::args::{
-    HostPort, StatsArgs, TlsClientArgs, TokenArgs, parse_bytes, parse_duration, parse_host_port,
-};
-use crate::assemble::{Extra, Receiving, Transport};
+use crate::args::{StatsArgs, TlsClientArgs, TokenArgs};
+use crate::assemble::ViewTransportArgs;
+use framewire_kit::Extra;
 
 #[derive(Debug, Args)]
 pub struct ViewArgs {
     /// Server to connect to
-    #[arg(long, default_value = "127.0.0.1:9999", value_parser = parse_host_port, value_name = "ADDR")]
-    connect: HostPort,
+    #[arg(long, default_value = "127.0.0.1:9999", value_parser = value::host_port, value_name = "ADDR")]
+    connect: value::HostPort,
     /// Receive and decode without opening a window
     #[arg(long)]
     headless: bool,
@@ -31,7 +31,7 @@ pub struct ViewArgs {
     #[arg(long, value_name = "N")]
     frames: Option<u64>,
     /// Leave the first DURATION out of the statistics (while the stream settles on a rung)
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, value_parser = value::duration, value_name = "DURATION")]
     warmup: Option<Duration>,
     #[command(flatten)]
     stats: StatsArgs,
@@ -53,7 +53,7 @@ pub struct ViewArgs {
     #[arg(long)]
     no_reconnect: bool,
     /// Time without data from the server before the connection counts as lost
-    #[arg(long, default_value = "15s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "15s", value_parser = value::duration, value_name = "DURATION")]
     idle_timeout: Duration,
     /// Stay on this rung of the server's quality ladder (0 = its best), whatever the link
     #[arg(long, value_name = "N", conflicts_with_all = ["codec", "width"])]
@@ -75,12 +75,10 @@ pub struct ViewArgs {
     #[command(flatten)]
     tls_client: TlsClientArgs,
     /// Largest frame payload accepted, in bytes (K, M, G suffixes)
-    #[arg(long, default_value = "64M", value_parser = parse_bytes, value_name = "BYTES")]
+    #[arg(long, default_value = "64M", value_parser = value::bytes, value_name = "BYTES")]
     max_payload: u32,
-    /// How the stream travels: tcp, or udp (datagrams; `--stats json` adds `lost` and
-    /// `fragments_lost`)
-    #[arg(long, value_enum, default_value_t)]
-    transport: Transport,
+    #[command(flatten)]
+    net: ViewTransportArgs,
 }
 
 pub fn run(args: ViewArgs) -> anyhow::Result<()> {
@@ -88,19 +86,16 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
         framewire_display::window::display_available()
             .map_err(|e| anyhow::anyhow!("{e}; add --headless to receive without a window"))?;
     }
-    let receiving = Receiving {
-        transport: args.transport,
-        max_payload: args.max_payload,
-        idle_timeout: args.idle_timeout,
-        token: args.token.token()?,
-        tls: args.tls_client.client(args.tls, &args.connect)?,
-    };
+    let token = args.token.token()?;
+    let tls = args.tls_client.client(args.tls, &args.connect)?;
     let request = Request {
         rung: args.rung,
         codec: args.codec,
         width: args.width,
     };
-    let (connector, extra) = crate::assemble::connector(args.connect.addr, request, receiving);
+    let limits = (args.max_payload, args.idle_timeout);
+    let (connector, extra) =
+        crate::assemble::connector(args.connect.addr, request, &args.net, limits, token, tls);
     let signal = Arc::new(StopSignal::default());
     let on_ctrlc = Arc::clone(&signal);
     ctrlc::set_handler(move || on_ctrlc.stop()).context("cannot install the Ctrl-C handler")?;
@@ -276,7 +271,7 @@ fn finish(args: &ViewArgs, outcome: Outcome, last: &Frame, extra: &Extra) -> any
     if let Some(stream) = stream.filter(|_| args.stats.asked()) {
         let report = stats.report(stream.codec.name(), stream.width, stream.height);
         let mut report = serde_json::to_value(&report).context("writing stats")?;
-        extra.add_to(&mut report);
+        crate::assemble::add_figures(extra, &mut report);
         args.stats.print(&report)?;
     }
     result

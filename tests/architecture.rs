@@ -110,7 +110,7 @@ fn plugin_crates_depend_on_core_and_never_on_each_other() {
         let framewire = framewire_deps_except(&deps, plugin, &[CORE, PATTERN, FILE, WIRE]);
         assert!(
             framewire.is_empty(),
-            "{plugin} depends on {framewire:?}; only the binary, bench-harness and tests assemble \
+            "{plugin} depends on {framewire:?}; only the binary, the kit, bench-harness and tests assemble \
              plugins (the test pattern is {PATTERN}, the file formats are {FILE} and the protocols are {WIRE}, which anyone \
              may use)"
         );
@@ -177,6 +177,21 @@ fn the_session_knows_only_core() {
     assert!(
         framewire.is_empty(),
         "{netbed} depends on {framewire:?}; the network test bed depends on no framewire crate"
+    );
+}
+
+#[test]
+fn the_kit_assembles_without_a_window() {
+    let deps = dependencies();
+    let kit = "framewire-kit";
+    let display = framewire_deps_except(&deps, kit, &[])
+        .into_iter()
+        .filter(|d| d.starts_with("framewire-display"))
+        .collect::<Vec<_>>();
+    assert!(
+        display.is_empty(),
+        "{kit} depends on {display:?}; it puts sending and transports together, and a program \
+         that shows frames brings its own window"
     );
 }
 
@@ -266,37 +281,50 @@ fn the_wire_crate_has_no_sockets_threads_or_clock() {
     );
 }
 
-#[test]
-fn only_assemble_names_a_transport_in_the_binary() {
+/// What names a transport: its enum's variants, its module, its servers and connectors.
+const TRANSPORT_WORDS: [&str; 8] = [
+    "Transport::",
+    "framewire_net::udp",
+    "Udp",
+    "TcpConnector",
+    "ChatListener",
+    "ChatDialer",
+    "Server::bind",
+    "Fanout",
+];
+
+/// The Rust files under `dir` other than `except` that name a transport, and the word.
+fn naming_a_transport(dir: &str, except: &str) -> Vec<String> {
     let mut files = Vec::new();
-    rust_files(&root().join("src"), &mut files);
-    assert!(files.len() >= 8, "{files:?}");
-    let transports = [
-        "Transport::",
-        "framewire_net::udp",
-        "Udp",
-        "TcpConnector",
-        "ChatListener",
-        "ChatDialer",
-        "Server::bind",
-        "Fanout",
-    ];
+    rust_files(&root().join(dir), &mut files);
+    assert!(files.len() >= 2, "{files:?}");
     let mut found = Vec::new();
-    for file in &files {
-        if file.ends_with("assemble.rs") {
-            continue;
-        }
+    for file in files.iter().filter(|f| !f.ends_with(except)) {
         let text = std::fs::read_to_string(file).unwrap();
-        for word in transports {
-            if text.contains(word) {
-                found.push(format!("{} names {word}", file.display()));
-            }
+        for word in TRANSPORT_WORDS.iter().filter(|w| text.contains(**w)) {
+            found.push(format!("{} names {word}", file.display()));
         }
     }
+    found
+}
+
+#[test]
+fn only_assemble_names_a_transport_in_the_binary() {
+    let found = naming_a_transport("src", "assemble.rs");
     assert!(
         found.is_empty(),
         "src/assemble.rs turns flags into transports; the subcommands see publishers, \
          connectors and call sides: {found:?}"
+    );
+}
+
+#[test]
+fn only_one_file_of_the_kit_names_a_transport() {
+    let found = naming_a_transport("crates/kit/src", "transport.rs");
+    assert!(
+        found.is_empty(),
+        "crates/kit/src/transport.rs makes each transport's parts; the rest of the kit sees \
+         publishers: {found:?}"
     );
 }
 
