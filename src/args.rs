@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use framewire_net::{TlsClient, TlsServer, Trust};
+use framewire_net::{TlsClient, TlsServer};
 use framewire_wire::token::Token;
 
 /// Warns, in one line on stderr, when `flag` opens `addr` beyond this machine without a token.
@@ -74,19 +74,8 @@ impl TlsServerArgs {
     /// The identity to present with `tls`: the certificate and key `--tls-cert`/`--tls-key`
     /// name, else the self-signed one kept in the config folder (made on first use).
     pub fn server(&self, tls: bool) -> anyhow::Result<Option<TlsServer>> {
-        if !tls {
-            return Ok(None);
-        }
-        let server = match (&self.tls_cert, &self.tls_key) {
-            (Some(cert), Some(key)) => TlsServer::from_pem_files(cert, key)
-                .map_err(|e| anyhow::anyhow!("--tls-cert/--tls-key: {e}"))?,
-            _ => {
-                let dir =
-                    framewire_net::tls::config_dir().map_err(|e| anyhow::anyhow!("--tls: {e}"))?;
-                TlsServer::kept_self_signed(&dir).map_err(|e| anyhow::anyhow!("--tls: {e}"))?
-            }
-        };
-        Ok(Some(server))
+        let given = self.tls_cert.as_deref().zip(self.tls_key.as_deref());
+        Ok(tls.then(|| framewire_kit::tls::server(given)).transpose()?)
     }
 }
 
@@ -115,22 +104,10 @@ impl TlsClientArgs {
     /// With `tls`, how `host`'s certificate is trusted: by `--tls-pin`, else `--tls-ca`, else
     /// on first use through the known-hosts file in the config folder.
     pub fn client(&self, tls: bool, host: &value::HostPort) -> anyhow::Result<Option<TlsClient>> {
-        if !tls {
-            return Ok(None);
-        }
-        let trust = match (&self.tls_pin, &self.tls_ca) {
-            (Some(pin), _) => Trust::Pin(pin.clone()),
-            (None, Some(ca)) => Trust::Ca(ca.clone()),
-            (None, None) => {
-                let dir =
-                    framewire_net::tls::config_dir().map_err(|e| anyhow::anyhow!("--tls: {e}"))?;
-                Trust::KnownHosts(dir.join(framewire_net::tls::KNOWN_HOSTS))
-            }
-        };
-        Ok(Some(TlsClient {
-            trust,
-            host: host.name.clone(),
-        }))
+        let (pin, ca) = (self.tls_pin.as_deref(), self.tls_ca.as_ref());
+        Ok(tls
+            .then(|| framewire_kit::tls::client(pin, ca, host))
+            .transpose()?)
     }
 }
 

@@ -144,7 +144,7 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
         };
         let (worker_args, worker_side, worker_signal) =
             (Arc::clone(&args), Arc::clone(&side), Arc::clone(&signal));
-        let (closed, out) = crate::display::in_window(title, move |window| {
+        let (closed, out) = framewire_display::window::run_beside(title, move |window| {
             window.on_close(hang_up);
             let inset: Box<dyn FrameSink> = Box::new(window.inset());
             let sending = Sending::start(prepared, publisher, Some(inset))?;
@@ -265,7 +265,8 @@ fn calls(
                 }
                 sent.lock().unwrap_or_else(PoisonError::into_inner).at_peer = Some(*report);
             }
-            print_event(event, args.listen.is_some(), &mut live);
+            let listening = args.listen.is_some();
+            live.receive_event(event, |e| framewire_kit::lines::call_event(e, listening));
         },
     );
     live.end();
@@ -282,62 +283,6 @@ fn sending_status(report: &PeerReport) -> String {
         ),
         None => format!("sending {:.1} fps at the peer", report.fps),
     }
-}
-
-/// Tells the user what the receiving half did, on stderr.
-fn print_event(event: ReceiveEvent<'_>, listening: bool, live: &mut LiveLine) {
-    let line = match event {
-        ReceiveEvent::Frame(stats) => {
-            live.show_stats(stats);
-            return;
-        }
-        ReceiveEvent::Connected {
-            peer,
-            stream,
-            placement,
-            again,
-            ..
-        } => {
-            let what = if again {
-                "back in the call"
-            } else {
-                "in a call"
-            };
-            let (c, w, h) = (stream.codec, stream.width, stream.height);
-            format!("{what} with {peer}: receiving {c} {w}x{h}, {placement}")
-        }
-        ReceiveEvent::Switched(placement) => {
-            live.end();
-            format!("receiving: moved to {placement}")
-        }
-        ReceiveEvent::Lost(e) if listening => {
-            live.end();
-            format!(
-                "{}; waiting for the caller to call back",
-                framewire_session::chain(e)
-            )
-        }
-        ReceiveEvent::Lost(e) => {
-            live.end();
-            format!("{}; calling again", framewire_session::chain(e))
-        }
-        ReceiveEvent::StillReconnecting(e) if listening => {
-            format!("still waiting: {}", framewire_session::chain(e))
-        }
-        ReceiveEvent::StillReconnecting(e) => {
-            format!("still calling: {}", framewire_session::chain(e))
-        }
-        ReceiveEvent::Reconnected { attempts, after } => format!(
-            "call back on after {attempts} attempts in {:.1}s",
-            after.as_secs_f64()
-        ),
-        ReceiveEvent::Ended { peer } => {
-            live.end();
-            format!("{peer} hung up")
-        }
-        ReceiveEvent::PeerReport(_) => return,
-    };
-    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
 }
 
 /// Prints the stats and turns the outcome into the exit status.

@@ -35,6 +35,29 @@ impl LiveLine {
         }
     }
 
+    /// Ends the live line and prints `line` on stderr in one write (a line another process
+    /// prints to the same terminal, the demo's server, could otherwise land in the middle).
+    pub fn say(&mut self, line: &str) {
+        self.end();
+        let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
+    }
+
+    /// What the receive path says: the live line for a frame, `line`'s words for the rest.
+    pub fn receive_event(
+        &mut self,
+        event: framewire_session::ReceiveEvent<'_>,
+        line: impl Fn(&framewire_session::ReceiveEvent<'_>) -> Option<String>,
+    ) {
+        match event {
+            framewire_session::ReceiveEvent::Frame(stats) => self.show_stats(stats),
+            event => {
+                if let Some(text) = line(&event) {
+                    self.say(&text);
+                }
+            }
+        }
+    }
+
     /// Ends the line, so that what is printed next starts on a line of its own.
     pub fn end(&mut self) {
         if std::mem::take(&mut self.shown) {

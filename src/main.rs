@@ -12,7 +12,6 @@ mod args;
 mod assemble;
 mod chat;
 mod devices;
-mod display;
 mod files;
 mod live;
 mod sending;

@@ -4,7 +4,7 @@
 use clap::Args;
 use framewire_capture::SourceSpec;
 use framewire_codec::JpegBackend;
-use framewire_core::{CodecKind, SourceEvent};
+use framewire_core::CodecKind;
 use framewire_kit::value;
 use framewire_kit::{Prepared, Rung, SendOptions};
 use framewire_session::SendEvent;
@@ -106,36 +106,9 @@ impl SendArgs {
 
 /// Tells the user what the send path did: the live line, a camera lost and back, the end.
 pub fn print_send_event(event: SendEvent, source: &str, live: &mut LiveLine) {
-    match event {
-        SendEvent::Live {
-            fps,
-            mbit_per_s,
-            subscribers,
-            renditions,
-            frames,
-            dropped_for_slow,
-            dropped_at_capture,
-        } => {
-            // `viewers 3 (640x480@80: 2, 320x240@50: 1)`: each viewer's rung.
-            let on: Vec<String> = renditions
-                .iter()
-                .map(|(r, n)| format!("{r}: {n}"))
-                .collect();
-            let on = if on.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", on.join(", "))
-            };
-            live.show(&format!(
-                "{fps:6.1} fps {mbit_per_s:8.2} Mbit/s  viewers {subscribers}{on}  frames {frames}  \
-                 dropped for slow viewers {dropped_for_slow}  at capture {dropped_at_capture}"
-            ));
-        }
-        SendEvent::Source(SourceEvent::Lost(why)) => {
-            println!("camera lost: {why}; viewers stay connected, retrying every second");
-        }
-        SendEvent::Source(SourceEvent::Back) => println!("camera back: {source}"),
-        SendEvent::Source(_) => {}
-        SendEvent::Ended { frames } => println!("source ended after {frames} frames"),
+    match framewire_kit::lines::send_event(&event, source) {
+        Some(line) if matches!(event, SendEvent::Live { .. }) => live.show(&line),
+        Some(line) => println!("{line}"),
+        None => {}
     }
 }

@@ -82,7 +82,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         framewire_display::window::display_available()
             .map_err(|e| anyhow::anyhow!("--preview: {e}; run without --preview"))?;
         let title = "framewire: transmitting video".to_string();
-        let (_, served) = crate::display::in_window(title, move |window| {
+        let (_, served) = framewire_display::window::run_beside(title, move |window| {
             let stop = Arc::new(AtomicBool::new(false));
             let on_close = Arc::clone(&stop);
             window.on_close(move || on_close.store(true, Ordering::SeqCst));
@@ -203,65 +203,10 @@ fn print_http_event(event: ServerEvent) {
 }
 
 fn print_event_of(who: &str, event: ServerEvent) {
-    let plural = |n: usize| if n == 1 { "viewer" } else { "viewers" };
+    let line = framewire_kit::lines::server_event(who, &event);
     match event {
-        ServerEvent::Joined {
-            peer,
-            viewers,
-            placement,
-            adapts,
-        } => {
-            let how = if adapts {
-                "following its link"
-            } else if placement.rung.is_some() && placement.rungs > 1 {
-                "staying there"
-            } else {
-                ""
-            };
-            let how = if how.is_empty() {
-                String::new()
-            } else {
-                format!(", {how}")
-            };
-            println!(
-                "{who} {peer} connected ({viewers} {}) on {}{how}",
-                plural(viewers),
-                placement
-            );
-        }
-        ServerEvent::Moved {
-            peer,
-            from,
-            to,
-            link,
-        } => {
-            let way = if to.id > from.id { "down" } else { "up" };
-            println!(
-                "{who} {peer} moved {way} to {} from {}: its link carries about {:.2} Mbit/s",
-                to,
-                from.rendition,
-                link * 8.0 / 1e6
-            );
-        }
-        ServerEvent::Left {
-            peer,
-            viewers,
-            frames,
-            dropped,
-            placement,
-            error,
-            ..
-        } => {
-            let why = error.map(|e| format!(": {e}")).unwrap_or_default();
-            println!(
-                "{who} {peer} left after {frames} frames, {dropped} dropped, on {} ({viewers} {}){why}",
-                placement.rendition,
-                plural(viewers)
-            );
-        }
-        ServerEvent::Rejected { peer, error } => {
-            eprintln!("framewire: connection from {peer} rejected: {error}");
-        }
+        ServerEvent::Rejected { .. } => eprintln!("{line}"),
+        _ => println!("{line}"),
     }
     let _ = std::io::stdout().flush();
 }

@@ -2,8 +2,7 @@
 //! (a window, or none) → the session's receive path; then the snapshot and the stats.
 
 use framewire_kit::value;
-use std::io::{BufRead, IsTerminal, Write};
-use std::net::SocketAddr;
+use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +12,7 @@ use clap::Args;
 use framewire_core::{
     CodecKind, Connector, Flow, Frame, FrameSink, PixelFormat, Request, SinkError,
 };
-use framewire_session::{Outcome, ReceiveConfig, ReceiveEvent, StopSignal, receive};
+use framewire_session::{Outcome, ReceiveConfig, StopSignal, receive};
 
 use crate::args::{StatsArgs, TlsClientArgs, TokenArgs};
 use crate::assemble::ViewTransportArgs;
@@ -112,7 +111,7 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
         });
     }
     let keep = args.snapshot.is_some();
-    let mut files = crate::files::ViewFiles::open(args.record.as_deref(), args.output.as_deref())?;
+    let mut files = crate::files::view_files(args.record.as_deref(), args.output.as_deref())?;
     let (outcome, last) = if args.headless {
         let mut sink = KeepLast::new(keep, files.sink(None));
         (
@@ -123,7 +122,7 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
         let title = format!("framewire: receiving from {}", args.connect);
         let (args, worker_signal) = (Arc::new(args), Arc::clone(&signal));
         let worker_args = Arc::clone(&args);
-        let (closed, out) = crate::display::in_window(title, move |window| {
+        let (closed, out) = framewire_display::window::run_beside(title, move |window| {
             let on_close = Arc::clone(&worker_signal);
             window.on_close(move || on_close.stop());
             let mut sink = KeepLast::new(keep, files.sink(Some(Box::new(window))));
@@ -144,7 +143,7 @@ fn receive_into(
     connector: Box<dyn Connector>,
     signal: &StopSignal,
     sink: &mut dyn FrameSink,
-    mut files: crate::files::ViewFiles,
+    mut files: framewire_kit::files::ViewFiles,
 ) -> Outcome {
     let read = |f: &Frame| framewire_pattern::read_frame_number(f);
     let config = ReceiveConfig {
@@ -162,61 +161,10 @@ fn receive_into(
         sink,
         signal,
         &config,
-        &mut |event| print_event(event, addr, &mut live),
+        &mut |event| live.receive_event(event, |e| framewire_kit::lines::view_event(e, addr)),
     );
     live.end();
     outcome
-}
-
-/// Tells the user what the receive path did, on stderr, each line in one write.
-fn print_event(event: ReceiveEvent<'_>, addr: SocketAddr, live: &mut crate::live::LiveLine) {
-    let line = match event {
-        ReceiveEvent::Frame(stats) => {
-            live.show_stats(stats);
-            return;
-        }
-        ReceiveEvent::Connected {
-            stream,
-            placement,
-            fps,
-            again,
-            ..
-        } => {
-            let what = if again {
-                "reconnected to"
-            } else {
-                "connected to"
-            };
-            let fps = if fps > 0.0 {
-                format!(" at {fps} fps")
-            } else {
-                String::new()
-            };
-            let (c, w, h, f) = (stream.codec, stream.width, stream.height, stream.format);
-            format!("{what} {addr}: {c} {w}x{h} {f}{fps}, {}", placement)
-        }
-        ReceiveEvent::Switched(placement) => {
-            live.end();
-            format!("moved to {}", placement)
-        }
-        ReceiveEvent::Lost(e) => {
-            live.end();
-            format!("{e}; reconnecting")
-        }
-        ReceiveEvent::StillReconnecting(e) => {
-            format!("still reconnecting: {}", framewire_session::chain(e))
-        }
-        ReceiveEvent::Reconnected { attempts, after } => format!(
-            "reconnected after {attempts} attempts in {:.1}s",
-            after.as_secs_f64()
-        ),
-        ReceiveEvent::Ended { peer } => format!("{peer} ended the stream"),
-        // Only a side of a call reports; a one-way server has nothing to say.
-        ReceiveEvent::PeerReport(_) => return,
-    };
-    // One write: a line another process prints to the same terminal (the demo's server)
-    // could otherwise land in the middle.
-    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
 }
 
 /// Passes frames on to an optional sink, keeping a copy of the last one when asked (for
@@ -259,7 +207,7 @@ fn finish(args: &ViewArgs, outcome: Outcome, last: &Frame, extra: &Extra) -> any
     let mut result = result.map_err(anyhow::Error::new);
     if let Some(path) = &args.snapshot {
         if stats.frames() > 0 {
-            crate::display::write_snapshot(path, last).context("--snapshot")?;
+            framewire_display::write_snapshot(path, last).context("--snapshot")?;
             eprintln!("wrote the last frame to {}", path.display());
         } else if result.is_ok() {
             result = Err(anyhow::anyhow!(

@@ -48,6 +48,9 @@ pub enum DisplayError {
     /// The GPU did not finish or reported an error.
     #[error("GPU: {0}")]
     Gpu(String),
+    /// The thread that fed a window panicked.
+    #[error("the thread beside the window panicked")]
+    Panicked,
 }
 
 /// Whether tests and benches must find a GPU adapter (and a display) instead of skipping:

@@ -4,7 +4,7 @@
 //! - [`HeadlessRenderer`] draws into an offscreen texture and reads back RGBA bytes (tests,
 //!   benches, `framewire view --snapshot`).
 //! - [`window`] opens a winit window that shows the newest frame a producer thread hands it.
-//! - [`write_png`] saves a frame; [`PngSnapshot`] is a [`FrameSink`] that writes the newest frame at the end.
+//! - [`write_png`] saves a frame, [`write_snapshot`] as a window would draw it; [`PngSnapshot`] is a [`FrameSink`] that writes the newest frame at the end.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -22,6 +22,38 @@ pub use headless::HeadlessRenderer;
 pub use renderer::{Renderer, inset_area, letterbox};
 /// The wgpu this crate draws with, so that callers use the same version.
 pub use wgpu;
+
+/// Why a snapshot was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// The renderer failed.
+    #[error("rendering the snapshot")]
+    Render(#[source] DisplayError),
+    /// The PNG could not be written.
+    #[error(transparent)]
+    Write(#[from] SinkError),
+}
+
+/// Writes `frame` to `path` as a window would draw it: through the headless renderer at the
+/// frame's own size. Without a GPU adapter it writes the decoded frame as it is (the same
+/// pixels: the renderer draws a frame at its own size exactly) and says so in the log.
+pub fn write_snapshot(path: &Path, frame: &Frame) -> Result<(), SnapshotError> {
+    match HeadlessRenderer::new() {
+        Ok(mut renderer) => {
+            let mut rendered = Frame::empty(PixelFormat::Rgba8);
+            renderer
+                .render(frame, frame.width, frame.height, &mut rendered)
+                .map_err(SnapshotError::Render)?;
+            write_png(path, &rendered)?;
+        }
+        Err(e @ DisplayError::NoAdapter { .. }) => {
+            tracing::info!("{e}; writing the decoded frame without rendering it");
+            write_png(path, frame)?;
+        }
+        Err(e) => return Err(SnapshotError::Render(e)),
+    }
+    Ok(())
+}
 
 /// Writes `frame` to `path` as an 8-bit PNG (RGB or RGBA, as the frame is).
 pub fn write_png(path: &Path, frame: &Frame) -> Result<(), SinkError> {

@@ -249,6 +249,25 @@ impl Drop for WindowSink {
     }
 }
 
+/// Runs `producer` beside a window titled `title` (640x480 at first, then fitted to the first
+/// frame) until it returns or the window is closed, and waits for it. Returns whether the user
+/// closed the window, and what the producer returned.
+pub fn run_beside<T, P>(title: String, producer: P) -> Result<(bool, T), DisplayError>
+where
+    T: Send + 'static,
+    P: FnOnce(WindowSink) -> T + Send + 'static,
+{
+    let options = WindowOptions {
+        title,
+        size: (640, 480),
+        fit_first_frame: true,
+    };
+    let run = run(options, producer)?;
+    let closed = run.exit == WindowExit::Closed;
+    let out = run.producer.join().map_err(|_| DisplayError::Panicked)?;
+    Ok((closed, out))
+}
+
 /// Opens a window and runs `producer` on its own thread with a [`WindowSink`] feeding it, until
 /// the user closes the window or the producer returns. Must be called on the main thread.
 ///

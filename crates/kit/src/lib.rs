@@ -5,6 +5,9 @@
 //!   (capture), each rendition's encoder made (codec), the session's
 //!   [`Sender`](framewire_session::Sender) for any list of publishers.
 //! - [`call`]: a side of a call's send path on a thread of its own, and what it sent.
+//! - [`files`]: a recording of what is sent, and what a viewer keeps of what arrives.
+//! - [`lines`]: the one-line words for what servers, senders, viewers and calls do.
+//! - [`tls`]: the identity a server presents, and how a client trusts one.
 //! - [`transport`]: each transport's framewire server, connector and call side (net); the only
 //!   place in this crate that names a transport.
 //!
@@ -12,7 +15,10 @@
 //! name each option by its command-line flag.
 
 pub mod call;
+pub mod files;
+pub mod lines;
 pub mod send;
+pub mod tls;
 pub mod transport;
 pub mod value;
 
