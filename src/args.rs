@@ -1,13 +1,15 @@
 //! What the subcommands share of their flags: the groups of flags each declared once (token,
-//! TLS server, TLS client, stats), a usage error, and the warning for an open address. Values
+//! TLS server, TLS client, receiving, stats), a usage error, and the warning for an open address. Values
 //! are read by the kit's `value` module.
 
-use framewire_kit::value;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
+use framewire_kit::value;
 use framewire_net::{TlsClient, TlsServer};
+use framewire_session::ReceiveConfig;
 use framewire_wire::token::Token;
 
 /// Warns, in one line on stderr, when `flag` opens `addr` beyond this machine without a token.
@@ -108,6 +110,42 @@ impl TlsClientArgs {
         Ok(tls
             .then(|| framewire_kit::tls::client(pin, ca, host))
             .transpose()?)
+    }
+}
+
+/// What a receiving side takes (`view`, `chat`): a window or none, when to stop, what the
+/// figures leave out, and what each frame is checked against.
+#[derive(Debug, clap::Args)]
+pub struct ReceiveArgs {
+    /// Run without a window
+    #[arg(long)]
+    pub headless: bool,
+    /// Stop after receiving this many frames (counted across reconnects, and after --warmup)
+    #[arg(long, value_name = "N")]
+    frames: Option<u64>,
+    /// Leave the first DURATION out of the received statistics (while the stream settles on a
+    /// rung)
+    #[arg(long, value_parser = value::duration, value_name = "DURATION")]
+    warmup: Option<Duration>,
+    #[command(flatten)]
+    pub stats: StatsArgs,
+    /// Check every frame received against the test pattern's frame number (a sender of
+    /// --source test)
+    #[arg(long)]
+    verify_test_pattern: bool,
+}
+
+impl ReceiveArgs {
+    /// The receive path's settings from these flags (it reconnects unless told otherwise).
+    pub fn config(&self) -> ReceiveConfig<'static> {
+        ReceiveConfig {
+            frames: self.frames,
+            verify: self
+                .verify_test_pattern
+                .then_some(&framewire_pattern::read_frame_number),
+            warmup: self.warmup,
+            ..ReceiveConfig::default()
+        }
     }
 }
 

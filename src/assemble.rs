@@ -1,17 +1,16 @@
-//! Flags to transports: `--transport`, `--mtu` and `--fec` as the kit's [`TransportOptions`],
-//! and the framewire server `serve` binds, the connector `view` receives through and the side
-//! `chat` calls with, made by the kit. The only file in `src/` that names a transport (checked
-//! by `tests/architecture.rs`): the subcommands see a [`Publisher`](framewire_core::Publisher),
-//! a [`Connector`] and a [`CallSide`], and the transport's own figures as [`Extra`].
+//! Flags to transports: `--transport`, `--mtu` and `--fec` as the kit's [`TransportOptions`]
+//! (with which the kit binds `serve`'s server and makes `chat`'s call side), the connector
+//! `view` receives through, and a transport's own figures in `--stats json`. The only file in
+//! `src/` that names a transport (checked by `tests/architecture.rs`): the subcommands see a
+//! publisher, a [`Connector`] and a call side, and the transport's figures as [`Extra`].
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
-use framewire_core::{CallSide, Connector, Ladder, Request};
-use framewire_kit::{Extra, Place, Receiving, Served, Transport, TransportOptions};
-use framewire_net::{Board, CallConfig, ServerConfig, ServerEvent, TlsClient};
+use framewire_core::{Connector, Request};
+use framewire_kit::{Extra, Receiving, Transport, TransportOptions};
+use framewire_net::TlsClient;
 use framewire_wire::token::Token;
 
 use crate::args::exit_usage;
@@ -55,7 +54,8 @@ impl TransportArgs {
         }
     }
 
-    fn options(&self) -> TransportOptions {
+    /// The kit's options from these flags: the kit binds servers and makes call sides with them.
+    pub fn options(&self) -> TransportOptions {
         TransportOptions {
             transport: self.transport,
             mtu: self.mtu,
@@ -73,30 +73,20 @@ pub struct ViewTransportArgs {
     transport: Transport,
 }
 
-/// Adds a transport's own figures to a stats object.
-pub fn add_figures(extra: &Extra, stats: &mut serde_json::Value) {
-    if let Some(map) = stats.as_object_mut() {
+/// The receiving side's figures for `--stats json`: the session's, and the transport's own.
+pub fn received_stats(
+    stats: &framewire_session::Stats,
+    stream: &framewire_core::StreamInfo,
+    extra: &Extra,
+) -> anyhow::Result<serde_json::Value> {
+    let report = stats.report(stream.codec.name(), stream.width, stream.height);
+    let mut report = serde_json::to_value(&report)?;
+    if let Some(map) = report.as_object_mut() {
         for (name, value) in extra.figures() {
             map.insert(name.into(), value.into());
         }
     }
-}
-
-/// The framewire server of `ladder`'s renditions on `listen` over `net`'s transport, its
-/// figures on `board`; `idle` is UDP's silence before a viewer is gone.
-pub fn server(
-    listen: SocketAddr,
-    net: &TransportArgs,
-    idle: Option<Duration>,
-    ladder: (Arc<Ladder>, f64),
-    config: ServerConfig,
-    board: &Board,
-    on_event: fn(ServerEvent),
-) -> anyhow::Result<Served> {
-    let options = net.options();
-    Ok(framewire_kit::server(
-        listen, &options, idle, ladder, config, board, on_event,
-    )?)
+    Ok(report)
 }
 
 /// The connector `view` receives through.
@@ -116,24 +106,4 @@ pub fn connector(
         tls,
     };
     framewire_kit::connector(addr, request, how)
-}
-
-/// A side of a call over `net`'s transport, listening on `listen` or calling `call`, sending
-/// `ladder`'s renditions; its sending half's events go to `on_event`.
-pub fn call_side(
-    (listen, call): (Option<SocketAddr>, Option<SocketAddr>),
-    net: &TransportArgs,
-    ladder: (Arc<Ladder>, f64),
-    config: CallConfig,
-    on_event: impl Fn(ServerEvent) + Send + Sync + 'static,
-) -> anyhow::Result<(Box<dyn CallSide>, Extra)> {
-    let place = match (listen, call) {
-        (Some(addr), _) => Place::Listen(addr),
-        (None, Some(addr)) => Place::Call(addr),
-        (None, None) => anyhow::bail!("a call needs --listen or --connect"),
-    };
-    let options = net.options();
-    Ok(framewire_kit::call_side(
-        place, &options, ladder, config, on_event,
-    )?)
 }

@@ -3,26 +3,27 @@
 //! beside its receive path (the peer's stream → decode → the window), one window showing the
 //! peer with this side's picture as an inset.
 
-use framewire_kit::value;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use framewire_core::{CallSide, Flow, Frame, FrameSink, PeerReport, SinkError};
+use framewire_core::{CallSide, FrameSink};
 use framewire_display::window::TitleStatus;
+use framewire_kit::value;
 use framewire_net::{CallConfig, ClientConfig, ServerEvent};
-use framewire_session::{Outcome, ReceiveConfig, ReceiveEvent, StopSignal};
+use framewire_session::{Outcome, ReceiveEvent, StopSignal};
 use serde_json::json;
 
-use crate::args::{StatsArgs, TlsClientArgs, TlsServerArgs, TokenArgs};
+use crate::args::{ReceiveArgs, TlsClientArgs, TlsServerArgs, TokenArgs};
 use crate::assemble::TransportArgs;
 use crate::live::LiveLine;
 use crate::sending::SendArgs;
 use framewire_kit::call::{Sending, Sent};
-use framewire_kit::{Extra, Prepared};
+use framewire_kit::sink::KeepLast;
+use framewire_kit::{Extra, Place, Prepared};
 
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("side").required(true).args(["listen", "connect"])))]
@@ -38,21 +39,8 @@ pub struct ChatArgs {
     wait: bool,
     #[command(flatten)]
     send: SendArgs,
-    /// Run without a window
-    #[arg(long)]
-    headless: bool,
-    /// Hang up after receiving this many frames (counted after --warmup)
-    #[arg(long, value_name = "N")]
-    frames: Option<u64>,
-    /// Leave the first DURATION out of the received statistics (while the stream settles)
-    #[arg(long, value_parser = value::duration, value_name = "DURATION")]
-    warmup: Option<Duration>,
     #[command(flatten)]
-    stats: StatsArgs,
-    /// Check every frame received against the test pattern's frame number (a peer sending
-    /// --source test)
-    #[arg(long)]
-    verify_test_pattern: bool,
+    receive: ReceiveArgs,
     /// Time without data from the peer before the connection counts as lost; with --listen,
     /// also how long a lost caller has to call back before the line is free for another
     #[arg(long, default_value = "15s", value_parser = value::duration, value_name = "DURATION")]
@@ -89,11 +77,11 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
         let message = format!("the argument '{flag}' cannot be used with '{side}'");
         crate::args::exit_usage("chat", &message);
     }
-    if !args.headless {
+    if !args.receive.headless {
         framewire_display::window::display_available()
             .map_err(|e| anyhow::anyhow!("{e}; add --headless to chat without a window"))?;
     }
-    let prepared = args.send.prepare(!args.headless)?;
+    let prepared = args.send.prepare(!args.receive.headless)?;
     let sent = Arc::new(Mutex::new(Sent::default()));
     let (side, extra) = open_side(&args, &prepared, &sent)?;
     let side: Arc<dyn CallSide> = Arc::from(side);
@@ -105,8 +93,7 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
             side.hang_up();
         }
     };
-    let on_ctrlc = hang_up.clone();
-    ctrlc::set_handler(on_ctrlc).context("cannot install the Ctrl-C handler")?;
+    crate::live::stop_on_ctrl_c_or_enter(hang_up.clone())?;
     if let Some((at, fingerprint)) = side.listening() {
         println!("listening on {at}");
         if let Some(fingerprint) = fingerprint {
@@ -116,54 +103,35 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
     }
     // stdout holds only what scripts read: the address and the stats.
     eprintln!("{}", prepared.describe());
-    if std::io::stdin().is_terminal() {
-        let on_enter = hang_up.clone();
-        std::thread::spawn(move || {
-            if std::io::stdin()
-                .lock()
-                .read_line(&mut String::new())
-                .is_ok()
-            {
-                on_enter();
-            }
-        });
-    }
 
     let publisher = side.sending();
-    let args = Arc::new(args);
-    let worker_sent = Arc::clone(&sent);
-    let outcome = if args.headless {
-        let sending = Sending::start(prepared, publisher, None)?;
-        let outcome = calls(&args, &*side, &signal, &mut Discard, None, &sent);
-        sending.end(&*side)?;
-        outcome
+    let title = match &args.connect {
+        Some(addr) => format!("framewire chat with {addr}"),
+        None => "framewire chat".to_string(),
+    };
+    let headless = args.receive.headless;
+    let (args, worker_side, worker_sent) = (Arc::new(args), Arc::clone(&side), Arc::clone(&sent));
+    let worker_args = Arc::clone(&args);
+    // The call: this side's send path beside the peer's stream into `sink`, until either ends.
+    let call = move |sink: &mut dyn FrameSink, inset, status| {
+        let sending = Sending::start(prepared, publisher, inset)?;
+        let (side, sent) = (&*worker_side, &worker_sent);
+        let outcome = calls(&worker_args, side, &signal, sink, status, sent);
+        sending.end(side)?;
+        Ok::<_, anyhow::Error>(outcome)
+    };
+    let outcome = if headless {
+        call(&mut KeepLast::new(false, None), None, None)?
     } else {
-        let title = match (args.listen, &args.connect) {
-            (_, Some(addr)) => format!("framewire chat with {addr}"),
-            _ => "framewire chat".to_string(),
-        };
-        let (worker_args, worker_side, worker_signal) =
-            (Arc::clone(&args), Arc::clone(&side), Arc::clone(&signal));
+        let on_closed = hang_up.clone();
         let (closed, out) = framewire_display::window::run_beside(title, move |window| {
             window.on_close(hang_up);
-            let inset: Box<dyn FrameSink> = Box::new(window.inset());
-            let sending = Sending::start(prepared, publisher, Some(inset))?;
-            let status = window.status();
+            let (inset, status) = (Box::new(window.inset()), window.status());
             let mut window = window;
-            let outcome = calls(
-                &worker_args,
-                &*worker_side,
-                &worker_signal,
-                &mut window,
-                Some(status),
-                &worker_sent,
-            );
-            sending.end(&*worker_side)?;
-            Ok::<_, anyhow::Error>(outcome)
+            call(&mut window, Some(inset as Box<dyn FrameSink>), Some(status))
         })?;
         if closed {
-            signal.stop();
-            side.hang_up();
+            on_closed();
         }
         out?
     };
@@ -181,7 +149,11 @@ fn open_side(
     if let Some(addr) = args.listen {
         crate::args::warn_if_open(addr, token.is_some(), "--listen");
     }
-    let place = (args.listen, args.connect.as_ref().map(|host| host.addr));
+    let place = match (args.listen, &args.connect) {
+        (Some(addr), _) => Place::Listen(addr),
+        (None, Some(host)) => Place::Call(host.addr),
+        (None, None) => anyhow::bail!("a call needs --listen or --connect"),
+    };
     let (server_tls, client_tls) = match &args.connect {
         None => (args.tls_server.server(args.tls)?, None),
         Some(host) => (None, args.tls_client.client(args.tls, host)?),
@@ -203,28 +175,17 @@ fn open_side(
     let sent = Arc::clone(sent);
     let on_event = move |event: ServerEvent| sending_event(event, &sent);
     let ladder = (Arc::clone(&prepared.ladder), prepared.fps);
-    crate::assemble::call_side(place, &args.net, ladder, config, on_event)
+    let side = framewire_kit::call_side(place, &args.net.options(), ladder, config, on_event)?;
+    Ok(side)
 }
 
 /// Counts what the sending half sent, and says when the peer's link moved it along the ladder
 /// or a caller was refused.
 fn sending_event(event: ServerEvent, sent: &Mutex<Sent>) {
-    sent.lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .count(&event);
-    match event {
-        ServerEvent::Moved { to, from, link, .. } => {
-            let way = if to.id > from.id { "down" } else { "up" };
-            eprintln!(
-                "sending: moved {way} to {to} from {}: the link to the peer carries about {:.2} Mbit/s",
-                from.rendition,
-                link * 8.0 / 1e6
-            );
-        }
-        ServerEvent::Rejected { peer, error } => {
-            eprintln!("framewire: call from {peer} refused: {error}");
-        }
-        ServerEvent::Joined { .. } | ServerEvent::Left { .. } => {}
+    let mut sent = sent.lock().unwrap_or_else(PoisonError::into_inner);
+    sent.count(&event);
+    if let Some(line) = framewire_kit::lines::call_sending_event(&event) {
+        eprintln!("{line}");
     }
 }
 
@@ -239,13 +200,7 @@ fn calls(
     status: Option<TitleStatus>,
     sent: &Mutex<Sent>,
 ) -> Outcome {
-    let read = |f: &Frame| framewire_pattern::read_frame_number(f);
-    let config = ReceiveConfig {
-        frames: args.frames,
-        verify: args.verify_test_pattern.then_some(&read),
-        warmup: args.warmup,
-        ..ReceiveConfig::default()
-    };
+    let config = args.receive.config();
     let mut live = LiveLine::on_stderr();
     let mut next_call = || {
         println!("waiting for the next call");
@@ -261,7 +216,7 @@ fn calls(
         &mut |event| {
             if let ReceiveEvent::PeerReport(report) = &event {
                 if let Some(status) = &status {
-                    status.set(sending_status(report));
+                    status.set(framewire_kit::lines::peer_status(report));
                 }
                 sent.lock().unwrap_or_else(PoisonError::into_inner).at_peer = Some(*report);
             }
@@ -271,18 +226,6 @@ fn calls(
     );
     live.end();
     outcome
-}
-
-/// The title's word on the stream this side sends, as the peer shows it.
-fn sending_status(report: &PeerReport) -> String {
-    match report.latency {
-        Some(latency) => format!(
-            "sending {:.1} fps, latency {:.1} ms at the peer",
-            report.fps,
-            latency.as_secs_f64() * 1000.0
-        ),
-        None => format!("sending {:.1} fps at the peer", report.fps),
-    }
 }
 
 /// Prints the stats and turns the outcome into the exit status.
@@ -297,15 +240,12 @@ fn finish(
         stream,
         result,
     } = outcome;
-    if args.stats.asked() {
+    if args.receive.stats.asked() {
         let sent = sent.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut received = stream
-            .map(|s| serde_json::to_value(stats.report(s.codec.name(), s.width, s.height)))
+        let received = stream
+            .map(|s| crate::assemble::received_stats(&stats, &s, extra))
             .transpose()
             .context("writing stats")?;
-        if let Some(received) = &mut received {
-            crate::assemble::add_figures(extra, received);
-        }
         // As the peer last said it shows this side's stream.
         let at_peer = sent.at_peer.map(|r| {
             json!({
@@ -323,16 +263,7 @@ fn finish(
             },
             "received": received,
         });
-        args.stats.print(&object)?;
+        args.receive.stats.print(&object)?;
     }
     result.map_err(anyhow::Error::new)
-}
-
-/// A sink that shows nothing (`--headless`).
-struct Discard;
-
-impl FrameSink for Discard {
-    fn show(&mut self, _frame: &Frame) -> Result<Flow, SinkError> {
-        Ok(Flow::Continue)
-    }
 }

@@ -1,6 +1,6 @@
 //! `framewire devices`: lists cameras with the formats, sizes and frame rates they offer.
 
-use framewire_capture::{CameraMode, list_cameras};
+use framewire_capture::list_cameras;
 use framewire_core::CaptureError;
 
 pub fn run() -> anyhow::Result<()> {
@@ -25,30 +25,13 @@ pub fn run() -> anyhow::Result<()> {
             Ok(modes) if modes.is_empty() => {
                 println!("  no format framewire reads (MJPG, YUYV or NV12)");
             }
-            Ok(modes) => print_modes(&modes),
+            Ok(modes) => {
+                for line in framewire_kit::lines::camera_modes(&modes) {
+                    println!("  {line}");
+                }
+            }
             Err(why) => println!("  formats unavailable: {why}"),
         }
     }
     Ok(())
-}
-
-/// One line per layout and size: `MJPG 1280x720: 30, 15 fps`.
-fn print_modes(modes: &[CameraMode]) {
-    let mut i = 0;
-    while i < modes.len() {
-        let m = modes[i];
-        let rates: Vec<String> = modes[i..]
-            .iter()
-            .take_while(|o| (o.fourcc, o.width, o.height) == (m.fourcc, m.width, m.height))
-            .map(|o| o.fps.to_string())
-            .collect();
-        i += rates.len();
-        println!(
-            "  {} {}x{}: {} fps",
-            m.fourcc,
-            m.width,
-            m.height,
-            rates.join(", ")
-        );
-    }
 }

@@ -1,7 +1,9 @@
 //! The live line: one status line rewritten in place on a terminal's stderr, and nothing at all
-//! when stderr is not a terminal.
+//! when stderr is not a terminal; and a stop on Ctrl-C or Enter.
 
-use std::io::{IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::Context;
 
 /// A status line on stderr.
 pub struct LiveLine {
@@ -64,4 +66,21 @@ impl LiveLine {
             let _ = std::io::stderr().write_all(b"\n");
         }
     }
+}
+
+/// Calls `stop` on Ctrl-C, and on Enter when stdin is a terminal.
+pub fn stop_on_ctrl_c_or_enter(stop: impl Fn() + Clone + Send + 'static) -> anyhow::Result<()> {
+    ctrlc::set_handler(stop.clone()).context("cannot install the Ctrl-C handler")?;
+    if std::io::stdin().is_terminal() {
+        std::thread::spawn(move || {
+            if std::io::stdin()
+                .lock()
+                .read_line(&mut String::new())
+                .is_ok()
+            {
+                stop();
+            }
+        });
+    }
+    Ok(())
 }

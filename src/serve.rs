@@ -2,7 +2,6 @@
 //! `assemble`) and HTTP → the session's send path (source → resize → encode once → every
 //! viewer).
 
-use framewire_kit::value;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,8 +11,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use framewire_core::{FrameSink, Publisher, Rendition};
-use framewire_net::{Board, HttpProtocol, ServerConfig, ServerEvent};
+use framewire_core::{FrameSink, Publisher};
+use framewire_kit::value;
+use framewire_net::{Board, ServerConfig, ServerEvent};
 use framewire_session::SendError;
 
 use crate::args::{TlsServerArgs, TokenArgs};
@@ -112,54 +112,42 @@ fn serve(
     let tls = config.tls.clone();
     let board = Arc::new(Board::new(&prepared.source_name, fps));
     crate::args::warn_if_open(args.listen, config.token.is_some(), "--listen");
-    let served = crate::assemble::server(
+    let served = framewire_kit::server(
         args.listen,
-        &args.net,
+        &args.net.options(),
         args.idle_timeout,
         (Arc::clone(&prepared.ladder), fps),
         config.clone(),
         &board,
-        print_event,
+        |e| print_event("viewer", e),
     )?;
-    let http = match args.http {
-        Some(addr) => {
-            crate::args::warn_if_open(addr, config.token.is_some(), "--http");
-            // With --tls, HTTPS with the same certificate.
-            let http = HttpProtocol::bind(
-                addr,
-                Arc::clone(&prepared.ladder),
-                Arc::clone(&board),
-                config,
-                print_http_event,
-            )
-            .with_context(|| format!("--http: cannot listen on {addr}"))?;
-            Some(http)
-        }
-        None => None,
-    };
+    let http = args.http.map(|addr| {
+        crate::args::warn_if_open(addr, config.token.is_some(), "--http");
+        let ladder = Arc::clone(&prepared.ladder);
+        framewire_kit::transport::http(addr, ladder, &board, config, |e| {
+            print_event("http viewer", e)
+        })
+    });
+    let http = http.transpose().context("--http")?;
     println!("listening on {}", served.at);
     if let Some(tls) = &tls {
         println!("tls fingerprint {}", tls.fingerprint());
     }
     if let Some(http) = &http {
         let scheme = if tls.is_some() { "https" } else { "http" };
-        println!("http on {scheme}://{}/", http.local_addr());
+        println!("http on {scheme}://{}/", http.at);
     }
     println!("{}", prepared.describe());
     let _ = std::io::stdout().flush();
     let source = prepared.source_name.clone();
     let mut publishers: Vec<Arc<dyn Publisher>> = vec![served.publisher];
-    publishers.extend(http.map(|h| Arc::new(h) as Arc<dyn Publisher>));
-    // Each encode is timed for /stats and /metrics.
-    let make = Arc::clone(&prepared.make_encoder);
-    prepared.make_encoder = Arc::new(move |r: &Rendition| make(r).map(|e| board.timed(e)));
-    if let Some(path) = &args.record {
-        publishers.extend(crate::files::recorder(
-            path,
-            Arc::clone(&prepared.ladder),
-            fps,
-        ));
-    }
+    publishers.extend(http.map(|h| h.publisher));
+    prepared.time_encodes(&board);
+    let ladder = Arc::clone(&prepared.ladder);
+    publishers.extend(
+        args.record
+            .and_then(|path| crate::files::recorder(&path, ladder, fps)),
+    );
     let mut sender = prepared.sender(publishers, preview, args.frames)?;
     let mut live = LiveLine::on_stderr();
     let report = sender.run(&stop, &mut |e| print_send_event(e, &source, &mut live));
@@ -193,16 +181,8 @@ fn config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
     })
 }
 
-fn print_event(event: ServerEvent) {
-    print_event_of("viewer", event);
-}
-
-/// An HTTP viewer's events: `http viewer 127.0.0.1:5000 connected ...`.
-fn print_http_event(event: ServerEvent) {
-    print_event_of("http viewer", event);
-}
-
-fn print_event_of(who: &str, event: ServerEvent) {
+/// A server's events about its viewers, `who` naming them: `http viewer 127.0.0.1:5000 ...`.
+fn print_event(who: &str, event: ServerEvent) {
     let line = framewire_kit::lines::server_event(who, &event);
     match event {
         ServerEvent::Rejected { .. } => eprintln!("{line}"),

@@ -1,39 +1,28 @@
 //! `framewire view`: flags → a connector (made by `assemble`), the codec registry and a sink
 //! (a window, or none) → the session's receive path; then the snapshot and the stats.
 
-use framewire_kit::value;
-use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use framewire_core::{
-    CodecKind, Connector, Flow, Frame, FrameSink, PixelFormat, Request, SinkError,
-};
+use framewire_core::{CodecKind, Connector, Frame, FrameSink, Request};
+use framewire_kit::value;
 use framewire_session::{Outcome, ReceiveConfig, StopSignal, receive};
 
-use crate::args::{StatsArgs, TlsClientArgs, TokenArgs};
+use crate::args::{ReceiveArgs, TlsClientArgs, TokenArgs};
 use crate::assemble::ViewTransportArgs;
 use framewire_kit::Extra;
+use framewire_kit::sink::KeepLast;
 
 #[derive(Debug, Args)]
 pub struct ViewArgs {
     /// Server to connect to
     #[arg(long, default_value = "127.0.0.1:9999", value_parser = value::host_port, value_name = "ADDR")]
     connect: value::HostPort,
-    /// Receive and decode without opening a window
-    #[arg(long)]
-    headless: bool,
-    /// Exit after this many frames (counted across reconnects, and after --warmup)
-    #[arg(long, value_name = "N")]
-    frames: Option<u64>,
-    /// Leave the first DURATION out of the statistics (while the stream settles on a rung)
-    #[arg(long, value_parser = value::duration, value_name = "DURATION")]
-    warmup: Option<Duration>,
     #[command(flatten)]
-    stats: StatsArgs,
+    receive: ReceiveArgs,
     /// Write the last frame received to this PNG file at exit
     #[arg(long, value_name = "PATH")]
     snapshot: Option<PathBuf>,
@@ -45,9 +34,6 @@ pub struct ViewArgs {
     /// JPEGs as they arrived, for a JPEG stream)
     #[arg(long, value_name = "PATH")]
     output: Option<PathBuf>,
-    /// Check every frame against the test pattern's frame number (for `serve --source test`)
-    #[arg(long)]
-    verify_test_pattern: bool,
     /// Exit when the connection to the server is lost, instead of reconnecting with backoff
     #[arg(long)]
     no_reconnect: bool,
@@ -81,7 +67,7 @@ pub struct ViewArgs {
 }
 
 pub fn run(args: ViewArgs) -> anyhow::Result<()> {
-    if !args.headless {
+    if !args.receive.headless {
         framewire_display::window::display_available()
             .map_err(|e| anyhow::anyhow!("{e}; add --headless to receive without a window"))?;
     }
@@ -96,43 +82,31 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
     let (connector, extra) =
         crate::assemble::connector(args.connect.addr, request, &args.net, limits, token, tls);
     let signal = Arc::new(StopSignal::default());
-    let on_ctrlc = Arc::clone(&signal);
-    ctrlc::set_handler(move || on_ctrlc.stop()).context("cannot install the Ctrl-C handler")?;
-    if std::io::stdin().is_terminal() {
-        let on_enter = Arc::clone(&signal);
-        std::thread::spawn(move || {
-            if std::io::stdin()
-                .lock()
-                .read_line(&mut String::new())
-                .is_ok()
-            {
-                on_enter.stop();
-            }
-        });
-    }
+    let on_stop = Arc::clone(&signal);
+    crate::live::stop_on_ctrl_c_or_enter(move || on_stop.stop())?;
     let keep = args.snapshot.is_some();
     let mut files = crate::files::view_files(args.record.as_deref(), args.output.as_deref())?;
-    let (outcome, last) = if args.headless {
-        let mut sink = KeepLast::new(keep, files.sink(None));
-        (
-            receive_into(&args, connector, &signal, &mut sink, files),
-            sink.last,
-        )
+    let title = format!("framewire: receiving from {}", args.connect);
+    let (headless, args) = (args.receive.headless, Arc::new(args));
+    let (worker_args, worker_signal) = (Arc::clone(&args), Arc::clone(&signal));
+    // The receive path into the window (or none), keeping the last frame for --snapshot.
+    let receive = move |window: Option<Box<dyn FrameSink>>| {
+        let mut sink = KeepLast::new(keep, files.sink(window));
+        let outcome = receive_into(&worker_args, connector, &worker_signal, &mut sink, files);
+        (outcome, sink.last)
+    };
+    let (outcome, last) = if headless {
+        receive(None)
     } else {
-        let title = format!("framewire: receiving from {}", args.connect);
-        let (args, worker_signal) = (Arc::new(args), Arc::clone(&signal));
-        let worker_args = Arc::clone(&args);
+        let on_close = Arc::clone(&signal);
         let (closed, out) = framewire_display::window::run_beside(title, move |window| {
-            let on_close = Arc::clone(&worker_signal);
             window.on_close(move || on_close.stop());
-            let mut sink = KeepLast::new(keep, files.sink(Some(Box::new(window))));
-            let outcome = receive_into(&worker_args, connector, &worker_signal, &mut sink, files);
-            (outcome, sink.last)
+            receive(Some(Box::new(window)))
         })?;
         if closed {
             signal.stop();
         }
-        return finish(&args, out.0, &out.1, &extra);
+        out
     };
     finish(&args, outcome, &last, &extra)
 }
@@ -145,12 +119,9 @@ fn receive_into(
     sink: &mut dyn FrameSink,
     mut files: framewire_kit::files::ViewFiles,
 ) -> Outcome {
-    let read = |f: &Frame| framewire_pattern::read_frame_number(f);
     let config = ReceiveConfig {
-        frames: args.frames,
         no_reconnect: args.no_reconnect,
-        verify: args.verify_test_pattern.then_some(&read),
-        warmup: args.warmup,
+        ..args.receive.config()
     };
     let mut live = crate::live::LiveLine::on_stderr();
     let addr = args.connect.addr;
@@ -165,36 +136,6 @@ fn receive_into(
     );
     live.end();
     outcome
-}
-
-/// Passes frames on to an optional sink, keeping a copy of the last one when asked (for
-/// `--snapshot`).
-struct KeepLast {
-    keep: bool,
-    last: Frame,
-    inner: Option<Box<dyn FrameSink>>,
-}
-
-impl KeepLast {
-    fn new(keep: bool, inner: Option<Box<dyn FrameSink>>) -> KeepLast {
-        KeepLast {
-            keep,
-            last: Frame::empty(PixelFormat::Rgb8),
-            inner,
-        }
-    }
-}
-
-impl FrameSink for KeepLast {
-    fn show(&mut self, frame: &Frame) -> Result<Flow, SinkError> {
-        if self.keep {
-            self.last.clone_from(frame);
-        }
-        match &mut self.inner {
-            Some(sink) => sink.show(frame),
-            None => Ok(Flow::Continue),
-        }
-    }
 }
 
 /// Writes the snapshot and the stats, and turns the outcome into the exit status.
@@ -216,11 +157,11 @@ fn finish(args: &ViewArgs, outcome: Outcome, last: &Frame, extra: &Extra) -> any
             ));
         }
     }
-    if let Some(stream) = stream.filter(|_| args.stats.asked()) {
-        let report = stats.report(stream.codec.name(), stream.width, stream.height);
-        let mut report = serde_json::to_value(&report).context("writing stats")?;
-        crate::assemble::add_figures(extra, &mut report);
-        args.stats.print(&report)?;
+    if let Some(stream) = stream.filter(|_| args.receive.stats.asked()) {
+        let report = crate::assemble::received_stats(&stats, &stream, extra);
+        args.receive
+            .stats
+            .print(&report.context("writing stats")?)?;
     }
     result
 }

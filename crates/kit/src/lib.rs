@@ -7,6 +7,7 @@
 //! - [`call`]: a side of a call's send path on a thread of its own, and what it sent.
 //! - [`files`]: a recording of what is sent, and what a viewer keeps of what arrives.
 //! - [`lines`]: the one-line words for what servers, senders, viewers and calls do.
+//! - [`sink`]: a sink that passes frames on and keeps the last.
 //! - [`tls`]: the identity a server presents, and how a client trusts one.
 //! - [`transport`]: each transport's framewire server, connector and call side (net); the only
 //!   place in this crate that names a transport.
@@ -18,6 +19,7 @@ pub mod call;
 pub mod files;
 pub mod lines;
 pub mod send;
+pub mod sink;
 pub mod tls;
 pub mod transport;
 pub mod value;

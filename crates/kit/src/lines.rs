@@ -4,7 +4,8 @@
 
 use std::net::SocketAddr;
 
-use framewire_core::SourceEvent;
+use framewire_capture::CameraMode;
+use framewire_core::{PeerReport, SourceEvent};
 use framewire_net::ServerEvent;
 use framewire_session::{ReceiveEvent, SendEvent, chain};
 
@@ -170,4 +171,75 @@ pub fn call_event(event: &ReceiveEvent<'_>, listening: bool) -> Option<String> {
         ReceiveEvent::Ended { peer } => format!("{peer} hung up"),
         ReceiveEvent::Frame(_) | ReceiveEvent::PeerReport(_) => return None,
     })
+}
+
+/// A call's sending half: the peer's link moved it along the ladder, or a caller was refused.
+/// `None` for a call on and a call over (the receiving half says those).
+pub fn call_sending_event(event: &ServerEvent) -> Option<String> {
+    match event {
+        ServerEvent::Moved { to, from, link, .. } => {
+            let way = if to.id > from.id { "down" } else { "up" };
+            Some(format!(
+                "sending: moved {way} to {to} from {}: the link to the peer carries about {:.2} Mbit/s",
+                from.rendition,
+                link * 8.0 / 1e6
+            ))
+        }
+        ServerEvent::Rejected { peer, error } => {
+            Some(format!("framewire: call from {peer} refused: {error}"))
+        }
+        ServerEvent::Joined { .. } | ServerEvent::Left { .. } => None,
+    }
+}
+
+/// How the peer of a call shows this side's stream: `sending 29.9 fps, latency 12.0 ms at the
+/// peer`.
+pub fn peer_status(report: &PeerReport) -> String {
+    match report.latency {
+        Some(latency) => format!(
+            "sending {:.1} fps, latency {:.1} ms at the peer",
+            report.fps,
+            latency.as_secs_f64() * 1000.0
+        ),
+        None => format!("sending {:.1} fps at the peer", report.fps),
+    }
+}
+
+/// A camera's modes, one line per layout and size: `MJPG 1280x720: 30, 15 fps` (the modes as
+/// the camera lists them, each layout and size together).
+pub fn camera_modes(modes: &[CameraMode]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut i = 0;
+    while i < modes.len() {
+        let m = modes[i];
+        let rates: Vec<String> = modes[i..]
+            .iter()
+            .take_while(|o| (o.fourcc, o.width, o.height) == (m.fourcc, m.width, m.height))
+            .map(|o| o.fps.to_string())
+            .collect();
+        i += rates.len();
+        let (f, w, h) = (m.fourcc, m.width, m.height);
+        lines.push(format!("{f} {w}x{h}: {} fps", rates.join(", ")));
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use framewire_capture::FourCc;
+
+    #[test]
+    fn a_cameras_modes_are_one_line_per_layout_and_size() {
+        let modes = [
+            CameraMode::new(FourCc::Mjpeg, 1280, 720, 30),
+            CameraMode::new(FourCc::Mjpeg, 1280, 720, 15),
+            CameraMode::new(FourCc::Yuyv, 640, 480, 30),
+        ];
+        assert_eq!(
+            camera_modes(&modes),
+            ["MJPG 1280x720: 30, 15 fps", "YUYV 640x480: 30 fps"]
+        );
+        assert!(camera_modes(&[]).is_empty());
+    }
 }

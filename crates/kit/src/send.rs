@@ -12,6 +12,7 @@ use framewire_core::{
     CaptureError, CodecError, CodecKind, Feed, FrameSink, FrameSource, Ladder, LadderError,
     MakeRendition, PixelFormat, Publisher, Rendition, Scaler,
 };
+use framewire_net::Board;
 use framewire_session::ladder::default_rungs;
 use framewire_session::stage::MakeEncoder;
 use framewire_session::{SendConfig, SendError, Sender};
@@ -203,6 +204,12 @@ impl Prepared {
             ));
         }
         text
+    }
+
+    /// Times each encode into `board` (for `/stats` and `/metrics`).
+    pub fn time_encodes(&mut self, board: &Arc<Board>) {
+        let (make, board) = (Arc::clone(&self.make_encoder), Arc::clone(board));
+        self.make_encoder = Arc::new(move |r: &Rendition| make(r).map(|e| board.timed(e)));
     }
 
     /// The send path to `publishers`, stopping after `frames` frames, with a `preview` sink.

@@ -15,8 +15,8 @@ use framewire_net::udp::{
     UdpLosses, UdpServer,
 };
 use framewire_net::{
-    Board, CallConfig, ChatDialer, ChatListener, ClientConfig, Server, ServerConfig, ServerEvent,
-    TcpConnector, TlsClient,
+    Board, CallConfig, ChatDialer, ChatListener, ClientConfig, HttpProtocol, Server, ServerConfig,
+    ServerEvent, TcpConnector, TlsClient,
 };
 use framewire_wire::token::Token;
 
@@ -182,6 +182,29 @@ pub fn server(
     Ok(Served {
         at: server.local_addr().to_string(),
         publisher: Arc::new(server),
+        closing: None,
+    })
+}
+
+/// The HTTP server of `ladder`'s renditions (as JPEG, the page, `/stats`) on `addr`, HTTPS
+/// with `config`'s TLS, its figures on `board`.
+pub fn http(
+    addr: SocketAddr,
+    ladder: Arc<Ladder>,
+    board: &Arc<Board>,
+    config: ServerConfig,
+    on_event: fn(ServerEvent),
+) -> Result<Served, TransportError> {
+    let http =
+        HttpProtocol::bind(addr, ladder, Arc::clone(board), config, on_event).map_err(|error| {
+            TransportError::Listen {
+                at: addr.to_string(),
+                error,
+            }
+        })?;
+    Ok(Served {
+        at: http.local_addr().to_string(),
+        publisher: Arc::new(http),
         closing: None,
     })
 }
