@@ -64,7 +64,10 @@
 //! [`DEFAULT_QUEUE_LIMIT`]); policy routing sends packets from one end through the delay device
 //! toward the other. A direction without delay has no TUN device: the kernel forwards it.
 //! The rate limit is `tbf rate R burst 32kbit latency 50ms`; the loss is
-//! `numgen random mod 100 < N drop` in an nftables forward chain.
+//! `numgen random mod 100 < N drop` in an nftables forward chain. The one step outside the link
+//! namespace is a sender's refusal ([`LinkBuilder::refused_percent`]): the same rule on the output
+//! hook of the sending end's namespace, which makes its `sendto` fail with `EPERM`, as a host
+//! firewall does.
 //!
 //! Every testbed's namespaces are named `fwnb-PID-TOKEN-N-{a,link,b}`, so parallel tests and
 //! processes never collide; the addresses are the same in every testbed, each being a world of

@@ -20,8 +20,11 @@ pub struct Direction {
     /// Rate limit in kbit/s (1000 bit), counting Ethernet, IP and transport headers; `None`:
     /// no limit.
     pub rate_kbit: Option<u32>,
-    /// Percentage of packets dropped at random (0-100).
+    /// Percentage of packets dropped at random (0-100) on the link: the sender never knows.
     pub loss_percent: u8,
+    /// Percentage of packets the sending side's own firewall refuses at random (0-100), on its
+    /// output hook: the sender's `sendto` fails with `EPERM`, as on a host whose firewall drops.
+    pub refused_percent: u8,
     /// How long each packet is held (one way).
     pub delay: Duration,
 }
@@ -32,12 +35,11 @@ impl fmt::Display for Direction {
             Some(kbit) => write!(f, "{kbit} kbit/s")?,
             None => write!(f, "unlimited")?,
         }
-        write!(
-            f,
-            ", {}% loss, {} ms",
-            self.loss_percent,
-            self.delay.as_millis()
-        )
+        write!(f, ", {}% loss", self.loss_percent)?;
+        if self.refused_percent > 0 {
+            write!(f, ", {}% refused at the sender", self.refused_percent)?;
+        }
+        write!(f, ", {} ms", self.delay.as_millis())
     }
 }
 
@@ -98,6 +100,8 @@ impl Link {
                 "rate 0 kbit/s passes nothing".to_string()
             } else if dir.loss_percent > 100 {
                 format!("loss {}% is over 100%", dir.loss_percent)
+            } else if dir.refused_percent > 100 {
+                format!("refusal {}% is over 100%", dir.refused_percent)
             } else if dir.delay > MAX_DELAY {
                 format!("delay {:?} exceeds max {MAX_DELAY:?}", dir.delay)
             } else {
@@ -156,6 +160,15 @@ impl LinkBuilder {
     /// Random loss of the packets travelling toward `side`.
     pub fn loss_percent_toward(mut self, side: Side, percent: u8) -> Self {
         self.link.toward_mut(side).loss_percent = percent;
+        self
+    }
+
+    /// Random refusal both ways, in percent: each end's firewall refuses this share of what it
+    /// sends toward the other, so the sender's `sendto` fails (`EPERM`).
+    pub fn refused_percent(mut self, percent: u8) -> Self {
+        for side in [Side::A, Side::B] {
+            self.link.toward_mut(side).refused_percent = percent;
+        }
         self
     }
 
@@ -239,6 +252,11 @@ mod tests {
             link.to_string(),
             "A->B 500 kbit/s, 0% loss, 5 ms; B->A 1000 kbit/s, 10% loss, 0 ms"
         );
+        let refusing = Link::builder().refused_percent(1).link().clone();
+        assert_eq!(
+            refusing.to_string(),
+            "unlimited, 0% loss, 1% refused at the sender, 0 ms each way"
+        );
         assert_eq!(link.rtt(), Duration::from_millis(5));
     }
 
@@ -255,6 +273,10 @@ mod tests {
         check(
             Link::builder().loss_percent(101),
             "invalid link: toward A: loss 101% is over 100%",
+        );
+        check(
+            Link::builder().refused_percent(101),
+            "invalid link: toward A: refusal 101% is over 100%",
         );
         check(
             Link::builder().delay_toward(Side::B, Duration::from_secs(11)),

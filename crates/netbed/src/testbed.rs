@@ -149,6 +149,9 @@ impl Testbed {
         }
         let forwarder = delay(&link, &link_netns)?;
         shape(&link, &link_netns)?;
+        for (from, to) in [(&a, &b), (&b, &a)] {
+            refuse(link.toward(to.side).refused_percent, from, to.addr)?;
+        }
         tracing::debug!(netns = %link_netns, %link, "testbed built");
         Ok(Testbed {
             link,
@@ -372,6 +375,24 @@ fn shape(link: &Link, link_netns: &str) -> Result<(), NetbedError> {
     );
     let mut nft = tools().ip.command();
     nft.args(["netns", "exec", link_netns])
+        .arg(tools().nft.program())
+        .args(["-f", "-"]);
+    run_command(nft, Some(&ruleset))
+}
+
+/// In `from`'s namespace, a firewall on the output hook that refuses `percent` of the packets
+/// sent to `to`: the sender's `sendto` fails with `EPERM` for each.
+fn refuse(percent: u8, from: &Endpoint, to: Ipv4Addr) -> Result<(), NetbedError> {
+    if percent == 0 {
+        return Ok(());
+    }
+    let ruleset = format!(
+        "table ip netbed {{\n  chain output {{\n    \
+         type filter hook output priority 0; policy accept;\n    \
+         ip daddr {to} numgen random mod 100 < {percent} drop\n  }}\n}}\n"
+    );
+    let mut nft = tools().ip.command();
+    nft.args(["netns", "exec", &from.netns])
         .arg(tools().nft.program())
         .args(["-f", "-"]);
     run_command(nft, Some(&ruleset))

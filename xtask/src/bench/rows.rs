@@ -550,5 +550,23 @@ fn lossy_rows() -> Vec<RowSpec> {
         .optional(MayLack::WithoutRoot)
         .vs(SOURCE_FPS, lossy_call(LinkFigure::Source))
         .at_least(0.95),
+        // Each sender's own firewall refuses 1% of what it sends (no delay, no loss in transit):
+        // each refused `sendto` is one lost datagram, on the server and on the viewer.
+        row(
+            "refused sends 1% each way (sender's firewall), udp, adaptation off: fps of the source's 30",
+            refused(false, LinkFigure::Fps),
+            Unit::Fps,
+        )
+        .optional(MayLack::WithoutRoot)
+        .vs(SOURCE_FPS, refused(false, LinkFigure::Source))
+        .at_least(0.97),
+        row(
+            "refused sends 1% each way (sender's firewall), udp, adaptation on, after 3 s: fps of the source's 30",
+            refused(true, LinkFigure::Fps),
+            Unit::Fps,
+        )
+        .optional(MayLack::WithoutRoot)
+        .vs(SOURCE_FPS, refused(true, LinkFigure::Source))
+        .at_least(0.97),
     ]
 }

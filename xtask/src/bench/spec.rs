@@ -47,6 +47,9 @@ pub(crate) struct LinkCase {
     pub(crate) chat: bool,
     /// Random loss each way, percent.
     pub(crate) loss: u32,
+    /// The loss is each sender's own firewall refusing its datagrams (`sendto` fails), not the
+    /// link dropping them.
+    pub(crate) refused: bool,
 }
 
 impl LinkCase {
@@ -60,7 +63,8 @@ impl LinkCase {
                 (true, false) => "udp",
                 _ => "tcp",
             };
-            format!("{base}:{transport}:{}", self.loss)
+            let r = if self.refused { "r" } else { "" };
+            format!("{base}:{transport}:{r}{}", self.loss)
         } else {
             base
         }
@@ -168,6 +172,7 @@ pub(crate) const fn link(adapt: bool, share: u32, rtt_ms: u32, figure: LinkFigur
             udp: false,
             chat: false,
             loss: 0,
+            refused: false,
         },
         figure,
     )
@@ -184,6 +189,24 @@ pub(crate) const fn lossy(udp: bool, figure: LinkFigure) -> Key {
             udp,
             chat: false,
             loss: 1,
+            refused: false,
+        },
+        figure,
+    )
+}
+
+/// A figure of the refusing case: no rate limit, no delay, each sender's firewall refusing 1%
+/// of its datagrams (its `sendto` fails), over UDP with adaptation `adapt`.
+pub(crate) const fn refused(adapt: bool, figure: LinkFigure) -> Key {
+    Key::Link(
+        LinkCase {
+            adapt,
+            share: 0,
+            rtt_ms: 0,
+            udp: true,
+            chat: false,
+            loss: 1,
+            refused: true,
         },
         figure,
     )
@@ -200,6 +223,7 @@ pub(crate) const fn lossy_call(figure: LinkFigure) -> Key {
             udp: true,
             chat: true,
             loss: 1,
+            refused: false,
         },
         figure,
     )

@@ -1,7 +1,8 @@
 //! Latency and frame rate through a narrow link, with the real `framewire` binary:
 //! `narrow-link FRAMEWIRE [--quick] CASE...`, where CASE is `ADAPT:SHARE:RTT_MS` (`off:60:0`,
 //! `on:30:0`, `off:30:40`, ...), optionally followed by `:TRANSPORT:LOSS` (`off:0:100:udp:1`:
-//! framewire over UDP, 1% random loss each way; a SHARE of 0 is a link without a rate limit,
+//! framewire over UDP, 1% random loss each way; `rN` for LOSS: N% refused by each sender's own
+//! firewall instead, its `sendto` failing; a SHARE of 0 is a link without a rate limit,
 //! whose frame-time is the source's frame interval). TRANSPORT `udpchat` is a two-way call
 //! instead: `framewire chat --transport udp --listen` in A, `chat --connect` in B, each
 //! sending the stream; its object's figures are the worse direction's (the higher latency,
@@ -67,6 +68,8 @@ struct Case {
     /// A two-way UDP call rather than serve and view.
     chat: bool,
     loss_percent: u8,
+    /// The loss is each sender's firewall refusing its datagrams, not the link dropping them.
+    refused: bool,
 }
 
 impl Case {
@@ -75,8 +78,8 @@ impl Case {
         let bad =
             || format!("case {s:?}: expected ADAPT:SHARE:RTT_MS[:TRANSPORT:LOSS], e.g. off:60:0");
         let parts: Vec<&str> = s.split(':').collect();
-        let (adapt, share, rtt, udp, chat, loss) = match parts[..] {
-            [a, s, r] => (a, s, r, false, false, 0),
+        let (adapt, share, rtt, udp, chat, loss, refused) = match parts[..] {
+            [a, s, r] => (a, s, r, false, false, 0, false),
             [a, s, r, t, l] => {
                 let (udp, chat) = match t {
                     "udp" => (true, false),
@@ -84,8 +87,12 @@ impl Case {
                     "tcp" => (false, false),
                     _ => return Err(bad()),
                 };
+                let (l, refused) = match l.strip_prefix('r') {
+                    Some(l) => (l, true),
+                    None => (l, false),
+                };
                 let loss = l.parse::<u8>().ok().filter(|l| *l <= 100).ok_or_else(bad)?;
-                (a, s, r, udp, chat, loss)
+                (a, s, r, udp, chat, loss, refused)
             }
             _ => return Err(bad()),
         };
@@ -110,6 +117,7 @@ impl Case {
             udp,
             chat,
             loss_percent: loss,
+            refused,
         })
     }
 
@@ -117,7 +125,8 @@ impl Case {
         let adapt = if self.adapt { "on" } else { "off" };
         let base = format!("{adapt}:{}:{}", self.share_percent, self.rtt_ms);
         if self.udp || self.loss_percent > 0 {
-            format!("{base}:{}:{}", self.transport(), self.loss_percent)
+            let r = if self.refused { "r" } else { "" };
+            format!("{base}:{}:{r}{}", self.transport(), self.loss_percent)
         } else {
             base
         }
@@ -337,7 +346,11 @@ fn run_case(exe: &Path, case: Case, top_bytes: f64, seconds: f64) -> Result<Valu
     let stream_kbit = top_bytes * 8.0 * FPS / 1000.0;
     let rate_kbit = (stream_kbit * f64::from(case.share_percent) / 100.0).round() as u32;
     let rtt = Duration::from_millis(u64::from(case.rtt_ms));
-    let mut builder = Link::builder().rtt(rtt).loss_percent(case.loss_percent);
+    let mut builder = Link::builder().rtt(rtt);
+    builder = match case.refused {
+        true => builder.refused_percent(case.loss_percent),
+        false => builder.loss_percent(case.loss_percent),
+    };
     if case.share_percent > 0 {
         builder = builder.rate_kbit_toward(Side::B, rate_kbit.max(1));
     }
@@ -436,6 +449,7 @@ fn run_case(exe: &Path, case: Case, top_bytes: f64, seconds: f64) -> Result<Valu
         "p99_total_ms": round(p99 + f64::from(case.rtt_ms), 3),
         "transport": case.transport(),
         "loss_percent": case.loss_percent,
+        "refused": case.refused,
         "max_ms": round(max, 3),
         "p50_frame_times": round(p50 / frame_ms, 3),
         "p99_frame_times": round(p99 / frame_ms, 3),
@@ -589,6 +603,9 @@ mod tests {
         let c = Case::parse("off:0:100:udpchat:1").unwrap();
         assert!(c.udp && c.chat);
         assert_eq!(c.name(), "off:0:100:udpchat:1");
+        let c = Case::parse("on:0:0:udp:r1").unwrap();
+        assert!(c.udp && c.refused && c.loss_percent == 1 && c.adapt);
+        assert_eq!(c.name(), "on:0:0:udp:r1");
         let c = Case::parse("off:0:100:udp:1").unwrap();
         assert!(c.udp && c.loss_percent == 1 && c.share_percent == 0);
         assert_eq!(c.name(), "off:0:100:udp:1");

@@ -76,6 +76,36 @@ pub struct UdpLosses {
     pub recovered: AtomicU64,
     /// Datagrams dropped: malformed, late, duplicated or inconsistent.
     pub dropped_datagrams: AtomicU64,
+    /// Datagrams the socket refused to send (a firewall's `EPERM`, a full queue's `ENOBUFS`),
+    /// or whose send an ICMP error answered (`ECONNREFUSED`): each one lost datagram. Joins and
+    /// reports go again as if lost; only silence past the idle timeout ends a stream.
+    pub unsent: AtomicU64,
+}
+
+/// Whether `e`, from a datagram socket, is about one datagram (refused by a firewall or a full
+/// queue, or answered by an ICMP error), not the socket: the stream goes on.
+fn one_datagram(e: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        PermissionDenied
+            | ConnectionRefused
+            | ConnectionReset
+            | HostUnreachable
+            | NetworkUnreachable
+            | OutOfMemory
+    ) || e.raw_os_error() == Some(105) // ENOBUFS
+}
+
+/// Counts a datagram to or from `peer` lost to `e` when `e` is about one datagram; else the
+/// error back.
+fn count_unsent(losses: &UdpLosses, peer: SocketAddr, e: io::Error) -> io::Result<()> {
+    if !one_datagram(&e) {
+        return Err(e);
+    }
+    losses.unsent.fetch_add(1, Ordering::Relaxed);
+    tracing::debug!(%peer, "udp datagram lost at the socket: {e}");
+    Ok(())
 }
 
 /// Joins a UDP server: the viewer's [`Connector`].
@@ -244,10 +274,12 @@ impl UdpSubscription {
                 ));
             }
             hello.write(&mut out);
-            wire.send(&out).map_err(|e| lost(addr, e))?;
+            if let Err(e) = wire.send(&out) {
+                count_unsent(&losses, addr, e).map_err(|e| lost(addr, e))?;
+            }
             let wait_until = (now + HELLO_RETRY).min(deadline);
-            while let Some(n) =
-                recv_until(&wire.socket, &mut buf, wait_until).map_err(|e| lost(addr, e))?
+            while let Some(n) = recv_until(&wire.socket, &mut buf, wait_until, &losses, addr)
+                .map_err(|e| lost(addr, e))?
             {
                 let Some(range) = wire.open(&mut buf[..n]) else {
                     losses.dropped_datagrams.fetch_add(1, Ordering::Relaxed);
@@ -404,24 +436,33 @@ enum Step {
 /// Datagrams read at most, after a frame completed, to find a newer one.
 const MAX_DRAIN: usize = 4096;
 
-/// Receives one datagram, waiting until `until`; `None` when it passed.
-fn recv_until(socket: &UdpSocket, buf: &mut [u8], until: Instant) -> io::Result<Option<usize>> {
-    let left = until.saturating_duration_since(Instant::now());
-    if left.is_zero() {
-        return Ok(None);
-    }
-    socket.set_read_timeout(Some(left))?;
-    match socket.recv(buf) {
-        Ok(n) => Ok(Some(n)),
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-            ) =>
-        {
-            Ok(None)
+/// Receives one datagram from `peer`, waiting until `until`; `None` when it passed. An ICMP
+/// error answering an earlier send is one lost datagram, counted in `losses`.
+fn recv_until(
+    socket: &UdpSocket,
+    buf: &mut [u8],
+    until: Instant,
+    losses: &UdpLosses,
+    peer: SocketAddr,
+) -> io::Result<Option<usize>> {
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(None);
         }
-        Err(e) => Err(e),
+        socket.set_read_timeout(Some(left))?;
+        match socket.recv(buf) {
+            Ok(n) => return Ok(Some(n)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => count_unsent(losses, peer, e)?,
+        }
     }
 }
 
@@ -469,7 +510,9 @@ impl Subscription for UdpSubscription {
             let now = Instant::now();
             if now >= self.next_report {
                 self.report.write(&mut self.out);
-                self.wire.send(&self.out).map_err(|e| lost(peer, e))?;
+                if let Err(e) = self.wire.send(&self.out) {
+                    count_unsent(&self.losses, peer, e).map_err(|e| lost(peer, e))?;
+                }
                 self.next_report = now + REPORT_EVERY;
             }
             let idle = self.heard + self.config.idle_timeout;
@@ -486,8 +529,9 @@ impl Subscription for UdpSubscription {
                 ));
             }
             let until = self.next_report.min(idle);
-            let Some(n) =
-                recv_until(&self.wire.socket, &mut self.buf, until).map_err(|e| lost(peer, e))?
+            let socket = &self.wire.socket;
+            let Some(n) = recv_until(socket, &mut self.buf, until, &self.losses, peer)
+                .map_err(|e| lost(peer, e))?
             else {
                 continue;
             };
@@ -511,10 +555,13 @@ impl Subscription for UdpSubscription {
                 let n = match self.wire.socket.recv(&mut self.buf) {
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) => {
-                        early = Some(Err(lost(peer, e)));
-                        break;
-                    }
+                    Err(e) => match count_unsent(&self.losses, peer, e) {
+                        Ok(()) => continue,
+                        Err(e) => {
+                            early = Some(Err(lost(peer, e)));
+                            break;
+                        }
+                    },
                 };
                 match self.take(n) {
                     Step::Nothing => {}

@@ -107,11 +107,15 @@ pub struct Drops {
     /// A sealed server: datagrams that were not sealed, or did not open (forged, damaged,
     /// replayed).
     pub unsealed: AtomicU64,
+    /// Datagrams the socket refused to send (a firewall's `EPERM`, a full queue's `ENOBUFS`,
+    /// an ICMP error's `ECONNREFUSED`): each is one lost datagram, and the rest still go.
+    pub unsent: AtomicU64,
 }
 
 impl std::fmt::Display for Drops {
-    /// `udp datagrams dropped: 3 malformed, 1 with a stale cookie, 2 from no viewer`, and
-    /// `, 4 not sealed or not opening` when a sealed server dropped any such.
+    /// `udp datagrams dropped: 3 malformed, 1 with a stale cookie, 2 from no viewer`, then
+    /// `, 4 not sealed or not opening` when a sealed server dropped any such, and `; 5 refused by
+    /// the socket as they were sent` when sends failed.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
         write!(
@@ -121,9 +125,12 @@ impl std::fmt::Display for Drops {
             n(&self.bad_cookie),
             n(&self.unknown),
         )?;
-        match n(&self.unsealed) {
+        if let u @ 1.. = n(&self.unsealed) {
+            write!(f, ", {u} not sealed or not opening")?;
+        }
+        match n(&self.unsent) {
             0 => Ok(()),
-            u => write!(f, ", {u} not sealed or not opening"),
+            u => write!(f, "; {u} refused by the socket as they were sent"),
         }
     }
 }
@@ -326,8 +333,14 @@ impl Shared {
             },
         };
         if let Err(e) = result {
-            tracing::debug!(%to, "udp send failed: {e}");
+            self.unsent(to, &e);
         }
+    }
+
+    /// Counts a datagram the socket refused to send to `to`: one lost datagram.
+    fn unsent(&self, to: SocketAddr, e: &io::Error) {
+        self.drops.unsent.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(%to, "udp send failed: {e}");
     }
 
     /// Sends `bytes` sealed under `session`, through the `scratch` buffer.
@@ -729,7 +742,7 @@ impl Outlet for DatagramOutlet<'_> {
         if let Some(report) = report {
             datagram::write_peer_report(report, &mut self.buf);
             if let Err(e) = shared.send_viewer(viewer, &self.buf, &mut self.scratch) {
-                tracing::debug!(peer = %viewer.peer, "udp send: {e}");
+                shared.unsent(viewer.peer, &e);
             }
         }
         let frame = Outgoing {
@@ -747,14 +760,14 @@ impl Outlet for DatagramOutlet<'_> {
             if !wait.is_zero() {
                 thread::sleep(wait);
             }
-            shared.send_viewer(viewer, d, scratch)
+            if let Err(e) = shared.send_viewer(viewer, d, scratch) {
+                shared.unsent(viewer.peer, &e);
+            }
+            Ok::<(), std::convert::Infallible>(())
         });
         match result {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => {
-                tracing::debug!(peer = %viewer.peer, "udp send: {e}");
-                Ok(())
-            }
+            Ok(Err(never)) => match never {},
             Err(e) => {
                 self.end(Some(&e.to_string()))?;
                 Err(io::Error::other(e))
@@ -768,7 +781,7 @@ impl Outlet for DatagramOutlet<'_> {
             .shared
             .send_viewer(self.viewer, &self.buf, &mut self.scratch)
         {
-            tracing::debug!(peer = %self.viewer.peer, "udp send failed: {e}");
+            self.shared.unsent(self.viewer.peer, &e);
         }
         Ok(())
     }
