@@ -14,7 +14,8 @@
 //!
 //! When each side's own firewall refuses 1% of what it sends (no delay, no loss in transit), a
 //! refused datagram is one lost datagram, with adaptation on and off; and a viewer whose
-//! firewall refuses every other datagram it sends, its join first, still joins and watches.
+//! firewall refuses every other datagram it sends, its join first, still joins and watches; one
+//! whose firewall refuses everything times out with a line that says so.
 //!
 //! Needs root (netbed); skips with the reason otherwise, fails under `FRAMEWIRE_REQUIRE_ALL=1`.
 //! `FRAMEWIRE_LINK_REPORT=1` prints the figures.
@@ -168,25 +169,7 @@ fn a_viewer_whose_firewall_refuses_every_other_datagram_it_sends_joins_and_watch
     };
     // B's firewall refuses its first datagram to A (the join), then every other one: joins and
     // reports fail to leave with EPERM, and must go again as if lost.
-    let ruleset = format!(
-        "table ip refuse {{\n chain output {{\n  type filter hook output priority 0;\n  \
-         ip daddr {} meta l4proto udp numgen inc mod 2 == 0 drop\n }}\n}}\n",
-        bed.a().addr()
-    );
-    let mut nft = bed.command_in(Side::B, "nft");
-    let status = nft
-        .args(["-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .spawn();
-    let mut child = status.expect("run nft");
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(ruleset.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success(), "nft refused {ruleset}");
+    refuse_at_b(&bed, "numgen inc mod 2 == 0");
     let listen = format!("{}:0", bed.a().addr());
     let args = ["--transport", "udp", "--codec", "jpeg", "--size", "320x240"];
     let serve = Serve::start_in(Some((&bed, Side::A)), &listen, &args);
@@ -210,6 +193,55 @@ fn a_viewer_whose_firewall_refuses_every_other_datagram_it_sends_joins_and_watch
     let s = stats(&finish_view(child));
     assert_eq!(s["frames"], 60, "{s}");
     assert!(s["datagrams_unsent"].as_u64().unwrap() >= 1, "{s}");
+}
+
+/// Makes B's firewall refuse the UDP datagrams B sends to A that match `rule` (nft words).
+fn refuse_at_b(bed: &Testbed, rule: &str) {
+    let ruleset = format!(
+        "table ip refuse {{\n chain output {{\n  type filter hook output priority 0;\n  \
+         ip daddr {} meta l4proto udp {rule} drop\n }}\n}}\n",
+        bed.a().addr()
+    );
+    let mut child = bed
+        .command_in(Side::B, "nft")
+        .args(["-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("run nft");
+    use std::io::Write as _;
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(ruleset.as_bytes()).unwrap();
+    drop(stdin);
+    assert!(child.wait().unwrap().success(), "nft refused {ruleset}");
+}
+
+#[test]
+fn a_viewer_whose_firewall_refuses_everything_it_sends_says_so_when_its_join_times_out() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(bed) = Link::builder().build_or_skip() else {
+        return;
+    };
+    refuse_at_b(&bed, "");
+    let listen = format!("{}:0", bed.a().addr());
+    let serve = Serve::start_in(Some((&bed, Side::A)), &listen, &["--transport", "udp"]);
+    let addr = serve.addr.trim_start_matches("udp://").to_string();
+    let args = [
+        "--transport",
+        "udp",
+        "--headless",
+        "--no-reconnect",
+        "--connect",
+        &addr,
+    ];
+    let out = finish_view(spawn_view_in(Some((&bed, Side::B)), &args));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    // One line: the timeout, and why nothing left.
+    assert!(
+        stderr.contains("to the udp hello within")
+            && stderr.contains("the last hello sent was refused here: Operation not permitted"),
+        "{stderr}"
+    );
 }
 
 /// One direction of a call: (p50 ms, p99 ms, share of the frames sent that were shown).

@@ -97,15 +97,23 @@ fn one_datagram(e: &io::Error) -> bool {
     ) || e.raw_os_error() == Some(105) // ENOBUFS
 }
 
-/// Counts a datagram to or from `peer` lost to `e` when `e` is about one datagram; else the
-/// error back.
-fn count_unsent(losses: &UdpLosses, peer: SocketAddr, e: io::Error) -> io::Result<()> {
+/// Counts a datagram to or from `peer` lost to `e` when `e` is about one datagram, and says
+/// why; else the error back.
+fn count_unsent(losses: &UdpLosses, peer: SocketAddr, e: io::Error) -> io::Result<String> {
     if !one_datagram(&e) {
         return Err(e);
     }
     losses.unsent.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(%peer, "udp datagram lost at the socket: {e}");
-    Ok(())
+    Ok(e.to_string())
+}
+
+/// What a timeout adds when this end's last send failed: `; the last hello sent was refused
+/// here: Operation not permitted (os error 1)`.
+fn refused_here(what: &str, refused: Option<&String>) -> String {
+    refused.map_or_else(String::new, |e| {
+        format!("; the last {what} sent was refused here: {e}")
+    })
 }
 
 /// Joins a UDP server: the viewer's [`Connector`].
@@ -195,6 +203,8 @@ pub struct UdpSubscription {
     losses: Arc<UdpLosses>,
     counted: Losses,
     frame_bytes: u64,
+    /// Why the last report did not leave, if it did not (said when the stream times out).
+    refused: Option<String>,
 }
 
 fn lost(peer: SocketAddr, source: io::Error) -> TransportError {
@@ -258,6 +268,8 @@ impl UdpSubscription {
         let mut buf = vec![0u8; 65_536];
         let deadline = Instant::now() + JOIN_TIMEOUT;
         let mut cookie_seen = false;
+        // Why the last hello did not leave, if it did not.
+        let mut refused = None;
         loop {
             let now = Instant::now();
             if now >= deadline {
@@ -267,16 +279,18 @@ impl UdpSubscription {
                     io::Error::new(
                         io::ErrorKind::TimedOut,
                         format!(
-                            "no answer ({what}) to the udp hello within {}s",
-                            JOIN_TIMEOUT.as_secs()
+                            "no answer ({what}) to the udp hello within {}s{}",
+                            JOIN_TIMEOUT.as_secs(),
+                            refused_here("hello", refused.as_ref())
                         ),
                     ),
                 ));
             }
             hello.write(&mut out);
-            if let Err(e) = wire.send(&out) {
-                count_unsent(&losses, addr, e).map_err(|e| lost(addr, e))?;
-            }
+            refused = match wire.send(&out) {
+                Ok(()) => None,
+                Err(e) => Some(count_unsent(&losses, addr, e).map_err(|e| lost(addr, e))?),
+            };
             let wait_until = (now + HELLO_RETRY).min(deadline);
             while let Some(n) = recv_until(&wire.socket, &mut buf, wait_until, &losses, addr)
                 .map_err(|e| lost(addr, e))?
@@ -325,6 +339,7 @@ impl UdpSubscription {
                             losses,
                             counted: Losses::default(),
                             frame_bytes: 0,
+                            refused: None,
                         });
                     }
                     Ok(Datagram::End(reason)) if config.call != 0 => {
@@ -461,7 +476,7 @@ fn recv_until(
             {
                 return Ok(None);
             }
-            Err(e) => count_unsent(losses, peer, e)?,
+            Err(e) => drop(count_unsent(losses, peer, e)?),
         }
     }
 }
@@ -510,9 +525,10 @@ impl Subscription for UdpSubscription {
             let now = Instant::now();
             if now >= self.next_report {
                 self.report.write(&mut self.out);
-                if let Err(e) = self.wire.send(&self.out) {
-                    count_unsent(&self.losses, peer, e).map_err(|e| lost(peer, e))?;
-                }
+                self.refused = match self.wire.send(&self.out) {
+                    Ok(()) => None,
+                    Err(e) => Some(count_unsent(&self.losses, peer, e).map_err(|e| lost(peer, e))?),
+                };
                 self.next_report = now + REPORT_EVERY;
             }
             let idle = self.heard + self.config.idle_timeout;
@@ -522,8 +538,9 @@ impl Subscription for UdpSubscription {
                     io::Error::new(
                         io::ErrorKind::TimedOut,
                         format!(
-                            "no datagram from the server for {}s",
-                            self.config.idle_timeout.as_secs_f64()
+                            "no datagram from the server for {}s{}",
+                            self.config.idle_timeout.as_secs_f64(),
+                            refused_here("report", self.refused.as_ref())
                         ),
                     ),
                 ));
@@ -556,7 +573,7 @@ impl Subscription for UdpSubscription {
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) => match count_unsent(&self.losses, peer, e) {
-                        Ok(()) => continue,
+                        Ok(_) => continue,
                         Err(e) => {
                             early = Some(Err(lost(peer, e)));
                             break;
