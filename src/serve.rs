@@ -123,6 +123,12 @@ fn serve(
     )?;
     let http = args.http.map(|addr| {
         crate::args::warn_if_open(addr, config.token.is_some(), "--http");
+        if config.token.is_some() && tls.is_none() && !addr.ip().is_loopback() {
+            eprintln!(
+                "framewire: warning: --http {addr} with a token and without --tls: browsers and \
+                 curl send the token in clear (the login form, the Bearer header); add --tls"
+            );
+        }
         let ladder = Arc::clone(&prepared.ladder);
         framewire_kit::transport::http(addr, ladder, &board, config, |e| {
             print_event("http viewer", e)

@@ -83,7 +83,11 @@ fn the_right_token_opens_the_stream_and_a_wrong_or_missing_one_gets_a_line_on_bo
     );
     assert_eq!(stats(&out)["frames"], 5);
 
-    let out = view_with(Some("guess"), &server.addr, &["--frames", "5"]);
+    let out = view_with(
+        Some("a wrong guess at the token"),
+        &server.addr,
+        &["--frames", "5"],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out).trim(),
@@ -199,7 +203,7 @@ fn failing_attempts_are_refused_at_once_for_a_while_and_a_watching_viewer_keeps_
 }
 
 #[test]
-fn a_call_needs_the_token_and_serving_a_network_without_one_warns() {
+fn a_call_needs_the_token_and_serving_a_network_without_one_or_over_plain_http_warns() {
     let mut cmd = framewire();
     cmd.env("FRAMEWIRE_TOKEN", TOKEN);
     let listener = Serve::spawn_with(
@@ -236,6 +240,18 @@ fn a_call_needs_the_token_and_serving_a_network_without_one_warns() {
         warning.starts_with(
             "framewire: warning: --listen 0.0.0.0:0 without a token: anyone who can reach it can watch"
         ),
+        "{warning}"
+    );
+
+    // Plain HTTP beyond loopback carries the token in clear: said at start.
+    let mut cmd = framewire();
+    cmd.env("FRAMEWIRE_TOKEN", TOKEN);
+    let args = ["serve", "--listen", "127.0.0.1:0", "--http", "0.0.0.0:0"];
+    let server = Serve::spawn_with(cmd, &args);
+    let warning = server.error_line("the clear-token warning");
+    assert!(
+        warning.starts_with("framewire: warning: --http 0.0.0.0:0 with a token and without --tls")
+            && warning.ends_with("add --tls"),
         "{warning}"
     );
 }
@@ -319,7 +335,7 @@ fn listen_with(token: Option<&str>) -> Serve {
 #[test]
 fn a_caller_with_the_token_refuses_a_listener_with_another_token_or_none_on_both_ends() {
     // Another token: the listener cannot check the caller's proof, and says so.
-    let listener = listen_with(Some("another token"));
+    let listener = listen_with(Some("another token, as long as one"));
     let out = call_with(Some(TOKEN), &listener.addr);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
@@ -513,5 +529,31 @@ fn wrong_tokens_at_one_protocol_slow_the_address_down_at_the_others() {
     assert!(
         reason.starts_with("too many wrong tokens from 127.0.0.1"),
         "{reason}"
+    );
+}
+
+#[test]
+fn a_token_shorter_than_16_bytes_is_refused_with_how_to_make_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, "s3cret\n").unwrap();
+    let out = framewire()
+        .env_remove("FRAMEWIRE_TOKEN")
+        .args(["serve", "--listen", "127.0.0.1:0", "--token-file"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("the token is 6 bytes; it needs at least 16")
+            && said.contains("head -c 24 /dev/urandom | base64"),
+        "{said}"
+    );
+    let out = view_with(Some("short"), "127.0.0.1:9", &["--frames", "1"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("FRAMEWIRE_TOKEN: the token is 5 bytes; it needs at least 16"),
+        "{said}"
     );
 }

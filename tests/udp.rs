@@ -285,7 +285,7 @@ fn limits_and_the_token_refuse_with_the_same_lines_as_tcp() {
         finish_view(child)
     };
     assert_eq!(stats(&run(Some(TOKEN)))["frames"], 5);
-    let out = run(Some("guess"));
+    let out = run(Some("a wrong guess at the token"));
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out).trim(),

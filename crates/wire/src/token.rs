@@ -47,6 +47,10 @@ pub const COOKIE_CHARS: usize = 2 * (COOKIE_HEAD + PROOF_LEN);
 /// How long a cookie opens the stream after it was issued.
 pub const COOKIE_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
 
+/// The fewest bytes of a token a user gives: a proof seen on the wire must not let anyone guess
+/// it offline.
+pub const MIN_TOKEN_LEN: usize = 16;
+
 /// The environment variable a token may come from.
 pub const TOKEN_ENV: &str = "FRAMEWIRE_TOKEN";
 
@@ -74,6 +78,18 @@ pub enum TokenError {
     /// [`TOKEN_ENV`] holds no token.
     #[error("{TOKEN_ENV}: the token is empty")]
     EmptyEnv,
+    /// A token given by a user (a file, [`TOKEN_ENV`]) is shorter than [`MIN_TOKEN_LEN`]: one
+    /// captured exchange would let anyone guess it offline.
+    #[error(
+        "{from}: the token is {len} bytes; it needs at least {MIN_TOKEN_LEN} (make one with \
+         `head -c 24 /dev/urandom | base64`)"
+    )]
+    Short {
+        /// Where it came from: the file, or the variable.
+        from: String,
+        /// Its length in bytes.
+        len: usize,
+    },
     /// The operating system gave no random bytes.
     #[error("no random bytes for {what}: {reason}")]
     NoRandom {
@@ -136,15 +152,19 @@ impl Token {
     }
 
     /// The token from `file` if given, else from [`TOKEN_ENV`] if set; `None` when neither is.
+    /// Either must hold at least [`MIN_TOKEN_LEN`] bytes.
     pub fn from_file_or_env(file: Option<&Path>) -> Result<Option<Token>, TokenError> {
-        if let Some(path) = file {
-            return Token::from_file(path).map(Some);
-        }
-        match std::env::var_os(TOKEN_ENV) {
-            Some(v) => Token::new(v.as_encoded_bytes())
-                .map(Some)
-                .map_err(|_| TokenError::EmptyEnv),
-            None => Ok(None),
+        let (token, from) = match (file, std::env::var_os(TOKEN_ENV)) {
+            (Some(path), _) => (Token::from_file(path)?, path.display().to_string()),
+            (None, Some(v)) => {
+                let token = Token::new(v.as_encoded_bytes()).map_err(|_| TokenError::EmptyEnv)?;
+                (token, TOKEN_ENV.to_string())
+            }
+            (None, None) => return Ok(None),
+        };
+        match token.secret.len() {
+            len if len < MIN_TOKEN_LEN => Err(TokenError::Short { from, len }),
+            _ => Ok(Some(token)),
         }
     }
 
