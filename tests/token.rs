@@ -557,3 +557,28 @@ fn a_token_shorter_than_16_bytes_is_refused_with_how_to_make_one() {
         "{said}"
     );
 }
+
+#[test]
+fn wrong_proofs_sent_in_parallel_are_judged_one_after_another_and_only_three_count() {
+    let server = serve_with_token();
+    // 24 connections, each challenged before any of them answers: every one passed the early
+    // check. Then all answer wrongly at once.
+    let challenged: Vec<_> = (0..24).map(|_| challenged(&server.addr)).collect();
+    let answers: Vec<_> = challenged
+        .into_iter()
+        .map(|(mut s, challenge)| {
+            std::thread::spawn(move || {
+                s.write_all(&proof("a wrong guess at the token", &challenge))
+                    .unwrap();
+                String::from_utf8_lossy(&rest(s)).into_owned()
+            })
+        })
+        .collect();
+    let answers: Vec<String> = answers.into_iter().map(|t| t.join().unwrap()).collect();
+    let judged = answers.iter().filter(|a| a.ends_with("\0wrong token")).count();
+    let waited = answers
+        .iter()
+        .filter(|a| a.contains("too many wrong tokens"))
+        .count();
+    assert_eq!((judged, waited), (3, 21), "{answers:?}");
+}

@@ -148,10 +148,7 @@ impl FramewireProtocol {
             .map_err(|e| format!("socket setup failed: {e}"))?
             .ip();
         if let Err(wait) = token.failures().check(ip, Instant::now()) {
-            let reason = format!(
-                "too many wrong tokens from {ip}: try again in {} s",
-                wait.as_secs_f64().ceil()
-            );
+            let reason = too_many_wrong(ip, wait);
             let _ = write_end(stream, Some(&reason));
             return Err(reason);
         }
@@ -183,13 +180,25 @@ impl FramewireProtocol {
         let head: &[u8; HEADER_LEN] = answer[..HEADER_LEN].try_into().expect("header");
         let proof: &[u8; PROOF_LEN] = answer[HEADER_LEN..].try_into().expect("proof");
         let is_proof = FrameHeader::parse(head, 0).is_ok_and(|h| h.kind == MessageKind::Proof);
-        if is_proof && token.verify(&challenge, proof) {
-            token.failures().succeeded(ip);
-            return Ok(answer.len() as u64);
-        }
-        let _ = write_end(stream, Some(WRONG_TOKEN));
-        failed(WRONG_TOKEN.into())
+        // Judged with the address's failures held: attempts made in parallel are judged one
+        // after another, and none while the address waits.
+        let proved = || is_proof && token.verify(&challenge, proof);
+        let reason = match token.failures().judge(ip, Instant::now(), proved) {
+            Ok(true) => return Ok(answer.len() as u64),
+            Ok(false) => WRONG_TOKEN.to_string(),
+            Err(wait) => too_many_wrong(ip, wait),
+        };
+        let _ = write_end(stream, Some(&reason));
+        Err(reason)
     }
+}
+
+/// What an address that keeps failing is told while it waits.
+fn too_many_wrong(ip: std::net::IpAddr, wait: Duration) -> String {
+    format!(
+        "too many wrong tokens from {ip}: try again in {} s",
+        wait.as_secs_f64().ceil()
+    )
 }
 
 /// What a server answers a proof of another token.

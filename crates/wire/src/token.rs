@@ -291,30 +291,35 @@ impl Failures {
     /// `Err(wait)` when `ip` failed too often and must wait that much longer.
     pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
         let map = self.by_address.lock().unwrap_or_else(|e| e.into_inner());
-        match map.get(&ip) {
-            Some(&(n, last)) if n >= FREE_FAILURES => {
-                let until = last + wait_after(n);
-                if now < until {
-                    Err(until - now)
-                } else {
-                    Ok(())
-                }
-            }
-            _ => Ok(()),
-        }
+        waiting(&map, ip, now)
     }
 
-    /// `ip` failed a proof at `now`.
+    /// Judges a proof from `ip` at `now`, with the count held: `Err(wait)` at once while the
+    /// address waits (`proved` is not called); else whether `proved` says it proved the token,
+    /// counted (a failure makes the address wait, a success forgets its failures). Parallel
+    /// attempts from one address are judged one at a time, each after the failures before it,
+    /// so opening many connections at once buys no extra guesses.
+    pub fn judge(
+        &self,
+        ip: IpAddr,
+        now: Instant,
+        proved: impl FnOnce() -> bool,
+    ) -> Result<bool, Duration> {
+        let mut map = self.by_address.lock().unwrap_or_else(|e| e.into_inner());
+        waiting(&map, ip, now)?;
+        let ok = proved();
+        if ok {
+            map.remove(&ip);
+        } else {
+            count_failure(&mut map, ip, now);
+        }
+        Ok(ok)
+    }
+
+    /// `ip` failed a proof at `now` (it sent none in time, or closed).
     pub fn failed(&self, ip: IpAddr, now: Instant) {
         let mut map = self.by_address.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= MAX_ADDRESSES && !map.contains_key(&ip) {
-            let oldest = map.iter().min_by_key(|(_, (_, at))| *at).map(|(ip, _)| *ip);
-            if let Some(oldest) = oldest {
-                map.remove(&oldest);
-            }
-        }
-        let entry = map.entry(ip).or_insert((0, now));
-        *entry = (entry.0.saturating_add(1), now);
+        count_failure(&mut map, ip, now);
     }
 
     /// `ip` proved the token: its failures are forgotten.
@@ -324,6 +329,45 @@ impl Failures {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&ip);
     }
+}
+
+/// `Err(wait)` when `ip` is in `map` and must wait that much longer.
+fn waiting(
+    map: &HashMap<IpAddr, (u32, Instant)>,
+    ip: IpAddr,
+    now: Instant,
+) -> Result<(), Duration> {
+    match map.get(&ip) {
+        Some(&(n, last)) if n >= FREE_FAILURES => {
+            let until = last + wait_after(n);
+            if now < until {
+                Err(until - now)
+            } else {
+                Ok(())
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Counts a failure of `ip`. A full table makes room by forgetting the address that failed
+/// longest ago among those not waiting: an address made to wait is never forgotten for another's
+/// failures, so failing from many addresses cannot flush it. When every address waits, the new
+/// one is not counted (the table stays bounded; each waiting address stays locked).
+fn count_failure(map: &mut HashMap<IpAddr, (u32, Instant)>, ip: IpAddr, now: Instant) {
+    if map.len() >= MAX_ADDRESSES && !map.contains_key(&ip) {
+        let oldest = map
+            .iter()
+            .filter(|(ip, _)| waiting(map, **ip, now).is_ok())
+            .min_by_key(|(_, (_, at))| *at)
+            .map(|(ip, _)| *ip);
+        match oldest {
+            Some(oldest) => drop(map.remove(&oldest)),
+            None => return,
+        }
+    }
+    let entry = map.entry(ip).or_insert((0, now));
+    *entry = (entry.0.saturating_add(1), now);
 }
 
 /// How long an address with `n` failures in a row waits after the last.
@@ -426,5 +470,46 @@ mod tests {
         assert_eq!(failures.check(bad, t), Err(MAX_WAIT));
         failures.succeeded(bad);
         assert_eq!(failures.check(bad, t), Ok(()));
+    }
+
+    #[test]
+    fn a_proof_is_judged_after_the_failures_before_it_and_not_at_all_while_waiting() {
+        let failures = Failures::default();
+        let ip: IpAddr = [10, 0, 0, 1].into();
+        let t = Instant::now();
+        // Many attempts that all passed an earlier check: only the first few are judged.
+        let mut judged = 0;
+        for _ in 0..24 {
+            let _ = failures.judge(ip, t, || {
+                judged += 1;
+                false
+            });
+        }
+        assert_eq!(judged, FREE_FAILURES);
+        assert_eq!(failures.judge(ip, t, || true), Err(Duration::from_secs(1)));
+        let later = t + Duration::from_secs(1);
+        assert_eq!(failures.judge(ip, later, || true), Ok(true));
+        assert_eq!(
+            failures.check(ip, later),
+            Ok(()),
+            "a success forgets the failures"
+        );
+    }
+
+    #[test]
+    fn failures_from_many_addresses_never_flush_a_waiting_one() {
+        let failures = Failures::default();
+        let t = Instant::now();
+        let locked: IpAddr = [10, 0, 0, 1].into();
+        for _ in 0..FREE_FAILURES {
+            failures.failed(locked, t);
+        }
+        for i in 0..2 * MAX_ADDRESSES as u32 {
+            let other = IpAddr::from((0x0b00_0000u32 + i).to_be_bytes());
+            failures.failed(other, t + Duration::from_millis(1));
+        }
+        assert!(failures.check(locked, t).is_err(), "still waiting");
+        let len = failures.by_address.lock().unwrap().len();
+        assert!(len <= MAX_ADDRESSES, "{len}");
     }
 }

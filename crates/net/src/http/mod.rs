@@ -270,16 +270,15 @@ impl HttpProtocol {
                 .peer_addr()
                 .map_err(|e| refuse("500 Internal Server Error", format!("socket setup: {e}")))?
                 .ip();
-            token
+            // Judged with the address's failures held (see `Failures::judge`).
+            return match token
                 .failures()
-                .check(ip, Instant::now())
-                .map_err(|wait| too_many(ip, wait))?;
-            if token.matches(bearer) {
-                token.failures().succeeded(ip);
-                return Ok(logged_in(route));
-            }
-            token.failures().failed(ip, Instant::now());
-            return Err(refuse("401 Unauthorized", WRONG_TOKEN));
+                .judge(ip, Instant::now(), || token.matches(bearer))
+            {
+                Ok(true) => Ok(logged_in(route)),
+                Ok(false) => Err(refuse("401 Unauthorized", WRONG_TOKEN)),
+                Err(wait) => Err(too_many(ip, wait)),
+            };
         }
         let now = now_s();
         if head
@@ -357,9 +356,15 @@ impl HttpProtocol {
             Ok(t) => t,
             Err(why) => return answered(stream, refuse("400 Bad Request", why)),
         };
-        if !token.matches(&presented) {
-            token.failures().failed(ip, Instant::now());
-            let r = refuse("401 Unauthorized", WRONG_TOKEN).with_form();
+        let judged = token
+            .failures()
+            .judge(ip, Instant::now(), || token.matches(&presented));
+        if judged != Ok(true) {
+            let r = match judged {
+                Err(wait) => too_many(ip, wait),
+                _ => refuse("401 Unauthorized", WRONG_TOKEN),
+            }
+            .with_form();
             let _ = respond(
                 stream,
                 r.status,
@@ -368,9 +373,8 @@ impl HttpProtocol {
                 r.body().as_bytes(),
             );
             linger_close(stream);
-            return Err(format!("{WRONG_TOKEN} (login form)"));
+            return Err(format!("{} (login form)", r.reason));
         }
-        token.failures().succeeded(ip);
         let cookie = token.cookie(now_s()).map_err(|e| e.to_string())?;
         let headers = format!("Location: /\r\n{}", set_cookie(&cookie, self.tls));
         respond(stream, "303 See Other", "text/plain", &headers, b"")

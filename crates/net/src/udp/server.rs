@@ -597,22 +597,18 @@ fn on_hello(
         return refuse("the server is shutting down".into(), out);
     }
     if let Some(token) = &shared.config.token {
-        let now = Instant::now();
-        if let Err(wait) = token.failures().check(peer.ip(), now) {
-            return refuse(
-                format!(
-                    "too many wrong tokens from this address; wait {}s",
-                    wait.as_secs()
-                ),
-                out,
-            );
-        }
         let challenge = shared.mac(CHALLENGE_LABEL, peer, period);
-        if !token.verify(&challenge, &hello.proof) {
-            token.failures().failed(peer.ip(), now);
-            return refuse("wrong token".into(), out);
+        // Judged with the address's failures held (see `Failures::judge`).
+        let proved = || token.verify(&challenge, &hello.proof);
+        match token.failures().judge(peer.ip(), Instant::now(), proved) {
+            Ok(true) => {}
+            Ok(false) => return refuse("wrong token".into(), out),
+            Err(wait) => {
+                let wait = wait.as_secs_f64().ceil();
+                let reason = format!("too many wrong tokens from this address; wait {wait}s");
+                return refuse(reason, out);
+            }
         }
-        token.failures().succeeded(peer.ip());
     }
     let admitted = match &shared.config.admit {
         Some(admit) => (admit.0)(peer, hello, sealed.and_then(|e| e.caller.as_ref())),
