@@ -318,6 +318,23 @@ fn a_connection_that_sends_nothing_is_closed_without_an_answer_at_the_deadline()
 }
 
 #[test]
+fn a_loopback_server_refuses_a_request_that_names_it_by_a_dns_name() {
+    let _shared = shared_machine();
+    let (serve, addr) = serve_http(&["--codec", "jpeg", "--width", "320"]);
+    // A page of another site whose name now resolves to 127.0.0.1 (DNS rebinding).
+    let rebound = b"GET /snapshot HTTP/1.1\r\nHost: attacker.example:8080\r\n\r\n";
+    let reply = send(&addr, rebound);
+    assert_eq!(reply.status, 421);
+    let body = String::from_utf8(reply.body()).unwrap();
+    assert!(body.contains("not Host \"attacker.example:8080\""), "{body}");
+    let port = addr.rsplit_once(':').unwrap().1;
+    let by_name = format!("GET /snapshot HTTP/1.1\r\nHost: localhost:{port}\r\n\r\n");
+    assert_eq!(send(&addr, by_name.as_bytes()).status, 200);
+    assert_eq!(get(&addr, "/snapshot").status, 200);
+    drop(serve);
+}
+
+#[test]
 fn oversized_requests_get_431_unknown_paths_404_other_methods_405() {
     let _shared = shared_machine();
     let (serve, addr) = serve_http(&["--codec", "jpeg", "--width", "320"]);

@@ -47,7 +47,7 @@ mod mjpeg;
 pub mod stats;
 
 use std::io::{self, IoSlice, Read};
-use std::net::{Shutdown, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -110,6 +110,9 @@ pub struct HttpProtocol {
     token: Option<Token>,
     /// Whether the connections are TLS (HTTPS): the cookie is then `Secure`.
     tls: bool,
+    /// Whether it listens on loopback only: a request must then name the server by an address
+    /// or `localhost` in its `Host`, never by a DNS name (which a rebinding attacker controls).
+    loopback: bool,
 }
 
 impl HttpProtocol {
@@ -129,6 +132,7 @@ impl HttpProtocol {
             request,
             token: None,
             tls: false,
+            loopback: false,
         }
     }
 
@@ -141,10 +145,12 @@ impl HttpProtocol {
         config: ServerConfig,
         on_event: impl Fn(ServerEvent) + Send + Sync + 'static,
     ) -> io::Result<Fanout> {
+        let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
         let mut protocol = HttpProtocol::new(Arc::clone(&ladder), Arc::clone(&board));
         protocol.token = config.token.clone();
         protocol.tls = config.tls.is_some();
-        let fanout = Fanout::bind(addr, protocol, ladder, config, on_event)?;
+        protocol.loopback = addrs.iter().all(|a| a.ip().is_loopback());
+        let fanout = Fanout::bind(&addrs[..], protocol, ladder, config, on_event)?;
         board.watch(&fanout);
         Ok(fanout)
     }
@@ -503,6 +509,9 @@ impl Protocol for HttpProtocol {
     fn read_request(&self, stream: &mut Conn, timeout: Duration) -> Result<Opening, Refused> {
         let deadline = Instant::now() + timeout;
         let route = match read_head(stream, deadline, timeout) {
+            Ok((head, _)) if self.loopback && !names_loopback(head.host.as_deref()) => {
+                Err(misdirected(head.host.as_deref().unwrap_or_default()))
+            }
             Ok((head, rest)) => match (route(&head), &self.token) {
                 (Ok(Route::Login), _) => {
                     return Ok(self.login(stream, &head, rest, deadline, timeout)?);
@@ -627,6 +636,8 @@ struct Head {
     bearer: Option<Vec<u8>>,
     /// The values of every [`COOKIE`] in `Cookie` headers.
     cookies: Vec<String>,
+    /// `Host`, if given.
+    host: Option<String>,
     /// `Content-Length`, if given.
     content_length: Option<u64>,
     /// Whether a `Transfer-Encoding` was given (a body of chunks).
@@ -745,6 +756,9 @@ fn parse_head(bytes: &[u8]) -> Result<Option<(Head, usize)>, Refusal> {
         ),
     };
     let chunked = named("transfer-encoding").next().is_some();
+    let host = named("host")
+        .next()
+        .map(|h| String::from_utf8_lossy(h.value).trim().to_string());
     let fetch_dest = request
         .headers
         .iter()
@@ -765,11 +779,39 @@ fn parse_head(bytes: &[u8]) -> Result<Option<(Head, usize)>, Refusal> {
             fetch_dest,
             bearer,
             cookies,
+            host,
             content_length,
             chunked,
         },
         at,
     )))
+}
+
+/// Whether a request's `Host` names a loopback server as only a local client would: an IP
+/// address or `localhost`, with any port. A DNS name (a rebinding attacker's, resolving to
+/// 127.0.0.1 for a page of its own) does not; no `Host` at all (HTTP/1.0) does.
+fn names_loopback(host: Option<&str>) -> bool {
+    let Some(host) = host else {
+        return true;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok()
+}
+
+/// What a loopback server answers a request that named it by a DNS name.
+fn misdirected(host: &str) -> Refusal {
+    refuse(
+        "421 Misdirected Request",
+        format!(
+            "this server listens on loopback and answers only requests for an address or \
+             localhost, not Host {:?} (a page of another site reaching it through DNS \
+             rebinding?); open http://localhost:PORT/",
+            preview(host)
+        ),
+    )
 }
 
 /// What a request asks for, or the error it gets.
@@ -855,10 +897,35 @@ mod tests {
             fetch_dest: None,
             bearer: None,
             cookies: Vec::new(),
+            host: None,
             content_length: None,
             chunked: false,
         };
         route(&head).map_err(|r| r.status.to_string())
+    }
+
+    #[test]
+    fn a_loopback_server_is_named_by_an_address_or_localhost_never_a_dns_name() {
+        for ok in [
+            None,
+            Some("127.0.0.1:8080"),
+            Some("127.0.0.1"),
+            Some("localhost:8080"),
+            Some("LOCALHOST"),
+            Some("[::1]:8080"),
+            Some("10.0.0.7:8080"),
+        ] {
+            assert!(names_loopback(ok), "{ok:?}");
+        }
+        for rebound in [
+            Some("attacker.example:8080"),
+            Some("attacker.example"),
+            Some("localhost.attacker.example"),
+            Some(""),
+        ] {
+            assert!(!names_loopback(rebound), "{rebound:?}");
+        }
+        assert_eq!(misdirected("evil.example").status, "421 Misdirected Request");
     }
 
     #[test]
@@ -887,6 +954,7 @@ mod tests {
             fetch_dest: None,
             bearer: None,
             cookies: Vec::new(),
+            host: None,
             content_length: None,
             chunked: false,
         };
@@ -906,6 +974,7 @@ mod tests {
                 fetch_dest: Some("image".into()),
                 bearer: None,
                 cookies: Vec::new(),
+                host: None,
                 content_length: None,
                 chunked: false,
             })
@@ -996,6 +1065,7 @@ mod tests {
             fetch_dest: None,
             bearer: None,
             cookies: Vec::new(),
+            host: None,
             content_length: None,
             chunked: false,
         };
@@ -1040,6 +1110,7 @@ mod tests {
                 fetch_dest: image.then(|| "image".into()),
                 bearer: None,
                 cookies: Vec::new(),
+                host: None,
                 content_length: None,
                 chunked: false,
             };
