@@ -326,7 +326,10 @@ fn a_loopback_server_refuses_a_request_that_names_it_by_a_dns_name() {
     let reply = send(&addr, rebound);
     assert_eq!(reply.status, 421);
     let body = String::from_utf8(reply.body()).unwrap();
-    assert!(body.contains("not Host \"attacker.example:8080\""), "{body}");
+    assert!(
+        body.contains("not Host \"attacker.example:8080\""),
+        "{body}"
+    );
     let port = addr.rsplit_once(':').unwrap().1;
     let by_name = format!("GET /snapshot HTTP/1.1\r\nHost: localhost:{port}\r\n\r\n");
     assert_eq!(send(&addr, by_name.as_bytes()).status, 200);

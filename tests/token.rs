@@ -264,7 +264,7 @@ fn http_status(addr: &str, path: &str, auth: Option<&str>) -> String {
     let auth = auth
         .map(|a| format!("Authorization: {a}\r\n"))
         .unwrap_or_default();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: framewire\r\n{auth}\r\n").unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}\r\n").unwrap();
     let mut answer = Vec::new();
     let _ = s.read_to_end(&mut answer);
     let answer = String::from_utf8_lossy(&answer);
@@ -300,6 +300,33 @@ fn http_asks_for_the_same_token_as_a_bearer() {
         http_status(&addr, "/snapshot", Some(&format!("Bearer {TOKEN}"))),
         "HTTP/1.1 200 OK"
     );
+
+    // A request that proved the token sees where the viewers are.
+    let viewer = common::xscreen::Reaped(
+        framewire()
+            .env("FRAMEWIRE_TOKEN", TOKEN)
+            .args(["view", "--headless", "--connect", &server.addr])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    server.line_starting("viewer ");
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    write!(
+        s,
+        "GET /stats HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let stats: serde_json::Value = serde_json::from_str(body).expect("/stats");
+    let peer = stats["viewers"][0]["peer"].as_str().unwrap_or_default();
+    assert!(peer.starts_with("127.0.0.1:"), "{stats}");
+    drop(viewer);
 }
 
 /// `framewire chat --connect ADDR` with `token` in its environment (none: no token).
@@ -575,7 +602,10 @@ fn wrong_proofs_sent_in_parallel_are_judged_one_after_another_and_only_three_cou
         })
         .collect();
     let answers: Vec<String> = answers.into_iter().map(|t| t.join().unwrap()).collect();
-    let judged = answers.iter().filter(|a| a.ends_with("\0wrong token")).count();
+    let judged = answers
+        .iter()
+        .filter(|a| a.ends_with("\0wrong token"))
+        .count();
     let waited = answers
         .iter()
         .filter(|a| a.contains("too many wrong tokens"))

@@ -374,12 +374,7 @@ fn serve_http_stats_lists_the_udp_viewers() {
     let viewers = s["viewers"].as_array().unwrap();
     assert_eq!(viewers.len(), 1, "{s}");
     assert_eq!(viewers[0]["protocol"], "udp", "{s}");
-    assert!(
-        viewers[0]["peer"]
-            .as_str()
-            .unwrap()
-            .starts_with("127.0.0.1:"),
-        "{s}"
-    );
+    // A server without a token does not say where its viewers are.
+    assert!(viewers[0]["peer"].is_null(), "{s}");
     assert!(viewers[0]["frames"].is_u64(), "{s}");
 }

@@ -578,7 +578,8 @@ impl Protocol for HttpProtocol {
             ),
             Route::Stats => (
                 "application/json",
-                stats::json(&self.board, &self.ladder).into_bytes(),
+                // With a token every request here proved it; without one, nobody did.
+                stats::json(&self.board, &self.ladder, self.token.is_some()).into_bytes(),
             ),
             Route::Metrics => (
                 "text/plain; version=0.0.4; charset=utf-8",
@@ -925,7 +926,10 @@ mod tests {
         ] {
             assert!(!names_loopback(rebound), "{rebound:?}");
         }
-        assert_eq!(misdirected("evil.example").status, "421 Misdirected Request");
+        assert_eq!(
+            misdirected("evil.example").status,
+            "421 Misdirected Request"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! { "stream":    { "source", "fps" (its pace, 0 = unpaced), "uptime_s", "codec", "width",
 //!                  "height", "rungs": ["640x480@80", ...] },
 //!   "protocols": [ { "protocol", "addr", "viewers", "frames", "dropped" } ],   totals per fan-out
-//!   "viewers":   [ { "protocol", "peer", "fps", "frames", "dropped",
+//!   "viewers":   [ { "protocol", "peer" (null on a server without a token), "fps", "frames", "dropped",
 //!                    "rung" (null: off the ladder), "rungs", "rendition" } ],
 //!   "encode":    { "frames", "seconds", "ms_per_frame" } }
 //! ```
@@ -23,8 +23,9 @@ use serde_json::json;
 
 use crate::board::Board;
 
-/// `/stats`: the board's figures as one JSON object.
-pub fn json(board: &Board, ladder: &Ladder) -> String {
+/// `/stats`: the board's figures as one JSON object; the viewers' addresses only for a request
+/// that proved the token (`peers`): a server anyone may ask does not tell where to aim.
+pub fn json(board: &Board, ladder: &Ladder, peers: bool) -> String {
     let top = ladder.placement(0).rendition.stream;
     let rungs: Vec<String> = (0..ladder.rungs())
         .map(|id| ladder.placement(id).rendition.to_string())
@@ -48,7 +49,7 @@ pub fn json(board: &Board, ladder: &Ladder) -> String {
             p.viewers.iter().map(|v| {
                 json!({
                     "protocol": p.protocol,
-                    "peer": v.peer.to_string(),
+                    "peer": peers.then(|| v.peer.to_string()),
                     "fps": (v.fps * 10.0).round() / 10.0,
                     "frames": v.frames,
                     "dropped": v.dropped,
@@ -141,7 +142,7 @@ mod tests {
         board.record_encode(Duration::from_millis(4));
         let rung = Rendition::new(CodecKind::Jpeg, 64, 48, PixelFormat::Rgb8, 80);
         let stats: serde_json::Value =
-            serde_json::from_str(&json(&board, &Ladder::single(rung))).unwrap();
+            serde_json::from_str(&json(&board, &Ladder::single(rung), true)).unwrap();
         assert_eq!(stats["stream"]["rungs"], json!(["64x48@80"]));
         assert_eq!(stats["stream"]["codec"], "jpeg");
         assert_eq!(stats["encode"]["frames"], 1);
