@@ -3,6 +3,8 @@
 
 use super::*;
 use crate::roster::{Delivery, Refusal};
+use std::collections::HashMap;
+use std::net::IpAddr;
 
 pub(super) fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     loop {
@@ -19,16 +21,9 @@ pub(super) fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 continue;
             }
         };
-        if shared.pending.fetch_add(1, Ordering::SeqCst) >= shared.config.max_pending {
-            shared.pending.fetch_sub(1, Ordering::SeqCst);
+        if let Err(error) = shared.pending.admit(peer.ip(), &shared.config) {
             drop(stream);
-            (shared.on_event)(ServerEvent::Rejected {
-                peer,
-                error: format!(
-                    "closed at once: {} connections are already in their handshake",
-                    shared.config.max_pending
-                ),
-            });
+            (shared.on_event)(ServerEvent::Rejected { peer, error });
             continue;
         }
         let conn_shared = Arc::clone(&shared);
@@ -40,7 +35,7 @@ pub(super) fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         match spawned {
             Ok(h) => handlers.push(h),
             Err(e) => {
-                shared.pending.fetch_sub(1, Ordering::SeqCst);
+                shared.pending.release(peer.ip());
                 (shared.on_event)(ServerEvent::Rejected {
                     peer,
                     error: format!("cannot start a thread for it: {e}"),
@@ -50,13 +45,69 @@ pub(super) fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-/// Counts a connection as pending until its handshake is over, whatever way it ends.
-pub(super) struct Pending<'a>(&'a AtomicUsize, bool);
+/// Connections between accept and the end of their handshake: in all (at most `max_pending`),
+/// and per address (at most `max_pending_per_address`; an IPv6 address counts with its /64, which
+/// one host usually holds whole), so one client that opens connections and stalls them cannot
+/// take every slot from the others.
+#[derive(Debug, Default)]
+pub(super) struct PendingSlots(Mutex<(usize, HashMap<IpAddr, usize>)>);
+
+impl PendingSlots {
+    /// Takes a slot for a connection from `ip`, or says why there is none.
+    pub(super) fn admit(&self, ip: IpAddr, config: &ServerConfig) -> Result<(), String> {
+        let mut slots = lock(&self.0);
+        let (total, by) = &mut *slots;
+        if *total >= config.max_pending {
+            return Err(format!(
+                "closed at once: {} connections are already in their handshake",
+                config.max_pending
+            ));
+        }
+        let mine = by.entry(slot_key(ip)).or_insert(0);
+        if *mine >= config.max_pending_per_address {
+            return Err(format!(
+                "closed at once: {} connections from this address are already in their handshake",
+                config.max_pending_per_address
+            ));
+        }
+        *mine += 1;
+        *total += 1;
+        Ok(())
+    }
+
+    /// Gives back the slot of a connection from `ip`.
+    pub(super) fn release(&self, ip: IpAddr) {
+        let mut slots = lock(&self.0);
+        let (total, by) = &mut *slots;
+        *total = total.saturating_sub(1);
+        let key = slot_key(ip);
+        if let Some(n) = by.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                by.remove(&key);
+            }
+        }
+    }
+}
+
+/// The address a slot counts for: an IPv4 address, or an IPv6 address's /64.
+fn slot_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
+        v4 => v4,
+    }
+}
+
+/// Holds a connection's handshake slot until its handshake is over, whatever way it ends.
+pub(super) struct Pending<'a>(&'a PendingSlots, IpAddr, bool);
 
 impl Pending<'_> {
     fn done(&mut self) {
-        if !std::mem::replace(&mut self.1, true) {
-            self.0.fetch_sub(1, Ordering::SeqCst);
+        if !std::mem::replace(&mut self.2, true) {
+            self.0.release(self.1);
         }
     }
 }
@@ -68,7 +119,7 @@ impl Drop for Pending<'_> {
 }
 
 pub(super) fn serve_viewer(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
-    let mut pending = Pending(&shared.pending, false);
+    let mut pending = Pending(&shared.pending, peer.ip(), false);
     serve_handshaken(stream, peer, &shared, &mut pending);
 }
 
@@ -170,4 +221,48 @@ pub(super) fn serve_request(
     };
     let mut outlet = StreamOutlet::new(&mut stream, framer, cfg.write_timeout, adapts);
     delivery.run(&mut outlet, placement, count);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_address_fills_its_share_of_handshake_slots_and_no_more() {
+        let config = ServerConfig::default();
+        let slots = PendingSlots::default();
+        let greedy: IpAddr = [10, 0, 0, 1].into();
+        for _ in 0..config.max_pending_per_address {
+            assert_eq!(slots.admit(greedy, &config), Ok(()));
+        }
+        let refused = slots.admit(greedy, &config).unwrap_err();
+        assert!(
+            refused.contains("16 connections from this address"),
+            "{refused}"
+        );
+        assert_eq!(slots.admit([10, 0, 0, 2].into(), &config), Ok(()));
+        slots.release(greedy);
+        assert_eq!(slots.admit(greedy, &config), Ok(()));
+        // One IPv6 host's /64 counts as one address; the next /64 does not share it.
+        let v6 = |last: u16, net: u16| IpAddr::from([0x2001, 0xdb8, 0, net, 0, 0, 0, last]);
+        for i in 0..config.max_pending_per_address as u16 {
+            assert_eq!(slots.admit(v6(i, 1), &config), Ok(()));
+        }
+        assert!(slots.admit(v6(999, 1), &config).is_err());
+        assert_eq!(slots.admit(v6(1, 2), &config), Ok(()));
+    }
+
+    #[test]
+    fn the_total_still_caps_every_address_together() {
+        let config = ServerConfig {
+            max_pending: 4,
+            ..ServerConfig::default()
+        };
+        let slots = PendingSlots::default();
+        for i in 0..4u8 {
+            assert_eq!(slots.admit([10, 0, 0, i].into(), &config), Ok(()));
+        }
+        let refused = slots.admit([10, 0, 0, 9].into(), &config).unwrap_err();
+        assert!(refused.contains("4 connections are already"), "{refused}");
+    }
 }

@@ -30,7 +30,7 @@ pub mod protocol;
 
 use std::io::{self, IoSlice, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -65,6 +65,9 @@ pub struct ServerConfig {
     /// Connections allowed to be in their handshake at once; more are closed at once, so a
     /// flood of idle connections cannot take threads without bound. Default 64.
     pub max_pending: usize,
+    /// Of those, from one address (an IPv6 /64 counts as one), so one client that stalls its
+    /// connections leaves the others slots. Default 16.
+    pub max_pending_per_address: usize,
     /// The shared token a subscriber must prove before its stream starts. Default none.
     pub token: Option<Token>,
     /// TLS: every connection's handshake before its protocol's opening. Default none (plain TCP).
@@ -78,6 +81,7 @@ impl Default for ServerConfig {
             handshake_timeout: Duration::from_secs(5),
             write_timeout: Duration::from_secs(10),
             max_pending: 64,
+            max_pending_per_address: 16,
             token: None,
             tls: None,
         }
@@ -98,7 +102,7 @@ struct Shared {
     /// The subscribers: their slots and places on the ladder.
     roster: Roster<Stream>,
     /// Connections between accept and the end of their handshake.
-    pending: AtomicUsize,
+    pending: accept::PendingSlots,
     /// Packets written whole to some viewer, over the server's life.
     sent: AtomicU64,
     handlers: Mutex<Vec<JoinHandle<()>>>,
@@ -153,7 +157,7 @@ impl Fanout {
             protocol: Box::new(protocol),
             config,
             roster: Roster::new(ladder),
-            pending: AtomicUsize::new(0),
+            pending: accept::PendingSlots::default(),
             sent: AtomicU64::new(0),
             handlers: Mutex::new(Vec::new()),
             on_event: Box::new(on_event),

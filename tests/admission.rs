@@ -1,0 +1,79 @@
+//! Fair admission: one client that opens connections and stalls them in their handshake takes at
+//! most its address's share of the handshake slots (16 of 64), so a viewer from another address
+//! still gets in at once, over plain TCP and TLS. The client is 127.0.0.2, the viewer 127.0.0.1.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
+use std::os::fd::AsRawFd;
+
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, bind, connect, socket};
+
+mod common;
+use common::{Serve, finish_view, spawn_view, stats};
+
+/// A TCP connection to `to` from `source` (another loopback address).
+fn connect_from(source: Ipv4Addr, to: SocketAddrV4) -> TcpStream {
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::empty(),
+        None,
+    )
+    .unwrap();
+    bind(
+        fd.as_raw_fd(),
+        &SockaddrIn::from(SocketAddrV4::new(source, 0)),
+    )
+    .unwrap();
+    connect(fd.as_raw_fd(), &SockaddrIn::from(to)).unwrap();
+    TcpStream::from(fd)
+}
+
+fn stalled_clients_do_not_lock_out_another_address(tls: bool) {
+    let config = tempfile::tempdir().unwrap();
+    let mut cmd = common::framewire();
+    cmd.env("XDG_CONFIG_HOME", config.path());
+    let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--codec", "jpeg"];
+    // Long enough that the stalled connections hold their slots for the whole test.
+    args.extend(["--handshake-timeout", "60s"]);
+    if tls {
+        args.push("--tls");
+    }
+    let serve = Serve::spawn_with(cmd, &args);
+    let SocketAddr::V4(addr) = serve.addr.parse().unwrap() else {
+        panic!("{}", serve.addr)
+    };
+    // 70 stalled connections from one address: more than every slot there is.
+    let attacker = Ipv4Addr::new(127, 0, 0, 2);
+    let _held: Vec<TcpStream> = (0..70).map(|_| connect_from(attacker, addr)).collect();
+    let refused = serve.error_line("a connection closed for want of a slot");
+    assert!(
+        refused.contains("127.0.0.2") && refused.contains("16 connections from this address"),
+        "{refused}"
+    );
+    let mut view = vec!["--headless", "--frames", "10", "--stats", "json"];
+    view.extend(["--connect", &serve.addr, "--no-reconnect"]);
+    let pin = if tls {
+        serve.line_starting("tls fingerprint ")
+    } else {
+        String::new()
+    };
+    if tls {
+        view.extend([
+            "--tls",
+            "--tls-pin",
+            pin.trim_start_matches("tls fingerprint "),
+        ]);
+    }
+    let s = stats(&finish_view(spawn_view(&view)));
+    assert_eq!(s["frames"], 10, "{s}");
+}
+
+#[test]
+fn stalled_connections_from_one_address_leave_another_its_slots() {
+    stalled_clients_do_not_lock_out_another_address(false);
+}
+
+#[test]
+fn stalled_connections_from_one_address_leave_another_its_slots_over_tls() {
+    stalled_clients_do_not_lock_out_another_address(true);
+}
