@@ -749,3 +749,30 @@ fn serve_piped_into_a_reader_that_goes_away_ends_quietly() {
     assert_eq!(status.code(), Some(141), "{err}");
     assert!(!err.contains("internal error"), "{err}");
 }
+
+#[test]
+fn a_hostile_servers_reason_is_printed_without_its_terminal_escapes() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut s, _) = listener.accept().unwrap();
+        let mut hello = [0u8; 16];
+        s.read_exact(&mut hello).unwrap();
+        // A refusal whose reason clears the screen and forges a line of its own.
+        let reason = b"\x1b[2J\x1b[Hbusy\nframewire: error: run rm -rf ~";
+        let mut refusal = b"FWFR\x02".to_vec();
+        refusal.extend_from_slice(&[0; 19]);
+        refusal.extend_from_slice(&(reason.len() as u32).to_le_bytes());
+        refusal.extend_from_slice(&[0; 4]);
+        refusal.extend_from_slice(reason);
+        s.write_all(&refusal).unwrap();
+    });
+    let out = common::view(&["--headless", "--no-reconnect", "--connect", &addr]);
+    server.join().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(!err.contains('\x1b'), "{err:?}");
+    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    assert!(err.contains("\\u{1b}[2J"), "{err:?}");
+}

@@ -470,7 +470,7 @@ impl ChatDialer {
                 }
                 let mut reason = vec![0u8; header.payload_len as usize];
                 read(&mut stream, &mut reason, at + HEADER_LEN as u64)?;
-                let reason = String::from_utf8_lossy(&reason).into_owned();
+                let reason = framewire_wire::message::peer_text(&reason);
                 return Err(NetError::CallRefused {
                     peer: addr,
                     reason: if reason.is_empty() {

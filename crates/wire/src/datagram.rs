@@ -502,7 +502,7 @@ pub fn parse(b: &[u8], max_frame: u32) -> Result<Datagram<'_>, DatagramError> {
                 });
             }
             let text = &b[HEAD_LEN..];
-            Datagram::End((!text.is_empty()).then(|| String::from_utf8_lossy(text).into_owned()))
+            Datagram::End((!text.is_empty()).then(|| crate::message::peer_text(text)))
         }
         Kind::Rejoin => {
             exact("rejoin", b, HEAD_LEN)?;

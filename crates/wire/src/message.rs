@@ -677,8 +677,47 @@ fn after_frame(seq: Option<u64>) -> String {
     }
 }
 
+/// The most characters of a peer's text (a refusal's or goodbye's reason) kept for printing.
+pub const MAX_PEER_TEXT: usize = 200;
+
+/// A peer's text as it may be printed: invalid UTF-8 replaced, control characters (a terminal's
+/// escape sequences, line breaks) and bidirectional overrides shown as `\u{..}` escapes, and at
+/// most [`MAX_PEER_TEXT`] characters (then `...`). A hostile server cannot redraw the viewer's
+/// terminal or forge a log line this way.
+pub fn peer_text(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = String::with_capacity(text.len().min(4 * MAX_PEER_TEXT));
+    for (i, c) in text.chars().enumerate() {
+        if i == MAX_PEER_TEXT {
+            out.push_str("...");
+            break;
+        }
+        let bidi = matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || bidi {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_peers_text_prints_without_escapes_breaks_or_overrides_and_is_bounded() {
+        assert_eq!(peer_text(b"wrong token"), "wrong token");
+        assert_eq!(
+            peer_text(b"\x1b[2Jgone\nframewire: error: fake"),
+            "\\u{1b}[2Jgone\\u{a}framewire: error: fake"
+        );
+        assert_eq!(peer_text("a\u{202E}b".as_bytes()), "a\\u{202e}b");
+        assert_eq!(peer_text(&[0xff, b'x']), "\u{fffd}x");
+        let long = peer_text(&[b'a'; 1000]);
+        assert_eq!(long.len(), MAX_PEER_TEXT + 3);
+    }
+
     use super::*;
 
     fn placement(rung: Option<u8>, rungs: u8) -> Placement {

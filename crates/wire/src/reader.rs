@@ -403,7 +403,7 @@ impl FrameReader {
                     }
                     MessageKind::End => Event::End { reason: None },
                     MessageKind::Error => Event::End {
-                        reason: Some(String::from_utf8_lossy(payload).into_owned()),
+                        reason: Some(crate::message::peer_text(payload)),
                     },
                 })
             }
