@@ -399,7 +399,7 @@ fn the_token_is_asked_inside_tls_and_a_refused_peer_gets_no_frame_byte() {
         finish_view(child)
     };
     assert_eq!(stats(&view(TOKEN))["frames"], 3);
-    let line = failed_with(&view("guess"));
+    let line = failed_with(&view("a wrong guess at the token"));
     assert_eq!(
         line,
         format!(
@@ -860,7 +860,7 @@ fn udp_with_tls_seals_every_datagram_and_mixups_and_wrong_tokens_get_one_line() 
     // A wrong token is refused inside the seal, and the server sent that peer nothing larger
     // than a cookie.
     let relay = Relay::to(&addr);
-    let line = failed_with(&view(&relay.addr, "guess", &tls));
+    let line = failed_with(&view(&relay.addr, "a wrong guess at the token", &tls));
     assert_eq!(
         line,
         format!(

@@ -378,13 +378,27 @@ impl TlsClient {
             reason,
             retry: false,
         };
+        // A CA's certificate is checked against the host's name, so that name must be one; the
+        // fingerprint checks name no host, and any name will do for them.
+        let name = match (
+            ServerName::try_from(self.host_name().to_string()),
+            &self.trust,
+        ) {
+            (Ok(name), _) => name,
+            (Err(e), Trust::Ca(_)) => {
+                return Err(refuse(format!(
+                    "{}: not a host name a CA's certificate can carry ({e}); --tls-ca needs one",
+                    self.host
+                )));
+            }
+            (Err(_), _) => ServerName::from(std::net::IpAddr::from([127, 0, 0, 1])),
+        };
         let seen = Arc::new(Mutex::new(None::<String>));
         let provider = provider();
         let algorithms = provider.signature_verification_algorithms;
         let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
             .map_err(|e| refuse(format!("tls setup: {e}")))?;
-        let host = self.host_name();
         let config = match &self.trust {
             Trust::Ca(file) => {
                 let mut roots = rustls::RootCertStore::empty();
@@ -407,9 +421,6 @@ impl TlsClient {
                 }))
                 .with_no_client_auth(),
         };
-        let name = ServerName::try_from(host.to_string())
-            .or_else(|_| ServerName::try_from("framewire".to_string()))
-            .map_err(|e| refuse(format!("{}: not a server name: {e}", self.host)))?;
         let client = rustls::ClientConnection::new(Arc::new(config), name)
             .map_err(|e| refuse(format!("tls setup: {e}")))?;
         let mut conn = rustls::Connection::Client(client);
@@ -576,6 +587,28 @@ impl ServerCertVerifier for Fingerprints {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_ca_checks_the_host_as_written_and_never_a_stand_in_name() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let client = TlsClient {
+            trust: Trust::Ca(PathBuf::from("/nonexistent/ca.pem")),
+            host: "not a host!:9999".into(),
+        };
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        let Err(refused) = client.connect(tcp, deadline) else {
+            panic!("a bad host name under --tls-ca connected")
+        };
+        assert!(
+            refused
+                .reason
+                .contains("not a host name a CA's certificate can carry"),
+            "{}",
+            refused.reason
+        );
+    }
+
     use super::*;
 
     #[test]
