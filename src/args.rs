@@ -1,5 +1,5 @@
 //! What the subcommands share of their flags: the groups of flags each declared once (token,
-//! TLS server, TLS client, receiving, stats), a usage error, and the warning for an open address. Values
+//! TLS server, TLS client, receiving, link, stats), a usage error, and the warning for an open address. Values
 //! are read by the kit's `value` module.
 
 use std::net::SocketAddr;
@@ -133,6 +133,19 @@ pub struct ReceiveArgs {
     /// --source test)
     #[arg(long)]
     verify_test_pattern: bool,
+    /// Time without data from the other side before the connection counts as lost; a chat
+    /// listener also gives a lost caller this long to call back before the line is free
+    #[arg(long, default_value = "15s", value_parser = value::duration, value_name = "DURATION")]
+    pub idle_timeout: Duration,
+}
+
+/// How long a write may block (`serve`, `chat`).
+#[derive(Debug, clap::Args)]
+pub struct LinkArgs {
+    /// Time one write to a viewer or the peer may block before its connection counts as
+    /// stalled (a stalled viewer is dropped)
+    #[arg(long, default_value = "10s", value_parser = value::duration, value_name = "DURATION")]
+    pub write_timeout: Duration,
 }
 
 impl ReceiveArgs {

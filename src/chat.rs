@@ -6,7 +6,6 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
@@ -17,7 +16,7 @@ use framewire_net::{CallConfig, ClientConfig, ServerEvent};
 use framewire_session::{Outcome, ReceiveEvent, StopSignal};
 use serde_json::json;
 
-use crate::args::{ReceiveArgs, TlsClientArgs, TlsServerArgs, TokenArgs};
+use crate::args::{LinkArgs, ReceiveArgs, TlsClientArgs, TlsServerArgs, TokenArgs};
 use crate::assemble::TransportArgs;
 use crate::live::LiveLine;
 use crate::sending::SendArgs;
@@ -41,13 +40,8 @@ pub struct ChatArgs {
     send: SendArgs,
     #[command(flatten)]
     receive: ReceiveArgs,
-    /// Time without data from the peer before the connection counts as lost; with --listen,
-    /// also how long a lost caller has to call back before the line is free for another
-    #[arg(long, default_value = "15s", value_parser = value::duration, value_name = "DURATION")]
-    idle_timeout: Duration,
-    /// Time one write to the peer may block before the connection counts as stalled
-    #[arg(long, default_value = "10s", value_parser = value::duration, value_name = "DURATION")]
-    write_timeout: Duration,
+    #[command(flatten)]
+    link: LinkArgs,
     #[command(flatten)]
     token: TokenArgs,
     #[command(flatten)]
@@ -160,13 +154,13 @@ fn open_side(
     };
     let config = CallConfig {
         client: ClientConfig {
-            read_timeout: args.idle_timeout,
+            read_timeout: args.receive.idle_timeout,
             token: token.clone(),
             tls: client_tls,
             ..ClientConfig::default()
         },
         server: framewire_net::ServerConfig {
-            write_timeout: args.write_timeout,
+            write_timeout: args.link.write_timeout,
             token,
             tls: server_tls,
             ..framewire_net::ServerConfig::default()

@@ -16,7 +16,7 @@ use framewire_kit::value;
 use framewire_net::{Board, ServerConfig, ServerEvent};
 use framewire_session::SendError;
 
-use crate::args::{TlsServerArgs, TokenArgs};
+use crate::args::{LinkArgs, TlsServerArgs, TokenArgs};
 use crate::assemble::TransportArgs;
 use crate::live::LiveLine;
 use crate::sending::{SendArgs, print_send_event};
@@ -48,9 +48,8 @@ pub struct ServeArgs {
     /// Time a new connection has to send its viewer hello
     #[arg(long, default_value = "5s", value_parser = value::duration, value_name = "DURATION")]
     handshake_timeout: Duration,
-    /// Time one write to a viewer may block before that viewer is dropped as stalled
-    #[arg(long, default_value = "10s", value_parser = value::duration, value_name = "DURATION")]
-    write_timeout: Duration,
+    #[command(flatten)]
+    link: LinkArgs,
     #[command(flatten)]
     token: TokenArgs,
     #[command(flatten)]
@@ -180,7 +179,7 @@ fn config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
     Ok(ServerConfig {
         max_viewers: args.max_viewers as usize,
         handshake_timeout: args.handshake_timeout,
-        write_timeout: args.write_timeout,
+        write_timeout: args.link.write_timeout,
         token: args.token.token()?,
         tls: args.tls_server.server(args.tls)?,
         ..ServerConfig::default()

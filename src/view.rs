@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
@@ -37,9 +36,6 @@ pub struct ViewArgs {
     /// Exit when the connection to the server is lost, instead of reconnecting with backoff
     #[arg(long)]
     no_reconnect: bool,
-    /// Time without data from the server before the connection counts as lost
-    #[arg(long, default_value = "15s", value_parser = value::duration, value_name = "DURATION")]
-    idle_timeout: Duration,
     /// Stay on this rung of the server's quality ladder (0 = its best), whatever the link
     #[arg(long, value_name = "N", conflicts_with_all = ["codec", "width"])]
     rung: Option<u8>,
@@ -78,7 +74,7 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
         codec: args.codec,
         width: args.width,
     };
-    let limits = (args.max_payload, args.idle_timeout);
+    let limits = (args.max_payload, args.receive.idle_timeout);
     let (connector, extra) =
         crate::assemble::connector(args.connect.addr, request, &args.net, limits, token, tls);
     let signal = Arc::new(StopSignal::default());
