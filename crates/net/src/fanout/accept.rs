@@ -21,21 +21,24 @@ pub(super) fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 continue;
             }
         };
-        if let Err(error) = shared.pending.admit(peer.ip(), &shared.config) {
-            drop(stream);
-            (shared.on_event)(ServerEvent::Rejected { peer, error });
-            continue;
-        }
+        let id = match shared.pending.admit(peer.ip(), &stream, &shared.config) {
+            Ok(id) => id,
+            Err(error) => {
+                drop(stream);
+                (shared.on_event)(ServerEvent::Rejected { peer, error });
+                continue;
+            }
+        };
         let conn_shared = Arc::clone(&shared);
         let spawned = thread::Builder::new()
             .name(format!("{}-viewer-{peer}", shared.protocol.name()))
-            .spawn(move || serve_viewer(stream, peer, conn_shared));
+            .spawn(move || serve_viewer(stream, peer, id, conn_shared));
         let mut handlers = lock(&shared.handlers);
         handlers.retain(|h| !h.is_finished());
         match spawned {
             Ok(h) => handlers.push(h),
             Err(e) => {
-                shared.pending.release(peer.ip());
+                shared.pending.release(peer.ip(), id);
                 (shared.on_event)(ServerEvent::Rejected {
                     peer,
                     error: format!("cannot start a thread for it: {e}"),
@@ -45,48 +48,86 @@ pub(super) fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-/// Connections between accept and the end of their handshake: in all (at most `max_pending`),
-/// and per address (at most `max_pending_per_address`; an IPv6 address counts with its /64, which
-/// one host usually holds whole), so one client that opens connections and stalls them cannot
-/// take every slot from the others.
+/// Connections between accept and the end of their handshake, by address (an IPv6 address
+/// counts with its /64, which one host usually holds whole): at most `max_pending` in all. While
+/// slots are free any address takes them. When they are all taken, a connection from an address
+/// holding fewer than `max_pending_per_address` takes the slot of the oldest pending connection
+/// of the address that holds the most (that connection is closed), so one client that opens
+/// connections and stalls them cannot keep another address's viewer out; one from an address
+/// holding its share or more is closed at once.
 #[derive(Debug, Default)]
-pub(super) struct PendingSlots(Mutex<(usize, HashMap<IpAddr, usize>)>);
+pub(super) struct PendingSlots(Mutex<Slots>);
+
+#[derive(Debug, Default)]
+struct Slots {
+    next: u64,
+    total: usize,
+    /// Each address's pending connections, oldest first: an id and a handle to close it by.
+    by: HashMap<IpAddr, Vec<(u64, Option<TcpStream>)>>,
+}
 
 impl PendingSlots {
-    /// Takes a slot for a connection from `ip`, or says why there is none.
-    pub(super) fn admit(&self, ip: IpAddr, config: &ServerConfig) -> Result<(), String> {
+    /// Takes a slot for `stream`, a connection from `ip`; its id, or why there is none.
+    pub(super) fn admit(
+        &self,
+        ip: IpAddr,
+        stream: &TcpStream,
+        config: &ServerConfig,
+    ) -> Result<u64, String> {
         let mut slots = lock(&self.0);
-        let (total, by) = &mut *slots;
-        if *total >= config.max_pending {
-            return Err(format!(
-                "closed at once: {} connections are already in their handshake",
-                config.max_pending
-            ));
+        let slots = &mut *slots;
+        let key = slot_key(ip);
+        if slots.total >= config.max_pending {
+            let mine = slots.by.get(&key).map_or(0, Vec::len);
+            if mine >= config.max_pending_per_address {
+                return Err(format!(
+                    "closed at once: all {} handshake slots are taken, {mine} of them by this \
+                     address",
+                    config.max_pending
+                ));
+            }
+            // The slot of the greediest address's oldest pending connection.
+            let greediest = slots
+                .by
+                .iter_mut()
+                .max_by_key(|(_, held)| held.len())
+                .filter(|(_, held)| held.len() > mine + 1);
+            let Some((_, held)) = greediest else {
+                return Err(format!(
+                    "closed at once: {} connections are already in their handshake",
+                    config.max_pending
+                ));
+            };
+            let (_, oldest) = held.remove(0);
+            if let Some(oldest) = oldest {
+                let _ = oldest.shutdown(Shutdown::Both);
+            }
+            slots.total -= 1;
+            slots.by.retain(|_, held| !held.is_empty());
         }
-        let mine = by.entry(slot_key(ip)).or_insert(0);
-        if *mine >= config.max_pending_per_address {
-            return Err(format!(
-                "closed at once: {} connections from this address are already in their handshake",
-                config.max_pending_per_address
-            ));
-        }
-        *mine += 1;
-        *total += 1;
-        Ok(())
+        slots.next += 1;
+        let id = slots.next;
+        let handle = stream.try_clone().ok();
+        slots.by.entry(key).or_default().push((id, handle));
+        slots.total += 1;
+        Ok(id)
     }
 
-    /// Gives back the slot of a connection from `ip`.
-    pub(super) fn release(&self, ip: IpAddr) {
+    /// Gives back the slot `id` of a connection from `ip` (nothing when it was taken over).
+    pub(super) fn release(&self, ip: IpAddr, id: u64) {
         let mut slots = lock(&self.0);
-        let (total, by) = &mut *slots;
-        *total = total.saturating_sub(1);
         let key = slot_key(ip);
-        if let Some(n) = by.get_mut(&key) {
-            *n -= 1;
-            if *n == 0 {
-                by.remove(&key);
-            }
+        let Some(held) = slots.by.get_mut(&key) else {
+            return;
+        };
+        let Some(at) = held.iter().position(|(i, _)| *i == id) else {
+            return;
+        };
+        held.remove(at);
+        if held.is_empty() {
+            slots.by.remove(&key);
         }
+        slots.total -= 1;
     }
 }
 
@@ -101,13 +142,14 @@ fn slot_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Holds a connection's handshake slot until its handshake is over, whatever way it ends.
-pub(super) struct Pending<'a>(&'a PendingSlots, IpAddr, bool);
+/// Holds a connection's handshake slot (its address and id) until its handshake is over,
+/// whatever way it ends.
+pub(super) struct Pending<'a>(&'a PendingSlots, IpAddr, u64, bool);
 
 impl Pending<'_> {
     fn done(&mut self) {
-        if !std::mem::replace(&mut self.2, true) {
-            self.0.release(self.1);
+        if !std::mem::replace(&mut self.3, true) {
+            self.0.release(self.1, self.2);
         }
     }
 }
@@ -118,8 +160,8 @@ impl Drop for Pending<'_> {
     }
 }
 
-pub(super) fn serve_viewer(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
-    let mut pending = Pending(&shared.pending, peer.ip(), false);
+pub(super) fn serve_viewer(stream: TcpStream, peer: SocketAddr, id: u64, shared: Arc<Shared>) {
+    let mut pending = Pending(&shared.pending, peer.ip(), id, false);
     serve_handshaken(stream, peer, &shared, &mut pending);
 }
 
@@ -226,43 +268,56 @@ pub(super) fn serve_request(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpListener;
 
-    #[test]
-    fn one_address_fills_its_share_of_handshake_slots_and_no_more() {
-        let config = ServerConfig::default();
-        let slots = PendingSlots::default();
-        let greedy: IpAddr = [10, 0, 0, 1].into();
-        for _ in 0..config.max_pending_per_address {
-            assert_eq!(slots.admit(greedy, &config), Ok(()));
-        }
-        let refused = slots.admit(greedy, &config).unwrap_err();
-        assert!(
-            refused.contains("16 connections from this address"),
-            "{refused}"
-        );
-        assert_eq!(slots.admit([10, 0, 0, 2].into(), &config), Ok(()));
-        slots.release(greedy);
-        assert_eq!(slots.admit(greedy, &config), Ok(()));
-        // One IPv6 host's /64 counts as one address; the next /64 does not share it.
-        let v6 = |last: u16, net: u16| IpAddr::from([0x2001, 0xdb8, 0, net, 0, 0, 0, last]);
-        for i in 0..config.max_pending_per_address as u16 {
-            assert_eq!(slots.admit(v6(i, 1), &config), Ok(()));
-        }
-        assert!(slots.admit(v6(999, 1), &config).is_err());
-        assert_eq!(slots.admit(v6(1, 2), &config), Ok(()));
+    /// A connected socket to stand for a pending connection (`listener` takes the other end).
+    fn conn(listener: &TcpListener) -> TcpStream {
+        TcpStream::connect(listener.local_addr().unwrap()).unwrap()
     }
 
     #[test]
-    fn the_total_still_caps_every_address_together() {
+    fn a_full_house_makes_room_for_another_address_by_closing_the_greediest_ones_oldest() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let config = ServerConfig {
-            max_pending: 4,
+            max_pending: 8,
+            max_pending_per_address: 2,
             ..ServerConfig::default()
         };
         let slots = PendingSlots::default();
-        for i in 0..4u8 {
-            assert_eq!(slots.admit([10, 0, 0, i].into(), &config), Ok(()));
-        }
-        let refused = slots.admit([10, 0, 0, 9].into(), &config).unwrap_err();
-        assert!(refused.contains("4 connections are already"), "{refused}");
+        let greedy: IpAddr = [10, 0, 0, 1].into();
+        // Free slots: any address takes them, past its share.
+        let held: Vec<TcpStream> = (0..8).map(|_| conn(&listener)).collect();
+        let ids: Vec<u64> = held
+            .iter()
+            .map(|s| slots.admit(greedy, s, &config).unwrap())
+            .collect();
+        // Full: the greedy address gets no more.
+        let refused = slots.admit(greedy, &conn(&listener), &config).unwrap_err();
+        assert!(refused.contains("8 of them by this address"), "{refused}");
+        // Another address takes the greedy one's oldest slot, which is closed.
+        let other: IpAddr = [10, 0, 0, 2].into();
+        assert!(slots.admit(other, &conn(&listener), &config).is_ok());
+        let mut buf = [0u8; 1];
+        let mut oldest = &held[0];
+        assert_eq!(
+            std::io::Read::read(&mut oldest, &mut buf).unwrap(),
+            0,
+            "closed"
+        );
+        // Its release is a no-op; the others' still count.
+        slots.release(greedy, ids[0]);
+        slots.release(greedy, ids[1]);
+        assert!(slots.admit(other, &conn(&listener), &config).is_ok());
+        // The other address at its share gets no more while the house is full.
+        assert!(slots.admit(other, &conn(&listener), &config).is_err());
+    }
+
+    #[test]
+    fn an_ipv6_hosts_64_counts_as_one_address() {
+        let v6 = |last: u16, net: u16| IpAddr::from([0x2001, 0xdb8, 0, net, 0, 0, 0, last]);
+        assert_eq!(slot_key(v6(1, 1)), slot_key(v6(2, 1)));
+        assert_ne!(slot_key(v6(1, 1)), slot_key(v6(1, 2)));
+        let mapped = IpAddr::from(std::net::Ipv4Addr::new(10, 0, 0, 1).to_ipv6_mapped());
+        assert_eq!(slot_key(mapped), IpAddr::from([10, 0, 0, 1]));
     }
 }

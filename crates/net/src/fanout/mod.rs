@@ -65,8 +65,9 @@ pub struct ServerConfig {
     /// Connections allowed to be in their handshake at once; more are closed at once, so a
     /// flood of idle connections cannot take threads without bound. Default 64.
     pub max_pending: usize,
-    /// Of those, from one address (an IPv6 /64 counts as one), so one client that stalls its
-    /// connections leaves the others slots. Default 16.
+    /// When every handshake slot is taken, an address holding fewer than this many (an IPv6 /64
+    /// counts as one) takes the slot of the oldest pending connection of the address holding
+    /// the most, so one client that stalls its connections cannot keep others out. Default 16.
     pub max_pending_per_address: usize,
     /// The shared token a subscriber must prove before its stream starts. Default none.
     pub token: Option<Token>,
