@@ -109,7 +109,11 @@ fn without_root_the_narrow_link_rows_stay_without_values_saying_they_need_root()
     assert_eq!(rows.len(), table().len());
     let link_rows: Vec<&Row> = rows
         .iter()
-        .filter(|r| r.case.starts_with("narrow link") || r.case.starts_with("lossy link"))
+        .filter(|r| {
+            ["narrow link", "lossy link", "refused sends"]
+                .iter()
+                .any(|k| r.case.starts_with(k))
+        })
         .collect();
     let needs_root = table()
         .iter()
@@ -117,8 +121,9 @@ fn without_root_the_narrow_link_rows_stay_without_values_saying_they_need_root()
         .count();
     assert_eq!(link_rows.len(), needs_root);
     assert_eq!(
-        needs_root, 24,
-        "6 cases: 3 rows each, 4 with adaptation on; 2 rows of the lossy cases; 2 of the lossy call"
+        needs_root, 26,
+        "6 cases: 3 rows each, 4 with adaptation on; 2 rows of the lossy cases; 2 of the lossy \
+         call; 2 of the refusing cases"
     );
     for r in link_rows {
         assert_eq!(r.note, "not measured: needs root", "{}", r.case);
@@ -199,7 +204,7 @@ fn a_narrow_link_case_without_a_result_fails_the_summary_naming_the_row_and_why(
     let e = error(&m);
     assert!(
         e.contains("no result from narrow-link case off:60:0")
-            && e.contains("(and 23 more rows lack results)"),
+            && e.contains("(and 25 more rows lack results)"),
         "{e}"
     );
     // A figure missing from a case's result.
@@ -231,7 +236,9 @@ fn narrow_link_runs_each_case_the_table_names_once_in_its_order() {
             "on:30:0",
             "off:0:100:udp:1",
             "off:0:100:tcp:1",
-            "off:0:100:udpchat:1"
+            "off:0:100:udpchat:1",
+            "off:0:0:udp:r1",
+            "on:0:0:udp:r1"
         ]
     );
 }

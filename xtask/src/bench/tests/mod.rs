@@ -315,6 +315,20 @@ pub(crate) fn every_id_in_the_table_is_one_that_a_run_produces() {
                 ),
                 // Narrow-link runs the cases the table names (`link_cases`); what each
                 // gives is in its own test below.
+                // The refusing case: each sender's firewall refuses a share of its datagrams.
+                Key::Link(c, figure) if c.refused => assert!(
+                    c.share == 0
+                        && c.udp
+                        && case.contains(&format!("refused sends {}% each way", c.loss))
+                        && case.contains(if c.adapt {
+                            "adaptation on"
+                        } else {
+                            "adaptation off"
+                        })
+                        && matches!(figure, LinkFigure::Fps | LinkFigure::Source),
+                    "{case}: narrow-link {} {figure:?}",
+                    c.arg()
+                ),
                 // The lossy case: a link without a rate limit, named by its loss.
                 Key::Link(c, figure) if c.loss > 0 => assert!(
                     c.share == 0
