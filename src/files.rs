@@ -22,7 +22,7 @@ pub fn recorder(path: &Path, ladder: Arc<Ladder>, fps: f64) -> Option<Arc<dyn Pu
             Some(publisher)
         }
         Err(e) => {
-            eprintln!("framewire: --record: {e}; streaming without recording");
+            without_recording(&e);
             None
         }
     }
@@ -32,7 +32,12 @@ pub fn recorder(path: &Path, ladder: Arc<Ladder>, fps: f64) -> Option<Arc<dyn Pu
 pub fn view_files(record: Option<&Path>, output: Option<&Path>) -> anyhow::Result<ViewFiles> {
     let mut files = ViewFiles::open(output, on_error())?;
     if let Some(Err(e)) = record.map(|path| files.record(path)) {
-        eprintln!("framewire: --record: {e}; streaming without recording");
+        without_recording(&e);
     }
     Ok(files)
+}
+
+/// Says that `--record` could not create its file, and that the stream goes on without it.
+fn without_recording(e: &framewire_file::CreateError) {
+    eprintln!("framewire: --record: {e}; streaming without recording");
 }

@@ -67,6 +67,14 @@ fn stalled_clients_do_not_lock_out_another_address(tls: bool) {
     }
     let s = stats(&finish_view(spawn_view(&view)));
     assert_eq!(s["frames"], 10, "{s}");
+    // The stalled connection that gave up its slot is told of in the log.
+    loop {
+        let line = serve.error_line("the log line of the connection closed to make room");
+        if line.contains("closed in its handshake") {
+            assert!(line.contains("127.0.0.2") && line.contains("127.0.0.1"), "{line}");
+            break;
+        }
+    }
 }
 
 #[test]

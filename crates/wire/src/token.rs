@@ -82,7 +82,7 @@ pub enum TokenError {
     /// captured exchange would let anyone guess it offline.
     #[error(
         "{from}: the token is {len} bytes; it needs at least {MIN_TOKEN_LEN} (make one with \
-         `head -c 24 /dev/urandom | base64`)"
+         `head -c 32 /dev/urandom | base64 > token`)"
     )]
     Short {
         /// Where it came from: the file, or the variable.

@@ -22,7 +22,19 @@ pub(super) fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             }
         };
         let id = match shared.pending.admit(peer.ip(), &stream, &shared.config) {
-            Ok(id) => id,
+            Ok((id, evicted)) => {
+                if let Some(evicted) = evicted {
+                    (shared.on_event)(ServerEvent::Rejected {
+                        peer: evicted,
+                        error: format!(
+                            "closed in its handshake: all {} handshake slots were taken, and \
+                             {peer} needed one more than this address",
+                            shared.config.max_pending
+                        ),
+                    });
+                }
+                id
+            }
             Err(error) => {
                 drop(stream);
                 (shared.on_event)(ServerEvent::Rejected { peer, error });
@@ -67,16 +79,18 @@ struct Slots {
 }
 
 impl PendingSlots {
-    /// Takes a slot for `stream`, a connection from `ip`; its id, or why there is none.
+    /// Takes a slot for `stream`, a connection from `ip`: its id, and the peer whose pending
+    /// connection was closed to make room, if one was; or why there is no slot.
     pub(super) fn admit(
         &self,
         ip: IpAddr,
         stream: &TcpStream,
         config: &ServerConfig,
-    ) -> Result<u64, String> {
+    ) -> Result<(u64, Option<SocketAddr>), String> {
         let mut slots = lock(&self.0);
         let slots = &mut *slots;
         let key = slot_key(ip);
+        let mut evicted = None;
         if slots.total >= config.max_pending {
             let mine = slots.by.get(&key).map_or(0, Vec::len);
             if mine >= config.max_pending_per_address {
@@ -99,9 +113,10 @@ impl PendingSlots {
                 ));
             };
             let (_, oldest) = held.remove(0);
-            if let Some(oldest) = oldest {
+            evicted = oldest.and_then(|oldest| {
                 let _ = oldest.shutdown(Shutdown::Both);
-            }
+                oldest.peer_addr().ok()
+            });
             slots.total -= 1;
             slots.by.retain(|_, held| !held.is_empty());
         }
@@ -110,7 +125,7 @@ impl PendingSlots {
         let handle = stream.try_clone().ok();
         slots.by.entry(key).or_default().push((id, handle));
         slots.total += 1;
-        Ok(id)
+        Ok((id, evicted))
     }
 
     /// Gives back the slot `id` of a connection from `ip` (nothing when it was taken over).
@@ -270,9 +285,10 @@ mod tests {
     use super::*;
     use std::net::TcpListener;
 
-    /// A connected socket to stand for a pending connection (`listener` takes the other end).
-    fn conn(listener: &TcpListener) -> TcpStream {
-        TcpStream::connect(listener.local_addr().unwrap()).unwrap()
+    /// A pending connection as the server holds it (the accepted end), and the client's end.
+    fn conn(listener: &TcpListener) -> (TcpStream, TcpStream) {
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        (listener.accept().unwrap().0, client)
     }
 
     #[test]
@@ -286,30 +302,35 @@ mod tests {
         let slots = PendingSlots::default();
         let greedy: IpAddr = [10, 0, 0, 1].into();
         // Free slots: any address takes them, past its share.
-        let held: Vec<TcpStream> = (0..8).map(|_| conn(&listener)).collect();
+        let held: Vec<(TcpStream, TcpStream)> = (0..8).map(|_| conn(&listener)).collect();
         let ids: Vec<u64> = held
             .iter()
-            .map(|s| slots.admit(greedy, s, &config).unwrap())
+            .map(|(s, _)| slots.admit(greedy, s, &config).unwrap().0)
             .collect();
         // Full: the greedy address gets no more.
-        let refused = slots.admit(greedy, &conn(&listener), &config).unwrap_err();
+        let refused = slots
+            .admit(greedy, &conn(&listener).0, &config)
+            .unwrap_err();
         assert!(refused.contains("8 of them by this address"), "{refused}");
         // Another address takes the greedy one's oldest slot, which is closed.
         let other: IpAddr = [10, 0, 0, 2].into();
-        assert!(slots.admit(other, &conn(&listener), &config).is_ok());
+        let (_, evicted) = slots.admit(other, &conn(&listener).0, &config).unwrap();
+        let (oldest, oldest_client) = &held[0];
+        assert_eq!(evicted, oldest.peer_addr().ok(), "the oldest pending one");
+        assert_ne!(evicted, held[1].0.peer_addr().ok());
         let mut buf = [0u8; 1];
-        let mut oldest = &held[0];
+        let mut client = oldest_client;
         assert_eq!(
-            std::io::Read::read(&mut oldest, &mut buf).unwrap(),
+            std::io::Read::read(&mut client, &mut buf).unwrap(),
             0,
             "closed"
         );
         // Its release is a no-op; the others' still count.
         slots.release(greedy, ids[0]);
         slots.release(greedy, ids[1]);
-        assert!(slots.admit(other, &conn(&listener), &config).is_ok());
+        assert!(slots.admit(other, &conn(&listener).0, &config).is_ok());
         // The other address at its share gets no more while the house is full.
-        assert!(slots.admit(other, &conn(&listener), &config).is_err());
+        assert!(slots.admit(other, &conn(&listener).0, &config).is_err());
     }
 
     #[test]

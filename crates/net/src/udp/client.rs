@@ -94,23 +94,23 @@ fn one_datagram(e: &io::Error) -> bool {
             | HostUnreachable
             | NetworkUnreachable
             | OutOfMemory
-    ) || e.raw_os_error() == Some(105) // ENOBUFS
+    ) || e.raw_os_error() == Some(libc::ENOBUFS)
 }
 
-/// Counts a datagram to or from `peer` lost to `e` when `e` is about one datagram, and says
-/// why; else the error back.
-fn count_unsent(losses: &UdpLosses, peer: SocketAddr, e: io::Error) -> io::Result<String> {
+/// Counts a datagram to or from `peer` lost to `e` when `e` is about one datagram, and hands
+/// `e` back as why (`Ok`); else `e` is the socket's failure (`Err`).
+fn count_unsent(losses: &UdpLosses, peer: SocketAddr, e: io::Error) -> io::Result<io::Error> {
     if !one_datagram(&e) {
         return Err(e);
     }
     losses.unsent.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(%peer, "udp datagram lost at the socket: {e}");
-    Ok(e.to_string())
+    Ok(e)
 }
 
 /// What a timeout adds when this end's last send failed: `; the last hello sent was refused
 /// here: Operation not permitted (os error 1)`.
-fn refused_here(what: &str, refused: Option<&String>) -> String {
+fn refused_here(what: &str, refused: Option<&io::Error>) -> String {
     refused.map_or_else(String::new, |e| {
         format!("; the last {what} sent was refused here: {e}")
     })
@@ -204,7 +204,7 @@ pub struct UdpSubscription {
     counted: Losses,
     frame_bytes: u64,
     /// Why the last report did not leave, if it did not (said when the stream times out).
-    refused: Option<String>,
+    refused: Option<io::Error>,
 }
 
 fn lost(peer: SocketAddr, source: io::Error) -> TransportError {

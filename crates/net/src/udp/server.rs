@@ -814,3 +814,25 @@ impl Outlet for DatagramOutlet<'_> {
         Some(e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_closing_line_adds_what_the_socket_refused_only_when_it_refused_some() {
+        let drops = Drops::default();
+        drops.malformed.store(3, Ordering::Relaxed);
+        assert_eq!(
+            drops.to_string(),
+            "udp datagrams dropped: 3 malformed, 0 with a stale cookie, 0 from no viewer"
+        );
+        drops.unsealed.store(4, Ordering::Relaxed);
+        drops.unsent.store(5, Ordering::Relaxed);
+        assert_eq!(
+            drops.to_string(),
+            "udp datagrams dropped: 3 malformed, 0 with a stale cookie, 0 from no viewer, 4 not \
+             sealed or not opening; 5 refused by the socket as they were sent"
+        );
+    }
+}
