@@ -71,7 +71,10 @@ fn stalled_clients_do_not_lock_out_another_address(tls: bool) {
     loop {
         let line = serve.error_line("the log line of the connection closed to make room");
         if line.contains("closed in its handshake") {
-            assert!(line.contains("127.0.0.2") && line.contains("127.0.0.1"), "{line}");
+            assert!(
+                line.contains("127.0.0.2") && line.contains("127.0.0.1"),
+                "{line}"
+            );
             break;
         }
     }
