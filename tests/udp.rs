@@ -42,7 +42,7 @@ fn view_udp(addr: &str, args: &[&str]) -> std::process::Output {
 
 /// A hello without a cookie, as the crate doc draws it (64 bytes).
 fn hello(cookie: &[u8]) -> Vec<u8> {
-    let mut b = b"FWUD\x01\x01\0\0".to_vec();
+    let mut b = b"FWUD\x02\x01\0\0".to_vec();
     b.extend_from_slice(&[0, 0xFF, 0, 0, 0, 0, 0, 0]);
     b.extend_from_slice(cookie);
     b.resize(64, 0);
@@ -108,7 +108,7 @@ fn a_hello_without_its_cookie_gets_one_reply_no_larger_and_no_stream() {
         "{n} bytes answered a {}-byte hello",
         first.len()
     );
-    assert_eq!(&buf[..6], b"FWUD\x01\x02", "a cookie");
+    assert_eq!(&buf[..6], b"FWUD\x02\x02", "a cookie");
     let cookie = buf[8..24].to_vec();
     // Nothing more until the cookie comes back: the receive times out.
     assert!(
@@ -116,14 +116,18 @@ fn a_hello_without_its_cookie_gets_one_reply_no_larger_and_no_stream() {
         "something came before the cookie was echoed"
     );
     // A report from an address that never joined gets only a rejoin, smaller than the report.
-    let mut report = b"FWUD\x01\x05\0\0".to_vec();
-    report.resize(40, 0);
-    forged.send(&report).unwrap();
+    let report = |session: &[u8]| {
+        let mut r = b"FWUD\x02\x05\0\0".to_vec();
+        r.extend_from_slice(session);
+        r.resize(56, 0);
+        r
+    };
+    forged.send(&report(&[9; 8])).unwrap();
     let n = forged.recv(&mut buf).unwrap();
     assert_eq!(
-        (n, &buf[..6]),
-        (8, &b"FWUD\x01\x07"[..]),
-        "a rejoin of 8 bytes"
+        (n, &buf[..6], &buf[8..16]),
+        (16, &b"FWUD\x02\x07"[..], &[9; 8][..]),
+        "a rejoin of 16 bytes, for the report's session"
     );
     assert!(forged.recv(&mut buf).is_err(), "nothing after the rejoin");
     // A wrong cookie is no better.
@@ -133,13 +137,29 @@ fn a_hello_without_its_cookie_gets_one_reply_no_larger_and_no_stream() {
         n <= 64 && buf[5] == 2,
         "a wrong cookie gets a fresh cookie only"
     );
-    // The cookie echoed: the stream starts.
+    // The cookie echoed: the start, no larger than the hello, and nothing more: a join
+    // replayed from elsewhere gets no frame.
     forged.send(&hello(&cookie)).unwrap();
     let n = forged.recv(&mut buf).unwrap();
-    assert_eq!((n, buf[5]), (32, 3), "a start");
+    assert_eq!((n, buf[5]), (56, 3), "a start");
+    let key: [u8; 16] = buf[32..48].try_into().unwrap();
+    let session = framewire_wire::session::SessionKey::new(key);
+    assert!(
+        forged.recv(&mut buf).is_err(),
+        "a frame came before a report of the session"
+    );
+    // A report without the session's id starts nothing either; one with it starts the stream.
+    forged.send(&report(&[0; 8])).unwrap();
+    assert!(forged.recv(&mut buf).is_err(), "a forged report started it");
+    forged.send(&report(&session.id())).unwrap();
     let n = forged.recv(&mut buf).unwrap();
     assert_eq!(buf[5], 4, "then fragments");
-    assert!(n <= 40 + 1200);
+    assert!(n <= 48 + 1200);
+    let sent = u32::from_le_bytes(buf[24..28].try_into().unwrap());
+    assert!(
+        session.is_tag(sent, &buf[40..48].try_into().unwrap()),
+        "tagged"
+    );
     assert!(finish_view(watcher).status.success());
 }
 
@@ -174,19 +194,19 @@ fn hostile_datagrams_are_counted_drops_and_the_viewer_keeps_its_frames() {
     for port in 0..64 {
         let s = UdpSocket::bind("127.0.0.1:0").unwrap();
         s.connect(&addr).unwrap();
-        let mut fragment = b"FWUD\x01\x04\0\0".to_vec();
-        fragment.extend_from_slice(&random(32));
+        let mut fragment = b"FWUD\x02\x04\0\0".to_vec();
+        fragment.extend_from_slice(&random(40));
         fragment.extend_from_slice(&random(100));
         let cases = [
             random(port * 20 % 1500),
             hello(&[])[..(port % 64)].to_vec(),
             b"FWUD\x09\x01\0\0".to_vec(),
-            b"FWUD\x01\x63\0\0".to_vec(),
+            b"FWUD\x02\x63\0\0".to_vec(),
             fragment,
             {
                 // A report from an address that never joined.
-                let mut r = b"FWUD\x01\x05\0\0".to_vec();
-                r.resize(40, 0xFF);
+                let mut r = b"FWUD\x02\x05\0\0".to_vec();
+                r.resize(56, 0xFF);
                 r
             },
         ];

@@ -116,7 +116,7 @@ pub struct Extra(Option<Arc<UdpLosses>>);
 
 impl Extra {
     /// The figures by name: UDP's `lost`, `fragments_lost`, `fragments_recovered` and
-    /// `datagrams_dropped` and `datagrams_unsent`; none for TCP.
+    /// `datagrams_dropped`, `datagrams_forged` and `datagrams_unsent`; none for TCP.
     pub fn figures(&self) -> Vec<(&'static str, u64)> {
         let Some(losses) = &self.0 else {
             return Vec::new();
@@ -127,6 +127,7 @@ impl Extra {
             ("fragments_lost", n(&losses.fragments_lost)),
             ("fragments_recovered", n(&losses.recovered)),
             ("datagrams_dropped", n(&losses.dropped_datagrams)),
+            ("datagrams_forged", n(&losses.forged)),
             ("datagrams_unsent", n(&losses.unsent)),
         ]
     }

@@ -4,12 +4,13 @@
 use framewire_core::{PeerReport, Request};
 
 use crate::message::{HANDSHAKE_LEN, Handshake, NO_RUNG, Report, SWITCH_LEN, WireErrorKind};
+use crate::session::{KEY_LEN, PROOF_LEN as SESSION_PROOF, Proof};
 use crate::token::PROOF_LEN;
 
 /// First bytes of every datagram.
 pub const MAGIC: [u8; 4] = *b"FWUD";
 /// The UDP datagram layout's version.
-pub const UDP_VERSION: u8 = 1;
+pub const UDP_VERSION: u8 = 2;
 /// Bytes of the common head: magic, version, kind, two reserved.
 pub const HEAD_LEN: usize = 8;
 /// A hello is padded to this size, so that the cookie answering it is never larger.
@@ -18,14 +19,18 @@ pub const HELLO_LEN: usize = 64;
 pub const COOKIE_LEN: usize = 64;
 /// Bytes in a cookie.
 pub const COOKIE_BYTES: usize = 16;
-/// A start datagram: the head and a stream handshake.
-pub const START_LEN: usize = HEAD_LEN + HANDSHAKE_LEN;
+/// A start datagram: the head, a stream handshake, the session key and the start's check.
+pub const START_LEN: usize = HEAD_LEN + HANDSHAKE_LEN + KEY_LEN + SESSION_PROOF;
 /// A fragment's header, before its piece of the frame.
-pub const FRAGMENT_HEAD_LEN: usize = 40;
+pub const FRAGMENT_HEAD_LEN: usize = 48;
 /// A report (the viewer's keepalive).
-pub const REPORT_LEN: usize = 40;
-/// A peer report: the head and a report message.
-pub const PEER_REPORT_LEN: usize = HEAD_LEN + crate::message::REPORT_LEN;
+pub const REPORT_LEN: usize = 56;
+/// A peer report: the head, the session id and a report message.
+pub const PEER_REPORT_LEN: usize = HEAD_LEN + SESSION_PROOF + crate::message::REPORT_LEN;
+/// A rejoin: the head and the session id of the report it answers.
+pub const REJOIN_LEN: usize = HEAD_LEN + SESSION_PROOF;
+/// An end's fixed part: the head and whom it is for (below).
+pub const END_LEN: usize = HEAD_LEN + SESSION_PROOF;
 /// The longest reason an end carries.
 pub const MAX_REASON: usize = 512;
 /// The most fragments one frame may have.
@@ -126,17 +131,38 @@ pub enum Datagram<'a> {
     /// A cookie answer.
     Cookie(CookieMsg),
     /// The stream starts.
-    Start(Handshake),
+    Start(StartMsg),
     /// A piece of a frame.
     Fragment(Fragment<'a>),
     /// A report.
     Report(ReportMsg),
-    /// The end, with the reason when there is one.
-    End(Option<String>),
-    /// Join again.
-    Rejoin,
-    /// How the other side of a call shows this side's stream.
-    PeerReport(PeerReport),
+    /// The end.
+    End(EndMsg),
+    /// Join again: the session id of the report it answers.
+    Rejoin(Proof),
+    /// How the other side of a call shows this side's stream, with the session id.
+    PeerReport(Proof, PeerReport),
+}
+
+/// The server's start: the stream's handshake and the session's key.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StartMsg {
+    /// The stream handshake, as over TCP.
+    pub handshake: Handshake,
+    /// The session key ([`crate::session`]).
+    pub key: [u8; KEY_LEN],
+    /// The session key's check of the cookie the answered hello echoed.
+    pub check: Proof,
+}
+
+/// An end, either way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndMsg {
+    /// Whom it is for: the session id; a refused hello's cookie (its first 8 bytes); zero
+    /// for the answer to a hello without a cookie.
+    pub who: Proof,
+    /// The server's reason, when there is one.
+    pub reason: Option<String>,
 }
 
 /// A viewer's hello.
@@ -167,6 +193,8 @@ pub struct CookieMsg {
 /// A viewer's report: totals since it joined, and the last frame's spread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ReportMsg {
+    /// The session id.
+    pub session: Proof,
     /// Frames that arrived complete.
     pub frames: u64,
     /// Bytes of datagrams that arrived.
@@ -179,6 +207,8 @@ pub struct ReportMsg {
     /// arrived: the frames the server had sent by then, so that both counts are of about the
     /// same moment (and a link that completes no frame at all still shows as full).
     pub last_sent: u32,
+    /// The tag of frame `last_sent` (zero while it is 0): the proof that it arrived.
+    pub receipt: Proof,
 }
 
 /// A piece of a frame.
@@ -202,6 +232,8 @@ pub struct Fragment<'a> {
     /// pieces `g*fec .. (g+1)*fec` (each padded with zeros to the full piece size), so one
     /// piece lost in a group is rebuilt without waiting for anything.
     pub fec: u8,
+    /// The frame's tag under the session's key.
+    pub tag: Proof,
     /// The piece.
     pub data: &'a [u8],
 }
@@ -222,6 +254,10 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
 
 fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+fn proof_at(b: &[u8], at: usize) -> Proof {
+    b[at..at + SESSION_PROOF].try_into().expect("8 bytes")
 }
 
 impl HelloMsg {
@@ -255,24 +291,32 @@ impl ReportMsg {
     /// Its bytes, into `b`.
     pub fn write(&self, b: &mut Vec<u8>) {
         head(b, Kind::Report);
+        b.extend_from_slice(&self.session);
         b.extend_from_slice(&self.frames.to_le_bytes());
         b.extend_from_slice(&self.bytes.to_le_bytes());
         b.extend_from_slice(&self.last_bytes.to_le_bytes());
         b.extend_from_slice(&self.last_spread_us.to_le_bytes());
         b.extend_from_slice(&self.last_sent.to_le_bytes());
-        b.resize(REPORT_LEN, 0);
+        b.resize(REPORT_LEN - SESSION_PROOF, 0);
+        b.extend_from_slice(&self.receipt);
     }
 }
 
-/// A start datagram for `handshake`, into `b`.
-pub fn write_start(handshake: &Handshake, b: &mut Vec<u8>) {
-    head(b, Kind::Start);
-    b.extend_from_slice(&handshake.to_bytes());
+impl StartMsg {
+    /// Its bytes, into `b`.
+    pub fn write(&self, b: &mut Vec<u8>) {
+        head(b, Kind::Start);
+        b.extend_from_slice(&self.handshake.to_bytes());
+        b.extend_from_slice(&self.key);
+        b.extend_from_slice(&self.check);
+    }
 }
 
-/// An end datagram with `reason` (cut to [`MAX_REASON`] bytes at a character boundary).
-pub fn write_end(reason: Option<&str>, b: &mut Vec<u8>) {
+/// An end datagram for `who` with `reason` (cut to [`MAX_REASON`] bytes at a character
+/// boundary).
+pub fn write_end(who: &Proof, reason: Option<&str>, b: &mut Vec<u8>) {
     head(b, Kind::End);
+    b.extend_from_slice(who);
     if let Some(r) = reason {
         let mut end = r.len().min(MAX_REASON);
         while !r.is_char_boundary(end) {
@@ -282,15 +326,17 @@ pub fn write_end(reason: Option<&str>, b: &mut Vec<u8>) {
     }
 }
 
-/// A peer report datagram: the head and a report message's 16 bytes.
-pub fn write_peer_report(report: &PeerReport, b: &mut Vec<u8>) {
+/// A peer report datagram: the head, the session id and a report message's 16 bytes.
+pub fn write_peer_report(session: &Proof, report: &PeerReport, b: &mut Vec<u8>) {
     head(b, Kind::PeerReport);
+    b.extend_from_slice(session);
     b.extend_from_slice(&Report(*report).to_bytes());
 }
 
-/// A rejoin datagram (8 bytes, smaller than anything it answers).
-pub fn write_rejoin(b: &mut Vec<u8>) {
+/// A rejoin datagram answering a report of session `session` (smaller than the report).
+pub fn write_rejoin(session: &Proof, b: &mut Vec<u8>) {
     head(b, Kind::Rejoin);
+    b.extend_from_slice(session);
 }
 
 /// The header of one fragment, then `data`, into `b`.
@@ -304,6 +350,7 @@ pub fn write_fragment(f: &Fragment<'_>, b: &mut Vec<u8>) {
     b.extend_from_slice(&f.offset.to_le_bytes());
     b.extend_from_slice(&f.index.to_le_bytes());
     b.extend_from_slice(&f.count.to_le_bytes());
+    b.extend_from_slice(&f.tag);
     debug_assert_eq!(b.len(), FRAGMENT_HEAD_LEN);
     b.extend_from_slice(f.data);
 }
@@ -318,6 +365,8 @@ pub struct Outgoing<'a> {
     pub capture_us: u64,
     /// Its number among the frames sent to this viewer.
     pub sent: u32,
+    /// Its tag under the session's key.
+    pub tag: Proof,
     /// The rendition prefix ([`PREFIX_LEN`] bytes).
     pub prefix: &'a [u8],
     /// The codec's payload.
@@ -368,6 +417,7 @@ impl Outgoing<'_> {
             index: 0,
             count: count as u16,
             fec,
+            tag: self.tag,
             data: &[],
         };
         parity.clear();
@@ -479,39 +529,47 @@ pub fn parse(b: &[u8], max_frame: u32) -> Result<Datagram<'_>, DatagramError> {
         }
         Kind::Start => {
             exact("start", b, START_LEN)?;
-            Datagram::Start(Handshake::parse(
-                b[HEAD_LEN..].try_into().expect("handshake bytes"),
-            )?)
+            let at = HEAD_LEN + HANDSHAKE_LEN;
+            Datagram::Start(StartMsg {
+                handshake: Handshake::parse(b[HEAD_LEN..at].try_into().expect("handshake"))?,
+                key: b[at..at + KEY_LEN].try_into().expect("key"),
+                check: proof_at(b, at + KEY_LEN),
+            })
         }
         Kind::Report => {
             exact("report", b, REPORT_LEN)?;
             Datagram::Report(ReportMsg {
-                frames: u64_at(b, 8),
-                bytes: u64_at(b, 16),
-                last_bytes: u32_at(b, 24),
-                last_spread_us: u32_at(b, 28),
-                last_sent: u32_at(b, 32),
+                session: proof_at(b, 8),
+                frames: u64_at(b, 16),
+                bytes: u64_at(b, 24),
+                last_bytes: u32_at(b, 32),
+                last_spread_us: u32_at(b, 36),
+                last_sent: u32_at(b, 40),
+                receipt: proof_at(b, 48),
             })
         }
         Kind::End => {
-            if b.len() > HEAD_LEN + MAX_REASON {
+            if !(END_LEN..=END_LEN + MAX_REASON).contains(&b.len()) {
                 return Err(DatagramError::Length {
                     what: "end",
                     got: b.len(),
-                    want: HEAD_LEN + MAX_REASON,
+                    want: END_LEN,
                 });
             }
-            let text = &b[HEAD_LEN..];
-            Datagram::End((!text.is_empty()).then(|| crate::message::peer_text(text)))
+            let text = &b[END_LEN..];
+            Datagram::End(EndMsg {
+                who: proof_at(b, HEAD_LEN),
+                reason: (!text.is_empty()).then(|| crate::message::peer_text(text)),
+            })
         }
         Kind::Rejoin => {
-            exact("rejoin", b, HEAD_LEN)?;
-            Datagram::Rejoin
+            exact("rejoin", b, REJOIN_LEN)?;
+            Datagram::Rejoin(proof_at(b, HEAD_LEN))
         }
         Kind::PeerReport => {
             exact("peer report", b, PEER_REPORT_LEN)?;
-            let bytes = b[HEAD_LEN..].try_into().expect("16 bytes");
-            Datagram::PeerReport(Report::parse(bytes).0)
+            let bytes = b[HEAD_LEN + SESSION_PROOF..].try_into().expect("16 bytes");
+            Datagram::PeerReport(proof_at(b, HEAD_LEN), Report::parse(bytes).0)
         }
         Kind::Fragment => {
             if b.len() <= FRAGMENT_HEAD_LEN {
@@ -530,6 +588,7 @@ pub fn parse(b: &[u8], max_frame: u32) -> Result<Datagram<'_>, DatagramError> {
                 index: u16_at(b, 36),
                 count: u16_at(b, 38),
                 fec: b[6],
+                tag: proof_at(b, 40),
                 data: &b[FRAGMENT_HEAD_LEN..],
             };
             check_fragment(&f, max_frame)?;
@@ -593,6 +652,7 @@ mod tests {
                 index: 0,
                 count: 2,
                 fec: 0,
+                tag: [9; 8],
                 data,
             },
             &mut b,
@@ -625,6 +685,8 @@ mod tests {
         assert!(b.len() <= HELLO_LEN);
         assert_eq!(parse(&b, 1000), Ok(Datagram::Cookie(cookie)));
         let report = ReportMsg {
+            session: [8; 8],
+            receipt: [9; 8],
             frames: 1,
             bytes: 2,
             last_bytes: 3,
@@ -637,24 +699,45 @@ mod tests {
             fps: 29.5,
             latency: Some(std::time::Duration::from_millis(40)),
         };
-        write_peer_report(&told, &mut b);
+        write_peer_report(&[1; 8], &told, &mut b);
         assert_eq!(b.len(), PEER_REPORT_LEN);
-        assert_eq!(parse(&b, 1000), Ok(Datagram::PeerReport(told)));
+        assert_eq!(parse(&b, 1000), Ok(Datagram::PeerReport([1; 8], told)));
         b.push(0);
         assert!(
             parse(&b, 1000).is_err(),
             "a peer report of the wrong length"
         );
-        write_end(Some("server full"), &mut b);
+        write_end(&[2; 8], Some("server full"), &mut b);
         assert_eq!(
             parse(&b, 1000),
-            Ok(Datagram::End(Some("server full".into())))
+            Ok(Datagram::End(EndMsg {
+                who: [2; 8],
+                reason: Some("server full".into())
+            }))
         );
+        write_rejoin(&[3; 8], &mut b);
+        assert_eq!(parse(&b, 1000), Ok(Datagram::Rejoin([3; 8])));
+        let start = StartMsg {
+            handshake: {
+                let mut bytes = b"FWST\x02\0\x03\x01".to_vec();
+                bytes.extend_from_slice(&64u32.to_le_bytes());
+                bytes.extend_from_slice(&48u32.to_le_bytes());
+                bytes.extend_from_slice(&30_000u32.to_le_bytes());
+                bytes.extend_from_slice(&[0, 1, 80, 0]);
+                Handshake::parse(bytes[..].try_into().unwrap()).unwrap()
+            },
+            key: [4; 16],
+            check: [5; 8],
+        };
+        start.write(&mut b);
+        assert!(b.len() <= HELLO_LEN, "a start is no larger than the hello");
+        assert_eq!(parse(&b, 1000), Ok(Datagram::Start(start)));
         let f = fragment(&[1; 50]);
         let Ok(Datagram::Fragment(p)) = parse(&f, 1000) else {
             panic!("fragment did not parse");
         };
         assert_eq!((p.seq, p.capture_us, p.sent, p.data.len()), (7, 9, 1, 50));
+        assert_eq!(p.tag, [9; 8]);
     }
 
     #[test]

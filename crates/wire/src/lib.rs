@@ -132,7 +132,7 @@
 //! versions. A version 1 server closes the connection without a byte on this version's hello;
 //! the viewer then says that the server may be older.
 //!
-//! # UDP datagrams, layout version 1
+//! # UDP datagrams, layout version 2
 //!
 //! `serve --transport udp` speaks datagrams ([`datagram`], framewire-net's `udp`). Every datagram starts with
 //! the same 8 bytes; integers are little-endian; a datagram of the wrong length for its kind,
@@ -142,7 +142,7 @@
 //! ```text
 //! offset size field
 //! 0      4    magic "FWUD"
-//! 4      1    layout version (1)
+//! 4      1    layout version (2)
 //! 5      1    kind: 1 hello, 2 cookie, 3 start, 4 fragment, 5 report, 6 end, 7 rejoin,
 //!             8 peer report
 //! 6      1    fragment: data pieces per parity piece (0 = none); hello: see below; else zero
@@ -155,15 +155,28 @@
 //! viewer -> server  hello (no cookie)         64 bytes
 //! server -> viewer  cookie                    64 bytes: never more than the hello
 //! viewer -> server  hello (cookie, proof)     64 bytes
-//! server -> viewer  start, or end (refusal)   32 bytes: a stream handshake; or the reason
-//! server -> viewer  fragments ...             40 + at most --mtu (1200) bytes each
-//! viewer -> server  report every 250 ms       40 bytes: the keepalive
-//! either            end                       8 bytes (+ reason, <= 512)
+//! server -> viewer  start, or end (refusal)   56 bytes: handshake and session key; or the reason
+//! viewer -> server  report, at once           56 bytes: its session id; only now do frames flow
+//! server -> viewer  fragments ...             48 + at most --mtu (1200) bytes each
+//! viewer -> server  report every 250 ms       56 bytes: the keepalive, with a receipt
+//! either            end                       16 bytes (+ reason, <= 512)
 //! ```
 //!
-//! Between the two sides of a call, a server also sends its viewer a peer report (24 bytes:
-//! the head and a report message's 16 bytes, drawn above) before a frame: how this side shows
-//! the stream the viewer's side sends it.
+//! Between the two sides of a call, a server also sends its viewer a peer report (32 bytes:
+//! the head, the session id and a report message's 16 bytes, drawn above) before a frame: how
+//! this side shows the stream the viewer's side sends it.
+//!
+//! A session is its key, not an address ([`session`]): the server draws 16 random bytes at
+//! each join and sends them in the start, to the address that echoed its cookie. From the key
+//! come (HMAC-SHA256 under it, cut to 8 bytes) the session id, which every later datagram
+//! either way carries (fragments excepted), the start's check of the echoed cookie, and each
+//! frame's tag of its number, which its fragments carry and a report echoes as its receipt.
+//! The server sends no frame before a report with the session id, and keeps a viewer only
+//! while its reports prove receipt of a frame newer than any proved before (or every frame
+//! sent is proved); it forgets one that proves nothing for 5 s. Either end drops, and
+//! counts, a datagram without the session's proof, and it changes nothing. So an address
+//! that does not receive the stream cannot end, freeze, redirect or prolong it, and gets at
+//! most as many bytes as it sent (a replayed join: a start, no frame).
 //!
 //! Hello (64 bytes): 6 the call's number (u16, 0 = a one-way viewer), 8 codec wanted (0 =
 //! the server's choice), 9 rung pinned (0xFF = none), 10 a caller's stream port (u16, else 0),
@@ -190,7 +203,8 @@
 //! proof is the TCP one (HMAC-SHA256 keyed by the token of `framewire token proof v1` and
 //! the challenge); a wrong proof is refused with an end "wrong token".
 //!
-//! Start (32 bytes): 8 the stream handshake (24 bytes, as over TCP).
+//! Start (56 bytes): 8 the stream handshake (24 bytes, as over TCP), 32 the session key (16),
+//! 48 the start's check (8).
 //!
 //! Fragment: a frame is the 16-byte switch message of its rendition (as over TCP) followed
 //! by the codec's payload; it is cut into pieces of --mtu bytes (the last shorter):
@@ -206,28 +220,35 @@
 //! 32     4    offset of this piece in the frame: index x piece size
 //! 36     2    piece index: below the count for data; count + g for the parity of group g
 //! 38     2    data pieces in the frame, >= 1 and <= the frame length
-//! 40     ...  the piece
+//! 40     8    the frame's tag
+//! 48     ...  the piece
 //! ```
 //!
 //! Parity (forward error correction): with N data pieces per group (byte 6, `serve --fec N`,
 //! default 8), the piece after each group is the XOR of the group's pieces, each padded with
 //! zeros to the full piece size. One piece lost in a group is rebuilt as soon as the rest of
-//! the group is in, with no round trip. Cost: one datagram of --mtu bytes plus 40 of header
+//! the group is in, with no round trip. Cost: one datagram of --mtu bytes plus 48 of header
 //! per N data datagrams, 12.5% more bytes at N = 8 (0 sends none). A frame is handed on only
 //! complete and newer than the last handed on; the viewer rebuilds at most 4 frames at once
-//! (a piece of a fifth evicts the oldest), and a newer complete frame makes older incomplete
-//! ones obsolete; when several frames complete among the datagrams already queued, only the
+//! (a piece of a fifth evicts the oldest), a newer complete frame makes older incomplete
+//! ones obsolete, and a frame number more than 1024 ahead of the last frame handed on (plus
+//! 10,000 a second since) is dropped; when several frames complete among the datagrams already queued, only the
 //! newest is handed on (the others count as dropped). Its `--stats json` says `lost` (frames sent that never arrived complete),
 //! `fragments_lost` (missing pieces of incomplete frames), `fragments_recovered` and
-//! `datagrams_dropped` (late, duplicated or inconsistent).
+//! `datagrams_dropped` (late, duplicated, inconsistent or out of the window) and
+//! `datagrams_forged` (without the session's proof).
 //!
-//! Report (40 bytes): 8 frames completed (u64), 16 bytes received (u64), 24 bytes of the
-//! newest complete frame (u32), 28 microseconds from its first piece's arrival to its last
-//! (u32: the link's rate, as a burst crosses it), 32 the number of the newest frame
-//! a piece of which arrived (u32), 36 reserved. The server moves the viewer along the ladder from these
-//! (`adapt.rs`, as over TCP) and forgets a viewer whose reports stop for 5 s; a report from an
-//! address that is no viewer (a restarted server) is answered with a rejoin (8 bytes), and
-//! the viewer joins again through the session's reconnect, with backoff.
+//! Report (56 bytes): 8 the session id, 16 frames completed (u64), 24 bytes received (u64),
+//! 32 bytes of the newest complete frame (u32), 36 microseconds from its first piece's
+//! arrival to its last (u32: the link's rate, as a burst crosses it), 40 the number of the
+//! newest frame a piece of which arrived (u32), 44 reserved, 48 that frame's tag (its
+//! receipt; zero before any). The server moves the viewer along the ladder from these
+//! (`adapt.rs`, as over TCP); a report from an address that is no viewer (a restarted
+//! server) is answered with a rejoin (16 bytes: 8 the report's session id), and the viewer
+//! joins again through the session's reconnect, with backoff.
+//!
+//! End (16 bytes and the reason): 8 whom it is for: the session id; in a refusal of a hello
+//! with a cookie, that cookie's first 8 bytes; zero in the answer to a hello without one.
 //!
 //! # Pieces
 //!
@@ -238,6 +259,7 @@
 //! - [`datagram`]: the UDP datagrams to and from bytes, a frame cut into them with parity.
 //! - [`reassembly`]: frames rebuilt from datagrams, bounded, newest first.
 //! - [`seal`]: datagrams sealed under exported keys, with a replay window.
+//! - [`session`]: a UDP session's key, id, tags and receipts, and the server's liveness rule.
 //! - [`pacing`]: how long each datagram waits to leave at a rate.
 
 pub mod datagram;
@@ -247,6 +269,7 @@ pub mod pacing;
 pub mod reader;
 pub mod reassembly;
 pub mod seal;
+pub mod session;
 pub mod token;
 
 pub use message::{

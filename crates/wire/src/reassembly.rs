@@ -1,7 +1,10 @@
 //! Rebuilding frames from fragments (sans-IO): at most [`IN_PROGRESS`] frames at once, each at
 //! most the configured maximum, so memory is bounded whatever arrives. A frame is handed out
 //! only complete and only newer than the last one handed out; a newer complete frame makes
-//! every older incomplete one obsolete.
+//! every older incomplete one obsolete. A frame number can run ahead of the last one handed
+//! out only by [`WINDOW`], plus what [`MAX_RATE`] frames a second could have sent since (a
+//! link that was down): an absurd number is dropped and counted, so no datagram can make the
+//! frames that follow look old.
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +12,10 @@ use crate::datagram::{Fragment, parity_pieces};
 
 /// Frames being rebuilt at once; a fragment of a newer frame evicts the oldest.
 pub const IN_PROGRESS: usize = 4;
+/// Frame numbers a fragment may run ahead of the last frame handed out, at any time.
+pub const WINDOW: u32 = 1024;
+/// And this many more per second since then (or since the first fragment).
+pub const MAX_RATE: u64 = 10_000;
 
 /// Counted drops and losses, over the reassembler's life.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -25,6 +32,8 @@ pub struct Losses {
     pub recovered: u64,
     /// Parity pieces that came after their frame was complete (no loss to repair).
     pub parity_unused: u64,
+    /// Fragments whose frame number ran further ahead than [`WINDOW`] allows.
+    pub out_of_window: u64,
 }
 
 #[derive(Debug, Default)]
@@ -64,6 +73,8 @@ pub struct Reassembler {
     active: Vec<bool>,
     /// The last frame handed out; 0 before any (the server numbers frames from 1).
     last: u32,
+    /// When the last frame was handed out (or the first fragment came).
+    last_at: Option<Instant>,
     losses: Losses,
     scratch: Vec<u8>,
 }
@@ -76,6 +87,7 @@ impl Reassembler {
             slots: (0..IN_PROGRESS).map(|_| Slot::default()).collect(),
             active: vec![false; IN_PROGRESS],
             last: 0,
+            last_at: None,
             losses: Losses::default(),
             scratch: Vec::new(),
         }
@@ -108,6 +120,12 @@ impl Reassembler {
         }
         if f.frame_len > self.max_frame || f.sent <= self.last {
             self.losses.late_or_duplicate += 1;
+            return None;
+        }
+        let since = now.saturating_duration_since(*self.last_at.get_or_insert(now));
+        let ahead = u64::from(WINDOW) + since.as_millis() as u64 * MAX_RATE / 1000;
+        if u64::from(f.sent - self.last) > ahead {
+            self.losses.out_of_window += 1;
             return None;
         }
         let i = match self.find(f.sent) {
@@ -173,6 +191,7 @@ impl Reassembler {
         std::mem::swap(&mut s.data, out);
         self.losses.lost += u64::from(done.sent - self.last - 1);
         self.last = done.sent;
+        self.last_at = Some(now);
         // Older frames still in progress are obsolete now.
         for j in 0..IN_PROGRESS {
             if self.active[j] && self.slots[j].sent < done.sent {
@@ -306,6 +325,7 @@ mod tests {
             seq: u64::from(sent) + 100,
             capture_us: 5,
             sent,
+            tag: [0; 8],
             prefix: &bytes[..16],
             payload: &bytes[16..],
         };
@@ -341,6 +361,30 @@ mod tests {
         }
         assert_eq!(got, Some(want));
         assert_eq!(r.losses().late_or_duplicate, ds.len() as u64);
+    }
+
+    #[test]
+    fn an_absurd_frame_number_is_dropped_and_the_stream_goes_on() {
+        let mut r = Reassembler::new(10_000);
+        let t0 = Instant::now();
+        let take = |r: &mut Reassembler, sent: u32, at: Instant| {
+            let (_, ds) = frame(sent, 100, 1000, 0);
+            let Ok(Datagram::Fragment(f)) = parse(&ds[0], 1 << 24) else {
+                panic!("not a fragment");
+            };
+            r.push(&f, at, &mut Vec::new()).map(|d| d.sent)
+        };
+        assert_eq!(take(&mut r, 1, t0), Some(1));
+        // The largest number there is would make every later frame look old: dropped.
+        assert_eq!(take(&mut r, u32::MAX, t0), None);
+        assert_eq!(take(&mut r, 1 + WINDOW + 1, t0), None);
+        assert_eq!(r.losses().out_of_window, 2);
+        assert_eq!(take(&mut r, 2, t0), Some(2), "the stream goes on");
+        assert_eq!(take(&mut r, 2 + WINDOW, t0), Some(2 + WINDOW));
+        // After a second of silence (a link down), as many more as could have been sent.
+        let later = t0 + Duration::from_secs(1);
+        let n = 2 + 2 * WINDOW + MAX_RATE as u32;
+        assert_eq!(take(&mut r, n, later), Some(n));
     }
 
     #[test]
@@ -395,7 +439,7 @@ mod tests {
     fn memory_stays_bounded_under_a_flood_of_new_frames() {
         let mut r = Reassembler::new(1 << 20);
         let (_, first) = frame(1, 1 << 20, 60_000, 0);
-        for sent in 1..2_000u32 {
+        for sent in 1..1_000u32 {
             let mut d = first[0].clone();
             d[24..28].copy_from_slice(&sent.to_le_bytes());
             push(&mut r, &d);
@@ -404,7 +448,7 @@ mod tests {
         assert!(held <= IN_PROGRESS << 20, "{held} bytes held");
         assert_eq!(
             r.losses().fragments_lost,
-            (2_000 - 1 - IN_PROGRESS as u64) * 17
+            (1_000 - 1 - IN_PROGRESS as u64) * 17
         );
     }
 
@@ -420,7 +464,7 @@ mod tests {
         };
         let (mut out, mut last, mut whole) = (Vec::new(), 0, 0);
         for _ in 0..200_000 {
-            let mut d = b"FWUD\x01\x04".to_vec();
+            let mut d = b"FWUD\x02\x04".to_vec();
             d.push((next() % 4) as u8);
             d.push(0);
             d.extend_from_slice(&(next() % 4).to_le_bytes());
@@ -431,11 +475,12 @@ mod tests {
             d.extend_from_slice(&((next() % 3000) as u32).to_le_bytes());
             d.extend_from_slice(&((next() % 6) as u16).to_le_bytes());
             d.extend_from_slice(&((next() % 6) as u16).to_le_bytes());
+            d.extend_from_slice(&[0; 8]);
             d.extend(std::iter::repeat_n(7u8, (next() % 1500) as usize));
             // Now and then a real frame's datagrams, mixed with the garbage.
             let mut all = vec![d];
             if next() % 20 == 0 {
-                let sent = 4000 + (next() % 100_000) as u32;
+                let sent = last + 1 + (next() % 500) as u32;
                 all.extend(frame(sent, (next() % 5000) as usize + 16, 1000, 4).1);
             }
             for d in &all {

@@ -1,7 +1,10 @@
 //! The viewer's side over UDP: [`UdpConnector`] joins (hello, cookie echoed, the token proved
 //! when asked), and [`UdpSubscription`] rebuilds frames, reports what arrived (its keepalive),
 //! and says the connection is lost when the server falls silent or forgets it, so the
-//! session's reconnect loop joins again with backoff.
+//! session's reconnect loop joins again with backoff. Only datagrams of its own session count
+//! ([`framewire_wire::session`]): a start that answers its own hello, fragments with their
+//! frame's tag, an end, rejoin or peer report with the session id; anything else is counted
+//! as forged and changes nothing, not even the idle timeout.
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -23,6 +26,7 @@ use framewire_wire::datagram::{self, Datagram, HelloMsg, PREFIX_LEN, ReportMsg};
 use framewire_wire::message::{SWITCH_LEN, Switch};
 use framewire_wire::reassembly::{Complete, Losses, Reassembler};
 use framewire_wire::seal::Session;
+use framewire_wire::session::{self as proofs, Proof, SessionKey};
 use framewire_wire::token::Token;
 
 /// How often a viewer reports (and so keeps its place).
@@ -74,8 +78,10 @@ pub struct UdpLosses {
     pub fragments_lost: AtomicU64,
     /// Data fragments rebuilt from parity.
     pub recovered: AtomicU64,
-    /// Datagrams dropped: malformed, late, duplicated or inconsistent.
+    /// Datagrams dropped: malformed, late, duplicated, inconsistent or out of the window.
     pub dropped_datagrams: AtomicU64,
+    /// Datagrams without this session's proof (a forged source, or an earlier session).
+    pub forged: AtomicU64,
     /// Datagrams the socket refused to send (a firewall's `EPERM`, a full queue's `ENOBUFS`),
     /// or whose send an ICMP error answered (`ECONNREFUSED`): each one lost datagram. Joins and
     /// reports go again as if lost; only silence past the idle timeout ends a stream.
@@ -195,6 +201,10 @@ pub struct UdpSubscription {
     told: Option<PeerReport>,
     buf: Vec<u8>,
     out: Vec<u8>,
+    /// The session's key, from the start.
+    key: SessionKey,
+    /// The last frame number whose tag was checked, and that tag.
+    tagged: Option<(u32, Proof)>,
     report: ReportMsg,
     next_report: Instant,
     heard: Instant,
@@ -299,6 +309,10 @@ impl UdpSubscription {
                     losses.dropped_datagrams.fetch_add(1, Ordering::Relaxed);
                     continue;
                 };
+                // An end answering this hello carries its cookie (zero before one came).
+                let asked: Proof = hello.cookie[..proofs::PROOF_LEN]
+                    .try_into()
+                    .expect("a cookie is longer than a proof");
                 match datagram::parse(&buf[range], 0) {
                     Ok(Datagram::Cookie(c)) => {
                         cookie_seen = true;
@@ -311,9 +325,22 @@ impl UdpSubscription {
                         }
                         break;
                     }
-                    Ok(Datagram::Start(h)) => {
+                    Ok(Datagram::Start(start)) => {
+                        let Some(key) =
+                            SessionKey::from_start(start.key, &start.check, &hello.cookie)
+                        else {
+                            losses.forged.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        };
+                        let h = start.handshake;
                         let now = Instant::now();
-                        return Ok(UdpSubscription {
+                        let mut sub = UdpSubscription {
+                            report: ReportMsg {
+                                session: key.id(),
+                                ..ReportMsg::default()
+                            },
+                            key,
+                            tagged: None,
                             wire,
                             peer: addr,
                             placement: h.placement,
@@ -331,7 +358,6 @@ impl UdpSubscription {
                             told: None,
                             buf,
                             out,
-                            report: ReportMsg::default(),
                             next_report: now,
                             heard: now,
                             frames: 0,
@@ -340,13 +366,20 @@ impl UdpSubscription {
                             counted: Losses::default(),
                             frame_bytes: 0,
                             refused: None,
-                        });
+                        };
+                        // The first report at once: the server sends no frame before it.
+                        sub.report_now(now).map_err(|e| lost(addr, e))?;
+                        return Ok(sub);
                     }
-                    Ok(Datagram::End(reason)) if config.call != 0 => {
-                        let reason = reason.unwrap_or_else(|| "it is shutting down".into());
+                    Ok(Datagram::End(end)) if end.who != asked => {
+                        losses.forged.fetch_add(1, Ordering::Relaxed)
+                    }
+                    Ok(Datagram::End(end)) if config.call != 0 => {
+                        let reason = end.reason.unwrap_or_else(|| "it is shutting down".into());
                         return Err(NetError::CallRefused { peer: addr, reason }.into());
                     }
-                    Ok(Datagram::End(reason)) => {
+                    Ok(Datagram::End(end)) => {
+                        let reason = end.reason;
                         return Err(NetError::Refused { peer: addr, reason }.into());
                     }
                     // Anything else (a stray fragment of an earlier stream) is not an answer.
@@ -360,9 +393,6 @@ impl UdpSubscription {
     /// the datagrams since the last one), the end of the connection, or nothing yet.
     fn take(&mut self, n: usize) -> Step {
         let peer = self.peer;
-        self.heard = Instant::now();
-        self.report.bytes += n as u64;
-        self.frame_bytes += n as u64;
         let max = self.config.max_payload.saturating_add(PREFIX_LEN as u32);
         let Some(range) = self.wire.open(&mut self.buf[..n]) else {
             self.losses
@@ -370,14 +400,35 @@ impl UdpSubscription {
                 .fetch_add(1, Ordering::Relaxed);
             return Step::Nothing;
         };
-        let fragment = match datagram::parse(&self.buf[range], max) {
+        let parsed = datagram::parse(&self.buf[range], max);
+        let key = &self.key;
+        let ours = match &parsed {
+            Ok(Datagram::Fragment(f)) => {
+                let known = self.tagged == Some((f.sent, f.tag));
+                known || key.is_tag(f.sent, &f.tag)
+            }
+            Ok(Datagram::End(end)) => key.is_id(&end.who),
+            Ok(Datagram::PeerReport(who, _) | Datagram::Rejoin(who)) => key.is_id(who),
+            // Counted below as dropped.
+            _ => true,
+        };
+        if !ours {
+            self.losses.forged.fetch_add(1, Ordering::Relaxed);
+            return Step::Nothing;
+        }
+        self.heard = Instant::now();
+        self.report.bytes += n as u64;
+        self.frame_bytes += n as u64;
+        let fragment = match parsed {
             Ok(Datagram::Fragment(f)) => f,
-            Ok(Datagram::End(reason)) => return Step::Return(Ok(Received::End { reason })),
-            Ok(Datagram::PeerReport(report)) => {
+            Ok(Datagram::End(end)) => {
+                return Step::Return(Ok(Received::End { reason: end.reason }));
+            }
+            Ok(Datagram::PeerReport(_, report)) => {
                 self.told = Some(report);
                 return Step::Nothing;
             }
-            Ok(Datagram::Rejoin) => {
+            Ok(Datagram::Rejoin(_)) => {
                 return Step::Return(Err(lost(
                     peer,
                     io::Error::new(
@@ -394,7 +445,12 @@ impl UdpSubscription {
                 return Step::Nothing;
             }
         };
-        self.report.last_sent = self.report.last_sent.max(fragment.sent);
+        self.tagged = Some((fragment.sent, fragment.tag));
+        if fragment.sent > self.report.last_sent {
+            // The receipt of the newest frame seen: what keeps this viewer at the server.
+            self.report.last_sent = fragment.sent;
+            self.report.receipt = fragment.tag;
+        }
         let done = self
             .reassembler
             .push(&fragment, self.heard, &mut self.frame);
@@ -409,6 +465,18 @@ impl UdpSubscription {
         Step::Frame(done, std::mem::take(&mut self.frame_bytes))
     }
 
+    /// Sends a report (a refused one counts as lost and goes again at the next); `Err` when
+    /// the socket itself failed.
+    fn report_now(&mut self, now: Instant) -> io::Result<()> {
+        self.report.write(&mut self.out);
+        self.refused = match self.wire.send(&self.out) {
+            Ok(()) => None,
+            Err(e) => Some(count_unsent(&self.losses, self.peer, e)?),
+        };
+        self.next_report = now + REPORT_EVERY;
+        Ok(())
+    }
+
     /// Adds what the reassembler counted since last time to the shared losses.
     fn count_losses(&mut self) {
         let now = self.reassembler.losses();
@@ -420,10 +488,10 @@ impl UdpSubscription {
             now.fragments_lost - before.fragments_lost,
         );
         add(&self.losses.recovered, now.recovered - before.recovered);
+        let dropped = |l: &Losses| l.late_or_duplicate + l.inconsistent + l.out_of_window;
         add(
             &self.losses.dropped_datagrams,
-            (now.late_or_duplicate + now.inconsistent)
-                - (before.late_or_duplicate + before.inconsistent),
+            dropped(&now) - dropped(&before),
         );
     }
 
@@ -484,7 +552,7 @@ fn recv_until(
 impl Drop for UdpSubscription {
     fn drop(&mut self) {
         // Leaving: the server need not wait out its idle timeout.
-        datagram::write_end(None, &mut self.out);
+        datagram::write_end(&self.key.id(), None, &mut self.out);
         let _ = self.wire.send(&self.out);
     }
 }
@@ -524,12 +592,7 @@ impl Subscription for UdpSubscription {
             }
             let now = Instant::now();
             if now >= self.next_report {
-                self.report.write(&mut self.out);
-                self.refused = match self.wire.send(&self.out) {
-                    Ok(()) => None,
-                    Err(e) => Some(count_unsent(&self.losses, peer, e).map_err(|e| lost(peer, e))?),
-                };
-                self.next_report = now + REPORT_EVERY;
+                self.report_now(now).map_err(|e| lost(peer, e))?;
             }
             let idle = self.heard + self.config.idle_timeout;
             if now >= idle {

@@ -4,6 +4,11 @@
 //! `adapt.rs`) and forgets viewers that go silent; each viewer has its own sending thread and
 //! a `Latest` slot, so the newest frame wins and a slow viewer never holds up another.
 //!
+//! A viewer is its session, not its address ([`framewire_wire::session`]): its frames flow
+//! only after a report carries the session id that the start gave it, its report, end or
+//! rejoin counts only with that id, and it stays only while its reports prove receipt of the
+//! frames sent to it. So a forged source address gets nothing larger than what it sent.
+//!
 //! Pacing: a viewer's thread spreads a frame's datagrams at twice the rate its reports say the
 //! link carries (a token bucket of four datagrams, [`Pacer`]), instead of one burst that a
 //! narrow link's queue cuts the tail off. Twice, so that the arrival spread still measures the
@@ -14,7 +19,7 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -31,11 +36,12 @@ use crate::roster::{
 use crate::tls::TlsServer;
 use framewire_core::{Latest, PeerReport};
 use framewire_wire::datagram::{
-    self, COOKIE_BYTES, CookieMsg, DEFAULT_MTU, Datagram, HelloMsg, Outgoing, ReportMsg,
+    self, COOKIE_BYTES, CookieMsg, DEFAULT_MTU, Datagram, HelloMsg, Outgoing, ReportMsg, StartMsg,
 };
 use framewire_wire::message::{Handshake, SWITCH_LEN, Switch};
 use framewire_wire::pacing::{PACE_BURST, Pacer};
 use framewire_wire::seal::{self, Session, StreamKeys};
+use framewire_wire::session::{self as proofs, Heard, Liveness, Proof, SessionKey};
 use framewire_wire::token::{self, Token};
 
 /// Limits of a UDP server; each has a documented default.
@@ -104,6 +110,9 @@ pub struct Drops {
     /// Reports from addresses that are not viewers (answered with a rejoin); sealed
     /// datagrams of no session this server knows, or from another address than the session's.
     pub unknown: AtomicU64,
+    /// Reports and ends from a viewer's address without its session's id (a forged source,
+    /// or an earlier session), and hellos sealed under another session than its viewer's.
+    pub forged: AtomicU64,
     /// A sealed server: datagrams that were not sealed, or did not open (forged, damaged,
     /// replayed).
     pub unsealed: AtomicU64,
@@ -114,8 +123,8 @@ pub struct Drops {
 
 impl std::fmt::Display for Drops {
     /// `udp datagrams dropped: 3 malformed, 1 with a stale cookie, 2 from no viewer`, then
-    /// `, 4 not sealed or not opening` when a sealed server dropped any such, and `; 5 refused by
-    /// the socket as they were sent` when sends failed.
+    /// `, 6 without their session's id` and `, 4 not sealed or not opening` when there were
+    /// any such, and `; 5 refused by the socket as they were sent` when sends failed.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
         write!(
@@ -125,6 +134,9 @@ impl std::fmt::Display for Drops {
             n(&self.bad_cookie),
             n(&self.unknown),
         )?;
+        if let forged @ 1.. = n(&self.forged) {
+            write!(f, ", {forged} without their session's id")?;
+        }
         if let u @ 1.. = n(&self.unsealed) {
             write!(f, ", {u} not sealed or not opening")?;
         }
@@ -145,8 +157,15 @@ const CHALLENGE_LABEL: &[u8] = b"framewire udp challenge v1";
 
 /// What the UDP server keeps of a viewer beside what the roster keeps.
 struct Datagrams {
-    /// When it last reported, and its newest report not yet taken in by its outlet.
-    heard: Mutex<(Instant, Option<ReportMsg>)>,
+    /// The session's key, drawn at the join; the start carries it.
+    key: SessionKey,
+    /// The cookie its join echoed, which the start's check covers.
+    cookie: [u8; COOKIE_BYTES],
+    /// Whether and when it last proved receipt, and its newest report (of its session) not
+    /// yet taken in by its outlet.
+    heard: Mutex<(Liveness, Option<ReportMsg>)>,
+    /// Woken when the first report of its session confirms it.
+    confirmed: Condvar,
     /// A sealed server: the session its datagrams are sealed under.
     session: Option<Arc<Session>>,
 }
@@ -408,12 +427,22 @@ impl Shared {
         })
     }
 
-    fn viewer(&self, peer: SocketAddr) -> Option<Arc<Viewer>> {
-        self.roster
-            .members()
-            .iter()
-            .find(|v| v.peer == peer)
-            .cloned()
+    /// The viewer at `peer`, which a sealed server looks for under the datagram's own
+    /// session (`sealed`): `Err` when the address has one under another session.
+    fn viewer(&self, peer: SocketAddr, sealed: Option<&Entry>) -> Result<Option<Arc<Viewer>>, ()> {
+        let members = self.roster.members();
+        let Some(viewer) = members.iter().find(|v| v.peer == peer) else {
+            return Ok(None);
+        };
+        let same = match (&viewer.session, sealed) {
+            (Some(a), Some(e)) => Arc::ptr_eq(a, &e.session),
+            (a, e) => a.is_none() && e.is_none(),
+        };
+        if same {
+            Ok(Some(Arc::clone(viewer)))
+        } else {
+            Err(())
+        }
     }
 }
 
@@ -472,7 +501,7 @@ fn open(
         shared.drops.unsealed.fetch_add(1, Ordering::Relaxed);
         if let Ok(Datagram::Hello(_)) = datagram::parse(buf, 0) {
             let mut out = Vec::new();
-            datagram::write_end(Some(NEEDS_TLS), &mut out);
+            datagram::write_end(&[0; proofs::PROOF_LEN], Some(NEEDS_TLS), &mut out);
             if out.len() <= buf.len()
                 && let Err(e) = shared.socket.send_to(&out, peer)
             {
@@ -506,7 +535,7 @@ fn sweep(shared: &Shared) {
     for viewer in shared.roster.members().iter() {
         let why = if viewer.session.as_ref().is_some_and(|s| s.is_closed()) {
             "its TLS control connection closed".to_string()
-        } else if lock(&viewer.heard).0.elapsed() > idle {
+        } else if lock(&viewer.heard).0.silent_for(Instant::now()) > idle {
             format!("no report for {}s", idle.as_secs_f64())
         } else {
             continue;
@@ -530,22 +559,24 @@ fn handle(
             return;
         }
     };
+    let forged = || shared.drops.forged.fetch_add(1, Ordering::Relaxed);
     match parsed {
         Datagram::Hello(hello) => on_hello(shared, &hello, peer, sealed, out),
-        Datagram::Report(report) => match shared.viewer(peer) {
-            Some(viewer) => on_report(&viewer, report),
-            None => {
-                // No larger than the report it answers.
+        Datagram::Report(report) => match shared.viewer(peer, sealed) {
+            Ok(Some(viewer)) => on_report(shared, &viewer, report),
+            Ok(None) => {
+                // No larger than the report it answers, and only its own session takes it.
                 shared.drops.unknown.fetch_add(1, Ordering::Relaxed);
-                datagram::write_rejoin(out);
+                datagram::write_rejoin(&report.session, out);
                 shared.send(out, peer);
             }
+            Err(()) => drop(forged()),
         },
-        Datagram::End(_) => {
-            if let Some(viewer) = shared.viewer(peer) {
-                viewer.end(Gone::Left);
-            }
-        }
+        Datagram::End(end) => match shared.viewer(peer, sealed) {
+            Ok(Some(viewer)) if viewer.key.is_id(&end.who) => viewer.end(Gone::Left),
+            Ok(None) => drop(shared.drops.unknown.fetch_add(1, Ordering::Relaxed)),
+            _ => drop(forged()),
+        },
         _ => {
             shared.drops.malformed.fetch_add(1, Ordering::Relaxed);
         }
@@ -576,17 +607,28 @@ fn on_hello(
         return;
     };
     // The address echoed its cookie: it receives what is sent to it.
-    if let Some(viewer) = shared.viewer(peer) {
-        // A repeated hello (the start was lost): say it again.
-        let placement = shared
-            .roster
-            .ladder
-            .placement(viewer.on.load(Ordering::Relaxed));
-        send_start(shared, &placement, peer, out);
-        return;
+    match shared.viewer(peer, sealed) {
+        Ok(Some(viewer)) => {
+            // A repeated hello (the start was lost), or a join replayed: the start again,
+            // no larger than the hello, and no frame before a report of the session.
+            let placement = shared
+                .roster
+                .ladder
+                .placement(viewer.on.load(Ordering::Relaxed));
+            send_start(shared, &viewer, &placement, &hello.cookie, out);
+            return;
+        }
+        Ok(None) => {}
+        Err(()) => {
+            shared.drops.forged.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
     }
+    let who: Proof = hello.cookie[..proofs::PROOF_LEN]
+        .try_into()
+        .expect("a cookie is longer than a proof");
     let refuse = |reason: String, out: &mut Vec<u8>| {
-        datagram::write_end(Some(&reason), out);
+        datagram::write_end(&who, Some(&reason), out);
         shared.send(out, peer);
         (shared.on_event)(ServerEvent::Rejected {
             peer,
@@ -623,11 +665,21 @@ fn on_hello(
         Err(e) => return refuse(e.to_string(), out),
     };
     let adapts = hello.request.follows_link() && shared.roster.ladder.adapts();
+    let key = match SessionKey::draw() {
+        Ok(key) => key,
+        Err(e) => {
+            shared.roster.ladder.leave(placement.id);
+            return refuse(format!("the server cannot draw a session key: {e}"), out);
+        }
+    };
     let viewer = Arc::new(Viewer::new(
         peer,
         placement.id,
         Datagrams {
-            heard: Mutex::new((Instant::now(), None)),
+            key,
+            cookie: hello.cookie,
+            heard: Mutex::new((Liveness::new(Instant::now()), None)),
+            confirmed: Condvar::new(),
             session: sealed.map(|e| Arc::clone(&e.session)),
         },
     ));
@@ -664,18 +716,49 @@ fn on_hello(
     }
 }
 
-fn send_start(shared: &Shared, placement: &Placement, peer: SocketAddr, out: &mut Vec<u8>) {
-    let handshake = Handshake {
-        placement: *placement,
-        fps: shared.fps,
+/// Sends `viewer` its start in `placement`: the handshake, the session's key and its check of
+/// the `cookie` that the hello it answers echoed.
+fn send_start(
+    shared: &Shared,
+    viewer: &Viewer,
+    placement: &Placement,
+    cookie: &[u8; COOKIE_BYTES],
+    out: &mut Vec<u8>,
+) {
+    let start = StartMsg {
+        handshake: Handshake {
+            placement: *placement,
+            fps: shared.fps,
+        },
+        key: *viewer.key.bytes(),
+        check: viewer.key.check(cookie),
     };
-    datagram::write_start(&handshake, out);
-    shared.send(out, peer);
+    start.write(out);
+    if let Err(e) = shared.send_viewer(viewer, out, &mut Vec::new()) {
+        shared.unsent(viewer.peer, &e);
+    }
 }
 
-/// Takes a viewer's report: it is alive, and its outlet takes in what it received.
-fn on_report(viewer: &Viewer, report: ReportMsg) {
-    *lock(&viewer.heard) = (Instant::now(), Some(report));
+/// Takes a report from a viewer's address: counted as forged without the session's id; else
+/// its outlet takes in what it received, and it keeps the viewer when it proves receipt.
+fn on_report(shared: &Shared, viewer: &Viewer, report: ReportMsg) {
+    let mut heard = lock(&viewer.heard);
+    let (live, newest) = &mut *heard;
+    let was = live.confirmed();
+    let said = live.report(
+        &viewer.key,
+        &report.session,
+        report.last_sent,
+        &report.receipt,
+        Instant::now(),
+    );
+    match said {
+        Heard::Forged => drop(shared.drops.forged.fetch_add(1, Ordering::Relaxed)),
+        Heard::Stale | Heard::Alive => *newest = Some(report),
+    }
+    if !was && live.confirmed() {
+        viewer.confirmed.notify_all();
+    }
 }
 
 impl Watched for UdpServer {
@@ -723,7 +806,22 @@ impl<'a> DatagramOutlet<'a> {
 impl Outlet for DatagramOutlet<'_> {
     fn start(&mut self, at: &Placement) -> io::Result<()> {
         self.prefix = Switch { placement: *at }.to_bytes();
-        send_start(self.shared, at, self.viewer.peer, &mut self.buf);
+        let viewer = self.viewer;
+        send_start(self.shared, viewer, at, &viewer.cookie, &mut self.buf);
+        Ok(())
+    }
+
+    /// Not one frame before a report of the session (so a replayed join gets a start and no
+    /// more); at once after.
+    fn ready(&mut self, slot: &Latest<Arc<Packet>>) -> Result<(), String> {
+        let viewer = self.viewer;
+        let mut heard = lock(&viewer.heard);
+        while !heard.0.confirmed() && !slot.is_closed() {
+            heard = match viewer.confirmed.wait_timeout(heard, TICK) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
         Ok(())
     }
 
@@ -736,16 +834,19 @@ impl Outlet for DatagramOutlet<'_> {
     fn send(&mut self, packet: &Packet, report: Option<&PeerReport>) -> io::Result<()> {
         let (shared, viewer) = (self.shared, self.viewer);
         if let Some(report) = report {
-            datagram::write_peer_report(report, &mut self.buf);
+            datagram::write_peer_report(&viewer.key.id(), report, &mut self.buf);
             if let Err(e) = shared.send_viewer(viewer, &self.buf, &mut self.scratch) {
                 shared.unsent(viewer.peer, &e);
             }
         }
+        // The frame's number on the wire counts frames sent to this viewer, mod 2^32.
+        let sent = (viewer.sent.load(Ordering::Relaxed) + 1) as u32;
+        lock(&viewer.heard).0.sending(sent);
         let frame = Outgoing {
             seq: packet.seq,
             capture_us: packet.capture_us,
-            // The frame's number on the wire counts frames sent to this viewer, mod 2^32.
-            sent: (viewer.sent.load(Ordering::Relaxed) + 1) as u32,
+            sent,
+            tag: viewer.key.tag(sent),
             prefix: &self.prefix,
             payload: &packet.payload,
         };
@@ -771,8 +872,13 @@ impl Outlet for DatagramOutlet<'_> {
         }
     }
 
+    /// Nothing to a viewer that never confirmed its session (a replayed join gets no more
+    /// than its start).
     fn end(&mut self, error: Option<&str>) -> io::Result<()> {
-        datagram::write_end(error, &mut self.buf);
+        if !lock(&self.viewer.heard).0.confirmed() {
+            return Ok(());
+        }
+        datagram::write_end(&self.viewer.key.id(), error, &mut self.buf);
         if let Err(e) = self
             .shared
             .send_viewer(self.viewer, &self.buf, &mut self.scratch)
