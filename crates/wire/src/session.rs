@@ -180,6 +180,11 @@ impl Liveness {
         Heard::Stale
     }
 
+    /// The newest frame proved received, and the newest sent (numbers among those sent).
+    pub fn proved(&self) -> (u32, u32) {
+        (self.proved, self.sent)
+    }
+
     /// How long since the viewer last proved it is alive.
     pub fn silent_for(&self, now: Instant) -> Duration {
         now.saturating_duration_since(self.heard)

@@ -80,14 +80,6 @@ impl Sessions {
         self.lock().get(id).cloned()
     }
 
-    /// The session that answers `peer`.
-    pub fn of_peer(&self, peer: SocketAddr) -> Option<Arc<Session>> {
-        self.lock()
-            .values()
-            .find(|e| e.session.peer() == Some(peer))
-            .map(|e| Arc::clone(&e.session))
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 8], Entry>> {
         self.map.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -341,15 +341,11 @@ impl Publisher for UdpServer {
 }
 
 impl Shared {
-    /// Sends `bytes` to `to`; a sealed server seals them under `to`'s session, and sends
-    /// nothing to an address that has none.
-    fn send(&self, bytes: &[u8], to: SocketAddr) {
-        let result = match &self.sealed {
+    /// Answers a datagram from `to`: sealed under the session it came sealed in, if it did.
+    fn reply(&self, bytes: &[u8], to: SocketAddr, sealed: Option<&Entry>) {
+        let result = match sealed {
             None => self.socket.send_to(bytes, to).map(drop),
-            Some(sessions) => match sessions.of_peer(to) {
-                Some(session) => self.send_sealed(&session, bytes, to, &mut Vec::new()),
-                None => return,
-            },
+            Some(entry) => self.send_sealed(&entry.session, bytes, to, &mut Vec::new()),
         };
         if let Err(e) = result {
             self.unsent(to, &e);
@@ -568,7 +564,7 @@ fn handle(
                 // No larger than the report it answers, and only its own session takes it.
                 shared.drops.unknown.fetch_add(1, Ordering::Relaxed);
                 datagram::write_rejoin(&report.session, out);
-                shared.send(out, peer);
+                shared.reply(out, peer, sealed);
             }
             Err(()) => drop(forged()),
         },
@@ -603,7 +599,7 @@ fn on_hello(
             .as_ref()
             .map(|_| shared.mac(CHALLENGE_LABEL, peer, period));
         CookieMsg { cookie, challenge }.write(out);
-        shared.send(out, peer);
+        shared.reply(out, peer, sealed);
         return;
     };
     // The address echoed its cookie: it receives what is sent to it.
@@ -629,7 +625,7 @@ fn on_hello(
         .expect("a cookie is longer than a proof");
     let refuse = |reason: String, out: &mut Vec<u8>| {
         datagram::write_end(&who, Some(&reason), out);
-        shared.send(out, peer);
+        shared.reply(out, peer, sealed);
         (shared.on_event)(ServerEvent::Rejected {
             peer,
             error: reason,
