@@ -24,6 +24,7 @@ pub mod fanout;
 pub mod framewire;
 pub mod http;
 mod roster;
+mod slots;
 pub mod tls;
 // SIOCOUTQ and TCP_INFO through libc: no safe wrapper exists (see the module's doc).
 #[allow(unsafe_code)]

@@ -103,7 +103,7 @@ struct Shared {
     /// The subscribers: their slots and places on the ladder.
     roster: Roster<Stream>,
     /// Connections between accept and the end of their handshake.
-    pending: accept::PendingSlots,
+    pending: crate::slots::PendingSlots,
     /// Packets written whole to some viewer, over the server's life.
     sent: AtomicU64,
     handlers: Mutex<Vec<JoinHandle<()>>>,
@@ -158,7 +158,7 @@ impl Fanout {
             protocol: Box::new(protocol),
             config,
             roster: Roster::new(ladder),
-            pending: accept::PendingSlots::default(),
+            pending: crate::slots::PendingSlots::default(),
             sent: AtomicU64::new(0),
             handlers: Mutex::new(Vec::new()),
             on_event: Box::new(on_event),
