@@ -1,7 +1,8 @@
 //! Fair admission: one client that opens connections and stalls them in their handshake may take
 //! every free handshake slot, but a viewer from another address then takes the slot of that
 //! client's oldest stalled connection, and gets in at once, over plain TCP and TLS. The client
-//! is 127.0.0.2, the viewer 127.0.0.1.
+//! is 127.0.0.2, the viewer 127.0.0.1. The same holds for the control port of a UDP stream
+//! with TLS.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
 use std::os::fd::AsRawFd;
@@ -29,7 +30,8 @@ fn connect_from(source: Ipv4Addr, to: SocketAddrV4) -> TcpStream {
     TcpStream::from(fd)
 }
 
-fn stalled_clients_do_not_lock_out_another_address(tls: bool) {
+/// Over `udp`, the stalled connections are to the control port of a UDP stream with TLS.
+fn stalled_clients_do_not_lock_out_another_address(tls: bool, udp: bool) {
     let config = tempfile::tempdir().unwrap();
     let mut cmd = common::framewire();
     cmd.env("XDG_CONFIG_HOME", config.path());
@@ -39,20 +41,32 @@ fn stalled_clients_do_not_lock_out_another_address(tls: bool) {
     if tls {
         args.push("--tls");
     }
+    if udp {
+        args.extend(["--transport", "udp"]);
+    }
     let serve = Serve::spawn_with(cmd, &args);
-    let SocketAddr::V4(addr) = serve.addr.parse().unwrap() else {
+    let served = serve.addr.trim_start_matches("udp://").to_string();
+    let SocketAddr::V4(addr) = served.parse().unwrap() else {
         panic!("{}", serve.addr)
     };
     // 70 stalled connections from one address: more than every slot there is.
     let attacker = Ipv4Addr::new(127, 0, 0, 2);
     let _held: Vec<TcpStream> = (0..70).map(|_| connect_from(attacker, addr)).collect();
     let refused = serve.error_line("a connection closed for want of a slot");
+    let (share, closed) = if udp {
+        ("68 of them from this address", "control connection closed")
+    } else {
+        ("64 of them by this address", "closed in its handshake")
+    };
     assert!(
-        refused.contains("127.0.0.2") && refused.contains("64 of them by this address"),
+        refused.contains("127.0.0.2") && refused.contains(share),
         "{refused}"
     );
     let mut view = vec!["--headless", "--frames", "10", "--stats", "json"];
-    view.extend(["--connect", &serve.addr, "--no-reconnect"]);
+    view.extend(["--connect", &served, "--no-reconnect"]);
+    if udp {
+        view.extend(["--transport", "udp"]);
+    }
     let pin = if tls {
         serve.line_starting("tls fingerprint ")
     } else {
@@ -70,7 +84,7 @@ fn stalled_clients_do_not_lock_out_another_address(tls: bool) {
     // The stalled connection that gave up its slot is told of in the log.
     loop {
         let line = serve.error_line("the log line of the connection closed to make room");
-        if line.contains("closed in its handshake") {
+        if line.contains(closed) {
             assert!(
                 line.contains("127.0.0.2") && line.contains("127.0.0.1"),
                 "{line}"
@@ -82,10 +96,15 @@ fn stalled_clients_do_not_lock_out_another_address(tls: bool) {
 
 #[test]
 fn stalled_connections_from_one_address_leave_another_its_slots() {
-    stalled_clients_do_not_lock_out_another_address(false);
+    stalled_clients_do_not_lock_out_another_address(false, false);
 }
 
 #[test]
 fn stalled_connections_from_one_address_leave_another_its_slots_over_tls() {
-    stalled_clients_do_not_lock_out_another_address(true);
+    stalled_clients_do_not_lock_out_another_address(true, false);
+}
+
+#[test]
+fn stalled_control_connections_from_one_address_leave_another_its_udp_stream() {
+    stalled_clients_do_not_lock_out_another_address(true, true);
 }

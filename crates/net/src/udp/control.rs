@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use crate::client::NetError;
 use crate::conn::Conn;
 use crate::fanout::ServerEvent;
+use crate::slots::{NoSlot, Pending, PendingSlots};
 use crate::tls::{PlaintextAnswer, TlsClient, TlsServer, framewire_error};
 use framewire_wire::seal::{self, Session, Stream, StreamKeys};
 
@@ -110,7 +111,9 @@ type EventFn = dyn Fn(ServerEvent) + Send + Sync;
 
 impl ControlPort {
     /// Listens on TCP `addr` (the UDP socket's address) for control connections, at most
-    /// `max` at once, each closed once its session has been silent for `idle`.
+    /// `max` at once, each closed once its session has been silent for `idle`. The slots are
+    /// fair ([`crate::slots`]): when all are taken, an address holding fewer than a quarter
+    /// of them takes the oldest of the address holding the most.
     pub fn bind(
         addr: SocketAddr,
         tls: TlsServer,
@@ -126,7 +129,8 @@ impl ControlPort {
             )
         })?;
         let stopping = Arc::new(AtomicBool::new(false));
-        let held = Arc::new(AtomicUsize::new(0));
+        let slots = Arc::new(PendingSlots::default());
+        let share = (max / 4).max(1);
         let accept = {
             let stopping = Arc::clone(&stopping);
             thread::Builder::new()
@@ -138,15 +142,34 @@ impl ControlPort {
                         }
                         let Ok(tcp) = accepted else { continue };
                         let Ok(peer) = tcp.peer_addr() else { continue };
-                        if held.load(Ordering::SeqCst) >= max {
-                            on_event(ServerEvent::Rejected {
-                                peer,
-                                error: format!("control connection: {max} are open already"),
-                            });
-                            continue;
-                        }
-                        held.fetch_add(1, Ordering::SeqCst);
-                        let held = Arc::clone(&held);
+                        let id = match slots.admit(peer.ip(), &tcp, max, share) {
+                            Ok((id, evicted)) => {
+                                if let Some(evicted) = evicted {
+                                    on_event(ServerEvent::Rejected {
+                                        peer: evicted,
+                                        error: format!(
+                                            "control connection closed: all {max} were taken, \
+                                             and {peer} needed one more than this address"
+                                        ),
+                                    });
+                                }
+                                id
+                            }
+                            Err(no_slot) => {
+                                let error = match no_slot {
+                                    NoSlot::Share { mine, .. } => format!(
+                                        "control connection: {max} are open already, {mine} \
+                                         of them from this address"
+                                    ),
+                                    NoSlot::Full { .. } => {
+                                        format!("control connection: {max} are open already")
+                                    }
+                                };
+                                on_event(ServerEvent::Rejected { peer, error });
+                                continue;
+                            }
+                        };
+                        let slots = Arc::clone(&slots);
                         let (tls, sessions, stopping, on_event) = (
                             tls.clone(),
                             Arc::clone(&sessions),
@@ -156,6 +179,7 @@ impl ControlPort {
                         let spawned = thread::Builder::new()
                             .name(format!("udp-control-{peer}"))
                             .spawn(move || {
+                                let _slot = Pending(&slots, peer.ip(), id, false);
                                 let held_conn = Held {
                                     tls: &tls,
                                     sessions: &sessions,
@@ -165,7 +189,6 @@ impl ControlPort {
                                 if let Err(error) = held_conn.serve(tcp) {
                                     on_event(ServerEvent::Rejected { peer, error });
                                 }
-                                held.fetch_sub(1, Ordering::SeqCst);
                             });
                         if let Err(e) = spawned {
                             tracing::warn!(%peer, "cannot start a control thread: {e}");
