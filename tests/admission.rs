@@ -108,3 +108,35 @@ fn stalled_connections_from_one_address_leave_another_its_slots_over_tls() {
 fn stalled_control_connections_from_one_address_leave_another_its_udp_stream() {
     stalled_clients_do_not_lock_out_another_address(true, true);
 }
+
+/// Every handshake slot held by another address, one each: a viewer gets no slot, and its
+/// protocol tells it so (framewire: an error the viewer prints; HTTP: 503 with Retry-After).
+#[test]
+fn a_connection_that_gets_no_slot_is_told_the_server_is_busy() {
+    let (serve, http) = common::http::serve_http(&["--handshake-timeout", "60s"]);
+    let (SocketAddr::V4(addr), SocketAddr::V4(http)) =
+        (serve.addr.parse().unwrap(), http.parse().unwrap())
+    else {
+        panic!("{} {http}", serve.addr)
+    };
+    let held = |to: SocketAddrV4| -> Vec<TcpStream> {
+        (1..=64)
+            .map(|i| connect_from(Ipv4Addr::new(127, 0, 1, i), to))
+            .collect()
+    };
+    let _framewire = held(addr);
+    let _http = held(http);
+    let out = common::view(&["--headless", "--connect", &serve.addr, "--no-reconnect"]);
+    assert_eq!(out.status.code(), Some(1));
+    let said = common::stderr(&out);
+    assert!(
+        said.contains("refused the viewer: busy: 64 connections are already in their handshake"),
+        "{said}"
+    );
+    let mut get = TcpStream::connect(http).unwrap();
+    std::io::Write::write_all(&mut get, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut get, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+    assert!(answer.contains("Retry-After: 1"), "{answer}");
+}

@@ -457,8 +457,9 @@ impl TlsClient {
             Err(HandshakeError::Closed) => {
                 return Err(TlsRefusal {
                     reason: format!(
-                        "{at} closed the connection during the TLS handshake (does it serve TLS? \
-                         it needs serve --tls)"
+                        "{at} closed the connection during the TLS handshake: it may not serve \
+                         TLS (that needs serve --tls), or it had no free handshake slot (its log \
+                         says so)"
                     ),
                     retry: true,
                 });

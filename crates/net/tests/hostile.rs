@@ -177,7 +177,14 @@ fn a_flood_of_idle_connections_is_capped_and_viewers_still_get_in() {
         other => panic!("expected a rejection, got {other:?}"),
     }
     extra.set_read_timeout(Some(WAIT)).unwrap();
-    assert_eq!(extra.read(&mut [0u8; 1]).unwrap_or(0), 0, "closed");
+    // Told why in a framewire error message, then closed.
+    let mut told = Vec::new();
+    extra.read_to_end(&mut told).unwrap();
+    let said = String::from_utf8_lossy(&told);
+    assert!(
+        said.ends_with("busy: 4 connections are already in their handshake"),
+        "{said:?}"
+    );
     // Once the idle ones go, a real viewer is served.
     drop(idle);
     let deadline = Instant::now() + WAIT;

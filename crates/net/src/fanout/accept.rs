@@ -39,18 +39,20 @@ pub(super) fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 id
             }
             Err(no_slot) => {
-                drop(stream);
-                let error = match no_slot {
+                let why = match no_slot {
                     NoSlot::Share { total, mine } => format!(
-                        "closed at once: all {total} handshake slots are taken, {mine} of them \
-                         by this address"
+                        "all {total} handshake slots are taken, {mine} of them by this address"
                     ),
                     NoSlot::Full { total } => {
-                        format!(
-                            "closed at once: {total} connections are already in their handshake"
-                        )
+                        format!("{total} connections are already in their handshake")
                     }
                 };
+                // A plaintext peer is told why in its protocol (TLS has no words before its
+                // handshake: its peer hears of a closed handshake, which names this case).
+                if shared.config.tls.is_none() {
+                    say_busy(&stream, &shared.protocol.busy(&why));
+                }
+                let error = format!("closed at once: {why}");
                 (shared.on_event)(ServerEvent::Rejected { peer, error });
                 continue;
             }
@@ -72,6 +74,20 @@ pub(super) fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             }
         }
     }
+}
+
+/// Writes `answer` to a connection that gets no slot, without waiting: what it sent so far is
+/// read first (so that the close is not a reset that could lose the answer), then one write,
+/// then the close.
+fn say_busy(stream: &TcpStream, answer: &[u8]) {
+    use std::io::{Read, Write};
+    let mut stream = stream;
+    if stream.set_nonblocking(true).is_err() {
+        return;
+    }
+    let _ = stream.read(&mut [0u8; 4096]);
+    let _ = stream.write(answer);
+    let _ = stream.shutdown(Shutdown::Write);
 }
 
 pub(super) fn serve_viewer(stream: TcpStream, peer: SocketAddr, id: u64, shared: Arc<Shared>) {

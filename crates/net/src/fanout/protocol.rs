@@ -62,6 +62,12 @@ pub trait Protocol: Send + Sync + 'static {
     fn plaintext_at_tls_port(&self) -> PlaintextAnswer {
         PlaintextAnswer::framewire()
     }
+
+    /// What a connection that gets no handshake slot is told before it is closed (`why`: the
+    /// server's log line): by default a framewire error message, `busy: ` and `why`.
+    fn busy(&self, why: &str) -> Vec<u8> {
+        crate::tls::framewire_error(&format!("busy: {why}"))
+    }
 }
 
 /// Reads exactly `buf.len()` bytes before `deadline`, or says how many arrived before the

@@ -491,6 +491,19 @@ impl Protocol for HttpProtocol {
         "http"
     }
 
+    fn busy(&self, why: &str) -> Vec<u8> {
+        let body = format!("busy: {why}; try again shortly\n");
+        format!(
+            "HTTP/1.1 503 Service Unavailable\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\
+             Content-Length: {}\r\n\
+             Retry-After: 1\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
+
     fn plaintext_at_tls_port(&self) -> PlaintextAnswer {
         let body = "this port speaks HTTPS: use https://";
         PlaintextAnswer {
