@@ -36,6 +36,10 @@ pub struct ServeArgs {
     /// (printed). Each protocol serves up to --max-viewers
     #[arg(long, value_parser = value::addr_or_port, value_name = "ADDR|PORT")]
     http: Option<SocketAddr>,
+    /// A name browsers may reach --http by, besides its addresses and localhost (repeatable).
+    /// Without a token, a request naming another host is refused (DNS rebinding)
+    #[arg(long, value_name = "NAME", requires = "http")]
+    http_host: Vec<String>,
     /// Show what is being sent in a local window
     #[arg(long)]
     preview: bool,
@@ -129,7 +133,8 @@ fn serve(
             );
         }
         let ladder = Arc::clone(&prepared.ladder);
-        framewire_kit::transport::http(addr, ladder, &board, config, |e| {
+        let names = args.http_host.clone();
+        framewire_kit::transport::http(addr, ladder, &board, config, names, |e| {
             print_event("http viewer", e)
         })
     });

@@ -338,6 +338,38 @@ fn a_loopback_server_refuses_a_request_that_names_it_by_a_dns_name() {
 }
 
 #[test]
+fn a_network_server_without_a_token_answers_its_addresses_and_given_names_only() {
+    let _shared = shared_machine();
+    let args = ["--http", "0.0.0.0:0", "--http-host", "camera.local", "--codec", "jpeg"];
+    let serve = Serve::start(&[&args[..], &["--width", "320"]].concat());
+    let line = serve.line_starting("http on ");
+    let port = line.trim_end_matches('/').rsplit_once(':').unwrap().1.to_string();
+    let addr = format!("127.0.0.1:{port}");
+    let asking = |host: &str| {
+        let request = format!("GET /snapshot HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        send(&addr, request.as_bytes())
+    };
+    let rebound = asking("attacker.example");
+    assert_eq!(rebound.status, 421);
+    let body = String::from_utf8(rebound.body()).unwrap();
+    assert!(body.contains("--http-host \"attacker.example\""), "{body}");
+    assert_eq!(asking(&format!("camera.local:{port}")).status, 200);
+    assert_eq!(asking(&format!("192.0.2.7:{port}")).status, 200);
+    drop(serve);
+    // With a token, a request must carry it, whatever it names the server by.
+    let mut cmd = common::framewire();
+    cmd.env("FRAMEWIRE_TOKEN", "correct horse battery staple");
+    let serve = Serve::spawn_with(
+        cmd,
+        &["serve", "--listen", "127.0.0.1:0", "--http", "0.0.0.0:0"],
+    );
+    let line = serve.line_starting("http on ");
+    let port = line.trim_end_matches('/').rsplit_once(':').unwrap().1;
+    let request = b"GET /snapshot HTTP/1.1\r\nHost: attacker.example\r\n\r\n";
+    assert_eq!(send(&format!("127.0.0.1:{port}"), request).status, 401);
+}
+
+#[test]
 fn oversized_requests_get_431_unknown_paths_404_other_methods_405() {
     let _shared = shared_machine();
     let (serve, addr) = serve_http(&["--codec", "jpeg", "--width", "320"]);

@@ -189,16 +189,19 @@ pub fn server(
 }
 
 /// The HTTP server of `ladder`'s renditions (as JPEG, the page, `/stats`) on `addr`, HTTPS
-/// with `config`'s TLS, its figures on `board`.
+/// with `config`'s TLS, its figures on `board`; `names`: the host names requests may give
+/// besides its addresses (`--http-host`).
 pub fn http(
     addr: SocketAddr,
     ladder: Arc<Ladder>,
     board: &Arc<Board>,
     config: ServerConfig,
+    names: Vec<String>,
     on_event: fn(ServerEvent),
 ) -> Result<Served, TransportError> {
+    let board = Arc::clone(board);
     let http =
-        HttpProtocol::bind(addr, ladder, Arc::clone(board), config, on_event).map_err(|error| {
+        HttpProtocol::bind(addr, ladder, board, config, names, on_event).map_err(|error| {
             TransportError::Listen {
                 at: addr.to_string(),
                 error,

@@ -144,7 +144,7 @@ fn measure(
     let server = Arc::new(
         if mode == Mode::Http {
             let board = Arc::new(Board::new("test pattern", FPS));
-            HttpProtocol::bind("127.0.0.1:0", ladder, board, config, |_| {})
+            HttpProtocol::bind("127.0.0.1:0", ladder, board, config, Vec::new(), |_| {})
         } else {
             Server::bind("127.0.0.1:0", ladder, FPS, config, |_| {})
         }

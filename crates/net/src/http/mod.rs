@@ -110,9 +110,12 @@ pub struct HttpProtocol {
     token: Option<Token>,
     /// Whether the connections are TLS (HTTPS): the cookie is then `Secure`.
     tls: bool,
-    /// Whether it listens on loopback only: a request must then name the server by an address
-    /// or `localhost` in its `Host`, never by a DNS name (which a rebinding attacker controls).
-    loopback: bool,
+    /// Whether a request's `Host` is checked: on loopback, or without a token. It must then
+    /// name the server by an address, `localhost` or one of `names`, never by another DNS
+    /// name (which a rebinding attacker controls).
+    check_host: bool,
+    /// The names besides addresses and `localhost` a checked `Host` may give (`--http-host`).
+    names: Vec<String>,
 }
 
 impl HttpProtocol {
@@ -132,24 +135,30 @@ impl HttpProtocol {
             request,
             token: None,
             tls: false,
-            loopback: false,
+            check_host: false,
+            names: Vec::new(),
         }
     }
 
     /// Binds `addr` and serves HTTP viewers of `ladder`, reporting into `board` (which also
-    /// reports any other fan-out it watches). `on_event` as for [`Fanout::bind`].
+    /// reports any other fan-out it watches). On loopback or without a token, a request's
+    /// `Host` must be an address, `localhost` or one of `names` (DNS rebinding). `on_event` as
+    /// for [`Fanout::bind`].
     pub fn bind(
         addr: impl ToSocketAddrs,
         ladder: Arc<Ladder>,
         board: Arc<Board>,
         config: ServerConfig,
+        names: Vec<String>,
         on_event: impl Fn(ServerEvent) + Send + Sync + 'static,
     ) -> io::Result<Fanout> {
         let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
         let mut protocol = HttpProtocol::new(Arc::clone(&ladder), Arc::clone(&board));
         protocol.token = config.token.clone();
         protocol.tls = config.tls.is_some();
-        protocol.loopback = addrs.iter().all(|a| a.ip().is_loopback());
+        let loopback = addrs.iter().all(|a| a.ip().is_loopback());
+        protocol.check_host = loopback || config.token.is_none();
+        protocol.names = names;
         let fanout = Fanout::bind(&addrs[..], protocol, ladder, config, on_event)?;
         board.watch(&fanout);
         Ok(fanout)
@@ -522,7 +531,9 @@ impl Protocol for HttpProtocol {
     fn read_request(&self, stream: &mut Conn, timeout: Duration) -> Result<Opening, Refused> {
         let deadline = Instant::now() + timeout;
         let route = match read_head(stream, deadline, timeout) {
-            Ok((head, _)) if self.loopback && !names_loopback(head.host.as_deref()) => {
+            Ok((head, _))
+                if self.check_host && !names_server(head.host.as_deref(), &self.names) =>
+            {
                 Err(misdirected(head.host.as_deref().unwrap_or_default()))
             }
             Ok((head, rest)) => match (route(&head), &self.token) {
@@ -801,10 +812,11 @@ fn parse_head(bytes: &[u8]) -> Result<Option<(Head, usize)>, Refusal> {
     )))
 }
 
-/// Whether a request's `Host` names a loopback server as only a local client would: an IP
-/// address or `localhost`, with any port. A DNS name (a rebinding attacker's, resolving to
-/// 127.0.0.1 for a page of its own) does not; no `Host` at all (HTTP/1.0) does.
-fn names_loopback(host: Option<&str>) -> bool {
+/// Whether a request's `Host` names the server as its own users do: an IP address,
+/// `localhost` or one of `names` (`--http-host`), with any port. Another DNS name (a rebinding
+/// attacker's, resolving to this server's address for a page of its own) does not; no `Host`
+/// at all (HTTP/1.0) does.
+fn names_server(host: Option<&str>, names: &[String]) -> bool {
     let Some(host) = host else {
         return true;
     };
@@ -812,18 +824,21 @@ fn names_loopback(host: Option<&str>) -> bool {
         Some(v6) => v6.split(']').next().unwrap_or_default(),
         None => host.rsplit_once(':').map_or(host, |(name, _)| name),
     };
-    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok()
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<std::net::IpAddr>().is_ok()
+        || names.iter().any(|n| n.eq_ignore_ascii_case(name))
 }
 
-/// What a loopback server answers a request that named it by a DNS name.
+/// What a server answers a request that named it by a DNS name it was not given.
 fn misdirected(host: &str) -> Refusal {
     refuse(
         "421 Misdirected Request",
         format!(
-            "this server listens on loopback and answers only requests for an address or \
-             localhost, not Host {:?} (a page of another site reaching it through DNS \
-             rebinding?); open http://localhost:PORT/",
-            preview(host)
+            "this server answers only requests for its address, localhost or a name given with \
+             serve --http-host, not Host {:?} (a page of another site reaching it through DNS \
+             rebinding?); open http://localhost:PORT/, or add --http-host {:?}",
+            preview(host),
+            preview(host.rsplit_once(':').map_or(host, |(name, _)| name)),
         ),
     )
 }
@@ -919,7 +934,7 @@ mod tests {
     }
 
     #[test]
-    fn a_loopback_server_is_named_by_an_address_or_localhost_never_a_dns_name() {
+    fn a_server_is_named_by_an_address_localhost_or_a_name_it_was_given_never_another() {
         for ok in [
             None,
             Some("127.0.0.1:8080"),
@@ -929,7 +944,7 @@ mod tests {
             Some("[::1]:8080"),
             Some("10.0.0.7:8080"),
         ] {
-            assert!(names_loopback(ok), "{ok:?}");
+            assert!(names_server(ok, &[]), "{ok:?}");
         }
         for rebound in [
             Some("attacker.example:8080"),
@@ -937,8 +952,11 @@ mod tests {
             Some("localhost.attacker.example"),
             Some(""),
         ] {
-            assert!(!names_loopback(rebound), "{rebound:?}");
+            assert!(!names_server(rebound, &[]), "{rebound:?}");
         }
+        let given = ["camera.local".to_string()];
+        assert!(names_server(Some("Camera.Local:8080"), &given));
+        assert!(!names_server(Some("camera.local.attacker.example"), &given));
         assert_eq!(
             misdirected("evil.example").status,
             "421 Misdirected Request"
