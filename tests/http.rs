@@ -340,10 +340,22 @@ fn a_loopback_server_refuses_a_request_that_names_it_by_a_dns_name() {
 #[test]
 fn a_network_server_without_a_token_answers_its_addresses_and_given_names_only() {
     let _shared = shared_machine();
-    let args = ["--http", "0.0.0.0:0", "--http-host", "camera.local", "--codec", "jpeg"];
+    let args = [
+        "--http",
+        "0.0.0.0:0",
+        "--http-host",
+        "camera.local",
+        "--codec",
+        "jpeg",
+    ];
     let serve = Serve::start(&[&args[..], &["--width", "320"]].concat());
     let line = serve.line_starting("http on ");
-    let port = line.trim_end_matches('/').rsplit_once(':').unwrap().1.to_string();
+    let port = line
+        .trim_end_matches('/')
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .to_string();
     let addr = format!("127.0.0.1:{port}");
     let asking = |host: &str| {
         let request = format!("GET /snapshot HTTP/1.1\r\nHost: {host}\r\n\r\n");

@@ -490,11 +490,31 @@ impl TlsClient {
 /// Checks `fingerprint` for `host` against the known-hosts `file`: the recorded one must match;
 /// a host not in it is added. Errors are one line saying what changed and how to accept it.
 pub fn known_host(file: &Path, host: &str, fingerprint: &str) -> Result<(), TlsError> {
-    let text = match fs::read_to_string(file) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+    if let Some(dir) = file.parent() {
+        fs::create_dir_all(dir).map_err(|e| file_error(dir, format!("cannot create it: {e}")))?;
+    }
+    // Read and appended under the file's lock, so that two viewers meeting a host at once
+    // record it once (a file that cannot be written is still read, under a shared lock).
+    let opened = fs::OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(file);
+    let (mut f, writable) = match opened {
+        Ok(f) => {
+            f.lock().map_err(|e| file_error(file, e))?;
+            (f, true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            let f = fs::File::open(file).map_err(|e| file_error(file, e))?;
+            f.lock_shared().map_err(|e| file_error(file, e))?;
+            (f, false)
+        }
         Err(e) => return Err(file_error(file, e)),
     };
+    let mut text = String::new();
+    f.read_to_string(&mut text)
+        .map_err(|e| file_error(file, e))?;
     for (i, line) in text.lines().enumerate() {
         let mut words = line.split_whitespace();
         let (Some(h), Some(fp)) = (words.next(), words.next()) else {
@@ -514,14 +534,12 @@ pub fn known_host(file: &Path, host: &str, fingerprint: &str) -> Result<(), TlsE
             recorded: fp.to_string(),
         });
     }
-    if let Some(dir) = file.parent() {
-        fs::create_dir_all(dir).map_err(|e| file_error(dir, format!("cannot create it: {e}")))?;
+    if !writable {
+        return Err(file_error(
+            file,
+            "cannot record the host: the file is read-only",
+        ));
     }
-    let mut f = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(file)
-        .map_err(|e| file_error(file, e))?;
     let sep = if text.is_empty() || text.ends_with('\n') {
         ""
     } else {
@@ -637,6 +655,28 @@ mod tests {
             err.contains("line 1") && err.contains(&a) && err.contains(&b),
             "{err}"
         );
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn viewers_meeting_hosts_at_once_record_each_once() {
+        let dir = std::env::temp_dir().join(format!("fw-known-race-{}", std::process::id()));
+        let file = dir.join("known_hosts");
+        let _ = fs::remove_dir_all(&dir);
+        let fp = fingerprint(b"a");
+        std::thread::scope(|s| {
+            for i in 0..16 {
+                let (file, fp) = (&file, &fp);
+                s.spawn(move || {
+                    known_host(file, &format!("h:{}", i % 4), fp).unwrap();
+                });
+            }
+        });
+        let text = fs::read_to_string(&file).unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.sort_unstable();
+        let want: Vec<String> = (0..4).map(|i| format!("h:{i} {fp}")).collect();
+        assert_eq!(lines, want, "each host once");
         let _ = fs::remove_dir_all(&dir);
     }
 }
