@@ -39,7 +39,8 @@ pub struct SendArgs {
     /// Resize to this height before encoding, keeping the aspect ratio
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=16384))]
     pub height: Option<u32>,
-    /// How frames are encoded on the wire: raw, bincode or jpeg
+    /// How frames are encoded on the wire: raw, bincode, jpeg or h264 (a build with --features
+    /// h264)
     #[arg(long, default_value = "raw")]
     pub codec: CodecKind,
     /// JPEG quality, 1-100
@@ -57,9 +58,17 @@ pub struct SendArgs {
     /// and half the size
     #[arg(long, value_name = "RUNGS", value_parser = |s: &str| value::ladder(s).map(Rungs))]
     pub ladder: Option<Rungs>,
-    /// Threads that resize and encode, alternate frames each (the serving thread is one); default: one per core (up to 4) with --fps 0, else 1
+    /// Threads that resize and encode, alternate frames each (the serving thread is one); default: one per core (up to 4) with --fps 0, else 1; h264: 1
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub threads: Option<u32>,
+    /// H.264's bitrate for the top rung in kbit/s, the rungs below in proportion to their pixels
+    /// [default: 0.25 bits a pixel at 30 fps, 2304 at 640x480]
+    #[arg(long, value_name = "KBIT", value_parser = clap::value_parser!(u32).range(10..=1_000_000))]
+    pub bitrate: Option<u32>,
+    /// H.264's frames from one keyframe to the next (a viewer that joins or loses a frame gets
+    /// one sooner)
+    #[arg(long, default_value_t = framewire_codec::DEFAULT_KEYINT, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keyint: u32,
 }
 
 /// `--jpeg-encoder`'s help: the choices, and which of them this build has.
@@ -91,6 +100,8 @@ impl SendArgs {
             adapt: self.adapt,
             ladder: self.ladder.clone().map(|Rungs(rungs)| rungs),
             threads: self.threads,
+            bitrate: self.bitrate,
+            keyint: self.keyint,
         }
     }
 

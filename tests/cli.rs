@@ -40,8 +40,14 @@ fn view_40_verified(serve: &Serve, codec: &str) -> Value {
 }
 
 #[test]
+#[allow(clippy::print_stderr)] // the reason for a skip
 fn every_codec_streams_complete_frames_in_order() {
     for kind in CodecKind::ALL {
+        if let Err(e) = framewire_codec::encoder(kind, &Default::default()) {
+            // h264 without its feature: the features' pass (cargo xtask test) runs it.
+            eprintln!("skipped {kind}: {e}");
+            continue;
+        }
         // Adaptation off: an unpaced stream on a busy machine would otherwise move down a rung.
         let serve = Serve::start(&[
             "--codec",
@@ -370,8 +376,8 @@ fn typos_get_a_clear_error() {
         assert!(err.contains(want), "{args:?}: {err}");
     }
     check(
-        &["serve", "--codec", "h264"],
-        "unknown codec \"h264\", expected one of: raw, bincode, jpeg",
+        &["serve", "--codec", "h265"],
+        "unknown codec \"h265\", expected one of: raw, bincode, jpeg, h264",
     );
     check(
         &["chat", "--headless"],

@@ -14,8 +14,9 @@ pub fn run_all(args: &[String]) -> anyhow::Result<()> {
     run_cmd(fmt)?;
 
     // Features that need system packages to build are tested too, each whose packages are
-    // there: camera (nokhwa's bindgen needs libclang) and turbojpeg (libjpeg-turbo is built from
-    // source with cmake and nasm). Missing ones are known before anything is built.
+    // there: camera (nokhwa's bindgen needs libclang), turbojpeg (libjpeg-turbo is built from
+    // source with cmake and nasm) and h264 (OpenH264 is built from source with a C++ compiler).
+    // Missing ones are known before anything is built.
     let mut features = Vec::new();
     let mut missing = Vec::new();
     if has_libclang() {
@@ -39,6 +40,11 @@ pub fn run_all(args: &[String]) -> anyhow::Result<()> {
             tools.join(" and "),
             "apt-get install cmake nasm",
         ));
+    }
+    if on_path("c++") {
+        features.push("h264");
+    } else {
+        missing.push(("h264", "c++".to_string(), "apt-get install g++"));
     }
     if std::env::var_os("FRAMEWIRE_REQUIRE_ALL").is_some_and(|v| v == "1") && !missing.is_empty() {
         let needs: Vec<_> = missing
@@ -94,7 +100,7 @@ pub fn run_all(args: &[String]) -> anyhow::Result<()> {
         // dependencies' features over the packages selected, and with the binary among them
         // they come out nearly as in the first pass, whose builds are reused (the two crates
         // alone rebuilt dozens the features do not need: syn, serde, clap, criterion, yuv ...).
-        let targets = feature_targets(&packages)?;
+        let targets = feature_targets(&packages, &features)?;
         let with = |first: &[&str]| {
             let mut cmd = linted(first);
             cmd.args(["--features", &qualified])
@@ -112,9 +118,10 @@ pub fn run_all(args: &[String]) -> anyhow::Result<()> {
 }
 
 /// Each feature of the second pass and the workspace crate that defines it.
-const FEATURE_CRATES: [(&str, &str); 2] = [
+const FEATURE_CRATES: [(&str, &str); 3] = [
     ("camera", "framewire-capture"),
     ("turbojpeg", "framewire-codec"),
+    ("h264", "framewire-codec"),
 ];
 
 /// `camera,turbojpeg` as features of the binary and of the crates that define them, and those
@@ -126,16 +133,18 @@ fn in_their_crates(features: &[&str]) -> (String, Vec<String>) {
         if features.contains(&feature) {
             qualified.push(format!("framewire/{feature}"));
             qualified.push(format!("{krate}/{feature}"));
-            packages.extend(["-p".to_string(), krate.to_string()]);
+            if !packages.iter().any(|p| p == krate) {
+                packages.extend(["-p".to_string(), krate.to_string()]);
+            }
         }
     }
     (qualified.join(","), packages)
 }
 
 /// The second pass's targets: the libraries, binaries and benches of the packages selected,
-/// every test target of the crates in `packages` (`-p NAME` pairs), and the binary's
-/// command-line tests.
-fn feature_targets(packages: &[String]) -> anyhow::Result<Vec<String>> {
+/// every test target of the crates in `packages` (`-p NAME` pairs), the binary's command-line
+/// tests, and its end-to-end tests of a codec feature (`tests/h264.rs`).
+fn feature_targets(packages: &[String], features: &[&str]) -> anyhow::Result<Vec<String>> {
     let out = cargo()
         .args([
             "metadata",
@@ -155,6 +164,9 @@ fn feature_targets(packages: &[String]) -> anyhow::Result<Vec<String>> {
     let mut targets: Vec<String> = ["--lib", "--bins", "--benches", "--test", "cli"]
         .map(String::from)
         .into();
+    if features.contains(&"h264") {
+        targets.extend(["--test".to_string(), "h264".to_string()]);
+    }
     for package in metadata["packages"].as_array().into_iter().flatten() {
         let name = package["name"].as_str().unwrap_or_default();
         if !packages.iter().any(|p| p == name) {

@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | [`raw`] | packed pixel rows, nothing else | yes |
 //! | [`bincode`] | a frame record in bincode's legacy layout (written with `wincode`) | yes |
+//! | `h264` (feature `h264`) | one H.264 access unit, Annex-B, constrained baseline (`h264.rs`) | no |
 //! | [`jpeg`] | a baseline JPEG file (from framewire's own encoder or, with the feature `turbojpeg`, libjpeg-turbo: [`JpegBackend`]); decodes to [`PixelFormat::Rgb8`](framewire_core::PixelFormat::Rgb8) with framewire's own decoder (zune-jpeg for non-baseline JPEG) | no |
 //!
 //! [`encoder`] and [`decoder`] build the implementation a [`CodecKind`] names, so the binary
@@ -23,10 +24,14 @@ use framewire_core::{
 };
 
 pub mod bincode;
+#[cfg(feature = "h264")]
+pub mod h264;
 pub mod jpeg;
 pub mod raw;
 
 pub use bincode::{BincodeDecoder, BincodeEncoder};
+#[cfg(feature = "h264")]
+pub use h264::{H264Decoder, H264Encoder, H264Options};
 pub use jpeg::{JpegBackend, JpegDecoder, JpegEncoder};
 pub use raw::{RawDecoder, RawEncoder};
 
@@ -39,6 +44,11 @@ pub const MAX_FRAME_BYTES: u64 = 256 << 20;
 /// The JPEG quality [`EncodeOptions::default`] uses.
 pub const DEFAULT_QUALITY: u8 = 80;
 
+/// H.264's keyframe interval when none is asked for: 2 s at 30 fps. A viewer that joins or
+/// loses a frame asks for a keyframe sooner, so this bounds only how long a stream runs on
+/// deltas.
+pub const DEFAULT_KEYINT: u32 = 60;
+
 /// Options for encoders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EncodeOptions {
@@ -47,6 +57,12 @@ pub struct EncodeOptions {
     /// The library that encodes JPEG (default: [`JpegBackend::default`], the fastest this build
     /// has); ignored by the other codecs, but checked for every codec.
     pub jpeg_backend: JpegBackend,
+    /// H.264's target bitrate in kbit/s; 0 (the default): one that fits the frame size.
+    pub bitrate_kbit: u32,
+    /// H.264's frames from keyframe to keyframe (default [`DEFAULT_KEYINT`]).
+    pub keyint: u32,
+    /// The frame rate an inter-frame codec's rate control plans for (default 30).
+    pub fps: u32,
 }
 
 impl Default for EncodeOptions {
@@ -54,6 +70,9 @@ impl Default for EncodeOptions {
         EncodeOptions {
             quality: DEFAULT_QUALITY,
             jpeg_backend: JpegBackend::default(),
+            bitrate_kbit: 0,
+            keyint: DEFAULT_KEYINT,
+            fps: 30,
         }
     }
 }
@@ -78,6 +97,20 @@ pub fn encoder(
             options.quality,
             options.jpeg_backend,
         )?)),
+        #[cfg(feature = "h264")]
+        CodecKind::H264 => Ok(Box::new(H264Encoder::new(H264Options {
+            bitrate_kbit: options.bitrate_kbit,
+            keyint: options.keyint,
+            fps: options.fps,
+        })?)),
+        #[cfg(not(feature = "h264"))]
+        CodecKind::H264 => Err(CodecError::Unsupported {
+            codec: kind,
+            reason: "this build has no encoder for it: build with --features h264 (it needs a \
+                     C++ compiler: apt-get install g++)"
+                .to_string(),
+        }),
+        #[allow(unreachable_patterns)]
         other => Err(CodecError::Unsupported {
             codec: other,
             reason: "this build has no encoder for it".to_string(),
@@ -95,6 +128,9 @@ pub fn decoder(info: &StreamInfo) -> Box<dyn FrameDecoder> {
         CodecKind::Raw => Box::new(RawDecoder::new(*info)),
         CodecKind::Bincode => Box::new(BincodeDecoder::new(*info)),
         CodecKind::Jpeg => Box::new(JpegDecoder::new(*info)),
+        #[cfg(feature = "h264")]
+        CodecKind::H264 => Box::new(H264Decoder::new(*info)),
+        #[allow(unreachable_patterns)]
         other => Box::new(UnknownDecoder { kind: other }),
     }
 }
@@ -110,10 +146,16 @@ impl FrameDecoder for UnknownDecoder {
     }
 
     fn decode(&mut self, payload: &[u8], _dst: &mut Frame) -> Result<Decoded, CodecError> {
+        let how = match self.kind {
+            CodecKind::H264 => {
+                ": build with --features h264 (it needs a C++ compiler: apt-get install g++)"
+            }
+            _ => "",
+        };
         Err(CodecError::BadPayload {
             codec: self.kind,
             len: payload.len(),
-            reason: "this build has no decoder for this codec".to_string(),
+            reason: format!("this build has no decoder for this codec{how}"),
         })
     }
 }

@@ -94,11 +94,19 @@ pub enum CodecKind {
     Bincode,
     /// Baseline JPEG.
     Jpeg,
+    /// H.264, constrained baseline: one access unit (Annex-B) per packet, most of them deltas
+    /// that need the packets before them back to a keyframe.
+    H264,
 }
 
 impl CodecKind {
     /// Every codec kind, in wire-id order. Tests loop over this.
-    pub const ALL: [CodecKind; 3] = [CodecKind::Raw, CodecKind::Bincode, CodecKind::Jpeg];
+    pub const ALL: [CodecKind; 4] = [
+        CodecKind::Raw,
+        CodecKind::Bincode,
+        CodecKind::Jpeg,
+        CodecKind::H264,
+    ];
 
     /// The id this codec has on the wire.
     pub const fn wire_id(self) -> u8 {
@@ -106,6 +114,7 @@ impl CodecKind {
             CodecKind::Raw => 1,
             CodecKind::Bincode => 2,
             CodecKind::Jpeg => 3,
+            CodecKind::H264 => 4,
         }
     }
 
@@ -120,18 +129,19 @@ impl CodecKind {
             CodecKind::Raw => "raw",
             CodecKind::Bincode => "bincode",
             CodecKind::Jpeg => "jpeg",
+            CodecKind::H264 => "h264",
         }
     }
 
     /// Whether decoding gives back exactly the pixels that were encoded.
     pub const fn is_lossless(self) -> bool {
-        !matches!(self, CodecKind::Jpeg)
+        !matches!(self, CodecKind::Jpeg | CodecKind::H264)
     }
 
     /// Whether every packet decodes on its own (no packet refers to another), so any packet may
-    /// be dropped. True of every codec framewire has today; an inter-frame codec is not.
+    /// be dropped. False of H.264, whose deltas need the packets before them.
     pub const fn is_intra_only(self) -> bool {
-        true
+        !matches!(self, CodecKind::H264)
     }
 }
 

@@ -46,8 +46,14 @@ pub struct SendOptions {
     pub adapt: bool,
     /// The quality ladder, best first; `None`: the session's default.
     pub ladder: Option<Vec<Rung>>,
-    /// Lanes of the encode stage; `None`: one per core (up to 4) unpaced, else one.
+    /// Lanes of the encode stage; `None`: one per core (up to 4) unpaced, else one (always one
+    /// for an inter-frame codec, whose every frame follows the one before).
     pub threads: Option<u32>,
+    /// H.264's bitrate for the top rung in kbit/s (the rungs below in proportion to their
+    /// pixels); `None`: one that fits the size.
+    pub bitrate: Option<u32>,
+    /// H.264's frames from keyframe to keyframe.
+    pub keyint: u32,
 }
 
 /// Why a sender could not be planned.
@@ -108,6 +114,16 @@ pub enum PrepareError {
     /// The ladder itself is refused.
     #[error("--ladder: {0}")]
     Ladder(LadderError),
+    /// More than one encode thread for an inter-frame codec.
+    #[error(
+        "--threads {threads}: {codec} encodes each frame after the one before, on one thread; leave out --threads"
+    )]
+    InterFrameThreads {
+        /// The threads asked for.
+        threads: u32,
+        /// The codec.
+        codec: CodecKind,
+    },
 }
 
 /// A source opened and its stream planned: what [`Prepared::sender`] assembles.
@@ -148,6 +164,7 @@ impl SendOptions {
             error,
         };
         let (width, height) = self.size;
+        let mut notes = Vec::new();
         let pace = SourceOptions {
             fps: self.fps,
             looping: self.looping,
@@ -161,9 +178,25 @@ impl SendOptions {
         }
         let (out_w, out_h) = fit_size(info.width, info.height, this.width, this.height)
             .map_err(PrepareError::Size)?;
+        let inter = !this.codec.is_intra_only();
+        if let Some(threads @ 2..) = this.threads.filter(|_| inter) {
+            let codec = this.codec;
+            return Err(PrepareError::InterFrameThreads { threads, codec });
+        }
+        let lanes = match inter {
+            true => 1,
+            false => threads(this.threads, info.fps, &mut notes),
+        };
         let options = EncodeOptions {
             quality: this.quality,
             jpeg_backend: this.jpeg_encoder,
+            bitrate_kbit: this.bitrate.unwrap_or(0),
+            keyint: this.keyint,
+            fps: if info.fps > 0.0 {
+                info.fps.round() as u32
+            } else {
+                30
+            },
         };
         // Only a stream of one rendition can pass a camera's JPEG through as it is.
         let resize = (out_w, out_h) != (info.width, info.height);
@@ -173,16 +206,21 @@ impl SendOptions {
         let feed =
             open_feed(source, &this.source, this.size, info.fps, codec).map_err(in_source)?;
         let passthrough = feed.passthrough().is_some();
-        let ladder = build_ladder(&this, &options, info.format, (out_w, out_h), passthrough)?;
-        let mut notes = Vec::new();
+        let ladder = build_ladder(
+            &this,
+            &options,
+            info.format,
+            (out_w, out_h),
+            (passthrough, lanes),
+        )?;
         Ok(Prepared {
             feed,
             ladder: Arc::new(ladder),
-            make_encoder: encoder_maker(options),
+            make_encoder: encoder_maker(options, (out_w, out_h)),
             source_name: info.name.clone(),
             sizes: ((info.width, info.height), (out_w, out_h)),
             passthrough,
-            threads: threads(this.threads, info.fps, &mut notes),
+            threads: lanes,
             fps: info.fps,
             options: this,
             notes,
@@ -262,9 +300,9 @@ fn build_ladder(
     options: &EncodeOptions,
     source_format: PixelFormat,
     (w, h): (u32, u32),
-    passthrough: bool,
+    (passthrough, lanes): (bool, usize),
 ) -> Result<Ladder, PrepareError> {
-    let rendition = rendition_maker(*options, source_format);
+    let rendition = rendition_maker(*options, source_format, lanes);
     let adapts = args.adapt && !passthrough;
     let sizes = match &args.ladder {
         Some(rungs) => rungs.clone(),
@@ -300,12 +338,22 @@ fn build_ladder(
 }
 
 /// Makes a rendition of a codec, size and quality (ignored by codecs without one), checking
-/// that this build has its encoder.
+/// that this build has its encoder, and that an inter-frame codec has the stage's one lane.
 fn rendition_maker(
     options: EncodeOptions,
     source_format: PixelFormat,
+    lanes: usize,
 ) -> impl Fn(CodecKind, u32, u32, u8) -> Result<Rendition, CodecError> + Send + Sync + 'static {
     move |codec, width, height, quality| {
+        if !codec.is_intra_only() && lanes > 1 {
+            return Err(CodecError::Unsupported {
+                codec,
+                reason: format!(
+                    "it encodes each frame after the one before, on one thread, and this server \
+                     encodes on {lanes} (--threads)"
+                ),
+            });
+        }
         let encoder = framewire_codec::encoder(codec, &options)?;
         let quality = if codec == CodecKind::Jpeg { quality } else { 0 };
         let format = encoder.output_format(source_format);
@@ -313,11 +361,21 @@ fn rendition_maker(
     }
 }
 
-/// Makes each rendition's encoder, at the rendition's quality.
-fn encoder_maker(options: EncodeOptions) -> Arc<MakeEncoder> {
+/// Makes each rendition's encoder, at the rendition's quality; an H.264 rung's bitrate is the
+/// asked one scaled from the `top` size by its pixels (or the default for its size).
+fn encoder_maker(options: EncodeOptions, top: (u32, u32)) -> Arc<MakeEncoder> {
     Arc::new(move |rendition: &Rendition| {
+        let (w, h) = (rendition.stream.width, rendition.stream.height);
+        let bitrate_kbit = match options.bitrate_kbit {
+            0 => 0,
+            asked => {
+                let share = f64::from(w) * f64::from(h) / (f64::from(top.0) * f64::from(top.1));
+                ((f64::from(asked) * share).round() as u32).max(1)
+            }
+        };
         let options = EncodeOptions {
             quality: rendition.quality.max(1),
+            bitrate_kbit,
             ..options
         };
         framewire_codec::encoder(rendition.stream.codec, &options)

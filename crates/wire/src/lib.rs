@@ -38,7 +38,7 @@
 //! offset size field
 //! 0      4    magic "FWST"
 //! 4      2    wire version (2)
-//! 6      1    codec id: 1 raw, 2 bincode, 3 jpeg
+//! 6      1    codec id: 1 raw, 2 bincode, 3 jpeg, 4 h264
 //! 7      1    pixel format of decoded frames: 1 rgb8, 2 rgba8
 //! 8      4    width in pixels, 1..=16384
 //! 12     4    height in pixels, 1..=16384
