@@ -17,6 +17,10 @@ use crate::{CodecError, CodecKind, PixelFormat, StreamInfo};
 /// more is refused, so subscribers cannot make the sender encode without bound.
 pub const MAX_RENDITIONS: usize = 8;
 
+/// The least time between two keyframes a rendition's encoder is asked for: however many
+/// subscribers join or lose a frame, at most 4 a second.
+pub const KEYFRAME_GAP: Duration = Duration::from_millis(250);
+
 /// A rendition no subscriber is on has its packet size measured again this often (one
 /// frame encoded), so that a move down the ladder can go straight to the rung that fits.
 pub const SIZE_PROBE_EVERY: Duration = Duration::from_secs(3);
@@ -166,6 +170,10 @@ struct Entry {
     /// Average packet size in bytes (exponentially weighted), once one was encoded.
     bytes: Option<f64>,
     measured: Option<Instant>,
+    /// Some subscriber waits for a keyframe of it.
+    keyframe_wanted: bool,
+    /// When its encoder was last asked for one.
+    keyframe_asked: Option<Instant>,
 }
 
 /// The renditions on offer and their use. Shared by the send path and every publisher.
@@ -205,6 +213,8 @@ impl Ladder {
                 subscribers: 0,
                 bytes: None,
                 measured: None,
+                keyframe_wanted: false,
+                keyframe_asked: None,
             })
             .collect::<Vec<_>>();
         Ok(Ladder {
@@ -313,6 +323,8 @@ impl Ladder {
                 subscribers: 0,
                 bytes: None,
                 measured: None,
+                keyframe_wanted: false,
+                keyframe_asked: None,
             };
             return Ok(free);
         }
@@ -321,6 +333,8 @@ impl Ladder {
             subscribers: 0,
             bytes: None,
             measured: None,
+            keyframe_wanted: false,
+            keyframe_asked: None,
         });
         Ok(entries.len() - 1)
     }
@@ -352,6 +366,31 @@ impl Ladder {
                 out.push((id, e.rendition));
             }
         }
+    }
+
+    /// A subscriber of rendition `id` waits for a keyframe (it joined, moved, or lost a packet
+    /// of an inter-frame codec).
+    pub fn request_keyframe(&self, id: usize) {
+        if let Some(e) = self.lock().get_mut(id) {
+            e.keyframe_wanted = true;
+        }
+    }
+
+    /// The renditions whose encoder is to make the next packet a keyframe, as bits (bit `id`),
+    /// at most one per [`KEYFRAME_GAP`] each: a request within the gap waits for its end.
+    pub fn keyframes_due(&self, now: Instant) -> u8 {
+        let mut due = 0;
+        for (id, e) in self.lock().iter_mut().enumerate() {
+            let free = e
+                .keyframe_asked
+                .is_none_or(|t| now.saturating_duration_since(t) >= KEYFRAME_GAP);
+            if e.keyframe_wanted && free {
+                e.keyframe_wanted = false;
+                e.keyframe_asked = Some(now);
+                due |= 1 << id;
+            }
+        }
+        due
     }
 
     /// Records the size of a packet just encoded for rendition `id`.
@@ -394,6 +433,27 @@ mod tests {
         let make: Option<Box<MakeRendition>> =
             make.then(|| Box::new(|_, w, h| Ok(jpeg(w, h, 80))) as Box<MakeRendition>);
         Ladder::new(rungs, true, make).unwrap()
+    }
+
+    #[test]
+    fn keyframes_are_asked_for_at_most_once_a_gap_however_many_want_them() {
+        let l = ladder(false);
+        let t0 = Instant::now();
+        assert_eq!(l.keyframes_due(t0), 0);
+        for _ in 0..10 {
+            l.request_keyframe(2);
+        }
+        l.request_keyframe(0);
+        assert_eq!(l.keyframes_due(t0), 0b101);
+        assert_eq!(l.keyframes_due(t0), 0, "asked for once");
+        l.request_keyframe(2);
+        assert_eq!(l.keyframes_due(t0 + KEYFRAME_GAP / 2), 0, "within the gap");
+        assert_eq!(
+            l.keyframes_due(t0 + KEYFRAME_GAP),
+            0b100,
+            "the request waited"
+        );
+        l.request_keyframe(99);
     }
 
     fn wanted(l: &Ladder) -> Vec<usize> {

@@ -495,10 +495,10 @@ mod tests {
 
     #[test]
     fn unknown_codec_name_lists_the_known_ones() {
-        let err = "h264".parse::<CodecKind>().unwrap_err();
+        let err = "h265".parse::<CodecKind>().unwrap_err();
         assert_eq!(
             err,
-            "unknown codec \"h264\", expected one of: raw, bincode, jpeg"
+            "unknown codec \"h265\", expected one of: raw, bincode, jpeg, h264"
         );
     }
 

@@ -224,7 +224,8 @@ impl Sender {
                     if self.wanted.is_empty() && self.subscribers() > 0 {
                         self.wanted.push((0, self.top));
                     }
-                    self.stage.submit(&mut frame, &self.wanted)?;
+                    let keyframes = self.ladder.keyframes_due(Instant::now());
+                    self.stage.submit(&mut frame, &self.wanted, keyframes)?;
                 }
                 Pulled::Packet => {
                     packet.keyframe = true;

@@ -50,6 +50,7 @@ type Wanted = Vec<(usize, Rendition)>;
 struct Job {
     frame: Frame,
     wanted: Wanted,
+    keyframes: u8,
     packets: Vec<Arc<Packet>>,
 }
 
@@ -89,10 +90,12 @@ impl Lane {
     /// Encodes `frame` in each of the `wanted` renditions, into the packet buffer beside it in
     /// `out` (as many as `wanted`, none shared), resizing it once per size that differs from
     /// its own. An error names the frame and the rendition or size.
+    /// Bit `id` of `keyframes`: rendition `id`'s encoder is asked for a keyframe first.
     fn process(
         &mut self,
         frame: &Frame,
         wanted: &[(usize, Rendition)],
+        keyframes: u8,
         out: &mut [Arc<Packet>],
     ) -> Result<(), String> {
         debug_assert_eq!(wanted.len(), out.len(), "one packet buffer per rendition");
@@ -132,6 +135,9 @@ impl Lane {
                 format!("encoding frame {} as {rendition}: {}", frame.seq, chain(e))
             };
             let encoder = encoder_for(encoders, &**make, *id, rendition).map_err(|e| failed(&e))?;
+            if keyframes & (1 << *id) != 0 {
+                encoder.request_keyframe();
+            }
             let packet = Arc::get_mut(out).expect("a frame's packet buffers are not shared");
             packet.seq = frame.seq;
             packet.capture_us = frame.capture_us;
@@ -225,7 +231,8 @@ impl Encoding {
                 .name(format!("framewire-encode-{i}"))
                 .spawn(move || {
                     for mut job in job_rx {
-                        let result = lane.process(&job.frame, &job.wanted, &mut job.packets);
+                        let result =
+                            lane.process(&job.frame, &job.wanted, job.keyframes, &mut job.packets);
                         if done_tx.send((job, result)).is_err() {
                             return;
                         }
@@ -283,10 +290,12 @@ impl Encoding {
     /// lane takes the frame's buffer and `frame` gets a spare one back (stale pixels: the
     /// caller refills it), so no frame is copied. Then take what is ready with
     /// [`Encoding::next_ready`]. With nothing wanted, the frame comes back with no packets.
+    /// Bit `id` of `keyframes`: rendition `id`'s packet of this frame is to be a keyframe.
     pub fn submit(
         &mut self,
         frame: &mut Frame,
         wanted: &[(usize, Rendition)],
+        keyframes: u8,
     ) -> Result<(), SendError> {
         let mut packets = self.free_list();
         for _ in wanted {
@@ -297,7 +306,7 @@ impl Encoding {
         self.submitted += 1;
         if lane == self.workers.len() {
             self.own
-                .process(frame, wanted, &mut packets)
+                .process(frame, wanted, keyframes, &mut packets)
                 .map_err(SendError::Stage)?;
             self.in_flight.push_back(Flight::Done(packets));
             return Ok(());
@@ -315,6 +324,7 @@ impl Encoding {
         let job = Job {
             frame: std::mem::replace(frame, spare),
             wanted: renditions,
+            keyframes,
             packets,
         };
         self.workers[lane].jobs.send(job).map_err(|_| stopped())?;
@@ -378,6 +388,7 @@ impl Encoding {
             frame,
             wanted,
             packets,
+            ..
         } = job;
         self.frames.push(frame);
         self.wanted.push(wanted);
@@ -457,7 +468,7 @@ mod tests {
         };
         for seq in 0..n {
             source(&mut frame, seq);
-            enc.submit(&mut frame, &wanted(seq)).unwrap();
+            enc.submit(&mut frame, &wanted(seq), 0).unwrap();
             if let Some(packets) = enc.next_ready().unwrap() {
                 take(packets, enc);
             }
@@ -534,7 +545,7 @@ mod tests {
             let mut out = 0;
             for seq in 0..30 {
                 source(&mut frame, seq);
-                enc.submit(&mut frame, &wanted(seq)).unwrap();
+                enc.submit(&mut frame, &wanted(seq), 0).unwrap();
                 if let Some(packets) = enc.next_ready().unwrap() {
                     take(packets, &mut out, &mut enc);
                 }
@@ -602,7 +613,7 @@ mod tests {
                 if wanted.len() == 1 {
                     bad.pixels.truncate(3); // shorter than 4x2 rgb8
                 }
-                let mut result = enc.submit(&mut bad, wanted).map(|()| None);
+                let mut result = enc.submit(&mut bad, wanted, 0).map(|()| None);
                 while matches!(result, Ok(None)) && !enc.in_flight.is_empty() {
                     result = enc.finish();
                 }
@@ -628,7 +639,7 @@ mod tests {
         let mut enc = Encoding::new(encoders(), &scaler, 2, &top).unwrap();
         let mut frame = Frame::empty(PixelFormat::Rgb8);
         source(&mut frame, 0);
-        enc.submit(&mut frame, &[(0, top), (1, rendition(4, 2, 50))])
+        enc.submit(&mut frame, &[(0, top), (1, rendition(4, 2, 50))], 0)
             .unwrap();
         let mut packet = Packet {
             seq: 1,

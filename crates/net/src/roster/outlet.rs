@@ -3,6 +3,14 @@
 //! outlet can take one, the switch before the first packet of another rendition, the moves
 //! along the ladder that its link asks for, and the goodbye. Every rule about which packet a
 //! subscriber gets is here, once for every transport.
+//!
+//! Keyframes (an inter-frame codec, whose deltas need every packet before them back to a
+//! keyframe): a subscriber gets a delta only while it has had every packet of its rendition
+//! since a keyframe. At its start, after a packet of its slot was replaced unsent (newest
+//! wins), and at a move to another rendition, it gets no packet until a keyframe: the ladder
+//! asks that rendition's encoder for one (at most 4 a second however many ask,
+//! [`framewire_core::Ladder::keyframes_due`]), and the deltas meanwhile are skipped, so no
+//! subscriber is ever sent a picture it cannot decode.
 
 use std::io;
 use std::sync::Arc;
@@ -119,6 +127,9 @@ impl<T> Delivery<'_, T> {
             adapts: self.adapts,
         });
         let mut adapter = None;
+        // Whether it has had every packet of its rendition since a keyframe, and the slot's
+        // count of packets replaced unsent when it last looked.
+        let (mut keyed, mut replaced) = (false, member.slot.dropped());
         loop {
             if let Err(why) = outlet.ready(&member.slot) {
                 return Some(why);
@@ -129,6 +140,16 @@ impl<T> Delivery<'_, T> {
                 Waited::Timeout => continue,
                 Waited::Closed => return self.goodbye(outlet),
             };
+            let now_replaced = member.slot.dropped();
+            if now_replaced != replaced {
+                (keyed, replaced) = (false, now_replaced);
+            }
+            if !packet.keyframe && (!keyed || packet.rendition != placement.id) {
+                self.roster.ladder.request_keyframe(packet.rendition);
+                keyed = false;
+                continue;
+            }
+            keyed = true;
             if packet.rendition != placement.id {
                 let left = placement.id;
                 *placement = self.roster.ladder.placement(packet.rendition);
@@ -208,5 +229,119 @@ impl<T> Delivery<'_, T> {
             to: ladder.placement(to.to),
             link: to.link,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use framewire_core::{CodecKind, Ladder, PixelFormat, Rendition};
+    use std::sync::mpsc::{Receiver, Sender, channel};
+
+    /// An outlet whose `ready` says it is there and waits for the test's word, and which says
+    /// what it sent.
+    struct Gated {
+        at_ready: Sender<()>,
+        go: Receiver<()>,
+        sent: Sender<u64>,
+    }
+
+    impl Outlet for Gated {
+        fn start(&mut self, _: &Placement) -> io::Result<()> {
+            Ok(())
+        }
+        fn ready(&mut self, slot: &Latest<Arc<Packet>>) -> Result<(), String> {
+            let _ = self.at_ready.send(());
+            if self.go.recv().is_err() {
+                slot.close();
+            }
+            Ok(())
+        }
+        fn switch(&mut self, _: &Placement) -> io::Result<()> {
+            Ok(())
+        }
+        fn send(&mut self, packet: &Packet, _: Option<&PeerReport>) -> io::Result<()> {
+            let _ = self.sent.send(packet.seq);
+            Ok(())
+        }
+        fn end(&mut self, _: Option<&str>) -> io::Result<()> {
+            Ok(())
+        }
+        fn link(&mut self, _: &Latest<Arc<Packet>>, _: Counters, _: Instant) -> Option<Link> {
+            None
+        }
+        fn failed(&self, e: &io::Error) -> Option<String> {
+            Some(e.to_string())
+        }
+    }
+
+    fn packet(seq: u64, keyframe: bool) -> Arc<Packet> {
+        Arc::new(Packet {
+            seq,
+            keyframe,
+            ..Packet::default()
+        })
+    }
+
+    #[test]
+    fn an_inter_frame_subscriber_gets_no_delta_after_a_gap_until_the_keyframe_it_asked_for() {
+        let rendition = Rendition::new(CodecKind::H264, 64, 48, PixelFormat::Rgb8, 0);
+        let roster = Arc::new(Roster::<()>::new(Arc::new(Ladder::single(rendition))));
+        let member = Arc::new(Member::new(([127, 0, 0, 1], 1).into(), 0, ()));
+        roster.members().push(Arc::clone(&member));
+        let (go, gate) = channel();
+        let (said, sent) = channel();
+        let (there, at_ready) = channel();
+        let delivery = {
+            let (roster, member) = (Arc::clone(&roster), Arc::clone(&member));
+            std::thread::spawn(move || {
+                let counted = AtomicU64::new(0);
+                let delivery = Delivery {
+                    roster: &roster,
+                    member: &member,
+                    on_event: &|_| {},
+                    sent: &counted,
+                    adapts: false,
+                    once: false,
+                };
+                let placement = roster.ladder.placement(0);
+                let mut outlet = Gated {
+                    at_ready: there,
+                    go: gate,
+                    sent: said,
+                };
+                delivery.run(&mut outlet, placement, 1);
+            })
+        };
+        let next = || sent.recv_timeout(Duration::from_secs(10)).unwrap();
+        // Once the delivery waits in `ready` (it handled everything before), publish, go on.
+        let step = |packets: &[Arc<Packet>]| {
+            at_ready.recv_timeout(Duration::from_secs(10)).unwrap();
+            for p in packets {
+                roster.publish(std::slice::from_ref(p));
+            }
+            go.send(()).unwrap();
+        };
+        // A delta first: nothing until a keyframe, which the ladder was asked for.
+        step(&[packet(1, false)]);
+        step(&[packet(2, true)]);
+        assert_eq!(next(), 2);
+        assert_ne!(
+            roster.ladder.keyframes_due(Instant::now()),
+            0,
+            "asked for a keyframe"
+        );
+        step(&[packet(3, false)]);
+        assert_eq!(next(), 3, "a delta after its keyframe goes");
+        // 4 is replaced unsent by 5: 5 and 6 cannot decode; the keyframe 7 goes, then 8.
+        step(&[packet(4, false), packet(5, false)]);
+        step(&[packet(6, false)]);
+        step(&[packet(7, true)]);
+        step(&[packet(8, false)]);
+        assert_eq!((next(), next()), (7, 8));
+        drop(go);
+        roster.stop();
+        delivery.join().unwrap();
+        assert!(sent.try_recv().is_err(), "nothing else went");
     }
 }
