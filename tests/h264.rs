@@ -56,3 +56,69 @@ fn a_viewer_that_joins_late_starts_at_a_keyframe_asked_for_at_its_join() {
     assert!(s["first_seq"].as_u64().unwrap() >= 20, "joined late: {s}");
     assert!(finish_view(first).status.success());
 }
+
+/// Over UDP across a real lossy link (netbed: 50 ms round trip, 3% random loss each way, no
+/// parity so that frames are lost whole): a viewer that loses a frame shows no delta after it,
+/// asks for a keyframe, and goes on; the test pattern's numbers never come out wrong. Needs root
+/// (netbed); skips with the reason otherwise, fails under `FRAMEWIRE_REQUIRE_ALL=1`.
+#[test]
+fn over_a_lossy_udp_link_a_lost_frame_is_followed_by_a_keyframe_never_a_broken_picture() {
+    use framewire_netbed::{Link, Side};
+    let Some(bed) = Link::builder()
+        .rtt(std::time::Duration::from_millis(50))
+        .loss_percent(3)
+        .build_or_skip()
+    else {
+        return;
+    };
+    let listen = format!("{}:0", bed.a().addr());
+    let serve = Serve::start_in(
+        Some((&bed, Side::A)),
+        &listen,
+        &[
+            "--transport",
+            "udp",
+            "--fec",
+            "0",
+            "--codec",
+            "h264",
+            "--keyint",
+            "100000",
+            "--size",
+            "640x480",
+            "--fps",
+            "30",
+            "--adapt",
+            "off",
+        ],
+    );
+    let addr = serve.addr.trim_start_matches("udp://").to_string();
+    let child = common::spawn_view_in(
+        Some((&bed, Side::B)),
+        &[
+            "--transport",
+            "udp",
+            "--headless",
+            "--no-reconnect",
+            "--stats",
+            "json",
+            "--connect",
+            &addr,
+            "--frames",
+            "150",
+            "--verify-test-pattern",
+        ],
+    );
+    let s = stats(&finish_view(child));
+    assert_eq!(s["frames"], 150, "{s}");
+    assert_eq!(s["pattern_errors"], 0, "{s}");
+    assert!(
+        s["lost"].as_u64().unwrap() > 0,
+        "the link lost no frame: {s}"
+    );
+    assert!(s["frames_before_keyframe"].as_u64().is_some(), "{s}");
+    assert!(
+        s["keyframes"].as_u64().unwrap() > 1,
+        "no keyframe after a loss: {s}"
+    );
+}

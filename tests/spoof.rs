@@ -428,6 +428,7 @@ fn forged_datagrams_both_ways_cost_a_watching_viewer_nothing() {
                         index: 0,
                         count: 1,
                         fec: 0,
+                        delta: false,
                         tag: guess,
                         data: &[7; 100],
                     };

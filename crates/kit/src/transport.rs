@@ -116,7 +116,8 @@ pub struct Extra(Option<Arc<UdpLosses>>);
 
 impl Extra {
     /// The figures by name: UDP's `lost`, `fragments_lost`, `fragments_recovered` and
-    /// `datagrams_dropped`, `datagrams_forged` and `datagrams_unsent`; none for TCP.
+    /// `datagrams_dropped`, `datagrams_forged`, `datagrams_unsent` and
+    /// `frames_before_keyframe`; none for TCP.
     pub fn figures(&self) -> Vec<(&'static str, u64)> {
         let Some(losses) = &self.0 else {
             return Vec::new();
@@ -129,6 +130,7 @@ impl Extra {
             ("datagrams_dropped", n(&losses.dropped_datagrams)),
             ("datagrams_forged", n(&losses.forged)),
             ("datagrams_unsent", n(&losses.unsent)),
+            ("frames_before_keyframe", n(&losses.awaited_keyframe)),
         ]
     }
 }

@@ -545,6 +545,7 @@ impl ChatDialer {
             seq: 0,
             capture_us: 0,
             payload_len: reason.len() as u32,
+            delta: false,
         };
         let mut message = header.to_bytes().to_vec();
         message.extend_from_slice(reason.as_bytes());

@@ -354,7 +354,7 @@ impl Client {
         };
         packet.seq = header.seq;
         packet.capture_us = header.capture_us;
-        packet.keyframe = self.placement.rendition.stream.codec.is_intra_only();
+        packet.keyframe = !header.delta;
         packet.rendition = self.placement.id;
         Ok(Received::Packet {
             bytes: (packet.payload.len() + framewire_wire::message::HEADER_LEN) as u64,

@@ -282,6 +282,7 @@ pub(crate) fn framewire_error(reason: &str) -> Vec<u8> {
         seq: 0,
         capture_us: 0,
         payload_len: reason.len() as u32,
+        delta: false,
     };
     let mut message = header.to_bytes().to_vec();
     message.extend_from_slice(reason);

@@ -278,6 +278,9 @@ fn show(
     frame.seq = packet.seq;
     frame.capture_us = packet.capture_us;
     stats.record(packet.seq, packet.capture_us, bytes, now_micros());
+    if packet.keyframe {
+        stats.keyframe();
+    }
     if let Some(read) = verify
         && read(frame) != Some(packet.seq & 0xFFFF_FFFF)
     {

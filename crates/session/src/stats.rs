@@ -17,6 +17,7 @@ pub struct Stats {
     dropped: u64,
     out_of_order: u64,
     repeated: u64,
+    keyframes: u64,
     first_seq: Option<u64>,
     last_seq: Option<u64>,
     /// The previous frame's number on the current connection (a new connection may restart at 0).
@@ -60,6 +61,9 @@ pub struct Report {
     pub width: u32,
     /// The stream's height in pixels.
     pub height: u32,
+    /// Frames decoded that decode on their own: every frame of an intra-only codec, an
+    /// inter-frame codec's keyframes.
+    pub keyframes: u64,
     /// Frames the sender numbered that never arrived (gaps in `seq`).
     pub dropped: u64,
     /// Frames that arrived with a number lower than one already seen.
@@ -108,6 +112,7 @@ impl Stats {
             dropped: 0,
             out_of_order: 0,
             repeated: 0,
+            keyframes: 0,
             first_seq: None,
             last_seq: None,
             prev_seq: None,
@@ -125,6 +130,11 @@ impl Stats {
             report_frames: 0,
             report_latency_us: 0,
         }
+    }
+
+    /// The frame just recorded decodes on its own.
+    pub fn keyframe(&mut self) {
+        self.keyframes += 1;
     }
 
     /// One frame decoded: `bytes` on the wire, latency from its capture stamp to `now_us`.
@@ -279,6 +289,7 @@ impl Stats {
             codec: codec.to_string(),
             width,
             height,
+            keyframes: self.keyframes,
             dropped: self.dropped,
             out_of_order: self.out_of_order,
             repeated: self.repeated,

@@ -209,6 +209,8 @@ pub struct ReportMsg {
     pub last_sent: u32,
     /// The tag of frame `last_sent` (zero while it is 0): the proof that it arrived.
     pub receipt: Proof,
+    /// It lost a frame of an inter-frame codec and waits for a keyframe (flags bit 0).
+    pub keyframe: bool,
 }
 
 /// A piece of a frame.
@@ -232,6 +234,8 @@ pub struct Fragment<'a> {
     /// pieces `g*fec .. (g+1)*fec` (each padded with zeros to the full piece size), so one
     /// piece lost in a group is rebuilt without waiting for anything.
     pub fec: u8,
+    /// A delta of an inter-frame codec: it needs the frames before it (byte 7, bit 0).
+    pub delta: bool,
     /// The frame's tag under the session's key.
     pub tag: Proof,
     /// The piece.
@@ -297,7 +301,8 @@ impl ReportMsg {
         b.extend_from_slice(&self.last_bytes.to_le_bytes());
         b.extend_from_slice(&self.last_spread_us.to_le_bytes());
         b.extend_from_slice(&self.last_sent.to_le_bytes());
-        b.resize(REPORT_LEN - SESSION_PROOF, 0);
+        b.extend_from_slice(&u32::from(self.keyframe).to_le_bytes());
+        debug_assert_eq!(b.len(), REPORT_LEN - SESSION_PROOF);
         b.extend_from_slice(&self.receipt);
     }
 }
@@ -343,6 +348,7 @@ pub fn write_rejoin(session: &Proof, b: &mut Vec<u8>) {
 pub fn write_fragment(f: &Fragment<'_>, b: &mut Vec<u8>) {
     head(b, Kind::Fragment);
     b[6] = f.fec;
+    b[7] = u8::from(f.delta);
     b.extend_from_slice(&f.seq.to_le_bytes());
     b.extend_from_slice(&f.capture_us.to_le_bytes());
     b.extend_from_slice(&f.sent.to_le_bytes());
@@ -365,6 +371,8 @@ pub struct Outgoing<'a> {
     pub capture_us: u64,
     /// Its number among the frames sent to this viewer.
     pub sent: u32,
+    /// A delta of an inter-frame codec.
+    pub delta: bool,
     /// Its tag under the session's key.
     pub tag: Proof,
     /// The rendition prefix ([`PREFIX_LEN`] bytes).
@@ -417,6 +425,7 @@ impl Outgoing<'_> {
             index: 0,
             count: count as u16,
             fec,
+            delta: self.delta,
             tag: self.tag,
             data: &[],
         };
@@ -545,6 +554,7 @@ pub fn parse(b: &[u8], max_frame: u32) -> Result<Datagram<'_>, DatagramError> {
                 last_bytes: u32_at(b, 32),
                 last_spread_us: u32_at(b, 36),
                 last_sent: u32_at(b, 40),
+                keyframe: u32_at(b, 44) & 1 != 0,
                 receipt: proof_at(b, 48),
             })
         }
@@ -588,6 +598,7 @@ pub fn parse(b: &[u8], max_frame: u32) -> Result<Datagram<'_>, DatagramError> {
                 index: u16_at(b, 36),
                 count: u16_at(b, 38),
                 fec: b[6],
+                delta: b[7] & 1 != 0,
                 tag: proof_at(b, 40),
                 data: &b[FRAGMENT_HEAD_LEN..],
             };
@@ -652,6 +663,7 @@ mod tests {
                 index: 0,
                 count: 2,
                 fec: 0,
+                delta: true,
                 tag: [9; 8],
                 data,
             },
@@ -687,6 +699,7 @@ mod tests {
         let report = ReportMsg {
             session: [8; 8],
             receipt: [9; 8],
+            keyframe: true,
             frames: 1,
             bytes: 2,
             last_bytes: 3,

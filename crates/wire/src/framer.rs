@@ -58,7 +58,10 @@ impl Framer for FramewireFramer {
     }
 
     fn packet(&mut self, packet: &Packet, head: &mut Vec<u8>, _: &mut Vec<u8>) {
-        let header = FrameHeader::frame(packet.seq, packet.capture_us, packet.payload.len() as u32);
+        let header = FrameHeader {
+            delta: !packet.keyframe,
+            ..FrameHeader::frame(packet.seq, packet.capture_us, packet.payload.len() as u32)
+        };
         head.extend_from_slice(&header.to_bytes());
     }
 
@@ -85,6 +88,7 @@ pub fn end_message(error: Option<&str>, out: &mut Vec<u8>) {
         seq: 0,
         capture_us: 0,
         payload_len: reason.len() as u32,
+        delta: false,
     };
     out.extend_from_slice(&header.to_bytes());
     out.extend_from_slice(reason);
@@ -128,6 +132,7 @@ mod tests {
         let packet = Packet {
             seq: 7,
             capture_us: 1_000_000,
+            keyframe: true,
             payload: vec![1, 2, 3],
             ..Packet::default()
         };
@@ -137,6 +142,15 @@ mod tests {
         let frame = "46574652 00 000000 0700000000000000 40420f0000000000 03000000 00000000";
         assert_eq!(hex(&head), frame.replace(' ', ""));
         assert!(tail.is_empty(), "nothing after the payload");
+        // A delta of an inter-frame codec: flags bit 0.
+        head.clear();
+        let delta = Packet {
+            keyframe: false,
+            ..packet.clone()
+        };
+        framer.packet(&delta, &mut head, &mut tail);
+        let frame = "46574652 00 010000 0700000000000000 40420f0000000000 03000000 00000000";
+        assert_eq!(hex(&head), frame.replace(' ', ""));
         out.clear();
         framer.report(
             &PeerReport {

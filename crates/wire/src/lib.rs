@@ -59,7 +59,10 @@
 //!             <= 1024 bytes), 3 switch (payload: 16 bytes, below), 4 report (payload: 16
 //!             bytes, below; only between the two sides of a call), 5 challenge and 6 proof
 //!             (payload: 32 bytes each; below)
-//! 5      3    reserved, zero
+//! 5      1    flags: bit 0 = a delta (an inter-frame codec's frame that needs the frames
+//!             before it back to a keyframe; 0 for a keyframe and for intra-only codecs); the
+//!             other bits zero
+//! 6      2    reserved, zero
 //! 8      8    sequence number (gaps = frames this viewer did not get); zero for a switch
 //! 16     8    capture time, microseconds since the Unix epoch; zero for a switch
 //! 24     4    payload length in bytes, checked against the reader's maximum (a switch's
@@ -146,7 +149,8 @@
 //! 5      1    kind: 1 hello, 2 cookie, 3 start, 4 fragment, 5 report, 6 end, 7 rejoin,
 //!             8 peer report
 //! 6      1    fragment: data pieces per parity piece (0 = none); hello: see below; else zero
-//! 7      1    reserved, zero (hello: see below)
+//! 7      1    fragment: bit 0 = a delta (as a frame header's flag); hello: see below; else
+//!             zero
 //! ```
 //!
 //! A session goes:
@@ -241,8 +245,9 @@
 //! Report (56 bytes): 8 the session id, 16 frames completed (u64), 24 bytes received (u64),
 //! 32 bytes of the newest complete frame (u32), 36 microseconds from its first piece's
 //! arrival to its last (u32: the link's rate, as a burst crosses it), 40 the number of the
-//! newest frame a piece of which arrived (u32), 44 reserved, 48 that frame's tag (its
-//! receipt; zero before any). The server moves the viewer along the ladder from these
+//! newest frame a piece of which arrived (u32), 44 flags (u32: bit 0, it lost a frame of an
+//! inter-frame codec and waits for a keyframe, which the server asks the encoder for), 48 that
+//! frame's tag (its receipt; zero before any). The server moves the viewer along the ladder from these
 //! (`adapt.rs`, as over TCP); a report from an address that is no viewer (a restarted
 //! server) is answered with a rejoin (16 bytes: 8 the report's session id), and the viewer
 //! joins again through the session's reconnect, with backoff.

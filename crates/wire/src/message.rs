@@ -170,6 +170,7 @@ impl Switch {
             seq: 0,
             capture_us: 0,
             payload_len: SWITCH_LEN as u32,
+            delta: false,
         }
     }
 
@@ -299,6 +300,7 @@ impl Report {
             seq: 0,
             capture_us: 0,
             payload_len: REPORT_LEN as u32,
+            delta: false,
         }
     }
 
@@ -335,6 +337,7 @@ pub fn token_message(kind: MessageKind, bytes: &[u8; PROOF_LEN]) -> [u8; HEADER_
         seq: 0,
         capture_us: 0,
         payload_len: PROOF_LEN as u32,
+        delta: false,
     };
     let mut message = [0u8; HEADER_LEN + PROOF_LEN];
     message[..HEADER_LEN].copy_from_slice(&header.to_bytes());
@@ -418,6 +421,9 @@ pub struct FrameHeader {
     pub capture_us: u64,
     /// Bytes of payload that follow.
     pub payload_len: u32,
+    /// A frame of an inter-frame codec that needs the ones before it back to a keyframe (byte
+    /// 5, bit 0); false for a keyframe and for every frame of an intra-only codec.
+    pub delta: bool,
 }
 
 impl FrameHeader {
@@ -428,6 +434,7 @@ impl FrameHeader {
             seq,
             capture_us,
             payload_len,
+            delta: false,
         }
     }
 
@@ -436,6 +443,7 @@ impl FrameHeader {
         let mut b = [0u8; HEADER_LEN];
         b[0..4].copy_from_slice(&FRAME_MAGIC);
         b[4] = self.kind.id();
+        b[5] = u8::from(self.delta);
         b[8..16].copy_from_slice(&self.seq.to_le_bytes());
         b[16..24].copy_from_slice(&self.capture_us.to_le_bytes());
         b[24..28].copy_from_slice(&self.payload_len.to_le_bytes());
@@ -486,6 +494,7 @@ impl FrameHeader {
             seq,
             capture_us,
             payload_len,
+            delta: kind == MessageKind::Frame && b[5] & 1 != 0,
         })
     }
 }

@@ -519,6 +519,7 @@ mod tests {
             seq: 0,
             capture_us: 0,
             payload_len: reason.len() as u32,
+            delta: false,
         };
         [&header.to_bytes()[..], reason.as_bytes()].concat()
     }
@@ -535,6 +536,7 @@ mod tests {
             seq: n,
             capture_us: 0,
             payload_len: 0,
+            delta: false,
         };
         out.extend_from_slice(&end.to_bytes());
         out
@@ -841,6 +843,7 @@ mod tests {
             seq: 0,
             capture_us: 0,
             payload_len: reason.len() as u32,
+            delta: false,
         };
         bytes.extend_from_slice(&h.to_bytes());
         bytes.extend_from_slice(reason);
@@ -906,6 +909,7 @@ mod tests {
             seq: 3,
             capture_us: 0,
             payload_len: 0,
+            delta: false,
         };
         out.extend_from_slice(&end.to_bytes());
         out
@@ -989,6 +993,7 @@ mod tests {
                 seq: 0,
                 capture_us: 0,
                 payload_len: PROOF_LEN as u32,
+                delta: false,
             };
             [&header.to_bytes()[..], &[fill; PROOF_LEN]].concat()
         };
@@ -1057,6 +1062,7 @@ mod tests {
             seq: 0,
             capture_us: 0,
             payload_len: 0,
+            delta: false,
         };
         let (events, err) = read_all(&end.to_bytes(), 5, DEFAULT_MAX_PAYLOAD);
         assert!(err.is_none());

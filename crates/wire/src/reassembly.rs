@@ -44,6 +44,7 @@ struct Slot {
     frame_len: u32,
     count: u16,
     fec: u8,
+    delta: bool,
     chunk: usize,
     got: u16,
     have: Vec<u64>,
@@ -61,6 +62,8 @@ pub struct Complete {
     pub capture_us: u64,
     /// Its number among the frames sent to this viewer, from 1.
     pub sent: u32,
+    /// A delta of an inter-frame codec: it needs the frames before it.
+    pub delta: bool,
     /// From its first fragment's arrival to its last one's.
     pub spread: Duration,
 }
@@ -131,8 +134,8 @@ impl Reassembler {
         let i = match self.find(f.sent) {
             Some(i) => {
                 let s = &self.slots[i];
-                if (s.seq, s.capture_us, s.frame_len, s.count, s.fec)
-                    != (f.seq, f.capture_us, f.frame_len, f.count, f.fec)
+                if (s.seq, s.capture_us, s.frame_len, s.count, s.fec, s.delta)
+                    != (f.seq, f.capture_us, f.frame_len, f.count, f.fec, f.delta)
                 {
                     self.losses.inconsistent += 1;
                     return None;
@@ -186,6 +189,7 @@ impl Reassembler {
             seq: s.seq,
             capture_us: s.capture_us,
             sent: s.sent,
+            delta: s.delta,
             spread: s.first.map_or(Duration::ZERO, |t| now.duration_since(t)),
         };
         std::mem::swap(&mut s.data, out);
@@ -230,6 +234,7 @@ impl Reassembler {
         s.frame_len = f.frame_len;
         s.count = f.count;
         s.fec = f.fec;
+        s.delta = f.delta;
         s.chunk = chunk;
         s.got = 0;
         s.have.clear();
@@ -325,6 +330,7 @@ mod tests {
             seq: u64::from(sent) + 100,
             capture_us: 5,
             sent,
+            delta: false,
             tag: [0; 8],
             prefix: &bytes[..16],
             payload: &bytes[16..],

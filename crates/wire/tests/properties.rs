@@ -53,6 +53,7 @@ fn stream(lens: &[u32]) -> Vec<u8> {
         seq: 0,
         capture_us: 0,
         payload_len: 0,
+        delta: false,
     };
     out.extend_from_slice(&end.to_bytes());
     out

@@ -31,6 +31,8 @@ use framewire_wire::token::Token;
 
 /// How often a viewer reports (and so keeps its place).
 pub const REPORT_EVERY: Duration = Duration::from_millis(250);
+/// How soon a viewer that waits for a keyframe asks again at once (its reports ask as well).
+const KEYFRAME_ASK: Duration = Duration::from_millis(100);
 /// The receive buffer asked for: a few large frames.
 const RECEIVE_BUFFER: usize = 4 << 20;
 /// How long a join waits for each answer before saying its hello again.
@@ -82,6 +84,9 @@ pub struct UdpLosses {
     pub dropped_datagrams: AtomicU64,
     /// Datagrams without this session's proof (a forged source, or an earlier session).
     pub forged: AtomicU64,
+    /// Complete frames of an inter-frame codec not handed on: deltas after a lost frame,
+    /// while it waited for a keyframe.
+    pub awaited_keyframe: AtomicU64,
     /// Datagrams the socket refused to send (a firewall's `EPERM`, a full queue's `ENOBUFS`),
     /// or whose send an ICMP error answered (`ECONNREFUSED`): each one lost datagram. Joins and
     /// reports go again as if lost; only silence past the idle timeout ends a stream.
@@ -205,6 +210,12 @@ pub struct UdpSubscription {
     key: SessionKey,
     /// The last frame number whose tag was checked, and that tag.
     tagged: Option<(u32, Proof)>,
+    /// The number of the last complete frame (0 before any).
+    handed: u32,
+    /// When it last asked for a keyframe at once.
+    asked: Option<Instant>,
+    /// Whether the frame in `frame` is a keyframe.
+    keyframe: bool,
     report: ReportMsg,
     next_report: Instant,
     heard: Instant,
@@ -341,6 +352,9 @@ impl UdpSubscription {
                             },
                             key,
                             tagged: None,
+                            handed: 0,
+                            asked: None,
+                            keyframe: true,
                             wire,
                             peer: addr,
                             placement: h.placement,
@@ -465,6 +479,31 @@ impl UdpSubscription {
         Step::Frame(done, std::mem::take(&mut self.frame_bytes))
     }
 
+    /// Whether the frame `done` is a delta that cannot decode: a frame before it was lost (or
+    /// one since the last keyframe was). Then it waits for a keyframe, asking for one in its
+    /// reports, the first at once (again after [`KEYFRAME_ASK`]).
+    fn awaits_keyframe(&mut self, done: &Complete, now: Instant) -> io::Result<bool> {
+        let gap = self.handed != 0 && done.sent != self.handed.wrapping_add(1);
+        self.handed = done.sent;
+        if !done.delta {
+            self.report.keyframe = false;
+            return Ok(false);
+        }
+        if !gap && !self.report.keyframe {
+            return Ok(false);
+        }
+        self.report.keyframe = true;
+        self.losses.awaited_keyframe.fetch_add(1, Ordering::Relaxed);
+        if self
+            .asked
+            .is_none_or(|t| now.saturating_duration_since(t) >= KEYFRAME_ASK)
+        {
+            self.asked = Some(now);
+            self.report_now(now)?;
+        }
+        Ok(true)
+    }
+
     /// Sends a report (a refused one counts as lost and goes again at the next); `Err` when
     /// the socket itself failed.
     fn report_now(&mut self, now: Instant) -> io::Result<()> {
@@ -498,7 +537,7 @@ impl UdpSubscription {
     fn fill(&mut self, packet: &mut Packet, seq: u64, capture_us: u64, bytes: u64) -> Received {
         packet.seq = seq;
         packet.capture_us = capture_us;
-        packet.keyframe = self.placement.rendition.stream.codec.is_intra_only();
+        packet.keyframe = self.keyframe;
         packet.rendition = self.placement.id;
         packet.payload.clear();
         packet.payload.extend_from_slice(&self.frame[PREFIX_LEN..]);
@@ -625,13 +664,15 @@ impl Subscription for UdpSubscription {
             };
             // Newest wins here too: datagrams already queued may complete a newer frame, and
             // an older one is not worth decoding then (a bounded number, so a fast stream
-            // cannot keep this loop from returning).
+            // cannot keep this loop from returning). Not for an inter-frame codec, whose
+            // frames each need the one before.
+            let inter = !self.placement.rendition.stream.codec.is_intra_only();
             self.wire
                 .socket
                 .set_nonblocking(true)
                 .map_err(|e| lost(peer, e))?;
             let mut early = None;
-            for _ in 0..MAX_DRAIN {
+            for _ in 0..if inter { 0 } else { MAX_DRAIN } {
                 let n = match self.wire.socket.recv(&mut self.buf) {
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -659,6 +700,13 @@ impl Subscription for UdpSubscription {
             if let Some(r) = early {
                 return r;
             }
+            if self
+                .awaits_keyframe(&done, now)
+                .map_err(|e| lost(peer, e))?
+            {
+                continue;
+            }
+            self.keyframe = !done.delta;
             let prefix: [u8; SWITCH_LEN] = self.frame[..PREFIX_LEN].try_into().expect("prefix");
             if prefix != self.prefix {
                 let switch = Switch::parse(&prefix).map_err(|e| {

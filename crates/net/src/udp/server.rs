@@ -750,7 +750,14 @@ fn on_report(shared: &Shared, viewer: &Viewer, report: ReportMsg) {
     );
     match said {
         Heard::Forged => drop(shared.drops.forged.fetch_add(1, Ordering::Relaxed)),
-        Heard::Stale | Heard::Alive => *newest = Some(report),
+        Heard::Stale | Heard::Alive => {
+            if report.keyframe {
+                // It lost a frame of an inter-frame codec: its rendition's next keyframe soon.
+                let on = viewer.on.load(Ordering::Relaxed);
+                shared.roster.ladder.request_keyframe(on);
+            }
+            *newest = Some(report);
+        }
     }
     if !was && live.confirmed() {
         viewer.confirmed.notify_all();
@@ -842,6 +849,7 @@ impl Outlet for DatagramOutlet<'_> {
             seq: packet.seq,
             capture_us: packet.capture_us,
             sent,
+            delta: !packet.keyframe,
             tag: viewer.key.tag(sent),
             prefix: &self.prefix,
             payload: &packet.payload,
