@@ -49,6 +49,16 @@ pub fn run_demo(args: &[String]) -> anyhow::Result<()> {
 
     let mut build = cargo();
     build.args(["build", "--release", "--bin", "framewire"]);
+    // H.264 is a feature (OpenH264 is built from source): the demo builds it when asked for.
+    let codec = serve_flags.iter().position(|f| f == "--codec");
+    if codec.is_some_and(|i| serve_flags[i + 1] == "h264") {
+        if !crate::on_path("c++") {
+            bail!(
+                "--codec h264 builds OpenH264 from source, which needs a C++ compiler: apt-get install g++"
+            );
+        }
+        build.args(["--features", "h264"]);
+    }
     run_cmd(build)?;
     let exe = target_dir().join("release/framewire");
     let out_dir = target_dir().join("framewire-demo");
