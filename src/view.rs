@@ -29,8 +29,8 @@ pub struct ViewArgs {
     /// replays it)
     #[arg(long, value_name = "PATH")]
     record: Option<PathBuf>,
-    /// Write what arrives to a file ffmpeg reads: PATH.y4m (decoded frames) or PATH.mjpeg (the
-    /// JPEGs as they arrived, for a JPEG stream)
+    /// Write what arrives to a file ffmpeg reads: PATH.y4m (decoded frames), PATH.mjpeg (the
+    /// JPEGs as they arrived, for a JPEG stream) or PATH.h264 (the H.264 stream as it arrived)
     #[arg(long, value_name = "PATH")]
     output: Option<PathBuf>,
     /// Exit when the connection to the server is lost, instead of reconnecting with backoff

@@ -122,3 +122,66 @@ fn over_a_lossy_udp_link_a_lost_frame_is_followed_by_a_keyframe_never_a_broken_p
         "no keyframe after a loss: {s}"
     );
 }
+
+/// `view --output x.h264` writes the stream as it arrived, an Annex-B file that ffprobe reads
+/// as constrained baseline H.264 with every frame. Skipped without ffmpeg (fails under
+/// `FRAMEWIRE_REQUIRE_ALL=1`).
+#[test]
+#[allow(clippy::print_stderr)] // the reason for a skip
+fn view_writes_an_h264_file_that_ffprobe_reads() {
+    let runs = std::process::Command::new("ffprobe")
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !runs {
+        let why = "ffprobe is needed (Debian: apt-get install ffmpeg)";
+        if std::env::var("FRAMEWIRE_REQUIRE_ALL").is_ok_and(|v| !v.is_empty() && v != "0") {
+            panic!("{why} (FRAMEWIRE_REQUIRE_ALL is set)");
+        }
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out.h264");
+    let serve = serve_h264(&["--fps", "30", "--adapt", "off", "--size", "320x240"]);
+    let out = common::view(&[
+        "--connect",
+        &serve.addr,
+        "--headless",
+        "--frames",
+        "45",
+        "--output",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args([
+            "-show_entries",
+            "stream=codec_name,profile,width,height,nb_read_frames",
+        ])
+        .args(["-of", "default=noprint_wrappers=1"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&probe.stdout);
+    assert!(
+        probe.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    for want in [
+        "codec_name=h264",
+        "profile=Constrained Baseline",
+        "width=320",
+        "height=240",
+    ] {
+        assert!(said.contains(want), "{want} not in {said}");
+    }
+    let frames: u64 = said
+        .lines()
+        .find_map(|l| l.strip_prefix("nb_read_frames="))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!(frames >= 45, "{frames} frames in the file: {said}");
+}

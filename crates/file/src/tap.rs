@@ -1,7 +1,7 @@
 //! Recorders at the packet seams, so that what is kept is what crossed the wire, never
 //! re-encoded: [`RecordPublisher`] is one more [`Publisher`] beside a server's (`serve
 //! --record`), and [`TapConnector`] wraps a viewer's [`Connector`] and keeps each packet it
-//! receives (`view --record`, `view --output x.mjpeg`). [`Y4mSink`] writes decoded frames as
+//! receives (`view --record`, `view --output x.mjpeg` or `x.h264`). [`Y4mSink`] writes decoded frames as
 //! Y4M (`view --output x.y4m`).
 //!
 //! A write error (a full disk, a missing folder) ends that file with one message to the
@@ -163,25 +163,33 @@ impl Publisher for RecordPublisher {
 pub struct Tap {
     /// A recording of every packet.
     pub record: Option<RecordFile>,
-    /// A `.mjpeg` file: each JPEG payload as it arrived.
-    pub mjpeg: Option<MjpegFile>,
+    /// A `.mjpeg` or `.h264` file: each payload as it arrived.
+    pub payloads: Option<PayloadFile>,
     /// Where the sender's announced frame rate is kept (its `f64` bits), for a [`Y4mSink`]'s
     /// header.
     pub rate: Option<Arc<AtomicU64>>,
 }
 
-/// JPEG payloads written one after another (raw MJPEG, as `ffmpeg -f mjpeg` reads it).
-pub struct MjpegFile {
+/// A codec's payloads written one after another: JPEGs (raw MJPEG, as `ffmpeg -f mjpeg`
+/// reads it) or H.264 access units (an Annex-B elementary stream, as `ffmpeg -f h264` reads
+/// it; it starts at a keyframe, as every viewer's stream does).
+pub struct PayloadFile {
+    codec: CodecKind,
     path: PathBuf,
     w: Option<BufWriter<File>>,
     on_error: OnError,
 }
 
-impl MjpegFile {
-    /// Creates the file.
-    pub fn create(path: &Path, on_error: OnError) -> Result<MjpegFile, CreateError> {
+impl PayloadFile {
+    /// Creates the file, for a stream of `codec` (jpeg or h264).
+    pub fn create(
+        path: &Path,
+        codec: CodecKind,
+        on_error: OnError,
+    ) -> Result<PayloadFile, CreateError> {
         let file = File::create(path).map_err(|e| CreateError::new("create", path, e))?;
-        Ok(MjpegFile {
+        Ok(PayloadFile {
+            codec,
             path: path.to_path_buf(),
             w: Some(BufWriter::with_capacity(1 << 16, file)),
             on_error,
@@ -202,10 +210,15 @@ impl MjpegFile {
 
     /// The error for a stream of another codec.
     fn refuse(&self, codec: CodecKind) -> TransportError {
+        let (file, what) = match self.codec {
+            CodecKind::H264 => ("an H.264 file", "H.264"),
+            _ => ("an MJPEG file", "JPEG"),
+        };
         TransportError::fatal(format!(
-            "{}: an MJPEG file holds JPEG frames as they arrive, and this stream is {codec}; \
-             ask the server for JPEG with --codec jpeg, or write decoded frames with a .y4m file",
-            self.path.display()
+            "{}: {file} holds {what} frames as they arrive, and this stream is {codec}; ask the \
+             server for {what} with --codec {}, or write decoded frames with a .y4m file",
+            self.path.display(),
+            self.codec
         ))
     }
 }
@@ -261,10 +274,10 @@ impl Tapped {
         let fps = self.inner.fps();
         let mut tap = self.tap();
         let codec = placement.rendition.stream.codec;
-        if let Some(mjpeg) = &tap.mjpeg
-            && codec != CodecKind::Jpeg
+        if let Some(file) = &tap.payloads
+            && codec != file.codec
         {
-            return Err(mjpeg.refuse(codec));
+            return Err(file.refuse(codec));
         }
         if let Some(record) = &mut tap.record {
             record.stream(StreamRecord {
@@ -305,8 +318,8 @@ impl Subscription for Tapped {
                 if let Some(record) = &mut tap.record {
                     record.packet(packet);
                 }
-                if let Some(mjpeg) = &mut tap.mjpeg {
-                    mjpeg.write(&packet.payload);
+                if let Some(file) = &mut tap.payloads {
+                    file.write(&packet.payload);
                 }
             }
             Received::Switched(placement) => self.placed(*placement)?,

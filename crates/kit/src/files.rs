@@ -6,10 +6,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use framewire_core::{Connector, FrameSink, Ladder, Publisher};
+use framewire_core::{CodecKind, Connector, FrameSink, Ladder, Publisher};
 use framewire_file::CreateError;
 use framewire_file::tap::{
-    MjpegFile, OnError, RecordFile, RecordPublisher, Tap, TapConnector, Y4mSink,
+    OnError, PayloadFile, RecordFile, RecordPublisher, Tap, TapConnector, Y4mSink,
 };
 
 /// A recording of `ladder`'s top rung, as sent, from the start: one more publisher.
@@ -26,9 +26,9 @@ pub fn recorder(
 /// Why a viewer's output file could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
-    /// Neither `.y4m` nor `.mjpeg`.
+    /// Neither `.y4m`, `.mjpeg` nor `.h264`.
     #[error(
-        "--output {0}: expected a .y4m file (decoded frames) or a .mjpeg file (the JPEGs as they arrive)"
+        "--output {0}: expected a .y4m file (decoded frames), a .mjpeg file (the JPEGs as they arrive) or a .h264 file (the H.264 stream as it arrives)"
     )]
     Kind(String),
     /// It could not be created.
@@ -38,7 +38,7 @@ pub enum OutputError {
 
 /// What a viewer writes besides showing: a recording, and an output file.
 pub struct ViewFiles {
-    /// Taps the packets (a recording, an `.mjpeg` output).
+    /// Taps the packets (a recording, an `.mjpeg` or `.h264` output).
     tap: Tap,
     /// Writes decoded frames (a `.y4m` output).
     y4m: Option<Y4mSink>,
@@ -46,7 +46,8 @@ pub struct ViewFiles {
 }
 
 impl ViewFiles {
-    /// Opens `output` (`.y4m`: decoded frames; `.mjpeg`: the JPEGs as they arrived) before
+    /// Opens `output` (`.y4m`: decoded frames; `.mjpeg`: the JPEGs as they arrived; `.h264`:
+    /// the H.264 stream as it arrived, Annex-B) before
     /// connecting, so a bad one fails at once.
     pub fn open(output: Option<&Path>, on_error: OnError) -> Result<ViewFiles, OutputError> {
         let mut files = ViewFiles {
@@ -68,8 +69,13 @@ impl ViewFiles {
                 files.tap.rate = Some(Arc::clone(&rate));
                 files.y4m = Some(Y4mSink::create(path, rate)?);
             }
-            "mjpeg" | "mjpg" => {
-                files.tap.mjpeg = Some(MjpegFile::create(path, Arc::clone(&files.on_error))?);
+            "mjpeg" | "mjpg" | "h264" | "264" => {
+                let codec = match ext.as_str() {
+                    "h264" | "264" => CodecKind::H264,
+                    _ => CodecKind::Jpeg,
+                };
+                let on_error = Arc::clone(&files.on_error);
+                files.tap.payloads = Some(PayloadFile::create(path, codec, on_error)?);
             }
             _ => return Err(OutputError::Kind(path.display().to_string())),
         }
@@ -93,7 +99,7 @@ impl ViewFiles {
     /// `connector`, tapped when some packet is to be kept.
     pub fn connector(&mut self, connector: Box<dyn Connector>) -> Box<dyn Connector> {
         let tap = &self.tap;
-        if tap.record.is_none() && tap.mjpeg.is_none() && tap.rate.is_none() {
+        if tap.record.is_none() && tap.payloads.is_none() && tap.rate.is_none() {
             return connector;
         }
         Box::new(TapConnector::new(connector, std::mem::take(&mut self.tap)))
