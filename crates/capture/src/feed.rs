@@ -84,6 +84,7 @@ impl Feed for Passing {
         std::mem::swap(&mut compressed.data, &mut packet.payload);
         packet.seq = compressed.seq;
         packet.capture_us = compressed.capture_us;
+        packet.keyframe = compressed.keyframe;
         Ok(Pulled::Packet)
     }
 
@@ -118,6 +119,7 @@ impl Feed for Live {
                 std::mem::swap(&mut self.compressed.data, &mut packet.payload);
                 packet.seq = self.compressed.seq;
                 packet.capture_us = self.compressed.capture_us;
+                packet.keyframe = self.compressed.keyframe;
                 Pulled::Packet
             }
             Taken::Frame => Pulled::Frame,

@@ -340,6 +340,8 @@ pub struct CompressedFrame {
     pub capture_us: u64,
     /// The compressed bytes: one complete payload of `codec`.
     pub data: Vec<u8>,
+    /// Whether it decodes on its own (every frame of an intra-only codec does).
+    pub keyframe: bool,
 }
 
 impl CompressedFrame {
@@ -352,6 +354,7 @@ impl CompressedFrame {
             seq: 0,
             capture_us: 0,
             data: Vec::new(),
+            keyframe: true,
         }
     }
 }

@@ -228,7 +228,6 @@ impl Sender {
                     self.stage.submit(&mut frame, &self.wanted, keyframes)?;
                 }
                 Pulled::Packet => {
-                    packet.keyframe = true;
                     self.stage.submit_packet(&mut packet);
                 }
             }

@@ -186,6 +186,7 @@ impl FrameSource for ReplaySource {
                     dst.height = s.height;
                     dst.seq = self.seq_base + p.seq;
                     dst.capture_us = now_micros();
+                    dst.keyframe = p.keyframe;
                     self.last_seq = dst.seq;
                     self.count += 1;
                     return Ok(true);
