@@ -15,6 +15,7 @@ fn serve_h264(args: &[&str]) -> Serve {
 }
 
 fn view_verified(serve: &Serve, frames: &str) -> serde_json::Value {
+    // (Any source: a file's frames are numbered from 0 as the test pattern's were.)
     let out = finish_view(spawn_view(&[
         "--connect",
         &serve.addr,
@@ -123,22 +124,33 @@ fn over_a_lossy_udp_link_a_lost_frame_is_followed_by_a_keyframe_never_a_broken_p
     );
 }
 
-/// `view --output x.h264` writes the stream as it arrived, an Annex-B file that ffprobe reads
-/// as constrained baseline H.264 with every frame. Skipped without ffmpeg (fails under
+/// Whether ffmpeg and ffprobe run; else says why the test is skipped (or fails under
 /// `FRAMEWIRE_REQUIRE_ALL=1`).
-#[test]
 #[allow(clippy::print_stderr)] // the reason for a skip
-fn view_writes_an_h264_file_that_ffprobe_reads() {
-    let runs = std::process::Command::new("ffprobe")
-        .arg("-version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !runs {
-        let why = "ffprobe is needed (Debian: apt-get install ffmpeg)";
-        if std::env::var("FRAMEWIRE_REQUIRE_ALL").is_ok_and(|v| !v.is_empty() && v != "0") {
-            panic!("{why} (FRAMEWIRE_REQUIRE_ALL is set)");
-        }
-        eprintln!("skipped: {why}");
+fn have_ffmpeg() -> bool {
+    let runs = |tool: &str| {
+        std::process::Command::new(tool)
+            .arg("-version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if runs("ffmpeg") && runs("ffprobe") {
+        return true;
+    }
+    let why = "ffmpeg and ffprobe are needed (Debian: apt-get install ffmpeg)";
+    if std::env::var("FRAMEWIRE_REQUIRE_ALL").is_ok_and(|v| !v.is_empty() && v != "0") {
+        panic!("{why} (FRAMEWIRE_REQUIRE_ALL is set)");
+    }
+    eprintln!("skipped: {why}");
+    false
+}
+
+/// `view --output x.h264` writes the stream as it arrived, an Annex-B file that ffprobe reads
+/// as constrained baseline H.264 with every frame; `serve --source file:x.h264` serves it on
+/// as it is, and its frames' numbers read back. Skipped without ffmpeg.
+#[test]
+fn view_writes_an_h264_file_that_ffprobe_reads_and_serve_serves_it_on() {
+    if !have_ffmpeg() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -184,4 +196,78 @@ fn view_writes_an_h264_file_that_ffprobe_reads() {
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or_else(|| panic!("{said}"));
     assert!(frames >= 45, "{frames} frames in the file: {said}");
+    drop(serve);
+    // The file served on, no decode and no re-encode: its numbers are its frames' from 0.
+    let source = format!("file:{}", file.display());
+    let again = Serve::start(&["--source", &source, "--codec", "h264"]);
+    let s = view_verified(&again, "40");
+    assert_eq!(s["frames"], 40, "{s}");
+    assert_eq!(s["width"], 320, "{s}");
+}
+
+/// ffmpeg's libx264 writes the test pattern (framewire's own, as Y4M) in constrained baseline:
+/// framewire serves that file and decodes it with every number right. The main profile is
+/// refused at start with one line naming it. Skipped without ffmpeg.
+#[test]
+fn a_libx264_baseline_file_is_served_and_decoded_and_main_profile_is_refused() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let y4m = dir.path().join("pattern.y4m");
+    let serve = Serve::start(&["--codec", "raw", "--size", "320x240", "--adapt", "off"]);
+    let out = common::view(&[
+        "--connect",
+        &serve.addr,
+        "--headless",
+        "--frames",
+        "60",
+        "--output",
+        y4m.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    drop(serve);
+    let encode = |profile: &str, name: &str| {
+        let file = dir.path().join(name);
+        let out = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-i"])
+            .arg(&y4m)
+            .args([
+                "-c:v",
+                "libx264",
+                "-profile:v",
+                profile,
+                "-preset",
+                "veryfast",
+            ])
+            .args(["-tune", "zerolatency", "-pix_fmt", "yuv420p", "-f", "h264"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        file
+    };
+    let baseline = encode("baseline", "x264.h264");
+    let source = format!("file:{}", baseline.display());
+    let served = Serve::start(&["--source", &source, "--codec", "h264"]);
+    let s = view_verified(&served, "50");
+    assert_eq!(s["frames"], 50, "{s}");
+    drop(served);
+    let main = encode("main", "main.h264");
+    let out = common::framewire()
+        .args(["serve", "--listen", "127.0.0.1:0", "--codec", "h264"])
+        .arg("--source")
+        .arg(format!("file:{}", main.display()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let said = common::stderr(&out);
+    assert!(
+        said.contains("main profile (77") && said.contains("-profile:v baseline"),
+        "{said}"
+    );
 }

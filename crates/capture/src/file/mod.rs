@@ -1,10 +1,12 @@
-//! Files as sources (`--source file:PATH`): Y4M ([`y4m`]), raw MJPEG ([`mjpeg`]), a still PNG
-//! or JPEG ([`still`]) and framewire recordings ([`replay`]). The kind is told by the file's
+//! Files as sources (`--source file:PATH`): Y4M ([`y4m`]), raw MJPEG ([`mjpeg`]), an H.264
+//! elementary stream ([`h264`], passed through), a still PNG or JPEG ([`still`]) and framewire
+//! recordings ([`replay`]). The kind is told by the file's
 //! first bytes (a JPEG by its extension too: `.mjpeg`/`.mjpg` is a stream, anything else a
 //! still). Each is paced at the file's own rate unless an fps is given, restarts at the end when
 //! looping, and otherwise ends. Every error names the file and the byte offset.
 
 mod ahead;
+mod h264;
 mod mjpeg;
 mod replay;
 mod still;
@@ -37,6 +39,7 @@ enum Kind {
     Png,
     Mjpeg,
     Jpeg,
+    H264,
 }
 
 /// Opens the file at `path` as a source (see the module doc). The first frame is read now, so
@@ -59,6 +62,7 @@ pub fn open_file(
         ))?)),
         Kind::Recording => Ok(Box::new(replay::ReplaySource::open(path, options)?)),
         Kind::Mjpeg => Ok(Box::new(mjpeg::MjpegSource::open(path, options)?)),
+        Kind::H264 => Ok(Box::new(h264::H264Source::open(path, options)?)),
         Kind::Png | Kind::Jpeg => Ok(Box::new(still::StillSource::open(path, options)?)),
     }
 }
@@ -83,12 +87,16 @@ fn kind(path: &Path) -> Result<Kind, CaptureError> {
         Kind::Mjpeg
     } else if head.starts_with(&[0xFF, 0xD8]) {
         Kind::Jpeg
+    } else if (head.starts_with(&[0, 0, 0, 1]) || head.starts_with(&[0, 0, 1]))
+        && matches!(ext.as_str(), "h264" | "264")
+    {
+        Kind::H264
     } else {
         return Err(open_error(
             path,
             format!(
                 "byte 0: not a file framewire reads (found {:?}); expected Y4M, MJPEG \
-                 (.mjpeg), PNG, JPEG or a framewire recording",
+                 (.mjpeg), H.264 (.h264, Annex-B), PNG, JPEG or a framewire recording",
                 head.escape_ascii().to_string()
             ),
         ));

@@ -1,0 +1,503 @@
+//! An H.264 elementary stream (`.h264`/`.264`: Annex-B, start codes before each NAL unit, as
+//! `ffmpeg -f h264` writes it) as a source: its access units passed through as they are, never
+//! decoded here (the capture crate has no codec), so it is served as a recording is: its codec,
+//! its size, one rendition. Only constrained baseline (profile 66: no B-frames, so each access
+//! unit is one frame in display order) is taken; another profile is refused at open with one
+//! line. The first access unit must be a keyframe. A viewer that joins mid-file starts at the
+//! file's next keyframe. The file is read in chunks; one NAL unit may be at most [`MAX_NAL`].
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use framewire_core::{
+    CaptureError, CodecKind, CompressedFrame, Frame, FrameSource, PixelFormat, SourceInfo,
+    now_micros,
+};
+use framewire_pattern::Pacer;
+
+use super::{DEFAULT_FPS, SourceOptions, label, open, open_error, read_error};
+
+/// The largest NAL unit read from a file.
+pub const MAX_NAL: usize = 16 << 20;
+
+/// How much is read from the file at a time.
+const CHUNK: usize = 1 << 16;
+
+const NAL_SLICE: u8 = 1;
+const NAL_IDR: u8 = 5;
+const NAL_SEI: u8 = 6;
+const NAL_SPS: u8 = 7;
+const NAL_PPS: u8 = 8;
+const NAL_AUD: u8 = 9;
+
+/// Cuts NAL units out of a byte stream, keeping only the unit being cut in memory.
+struct Units {
+    r: BufReader<File>,
+    buf: Vec<u8>,
+    /// The file offset of `buf[0]`.
+    base: u64,
+    eof: bool,
+}
+
+impl Units {
+    fn new(r: BufReader<File>) -> Units {
+        Units {
+            r,
+            buf: Vec::new(),
+            base: 0,
+            eof: false,
+        }
+    }
+
+    /// The next NAL unit (after its start code) and the file offset it starts at; `None` at
+    /// the end of the file.
+    fn next(&mut self) -> Result<Option<(Vec<u8>, u64)>, String> {
+        loop {
+            let first = start_code(&self.buf, 0);
+            if let Some((_, body)) = first
+                && let Some((end, _)) = start_code(&self.buf, body)
+            {
+                return Ok(Some(self.take(body, end)));
+            }
+            if self.eof {
+                return match first {
+                    Some((_, body)) if body < self.buf.len() => {
+                        let end = self.buf.len();
+                        Ok(Some(self.take(body, end)))
+                    }
+                    Some(_) => Ok(None),
+                    None if self.buf.iter().all(|&b| b == 0) => Ok(None),
+                    None => Err(format!(
+                        "byte {}: no start code (00 00 01) before it",
+                        self.base
+                    )),
+                };
+            }
+            if self.buf.len() > MAX_NAL {
+                return Err(format!(
+                    "byte {}: no NAL unit ends within {MAX_NAL} bytes",
+                    self.base
+                ));
+            }
+            self.fill()?;
+        }
+    }
+
+    /// `buf[body..end]` as a unit (trailing zeros of the next start code left out); drops the
+    /// bytes before `end`.
+    fn take(&mut self, body: usize, end: usize) -> (Vec<u8>, u64) {
+        let mut unit_end = end;
+        while unit_end > body && self.buf[unit_end - 1] == 0 {
+            unit_end -= 1;
+        }
+        let unit = self.buf[body..unit_end].to_vec();
+        let at = self.base + body as u64;
+        self.buf.drain(..end);
+        self.base += end as u64;
+        (unit, at)
+    }
+
+    fn fill(&mut self) -> Result<(), String> {
+        let len = self.buf.len();
+        self.buf.resize(len + CHUNK, 0);
+        loop {
+            match self.r.read(&mut self.buf[len..]) {
+                Ok(n) => {
+                    self.buf.truncate(len + n);
+                    self.eof = n == 0;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.buf.truncate(len);
+                    return Err(format!("byte {}: {e}", self.base + len as u64));
+                }
+            }
+        }
+    }
+}
+
+/// The first start code (00 00 01) at or after `from`: where its zeros begin (a 4-byte one's
+/// leading zero included) and where the unit after it begins.
+fn start_code(b: &[u8], from: usize) -> Option<(usize, usize)> {
+    let at = from + b.get(from..)?.windows(3).position(|w| w == [0, 0, 1])?;
+    let zeros = if at > from && b[at - 1] == 0 {
+        at - 1
+    } else {
+        at
+    };
+    Some((zeros, at + 3))
+}
+
+/// The bits of an SPS's payload, emulation prevention bytes (00 00 03) removed.
+struct Bits {
+    bytes: Vec<u8>,
+    at: usize,
+}
+
+impl Bits {
+    fn new(rbsp: &[u8]) -> Bits {
+        let mut bytes = Vec::with_capacity(rbsp.len());
+        let mut zeros = 0;
+        for &b in rbsp {
+            if zeros >= 2 && b == 3 {
+                zeros = 0;
+                continue;
+            }
+            zeros = if b == 0 { zeros + 1 } else { 0 };
+            bytes.push(b);
+        }
+        Bits { bytes, at: 0 }
+    }
+
+    fn bit(&mut self) -> Option<u32> {
+        let byte = *self.bytes.get(self.at / 8)?;
+        let bit = (byte >> (7 - self.at % 8)) & 1;
+        self.at += 1;
+        Some(u32::from(bit))
+    }
+
+    fn bits(&mut self, n: u32) -> Option<u32> {
+        (0..n).try_fold(0, |v, _| Some(v << 1 | self.bit()?))
+    }
+
+    /// An unsigned Exp-Golomb number.
+    fn ue(&mut self) -> Option<u32> {
+        let mut zeros = 0;
+        while self.bit()? == 0 {
+            zeros += 1;
+            if zeros > 31 {
+                return None;
+            }
+        }
+        Some((1u32 << zeros) - 1 + self.bits(zeros)?)
+    }
+}
+
+/// What the file's SPS says: the profile and the picture's size (cropping applied).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Sps {
+    profile: u8,
+    width: u32,
+    height: u32,
+}
+
+/// Reads an SPS NAL unit (its header byte included); `Err` says what is unreadable or not
+/// constrained baseline.
+fn sps(unit: &[u8]) -> Result<Sps, String> {
+    let short = || "a truncated or malformed SPS".to_string();
+    let &[_, profile, constraints, _level, ..] = unit else {
+        return Err(short());
+    };
+    if profile != 66 {
+        let name = match profile {
+            77 => "main",
+            88 => "extended",
+            100 => "high",
+            110 => "high 10",
+            122 => "high 4:2:2",
+            244 => "high 4:4:4",
+            _ => "another",
+        };
+        return Err(format!(
+            "an H.264 stream in the {name} profile ({profile}, constraints {constraints:#04x}): \
+             framewire takes constrained baseline only (no B-frames); encode with \
+             -profile:v baseline"
+        ));
+    }
+    let mut b = Bits::new(&unit[4..]);
+    let mut read = || -> Option<Sps> {
+        b.ue()?; // seq_parameter_set_id
+        b.ue()?; // log2_max_frame_num_minus4
+        match b.ue()? {
+            0 => {
+                b.ue()?; // log2_max_pic_order_cnt_lsb_minus4
+            }
+            1 => {
+                b.bit()?; // delta_pic_order_always_zero_flag
+                b.ue()?; // offset_for_non_ref_pic (se, read as ue: only its length matters)
+                b.ue()?; // offset_for_top_to_bottom_field
+                for _ in 0..b.ue()?.min(255) {
+                    b.ue()?;
+                }
+            }
+            _ => {}
+        }
+        b.ue()?; // max_num_ref_frames
+        b.bit()?; // gaps_in_frame_num_value_allowed_flag
+        let width_mbs = b.ue()? + 1;
+        let height_units = b.ue()? + 1;
+        let frame_mbs_only = b.bit()?;
+        if frame_mbs_only == 0 {
+            b.bit()?; // mb_adaptive_frame_field_flag
+        }
+        b.bit()?; // direct_8x8_inference_flag
+        let (mut left, mut right, mut top, mut bottom) = (0, 0, 0, 0);
+        if b.bit()? == 1 {
+            (left, right, top, bottom) = (b.ue()?, b.ue()?, b.ue()?, b.ue()?);
+        }
+        let height_mbs = height_units * (2 - frame_mbs_only);
+        // 4:2:0 (baseline): crop units of 2 pixels, 2 x (2 - frame_mbs_only) rows.
+        let width = (width_mbs * 16).checked_sub(2 * (left + right))?;
+        let height = (height_mbs * 16).checked_sub(2 * (2 - frame_mbs_only) * (top + bottom))?;
+        (width > 0 && height > 0 && width <= 16384 && height <= 16384).then_some(Sps {
+            profile,
+            width,
+            height,
+        })
+    };
+    read().ok_or_else(short)
+}
+
+/// An Annex-B H.264 file's access units, paced at `--fps` (30 by default).
+pub struct H264Source {
+    path: PathBuf,
+    units: Units,
+    /// A unit read that starts the next access unit, and where it starts.
+    next_unit: Option<(Vec<u8>, u64)>,
+    /// The first access unit, cut at open, not yet handed out.
+    pending: Option<(Vec<u8>, bool)>,
+    sps: Sps,
+    fps: f64,
+    looping: bool,
+    pacer: Pacer,
+    seq: u64,
+}
+
+impl H264Source {
+    /// Opens `path` and cuts its first access unit, which must hold the SPS (whose size is the
+    /// stream's) and a keyframe.
+    pub fn open(path: &Path, options: &SourceOptions) -> Result<H264Source, CaptureError> {
+        let fps = options.fps.unwrap_or(DEFAULT_FPS);
+        let mut source = H264Source {
+            path: path.to_path_buf(),
+            units: Units::new(open(path)?),
+            next_unit: None,
+            pending: None,
+            sps: Sps {
+                profile: 0,
+                width: 0,
+                height: 0,
+            },
+            fps,
+            looping: options.looping,
+            pacer: Pacer::new(fps),
+            seq: 0,
+        };
+        let mut au = Vec::new();
+        let keyframe = match source.cut(&mut au) {
+            Ok(Some(keyframe)) => keyframe,
+            Ok(None) => return Err(open_error(path, "byte 0: no H.264 access unit".into())),
+            Err(e) => return Err(open_error(path, e)),
+        };
+        if source.sps.profile == 0 {
+            return Err(open_error(
+                path,
+                "byte 0: no SPS before the first picture".into(),
+            ));
+        }
+        if !keyframe {
+            return Err(open_error(
+                path,
+                "byte 0: the first picture is not a keyframe (IDR)".into(),
+            ));
+        }
+        source.pending = Some((au, keyframe));
+        Ok(source)
+    }
+
+    /// Cuts the next access unit into `au` (start codes before each unit): whether it holds
+    /// an IDR picture; `None` at the end of the file.
+    fn cut(&mut self, au: &mut Vec<u8>) -> Result<Option<bool>, String> {
+        au.clear();
+        let (mut picture, mut idr) = (false, false);
+        loop {
+            let next = match self.next_unit.take() {
+                Some(unit) => Some(unit),
+                None => self.units.next()?,
+            };
+            let Some((unit, at)) = next else {
+                return Ok(picture.then_some(idr));
+            };
+            let Some(&header) = unit.first() else {
+                continue;
+            };
+            let kind = header & 0x1F;
+            let is_slice = matches!(kind, NAL_SLICE | NAL_IDR);
+            // first_mb_in_slice = 0 (ue '1') starts a new picture.
+            let first_slice = is_slice && unit.get(1).is_some_and(|b| b & 0x80 != 0);
+            let starts_next = matches!(kind, NAL_AUD | NAL_SPS | NAL_PPS | NAL_SEI) || first_slice;
+            if picture && starts_next {
+                self.next_unit = Some((unit, at));
+                return Ok(Some(idr));
+            }
+            if kind == NAL_SPS {
+                let sps = sps(&unit).map_err(|e| format!("byte {at}: {e}"))?;
+                if self.sps.profile != 0
+                    && (sps.width, sps.height) != (self.sps.width, self.sps.height)
+                {
+                    return Err(format!(
+                        "byte {at}: a {}x{} SPS in a stream of {}x{} (an H.264 file must have one size)",
+                        sps.width, sps.height, self.sps.width, self.sps.height
+                    ));
+                }
+                self.sps = sps;
+            }
+            picture |= is_slice;
+            idr |= kind == NAL_IDR;
+            au.extend_from_slice(&[0, 0, 0, 1]);
+            au.extend_from_slice(&unit);
+        }
+    }
+
+    /// Cuts the next access unit into `au`, starting again at the end when looping; paces;
+    /// `None` at the end.
+    fn advance(&mut self, au: &mut Vec<u8>) -> Result<Option<bool>, CaptureError> {
+        let keyframe = match self.pending.take() {
+            Some((first, keyframe)) => {
+                *au = first;
+                keyframe
+            }
+            None => {
+                let mut cut = self.cut(au).map_err(|e| read_error(&self.path, e))?;
+                if cut.is_none() && self.looping {
+                    self.units = Units::new(open(&self.path)?);
+                    self.next_unit = None;
+                    cut = self.cut(au).map_err(|e| read_error(&self.path, e))?;
+                }
+                match cut {
+                    Some(keyframe) => keyframe,
+                    None => return Ok(None),
+                }
+            }
+        };
+        let wait = self.pacer.wait(self.seq, Instant::now());
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
+        Ok(Some(keyframe))
+    }
+}
+
+impl FrameSource for H264Source {
+    fn info(&self) -> SourceInfo {
+        SourceInfo {
+            name: label(&self.path),
+            width: self.sps.width,
+            height: self.sps.height,
+            format: PixelFormat::Rgb8,
+            fps: self.fps,
+        }
+    }
+
+    fn next_frame(&mut self, _dst: &mut Frame) -> Result<bool, CaptureError> {
+        Err(CaptureError::Config(format!(
+            "{} is served as it is (H.264, no decode here); it has no frames to resize",
+            self.path.display()
+        )))
+    }
+
+    fn compressed_codec(&self) -> Option<CodecKind> {
+        Some(CodecKind::H264)
+    }
+
+    fn compressed_only(&self) -> bool {
+        true
+    }
+
+    fn next_compressed(&mut self, dst: &mut CompressedFrame) -> Result<bool, CaptureError> {
+        let Some(keyframe) = self.advance(&mut dst.data)? else {
+            return Ok(false);
+        };
+        dst.codec = CodecKind::H264;
+        dst.width = self.sps.width;
+        dst.height = self.sps.height;
+        dst.keyframe = keyframe;
+        dst.seq = self.seq;
+        dst.capture_us = now_micros();
+        self.seq += 1;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_sps_gives_its_size_and_other_profiles_are_refused() {
+        // 640x480 constrained baseline, as OpenH264 writes it: profile 66, level 30, then
+        // sps_id 0, log2_max_frame_num 0, poc type 2, 1 ref, no gaps, 40 x 30 macroblocks,
+        // frame_mbs_only, direct_8x8, no cropping.
+        let mut b = vec![0x67, 66, 0xC0, 30];
+        // ue(0)=1, ue(0)=1, ue(2)=011, ue(1)=010, 0, ue(39)=00000101000, ue(29)=000011110,
+        // 1, 1, 0.
+        let bits = "1 1 011 010 0 00000101000 000011110 1 1 0";
+        let bits: Vec<u8> = bits
+            .bytes()
+            .filter(|c| *c != b' ')
+            .map(|c| c - b'0')
+            .collect();
+        for chunk in bits.chunks(8) {
+            let mut byte = 0u8;
+            for (i, bit) in chunk.iter().enumerate() {
+                byte |= bit << (7 - i);
+            }
+            b.push(byte);
+        }
+        assert_eq!(
+            sps(&b),
+            Ok(Sps {
+                profile: 66,
+                width: 640,
+                height: 480
+            })
+        );
+        b[1] = 100;
+        let e = sps(&b).unwrap_err();
+        assert!(
+            e.contains("high profile (100") && e.contains("baseline"),
+            "{e}"
+        );
+        assert!(sps(&[0x67, 66]).is_err());
+    }
+
+    #[test]
+    fn any_bytes_after_a_start_code_give_units_or_an_error_never_a_panic() {
+        let dir = std::env::temp_dir().join(format!("fw-h264-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut x = 0x2545_f491_u32;
+        for case in 0..200 {
+            let mut bytes = vec![0, 0, 0, 1, 0x67, 66, 0xC0, 30];
+            bytes.extend((0..case * 7).map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                // Plenty of zeros, so that start codes and empty units come up.
+                if x % 3 == 0 { 0 } else { x as u8 % 4 }
+            }));
+            let path = dir.join("x.h264");
+            std::fs::write(&path, &bytes).unwrap();
+            if let Ok(mut source) = H264Source::open(
+                &path,
+                &SourceOptions {
+                    fps: Some(0.0),
+                    looping: false,
+                },
+            ) {
+                let mut frame = CompressedFrame::empty(CodecKind::H264);
+                while let Ok(true) = source.next_compressed(&mut frame) {}
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn start_codes_of_three_and_four_bytes_are_found() {
+        assert_eq!(start_code(&[0, 0, 0, 1, 0x67], 0), Some((0, 4)));
+        assert_eq!(start_code(&[9, 0, 0, 1, 0x67], 0), Some((1, 4)));
+        assert_eq!(start_code(&[0, 0, 2], 0), None);
+    }
+}
