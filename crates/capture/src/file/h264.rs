@@ -476,7 +476,7 @@ mod tests {
                 x ^= x >> 17;
                 x ^= x << 5;
                 // Plenty of zeros, so that start codes and empty units come up.
-                if x % 3 == 0 { 0 } else { x as u8 % 4 }
+                if x.is_multiple_of(3) { 0 } else { x as u8 % 4 }
             }));
             let path = dir.join("x.h264");
             std::fs::write(&path, &bytes).unwrap();
