@@ -271,3 +271,25 @@ fn a_libx264_baseline_file_is_served_and_decoded_and_main_profile_is_refused() {
         "{said}"
     );
 }
+
+/// `serve --record` of an H.264 stream, replayed: the same access units, keyframes flagged as
+/// they were, so a viewer of the replay starts at one and reads every number.
+#[test]
+fn a_recording_of_h264_replays_with_its_keyframes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sent.fwrec");
+    let record = file.to_str().unwrap();
+    let serve = Serve::start(&[
+        "--codec", "h264", "--keyint", "20", "--size", "320x240", "--record", record, "--frames",
+        "60",
+    ]);
+    let s = view_verified(&serve, "50");
+    assert_eq!(s["frames"], 50, "{s}");
+    drop(serve);
+    let replay = Serve::start(&["--source", &format!("file:{record}")]);
+    let s = view_verified(&replay, "30");
+    assert_eq!(s["frames"], 30, "{s}");
+    // Keyframes as recorded (every 20 frames, the first one asked for), not every frame.
+    let keyframes = s["keyframes"].as_u64().unwrap();
+    assert!((1..=3).contains(&keyframes), "{s}");
+}
