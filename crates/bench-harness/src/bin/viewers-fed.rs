@@ -302,7 +302,10 @@ fn publish(
             1
         };
         for _ in 0..encodes {
-            encoder.encode(&frame, &mut f.payload).expect("encoding");
+            f.keyframe = encoder
+                .encode(&frame, &mut f.payload)
+                .expect("encoding")
+                .is_keyframe();
         }
         server.publish(std::slice::from_ref(&slot));
         if pool.len() < 8 {
