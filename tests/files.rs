@@ -10,33 +10,12 @@
 #![allow(clippy::print_stderr)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use framewire_file::recording::{ReadError, Reader, Record};
 
 mod common;
-use common::{Serve, framewire, stats, stderr, view, wait_timeout};
-
-/// Whether ffmpeg and ffprobe run here; if not, prints why (or fails when they are required).
-fn have_ffmpeg() -> bool {
-    let runs = |tool: &str| {
-        Command::new(tool)
-            .arg("-version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if runs("ffmpeg") && runs("ffprobe") {
-        return true;
-    }
-    let why = "ffmpeg and ffprobe are needed (Debian: apt-get install ffmpeg)";
-    if std::env::var("FRAMEWIRE_REQUIRE_ALL").is_ok_and(|v| !v.is_empty() && v != "0") {
-        panic!("{why} (FRAMEWIRE_REQUIRE_ALL is set)");
-    }
-    eprintln!("skipped: {why}");
-    false
-}
+use common::{Serve, framewire, have_ffmpeg, stats, stderr, view, wait_timeout};
 
 fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().expect("run a tool");

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Serve, finish_view, spawn_view, stats};
+use common::{Serve, finish_view, have_ffmpeg, spawn_view, stats};
 
 fn serve_h264(args: &[&str]) -> Serve {
     // No periodic keyframe within the test: every keyframe after the first is one asked for.
@@ -122,27 +122,6 @@ fn over_a_lossy_udp_link_a_lost_frame_is_followed_by_a_keyframe_never_a_broken_p
         s["keyframes"].as_u64().unwrap() > 1,
         "no keyframe after a loss: {s}"
     );
-}
-
-/// Whether ffmpeg and ffprobe run; else says why the test is skipped (or fails under
-/// `FRAMEWIRE_REQUIRE_ALL=1`).
-#[allow(clippy::print_stderr)] // the reason for a skip
-fn have_ffmpeg() -> bool {
-    let runs = |tool: &str| {
-        std::process::Command::new(tool)
-            .arg("-version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if runs("ffmpeg") && runs("ffprobe") {
-        return true;
-    }
-    let why = "ffmpeg and ffprobe are needed (Debian: apt-get install ffmpeg)";
-    if std::env::var("FRAMEWIRE_REQUIRE_ALL").is_ok_and(|v| !v.is_empty() && v != "0") {
-        panic!("{why} (FRAMEWIRE_REQUIRE_ALL is set)");
-    }
-    eprintln!("skipped: {why}");
-    false
 }
 
 /// `view --output x.h264` writes the stream as it arrived, an Annex-B file that ffprobe reads

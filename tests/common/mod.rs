@@ -259,3 +259,25 @@ pub fn stats(out: &Output) -> Value {
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// Whether ffmpeg and ffprobe run here; if not, prints why (or fails when they are required).
+#[allow(clippy::print_stderr)] // the reason for a skip
+pub fn have_ffmpeg() -> bool {
+    let runs = |tool: &str| {
+        Command::new(tool)
+            .arg("-version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if runs("ffmpeg") && runs("ffprobe") {
+        return true;
+    }
+    let why = "ffmpeg and ffprobe are needed (Debian: apt-get install ffmpeg)";
+    if std::env::var("FRAMEWIRE_REQUIRE_ALL").is_ok_and(|v| !v.is_empty() && v != "0") {
+        panic!("{why} (FRAMEWIRE_REQUIRE_ALL is set)");
+    }
+    eprintln!("skipped: {why}");
+    false
+}

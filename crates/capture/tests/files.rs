@@ -268,12 +268,34 @@ fn hostile_files_give_one_line_naming_the_file_and_offset() {
     check(
         "notes.txt",
         b"hello",
-        "byte 0: not a file framewire reads (found \"hello\"); expected Y4M, MJPEG (.mjpeg), PNG, JPEG or a framewire recording",
+        "byte 0: not a file framewire reads (found \"hello\"); expected Y4M, MJPEG (.mjpeg), H.264 (.h264, Annex-B), PNG, JPEG or a framewire recording",
     );
     check(
         "empty.y4m",
         b"",
-        "byte 0: not a file framewire reads (found \"\"); expected Y4M, MJPEG (.mjpeg), PNG, JPEG or a framewire recording",
+        "byte 0: not a file framewire reads (found \"\"); expected Y4M, MJPEG (.mjpeg), H.264 (.h264, Annex-B), PNG, JPEG or a framewire recording",
+    );
+    // H.264: another profile, an SPS cut short, no SPS, a first picture that is no keyframe.
+    check(
+        "high.h264",
+        b"\0\0\0\x01\x67\x64\0\x1f\xac",
+        "byte 4: an H.264 stream in the high profile (100, constraints 0x00): framewire takes \
+         constrained baseline only (no B-frames); encode with -profile:v baseline",
+    );
+    check(
+        "short.h264",
+        b"\0\0\0\x01\x67\x42",
+        "byte 4: a truncated or malformed SPS",
+    );
+    check(
+        "nosps.h264",
+        b"\0\0\0\x01\x65\x88\x80",
+        "byte 0: no SPS before the first picture",
+    );
+    check(
+        "delta.h264",
+        b"\0\0\0\x01\x67\x42\xc0\x1e\xda\x02\x80\xf6\x80\0\0\0\x01\x41\x9a\x02",
+        "byte 0: the first picture is not a keyframe (IDR)",
     );
     check(
         "noframes.y4m",

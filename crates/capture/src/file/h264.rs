@@ -7,7 +7,7 @@
 //! file's next keyframe. The file is read in chunks; one NAL unit may be at most [`MAX_NAL`].
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -21,9 +21,6 @@ use super::{DEFAULT_FPS, SourceOptions, label, open, open_error, read_error};
 
 /// The largest NAL unit read from a file.
 pub const MAX_NAL: usize = 16 << 20;
-
-/// How much is read from the file at a time.
-const CHUNK: usize = 1 << 16;
 
 const NAL_SLICE: u8 = 1;
 const NAL_IDR: u8 = 5;
@@ -100,22 +97,8 @@ impl Units {
     }
 
     fn fill(&mut self) -> Result<(), String> {
-        let len = self.buf.len();
-        self.buf.resize(len + CHUNK, 0);
-        loop {
-            match self.r.read(&mut self.buf[len..]) {
-                Ok(n) => {
-                    self.buf.truncate(len + n);
-                    self.eof = n == 0;
-                    return Ok(());
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.buf.truncate(len);
-                    return Err(format!("byte {}: {e}", self.base + len as u64));
-                }
-            }
-        }
+        self.eof = super::fill(&mut self.r, &mut self.buf, self.base)?;
+        Ok(())
     }
 }
 

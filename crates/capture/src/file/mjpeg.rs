@@ -4,7 +4,7 @@
 //! [`MAX_JPEG`] bytes.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::BufReader;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -20,9 +20,6 @@ use crate::convert::{ConvertError, mjpeg_passthrough, mjpeg_to_rgb, scan_jpeg};
 
 /// The largest JPEG read from a file.
 pub const MAX_JPEG: usize = 64 << 20;
-
-/// How much is read from the file at a time.
-const CHUNK: usize = 1 << 16;
 
 /// Cuts JPEGs out of a byte stream, keeping only the JPEG being cut in memory.
 struct Splitter {
@@ -84,22 +81,8 @@ impl Splitter {
     }
 
     fn fill(&mut self) -> Result<(), String> {
-        let len = self.buf.len();
-        self.buf.resize(len + CHUNK, 0);
-        loop {
-            match self.r.read(&mut self.buf[len..]) {
-                Ok(n) => {
-                    self.buf.truncate(len + n);
-                    self.eof = n == 0;
-                    return Ok(());
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.buf.truncate(len);
-                    return Err(format!("byte {}: {e}", self.base + len as u64));
-                }
-            }
-        }
+        self.eof = super::fill(&mut self.r, &mut self.buf, self.base)?;
+        Ok(())
     }
 }
 

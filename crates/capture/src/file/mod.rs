@@ -103,6 +103,29 @@ fn kind(path: &Path) -> Result<Kind, CaptureError> {
     })
 }
 
+/// How much a file cut into pieces (MJPEG, H.264) is read at a time.
+const CHUNK: usize = 1 << 16;
+
+/// Reads up to [`CHUNK`] more bytes of `r` onto the end of `buf` (whose first byte is at file
+/// offset `base`): whether the file ended. An error names the byte offset.
+fn fill(r: &mut impl std::io::Read, buf: &mut Vec<u8>, base: u64) -> Result<bool, String> {
+    let len = buf.len();
+    buf.resize(len + CHUNK, 0);
+    loop {
+        match r.read(&mut buf[len..]) {
+            Ok(n) => {
+                buf.truncate(len + n);
+                return Ok(n == 0);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                buf.truncate(len);
+                return Err(format!("byte {}: {e}", base + len as u64));
+            }
+        }
+    }
+}
+
 /// The file, opened for reading, or an error naming it.
 fn open(path: &Path) -> Result<BufReader<File>, CaptureError> {
     let file = File::open(path).map_err(|e| open_error(path, e.to_string()))?;
