@@ -129,8 +129,7 @@ impl H264Encoder {
 /// bitrate control without frame skipping cannot hold the bitrate exactly. framewire never
 /// skips a frame (a viewer would see a stall), and the bitrate holds closely enough (measured
 /// within 2% on the test pattern). The `openh264` crate sets the level only after the start,
-/// and offers the option before it only through its raw API: the workspace's one `unsafe` in
-/// this crate.
+/// and offers the option before it only through its raw API, hence one `unsafe` call.
 #[allow(unsafe_code)]
 fn quiet(encoder: &mut Encoder) {
     let mut level = openh264_sys2::WELS_LOG_QUIET as std::ffi::c_int;
