@@ -30,7 +30,8 @@
 //!
 //! Where this machine cannot make a testbed (netbed needs root, `ip`, `tc`, `nft`,
 //! `/dev/net/tun`) it prints one object, `{"unavailable": REASON}`, and exits 0.
-//! `--quick` streams 3 s per case instead of 5 (after the warm-up).
+//! `--quick` streams 3 s per case instead of 5 (after the warm-up). `--codec C` streams another
+//! codec than JPEG (h264 needs a framewire built with its feature).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -46,8 +47,15 @@ use serde_json::{Value, json};
 
 /// The source's frame rate.
 const FPS: f64 = 30.0;
+/// The codec every case streams: jpeg, or what `--codec C` says (h264 needs a framewire built
+/// with its feature).
+static CODEC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 /// `serve`'s stream, every case; `--adapt` follows.
-const STREAM: [&str; 6] = ["--codec", "jpeg", "--size", "640x480", "--fps", "30"];
+fn stream() -> [&'static str; 6] {
+    let codec = CODEC.get().map_or("jpeg", String::as_str);
+    ["--codec", codec, "--size", "640x480", "--fps", "30"]
+}
 /// What the viewer leaves out while it settles, with adaptation on.
 const WARMUP: Duration = Duration::from_secs(3);
 /// What the viewer leaves out in a lossy case (the stream's start).
@@ -145,9 +153,15 @@ fn main() -> ExitCode {
     let mut exe = None;
     let mut quick = false;
     let mut cases = Vec::new();
-    for a in std::env::args().skip(1) {
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
         if a == "--quick" {
             quick = true;
+        } else if a == "--codec" {
+            let Some(codec) = args.next() else {
+                return usage("--codec needs a codec");
+            };
+            let _ = CODEC.set(codec);
         } else if exe.is_none() {
             exe = Some(PathBuf::from(a));
         } else {
@@ -185,7 +199,7 @@ fn main() -> ExitCode {
 
 fn usage(problem: &str) -> ExitCode {
     eprintln!(
-        "narrow-link: {problem}\nusage: narrow-link FRAMEWIRE [--quick] ADAPT:SHARE:RTT_MS... \
+        "narrow-link: {problem}\nusage: narrow-link FRAMEWIRE [--quick] [--codec C] ADAPT:SHARE:RTT_MS... \
          (e.g. narrow-link target/release/framewire off:60:0 on:30:0)"
     );
     ExitCode::from(2)
@@ -209,7 +223,7 @@ impl Serve {
     ) -> Result<Serve, String> {
         let mut child = cmd
             .args(["serve", "--listen", listen, "--transport", transport])
-            .args(STREAM)
+            .args(stream())
             .args(["--adapt", if adapt { "on" } else { "off" }])
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
@@ -486,7 +500,7 @@ fn run_call(exe: &Path, case: Case, seconds: f64) -> Result<Value, String> {
             "--stats",
             "json",
         ])
-        .args(STREAM)
+        .args(stream())
         .args(["--adapt", "off", "--warmup", &warmup]);
     };
     let mut listen = bed.command_in(Side::A, exe);
