@@ -280,3 +280,57 @@ fn a_recording_of_h264_replays_with_its_keyframes() {
     let keyframes = s["keyframes"].as_u64().unwrap();
     assert!((1..=3).contains(&keyframes), "{s}");
 }
+
+/// With `--codec h264`, `/snapshot` and `/stream` still serve JPEG of the test pattern, and the
+/// JPEG rendition is encoded only while an HTTP client watches: nothing is encoded before the
+/// first request, and nothing after the last client left.
+#[test]
+fn http_serves_jpeg_encoded_only_while_a_client_watches() {
+    use common::http::{get, serve_http};
+    let (serve, addr) = serve_http(&["--codec", "h264", "--fps", "30", "--width", "320"]);
+    let encoded = || -> u64 {
+        let reply = get(&addr, "/stats");
+        assert_eq!(reply.status, 200);
+        let s: serde_json::Value = serde_json::from_slice(&reply.body()).unwrap();
+        assert_eq!(s["stream"]["codec"], "h264", "{s}");
+        s["encode"]["frames"].as_u64().unwrap()
+    };
+    assert_eq!(encoded(), 0, "no one watches: nothing is encoded");
+
+    let snapshot = get(&addr, "/snapshot");
+    assert_eq!(snapshot.status, 200);
+    assert_eq!(snapshot.header("content-type"), Some("image/jpeg"));
+    let part = common::http::Part {
+        headers: snapshot.headers.clone(),
+        jpeg: snapshot.body(),
+    };
+    let first = part.frame_number((320, 240));
+
+    let mut stream = get(&addr, "/stream").mjpeg();
+    let numbers: Vec<u64> = (0..10)
+        .map(|_| stream.part().frame_number((320, 240)))
+        .collect();
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+    assert!(numbers[0] > first, "{first} then {numbers:?}");
+    drop(stream);
+    // The snapshot's client left, then the stream's.
+    serve.line_containing(" left after ");
+    serve.line_containing(" left after ");
+
+    // A frame being encoded as the client left may still count; then the count stands still.
+    let tick = || std::thread::sleep(std::time::Duration::from_millis(33));
+    let mut after = encoded();
+    for _ in 0..30 {
+        tick();
+        let now = encoded();
+        if now == after {
+            break;
+        }
+        after = now;
+    }
+    assert!(after > 10, "{after} frames encoded while watched");
+    for _ in 0..10 {
+        tick();
+        assert_eq!(encoded(), after, "nothing is encoded once no one watches");
+    }
+}

@@ -31,7 +31,11 @@
 //! Where this machine cannot make a testbed (netbed needs root, `ip`, `tc`, `nft`,
 //! `/dev/net/tun`) it prints one object, `{"unavailable": REASON}`, and exits 0.
 //! `--quick` streams 3 s per case instead of 5 (after the warm-up). `--codec C` streams another
-//! codec than JPEG (h264 needs a framewire built with its feature).
+//! codec than JPEG (h264 needs a framewire built with its feature). `--link-of C` sizes each
+//! link by codec C's top-rung stream instead of the streamed codec's own (`--codec h264
+//! --link-of jpeg`: H.264 through a link that carries SHARE percent of what JPEG needs); a
+//! frame-time is then never less than the source's frame interval, since a link wider than
+//! the stream carries a frame in less.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -50,10 +54,19 @@ const FPS: f64 = 30.0;
 /// The codec every case streams: jpeg, or what `--codec C` says (h264 needs a framewire built
 /// with its feature).
 static CODEC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+/// The codec whose top-rung stream sizes the links: the streamed one, or what `--link-of C` says.
+static LINK_OF: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
-/// `serve`'s stream, every case; `--adapt` follows.
-fn stream() -> [&'static str; 6] {
-    let codec = CODEC.get().map_or("jpeg", String::as_str);
+fn codec() -> &'static str {
+    CODEC.get().map_or("jpeg", String::as_str)
+}
+
+fn link_of() -> &'static str {
+    LINK_OF.get().map_or_else(codec, String::as_str)
+}
+
+/// `serve`'s stream in `codec`; `--adapt` follows.
+fn stream(codec: &str) -> [&str; 6] {
     ["--codec", codec, "--size", "640x480", "--fps", "30"]
 }
 /// What the viewer leaves out while it settles, with adaptation on.
@@ -162,6 +175,11 @@ fn main() -> ExitCode {
                 return usage("--codec needs a codec");
             };
             let _ = CODEC.set(codec);
+        } else if a == "--link-of" {
+            let Some(codec) = args.next() else {
+                return usage("--link-of needs a codec");
+            };
+            let _ = LINK_OF.set(codec);
         } else if exe.is_none() {
             exe = Some(PathBuf::from(a));
         } else {
@@ -181,16 +199,19 @@ fn main() -> ExitCode {
         println!("{}", json!({ "unavailable": reason.to_string() }));
         return ExitCode::SUCCESS;
     }
-    let top_bytes = match top_frame_bytes(&exe) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("narrow-link: bytes per frame on loopback: {e}");
-            return ExitCode::FAILURE;
-        }
+    let top_bytes = |codec: &str| {
+        top_frame_bytes(&exe, codec).map_err(|e| {
+            eprintln!("narrow-link: {codec}'s bytes per frame on loopback: {e}");
+            ExitCode::FAILURE
+        })
+    };
+    let sizes = match (top_bytes(link_of()), top_bytes(codec())) {
+        (Ok(link), Ok(own)) => Sizes { link, own },
+        (Err(e), _) | (_, Err(e)) => return e,
     };
     let seconds = if quick { 3.0 } else { 5.0 };
     for case in cases {
-        let out = run_case(&exe, case, top_bytes, seconds)
+        let out = run_case(&exe, case, sizes, seconds)
             .unwrap_or_else(|e| json!({ "case": case.name(), "error": e }));
         println!("{out}");
     }
@@ -199,7 +220,7 @@ fn main() -> ExitCode {
 
 fn usage(problem: &str) -> ExitCode {
     eprintln!(
-        "narrow-link: {problem}\nusage: narrow-link FRAMEWIRE [--quick] [--codec C] ADAPT:SHARE:RTT_MS... \
+        "narrow-link: {problem}\nusage: narrow-link FRAMEWIRE [--quick] [--codec C] [--link-of C] ADAPT:SHARE:RTT_MS... \
          (e.g. narrow-link target/release/framewire off:60:0 on:30:0)"
     );
     ExitCode::from(2)
@@ -217,13 +238,14 @@ impl Serve {
     /// Starts `cmd` (the framewire binary, here or in a namespace) as `serve --listen LISTEN`.
     fn start(
         mut cmd: Command,
+        codec: &str,
         listen: &str,
         adapt: bool,
         transport: &str,
     ) -> Result<Serve, String> {
         let mut child = cmd
             .args(["serve", "--listen", listen, "--transport", transport])
-            .args(stream())
+            .args(stream(codec))
             .args(["--adapt", if adapt { "on" } else { "off" }])
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
@@ -336,9 +358,9 @@ fn number(s: &Value, key: &str) -> Result<f64, String> {
         .ok_or_else(|| format!("no number {key} in view's stats {s}"))
 }
 
-/// Bytes per frame of the top rung (headers included), from a short view on loopback.
-fn top_frame_bytes(exe: &Path) -> Result<f64, String> {
-    let serve = Serve::start(Command::new(exe), "127.0.0.1:0", false, "tcp")?;
+/// Bytes per frame of `codec`'s top rung (headers included), from a short view on loopback.
+fn top_frame_bytes(exe: &Path, codec: &str) -> Result<f64, String> {
+    let serve = Serve::start(Command::new(exe), codec, "127.0.0.1:0", false, "tcp")?;
     let frames = SIZE_FRAMES.to_string();
     let s = view(
         Command::new(exe),
@@ -352,12 +374,20 @@ fn top_frame_bytes(exe: &Path) -> Result<f64, String> {
     }
 }
 
+/// Bytes per frame of the top rungs measured on loopback: of the codec that sizes the links,
+/// and of the one streamed.
+#[derive(Debug, Clone, Copy)]
+struct Sizes {
+    link: f64,
+    own: f64,
+}
+
 /// Streams `case` and returns its figures as one JSON object.
-fn run_case(exe: &Path, case: Case, top_bytes: f64, seconds: f64) -> Result<Value, String> {
+fn run_case(exe: &Path, case: Case, sizes: Sizes, seconds: f64) -> Result<Value, String> {
     if case.chat {
         return run_call(exe, case, seconds);
     }
-    let stream_kbit = top_bytes * 8.0 * FPS / 1000.0;
+    let stream_kbit = sizes.link * 8.0 * FPS / 1000.0;
     let rate_kbit = (stream_kbit * f64::from(case.share_percent) / 100.0).round() as u32;
     let rtt = Duration::from_millis(u64::from(case.rtt_ms));
     let mut builder = Link::builder().rtt(rtt);
@@ -374,6 +404,7 @@ fn run_case(exe: &Path, case: Case, top_bytes: f64, seconds: f64) -> Result<Valu
         .map_err(|e| format!("cannot build a testbed with {link}: {e}"))?;
     let serve = Serve::start(
         bed.command_in(Side::A, exe),
+        codec(),
         &format!("{}:0", bed.a().addr()),
         case.adapt,
         case.transport(),
@@ -382,7 +413,7 @@ fn run_case(exe: &Path, case: Case, top_bytes: f64, seconds: f64) -> Result<Valu
     let per_second = if case.adapt || case.share_percent == 0 {
         FPS
     } else {
-        f64::from(rate_kbit) * 1000.0 / 8.0 / top_bytes
+        (f64::from(rate_kbit) * 1000.0 / 8.0 / sizes.own).min(FPS)
     };
     let frames = ((per_second * seconds).ceil() as u64).max(10).to_string();
     // A lossy case leaves its first second out (the stream's start), for both transports.
@@ -419,6 +450,8 @@ fn run_case(exe: &Path, case: Case, top_bytes: f64, seconds: f64) -> Result<Valu
     // Without a rate limit, a frame-time is the source's frame interval.
     let frame_ms = if case.share_percent == 0 {
         1000.0 / FPS
+    } else if link_of() != codec() {
+        (frame_bytes / (f64::from(rate_kbit) / 8.0)).max(1000.0 / FPS)
     } else {
         frame_bytes / (f64::from(rate_kbit) / 8.0)
     };
@@ -434,7 +467,7 @@ fn run_case(exe: &Path, case: Case, top_bytes: f64, seconds: f64) -> Result<Valu
     let fps_share = if case.adapt {
         fps / FPS
     } else {
-        fps / capacity_fps
+        fps / capacity_fps.min(FPS)
     };
     let settled_ms = moves
         .last()
@@ -450,7 +483,9 @@ fn run_case(exe: &Path, case: Case, top_bytes: f64, seconds: f64) -> Result<Valu
         "share_percent": case.share_percent,
         "rtt_ms": case.rtt_ms,
         "rate_kbit": rate_kbit,
-        "top_frame_bytes": round(top_bytes, 0),
+        "codec": codec(),
+        "link_of": link_of(),
+        "top_frame_bytes": round(sizes.own, 0),
         "frames": s["frames"],
         "frame_bytes": round(frame_bytes, 0),
         "frame_ms": round(frame_ms, 3),
@@ -500,7 +535,7 @@ fn run_call(exe: &Path, case: Case, seconds: f64) -> Result<Value, String> {
             "--stats",
             "json",
         ])
-        .args(stream())
+        .args(stream(codec()))
         .args(["--adapt", "off", "--warmup", &warmup]);
     };
     let mut listen = bed.command_in(Side::A, exe);
