@@ -53,17 +53,17 @@ pub struct SendArgs {
     /// gets the top rung, unless it asks for another)
     #[arg(long, default_value = "on", value_name = "on|off", value_parser = value::on_off, action = clap::ArgAction::Set)]
     pub adapt: bool,
-    /// The quality ladder, best first: sizes with a JPEG quality, like 640x480@80,320x240@50
-    /// (sizes alone for raw and bincode); default: the asked size and quality, a lower quality,
-    /// and half the size
+    /// The quality ladder, best first: sizes with a JPEG quality, like 640x480@80,320x240@50,
+    /// with an H.264 bitrate, like 640x480@1500k,320x240@400k, or sizes alone; default: the
+    /// asked size at the asked quality (bitrate), at a lower one, and half the size
     #[arg(long, value_name = "RUNGS", value_parser = |s: &str| value::ladder(s).map(Rungs))]
     pub ladder: Option<Rungs>,
     /// Threads that resize and encode, alternate frames each (the serving thread is one); default: one per core (up to 4) with --fps 0, else 1; h264: 1
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub threads: Option<u32>,
-    /// H.264's bitrate for the top rung in kbit/s, the rungs below in proportion to their pixels
-    /// [default: 0.25 bits a pixel at 30 fps, 2304 at 640x480]
-    #[arg(long, value_name = "KBIT", value_parser = clap::value_parser!(u32).range(10..=1_000_000))]
+    /// H.264's bitrate for the top rung in kbit/s; the default ladder's rungs below at 5/8, 3/8
+    /// and (at half the size) 3/16 of it [default: 0.25 bits a pixel at 30 fps, 2304 at 640x480]
+    #[arg(long, value_name = "KBIT", value_parser = clap::value_parser!(u32).range(10..=100_000))]
     pub bitrate: Option<u32>,
     /// H.264's frames from one keyframe to the next (a viewer that joins or loses a frame gets
     /// one sooner)

@@ -256,10 +256,13 @@ fn jpeg_stream(seq: u64, payload: &[u8]) -> Vec<u8> {
     let mut bytes = framewire_wire::Handshake {
         placement: framewire_core::Placement {
             id: 0,
-            rendition: framewire_core::Rendition {
-                stream,
-                quality: 80,
-            },
+            rendition: framewire_core::Rendition::new(
+                stream.codec,
+                stream.width,
+                stream.height,
+                stream.format,
+                80,
+            ),
             rung: Some(0),
             rungs: 1,
         },

@@ -334,3 +334,36 @@ fn http_serves_jpeg_encoded_only_while_a_client_watches() {
         assert_eq!(encoded(), after, "nothing is encoded once no one watches");
     }
 }
+
+/// `--ladder` takes H.264 rungs by size and bitrate; each rung's rate control holds its own
+/// bitrate, and a viewer pinned to a lower rung decodes every frame number right.
+#[test]
+fn rungs_are_sizes_with_bitrates_and_each_holds_its_own() {
+    let serve = serve_h264(&["--fps", "30", "--ladder", "640x480@2000k,640x480@500k"]);
+    let ladder = serve.line_containing("quality ladder:");
+    assert!(ladder.contains("640x480@2000k, 640x480@500k"), "{ladder}");
+    let rate = |rung: &str| {
+        let out = finish_view(spawn_view(&[
+            "--connect",
+            &serve.addr,
+            "--headless",
+            "--frames",
+            "90",
+            "--rung",
+            rung,
+            "--stats",
+            "json",
+            "--verify-test-pattern",
+        ]));
+        let s = stats(&out);
+        assert_eq!(s["pattern_errors"], 0, "{s}");
+        assert_eq!(s["frames"], 90, "{s}");
+        s["mbit_per_s"].as_f64().unwrap()
+    };
+    let (top, lower) = (rate("0"), rate("1"));
+    assert!(lower < 0.7, "rung 1 at 500k: {lower} Mbit/s");
+    assert!(
+        top > 2.0 * lower,
+        "rung 0 at 2000k: {top}, rung 1: {lower} Mbit/s"
+    );
+}

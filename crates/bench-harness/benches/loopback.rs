@@ -51,6 +51,7 @@ fn framewire(c: &mut Criterion, kind: CodecKind, (w, h): (u32, u32), tls: bool) 
     let ladder = Arc::new(Ladder::single(Rendition {
         stream: info,
         quality: 0,
+        bitrate_kbit: 0,
     }));
     let identity = tls.then(|| TlsServer::self_signed().expect("a self-signed certificate"));
     let server_config = ServerConfig {

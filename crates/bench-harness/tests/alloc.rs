@@ -99,6 +99,7 @@ fn allocations_per_stage(kind: CodecKind, jpeg: JpegBackend, (w, h): (u32, u32))
     let ladder = Arc::new(Ladder::single(Rendition {
         stream: info,
         quality: 0,
+        bitrate_kbit: 0,
     }));
     let server = Server::bind("127.0.0.1:0", ladder, 0.0, ServerConfig::default(), |_| {}).unwrap();
     let mut client = Client::connect(

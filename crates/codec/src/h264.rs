@@ -26,7 +26,7 @@ use openh264::encoder::{
 };
 use openh264::formats::{RgbSliceU8, YUVBuffer, YUVSource};
 
-use crate::{DEFAULT_KEYINT, check_frame, packed_pixels, stream_frame_bytes};
+use crate::{DEFAULT_KEYINT, check_frame, default_bitrate, packed_pixels, stream_frame_bytes};
 
 /// What an H.264 encoder is asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,13 +47,6 @@ impl Default for H264Options {
             fps: 30,
         }
     }
-}
-
-/// The bitrate for a `width` x `height` stream when none is asked for: 0.25 bits per pixel at
-/// 30 fps (2,304 kbit/s at 640x480), about what camera-like content needs for JPEG q80's
-/// picture at a quarter of its bytes.
-pub fn default_bitrate(width: u32, height: u32) -> u32 {
-    (u64::from(width) * u64::from(height) * 30 / 4 / 1000).clamp(100, 100_000) as u32
 }
 
 fn error(context: &'static str) -> impl Fn(openh264::Error) -> CodecError {

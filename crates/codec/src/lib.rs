@@ -49,6 +49,13 @@ pub const DEFAULT_QUALITY: u8 = 80;
 /// deltas.
 pub const DEFAULT_KEYINT: u32 = 60;
 
+/// H.264's bitrate for a `width` x `height` stream when none is asked for, kbit/s: 0.25 bits
+/// per pixel at 30 fps (2,304 kbit/s at 640x480, about what camera-like content needs for JPEG
+/// q80's picture at a quarter of its bytes), within 100..=100 000.
+pub fn default_bitrate(width: u32, height: u32) -> u32 {
+    (u64::from(width) * u64::from(height) * 30 / 4 / 1000).clamp(100, 100_000) as u32
+}
+
 /// Options for encoders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EncodeOptions {

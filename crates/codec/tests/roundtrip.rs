@@ -346,6 +346,7 @@ mod turbojpeg {
         EncodeOptions {
             quality,
             jpeg_backend: backend,
+            ..EncodeOptions::default()
         }
     }
 

@@ -1,4 +1,5 @@
-//! The quality ladder: the renditions a sender offers (a codec, size and quality each), which
+//! The quality ladder: the renditions a sender offers (a codec, size and quality or bitrate
+//! each), which
 //! of them some subscriber is on now, and how big each one's packets run. The send path
 //! encodes only the renditions subscribers are on; each publisher moves its subscribers
 //! between rungs by what their links carry.
@@ -32,6 +33,8 @@ pub struct Rendition {
     pub stream: StreamInfo,
     /// The codec's quality, 1..=100; 0 for a codec without one.
     pub quality: u8,
+    /// The bitrate a rate-controlled codec (H.264) targets, kbit/s; 0 for a codec without one.
+    pub bitrate_kbit: u32,
 }
 
 impl Rendition {
@@ -51,15 +54,26 @@ impl Rendition {
                 format,
             },
             quality,
+            bitrate_kbit: 0,
         }
+    }
+
+    /// This rendition at `kbit` kbit/s (for a rate-controlled codec).
+    #[must_use]
+    pub const fn with_bitrate(mut self, kbit: u32) -> Rendition {
+        self.bitrate_kbit = kbit;
+        self
     }
 }
 
 impl fmt::Display for Rendition {
-    /// `640x480@80` (a JPEG's quality), or `640x480@raw` for a codec without a quality.
+    /// `640x480@80` (a JPEG's quality), `640x480@1500k` (an H.264 bitrate), or `640x480@raw`
+    /// for a codec with neither.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let StreamInfo { width, height, .. } = self.stream;
-        if self.quality > 0 {
+        if self.bitrate_kbit > 0 {
+            write!(f, "{width}x{height}@{}k", self.bitrate_kbit)
+        } else if self.quality > 0 {
             write!(f, "{width}x{height}@{}", self.quality)
         } else {
             write!(f, "{width}x{height}@{}", self.stream.codec)
@@ -352,7 +366,9 @@ impl Ladder {
 
     /// The renditions to encode for the next frame, into `out` (cleared first): those some
     /// subscriber is on, and any whose packet size was last measured longer ago than
-    /// [`SIZE_PROBE_EVERY`] (only while the ladder adapts and someone is on it).
+    /// [`SIZE_PROBE_EVERY`] (only while the ladder adapts and someone is on it). A rung with a
+    /// bitrate is never probed: its size follows from its bitrate ([`Ladder::rung_sizes`]),
+    /// and one frame of an inter-frame encoder after seconds without one says nothing.
     pub fn wanted(&self, out: &mut Vec<(usize, Rendition)>) {
         out.clear();
         let entries = self.lock();
@@ -361,6 +377,7 @@ impl Ladder {
         for (id, e) in entries.iter().enumerate() {
             let stale = id < self.rungs
                 && probe
+                && e.rendition.bitrate_kbit == 0
                 && e.measured.is_none_or(|t| t.elapsed() >= SIZE_PROBE_EVERY);
             if e.subscribers > 0 || stale {
                 out.push((id, e.rendition));
@@ -400,13 +417,35 @@ impl Ladder {
             return;
         };
         let bytes = bytes as f64;
-        e.bytes = Some(e.bytes.map_or(bytes, |avg| avg * 0.8 + bytes * 0.2));
+        // A rate-controlled rung's packets swing from keyframe to delta: its average is taken
+        // over about a keyframe interval's worth, the others' over the last few packets.
+        let k = if e.rendition.bitrate_kbit > 0 {
+            0.03
+        } else {
+            0.2
+        };
+        e.bytes = Some(e.bytes.map_or(bytes, |avg| avg * (1.0 - k) + bytes * k));
         e.measured = Some(Instant::now());
     }
 
-    /// The average packet size of each rung, best first (`None`: not measured yet).
+    /// The average packet size of each rung, best first (`None`: not known yet). A rung with a
+    /// bitrate that was not measured is the size of a measured one scaled by their bitrates
+    /// (rate control holds each near its own).
     pub fn rung_sizes(&self) -> Vec<Option<f64>> {
-        self.lock()[..self.rungs].iter().map(|e| e.bytes).collect()
+        let entries = self.lock();
+        let rungs = &entries[..self.rungs];
+        let per_kbit = rungs
+            .iter()
+            .filter(|e| e.rendition.bitrate_kbit > 0)
+            .find_map(|e| Some(e.bytes? / f64::from(e.rendition.bitrate_kbit)));
+        rungs
+            .iter()
+            .map(|e| match (e.bytes, per_kbit, e.rendition.bitrate_kbit) {
+                (Some(bytes), _, _) => Some(bytes),
+                (None, Some(per_kbit), kbit) if kbit > 0 => Some(per_kbit * f64::from(kbit)),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Each rendition some subscriber is on, with how many are on it, best first.
@@ -490,6 +529,27 @@ mod tests {
         assert_eq!(wanted(&l), [2]);
         l.leave(2);
         assert!(wanted(&l).is_empty());
+    }
+
+    #[test]
+    fn rungs_with_a_bitrate_are_never_probed_and_their_sizes_follow_their_bitrates() {
+        let h264 = |w, h, kbit| {
+            Rendition::new(CodecKind::H264, w, h, PixelFormat::Rgb8, 0).with_bitrate(kbit)
+        };
+        let rungs = vec![
+            h264(640, 480, 2000),
+            h264(640, 480, 1000),
+            h264(320, 240, 500),
+        ];
+        assert_eq!(rungs[1].to_string(), "640x480@1000k");
+        let l = Ladder::new(rungs, true, None).unwrap();
+        l.join(&Request::default()).unwrap();
+        assert_eq!(wanted(&l), [0], "only the rung someone is on is encoded");
+        assert_eq!(l.rung_sizes(), [None, None, None]);
+        l.record_size(0, 8000);
+        assert_eq!(l.rung_sizes(), [Some(8000.0), Some(4000.0), Some(2000.0)]);
+        l.record_size(2, 3000);
+        assert_eq!(l.rung_sizes()[2], Some(3000.0), "measured wins");
     }
 
     #[test]

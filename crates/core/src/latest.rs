@@ -1,8 +1,11 @@
 //! [`Latest`]: the one newest-wins slot. A producer puts values in, a consumer takes the newest;
 //! a value replaced before it was taken is counted as dropped, so no backlog ever builds.
 //! Capture (the camera thread), net (each subscriber's next packet) and display (the window's
-//! next frame) all hand values over through it.
+//! next frame) all hand values over through it. A value that is of no use without the one
+//! before it (an inter-frame codec's delta) may wait behind that one instead, a few at most
+//! ([`Latest::put_behind`]).
 
+use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -20,6 +23,8 @@ pub struct Latest<T> {
 #[derive(Debug)]
 struct Inner<T> {
     value: Option<T>,
+    /// Values waiting behind `value`, oldest first ([`Latest::put_behind`]).
+    behind: VecDeque<T>,
     spare: Option<T>,
     dropped: u64,
     closed: bool,
@@ -49,6 +54,7 @@ impl<T> Latest<T> {
         Latest {
             inner: Mutex::new(Inner {
                 value: None,
+                behind: VecDeque::new(),
                 spare: None,
                 dropped: 0,
                 closed: false,
@@ -73,9 +79,11 @@ impl<T> Latest<T> {
     /// overwriting frames while nobody is watching drops nothing anyone missed).
     pub fn put_counting(&self, value: T, count: bool) -> Option<T> {
         let mut inner = self.lock();
+        let queued = inner.behind.len() as u64;
+        inner.behind.clear();
         let old = inner.value.replace(value);
         if old.is_some() && count {
-            inner.dropped += 1;
+            inner.dropped += 1 + queued;
         }
         let back = old.or_else(|| inner.spare.take());
         drop(inner);
@@ -83,9 +91,32 @@ impl<T> Latest<T> {
         back
     }
 
+    /// Puts `value` behind the values still waiting, in order, while fewer than `max` wait
+    /// behind the first; else as [`Latest::put`], which replaces them all, each counted as
+    /// dropped. Returns how many it dropped.
+    pub fn put_behind(&self, value: T, max: usize) -> u64 {
+        let mut inner = self.lock();
+        let dropped = if inner.value.is_none() {
+            inner.value = Some(value);
+            0
+        } else if inner.behind.len() < max {
+            inner.behind.push_back(value);
+            0
+        } else {
+            let dropped = 1 + inner.behind.len() as u64;
+            inner.behind.clear();
+            inner.value = Some(value);
+            inner.dropped += dropped;
+            dropped
+        };
+        drop(inner);
+        self.ready.notify_all();
+        dropped
+    }
+
     /// Takes the value if there is one, without waiting.
     pub fn take(&self) -> Option<T> {
-        self.lock().value.take()
+        self.lock().next()
     }
 
     /// Waits for a value until `deadline` (forever when `None`). A value put before the slot
@@ -93,7 +124,7 @@ impl<T> Latest<T> {
     pub fn wait(&self, deadline: Option<Instant>) -> Waited<T> {
         let mut inner = self.lock();
         loop {
-            if let Some(v) = inner.value.take() {
+            if let Some(v) = inner.next() {
                 return Waited::Value(v);
             }
             if inner.closed {
@@ -167,6 +198,15 @@ impl<T> Latest<T> {
     }
 }
 
+impl<T> Inner<T> {
+    /// The first value waiting; the one behind it moves up.
+    fn next(&mut self) -> Option<T> {
+        let v = self.value.take();
+        self.value = self.behind.pop_front();
+        v
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +225,31 @@ mod tests {
         assert_eq!(slot.put_counting(3, false), Some(2));
         assert_eq!(slot.dropped(), 1, "only the counted replacement is a drop");
         assert_eq!(slot.take(), Some(3));
+        assert_eq!(slot.take(), None);
+    }
+
+    #[test]
+    fn values_put_behind_wait_in_order_up_to_a_bound_and_a_put_replaces_them_all() {
+        let slot = Latest::new();
+        assert_eq!(slot.put_behind(1, 2), 0);
+        assert_eq!(slot.put_behind(2, 2), 0);
+        assert_eq!(slot.put_behind(3, 2), 0);
+        assert_eq!(slot.take(), Some(1));
+        assert_eq!(slot.put_behind(4, 2), 0);
+        assert_eq!(slot.dropped(), 0);
+        assert_eq!(
+            slot.put_behind(5, 2),
+            3,
+            "two behind already: all go, the new one waits alone"
+        );
+        assert_eq!(slot.dropped(), 3);
+        assert_eq!(slot.wait(None), Waited::Value(5));
+        assert_eq!(slot.take(), None);
+        slot.put_behind(6, 2);
+        slot.put_behind(7, 2);
+        assert_eq!(slot.put(8), Some(6), "a put replaces every one waiting");
+        assert_eq!(slot.dropped(), 5);
+        assert_eq!(slot.take(), Some(8));
         assert_eq!(slot.take(), None);
     }
 

@@ -13,12 +13,10 @@ use framewire_core::{
     MakeRendition, PixelFormat, Publisher, Rendition, Scaler,
 };
 use framewire_net::Board;
+pub use framewire_session::ladder::Rung;
 use framewire_session::ladder::default_rungs;
 use framewire_session::stage::MakeEncoder;
 use framewire_session::{SendConfig, SendError, Sender};
-
-/// A rung as the user gives it: width, height, and a JPEG quality where one was given.
-pub type Rung = (u32, u32, Option<u8>);
 
 /// What a sending side sends: the command line's `serve` and `chat` flags, as values. Errors
 /// name each option by its flag (`--ladder`, `--source`).
@@ -49,8 +47,8 @@ pub struct SendOptions {
     /// Lanes of the encode stage; `None`: one per core (up to 4) unpaced, else one (always one
     /// for an inter-frame codec, whose every frame follows the one before).
     pub threads: Option<u32>,
-    /// H.264's bitrate for the top rung in kbit/s (the rungs below in proportion to their
-    /// pixels); `None`: one that fits the size.
+    /// H.264's bitrate for the top rung in kbit/s (the default ladder's rungs below at parts
+    /// of it); `None`: one that fits the size ([`framewire_codec::default_bitrate`]).
     pub bitrate: Option<u32>,
     /// H.264's frames from keyframe to keyframe.
     pub keyint: u32,
@@ -91,7 +89,8 @@ pub enum PrepareError {
     },
     /// A rung has a quality its codec does not take.
     #[error(
-        "--ladder: {width}x{height}@{quality}: only jpeg has a quality; give sizes alone for {codec}"
+        "--ladder: {width}x{height}@{quality}: only jpeg has a quality; for {codec} give {}",
+        rung_hint(*codec, *width, *height)
     )]
     RungQuality {
         /// The rung's width.
@@ -100,6 +99,21 @@ pub enum PrepareError {
         height: u32,
         /// The quality given.
         quality: u8,
+        /// The ladder's codec.
+        codec: CodecKind,
+    },
+    /// A rung has a bitrate its codec does not take.
+    #[error(
+        "--ladder: {width}x{height}@{kbit}k: only h264 has a bitrate; for {codec} give {}",
+        rung_hint(*codec, *width, *height)
+    )]
+    RungBitrate {
+        /// The rung's width.
+        width: u32,
+        /// The rung's height.
+        height: u32,
+        /// The bitrate given, kbit/s.
+        kbit: u32,
         /// The ladder's codec.
         codec: CodecKind,
     },
@@ -124,6 +138,15 @@ pub enum PrepareError {
         /// The codec.
         codec: CodecKind,
     },
+}
+
+/// What a rung of `codec` takes after its size.
+fn rung_hint(codec: CodecKind, width: u32, height: u32) -> String {
+    match codec {
+        CodecKind::Jpeg => format!("a quality ({width}x{height}@80) or the size alone"),
+        CodecKind::H264 => format!("a bitrate ({width}x{height}@400k) or the size alone"),
+        _ => format!("the size alone ({width}x{height})"),
+    }
 }
 
 /// A source opened and its stream planned: what [`Prepared::sender`] assembles.
@@ -216,7 +239,7 @@ impl SendOptions {
         Ok(Prepared {
             feed,
             ladder: Arc::new(ladder),
-            make_encoder: encoder_maker(options, (out_w, out_h)),
+            make_encoder: encoder_maker(options),
             source_name: info.name.clone(),
             sizes: ((info.width, info.height), (out_w, out_h)),
             passthrough,
@@ -294,7 +317,8 @@ fn replayed(
 
 /// The quality ladder a sender offers: the options' rungs, or the session's default. Viewers
 /// may ask for other codecs and widths (`make`), except from a camera whose JPEG is passed
-/// through as it is.
+/// through as it is. An H.264 rung without a bitrate of its own, and a rendition asked for,
+/// takes the top's bitrate scaled by its pixels.
 fn build_ladder(
     args: &SendOptions,
     options: &EncodeOptions,
@@ -304,14 +328,27 @@ fn build_ladder(
 ) -> Result<Ladder, PrepareError> {
     let rendition = rendition_maker(*options, source_format, lanes);
     let adapts = args.adapt && !passthrough;
+    let kbit = args
+        .bitrate
+        .unwrap_or_else(|| framewire_codec::default_bitrate(w, h));
+    let scaled = move |width: u32, height: u32| {
+        let share = f64::from(width) * f64::from(height) / (f64::from(w) * f64::from(h));
+        ((f64::from(kbit) * share).round() as u32).max(1)
+    };
     let sizes = match &args.ladder {
         Some(rungs) => rungs.clone(),
-        None => default_rungs(args.codec, (w, h), args.quality, adapts),
+        None => default_rungs(args.codec, (w, h), (args.quality, kbit), adapts),
     };
+    let codec = args.codec;
     let mut rungs = Vec::new();
-    for (width, height, quality) in sizes {
-        if let Some(quality) = quality.filter(|_| args.codec != CodecKind::Jpeg) {
-            let codec = args.codec;
+    for Rung {
+        width,
+        height,
+        quality,
+        bitrate_kbit,
+    } in sizes
+    {
+        if let Some(quality) = quality.filter(|_| codec != CodecKind::Jpeg) {
             return Err(PrepareError::RungQuality {
                 width,
                 height,
@@ -319,8 +356,17 @@ fn build_ladder(
                 codec,
             });
         }
-        let r = rendition(args.codec, width, height, quality.unwrap_or(args.quality))
-            .map_err(PrepareError::Rendition)?;
+        if let Some(kbit) = bitrate_kbit.filter(|_| codec != CodecKind::H264) {
+            return Err(PrepareError::RungBitrate {
+                width,
+                height,
+                kbit,
+                codec,
+            });
+        }
+        let quality = quality.unwrap_or(args.quality);
+        let kbit = bitrate_kbit.unwrap_or_else(|| scaled(width, height));
+        let r = rendition(codec, width, height, quality, kbit).map_err(PrepareError::Rendition)?;
         // Two rungs alike (a low quality) would be one rung offered twice.
         if !rungs.contains(&r) {
             rungs.push(r);
@@ -331,20 +377,23 @@ fn build_ladder(
     }
     let quality = args.quality;
     let make = (!passthrough).then(|| {
-        Box::new(move |codec, width, height| rendition(codec, width, height, quality))
-            as Box<MakeRendition>
+        Box::new(move |codec, width, height| {
+            rendition(codec, width, height, quality, scaled(width, height))
+        }) as Box<MakeRendition>
     });
     Ladder::new(rungs, args.adapt, make).map_err(PrepareError::Ladder)
 }
 
-/// Makes a rendition of a codec, size and quality (ignored by codecs without one), checking
-/// that this build has its encoder, and that an inter-frame codec has the stage's one lane.
+/// Makes a rendition of a codec, size and quality or bitrate (each ignored by the codecs
+/// without one), checking that this build has its encoder, and that an inter-frame codec has
+/// the stage's one lane.
 fn rendition_maker(
     options: EncodeOptions,
     source_format: PixelFormat,
     lanes: usize,
-) -> impl Fn(CodecKind, u32, u32, u8) -> Result<Rendition, CodecError> + Send + Sync + 'static {
-    move |codec, width, height, quality| {
+) -> impl Fn(CodecKind, u32, u32, u8, u32) -> Result<Rendition, CodecError> + Send + Sync + 'static
+{
+    move |codec, width, height, quality, kbit| {
         if !codec.is_intra_only() && lanes > 1 {
             return Err(CodecError::Unsupported {
                 codec,
@@ -356,26 +405,18 @@ fn rendition_maker(
         }
         let encoder = framewire_codec::encoder(codec, &options)?;
         let quality = if codec == CodecKind::Jpeg { quality } else { 0 };
+        let kbit = if codec == CodecKind::H264 { kbit } else { 0 };
         let format = encoder.output_format(source_format);
-        Ok(Rendition::new(codec, width, height, format, quality))
+        Ok(Rendition::new(codec, width, height, format, quality).with_bitrate(kbit))
     }
 }
 
-/// Makes each rendition's encoder, at the rendition's quality; an H.264 rung's bitrate is the
-/// asked one scaled from the `top` size by its pixels (or the default for its size).
-fn encoder_maker(options: EncodeOptions, top: (u32, u32)) -> Arc<MakeEncoder> {
+/// Makes each rendition's encoder, at the rendition's quality or bitrate.
+fn encoder_maker(options: EncodeOptions) -> Arc<MakeEncoder> {
     Arc::new(move |rendition: &Rendition| {
-        let (w, h) = (rendition.stream.width, rendition.stream.height);
-        let bitrate_kbit = match options.bitrate_kbit {
-            0 => 0,
-            asked => {
-                let share = f64::from(w) * f64::from(h) / (f64::from(top.0) * f64::from(top.1));
-                ((f64::from(asked) * share).round() as u32).max(1)
-            }
-        };
         let options = EncodeOptions {
             quality: rendition.quality.max(1),
-            bitrate_kbit,
+            bitrate_kbit: rendition.bitrate_kbit,
             ..options
         };
         framewire_codec::encoder(rendition.stream.codec, &options)

@@ -27,8 +27,11 @@ pub enum ValueError {
         error: Box<ValueError>,
     },
     /// A rung's quality is not in 1..=100.
-    #[error("expected a quality in 1..=100 after @")]
+    #[error("expected a quality in 1..=100 after @ (or a bitrate like 1500k)")]
     Quality,
+    /// A rung's bitrate is not in 10..=100000 kbit/s.
+    #[error("expected a bitrate in 10k..=100000k after @")]
+    Bitrate,
     /// A ladder of too many rungs.
     #[error("at most {max} rungs, got {got}")]
     Rungs {
@@ -84,8 +87,9 @@ pub fn on_off(s: &str) -> Result<bool, ValueError> {
     }
 }
 
-/// A quality ladder, best first: `640x480@80,320x240@50` (a JPEG quality after `@`), or sizes
-/// alone for codecs without a quality: `640x480,320x240`.
+/// A quality ladder, best first: `640x480@80,320x240@50` (a JPEG quality after `@`),
+/// `640x480@1500k,320x240@400k` (an H.264 bitrate in kbit/s), or sizes alone:
+/// `640x480,320x240`.
 pub fn ladder(s: &str) -> Result<Vec<Rung>, ValueError> {
     let rungs = s
         .split(',')
@@ -94,16 +98,24 @@ pub fn ladder(s: &str) -> Result<Vec<Rung>, ValueError> {
                 rung: rung.to_string(),
                 error: Box::new(error),
             };
-            let (at, quality) = match rung.split_once('@') {
-                Some((at, q)) => {
-                    let q = q.trim().parse::<u8>().ok();
-                    let q = q.filter(|q| (1..=100).contains(q));
-                    (at, Some(q.ok_or_else(|| in_rung(ValueError::Quality))?))
-                }
+            let (at, setting) = match rung.split_once('@') {
+                Some((at, setting)) => (at, Some(setting.trim())),
                 None => (rung, None),
             };
             let (w, h) = size(at.trim()).map_err(in_rung)?;
-            Ok((w, h, quality))
+            let rung_of = Rung::size(w, h);
+            Ok(match setting {
+                None => rung_of,
+                Some(kbit) if kbit.ends_with(['k', 'K']) => {
+                    let kbit = kbit[..kbit.len() - 1].parse::<u32>().ok();
+                    let kbit = kbit.filter(|k| (10..=100_000).contains(k));
+                    rung_of.at_kbit(kbit.ok_or_else(|| in_rung(ValueError::Bitrate))?)
+                }
+                Some(q) => {
+                    let q = q.parse::<u8>().ok().filter(|q| (1..=100).contains(q));
+                    rung_of.at_quality(q.ok_or_else(|| in_rung(ValueError::Quality))?)
+                }
+            })
         })
         .collect::<Result<Vec<_>, ValueError>>()?;
     let max = framewire_core::MAX_RENDITIONS;
@@ -254,13 +266,28 @@ mod tests {
     fn ladders() {
         assert_eq!(
             ladder("640x480@80,320x240@50").unwrap(),
-            vec![(640, 480, Some(80)), (320, 240, Some(50))]
+            vec![
+                Rung::size(640, 480).at_quality(80),
+                Rung::size(320, 240).at_quality(50)
+            ]
         );
-        assert_eq!(ladder("640x480").unwrap(), vec![(640, 480, None)]);
+        assert_eq!(ladder("640x480").unwrap(), vec![Rung::size(640, 480)]);
+        assert_eq!(
+            ladder("640x480@1500k, 320x240@400K").unwrap(),
+            vec![
+                Rung::size(640, 480).at_kbit(1500),
+                Rung::size(320, 240).at_kbit(400)
+            ]
+        );
         for bad in [
             "",
             "640x480@0",
             "640x480@101",
+            "640x480@0k",
+            "640x480@9k",
+            "640x480@100001k",
+            "640x480@k",
+            "640x480@1.5M",
             "640@80",
             "a,b",
             "1x1,1x1,1x1,1x1,1x1,1x1,1x1,1x1,1x1",
@@ -269,7 +296,11 @@ mod tests {
         }
         assert_eq!(
             ladder("640x480@0").unwrap_err().to_string(),
-            "rung \"640x480@0\": expected a quality in 1..=100 after @"
+            "rung \"640x480@0\": expected a quality in 1..=100 after @ (or a bitrate like 1500k)"
+        );
+        assert_eq!(
+            ladder("640x480@0k").unwrap_err().to_string(),
+            "rung \"640x480@0k\": expected a bitrate in 10k..=100000k after @"
         );
         assert!(!on_off("off").unwrap());
         assert!(on_off("no").is_err());

@@ -12,7 +12,9 @@
 //!   is not full: a link that widened shows without filling it. The rate is the median of the
 //!   last two seconds' frames. (The kernel's own delivery-rate samples do not serve here: a
 //!   frame's first few segments pass a token-bucket link at the speed of the wire, and a
-//!   sample of them reads tens of times the link's rate.)
+//!   sample of them reads tens of times the link's rate. For the same reason a frame smaller
+//!   than [`MIN_SAMPLE_BYTES`], such as an H.264 delta, is no sample.) Without a sample it
+//!   climbs one rung, a probe.
 //! - A climb that has to come back down within [`FAILED_CLIMB`] holds further climbs back
 //!   for a while (2 s, doubling to [`MAX_HOLD`]), so a rate sample that ran high costs one
 //!   short dip, not a see-saw; the hold stays short enough to climb back within 5 s.
@@ -47,6 +49,9 @@ const RATE_WINDOW: Duration = Duration::from_secs(2);
 const MAX_SAMPLES: usize = 120;
 /// The shortest time a drain counts as taking (timer and polling granularity).
 const MIN_DRAIN: Duration = Duration::from_micros(200);
+/// The fewest bytes a frame's drain must span to sample the link: a token bucket's burst and
+/// TCP's first window pass smaller writes at the speed of the wire.
+pub(crate) const MIN_SAMPLE_BYTES: usize = 8 * 1024;
 
 /// The subscriber's totals at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -93,7 +98,8 @@ impl Adapter {
     }
 
     /// Takes in one frame's drain: `bytes` written, all acknowledged after `took`, on a
-    /// connection whose smallest round trip is `min_rtt`.
+    /// connection whose smallest round trip is `min_rtt` (fewer than [`MIN_SAMPLE_BYTES`]:
+    /// no sample).
     pub(crate) fn observe_drain(
         &mut self,
         bytes: usize,
@@ -101,6 +107,9 @@ impl Adapter {
         min_rtt: Duration,
         now: Instant,
     ) {
+        if bytes < MIN_SAMPLE_BYTES {
+            return;
+        }
         let crossing = took.saturating_sub(min_rtt).max(MIN_DRAIN);
         if self.rates.len() == MAX_SAMPLES {
             self.rates.pop_front();
@@ -180,7 +189,11 @@ impl Adapter {
             return None;
         }
         let link = self.link_rate(now);
-        let to = best_within(UP_FILL * link).filter(|&r| r < current)?;
+        let to = if link > 0.0 {
+            best_within(UP_FILL * link).filter(|&r| r < current)?
+        } else {
+            current - 1
+        };
         self.moved(now, true);
         Some(Move { to, link })
     }
@@ -256,7 +269,7 @@ mod tests {
         let mut a = Adapter::new(t0, c);
         let mut t = t0;
         t += WINDOW;
-        a.observe_drain(8_000, Duration::from_millis(4), Duration::ZERO, t);
+        a.observe_drain(16_000, Duration::from_millis(8), Duration::ZERO, t);
         second(&mut c, 30, 30, 8_000);
         assert_eq!(
             a.decide(t, c, 2, &SIZES),
@@ -264,10 +277,29 @@ mod tests {
             "climbs only after {CLIMB_AFTER:?}"
         );
         t += WINDOW;
-        a.observe_drain(8_000, Duration::from_millis(4), Duration::ZERO, t);
+        a.observe_drain(16_000, Duration::from_millis(8), Duration::ZERO, t);
         second(&mut c, 30, 30, 8_000);
         let m = a.decide(t, c, 2, &SIZES).expect("climbs");
         assert_eq!(m.to, 0, "40 KB x 30 = 1.2 MB/s fits 0.7 x 2 MB/s");
+    }
+
+    #[test]
+    fn without_a_sample_a_climb_is_one_rung() {
+        let t0 = Instant::now();
+        let mut c = Counters::default();
+        let mut a = Adapter::new(t0, c);
+        let mut t = t0;
+        for _ in 0..3 {
+            t += WINDOW;
+            // Small frames cross a token bucket at the wire's speed: no sample.
+            a.observe_drain(2_000, Duration::from_micros(300), Duration::ZERO, t);
+            second(&mut c, 30, 30, 8_000);
+            if let Some(m) = a.decide(t, c, 2, &SIZES) {
+                assert_eq!((m.to, m.link), (1, 0.0), "one rung up");
+                return;
+            }
+        }
+        panic!("never climbed");
     }
 
     #[test]
@@ -281,7 +313,7 @@ mod tests {
         // The rate samples run high (2 MB/s) but the link carries 400 KB/s.
         for _ in 0..20 {
             t += WINDOW;
-            a.observe_drain(8_000, Duration::from_millis(4), Duration::ZERO, t);
+            a.observe_drain(16_000, Duration::from_millis(8), Duration::ZERO, t);
             if rung == 0 {
                 second(&mut c, 30, 10, 40_000);
             } else {

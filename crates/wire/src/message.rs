@@ -281,7 +281,12 @@ fn placement(
     let rung = (rung != NO_RUNG).then_some(rung);
     Ok(Placement {
         id: rung.map_or(usize::from(rungs), usize::from),
-        rendition: Rendition { stream, quality },
+        // A rung's bitrate stays with the sender: the viewer measures what arrives.
+        rendition: Rendition {
+            stream,
+            quality,
+            bitrate_kbit: 0,
+        },
         rung,
         rungs,
     })

@@ -6,8 +6,10 @@
 //!
 //! Keyframes (an inter-frame codec, whose deltas need every packet before them back to a
 //! keyframe): a subscriber gets a delta only while it has had every packet of its rendition
-//! since a keyframe. At its start, after a packet of its slot was replaced unsent (newest
-//! wins), and at a move to another rendition, it gets no packet until a keyframe: the ladder
+//! since a keyframe. Deltas wait behind an unsent packet in order, a few at most
+//! ([`super::DELTAS_BEHIND`]), where a keyframe replaces what waits. At its start, after a
+//! packet of its slot was replaced unsent (newest wins), and at a move to another rendition,
+//! it gets no packet until a keyframe: the ladder
 //! asks that rendition's encoder for one (at most 4 a second however many ask,
 //! [`framewire_core::Ladder::keyframes_due`]), and the deltas meanwhile are skipped, so no
 //! subscriber is ever sent a picture it cannot decode.
@@ -284,7 +286,7 @@ mod tests {
     }
 
     #[test]
-    fn an_inter_frame_subscriber_gets_no_delta_after_a_gap_until_the_keyframe_it_asked_for() {
+    fn an_inter_frame_subscriber_gets_deltas_in_order_and_none_after_a_gap_until_a_keyframe() {
         let rendition = Rendition::new(CodecKind::H264, 64, 48, PixelFormat::Rgb8, 0);
         let roster = Arc::new(Roster::<()>::new(Arc::new(Ladder::single(rendition))));
         let member = Arc::new(Member::new(([127, 0, 0, 1], 1).into(), 0, ()));
@@ -333,12 +335,25 @@ mod tests {
         );
         step(&[packet(3, false)]);
         assert_eq!(next(), 3, "a delta after its keyframe goes");
-        // 4 is replaced unsent by 5: 5 and 6 cannot decode; the keyframe 7 goes, then 8.
-        step(&[packet(4, false), packet(5, false)]);
-        step(&[packet(6, false)]);
-        step(&[packet(7, true)]);
-        step(&[packet(8, false)]);
-        assert_eq!((next(), next()), (7, 8));
+        // 4, 5, 6 published while it is busy: they wait in order, none replaced.
+        step(&[packet(4, false), packet(5, false), packet(6, false)]);
+        assert_eq!(next(), 4);
+        step(&[]);
+        step(&[]);
+        assert_eq!((next(), next()), (5, 6));
+        // More deltas than may wait: all are replaced but the newest, which cannot decode;
+        // the keyframe after goes, then its delta.
+        let burst: Vec<_> = (10..12 + super::super::DELTAS_BEHIND as u64)
+            .map(|seq| packet(seq, false))
+            .collect();
+        step(&burst);
+        step(&[packet(30, true)]);
+        step(&[packet(31, false)]);
+        assert_eq!((next(), next()), (30, 31));
+        // A keyframe replaces the deltas waiting before it.
+        step(&[packet(40, true), packet(41, false), packet(42, true)]);
+        step(&[packet(43, false)]);
+        assert_eq!((next(), next()), (42, 43));
         drop(go);
         roster.stop();
         delivery.join().unwrap();
