@@ -1,4 +1,4 @@
-//! Fuzz target: every codec's decoder on arbitrary payloads for a small stream.
+//! Fuzz target: every codec's decoder (H.264 included) on arbitrary payloads for a small stream.
 #![no_main]
 
 use framewire_core::{CodecKind, Frame, PixelFormat, StreamInfo};

@@ -26,6 +26,8 @@ use openh264::encoder::{
 };
 use openh264::formats::{RgbSliceU8, YUVBuffer, YUVSource};
 
+use framewire_file::h264::{NAL_IDR, NAL_SPS, Sps, SpsError, nal_units, sps};
+
 use crate::{DEFAULT_KEYINT, check_frame, default_bitrate, packed_pixels, stream_frame_bytes};
 
 /// What an H.264 encoder is asked for.
@@ -190,35 +192,13 @@ impl FrameEncoder for H264Encoder {
     }
 }
 
-/// The NAL units of an Annex-B access unit: each unit's bytes after its start code.
-fn nal_units(payload: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = payload;
-    std::iter::from_fn(move || {
-        // Skip to the byte after the next start code (00 00 01; a 4-byte one ends the same).
-        let at = rest.windows(3).position(|w| w == [0, 0, 1])?;
-        rest = &rest[at + 3..];
-        let end = rest
-            .windows(3)
-            .position(|w| w == [0, 0, 1] || w == [0, 0, 0])
-            .unwrap_or(rest.len());
-        let unit = &rest[..end];
-        rest = &rest[end..];
-        Some(unit)
-    })
-    .filter(|unit| !unit.is_empty())
-}
-
-/// NAL unit types this codec looks at.
-const NAL_IDR: u8 = 5;
-const NAL_SPS: u8 = 7;
-
 /// What an access unit holds, as far as the decoder's rules go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 struct Units {
     /// An IDR slice: the access unit decodes on its own (with the SPS and PPS before it).
     idr: bool,
-    /// The profile an SPS in it names, with its constraint flags byte.
-    profile: Option<(u8, u8)>,
+    /// What an SPS in it says.
+    sps: Option<Result<Sps, SpsError>>,
 }
 
 fn units(payload: &[u8]) -> Units {
@@ -226,25 +206,11 @@ fn units(payload: &[u8]) -> Units {
     for unit in nal_units(payload) {
         match unit[0] & 0x1F {
             NAL_IDR => found.idr = true,
-            NAL_SPS if unit.len() >= 3 => found.profile = Some((unit[1], unit[2])),
+            NAL_SPS => found.sps = Some(sps(unit)),
             _ => {}
         }
     }
     found
-}
-
-/// The profile's name, for the line that refuses it.
-fn profile_name(idc: u8) -> &'static str {
-    match idc {
-        66 => "baseline",
-        77 => "main",
-        88 => "extended",
-        100 => "high",
-        110 => "high 10",
-        122 => "high 4:2:2",
-        244 => "high 4:4:4",
-        _ => "unknown",
-    }
 }
 
 /// Decodes an H.264 stream of the announced size into RGB frames.
@@ -291,20 +257,19 @@ impl FrameDecoder for H264Decoder {
     fn decode(&mut self, payload: &[u8], dst: &mut Frame) -> Result<Decoded, CodecError> {
         let bytes = stream_frame_bytes(&self.info, payload.len())?;
         let found = units(payload);
-        if let Some((idc, flags)) = found.profile {
-            // Constrained baseline is profile 66 with constraint_set1 (0x40); baseline streams
-            // that use no FMO or ASO decode alike, so 66 is taken with either.
-            if idc != 66 {
-                let name = profile_name(idc);
-                return Err(self.bad(
-                    payload,
-                    format!(
-                        "an h264 stream in the {name} profile ({idc}, constraints {flags:#04x}): \
-                         framewire decodes constrained baseline only (no B-frames); encode with \
-                         -profile:v baseline"
-                    ),
-                ));
+        // Refused before the library sees it: another profile, or an SPS whose size is not the
+        // stream's (the library would allocate for whatever size it says).
+        match found.sps {
+            Some(Err(e)) => return Err(self.bad(payload, e.to_string())),
+            Some(Ok(sps)) if (sps.width, sps.height) != (self.info.width, self.info.height) => {
+                let (w, h) = (self.info.width, self.info.height);
+                let reason = format!(
+                    "an SPS of {}x{} in a stream announced as {w}x{h}",
+                    sps.width, sps.height
+                );
+                return Err(self.bad(payload, reason));
             }
+            _ => {}
         }
         if !self.keyed && !found.idr {
             return Ok(Decoded::NotYet);
@@ -427,10 +392,29 @@ mod tests {
             "{e}"
         );
         let mut other = H264Decoder::new(info(32, 48));
+        let e = other
+            .decode(&payloads[0], &mut out)
+            .unwrap_err()
+            .to_string();
         assert!(
-            other.decode(&payloads[0], &mut out).is_err(),
-            "another size"
+            e.contains("an SPS of 64x48 in a stream announced as 32x48"),
+            "{e}"
         );
+        // An SPS at the largest size, and one past it, then an IDR slice: refused before the
+        // library allocates for them.
+        for (mbs, want) in [
+            (1024, "an SPS of 16384x16384 in a stream announced as 64x48"),
+            (1025, "a truncated or malformed SPS"),
+        ] {
+            let mut au = vec![0, 0, 0, 1];
+            au.extend(framewire_file::h264::test_sps(mbs, mbs));
+            au.extend([0, 0, 0, 1, 0x65, 0x88, 0x84, 0x00, 0x33]);
+            let e = H264Decoder::new(info(64, 48))
+                .decode(&au, &mut out)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{e}");
+        }
     }
 
     #[test]

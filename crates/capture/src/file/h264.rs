@@ -15,19 +15,13 @@ use framewire_core::{
     CaptureError, CodecKind, CompressedFrame, Frame, FrameSource, PixelFormat, SourceInfo,
     now_micros,
 };
+use framewire_file::h264::{NAL_AUD, NAL_IDR, NAL_PPS, NAL_SEI, NAL_SLICE, NAL_SPS, Sps, sps};
 use framewire_pattern::Pacer;
 
 use super::{DEFAULT_FPS, SourceOptions, label, open, open_error, read_error};
 
 /// The largest NAL unit read from a file.
 pub const MAX_NAL: usize = 16 << 20;
-
-const NAL_SLICE: u8 = 1;
-const NAL_IDR: u8 = 5;
-const NAL_SEI: u8 = 6;
-const NAL_SPS: u8 = 7;
-const NAL_PPS: u8 = 8;
-const NAL_AUD: u8 = 9;
 
 /// Cuts NAL units out of a byte stream, keeping only the unit being cut in memory.
 struct Units {
@@ -114,126 +108,6 @@ fn start_code(b: &[u8], from: usize) -> Option<(usize, usize)> {
     Some((zeros, at + 3))
 }
 
-/// The bits of an SPS's payload, emulation prevention bytes (00 00 03) removed.
-struct Bits {
-    bytes: Vec<u8>,
-    at: usize,
-}
-
-impl Bits {
-    fn new(rbsp: &[u8]) -> Bits {
-        let mut bytes = Vec::with_capacity(rbsp.len());
-        let mut zeros = 0;
-        for &b in rbsp {
-            if zeros >= 2 && b == 3 {
-                zeros = 0;
-                continue;
-            }
-            zeros = if b == 0 { zeros + 1 } else { 0 };
-            bytes.push(b);
-        }
-        Bits { bytes, at: 0 }
-    }
-
-    fn bit(&mut self) -> Option<u32> {
-        let byte = *self.bytes.get(self.at / 8)?;
-        let bit = (byte >> (7 - self.at % 8)) & 1;
-        self.at += 1;
-        Some(u32::from(bit))
-    }
-
-    fn bits(&mut self, n: u32) -> Option<u32> {
-        (0..n).try_fold(0, |v, _| Some(v << 1 | self.bit()?))
-    }
-
-    /// An unsigned Exp-Golomb number.
-    fn ue(&mut self) -> Option<u32> {
-        let mut zeros = 0;
-        while self.bit()? == 0 {
-            zeros += 1;
-            if zeros > 31 {
-                return None;
-            }
-        }
-        Some((1u32 << zeros) - 1 + self.bits(zeros)?)
-    }
-}
-
-/// What the file's SPS says: the profile and the picture's size (cropping applied).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Sps {
-    profile: u8,
-    width: u32,
-    height: u32,
-}
-
-/// Reads an SPS NAL unit (its header byte included); `Err` says what is unreadable or not
-/// constrained baseline.
-fn sps(unit: &[u8]) -> Result<Sps, String> {
-    let short = || "a truncated or malformed SPS".to_string();
-    let &[_, profile, constraints, _level, ..] = unit else {
-        return Err(short());
-    };
-    if profile != 66 {
-        let name = match profile {
-            77 => "main",
-            88 => "extended",
-            100 => "high",
-            110 => "high 10",
-            122 => "high 4:2:2",
-            244 => "high 4:4:4",
-            _ => "another",
-        };
-        return Err(format!(
-            "an H.264 stream in the {name} profile ({profile}, constraints {constraints:#04x}): \
-             framewire takes constrained baseline only (no B-frames); encode with \
-             -profile:v baseline"
-        ));
-    }
-    let mut b = Bits::new(&unit[4..]);
-    let mut read = || -> Option<Sps> {
-        b.ue()?; // seq_parameter_set_id
-        b.ue()?; // log2_max_frame_num_minus4
-        match b.ue()? {
-            0 => {
-                b.ue()?; // log2_max_pic_order_cnt_lsb_minus4
-            }
-            1 => {
-                b.bit()?; // delta_pic_order_always_zero_flag
-                b.ue()?; // offset_for_non_ref_pic (se, read as ue: only its length matters)
-                b.ue()?; // offset_for_top_to_bottom_field
-                for _ in 0..b.ue()?.min(255) {
-                    b.ue()?;
-                }
-            }
-            _ => {}
-        }
-        b.ue()?; // max_num_ref_frames
-        b.bit()?; // gaps_in_frame_num_value_allowed_flag
-        let width_mbs = b.ue()? + 1;
-        let height_units = b.ue()? + 1;
-        let frame_mbs_only = b.bit()?;
-        if frame_mbs_only == 0 {
-            b.bit()?; // mb_adaptive_frame_field_flag
-        }
-        b.bit()?; // direct_8x8_inference_flag
-        let (mut left, mut right, mut top, mut bottom) = (0, 0, 0, 0);
-        if b.bit()? == 1 {
-            (left, right, top, bottom) = (b.ue()?, b.ue()?, b.ue()?, b.ue()?);
-        }
-        let height_mbs = height_units * (2 - frame_mbs_only);
-        // 4:2:0 (baseline): crop units of 2 pixels, 2 x (2 - frame_mbs_only) rows.
-        let width = (width_mbs * 16).checked_sub(2 * (left + right))?;
-        let height = (height_mbs * 16).checked_sub(2 * (2 - frame_mbs_only) * (top + bottom))?;
-        (width > 0 && height > 0 && width <= 16384 && height <= 16384).then_some(Sps {
-            profile,
-            width,
-            height,
-        })
-    };
-    read().ok_or_else(short)
-}
-
 /// An Annex-B H.264 file's access units, paced at `--fps` (30 by default).
 pub struct H264Source {
     path: PathBuf,
@@ -261,6 +135,7 @@ impl H264Source {
             pending: None,
             sps: Sps {
                 profile: 0,
+                constraints: 0,
                 width: 0,
                 height: 0,
             },
@@ -408,44 +283,6 @@ impl FrameSource for H264Source {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_sps_gives_its_size_and_other_profiles_are_refused() {
-        // 640x480 constrained baseline, as OpenH264 writes it: profile 66, level 30, then
-        // sps_id 0, log2_max_frame_num 0, poc type 2, 1 ref, no gaps, 40 x 30 macroblocks,
-        // frame_mbs_only, direct_8x8, no cropping.
-        let mut b = vec![0x67, 66, 0xC0, 30];
-        // ue(0)=1, ue(0)=1, ue(2)=011, ue(1)=010, 0, ue(39)=00000101000, ue(29)=000011110,
-        // 1, 1, 0.
-        let bits = "1 1 011 010 0 00000101000 000011110 1 1 0";
-        let bits: Vec<u8> = bits
-            .bytes()
-            .filter(|c| *c != b' ')
-            .map(|c| c - b'0')
-            .collect();
-        for chunk in bits.chunks(8) {
-            let mut byte = 0u8;
-            for (i, bit) in chunk.iter().enumerate() {
-                byte |= bit << (7 - i);
-            }
-            b.push(byte);
-        }
-        assert_eq!(
-            sps(&b),
-            Ok(Sps {
-                profile: 66,
-                width: 640,
-                height: 480
-            })
-        );
-        b[1] = 100;
-        let e = sps(&b).unwrap_err();
-        assert!(
-            e.contains("high profile (100") && e.contains("baseline"),
-            "{e}"
-        );
-        assert!(sps(&[0x67, 66]).is_err());
-    }
 
     #[test]
     fn any_bytes_after_a_start_code_give_units_or_an_error_never_a_panic() {
