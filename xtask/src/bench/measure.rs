@@ -18,6 +18,8 @@ pub(crate) struct Measurements {
     pub(crate) link: LinkRuns,
     /// browser-latency's JSON object, or why there is none.
     pub(crate) browser: Result<Value, String>,
+    /// h264-vs-x264's JSON object, or why there is none.
+    pub(crate) h264: Result<Value, String>,
 }
 
 /// What narrow-link gave.
@@ -68,6 +70,9 @@ impl Unit {
             (Raw::Fps(fps), Unit::Fps) => fps,
             (Raw::Plain(x), Unit::Viewers) => x,
             (Raw::Plain(x), Unit::PctCore) => x * 100.0,
+            (Raw::Plain(x), Unit::Bytes) => x,
+            (Raw::Plain(x), Unit::Fps) => x,
+            (Raw::Plain(x), Unit::Ms) => x,
             _ => return Err(format!("cannot be given in {}", self.as_str())),
         })
     }
@@ -204,6 +209,17 @@ impl Measurements {
                     excused_by: Some(MayLack::WithoutBrowser),
                 }),
             },
+            Key::H264(pointer) => match &self.h264 {
+                Ok(v) => v
+                    .pointer(pointer)
+                    .and_then(Value::as_f64)
+                    .map(Raw::Plain)
+                    .ok_or_else(|| Gap::missing(key.describe())),
+                Err(_) => Err(Gap {
+                    what: key.describe(),
+                    excused_by: Some(MayLack::WithoutH264),
+                }),
+            },
         }
     }
 }
@@ -216,6 +232,7 @@ impl RowSpec {
             MayLack::WithoutTurbo => m.turbo,
             MayLack::WithoutGpu => gpu,
             MayLack::WithoutBrowser => m.browser.is_ok(),
+            MayLack::WithoutH264 => m.h264.is_ok(),
             MayLack::Never | MayLack::WithoutOpenCv | MayLack::WhenNull | MayLack::WithoutRoot => {
                 true
             }

@@ -72,6 +72,8 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
     // Build everything first, so that the timings below are not sharing the CPU with rustc.
     // Two builds: the harness's binaries keep the default JPEG encoder (the viewers-fed
     // measure is about the pure-Rust default), and framewire gets both backends where it can.
+    // H.264 (OpenH264 from source) where a C++ compiler is here: framewire and h264-vs-x264.
+    let h264 = on_path("c++");
     let mut build = cargo();
     build.args([
         "build",
@@ -80,11 +82,18 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
         "-p",
         "framewire-bench-harness",
     ]);
+    if h264 {
+        build.args(["--features", "h264"]);
+    }
     run_cmd(build)?;
     let mut build = cargo();
     build.args(["build", "--release", "--bins", "-p", "framewire"]);
-    if turbo {
-        build.args(["--features", "turbojpeg"]);
+    let features: Vec<&str> = [(turbo, "turbojpeg"), (h264, "h264")]
+        .into_iter()
+        .filter_map(|(on, f)| on.then_some(f))
+        .collect();
+    if !features.is_empty() {
+        build.args(["--features", &features.join(",")]);
     }
     run_cmd(build)?;
     // One cargo invocation for all of them, here and below: the same feature set, so the
@@ -153,6 +162,7 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
     let viewers = viewers_fed(quick, &mut notes);
     let link = narrow_link(quick, &mut notes);
     let browser = browser_latency(quick, &mut notes);
+    let h264 = h264_vs_x264(h264, quick, &mut notes);
     let measured = Measurements {
         crit,
         opencv,
@@ -161,6 +171,7 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
         turbo,
         link,
         browser,
+        h264,
     };
 
     let rows = match build_rows(table(), &measured, &mut notes) {

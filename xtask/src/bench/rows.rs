@@ -87,6 +87,7 @@ pub(crate) fn table() -> &'static [RowSpec] {
         rows.extend(viewers_rows("320x240"));
         rows.extend(http_rows());
         rows.extend(browser_rows());
+        rows.extend(h264_rows());
         rows.extend(viewers_rows("640x480"));
         rows.extend(link_rows());
         rows.extend(lossy_rows());
@@ -443,6 +444,82 @@ fn browser_rows() -> Vec<RowSpec> {
         .optional(MayLack::WithoutBrowser)
         .note("the page's own figure: capture to its canvas draw call, before the compositor"),
     ]
+}
+
+/// The note of every H.264 row.
+const H264_NOTE: &str = "camera-like 640x480: a photograph (plasma-workspace-wallpapers' Path) \
+     zoomed and panned by ffmpeg with temporal noise; PSNR over RGB; bench-harness h264-vs-x264";
+
+/// framewire's H.264 against JPEG q80 and ffmpeg's libx264 on the same frames (h264-vs-x264).
+fn h264_rows() -> Vec<RowSpec> {
+    let jpeg = "JPEG q80 (framewire's encoder), same PSNR within 0.5 dB";
+    let mut rows = vec![
+        row(
+            "H.264 bytes per frame at JPEG q80's PSNR",
+            h264("/h264_bytes"),
+            Unit::Bytes,
+        )
+        .optional(MayLack::WithoutH264)
+        .vs(jpeg, h264("/jpeg_q80_bytes"))
+        .at_most(1.0 / 3.0)
+        .note(H264_NOTE),
+        row(
+            "x264 --preset veryfast --tune zerolatency bytes per frame at JPEG q80's PSNR",
+            h264("/x264_veryfast_bytes"),
+            Unit::Bytes,
+        )
+        .optional(MayLack::WithoutH264)
+        .vs(jpeg, h264("/jpeg_q80_bytes"))
+        .note("informative: the goal for framewire's H.264 is this share"),
+    ];
+    for (size, fps) in [("1280x720", "60"), ("640x480", "150")] {
+        let at = |field: &str| h264(text(format!("/speed/{size}/{field}")));
+        rows.push(
+            row(
+                text(format!("H.264 encode {size}, one core")),
+                at("encode_fps"),
+                Unit::Fps,
+            )
+            .optional(MayLack::WithoutH264)
+            .vs(
+                "ffmpeg -threads 1 libx264 --preset ultrafast --tune zerolatency, same frames",
+                at("x264_ultrafast_fps"),
+            )
+            .note(text(format!(
+                "target: {fps} fps or more; at the matched bitrate"
+            ))),
+        );
+        rows.push(
+            row(
+                text(format!("H.264 decode {size}, one core, to RGB")),
+                at("decode_fps"),
+                Unit::Fps,
+            )
+            .optional(MayLack::WithoutH264)
+            .vs(
+                "ffmpeg -threads 1, the same stream, to RGB",
+                at("ffmpeg_decode_fps"),
+            ),
+        );
+    }
+    for q in ["p50", "p99"] {
+        rows.push(
+            row(
+                text(format!(
+                    "capture-to-decoded latency, loopback, 30 fps, H.264, {q}"
+                )),
+                h264(text(format!("/latency/h264/{q}_ms"))),
+                Unit::Ms,
+            )
+            .optional(MayLack::WithoutH264)
+            .vs(
+                "JPEG, same run",
+                h264(text(format!("/latency/jpeg/{q}_ms"))),
+            )
+            .note("serve --fps 30 --adapt off, view --frames 150, the test pattern 640x480"),
+        );
+    }
+    rows
 }
 
 /// serve -> view through a narrow link (netbed), one 640x480 JPEG stream at 30 fps; the link

@@ -373,6 +373,44 @@ pub(crate) fn browser_latency(quick: bool, notes: &mut Vec<String>) -> Result<Va
     Err(why)
 }
 
+/// Bench-harness's h264-vs-x264 with the release `framewire` (built with H.264): framewire's
+/// H.264 against JPEG q80 and libx264 on camera-like video made from a photograph.
+pub(crate) fn h264_vs_x264(
+    built: bool,
+    quick: bool,
+    notes: &mut Vec<String>,
+) -> Result<Value, String> {
+    let why = if built {
+        let exe = target_dir().join("release/h264-vs-x264");
+        let mut cmd = Command::new(&exe);
+        cmd.arg(target_dir().join("release/framewire"));
+        if quick {
+            cmd.arg("--quick");
+        }
+        eprintln!("$ {}", format!("{cmd:?}").replace('"', ""));
+        match cmd.stderr(Stdio::inherit()).output() {
+            Ok(o) if o.status.success() => {
+                let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+                match v.get("skipped") {
+                    None => return Ok(v),
+                    Some(why) => format!(
+                        "h264-vs-x264 skipped: {}; the H.264 rows are left out",
+                        why.as_str().unwrap_or("no reason given")
+                    ),
+                }
+            }
+            Ok(o) => format!("h264-vs-x264 failed ({})", o.status),
+            Err(e) => format!("cannot run {}: {e}", exe.display()),
+        }
+    } else {
+        "H.264 not built: it needs a C++ compiler (Debian: apt-get install g++); the H.264 rows \
+         are left out"
+            .to_string()
+    };
+    notes.push(why.clone());
+    Err(why)
+}
+
 /// Bench-harness's narrow-link on the table's cases, one at a time, with the release
 /// `framewire` binary: 5 s of streaming each, after a 3 s warm-up with adaptation on (3 s with
 /// `--quick`).

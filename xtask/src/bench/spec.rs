@@ -27,6 +27,8 @@ pub(crate) enum Key {
     Link(LinkCase, LinkFigure),
     /// A field of browser-latency's result (Chromium showing `serve --http` on loopback).
     Browser(&'static str),
+    /// A figure of h264-vs-x264's result, by JSON pointer (`/speed/640x480/encode_fps`).
+    H264(&'static str),
 }
 
 /// One case of bench-harness's `narrow-link`: `framewire serve` (640x480 JPEG at 30 fps) in one
@@ -137,6 +139,7 @@ impl Key {
                 format!("narrow-link {} of case {}", figure.field(), case.arg())
             }
             Key::Browser(field) => format!("browser-latency {field}"),
+            Key::H264(pointer) => format!("h264-vs-x264 {pointer}"),
         }
     }
 }
@@ -159,6 +162,10 @@ pub(crate) const fn viewers(size: &'static str, mode: &'static str, field: &'sta
 
 pub(crate) const fn browser(field: &'static str) -> Key {
     Key::Browser(field)
+}
+
+pub(crate) const fn h264(pointer: &'static str) -> Key {
+    Key::H264(pointer)
 }
 
 /// A narrow-link figure: adaptation on or off, the link's share of the top rung's stream in
@@ -242,6 +249,8 @@ pub(crate) enum Unit {
     Viewers,
     /// A fraction of a core, times 100.
     PctCore,
+    /// Bytes (of a frame).
+    Bytes,
 }
 
 impl Unit {
@@ -254,6 +263,7 @@ impl Unit {
             Unit::MBps => "MB/s",
             Unit::Viewers => "viewers",
             Unit::PctCore => "% core",
+            Unit::Bytes => "bytes",
         }
     }
 }
@@ -282,6 +292,9 @@ pub(crate) enum MayLack {
     /// Where chromium, Xvfb or ffmpeg is missing (browser-latency skips): the row is left out,
     /// and the notes say why.
     WithoutBrowser,
+    /// Where a C++ compiler (H.264's build), ffmpeg with libx264 or the photograph is missing
+    /// (h264-vs-x264 skips): the row is left out, and the notes say why.
+    WithoutH264,
 }
 
 /// The note of a row that needs netbed's namespaces where they cannot be made.

@@ -35,6 +35,7 @@ pub(crate) fn made_up_run(table: &[RowSpec]) -> Measurements {
         turbo: true,
         link: LinkRuns::Measured(Vec::new()),
         browser: Ok(json!({})),
+        h264: Ok(json!({})),
     };
     let bench = Measured {
         ns: 1000.0,
@@ -92,6 +93,14 @@ pub(crate) fn made_up_run(table: &[RowSpec]) -> Measurements {
             Key::Browser(field) => {
                 if let Ok(v) = &mut m.browser {
                     v[field] = json!(1.0);
+                }
+            }
+            Key::H264(pointer) => {
+                if let Ok(mut v) = m.h264.as_mut() {
+                    for part in pointer.split('/').skip(1) {
+                        v = &mut v[part];
+                    }
+                    *v = json!(1.0);
                 }
             }
         }
@@ -354,6 +363,21 @@ pub(crate) fn every_id_in_the_table_is_one_that_a_run_produces() {
                     "{case}: narrow-link {} {figure:?}",
                     c.arg()
                 ),
+                // What h264-vs-x264 prints.
+                Key::H264(pointer) => {
+                    let parts: Vec<&str> = pointer.split('/').skip(1).collect();
+                    let known = match parts[..] {
+                        [field] => field.ends_with("_bytes"),
+                        ["speed", size, field] => {
+                            ["640x480", "1280x720"].contains(&size) && field.ends_with("_fps")
+                        }
+                        ["latency", codec, q] => {
+                            ["jpeg", "h264"].contains(&codec) && ["p50_ms", "p99_ms"].contains(&q)
+                        }
+                        _ => false,
+                    };
+                    assert!(known, "{case}: h264-vs-x264 {pointer}");
+                }
                 // What browser-latency prints.
                 Key::Browser(field) => assert!(
                     ["page", "img", "img_late", "page_own"]
@@ -372,6 +396,7 @@ pub(crate) fn every_id_in_the_table_is_one_that_a_run_produces() {
             MayLack::WithoutGpu => matches!(key, Key::Crit(_)),
             MayLack::WithoutRoot => matches!(key, Key::Link(..)),
             MayLack::WithoutBrowser => matches!(key, Key::Browser(_)),
+            MayLack::WithoutH264 => matches!(key, Key::H264(_)),
         };
         assert!(excuses(spec.value, spec.may_lack), "{case}");
         if let Some(b) = spec.baseline {
