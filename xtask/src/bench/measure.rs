@@ -111,12 +111,25 @@ impl Measurements {
     /// The narrow-link result of `case`; `Err` says why there is none.
     pub(crate) fn link_result(&self, case: LinkCase) -> Result<&Value, Gap> {
         let name = case.arg();
+        let codec = if case.h264 { "h264" } else { "jpeg" };
+        // An H.264 case's rows are H.264's: left out where it is not built, or cannot be run.
+        let excuse = match case.h264 {
+            true => MayLack::WithoutH264,
+            false => MayLack::WithoutRoot,
+        };
         match &self.link {
             LinkRuns::Unavailable(_) => Err(Gap {
                 what: format!("narrow-link case {name} (netbed cannot make namespaces here)"),
-                excused_by: Some(MayLack::WithoutRoot),
+                excused_by: Some(excuse),
             }),
-            LinkRuns::Measured(results) => match results.iter().find(|r| r["case"] == name) {
+            _ if case.h264 && self.h264.is_err() => Err(Gap {
+                what: format!("narrow-link h264 case {name} (H.264 not measured here)"),
+                excused_by: Some(excuse),
+            }),
+            LinkRuns::Measured(results) => match results
+                .iter()
+                .find(|r| r["case"] == name && r["codec"].as_str().unwrap_or("jpeg") == codec)
+            {
                 None => Err(Gap::missing(format!("narrow-link case {name}"))),
                 Some(r) => match r.get("error") {
                     Some(e) => Err(Gap::missing(format!(

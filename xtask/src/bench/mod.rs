@@ -160,7 +160,7 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
     let opencv = opencv_baseline(&out_dir, quick, &mut notes);
     let pipeline = pipeline_runs(quick, turbo, &mut notes);
     let viewers = viewers_fed(quick, &mut notes);
-    let link = narrow_link(quick, &mut notes);
+    let link = narrow_link(quick, h264, &mut notes);
     let browser = browser_latency(quick, &mut notes);
     let h264 = h264_vs_x264(h264, quick, &mut notes);
     let measured = Measurements {

@@ -519,6 +519,70 @@ fn h264_rows() -> Vec<RowSpec> {
             .note("serve --fps 30 --adapt off, view --frames 150, the test pattern 640x480"),
         );
     }
+    // Through a narrow link that carries 60% of what JPEG q80 needs (the frame-time is the
+    // source's 33.3 ms, or a frame's time on the link where that is more).
+    for adapt in [false, true] {
+        let how = if adapt { "on" } else { "off" };
+        let case = |what: &str| {
+            text(format!(
+                "H.264 through a narrow link 60% of JPEG q80's stream, adaptation {how}: {what}"
+            ))
+        };
+        rows.push(
+            row(
+                case("fps"),
+                h264_link(adapt, 60, LinkFigure::Fps),
+                Unit::Fps,
+            )
+            .optional(MayLack::WithoutH264)
+            .vs(SOURCE_FPS, h264_link(adapt, 60, LinkFigure::Source))
+            .at_least(29.0 / 30.0)
+            .note_of(Note::Rung),
+        );
+        rows.push(
+            row(
+                case("p50 latency"),
+                h264_link(adapt, 60, LinkFigure::P50),
+                Unit::Ms,
+            )
+            .optional(MayLack::WithoutH264)
+            .vs(
+                "one frame-time at 30 fps",
+                h264_link(adapt, 60, LinkFigure::FrameTime),
+            )
+            .at_most(2.0)
+            .note_of(Note::Rung),
+        );
+    }
+    for rtt in [0, 100] {
+        let case = |what: &str| {
+            text(format!(
+                "lossy link {rtt} ms RTT + 1% loss, udp, H.264 without parity: {what}"
+            ))
+        };
+        rows.push(
+            row(
+                case("from a lost frame to a picture"),
+                h264_lossy(rtt, LinkFigure::Recovery),
+                Unit::Ms,
+            )
+            .optional(MayLack::WithoutH264)
+            .note(text(format!(
+                "target: within {} ms (200 ms + one RTT); no wrong picture (the case fails on one)",
+                200 + rtt
+            ))),
+        );
+        rows.push(
+            row(
+                case("fps of the source's 30"),
+                h264_lossy(rtt, LinkFigure::Fps),
+                Unit::Fps,
+            )
+            .optional(MayLack::WithoutH264)
+            .vs(SOURCE_FPS, h264_lossy(rtt, LinkFigure::Source))
+            .note("informative: every lost frame waits for a keyframe"),
+        );
+    }
     rows
 }
 

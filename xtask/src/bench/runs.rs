@@ -414,14 +414,38 @@ pub(crate) fn h264_vs_x264(
 /// Bench-harness's narrow-link on the table's cases, one at a time, with the release
 /// `framewire` binary: 5 s of streaming each, after a 3 s warm-up with adaptation on (3 s with
 /// `--quick`).
-pub(crate) fn narrow_link(quick: bool, notes: &mut Vec<String>) -> LinkRuns {
+pub(crate) fn narrow_link(quick: bool, h264: bool, notes: &mut Vec<String>) -> LinkRuns {
+    let (h264_cases, cases): (Vec<LinkCase>, Vec<LinkCase>) =
+        link_cases(table()).into_iter().partition(|c| c.h264);
+    let runs = narrow_link_run(quick, &[], &cases, notes);
+    match runs {
+        LinkRuns::Measured(mut results) if h264 && !h264_cases.is_empty() => {
+            let args = ["--codec", "h264", "--link-of", "jpeg"];
+            match narrow_link_run(quick, &args, &h264_cases, notes) {
+                LinkRuns::Measured(more) => results.extend(more),
+                LinkRuns::Unavailable(_) => {}
+            }
+            LinkRuns::Measured(results)
+        }
+        other => other,
+    }
+}
+
+/// One narrow-link invocation with `args` before `cases`.
+fn narrow_link_run(
+    quick: bool,
+    args: &[&str],
+    cases: &[LinkCase],
+    notes: &mut Vec<String>,
+) -> LinkRuns {
     let exe = target_dir().join("release/narrow-link");
     let mut cmd = Command::new(&exe);
     cmd.arg(target_dir().join("release/framewire"));
     if quick {
         cmd.arg("--quick");
     }
-    cmd.args(link_cases(table()).into_iter().map(LinkCase::arg));
+    cmd.args(args);
+    cmd.args(cases.iter().map(|c| c.arg()));
     eprintln!("$ {}", format!("{cmd:?}").replace('"', ""));
     match cmd.stderr(Stdio::inherit()).output() {
         Ok(o) => {

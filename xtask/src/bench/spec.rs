@@ -52,6 +52,10 @@ pub(crate) struct LinkCase {
     /// The loss is each sender's own firewall refusing its datagrams (`sendto` fails), not the
     /// link dropping them.
     pub(crate) refused: bool,
+    /// framewire's H.264 at its default bitrate, through a link sized by JPEG q80's stream
+    /// (`narrow-link --codec h264 --link-of jpeg`; across a lossy link without parity or
+    /// periodic keyframes, each frame's picture verified).
+    pub(crate) h264: bool,
 }
 
 impl LinkCase {
@@ -94,6 +98,8 @@ pub(crate) enum LinkFigure {
     Settled,
     /// What the viewer left out of its stats (ms).
     Warmup,
+    /// H.264 across a lossy link: from a lost frame to the next picture (ms).
+    Recovery,
 }
 
 impl LinkFigure {
@@ -108,6 +114,7 @@ impl LinkFigure {
             LinkFigure::Source => "source_fps",
             LinkFigure::Settled => "settled_ms",
             LinkFigure::Warmup => "warmup_ms",
+            LinkFigure::Recovery => "recovery_ms",
         }
     }
 
@@ -120,7 +127,8 @@ impl LinkFigure {
             | LinkFigure::P99Total
             | LinkFigure::FrameTime
             | LinkFigure::Settled
-            | LinkFigure::Warmup => Raw::Ms(v),
+            | LinkFigure::Warmup
+            | LinkFigure::Recovery => Raw::Ms(v),
         }
     }
 }
@@ -180,6 +188,42 @@ pub(crate) const fn link(adapt: bool, share: u32, rtt_ms: u32, figure: LinkFigur
             chat: false,
             loss: 0,
             refused: false,
+            h264: false,
+        },
+        figure,
+    )
+}
+
+/// A figure of H.264 through a narrow link that carries `share` percent of JPEG q80's stream.
+pub(crate) const fn h264_link(adapt: bool, share: u32, figure: LinkFigure) -> Key {
+    Key::Link(
+        LinkCase {
+            adapt,
+            share,
+            rtt_ms: 0,
+            udp: false,
+            chat: false,
+            loss: 0,
+            refused: false,
+            h264: true,
+        },
+        figure,
+    )
+}
+
+/// A figure of H.264 over UDP across a link with 1% random loss each way and `rtt_ms` of
+/// round trip, no rate limit.
+pub(crate) const fn h264_lossy(rtt_ms: u32, figure: LinkFigure) -> Key {
+    Key::Link(
+        LinkCase {
+            adapt: false,
+            share: 0,
+            rtt_ms,
+            udp: true,
+            chat: false,
+            loss: 1,
+            refused: false,
+            h264: true,
         },
         figure,
     )
@@ -197,6 +241,7 @@ pub(crate) const fn lossy(udp: bool, figure: LinkFigure) -> Key {
             chat: false,
             loss: 1,
             refused: false,
+            h264: false,
         },
         figure,
     )
@@ -214,6 +259,7 @@ pub(crate) const fn refused(adapt: bool, figure: LinkFigure) -> Key {
             chat: false,
             loss: 1,
             refused: true,
+            h264: false,
         },
         figure,
     )
@@ -231,6 +277,7 @@ pub(crate) const fn lossy_call(figure: LinkFigure) -> Key {
             chat: true,
             loss: 1,
             refused: false,
+            h264: false,
         },
         figure,
     )

@@ -26,6 +26,10 @@
 //! - `p99_total_ms`: the p99 with the round trip in; `transport`, `loss_percent`;
 //! - `rung` the viewer ended on, `rung_changes`, serve's `moves` and `settled_ms` (from the
 //!   viewer's start to its last move; 0 when it never moved), `warmup_ms`;
+//! - `keyframes`; with `--codec h264`, `pattern_errors` (`view --verify-test-pattern`; a case
+//!   with any fails) and, across a lossy link (where serve has no parity and no periodic
+//!   keyframe, and the viewer no warm-up), `recovery_ms`: from a lost frame to the next
+//!   picture, the frames not shown per recovery plus the keyframe's own, in frame intervals;
 //! - or `{"case": .., "error": ..}` where the case failed.
 //!
 //! Where this machine cannot make a testbed (netbed needs root, `ip`, `tc`, `nft`,
@@ -242,11 +246,13 @@ impl Serve {
         listen: &str,
         adapt: bool,
         transport: &str,
+        extra: &[&str],
     ) -> Result<Serve, String> {
         let mut child = cmd
             .args(["serve", "--listen", listen, "--transport", transport])
             .args(stream(codec))
             .args(["--adapt", if adapt { "on" } else { "off" }])
+            .args(extra)
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -360,7 +366,7 @@ fn number(s: &Value, key: &str) -> Result<f64, String> {
 
 /// Bytes per frame of `codec`'s top rung (headers included), from a short view on loopback.
 fn top_frame_bytes(exe: &Path, codec: &str) -> Result<f64, String> {
-    let serve = Serve::start(Command::new(exe), codec, "127.0.0.1:0", false, "tcp")?;
+    let serve = Serve::start(Command::new(exe), codec, "127.0.0.1:0", false, "tcp", &[])?;
     let frames = SIZE_FRAMES.to_string();
     let s = view(
         Command::new(exe),
@@ -402,12 +408,21 @@ fn run_case(exe: &Path, case: Case, sizes: Sizes, seconds: f64) -> Result<Value,
     let bed = builder
         .build()
         .map_err(|e| format!("cannot build a testbed with {link}: {e}"))?;
+    // An inter-frame codec across a lossy link: no parity, so that a loss is a whole frame,
+    // and no periodic keyframe, so that each keyframe after the first ends a recovery.
+    let h264_lossy = codec() == "h264" && case.loss_percent > 0;
+    let extra: &[&str] = if h264_lossy {
+        &["--fec", "0", "--keyint", "100000"]
+    } else {
+        &[]
+    };
     let serve = Serve::start(
         bed.command_in(Side::A, exe),
         codec(),
         &format!("{}:0", bed.a().addr()),
         case.adapt,
         case.transport(),
+        extra,
     )?;
     // Frames to count: the link's worth with adaptation off, the source's with it on.
     let per_second = if case.adapt || case.share_percent == 0 {
@@ -417,9 +432,10 @@ fn run_case(exe: &Path, case: Case, sizes: Sizes, seconds: f64) -> Result<Value,
     };
     let frames = ((per_second * seconds).ceil() as u64).max(10).to_string();
     // A lossy case leaves its first second out (the stream's start), for both transports.
+    // (An H.264 lossy case keeps its start: its recoveries are counted from it.)
     let warmup_time = if case.adapt {
         WARMUP
-    } else if case.loss_percent > 0 {
+    } else if case.loss_percent > 0 && !h264_lossy {
         LOSSY_WARMUP
     } else {
         Duration::ZERO
@@ -436,12 +452,28 @@ fn run_case(exe: &Path, case: Case, sizes: Sizes, seconds: f64) -> Result<Value,
     if !warmup_time.is_zero() {
         args.extend(["--warmup", &warmup]);
     }
+    if codec() != "jpeg" {
+        args.push("--verify-test-pattern");
+    }
     let started = Instant::now();
     let s = view(bed.command_in(Side::B, exe), &args)?;
     let moves = serve.moves_since(started);
     drop(serve);
     drop(bed);
 
+    if let Some(errors) = s["pattern_errors"].as_u64().filter(|&n| n > 0) {
+        return Err(format!("{errors} frames showed a wrong picture: {s}"));
+    }
+    // From a loss to a picture: the frames not shown per recovery, and the keyframe's own.
+    let recovery_ms = match (
+        s["keyframes"].as_f64(),
+        s["frames_before_keyframe"].as_f64(),
+    ) {
+        (Some(keyframes), Some(waited)) if h264_lossy && keyframes > 1.0 => {
+            Some((waited / (keyframes - 1.0) + 1.0) * 1000.0 / FPS)
+        }
+        _ => None,
+    };
     let received = number(&s, "frames")?;
     if received < 2.0 {
         return Err(format!("too few frames to measure: {s}"));
@@ -488,6 +520,8 @@ fn run_case(exe: &Path, case: Case, sizes: Sizes, seconds: f64) -> Result<Value,
         "top_frame_bytes": round(sizes.own, 0),
         "frames": s["frames"],
         "keyframes": s["keyframes"],
+        "pattern_errors": s["pattern_errors"],
+        "recovery_ms": recovery_ms.map(|ms| round(ms, 1)),
         "frame_bytes": round(frame_bytes, 0),
         "frame_ms": round(frame_ms, 3),
         "capacity_fps": round(capacity_fps, 3),

@@ -75,11 +75,16 @@ pub(crate) fn made_up_run(table: &[RowSpec]) -> Measurements {
                     unreachable!("measured above");
                 };
                 let name = case.arg();
-                let at = match results.iter().position(|r| r["case"] == name) {
+                let codec = if case.h264 { "h264" } else { "jpeg" };
+                let at = match results
+                    .iter()
+                    .position(|r| r["case"] == name && r["codec"] == codec)
+                {
                     Some(at) => at,
                     None => {
                         results.push(json!({
                             "case": name,
+                            "codec": codec,
                             "rung": "640x480@80",
                             "rung_changes": 0,
                             "rate_kbit": 1000,
@@ -396,7 +401,9 @@ pub(crate) fn every_id_in_the_table_is_one_that_a_run_produces() {
             MayLack::WithoutGpu => matches!(key, Key::Crit(_)),
             MayLack::WithoutRoot => matches!(key, Key::Link(..)),
             MayLack::WithoutBrowser => matches!(key, Key::Browser(_)),
-            MayLack::WithoutH264 => matches!(key, Key::H264(_)),
+            MayLack::WithoutH264 => {
+                matches!(key, Key::H264(_)) || matches!(key, Key::Link(c, _) if c.h264)
+            }
         };
         assert!(excuses(spec.value, spec.may_lack), "{case}");
         if let Some(b) = spec.baseline {
