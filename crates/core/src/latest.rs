@@ -192,6 +192,12 @@ impl<T> Latest<T> {
         self.lock().closed
     }
 
+    /// Values waiting to be taken: none, one, or more where some wait behind the first.
+    pub fn waiting(&self) -> usize {
+        let inner = self.lock();
+        usize::from(inner.value.is_some()) + inner.behind.len()
+    }
+
     /// Values replaced before they were taken, over the slot's life.
     pub fn dropped(&self) -> u64 {
         self.lock().dropped
@@ -234,6 +240,7 @@ mod tests {
         assert_eq!(slot.put_behind(1, 2), 0);
         assert_eq!(slot.put_behind(2, 2), 0);
         assert_eq!(slot.put_behind(3, 2), 0);
+        assert_eq!(slot.waiting(), 3);
         assert_eq!(slot.take(), Some(1));
         assert_eq!(slot.put_behind(4, 2), 0);
         assert_eq!(slot.dropped(), 0);

@@ -3,8 +3,10 @@
 //!
 //! Once a second the subscriber's last second is judged:
 //! - **Saturated** (it took fewer than [`SATURATED`] of the frames offered to it: the drain
-//!   rule held the rest back, so the link is full): it moves down at once to the best rung
-//!   whose bytes per second fit [`DOWN_FILL`] of what it actually carried.
+//!   rule held the rest back, so the link is full; or, an inter-frame codec's deltas waiting
+//!   in order behind its unsent packet, [`BACKLOG`] of them or more wait now): it moves down
+//!   at once to the best rung whose bytes per second fit [`DOWN_FILL`] of what it actually
+//!   carried.
 //! - **Not saturated** for [`CLIMB_AFTER`] since its last move: it moves up to the best rung
 //!   whose bytes per second fit [`UP_FILL`] of the link's rate. Each frame leaves as a burst
 //!   and the link passes it at its own rate, so the time from writing a frame to its last
@@ -13,8 +15,9 @@
 //!   last two seconds' frames. (The kernel's own delivery-rate samples do not serve here: a
 //!   frame's first few segments pass a token-bucket link at the speed of the wire, and a
 //!   sample of them reads tens of times the link's rate. For the same reason a frame smaller
-//!   than [`MIN_SAMPLE_BYTES`], such as an H.264 delta, is no sample.) Without a sample it
-//!   climbs one rung, a probe.
+//!   than [`MIN_SAMPLE_BYTES`], such as an H.264 delta, is no sample: an H.264 stream's
+//!   samples are its keyframes that drain within a frame interval.) Without a sample it
+//!   climbs one rung, a probe, only after [`PROBE_AFTER`] on its rung.
 //! - A climb that has to come back down within [`FAILED_CLIMB`] holds further climbs back
 //!   for a while (2 s, doubling to [`MAX_HOLD`]), so a rate sample that ran high costs one
 //!   short dip, not a see-saw; the hold stays short enough to climb back within 5 s.
@@ -31,6 +34,10 @@ use std::time::{Duration, Instant};
 pub(crate) const WINDOW: Duration = Duration::from_secs(1);
 /// A subscriber that took fewer than this share of the frames offered was held back by its link.
 pub(crate) const SATURATED: f64 = 0.85;
+/// Packets waiting in a subscriber's slot that say its link is full (deltas wait behind an
+/// unsent packet, up to [`crate::roster::DELTAS_BEHIND`]; a keyframe's drain on a link that
+/// carries the rendition leaves fewer waiting).
+pub(crate) const BACKLOG: u64 = 5;
 /// Moving down, the new rung may fill this share of what the link carried.
 pub(crate) const DOWN_FILL: f64 = 0.8;
 /// Moving up, the new rung may fill this share of the link's measured rate.
@@ -39,6 +46,9 @@ pub(crate) const UP_FILL: f64 = 0.7;
 pub(crate) const CLIMB_AFTER: Duration = Duration::from_secs(2);
 /// A move down this soon after a climb makes the climb a failed one.
 pub(crate) const FAILED_CLIMB: Duration = Duration::from_secs(3);
+/// Time on a rung before a climb without a rate sample (one rung, a probe): a link that
+/// widened is found within this, and a probe that fails costs a dip this seldom.
+pub(crate) const PROBE_AFTER: Duration = Duration::from_secs(10);
 /// The longest hold on climbing after failed climbs.
 pub(crate) const MAX_HOLD: Duration = Duration::from_secs(3);
 /// Bytes a packet costs on the wire besides its payload (headers: framing, TCP, IP).
@@ -62,6 +72,8 @@ pub(crate) struct Counters {
     pub sent: u64,
     /// Bytes written to its socket.
     pub bytes: u64,
+    /// Packets waiting in its slot now (not a total).
+    pub waiting: u64,
 }
 
 /// A move the subscriber should make.
@@ -173,7 +185,7 @@ impl Adapter {
         let need = |rung: usize| sizes[rung].map(|b| (b + OVERHEAD) * offered);
         let best_within =
             |budget: f64| (0..sizes.len()).find(|&r| need(r).is_some_and(|n| n <= budget));
-        if sent < SATURATED * offered {
+        if sent < SATURATED * offered || counters.waiting >= BACKLOG {
             let lowest = sizes.len() - 1;
             let to = best_within(DOWN_FILL * carried)
                 .unwrap_or(lowest)
@@ -191,8 +203,10 @@ impl Adapter {
         let link = self.link_rate(now);
         let to = if link > 0.0 {
             best_within(UP_FILL * link).filter(|&r| r < current)?
-        } else {
+        } else if now.duration_since(self.last_move) >= PROBE_AFTER {
             current - 1
+        } else {
+            return None;
         };
         self.moved(now, true);
         Some(Move { to, link })
@@ -249,6 +263,27 @@ mod tests {
     }
 
     #[test]
+    fn deltas_piling_up_behind_an_unsent_packet_move_it_down_though_it_took_every_frame() {
+        let t0 = Instant::now();
+        let mut c = Counters::default();
+        let mut a = Adapter::new(t0, c);
+        second(&mut c, 30, 30, 10_000);
+        c.waiting = BACKLOG - 1;
+        assert_eq!(
+            a.decide(t0 + WINDOW, c, 0, &SIZES),
+            None,
+            "a keyframe draining"
+        );
+        second(&mut c, 30, 30, 10_000);
+        c.waiting = BACKLOG;
+        let m = a.decide(t0 + WINDOW * 2, c, 0, &SIZES).expect("moves down");
+        assert_eq!(
+            m.to, 2,
+            "300 KB/s carried: 24 KB x 30 does not fit, the lowest it is"
+        );
+    }
+
+    #[test]
     fn nothing_moves_before_a_window_or_while_frames_all_go_out() {
         let t0 = Instant::now();
         let mut c = Counters::default();
@@ -284,22 +319,27 @@ mod tests {
     }
 
     #[test]
-    fn without_a_sample_a_climb_is_one_rung() {
+    fn small_frames_are_no_sample_and_without_one_a_climb_is_a_rare_probe_of_one_rung() {
         let t0 = Instant::now();
         let mut c = Counters::default();
         let mut a = Adapter::new(t0, c);
         let mut t = t0;
-        for _ in 0..3 {
+        loop {
             t += WINDOW;
-            // Small frames cross a token bucket at the wire's speed: no sample.
+            // Small frames cross a token bucket at the wire's speed: they would read 6.7 MB/s.
             a.observe_drain(2_000, Duration::from_micros(300), Duration::ZERO, t);
+            assert_eq!(a.link_rate(t), 0.0);
             second(&mut c, 30, 30, 8_000);
             if let Some(m) = a.decide(t, c, 2, &SIZES) {
-                assert_eq!((m.to, m.link), (1, 0.0), "one rung up");
-                return;
+                assert_eq!(m.to, 1, "one rung up");
+                assert!(
+                    t.duration_since(t0) >= PROBE_AFTER,
+                    "not before {PROBE_AFTER:?}"
+                );
+                break;
             }
+            assert!(t.duration_since(t0) <= PROBE_AFTER, "no probe");
         }
-        panic!("never climbed");
     }
 
     #[test]

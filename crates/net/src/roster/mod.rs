@@ -160,6 +160,7 @@ impl<T> Member<T> {
             offered: self.offered.load(Ordering::Relaxed),
             sent: self.sent.load(Ordering::Relaxed),
             bytes: self.bytes.load(Ordering::Relaxed),
+            waiting: self.slot.waiting() as u64,
         }
     }
 }

@@ -907,6 +907,7 @@ impl Outlet for DatagramOutlet<'_> {
                 offered: u64::from(report.last_sent),
                 sent: report.frames,
                 bytes: report.bytes,
+                ..Counters::default()
             },
         })
     }
