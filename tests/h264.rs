@@ -1,8 +1,10 @@
 //! `--codec h264` end to end with the real binaries (a build with the feature `h264`; `cargo
 //! xtask test` runs this file in its features' pass): the test pattern's frame numbers read
 //! back after H.264, a viewer that joins late starts at a keyframe asked for at its join (the
-//! periodic one is set far away). The rule for a subscriber that lost a packet is tested
-//! without sockets in `framewire-net`'s `roster/outlet.rs`.
+//! periodic one is set far away), losses over UDP and a narrow link's drops and rung switch
+//! without a wrong picture, rungs by bitrate, files both ways with ffmpeg, recordings, and HTTP
+//! still serving JPEG. The rule for a subscriber that lost a packet is tested without sockets
+//! in `framewire-net`'s `roster/outlet.rs`.
 #![cfg(feature = "h264")]
 
 mod common;
@@ -366,4 +368,45 @@ fn rungs_are_sizes_with_bitrates_and_each_holds_its_own() {
         top > 2.0 * lower,
         "rung 0 at 2000k: {top}, rung 1: {lower} Mbit/s"
     );
+}
+
+/// Through a link narrower than the stream (netbed: 900 kbit/s against the top rung's 2304), a
+/// viewer that follows its link moves down the bitrate ladder, each switch starting at a
+/// keyframe of the new rung, and no picture comes out wrong through the drops and the switch.
+/// Needs root (netbed); skips with the reason otherwise, fails under `FRAMEWIRE_REQUIRE_ALL=1`.
+#[test]
+fn through_a_narrow_link_a_viewer_moves_down_the_bitrate_ladder_and_no_picture_is_wrong() {
+    use framewire_netbed::{Link, Side};
+    let Some(bed) = Link::builder()
+        .rate_kbit_toward(Side::B, 900)
+        .build_or_skip()
+    else {
+        return;
+    };
+    let listen = format!("{}:0", bed.a().addr());
+    let serve = Serve::start_in(
+        Some((&bed, Side::A)),
+        &listen,
+        &["--codec", "h264", "--size", "640x480", "--fps", "30"],
+    );
+    let child = common::spawn_view_in(
+        Some((&bed, Side::B)),
+        &[
+            "--headless",
+            "--no-reconnect",
+            "--stats",
+            "json",
+            "--connect",
+            &serve.addr,
+            "--frames",
+            "150",
+            "--verify-test-pattern",
+        ],
+    );
+    let s = stats(&finish_view(child));
+    assert_eq!(s["frames"], 150, "{s}");
+    assert_eq!(s["pattern_errors"], 0, "{s}");
+    assert!(s["rung_changes"].as_u64().unwrap() >= 1, "never moved: {s}");
+    let moved = serve.line_containing(" moved down to ");
+    assert!(moved.contains("k) from 640x480@2304k"), "{moved}");
 }
