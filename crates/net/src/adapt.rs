@@ -35,7 +35,7 @@ pub(crate) const WINDOW: Duration = Duration::from_secs(1);
 /// A subscriber that took fewer than this share of the frames offered was held back by its link.
 pub(crate) const SATURATED: f64 = 0.85;
 /// Packets waiting in a subscriber's slot that say its link is full (deltas wait behind an
-/// unsent packet, up to [`crate::roster::DELTAS_BEHIND`]; a keyframe's drain on a link that
+/// unsent packet, up to `DELTAS_BEHIND` in the roster; a keyframe's drain on a link that
 /// carries the rendition leaves fewer waiting).
 pub(crate) const BACKLOG: u64 = 5;
 /// Moving down, the new rung may fill this share of what the link carried.
