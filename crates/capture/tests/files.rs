@@ -285,7 +285,7 @@ fn hostile_files_give_one_line_naming_the_file_and_offset() {
     check(
         "short.h264",
         b"\0\0\0\x01\x67\x42",
-        "byte 4: a truncated or malformed SPS",
+        "byte 4: a truncated or malformed SPS (or a picture side beyond 16384)",
     );
     check(
         "nosps.h264",
