@@ -7,6 +7,7 @@
 //! - [`y4m`]: YUV4MPEG2, read (4:2:0, 4:2:2, 4:4:4) and written (4:4:4 from RGB).
 //! - [`h264`]: the H.264 Annex-B byte stream's NAL units and what an SPS says (profile, size),
 //!   shared by the `.h264` file source and the codec's decoder.
+//! - [`flv`]: H.264 in FLV video tags, the bodies of an RTMP publisher's video messages.
 //! - [`tap`]: recorders at the packet seams: a [`Publisher`](framewire_core::Publisher) that
 //!   records what a server sends, and a [`Connector`](framewire_core::Connector) wrapper that
 //!   records (or writes as MJPEG) what a viewer receives.
@@ -14,6 +15,7 @@
 //! Every reader bounds what it allocates by what the file holds, and every error names the byte
 //! offset where the file went wrong; the caller adds the file's name once, at the boundary.
 
+pub mod flv;
 pub mod h264;
 pub mod recording;
 pub mod tap;

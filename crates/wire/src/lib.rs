@@ -266,6 +266,8 @@
 //! - [`seal`]: datagrams sealed under exported keys, with a replay window.
 //! - [`session`]: a UDP session's key, id, tags and receipts, and the server's liveness rule.
 //! - [`pacing`]: how long each datagram waits to leave at a rate.
+//! - [`rtsp`], [`rtp`]: what an RTSP RECORD publisher says and reads (RFC 2326), and H.264
+//!   in RTP packets inside its interleaved framing (RFC 6184), for publishing to media servers.
 
 pub mod datagram;
 pub mod framer;
@@ -273,6 +275,8 @@ pub mod message;
 pub mod pacing;
 pub mod reader;
 pub mod reassembly;
+pub mod rtp;
+pub mod rtsp;
 pub mod seal;
 pub mod session;
 pub mod token;
