@@ -108,7 +108,7 @@ impl TlsClientArgs {
     pub fn client(&self, tls: bool, host: &value::HostPort) -> anyhow::Result<Option<TlsClient>> {
         let (pin, ca) = (self.tls_pin.as_deref(), self.tls_ca.as_ref());
         Ok(tls
-            .then(|| framewire_kit::tls::client(pin, ca, host))
+            .then(|| framewire_kit::tls::client(pin, ca, &host.name))
             .transpose()?)
     }
 }

@@ -13,6 +13,7 @@ use anyhow::Context;
 use clap::Args;
 use framewire_core::{FrameSink, Publisher};
 use framewire_kit::value;
+use framewire_net::publish::{PushEvent, Target};
 use framewire_net::{Board, ServerConfig, ServerEvent};
 use framewire_session::SendError;
 
@@ -40,6 +41,17 @@ pub struct ServeArgs {
     /// Without a token, a request naming another host is refused (DNS rebinding)
     #[arg(long, value_name = "NAME", requires = "http")]
     http_host: Vec<String>,
+    /// Also publish the stream to a media server, redialed with backoff while serving
+    /// (repeatable): rtmp://HOST[:PORT]/APP/STREAM, rtmps://HOST[:PORT]/APP/STREAM, or
+    /// rtsp://[USER:PASS@]HOST[:PORT]/PATH (RECORD, over the RTSP connection). It carries H.264
+    /// at the top rung's size (encoded for it when the ladder is another codec; a build with
+    /// the feature h264). Passwords and RTMP stream keys are printed as ****
+    #[arg(long, value_name = "URL")]
+    publish: Vec<String>,
+    /// With an rtmps:// --publish: trust certificates this CA (a PEM file) signed for its host
+    /// [default: trust on first use, kept in known_hosts in the config folder]
+    #[arg(long, value_name = "PEM")]
+    publish_tls_ca: Option<PathBuf>,
     /// Show what is being sent in a local window
     #[arg(long)]
     preview: bool,
@@ -104,6 +116,12 @@ fn serve(
     stop: Arc<AtomicBool>,
     preview: Option<Box<dyn FrameSink>>,
 ) -> anyhow::Result<()> {
+    // Read here, not by clap, whose error would repeat the URL with its password.
+    let targets = args
+        .publish
+        .iter()
+        .map(|url| Target::parse(url).map_err(|e| anyhow::anyhow!("--publish {e}")))
+        .collect::<anyhow::Result<Vec<Target>>>()?;
     let mut prepared = args.send.prepare(preview.is_some())?;
     // Ctrl-C is handled before the address is announced, so that a script which reads the
     // address and then interrupts the server always gets a clean stop.
@@ -152,6 +170,18 @@ fn serve(
     let source = prepared.source_name.clone();
     let mut publishers: Vec<Arc<dyn Publisher>> = vec![served.publisher];
     publishers.extend(http.map(|h| h.publisher));
+    for target in targets {
+        publishers.push(
+            framewire_kit::transport::publish(
+                target,
+                Arc::clone(&prepared.ladder),
+                args.publish_tls_ca.as_ref(),
+                args.link.write_timeout,
+                |e| print_push_event(&e),
+            )
+            .map_err(anyhow::Error::msg)?,
+        );
+    }
     prepared.time_encodes(&board);
     let ladder = Arc::clone(&prepared.ladder);
     publishers.extend(
@@ -189,6 +219,16 @@ fn config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
         tls: args.tls_server.server(args.tls)?,
         ..ServerConfig::default()
     })
+}
+
+/// A push's events: a lost connection on stderr, the rest on stdout.
+fn print_push_event(event: &PushEvent) {
+    let line = framewire_kit::lines::push_event(event);
+    match event {
+        PushEvent::Lost { .. } => eprintln!("{line}"),
+        _ => println!("{line}"),
+    }
+    let _ = std::io::stdout().flush();
 }
 
 /// A server's events about its viewers, `who` naming them: `http viewer 127.0.0.1:5000 ...`.

@@ -143,7 +143,8 @@ fn in_their_crates(features: &[&str]) -> (String, Vec<String>) {
 
 /// The second pass's targets: the libraries, binaries and benches of the packages selected,
 /// every test target of the crates in `packages` (`-p NAME` pairs), the binary's command-line
-/// tests, and its end-to-end tests of a codec feature (`tests/h264.rs`).
+/// tests, and its end-to-end tests of a codec feature (`tests/h264.rs`, and `tests/publish.rs`,
+/// which publishes H.264).
 fn feature_targets(packages: &[String], features: &[&str]) -> anyhow::Result<Vec<String>> {
     let out = cargo()
         .args([
@@ -165,7 +166,7 @@ fn feature_targets(packages: &[String], features: &[&str]) -> anyhow::Result<Vec
         .map(String::from)
         .into();
     if features.contains(&"h264") {
-        targets.extend(["--test".to_string(), "h264".to_string()]);
+        targets.extend(["--test", "h264", "--test", "publish"].map(String::from));
     }
     for package in metadata["packages"].as_array().into_iter().flatten() {
         let name = package["name"].as_str().unwrap_or_default();

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use framewire_capture::CameraMode;
 use framewire_core::{PeerReport, SourceEvent};
 use framewire_net::ServerEvent;
+use framewire_net::publish::PushEvent;
 use framewire_session::{ReceiveEvent, SendEvent, chain};
 
 /// A server's event about one of its viewers, `who` naming them (`viewer`, `http viewer`):
@@ -61,6 +62,37 @@ pub fn server_event(who: &str, event: &ServerEvent) -> String {
         }
         ServerEvent::Rejected { peer, error } => {
             format!("framewire: connection from {peer} rejected: {error}")
+        }
+    }
+}
+
+/// A push's event: `publishing to rtmp://HOST:1935/live/**** (127.0.0.1:1935) on
+/// 640x480@2304k`, a lost connection with the wait before the next dial, the stop.
+pub fn push_event(event: &PushEvent) -> String {
+    match event {
+        PushEvent::Publishing {
+            to,
+            server,
+            placement,
+        } => format!("publishing to {to} ({server}) on {}", placement.rendition),
+        PushEvent::Lost {
+            to,
+            frames,
+            error,
+            retry_in,
+        } => {
+            let after = if *frames > 0 {
+                format!(" after {frames} frames")
+            } else {
+                String::new()
+            };
+            format!(
+                "framewire: --publish {to}{after}: {error}; dialing again in {}s",
+                retry_in.as_secs()
+            )
+        }
+        PushEvent::Stopped { to, frames } => {
+            format!("stopped publishing to {to} after {frames} frames")
         }
     }
 }

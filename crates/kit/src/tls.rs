@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 use framewire_net::tls::{TlsError, config_dir};
 use framewire_net::{TlsClient, TlsServer, Trust};
 
-use crate::value::HostPort;
-
 /// Why TLS could not be set up, naming the option.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsSetupError {
@@ -32,12 +30,12 @@ pub fn server(given: Option<(&Path, &Path)>) -> Result<TlsServer, TlsSetupError>
     }
 }
 
-/// How `host`'s certificate is trusted: by `pin` (`sha256:HEX`), else the CA in `ca`, else on
-/// first use through the known-hosts file in the config folder.
+/// How `host`'s certificate is trusted (`HOST:PORT` as written): by `pin` (`sha256:HEX`), else
+/// the CA in `ca`, else on first use through the known-hosts file in the config folder.
 pub fn client(
     pin: Option<&str>,
     ca: Option<&PathBuf>,
-    host: &HostPort,
+    host: &str,
 ) -> Result<TlsClient, TlsSetupError> {
     let trust = match (pin, ca) {
         (Some(pin), _) => Trust::Pin(pin.to_string()),
@@ -49,6 +47,6 @@ pub fn client(
     };
     Ok(TlsClient {
         trust,
-        host: host.name.clone(),
+        host: host.to_string(),
     })
 }

@@ -10,6 +10,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use framewire_core::{CallSide, Connector, Ladder, Publisher, Request};
+use framewire_net::publish::{Push, PushConfig, PushEvent, Scheme, Target};
 use framewire_net::udp::{
     UdpCallConfig, UdpChatDialer, UdpChatListener, UdpClientConfig, UdpConfig, UdpConnector,
     UdpLosses, UdpServer,
@@ -332,4 +333,26 @@ pub fn call_side(
         )),
     };
     Ok((side, Extra::default()))
+}
+
+/// The stream of `ladder` published to the media server at `target` (RTMP or RTSP) on its own
+/// thread, redialed with backoff while the send path runs; an `rtmps://` server's certificate is
+/// trusted by `tls_ca` (a PEM file of CAs), else on first use through the known-hosts file. A
+/// write blocked for `write_timeout` ends a connection. The error says why it never can publish
+/// (no H.264 in this build, the trust cannot be set up), naming `--publish`.
+pub fn publish(
+    target: Target,
+    ladder: Arc<Ladder>,
+    tls_ca: Option<&std::path::PathBuf>,
+    write_timeout: Duration,
+    on_event: fn(PushEvent),
+) -> Result<Arc<dyn Publisher>, String> {
+    let tls = (target.scheme == Scheme::Rtmps)
+        .then(|| crate::tls::client(None, tls_ca, &target.host_port()))
+        .transpose()
+        .map_err(|e| format!("--publish {target}: {e}"))?;
+    let config = PushConfig { tls, write_timeout };
+    let push = Push::start(target, ladder, config, Arc::new(on_event))
+        .map_err(|e| format!("--publish {e}"))?;
+    Ok(Arc::new(push))
 }

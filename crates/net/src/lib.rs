@@ -13,6 +13,7 @@
 //! - [`http`]: HTTP on the same fan-out, for browsers, players and dashboards (MJPEG, a
 //!   snapshot, a page, `/stats`, `/metrics`); [`Board`] holds the figures every fan-out reports.
 //! - [`udp`]: the same stream over datagrams.
+//! - [`publish`]: the stream pushed to a media server over RTMP or RTSP ([`publish::Push`]).
 
 mod adapt;
 pub mod board;
@@ -23,6 +24,7 @@ pub mod conn;
 pub mod fanout;
 pub mod framewire;
 pub mod http;
+pub mod publish;
 mod roster;
 mod slots;
 pub mod tls;

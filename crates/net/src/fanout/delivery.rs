@@ -150,7 +150,7 @@ pub(super) fn drain_time(
 
 /// Waits until every byte written to `stream` is acknowledged, or `limit` passes, or the
 /// kernel cannot say.
-pub(super) fn wait_drained(stream: &TcpStream, limit: Duration) {
+pub(crate) fn wait_drained(stream: &TcpStream, limit: Duration) {
     let deadline = Instant::now() + limit;
     while tcp_queue::unacked_bytes(stream).is_ok_and(|n| n > 0) && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(2));
@@ -161,7 +161,7 @@ pub(super) fn wait_drained(stream: &TcpStream, limit: Duration) {
 pub(super) const DRAIN_POLL: Duration = Duration::from_micros(500);
 
 /// Why a write ended the viewer's stream: nothing for a peer that went away.
-pub(super) fn write_error(e: &io::Error, write_timeout: Duration) -> Option<String> {
+pub(crate) fn write_error(e: &io::Error, write_timeout: Duration) -> Option<String> {
     if is_peer_gone(e) {
         None
     } else if is_timeout(e) {
@@ -171,7 +171,7 @@ pub(super) fn write_error(e: &io::Error, write_timeout: Duration) -> Option<Stri
     }
 }
 
-pub(super) fn stalled(write_timeout: Duration) -> String {
+pub(crate) fn stalled(write_timeout: Duration) -> String {
     format!(
         "stalled: a write blocked for more than {:.1}s",
         write_timeout.as_secs_f64()

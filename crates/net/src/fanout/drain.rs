@@ -35,7 +35,7 @@ pub(super) const POLL_SLEEP_MIN: Duration = Duration::from_micros(50);
 /// drain to its end before this rule looks), or one at [`UNPACED_DRAIN`] or faster, lifts the
 /// cap for a window or two, so one drain slowed by a busy machine cannot pace a fast link down.
 #[derive(Debug, Default)]
-pub(super) struct Drain {
+pub(crate) struct Drain {
     /// The link-rate estimate from `TCP_INFO`'s delivery rate (bytes/s), for the allowance.
     pub(super) delivered: WindowMax,
     /// The link-rate estimate from how fast writes drain (bytes/s), for pacing.
@@ -109,7 +109,7 @@ impl Drain {
     /// Returns once the socket can take a packet, the slot is closed (the goodbye goes out at
     /// once), or the kernel cannot say; `Err` when its queue did not shrink for `write_timeout`.
     /// `written` is the size of the packet written last (0: none), whose drain this wait sees.
-    pub(super) fn wait(
+    pub(crate) fn wait(
         &mut self,
         stream: &TcpStream,
         slot: &Latest<Arc<Packet>>,

@@ -49,7 +49,8 @@ use framewire_wire::token::Token;
 pub use crate::roster::ServerEvent;
 use accept::{accept_loop, configure, serve_request};
 use delivery::StreamOutlet;
-use drain::Drain;
+pub(crate) use delivery::{stalled, wait_drained, write_error};
+pub(crate) use drain::Drain;
 pub(crate) use protocol::read_full;
 pub use protocol::{Opening, Protocol, Refused};
 
