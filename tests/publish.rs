@@ -391,3 +391,140 @@ fn a_typo_in_a_publish_url_stops_serve_at_once_with_what_is_expected() {
         assert!(!err.contains("hunter2"), "{url}: {err}");
     }
 }
+
+#[test]
+fn a_jpeg_server_publishes_h264_encoded_for_the_push_while_its_viewers_keep_jpeg() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let port = free_port();
+    let url = format!("rtsp://127.0.0.1:{port}/jpeg-ladder");
+    let listen = url.clone();
+    let reader = thread::spawn(move || {
+        numbers_read_back(
+            &["-rtsp_flags", "listen", "-timeout", "30", "-i", &listen],
+            30,
+        )
+    });
+    let serve = Serve::start(&["--codec", "jpeg", "--fps", "30", "--publish", &url]);
+    let line = serve.line_containing("publishing to ");
+    // The rendition made for it: H.264 at the top rung's size, at the default bitrate.
+    assert!(line.ends_with(" on 640x480@2304k"), "{line}");
+    let out = common::view(&[
+        "--connect",
+        &serve.addr,
+        "--headless",
+        "--frames",
+        "30",
+        "--stats",
+        "json",
+        "--verify-test-pattern",
+    ]);
+    let s = common::stats(&out);
+    assert_eq!(s["codec"], "jpeg", "{s}");
+    assert_eq!(s["pattern_errors"], 0, "{s}");
+    reader.join().unwrap();
+}
+
+/// A minimal RTSP RECORD server on a free port that asks for a Basic login of `user:pass`; it
+/// sends what it saw (each request's method, and the access units received) down the channel.
+fn rtsp_with_login(login: &'static str) -> (u16, std::sync::mpsc::Receiver<String>) {
+    use base64::Engine;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let want = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(login)
+    );
+    thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 65536];
+        loop {
+            // A request head, with its body when it has one; or interleaved RTP.
+            while buf.first() == Some(&b'$') && buf.len() >= 4 {
+                let len = 4 + usize::from(u16::from_be_bytes([buf[2], buf[3]]));
+                if buf.len() < len {
+                    break;
+                }
+                if buf[5] & 0x80 != 0 {
+                    let _ = tx.send("access unit".to_string());
+                }
+                buf.drain(..len);
+            }
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                let body_len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Content-Length: "))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                if buf.len() < end + 4 + body_len {
+                    let Ok(n) = conn.read(&mut chunk) else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    continue;
+                }
+                buf.drain(..end + 4 + body_len);
+                let method = head.split(' ').next().unwrap().to_string();
+                let cseq = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("CSeq: "))
+                    .unwrap()
+                    .to_string();
+                let authorized = head.lines().any(|l| l == format!("Authorization: {want}"));
+                let _ = tx.send(format!("{method} authorized={authorized}"));
+                let answer = if !authorized {
+                    format!(
+                        "RTSP/1.0 401 Unauthorized\r\nCSeq: {cseq}\r\n\
+                         WWW-Authenticate: Digest realm=\"x\", nonce=\"1\"\r\n\
+                         WWW-Authenticate: Basic realm=\"x\"\r\n\r\n"
+                    )
+                } else {
+                    format!(
+                        "RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nSession: 1234;timeout=60\r\n\
+                         Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\n"
+                    )
+                };
+                if conn.write_all(answer.as_bytes()).is_err() {
+                    return;
+                }
+                continue;
+            }
+            let Ok(n) = conn.read(&mut chunk) else { return };
+            if n == 0 {
+                return;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn an_rtsp_server_that_asks_for_a_login_gets_basic_from_the_url_which_is_never_printed() {
+    let (port, seen) = rtsp_with_login("cam:s3cret");
+    let url = format!("rtsp://cam:s3cret@127.0.0.1:{port}/x");
+    let serve = Serve::start(&["--codec", "h264", "--fps", "30", "--publish", &url]);
+    let line = serve.line_containing("publishing to ");
+    assert!(
+        line.starts_with(&format!("publishing to rtsp://cam:****@127.0.0.1:{port}/x")),
+        "{line}"
+    );
+    let wait = |what: &str| {
+        let got = seen.recv_timeout(Duration::from_secs(20)).unwrap();
+        assert_eq!(got, what);
+    };
+    wait("ANNOUNCE authorized=false");
+    wait("ANNOUNCE authorized=true");
+    wait("SETUP authorized=true");
+    wait("RECORD authorized=true");
+    for _ in 0..30 {
+        wait("access unit");
+    }
+    let (status, stderr) = serve.interrupt();
+    assert!(status.success(), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+}

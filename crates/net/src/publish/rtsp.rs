@@ -115,12 +115,28 @@ impl Opening<'_> {
                              rtsp://USER:PASS@HOST/PATH"
                         ));
                     };
-                    let offered = response.header("WWW-Authenticate").unwrap_or_default();
-                    if !offered.to_ascii_lowercase().starts_with("basic") {
-                        let scheme = offered.split(' ').next().unwrap_or("none");
+                    // A server may offer several schemes, a header each (MediaMTX: Basic
+                    // and Digest).
+                    let offered: Vec<&str> = response
+                        .headers
+                        .iter()
+                        .filter(|(n, _)| n.eq_ignore_ascii_case("WWW-Authenticate"))
+                        .map(|(_, v)| v.as_str())
+                        .collect();
+                    if !offered
+                        .iter()
+                        .any(|v| v.to_ascii_lowercase().starts_with("basic"))
+                    {
+                        let schemes: Vec<&str> =
+                            offered.iter().filter_map(|v| v.split(' ').next()).collect();
                         return Err(format!(
-                            "{what}: the server asks for {scheme} authentication; framewire \
-                             answers Basic only"
+                            "{what}: the server asks for {} authentication; framewire answers \
+                             Basic only",
+                            if schemes.is_empty() {
+                                "no named".to_string()
+                            } else {
+                                schemes.join(" or ")
+                            }
                         ));
                     }
                     use base64::Engine;
