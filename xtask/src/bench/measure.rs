@@ -20,6 +20,8 @@ pub(crate) struct Measurements {
     pub(crate) browser: Result<Value, String>,
     /// h264-vs-x264's JSON object, or why there is none.
     pub(crate) h264: Result<Value, String>,
+    /// media-server's JSON object, or why there is none.
+    pub(crate) media_server: Result<Value, String>,
 }
 
 /// What narrow-link gave.
@@ -71,6 +73,7 @@ impl Unit {
             (Raw::Plain(x), Unit::Viewers) => x,
             (Raw::Plain(x), Unit::PctCore) => x * 100.0,
             (Raw::Plain(x), Unit::Bytes) => x,
+            (Raw::Plain(x), Unit::Mbits) => x,
             (Raw::Plain(x), Unit::Fps) => x,
             (Raw::Plain(x), Unit::Ms) => x,
             _ => return Err(format!("cannot be given in {}", self.as_str())),
@@ -233,6 +236,17 @@ impl Measurements {
                     excused_by: Some(MayLack::WithoutH264),
                 }),
             },
+            Key::MediaServer(pointer) => match &self.media_server {
+                Ok(v) => v
+                    .pointer(pointer)
+                    .and_then(Value::as_f64)
+                    .map(Raw::Plain)
+                    .ok_or_else(|| Gap::missing(key.describe())),
+                Err(_) => Err(Gap {
+                    what: key.describe(),
+                    excused_by: Some(MayLack::WithoutMediaServer),
+                }),
+            },
         }
     }
 }
@@ -246,6 +260,7 @@ impl RowSpec {
             MayLack::WithoutGpu => gpu,
             MayLack::WithoutBrowser => m.browser.is_ok(),
             MayLack::WithoutH264 => m.h264.is_ok(),
+            MayLack::WithoutMediaServer => m.media_server.is_ok(),
             MayLack::Never | MayLack::WithoutOpenCv | MayLack::WhenNull | MayLack::WithoutRoot => {
                 true
             }

@@ -162,6 +162,7 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
     let viewers = viewers_fed(quick, &mut notes);
     let link = narrow_link(quick, h264, &mut notes);
     let browser = browser_latency(quick, &mut notes);
+    let media_server = media_server_run(h264, quick, &mut notes);
     let h264 = h264_vs_x264(h264, quick, &mut notes);
     let measured = Measurements {
         crit,
@@ -172,6 +173,7 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
         link,
         browser,
         h264,
+        media_server,
     };
 
     let rows = match build_rows(table(), &measured, &mut notes) {

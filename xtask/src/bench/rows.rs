@@ -88,6 +88,7 @@ pub(crate) fn table() -> &'static [RowSpec] {
         rows.extend(http_rows());
         rows.extend(browser_rows());
         rows.extend(h264_rows());
+        rows.extend(media_server_rows());
         rows.extend(viewers_rows("640x480"));
         rows.extend(link_rows());
         rows.extend(lossy_rows());
@@ -444,6 +445,66 @@ fn browser_rows() -> Vec<RowSpec> {
         .optional(MayLack::WithoutBrowser)
         .note("the page's own figure: capture to its canvas draw call, before the compositor"),
     ]
+}
+
+/// One `serve --publish` into nginx-rtmp with readers on the media server's side
+/// (bench-harness media-server): framewire's CPU and bytes as readers grow, against one reader,
+/// and the latency to an RTMP reader against a framewire viewer of the same server.
+fn media_server_rows() -> Vec<RowSpec> {
+    const NOTE: &str = "serve --codec h264 --fps 30 --publish rtmp://nginx-rtmp; readers: \
+                        ffmpeg -c copy -f null; bench-harness media-server";
+    let mut rows = Vec::new();
+    for kind in ["rtmp", "hls"] {
+        let name = if kind == "rtmp" { "RTMP" } else { "HLS" };
+        for n in ["10", "50"] {
+            rows.push(
+                row(
+                    text(format!(
+                        "serve --publish into nginx-rtmp, {n} {name} readers: framewire CPU"
+                    )),
+                    media_server(text(format!("/{kind}/{n}/cpu_core"))),
+                    Unit::PctCore,
+                )
+                .optional(MayLack::WithoutMediaServer)
+                .vs(
+                    "1 reader, same run",
+                    media_server(text(format!("/{kind}/1/cpu_core"))),
+                )
+                .note(NOTE),
+            );
+            rows.push(
+                row(
+                    text(format!(
+                        "serve --publish into nginx-rtmp, {n} {name} readers: bytes framewire writes"
+                    )),
+                    media_server(text(format!("/{kind}/{n}/mbit_per_s"))),
+                    Unit::Mbits,
+                )
+                .optional(MayLack::WithoutMediaServer)
+                .vs("1 reader, same run", media_server(text(format!("/{kind}/1/mbit_per_s"))))
+                .note(NOTE),
+            );
+        }
+    }
+    for q in ["p50", "p99"] {
+        rows.push(
+            row(
+                text(format!("capture to an RTMP reader through nginx-rtmp, {q}")),
+                media_server(text(format!("/latency/{q}_ms"))),
+                Unit::Ms,
+            )
+            .optional(MayLack::WithoutMediaServer)
+            .vs(
+                "a framewire viewer of the same serve, same run",
+                media_server(text(format!("/latency/view/{q}_ms"))),
+            )
+            .note(
+                "arrival of each frame ffmpeg -fflags nobuffer decodes (its test-pattern number) \
+                 less its capture time from serve --record; the first second left out",
+            ),
+        );
+    }
+    rows
 }
 
 /// The note of every H.264 row.

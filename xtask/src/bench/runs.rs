@@ -411,6 +411,42 @@ pub(crate) fn h264_vs_x264(
     Err(why)
 }
 
+/// Bench-harness's media-server with the release `framewire` (built with H.264): one publisher
+/// into nginx-rtmp with 1, 10 and 50 readers over RTMP and HLS, and the latency to an RTMP reader.
+pub(crate) fn media_server_run(
+    built: bool,
+    quick: bool,
+    notes: &mut Vec<String>,
+) -> Result<Value, String> {
+    let why = if built {
+        let exe = target_dir().join("release/media-server");
+        let mut cmd = Command::new(&exe);
+        cmd.arg(target_dir().join("release/framewire"));
+        if quick {
+            cmd.arg("--quick");
+        }
+        eprintln!("$ {}", format!("{cmd:?}").replace('"', ""));
+        match cmd.stderr(Stdio::inherit()).output() {
+            Ok(o) if o.status.success() => {
+                let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+                match v.get("skipped") {
+                    None => return Ok(v),
+                    Some(why) => format!(
+                        "media-server skipped: {}; the media-server rows are left out",
+                        why.as_str().unwrap_or("no reason given")
+                    ),
+                }
+            }
+            Ok(o) => format!("media-server failed ({})", o.status),
+            Err(e) => format!("cannot run {}: {e}", exe.display()),
+        }
+    } else {
+        "H.264 not built (a C++ compiler is needed): the media-server rows are left out".to_string()
+    };
+    notes.push(why.clone());
+    Err(why)
+}
+
 /// Bench-harness's narrow-link on the table's cases, one at a time, with the release
 /// `framewire` binary: 5 s of streaming each, after a 3 s warm-up with adaptation on (3 s with
 /// `--quick`).

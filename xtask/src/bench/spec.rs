@@ -29,6 +29,8 @@ pub(crate) enum Key {
     Browser(&'static str),
     /// A figure of h264-vs-x264's result, by JSON pointer (`/speed/640x480/encode_fps`).
     H264(&'static str),
+    /// A figure of media-server's result, by JSON pointer (`/rtmp/10/cpu_core`).
+    MediaServer(&'static str),
 }
 
 /// One case of bench-harness's `narrow-link`: `framewire serve` (640x480 JPEG at 30 fps) in one
@@ -148,6 +150,7 @@ impl Key {
             }
             Key::Browser(field) => format!("browser-latency {field}"),
             Key::H264(pointer) => format!("h264-vs-x264 {pointer}"),
+            Key::MediaServer(pointer) => format!("media-server {pointer}"),
         }
     }
 }
@@ -174,6 +177,10 @@ pub(crate) const fn browser(field: &'static str) -> Key {
 
 pub(crate) const fn h264(pointer: &'static str) -> Key {
     Key::H264(pointer)
+}
+
+pub(crate) const fn media_server(pointer: &'static str) -> Key {
+    Key::MediaServer(pointer)
 }
 
 /// A narrow-link figure: adaptation on or off, the link's share of the top rung's stream in
@@ -298,6 +305,8 @@ pub(crate) enum Unit {
     PctCore,
     /// Bytes (of a frame).
     Bytes,
+    /// Megabits per second.
+    Mbits,
 }
 
 impl Unit {
@@ -311,6 +320,7 @@ impl Unit {
             Unit::Viewers => "viewers",
             Unit::PctCore => "% core",
             Unit::Bytes => "bytes",
+            Unit::Mbits => "Mbit/s",
         }
     }
 }
@@ -342,6 +352,9 @@ pub(crate) enum MayLack {
     /// Where a C++ compiler (H.264's build), ffmpeg with libx264 or the photograph is missing
     /// (h264-vs-x264 skips): the row is left out, and the notes say why.
     WithoutH264,
+    /// Where nginx with nginx-rtmp, ffmpeg or H.264 is missing (media-server skips): the row is
+    /// left out, and the notes say why.
+    WithoutMediaServer,
 }
 
 /// The note of a row that needs netbed's namespaces where they cannot be made.

@@ -36,6 +36,7 @@ pub(crate) fn made_up_run(table: &[RowSpec]) -> Measurements {
         link: LinkRuns::Measured(Vec::new()),
         browser: Ok(json!({})),
         h264: Ok(json!({})),
+        media_server: Ok(json!({})),
     };
     let bench = Measured {
         ns: 1000.0,
@@ -102,6 +103,14 @@ pub(crate) fn made_up_run(table: &[RowSpec]) -> Measurements {
             }
             Key::H264(pointer) => {
                 if let Ok(mut v) = m.h264.as_mut() {
+                    for part in pointer.split('/').skip(1) {
+                        v = &mut v[part];
+                    }
+                    *v = json!(1.0);
+                }
+            }
+            Key::MediaServer(pointer) => {
+                if let Ok(mut v) = m.media_server.as_mut() {
                     for part in pointer.split('/').skip(1) {
                         v = &mut v[part];
                     }
@@ -383,6 +392,22 @@ pub(crate) fn every_id_in_the_table_is_one_that_a_run_produces() {
                     };
                     assert!(known, "{case}: h264-vs-x264 {pointer}");
                 }
+                // What media-server prints: per kind and reader count, and the latencies.
+                Key::MediaServer(pointer) => {
+                    let parts: Vec<&str> = pointer.split('/').skip(1).collect();
+                    let known = match parts[..] {
+                        ["latency", q] | ["latency", "view", q] => {
+                            ["p50_ms", "p99_ms"].contains(&q)
+                        }
+                        [kind, n, field] => {
+                            ["rtmp", "hls"].contains(&kind)
+                                && ["1", "10", "50"].contains(&n)
+                                && ["cpu_core", "mbit_per_s"].contains(&field)
+                        }
+                        _ => false,
+                    };
+                    assert!(known, "{case}: media-server {pointer}");
+                }
                 // What browser-latency prints.
                 Key::Browser(field) => assert!(
                     ["page", "img", "img_late", "page_own"]
@@ -404,6 +429,7 @@ pub(crate) fn every_id_in_the_table_is_one_that_a_run_produces() {
             MayLack::WithoutH264 => {
                 matches!(key, Key::H264(_)) || matches!(key, Key::Link(c, _) if c.h264)
             }
+            MayLack::WithoutMediaServer => matches!(key, Key::MediaServer(_)),
         };
         assert!(excuses(spec.value, spec.may_lack), "{case}");
         if let Some(b) = spec.baseline {
