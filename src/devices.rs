@@ -1,9 +1,24 @@
-//! `framewire devices`: lists cameras with the formats, sizes and frame rates they offer.
+//! `framewire devices`: lists cameras with the formats, sizes and frame rates they offer, or
+//! (`--probe rtsp://...`) the streams an RTSP camera describes.
 
+use clap::Args;
 use framewire_capture::list_cameras;
 use framewire_core::CaptureError;
 
-pub fn run() -> anyhow::Result<()> {
+#[derive(Debug, Args)]
+pub struct DevicesArgs {
+    /// Instead, ask this RTSP camera what it offers (DESCRIBE): rtsp://[USER:PASS@]HOST[:PORT]/PATH
+    #[arg(long, value_name = "URL")]
+    probe: Option<String>,
+}
+
+pub fn run(args: DevicesArgs) -> anyhow::Result<()> {
+    if let Some(url) = args.probe {
+        for line in framewire_capture::rtsp::probe(&url)? {
+            println!("{line}");
+        }
+        return Ok(());
+    }
     let cameras = match list_cameras() {
         Ok(cameras) => cameras,
         Err(CaptureError::Open { reason, .. }) => {

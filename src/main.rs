@@ -37,8 +37,8 @@ enum Command {
     View(view::ViewArgs),
     /// A two-way video call: one side listens, the other connects; each sends and shows
     Chat(chat::ChatArgs),
-    /// List the cameras this machine has
-    Devices,
+    /// List the cameras this machine has, or what an RTSP camera offers
+    Devices(devices::DevicesArgs),
 }
 
 fn main() -> ExitCode {
@@ -73,7 +73,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::View(args) => view::run(args),
         Command::Chat(args) => chat::run(args),
-        Command::Devices => devices::run(),
+        Command::Devices(args) => devices::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

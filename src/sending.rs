@@ -19,8 +19,9 @@ pub struct Rungs(Vec<Rung>);
 #[derive(Debug, Clone, Args)]
 pub struct SendArgs {
     /// Where frames come from: test (a synthetic moving pattern; test:2, test:3 ... other
-    /// colours, frame numbers from 1000000, 2000000 ...), camera, camera:N, or file:PATH (Y4M,
-    /// MJPEG, a PNG or JPEG still, a framewire recording)
+    /// colours, frame numbers from 1000000, 2000000 ...), camera, camera:N, file:PATH (Y4M,
+    /// MJPEG, a PNG or JPEG still, a framewire recording), or rtsp://[USER:PASS@]HOST[:PORT]/PATH
+    /// (an IP camera: its H.264 served as it is with --codec h264, its MJPEG like a camera's)
     #[arg(long, default_value = "test", value_name = "SOURCE")]
     pub source: SourceSpec,
     /// Start a file source again at its end, instead of ending the stream

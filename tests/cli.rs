@@ -392,11 +392,11 @@ fn typos_get_a_clear_error() {
     );
     check(
         &["chat", "--listen", "127.0.0.1:0", "--source", "test:0"],
-        "expected test, test:N (N from 1), camera, camera:N or file:PATH",
+        "expected test, test:N (N from 1), camera, camera:N, file:PATH or rtsp://[USER:PASS@]HOST[:PORT]/PATH",
     );
     check(
         &["serve", "--source", "cam"],
-        "unknown source \"cam\", expected test, test:N (N from 1), camera, camera:N or file:PATH",
+        "unknown source \"cam\", expected test, test:N (N from 1), camera, camera:N, file:PATH or rtsp://[USER:PASS@]HOST[:PORT]/PATH",
     );
     check(
         &["serve", "--size", "640"],

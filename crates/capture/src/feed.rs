@@ -40,7 +40,8 @@ pub fn open_feed(
         });
     }
     let codec = source.compressed_codec();
-    let passthrough = passthrough.is_some() && codec == passthrough;
+    // An RTSP camera's H.264 has no frames to decode here: it always passes through.
+    let passthrough = source.compressed_only() || (passthrough.is_some() && codec == passthrough);
     let reopen = reopener(spec, size.0, size.1, fps);
     let latest = LatestFrame::spawn_with(source, passthrough, reopen)?;
     Ok(Box::new(Live {
@@ -48,6 +49,7 @@ pub fn open_feed(
         passthrough: codec.filter(|_| passthrough),
         compressed: CompressedFrame::empty(codec.unwrap_or(CodecKind::Raw)),
         lost: false,
+        last_seq: None,
     }))
 }
 
@@ -100,6 +102,9 @@ struct Live {
     passthrough: Option<CodecKind>,
     compressed: CompressedFrame,
     lost: bool,
+    /// The last packet handed on, for an inter-frame codec's rule: after a frame the slot
+    /// replaced (a gap in the numbers), deltas are skipped until a keyframe.
+    last_seq: Option<u64>,
 }
 
 impl Feed for Live {
@@ -116,6 +121,14 @@ impl Feed for Live {
         };
         Ok(match taken {
             Taken::Frame if self.passthrough.is_some() => {
+                let inter = self.passthrough.is_some_and(|c| !c.is_intra_only());
+                let follows = self.last_seq.is_some_and(|s| s + 1 == self.compressed.seq);
+                if inter && !self.compressed.keyframe && !follows {
+                    // A delta whose predecessor never came decodes to a broken picture.
+                    self.last_seq = None;
+                    return Ok(Pulled::Nothing);
+                }
+                self.last_seq = Some(self.compressed.seq);
                 std::mem::swap(&mut self.compressed.data, &mut packet.payload);
                 packet.seq = self.compressed.seq;
                 packet.capture_us = self.compressed.capture_us;

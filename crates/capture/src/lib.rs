@@ -22,6 +22,7 @@ pub mod file;
 mod latest;
 pub mod negotiate;
 mod resize;
+pub mod rtsp;
 mod spec;
 
 pub use feed::open_feed;

@@ -19,6 +19,8 @@ pub enum SourceSpec {
     Camera(u32),
     /// A file: Y4M, MJPEG, a still PNG or JPEG, or a framewire recording (see [`crate::file`]).
     File(PathBuf),
+    /// An RTSP camera (see [`crate::rtsp`]); boxed, as a URL is large beside the others.
+    Rtsp(Box<crate::rtsp::RtspUrl>),
 }
 
 impl FromStr for SourceSpec {
@@ -29,6 +31,9 @@ impl FromStr for SourceSpec {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if s.len() > 5 && s[..5].eq_ignore_ascii_case("file:") {
             return Ok(SourceSpec::File(PathBuf::from(&s[5..])));
+        }
+        if s.len() > 7 && s[..7].eq_ignore_ascii_case("rtsp://") {
+            return crate::rtsp::RtspUrl::parse(s).map(|url| SourceSpec::Rtsp(Box::new(url)));
         }
         let lower = s.to_ascii_lowercase();
         let spec = match lower.as_str() {
@@ -45,7 +50,10 @@ impl FromStr for SourceSpec {
             },
         };
         spec.ok_or_else(|| {
-            format!("unknown source {s:?}, expected test, test:N (N from 1), camera, camera:N or file:PATH")
+            format!(
+                "unknown source {s:?}, expected test, test:N (N from 1), camera, camera:N, \
+                 file:PATH or rtsp://[USER:PASS@]HOST[:PORT]/PATH"
+            )
         })
     }
 }
@@ -57,6 +65,7 @@ impl fmt::Display for SourceSpec {
             SourceSpec::Test(n) => write!(f, "test:{n}"),
             SourceSpec::Camera(index) => write!(f, "camera:{index}"),
             SourceSpec::File(path) => write!(f, "file:{}", path.display()),
+            SourceSpec::Rtsp(url) => write!(f, "{url}"),
         }
     }
 }
@@ -96,6 +105,7 @@ pub fn open_source_with(
     match spec {
         SourceSpec::File(path) => crate::file::open_file(path, options),
         SourceSpec::Test(n) => Ok(Box::new(TestPattern::new(width, height, fps)?.variant(*n))),
+        SourceSpec::Rtsp(url) => Ok(Box::new(crate::rtsp::RtspSource::open_url(url)?)),
         #[cfg(feature = "camera")]
         SourceSpec::Camera(index) => Ok(Box::new(crate::camera::CameraSource::open(
             *index, width, height, fps,
@@ -119,6 +129,26 @@ pub fn reopener(
 ) -> Option<(std::time::Duration, crate::Reopen)> {
     match spec {
         SourceSpec::Test(_) | SourceSpec::File(_) => None,
+        SourceSpec::Rtsp(url) => {
+            // Looked for every second; dialed after a backoff that doubles with each failure.
+            let url = url.clone();
+            let mut backoff = crate::rtsp::Backoff::new();
+            Some((
+                std::time::Duration::from_secs(1),
+                Box::new(move || {
+                    let now = std::time::Instant::now();
+                    if !backoff.due(now) {
+                        return Err(CaptureError::Config("not yet: backing off".into()));
+                    }
+                    let opened = crate::rtsp::RtspSource::open_url(&url);
+                    match &opened {
+                        Ok(_) => backoff = crate::rtsp::Backoff::new(),
+                        Err(_) => backoff.failed(now),
+                    }
+                    opened.map(|s| Box::new(s) as Box<dyn FrameSource>)
+                }),
+            ))
+        }
         SourceSpec::Camera(_) => {
             let spec = spec.clone();
             Some((
@@ -174,7 +204,7 @@ mod tests {
     fn rejects_anything_else_listing_the_accepted_forms() {
         let msg = |s: &str| {
             format!(
-                "unknown source {s:?}, expected test, test:N (N from 1), camera, camera:N or file:PATH"
+                "unknown source {s:?}, expected test, test:N (N from 1), camera, camera:N, file:PATH or rtsp://[USER:PASS@]HOST[:PORT]/PATH"
             )
         };
         for bad in [
