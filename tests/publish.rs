@@ -22,6 +22,7 @@ use framewire_core::{Frame, PixelFormat};
 
 const SIZE: (u32, u32) = (640, 480);
 const NGINX_RTMP: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
+const NGINX_STREAM: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
 
 /// Whether `what` is here (`ok`); if not, prints why (or fails when everything is required).
 #[allow(clippy::print_stderr)] // the reason for a skip
@@ -75,9 +76,14 @@ impl Drop for Server {
 
 /// nginx with nginx-rtmp: RTMP on `rtmp`, its HLS in `dir/hls` served over HTTP on `http`.
 fn nginx(dir: &Path, rtmp: u16, http: u16) -> Server {
+    nginx_with(dir, rtmp, http, "")
+}
+
+/// [`nginx`] with more of its config (`more`: modules loaded first, then blocks).
+fn nginx_with(dir: &Path, rtmp: u16, http: u16, more: &str) -> Server {
     let d = dir.display();
     let conf = format!(
-        "load_module {NGINX_RTMP};\n\
+        "load_module {NGINX_RTMP};\n{more}\n\
          daemon off;\nmaster_process off;\n\
          error_log {d}/error.log info;\npid {d}/nginx.pid;\n\
          events {{ worker_connections 256; }}\n\
@@ -133,6 +139,11 @@ fn serve_publishing(url: &str, more: &[&str]) -> Serve {
 /// The test pattern's numbers in the first `n` frames ffmpeg decodes from `input` (its
 /// arguments before the output's), checked to read and to rise.
 fn numbers_read_back(input: &[&str], n: usize) -> Vec<u64> {
+    numbers_read_back_at(input, n, SIZE)
+}
+
+/// [`numbers_read_back`] of a stream of this size.
+fn numbers_read_back_at(input: &[&str], n: usize, size: (u32, u32)) -> Vec<u64> {
     let frames = n.to_string();
     let mut child = Command::new("ffmpeg")
         .args(["-v", "error", "-nostdin"])
@@ -155,16 +166,16 @@ fn numbers_read_back(input: &[&str], n: usize) -> Vec<u64> {
     let _ = child.stderr.take().unwrap().read_to_string(&mut err);
     let out = reader.join().unwrap();
     assert!(status.success(), "ffmpeg {input:?}: {err}");
-    let frame_len = (SIZE.0 * SIZE.1 * 3) as usize;
+    let frame_len = (size.0 * size.1 * 3) as usize;
     assert_eq!(
         out.len(),
         n * frame_len,
-        "{n} frames of 640x480 from {input:?}: {err}"
+        "{n} frames of {size:?} from {input:?}: {err}"
     );
     let numbers: Vec<u64> = out
         .chunks(frame_len)
         .map(|pixels| {
-            let mut frame = Frame::new(SIZE.0, SIZE.1, PixelFormat::Rgb8);
+            let mut frame = Frame::new(size.0, size.1, PixelFormat::Rgb8);
             frame.pixels.copy_from_slice(pixels);
             framewire_pattern::read_frame_number(&frame).expect("a test-pattern frame")
         })
@@ -250,27 +261,11 @@ fn rtsp_record_into_ffmpeg_listening_reads_back_interleaved_over_tcp() {
 
 #[test]
 fn rtsp_record_into_rtsp_server_perl_is_played_back_by_ffmpeg() {
-    if !have_ffmpeg()
-        || !have(
-            runs("rtsp-server-perl", "--help"),
-            "rtsp-server-perl is needed (Debian: apt-get install rtsp-server-perl)",
-        )
-    {
+    if !have_rtsp_server_perl() {
         return;
     }
-    let (play, record, rtp) = (free_port(), free_port(), free_port());
-    let child = Command::new("rtsp-server-perl")
-        .args(["-c", &play.to_string(), "-s", &record.to_string()])
-        .args(["--client_listen_address", "127.0.0.1"])
-        .args(["--source_listen_address", "127.0.0.1"])
-        .args(["--rtp_start_port", &rtp.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start rtsp-server-perl");
-    let _server = Server(child);
-    wait_listening(record, "rtsp-server-perl");
+    let (play, record) = (free_port(), free_port());
+    let _server = rtsp_server_perl(play, record);
     let _serve = serve_publishing(&format!("rtsp://127.0.0.1:{record}/cam"), &[]);
     // A player joins mid-stream: it decodes from the next keyframe (every 2 s at 30 fps).
     let played = format!("rtsp://127.0.0.1:{play}/cam");
@@ -527,4 +522,231 @@ fn an_rtsp_server_that_asks_for_a_login_gets_basic_from_the_url_which_is_never_p
     let (status, stderr) = serve.interrupt();
     assert!(status.success(), "{stderr}");
     assert!(!stderr.contains("s3cret"), "{stderr}");
+}
+
+fn have_rtsp_server_perl() -> bool {
+    have_ffmpeg()
+        && have(
+            runs("rtsp-server-perl", "--help"),
+            "rtsp-server-perl is needed (Debian: apt-get install rtsp-server-perl)",
+        )
+}
+
+/// rtsp-server-perl taking RECORD on `record` and PLAY on `play`.
+fn rtsp_server_perl(play: u16, record: u16) -> Server {
+    let child = Command::new("rtsp-server-perl")
+        .args(["-c", &play.to_string(), "-s", &record.to_string()])
+        .args(["--client_listen_address", "127.0.0.1"])
+        .args(["--source_listen_address", "127.0.0.1"])
+        .args(["--rtp_start_port", &free_port().to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start rtsp-server-perl");
+    let server = Server(child);
+    wait_listening(record, "rtsp-server-perl");
+    wait_listening(play, "rtsp-server-perl");
+    server
+}
+
+/// The test pattern at 320x240 in constrained baseline H.264 by ffmpeg's libx264: `frames`
+/// frames, made through framewire's own raw stream and `view --output`.
+fn pattern_clip(dir: &Path, frames: u32) -> std::path::PathBuf {
+    let y4m = dir.join("pattern.y4m");
+    let serve = Serve::start(&["--codec", "raw", "--size", "320x240", "--adapt", "off"]);
+    let out = common::view(&[
+        "--connect",
+        &serve.addr,
+        "--headless",
+        "--frames",
+        &frames.to_string(),
+        "--output",
+        y4m.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    drop(serve);
+    let clip = dir.join("pattern.h264");
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(&y4m)
+        .args([
+            "-c:v",
+            "libx264",
+            "-profile:v",
+            "baseline",
+            "-preset",
+            "veryfast",
+        ])
+        .args([
+            "-tune",
+            "zerolatency",
+            "-g",
+            "30",
+            "-pix_fmt",
+            "yuv420p",
+            "-f",
+            "h264",
+        ])
+        .arg(&clip)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    clip
+}
+
+/// ffmpeg publishing `clip` at its pace (30 fps) into rtsp-server-perl's `url`, as a camera would.
+fn ffmpeg_publishing(clip: &Path, url: &str) -> Server {
+    let child = Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-re", "-framerate", "30", "-i"])
+        .arg(clip)
+        .args(["-c", "copy", "-f", "rtsp", url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start ffmpeg");
+    Server(child)
+}
+
+#[test]
+fn an_rtsp_camera_is_a_source_passed_through_and_dialed_again_when_it_drops() {
+    if !have_rtsp_server_perl() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let clip = pattern_clip(dir.path(), 600);
+    let (play, record) = (free_port(), free_port());
+    let server = rtsp_server_perl(play, record);
+    let camera = ffmpeg_publishing(&clip, &format!("rtsp://127.0.0.1:{record}/cam"));
+    let source = format!("rtsp://127.0.0.1:{play}/cam");
+    // What the camera offers, as a user would look first.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let offered = loop {
+        let out = common::framewire()
+            .args(["devices", "--probe", &source])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            break String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        assert!(Instant::now() < deadline, "{}", common::stderr(&out));
+        thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        offered.starts_with("stream 0: video h264/90000"),
+        "{offered}"
+    );
+    let serve = Serve::start(&["--source", &source, "--codec", "h264"]);
+    assert!(
+        serve
+            .line_containing("passing the source's")
+            .contains("h264")
+    );
+    // Its frames, as a framewire viewer decodes them, in the camera's order with none lost.
+    let y4m = dir.path().join("relayed.y4m");
+    let out = common::view(&[
+        "--connect",
+        &serve.addr,
+        "--headless",
+        "--frames",
+        "60",
+        "--output",
+        y4m.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let numbers = numbers_read_back_at(&["-i", y4m.to_str().unwrap()], 60, (320, 240));
+    assert_eq!(numbers[59] - numbers[0], 59, "{numbers:?}");
+    // The camera restarts (rtsp-server-perl keeps a path while it runs, so the server goes
+    // with it): serve says so, keeps its viewer, and dials until the camera is back.
+    let mut viewer = common::spawn_view(&["--connect", &serve.addr, "--headless"]);
+    serve.line_containing("connected (1 viewer)");
+    drop((camera, server));
+    let lost = serve.line_containing("camera lost: ");
+    assert!(lost.contains(&source), "{lost}");
+    let _server = rtsp_server_perl(play, record);
+    let _camera = ffmpeg_publishing(&clip, &format!("rtsp://127.0.0.1:{record}/cam"));
+    let back = serve.line_containing("camera back: ");
+    assert!(back.ends_with(&source), "{back}");
+    assert!(viewer.try_wait().unwrap().is_none(), "the viewer stayed");
+    let _ = viewer.kill();
+    let _ = viewer.wait();
+}
+
+/// A certificate for `localhost` signed by a new CA, in `dir`: (CA PEM, certificate PEM, key PEM).
+fn ca_signed(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "framewire test CA");
+    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    leaf.distinguished_name
+        .push(DnType::CommonName, "localhost");
+    let cert = leaf.signed_by(&key, &ca).unwrap();
+    let at = |f: &str| dir.join(f);
+    std::fs::write(at("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(at("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(at("key.pem"), key.serialize_pem()).unwrap();
+    (at("ca.pem"), at("cert.pem"), at("key.pem"))
+}
+
+#[test]
+fn rtmps_goes_through_tls_trusted_by_the_ca_given_into_nginx() {
+    if !have_nginx_rtmp()
+        || !have(
+            Path::new(NGINX_STREAM).exists(),
+            "nginx's stream module is needed for TLS in front of RTMP (Debian: apt-get install \
+             libnginx-mod-stream)",
+        )
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = ca_signed(dir.path());
+    let (rtmp, http, tls) = (free_port(), free_port(), free_port());
+    // nginx's stream module ends TLS on `tls` and hands the bytes to its own RTMP port, as a
+    // load balancer in front of a media server does.
+    let stream = format!(
+        "load_module {NGINX_STREAM};\n\
+         stream {{ server {{ listen 127.0.0.1:{tls} ssl; ssl_certificate {}; \
+           ssl_certificate_key {}; proxy_pass 127.0.0.1:{rtmp}; }} }}",
+        cert.display(),
+        key.display()
+    );
+    let _nginx = nginx_with(dir.path(), rtmp, http, &stream);
+    wait_listening(tls, "nginx's TLS");
+    let url = format!("rtmps://localhost:{tls}/live/over_tls");
+    let serve = serve_publishing(&url, &["--publish-tls-ca", ca.to_str().unwrap()]);
+    let numbers = numbers_read_back(
+        &["-i", &format!("rtmp://127.0.0.1:{rtmp}/live/over_tls")],
+        30,
+    );
+    assert_eq!(numbers[29] - numbers[0], 29, "{numbers:?}");
+    drop(serve);
+    // Another CA's certificate is refused, in one line, and dialed again.
+    let other = tempfile::tempdir().unwrap();
+    let (other_ca, _, _) = ca_signed(other.path());
+    let serve = Serve::start(&[
+        "--codec",
+        "h264",
+        "--publish",
+        &url,
+        "--publish-tls-ca",
+        other_ca.to_str().unwrap(),
+    ]);
+    let line = serve.error_line("the refused certificate");
+    assert!(
+        line.starts_with(&format!(
+            "framewire: --publish rtmps://localhost:{tls}/live/****: "
+        )) && line.ends_with("dialing again in 1s"),
+        "{line}"
+    );
 }
