@@ -5,8 +5,8 @@
 //! Figures, as one JSON object on stdout (or `{"skipped": REASON}` without nginx-rtmp or ffmpeg):
 //! - `/rtmp/N` and `/hls/N` for N = 1, 10 and 50 readers (`ffmpeg -c copy -f null`, over RTMP,
 //!   or over HLS from nginx's HTTP): framewire's CPU (`cpu_core`, a fraction of one core, user+system
-//!   from `/proc/PID/stat`) and the bytes it writes (`mbit_per_s`, `wchar` of `/proc/PID/io`
-//!   less what its recording grew by) over a window after the readers settled. The fan-out is the media server's: both stay
+//!   from `/proc/PID/stat`) and the bytes it sends the media server (`mbit_per_s`, `ss`'s
+//!   `bytes_sent` of its connection) over a window after the readers settled. The fan-out is the media server's: both stay
 //!   flat as readers grow.
 //! - `/latency`: capture to an RTMP reader, p50 and p99 in ms. `serve --record` keeps each
 //!   packet's capture time by its frame number; an `ffmpeg -fflags nobuffer` reader decodes
@@ -137,8 +137,8 @@ fn nginx(dir: &Path, rtmp: u16, http: u16) -> Result<Killed, String> {
     Ok(nginx)
 }
 
-/// (user+system CPU seconds, bytes written) of a process so far.
-fn usage_of(pid: u32) -> Result<(f64, u64), String> {
+/// User+system CPU seconds of a process so far.
+fn cpu_of(pid: u32) -> Result<f64, String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| e.to_string())?;
     // The fields after the command name (which may hold spaces) in its parentheses.
     let after = stat.rsplit_once(')').map(|(_, a)| a).unwrap_or_default();
@@ -149,13 +149,31 @@ fn usage_of(pid: u32) -> Result<(f64, u64), String> {
         .and_then(|(u, s)| Some(u.parse::<f64>().ok()? + s.parse::<f64>().ok()?))
         .ok_or("an unreadable /proc stat")?;
     // USER_HZ is 100 on Linux.
-    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).map_err(|e| e.to_string())?;
-    let wchar = io
-        .lines()
-        .find_map(|l| l.strip_prefix("wchar: "))
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or("an unreadable /proc io")?;
-    Ok((ticks / 100.0, wchar))
+    Ok(ticks / 100.0)
+}
+
+/// The bytes process `pid` has sent on its connections to `port` (`ss`'s `bytes_sent`).
+fn sent_to(pid: u32, port: u16) -> Result<u64, String> {
+    let out = Command::new("ss")
+        .args(["-tinpH", "state", "established"])
+        .arg(format!("( dport = :{port} )"))
+        .output()
+        .map_err(|e| format!("ss: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let mut total = 0;
+    while let Some(line) = lines.next() {
+        let info = lines.next().unwrap_or_default();
+        if !line.contains(&format!("pid={pid},")) {
+            continue;
+        }
+        total += info
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix("bytes_sent:"))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Ok(total)
 }
 
 fn reader(input: &str) -> Result<Killed, String> {
@@ -238,13 +256,11 @@ fn measure(exe: &Path, quick: bool) -> Result<Value, String> {
                 readers.push(reader(input)?);
             }
             thread::sleep(settle);
-            let size = || std::fs::metadata(&record).map_or(0, |m| m.len());
-            let (cpu0, bytes0, recorded0) = usage_of(pid).map(|(c, b)| (c, b, size()))?;
+            let (cpu0, bytes0) = (cpu_of(pid)?, sent_to(pid, rtmp)?);
             let t0 = Instant::now();
             thread::sleep(window);
-            let (cpu1, bytes1, recorded1) = usage_of(pid).map(|(c, b)| (c, b, size()))?;
-            // What it wrote to the media server: all its writes less the recording's.
-            let sent = (bytes1 - bytes0).saturating_sub(recorded1 - recorded0);
+            let (cpu1, bytes1) = (cpu_of(pid)?, sent_to(pid, rtmp)?);
+            let sent = bytes1.saturating_sub(bytes0);
             let secs = t0.elapsed().as_secs_f64();
             let mut alive = 0;
             for r in &mut readers {
