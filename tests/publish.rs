@@ -677,27 +677,6 @@ fn an_rtsp_camera_is_a_source_passed_through_and_dialed_again_when_it_drops() {
     let _ = viewer.wait();
 }
 
-/// A certificate for `localhost` signed by a new CA, in `dir`: (CA PEM, certificate PEM, key PEM).
-fn ca_signed(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "framewire test CA");
-    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let mut leaf = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    leaf.distinguished_name
-        .push(DnType::CommonName, "localhost");
-    let cert = leaf.signed_by(&key, &ca).unwrap();
-    let at = |f: &str| dir.join(f);
-    std::fs::write(at("ca.pem"), ca.pem()).unwrap();
-    std::fs::write(at("cert.pem"), cert.pem()).unwrap();
-    std::fs::write(at("key.pem"), key.serialize_pem()).unwrap();
-    (at("ca.pem"), at("cert.pem"), at("key.pem"))
-}
-
 #[test]
 fn rtmps_goes_through_tls_trusted_by_the_ca_given_into_nginx() {
     if !have_nginx_rtmp()
@@ -710,7 +689,7 @@ fn rtmps_goes_through_tls_trusted_by_the_ca_given_into_nginx() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = ca_signed(dir.path());
+    let (ca, cert, key) = common::ca_signed(dir.path(), "rtmps");
     let (rtmp, http, tls) = (free_port(), free_port(), free_port());
     // nginx's stream module ends TLS on `tls` and hands the bytes to its own RTMP port, as a
     // load balancer in front of a media server does.
@@ -733,7 +712,7 @@ fn rtmps_goes_through_tls_trusted_by_the_ca_given_into_nginx() {
     drop(serve);
     // Another CA's certificate is refused, in one line, and dialed again.
     let other = tempfile::tempdir().unwrap();
-    let (other_ca, _, _) = ca_signed(other.path());
+    let (other_ca, _, _) = common::ca_signed(other.path(), "other");
     let serve = Serve::start(&[
         "--codec",
         "h264",

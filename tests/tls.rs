@@ -82,23 +82,7 @@ impl Home {
 
     /// A certificate for `localhost` signed by a new CA: (CA PEM, certificate PEM, key PEM).
     fn ca_signed(&self, name: &str) -> (PathBuf, PathBuf, PathBuf) {
-        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, format!("framewire test CA {name}"));
-        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-        let key = KeyPair::generate().unwrap();
-        let mut leaf = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-        leaf.distinguished_name
-            .push(DnType::CommonName, "localhost");
-        let cert = leaf.signed_by(&key, &ca).unwrap();
-        let at = |f: &str| self.dir.path().join(format!("{name}-{f}"));
-        std::fs::write(at("ca.pem"), ca.pem()).unwrap();
-        std::fs::write(at("cert.pem"), cert.pem()).unwrap();
-        std::fs::write(at("key.pem"), key.serialize_pem()).unwrap();
-        (at("ca.pem"), at("cert.pem"), at("key.pem"))
+        common::ca_signed(self.dir.path(), name)
     }
 }
 

@@ -281,3 +281,28 @@ pub fn have_ffmpeg() -> bool {
     eprintln!("skipped: {why}");
     false
 }
+
+/// A certificate for `localhost` signed by a new CA, written in `dir` as `NAME-ca.pem`,
+/// `NAME-cert.pem` and `NAME-key.pem`: their paths, in that order.
+pub fn ca_signed(
+    dir: &std::path::Path,
+    name: &str,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, format!("framewire test CA {name}"));
+    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    leaf.distinguished_name
+        .push(DnType::CommonName, "localhost");
+    let cert = leaf.signed_by(&key, &ca).unwrap();
+    let at = |f: &str| dir.join(format!("{name}-{f}"));
+    std::fs::write(at("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(at("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(at("key.pem"), key.serialize_pem()).unwrap();
+    (at("ca.pem"), at("cert.pem"), at("key.pem"))
+}

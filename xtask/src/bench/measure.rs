@@ -81,6 +81,27 @@ impl Unit {
     }
 }
 
+/// The figure at `pointer` in a binary's JSON result, or why there is none: `excuse` where the
+/// binary did not measure here.
+fn by_pointer(
+    result: &Result<Value, String>,
+    pointer: &str,
+    key: Key,
+    excuse: MayLack,
+) -> Result<Raw, Gap> {
+    match result {
+        Ok(v) => v
+            .pointer(pointer)
+            .and_then(Value::as_f64)
+            .map(Raw::Plain)
+            .ok_or_else(|| Gap::missing(key.describe())),
+        Err(_) => Err(Gap {
+            what: key.describe(),
+            excused_by: Some(excuse),
+        }),
+    }
+}
+
 /// Why a figure is not there: what is missing, and which `MayLack` (if any) excuses it.
 pub(crate) struct Gap {
     pub(crate) what: String,
@@ -225,28 +246,13 @@ impl Measurements {
                     excused_by: Some(MayLack::WithoutBrowser),
                 }),
             },
-            Key::H264(pointer) => match &self.h264 {
-                Ok(v) => v
-                    .pointer(pointer)
-                    .and_then(Value::as_f64)
-                    .map(Raw::Plain)
-                    .ok_or_else(|| Gap::missing(key.describe())),
-                Err(_) => Err(Gap {
-                    what: key.describe(),
-                    excused_by: Some(MayLack::WithoutH264),
-                }),
-            },
-            Key::MediaServer(pointer) => match &self.media_server {
-                Ok(v) => v
-                    .pointer(pointer)
-                    .and_then(Value::as_f64)
-                    .map(Raw::Plain)
-                    .ok_or_else(|| Gap::missing(key.describe())),
-                Err(_) => Err(Gap {
-                    what: key.describe(),
-                    excused_by: Some(MayLack::WithoutMediaServer),
-                }),
-            },
+            Key::H264(pointer) => by_pointer(&self.h264, pointer, key, MayLack::WithoutH264),
+            Key::MediaServer(pointer) => by_pointer(
+                &self.media_server,
+                pointer,
+                key,
+                MayLack::WithoutMediaServer,
+            ),
         }
     }
 }

@@ -380,35 +380,14 @@ pub(crate) fn h264_vs_x264(
     quick: bool,
     notes: &mut Vec<String>,
 ) -> Result<Value, String> {
-    let why = if built {
-        let exe = target_dir().join("release/h264-vs-x264");
-        let mut cmd = Command::new(&exe);
-        cmd.arg(target_dir().join("release/framewire"));
-        if quick {
-            cmd.arg("--quick");
-        }
-        eprintln!("$ {}", format!("{cmd:?}").replace('"', ""));
-        match cmd.stderr(Stdio::inherit()).output() {
-            Ok(o) if o.status.success() => {
-                let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
-                match v.get("skipped") {
-                    None => return Ok(v),
-                    Some(why) => format!(
-                        "h264-vs-x264 skipped: {}; the H.264 rows are left out",
-                        why.as_str().unwrap_or("no reason given")
-                    ),
-                }
-            }
-            Ok(o) => format!("h264-vs-x264 failed ({})", o.status),
-            Err(e) => format!("cannot run {}: {e}", exe.display()),
-        }
-    } else {
-        "H.264 not built: it needs a C++ compiler (Debian: apt-get install g++); the H.264 rows \
-         are left out"
-            .to_string()
-    };
-    notes.push(why.clone());
-    Err(why)
+    let not_built = "H.264 not built: it needs a C++ compiler (Debian: apt-get install g++); the \
+                     H.264 rows are left out";
+    with_framewire(
+        "h264-vs-x264",
+        "the H.264 rows",
+        built.then_some(quick).ok_or(not_built),
+        notes,
+    )
 }
 
 /// Bench-harness's media-server with the release `framewire` (built with H.264): one publisher
@@ -418,30 +397,50 @@ pub(crate) fn media_server_run(
     quick: bool,
     notes: &mut Vec<String>,
 ) -> Result<Value, String> {
-    let why = if built {
-        let exe = target_dir().join("release/media-server");
-        let mut cmd = Command::new(&exe);
-        cmd.arg(target_dir().join("release/framewire"));
-        if quick {
-            cmd.arg("--quick");
-        }
-        eprintln!("$ {}", format!("{cmd:?}").replace('"', ""));
-        match cmd.stderr(Stdio::inherit()).output() {
-            Ok(o) if o.status.success() => {
-                let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
-                match v.get("skipped") {
-                    None => return Ok(v),
-                    Some(why) => format!(
-                        "media-server skipped: {}; the media-server rows are left out",
-                        why.as_str().unwrap_or("no reason given")
-                    ),
-                }
+    let not_built =
+        "H.264 not built (a C++ compiler is needed): the media-server rows are left out";
+    with_framewire(
+        "media-server",
+        "the media-server rows",
+        built.then_some(quick).ok_or(not_built),
+        notes,
+    )
+}
+
+/// Bench-harness's `name` run on the release `framewire` (with `--quick` when `quick` says so,
+/// or not at all when it says why): its JSON object, or why there is none, in the notes too
+/// (`{"skipped": REASON}` from the binary leaves `rows` out).
+fn with_framewire(
+    name: &str,
+    rows: &str,
+    quick: Result<bool, &str>,
+    notes: &mut Vec<String>,
+) -> Result<Value, String> {
+    let why = match quick {
+        Err(why) => why.to_string(),
+        Ok(quick) => {
+            let exe = target_dir().join("release").join(name);
+            let mut cmd = Command::new(&exe);
+            cmd.arg(target_dir().join("release/framewire"));
+            if quick {
+                cmd.arg("--quick");
             }
-            Ok(o) => format!("media-server failed ({})", o.status),
-            Err(e) => format!("cannot run {}: {e}", exe.display()),
+            eprintln!("$ {}", format!("{cmd:?}").replace('"', ""));
+            match cmd.stderr(Stdio::inherit()).output() {
+                Ok(o) if o.status.success() => {
+                    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+                    match v.get("skipped") {
+                        None => return Ok(v),
+                        Some(why) => format!(
+                            "{name} skipped: {}; {rows} are left out",
+                            why.as_str().unwrap_or("no reason given")
+                        ),
+                    }
+                }
+                Ok(o) => format!("{name} failed ({})", o.status),
+                Err(e) => format!("cannot run {}: {e}", exe.display()),
+            }
         }
-    } else {
-        "H.264 not built (a C++ compiler is needed): the media-server rows are left out".to_string()
     };
     notes.push(why.clone());
     Err(why)

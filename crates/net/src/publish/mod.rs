@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use framewire_core::{CodecKind, Ladder, Latest, Packet, Placement, Publisher, Request};
 
 use crate::conn::{Conn, is_timeout};
-use crate::fanout::SHUTDOWN_GRACE;
+use crate::fanout::{Drain, SHUTDOWN_GRACE, stalled, wait_drained, write_error};
 use crate::roster::{Delivery, Gone, Member, Outlet, Roster, ServerEvent, lock};
 use crate::tls::TlsClient;
 
@@ -497,6 +497,59 @@ impl Pushing {
             }
         }
         Err(last)
+    }
+}
+
+/// A publishing connection as each publisher's outlet writes to it: the fan-out's drain rule
+/// before each packet (so packets wait in the member's slot, where a newer one replaces them,
+/// not in the socket), writes bounded by the write timeout, the goodbye drained, the close.
+struct Wire {
+    conn: Conn,
+    write_timeout: Duration,
+    drain: Drain,
+    /// The bytes of the last packet written, whose drain the rule watches.
+    last_written: usize,
+}
+
+impl Wire {
+    fn new(conn: Conn, write_timeout: Duration) -> Wire {
+        Wire {
+            conn,
+            write_timeout,
+            drain: Drain::default(),
+            last_written: 0,
+        }
+    }
+
+    /// [`Outlet::ready`]: once the socket can take the next packet.
+    fn ready(&mut self, slot: &Latest<Arc<Packet>>) -> Result<(), String> {
+        self.drain
+            .wait(self.conn.tcp(), slot, self.last_written, self.write_timeout)
+            .map_err(|()| stalled(self.write_timeout))
+    }
+
+    /// Writes `parts` in order, of which the last `packet` bytes were a packet's.
+    fn write(&mut self, parts: &[&[u8]], packet: usize) -> io::Result<()> {
+        self.conn.set_write_timeout(Some(self.write_timeout))?;
+        for part in parts.iter().filter(|p| !p.is_empty()) {
+            self.conn.write_all(part)?;
+        }
+        self.last_written = packet;
+        Ok(())
+    }
+
+    /// Waits a moment for the goodbye to reach the server before the close.
+    fn drained(&self) {
+        wait_drained(self.conn.tcp(), SHUTDOWN_GRACE);
+    }
+
+    fn close(&self) {
+        let _ = self.conn.shutdown(Shutdown::Both);
+    }
+
+    /// [`Outlet::failed`]: any write error ends a push's connection with its reason.
+    fn failed(&self, e: &io::Error) -> Option<String> {
+        Some(write_error(e, self.write_timeout).unwrap_or_else(|| format!("writing: {e}")))
     }
 }
 

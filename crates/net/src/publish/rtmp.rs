@@ -21,8 +21,6 @@ use rml_rtmp::sessions::{
 };
 use rml_rtmp::time::RtmpTimestamp;
 
-use crate::fanout::{Drain, wait_drained, write_error};
-
 /// The most the opening reads while waiting for one answer: the handshake is 3073 bytes, each
 /// command's answer a few hundred.
 const OPENING_READ_MAX: usize = 64 * 1024;
@@ -31,14 +29,11 @@ const AVC: u32 = 7;
 
 /// A publishing RTMP connection.
 pub(super) struct RtmpOutlet {
-    conn: Conn,
+    wire: Wire,
     session: Arc<Mutex<ClientSession>>,
     /// What the reader thread's answers (pings, acknowledgements) put out, sent before the
     /// next message.
     pending: Arc<Mutex<Vec<u8>>>,
-    write_timeout: Duration,
-    drain: Drain,
-    last_written: usize,
     /// The first packet's capture time: timestamps count from it.
     start_us: Option<u64>,
     /// The SPS and PPS of the last sequence header sent.
@@ -165,12 +160,9 @@ pub(super) fn open(
                 ClientSessionEvent::PublishRequestAccepted => {
                     write_by(&mut conn, &out, deadline, "rtmp publish")?;
                     return Ok(RtmpOutlet {
-                        conn,
+                        wire: Wire::new(conn, write_timeout),
                         session: Arc::new(Mutex::new(session)),
                         pending: Arc::new(Mutex::new(Vec::new())),
-                        write_timeout,
-                        drain: Drain::default(),
-                        last_written: 0,
                         start_us: None,
                         parameter_sets: None,
                         tag: Vec::new(),
@@ -205,11 +197,7 @@ impl RtmpOutlet {
     /// Writes what the reader left pending and `self.out`, then empties both.
     fn flush(&mut self) -> io::Result<()> {
         let pending = std::mem::take(&mut *lock(&self.pending));
-        self.conn.set_write_timeout(Some(self.write_timeout))?;
-        if !pending.is_empty() {
-            self.conn.write_all(&pending)?;
-        }
-        let written = self.conn.write_all(&self.out);
+        let written = self.wire.write(&[&pending, &self.out], self.out.len());
         self.out.clear();
         written
     }
@@ -243,9 +231,7 @@ impl Outlet for RtmpOutlet {
     }
 
     fn ready(&mut self, slot: &Latest<Arc<Packet>>) -> Result<(), String> {
-        self.drain
-            .wait(self.conn.tcp(), slot, self.last_written, self.write_timeout)
-            .map_err(|()| crate::fanout::stalled(self.write_timeout))
+        self.wire.ready(slot)
     }
 
     /// Nothing: a keyframe's parameter sets say a new size, in a new sequence header.
@@ -274,7 +260,6 @@ impl Outlet for RtmpOutlet {
         if flv::video_tag(&packet.payload, packet.keyframe, &mut self.tag) > 0 {
             self.video(timestamp)?;
         }
-        self.last_written = self.out.len();
         self.flush()
     }
 
@@ -285,25 +270,16 @@ impl Outlet for RtmpOutlet {
             .map_err(io::Error::other)?;
         take(result, &mut self.out, &mut Vec::new());
         self.flush()?;
-        wait_drained(self.conn.tcp(), SHUTDOWN_GRACE);
+        self.wire.drained();
         Ok(())
     }
 
     fn close(&mut self) {
-        let _ = self.conn.shutdown(Shutdown::Both);
-    }
-
-    fn link(
-        &mut self,
-        _: &Latest<Arc<Packet>>,
-        _: crate::adapt::Counters,
-        _: Instant,
-    ) -> Option<crate::roster::Link> {
-        None
+        self.wire.close();
     }
 
     fn failed(&self, e: &io::Error) -> Option<String> {
-        Some(write_error(e, self.write_timeout).unwrap_or_else(|| format!("writing: {e}")))
+        self.wire.failed(e)
     }
 }
 
@@ -311,7 +287,7 @@ impl PushOutlet for RtmpOutlet {
     fn listen(&mut self, member: Arc<Member<()>>) -> io::Result<()> {
         let session = Arc::clone(&self.session);
         let pending = Arc::clone(&self.pending);
-        spawn_reader(self.conn.try_clone()?, member, move |bytes| {
+        spawn_reader(self.wire.conn.try_clone()?, member, move |bytes| {
             let mut events = Vec::new();
             let results = lock(&session)
                 .handle_input(bytes)

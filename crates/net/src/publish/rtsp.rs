@@ -16,14 +16,12 @@ use framewire_file::h264::nal_units;
 use framewire_wire::rtp::{self, H264Packetizer};
 use framewire_wire::rtsp::{self as msg, Incoming, Request, Response};
 
-use crate::fanout::{Drain, wait_drained, write_error};
-
 /// The track's control path in the SDP, which SETUP names after the URL.
 const CONTROL: &str = "streamid=0";
 
 /// A recording RTSP connection.
 pub(super) struct RtspOutlet {
-    conn: Conn,
+    wire: Wire,
     url: String,
     session: String,
     cseq: u32,
@@ -33,9 +31,6 @@ pub(super) struct RtspOutlet {
     udp: Option<(UdpSocket, SocketAddr)>,
     /// The first packet's capture time and the RTP timestamp it got.
     start: Option<(u64, u32)>,
-    write_timeout: Duration,
-    drain: Drain,
-    last_written: usize,
     out: Vec<u8>,
 }
 
@@ -237,7 +232,7 @@ pub(super) fn open(
         ..
     } = opening;
     Ok(RtspOutlet {
-        conn,
+        wire: Wire::new(conn, write_timeout),
         url,
         session,
         cseq,
@@ -245,9 +240,6 @@ pub(super) fn open(
         packetizer: H264Packetizer::new(channel, random_u32(), random_u32() as u16),
         udp,
         start: None,
-        write_timeout,
-        drain: Drain::default(),
-        last_written: 0,
         out: Vec::new(),
     })
 }
@@ -258,9 +250,7 @@ impl Outlet for RtspOutlet {
     }
 
     fn ready(&mut self, slot: &Latest<Arc<Packet>>) -> Result<(), String> {
-        self.drain
-            .wait(self.conn.tcp(), slot, self.last_written, self.write_timeout)
-            .map_err(|()| crate::fanout::stalled(self.write_timeout))
+        self.wire.ready(slot)
     }
 
     /// Nothing: the parameter sets before the next keyframe say the new size.
@@ -283,12 +273,9 @@ impl Outlet for RtspOutlet {
                 let _ = socket.send_to(&rest[4..len.min(rest.len())], to);
                 rest = &rest[len.min(rest.len())..];
             }
-            self.last_written = 0;
             return Ok(());
         }
-        self.last_written = self.out.len();
-        self.conn.set_write_timeout(Some(self.write_timeout))?;
-        self.conn.write_all(&self.out)
+        self.wire.write(&[&self.out], self.out.len())
     }
 
     fn end(&mut self, _: Option<&str>) -> io::Result<()> {
@@ -304,26 +291,17 @@ impl Outlet for RtspOutlet {
             headers,
             body: None,
         };
-        self.conn.write_all(&teardown.to_bytes())?;
-        wait_drained(self.conn.tcp(), SHUTDOWN_GRACE);
+        self.wire.write(&[&teardown.to_bytes()], 0)?;
+        self.wire.drained();
         Ok(())
     }
 
     fn close(&mut self) {
-        let _ = self.conn.shutdown(Shutdown::Both);
-    }
-
-    fn link(
-        &mut self,
-        _: &Latest<Arc<Packet>>,
-        _: crate::adapt::Counters,
-        _: Instant,
-    ) -> Option<crate::roster::Link> {
-        None
+        self.wire.close();
     }
 
     fn failed(&self, e: &io::Error) -> Option<String> {
-        Some(write_error(e, self.write_timeout).unwrap_or_else(|| format!("writing: {e}")))
+        self.wire.failed(e)
     }
 }
 
@@ -331,7 +309,7 @@ impl PushOutlet for RtspOutlet {
     /// Reads the server's RTCP and answers, skipping them; bytes that are neither end it.
     fn listen(&mut self, member: Arc<Member<()>>) -> io::Result<()> {
         let mut buf = Vec::new();
-        spawn_reader(self.conn.try_clone()?, member, move |bytes| {
+        spawn_reader(self.wire.conn.try_clone()?, member, move |bytes| {
             buf.extend_from_slice(bytes);
             loop {
                 match msg::parse(&buf).map_err(|e| format!("rtsp from the server: {e}"))? {

@@ -51,13 +51,17 @@ pub(crate) trait Outlet {
     fn close(&mut self) {}
 
     /// What it learnt of its link since the packet sent at `sent_at` (`ours`: the member's own
-    /// counts then), for the ladder's decisions; `None` when it has nothing to say.
+    /// counts then), for the ladder's decisions; `None` when it has nothing to say (by default:
+    /// an outlet that never moves along the ladder).
     fn link(
         &mut self,
         slot: &Latest<Arc<Packet>>,
         ours: Counters,
         sent_at: Instant,
-    ) -> Option<Link>;
+    ) -> Option<Link> {
+        let _ = (slot, ours, sent_at);
+        None
+    }
 
     /// Takes in the link as `adapter` judges it now (a datagram outlet paces by it).
     fn judged(&mut self, adapter: &mut Adapter, now: Instant) {
