@@ -203,41 +203,11 @@ fn a_libx264_baseline_file_is_served_and_decoded_and_main_profile_is_refused() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let y4m = dir.path().join("pattern.y4m");
-    let serve = Serve::start(&["--codec", "raw", "--size", "320x240", "--adapt", "off"]);
-    let out = common::view(&[
-        "--connect",
-        &serve.addr,
-        "--headless",
-        "--frames",
-        "60",
-        "--output",
-        y4m.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    drop(serve);
+    let y4m = common::pattern_y4m(dir.path(), 60);
     let encode = |profile: &str, name: &str| {
         let file = dir.path().join(name);
-        let out = std::process::Command::new("ffmpeg")
-            .args(["-v", "error", "-y", "-i"])
-            .arg(&y4m)
-            .args([
-                "-c:v",
-                "libx264",
-                "-profile:v",
-                profile,
-                "-preset",
-                "veryfast",
-            ])
-            .args(["-tune", "zerolatency", "-pix_fmt", "yuv420p", "-f", "h264"])
-            .arg(&file)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        // The encoder's own keyframe interval (250): one keyframe in the clip.
+        common::x264(&y4m, profile, 250, &file);
         file
     };
     let baseline = encode("baseline", "x264.h264");

@@ -550,55 +550,6 @@ fn rtsp_server_perl(play: u16, record: u16) -> Server {
     server
 }
 
-/// The test pattern at 320x240 in constrained baseline H.264 by ffmpeg's libx264: `frames`
-/// frames, made through framewire's own raw stream and `view --output`.
-fn pattern_clip(dir: &Path, frames: u32) -> std::path::PathBuf {
-    let y4m = dir.join("pattern.y4m");
-    let serve = Serve::start(&["--codec", "raw", "--size", "320x240", "--adapt", "off"]);
-    let out = common::view(&[
-        "--connect",
-        &serve.addr,
-        "--headless",
-        "--frames",
-        &frames.to_string(),
-        "--output",
-        y4m.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    drop(serve);
-    let clip = dir.join("pattern.h264");
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-i"])
-        .arg(&y4m)
-        .args([
-            "-c:v",
-            "libx264",
-            "-profile:v",
-            "baseline",
-            "-preset",
-            "veryfast",
-        ])
-        .args([
-            "-tune",
-            "zerolatency",
-            "-g",
-            "30",
-            "-pix_fmt",
-            "yuv420p",
-            "-f",
-            "h264",
-        ])
-        .arg(&clip)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    clip
-}
-
 /// ffmpeg publishing `clip` at its pace (30 fps) into rtsp-server-perl's `url`, as a camera would.
 fn ffmpeg_publishing(clip: &Path, url: &str) -> Server {
     let child = Command::new("ffmpeg")
@@ -619,7 +570,8 @@ fn an_rtsp_camera_is_a_source_passed_through_and_dialed_again_when_it_drops() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let clip = pattern_clip(dir.path(), 600);
+    let clip = dir.path().join("pattern.h264");
+    common::x264(&common::pattern_y4m(dir.path(), 600), "baseline", 30, &clip);
     let (play, record) = (free_port(), free_port());
     let server = rtsp_server_perl(play, record);
     let camera = ffmpeg_publishing(&clip, &format!("rtsp://127.0.0.1:{record}/cam"));

@@ -306,3 +306,47 @@ pub fn ca_signed(
     std::fs::write(at("key.pem"), key.serialize_pem()).unwrap();
     (at("ca.pem"), at("cert.pem"), at("key.pem"))
 }
+
+/// The test pattern at 320x240, `frames` frames of framewire's raw stream written by `view
+/// --output` as `dir/pattern.y4m` (frame numbers from 0 or so, as the server started).
+pub fn pattern_y4m(dir: &std::path::Path, frames: u32) -> std::path::PathBuf {
+    let y4m = dir.join("pattern.y4m");
+    let serve = Serve::start(&["--codec", "raw", "--size", "320x240", "--adapt", "off"]);
+    let out = view(&[
+        "--connect",
+        &serve.addr,
+        "--headless",
+        "--frames",
+        &frames.to_string(),
+        "--output",
+        y4m.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    y4m
+}
+
+/// `y4m` encoded by ffmpeg's libx264 in `profile` (veryfast, zerolatency, a keyframe every
+/// `keyint` frames) as an Annex-B file at `out`.
+pub fn x264(y4m: &std::path::Path, profile: &str, keyint: u32, out: &std::path::Path) {
+    let done = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(y4m)
+        .args([
+            "-c:v",
+            "libx264",
+            "-profile:v",
+            profile,
+            "-preset",
+            "veryfast",
+        ])
+        .args(["-tune", "zerolatency", "-g", &keyint.to_string()])
+        .args(["-pix_fmt", "yuv420p", "-f", "h264"])
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+}
