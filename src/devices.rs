@@ -14,7 +14,11 @@ pub struct DevicesArgs {
 
 pub fn run(args: DevicesArgs) -> anyhow::Result<()> {
     if let Some(url) = args.probe {
-        for line in framewire_capture::rtsp::probe(&url)? {
+        let lines = framewire_capture::rtsp::probe(&url).map_err(|e| match e {
+            CaptureError::Config(why) => anyhow::anyhow!("--probe {why}"),
+            e => e.into(),
+        })?;
+        for line in lines {
             println!("{line}");
         }
         return Ok(());

@@ -785,3 +785,20 @@ fn a_hostile_servers_reason_is_printed_without_its_terminal_escapes() {
     assert_eq!(err.lines().count(), 1, "one line: {err:?}");
     assert!(err.contains("\\u{1b}[2J"), "{err:?}");
 }
+
+/// `--publish` carries H.264: a build without it says how to get it, naming the flag.
+#[cfg(not(feature = "h264"))]
+#[test]
+fn publishing_without_h264_in_the_build_says_how_to_build_it() {
+    let out = framewire()
+        .args(["serve", "--listen", "127.0.0.1:0", "--publish"])
+        .arg("rtmp://127.0.0.1:1/live/key")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--publish rtmp://127.0.0.1:1/live/****: ") && err.contains("--features h264"),
+        "{err}"
+    );
+}
