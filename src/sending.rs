@@ -15,6 +15,35 @@ use crate::live::LiveLine;
 #[derive(Debug, Clone)]
 pub struct Rungs(Vec<Rung>);
 
+/// `--source`, read without clap's own error line, which would repeat the value as given: a
+/// password in an RTSP URL with it.
+#[derive(Debug, Clone, Copy)]
+struct SourceParser;
+
+impl clap::builder::TypedValueParser for SourceParser {
+    type Value = SourceSpec;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<SourceSpec, clap::Error> {
+        let kind = clap::error::ErrorKind::ValueValidation;
+        let refuse = |why: String| {
+            clap::Error::raw(
+                kind,
+                format!("invalid value for '--source <SOURCE>': {why}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| refuse("not UTF-8".to_string()))?;
+        text.parse().map_err(refuse)
+    }
+}
+
 /// The sending side's flags.
 #[derive(Debug, Clone, Args)]
 pub struct SendArgs {
@@ -22,7 +51,7 @@ pub struct SendArgs {
     /// colours, frame numbers from 1000000, 2000000 ...), camera, camera:N, file:PATH (Y4M,
     /// MJPEG, a PNG or JPEG still, a framewire recording), or rtsp://[USER:PASS@]HOST[:PORT]/PATH
     /// (an IP camera: its H.264 served as it is with --codec h264, its MJPEG like a camera's)
-    #[arg(long, default_value = "test", value_name = "SOURCE")]
+    #[arg(long, default_value = "test", value_parser = SourceParser, value_name = "SOURCE")]
     pub source: SourceSpec,
     /// Start a file source again at its end, instead of ending the stream
     #[arg(long = "loop")]

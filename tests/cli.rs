@@ -802,3 +802,19 @@ fn publishing_without_h264_in_the_build_says_how_to_build_it() {
         "{err}"
     );
 }
+
+/// A source URL that does not parse is named without its password.
+#[test]
+fn a_bad_rtsp_source_is_refused_without_its_password() {
+    let out = framewire()
+        .args(["serve", "--source", "rtsp://cam:hunter2@host:99999/x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("rtsp://****@host:99999/x: invalid port number"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+}
