@@ -126,7 +126,7 @@ pub fn send_event(event: &SendEvent, source: &str) -> Option<String> {
             )
         }
         SendEvent::Source(SourceEvent::Lost(why)) => {
-            format!("camera lost: {why}; viewers stay connected, retrying every second")
+            format!("camera lost: {why}; viewers stay connected, opening it again")
         }
         SendEvent::Source(SourceEvent::Back) => format!("camera back: {source}"),
         SendEvent::Source(_) => return None,
