@@ -424,6 +424,12 @@ fn a_jpeg_server_publishes_h264_encoded_for_the_push_while_its_viewers_keep_jpeg
 /// A minimal RTSP RECORD server on a free port that asks for a Basic login of `user:pass`; it
 /// sends what it saw (each request's method, and the access units received) down the channel.
 fn rtsp_with_login(login: &'static str) -> (u16, std::sync::mpsc::Receiver<String>) {
+    rtsp_server(login, false)
+}
+
+/// [`rtsp_with_login`], which after RECORD floods the publisher with interleaved frames when
+/// `flood` says so.
+fn rtsp_server(login: &'static str, flood: bool) -> (u16, std::sync::mpsc::Receiver<String>) {
     use base64::Engine;
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -484,6 +490,11 @@ fn rtsp_with_login(login: &'static str) -> (u16, std::sync::mpsc::Receiver<Strin
                     )
                 };
                 if conn.write_all(answer.as_bytes()).is_err() {
+                    return;
+                }
+                if flood && method == "RECORD" {
+                    let frame: Vec<u8> = [b'$', 1, 1, 0].into_iter().chain([7; 256]).collect();
+                    while conn.write_all(&frame).is_ok() {}
                     return;
                 }
                 continue;
@@ -680,4 +691,20 @@ fn rtmps_goes_through_tls_trusted_by_the_ca_given_into_nginx() {
         )) && line.ends_with("dialing again in 1s"),
         "{line}"
     );
+}
+
+#[test]
+fn a_server_that_floods_a_publisher_is_left_with_one_line() {
+    let (port, seen) = rtsp_server("cam:pw", true);
+    let url = format!("rtsp://cam:pw@127.0.0.1:{port}/x");
+    let serve = Serve::start(&["--codec", "h264", "--fps", "30", "--publish", &url]);
+    serve.line_containing("publishing to ");
+    let line = serve.error_line("the flood's line");
+    assert!(
+        line.contains(
+            "the server sent more than 1024 KiB within 10s to a publisher; dialing again"
+        ),
+        "{line}"
+    );
+    assert!(seen.try_iter().any(|s| s == "RECORD authorized=true"));
 }

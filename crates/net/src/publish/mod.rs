@@ -608,8 +608,41 @@ fn write_by(conn: &mut Conn, bytes: &[u8], deadline: Instant, what: &str) -> Res
         .map_err(|e| format!("{what}: {e}"))
 }
 
+/// The most a server may send a publisher in one [`INBOUND_WINDOW`]: a publisher hears only
+/// acknowledgements, pings, statuses and reports (RTMP's chunk reader would hold the bytes of up
+/// to 65,599 unfinished messages of 16 MiB each, so what comes in is bounded here).
+pub const INBOUND_MAX: usize = 1 << 20;
+/// The window [`INBOUND_MAX`] counts over.
+pub const INBOUND_WINDOW: Duration = Duration::from_secs(10);
+
+/// Counts what a server sends within each [`INBOUND_WINDOW`].
+#[derive(Debug)]
+struct Inbound {
+    since: Instant,
+    bytes: usize,
+}
+
+impl Inbound {
+    /// Takes in `n` bytes read at `now`; an error once a window holds more than [`INBOUND_MAX`].
+    fn take(&mut self, n: usize, now: Instant) -> Result<(), String> {
+        if now.duration_since(self.since) >= INBOUND_WINDOW {
+            (self.since, self.bytes) = (now, 0);
+        }
+        self.bytes += n;
+        if self.bytes > INBOUND_MAX {
+            return Err(format!(
+                "the server sent more than {} KiB within {}s to a publisher",
+                INBOUND_MAX / 1024,
+                INBOUND_WINDOW.as_secs()
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The reader thread of a publishing connection: hands each read to `take` (which answers
-/// `Err(why)` when the server said to stop) until the connection closes, then ends `member`.
+/// `Err(why)` when the server said to stop) until the connection closes or the server sends
+/// more than a publisher hears ([`INBOUND_MAX`]), then ends `member`.
 fn spawn_reader(
     mut conn: Conn,
     member: Arc<Member<()>>,
@@ -620,11 +653,18 @@ fn spawn_reader(
         .name("framewire-push-reader".into())
         .spawn(move || {
             let mut buf = vec![0u8; 16 * 1024];
+            let mut inbound = Inbound {
+                since: Instant::now(),
+                bytes: 0,
+            };
             let why = loop {
                 match conn.read(&mut buf) {
                     Ok(0) => break "the server closed the connection".to_string(),
                     Ok(n) => {
-                        if let Err(why) = take(&buf[..n]) {
+                        if let Err(why) = inbound
+                            .take(n, Instant::now())
+                            .and_then(|()| take(&buf[..n]))
+                        {
                             break why;
                         }
                     }
@@ -640,6 +680,17 @@ fn spawn_reader(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_server_may_send_a_publisher_a_mebibyte_a_window_and_no_more() {
+        let t = Instant::now();
+        let mut inbound = Inbound { since: t, bytes: 0 };
+        assert!(inbound.take(INBOUND_MAX, t).is_ok());
+        // A new window starts afresh.
+        assert!(inbound.take(INBOUND_MAX, t + INBOUND_WINDOW).is_ok());
+        let e = inbound.take(1, t + INBOUND_WINDOW).unwrap_err();
+        assert!(e.contains("more than 1024 KiB within 10s"), "{e}");
+    }
 
     #[test]
     fn urls_are_read_with_their_default_ports_and_printed_without_secrets() {

@@ -32,6 +32,8 @@ pub(super) struct RtspOutlet {
     /// The first packet's capture time and the RTP timestamp it got.
     start: Option<(u64, u32)>,
     out: Vec<u8>,
+    /// What the opening read past RECORD's answer (the server's first RTCP), for the reader.
+    read_ahead: Vec<u8>,
 }
 
 /// Reads one response by `deadline`, skipping interleaved frames.
@@ -227,6 +229,7 @@ pub(super) fn open(
     opening.ask("RECORD", &url, headers, None)?;
     let Opening {
         conn,
+        buf,
         cseq,
         authorization,
         ..
@@ -241,6 +244,7 @@ pub(super) fn open(
         udp,
         start: None,
         out: Vec::new(),
+        read_ahead: buf,
     })
 }
 
@@ -308,7 +312,7 @@ impl Outlet for RtspOutlet {
 impl PushOutlet for RtspOutlet {
     /// Reads the server's RTCP and answers, skipping them; bytes that are neither end it.
     fn listen(&mut self, member: Arc<Member<()>>) -> io::Result<()> {
-        let mut buf = Vec::new();
+        let mut buf = std::mem::take(&mut self.read_ahead);
         spawn_reader(self.wire.conn.try_clone()?, member, move |bytes| {
             buf.extend_from_slice(bytes);
             loop {
