@@ -1,10 +1,12 @@
 //! Cross-crate benchmarks and measurements for framewire: criterion benches in `benches/`
-//! (loopback end to end), the counting-allocator test in `tests/`, and five small binaries that
+//! (loopback end to end), the counting-allocator test in `tests/`, and small binaries that
 //! `cargo xtask bench` runs: `write-pattern` (raw RGB test-pattern pixels for the OpenCV
 //! baseline), `viewers-fed` (how many 30 fps viewers, framewire or HTTP, one server feeds),
 //! `sink` (a viewer that receives without decoding, to time `framewire serve`'s send pipeline),
 //! `narrow-link` (latency and frame rate of `framewire serve` -> `view` across a narrow netbed
-//! link) and `browser-latency` (capture to screen in Chromium watching `serve --http`).
+//! link), `browser-latency` (capture to screen in Chromium watching `serve --http`),
+//! `h264-vs-x264` (framewire's H.264 against JPEG and libx264) and `media-server` (one
+//! `serve --publish` into nginx-rtmp as its readers grow).
 //! Micro-benchmarks live beside the code they measure.
 
 use framewire_core::{Frame, PixelFormat};

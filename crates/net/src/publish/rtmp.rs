@@ -202,9 +202,10 @@ impl RtmpOutlet {
         written
     }
 
-    /// Serializes one video message of `self.tag` at `timestamp` into `self.out`.
+    /// Serializes one video message of `self.tag` at `timestamp` into `self.out`; the tag's
+    /// buffer goes with the message (its chunks are written from it), uncopied.
     fn video(&mut self, timestamp: u32) -> io::Result<()> {
-        let data = Bytes::copy_from_slice(&self.tag);
+        let data = Bytes::from(std::mem::take(&mut self.tag));
         let result = lock(&self.session)
             .publish_video_data(data, RtmpTimestamp::new(timestamp), false)
             .map_err(io::Error::other)?;
