@@ -604,6 +604,9 @@ fn an_rtsp_camera_is_a_source_passed_through_and_dialed_again_when_it_drops() {
         offered.starts_with("stream 0: video h264/90000"),
         "{offered}"
     );
+    // rtsp-server-perl describes a path from the publisher's ANNOUNCE, before its RECORD: the
+    // camera is up once an independent player gets a frame of it.
+    numbers_read_back_at(&["-i", &source], 1, (320, 240));
     let serve = Serve::start(&["--source", &source, "--codec", "h264"]);
     assert!(
         serve
