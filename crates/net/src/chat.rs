@@ -131,6 +131,7 @@ impl Protocol for ChatProtocol {
                 Ok(Opening::Stream {
                     request: hello.request,
                     framer: self.framewire.framer(),
+                    reader: None,
                 })
             }
             Err(e) => {

@@ -65,6 +65,7 @@ impl Protocol for FramewireProtocol {
         Ok(Opening::Stream {
             request: hello.request,
             framer: self.framer(),
+            reader: None,
         })
     }
 }

@@ -33,6 +33,12 @@ pub trait Framer: Send {
     /// The goodbye: the stream ended (`None`), or the subscriber is refused (`Some(reason)`,
     /// which may come instead of the start).
     fn end(&mut self, error: Option<&str>, out: &mut Vec<u8>);
+
+    /// What answers a subscriber that said goodbye itself (a WebSocket's close is echoed). By
+    /// default nothing.
+    fn left(&mut self, out: &mut Vec<u8>) {
+        let _ = out;
+    }
 }
 
 /// framewire's stream: the handshake, a frame header before each payload, switch and report

@@ -2,7 +2,7 @@
 //! handshake when configured, and each connection's request under one deadline.
 
 use super::*;
-use crate::roster::{Delivery, Refusal};
+use crate::roster::{Delivery, Gone, Refusal};
 use crate::slots::{NoSlot, Pending};
 
 pub(super) fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
@@ -120,8 +120,12 @@ pub(super) fn serve_handshaken(
         .protocol
         .read_request(&mut stream, left.max(Duration::from_millis(1)))
     {
-        Ok(Opening::Stream { request, framer }) => (request, framer, false),
-        Ok(Opening::One { request, framer }) => (request, framer, true),
+        Ok(Opening::Stream {
+            request,
+            framer,
+            reader,
+        }) => (request, framer, reader, false),
+        Ok(Opening::One { request, framer }) => (request, framer, None, true),
         Ok(Opening::Answered) => return,
         Err(e) => {
             let _ = stream.shutdown(Shutdown::Both);
@@ -142,12 +146,17 @@ pub(super) fn configure(stream: &TcpStream, cfg: &ServerConfig) -> Result<(), St
         .map_err(|e| format!("socket setup failed: {e}"))
 }
 
+/// What a connection asked for: a rendition, how its stream is written, what reads the
+/// subscriber's side, and whether it wants one packet only.
+pub(super) type Asked = (Request, Box<dyn Framer>, Option<Box<dyn PeerReader>>, bool);
+
 /// Places a subscriber that asked for `request` on the ladder (or refuses it), then serves it
-/// until it goes: one packet when `once`, else a stream, written by `framer`.
+/// until it goes: one packet when `once`, else a stream, written by `framer`, while `reader`
+/// (if any) reads its side on a thread of its own.
 pub(super) fn serve_request(
     mut stream: Conn,
     peer: SocketAddr,
-    (request, mut framer, once): (Request, Box<dyn Framer>, bool),
+    (request, mut framer, reader, once): Asked,
     shared: &Arc<Shared>,
 ) {
     let reject = |error: String| (shared.on_event)(ServerEvent::Rejected { peer, error });
@@ -192,5 +201,22 @@ pub(super) fn serve_request(
         once,
     };
     let mut outlet = StreamOutlet::new(&mut stream, framer, cfg.write_timeout, adapts);
-    delivery.run(&mut outlet, placement, count);
+    let Some(reader) = reader else {
+        return delivery.run(&mut outlet, placement, count);
+    };
+    // The reader returns once the delivery's end shuts the connection down, if not before.
+    thread::scope(|scope| {
+        let read = thread::Builder::new()
+            .name(format!("{}-reader-{peer}", shared.protocol.name()))
+            .spawn_scoped(scope, || {
+                viewer.end(match reader.read() {
+                    PeerEnd::Left => Gone::Left,
+                    PeerEnd::Broke(why) => Gone::Lost(why),
+                })
+            });
+        if let Err(e) = read {
+            viewer.end(Gone::Lost(format!("cannot start a thread to read it: {e}")));
+        }
+        delivery.run(&mut outlet, placement, count);
+    });
 }

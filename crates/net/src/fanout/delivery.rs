@@ -98,6 +98,11 @@ impl Outlet for StreamOutlet<'_> {
         Ok(())
     }
 
+    fn left(&mut self) -> io::Result<()> {
+        self.framer.left(&mut self.head);
+        self.flush_head()
+    }
+
     fn close(&mut self) {
         let _ = self.stream.shutdown(Shutdown::Both);
     }

@@ -52,7 +52,7 @@ use delivery::StreamOutlet;
 pub(crate) use delivery::{stalled, wait_drained, write_error};
 pub(crate) use drain::Drain;
 pub(crate) use protocol::read_full;
-pub use protocol::{Opening, Protocol, Refused};
+pub use protocol::{Opening, PeerEnd, PeerReader, Protocol, Refused};
 
 /// Limits of a server; each has a documented default.
 #[derive(Debug, Clone)]
@@ -189,7 +189,7 @@ impl Fanout {
                 if let Err(error) = configure(stream.tcp(), &shared.config) {
                     return (shared.on_event)(ServerEvent::Rejected { peer, error });
                 }
-                serve_request(stream, peer, (request, framer, false), &shared)
+                serve_request(stream, peer, (request, framer, None, false), &shared)
             })?;
         let mut handlers = lock(&self.shared.handlers);
         handlers.retain(|h| !h.is_finished());

@@ -22,6 +22,9 @@ pub enum Opening {
         request: Request,
         /// How its stream is written.
         framer: Box<dyn Framer>,
+        /// What reads what it sends while its stream is written (WebSocket's frames), if it
+        /// may send anything.
+        reader: Option<Box<dyn PeerReader>>,
     },
     /// One packet of the rendition it asks for, written by `framer`, then the connection
     /// closes (HTTP's snapshot).
@@ -43,6 +46,24 @@ impl fmt::Debug for Opening {
             Opening::Answered => f.write_str("Answered"),
         }
     }
+}
+
+/// Reads a subscriber's side of its connection on a thread of its own while the fan-out writes
+/// its stream (a WebSocket's control frames), until the subscriber goes or breaks its protocol.
+/// It must return once the connection is shut down (the stream's end closes it).
+pub trait PeerReader: Send {
+    /// Reads until the peer says goodbye or breaks its protocol.
+    fn read(self: Box<Self>) -> PeerEnd;
+}
+
+/// How a [`PeerReader`]'s reading ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerEnd {
+    /// The peer said goodbye or just went: nothing more is sent to it (but what answers its
+    /// goodbye, [`Framer::left`]).
+    Left,
+    /// The peer broke its protocol: its stream ends with this line, said to it and logged.
+    Broke(String),
 }
 
 /// What a protocol does on its own connections: it reads the opening; the fan-out does the

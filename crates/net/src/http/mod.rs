@@ -570,6 +570,7 @@ impl Protocol for HttpProtocol {
                 return Ok(Opening::Stream {
                     request: self.request,
                     framer: Box::new(Mjpeg { early, at: None }),
+                    reader: None,
                 });
             }
             Route::Snapshot => {

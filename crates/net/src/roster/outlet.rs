@@ -47,6 +47,11 @@ pub(crate) trait Outlet {
     /// The goodbye: the stream ended (`None`), or the subscriber is told why it is cut off.
     fn end(&mut self, error: Option<&str>) -> io::Result<()>;
 
+    /// Answers a subscriber that said goodbye itself, if its protocol does. By default nothing.
+    fn left(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
     /// Releases what it holds once the delivery is over (a socket's both directions).
     fn close(&mut self) {}
 
@@ -191,7 +196,11 @@ impl<T> Delivery<'_, T> {
         let gone = lock(&self.member.gone).clone();
         let reason = match gone {
             _ if self.roster.is_stopping() => None,
-            Some(Gone::Left) => return None,
+            Some(Gone::Left) => {
+                // It is going anyway: an answer that cannot be written is no error.
+                let _ = outlet.left();
+                return None;
+            }
             Some(Gone::Lost(why)) => Some(why),
             None => None,
         };
