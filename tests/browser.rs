@@ -1,338 +1,89 @@
-//! The page at `/` in real Chromium and Firefox (Debian's `chromium` and `firefox-esr`), in a
-//! window under a private Xvfb: two screenshots a second apart show different test-pattern frame numbers (read off the
-//! pixels), and the page's own figures (fps, capture-to-display latency, viewers), which it
-//! mirrors into its title, are sane. Chromium's `--headless --screenshot` would grab at page
-//! load, before the script drew anything, hence a real window. Chromium also logs in to a
+//! The page at `/` in real Chromium and Firefox showing MJPEG (tests/common/browser.rs says
+//! how): by itself in a build without H.264 (the server closes the page's WebSocket with
+//! 1003, and the page says why), and when `?mjpeg` asks for it. Chromium also logs in to a
 //! server with a token through the login form (the token typed by xdotool) and then draws the
 //! stream with the cookie it got, over HTTP and over HTTPS (`serve --tls`, a `Secure` cookie).
-//! Skips with the reason where
-//! the browser, Xvfb, xwd or xdotool is missing, and fails instead under `FRAMEWIRE_REQUIRE_ALL=1`.
+//! tests/websocket.rs has the same page through WebCodecs.
 
 // Tests report skips and figures on stderr.
 #![allow(clippy::print_stderr)]
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-use framewire_core::Frame;
-
 mod common;
-use common::WAIT;
-use common::http::{have, serve_http, serve_http_token, serve_http_with};
-use common::xscreen::{Reaped, crop, screenshot, start_xvfb};
+use common::browser::{Launch, Login, Page, chromium, chromium_trusting_any_certificate, firefox};
 
-const SIZE: (u32, u32) = (320, 240);
+const ARGS: &[&str] = &["--codec", "jpeg", "--width", "320", "--adapt", "off"];
 
-/// The page's figures, as its title carries them: `framewire fps=29.8 latency_ms=12.0 viewers=1 frames=57`.
-#[derive(Debug, Default)]
-struct Figures {
-    fps: f64,
-    latency_ms: Option<f64>,
-    viewers: Option<u64>,
-    frames: u64,
-}
+/// The page's mode when nothing asks for MJPEG: WebCodecs where the build has H.264.
+const BY_ITSELF: &str = if cfg!(feature = "h264") {
+    "webcodecs"
+} else {
+    "mjpeg"
+};
 
-fn parse_title(title: &str) -> Option<Figures> {
-    let mut figures = Figures::default();
-    let mut words = title.split_whitespace();
-    if words.next()? != "framewire" {
-        return None;
-    }
-    // Firefox adds " — Mozilla Firefox" to the title: words without `=` are not figures.
-    for (key, value) in words.filter_map(|w| w.split_once('=')) {
-        match key {
-            "fps" => figures.fps = value.parse().ok()?,
-            "latency_ms" => figures.latency_ms = value.parse().ok(),
-            "viewers" => figures.viewers = value.parse().ok(),
-            "frames" => figures.frames = value.parse().ok()?,
-            _ => {}
-        }
-    }
-    Some(figures)
-}
-
-/// The page's title now, if its window is up.
-fn title(display: &str) -> Option<String> {
-    let out = Command::new("xdotool")
-        .args(["search", "--name", "^framewire", "getwindowname"])
-        .env("DISPLAY", display)
-        .stderr(Stdio::null())
-        .output()
-        .expect("run xdotool");
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines().next().map(str::to_string)
-}
-
-/// Waits until the page says it drew more than `frames` frames; returns its figures then.
-fn figures_past(display: &str, frames: u64) -> Figures {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(f) = title(display).as_deref().and_then(parse_title)
-            && f.frames > frames
-        {
-            return f;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "waited {WAIT:?} for the page to draw more than {frames} frames; its title: {:?}",
-            title(display)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The test pattern's frame number on the screen, with where the picture's top is (it sits at
-/// the page's top-left corner, under whatever bar Chromium shows above the page).
-fn frame_on_screen(screen: &Frame) -> Option<(u64, u32)> {
-    (0..200).find_map(|y| {
-        let n = framewire_pattern::read_frame_number(&crop(screen, 0, y, SIZE.0, SIZE.1))?;
-        Some((n, y))
-    })
-}
-
-fn save(browser: &str, screen: &Frame) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{browser}-screen.png"));
-    framewire_display::write_png(&path, screen).expect("write the screenshot");
-    path
-}
-
-/// The browsers the page is tested in: the program, its Debian package, and its arguments to
-/// show `url` in a window at the screen's top-left corner with profile folder `profile`.
-type Launch = fn(url: &str, profile: &str) -> Vec<String>;
-
-fn chromium(url: &str, profile: &str) -> Vec<String> {
-    [
-        // Root cannot use the sandbox; --test-type leaves out the bar that says so.
-        "--no-sandbox",
-        "--test-type",
-        "--no-first-run",
-        "--no-default-browser-check",
-        "--disable-gpu",
-        "--window-position=0,0",
-        "--window-size=800,600",
-    ]
-    .map(String::from)
-    .into_iter()
-    .chain([format!("--user-data-dir={profile}"), format!("--app={url}")])
-    .collect()
-}
-
-fn firefox(url: &str, profile: &str) -> Vec<String> {
-    ["--new-instance", "--profile", profile, "--kiosk", url]
-        .map(String::from)
-        .to_vec()
+fn page_in(browser: &str, package: &str, launch: Launch, query: &str, mode: &str) {
+    common::browser::page_in_with(
+        browser,
+        package,
+        launch,
+        Page {
+            args: ARGS,
+            query,
+            mode,
+            login: None,
+            cut: false,
+        },
+    );
 }
 
 #[test]
 fn chromium_draws_the_live_stream_and_measures_its_own_fps_and_latency() {
-    page_in("chromium", "chromium", chromium);
+    page_in("chromium", "chromium", chromium, "", BY_ITSELF);
 }
 
 #[test]
 fn firefox_draws_the_live_stream_and_measures_its_own_fps_and_latency() {
-    page_in("firefox-esr", "firefox-esr", firefox);
+    page_in("firefox-esr", "firefox-esr", firefox, "", BY_ITSELF);
+}
+
+#[test]
+fn chromium_shows_mjpeg_when_the_address_asks_for_it() {
+    page_in("chromium", "chromium", chromium, "?mjpeg", "mjpeg");
 }
 
 #[test]
 fn chromium_logs_in_to_a_token_protected_server_through_the_form_and_draws_the_stream() {
-    page_in_with(
+    common::browser::page_in_with(
         "chromium",
         "chromium",
         chromium,
-        Some(Login {
-            token: "correct horse battery staple",
-            https: false,
-        }),
+        Page {
+            args: ARGS,
+            query: "",
+            mode: BY_ITSELF,
+            login: Some(Login {
+                token: "correct horse battery staple",
+                https: false,
+            }),
+            cut: false,
+        },
     );
 }
 
 #[test]
 fn chromium_logs_in_over_https_and_draws_the_stream() {
-    page_in_with(
+    common::browser::page_in_with(
         "chromium",
         "chromium",
         chromium_trusting_any_certificate,
-        Some(Login {
-            token: "correct horse battery staple",
-            https: true,
-        }),
-    );
-}
-
-/// Chromium that takes the self-signed certificate of `serve --tls` (made for the test).
-fn chromium_trusting_any_certificate(url: &str, profile: &str) -> Vec<String> {
-    let mut args = chromium(url, profile);
-    args.insert(0, "--ignore-certificate-errors".to_string());
-    args
-}
-
-/// A server with a token, logged into through its form; over HTTPS (`serve --tls`, whose
-/// cookie is then `Secure`) or HTTP.
-struct Login<'a> {
-    token: &'a str,
-    https: bool,
-}
-
-/// Loads the page in `browser` (as `launch` says) under a private Xvfb and checks it.
-fn page_in(browser: &str, package: &str, launch: Launch) {
-    page_in_with(browser, package, launch, None);
-}
-
-/// Waits until the window's title is the login form's; false if `within` passes first.
-fn login_form_up(display: &str, within: Duration) -> bool {
-    let deadline = Instant::now() + within;
-    while title(display).as_deref() != Some("framewire: log in") {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    true
-}
-
-/// Whether the window's title stays the login form's for all of `span`.
-fn login_form_up_for(display: &str, span: Duration) -> bool {
-    let end = Instant::now() + span;
-    while Instant::now() < end {
-        if title(display).as_deref() != Some("framewire: log in") {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    true
-}
-
-/// Types `token` into the login form, once its window is up, and sends it.
-///
-/// The title is set while the page is parsed, before Chromium applies `autofocus`, so keys
-/// sent at once can reach the page before the field has the focus and be lost (seen on a
-/// busy CI machine). The form then stays: it is typed again, over whatever the field holds
-/// (ctrl+a), at most three times, each after a few seconds in which the title did not change.
-fn log_in(display: &str, token: &str) {
-    assert!(
-        login_form_up(display, WAIT),
-        "waited {WAIT:?} for the login form; the title: {:?}",
-        title(display)
-    );
-    for _ in 0..3 {
-        // The window gets the keyboard; the password field has the focus (autofocus).
-        let typed = Command::new("xdotool")
-            .args([
-                "search",
-                "--name",
-                "^framewire: log in",
-                "windowfocus",
-                "--sync",
-            ])
-            .args(["key", "ctrl+a", "type", "--delay", "20", token])
-            .env("DISPLAY", display)
-            .status()
-            .expect("run xdotool");
-        // The window is gone when the page left the form meanwhile.
-        if !typed.success() && title(display).as_deref() != Some("framewire: log in") {
-            return;
-        }
-        assert!(typed.success(), "xdotool type: {typed}");
-        let sent = Command::new("xdotool")
-            .args(["key", "Return"])
-            .env("DISPLAY", display)
-            .status()
-            .expect("run xdotool");
-        assert!(sent.success(), "xdotool key: {sent}");
-        // Logged in, the title leaves the form's for good; still the form, the keys were lost.
-        if !login_form_up_for(display, Duration::from_secs(5)) {
-            return;
-        }
-    }
-    panic!("typed the token three times and the login form stayed");
-}
-
-/// Loads the page in `browser` under a private Xvfb, logging in first if `login` says so (the
-/// server then has that token), and checks it.
-fn page_in_with(browser: &str, package: &str, launch: Launch, login: Option<Login<'_>>) {
-    let tools = [
-        (browser, "--version", package),
-        ("Xvfb", "-help", "xvfb"),
-        ("xwd", "-help", "x11-apps"),
-        ("xdotool", "version", "xdotool"),
-    ];
-    if !tools
-        .iter()
-        .all(|(tool, arg, package)| have(tool, arg, package))
-    {
-        return;
-    }
-    let args = ["--codec", "jpeg", "--width", "320", "--adapt", "off"];
-    // The certificate serve --tls makes is kept in a config folder of the test's own.
-    let config = tempfile::tempdir().unwrap();
-    let (_serve, addr) = match &login {
-        Some(Login { token, https: true }) => {
-            let mut cmd = common::framewire();
-            cmd.env("FRAMEWIRE_TOKEN", token)
-                .env("XDG_CONFIG_HOME", config.path());
-            serve_http_with(cmd, &[&args[..], &["--tls"]].concat())
-        }
-        Some(Login { token, .. }) => serve_http_token(token, &args),
-        None => serve_http(&args),
-    };
-    let (_xvfb, display) = start_xvfb();
-    let profile = tempfile::tempdir().unwrap();
-    let scheme = if login.as_ref().is_some_and(|l| l.https) {
-        "https"
-    } else {
-        "http"
-    };
-    let url = format!("{scheme}://{addr}/");
-    let _browser = Reaped(
-        Command::new(browser)
-            .args(launch(&url, &profile.path().display().to_string()))
-            .env("DISPLAY", &display)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {browser}: {e}")),
-    );
-    if let Some(login) = &login {
-        log_in(&display, login.token);
-    }
-    // Two whole seconds of figures: the page's windows are a second each.
-    let start = figures_past(&display, 0).frames;
-    figures_past(&display, start + 60);
-
-    let first = screenshot(&display);
-    let taken = Instant::now();
-    let Some((a, top)) = frame_on_screen(&first) else {
-        panic!(
-            "{browser}: no test-pattern frame on the screen: {}",
-            save(browser, &first).display()
-        );
-    };
-    // The check: two screenshots a second apart.
-    std::thread::sleep(Duration::from_secs(1).saturating_sub(taken.elapsed()));
-    let second = screenshot(&display);
-    let Some(b) = framewire_pattern::read_frame_number(&crop(&second, 0, top, SIZE.0, SIZE.1))
-    else {
-        panic!(
-            "{browser}: the picture moved or broke: {}",
-            save(browser, &second).display()
-        );
-    };
-    assert!(
-        b > a + 15,
-        "{browser}: frames {a} then {b} a second apart at 30 fps: {}",
-        save(browser, &second).display()
-    );
-
-    let f = figures_past(&display, 0);
-    eprintln!("{browser}'s page: {f:?}");
-    assert!((20.0..40.0).contains(&f.fps), "{browser}: {f:?}");
-    let latency = f.latency_ms.expect("a latency figure");
-    assert!((0.0..500.0).contains(&latency), "{browser}: {f:?}");
-    assert_eq!(
-        f.viewers,
-        Some(1),
-        "{browser}: the page is the one viewer: {f:?}"
+        Page {
+            args: ARGS,
+            query: "",
+            mode: BY_ITSELF,
+            login: Some(Login {
+                token: "correct horse battery staple",
+                https: true,
+            }),
+            cut: false,
+        },
     );
 }

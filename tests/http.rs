@@ -906,3 +906,37 @@ fn hostile_login_forms_get_the_least_and_wrong_tokens_lock_the_address_out() {
     let bearer = format!("GET /stats HTTP/1.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n");
     assert_eq!(send(&addr, bearer.as_bytes()).status, 429);
 }
+
+/// A build without H.264 answers the page's WebSocket, and says in its close (1003, which the
+/// page takes as "show MJPEG") why: a browser sees no HTTP error's words.
+#[cfg(not(feature = "h264"))]
+#[test]
+fn a_build_without_h264_closes_the_websocket_with_1003_and_why() {
+    let _machine = MACHINE.read();
+    let (serve, addr) = serve_http(&["--width", "320"]);
+    let mut tcp = TcpStream::connect(&addr).unwrap();
+    tcp.set_read_timeout(Some(WAIT)).unwrap();
+    write!(
+        tcp,
+        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    tcp.read_to_end(&mut answer).unwrap();
+    let head_end = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an answer head")
+        + 4;
+    let head = String::from_utf8_lossy(&answer[..head_end]);
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+    // One close frame: FIN + close, its length, 1003, the reason.
+    let close = &answer[head_end..];
+    assert_eq!(close[0], 0x88, "{close:?}");
+    assert_eq!(usize::from(close[1]), close.len() - 2);
+    assert_eq!(u16::from_be_bytes([close[2], close[3]]), 1003);
+    let reason = String::from_utf8_lossy(&close[4..]);
+    assert!(reason.contains("h264"), "{reason}");
+    drop(serve);
+}

@@ -3,6 +3,7 @@
 //! with a deadline and their `--stats json`.
 #![allow(dead_code)] // each test binary uses its own part
 
+pub mod browser;
 pub mod http;
 pub mod xscreen;
 

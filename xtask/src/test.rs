@@ -166,7 +166,9 @@ fn feature_targets(packages: &[String], features: &[&str]) -> anyhow::Result<Vec
         .map(String::from)
         .into();
     if features.contains(&"h264") {
-        targets.extend(["--test", "h264", "--test", "publish"].map(String::from));
+        targets.extend(
+            ["--test", "h264", "--test", "publish", "--test", "websocket"].map(String::from),
+        );
     }
     for package in metadata["packages"].as_array().into_iter().flatten() {
         let name = package["name"].as_str().unwrap_or_default();

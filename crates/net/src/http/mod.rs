@@ -5,6 +5,7 @@
 //! | `GET /` | the page: the live picture and live figures, no external assets (`page.html`) |
 //! | `GET /stream`, `GET /?action=stream` | MJPEG, `multipart/x-mixed-replace` |
 //! | `GET /snapshot`, `GET /?action=snapshot` | the newest frame, one JPEG |
+//! | `GET /ws` (a WebSocket) | H.264, one access unit per message, for the page's WebCodecs (see [`ws`]) |
 //! | `GET /stats` | JSON: the stream, every viewer of every protocol (see [`stats`]) |
 //! | `GET /metrics` | the Prometheus text format (see [`stats`]) |
 //! | `GET /login`, `POST /login` | with a token: the login form, and logging in (see below) |
@@ -22,7 +23,8 @@
 //! HTTP viewers get JPEG: the stream's own rungs when it is JPEG (they follow their links
 //! along the ladder like framewire viewers, and a camera's JPEG passes through as it is),
 //! else a JPEG rendition at the top rung's size, made by the send path only while some
-//! viewer is on it and shared by every viewer on it.
+//! viewer is on it and shared by every viewer on it. A WebSocket viewer gets H.264 the same
+//! way: the stream's own rungs when it is H.264, else an H.264 rendition at the top size.
 //!
 //! Hostile requests get the least: the request line and headers must arrive whole within the
 //! handshake deadline (else 408) and within [`MAX_HEAD`] bytes and [`MAX_HEADERS`] headers
@@ -45,6 +47,7 @@
 
 mod mjpeg;
 pub mod stats;
+pub mod ws;
 
 use std::io::{self, IoSlice, Read};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
@@ -105,6 +108,9 @@ pub struct HttpProtocol {
     board: Arc<Board>,
     /// What every HTTP viewer asks the ladder for: its own rungs when they are JPEG, else JPEG.
     request: Request,
+    /// What a WebSocket viewer asks for: the ladder's rungs when they are H.264, else H.264
+    /// at the top rung's size.
+    ws_request: Request,
     /// The shared token every request must carry (`Authorization: Bearer` or the login
     /// cookie), if any.
     token: Option<Token>,
@@ -129,10 +135,19 @@ impl HttpProtocol {
                 ..Request::default()
             }
         };
+        let ws_request = if ladder.placement(0).rendition.stream.codec == CodecKind::H264 {
+            Request::default()
+        } else {
+            Request {
+                codec: Some(CodecKind::H264),
+                ..Request::default()
+            }
+        };
         HttpProtocol {
             ladder,
             board,
             request,
+            ws_request,
             token: None,
             tls: false,
             check_host: false,
@@ -173,6 +188,8 @@ enum Route {
         early: bool,
     },
     Snapshot,
+    /// `GET /ws`: the stream over a WebSocket.
+    WebSocket,
     Stats,
     Metrics,
     /// `GET /login`: the form.
@@ -192,6 +209,8 @@ struct Refusal {
     form: bool,
     /// The methods the path takes, for a 405's `Allow`.
     allow: &'static str,
+    /// Headers the answer carries besides (a 426's `Upgrade`).
+    extra: &'static str,
 }
 
 fn refuse(status: &'static str, reason: impl Into<String>) -> Refusal {
@@ -200,6 +219,7 @@ fn refuse(status: &'static str, reason: impl Into<String>) -> Refusal {
         reason: reason.into(),
         form: false,
         allow: "GET",
+        extra: "",
     }
 }
 
@@ -207,9 +227,9 @@ impl Refusal {
     /// The headers the refusal's status needs besides the body's.
     fn headers(&self) -> String {
         if self.status.starts_with("405") {
-            format!("Allow: {}\r\n", self.allow)
+            format!("Allow: {}\r\n{}", self.allow, self.extra)
         } else {
-            String::new()
+            self.extra.to_string()
         }
     }
 
@@ -530,6 +550,8 @@ impl Protocol for HttpProtocol {
 
     fn read_request(&self, stream: &mut Conn, timeout: Duration) -> Result<Opening, Refused> {
         let deadline = Instant::now() + timeout;
+        // A WebSocket's bytes may follow its request at once.
+        let mut upgrade = None;
         let route = match read_head(stream, deadline, timeout) {
             Ok((head, _))
                 if self.check_host && !names_server(head.host.as_deref(), &self.names) =>
@@ -542,7 +564,13 @@ impl Protocol for HttpProtocol {
                 }
                 (Ok(route), Some(token)) => self.admit(stream, &head, route, token),
                 (route, _) => route,
-            },
+            }
+            .and_then(|route| {
+                if route == Route::WebSocket {
+                    upgrade = Some((ws::accept_key(&head)?, rest));
+                }
+                Ok(route)
+            }),
             // Browsers open spare connections and close them unused: no answer, no log line.
             Err(Unread::Idle) => return Ok(Opening::Answered),
             Err(Unread::Closed(n)) => {
@@ -571,6 +599,20 @@ impl Protocol for HttpProtocol {
                     request: self.request,
                     framer: Box::new(Mjpeg { early, at: None }),
                     reader: None,
+                });
+            }
+            Route::WebSocket => {
+                let Some((accept, rest)) = upgrade else {
+                    return Err("a WebSocket without its key".to_string().into());
+                };
+                let conn = stream
+                    .try_clone()
+                    .map_err(|e| format!("socket setup failed: {e}"))?;
+                let (framer, reader) = ws::subscriber(accept, conn, rest);
+                return Ok(Opening::Stream {
+                    request: self.ws_request,
+                    framer,
+                    reader: Some(reader),
                 });
             }
             Route::Snapshot => {
@@ -668,6 +710,13 @@ struct Head {
     content_length: Option<u64>,
     /// Whether a `Transfer-Encoding` was given (a body of chunks).
     chunked: bool,
+    /// Whether it asks for a WebSocket: `Upgrade: websocket` and `Connection: upgrade`.
+    upgrade_websocket: bool,
+    /// `Sec-WebSocket-Key` and `Sec-WebSocket-Version`, if given.
+    ws_key: Option<String>,
+    ws_version: Option<String>,
+    /// `Origin`, if given (a browser's WebSocket always gives it).
+    origin: Option<String>,
 }
 
 /// Why no request was read.
@@ -782,6 +831,19 @@ fn parse_head(bytes: &[u8]) -> Result<Option<(Head, usize)>, Refusal> {
         ),
     };
     let chunked = named("transfer-encoding").next().is_some();
+    let text = |name: &'static str| {
+        named(name)
+            .next()
+            .map(|h| String::from_utf8_lossy(h.value).trim().to_string())
+    };
+    let has_token = |name: &'static str, token: &str| {
+        named(name).any(|h| {
+            h.value
+                .split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+        })
+    };
+    let upgrade_websocket = has_token("upgrade", "websocket") && has_token("connection", "upgrade");
     let host = named("host")
         .next()
         .map(|h| String::from_utf8_lossy(h.value).trim().to_string());
@@ -808,6 +870,10 @@ fn parse_head(bytes: &[u8]) -> Result<Option<(Head, usize)>, Refusal> {
             host,
             content_length,
             chunked,
+            upgrade_websocket,
+            ws_key: text("sec-websocket-key"),
+            ws_version: text("sec-websocket-version"),
+            origin: text("origin"),
         },
         at,
     )))
@@ -871,6 +937,7 @@ fn route(head: &Head) -> Result<Route, Refusal> {
         ("/" | "/index.html", _) => Route::Page,
         ("/stream", _) => stream(),
         ("/snapshot", _) => Route::Snapshot,
+        ("/ws", _) => Route::WebSocket,
         ("/stats", _) => Route::Stats,
         ("/metrics", _) => Route::Metrics,
         ("/login", _) if head.method == "POST" => Route::Login,
@@ -930,6 +997,10 @@ mod tests {
             host: None,
             content_length: None,
             chunked: false,
+            upgrade_websocket: false,
+            ws_key: None,
+            ws_version: None,
+            origin: None,
         };
         route(&head).map_err(|r| r.status.to_string())
     }
@@ -993,6 +1064,10 @@ mod tests {
             host: None,
             content_length: None,
             chunked: false,
+            upgrade_websocket: false,
+            ws_key: None,
+            ws_version: None,
+            origin: None,
         };
         let login = route(&with("PUT", "/login")).unwrap_err();
         assert_eq!(login.headers(), "Allow: GET, POST\r\n");
@@ -1013,6 +1088,10 @@ mod tests {
                 host: None,
                 content_length: None,
                 chunked: false,
+                upgrade_websocket: false,
+                ws_key: None,
+                ws_version: None,
+                origin: None,
             })
         };
         assert_eq!(img("/stream"), Ok(Route::Stream { early: true }));
@@ -1104,6 +1183,10 @@ mod tests {
             host: None,
             content_length: None,
             chunked: false,
+            upgrade_websocket: false,
+            ws_key: None,
+            ws_version: None,
+            origin: None,
         };
         assert_eq!(route(&post).unwrap_err().status, "405 Method Not Allowed");
     }
@@ -1149,6 +1232,10 @@ mod tests {
                 host: None,
                 content_length: None,
                 chunked: false,
+                upgrade_websocket: false,
+                ws_key: None,
+                ws_version: None,
+                origin: None,
             };
             let _ = route(&head);
         }
