@@ -237,6 +237,11 @@ impl Measurements {
                     .ok_or_else(|| Gap::missing(key.describe()))
             }),
             Key::Browser(field) => match &self.browser {
+                // A figure browser-latency could not take (the page without WebCodecs).
+                Ok(v) if v.get(field).is_some_and(Value::is_null) => Err(Gap {
+                    what: key.describe(),
+                    excused_by: Some(MayLack::WithoutBrowser),
+                }),
                 Ok(v) => v[field]
                     .as_f64()
                     .map(Raw::Ms)

@@ -86,6 +86,7 @@ pub(crate) fn table() -> &'static [RowSpec] {
         rows.extend(pipeline_rows());
         rows.extend(viewers_rows("320x240"));
         rows.extend(http_rows());
+        rows.extend(websocket_rows());
         rows.extend(browser_rows());
         rows.extend(h264_rows());
         rows.extend(media_server_rows());
@@ -414,11 +415,53 @@ fn http_rows() -> Vec<RowSpec> {
     ]
 }
 
+/// WebSocket clients of `/ws` (H.264, one encode), beside HTTP's MJPEG clients.
+fn websocket_rows() -> Vec<RowSpec> {
+    const HTTP: &str = "HTTP clients of /stream (jpeg 320x240)";
+    vec![
+        row(
+            "WebSocket clients fed, h264 320x240 30 fps, all >= 29 fps, encode once",
+            viewers("320x240", "websocket", "max_viewers"),
+            Unit::Viewers,
+        )
+        .optional(MayLack::WhenNull)
+        .vs(HTTP, viewers("320x240", "http", "max_viewers"))
+        .note_of(Note::ServerCpu),
+        row(
+            "server CPU per WebSocket client, h264 320x240 30 fps, encode once",
+            viewers("320x240", "websocket", "server_cpu_per_viewer"),
+            Unit::PctCore,
+        )
+        .optional(MayLack::WhenNull)
+        .vs_optional(
+            HTTP,
+            viewers("320x240", "http", "server_cpu_per_viewer"),
+            MayLack::WhenNull,
+        )
+        .note(CPU_NOTE),
+    ]
+}
+
 /// A browser watching `serve --http` on loopback (bench-harness's browser-latency).
 fn browser_rows() -> Vec<RowSpec> {
     vec![
         row(
-            "browser capture-to-display latency, loopback, the page at / (fetch + canvas)",
+            "browser capture-to-display latency, loopback, the page through WebCodecs (H.264 over /ws)",
+            browser("webcodecs_p50_ms"),
+            Unit::Ms,
+        )
+        .optional(MayLack::WithoutBrowser)
+        .vs_optional(
+            "the page showing MJPEG (/?mjpeg)",
+            browser("page_p50_ms"),
+            MayLack::WithoutBrowser,
+        )
+        .note(
+            "Chromium under Xvfb (software compositing and decoding), serve --codec jpeg: the \
+             page gets H.264 320x240 made for it; screen grabs as below",
+        ),
+        row(
+            "browser capture-to-display latency, loopback, the page at /?mjpeg (fetch + canvas)",
             browser("page_p50_ms"),
             Unit::Ms,
         )

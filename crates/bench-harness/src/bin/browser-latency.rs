@@ -2,8 +2,9 @@
 //! `browser-latency FRAMEWIRE_BINARY [--seconds N]`.
 //!
 //! `framewire serve --codec jpeg --width 320` (30 fps) serves HTTP; real Chromium, in an app
-//! window at the top-left corner of a private Xvfb, shows in turn the page at `/` (fetch() and a
-//! canvas), an `<img>` of `/stream` (which gets the next part's headers early, for Chromium's
+//! window at the top-left corner of a private Xvfb, shows in turn the page at `/?mjpeg` (MJPEG
+//! read with fetch(), drawn to a canvas), the page at `/` (H.264 over its WebSocket, decoded by
+//! WebCodecs, where the binary has H.264: else its figures are null), an `<img>` of `/stream` (which gets the next part's headers early, for Chromium's
 //! draw-one-late quirk), and an `<img>` of `/stream?advance_headers=0` (without them). ffmpeg's
 //! `x11grab` grabs the picture 23 times a second (no fraction of 30, so every phase of a frame's
 //! time on screen is sampled); each grab's test-pattern frame number, read
@@ -87,7 +88,8 @@ fn main() {
     let (_xvfb, display) = xvfb();
     let mut out = serde_json::Map::new();
     let cases = [
-        ("page", format!("http://{addr}/")),
+        ("page", format!("http://{addr}/?mjpeg")),
+        ("webcodecs", format!("http://{addr}/")),
         ("img", img_page(&addr, "/stream", "img")),
         (
             "img_late",
@@ -95,7 +97,15 @@ fn main() {
         ),
     ];
     for (name, url) in cases {
-        let (lat, own) = measure(&display, &url, seconds, &captured);
+        let (lat, own, mode) = measure(&display, &url, seconds, &captured);
+        if name == "webcodecs" && mode.as_deref() != Some("webcodecs") {
+            // A framewire without H.264: the page showed MJPEG.
+            eprintln!("browser-latency: the page did not use WebCodecs (mode {mode:?})");
+            for key in ["p50_ms", "p90_ms", "own_p50_ms"] {
+                out.insert(format!("{name}_{key}"), serde_json::Value::Null);
+            }
+            continue;
+        }
         eprintln!(
             "browser-latency: {name}: {} grabs, p50 {:.1} ms, p90 {:.1} ms{}",
             lat.len(),
@@ -238,7 +248,7 @@ fn measure(
     url: &str,
     seconds: f64,
     captured: &Mutex<HashMap<u64, f64>>,
-) -> (Vec<f64>, Option<f64>) {
+) -> (Vec<f64>, Option<f64>, Option<String>) {
     let profile = std::env::temp_dir().join(format!("fw-browser-latency-{}", std::process::id()));
     let _chromium = Reaped(
         Command::new("chromium")
@@ -312,12 +322,17 @@ fn measure(
             lat.push((at - t) * 1000.0);
         }
     }
-    let own = title(display).and_then(|t| {
-        t.split_whitespace()
-            .find_map(|w| w.strip_prefix("latency_ms=")?.parse().ok())
-    });
+    let title = title(display);
+    let word = |key: &str| {
+        title
+            .as_deref()?
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(key).map(str::to_string))
+    };
+    let own = word("latency_ms=").and_then(|v| v.parse().ok());
+    let mode = word("mode=");
     let _ = std::fs::remove_dir_all(&profile);
-    (lat, own)
+    (lat, own, mode)
 }
 
 /// The frame number in the 320x240 picture whose top is row `y` of a grab.

@@ -7,7 +7,8 @@
 //! `once` encodes each frame once for every viewer (what `framewire serve` does), `per-viewer`
 //! encodes it once per viewer (what a server that encodes per connection does), and `http`
 //! (320x240 only) encodes once for HTTP clients of `serve --http`'s protocol, each reading
-//! `/stream` (MJPEG) and counting its parts.
+//! `/stream` (MJPEG) and counting its parts; `websocket` (320x240, in a build with H.264)
+//! encodes H.264 once for WebSocket clients of `/ws`, each counting its access units.
 //!
 //! Server CPU is the user+system time of the server's threads only (publisher, accept and
 //! per-viewer sender threads, read from /proc/self/task/*/stat by thread name), so the viewer
@@ -47,8 +48,17 @@ fn main() {
     };
     let ticks = clock_ticks();
     for (w, h) in [(320, 240), (640, 480)] {
-        for mode in [Mode::Once, Mode::PerViewer, Mode::Http] {
-            if (mode == Mode::Http && w != 320) || only.is_some_and(|o| o != mode.name()) {
+        for mode in [Mode::Once, Mode::PerViewer, Mode::Http, Mode::WebSocket] {
+            let http = matches!(mode, Mode::Http | Mode::WebSocket);
+            if (http && w != 320) || only.is_some_and(|o| o != mode.name()) {
+                continue;
+            }
+            if mode == Mode::WebSocket && !cfg!(feature = "h264") {
+                eprintln!("viewers-fed: no H.264 in this build: no websocket figures");
+                println!(
+                    "{{\"size\": \"{w}x{h}\", \"mode\": \"websocket\", \"max_viewers\": null, \
+                     \"server_cpu_per_viewer\": null}}"
+                );
                 continue;
             }
             let r = measure(w, h, mode, warm, window, max, ticks);
@@ -66,6 +76,8 @@ enum Mode {
     PerViewer,
     /// Encoded once, HTTP clients reading MJPEG.
     Http,
+    /// Encoded once (H.264), WebSocket clients of `/ws`.
+    WebSocket,
 }
 
 impl Mode {
@@ -74,6 +86,7 @@ impl Mode {
             Mode::Once => "once",
             Mode::PerViewer => "per-viewer",
             Mode::Http => "http",
+            Mode::WebSocket => "websocket",
         }
     }
 }
@@ -134,7 +147,12 @@ fn measure(
     max: usize,
     ticks: f64,
 ) -> String {
-    let ladder = Ladder::single(Rendition::new(CodecKind::Jpeg, w, h, PixelFormat::Rgb8, 80));
+    let codec = if mode == Mode::WebSocket {
+        CodecKind::H264
+    } else {
+        CodecKind::Jpeg
+    };
+    let ladder = Ladder::single(Rendition::new(codec, w, h, PixelFormat::Rgb8, 80));
     let config = ServerConfig {
         max_viewers: 1024,
         max_pending: 1024,
@@ -142,11 +160,12 @@ fn measure(
     };
     let ladder = Arc::new(ladder);
     let server = Arc::new(
-        if mode == Mode::Http {
+        if matches!(mode, Mode::Http | Mode::WebSocket) {
             let board = Arc::new(Board::new("test pattern", FPS));
+            let ladder = Arc::clone(&ladder);
             HttpProtocol::bind("127.0.0.1:0", ladder, board, config, Vec::new(), |_| {})
         } else {
-            Server::bind("127.0.0.1:0", ladder, FPS, config, |_| {})
+            Server::bind("127.0.0.1:0", Arc::clone(&ladder), FPS, config, |_| {})
         }
         .expect("bind"),
     );
@@ -155,6 +174,7 @@ fn measure(
     let stop = Arc::new(AtomicBool::new(false));
     let late = Arc::new(Mutex::new(0u64));
     let publisher = {
+        let ladder = Arc::clone(&ladder);
         let (server, viewers_now, stop, late) = (
             Arc::clone(&server),
             Arc::clone(&viewers_now),
@@ -163,7 +183,17 @@ fn measure(
         );
         thread::Builder::new()
             .name("fw-publish".into())
-            .spawn(move || publish(&server, w, h, per_viewer, &viewers_now, &stop, &late))
+            .spawn(move || {
+                publish(
+                    &server,
+                    &ladder,
+                    (w, h, codec),
+                    per_viewer,
+                    &viewers_now,
+                    &stop,
+                    &late,
+                );
+            })
             .expect("publisher thread")
     };
 
@@ -195,11 +225,12 @@ fn measure(
             .map(|(v, b)| (v.frames.load(Ordering::SeqCst) - b) as f64 / secs)
             .fold(f64::INFINITY, f64::min);
         eprintln!(
-            "viewers-fed: jpeg {w}x{h} {} viewers {n}: slowest {min_fps:.1} fps, server cpu {:.0}% of a core",
+            "viewers-fed: {codec} {w}x{h} {} viewers {n}: slowest {min_fps:.1} fps, server cpu {:.0}% of a core",
             match mode {
                 Mode::Once => "encode once",
                 Mode::PerViewer => "per-viewer encode",
                 Mode::Http => "http clients, encode once",
+                Mode::WebSocket => "websocket clients, h264 encoded once",
             },
             cpu / secs * 100.0
         );
@@ -239,8 +270,10 @@ fn spawn_viewer(server: &Fanout, mode: Mode) -> Viewer {
     let handle = thread::Builder::new()
         .name("fw-client".into())
         .spawn(move || {
-            if mode == Mode::Http {
-                return read_mjpeg(addr, &counter);
+            match mode {
+                Mode::Http => return read_mjpeg(addr, &counter),
+                Mode::WebSocket => return read_websocket(addr, &counter),
+                Mode::Once | Mode::PerViewer => {}
             }
             let Ok(mut client) = Client::connect(addr, Request::default(), ClientConfig::default())
             else {
@@ -271,18 +304,38 @@ fn read_mjpeg(addr: std::net::SocketAddr, counter: &AtomicU64) {
     });
 }
 
+/// A WebSocket client of `/ws`: counts the binary messages (access units) until it closes.
+fn read_websocket(addr: std::net::SocketAddr, counter: &AtomicU64) {
+    let Ok(tcp) = TcpStream::connect(addr) else {
+        return;
+    };
+    let Ok((mut ws, _)) = tungstenite::client::client(format!("ws://{addr}/ws"), tcp) else {
+        return;
+    };
+    while let Ok(message) = ws.read() {
+        if message.is_binary() {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
 /// Renders, encodes (once, or once per viewer) and publishes a frame every 1/30 s.
 fn publish(
     server: &Fanout,
-    w: u32,
-    h: u32,
+    ladder: &Ladder,
+    (w, h, codec): (u32, u32, CodecKind),
     per_viewer: bool,
     viewers: &AtomicU64,
     stop: &AtomicBool,
     late: &Mutex<u64>,
 ) {
     let mut pattern = TestPattern::new(w, h, 0.0).expect("pattern size");
-    let mut encoder = JpegEncoder::new(80).expect("quality");
+    let mut encoder: Box<dyn FrameEncoder> = if codec == CodecKind::Jpeg {
+        Box::new(JpegEncoder::new(80).expect("quality"))
+    } else {
+        framewire_codec::encoder(codec, &framewire_codec::EncodeOptions::default())
+            .expect("an H.264 encoder")
+    };
     let mut frame = Frame::empty(PixelFormat::Rgb8);
     let mut pool: Vec<Arc<Packet>> = Vec::new();
     let period = Duration::from_secs_f64(1.0 / FPS);
@@ -301,6 +354,10 @@ fn publish(
         } else {
             1
         };
+        // A new H.264 subscriber waits for a keyframe, which the ladder asks for.
+        if ladder.keyframes_due(Instant::now()) != 0 {
+            encoder.request_keyframe();
+        }
         for _ in 0..encodes {
             f.keyframe = encoder
                 .encode(&frame, &mut f.payload)

@@ -296,7 +296,7 @@ pub(crate) fn every_id_in_the_table_is_one_that_a_run_produces() {
     // What opencv_micro.py and viewers-fed print.
     let opencv_ops = ["resize_area", "resize_linear", "jpeg_encode", "jpeg_decode"];
     let viewers_sizes = ["320x240", "640x480"];
-    let viewers_modes = ["once", "per-viewer", "http"];
+    let viewers_modes = ["once", "per-viewer", "http", "websocket"];
     let viewers_fields = ["max_viewers", "server_cpu_per_viewer"];
     for spec in table() {
         let case = spec.case;
@@ -410,7 +410,7 @@ pub(crate) fn every_id_in_the_table_is_one_that_a_run_produces() {
                 }
                 // What browser-latency prints.
                 Key::Browser(field) => assert!(
-                    ["page", "img", "img_late", "page_own"]
+                    ["page", "img", "img_late", "page_own", "webcodecs"]
                         .iter()
                         .any(|case| field == format!("{case}_p50_ms")),
                     "{case}: browser-latency {field}"
