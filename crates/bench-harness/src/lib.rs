@@ -9,6 +9,8 @@
 //! `serve --publish` into nginx-rtmp as its readers grow).
 //! Micro-benchmarks live beside the code they measure.
 
+pub mod browser;
+
 use framewire_core::{Frame, PixelFormat};
 use framewire_pattern::TestPattern;
 

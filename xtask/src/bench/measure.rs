@@ -22,6 +22,8 @@ pub(crate) struct Measurements {
     pub(crate) h264: Result<Value, String>,
     /// media-server's JSON object, or why there is none.
     pub(crate) media_server: Result<Value, String>,
+    /// browser-link's JSON object, or why there is none.
+    pub(crate) browser_link: Result<Value, String>,
 }
 
 /// What narrow-link gave.
@@ -252,6 +254,12 @@ impl Measurements {
                 }),
             },
             Key::H264(pointer) => by_pointer(&self.h264, pointer, key, MayLack::WithoutH264),
+            Key::BrowserLink(pointer) => by_pointer(
+                &self.browser_link,
+                pointer,
+                key,
+                MayLack::WithoutBrowserLink,
+            ),
             Key::MediaServer(pointer) => by_pointer(
                 &self.media_server,
                 pointer,
@@ -272,6 +280,7 @@ impl RowSpec {
             MayLack::WithoutBrowser => m.browser.is_ok(),
             MayLack::WithoutH264 => m.h264.is_ok(),
             MayLack::WithoutMediaServer => m.media_server.is_ok(),
+            MayLack::WithoutBrowserLink => m.browser_link.is_ok(),
             MayLack::Never | MayLack::WithoutOpenCv | MayLack::WhenNull | MayLack::WithoutRoot => {
                 true
             }

@@ -163,6 +163,7 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
     let link = narrow_link(quick, h264, &mut notes);
     let browser = browser_latency(quick, &mut notes);
     let media_server = media_server_run(h264, quick, &mut notes);
+    let browser_link = browser_link_run(h264, quick, &mut notes);
     let h264 = h264_vs_x264(h264, quick, &mut notes);
     let measured = Measurements {
         crit,
@@ -174,6 +175,7 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
         browser,
         h264,
         media_server,
+        browser_link,
     };
 
     let rows = match build_rows(table(), &measured, &mut notes) {

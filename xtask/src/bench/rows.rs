@@ -88,6 +88,7 @@ pub(crate) fn table() -> &'static [RowSpec] {
         rows.extend(http_rows());
         rows.extend(websocket_rows());
         rows.extend(browser_rows());
+        rows.extend(browser_link_rows());
         rows.extend(h264_rows());
         rows.extend(media_server_rows());
         rows.extend(viewers_rows("640x480"));
@@ -442,6 +443,33 @@ fn websocket_rows() -> Vec<RowSpec> {
     ]
 }
 
+/// The page through WebCodecs behind a narrow netbed link (bench-harness's browser-link).
+fn browser_link_rows() -> Vec<RowSpec> {
+    const NOTE: &str = "serve --codec h264 --size 640x480 --fps 30 --http in one namespace, \
+         Chromium in the other under Xvfb, the link toward it 60% of 640x480 JPEG q80's 30 fps \
+         demand; screen grabs as for the loopback rows; bench-harness browser-link";
+    vec![
+        row(
+            "the page through WebCodecs behind a link carrying 60% of JPEG's demand, 640x480",
+            browser_link("/fps"),
+            Unit::Fps,
+        )
+        .optional(MayLack::WithoutBrowserLink)
+        .note(text(format!("target: 29 fps or more at full size; {NOTE}"))),
+        row(
+            "the same, capture to display p50",
+            browser_link("/p50_ms"),
+            Unit::Ms,
+        )
+        .optional(MayLack::WithoutBrowserLink)
+        .vs(
+            "the goal: 2 frame-times plus the page's decode",
+            browser_link("/bound_ms"),
+        )
+        .note(NOTE),
+    ]
+}
+
 /// A browser watching `serve --http` on loopback (bench-harness's browser-latency).
 fn browser_rows() -> Vec<RowSpec> {
     vec![
@@ -567,6 +595,20 @@ fn h264_rows() -> Vec<RowSpec> {
         .vs(jpeg, h264("/jpeg_q80_bytes"))
         .at_most(1.0 / 3.0)
         .note(H264_NOTE),
+        row(
+            "a browser's download, the page's WebSocket, H.264 640x480 at JPEG q80's PSNR",
+            h264("/browser/websocket_mbit_s"),
+            Unit::Mbits,
+        )
+        .optional(MayLack::WithoutH264)
+        .vs(
+            "the same serve's /stream, JPEG q80 (what the page showed before)",
+            h264("/browser/mjpeg_mbit_s"),
+        )
+        .note(
+            "camera-like clip looped by serve --http --codec h264 --bitrate (matched); every \
+             byte on each socket, 5 s",
+        ),
         row(
             "x264 --preset veryfast --tune zerolatency bytes per frame at JPEG q80's PSNR",
             h264("/x264_veryfast_bytes"),

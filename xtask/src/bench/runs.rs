@@ -407,6 +407,23 @@ pub(crate) fn media_server_run(
     )
 }
 
+/// Bench-harness's browser-link with the release `framewire` (built with H.264): the page
+/// through WebCodecs behind a netbed link that carries 60% of JPEG's demand.
+pub(crate) fn browser_link_run(
+    built: bool,
+    quick: bool,
+    notes: &mut Vec<String>,
+) -> Result<Value, String> {
+    let not_built =
+        "H.264 not built (a C++ compiler is needed): the browser-link rows are left out";
+    with_framewire(
+        "browser-link",
+        "the browser-link rows",
+        built.then_some(quick).ok_or(not_built),
+        notes,
+    )
+}
+
 /// Bench-harness's `name` run on the release `framewire` (with `--quick` when `quick` says so,
 /// or not at all when it says why): its JSON object, or why there is none, in the notes too
 /// (`{"skipped": REASON}` from the binary leaves `rows` out).

@@ -31,6 +31,8 @@ pub(crate) enum Key {
     H264(&'static str),
     /// A figure of media-server's result, by JSON pointer (`/rtmp/10/cpu_core`).
     MediaServer(&'static str),
+    /// A figure of browser-link's result, by JSON pointer (`/p50_ms`).
+    BrowserLink(&'static str),
 }
 
 /// One case of bench-harness's `narrow-link`: `framewire serve` (640x480 JPEG at 30 fps) in one
@@ -151,6 +153,7 @@ impl Key {
             Key::Browser(field) => format!("browser-latency {field}"),
             Key::H264(pointer) => format!("h264-vs-x264 {pointer}"),
             Key::MediaServer(pointer) => format!("media-server {pointer}"),
+            Key::BrowserLink(pointer) => format!("browser-link {pointer}"),
         }
     }
 }
@@ -181,6 +184,10 @@ pub(crate) const fn h264(pointer: &'static str) -> Key {
 
 pub(crate) const fn media_server(pointer: &'static str) -> Key {
     Key::MediaServer(pointer)
+}
+
+pub(crate) const fn browser_link(pointer: &'static str) -> Key {
+    Key::BrowserLink(pointer)
 }
 
 /// A narrow-link figure: adaptation on or off, the link's share of the top rung's stream in
@@ -355,6 +362,9 @@ pub(crate) enum MayLack {
     /// Where nginx with nginx-rtmp, ffmpeg or H.264 is missing (media-server skips): the row is
     /// left out, and the notes say why.
     WithoutMediaServer,
+    /// Where chromium, Xvfb, ffmpeg, xdotool, netbed's namespaces (root) or H.264 is missing
+    /// (browser-link skips): the row is left out, and the notes say why.
+    WithoutBrowserLink,
 }
 
 /// The note of a row that needs netbed's namespaces where they cannot be made.

@@ -9,54 +9,23 @@
 //! `x11grab` grabs the picture 23 times a second (no fraction of 30, so every phase of a frame's
 //! time on screen is sampled); each grab's test-pattern frame number, read
 //! off the pixels, is looked up in the capture times a side client reads from `/stream`'s
-//! `X-Timestamp`s, and the latency is the time the grab arrived less that capture time (a grab
-//! that arrives within 20 ms of the one before waited in the pipe, and is left out). It
-//! includes the time a frame stays on screen until the next one (half a frame-time on average)
-//! and the grab itself, the same for every case. The page's own figure (capture to its draw
-//! call, from its title) is reported beside. One JSON object on stdout; where chromium, Xvfb or
-//! ffmpeg is missing, `{"skipped": "why"}`.
+//! `X-Timestamp`s (the method: `framewire_bench_harness::browser`). The page's own figure
+//! (capture to its draw call, from its title) is reported beside. One JSON object on stdout;
+//! where chromium, Xvfb or ffmpeg is missing, `{"skipped": "why"}`.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::thread;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use framewire_core::{CodecKind, Frame, PixelFormat, StreamInfo};
+use framewire_bench_harness::browser::{
+    Captures, Reaped, chromium_args, measure, percentile, record_captures, round, runs, xvfb,
+};
 
 const W: u32 = 320;
 const H: u32 = 240;
-/// Rows grabbed: the picture and room above it for whatever bar Chromium shows.
-const GRAB_H: u32 = 320;
-
-/// Kills a child when dropped.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn now_s() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
-fn runs(program: &str, arg: &str) -> bool {
-    Command::new(program)
-        .arg(arg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -80,10 +49,10 @@ fn main() {
         }
     }
     let (_serve, addr) = serve(&framewire);
-    let captured = Arc::new(Mutex::new(HashMap::new()));
+    let captured: Arc<Captures> = Arc::default();
     {
         let (addr, captured) = (addr.clone(), Arc::clone(&captured));
-        thread::spawn(move || record_captures(&addr, &captured));
+        thread::spawn(move || record_captures(&addr, (W, H), &captured));
     }
     let (_xvfb, display) = xvfb();
     let mut out = serde_json::Map::new();
@@ -97,8 +66,18 @@ fn main() {
         ),
     ];
     for (name, url) in cases {
-        let (lat, own, mode) = measure(&display, &url, seconds, &captured);
-        if name == "webcodecs" && mode.as_deref() != Some("webcodecs") {
+        let profile =
+            std::env::temp_dir().join(format!("fw-browser-latency-{}", std::process::id()));
+        let mut chromium = Command::new("chromium");
+        chromium.args(chromium_args(&url, &profile, (W, H)));
+        let seen = measure(chromium, &display, (W, H), seconds, &captured);
+        let _ = std::fs::remove_dir_all(&profile);
+        let (lat, own, mode) = (
+            &seen.latencies,
+            seen.number("latency_ms"),
+            seen.word("mode"),
+        );
+        if name == "webcodecs" && mode != Some("webcodecs") {
             // A framewire without H.264: the page showed MJPEG.
             eprintln!("browser-latency: the page did not use WebCodecs (mode {mode:?})");
             for key in ["p50_ms", "p90_ms", "own_p50_ms"] {
@@ -109,13 +88,13 @@ fn main() {
         eprintln!(
             "browser-latency: {name}: {} grabs, p50 {:.1} ms, p90 {:.1} ms{}",
             lat.len(),
-            percentile(&lat, 0.5),
-            percentile(&lat, 0.9),
+            percentile(lat, 0.5),
+            percentile(lat, 0.9),
             own.map(|o| format!(", the page's own {o:.1} ms"))
                 .unwrap_or_default()
         );
-        out.insert(format!("{name}_p50_ms"), round(percentile(&lat, 0.5)));
-        out.insert(format!("{name}_p90_ms"), round(percentile(&lat, 0.9)));
+        out.insert(format!("{name}_p50_ms"), round(percentile(lat, 0.5)));
+        out.insert(format!("{name}_p90_ms"), round(percentile(lat, 0.9)));
         out.insert(format!("{name}_grabs"), lat.len().into());
         if let Some(own) = own {
             out.insert(format!("{name}_own_p50_ms"), round(own));
@@ -129,23 +108,6 @@ fn main() {
         let _ = std::fs::remove_file(file);
     }
     println!("{}", serde_json::Value::Object(out));
-}
-
-fn round(v: f64) -> serde_json::Value {
-    if v.is_finite() {
-        ((v * 10.0).round() / 10.0).into()
-    } else {
-        serde_json::Value::Null
-    }
-}
-
-fn percentile(v: &[f64], q: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    s[((s.len() - 1) as f64 * q).round() as usize]
 }
 
 /// A page of one `<img>` of `path` (Chromium asks for it as an image), as a file: a `data:`
@@ -186,176 +148,4 @@ fn serve(framewire: &str) -> (Reaped, String) {
     };
     thread::spawn(move || for _ in lines {});
     (Reaped(child), addr)
-}
-
-/// Reads `/stream` and records each frame number's capture time (seconds since the epoch).
-fn record_captures(addr: &str, captured: &Mutex<HashMap<u64, f64>>) {
-    let Ok(mut stream) = TcpStream::connect(addr) else {
-        return;
-    };
-    if stream.write_all(b"GET /stream HTTP/1.1\r\n\r\n").is_err() {
-        return;
-    }
-    let info = StreamInfo {
-        codec: CodecKind::Jpeg,
-        width: W,
-        height: H,
-        format: PixelFormat::Rgb8,
-    };
-    let mut decoder = framewire_codec::decoder(&info);
-    let mut frame = Frame::empty(PixelFormat::Rgb8);
-    let mut reader = BufReader::new(stream);
-    framewire_bench_harness::read_mjpeg_parts(&mut reader, |jpeg, stamp| {
-        if let (Some(t), Ok(_)) = (stamp, decoder.decode(jpeg, &mut frame))
-            && let Some(number) = framewire_pattern::read_frame_number(&frame)
-        {
-            captured
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(number, t);
-        }
-        true
-    });
-}
-
-fn xvfb() -> (Reaped, String) {
-    let mut child = Command::new("Xvfb")
-        .args([
-            "-displayfd",
-            "1",
-            "-screen",
-            "0",
-            "1024x768x24",
-            "-nolisten",
-            "tcp",
-        ])
-        .args(["-noreset"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start Xvfb");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("piped"))
-        .read_line(&mut line)
-        .expect("Xvfb's display number");
-    (Reaped(child), format!(":{}", line.trim()))
-}
-
-/// Shows `url` in Chromium for a warm-up and `seconds` of grabs; returns each grab's latency
-/// in ms, and the page's own p50 (from its title) where it has one.
-fn measure(
-    display: &str,
-    url: &str,
-    seconds: f64,
-    captured: &Mutex<HashMap<u64, f64>>,
-) -> (Vec<f64>, Option<f64>, Option<String>) {
-    let profile = std::env::temp_dir().join(format!("fw-browser-latency-{}", std::process::id()));
-    let _chromium = Reaped(
-        Command::new("chromium")
-            .args(["--no-sandbox", "--test-type", "--no-first-run"])
-            .args(["--no-default-browser-check", "--disable-gpu"])
-            .args(["--window-position=0,0", "--window-size=640,480"])
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .arg(format!("--app={url}"))
-            .env("DISPLAY", display)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromium"),
-    );
-    let warm = 3.0;
-    let mut grab = Reaped(
-        Command::new("ffmpeg")
-            .args(["-v", "error", "-fflags", "nobuffer", "-flush_packets", "1"])
-            // 23 grabs a second: a rate that is no fraction of the stream's 30 fps, so the grabs
-            // fall at every phase of a frame's time on screen, not at one chosen by chance.
-            .args(["-f", "x11grab", "-framerate", "23"])
-            .args(["-video_size", &format!("{W}x{GRAB_H}")])
-            .args(["-i", &format!("{display}+0,0")])
-            .args(["-t", &format!("{}", warm + seconds + 2.0)])
-            .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start ffmpeg x11grab"),
-    );
-    let mut stdout = grab.0.stdout.take().expect("piped");
-    let mut shot = vec![0u8; (W * GRAB_H * 3) as usize];
-    let mut lat = Vec::new();
-    let mut top = None;
-    let mut first_seen = None;
-    let mut last_read = f64::NEG_INFINITY;
-    while stdout.read_exact(&mut shot).is_ok() {
-        let at = now_s();
-        // A grab read right after the one before waited in the pipe (ffmpeg caught up after a
-        // stall): its read time is not its grab time, so it is left out.
-        let fresh = at - last_read >= 0.020;
-        last_read = at;
-        let number = top.and_then(|y| read_at(&shot, y)).or_else(|| {
-            (0..GRAB_H - H)
-                .find_map(|y| read_at(&shot, y).map(|n| (n, y)))
-                .map(|(n, y)| {
-                    top = Some(y);
-                    n
-                })
-        });
-        let Some(n) = number else {
-            continue;
-        };
-        let since = *first_seen.get_or_insert_with(Instant::now);
-        if since.elapsed().as_secs_f64() < warm {
-            continue;
-        }
-        if since.elapsed().as_secs_f64() > warm + seconds {
-            break;
-        }
-        let captured_at = captured
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&n)
-            .copied();
-        if let Some(t) = captured_at
-            && fresh
-        {
-            lat.push((at - t) * 1000.0);
-        }
-    }
-    let title = title(display);
-    let word = |key: &str| {
-        title
-            .as_deref()?
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix(key).map(str::to_string))
-    };
-    let own = word("latency_ms=").and_then(|v| v.parse().ok());
-    let mode = word("mode=");
-    let _ = std::fs::remove_dir_all(&profile);
-    (lat, own, mode)
-}
-
-/// The frame number in the 320x240 picture whose top is row `y` of a grab.
-fn read_at(shot: &[u8], y: u32) -> Option<u64> {
-    let row = (W * 3) as usize;
-    let start = y as usize * row;
-    let mut frame = Frame::new(W, H, PixelFormat::Rgb8);
-    frame
-        .pixels
-        .copy_from_slice(&shot[start..start + H as usize * row]);
-    framewire_pattern::read_frame_number(&frame)
-}
-
-/// The title of the page's window (`framewire fps=... latency_ms=...`), where xdotool is installed.
-fn title(display: &str) -> Option<String> {
-    let out = Command::new("xdotool")
-        .args(["search", "--name", "^framewire", "getwindowname"])
-        .env("DISPLAY", display)
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .next()
-        .map(str::to_string)
 }

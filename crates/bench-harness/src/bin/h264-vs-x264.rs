@@ -21,7 +21,9 @@
 //! - decode speed likewise: framewire's decoder (to RGB) on its own stream, and ffmpeg's
 //!   `-threads 1` H.264 decoder on the same stream (to RGB);
 //! - capture-to-decoded latency on loopback, p50 and p99: `framewire serve --codec C --fps 30
-//!   --adapt off` and `view --frames 150`, for jpeg and h264.
+//!   --adapt off` and `view --frames 150`, for jpeg and h264;
+//! - what a browser downloads each second, the page's WebSocket (H.264 at the matched bitrate)
+//!   against `/stream` (JPEG q80), from one `serve --http` looping the 640x480 clip.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -396,6 +398,7 @@ fn measure(exe: &Path, photo: &Path, frames: usize) -> Result<Value, String> {
     for codec in ["jpeg", "h264"] {
         latency.insert(codec.into(), loopback_latency(exe, codec)?);
     }
+    let browser = browser_bytes(exe, &vga, kbit)?;
 
     Ok(json!({
         "photo": photo.display().to_string(),
@@ -412,7 +415,114 @@ fn measure(exe: &Path, photo: &Path, frames: usize) -> Result<Value, String> {
         "x264_veryfast_bytes_share": x264_bytes / jpeg.bytes_per_frame(),
         "speed": speed,
         "latency": latency,
+        "browser": browser,
     }))
+}
+
+/// What a browser downloads each second from `serve --http` showing the clip (looped): the
+/// page's WebSocket (H.264 at `kbit`, the bitrate matched to JPEG q80's PSNR above) against
+/// `/stream` (JPEG q80, the HTTP rendition), both read at once from the same serve for 5 s
+/// after 2 s, every byte on the socket counted (headers and framing included).
+fn browser_bytes(exe: &Path, clip: &Clip, kbit: u32) -> Result<Value, String> {
+    let dir = std::env::temp_dir().join(format!("fw-browser-bytes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let y4m = dir.join("clip.y4m");
+    {
+        let file = std::fs::File::create(&y4m).map_err(|e| format!("{}: {e}", y4m.display()))?;
+        let mut w = framewire_file::y4m::Writer::new(
+            std::io::BufWriter::new(file),
+            clip.width,
+            clip.height,
+            30.0,
+        )
+        .map_err(|e| e.to_string())?;
+        for f in &clip.frames {
+            w.write_frame(f).map_err(|e| e.to_string())?;
+        }
+    }
+    let mut serve = Command::new(exe)
+        .args(["serve", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .arg("--source")
+        .arg(format!("file:{}", y4m.display()))
+        .args(["--loop", "--codec", "h264", "--bitrate", &kbit.to_string()])
+        .args(["--adapt", "off", "--quality", "80"])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start framewire serve: {e}"))?;
+    let mut lines = BufReader::new(serve.stdout.take().ok_or("serve's stdout")?);
+    let mut http = None;
+    for _ in 0..10 {
+        let mut line = String::new();
+        if lines.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        if let Some(a) = line.trim().strip_prefix("http on http://") {
+            http = Some(a.trim_end_matches('/').to_string());
+            break;
+        }
+    }
+    std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
+    let measured = http
+        .ok_or_else(|| "serve printed no http line".to_string())
+        .and_then(|addr| {
+            let ws = format!(
+                "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: \
+                 Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: \
+                 dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+            );
+            let mjpeg = format!("GET /stream HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+            let readers: Vec<_> = [ws, mjpeg]
+                .into_iter()
+                .map(|request| {
+                    let addr = addr.clone();
+                    std::thread::spawn(move || count_bytes(&addr, &request))
+                })
+                .collect();
+            let mut rates = Vec::new();
+            for r in readers {
+                rates.push(r.join().map_err(|_| "a reader panicked".to_string())??);
+            }
+            Ok(rates)
+        });
+    let _ = serve.kill();
+    let _ = serve.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    let rates = measured?;
+    let (ws, mjpeg) = (rates[0], rates[1]);
+    Ok(json!({
+        "websocket_mbit_s": ws * 8.0 / 1e6,
+        "mjpeg_mbit_s": mjpeg * 8.0 / 1e6,
+        "websocket_share": ws / mjpeg,
+    }))
+}
+
+/// Sends `request` to `addr` and counts what arrives: bytes per second over 5 s after 2 s.
+fn count_bytes(addr: &str, request: &str) -> Result<f64, String> {
+    use std::io::Read;
+    let mut tcp = std::net::TcpStream::connect(addr).map_err(|e| format!("{addr}: {e}"))?;
+    tcp.write_all(request.as_bytes())
+        .map_err(|e| format!("{addr}: {e}"))?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let start = Instant::now();
+    let (warm, window) = (2.0, 5.0);
+    let mut counted = 0usize;
+    loop {
+        let n = tcp
+            .read(&mut buf)
+            .map_err(|e| format!("reading {addr}: {e}"))?;
+        if n == 0 {
+            return Err(format!("{addr} closed its stream"));
+        }
+        let t = start.elapsed().as_secs_f64();
+        if t >= warm + window {
+            return Ok(counted as f64 / window);
+        }
+        if t >= warm {
+            counted += n;
+        }
+    }
 }
 
 /// `framewire serve --codec CODEC --fps 30 --adapt off` and `view --frames 150` on loopback:

@@ -90,7 +90,7 @@ pub const WRONG_TOKEN: &str = "wrong token";
 
 /// The login form; `{message}` is a line above it (or nothing).
 const LOGIN: &str = "<!doctype html>
-<html><head><meta charset=\"utf-8\"><title>framewire: log in</title>
+<html><head><meta charset=\"utf-8\"><title>framewire: log in</title><link rel=\"icon\" href=\"data:,\">
 <meta name=\"viewport\" content=\"width=device-width\"></head>
 <body style=\"font-family: sans-serif; margin: 2em\">
 <p>{message}</p>

@@ -37,6 +37,7 @@ pub(crate) fn made_up_run(table: &[RowSpec]) -> Measurements {
         browser: Ok(json!({})),
         h264: Ok(json!({})),
         media_server: Ok(json!({})),
+        browser_link: Ok(json!({})),
     };
     let bench = Measured {
         ns: 1000.0,
@@ -107,6 +108,11 @@ pub(crate) fn made_up_run(table: &[RowSpec]) -> Measurements {
                         v = &mut v[part];
                     }
                     *v = json!(1.0);
+                }
+            }
+            Key::BrowserLink(pointer) => {
+                if let Ok(v) = m.browser_link.as_mut() {
+                    v[&pointer[1..]] = json!(1.0);
                 }
             }
             Key::MediaServer(pointer) => {
@@ -388,6 +394,7 @@ pub(crate) fn every_id_in_the_table_is_one_that_a_run_produces() {
                         ["latency", codec, q] => {
                             ["jpeg", "h264"].contains(&codec) && ["p50_ms", "p99_ms"].contains(&q)
                         }
+                        ["browser", field] => ["websocket_mbit_s", "mjpeg_mbit_s"].contains(&field),
                         _ => false,
                     };
                     assert!(known, "{case}: h264-vs-x264 {pointer}");
@@ -408,6 +415,11 @@ pub(crate) fn every_id_in_the_table_is_one_that_a_run_produces() {
                     };
                     assert!(known, "{case}: media-server {pointer}");
                 }
+                // What browser-link prints.
+                Key::BrowserLink(pointer) => assert!(
+                    ["/fps", "/p50_ms", "/bound_ms"].contains(&pointer),
+                    "{case}: browser-link {pointer}"
+                ),
                 // What browser-latency prints.
                 Key::Browser(field) => assert!(
                     ["page", "img", "img_late", "page_own", "webcodecs"]
@@ -430,6 +442,7 @@ pub(crate) fn every_id_in_the_table_is_one_that_a_run_produces() {
                 matches!(key, Key::H264(_)) || matches!(key, Key::Link(c, _) if c.h264)
             }
             MayLack::WithoutMediaServer => matches!(key, Key::MediaServer(_)),
+            MayLack::WithoutBrowserLink => matches!(key, Key::BrowserLink(_)),
         };
         assert!(excuses(spec.value, spec.may_lack), "{case}");
         if let Some(b) = spec.baseline {
