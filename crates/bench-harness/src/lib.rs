@@ -4,7 +4,8 @@
 //! baseline), `viewers-fed` (how many 30 fps viewers, framewire or HTTP, one server feeds),
 //! `sink` (a viewer that receives without decoding, to time `framewire serve`'s send pipeline),
 //! `narrow-link` (latency and frame rate of `framewire serve` -> `view` across a narrow netbed
-//! link), `browser-latency` (capture to screen in Chromium watching `serve --http`),
+//! link), `browser-latency` (capture to screen in Chromium watching `serve --http`, through
+//! the grabbing in [`browser`]), `browser-link` (the same behind a narrow netbed link),
 //! `h264-vs-x264` (framewire's H.264 against JPEG and libx264) and `media-server` (one
 //! `serve --publish` into nginx-rtmp as its readers grow).
 //! Micro-benchmarks live beside the code they measure.
