@@ -379,7 +379,11 @@ impl PeerReader for WsReader {
             bytes: rest.len(),
             flooded: false,
         };
+        // Small buffers: a client sends a few control frames at most (tungstenite reads 128 KiB
+        // at a time by default, per connection).
         let config = WebSocketConfig::default()
+            .read_buffer_size(MAX_INBOUND_MESSAGE)
+            .write_buffer_size(0)
             .max_message_size(Some(MAX_INBOUND_MESSAGE))
             .max_frame_size(Some(MAX_INBOUND_MESSAGE));
         let mut ws = WebSocket::from_partially_read(half, rest, Role::Server, Some(config));
