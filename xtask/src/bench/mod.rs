@@ -74,18 +74,21 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
     // measure is about the pure-Rust default), and framewire gets both backends where it can.
     // H.264 (OpenH264 from source) where a C++ compiler is here: framewire and h264-vs-x264.
     let h264 = on_path("c++");
-    let mut build = cargo();
-    build.args([
-        "build",
-        "--release",
-        "--bins",
-        "-p",
-        "framewire-bench-harness",
-    ]);
-    if h264 {
-        build.args(["--features", "h264"]);
-    }
-    run_cmd(build)?;
+    let harness = || {
+        let mut build = cargo();
+        build.args([
+            "build",
+            "--release",
+            "--bins",
+            "-p",
+            "framewire-bench-harness",
+        ]);
+        if h264 {
+            build.args(["--features", "h264"]);
+        }
+        build
+    };
+    run_cmd(harness())?;
     let mut build = cargo();
     build.args(["build", "--release", "--bins", "-p", "framewire"]);
     let features: Vec<&str> = [(turbo, "turbojpeg"), (h264, "h264")]
@@ -156,6 +159,11 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
         }
     }
     let crit = criterion_results(&target_dir().join("criterion"), started);
+    // `cargo bench` rebuilt the harness's binaries without the feature h264 (viewers-fed's
+    // WebSocket clients need its encoder): built again with it, before they run.
+    if h264 {
+        run_cmd(harness())?;
+    }
 
     let opencv = opencv_baseline(&out_dir, quick, &mut notes);
     let pipeline = pipeline_runs(quick, turbo, &mut notes);

@@ -12,7 +12,8 @@
 //!
 //! One JSON object on stdout: `jpeg_kbit` (JPEG's demand), `link_kbit`, the page's own `fps`,
 //! `size` (the picture's, from its canvas), `mode`, `decode_ms` (the page's p50 from a chunk
-//! handed to the decoder to its picture), grabbed `p50_ms` and `p90_ms`, `frame_ms` (one
+//! handed to the decoder to its picture), grabbed `p50_ms` and `p90_ms`, the page's own
+//! `own_p50_ms` (capture to its draw call, which leaves out the compositor and the grab), `frame_ms` (one
 //! frame-time: the source's frame interval, since H.264 needs less than the link carries),
 //! `p50_frame_times`: (p50 less the page's decode) over a frame-time, and `bound_ms`, the goal:
 //! two frame-times plus the page's decode. Where this machine lacks chromium, Xvfb, ffmpeg or
@@ -217,6 +218,7 @@ fn run(exe: &Path, share: f64, seconds: f64) -> Result<Value, String> {
         "mode": seen.word("mode"),
         "decode_ms": round(decode),
         "p50_ms": round(p50),
+        "own_p50_ms": round(seen.number("latency_ms").unwrap_or(f64::NAN)),
         "p90_ms": round(p90),
         "grabs": seen.latencies.len(),
         "frame_ms": round(frame_ms),

@@ -417,7 +417,7 @@ pub(crate) fn every_id_in_the_table_is_one_that_a_run_produces() {
                 }
                 // What browser-link prints.
                 Key::BrowserLink(pointer) => assert!(
-                    ["/fps", "/p50_ms", "/bound_ms"].contains(&pointer),
+                    ["/fps", "/p50_ms", "/own_p50_ms", "/bound_ms"].contains(&pointer),
                     "{case}: browser-link {pointer}"
                 ),
                 // What browser-latency prints.
