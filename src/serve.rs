@@ -32,9 +32,10 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free one (printed). Use 0.0.0.0:9999 to serve a network
     #[arg(long, default_value = "127.0.0.1:9999", value_parser = value::addr, value_name = "ADDR")]
     listen: SocketAddr,
-    /// Also serve HTTP here, for browsers and players: the page at /, MJPEG at /stream, /snapshot,
-    /// /stats (JSON), /metrics (Prometheus). A port alone is on loopback; port 0 picks a free one
-    /// (printed). Each protocol serves up to --max-viewers
+    /// Also serve HTTP here, for browsers and players: the page at / (H.264 from the WebSocket at
+    /// /ws through WebCodecs, or MJPEG), MJPEG at /stream, /snapshot, /stats (JSON), /metrics
+    /// (Prometheus). A port alone is on loopback; port 0 picks a free one (printed). Each protocol
+    /// serves up to --max-viewers
     #[arg(long, value_parser = value::addr_or_port, value_name = "ADDR|PORT")]
     http: Option<SocketAddr>,
     /// A name browsers may reach --http by, besides its addresses and localhost (repeatable).
