@@ -50,19 +50,19 @@ fn chromium_shows_mjpeg_when_the_address_asks_for_it() {
     page_in("chromium", "chromium", chromium, "?mjpeg", "mjpeg");
 }
 
-#[test]
-fn chromium_logs_in_to_a_token_protected_server_through_the_form_and_draws_the_stream() {
+/// Chromium (`launch`) logs in through the form, over HTTPS or HTTP, and watches.
+fn logs_in(launch: Launch, https: bool) {
     common::browser::page_in_with(
         "chromium",
         "chromium",
-        chromium,
+        launch,
         Page {
             args: ARGS,
             query: "",
             mode: BY_ITSELF,
             login: Some(Login {
                 token: "correct horse battery staple",
-                https: false,
+                https,
             }),
             cut: false,
         },
@@ -70,20 +70,11 @@ fn chromium_logs_in_to_a_token_protected_server_through_the_form_and_draws_the_s
 }
 
 #[test]
+fn chromium_logs_in_to_a_token_protected_server_through_the_form_and_draws_the_stream() {
+    logs_in(chromium, false);
+}
+
+#[test]
 fn chromium_logs_in_over_https_and_draws_the_stream() {
-    common::browser::page_in_with(
-        "chromium",
-        "chromium",
-        chromium_trusting_any_certificate,
-        Page {
-            args: ARGS,
-            query: "",
-            mode: BY_ITSELF,
-            login: Some(Login {
-                token: "correct horse battery staple",
-                https: true,
-            }),
-            cut: false,
-        },
-    );
+    logs_in(chromium_trusting_any_certificate, true);
 }
