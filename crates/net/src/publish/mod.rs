@@ -104,7 +104,20 @@ impl Target {
         let (credentials, hostport) = match authority.rsplit_once('@') {
             Some((user, hostport)) => {
                 let (u, p) = user.split_once(':').unwrap_or((user, ""));
-                (Some((u.to_string(), p.to_string())), hostport)
+                // RFC 3986: a user or password with `@`, `:` or `/` in it is written %-encoded.
+                let decoded = |part: &str, what: &str| {
+                    percent_encoding::percent_decode_str(part)
+                        .decode_utf8()
+                        .map(|s| s.into_owned())
+                        .map_err(|_| {
+                            format!(
+                                "{}: the {what} is not UTF-8 once %-decoded",
+                                redact_all(url)
+                            )
+                        })
+                };
+                let credentials = (decoded(u, "user name")?, decoded(p, "password")?);
+                (Some(credentials), hostport)
             }
             None => (None, authority),
         };
@@ -707,6 +720,18 @@ mod tests {
         let t = Target::parse("rtsp://admin:hunter2@[::1]:8554/cam/1").unwrap();
         assert_eq!(t.host, "::1");
         assert_eq!(t.credentials, Some(("admin".into(), "hunter2".into())));
+        // %-encoded, as RFC 3986 writes a password with `@` or `:` in it.
+        let encoded = Target::parse("rtsp://ad%20min:p%40ss%3Aword@cam/x").unwrap();
+        assert_eq!(
+            encoded.credentials,
+            Some(("ad min".into(), "p@ss:word".into()))
+        );
+        assert!(!encoded.to_string().contains("ss"), "{encoded}");
+        let e = Target::parse("rtsp://u:%ff%fe@cam/x").unwrap_err();
+        assert!(
+            e.contains("password is not UTF-8") && !e.contains("%ff"),
+            "{e}"
+        );
         assert_eq!(t.to_string(), "rtsp://admin:****@[::1]:8554/cam/1");
         assert_eq!(t.bare_url(), "rtsp://[::1]:8554/cam/1");
         assert_eq!(Target::parse("rtsp://cam/x").unwrap().port, 554);
