@@ -361,3 +361,43 @@ pub(crate) fn wake_accept(mut addr: SocketAddr) {
     }
     let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
 }
+/// What a peer may send on a connection that expects little from it (a media server's
+/// answers to a publisher, a WebSocket client's control frames): at most `max` bytes within
+/// each `window`, so that a peer cannot make a reader hold or parse without bound.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InboundBudget {
+    max: usize,
+    window: Duration,
+    since: Instant,
+    bytes: usize,
+}
+
+impl InboundBudget {
+    /// A budget whose first window starts now.
+    pub(crate) fn new(max: usize, window: Duration) -> InboundBudget {
+        InboundBudget {
+            max,
+            window,
+            since: Instant::now(),
+            bytes: 0,
+        }
+    }
+
+    /// Takes in `n` bytes read at `now`; false once the window holds more than `max`.
+    pub(crate) fn take(&mut self, n: usize, now: Instant) -> bool {
+        if now.duration_since(self.since) >= self.window {
+            (self.since, self.bytes) = (now, 0);
+        }
+        self.bytes += n;
+        self.bytes <= self.max
+    }
+
+    /// What a peer that overspent it is told, as `sent more than 64 KiB within 10s`.
+    pub(crate) fn overspent(&self) -> String {
+        format!(
+            "sent more than {} KiB within {}s",
+            self.max / 1024,
+            self.window.as_secs()
+        )
+    }
+}

@@ -49,7 +49,7 @@ use tungstenite::protocol::{Role, WebSocket, WebSocketConfig};
 use tungstenite::{Message, handshake::derive_accept_key};
 
 use super::{Head, Refusal, preview, refuse};
-use crate::conn::Conn;
+use crate::conn::{Conn, InboundBudget};
 use crate::fanout::{PeerEnd, PeerReader};
 
 /// The size of the header before each access unit.
@@ -288,7 +288,7 @@ impl Framer for WsFramer {
         let code = match (error, chosen) {
             (None, _) => CloseCode::Away,
             (Some(_), Some(code)) => code,
-            (Some(why), None) if why.starts_with("server full") => CloseCode::Again,
+            (Some(why), None) if why.starts_with(crate::roster::FULL) => CloseCode::Again,
             // No H.264 to be had (this build, a camera's JPEG passed through).
             (Some(_), None) if refused => CloseCode::Unsupported,
             (Some(_), None) => CloseCode::Error,
@@ -325,20 +325,14 @@ pub(super) struct WsReader {
 struct Half {
     conn: Conn,
     exchange: Arc<Mutex<Exchange>>,
-    window: Instant,
-    bytes: usize,
+    budget: InboundBudget,
     flooded: bool,
 }
 
 impl Read for Half {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.conn.read(buf)?;
-        let now = Instant::now();
-        if now.duration_since(self.window) >= INBOUND_WINDOW {
-            (self.window, self.bytes) = (now, 0);
-        }
-        self.bytes += n;
-        if self.bytes > INBOUND_MAX {
+        if !self.budget.take(n, Instant::now()) {
             self.flooded = true;
             return Err(io::Error::other("flood"));
         }
@@ -372,11 +366,12 @@ impl PeerReader for WsReader {
         if let Err(e) = conn.set_read_timeout(None) {
             return PeerEnd::Broke(format!("socket setup failed: {e}"));
         }
+        let mut budget = InboundBudget::new(INBOUND_MAX, INBOUND_WINDOW);
+        budget.take(rest.len(), Instant::now());
         let half = Half {
             conn,
             exchange: Arc::clone(&exchange),
-            window: Instant::now(),
-            bytes: rest.len(),
+            budget,
             flooded: false,
         };
         // Small buffers: a client sends a few control frames at most (tungstenite reads 128 KiB
@@ -402,14 +397,7 @@ impl PeerReader for WsReader {
                     );
                 }
                 Err(_) if ws.get_ref().flooded => {
-                    break (
-                        CloseCode::Policy,
-                        format!(
-                            "sent more than {} KiB within {:.0}s",
-                            INBOUND_MAX / 1024,
-                            INBOUND_WINDOW.as_secs_f64()
-                        ),
-                    );
+                    break (CloseCode::Policy, ws.get_ref().budget.overspent());
                 }
                 Err(e) => match judged(&e) {
                     Some(broke) => break broke,

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use framewire_core::{CodecKind, Ladder, Latest, Packet, Placement, Publisher, Request};
 
-use crate::conn::{Conn, is_timeout};
+use crate::conn::{Conn, InboundBudget, is_timeout};
 use crate::fanout::{Drain, SHUTDOWN_GRACE, stalled, wait_drained, write_error};
 use crate::roster::{Delivery, Gone, Member, Outlet, Roster, ServerEvent, lock};
 use crate::tls::TlsClient;
@@ -628,31 +628,6 @@ pub const INBOUND_MAX: usize = 1 << 20;
 /// The window [`INBOUND_MAX`] counts over.
 pub const INBOUND_WINDOW: Duration = Duration::from_secs(10);
 
-/// Counts what a server sends within each [`INBOUND_WINDOW`].
-#[derive(Debug)]
-struct Inbound {
-    since: Instant,
-    bytes: usize,
-}
-
-impl Inbound {
-    /// Takes in `n` bytes read at `now`; an error once a window holds more than [`INBOUND_MAX`].
-    fn take(&mut self, n: usize, now: Instant) -> Result<(), String> {
-        if now.duration_since(self.since) >= INBOUND_WINDOW {
-            (self.since, self.bytes) = (now, 0);
-        }
-        self.bytes += n;
-        if self.bytes > INBOUND_MAX {
-            return Err(format!(
-                "the server sent more than {} KiB within {}s to a publisher",
-                INBOUND_MAX / 1024,
-                INBOUND_WINDOW.as_secs()
-            ));
-        }
-        Ok(())
-    }
-}
-
 /// The reader thread of a publishing connection: hands each read to `take` (which answers
 /// `Err(why)` when the server said to stop) until the connection closes or the server sends
 /// more than a publisher hears ([`INBOUND_MAX`]), then ends `member`.
@@ -666,18 +641,15 @@ fn spawn_reader(
         .name("framewire-push-reader".into())
         .spawn(move || {
             let mut buf = vec![0u8; 16 * 1024];
-            let mut inbound = Inbound {
-                since: Instant::now(),
-                bytes: 0,
-            };
+            let mut inbound = InboundBudget::new(INBOUND_MAX, INBOUND_WINDOW);
             let why = loop {
                 match conn.read(&mut buf) {
                     Ok(0) => break "the server closed the connection".to_string(),
                     Ok(n) => {
-                        if let Err(why) = inbound
-                            .take(n, Instant::now())
-                            .and_then(|()| take(&buf[..n]))
-                        {
+                        if !inbound.take(n, Instant::now()) {
+                            break format!("the server {} to a publisher", inbound.overspent());
+                        }
+                        if let Err(why) = take(&buf[..n]) {
                             break why;
                         }
                     }
@@ -696,13 +668,14 @@ mod tests {
 
     #[test]
     fn a_server_may_send_a_publisher_a_mebibyte_a_window_and_no_more() {
+        let mut inbound = InboundBudget::new(INBOUND_MAX, INBOUND_WINDOW);
         let t = Instant::now();
-        let mut inbound = Inbound { since: t, bytes: 0 };
-        assert!(inbound.take(INBOUND_MAX, t).is_ok());
+        assert!(inbound.take(INBOUND_MAX, t));
         // A new window starts afresh.
-        assert!(inbound.take(INBOUND_MAX, t + INBOUND_WINDOW).is_ok());
-        let e = inbound.take(1, t + INBOUND_WINDOW).unwrap_err();
-        assert!(e.contains("more than 1024 KiB within 10s"), "{e}");
+        assert!(inbound.take(INBOUND_MAX, t + INBOUND_WINDOW));
+        assert!(!inbound.take(1, t + INBOUND_WINDOW));
+        let e = inbound.overspent();
+        assert_eq!(e, "sent more than 1024 KiB within 10s");
     }
 
     #[test]

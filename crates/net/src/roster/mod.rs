@@ -174,6 +174,9 @@ pub(crate) enum Gone {
     Lost(String),
 }
 
+/// How the reason of a [`Refusal::Full`] begins (a WebSocket's close code tells it apart).
+pub(crate) const FULL: &str = "server full";
+
 /// Why a subscriber was not admitted ([`Roster::admit`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Refusal {
@@ -237,7 +240,7 @@ impl<T> Roster<T> {
             Refusal::Stopping
         } else if members.len() >= max {
             Refusal::Full(format!(
-                "server full: {} of {max} viewers connected",
+                "{FULL}: {} of {max} viewers connected",
                 members.len()
             ))
         } else {
