@@ -6,6 +6,7 @@
 //!   test pattern behind `--source test` is [`framewire_pattern::TestPattern`].
 //! - [`open_feed`]: a source as the send path pulls it (a core `Feed`): cameras on their own
 //!   thread, reopened when lost, their MJPEG passed through when asked.
+//! - [`pushed`]: frames a program hands over itself (a binding's `send(frame)`), newest wins.
 //! - [`LatestFrame`]: runs any source on its own thread and hands over only the newest frame,
 //!   counting the ones it overwrote, so a slow consumer never builds a backlog.
 //! - Cameras: [`negotiate`] picks a [`CameraMode`]; [`convert`] turns YUYV, NV12 and MJPEG bytes
@@ -21,6 +22,7 @@ mod feed;
 pub mod file;
 mod latest;
 pub mod negotiate;
+pub mod pushed;
 mod resize;
 pub mod rtsp;
 mod spec;

@@ -161,6 +161,12 @@ impl<T> Latest<T> {
         self.lock().spare = Some(spare);
     }
 
+    /// Takes the buffer given back, if there is one, for the producer to fill before its next
+    /// [`Latest::put`].
+    pub fn take_spare(&self) -> Option<T> {
+        self.lock().spare.take()
+    }
+
     /// Closes the slot: waits return the value still there, then [`Waited::Closed`]. Idempotent.
     pub fn close(&self) {
         self.lock().closed = true;

@@ -10,7 +10,7 @@ use framewire_capture::{
 use framewire_codec::{EncodeOptions, JpegBackend};
 use framewire_core::{
     CaptureError, CodecError, CodecKind, Feed, FrameSink, FrameSource, Ladder, LadderError,
-    MakeRendition, PixelFormat, Publisher, Rendition, Scaler,
+    MakeRendition, PixelFormat, Publisher, Rendition, Scaler, SourceInfo,
 };
 use framewire_net::Board;
 pub use framewire_session::ladder::Rung;
@@ -178,16 +178,12 @@ impl SendOptions {
     /// are also shown locally, so a camera's JPEG cannot go out untouched.
     pub fn prepare(&self, preview: bool) -> Result<Prepared, PrepareError> {
         // Before anything opens: a build without the encoder asked for says how to get it.
-        if let Err(CodecError::Unsupported { reason, .. }) = self.jpeg_encoder.ensure_available() {
-            let backend = self.jpeg_encoder;
-            return Err(PrepareError::Encoder { backend, reason });
-        }
+        self.encoder_available()?;
         let in_source = |error| PrepareError::Source {
             spec: self.source.clone(),
             error,
         };
         let (width, height) = self.size;
-        let mut notes = Vec::new();
         let pace = SourceOptions {
             fps: self.fps,
             looping: self.looping,
@@ -199,6 +195,42 @@ impl SendOptions {
         if let Some(codec) = replayed(&*source, resizing, self.ladder.is_some(), preview)? {
             (this.codec, this.adapt) = (codec, false);
         }
+        let (spec, size, fps) = (&self.source, self.size, info.fps);
+        this.plan(info, preview, |codec| {
+            open_feed(source, spec, size, fps, codec).map_err(in_source)
+        })
+    }
+
+    /// Plans the stream of frames a program hands over itself (`feed`, RGB of `feed.info()`'s
+    /// size), as [`prepare`](Self::prepare) plans an opened source's; `source` is not read.
+    pub fn prepare_feed(&self, feed: Box<dyn Feed>) -> Result<Prepared, PrepareError> {
+        self.encoder_available()?;
+        let info = feed.info();
+        self.clone().plan(info, false, |_| Ok(feed))
+    }
+
+    /// Whether this build has the JPEG encoder asked for; if not, how to get it.
+    fn encoder_available(&self) -> Result<(), PrepareError> {
+        match self.jpeg_encoder.ensure_available() {
+            Err(CodecError::Unsupported { reason, .. }) => Err(PrepareError::Encoder {
+                backend: self.jpeg_encoder,
+                reason,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Plans the stream of a source that delivers `info`: its size fitted, the encode stage's
+    /// lanes, the ladder, each rendition's encoder; `feed` opens the feed, passing through the
+    /// codec it is given, if any.
+    fn plan(
+        mut self,
+        info: SourceInfo,
+        preview: bool,
+        feed: impl FnOnce(Option<CodecKind>) -> Result<Box<dyn Feed>, PrepareError>,
+    ) -> Result<Prepared, PrepareError> {
+        let this = &mut self;
+        let mut notes = Vec::new();
         let (out_w, out_h) = fit_size(info.width, info.height, this.width, this.height)
             .map_err(PrepareError::Size)?;
         let inter = !this.codec.is_intra_only();
@@ -225,12 +257,10 @@ impl SendOptions {
         let resize = (out_w, out_h) != (info.width, info.height);
         let one_rung = !this.adapt && this.ladder.is_none();
         let as_is = this.codec == CodecKind::Jpeg && !resize && !preview && one_rung;
-        let codec = as_is.then_some(this.codec);
-        let feed =
-            open_feed(source, &this.source, this.size, info.fps, codec).map_err(in_source)?;
+        let feed = feed(as_is.then_some(this.codec))?;
         let passthrough = feed.passthrough().is_some();
         let ladder = build_ladder(
-            &this,
+            this,
             &options,
             info.format,
             (out_w, out_h),
@@ -245,7 +275,7 @@ impl SendOptions {
             passthrough,
             threads: lanes,
             fps: info.fps,
-            options: this,
+            options: self,
             notes,
         })
     }

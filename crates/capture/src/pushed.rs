@@ -1,0 +1,163 @@
+//! Frames a program hands over itself (a binding's `send(frame)`), as the send path pulls them:
+//! a [`Pusher`] puts each frame into a newest-wins slot, and the [`PushedFeed`] hands the send
+//! path the newest one. A frame replaced before the send path took it (nobody watching, or
+//! encoding slower than frames come) is counted as dropped, so the program never waits on the
+//! network and never builds a backlog.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use framewire_core::{
+    CaptureError, Feed, Frame, Latest, Packet, PixelFormat, Pulled, SourceInfo, Waited,
+};
+
+/// How long one pull waits for a frame before it lets the send path look around.
+const POLL: Duration = Duration::from_millis(100);
+
+/// The program's end: hands frames in.
+#[derive(Debug, Clone)]
+pub struct Pusher {
+    slot: Arc<Latest<Frame>>,
+    size: (u32, u32),
+}
+
+/// The send path's end: the newest frame handed in.
+#[derive(Debug)]
+pub struct PushedFeed {
+    slot: Arc<Latest<Frame>>,
+    info: SourceInfo,
+}
+
+/// A slot for frames of `width` x `height` RGB at about `fps` (0: as they come), named `name`
+/// in messages: the program's end and the send path's.
+pub fn pushed(name: &str, width: u32, height: u32, fps: f64) -> (Pusher, PushedFeed) {
+    let slot = Arc::new(Latest::new());
+    let info = SourceInfo {
+        name: name.to_string(),
+        width,
+        height,
+        format: PixelFormat::Rgb8,
+        fps,
+    };
+    let pusher = Pusher {
+        slot: Arc::clone(&slot),
+        size: (width, height),
+    };
+    (pusher, PushedFeed { slot, info })
+}
+
+/// Why a frame was not taken.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PushError {
+    /// The frame has another size than the stream.
+    #[error("the frame is {got_w}x{got_h}; this stream is {want_w}x{want_h}")]
+    Size {
+        /// The frame's width.
+        got_w: u32,
+        /// The frame's height.
+        got_h: u32,
+        /// The stream's width.
+        want_w: u32,
+        /// The stream's height.
+        want_h: u32,
+    },
+    /// The stream was closed.
+    #[error("the stream is closed")]
+    Closed,
+}
+
+impl Pusher {
+    /// Hands in a frame filled by `fill`, which writes `width * height * 3` RGB bytes into the
+    /// buffer it is given (a recycled one, so a steady stream allocates nothing). The frame is
+    /// stamped with `seq` and the capture time now.
+    pub fn push(
+        &self,
+        (width, height): (u32, u32),
+        seq: u64,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<(), PushError> {
+        let (want_w, want_h) = self.size;
+        if (width, height) != self.size {
+            return Err(PushError::Size {
+                got_w: width,
+                got_h: height,
+                want_w,
+                want_h,
+            });
+        }
+        if self.slot.is_closed() {
+            return Err(PushError::Closed);
+        }
+        let mut frame = self
+            .slot
+            .take_spare()
+            .unwrap_or_else(|| Frame::empty(PixelFormat::Rgb8));
+        frame.reset(width, height, PixelFormat::Rgb8);
+        fill(&mut frame.pixels);
+        frame.seq = seq;
+        frame.capture_us = framewire_core::now_micros();
+        if let Some(spare) = self.slot.put(frame) {
+            self.slot.give_back(spare);
+        }
+        Ok(())
+    }
+
+    /// Frames replaced before the send path took them.
+    pub fn dropped(&self) -> u64 {
+        self.slot.dropped()
+    }
+
+    /// Ends the stream: the send path's next pull says the source ended.
+    pub fn close(&self) {
+        self.slot.close();
+    }
+}
+
+impl Feed for PushedFeed {
+    fn info(&self) -> SourceInfo {
+        self.info.clone()
+    }
+
+    fn pull(&mut self, frame: &mut Frame, _packet: &mut Packet) -> Result<Pulled, CaptureError> {
+        match self.slot.wait(Some(Instant::now() + POLL)) {
+            Waited::Value(mut new) => {
+                std::mem::swap(frame, &mut new);
+                self.slot.give_back(new);
+                Ok(Pulled::Frame)
+            }
+            Waited::Timeout => Ok(Pulled::Nothing),
+            Waited::Closed => Ok(Pulled::Ended),
+        }
+    }
+
+    fn dropped(&self) -> u64 {
+        self.slot.dropped()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_newest_frame_is_pulled_and_the_replaced_one_counted() {
+        let (pusher, mut feed) = pushed("numpy", 2, 1, 0.0);
+        pusher.push((2, 1), 0, |p| p.fill(1)).unwrap();
+        pusher.push((2, 1), 1, |p| p.fill(2)).unwrap();
+        let (mut frame, mut packet) = (Frame::empty(PixelFormat::Rgb8), Packet::default());
+        assert_eq!(feed.pull(&mut frame, &mut packet).unwrap(), Pulled::Frame);
+        assert_eq!((frame.seq, frame.pixels.as_slice()), (1, &[2u8; 6][..]));
+        assert_eq!(feed.dropped(), 1);
+        assert_eq!(feed.pull(&mut frame, &mut packet).unwrap(), Pulled::Nothing);
+        pusher.close();
+        assert_eq!(feed.pull(&mut frame, &mut packet).unwrap(), Pulled::Ended);
+        assert_eq!(pusher.push((2, 1), 2, |_| {}), Err(PushError::Closed));
+    }
+
+    #[test]
+    fn a_frame_of_another_size_is_refused_naming_both() {
+        let (pusher, _feed) = pushed("numpy", 4, 2, 30.0);
+        let e = pusher.push((2, 2), 0, |_| {}).unwrap_err();
+        assert_eq!(e.to_string(), "the frame is 2x2; this stream is 4x2");
+    }
+}
