@@ -45,6 +45,10 @@ use framewire_wire::token;
 pub const NOT_A_VIEWER: &str =
     "this is a two-way call (framewire chat --listen): call it with framewire chat --connect";
 
+/// What a listener answers a sender pushing to a hub (`serve --push`).
+pub const NOT_A_HUB: &str =
+    "this is a two-way call (framewire chat --listen), not a hub: push to framewire hub --listen";
+
 pub use crate::call::BUSY;
 
 /// Limits of one side of a call.
@@ -83,11 +87,15 @@ impl Protocol for ChatProtocol {
             let _ = write_end(stream, Some(NOT_A_VIEWER));
             return Err("a one-way viewer, not a caller: told to use framewire chat".into());
         };
+        if hello.push {
+            let _ = write_end(stream, Some(NOT_A_HUB));
+            return Err("a sender pushing to a hub, not a caller: told so".into());
+        }
         let mut read = HELLO_LEN as u64 + self.framewire.check_token(stream, deadline, timeout)?;
         // The caller proved the token; it asks this side to prove it back.
         let proof_back = match self.framewire.token() {
             Some(token) => {
-                let challenge = self.read_challenge(stream, deadline, timeout)?;
+                let challenge = read_challenge(stream, deadline, timeout)?;
                 read += (HEADER_LEN + PROOF_LEN) as u64;
                 Some(token_message(
                     MessageKind::Proof,
@@ -116,6 +124,7 @@ impl Protocol for ChatProtocol {
         let answer = Hello {
             request: self.request,
             call: Some(call),
+            push: false,
         };
         let mut opening = proof_back.map(Vec::from).unwrap_or_default();
         opening.extend_from_slice(&answer.to_bytes());
@@ -142,38 +151,35 @@ impl Protocol for ChatProtocol {
     }
 }
 
-impl ChatProtocol {
-    /// Reads the challenge a caller that proved the token sends next, before `deadline`.
-    fn read_challenge(
-        &self,
-        stream: &mut Conn,
-        deadline: Instant,
-        timeout: Duration,
-    ) -> Result<[u8; PROOF_LEN], String> {
-        let mut message = [0u8; HEADER_LEN + PROOF_LEN];
-        match read_full(stream, &mut message, deadline) {
-            Ok(n) if n == message.len() => {}
-            Ok(n) => {
-                return Err(format!(
-                    "closed after {n} of the {} bytes of its challenge to this side",
-                    message.len()
-                ));
-            }
-            Err(e) if is_timeout(&e) => {
-                return Err(format!(
-                    "sent no challenge to this side within {:.1}s",
-                    timeout.as_secs_f64()
-                ));
-            }
-            Err(e) => return Err(format!("reading the caller's challenge: {e}")),
+/// Reads the challenge a caller that proved the token sends next, before `deadline`.
+pub(crate) fn read_challenge(
+    stream: &mut Conn,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<[u8; PROOF_LEN], String> {
+    let mut message = [0u8; HEADER_LEN + PROOF_LEN];
+    match read_full(stream, &mut message, deadline) {
+        Ok(n) if n == message.len() => {}
+        Ok(n) => {
+            return Err(format!(
+                "closed after {n} of the {} bytes of its challenge to this side",
+                message.len()
+            ));
         }
-        let head: &[u8; HEADER_LEN] = message[..HEADER_LEN].try_into().expect("header");
-        if !FrameHeader::parse(head, 0).is_ok_and(|h| h.kind == MessageKind::Challenge) {
-            let _ = write_end(stream, Some(NO_CHALLENGE));
-            return Err(NO_CHALLENGE.into());
+        Err(e) if is_timeout(&e) => {
+            return Err(format!(
+                "sent no challenge to this side within {:.1}s",
+                timeout.as_secs_f64()
+            ));
         }
-        Ok(message[HEADER_LEN..].try_into().expect("32 bytes"))
+        Err(e) => return Err(format!("reading the caller's challenge: {e}")),
     }
+    let head: &[u8; HEADER_LEN] = message[..HEADER_LEN].try_into().expect("header");
+    if !FrameHeader::parse(head, 0).is_ok_and(|h| h.kind == MessageKind::Challenge) {
+        let _ = write_end(stream, Some(NO_CHALLENGE));
+        return Err(NO_CHALLENGE.into());
+    }
+    Ok(message[HEADER_LEN..].try_into().expect("32 bytes"))
 }
 
 /// What a listener answers a caller that proved the token but did not ask it to prove it back
@@ -369,193 +375,204 @@ impl ChatDialer {
     /// Dials, says hello and reads the listener's answer: its hello (what it asks of this
     /// side's ladder), or its refusal.
     fn dial(&self) -> Result<(Conn, Request, u64), NetError> {
-        let addr = self.addr;
-        let mut stream = crate::client::open(addr, &self.config.client)?;
-        let io_err = |what: &str, offset: u64, source| NetError::Io {
-            peer: addr,
-            what: what.into(),
-            offset,
-            last_seq: None,
-            source,
-        };
         let hello = Hello {
             request: self.request,
             call: Some(self.call),
+            push: false,
         };
-        stream
-            .write_all(&hello.to_bytes())
-            .map_err(|e| io_err("sending the call's hello", 0, e))?;
-        let deadline = Instant::now() + self.config.server.handshake_timeout;
-        let mut head = [0u8; HEADER_LEN];
-        let read =
-            |stream: &mut Conn, buf: &mut [u8], from: u64| match read_full(stream, buf, deadline) {
-                Ok(n) if n == buf.len() => Ok(()),
-                Ok(0) if from == 0 => Err(NetError::ClosedBeforeHandshake { peer: addr }),
-                Ok(n) => Err(NetError::Wire {
-                    peer: addr,
-                    source: WireError {
-                        offset: from,
-                        last_good_seq: None,
-                        kind: WireErrorKind::Truncated {
-                            inside: "the answer to the call",
-                            need: buf.len(),
-                            have: n,
-                        },
-                    },
-                }),
-                Err(e) if is_timeout(&e) => Err(io_err("no answer to the call's hello", from, e)),
-                Err(e) => Err(io_err("reading the answer to the call", from, e)),
-            };
-        // Bytes read so far: a challenge and a proof may come before the listener's hello.
-        let mut at = 0u64;
-        // This side's challenge to the listener, once sent; whether the listener answered it.
-        let mut asked = None;
-        let mut proven = false;
-        loop {
-            read(&mut stream, &mut head[..HELLO_HEAD_LEN], at)?;
-            let wire = |kind| NetError::Wire {
-                peer: addr,
-                source: WireError {
-                    offset: at,
-                    last_good_seq: None,
-                    kind,
-                },
-            };
-            let magic: [u8; 4] = head[..4].try_into().expect("4 bytes");
-            if magic == HELLO_MAGIC {
-                read(
-                    &mut stream,
-                    &mut head[HELLO_HEAD_LEN..HELLO_LEN],
-                    at + HELLO_HEAD_LEN as u64,
-                )?;
-                let answer =
-                    Hello::parse(head[..HELLO_LEN].try_into().expect("16 bytes")).map_err(wire)?;
-                if answer.call != Some(self.call) {
-                    return Err(refused(addr, "it answered with another call's number"));
-                }
-                if self.config.client.token.is_some() && !proven {
-                    return Err(self.unproven(&mut stream, LISTENER_PROVED_NONE));
-                }
-                return Ok((stream, answer.request, at + HELLO_LEN as u64));
-            }
-            if magic == FRAME_MAGIC {
-                read(
-                    &mut stream,
-                    &mut head[HELLO_HEAD_LEN..],
-                    at + HELLO_HEAD_LEN as u64,
-                )?;
-                let header = FrameHeader::parse(&head, MAX_ERROR_TEXT).map_err(wire)?;
-                if header.kind == MessageKind::Challenge && asked.is_none() {
-                    let mut challenge = [0u8; PROOF_LEN];
-                    read(&mut stream, &mut challenge, at + HEADER_LEN as u64)?;
-                    asked = Some(self.prove(&mut stream, &challenge, at)?);
-                    at += (HEADER_LEN + PROOF_LEN) as u64;
-                    continue;
-                }
-                if header.kind == MessageKind::Proof && !proven {
-                    let mut proof = [0u8; PROOF_LEN];
-                    read(&mut stream, &mut proof, at + HEADER_LEN as u64)?;
-                    let token = self.config.client.token.as_ref();
-                    let right = asked
-                        .zip(token)
-                        .is_some_and(|(c, token)| token.verify_listener(&c, &proof));
-                    if !right {
-                        return Err(self.unproven(&mut stream, LISTENER_WRONG_TOKEN));
-                    }
-                    proven = true;
-                    at += (HEADER_LEN + PROOF_LEN) as u64;
-                    continue;
-                }
-                if !matches!(header.kind, MessageKind::Error | MessageKind::End) {
-                    return Err(refused(addr, "it sent a frame before answering the hello"));
-                }
-                let mut reason = vec![0u8; header.payload_len as usize];
-                read(&mut stream, &mut reason, at + HEADER_LEN as u64)?;
-                let reason = framewire_wire::message::peer_text(&reason);
-                return Err(NetError::CallRefused {
-                    peer: addr,
-                    reason: if reason.is_empty() {
-                        "it is shutting down".into()
-                    } else {
-                        reason
-                    },
-                });
-            }
-            if magic == HANDSHAKE_MAGIC {
-                // A one-way server of another version answers with its version.
-                let mut handshake = [0u8; HANDSHAKE_LEN];
-                handshake[..HELLO_HEAD_LEN].copy_from_slice(&head[..HELLO_HEAD_LEN]);
-                if let Err(e @ WireErrorKind::UnsupportedVersion { .. }) =
-                    Handshake::parse(&handshake)
-                {
-                    return Err(wire(e));
-                }
-                return Err(refused(
-                    addr,
-                    "it is a one-way stream (framewire serve): watch it with framewire view",
-                ));
-            }
-            return Err(wire(WireErrorKind::BadMagic {
-                what: "listener hello",
-                expected: HELLO_MAGIC,
-                got: framewire_wire::message::Preview::of(&head[..HELLO_HEAD_LEN]),
-            }));
-        }
-    }
-
-    /// Answers the listener's challenge, `at` bytes into the connection, with the token's
-    /// proof, and challenges it back in the same write; returns this side's challenge.
-    fn prove(
-        &self,
-        stream: &mut Conn,
-        challenge: &[u8; PROOF_LEN],
-        at: u64,
-    ) -> Result<[u8; PROOF_LEN], NetError> {
-        let Some(token) = &self.config.client.token else {
-            return Err(NetError::TokenNeeded { peer: self.addr });
-        };
-        let mine = token::challenge().map_err(|e| NetError::Io {
-            peer: self.addr,
-            what: "making the token challenge".into(),
-            offset: at,
-            last_seq: None,
-            source: io::Error::other(e),
-        })?;
-        let mut message = token_message(MessageKind::Proof, &token.prove(challenge)).to_vec();
-        message.extend_from_slice(&token_message(MessageKind::Challenge, &mine));
-        stream
-            .write_all(&message)
-            .map(|()| mine)
-            .map_err(|source| NetError::Io {
-                peer: self.addr,
-                what: "sending the token's proof".into(),
-                offset: at,
-                last_seq: None,
-                source,
-            })
+        dial_call(self.addr, &self.config, &hello.to_bytes(), self.call)
     }
 }
 
-impl ChatDialer {
-    /// Hangs up on a listener that did not prove this side's token: tells it `reason` (an
-    /// Error message where its stream handshake would be) and closes. Not a byte of this
-    /// side's stream was sent.
-    fn unproven(&self, stream: &mut Conn, reason: &str) -> NetError {
-        let header = FrameHeader {
-            kind: MessageKind::Error,
-            seq: 0,
-            capture_us: 0,
-            payload_len: reason.len() as u32,
-            delta: false,
+/// Dials `addr`, sends `opening` (a caller's hello, and what follows it in the same write) and
+/// reads the listener's answer to call `call`: the token proved both ways when `config` has one,
+/// then its hello (what it asks of this side's ladder), or its refusal. Returns the connection,
+/// what the listener asks and the bytes read from it.
+pub(crate) fn dial_call(
+    addr: SocketAddr,
+    config: &CallConfig,
+    opening: &[u8],
+    call: u16,
+) -> Result<(Conn, Request, u64), NetError> {
+    let mut stream = crate::client::open(addr, &config.client)?;
+    let io_err = |what: &str, offset: u64, source| NetError::Io {
+        peer: addr,
+        what: what.into(),
+        offset,
+        last_seq: None,
+        source,
+    };
+    stream
+        .write_all(opening)
+        .map_err(|e| io_err("sending the call's hello", 0, e))?;
+    let deadline = Instant::now() + config.server.handshake_timeout;
+    let mut head = [0u8; HEADER_LEN];
+    let read = |stream: &mut Conn, buf: &mut [u8], from: u64| match read_full(stream, buf, deadline)
+    {
+        Ok(n) if n == buf.len() => Ok(()),
+        Ok(0) if from == 0 => Err(NetError::ClosedBeforeHandshake { peer: addr }),
+        Ok(n) => Err(NetError::Wire {
+            peer: addr,
+            source: WireError {
+                offset: from,
+                last_good_seq: None,
+                kind: WireErrorKind::Truncated {
+                    inside: "the answer to the call",
+                    need: buf.len(),
+                    have: n,
+                },
+            },
+        }),
+        Err(e) if is_timeout(&e) => Err(io_err("no answer to the call's hello", from, e)),
+        Err(e) => Err(io_err("reading the answer to the call", from, e)),
+    };
+    // Bytes read so far: a challenge and a proof may come before the listener's hello.
+    let mut at = 0u64;
+    // This side's challenge to the listener, once sent; whether the listener answered it.
+    let mut asked = None;
+    let mut proven = false;
+    loop {
+        read(&mut stream, &mut head[..HELLO_HEAD_LEN], at)?;
+        let wire = |kind| NetError::Wire {
+            peer: addr,
+            source: WireError {
+                offset: at,
+                last_good_seq: None,
+                kind,
+            },
         };
-        let mut message = header.to_bytes().to_vec();
-        message.extend_from_slice(reason.as_bytes());
-        let _ = stream.write_all(&message);
-        let _ = stream.shutdown(Shutdown::Both);
-        NetError::ListenerUnproven {
-            peer: self.addr,
-            reason: reason.into(),
+        let magic: [u8; 4] = head[..4].try_into().expect("4 bytes");
+        if magic == HELLO_MAGIC {
+            read(
+                &mut stream,
+                &mut head[HELLO_HEAD_LEN..HELLO_LEN],
+                at + HELLO_HEAD_LEN as u64,
+            )?;
+            let answer =
+                Hello::parse(head[..HELLO_LEN].try_into().expect("16 bytes")).map_err(wire)?;
+            if answer.call != Some(call) {
+                return Err(refused(addr, "it answered with another call's number"));
+            }
+            if config.client.token.is_some() && !proven {
+                return Err(unproven(addr, &mut stream, LISTENER_PROVED_NONE));
+            }
+            return Ok((stream, answer.request, at + HELLO_LEN as u64));
         }
+        if magic == FRAME_MAGIC {
+            read(
+                &mut stream,
+                &mut head[HELLO_HEAD_LEN..],
+                at + HELLO_HEAD_LEN as u64,
+            )?;
+            let header = FrameHeader::parse(&head, MAX_ERROR_TEXT).map_err(wire)?;
+            if header.kind == MessageKind::Challenge && asked.is_none() {
+                let mut challenge = [0u8; PROOF_LEN];
+                read(&mut stream, &mut challenge, at + HEADER_LEN as u64)?;
+                asked = Some(prove(addr, config, &mut stream, &challenge, at)?);
+                at += (HEADER_LEN + PROOF_LEN) as u64;
+                continue;
+            }
+            if header.kind == MessageKind::Proof && !proven {
+                let mut proof = [0u8; PROOF_LEN];
+                read(&mut stream, &mut proof, at + HEADER_LEN as u64)?;
+                let token = config.client.token.as_ref();
+                let right = asked
+                    .zip(token)
+                    .is_some_and(|(c, token)| token.verify_listener(&c, &proof));
+                if !right {
+                    return Err(unproven(addr, &mut stream, LISTENER_WRONG_TOKEN));
+                }
+                proven = true;
+                at += (HEADER_LEN + PROOF_LEN) as u64;
+                continue;
+            }
+            if !matches!(header.kind, MessageKind::Error | MessageKind::End) {
+                return Err(refused(addr, "it sent a frame before answering the hello"));
+            }
+            let mut reason = vec![0u8; header.payload_len as usize];
+            read(&mut stream, &mut reason, at + HEADER_LEN as u64)?;
+            let reason = framewire_wire::message::peer_text(&reason);
+            return Err(NetError::CallRefused {
+                peer: addr,
+                reason: if reason.is_empty() {
+                    "it is shutting down".into()
+                } else {
+                    reason
+                },
+            });
+        }
+        if magic == HANDSHAKE_MAGIC {
+            // A one-way server of another version answers with its version.
+            let mut handshake = [0u8; HANDSHAKE_LEN];
+            handshake[..HELLO_HEAD_LEN].copy_from_slice(&head[..HELLO_HEAD_LEN]);
+            if let Err(e @ WireErrorKind::UnsupportedVersion { .. }) = Handshake::parse(&handshake)
+            {
+                return Err(wire(e));
+            }
+            return Err(refused(
+                addr,
+                "it is a one-way stream (framewire serve): watch it with framewire view",
+            ));
+        }
+        return Err(wire(WireErrorKind::BadMagic {
+            what: "listener hello",
+            expected: HELLO_MAGIC,
+            got: framewire_wire::message::Preview::of(&head[..HELLO_HEAD_LEN]),
+        }));
+    }
+}
+
+/// Answers the listener's challenge, `at` bytes into the connection, with the token's
+/// proof, and challenges it back in the same write; returns this side's challenge.
+fn prove(
+    addr: SocketAddr,
+    config: &CallConfig,
+    stream: &mut Conn,
+    challenge: &[u8; PROOF_LEN],
+    at: u64,
+) -> Result<[u8; PROOF_LEN], NetError> {
+    let Some(token) = &config.client.token else {
+        return Err(NetError::TokenNeeded { peer: addr });
+    };
+    let mine = token::challenge().map_err(|e| NetError::Io {
+        peer: addr,
+        what: "making the token challenge".into(),
+        offset: at,
+        last_seq: None,
+        source: io::Error::other(e),
+    })?;
+    let mut message = token_message(MessageKind::Proof, &token.prove(challenge)).to_vec();
+    message.extend_from_slice(&token_message(MessageKind::Challenge, &mine));
+    stream
+        .write_all(&message)
+        .map(|()| mine)
+        .map_err(|source| NetError::Io {
+            peer: addr,
+            what: "sending the token's proof".into(),
+            offset: at,
+            last_seq: None,
+            source,
+        })
+}
+
+/// Hangs up on a listener that did not prove this side's token: tells it `reason` (an
+/// Error message where its stream handshake would be) and closes. Not a byte of this
+/// side's stream was sent.
+fn unproven(addr: SocketAddr, stream: &mut Conn, reason: &str) -> NetError {
+    let header = FrameHeader {
+        kind: MessageKind::Error,
+        seq: 0,
+        capture_us: 0,
+        payload_len: reason.len() as u32,
+        delta: false,
+    };
+    let mut message = header.to_bytes().to_vec();
+    message.extend_from_slice(reason.as_bytes());
+    let _ = stream.write_all(&message);
+    let _ = stream.shutdown(Shutdown::Both);
+    NetError::ListenerUnproven {
+        peer: addr,
+        reason: reason.into(),
     }
 }
 

@@ -204,6 +204,7 @@ impl Client {
         let hello = Hello {
             request,
             call: None,
+            push: false,
         };
         stream.write_all(&hello.to_bytes()).map_err(hello_err)?;
         Client::read_handshake(stream, addr, 0, config)

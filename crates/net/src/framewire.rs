@@ -55,6 +55,10 @@ impl Protocol for FramewireProtocol {
     fn read_request(&self, stream: &mut Conn, timeout: Duration) -> Result<Opening, Refused> {
         let deadline = Instant::now() + timeout;
         let hello = self.read_hello(stream, deadline, timeout)?;
+        if hello.push {
+            let _ = write_end(stream, Some(NOT_A_HUB));
+            return Err("a sender pushing to a hub, not a viewer: told so".into());
+        }
         if hello.call.is_some() {
             let _ = write_end(stream, Some(NOT_A_CALL));
             return Err(
@@ -204,6 +208,10 @@ fn too_many_wrong(ip: std::net::IpAddr, wait: Duration) -> String {
 
 /// What a server answers a proof of another token.
 pub const WRONG_TOKEN: &str = "wrong token";
+
+/// What a one-way server answers a sender pushing to a hub (`serve --push`).
+pub const NOT_A_HUB: &str =
+    "this is a one-way stream (framewire serve), not a hub: push to framewire hub --listen";
 
 /// What a one-way server answers a caller.
 pub const NOT_A_CALL: &str =

@@ -13,6 +13,8 @@
 //! - [`http`]: HTTP on the same fan-out, for browsers, players and dashboards (MJPEG, a
 //!   snapshot, a page, `/stats`, `/metrics`); [`Board`] holds the figures every fan-out reports.
 //! - [`udp`]: the same stream over datagrams.
+//! - [`hub`]: a hub that many senders push to ([`hub::HubListener`]), and the sender's end
+//!   ([`hub::HubPusher`]).
 //! - [`publish`]: the stream pushed to a media server over RTMP or RTSP ([`publish::Push`]).
 
 mod adapt;
@@ -24,6 +26,7 @@ pub mod conn;
 pub mod fanout;
 pub mod framewire;
 pub mod http;
+pub mod hub;
 pub mod publish;
 mod roster;
 mod slots;

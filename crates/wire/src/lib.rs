@@ -27,7 +27,8 @@
 //!             call's number, the same on a redial
 //! 8      1    codec wanted: 0 = the server's choice, else a codec id (below)
 //! 9      1    rung pinned: 0xFF = none (follow the link), else stay on this rung
-//! 10     2    reserved, ignored
+//! 10     1    bit 0: a push (below), with a call number; other bits reserved, ignored
+//! 11     1    reserved, ignored
 //! 12     4    width wanted in pixels, 1..=16384: 0 = the server's choice (the height
 //!             follows the stream's aspect ratio)
 //! ```
@@ -58,7 +59,8 @@
 //! 4      1    kind: 0 frame, 1 end of stream (no payload), 2 error (payload: UTF-8 reason,
 //!             <= 1024 bytes), 3 switch (payload: 16 bytes, below), 4 report (payload: 16
 //!             bytes, below; only between the two sides of a call), 5 challenge and 6 proof
-//!             (payload: 32 bytes each; below)
+//!             (payload: 32 bytes each; below), 7 name (payload: 1..=64 bytes of UTF-8,
+//!             letters, digits and `-_.:@`; only after a push's hello)
 //! 5      1    flags: bit 0 = a delta (an inter-frame codec's frame that needs the frames
 //!             before it back to a keyframe; 0 for a keyframe and for intra-only codecs); the
 //!             other bits zero
@@ -128,6 +130,15 @@
 //! token"). A caller with a token that gets the listener's hello without a right proof (the
 //! listener has no token, or another) sends an Error with the reason where its stream
 //! handshake would be, and closes.
+//!
+//! A push (`serve --push` to `framewire hub --listen`) is a call that carries one stream, from
+//! the caller to the hub: the caller's hello has a call number and the push bit, and a name
+//! message follows it in the same write. The token is proved both ways as in a call; the hub
+//! answers with its hello (the same call number, the push bit) and then only reads: the
+//! caller writes a stream handshake and frames as a server does. A hub refuses a viewer and
+//! a call; a one-way server and a call's listener refuse a push; a full hub's refusal starts
+//! with "busy", and its sender dials again later. A name already pushing is taken over by its
+//! new connection.
 //!
 //! The server refuses a hello it cannot serve (a rung the ladder does not have, a codec or
 //! size it cannot make) with a reason instead of the handshake. Other versions: a server answers a hello of another version with a handshake that is only

@@ -39,6 +39,8 @@ pub const NO_RUNG: u8 = 0xFF;
 pub const MAX_DIMENSION: u32 = 16_384;
 /// Default largest payload a reader accepts: 64 MiB, enough for raw 4K RGBA.
 pub const DEFAULT_MAX_PAYLOAD: u32 = 64 << 20;
+/// Largest name a sender pushing to a hub may go by, in bytes.
+pub const MAX_NAME: usize = 64;
 /// Largest payload of an [`MessageKind::Error`] message (a reason text).
 pub const MAX_ERROR_TEXT: u32 = 1024;
 
@@ -52,6 +54,9 @@ pub struct Hello {
     /// call's number, never 0: the caller picks it, the listener's hello answers with it, and
     /// a redial after a lost connection carries it again.
     pub call: Option<u16>,
+    /// A call that sends one way only, to a hub (`serve --push`): its name follows the hello
+    /// in a [`MessageKind::Name`] message, and the hub sends no stream back.
+    pub push: bool,
 }
 
 impl Hello {
@@ -63,6 +68,7 @@ impl Hello {
         b[6..8].copy_from_slice(&self.call.unwrap_or(0).to_le_bytes());
         b[8] = self.request.codec.map_or(0, CodecKind::wire_id);
         b[9] = self.request.rung.unwrap_or(NO_RUNG);
+        b[10] = u8::from(self.push);
         b[12..16].copy_from_slice(&self.request.width.unwrap_or(0).to_le_bytes());
         b
     }
@@ -95,6 +101,7 @@ impl Hello {
         Ok(Hello {
             request: Request { rung, codec, width },
             call,
+            push: b[10] & 1 != 0,
         })
     }
 }
@@ -350,6 +357,42 @@ pub fn token_message(kind: MessageKind, bytes: &[u8; PROOF_LEN]) -> [u8; HEADER_
     message
 }
 
+/// The [`MessageKind::Name`] message a pushing sender goes by.
+pub fn name_message(name: &str) -> Vec<u8> {
+    let header = FrameHeader {
+        kind: MessageKind::Name,
+        seq: 0,
+        capture_us: 0,
+        payload_len: name.len() as u32,
+        delta: false,
+    };
+    let mut message = header.to_bytes().to_vec();
+    message.extend_from_slice(name.as_bytes());
+    message
+}
+
+/// Checks a pushing sender's name: 1 to [`MAX_NAME`] bytes of UTF-8, letters, digits and
+/// `-_.:@` only, so that it is safe in a log line, a file name and a label. The error says
+/// what is wrong, for the sender and the hub.
+pub fn check_name(bytes: &[u8]) -> Result<&str, String> {
+    let name = std::str::from_utf8(bytes).map_err(|_| "the name is not UTF-8".to_string())?;
+    if name.is_empty() || name.len() > MAX_NAME {
+        return Err(format!(
+            "the name {name:?} has {} bytes; a name has 1 to {MAX_NAME}",
+            name.len()
+        ));
+    }
+    match name
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || "-_.:@".contains(*c)))
+    {
+        Some(c) => Err(format!(
+            "the name {name:?} holds {c:?}; a name has letters, digits and -_.:@ only"
+        )),
+        None => Ok(name),
+    }
+}
+
 /// What follows a frame header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageKind {
@@ -370,6 +413,9 @@ pub enum MessageKind {
     /// The answer to a challenge: 32 bytes of HMAC (see `token.rs`). A viewer or caller
     /// answers the server's or listener's; a listener answers its caller's.
     Proof,
+    /// The name a sender pushing to a hub goes by; the payload is UTF-8, 1 to [`MAX_NAME`]
+    /// bytes. Follows a push's hello, once.
+    Name,
 }
 
 impl MessageKind {
@@ -382,6 +428,7 @@ impl MessageKind {
             MessageKind::Report => 4,
             MessageKind::Challenge => 5,
             MessageKind::Proof => 6,
+            MessageKind::Name => 7,
         }
     }
 
@@ -395,6 +442,7 @@ impl MessageKind {
             4 => Some(MessageKind::Report),
             5 => Some(MessageKind::Challenge),
             6 => Some(MessageKind::Proof),
+            7 => Some(MessageKind::Name),
             _ => None,
         }
     }
@@ -410,6 +458,7 @@ impl fmt::Display for MessageKind {
             MessageKind::Report => "report",
             MessageKind::Challenge => "challenge",
             MessageKind::Proof => "proof",
+            MessageKind::Name => "name",
         })
     }
 }
@@ -486,6 +535,7 @@ impl FrameHeader {
                     len: payload_len,
                 });
             }
+            MessageKind::Name => MAX_NAME as u32,
         };
         if payload_len > max {
             return Err(WireErrorKind::PayloadTooLarge {
@@ -763,12 +813,28 @@ mod tests {
             },
         ];
         for request in asks {
-            for call in [None, Some(1), Some(u16::MAX)] {
-                let hello = Hello { request, call };
+            for (call, push) in [(None, false), (Some(1), false), (Some(u16::MAX), true)] {
+                let hello = Hello {
+                    request,
+                    call,
+                    push,
+                };
                 assert_eq!(Hello::parse(&hello.to_bytes()), Ok(hello));
             }
         }
         let old = *b"FWVH\x01\x00\x00\x00";
+        let named = name_message("cam-1");
+        let header = FrameHeader::parse(named[..HEADER_LEN].try_into().unwrap(), 0).unwrap();
+        assert_eq!((header.kind, header.payload_len), (MessageKind::Name, 5));
+        assert_eq!(check_name(&named[HEADER_LEN..]), Ok("cam-1"));
+        assert!(check_name(b"").is_err());
+        assert!(check_name(&[b'a'; MAX_NAME + 1]).is_err());
+        assert!(
+            check_name(b"a\x1b[2J")
+                .unwrap_err()
+                .contains("letters, digits")
+        );
+        assert!(check_name(&[0xFF]).unwrap_err().contains("UTF-8"));
         assert_eq!(
             Hello::parse_head(&old).unwrap_err().to_string(),
             "viewer speaks wire version 1, this server speaks version 2: the viewer needs a \

@@ -231,7 +231,8 @@ impl FrameReader {
                 kind @ (MessageKind::Frame
                 | MessageKind::Switch
                 | MessageKind::Report
-                | MessageKind::Proof),
+                | MessageKind::Proof
+                | MessageKind::Name),
             ) = MessageKind::from_id(bytes[4])
             {
                 return Err(self.fail(WireErrorKind::BeforeHandshake(kind)));
@@ -375,7 +376,10 @@ impl FrameReader {
                 Ok(Event::Challenge(bytes))
             }
             State::Payload(header)
-                if matches!(header.kind, MessageKind::Challenge | MessageKind::Proof) =>
+                if matches!(
+                    header.kind,
+                    MessageKind::Challenge | MessageKind::Proof | MessageKind::Name
+                ) =>
             {
                 let mut err = self.fail(WireErrorKind::AfterHandshake(header.kind));
                 err.offset -= HEADER_LEN as u64;
@@ -398,7 +402,8 @@ impl FrameReader {
                     | MessageKind::Switch
                     | MessageKind::Report
                     | MessageKind::Challenge
-                    | MessageKind::Proof => {
+                    | MessageKind::Proof
+                    | MessageKind::Name => {
                         unreachable!("next_event returns frames, the arms above the others")
                     }
                     MessageKind::End => Event::End { reason: None },
@@ -478,6 +483,7 @@ fn payload_name(kind: MessageKind) -> &'static str {
         MessageKind::Switch => "a switch message",
         MessageKind::Report => "a report message",
         MessageKind::Challenge | MessageKind::Proof => "a token message",
+        MessageKind::Name => "a name message",
         MessageKind::End | MessageKind::Error => "an error message",
     }
 }
