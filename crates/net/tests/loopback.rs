@@ -364,6 +364,7 @@ fn what_a_viewer_asks_for_in_its_hello_reaches_the_server_as_its_request() {
         let hello = Hello {
             request,
             call: None,
+            push: false,
         }
         .to_bytes();
         viewer.write_all(&hello[..8]).unwrap();
@@ -732,13 +733,25 @@ fn wire_bytes_are_pinned() {
             width: Some(320),
         },
         call: None,
+        push: false,
     };
     insta::assert_snapshot!("hello_rung_2_jpeg_width_320", hex(&asking.to_bytes()));
     let calling = Hello {
         request: Request::default(),
         call: Some(0x1234),
+        push: false,
     };
     insta::assert_snapshot!("hello_call_0x1234", hex(&calling.to_bytes()));
+    let pushing = Hello {
+        call: Some(0x1234),
+        push: true,
+        ..Hello::default()
+    };
+    insta::assert_snapshot!("hello_push_0x1234", hex(&pushing.to_bytes()));
+    insta::assert_snapshot!(
+        "name_cam_1",
+        hex(&framewire_wire::message::name_message("cam-1"))
+    );
     let placement = Placement {
         id: 1,
         rendition: Rendition::new(CodecKind::Jpeg, 640, 480, PixelFormat::Rgb8, 80),
