@@ -467,6 +467,7 @@ fn an_impostor_listener_without_the_token_gets_no_frame_byte_from_a_caller_that_
         Hello {
             request: Default::default(),
             call: hello.call,
+            push: false,
         }
         .to_bytes()
     };
