@@ -13,6 +13,7 @@ mod assemble;
 mod chat;
 mod devices;
 mod files;
+mod hub;
 mod live;
 mod sending;
 mod serve;
@@ -37,6 +38,8 @@ enum Command {
     View(view::ViewArgs),
     /// A two-way video call: one side listens, the other connects; each sends and shows
     Chat(chat::ChatArgs),
+    /// Take the streams many senders push to it (serve --push), each by its name
+    Hub(hub::HubArgs),
     /// List the cameras this machine has, or what an RTSP camera offers
     Devices(devices::DevicesArgs),
 }
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::View(args) => view::run(args),
         Command::Chat(args) => chat::run(args),
+        Command::Hub(args) => hub::run(args),
         Command::Devices(args) => devices::run(args),
     };
     match result {

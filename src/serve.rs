@@ -14,7 +14,7 @@ use clap::Args;
 use framewire_core::{FrameSink, Publisher};
 use framewire_kit::value;
 use framewire_net::publish::{PushEvent, Target};
-use framewire_net::{Board, ServerConfig, ServerEvent};
+use framewire_net::{Board, CallConfig, ClientConfig, ServerConfig, ServerEvent};
 use framewire_session::SendError;
 
 use crate::args::{LinkArgs, TlsServerArgs, TokenArgs};
@@ -53,6 +53,19 @@ pub struct ServeArgs {
     /// [default: trust on first use, kept in known_hosts in the config folder]
     #[arg(long, value_name = "PEM")]
     publish_tls_ca: Option<PathBuf>,
+    /// Also push the stream to a hub (framewire hub --listen) as --name, dialing again with
+    /// backoff whenever the connection is lost. Its stream is the top rung of the ladder; the
+    /// token applies as for viewers
+    #[arg(long, value_parser = value::host_port, value_name = "HOST:PORT")]
+    push: Option<value::HostPort>,
+    /// With --push: the name this sender goes by at the hub (letters, digits and -_.:@, up to
+    /// 64 bytes) [default: this machine's host name]
+    #[arg(long, requires = "push", value_name = "NAME")]
+    name: Option<String>,
+    /// With --push: speak TLS to the hub (framewire hub --tls); its certificate is trusted on
+    /// first use and kept in known_hosts, as view --tls
+    #[arg(long, requires = "push")]
+    push_tls: bool,
     /// Show what is being sent in a local window
     #[arg(long)]
     preview: bool,
@@ -153,7 +166,7 @@ fn serve(
         }
         let ladder = Arc::clone(&prepared.ladder);
         let names = args.http_host.clone();
-        framewire_kit::transport::http(addr, ladder, &board, config, names, |e| {
+        framewire_kit::transport::http(addr, ladder, &board, config.clone(), names, |e| {
             print_event("http viewer", e)
         })
     });
@@ -182,6 +195,9 @@ fn serve(
             )
             .map_err(anyhow::Error::msg)?,
         );
+    }
+    if let Some(hub) = &args.push {
+        publishers.push(push(&args, hub, &prepared, &config)?);
     }
     prepared.time_encodes(&board);
     let ladder = Arc::clone(&prepared.ladder);
@@ -220,6 +236,49 @@ fn config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
         tls: args.tls_server.server(args.tls)?,
         ..ServerConfig::default()
     })
+}
+
+/// The stream pushed to `hub` (`--push`), as `--name`.
+fn push(
+    args: &ServeArgs,
+    hub: &value::HostPort,
+    prepared: &framewire_kit::Prepared,
+    config: &ServerConfig,
+) -> anyhow::Result<Arc<dyn Publisher>> {
+    let name = args.name.clone().unwrap_or_else(value::host_name);
+    let tls = args
+        .push_tls
+        .then(|| framewire_kit::tls::client(None, None, &hub.name))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--push-tls: {e}"))?;
+    let call = CallConfig {
+        client: ClientConfig {
+            token: config.token.clone(),
+            tls,
+            ..ClientConfig::default()
+        },
+        server: ServerConfig {
+            write_timeout: config.write_timeout,
+            ..ServerConfig::default()
+        },
+    };
+    let said = name.clone();
+    let pusher = framewire_kit::transport::push(
+        hub.addr,
+        &name,
+        (Arc::clone(&prepared.ladder), prepared.fps),
+        call,
+        move |e| {
+            let line = framewire_kit::lines::hub_push_event(&said, &e);
+            match e {
+                framewire_net::hub::PushEvent::Connected { .. } => println!("{line}"),
+                _ => eprintln!("{line}"),
+            }
+            let _ = std::io::stdout().flush();
+        },
+    )
+    .map_err(anyhow::Error::msg)?;
+    Ok(pusher)
 }
 
 /// A push's events: a lost connection on stderr, the rest on stdout.

@@ -605,7 +605,12 @@ fn turbojpeg_encoded_stream_decodes_to_the_right_frames() {
 
 #[test]
 fn help_is_pinned() {
-    for args in [&["--help"][..], &["serve", "--help"], &["view", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["view", "--help"],
+        &["hub", "--help"],
+    ] {
         let out = framewire().args(args).output().unwrap();
         assert!(out.status.success());
         let mut name = format!("help_{}", args[..args.len() - 1].join("_"))

@@ -6,6 +6,10 @@
 //!   [`Sender`](framewire_session::Sender) for any list of publishers.
 //! - [`call`]: a side of a call's send path on a thread of its own, and what it sent.
 //! - [`files`]: a recording of what is sent, and what a viewer keeps of what arrives.
+//! - [`hub`]: a hub's receiving side: each pushing sender's stream decoded on a thread of its
+//!   own.
+//! - [`watch`]: frames as a program receives them, each with its number, time, codec, size and
+//!   rung.
 //! - [`lines`]: the one-line words for what servers, senders, viewers and calls do.
 //! - [`sink`]: a sink that passes frames on and keeps the last.
 //! - [`tls`]: the identity a server presents, and how a client trusts one.
@@ -17,12 +21,14 @@
 
 pub mod call;
 pub mod files;
+pub mod hub;
 pub mod lines;
 pub mod send;
 pub mod sink;
 pub mod tls;
 pub mod transport;
 pub mod value;
+pub mod watch;
 
 pub use send::{PrepareError, Prepared, Rung, SendOptions};
 pub use transport::{

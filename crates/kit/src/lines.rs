@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use framewire_capture::CameraMode;
 use framewire_core::{PeerReport, SourceEvent};
 use framewire_net::ServerEvent;
+use framewire_net::hub::PushEvent as HubEvent;
 use framewire_net::publish::PushEvent;
 use framewire_session::{ReceiveEvent, SendEvent, chain};
 
@@ -93,6 +94,24 @@ pub fn push_event(event: &PushEvent) -> String {
         }
         PushEvent::Stopped { to, frames } => {
             format!("stopped publishing to {to} after {frames} frames")
+        }
+    }
+}
+
+/// A push to a hub's event: `pushing to the hub 127.0.0.1:9990 as cam-1`, a lost connection
+/// with the wait before the next dial, a refusal.
+pub fn hub_push_event(name: &str, event: &HubEvent) -> String {
+    match event {
+        HubEvent::Connected { hub, again: false } => format!("pushing to the hub {hub} as {name}"),
+        HubEvent::Connected { hub, again: true } => {
+            format!("pushing to the hub {hub} as {name} again")
+        }
+        HubEvent::Lost { reason, retry_in } => format!(
+            "framewire: --push as {name}: {reason}; dialing again in {:.1}s",
+            retry_in.as_secs_f64()
+        ),
+        HubEvent::Refused(reason) => {
+            format!("framewire: error: --push as {name}: {reason}; no longer pushing")
         }
     }
 }

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use framewire_core::{CallSide, Connector, Ladder, Publisher, Request};
+use framewire_core::{CallSide, Connector, Ladder, Publisher, Request, Subscription};
+use framewire_net::hub::{HubConfig, HubListener, HubPusher, PushEvent as HubPushEvent};
 use framewire_net::publish::{Push, PushConfig, PushEvent, Scheme, Target};
 use framewire_net::udp::{
     UdpCallConfig, UdpChatDialer, UdpChatListener, UdpClientConfig, UdpConfig, UdpConnector,
@@ -355,4 +356,84 @@ pub fn publish(
     let push = Push::start(target, ladder, config, Arc::new(on_event))
         .map_err(|e| format!("--publish {e}"))?;
     Ok(Arc::new(push))
+}
+
+/// A hub that senders push to, listening: each sender's stream comes from
+/// [`next`](Self::next).
+pub struct HubListening {
+    listener: HubListener,
+    /// Where it listens.
+    pub at: String,
+    /// `sha256:HEX` of its TLS certificate, with TLS.
+    pub fingerprint: Option<String>,
+}
+
+/// A pushing sender's stream, as the hub takes it: its name and its frames.
+pub type Arrival = (String, Box<dyn Subscription>);
+
+impl HubListening {
+    /// The next sender's stream, waiting up to `timeout`; `None` when none came or the hub
+    /// is shutting down.
+    pub fn next(&self, timeout: Duration) -> Option<Arrival> {
+        self.listener
+            .next(timeout)
+            .map(|pushed| (pushed.name, pushed.stream))
+    }
+
+    /// Senders pushing now.
+    pub fn senders(&self) -> usize {
+        self.listener.senders()
+    }
+
+    /// Stops taking senders and cuts the ones pushing.
+    pub fn shutdown(&self) {
+        self.listener.shutdown();
+    }
+}
+
+/// A hub on `listen` taking at most `max` senders at once, whose streams are read with
+/// `receiving`'s limits, token and TLS (a server's: `tls`); `on_event` hears of connections
+/// refused in their opening.
+pub fn hub(
+    listen: SocketAddr,
+    max: usize,
+    (idle_timeout, max_payload): (Duration, u32),
+    config: ServerConfig,
+    on_event: impl Fn(ServerEvent) + Send + Sync + 'static,
+) -> Result<HubListening, TransportError> {
+    let hub = HubConfig {
+        client: ClientConfig {
+            read_timeout: idle_timeout,
+            max_payload,
+            ..ClientConfig::default()
+        },
+        server: ServerConfig {
+            max_viewers: max,
+            ..config
+        },
+    };
+    let listener = HubListener::bind(listen, hub, on_event).map_err(|error| {
+        let at = listen.to_string();
+        TransportError::Listen { at, error }
+    })?;
+    Ok(HubListening {
+        at: listener.local_addr().to_string(),
+        fingerprint: listener.tls_fingerprint().map(str::to_string),
+        listener,
+    })
+}
+
+/// `ladder`'s stream pushed to the hub at `hub` as `name`, dialed again with backoff whenever
+/// it is lost; `config` holds the token, the TLS trust and the write timeout. The error says
+/// why the name is refused.
+pub fn push(
+    hub: SocketAddr,
+    name: &str,
+    (ladder, fps): (Arc<Ladder>, f64),
+    config: CallConfig,
+    on_event: impl Fn(HubPushEvent) + Send + Sync + 'static,
+) -> Result<Arc<HubPusher>, String> {
+    HubPusher::start(hub, name, (ladder, fps), config, on_event)
+        .map(Arc::new)
+        .map_err(|e| format!("--name {name:?}: {e}"))
 }

@@ -223,6 +223,23 @@ pub fn duration(s: &str) -> Result<Duration, ValueError> {
         .ok_or_else(|| expected("a duration like 500ms, 5s or 2m (at most a day)", s))
 }
 
+/// This machine's host name, as a sender's name at a hub goes by default (imagezmq's too),
+/// kept to the characters a name may hold; `framewire` when it cannot be read.
+pub fn host_name() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let name: String = name
+        .trim()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || "-_.".contains(*c))
+        .take(64)
+        .collect();
+    if name.is_empty() {
+        "framewire".into()
+    } else {
+        name
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -412,7 +412,8 @@ pub enum PushEvent {
         /// Whether it had been lost before.
         again: bool,
     },
-    /// The connection failed or was lost; dialing again after `retry_in`.
+    /// The connection failed or was lost; dialing again after `retry_in`, and again with
+    /// backoff, told again only when the reason changes.
     Lost {
         /// Why, in one line.
         reason: String,
@@ -564,6 +565,7 @@ impl Dialer {
         opening.extend_from_slice(&name_message(&self.name));
         let mut backoff = BACKOFF.0;
         let mut again = false;
+        let mut last: Option<String> = None;
         while !self.shared.stopped() {
             let lost = match dial_call(self.hub, &self.config, &opening, self.call) {
                 Ok((stream, asked, _)) => {
@@ -586,6 +588,7 @@ impl Dialer {
                             });
                             again = true;
                             backoff = BACKOFF.0;
+                            last = None;
                             self.watch(&mut watch)
                         }
                         Err(e) => format!("cannot start the sending thread: {e}"),
@@ -606,10 +609,14 @@ impl Dialer {
             if self.shared.stopped() {
                 return;
             }
-            on_event(PushEvent::Lost {
-                reason: lost,
-                retry_in: backoff,
-            });
+            // Told once per reason: a hub that stays away is not a line per dial.
+            if last.as_ref() != Some(&lost) {
+                on_event(PushEvent::Lost {
+                    reason: lost.clone(),
+                    retry_in: backoff,
+                });
+                last = Some(lost);
+            }
             self.shared.wait(Some(backoff), |s, _| s.stopped());
             backoff = (backoff * 2).min(BACKOFF.1);
         }
