@@ -162,9 +162,19 @@ impl Token {
             }
             (None, None) => return Ok(None),
         };
-        match token.secret.len() {
+        token.long_enough(from).map(Some)
+    }
+
+    /// A token a user gave (`from` says where, for the error): at least [`MIN_TOKEN_LEN`]
+    /// bytes once trailing line ends are cut.
+    pub fn given(bytes: &[u8], from: &str) -> Result<Token, TokenError> {
+        Token::new(bytes)?.long_enough(from.to_string())
+    }
+
+    fn long_enough(self, from: String) -> Result<Token, TokenError> {
+        match self.secret.len() {
             len if len < MIN_TOKEN_LEN => Err(TokenError::Short { from, len }),
-            _ => Ok(Some(token)),
+            _ => Ok(self),
         }
     }
 

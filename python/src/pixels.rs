@@ -1,0 +1,239 @@
+//! Arrays and framewire's frames: a numpy array (H×W×3 BGR as OpenCV gives it, H×W×3 RGB, or
+//! H×W grey) read into an RGB frame, and an RGB frame written into the memory an array then
+//! owns, each in one pass; and JPEG to and from arrays, for the imagezmq shim.
+
+use std::str::FromStr;
+
+use framewire_core::{CodecKind, Frame, PixelFormat, StreamInfo};
+use numpy::ndarray::{Array2, Array3};
+use numpy::{IntoPyArray, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::{error, value_error};
+
+/// The pixel layout of the arrays a program hands in and gets back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Color {
+    /// H×W×3, blue green red: OpenCV's.
+    Bgr,
+    /// H×W×3, red green blue.
+    Rgb,
+    /// H×W, one byte of luma.
+    Gray,
+}
+
+impl FromStr for Color {
+    type Err = PyErr;
+
+    fn from_str(s: &str) -> PyResult<Color> {
+        match s.to_ascii_lowercase().as_str() {
+            "bgr" => Ok(Color::Bgr),
+            "rgb" => Ok(Color::Rgb),
+            "gray" | "grey" => Ok(Color::Gray),
+            _ => Err(value_error(format!(
+                "color: expected \"bgr\", \"rgb\" or \"gray\", got {s:?}"
+            ))),
+        }
+    }
+}
+
+/// An array handed in, checked: its size, and its bytes (row after row) if it is contiguous.
+pub(crate) struct Incoming<'py> {
+    array: PyReadonlyArrayDyn<'py, u8>,
+    pub(crate) size: (u32, u32),
+    color: Color,
+}
+
+impl<'py> Incoming<'py> {
+    /// Checks `frame`: a uint8 array H×W×3 (`color` BGR or RGB) or H×W (grey), 1 to 16384 a
+    /// side. The error says what was handed in instead.
+    pub(crate) fn check(frame: &Bound<'py, PyAny>, color: Color) -> PyResult<Incoming<'py>> {
+        let array: PyReadonlyArrayDyn<'py, u8> = frame.extract().map_err(|_| {
+            let what = describe(frame);
+            value_error(format!(
+                "frame: expected a numpy array of uint8, H×W×3 (as OpenCV gives) or H×W, got {what}"
+            ))
+        })?;
+        let shape = array.shape().to_vec();
+        let (h, w) = match (shape.as_slice(), color) {
+            ([h, w, 3], Color::Bgr | Color::Rgb) => (*h, *w),
+            ([h, w], Color::Gray) => (*h, *w),
+            (other, Color::Gray) => {
+                return Err(value_error(format!(
+                    "frame: a grey frame is H×W, got shape {other:?}"
+                )));
+            }
+            (other, _) => {
+                return Err(value_error(format!(
+                    "frame: expected shape (height, width, 3), got {other:?} (a grey frame needs \
+                     color=\"gray\")"
+                )));
+            }
+        };
+        if !(1..=16384).contains(&h) || !(1..=16384).contains(&w) {
+            return Err(value_error(format!(
+                "frame: {w}x{h} is outside 1x1..=16384x16384"
+            )));
+        }
+        Ok(Incoming {
+            array,
+            size: (w as u32, h as u32),
+            color,
+        })
+    }
+
+    /// Writes the frame as RGB into `rgb` (width × height × 3 bytes).
+    pub(crate) fn fill(&self, rgb: &mut [u8]) {
+        match self.array.as_slice() {
+            Ok(bytes) => fill_rgb(bytes, self.color, rgb),
+            Err(_) => {
+                // Not contiguous (a slice of a larger array): one pass in the array's order.
+                let view = self.array.as_array();
+                let step = if self.color == Color::Gray { 1 } else { 3 };
+                let bytes: Vec<u8> = view.iter().copied().collect();
+                debug_assert_eq!(bytes.len(), rgb.len() / 3 * step);
+                fill_rgb(&bytes, self.color, rgb);
+            }
+        }
+    }
+
+    /// The contiguous bytes, if the array is contiguous: what [`fill`](Self::fill) reads with
+    /// the GIL released.
+    pub(crate) fn bytes(&self) -> Option<&[u8]> {
+        self.array.as_slice().ok()
+    }
+
+    /// The colour it is in.
+    pub(crate) fn color(&self) -> Color {
+        self.color
+    }
+}
+
+/// What a Python value is, for an error.
+fn describe(value: &Bound<'_, PyAny>) -> String {
+    let kind = value
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into());
+    let dtype = value
+        .getattr("dtype")
+        .map(|d| d.to_string())
+        .unwrap_or_default();
+    if dtype.is_empty() {
+        kind
+    } else {
+        format!("{kind} of {dtype}")
+    }
+}
+
+/// `src` in `color` (packed rows) as RGB in `rgb`.
+pub(crate) fn fill_rgb(src: &[u8], color: Color, rgb: &mut [u8]) {
+    match color {
+        Color::Rgb => rgb.copy_from_slice(src),
+        Color::Bgr => {
+            for (o, i) in rgb.chunks_exact_mut(3).zip(src.chunks_exact(3)) {
+                o[0] = i[2];
+                o[1] = i[1];
+                o[2] = i[0];
+            }
+        }
+        Color::Gray => {
+            for (o, &y) in rgb.chunks_exact_mut(3).zip(src) {
+                o.fill(y);
+            }
+        }
+    }
+}
+
+/// A frame as the bytes an array of `color` will own, and its shape: H×W×3 or H×W.
+pub(crate) fn from_frame(frame: &Frame, color: Color) -> (Vec<u8>, [usize; 3]) {
+    let (w, h) = (frame.width as usize, frame.height as usize);
+    let channels = if color == Color::Gray { 1 } else { 3 };
+    // Zeroed memory from the allocator is fresh pages, not a pass over them.
+    let mut out = vec![0u8; w * h * channels];
+    let row = frame.row_bytes();
+    for (y, dst) in out.chunks_exact_mut(w * channels).enumerate() {
+        let src = &frame.pixels[y * frame.stride..y * frame.stride + row];
+        match color {
+            Color::Rgb => dst.copy_from_slice(src),
+            Color::Bgr => {
+                for (o, i) in dst.chunks_exact_mut(3).zip(src.chunks_exact(3)) {
+                    o[0] = i[2];
+                    o[1] = i[1];
+                    o[2] = i[0];
+                }
+            }
+            Color::Gray => {
+                for (o, i) in dst.iter_mut().zip(src.chunks_exact(3)) {
+                    // BT.601 luma, as OpenCV's cvtColor.
+                    let y = 77 * u32::from(i[0]) + 150 * u32::from(i[1]) + 29 * u32::from(i[2]);
+                    *o = ((y + 128) >> 8) as u8;
+                }
+            }
+        }
+    }
+    (out, [h, w, channels])
+}
+
+/// Bytes of `shape` as a numpy array that owns them (no copy).
+pub(crate) fn to_array(py: Python<'_>, bytes: Vec<u8>, shape: [usize; 3]) -> Py<PyAny> {
+    let [h, w, c] = shape;
+    if c == 1 {
+        let array = Array2::from_shape_vec((h, w), bytes).expect("shape matches the bytes");
+        array.into_pyarray(py).into_any().unbind()
+    } else {
+        let array = Array3::from_shape_vec((h, w, c), bytes).expect("shape matches the bytes");
+        array.into_pyarray(py).into_any().unbind()
+    }
+}
+
+/// Encodes a frame (H×W×3 BGR, or `color`) as a JPEG of `quality` (1-100) with framewire's
+/// encoder, as `cv2.imencode(".jpg", frame)[1]` or simplejpeg would; returns its bytes.
+#[pyfunction]
+#[pyo3(signature = (frame, quality = 90, color = "bgr"))]
+pub fn encode_jpeg(
+    py: Python<'_>,
+    frame: &Bound<'_, PyAny>,
+    quality: u8,
+    color: &str,
+) -> PyResult<Py<PyBytes>> {
+    let incoming = Incoming::check(frame, color.parse()?)?;
+    let (w, h) = incoming.size;
+    let mut rgb = Frame::new(w, h, PixelFormat::Rgb8);
+    incoming.fill(&mut rgb.pixels);
+    let options = framewire_codec::EncodeOptions {
+        quality,
+        ..Default::default()
+    };
+    let mut encoder = framewire_codec::encoder(CodecKind::Jpeg, &options).map_err(value_error)?;
+    let mut out = Vec::new();
+    py.detach(|| encoder.encode(&rgb, &mut out))
+        .map_err(|e| error(framewire_session::chain(&e)))?;
+    Ok(PyBytes::new(py, &out).unbind())
+}
+
+/// Decodes a JPEG into an array (H×W×3 BGR, or `color`), as `cv2.imdecode` or simplejpeg would.
+#[pyfunction]
+#[pyo3(signature = (data, color = "bgr"))]
+pub fn decode_jpeg(py: Python<'_>, data: &[u8], color: &str) -> PyResult<Py<PyAny>> {
+    let color: Color = color.parse()?;
+    let decoded = py.detach(|| {
+        let info = framewire_capture::convert::scan_jpeg(data).map_err(|e| e.to_string())?;
+        let stream = StreamInfo {
+            codec: CodecKind::Jpeg,
+            width: info.width,
+            height: info.height,
+            format: PixelFormat::Rgb8,
+        };
+        let mut decoder = framewire_codec::decoder(&stream);
+        let mut frame = Frame::empty(PixelFormat::Rgb8);
+        decoder
+            .decode(data, &mut frame)
+            .map_err(|e| framewire_session::chain(&e))?;
+        Ok::<_, String>(from_frame(&frame, color))
+    });
+    let (bytes, shape) = decoded.map_err(|e| error(format!("decode_jpeg: {e}")))?;
+    Ok(to_array(py, bytes, shape))
+}
