@@ -19,12 +19,17 @@ with ``color=``)::
     with framewire.Sender("hub-host:9990", name="door") as sender:   # push to a hub
         sender.send(frame)
 
+    with framewire.call(connect="peer:9998") as call:                 # a two-way call
+        call.send(frame)
+        their_frame, info = call.recv()
+
 Each side keeps only the newest frame: a slow network or a slow program drops frames
 (counted in ``dropped``), it never builds a backlog or blocks the sender. ``framewire.imagezmq``
 is a drop-in for imagezmq's ``ImageSender`` and ``ImageHub``.
 """
 
 from ._framewire import (
+    Call,
     Error,
     FrameInfo,
     Hub,
@@ -32,11 +37,13 @@ from ._framewire import (
     Server,
     Viewer,
     __version__,
+    call,
     decode_jpeg,
     encode_jpeg,
 )
 
 __all__ = [
+    "Call",
     "Error",
     "FrameInfo",
     "Hub",
@@ -44,6 +51,7 @@ __all__ = [
     "Server",
     "Viewer",
     "__version__",
+    "call",
     "decode_jpeg",
     "encode_jpeg",
 ]

@@ -18,6 +18,7 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 
+mod call;
 mod options;
 mod pixels;
 mod receive;
@@ -113,6 +114,8 @@ fn _framewire(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<send::Sender>()?;
     m.add_class::<receive::Viewer>()?;
     m.add_class::<receive::Hub>()?;
+    m.add_class::<call::Call>()?;
+    m.add_function(wrap_pyfunction!(call::call, m)?)?;
     m.add_function(wrap_pyfunction!(pixels::encode_jpeg, m)?)?;
     m.add_function(wrap_pyfunction!(pixels::decode_jpeg, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

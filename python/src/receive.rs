@@ -42,14 +42,14 @@ impl Item {
     }
 
     /// The array and its info, for Python.
-    fn into_py(self, py: Python<'_>, name: Option<&str>) -> (Py<PyAny>, FrameInfo) {
+    pub(crate) fn into_py(self, py: Python<'_>, name: Option<&str>) -> (Py<PyAny>, FrameInfo) {
         let info = FrameInfo::new(&self.info, name);
         (to_array(py, self.bytes, self.shape), info)
     }
 }
 
 /// How long `recv` waits: until `deadline`, if any, in slices that let Python see Ctrl-C.
-fn wait_in_slices<T>(
+pub(crate) fn wait_in_slices<T>(
     py: Python<'_>,
     timeout: Option<f64>,
     mut wait: impl FnMut(Instant) -> Option<T> + Send,

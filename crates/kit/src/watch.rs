@@ -6,9 +6,10 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use framewire_core::{
-    CodecKind, Connector, Flow, Frame, FrameSink, Placement, SinkError, now_micros,
+    CallSide, CodecKind, Connector, Flow, Frame, FrameSink, Placement, SinkError, StreamInfo,
+    now_micros,
 };
-use framewire_session::{Outcome, ReceiveConfig, ReceiveEvent, StopSignal, receive};
+use framewire_session::{Outcome, ReceiveConfig, ReceiveEvent, StopSignal, calls, receive};
 
 /// What a program learns of a frame beside its pixels.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -40,27 +41,52 @@ pub fn watch(
     on_frame: &mut (dyn FnMut(&Frame, &FrameInfo) -> Flow + Send),
     on_event: &mut dyn FnMut(&ReceiveEvent<'_>),
 ) -> Outcome {
+    handing(on_frame, on_event, |sink, events| {
+        let decoder = |s: &StreamInfo| framewire_codec::decoder(s);
+        receive(connector, &decoder, sink, signal, config, events)
+    })
+}
+
+/// [`watch`] of the peer's stream in a call on `side` (its reports going out on the side's
+/// sending half); with `wait`, a listener takes one call after another until `signal` stops
+/// it.
+pub fn watch_calls(
+    side: &dyn CallSide,
+    wait: bool,
+    signal: &StopSignal,
+    config: &ReceiveConfig<'_>,
+    on_frame: &mut (dyn FnMut(&Frame, &FrameInfo) -> Flow + Send),
+    on_event: &mut dyn FnMut(&ReceiveEvent<'_>),
+) -> Outcome {
+    handing(on_frame, on_event, |sink, events| {
+        let decoder = |s: &StreamInfo| framewire_codec::decoder(s);
+        let mut next = || {};
+        let wait = wait.then_some(&mut next as &mut dyn FnMut());
+        calls(side, &decoder, sink, signal, config, wait, events)
+    })
+}
+
+/// Runs `receiving` with a sink that hands each frame to `on_frame` with its info, the
+/// placement it needs taken from the events on their way to `on_event`.
+fn handing(
+    on_frame: &mut (dyn FnMut(&Frame, &FrameInfo) -> Flow + Send),
+    on_event: &mut dyn FnMut(&ReceiveEvent<'_>),
+    receiving: impl FnOnce(&mut dyn FrameSink, &mut dyn FnMut(ReceiveEvent<'_>)) -> Outcome,
+) -> Outcome {
     let placement: Arc<Mutex<Option<Placement>>> = Arc::default();
     let mut sink = Handing {
         placement: Arc::clone(&placement),
         on_frame,
     };
-    receive(
-        connector,
-        &|s| framewire_codec::decoder(s),
-        &mut sink,
-        signal,
-        config,
-        &mut |event| {
-            match &event {
-                ReceiveEvent::Connected { placement: p, .. } | ReceiveEvent::Switched(p) => {
-                    *placement.lock().unwrap_or_else(PoisonError::into_inner) = Some(*p);
-                }
-                _ => {}
+    receiving(&mut sink, &mut |event| {
+        match &event {
+            ReceiveEvent::Connected { placement: p, .. } | ReceiveEvent::Switched(p) => {
+                *placement.lock().unwrap_or_else(PoisonError::into_inner) = Some(*p);
             }
-            on_event(&event);
-        },
-    )
+            _ => {}
+        }
+        on_event(&event);
+    })
 }
 
 /// The sink that hands each frame on with its info.
