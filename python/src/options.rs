@@ -157,7 +157,10 @@ impl Sending {
             jpeg_encoder: framewire_codec::JpegBackend::default(),
             adapt: self.adapt,
             ladder: None,
-            threads: None,
+            // One lane: each frame is sent as soon as it is encoded. With more, a frame waits
+            // in its lane until the program's next one comes (the lanes' order), which is a
+            // frame-time of latency at a program's pace.
+            threads: Some(1),
             bitrate: self.bitrate,
             keyint: framewire_codec::DEFAULT_KEYINT,
         }

@@ -171,9 +171,8 @@ impl Viewer {
     }
 
     /// The next frame and its info, waiting up to `timeout` seconds (none: until one comes).
-    /// Raises `TimeoutError` when none came, `framewire.Error` when the stream failed, and
-    /// `StopIteration`... never: a stream the sender ended raises `framewire.Error` saying so
-    /// here, and ends a `for` loop.
+    /// Raises `TimeoutError` when none came in time, and `framewire.Error` when the stream
+    /// failed or the sender ended it (which ends a `for` loop without an error).
     #[pyo3(signature = (timeout = None))]
     fn recv(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<(Py<PyAny>, FrameInfo)> {
         match self.next_item(py, timeout)? {

@@ -437,6 +437,9 @@ pub struct HubPusher {
 
 struct PushShared {
     stop: AtomicBool,
+    /// Whether the hub takes the stream now (from the hub's answer to the end of its
+    /// connection, which the dialer sees before the stream's writer does).
+    connected: AtomicBool,
     /// Set when the hub's stream ended: the dialer dials again.
     left: Mutex<bool>,
     changed: Condvar,
@@ -472,6 +475,16 @@ impl PushShared {
     fn stopped(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
     }
+
+    fn set_connected(&self, on: bool) {
+        self.connected.store(on, Ordering::SeqCst);
+        let _held = self.left.lock().unwrap_or_else(PoisonError::into_inner);
+        self.changed.notify_all();
+    }
+
+    fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::SeqCst)
+    }
 }
 
 /// How soon a lost push dials again first, and at most.
@@ -491,6 +504,7 @@ impl HubPusher {
         let name = check_name(name.as_bytes())?.to_string();
         let shared = Arc::new(PushShared {
             stop: AtomicBool::new(false),
+            connected: AtomicBool::new(false),
             left: Mutex::new(false),
             changed: Condvar::new(),
             refused: Mutex::new(None),
@@ -582,6 +596,7 @@ impl Dialer {
                             .map(|()| w)
                     }) {
                         Ok(mut watch) => {
+                            self.shared.set_connected(true);
                             on_event(PushEvent::Connected {
                                 hub: self.hub,
                                 again,
@@ -589,7 +604,9 @@ impl Dialer {
                             again = true;
                             backoff = BACKOFF.0;
                             last = None;
-                            self.watch(&mut watch)
+                            let why = self.watch(&mut watch);
+                            self.shared.set_connected(false);
+                            why
                         }
                         Err(e) => format!("cannot start the sending thread: {e}"),
                     }
@@ -685,12 +702,23 @@ impl Publisher for HubPusher {
         self.fanout.publish(packets);
     }
 
+    /// One while the hub takes the stream, else none.
     fn subscribers(&self) -> usize {
-        self.fanout.viewer_count()
+        match self.shared.is_connected() {
+            true => self.fanout.viewer_count().min(1),
+            false => 0,
+        }
     }
 
     fn wait_for_subscriber(&self, timeout: Duration) -> usize {
-        self.fanout.wait_for_viewer(timeout)
+        let deadline = Instant::now() + timeout;
+        self.shared
+            .wait(Some(timeout), |s, _| s.is_connected() || s.stopped());
+        if self.shared.is_connected() {
+            self.fanout
+                .wait_for_viewer(deadline.saturating_duration_since(Instant::now()));
+        }
+        self.subscribers()
     }
 
     fn dropped_total(&self) -> u64 {

@@ -211,6 +211,11 @@ impl Sender {
                     return Ok(());
                 }
                 Pulled::Nothing => {
+                    // A frame an encode lane finished meanwhile goes out now, not with the
+                    // source's next frame, which may be long in coming.
+                    if let Some(packets) = self.stage.next_ready()? {
+                        self.publish(packets);
+                    }
                     self.keep_alive();
                     continue;
                 }

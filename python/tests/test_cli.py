@@ -1,0 +1,86 @@
+"""framewire for Python beside the framewire command: a Python server watched by `framewire
+view`, `framewire serve` watched by a Python viewer, `serve --push` to a Python hub, and a
+Python sender to `framewire hub`."""
+
+import json
+import subprocess
+
+import numpy as np
+
+import framewire
+from conftest import WAIT, camera_like, line_with, start, until
+
+
+def test_a_python_server_is_watched_by_framewire_view(framewire_bin):
+    with framewire.Server("127.0.0.1:0", codec="jpeg", size=(320, 240)) as server:
+        view = start(
+            [framewire_bin, "view", "--connect", server.address, "--headless",
+             "--frames", "30", "--stats", "json", "--no-reconnect"]
+        )
+        shift = 0
+        while view.poll() is None:
+            server.send(camera_like(shift=shift))
+            shift += 1
+            try:
+                view.wait(timeout=1 / 30)
+            except subprocess.TimeoutExpired:
+                pass
+        out, err = view.communicate(timeout=WAIT)
+    assert view.returncode == 0, err
+    stats = json.loads(out.strip().splitlines()[-1])
+    assert stats["frames"] == 30
+    assert (stats["codec"], stats["width"], stats["height"]) == ("jpeg", 320, 240)
+
+
+def test_framewire_serve_is_watched_by_a_python_viewer(framewire_bin):
+    serve = start(
+        [framewire_bin, "serve", "--listen", "127.0.0.1:0", "--codec", "jpeg",
+         "--size", "320x240"]
+    )
+    try:
+        address = line_with(serve, "listening on ").split()[-1]
+        with framewire.Viewer(address) as viewer:
+            seqs = []
+            for frame, info in viewer:
+                assert frame.shape == (240, 320, 3) and info.codec == "jpeg"
+                seqs.append(info.seq)
+                if len(seqs) == 20:
+                    break
+        assert seqs == sorted(seqs) and len(set(seqs)) == 20
+    finally:
+        serve.kill()
+        serve.wait()
+
+
+def test_framewire_serve_pushes_to_a_python_hub(framewire_bin, hub):
+    serve = start(
+        [framewire_bin, "serve", "--listen", "127.0.0.1:0", "--push", hub.address,
+         "--name", "cli-cam", "--codec", "raw", "--size", "64x48"]
+    )
+    try:
+        name, frame, info = hub.recv(timeout=WAIT)
+        assert name == "cli-cam" and frame.shape == (48, 64, 3) and info.codec == "raw"
+    finally:
+        serve.kill()
+        serve.wait()
+
+
+def test_a_python_sender_pushes_to_framewire_hub(framewire_bin):
+    hub = start(
+        [framewire_bin, "hub", "--listen", "127.0.0.1:0", "--frames", "10", "--stats", "json"]
+    )
+    address = line_with(hub, "hub listening on ").split()[-1]
+    frame = np.full((48, 64, 3), 99, np.uint8)
+    with framewire.Sender(address, name="py-cam", codec="raw") as sender:
+        while hub.poll() is None:
+            sender.send(frame)
+            try:
+                hub.wait(timeout=1 / 30)
+            except subprocess.TimeoutExpired:
+                pass
+    out, err = hub.communicate(timeout=WAIT)
+    assert hub.returncode == 0, err
+    stats = json.loads(out.strip().splitlines()[-1])
+    assert stats["frames"] >= 10
+    assert stats["senders"]["py-cam"]["codec"] == "raw"
+    assert "py-cam joined" in out
