@@ -77,7 +77,7 @@ pub fn run(args: HubArgs) -> anyhow::Result<()> {
     let stop = Arc::clone(&printer);
     crate::live::stop_on_ctrl_c_or_enter(move || stop.finish())?;
     let mut hub = Hub::start(listening, Arc::clone(&printer) as Arc<dyn Senders>)?;
-    println!("hub listening on {}", hub.at());
+    println!("listening on {}", hub.at());
     if let Some(fingerprint) = hub.fingerprint() {
         println!("tls fingerprint {fingerprint}");
     }

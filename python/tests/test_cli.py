@@ -69,7 +69,7 @@ def test_a_python_sender_pushes_to_framewire_hub(framewire_bin):
     hub = start(
         [framewire_bin, "hub", "--listen", "127.0.0.1:0", "--frames", "10", "--stats", "json"]
     )
-    address = line_with(hub, "hub listening on ").split()[-1]
+    address = line_with(hub, "listening on ").split()[-1]
     frame = np.full((48, 64, 3), 99, np.uint8)
     with framewire.Sender(address, name="py-cam", codec="raw") as sender:
         while hub.poll() is None:
