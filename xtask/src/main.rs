@@ -9,6 +9,7 @@ use std::process::{Command, ExitCode};
 
 mod bench;
 mod demo;
+mod python;
 mod test;
 
 const USAGE: &str = "\
@@ -21,7 +22,8 @@ tasks:
         Stop with Enter or Ctrl-C (or let --frames end it).
   test [--build-only]
         rustfmt check, clippy -D warnings, and every test of the workspace (clippy lints
-        while the tests build); --build-only stops once the tests are built.
+        while the tests build), then the Python package built into a venv under
+        target/python and its pytest suite; --build-only stops once the tests are built.
   bench [--quick]
         criterion benches (framing, resize, codecs, loopback, renderer), OpenCV on the same
         pixels (a Python venv under target/), the serve pipeline, viewers fed, and serve ->

@@ -46,11 +46,17 @@ pub fn run_all(args: &[String]) -> anyhow::Result<()> {
     } else {
         missing.push(("h264", "c++".to_string(), "apt-get install g++"));
     }
+    // The Python package (python/): built into a venv and tested with pytest.
+    let python = crate::python::missing();
+    if let Some((what, install)) = python {
+        missing.push(("python", what.to_string(), install));
+    }
     if std::env::var_os("FRAMEWIRE_REQUIRE_ALL").is_some_and(|v| v == "1") && !missing.is_empty() {
         let needs: Vec<_> = missing
             .iter()
-            .map(|(feature, what, install)| {
-                format!("the {feature} feature needs {what} ({install})")
+            .map(|(feature, what, install)| match *feature {
+                "python" => format!("the Python package's tests need {what} ({install})"),
+                _ => format!("the {feature} feature needs {what} ({install})"),
             })
             .collect();
         anyhow::bail!(
@@ -59,7 +65,7 @@ pub fn run_all(args: &[String]) -> anyhow::Result<()> {
         );
     }
     for (feature, what, install) in &missing {
-        eprintln!("xtask test: {feature} feature skipped, missing: {what} ({install})");
+        eprintln!("xtask test: {feature} skipped, missing: {what} ({install})");
     }
     let (qualified, packages) = in_their_crates(&features);
 
@@ -81,15 +87,18 @@ pub fn run_all(args: &[String]) -> anyhow::Result<()> {
             .args(args);
         cmd
     };
-    let mut build = linted(&["test", "--workspace", "--all-targets", "--no-run"]);
+    // The Python package's crate links against Python: maturin builds it, below.
+    let workspace = ["--workspace", "--exclude", "framewire-python"];
+    let mut build = linted(&["test", "--all-targets", "--no-run"]);
+    build.args(workspace);
     build.args(extra);
     run_cmd(build)?;
     if build_only {
         eprintln!("xtask test: rustfmt passed; the tests are built and linted (--build-only)");
         return Ok(());
     }
-    let mut test = linted(&["test", "--workspace"]);
-    test.args(extra);
+    let mut test = linted(&["test"]);
+    test.args(workspace).args(extra);
     run_cmd(test)?;
 
     if !features.is_empty() {
@@ -112,6 +121,13 @@ pub fn run_all(args: &[String]) -> anyhow::Result<()> {
         };
         run_cmd(with(&["test", "--no-run"]))?;
         run_cmd(with(&["test"]))?;
+    }
+    if python.is_none() {
+        // Built (and linted) into its venv, then pytest beside the binary the first pass built.
+        let venv = crate::python::venv()?;
+        crate::python::develop(&venv, false, &linted(&[]))?;
+        let binary = crate::target_dir().join("debug/framewire");
+        crate::python::pytest(&venv, &binary, &[])?;
     }
     eprintln!("xtask test: rustfmt, clippy and every test passed");
     Ok(())
