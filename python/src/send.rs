@@ -74,7 +74,7 @@ impl Outgoing {
         let pushed = match frame.bytes() {
             Some(bytes) => {
                 let pusher = &self.pusher;
-                py.detach(|| pusher.push(size, seq, |rgb| fill_rgb(bytes, color, rgb)))
+                py.detach(|| pusher.push(size, seq, |rgb| fill_rgb(bytes, color, size.0, rgb)))
             }
             None => self.pusher.push(size, seq, |rgb| frame.fill(rgb)),
         };
