@@ -24,6 +24,8 @@ pub(crate) struct Measurements {
     pub(crate) media_server: Result<Value, String>,
     /// browser-link's JSON object, or why there is none.
     pub(crate) browser_link: Result<Value, String>,
+    /// python/bench/against_imagezmq.py's object, or why it did not run.
+    pub(crate) python: Result<Value, String>,
 }
 
 /// What narrow-link gave.
@@ -266,6 +268,14 @@ impl Measurements {
                 key,
                 MayLack::WithoutMediaServer,
             ),
+            // imagezmq's figure is null where its sender never reached the restarted hub.
+            Key::Python(pointer) => match &self.python {
+                Ok(v) if v.pointer(pointer).is_some_and(Value::is_null) => Err(Gap {
+                    what: key.describe(),
+                    excused_by: Some(MayLack::WhenNull),
+                }),
+                _ => by_pointer(&self.python, pointer, key, MayLack::WithoutPython),
+            },
         }
     }
 }
@@ -281,6 +291,7 @@ impl RowSpec {
             MayLack::WithoutH264 => m.h264.is_ok(),
             MayLack::WithoutMediaServer => m.media_server.is_ok(),
             MayLack::WithoutBrowserLink => m.browser_link.is_ok(),
+            MayLack::WithoutPython => m.python.is_ok(),
             MayLack::Never | MayLack::WithoutOpenCv | MayLack::WhenNull | MayLack::WithoutRoot => {
                 true
             }

@@ -172,6 +172,7 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
     let browser = browser_latency(quick, &mut notes);
     let media_server = media_server_run(h264, quick, &mut notes);
     let browser_link = browser_link_run(h264, quick, &mut notes);
+    let python = python_run(quick, &mut notes);
     let h264 = h264_vs_x264(h264, quick, &mut notes);
     let measured = Measurements {
         crit,
@@ -184,6 +185,7 @@ pub fn run_bench(args: &[String]) -> anyhow::Result<()> {
         h264,
         media_server,
         browser_link,
+        python,
     };
 
     let rows = match build_rows(table(), &measured, &mut notes) {

@@ -89,6 +89,7 @@ pub(crate) fn table() -> &'static [RowSpec] {
         rows.extend(websocket_rows());
         rows.extend(browser_rows());
         rows.extend(browser_link_rows());
+        rows.extend(python_rows());
         rows.extend(h264_rows());
         rows.extend(media_server_rows());
         rows.extend(viewers_rows("640x480"));
@@ -441,6 +442,71 @@ fn websocket_rows() -> Vec<RowSpec> {
         )
         .note(CPU_NOTE),
     ]
+}
+
+/// framewire for Python against imagezmq on the same numpy frames (python/bench).
+fn python_rows() -> Vec<RowSpec> {
+    const NOTE: &str = "sender and receiver in two Python processes over loopback, the same          numpy frames; framewire.Sender to framewire.Hub, imagezmq's ImageSender to ImageHub          (REQ/REP); python/bench/against_imagezmq.py";
+    let mut rows = Vec::new();
+    for size in ["640x480", "1280x720"] {
+        let at = |field: &str| python(text(format!("/{size}/{field}")));
+        rows.push(
+            row(
+                text(format!("Python raw arrays as fast as possible, {size}")),
+                at("framewire_raw_fps"),
+                Unit::Fps,
+            )
+            .optional(MayLack::WithoutPython)
+            .vs(
+                "imagezmq send_image (zero-copy over ZeroMQ)",
+                at("imagezmq_raw_fps"),
+            )
+            .at_least(1.5)
+            .note(NOTE),
+        );
+        rows.push(
+            row(
+                text(format!("Python JPEG q80 as fast as possible, {size}")),
+                at("framewire_jpeg_fps"),
+                Unit::Fps,
+            )
+            .optional(MayLack::WithoutPython)
+            .vs(
+                "imagezmq send_jpg with simplejpeg (libjpeg-turbo) at q80",
+                at("imagezmq_jpeg_fps"),
+            )
+            .at_least(1.0)
+            .note(NOTE),
+        );
+        rows.push(
+            row(
+                text(format!(
+                    "Python raw at 30 fps, capture to received p99, {size}"
+                )),
+                at("framewire_p99_ms"),
+                Unit::Ms,
+            )
+            .optional(MayLack::WithoutPython)
+            .vs("imagezmq, the same frames at 30 fps", at("imagezmq_p99_ms"))
+            .at_most(1.0)
+            .note(NOTE),
+        );
+    }
+    rows.push(
+        row(
+            "Python hub restarted mid-stream (raw 640x480 at 30 fps): the new hub's first frame",
+            python("/restart/framewire_ms"),
+            Unit::Ms,
+        )
+        .optional(MayLack::WithoutPython)
+        .vs_optional(
+            "imagezmq (REQ/REP), the same restart",
+            python("/restart/imagezmq_ms"),
+            MayLack::WhenNull,
+        )
+        .note(NOTE),
+    );
+    rows
 }
 
 /// The page through WebCodecs behind a narrow netbed link (bench-harness's browser-link).

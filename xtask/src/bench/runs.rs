@@ -424,6 +424,53 @@ pub(crate) fn browser_link_run(
     )
 }
 
+/// framewire for Python against imagezmq (python/bench/against_imagezmq.py), the package built
+/// optimised into the venv the tests use, imagezmq, pyzmq and simplejpeg beside it: its JSON
+/// object, or why there is none (in the notes too).
+pub(crate) fn python_run(quick: bool, notes: &mut Vec<String>) -> Result<Value, String> {
+    let run = || -> anyhow::Result<Value> {
+        if let Some((what, install)) = crate::python::missing() {
+            anyhow::bail!("{what} is missing ({install})");
+        }
+        let venv = crate::python::venv()?;
+        crate::python::develop(&venv, true, &Command::new("cargo"))?;
+        let mut cmd = Command::new(venv.join("bin/python"));
+        cmd.arg(root().join("python/bench/against_imagezmq.py"));
+        if quick {
+            cmd.arg("--quick");
+        }
+        eprintln!("$ {}", format!("{cmd:?}").replace('"', ""));
+        let out = cmd.stderr(Stdio::inherit()).output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "against_imagezmq.py failed ({})",
+            out.status
+        );
+        Ok(serde_json::from_slice(&out.stdout)?)
+    };
+    match run() {
+        Ok(v) => {
+            if v.pointer("/restart/imagezmq_ms")
+                .is_some_and(Value::is_null)
+            {
+                notes.push(
+                    "imagezmq's sender sent nothing to the restarted hub within 10 s: its REQ                      socket waits for the dead hub's reply (the restart row's baseline is left                      out)"
+                        .into(),
+                );
+            }
+            if let Some(versions) = v.get("versions") {
+                notes.push(format!("against imagezmq: {versions}"));
+            }
+            Ok(v)
+        }
+        Err(e) => {
+            let why = format!("the Python rows are left out: {e:#}");
+            notes.push(why.clone());
+            Err(why)
+        }
+    }
+}
+
 /// Bench-harness's `name` run on the release `framewire` (with `--quick` when `quick` says so,
 /// or not at all when it says why): its JSON object, or why there is none, in the notes too
 /// (`{"skipped": REASON}` from the binary leaves `rows` out).

@@ -33,6 +33,9 @@ pub(crate) enum Key {
     MediaServer(&'static str),
     /// A figure of browser-link's result, by JSON pointer (`/p50_ms`).
     BrowserLink(&'static str),
+    /// A figure of python/bench/against_imagezmq.py's result, by JSON pointer
+    /// (`/640x480/framewire_raw_fps`).
+    Python(&'static str),
 }
 
 /// One case of bench-harness's `narrow-link`: `framewire serve` (640x480 JPEG at 30 fps) in one
@@ -154,6 +157,7 @@ impl Key {
             Key::H264(pointer) => format!("h264-vs-x264 {pointer}"),
             Key::MediaServer(pointer) => format!("media-server {pointer}"),
             Key::BrowserLink(pointer) => format!("browser-link {pointer}"),
+            Key::Python(pointer) => format!("against_imagezmq.py {pointer}"),
         }
     }
 }
@@ -188,6 +192,10 @@ pub(crate) const fn media_server(pointer: &'static str) -> Key {
 
 pub(crate) const fn browser_link(pointer: &'static str) -> Key {
     Key::BrowserLink(pointer)
+}
+
+pub(crate) const fn python(pointer: &'static str) -> Key {
+    Key::Python(pointer)
 }
 
 /// A narrow-link figure: adaptation on or off, the link's share of the top rung's stream in
@@ -365,6 +373,9 @@ pub(crate) enum MayLack {
     /// Where chromium, Xvfb, ffmpeg, xdotool, netbed's namespaces (root) or H.264 is missing
     /// (browser-link skips): the row is left out, and the notes say why.
     WithoutBrowserLink,
+    /// Where python3 with venv or pip's packages are missing (the Python package is not built
+    /// or imagezmq is not installed): the row is left out, and the notes say why.
+    WithoutPython,
 }
 
 /// The note of a row that needs netbed's namespaces where they cannot be made.

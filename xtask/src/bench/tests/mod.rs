@@ -38,6 +38,7 @@ pub(crate) fn made_up_run(table: &[RowSpec]) -> Measurements {
         h264: Ok(json!({})),
         media_server: Ok(json!({})),
         browser_link: Ok(json!({})),
+        python: Ok(json!({})),
     };
     let bench = Measured {
         ns: 1000.0,
@@ -113,6 +114,14 @@ pub(crate) fn made_up_run(table: &[RowSpec]) -> Measurements {
             Key::BrowserLink(pointer) => {
                 if let Ok(v) = m.browser_link.as_mut() {
                     v[&pointer[1..]] = json!(1.0);
+                }
+            }
+            Key::Python(pointer) => {
+                if let Ok(mut v) = m.python.as_mut() {
+                    for part in pointer.split('/').skip(1) {
+                        v = &mut v[part];
+                    }
+                    *v = json!(1.0);
                 }
             }
             Key::MediaServer(pointer) => {
@@ -415,6 +424,23 @@ pub(crate) fn every_id_in_the_table_is_one_that_a_run_produces() {
                     };
                     assert!(known, "{case}: media-server {pointer}");
                 }
+                // What python/bench/against_imagezmq.py prints: per size, and the restart.
+                Key::Python(pointer) => {
+                    let parts: Vec<&str> = pointer.split('/').skip(1).collect();
+                    let known = match parts[..] {
+                        ["restart", field] => ["framewire_ms", "imagezmq_ms"].contains(&field),
+                        [size, field] => {
+                            ["640x480", "1280x720"].contains(&size)
+                                && ["framewire", "imagezmq"].iter().any(|who| {
+                                    ["raw_fps", "jpeg_fps", "p50_ms", "p99_ms"]
+                                        .iter()
+                                        .any(|f| field == format!("{who}_{f}"))
+                                })
+                        }
+                        _ => false,
+                    };
+                    assert!(known, "{case}: against_imagezmq.py {pointer}");
+                }
                 // What browser-link prints.
                 Key::BrowserLink(pointer) => assert!(
                     ["/fps", "/p50_ms", "/own_p50_ms", "/bound_ms"].contains(&pointer),
@@ -433,7 +459,7 @@ pub(crate) fn every_id_in_the_table_is_one_that_a_run_produces() {
         let excuses = |key: Key, may_lack: MayLack| match may_lack {
             MayLack::Never => true,
             MayLack::WithoutOpenCv => matches!(key, Key::OpenCv(_) | Key::OpenCvSum(_)),
-            MayLack::WhenNull => matches!(key, Key::Viewers(..)),
+            MayLack::WhenNull => matches!(key, Key::Viewers(..) | Key::Python(_)),
             MayLack::WithoutTurbo => matches!(key, Key::Crit(_) | Key::Pipeline(..)),
             MayLack::WithoutGpu => matches!(key, Key::Crit(_)),
             MayLack::WithoutRoot => matches!(key, Key::Link(..)),
@@ -443,6 +469,7 @@ pub(crate) fn every_id_in_the_table_is_one_that_a_run_produces() {
             }
             MayLack::WithoutMediaServer => matches!(key, Key::MediaServer(_)),
             MayLack::WithoutBrowserLink => matches!(key, Key::BrowserLink(_)),
+            MayLack::WithoutPython => matches!(key, Key::Python(_)),
         };
         assert!(excuses(spec.value, spec.may_lack), "{case}");
         if let Some(b) = spec.baseline {
