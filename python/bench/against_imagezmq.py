@@ -188,7 +188,8 @@ def percentile(values, q):
 
 def restart_receiver(who, address, results, wait, first):
     """A hub that reports when it is up and its first frame's time (None after `wait`
-    seconds); the `first` hub goes on receiving until it is killed, a frame in flight."""
+    seconds). The `first` hub takes frames for a second, then takes one more and dies with
+    it (killed before it answers), as a hub that crashes while it handles a frame."""
     if who == "framewire":
         import framewire
 
@@ -199,8 +200,13 @@ def restart_receiver(who, address, results, wait, first):
                 results.put(("frame", time.time()))
             except TimeoutError:
                 results.put(("frame", None))
-            while first:
+            end = time.monotonic() + 1.0
+            while first and time.monotonic() < end:
                 hub.recv()
+            if first:
+                hub.recv()
+                results.put(("dying", time.time()))
+                time.sleep(60)
     else:
         import imagezmq
         import zmq
@@ -215,13 +221,19 @@ def restart_receiver(who, address, results, wait, first):
             results.put(("frame", time.time()))
         else:
             results.put(("frame", None))
-        while first:
+        end = time.monotonic() + 1.0
+        while first and time.monotonic() < end:
             hub.recv_image()
             hub.send_reply(b"OK")
+        if first:
+            hub.recv_image()  # and no reply: the hub dies handling this frame
+            results.put(("dying", time.time()))
+            time.sleep(60)
 
 
 def restart_case(who, size, wait=10.0):
-    """Sender at 30 fps; the hub is killed after 2 s and a new one started on its port.
+    """Sender at 30 fps; the hub dies handling a frame after a second, and a new one starts
+    on its port.
     Returns seconds from the new hub's start to its first frame, or None (none within `wait`)."""
     ctx = mp.get_context("spawn")
     results = ctx.Queue()
@@ -235,7 +247,7 @@ def restart_case(who, size, wait=10.0):
     sender.start()
     ready.wait(timeout=60)
     results.get(timeout=60)  # the first hub's frame
-    time.sleep(1.0)  # the stream runs a while before the hub dies, a frame always in flight
+    assert results.get(timeout=60)[0] == "dying"
     first.kill()
     first.join()
     second = ctx.Process(target=restart_receiver, args=(who, address, results, wait, False))
