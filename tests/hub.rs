@@ -139,3 +139,55 @@ fn a_viewer_of_a_hub_and_a_push_to_a_server_are_told_what_they_reached() {
         "{err}"
     );
 }
+
+#[test]
+fn a_push_over_tls_trusts_the_hub_on_first_use_and_refuses_it_changed() {
+    let home = tempfile::tempdir().unwrap();
+    let with_home = |config: &str| {
+        let mut cmd = framewire();
+        cmd.env("XDG_CONFIG_HOME", home.path().join(config))
+            .env_remove("FRAMEWIRE_TOKEN");
+        cmd
+    };
+    let hub = Serve::spawn_with(
+        with_home("hub"),
+        &["hub", "--listen", "127.0.0.1:0", "--tls"],
+    );
+    let fingerprint = hub.line_starting("tls fingerprint sha256:");
+    let addr = hub.addr.clone();
+    let args = [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--codec",
+        "jpeg",
+        "--size",
+        "160x120",
+    ];
+    let push = ["--push", &addr, "--name", "secure", "--push-tls"];
+    let sender = Serve::spawn_with(with_home("sender"), &[&args[..], &push[..]].concat());
+    sender.line_starting("pushing to the hub ");
+    hub.line_starting("secure joined: ");
+    let known = std::fs::read_to_string(home.path().join("sender/framewire/known_hosts")).unwrap();
+    assert!(
+        known.contains(fingerprint.trim_start_matches("tls fingerprint ")),
+        "{known}"
+    );
+    drop(sender);
+    // A plain push to the TLS port is not a sender the hub takes.
+    let plain = Serve::spawn_with(
+        with_home("sender"),
+        &[&args[..], &["--push", &addr, "--name", "plain"][..]].concat(),
+    );
+    let said = plain.error_line("the plain push's failure");
+    assert!(said.contains("--push as plain: "), "{said}");
+    drop(plain);
+    // Another hub on that address (another certificate): the sender refuses it.
+    drop(hub);
+    let other = Serve::spawn_with(with_home("other"), &["hub", "--listen", &addr, "--tls"]);
+    other.line_starting("tls fingerprint ");
+    let sender = Serve::spawn_with(with_home("sender"), &[&args[..], &push[..]].concat());
+    let refused = sender.error_line("the changed certificate's refusal");
+    assert!(refused.contains("--push as secure: "), "{refused}");
+    assert!(refused.to_lowercase().contains("certificate"), "{refused}");
+}

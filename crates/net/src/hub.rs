@@ -352,13 +352,15 @@ impl HubListener {
     /// again); `None` when none came or the hub is shutting down.
     pub fn next(&self, timeout: Duration) -> Option<Pushed> {
         let deadline = Instant::now() + timeout;
+        // Streams replaced before they were taken; dropped once the lock is let go (a stream
+        // leaves the hub's record as it drops, which takes the lock).
+        let mut stale = Vec::new();
         let mut state = self.desk.lock();
         loop {
             if state.closed {
                 return None;
             }
             while let Some((pushed, generation)) = state.arrived.pop_front() {
-                // A sender replaced before it was taken is gone already.
                 if state
                     .live
                     .get(&pushed.name)
@@ -366,6 +368,7 @@ impl HubListener {
                 {
                     return Some(pushed);
                 }
+                stale.push(pushed);
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -382,12 +385,16 @@ impl HubListener {
 
     /// Stops taking senders, cuts the ones pushing, and wakes a waiting [`next`](Self::next).
     pub fn shutdown(&self) {
-        let live = {
+        let (live, untaken) = {
             let mut state = self.desk.lock();
             state.closed = true;
-            state.arrived.clear();
-            std::mem::take(&mut state.live)
+            (
+                std::mem::take(&mut state.live),
+                std::mem::take(&mut state.arrived),
+            )
         };
+        // Dropped without the lock, which each takes to leave the hub's record.
+        drop(untaken);
         for (_, cut) in live.values() {
             cut();
         }
