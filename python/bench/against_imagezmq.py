@@ -56,7 +56,9 @@ def send_framewire(address, size, codec, fps, seconds, ready):
         i = 0
         next_at = time.monotonic()
         while time.monotonic() < end:
-            sender.send(frames[i % len(frames)])
+            # As fast as possible is as fast as frames go out: wait=True hands the next frame
+            # in once the one before is on its way (none converted only to be dropped).
+            sender.send(frames[i % len(frames)], wait=not fps)
             i += 1
             if fps:
                 next_at += 1 / fps
@@ -250,6 +252,8 @@ def restart_case(who, size, wait=10.0):
     assert results.get(timeout=60)[0] == "dying"
     first.kill()
     first.join()
+    # A queue of its own: a process killed while it used a queue may leave it locked.
+    results = ctx.Queue()
     second = ctx.Process(target=restart_receiver, args=(who, address, results, wait, False))
     second.start()
     _, up = results.get(timeout=60)

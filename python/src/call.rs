@@ -111,8 +111,10 @@ pub fn call(
 #[pymethods]
 impl Call {
     /// Sends `frame` (uint8, H×W×3 BGR, or as `color=` says) to the other side. Returns at
-    /// once; the newest frame wins.
-    fn send(&mut self, py: Python<'_>, frame: &Bound<'_, PyAny>) -> PyResult<()> {
+    /// once; the newest frame wins (`wait=True`: first waits, while in a call, until the
+    /// frame before is on its way).
+    #[pyo3(signature = (frame, wait = false))]
+    fn send(&mut self, py: Python<'_>, frame: &Bound<'_, PyAny>, wait: bool) -> PyResult<()> {
         if self.signal.is_stopped() {
             return Err(error("send: the call is over (hung up)"));
         }
@@ -120,7 +122,10 @@ impl Call {
         if self.out.is_none() {
             self.start(py, incoming.size)?;
         }
-        self.out.as_mut().expect("started").send(py, &incoming)
+        self.out
+            .as_mut()
+            .expect("started")
+            .send(py, &incoming, wait)
     }
 
     /// The other side's next frame and its info, waiting up to `timeout` seconds (none: until

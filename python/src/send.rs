@@ -65,10 +65,23 @@ impl Outgoing {
         })
     }
 
-    /// Hands `frame` in (converted with the GIL released when it is contiguous).
-    pub(crate) fn send(&mut self, py: Python<'_>, frame: &Incoming<'_>) -> PyResult<()> {
+    /// Hands `frame` in (converted with the GIL released when it is contiguous); with `wait`,
+    /// first waits while someone watches until the send path took the frame before.
+    pub(crate) fn send(
+        &mut self,
+        py: Python<'_>,
+        frame: &Incoming<'_>,
+        wait: bool,
+    ) -> PyResult<()> {
         if self.thread.as_ref().is_none_or(|t| t.is_finished()) {
             return Err(self.ended());
+        }
+        while wait && self.publishers.iter().any(|p| p.subscribers() > 0) {
+            let pusher = &self.pusher;
+            if py.detach(|| pusher.wait_taken(crate::SIGNAL_CHECK)) {
+                break;
+            }
+            py.check_signals()?;
         }
         let (seq, size, color) = (self.seq, frame.size, frame.color());
         let pushed = match frame.bytes() {
@@ -216,8 +229,11 @@ impl Server {
     }
 
     /// Sends `frame`: a numpy array of uint8, H×W×3 in BGR (as OpenCV gives), or as `color=`
-    /// says. Returns at once; the newest frame wins.
-    fn send(&mut self, py: Python<'_>, frame: &Bound<'_, PyAny>) -> PyResult<()> {
+    /// says. Returns at once, and the newest frame wins; with `wait=True`, it first waits
+    /// (while a viewer watches) until the frame before is on its way, so that a program that
+    /// makes frames faster than they can be sent spends nothing on frames that would be dropped.
+    #[pyo3(signature = (frame, wait = false))]
+    fn send(&mut self, py: Python<'_>, frame: &Bound<'_, PyAny>, wait: bool) -> PyResult<()> {
         if self.closed {
             return Err(error("send: the server is closed"));
         }
@@ -225,7 +241,10 @@ impl Server {
         if self.out.is_none() {
             self.start(py, incoming.size)?;
         }
-        self.out.as_mut().expect("started").send(py, &incoming)
+        self.out
+            .as_mut()
+            .expect("started")
+            .send(py, &incoming, wait)
     }
 
     /// Where it listens (`udp://` before a datagram address); `None` before the first frame.
@@ -465,9 +484,11 @@ impl Sender {
     }
 
     /// Sends `frame` (uint8, H×W×3 BGR, or as `color=` says) to the hub. Returns at once;
-    /// the newest frame wins. Raises `framewire.Error` once the hub refused this sender for
-    /// good (a wrong token, a name it does not take).
-    fn send(&mut self, py: Python<'_>, frame: &Bound<'_, PyAny>) -> PyResult<()> {
+    /// the newest frame wins (`wait=True`: first waits, while the hub takes the stream, until
+    /// the frame before is on its way). Raises `framewire.Error` once the hub refused this
+    /// sender for good (a wrong token, a name it does not take).
+    #[pyo3(signature = (frame, wait = false))]
+    fn send(&mut self, py: Python<'_>, frame: &Bound<'_, PyAny>, wait: bool) -> PyResult<()> {
         if self.closed {
             return Err(error("send: the sender is closed"));
         }
@@ -478,7 +499,10 @@ impl Sender {
         if self.out.is_none() {
             self.start(py, incoming.size)?;
         }
-        self.out.as_mut().expect("started").send(py, &incoming)
+        self.out
+            .as_mut()
+            .expect("started")
+            .send(py, &incoming, wait)
     }
 
     /// The name it goes by at the hub.

@@ -102,6 +102,13 @@ impl Pusher {
         Ok(())
     }
 
+    /// Waits until the send path took the frame handed in last (or `timeout` passes, or the
+    /// stream closed); returns whether it did. A program that hands frames in faster than they
+    /// are sent waits here instead of converting frames that would be dropped.
+    pub fn wait_taken(&self, timeout: Duration) -> bool {
+        self.slot.wait_empty(Instant::now() + timeout)
+    }
+
     /// Frames replaced before the send path took them.
     pub fn dropped(&self) -> u64 {
         self.slot.dropped()

@@ -29,6 +29,8 @@ struct Inner<T> {
     dropped: u64,
     closed: bool,
     woken: bool,
+    /// Producers in [`Latest::wait_empty`]: a take wakes them.
+    emptying: usize,
 }
 
 /// What a wait on a [`Latest`] gave.
@@ -59,6 +61,7 @@ impl<T> Latest<T> {
                 dropped: 0,
                 closed: false,
                 woken: false,
+                emptying: 0,
             }),
             ready: Condvar::new(),
         }
@@ -116,7 +119,42 @@ impl<T> Latest<T> {
 
     /// Takes the value if there is one, without waiting.
     pub fn take(&self) -> Option<T> {
-        self.lock().next()
+        let mut inner = self.lock();
+        let v = inner.next();
+        self.taken(inner);
+        v
+    }
+
+    /// Wakes the producers waiting for the slot to empty, if a take emptied it.
+    fn taken(&self, inner: MutexGuard<'_, Inner<T>>) {
+        if inner.emptying > 0 && inner.value.is_none() {
+            drop(inner);
+            self.ready.notify_all();
+        }
+    }
+
+    /// Waits until no value waits (the consumer took it), the slot is closed, or `deadline`
+    /// passes; returns whether the slot is empty. A producer that would rather not replace
+    /// values (and count them dropped) waits here before its next put.
+    pub fn wait_empty(&self, deadline: Instant) -> bool {
+        let mut inner = self.lock();
+        inner.emptying += 1;
+        let empty = loop {
+            if inner.value.is_none() || inner.closed {
+                break inner.value.is_none();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break false;
+            }
+            inner = self
+                .ready
+                .wait_timeout(inner, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        };
+        inner.emptying -= 1;
+        empty
     }
 
     /// Waits for a value until `deadline` (forever when `None`). A value put before the slot
@@ -125,6 +163,7 @@ impl<T> Latest<T> {
         let mut inner = self.lock();
         loop {
             if let Some(v) = inner.next() {
+                self.taken(inner);
                 return Waited::Value(v);
             }
             if inner.closed {
@@ -224,6 +263,23 @@ mod tests {
     use super::*;
     use std::sync::Arc;
     use std::time::Duration;
+
+    #[test]
+    fn a_producer_waits_for_the_slot_to_empty_and_a_take_wakes_it() {
+        let slot = Arc::new(Latest::new());
+        assert!(slot.wait_empty(Instant::now()));
+        slot.put(1);
+        assert!(!slot.wait_empty(Instant::now() + Duration::from_millis(10)));
+        let taker = Arc::clone(&slot);
+        let t = std::thread::spawn(move || {
+            while taker.take().is_none() {
+                std::thread::yield_now();
+            }
+        });
+        assert!(slot.wait_empty(Instant::now() + Duration::from_secs(10)));
+        t.join().unwrap();
+        assert_eq!(slot.dropped(), 0);
+    }
 
     #[test]
     fn the_newest_value_wins_and_replaced_ones_are_counted() {
