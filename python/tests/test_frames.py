@@ -135,3 +135,20 @@ def test_a_stream_the_server_ends_ends_the_for_loop():
     with pytest.raises(framewire.Error, match="ended the stream"):
         viewer.recv(timeout=1)
     viewer.close()
+
+
+def test_send_with_wait_never_blocks_without_a_viewer_and_waits_for_one():
+    frame = pattern()
+    with framewire.Server("127.0.0.1:0", codec="raw", size=(64, 48)) as server:
+        for _ in range(50):  # nobody watches: each returns at once, the newest wins
+            server.send(frame, wait=True)
+        assert server.frames == 50 and server.dropped >= 48
+        with framewire.Viewer(server.address) as viewer:
+            recv_while_sending(viewer, lambda: server.send(frame))
+            for i in range(100):
+                marked = frame.copy()
+                marked[0, 0, 0] = i
+                server.send(marked, wait=True)
+            last = recv_while_sending(viewer, lambda: None)
+            while last[0][0, 0, 0] != 99:
+                last = viewer.recv(timeout=20)
