@@ -20,6 +20,7 @@ use pyo3::prelude::*;
 
 use crate::options::{self, Sending};
 use crate::pixels::{Color, Incoming, fill_rgb};
+use crate::receive::wait_in_slices;
 use crate::{error, value_error};
 
 /// A send path running on its own thread, fed through a newest-wins slot.
@@ -298,23 +299,17 @@ impl Server {
                 "wait_for_viewer: the server listens from the first frame (or size=)",
             ));
         };
-        let deadline = timeout.map(|t| std::time::Instant::now() + secs(t));
-        loop {
-            let n = py.detach(|| {
-                out.publishers
-                    .iter()
-                    .map(|p| p.wait_for_subscriber(crate::SIGNAL_CHECK))
-                    .max()
-                    .unwrap_or(0)
-            });
-            if n > 0 {
-                return Ok(n);
-            }
-            py.check_signals()?;
-            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-                return Ok(0);
-            }
-        }
+        let publishers = &out.publishers;
+        let viewers = wait_in_slices(py, timeout, |until| {
+            let slice = until.saturating_duration_since(std::time::Instant::now());
+            let n = publishers
+                .iter()
+                .map(|p| p.wait_for_subscriber(slice))
+                .max()
+                .unwrap_or(0);
+            (n > 0).then_some(n)
+        })?;
+        Ok(viewers.unwrap_or(0))
     }
 
     /// Ends the stream: each viewer gets the goodbye. Idempotent.
@@ -546,18 +541,19 @@ impl Sender {
                 "wait_connected: the sender dials from the first frame (or size=)",
             ));
         };
-        let deadline = timeout.map(|t| std::time::Instant::now() + secs(t));
-        loop {
-            if py.detach(|| pusher.wait_for_subscriber(crate::SIGNAL_CHECK)) > 0 {
-                return Ok(true);
+        let state = &self.state;
+        let answer = wait_in_slices(py, timeout, |until| {
+            let slice = until.saturating_duration_since(std::time::Instant::now());
+            if pusher.wait_for_subscriber(slice) > 0 {
+                return Some(Ok(()));
             }
-            if let Some(refused) = &self.lock().refused {
-                return Err(error(refused));
-            }
-            py.check_signals()?;
-            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-                return Ok(false);
-            }
+            let state = state.lock().unwrap_or_else(PoisonError::into_inner);
+            state.refused.clone().map(Err)
+        })?;
+        match answer {
+            Some(Ok(())) => Ok(true),
+            Some(Err(refused)) => Err(error(refused)),
+            None => Ok(false),
         }
     }
 
