@@ -104,16 +104,8 @@ impl Protocol for ChatProtocol {
             }
             None => None,
         };
-        let peer = stream
-            .peer_addr()
-            .map_err(|e| format!("socket setup failed: {e}"))?;
-        let socket = stream
-            .tcp()
-            .try_clone()
-            .map_err(|e| format!("socket setup failed: {e}"))?;
-        let cut: Cut = Box::new(move || {
-            let _ = socket.shutdown(Shutdown::Both);
-        });
+        let (peer, cut) = peer_and_cut(stream)?;
+        let cut: Cut = Box::new(cut);
         let generation = match desk.take_call(peer.ip(), call, Some(cut), |_| None) {
             Ok(g) => g,
             Err(reason) => {
@@ -180,6 +172,23 @@ pub(crate) fn read_challenge(
         return Err(NO_CHALLENGE.into());
     }
     Ok(message[HEADER_LEN..].try_into().expect("32 bytes"))
+}
+
+/// Who is at the other end of `stream`, and what ends its connection at once (a caller or
+/// sender replaced by its own new connection).
+pub(crate) fn peer_and_cut(
+    stream: &Conn,
+) -> Result<(SocketAddr, impl Fn() + Send + Sync + 'static), String> {
+    let peer = stream
+        .peer_addr()
+        .map_err(|e| format!("socket setup failed: {e}"))?;
+    let socket = stream
+        .tcp()
+        .try_clone()
+        .map_err(|e| format!("socket setup failed: {e}"))?;
+    Ok((peer, move || {
+        let _ = socket.shutdown(Shutdown::Both);
+    }))
 }
 
 /// What a listener answers a caller that proved the token but did not ask it to prove it back

@@ -31,7 +31,7 @@ use framewire_wire::message::{
     FrameHeader, HEADER_LEN, Hello, MAX_NAME, MessageKind, check_name, name_message, token_message,
 };
 
-use crate::chat::{CallConfig, dial_call, read_challenge};
+use crate::chat::{CallConfig, dial_call, peer_and_cut, read_challenge};
 use crate::client::{Client, ClientConfig, NetError};
 use crate::conn::{Conn, is_timeout};
 use crate::fanout::{Fanout, Opening, Protocol, Refused, ServerConfig, ServerEvent, read_full};
@@ -141,16 +141,8 @@ impl Protocol for HubProtocol {
                 &token.prove_listener(&challenge),
             ));
         }
-        let peer = stream
-            .peer_addr()
-            .map_err(|e| format!("socket setup failed: {e}"))?;
-        let socket = stream
-            .tcp()
-            .try_clone()
-            .map_err(|e| format!("socket setup failed: {e}"))?;
-        let cut: Cut = Arc::new(move || {
-            let _ = socket.shutdown(Shutdown::Both);
-        });
+        let (peer, cut) = peer_and_cut(stream)?;
+        let cut: Cut = Arc::new(cut);
         // Taken before the answer: a full hub says so instead.
         let generation = {
             let mut state = self.desk.lock();
