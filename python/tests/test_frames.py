@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import framewire
-from conftest import camera_like, need, pattern, psnr, recv_while_sending
+from conftest import camera_like, need, pattern, psnr, recv_while_sending, until
 
 
 @pytest.mark.parametrize("color", ["bgr", "rgb"])
@@ -152,3 +152,23 @@ def test_send_with_wait_never_blocks_without_a_viewer_and_waits_for_one():
             last = recv_while_sending(viewer, lambda: None)
             while last[0][0, 0, 0] != 99:
                 last = viewer.recv(timeout=20)
+
+
+def test_a_server_with_http_serves_browsers_its_frames_as_jpeg():
+    import urllib.request
+
+    frame = camera_like()
+    with framewire.Server("127.0.0.1:0", codec="raw", http="127.0.0.1:0", size=(320, 240)) as s:
+        assert s.http_address.startswith("http://127.0.0.1:")
+
+        def snapshot():
+            s.send(frame)
+            try:
+                with urllib.request.urlopen(s.http_address + "snapshot", timeout=5) as r:
+                    return r.headers["Content-Type"], r.read()
+            except OSError:
+                return None
+
+        kind, body = until(snapshot, "a snapshot from the server's HTTP")
+    assert kind == "image/jpeg"
+    assert psnr(framewire.decode_jpeg(body), frame) > 30
