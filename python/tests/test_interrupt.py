@@ -18,8 +18,11 @@ BLOCKED = {
     "call": "framewire.call(listen='127.0.0.1:0', size=(64, 48))",
 }
 
+# Ctrl-C as a terminal's program gets it: a process a non-interactive shell started in the
+# background (CI's) inherits SIGINT ignored, and Python then leaves it so.
 SCRIPT = """
-import sys, time, framewire
+import signal, sys, time, framewire
+signal.signal(signal.SIGINT, signal.default_int_handler)
 receiver = {blocked}
 print("ready", flush=True)
 try:
