@@ -412,7 +412,6 @@ pub(crate) fn secs(t: f64) -> std::time::Duration {
 /// What a `Sender` knows of its hub.
 #[derive(Default)]
 struct HubState {
-    connected_once: bool,
     refused: Option<String>,
     last_error: Option<String>,
 }
@@ -619,7 +618,7 @@ impl Sender {
                     framewire_kit::transport::push(hub, &name, ladder, call, move |event| {
                         let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
                         match event {
-                            PushEvent::Connected { .. } => state.connected_once = true,
+                            PushEvent::Connected { .. } => {}
                             PushEvent::Lost { reason, .. } => state.last_error = Some(reason),
                             PushEvent::Refused(reason) => {
                                 state.refused = Some(format!("the hub refused {said:?}: {reason}"))
