@@ -54,8 +54,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "PEM")]
     publish_tls_ca: Option<PathBuf>,
     /// Also push the stream to a hub (framewire hub --listen) as --name, dialing again with
-    /// backoff whenever the connection is lost. Its stream is the top rung of the ladder; the
-    /// token applies as for viewers
+    /// backoff whenever the connection is lost. Its stream starts on the top rung of the ladder
+    /// and follows its link, as a viewer's does; the token applies as for viewers
     #[arg(long, value_parser = value::host_port, value_name = "HOST:PORT")]
     push: Option<value::HostPort>,
     /// With --push: the name this sender goes by at the hub (letters, digits and -_.:@, up to
