@@ -151,38 +151,52 @@ pub(crate) fn fill_rgb(src: &[u8], color: Color, width: u32, rgb: &mut [u8]) {
 pub(crate) fn from_frame(frame: &Frame, color: Color) -> (Vec<u8>, [usize; 3]) {
     let (w, h) = (frame.width as usize, frame.height as usize);
     let channels = if color == Color::Gray { 1 } else { 3 };
-    // Zeroed memory from the allocator is fresh pages, not a pass over them.
-    let mut out = vec![0u8; w * h * channels];
-    if color == Color::Bgr {
-        let (width, height) = (frame.width, frame.height);
-        yuv::rgb_to_bgr(
-            &frame.pixels,
-            frame.stride as u32,
-            &mut out,
-            width * 3,
-            width,
-            height,
-        )
-        .expect("a frame's rows fit its stride");
-        return (out, [h, w, channels]);
-    }
-    let row = frame.row_bytes();
-    for (y, dst) in out.chunks_exact_mut(w * channels).enumerate() {
-        let src = &frame.pixels[y * frame.stride..y * frame.stride + row];
+    let row_out = w * channels;
+    // Converted a band of rows at a time into a buffer that stays in the cache, then appended:
+    // the array's memory is written once (a zeroed vector would be written twice, as the
+    // allocator hands large blocks back from its heap, not as fresh pages).
+    let band = (BAND_BYTES / row_out.max(1)).max(1);
+    let mut out = Vec::with_capacity(w * h * channels);
+    let mut scratch = vec![0u8; band.min(h) * row_out];
+    let mut y = 0;
+    while y < h {
+        let rows = band.min(h - y);
+        let dst = &mut scratch[..rows * row_out];
+        let src = &frame.pixels[y * frame.stride..];
         match color {
-            Color::Rgb => dst.copy_from_slice(src),
-            Color::Bgr => unreachable!("swapped above"),
+            Color::Rgb => {
+                for (r, d) in dst.chunks_exact_mut(row_out).enumerate() {
+                    d.copy_from_slice(&src[r * frame.stride..][..row_out]);
+                }
+            }
+            Color::Bgr => yuv::rgb_to_bgr(
+                src,
+                frame.stride as u32,
+                dst,
+                row_out as u32,
+                frame.width,
+                rows as u32,
+            )
+            .expect("a frame's rows fit its stride"),
             Color::Gray => {
-                for (o, i) in dst.iter_mut().zip(src.chunks_exact(3)) {
-                    // BT.601 luma, as OpenCV's cvtColor.
-                    let y = 77 * u32::from(i[0]) + 150 * u32::from(i[1]) + 29 * u32::from(i[2]);
-                    *o = ((y + 128) >> 8) as u8;
+                for (r, d) in dst.chunks_exact_mut(row_out).enumerate() {
+                    let row = &src[r * frame.stride..][..w * 3];
+                    for (o, i) in d.iter_mut().zip(row.chunks_exact(3)) {
+                        // BT.601 luma, as OpenCV's cvtColor.
+                        let y = 77 * u32::from(i[0]) + 150 * u32::from(i[1]) + 29 * u32::from(i[2]);
+                        *o = ((y + 128) >> 8) as u8;
+                    }
                 }
             }
         }
+        out.extend_from_slice(dst);
+        y += rows;
     }
     (out, [h, w, channels])
 }
+
+/// How much of a frame [`from_frame`] converts at a time: well inside a core's L2 cache.
+const BAND_BYTES: usize = 64 * 1024;
 
 /// Bytes of `shape` as a numpy array that owns them (no copy).
 pub(crate) fn to_array(py: Python<'_>, bytes: Vec<u8>, shape: [usize; 3]) -> Py<PyAny> {

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use framewire_capture::pushed::{PushError, Pusher, pushed};
 use framewire_core::Publisher;
@@ -67,7 +68,8 @@ impl Outgoing {
     }
 
     /// Hands `frame` in (converted with the GIL released when it is contiguous); with `wait`,
-    /// first waits while someone watches until the send path took the frame before.
+    /// first waits while someone watches until the frame before is on its way (encoded, and
+    /// taken by every viewer's connection), so that none is converted only to be dropped.
     pub(crate) fn send(
         &mut self,
         py: Python<'_>,
@@ -78,8 +80,13 @@ impl Outgoing {
             return Err(self.ended());
         }
         while wait && self.publishers.iter().any(|p| p.subscribers() > 0) {
-            let pusher = &self.pusher;
-            if py.detach(|| pusher.wait_taken(crate::SIGNAL_CHECK)) {
+            let (pusher, publishers) = (&self.pusher, &self.publishers);
+            let on_its_way = py.detach(|| {
+                let deadline = Instant::now() + crate::SIGNAL_CHECK;
+                pusher.wait_sent(crate::SIGNAL_CHECK)
+                    && publishers.iter().all(|p| p.wait_taken(deadline))
+            });
+            if on_its_way {
                 break;
             }
             py.check_signals()?;

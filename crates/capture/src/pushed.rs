@@ -2,9 +2,10 @@
 //! a [`Pusher`] puts each frame into a newest-wins slot, and the [`PushedFeed`] hands the send
 //! path the newest one. A frame replaced before the send path took it (nobody watching, or
 //! encoding slower than frames come) is counted as dropped, so the program never waits on the
-//! network and never builds a backlog.
+//! network and never builds a backlog. A program that would rather wait than have frames
+//! dropped waits until the send path is done with the frame before ([`Pusher::wait_sent`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use framewire_core::{
@@ -18,6 +19,7 @@ const POLL: Duration = Duration::from_millis(100);
 #[derive(Debug, Clone)]
 pub struct Pusher {
     slot: Arc<Latest<Frame>>,
+    progress: Arc<Progress>,
     size: (u32, u32),
 }
 
@@ -25,13 +27,45 @@ pub struct Pusher {
 #[derive(Debug)]
 pub struct PushedFeed {
     slot: Arc<Latest<Frame>>,
+    progress: Arc<Progress>,
     info: SourceInfo,
+    /// The number of the frame it handed the send path last.
+    pulled: Option<u64>,
+}
+
+/// How far the send path is: the frame handed in last, and the last one it is done with (it
+/// is done with a frame when it comes back for the next).
+#[derive(Debug, Default)]
+struct Progress {
+    /// `(handed in, done with)`, as the frames' numbers.
+    seqs: Mutex<(Option<u64>, Option<u64>)>,
+    changed: Condvar,
+}
+
+impl Progress {
+    fn update(&self, f: impl FnOnce(&mut (Option<u64>, Option<u64>))) {
+        f(&mut self.seqs.lock().unwrap_or_else(PoisonError::into_inner));
+        self.changed.notify_all();
+    }
+
+    /// Waits until the frame handed in last is done with, or `deadline` passes; whether it is.
+    fn wait_done(&self, deadline: Instant) -> bool {
+        let seqs = self.seqs.lock().unwrap_or_else(PoisonError::into_inner);
+        let left = deadline.saturating_duration_since(Instant::now());
+        let behind = |&mut (pushed, done): &mut (Option<u64>, Option<u64>)| pushed > done;
+        let (seqs, _) = self
+            .changed
+            .wait_timeout_while(seqs, left, behind)
+            .unwrap_or_else(PoisonError::into_inner);
+        seqs.0 <= seqs.1
+    }
 }
 
 /// A slot for frames of `width` x `height` RGB at about `fps` (0: as they come), named `name`
 /// in messages: the program's end and the send path's.
 pub fn pushed(name: &str, width: u32, height: u32, fps: f64) -> (Pusher, PushedFeed) {
     let slot = Arc::new(Latest::new());
+    let progress = Arc::new(Progress::default());
     let info = SourceInfo {
         name: name.to_string(),
         width,
@@ -41,9 +75,18 @@ pub fn pushed(name: &str, width: u32, height: u32, fps: f64) -> (Pusher, PushedF
     };
     let pusher = Pusher {
         slot: Arc::clone(&slot),
+        progress: Arc::clone(&progress),
         size: (width, height),
     };
-    (pusher, PushedFeed { slot, info })
+    (
+        pusher,
+        PushedFeed {
+            slot,
+            progress,
+            info,
+            pulled: None,
+        },
+    )
 }
 
 /// Why a frame was not taken.
@@ -99,14 +142,17 @@ impl Pusher {
         if let Some(spare) = self.slot.put(frame) {
             self.slot.give_back(spare);
         }
+        self.progress.update(|(pushed, _)| *pushed = Some(seq));
         Ok(())
     }
 
-    /// Waits until the send path took the frame handed in last (or `timeout` passes, or the
-    /// stream closed); returns whether it did. A program that hands frames in faster than they
-    /// are sent waits here instead of converting frames that would be dropped.
-    pub fn wait_taken(&self, timeout: Duration) -> bool {
-        self.slot.wait_empty(Instant::now() + timeout)
+    /// Waits until the send path took the frame handed in last and is done with it (encoded
+    /// and handed to its publishers), or `timeout` passes, or the stream closed; returns
+    /// whether it is. A program that hands frames in faster than they are sent waits here
+    /// instead of converting frames that would be dropped.
+    pub fn wait_sent(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        self.slot.is_closed() || self.progress.wait_done(deadline)
     }
 
     /// Frames replaced before the send path took them.
@@ -117,6 +163,7 @@ impl Pusher {
     /// Ends the stream: the send path's next pull says the source ended.
     pub fn close(&self) {
         self.slot.close();
+        self.progress.update(|_| ());
     }
 }
 
@@ -126,8 +173,13 @@ impl Feed for PushedFeed {
     }
 
     fn pull(&mut self, frame: &mut Frame, _packet: &mut Packet) -> Result<Pulled, CaptureError> {
+        // Back for the next frame: the send path is done with the one before.
+        if let Some(seq) = self.pulled.take() {
+            self.progress.update(|(_, done)| *done = Some(seq));
+        }
         match self.slot.wait(Some(Instant::now() + POLL)) {
             Waited::Value(mut new) => {
+                self.pulled = Some(new.seq);
                 std::mem::swap(frame, &mut new);
                 self.slot.give_back(new);
                 Ok(Pulled::Frame)
@@ -159,6 +211,28 @@ mod tests {
         pusher.close();
         assert_eq!(feed.pull(&mut frame, &mut packet).unwrap(), Pulled::Ended);
         assert_eq!(pusher.push((2, 1), 2, |_| {}), Err(PushError::Closed));
+    }
+
+    #[test]
+    fn a_frame_is_sent_once_the_send_path_comes_back_for_the_next() {
+        let (pusher, mut feed) = pushed("numpy", 2, 1, 0.0);
+        let (mut frame, mut packet) = (Frame::empty(PixelFormat::Rgb8), Packet::default());
+        let short = Duration::from_millis(1);
+        assert!(pusher.wait_sent(short), "nothing handed in yet");
+        pusher.push((2, 1), 0, |p| p.fill(1)).unwrap();
+        assert!(!pusher.wait_sent(short), "not taken yet");
+        assert_eq!(feed.pull(&mut frame, &mut packet).unwrap(), Pulled::Frame);
+        assert!(!pusher.wait_sent(short), "taken, still being encoded");
+        let waiter = std::thread::spawn({
+            let pusher = pusher.clone();
+            move || pusher.wait_sent(Duration::from_secs(30))
+        });
+        // Back for the next: done with frame 0 (this pull then waits out its poll).
+        assert_eq!(feed.pull(&mut frame, &mut packet).unwrap(), Pulled::Nothing);
+        assert!(waiter.join().unwrap());
+        pusher.push((2, 1), 1, |p| p.fill(2)).unwrap();
+        pusher.close();
+        assert!(pusher.wait_sent(short), "a closed stream waits for nothing");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //!   a [`Connector`]; its errors say whether a retry may help ([`TransportError::retry`]).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::{BoxError, Placement, StreamInfo};
 
@@ -46,6 +46,15 @@ pub trait Publisher: Send + Sync {
 
     /// Packets some subscriber missed because it was still busy, over the publisher's life.
     fn dropped_total(&self) -> u64;
+
+    /// Blocks until every subscriber has taken the packet handed to it last (it is on its
+    /// way: its link carried the one before), the publisher stops, or `deadline` passes;
+    /// returns whether none waits. A producer that would rather not have packets replaced
+    /// unsent (and counted as dropped) waits here before its next frame. By default at once.
+    fn wait_taken(&self, deadline: Instant) -> bool {
+        let _ = deadline;
+        true
+    }
 
     /// Says goodbye to every subscriber and stops. Idempotent.
     fn shutdown(&self);

@@ -724,6 +724,10 @@ impl Publisher for HubPusher {
         self.fanout.dropped_total()
     }
 
+    fn wait_taken(&self, deadline: Instant) -> bool {
+        Publisher::wait_taken(&*self.fanout, deadline)
+    }
+
     fn shutdown(&self) {
         self.shared.stop.store(true, Ordering::SeqCst);
         self.shared.changed.notify_all();

@@ -10,7 +10,8 @@ use std::thread;
 use std::time::Duration;
 
 use framewire_core::{
-    CodecKind, Ladder, MakeRendition, Packet, PixelFormat, Placement, Received, Rendition, Request,
+    CodecKind, Ladder, MakeRendition, Packet, PixelFormat, Placement, Publisher, Received,
+    Rendition, Request,
 };
 use framewire_net::{
     Client, ClientConfig, Fanout, FramewireProtocol, NetError, Protocol, Server, ServerConfig,
@@ -178,6 +179,52 @@ fn large_frames_arrive_whole_read_straight_into_the_packet() {
     drop(client);
     publish.join().unwrap();
     server.shutdown();
+}
+
+#[test]
+fn a_producer_that_waits_until_packets_are_taken_loses_none_to_a_slow_viewer() {
+    let (server, rx) = start(ServerConfig::default());
+    let mut client = Client::connect(
+        server.local_addr(),
+        Request::default(),
+        ClientConfig {
+            max_payload: 1 << 21,
+            ..ClientConfig::default()
+        },
+    )
+    .expect("connect to the test server");
+    next_event(&rx, "join");
+    // Frames larger than the sockets' buffers: a packet is taken only once the viewer read
+    // most of the one before.
+    let big = |seq: u64| vec![seq as u8; 1 << 20];
+    let count = 20;
+    let producer = thread::spawn({
+        let server = Arc::clone(&server);
+        move || {
+            for seq in 0..count {
+                let deadline = std::time::Instant::now() + WAIT;
+                assert!(server.wait_taken(deadline), "frame {seq} never taken");
+                server.publish(&[Arc::new(Packet {
+                    keyframe: true,
+                    seq,
+                    capture_us: 0,
+                    rendition: 0,
+                    payload: big(seq),
+                })]);
+            }
+        }
+    });
+    // A viewer slower than the producer: without the wait, most frames would be replaced.
+    let mut p = Packet::default();
+    for seq in 0..count {
+        thread::sleep(Duration::from_millis(5));
+        let got = client.recv(&mut p).unwrap();
+        assert!(matches!(got, Received::Packet { .. }), "{got:?}");
+        assert_eq!(p.seq, seq);
+        assert!(p.payload == big(seq), "frame {seq}'s payload");
+    }
+    producer.join().unwrap();
+    assert_eq!(server.dropped_total(), 0);
 }
 
 #[test]

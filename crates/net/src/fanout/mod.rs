@@ -317,6 +317,10 @@ impl Publisher for Fanout {
         Fanout::dropped_total(self)
     }
 
+    fn wait_taken(&self, deadline: Instant) -> bool {
+        self.shared.roster.wait_taken(deadline)
+    }
+
     fn shutdown(&self) {
         Fanout::shutdown(self);
     }

@@ -355,6 +355,16 @@ impl<T> Roster<T> {
         self.dropped.load(Ordering::Relaxed)
     }
 
+    /// Waits until every member has taken its last packet (see [`Publisher::wait_taken`]), its
+    /// slot closed, or `deadline` passes; whether none waits.
+    ///
+    /// [`Publisher::wait_taken`]: framewire_core::Publisher::wait_taken
+    pub(crate) fn wait_taken(&self, deadline: Instant) -> bool {
+        // Outside the list's lock: a member joining or leaving meanwhile is not held up.
+        let members: Vec<_> = self.members().iter().map(Arc::clone).collect();
+        members.iter().all(|m| m.slot.wait_empty(deadline))
+    }
+
     /// The figures of `protocol` at `addr` for `/stats`: its members now, and `frames` sent
     /// whole over its life.
     pub(crate) fn figures(

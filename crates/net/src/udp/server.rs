@@ -320,6 +320,10 @@ impl Publisher for UdpServer {
         self.shared.roster.dropped_total()
     }
 
+    fn wait_taken(&self, deadline: Instant) -> bool {
+        self.shared.roster.wait_taken(deadline)
+    }
+
     /// Sent as a peer report datagram before the viewer's next frame.
     fn report(&self, report: PeerReport) {
         self.shared.roster.report(report);
