@@ -68,8 +68,9 @@ impl Outgoing {
     }
 
     /// Hands `frame` in (converted with the GIL released when it is contiguous); with `wait`,
-    /// first waits while someone watches until the frame before is on its way (encoded, and
-    /// taken by every viewer's connection), so that none is converted only to be dropped.
+    /// then waits while someone watches until the frame before is on its way (encoded, and
+    /// taken by every viewer's connection), so that none is converted only to be dropped,
+    /// and the next is converted while the one before still goes out.
     pub(crate) fn send(
         &mut self,
         py: Python<'_>,
@@ -79,8 +80,25 @@ impl Outgoing {
         if self.thread.as_ref().is_none_or(|t| t.is_finished()) {
             return Err(self.ended());
         }
-        while wait && self.publishers.iter().any(|p| p.subscribers() > 0) {
-            let (pusher, publishers) = (&self.pusher, &self.publishers);
+        let (seq, size, color) = (self.seq, frame.size, frame.color());
+        let pusher = &self.pusher;
+        let filled = match frame.bytes() {
+            Some(bytes) => {
+                py.detach(|| pusher.fill(size, seq, |rgb| fill_rgb(bytes, color, size.0, rgb)))
+            }
+            None => pusher.fill(size, seq, |rgb| frame.fill(rgb)),
+        };
+        let filled = match filled {
+            Ok(filled) => filled,
+            Err(e @ PushError::Size { .. }) => {
+                return Err(value_error(format!(
+                    "frame: {e} (its size is the first frame's, or size=)"
+                )));
+            }
+            Err(PushError::Closed) => return Err(error("the stream is closed")),
+        };
+        let publishers = &self.publishers;
+        while wait && publishers.iter().any(|p| p.subscribers() > 0) {
             let on_its_way = py.detach(|| {
                 let deadline = Instant::now() + crate::SIGNAL_CHECK;
                 pusher.wait_sent(crate::SIGNAL_CHECK)
@@ -91,24 +109,11 @@ impl Outgoing {
             }
             py.check_signals()?;
         }
-        let (seq, size, color) = (self.seq, frame.size, frame.color());
-        let pushed = match frame.bytes() {
-            Some(bytes) => {
-                let pusher = &self.pusher;
-                py.detach(|| pusher.push(size, seq, |rgb| fill_rgb(bytes, color, size.0, rgb)))
-            }
-            None => self.pusher.push(size, seq, |rgb| frame.fill(rgb)),
-        };
-        match pushed {
-            Ok(()) => {
-                self.seq += 1;
-                Ok(())
-            }
-            Err(e @ PushError::Size { .. }) => Err(value_error(format!(
-                "frame: {e} (its size is the first frame's, or size=)"
-            ))),
-            Err(PushError::Closed) => Err(error("the stream is closed")),
-        }
+        pusher
+            .put(filled)
+            .map_err(|_| error("the stream is closed"))?;
+        self.seq += 1;
+        Ok(())
     }
 
     /// Why the send path is over, from its thread.

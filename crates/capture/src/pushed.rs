@@ -115,10 +115,23 @@ impl Pusher {
     /// stamped with `seq` and the capture time now.
     pub fn push(
         &self,
-        (width, height): (u32, u32),
+        size: (u32, u32),
         seq: u64,
         fill: impl FnOnce(&mut [u8]),
     ) -> Result<(), PushError> {
+        let frame = self.fill(size, seq, fill)?;
+        self.put(frame)
+    }
+
+    /// A frame filled by `fill` as [`push`](Self::push) fills it, not handed in yet: a program
+    /// that waits before handing frames in ([`wait_sent`](Self::wait_sent)) converts the next
+    /// one meanwhile, then [`put`](Self::put)s it.
+    pub fn fill(
+        &self,
+        (width, height): (u32, u32),
+        seq: u64,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<Frame, PushError> {
         let (want_w, want_h) = self.size;
         if (width, height) != self.size {
             return Err(PushError::Size {
@@ -139,6 +152,15 @@ impl Pusher {
         fill(&mut frame.pixels);
         frame.seq = seq;
         frame.capture_us = framewire_core::now_micros();
+        Ok(frame)
+    }
+
+    /// Hands in a frame [`fill`](Self::fill) made.
+    pub fn put(&self, frame: Frame) -> Result<(), PushError> {
+        if self.slot.is_closed() {
+            return Err(PushError::Closed);
+        }
+        let seq = frame.seq;
         if let Some(spare) = self.slot.put(frame) {
             self.slot.give_back(spare);
         }
