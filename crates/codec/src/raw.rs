@@ -1,4 +1,6 @@
 //! The raw codec: the payload is the frame's pixel rows, packed (no stride padding), and nothing else.
+//! A packed frame whose pixels are needed no more becomes its payload without a copy
+//! ([`FrameEncoder::encode_last`]), as a payload becomes a frame ([`FrameDecoder::decode_vec`]).
 //!
 //! Size and format are not in the payload; the decoder takes them from the stream's
 //! [`StreamInfo`], so a payload is valid exactly when its length is
@@ -42,6 +44,19 @@ impl FrameEncoder for RawEncoder {
                 dst.extend_from_slice(frame.row(y));
             }
         }
+        Ok(Encoded::Keyframe)
+    }
+
+    /// A packed frame's pixels become the payload by a swap: nothing is copied. The frame gets
+    /// `dst`'s buffer back, sized to its rows again.
+    fn encode_last(&mut self, frame: &mut Frame, dst: &mut Vec<u8>) -> Result<Encoded, CodecError> {
+        let packed = check_frame(CodecKind::Raw, frame)?;
+        if !frame.is_packed() || frame.pixels.len() != packed {
+            return self.encode(frame, dst);
+        }
+        std::mem::swap(&mut frame.pixels, dst);
+        let (width, height, format) = (frame.width, frame.height, frame.format);
+        frame.reset(width, height, format);
         Ok(Encoded::Keyframe)
     }
 }
@@ -135,6 +150,34 @@ mod tests {
         assert_eq!((out.width, out.height, out.stride), (2, 2, 6));
         assert_eq!(out.format, PixelFormat::Rgb8);
         assert_eq!(out.pixels, payload);
+    }
+
+    #[test]
+    fn encode_last_swaps_a_packed_frame_in_and_copies_a_padded_one() {
+        let mut frame = Frame::new(2, 2, PixelFormat::Rgb8);
+        frame.pixels = (1..=12).collect();
+        let rows = frame.pixels.as_ptr();
+        let mut payload = vec![0xAA; 100];
+        let old = payload.as_ptr();
+        let encoded = RawEncoder::new().encode_last(&mut frame, &mut payload);
+        assert_eq!(encoded.unwrap(), Encoded::Keyframe);
+        assert_eq!(payload, (1..=12).collect::<Vec<u8>>());
+        assert_eq!(payload.as_ptr(), rows, "swapped, not copied");
+        assert_eq!(
+            frame.pixels.as_ptr(),
+            old,
+            "the frame gets the payload's buffer"
+        );
+        assert_eq!((frame.width, frame.height, frame.pixels.len()), (2, 2, 12));
+
+        // Rows with padding are packed by a copy; the frame keeps its pixels.
+        frame.stride = 7;
+        frame.pixels = vec![1, 2, 3, 4, 5, 6, 0xEE, 7, 8, 9, 10, 11, 12, 0xEE];
+        RawEncoder::new()
+            .encode_last(&mut frame, &mut payload)
+            .unwrap();
+        assert_eq!(payload, (1..=12).collect::<Vec<u8>>());
+        assert_eq!(frame.pixels.len(), 14);
     }
 
     #[test]

@@ -414,6 +414,14 @@ pub trait FrameEncoder: Send {
     /// keyframe (decodes on its own).
     fn encode(&mut self, frame: &Frame, dst: &mut Vec<u8>) -> Result<Encoded, CodecError>;
 
+    /// Encodes `frame` as [`encode`](Self::encode) does, for a caller that needs its pixels no
+    /// more: an encoder whose payload is the pixels themselves may take the frame's buffer in
+    /// exchange for `dst`'s, leaving the frame its size and format with stale pixels. By
+    /// default it encodes.
+    fn encode_last(&mut self, frame: &mut Frame, dst: &mut Vec<u8>) -> Result<Encoded, CodecError> {
+        self.encode(frame, dst)
+    }
+
     /// Asks for the next packet to be a keyframe (a subscriber joined or lost one). Encoders
     /// whose every packet is a keyframe have nothing to do.
     fn request_keyframe(&mut self) {}

@@ -167,6 +167,13 @@ impl FrameEncoder for Timed {
         encoded
     }
 
+    fn encode_last(&mut self, frame: &mut Frame, dst: &mut Vec<u8>) -> Result<Encoded, CodecError> {
+        let start = Instant::now();
+        let encoded = self.inner.encode_last(frame, dst);
+        self.board.record_encode(start.elapsed());
+        encoded
+    }
+
     fn request_keyframe(&mut self) {
         self.inner.request_keyframe();
     }

@@ -93,7 +93,7 @@ impl Lane {
     /// Bit `id` of `keyframes`: rendition `id`'s encoder is asked for a keyframe first.
     fn process(
         &mut self,
-        frame: &Frame,
+        frame: &mut Frame,
         wanted: &[(usize, Rendition)],
         keyframes: u8,
         out: &mut [Arc<Packet>],
@@ -107,10 +107,26 @@ impl Lane {
             sizes,
         } = self;
         sizes.clear();
-        for ((id, rendition), out) in wanted.iter().zip(out) {
+        let (seq, capture_us) = (frame.seq, frame.capture_us);
+        for (n, ((id, rendition), out)) in wanted.iter().zip(out).enumerate() {
             let size = (rendition.stream.width, rendition.stream.height);
-            let src = if size == (frame.width, frame.height) {
-                frame
+            let own_size = size == (frame.width, frame.height);
+            let failed = |e: &dyn std::error::Error| {
+                format!("encoding frame {seq} as {rendition}: {}", chain(e))
+            };
+            let encoder = encoder_for(encoders, &**make, *id, rendition).map_err(|e| failed(&e))?;
+            if keyframes & (1 << *id) != 0 {
+                encoder.request_keyframe();
+            }
+            let packet = Arc::get_mut(out).expect("a frame's packet buffers are not shared");
+            packet.seq = seq;
+            packet.capture_us = capture_us;
+            packet.rendition = *id;
+            let encoded = if own_size && n + 1 == wanted.len() {
+                // Its last use: an encoder may take the frame's pixels (raw rows) as they are.
+                encoder.encode_last(frame, &mut packet.payload)
+            } else if own_size {
+                encoder.encode(frame, &mut packet.payload)
             } else {
                 let i = match sizes.iter().position(|&s| s == size) {
                     Some(i) => i,
@@ -121,31 +137,17 @@ impl Lane {
                         }
                         let (w, h) = size;
                         scaler.scale(frame, &mut resized[i], w, h).map_err(|e| {
-                            format!("resizing frame {} to {w}x{h}: {}", frame.seq, chain(&e))
+                            format!("resizing frame {seq} to {w}x{h}: {}", chain(&e))
                         })?;
-                        resized[i].seq = frame.seq;
-                        resized[i].capture_us = frame.capture_us;
+                        resized[i].seq = seq;
+                        resized[i].capture_us = capture_us;
                         sizes.push(size);
                         i
                     }
                 };
-                &resized[i]
+                encoder.encode(&resized[i], &mut packet.payload)
             };
-            let failed = |e: &dyn std::error::Error| {
-                format!("encoding frame {} as {rendition}: {}", frame.seq, chain(e))
-            };
-            let encoder = encoder_for(encoders, &**make, *id, rendition).map_err(|e| failed(&e))?;
-            if keyframes & (1 << *id) != 0 {
-                encoder.request_keyframe();
-            }
-            let packet = Arc::get_mut(out).expect("a frame's packet buffers are not shared");
-            packet.seq = frame.seq;
-            packet.capture_us = frame.capture_us;
-            packet.rendition = *id;
-            let encoded = encoder
-                .encode(src, &mut packet.payload)
-                .map_err(|e| failed(&e))?;
-            packet.keyframe = encoded.is_keyframe();
+            packet.keyframe = encoded.map_err(|e| failed(&e))?.is_keyframe();
         }
         Ok(())
     }
@@ -231,8 +233,12 @@ impl Encoding {
                 .name(format!("framewire-encode-{i}"))
                 .spawn(move || {
                     for mut job in job_rx {
-                        let result =
-                            lane.process(&job.frame, &job.wanted, job.keyframes, &mut job.packets);
+                        let result = lane.process(
+                            &mut job.frame,
+                            &job.wanted,
+                            job.keyframes,
+                            &mut job.packets,
+                        );
                         if done_tx.send((job, result)).is_err() {
                             return;
                         }
@@ -287,8 +293,9 @@ impl Encoding {
     }
 
     /// Resizes and encodes `frame` in each of the `wanted` renditions on its lane. A worker's
-    /// lane takes the frame's buffer and `frame` gets a spare one back (stale pixels: the
-    /// caller refills it), so no frame is copied. Then take what is ready with
+    /// lane takes the frame's buffer and `frame` gets a spare one back, and a raw rendition of
+    /// the frame's size may take its pixels as the packet: either way `frame` comes back with
+    /// stale pixels (the caller refills it), and no frame is copied. Then take what is ready with
     /// [`Encoding::next_ready`]. With nothing wanted, the frame comes back with no packets.
     /// Bit `id` of `keyframes`: rendition `id`'s packet of this frame is to be a keyframe.
     pub fn submit(
@@ -423,7 +430,7 @@ mod tests {
     use crate::test_lanes::{
         counting_encoders, counting_scaler, encoders, read, rendition, scaler,
     };
-    use framewire_core::{CodecKind, PixelFormat};
+    use framewire_core::{CodecError, CodecKind, Encoded, PixelFormat};
 
     /// A source frame: 8x4, every byte the frame's number.
     fn source(frame: &mut Frame, seq: u64) {
@@ -631,6 +638,60 @@ mod tests {
             .err()
             .expect("no encoder for rendition 0");
         assert!(err.to_string().contains("no bincode encoder"), "{err}");
+    }
+
+    /// Encodes a copy as the byte `c`; as the frame's last use, takes its pixels.
+    struct Taking;
+
+    impl FrameEncoder for Taking {
+        fn kind(&self) -> CodecKind {
+            CodecKind::Raw
+        }
+
+        fn output_format(&self, input: PixelFormat) -> PixelFormat {
+            input
+        }
+
+        fn encode(&mut self, _: &Frame, dst: &mut Vec<u8>) -> Result<Encoded, CodecError> {
+            *dst = b"c".to_vec();
+            Ok(Encoded::Keyframe)
+        }
+
+        fn encode_last(
+            &mut self,
+            frame: &mut Frame,
+            dst: &mut Vec<u8>,
+        ) -> Result<Encoded, CodecError> {
+            std::mem::swap(&mut frame.pixels, dst);
+            Ok(Encoded::Keyframe)
+        }
+    }
+
+    #[test]
+    fn only_the_last_rendition_of_the_frames_own_size_may_take_its_pixels() {
+        let make: Arc<MakeEncoder> = Arc::new(|_: &Rendition| Ok(Box::new(Taking) as _));
+        let top = rendition(8, 4, 80);
+        // The frame's size, a smaller one resized from it, the frame's size again: the last.
+        let wanted = [(0, top), (1, rendition(4, 2, 50)), (2, rendition(8, 4, 30))];
+        for threads in 1..=2 {
+            let mut enc = Encoding::new(Arc::clone(&make), &scaler, threads, &top).unwrap();
+            let mut frame = Frame::empty(PixelFormat::Rgb8);
+            source(&mut frame, 7);
+            let pixels = frame.pixels.as_ptr();
+            enc.submit(&mut frame, &wanted, 0).unwrap();
+            let packets = enc.finish().unwrap().expect("the frame's packets");
+            let payloads: Vec<&[u8]> = packets.iter().map(|p| &p.payload[..]).collect();
+            assert_eq!(
+                payloads,
+                [&b"c"[..], b"c", &[7u8; 96][..]],
+                "{threads} lanes"
+            );
+            assert_eq!(
+                packets[2].payload.as_ptr(),
+                pixels,
+                "{threads} lanes: not copied"
+            );
+        }
     }
 
     #[test]
