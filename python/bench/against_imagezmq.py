@@ -10,7 +10,9 @@ loopback:
   libjpeg-turbo encode before send_jpg and decode after recv_jpg);
 - raw at 30 fps: capture-to-received latency, p50 and p99 (the sender stamps each frame;
   framewire's info.capture_time, imagezmq's in the message);
-- a hub restarted mid-stream (raw, 30 fps): whether frames reach the new hub, and how soon.
+- a hub restarted mid-stream (raw, 30 fps): whether frames reach the new hub, and how soon;
+- the ceiling both meet: a plain socket moving each frame's bytes (one sendall, recv_into
+  until whole) between two processes, frames per second.
 
 Prints one JSON object: {"<case>": {...}} with fps, latency and restart figures per size.
 """
@@ -143,6 +145,51 @@ def receive_imagezmq(address, seconds, results, warmup, codec):
     results.put(("done", count / seconds, latencies))
 
 
+def send_socket(address, size, seconds, ready):
+    import socket
+
+    frame = frames_for(*size, n=1)[0].tobytes()
+    host, port = address.rsplit(":", 1)
+    with socket.create_connection((host, int(port))) as s:
+        ready.set()
+        end = time.monotonic() + seconds
+        try:
+            while time.monotonic() < end:
+                s.sendall(frame)
+        except OSError:
+            pass  # the receiver counted enough and closed
+
+
+def receive_socket(address, size, seconds, results, warmup):
+    import socket
+
+    width, height = size
+    buf = bytearray(width * height * 3)
+    view = memoryview(buf)
+    host, port = address.rsplit(":", 1)
+    with socket.create_server((host, int(port))) as server:
+        results.put(("bound", address))
+        conn, _ = server.accept()
+        count, start = 0, None
+        with conn:
+            while True:
+                got = 0
+                while got < len(buf):
+                    n = conn.recv_into(view[got:])
+                    if n == 0:
+                        results.put(("done", count / seconds, []))
+                        return
+                    got += n
+                if start is None:
+                    start = time.monotonic()
+                elapsed = time.monotonic() - start
+                if elapsed > warmup + seconds:
+                    break
+                if elapsed > warmup:
+                    count += 1
+    results.put(("done", count / seconds, []))
+
+
 def free_port():
     import socket
 
@@ -158,6 +205,10 @@ def run_case(who, size, codec, fps, seconds, warmup=1.0):
     address = f"127.0.0.1:{free_port()}"
     if who == "framewire":
         receiver = ctx.Process(target=receive_framewire, args=(address, seconds, results, warmup))
+    elif who == "socket":
+        receiver = ctx.Process(
+            target=receive_socket, args=(address, size, seconds, results, warmup)
+        )
     else:
         receiver = ctx.Process(
             target=receive_imagezmq, args=(address, seconds, results, warmup, codec)
@@ -166,10 +217,13 @@ def run_case(who, size, codec, fps, seconds, warmup=1.0):
     kind, bound = results.get(timeout=60)
     assert kind == "bound"
     ready = ctx.Event()
-    target = send_framewire if who == "framewire" else send_imagezmq
-    sender = ctx.Process(
-        target=target, args=(bound, size, codec, fps, seconds + warmup + 2, ready)
-    )
+    if who == "socket":
+        sender = ctx.Process(target=send_socket, args=(bound, size, seconds + warmup + 2, ready))
+    else:
+        target = send_framewire if who == "framewire" else send_imagezmq
+        sender = ctx.Process(
+            target=target, args=(bound, size, codec, fps, seconds + warmup + 2, ready)
+        )
     sender.start()
     kind, rate, latencies = results.get(timeout=seconds + 120)
     sender.join(timeout=30)
@@ -280,8 +334,12 @@ def main():
                 rate, _ = run_case(who, size, codec, 0, seconds)
                 case[f"{who}_{codec}_fps"] = round(rate, 1)
                 print(f"{key} {codec} as fast as possible, {who}: {rate:.1f} fps", file=sys.stderr)
+        rate, _ = run_case("socket", size, "raw", 0, seconds)
+        case["socket_fps"] = round(rate, 1)
+        print(f"{key} a plain socket, the same bytes: {rate:.1f} fps", file=sys.stderr)
         for who in ("framewire", "imagezmq"):
-            _, lat = run_case(who, size, "raw", 30, seconds * 2)
+            # Long enough for a p99 of some 600 frames.
+            _, lat = run_case(who, size, "raw", 30, seconds * 4)
             case[f"{who}_p50_ms"] = round(percentile(lat, 50), 2)
             case[f"{who}_p99_ms"] = round(percentile(lat, 99), 2)
             print(

@@ -446,7 +446,9 @@ fn websocket_rows() -> Vec<RowSpec> {
 
 /// framewire for Python against imagezmq on the same numpy frames (python/bench).
 fn python_rows() -> Vec<RowSpec> {
-    const NOTE: &str = "sender and receiver in two Python processes over loopback, the same          numpy frames; framewire.Sender to framewire.Hub, imagezmq's ImageSender to ImageHub          (REQ/REP); python/bench/against_imagezmq.py";
+    const NOTE: &str = "sender and receiver in two Python processes over loopback, the same \
+         numpy frames; framewire.Sender to framewire.Hub, imagezmq's ImageSender to ImageHub \
+         (REQ/REP); python/bench/against_imagezmq.py";
     let mut rows = Vec::new();
     for size in ["640x480", "1280x720"] {
         let at = |field: &str| python(text(format!("/{size}/{field}")));
@@ -463,6 +465,20 @@ fn python_rows() -> Vec<RowSpec> {
             )
             .at_least(1.5)
             .note(NOTE),
+        );
+        rows.push(
+            row(
+                text(format!(
+                    "Python raw arrays: a plain socket moving the same bytes, {size}"
+                )),
+                at("socket_fps"),
+                Unit::Fps,
+            )
+            .optional(MayLack::WithoutPython)
+            .note(
+                "one sendall per frame, recv_into until whole, in two Python processes: what \
+                 loopback TCP carries here, the ceiling of both rows above",
+            ),
         );
         rows.push(
             row(

@@ -454,7 +454,9 @@ pub(crate) fn python_run(quick: bool, notes: &mut Vec<String>) -> Result<Value, 
                 .is_some_and(Value::is_null)
             {
                 notes.push(
-                    "imagezmq's sender sent nothing to the restarted hub within 10 s: its REQ                      socket waits for the dead hub's reply (the restart row's baseline is left                      out)"
+                    "imagezmq's sender sent nothing to the restarted hub within 10 s: its REQ \
+                     socket waits for the dead hub's reply (the restart row's baseline is left \
+                     out)"
                         .into(),
                 );
             }
