@@ -477,7 +477,7 @@ fn python_rows() -> Vec<RowSpec> {
             .optional(MayLack::WithoutPython)
             .note(
                 "one sendall per frame, recv_into until whole, in two Python processes: what \
-                 loopback TCP carries here, the ceiling of both rows above",
+                 loopback TCP carries here for a program that only moves bytes, for scale",
             ),
         );
         rows.push(
