@@ -99,6 +99,10 @@ impl Outgoing {
         };
         let publishers = &self.publishers;
         while wait && publishers.iter().any(|p| p.subscribers() > 0) {
+            if self.thread.as_ref().is_none_or(|t| t.is_finished()) {
+                // The send path ended meanwhile: nothing will take the frame before.
+                return Err(self.ended());
+            }
             let on_its_way = py.detach(|| {
                 let deadline = Instant::now() + crate::SIGNAL_CHECK;
                 pusher.wait_sent(crate::SIGNAL_CHECK)

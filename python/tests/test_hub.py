@@ -36,6 +36,28 @@ def test_three_senders_push_to_one_hub_each_by_its_name(hub):
     until(lambda: hub.senders == [], "the hub sees the senders leave")
 
 
+def test_a_sender_that_waits_drops_nothing_however_fast_it_sends(hub):
+    """send(frame, wait=True) as fast as the loop goes: every frame goes out, none is replaced
+    on the way (the hub's own newest-wins slot may still skip some its program did not take)."""
+    frames = [pattern(480, 640, seed) for seed in range(4)]
+    with framewire.Sender(hub.address, name="fast", codec="raw") as sender:
+        sender.send(frames[0])
+        assert sender.wait_connected(timeout=20)
+        taken = []
+        for i in range(300):
+            sender.send(frames[i % 4], wait=True)
+            try:
+                _, frame, info = hub.recv(timeout=0)
+                taken.append((frame, info.seq))
+            except TimeoutError:
+                pass
+        assert sender.frames == 301
+        assert sender.dropped == 0
+    assert taken, "the hub took frames meanwhile"
+    for frame, seq in taken:
+        assert np.array_equal(frame, frames[(seq - 1) % 4] if seq else frames[0]), seq
+
+
 def test_a_sender_carries_on_through_a_hub_restart_and_counts_what_it_dropped():
     first = framewire.Hub("127.0.0.1:0")
     address = first.address

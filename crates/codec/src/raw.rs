@@ -13,7 +13,7 @@ use framewire_core::{
 
 use crate::{check_frame, stream_frame_bytes};
 
-/// Writes packed pixel rows: one copy of the frame.
+/// Writes packed pixel rows: one copy of the frame, none for a frame's last use.
 #[derive(Debug, Default)]
 pub struct RawEncoder {}
 
