@@ -94,28 +94,49 @@ def send_imagezmq(address, size, codec, fps, seconds, ready):
 # --- receivers ---------------------------------------------------------------------------
 
 
+class Window:
+    """The frames a receiver counts: those arriving from `warmup` seconds after the first
+    one, for `seconds`."""
+
+    def __init__(self, seconds, warmup):
+        self.seconds, self.warmup = seconds, warmup
+        self.start, self.count = None, 0
+
+    def arrived(self):
+        """A frame arrived: whether it counts, or None once the window is over."""
+        now = time.monotonic()
+        if self.start is None:
+            self.start = now
+        elapsed = now - self.start
+        if elapsed > self.warmup + self.seconds:
+            return None
+        if elapsed > self.warmup:
+            self.count += 1
+            return True
+        return False
+
+    def rate(self):
+        return self.count / self.seconds
+
+
 def receive_framewire(address, seconds, results, warmup):
     import framewire
 
-    latencies, count = [], 0
+    latencies, window = [], Window(seconds, warmup)
     with framewire.Hub(address) as hub:
         results.put(("bound", hub.address))
-        start = None
         while True:
             try:
                 _, frame, info = hub.recv(timeout=10)
             except TimeoutError:
                 break
             now = time.time()
-            if start is None:
-                start = time.monotonic()
-            elapsed = time.monotonic() - start
-            if elapsed > warmup + seconds:
+            counts = window.arrived()
+            if counts is None:
                 break
-            if elapsed > warmup:
-                count += 1
+            if counts:
                 latencies.append(now - info.capture_time)
-    results.put(("done", count / seconds, latencies))
+    results.put(("done", window.rate(), latencies))
 
 
 def receive_imagezmq(address, seconds, results, warmup, codec):
@@ -124,8 +145,7 @@ def receive_imagezmq(address, seconds, results, warmup, codec):
 
     hub = imagezmq.ImageHub(open_port=f"tcp://{address}")
     results.put(("bound", address))
-    latencies, count = [], 0
-    start = None
+    latencies, window = [], Window(seconds, warmup)
     while True:
         if codec == "jpeg":
             stamp, jpg = hub.recv_jpg()
@@ -134,15 +154,12 @@ def receive_imagezmq(address, seconds, results, warmup, codec):
             stamp, frame = hub.recv_image()
         hub.send_reply(b"OK")
         now = time.time()
-        if start is None:
-            start = time.monotonic()
-        elapsed = time.monotonic() - start
-        if elapsed > warmup + seconds:
+        counts = window.arrived()
+        if counts is None:
             break
-        if elapsed > warmup:
-            count += 1
+        if counts:
             latencies.append(now - float(stamp))
-    results.put(("done", count / seconds, latencies))
+    results.put(("done", window.rate(), latencies))
 
 
 def send_socket(address, size, seconds, ready):
@@ -170,24 +187,19 @@ def receive_socket(address, size, seconds, results, warmup):
     with socket.create_server((host, int(port))) as server:
         results.put(("bound", address))
         conn, _ = server.accept()
-        count, start = 0, None
+        window = Window(seconds, warmup)
         with conn:
             while True:
                 got = 0
                 while got < len(buf):
                     n = conn.recv_into(view[got:])
                     if n == 0:
-                        results.put(("done", count / seconds, []))
+                        results.put(("done", window.rate(), []))
                         return
                     got += n
-                if start is None:
-                    start = time.monotonic()
-                elapsed = time.monotonic() - start
-                if elapsed > warmup + seconds:
+                if window.arrived() is None:
                     break
-                if elapsed > warmup:
-                    count += 1
-    results.put(("done", count / seconds, []))
+    results.put(("done", window.rate(), []))
 
 
 def free_port():
