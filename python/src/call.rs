@@ -111,8 +111,8 @@ pub fn call(
 #[pymethods]
 impl Call {
     /// Sends `frame` (uint8, H×W×3 BGR, or as `color=` says) to the other side. Returns at
-    /// once; the newest frame wins (`wait=True`: first waits, while in a call, until the
-    /// frame before is on its way).
+    /// once; the newest frame wins (`wait=True`: hands it in only once the frame before is on
+    /// its way, while in a call).
     #[pyo3(signature = (frame, wait = false))]
     fn send(&mut self, py: Python<'_>, frame: &Bound<'_, PyAny>, wait: bool) -> PyResult<()> {
         if self.signal.is_stopped() {

@@ -246,9 +246,10 @@ impl Server {
     }
 
     /// Sends `frame`: a numpy array of uint8, H×W×3 in BGR (as OpenCV gives), or as `color=`
-    /// says. Returns at once, and the newest frame wins; with `wait=True`, it first waits
-    /// (while a viewer watches) until the frame before is on its way, so that a program that
-    /// makes frames faster than they can be sent spends nothing on frames that would be dropped.
+    /// says. Returns at once, and the newest frame wins; with `wait=True`, it hands the frame
+    /// in only once the frame before is on its way (while a viewer watches), so that a program
+    /// that makes frames faster than they can be sent drops none and spends nothing on frames
+    /// that would be dropped.
     #[pyo3(signature = (frame, wait = false))]
     fn send(&mut self, py: Python<'_>, frame: &Bound<'_, PyAny>, wait: bool) -> PyResult<()> {
         if self.closed {
@@ -494,8 +495,8 @@ impl Sender {
     }
 
     /// Sends `frame` (uint8, H×W×3 BGR, or as `color=` says) to the hub. Returns at once;
-    /// the newest frame wins (`wait=True`: first waits, while the hub takes the stream, until
-    /// the frame before is on its way). Raises `framewire.Error` once the hub refused this
+    /// the newest frame wins (`wait=True`: hands it in only once the frame before is on its
+    /// way, while the hub takes the stream). Raises `framewire.Error` once the hub refused this
     /// sender for good (a wrong token, a name it does not take).
     #[pyo3(signature = (frame, wait = false))]
     fn send(&mut self, py: Python<'_>, frame: &Bound<'_, PyAny>, wait: bool) -> PyResult<()> {
