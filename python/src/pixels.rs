@@ -165,9 +165,12 @@ pub(crate) fn from_frame(frame: &Frame, color: Color) -> (Vec<u8>, [usize; 3]) {
         let src = &frame.pixels[y * frame.stride..];
         match color {
             Color::Rgb => {
-                for (r, d) in dst.chunks_exact_mut(row_out).enumerate() {
-                    d.copy_from_slice(&src[r * frame.stride..][..row_out]);
+                // Nothing to convert: straight from the frame's rows.
+                for r in 0..rows {
+                    out.extend_from_slice(&src[r * frame.stride..][..row_out]);
                 }
+                y += rows;
+                continue;
             }
             Color::Bgr => yuv::rgb_to_bgr(
                 src,
