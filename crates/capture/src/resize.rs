@@ -147,9 +147,12 @@ impl Resizer {
         if src.width == 0 || src.height == 0 || out_w == 0 || out_h == 0 {
             return Err(fail("expected non-empty source and output sizes".into()));
         }
-        if !matches!(src.format, PixelFormat::Rgb8 | PixelFormat::Rgba8) {
+        if !matches!(
+            src.format,
+            PixelFormat::Rgb8 | PixelFormat::Rgba8 | PixelFormat::Bgr8
+        ) {
             return Err(fail(format!(
-                "pixel format {} is not supported, expected rgb8 or rgba8",
+                "pixel format {} is not supported, expected rgb8, rgba8 or bgr8",
                 src.format
             )));
         }
@@ -186,7 +189,10 @@ impl Resizer {
             .resize_alg(self.filter.algorithm())
             .use_alpha(false);
         let result = match src.format {
-            PixelFormat::Rgb8 => resize_typed::<U8x3>(&mut self.inner, &options, src, packed, dst),
+            // The filter treats the channels alike, so BGR resizes as RGB does.
+            PixelFormat::Rgb8 | PixelFormat::Bgr8 => {
+                resize_typed::<U8x3>(&mut self.inner, &options, src, packed, dst)
+            }
             _ => resize_typed::<U8x4>(&mut self.inner, &options, src, packed, dst),
         };
         result.map_err(|source| CaptureError::Backend {

@@ -10,7 +10,7 @@
 //! |---:|---:|---|---|
 //! | 0 | 4 | width | `u32` little-endian, pixels |
 //! | 4 | 4 | height | `u32` little-endian, pixels |
-//! | 8 | 1 | format | `u8` [`PixelFormat::wire_id`]: 1 = rgb8, 2 = rgba8 |
+//! | 8 | 1 | format | `u8` [`PixelFormat::wire_id`]: 1 = rgb8, 2 = rgba8, 3 = bgr8 |
 //! | 9 | 8 | length | `u64` little-endian, number of pixel bytes that follow |
 //! | 17 | length | pixels | packed rows, top row first, no padding |
 //!
@@ -270,7 +270,7 @@ mod tests {
         let err = decode(info(2, 1, PixelFormat::Rgb8), &payload).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "bad bincode payload of 23 bytes: unknown pixel format id 9, expected one of: 1 (rgb8), 2 (rgba8)"
+            "bad bincode payload of 23 bytes: unknown pixel format id 9, expected one of: 1 (rgb8), 2 (rgba8), 3 (bgr8)"
         );
     }
 

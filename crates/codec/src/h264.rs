@@ -24,7 +24,7 @@ use openh264::encoder::{
     BitRate, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, Profile,
     RateControlMode, UsageType,
 };
-use openh264::formats::{RgbSliceU8, YUVBuffer, YUVSource};
+use openh264::formats::{BgrSliceU8, RgbSliceU8, YUVBuffer, YUVSource};
 
 use framewire_file::h264::{NAL_IDR, NAL_SPS, Sps, SpsError, nal_units, sps};
 
@@ -150,10 +150,10 @@ impl FrameEncoder for H264Encoder {
 
     fn encode(&mut self, frame: &Frame, dst: &mut Vec<u8>) -> Result<Encoded, CodecError> {
         let packed = check_frame(CodecKind::H264, frame)?;
-        if frame.format != PixelFormat::Rgb8 {
+        if !matches!(frame.format, PixelFormat::Rgb8 | PixelFormat::Bgr8) {
             return Err(CodecError::Unsupported {
                 codec: CodecKind::H264,
-                reason: format!("{} frames (it encodes rgb8)", frame.format),
+                reason: format!("{} frames (it encodes rgb8 and bgr8)", frame.format),
             });
         }
         let (width, height) = (frame.width, frame.height);
@@ -167,10 +167,14 @@ impl FrameEncoder for H264Encoder {
         }
         let mut scratch = std::mem::take(&mut self.scratch);
         let pixels = packed_pixels(frame, packed, &mut scratch);
-        let rgb = RgbSliceU8::new(pixels, (width as usize, height as usize));
+        let dims = (width as usize, height as usize);
         self.encoder(width, height)?;
         let yuv = self.yuv.as_mut().expect("made with the encoder");
-        yuv.read_rgb8(rgb);
+        if frame.format == PixelFormat::Bgr8 {
+            yuv.read_rgb8(BgrSliceU8::new(pixels, dims));
+        } else {
+            yuv.read_rgb8(RgbSliceU8::new(pixels, dims));
+        }
         self.scratch = scratch;
         let (encoder, ..) = self.encoder.as_mut().expect("made above");
         if std::mem::take(&mut self.keyframe_asked) {
@@ -415,6 +419,36 @@ mod tests {
                 .to_string();
             assert!(e.contains(want), "{e}");
         }
+    }
+
+    #[test]
+    fn a_bgr_frame_encodes_as_the_rgb_frame_of_its_colours() {
+        let rgb_px: Vec<u8> = (0..32 * 32)
+            .flat_map(|i| [(i % 32 * 8) as u8, (i / 32 * 8) as u8, 200])
+            .collect();
+        let mut rgb = Frame::new(32, 32, PixelFormat::Rgb8);
+        rgb.pixels.copy_from_slice(&rgb_px);
+        let mut bgr = Frame::new(32, 32, PixelFormat::Bgr8);
+        for (o, p) in bgr.pixels.chunks_exact_mut(3).zip(rgb_px.chunks_exact(3)) {
+            o.copy_from_slice(&[p[2], p[1], p[0]]);
+        }
+        let encode = |frame: &Frame| {
+            let mut au = Vec::new();
+            H264Encoder::new(H264Options::default())
+                .unwrap()
+                .encode(frame, &mut au)
+                .unwrap();
+            au
+        };
+        assert_eq!(encode(&bgr), encode(&rgb));
+        let mut rgba = Frame::new(32, 32, PixelFormat::Rgba8);
+        rgba.pixels.fill(7);
+        let e = H264Encoder::new(H264Options::default())
+            .unwrap()
+            .encode(&rgba, &mut Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rgba8 frames (it encodes rgb8 and bgr8)"), "{e}");
     }
 
     #[test]

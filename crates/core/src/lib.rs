@@ -41,17 +41,29 @@ pub enum PixelFormat {
     Rgb8,
     /// Red, green, blue, alpha: 4 bytes per pixel.
     Rgba8,
+    /// Blue, green, red: 3 bytes per pixel, as OpenCV's arrays hold them. Carried as it is by
+    /// the lossless codecs, so a BGR program's frames cross without a channel swap; the
+    /// encoders and sinks that need an order read it as this.
+    Bgr8,
 }
 
 impl PixelFormat {
     /// Every pixel format, in wire-id order.
-    pub const ALL: [PixelFormat; 2] = [PixelFormat::Rgb8, PixelFormat::Rgba8];
+    pub const ALL: [PixelFormat; 3] = [PixelFormat::Rgb8, PixelFormat::Rgba8, PixelFormat::Bgr8];
 
     /// Bytes one pixel takes.
     pub const fn bytes_per_pixel(self) -> usize {
         match self {
-            PixelFormat::Rgb8 => 3,
+            PixelFormat::Rgb8 | PixelFormat::Bgr8 => 3,
             PixelFormat::Rgba8 => 4,
+        }
+    }
+
+    /// Where red, green and blue are within a pixel's bytes.
+    pub const fn rgb_offsets(self) -> [usize; 3] {
+        match self {
+            PixelFormat::Rgb8 | PixelFormat::Rgba8 => [0, 1, 2],
+            PixelFormat::Bgr8 => [2, 1, 0],
         }
     }
 
@@ -60,6 +72,7 @@ impl PixelFormat {
         match self {
             PixelFormat::Rgb8 => 1,
             PixelFormat::Rgba8 => 2,
+            PixelFormat::Bgr8 => 3,
         }
     }
 
@@ -73,6 +86,7 @@ impl PixelFormat {
         match self {
             PixelFormat::Rgb8 => "rgb8",
             PixelFormat::Rgba8 => "rgba8",
+            PixelFormat::Bgr8 => "bgr8",
         }
     }
 }

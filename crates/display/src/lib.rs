@@ -55,7 +55,7 @@ pub fn write_snapshot(path: &Path, frame: &Frame) -> Result<(), SnapshotError> {
     Ok(())
 }
 
-/// Writes `frame` to `path` as an 8-bit PNG (RGB or RGBA, as the frame is).
+/// Writes `frame` to `path` as an 8-bit PNG (RGB or RGBA, as the frame is; a BGR frame as RGB).
 pub fn write_png(path: &Path, frame: &Frame) -> Result<(), SinkError> {
     let backend = |context: &str, e: png::EncodingError| SinkError::Backend {
         context: format!("{context} {}", path.display()),
@@ -85,8 +85,21 @@ pub fn write_png(path: &Path, frame: &Frame) -> Result<(), SinkError> {
         .write_header()
         .map_err(|e| backend("writing the PNG header of", e))?;
     let mut stream = writer.stream_writer().map_err(|e| backend("writing", e))?;
+    let mut swapped = Vec::new();
     for y in 0..frame.height {
-        std::io::Write::write_all(&mut stream, frame.row(y)).map_err(|source| SinkError::Io {
+        let row = if frame.format == PixelFormat::Bgr8 {
+            swapped.clear();
+            swapped.extend(
+                frame
+                    .row(y)
+                    .chunks_exact(3)
+                    .flat_map(|p| [p[2], p[1], p[0]]),
+            );
+            &swapped[..]
+        } else {
+            frame.row(y)
+        };
+        std::io::Write::write_all(&mut stream, row).map_err(|source| SinkError::Io {
             path: path.display().to_string(),
             source,
         })?;
@@ -146,7 +159,7 @@ mod tests {
     }
 
     #[test]
-    fn png_round_trips_rgb_and_rgba_with_padded_rows() {
+    fn png_round_trips_every_format_with_padded_rows() {
         let dir = tempfile::tempdir().unwrap();
         for format in PixelFormat::ALL {
             let mut frame = Frame::new(5, 3, format);
@@ -154,6 +167,15 @@ mod tests {
                 *b = (i * 7) as u8;
             }
             let packed = frame.pixels.clone();
+            // A PNG holds RGB: a BGR frame's bytes come back in that order.
+            let want: Vec<u8> = if format == PixelFormat::Bgr8 {
+                packed
+                    .chunks_exact(3)
+                    .flat_map(|p| [p[2], p[1], p[0]])
+                    .collect()
+            } else {
+                packed.clone()
+            };
             // The same pixels with 3 bytes of padding per row must give the same file.
             let row = frame.row_bytes();
             let mut padded = frame.clone();
@@ -167,7 +189,7 @@ mod tests {
                 write_png(&path, f).unwrap();
                 let (info, pixels) = read_png(&path);
                 assert_eq!((info.width, info.height), (5, 3));
-                assert_eq!(pixels, packed, "{format}");
+                assert_eq!(pixels, want, "{format}");
             }
         }
     }

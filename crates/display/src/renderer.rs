@@ -2,8 +2,8 @@
 //!
 //! The renderer knows nothing of windows: a window's surface texture and an offscreen texture
 //! are both just a [`wgpu::TextureView`] of some size. RGBA frames are written straight into the
-//! frame texture; RGB frames (3 bytes per pixel, which no GPU texture format holds) are written
-//! to a storage buffer and expanded to RGBA by a compute shader, so the CPU never touches each
+//! frame texture; RGB and BGR frames (3 bytes per pixel, which no GPU texture format holds) are
+//! written to a storage buffer and expanded to RGBA by a compute shader, so the CPU never touches each
 //! pixel and nothing is allocated per frame. The frame texture and buffer are re-created only
 //! when the frame's size or format changes.
 
@@ -57,6 +57,8 @@ pub struct Renderer {
     draw_pipeline: wgpu::RenderPipeline,
     draw_layout: wgpu::BindGroupLayout,
     expand_pipeline: wgpu::ComputePipeline,
+    /// The same for BGR frames: the shader reads each pixel's bytes the other way round.
+    expand_bgr_pipeline: wgpu::ComputePipeline,
     expand_layout: wgpu::BindGroupLayout,
     sampler: wgpu::Sampler,
     target_format: wgpu::TextureFormat,
@@ -164,14 +166,17 @@ impl Renderer {
                 bind_group_layouts: &[Some(&expand_layout)],
                 immediate_size: 0,
             });
-        let expand_pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some("framewire expand rgb"),
-            layout: Some(&expand_pipeline_layout),
-            module: &module,
-            entry_point: Some("expand_rgb"),
-            compilation_options: Default::default(),
-            cache: None,
-        });
+        let expand = |entry_point: &str| {
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry_point),
+                layout: Some(&expand_pipeline_layout),
+                module: &module,
+                entry_point: Some(entry_point),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        };
+        let (expand_pipeline, expand_bgr_pipeline) = (expand("expand_rgb"), expand("expand_bgr"));
         let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
             label: Some("framewire frame"),
             address_mode_u: wgpu::AddressMode::ClampToEdge,
@@ -185,6 +190,7 @@ impl Renderer {
             draw_pipeline,
             draw_layout,
             expand_pipeline,
+            expand_bgr_pipeline,
             expand_layout,
             sampler,
             target_format,
@@ -241,14 +247,17 @@ impl Renderer {
             )));
         }
         let format = frame.format;
-        if !matches!(format, PixelFormat::Rgb8 | PixelFormat::Rgba8) {
+        if !matches!(
+            format,
+            PixelFormat::Rgb8 | PixelFormat::Rgba8 | PixelFormat::Bgr8
+        ) {
             return Err(bad(format!("pixel format {format} is not drawable")));
         }
         let packed_len = frame.row_bytes() * frame.height as usize;
         let buffer_len = (packed_len as u64).next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT);
-        if format == PixelFormat::Rgb8 && buffer_len > self.max_buffer {
+        if format.bytes_per_pixel() == 3 && buffer_len > self.max_buffer {
             return Err(bad(format!(
-                "{}x{} rgb8 needs a {buffer_len}-byte GPU buffer, the GPU allows {}",
+                "{}x{} {format} needs a {buffer_len}-byte GPU buffer, the GPU allows {}",
                 frame.width, frame.height, self.max_buffer
             )));
         }
@@ -293,7 +302,7 @@ impl Renderer {
                 );
             }
             Some((buffer, _)) => {
-                // RGB: packed bytes into the storage buffer; the compute pass expands them.
+                // RGB or BGR: packed bytes into the storage buffer; the compute pass expands them.
                 if frame.is_packed() && packed_len as u64 == buffer_len {
                     queue.write_buffer(buffer, 0, &frame.pixels[..packed_len]);
                 } else {
@@ -319,7 +328,7 @@ impl Renderer {
             format = %frame.format,
             "creating the frame texture"
         );
-        let rgb = frame.format == PixelFormat::Rgb8;
+        let rgb = frame.format.bytes_per_pixel() == 3;
         let srgb_view = self.target_format.is_srgb();
         let view_formats: &[wgpu::TextureFormat] = if srgb_view {
             &[wgpu::TextureFormat::Rgba8UnormSrgb]
@@ -429,10 +438,14 @@ impl Renderer {
             && let Some((_, bind_group)) = &frame.expand
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("framewire expand rgb"),
+                label: Some("framewire expand"),
                 timestamp_writes: None,
             });
-            pass.set_pipeline(&self.expand_pipeline);
+            pass.set_pipeline(if frame.format == PixelFormat::Bgr8 {
+                &self.expand_bgr_pipeline
+            } else {
+                &self.expand_pipeline
+            });
             pass.set_bind_group(0, bind_group, &[]);
             pass.dispatch_workgroups(frame.width.div_ceil(8), frame.height.div_ceil(8), 1);
         }

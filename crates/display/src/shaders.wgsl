@@ -1,6 +1,6 @@
-// framewire display shaders: expand packed RGB8 rows to an RGBA texture, and draw a frame texture.
+// framewire display shaders: expand packed RGB8 or BGR8 rows to an RGBA texture, and draw a frame texture.
 
-// ---- expand: packed RGB8 bytes (a storage buffer of u32 words) -> rgba8unorm storage texture ----
+// ---- expand: packed RGB8 or BGR8 bytes (a storage buffer of u32 words) -> rgba8unorm storage texture ----
 
 @group(0) @binding(0) var<storage, read> rgb: array<u32>;
 @group(0) @binding(1) var expanded: texture_storage_2d<rgba8unorm, write>;
@@ -17,6 +17,17 @@ fn expand_rgb(@builtin(global_invocation_id) id: vec3<u32>) {
     }
     let i = (id.y * size.x + id.x) * 3u;
     let c = vec3<f32>(f32(byte_at(i)), f32(byte_at(i + 1u)), f32(byte_at(i + 2u))) / 255.0;
+    textureStore(expanded, vec2<i32>(id.xy), vec4<f32>(c, 1.0));
+}
+
+@compute @workgroup_size(8, 8)
+fn expand_bgr(@builtin(global_invocation_id) id: vec3<u32>) {
+    let size = textureDimensions(expanded);
+    if (id.x >= size.x || id.y >= size.y) {
+        return;
+    }
+    let i = (id.y * size.x + id.x) * 3u;
+    let c = vec3<f32>(f32(byte_at(i + 2u)), f32(byte_at(i + 1u)), f32(byte_at(i))) / 255.0;
     textureStore(expanded, vec2<i32>(id.xy), vec4<f32>(c, 1.0));
 }
 

@@ -48,7 +48,9 @@ fn gradient(width: u32, height: u32, format: PixelFormat) -> Frame {
             } else {
                 20
             };
-            frame.pixels[i..i + 3].copy_from_slice(&[r, g, b]);
+            for (at, v) in format.rgb_offsets().into_iter().zip([r, g, b]) {
+                frame.pixels[i + at] = v;
+            }
             if bpp == 4 {
                 frame.pixels[i + 3] = 255;
             }
@@ -73,14 +75,15 @@ fn padded(frame: &Frame, pad: usize) -> Frame {
     out
 }
 
-/// RGBA pixels of `frame` (RGB gets alpha 255), packed.
+/// RGBA pixels of `frame` (RGB and BGR get alpha 255), packed.
 fn rgba(frame: &Frame) -> Vec<u8> {
+    let [r, g, b] = frame.format.rgb_offsets();
     (0..frame.height)
         .flat_map(|y| {
             frame
                 .row(y)
                 .chunks(frame.format.bytes_per_pixel())
-                .flat_map(|p| [p[0], p[1], p[2], p.get(3).copied().unwrap_or(255)])
+                .flat_map(|p| [p[r], p[g], p[b], p.get(3).copied().unwrap_or(255)])
                 .collect::<Vec<_>>()
         })
         .collect()
@@ -236,17 +239,19 @@ fn letterbox_tall_target_has_bars_above_and_below() {
 }
 
 #[test]
-fn rgb_and_rgba_frames_draw_the_same_picture() {
+fn every_format_draws_the_same_picture() {
     let Some(mut r) = renderer_or_skip() else {
         return;
     };
     let mut rgb_out = Frame::empty(PixelFormat::Rgba8);
-    let mut rgba_out = Frame::empty(PixelFormat::Rgba8);
     r.render(&gradient(24, 18, PixelFormat::Rgb8), 50, 40, &mut rgb_out)
         .unwrap();
-    r.render(&gradient(24, 18, PixelFormat::Rgba8), 50, 40, &mut rgba_out)
-        .unwrap();
-    assert!(rgb_out.pixels == rgba_out.pixels, "rgb8 and rgba8 differ");
+    for format in [PixelFormat::Rgba8, PixelFormat::Bgr8] {
+        let mut out = Frame::empty(PixelFormat::Rgba8);
+        r.render(&gradient(24, 18, format), 50, 40, &mut out)
+            .unwrap();
+        assert!(rgb_out.pixels == out.pixels, "rgb8 and {format} differ");
+    }
     check_golden("scaled-up", &rgb_out);
 }
 

@@ -20,7 +20,7 @@
 //!
 //! stream body (20 bytes): what the packets after it are, until the next stream record
 //!   0  codec     u8   the wire id (1 raw, 2 bincode, 3 jpeg)
-//!   1  format    u8   the wire id of the decoded pixel format (1 rgb8, 2 rgba8)
+//!   1  format    u8   the wire id of the decoded pixel format (1 rgb8, 2 rgba8, 3 bgr8)
 //!   2  quality   u8   the codec's quality, 0 for a codec without one
 //!   3  reserved  u8   0
 //!   4  width     u32

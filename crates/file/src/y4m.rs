@@ -7,7 +7,7 @@
 
 use std::io::{Read, Write};
 
-use framewire_core::{Frame, MAX_SIDE, PixelFormat};
+use framewire_core::{Frame, MAX_SIDE};
 
 use crate::{FileError, read_up_to};
 
@@ -328,32 +328,30 @@ impl<W: Write> Writer<W> {
     }
 }
 
-/// RGB(A) to planar 4:4:4 BT.601 limited range, as ffmpeg reads Y4M by default.
+/// RGB(A) or BGR to planar 4:4:4 BT.601 limited range, as ffmpeg reads Y4M by default.
 fn rgb_to_yuv444(frame: &Frame, planes: &mut Vec<u8>) {
     let n = frame.width as usize * frame.height as usize;
     planes.resize(3 * n, 0);
     let (y, uv) = planes.split_at_mut(n);
     let (u, v) = uv.split_at_mut(n);
     let bpp = frame.format.bytes_per_pixel();
+    let [ri, gi, bi] = frame.format.rgb_offsets();
     let mut i = 0;
     for row in 0..frame.height {
         for px in frame.row(row).chunks_exact(bpp) {
-            let (r, g, b) = (i32::from(px[0]), i32::from(px[1]), i32::from(px[2]));
+            let (r, g, b) = (i32::from(px[ri]), i32::from(px[gi]), i32::from(px[bi]));
             y[i] = (((66 * r + 129 * g + 25 * b + 128) >> 8) + 16) as u8;
             u[i] = (((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128) as u8;
             v[i] = (((112 * r - 94 * g - 18 * b + 128) >> 8) + 128) as u8;
             i += 1;
         }
     }
-    debug_assert!(matches!(
-        frame.format,
-        PixelFormat::Rgb8 | PixelFormat::Rgba8
-    ));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use framewire_core::PixelFormat;
 
     fn file(header: &str, frames: usize, frame_bytes: usize) -> Vec<u8> {
         let mut bytes = format!("{header}\n").into_bytes();
@@ -491,5 +489,15 @@ mod tests {
         let mut planes = Vec::new();
         rgb_to_yuv444(&grey, &mut planes);
         assert_eq!(planes, vec![235, 16, 126, 128, 128, 128, 128, 128, 128]);
+        // Red, green and blue: a BGR frame of them gives the planes the RGB frame does.
+        let mut rgb = Frame::new(3, 1, PixelFormat::Rgb8);
+        rgb.pixels = vec![255, 0, 0, 0, 255, 0, 0, 0, 255];
+        let mut bgr = Frame::new(3, 1, PixelFormat::Bgr8);
+        bgr.pixels = vec![0, 0, 255, 0, 255, 0, 255, 0, 0];
+        let (mut from_rgb, mut from_bgr) = (Vec::new(), Vec::new());
+        rgb_to_yuv444(&rgb, &mut from_rgb);
+        rgb_to_yuv444(&bgr, &mut from_bgr);
+        assert_eq!(from_bgr, from_rgb);
+        assert_ne!(from_rgb[..3], from_rgb[3..6], "distinct colours");
     }
 }

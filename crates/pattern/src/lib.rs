@@ -110,14 +110,17 @@ impl TestPattern {
         })
     }
 
-    /// The same pattern in another pixel format: [`PixelFormat::Rgb8`] (the default) or
-    /// [`PixelFormat::Rgba8`] with alpha 255. Other formats are not supported: the pattern
-    /// stays as it was and a warning is logged.
+    /// The same pattern in another pixel format: [`PixelFormat::Rgb8`] (the default),
+    /// [`PixelFormat::Rgba8`] with alpha 255, or [`PixelFormat::Bgr8`]. Other formats are not
+    /// supported: the pattern stays as it was and a warning is logged.
     pub fn with_format(mut self, format: PixelFormat) -> TestPattern {
         if format == self.format {
             return self;
         }
-        if !matches!(format, PixelFormat::Rgb8 | PixelFormat::Rgba8) {
+        if !matches!(
+            format,
+            PixelFormat::Rgb8 | PixelFormat::Rgba8 | PixelFormat::Bgr8
+        ) {
             tracing::warn!(
                 %format,
                 kept = %self.format,
@@ -152,11 +155,14 @@ impl TestPattern {
         if turns == 0 {
             return;
         }
+        let [r, g, b] = self.format.rgb_offsets();
         for px in self
             .background
             .chunks_exact_mut(self.format.bytes_per_pixel())
         {
-            px[..3].rotate_right(turns);
+            let mut rgb = [px[r], px[g], px[b]];
+            rgb.rotate_right(turns);
+            [px[r], px[g], px[b]] = rgb;
         }
     }
 
@@ -336,8 +342,10 @@ impl Pacer {
 /// must differ clearly, and every bright half must be brighter than every dark one), so a wrong
 /// number is very unlikely. Frames narrower than 32 or lower than 8 pixels give `None`.
 pub fn read_frame_number(frame: &Frame) -> Option<u64> {
-    if !matches!(frame.format, PixelFormat::Rgb8 | PixelFormat::Rgba8)
-        || frame.validate().is_err()
+    if !matches!(
+        frame.format,
+        PixelFormat::Rgb8 | PixelFormat::Rgba8 | PixelFormat::Bgr8
+    ) || frame.validate().is_err()
         || frame.width < CODE_BITS
         || frame.height < MIN_BAND
     {
@@ -391,12 +399,13 @@ fn sample_range(centre: f64, half: f64, limit: u32) -> std::ops::Range<u32> {
 /// Mean luma (BT.601 weights, 0 to 255) of the pixels in `rows` x `cols`.
 fn mean_luma(frame: &Frame, rows: std::ops::Range<u32>, cols: std::ops::Range<u32>) -> u32 {
     let bpp = frame.format.bytes_per_pixel();
+    let [r, g, b] = frame.format.rgb_offsets();
     let (mut sum, mut count) = (0u64, 0u64);
     for y in rows {
         let row = frame.row(y);
         let span = &row[cols.start as usize * bpp..cols.end as usize * bpp];
         for px in span.chunks_exact(bpp) {
-            sum += 77 * u64::from(px[0]) + 150 * u64::from(px[1]) + 29 * u64::from(px[2]);
+            sum += 77 * u64::from(px[r]) + 150 * u64::from(px[g]) + 29 * u64::from(px[b]);
             count += 1;
         }
     }
@@ -416,7 +425,10 @@ fn bounce(t: u64, range: usize) -> usize {
 /// Fills `span` (whole pixels of `format`) with the colour `rgb`, alpha 255.
 fn fill(span: &mut [u8], format: PixelFormat, rgb: [u8; 3]) {
     let bpp = format.bytes_per_pixel();
-    let px = [rgb[0], rgb[1], rgb[2], 255];
+    let mut px = [255; 4];
+    for (c, at) in format.rgb_offsets().into_iter().enumerate() {
+        px[at] = rgb[c];
+    }
     for dst in span.chunks_exact_mut(bpp) {
         dst.copy_from_slice(&px[..bpp]);
     }
@@ -460,6 +472,7 @@ fn background(width: u32, height: u32, format: PixelFormat) -> Vec<u8> {
         .map(|x| tile_of(x, w, TILES.0) != tile_of((x + w - 1) % w, w, TILES.0))
         .collect();
 
+    let offsets = format.rgb_offsets();
     let mut out = vec![0u8; w * h * bpp];
     for (y, row) in out.chunks_exact_mut(w * bpp).enumerate() {
         let ty = tile_of(y, h, TILES.1);
@@ -474,7 +487,7 @@ fn background(width: u32, height: u32, format: PixelFormat) -> Vec<u8> {
                 if edge {
                     v *= 0.35;
                 }
-                px[c] = v.clamp(0.0, 255.0) as u8;
+                px[offsets[c]] = v.clamp(0.0, 255.0) as u8;
             }
             if bpp == 4 {
                 px[3] = 255;
@@ -586,6 +599,26 @@ mod tests {
         assert_eq!(rgba.format, PixelFormat::Rgba8);
         for (a, b) in rgb.pixels.chunks_exact(3).zip(rgba.pixels.chunks_exact(4)) {
             assert_eq!((a, b[3]), (&b[..3], 255));
+        }
+    }
+
+    #[test]
+    fn bgr_is_rgb_in_the_other_order() {
+        for variant in [1, 2] {
+            let draw = |format| {
+                let mut f = Frame::empty(format);
+                TestPattern::new(160, 120, 0.0)
+                    .unwrap()
+                    .with_format(format)
+                    .variant(variant)
+                    .render(5, &mut f);
+                f
+            };
+            let (rgb, bgr) = (draw(PixelFormat::Rgb8), draw(PixelFormat::Bgr8));
+            assert_eq!(bgr.format, PixelFormat::Bgr8);
+            for (a, b) in rgb.pixels.chunks_exact(3).zip(bgr.pixels.chunks_exact(3)) {
+                assert_eq!([a[2], a[1], a[0]], b, "variant {variant}");
+            }
         }
     }
 

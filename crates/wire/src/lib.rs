@@ -40,7 +40,7 @@
 //! 0      4    magic "FWST"
 //! 4      2    wire version (2)
 //! 6      1    codec id: 1 raw, 2 bincode, 3 jpeg, 4 h264
-//! 7      1    pixel format of decoded frames: 1 rgb8, 2 rgba8
+//! 7      1    pixel format of decoded frames: 1 rgb8, 2 rgba8, 3 bgr8
 //! 8      4    width in pixels, 1..=16384
 //! 12     4    height in pixels, 1..=16384
 //! 16     4    frames per second x 1000 (0 = unpaced), informational

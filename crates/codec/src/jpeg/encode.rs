@@ -120,10 +120,10 @@ impl BaselineEncoder {
     }
 
     /// Appends the JPEG of a `width` x `height` image to `dst`. Row `r` starts at byte
-    /// `r * stride` of `pixels` and holds `width` pixels of `BPP` bytes, R, G, B first (a fourth
-    /// byte is ignored). The caller checks the sizes: `width` and `height` in 1..=65535 and
+    /// `r * stride` of `pixels` and holds `width` pixels of `BPP` bytes, R, G, B first (B, G, R
+    /// if `BGR`; a fourth byte is ignored). The caller checks the sizes: `width` and `height` in 1..=65535 and
     /// `pixels` holding every row.
-    pub(crate) fn encode<const BPP: usize>(
+    pub(crate) fn encode<const BPP: usize, const BGR: bool>(
         &mut self,
         pixels: &[u8],
         stride: usize,
@@ -136,18 +136,18 @@ impl BaselineEncoder {
             #[allow(unsafe_code)]
             // SAFETY: the CPU has AVX2, checked just above; that is all the function requires.
             unsafe {
-                self.encode_avx2::<BPP>(pixels, stride, width, height, dst)
+                self.encode_avx2::<BPP, BGR>(pixels, stride, width, height, dst)
             };
             return;
         }
-        self.encode_generic::<BPP>(pixels, stride, width, height, dst);
+        self.encode_generic::<BPP, BGR>(pixels, stride, width, height, dst);
     }
 
     /// [`BaselineEncoder::encode`] compiled for AVX2: the same code (the same float operations,
     /// so the same bytes out), with 8-lane vectors and byte shuffles for the RGB loads.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn encode_avx2<const BPP: usize>(
+    fn encode_avx2<const BPP: usize, const BGR: bool>(
         &mut self,
         pixels: &[u8],
         stride: usize,
@@ -155,12 +155,12 @@ impl BaselineEncoder {
         height: u16,
         dst: &mut Vec<u8>,
     ) {
-        self.encode_generic::<BPP>(pixels, stride, width, height, dst);
+        self.encode_generic::<BPP, BGR>(pixels, stride, width, height, dst);
     }
 
     /// The encoder itself, inlined into [`BaselineEncoder::encode`]'s variants.
     #[inline(always)]
-    pub(crate) fn encode_generic<const BPP: usize>(
+    pub(crate) fn encode_generic<const BPP: usize, const BGR: bool>(
         &mut self,
         pixels: &[u8],
         stride: usize,
@@ -180,7 +180,7 @@ impl BaselineEncoder {
         let mut bits = BitWriter::new(dst);
         let mut dc = [0i32; 3];
         for band in 0..h.div_ceil(16) {
-            self.fill_band::<BPP>(pixels, stride, w, h, band * 16, padded);
+            self.fill_band::<BPP, BGR>(pixels, stride, w, h, band * 16, padded);
             for mcu in 0..padded / 16 {
                 let x = mcu * 16;
                 for (row, col) in [(0, 0), (0, 8), (8, 0), (8, 8)] {
@@ -200,7 +200,7 @@ impl BaselineEncoder {
     /// Converts rows `top..top + 16` (the last row repeated below the image) into the Y, Cb
     /// and Cr bands, repeating the last column out to `padded`.
     #[inline(always)]
-    fn fill_band<const BPP: usize>(
+    fn fill_band<const BPP: usize, const BGR: bool>(
         &mut self,
         pixels: &[u8],
         stride: usize,
@@ -219,7 +219,7 @@ impl BaselineEncoder {
             let (y0, y1) = self.y[2 * pair * padded..][..2 * padded].split_at_mut(padded);
             let cb = &mut self.cb[pair * half..][..half];
             let cr = &mut self.cr[pair * half..][..half];
-            convert_rows::<BPP>((src0, src1), (y0, y1), (cb, cr), w);
+            convert_rows::<BPP, BGR>((src0, src1), (y0, y1), (cb, cr), w);
         }
     }
 
@@ -269,7 +269,7 @@ impl BaselineEncoder {
 /// each 2x2 block into `cb` and `cr` (an odd last column pairs with itself). The last value of
 /// each is repeated to the end of its slice.
 #[inline(always)]
-fn convert_rows<const BPP: usize>(
+fn convert_rows<const BPP: usize, const BGR: bool>(
     (src0, src1): (&[u8], &[u8]),
     (y0, y1): (&mut [f32], &mut [f32]),
     (cb, cr): (&mut [f32], &mut [f32]),
@@ -287,8 +287,8 @@ fn convert_rows<const BPP: usize>(
         .zip(cr[..done / 2].chunks_exact_mut(8));
     for ((a, b), ((ya, yb), (cb, cr))) in rows.zip(luma.zip(chroma)) {
         let (wa, wb) = (words::<BPP, 16>(a), words::<BPP, 16>(b));
-        let [ra, ga, ba] = channels(&wa);
-        let [rb, gb, bb] = channels(&wb);
+        let [ra, ga, ba] = in_order::<BGR, 16>(channels(&wa));
+        let [rb, gb, bb] = in_order::<BGR, 16>(channels(&wb));
         for i in 0..16 {
             ya[i] = y_of(ra[i], ga[i], ba[i]);
             yb[i] = y_of(rb[i], gb[i], bb[i]);
@@ -315,6 +315,7 @@ fn convert_rows<const BPP: usize>(
             rgb[1][i] = (g[i] & 0xFFFF) as f32;
             rgb[2][i] = (rb[i] >> 16) as f32;
         }
+        let rgb = in_order::<BGR, 8>(rgb);
         // Cb and Cr in loops of their own: one loop writing both compiles to scalar code.
         let [r, g, b] = &rgb;
         for i in 0..8 {
@@ -327,7 +328,9 @@ fn convert_rows<const BPP: usize>(
     // The last up to 15 pixels one at a time.
     let px = |row: &[u8], x: usize| {
         let p = &row[x * BPP..][..3];
-        (f32::from(p[0]), f32::from(p[1]), f32::from(p[2]))
+        let [r, g, b] =
+            in_order::<BGR, 1>([[f32::from(p[0])], [f32::from(p[1])], [f32::from(p[2])]]);
+        (r[0], g[0], b[0])
     };
     for x in done..w {
         let (r, g, b) = px(src0, x);
@@ -347,6 +350,18 @@ fn convert_rows<const BPP: usize>(
     for (plane, filled) in [(y0, w), (y1, w), (cb, w.div_ceil(2)), (cr, w.div_ceil(2))] {
         let last = plane[filled - 1];
         plane[filled..].fill(last);
+    }
+}
+
+/// The three channels of pixels read in byte order as R, G and B: swapped to that order if
+/// the bytes were B, G, R.
+#[inline(always)]
+fn in_order<const BGR: bool, const N: usize>(channels: [[f32; N]; 3]) -> [[f32; N]; 3] {
+    let [first, g, last] = channels;
+    if BGR {
+        [last, g, first]
+    } else {
+        [first, g, last]
     }
 }
 
@@ -768,9 +783,9 @@ mod tests {
                 let mut enc = BaselineEncoder::new(95);
                 let (w16, h16) = (w as u16, h as u16);
                 if bpp == 3 {
-                    enc.encode::<3>(&px, w * 3, w16, h16, &mut jpeg);
+                    enc.encode::<3, false>(&px, w * 3, w16, h16, &mut jpeg);
                 } else {
-                    enc.encode::<4>(&px, w * 4, w16, h16, &mut jpeg);
+                    enc.encode::<4, false>(&px, w * 4, w16, h16, &mut jpeg);
                 }
                 let (dw, dh, out) = zune_decode(&jpeg);
                 assert_eq!((dw, dh), (w, h));
@@ -794,9 +809,27 @@ mod tests {
         let px = image(w, h, 3);
         let (mut dispatched, mut generic) = (Vec::new(), Vec::new());
         let mut enc = BaselineEncoder::new(80);
-        enc.encode::<3>(&px, w * 3, w as u16, h as u16, &mut dispatched);
-        enc.encode_generic::<3>(&px, w * 3, w as u16, h as u16, &mut generic);
+        enc.encode::<3, false>(&px, w * 3, w as u16, h as u16, &mut dispatched);
+        enc.encode_generic::<3, false>(&px, w * 3, w as u16, h as u16, &mut generic);
         assert_eq!(dispatched, generic);
+    }
+
+    #[test]
+    fn bgr_pixels_encode_to_the_same_bytes_as_the_rgb_ones() {
+        // 67 wide: the sixteen-pixel loop and the pixel-at-a-time tail both read BGR.
+        let (w, h) = (67, 45);
+        let rgb = image(w, h, 3);
+        let bgr: Vec<u8> = rgb
+            .chunks_exact(3)
+            .flat_map(|p| [p[2], p[1], p[0]])
+            .collect();
+        let (mut from_rgb, mut from_bgr, mut generic) = (Vec::new(), Vec::new(), Vec::new());
+        let mut enc = BaselineEncoder::new(80);
+        enc.encode::<3, false>(&rgb, w * 3, w as u16, h as u16, &mut from_rgb);
+        enc.encode::<3, true>(&bgr, w * 3, w as u16, h as u16, &mut from_bgr);
+        enc.encode_generic::<3, true>(&bgr, w * 3, w as u16, h as u16, &mut generic);
+        assert_eq!(from_bgr, from_rgb);
+        assert_eq!(generic, from_rgb);
     }
 
     #[test]
@@ -805,12 +838,12 @@ mod tests {
         let px = image(w, h, 3);
         let mut enc = BaselineEncoder::new(80);
         let mut jpeg = Vec::new();
-        enc.encode::<3>(&px, w * 3, w as u16, h as u16, &mut jpeg);
+        enc.encode::<3, false>(&px, w * 3, w as u16, h as u16, &mut jpeg);
         let first = jpeg.clone();
         let bands = (enc.y.as_ptr(), enc.cb.as_ptr(), enc.cr.as_ptr());
         jpeg.clear();
         let out = jpeg.as_ptr();
-        enc.encode::<3>(&px, w * 3, w as u16, h as u16, &mut jpeg);
+        enc.encode::<3, false>(&px, w * 3, w as u16, h as u16, &mut jpeg);
         assert_eq!(jpeg, first);
         assert_eq!((enc.y.as_ptr(), enc.cb.as_ptr(), enc.cr.as_ptr()), bands);
         assert_eq!(jpeg.as_ptr(), out);

@@ -3,7 +3,7 @@
 //! decoder (`decode/`), with zune-jpeg for the JPEGs that one leaves alone.
 //!
 //! Lossy, and always decodes to [`PixelFormat::Rgb8`]: an rgba8 frame is encoded without its
-//! alpha channel. Frames are at most 65535 pixels wide and high (JPEG's limit).
+//! alpha channel, a bgr8 frame read in its own order. Frames are at most 65535 pixels wide and high (JPEG's limit).
 //!
 //! Two encoders write the same kind of payload (baseline JPEG, 4:2:0 chroma as OpenCV's
 //! `imencode` writes by default, the same quality tables and standard Huffman tables), so a
@@ -236,9 +236,12 @@ impl FrameEncoder for JpegEncoder {
                 "frame is {width}x{height}, expected at most 65535x65535 pixels"
             )));
         };
-        if !matches!(frame.format, PixelFormat::Rgb8 | PixelFormat::Rgba8) {
+        if !matches!(
+            frame.format,
+            PixelFormat::Rgb8 | PixelFormat::Rgba8 | PixelFormat::Bgr8
+        ) {
             return Err(unsupported(format!(
-                "pixel format {}, expected rgb8 or rgba8",
+                "pixel format {}, expected rgb8, rgba8 or bgr8",
                 frame.format
             )));
         }
@@ -246,10 +249,11 @@ impl FrameEncoder for JpegEncoder {
         match &mut self.state {
             // Padded rows are read where they are: no packing copy.
             Backend::Rust(rust) => {
-                if frame.format == PixelFormat::Rgba8 {
-                    rust.encode::<4>(&frame.pixels, frame.stride, w16, h16, dst);
-                } else {
-                    rust.encode::<3>(&frame.pixels, frame.stride, w16, h16, dst);
+                let (pixels, stride) = (&frame.pixels[..], frame.stride);
+                match frame.format {
+                    PixelFormat::Rgba8 => rust.encode::<4, false>(pixels, stride, w16, h16, dst),
+                    PixelFormat::Bgr8 => rust.encode::<3, true>(pixels, stride, w16, h16, dst),
+                    _ => rust.encode::<3, false>(pixels, stride, w16, h16, dst),
                 }
             }
             #[cfg(feature = "turbojpeg")]
@@ -305,7 +309,7 @@ mod turbo {
             })
         }
 
-        /// Encodes a frame the caller checked: rgb8 or rgba8, 1..=65535 pixels each way,
+        /// Encodes a frame the caller checked: rgb8, rgba8 or bgr8, 1..=65535 pixels each way,
         /// `stride * height` bytes at least (so libjpeg-turbo reads within `pixels`).
         pub(super) fn encode(
             &mut self,
@@ -314,6 +318,7 @@ mod turbo {
         ) -> Result<(), CodecError> {
             let format = match frame.format {
                 PixelFormat::Rgba8 => turbojpeg::PixelFormat::RGBX,
+                PixelFormat::Bgr8 => turbojpeg::PixelFormat::BGR,
                 _ => turbojpeg::PixelFormat::RGB,
             };
             let (width, height) = (frame.width as usize, frame.height as usize);
@@ -494,16 +499,17 @@ mod tests {
         }
     }
 
-    /// A smooth gradient, which JPEG keeps well.
+    /// A smooth gradient, which JPEG keeps well: the same colours in every format.
     fn gradient(width: u32, height: u32, format: PixelFormat) -> Frame {
         let mut frame = Frame::new(width, height, format);
         let bpp = format.bytes_per_pixel();
+        let [r, g, b] = format.rgb_offsets();
         for y in 0..height as usize {
             for x in 0..width as usize {
                 let px = &mut frame.pixels[(y * width as usize + x) * bpp..][..bpp];
-                px[0] = (x * 4) as u8;
-                px[1] = (y * 4) as u8;
-                px[2] = 128;
+                px[r] = (x * 4) as u8;
+                px[g] = (y * 4) as u8;
+                px[b] = 128;
                 if bpp == 4 {
                     px[3] = 0x55;
                 }
@@ -576,6 +582,20 @@ mod tests {
              (libjpeg-turbo); rebuild with `--features turbojpeg` (building it needs cmake and \
              nasm: apt-get install cmake nasm)"
         );
+    }
+
+    #[test]
+    fn bgr_encodes_the_picture_an_rgb_frame_of_it_does() {
+        let rgb = gradient(40, 16, PixelFormat::Rgb8);
+        let bgr = gradient(40, 16, PixelFormat::Bgr8);
+        for backend in JpegBackend::available() {
+            let mut out = Frame::empty(PixelFormat::Rgb8);
+            JpegDecoder::new(info(40, 16))
+                .decode(&encode_with(backend, &bgr), &mut out)
+                .unwrap();
+            assert_eq!(out.format, PixelFormat::Rgb8);
+            assert!(max_abs_diff(&out.pixels, &rgb.pixels) < 12, "{backend}");
+        }
     }
 
     #[test]
