@@ -238,10 +238,10 @@ impl Call {
         } else {
             Place::Call(addr)
         };
-        let net = self.net;
+        let (net, format) = (self.net, self.color.format());
         let mut side: Option<Arc<dyn CallSide>> = None;
         let out = py.detach(|| {
-            Outgoing::start(&self.sending, size, |prepared| {
+            Outgoing::start(&self.sending, size, format, |prepared| {
                 let ladder = (Arc::clone(&prepared.ladder), prepared.fps);
                 let (made, _extra) = framewire_kit::call_side(place, &net, ladder, config, |_| {})
                     .map_err(|e| error(chain(&e)))?;

@@ -1,6 +1,8 @@
 //! Arrays and framewire's frames: a numpy array (H×W×3 BGR as OpenCV gives it, H×W×3 RGB, or
-//! H×W grey) read into an RGB frame, and an RGB frame written into the memory an array then
-//! owns, each in one pass; and JPEG to and from arrays, for the imagezmq shim.
+//! H×W grey) copied into a frame of its own byte order (a BGR array into a bgr8 frame, with no
+//! channel swap), and a frame written into the memory an array then owns, each in one pass
+//! (converted only when the frame's order is not the array's); and JPEG to and from arrays,
+//! for the imagezmq shim.
 
 use std::str::FromStr;
 
@@ -21,6 +23,17 @@ pub(crate) enum Color {
     Rgb,
     /// H×W, one byte of luma.
     Gray,
+}
+
+impl Color {
+    /// The pixel format of the frames an array of this colour becomes: its own byte order (a
+    /// grey array is spread over the three channels of an RGB frame).
+    pub(crate) fn format(self) -> PixelFormat {
+        match self {
+            Color::Bgr => PixelFormat::Bgr8,
+            Color::Rgb | Color::Gray => PixelFormat::Rgb8,
+        }
+    }
 }
 
 impl FromStr for Color {
@@ -83,17 +96,18 @@ impl<'py> Incoming<'py> {
         })
     }
 
-    /// Writes the frame as RGB into `rgb` (width × height × 3 bytes).
-    pub(crate) fn fill(&self, rgb: &mut [u8]) {
+    /// Writes the frame into `dst` (width × height × 3 bytes) in its colour's
+    /// [`format`](Color::format).
+    pub(crate) fn fill(&self, dst: &mut [u8]) {
         match self.array.as_slice() {
-            Ok(bytes) => fill_rgb(bytes, self.color, self.size.0, rgb),
+            Ok(bytes) => fill_pixels(bytes, self.color, dst),
             Err(_) => {
                 // Not contiguous (a slice of a larger array): one pass in the array's order.
                 let view = self.array.as_array();
                 let step = if self.color == Color::Gray { 1 } else { 3 };
                 let bytes: Vec<u8> = view.iter().copied().collect();
-                debug_assert_eq!(bytes.len(), rgb.len() / 3 * step);
-                fill_rgb(&bytes, self.color, self.size.0, rgb);
+                debug_assert_eq!(bytes.len(), dst.len() / 3 * step);
+                fill_pixels(&bytes, self.color, dst);
             }
         }
     }
@@ -128,74 +142,75 @@ fn describe(value: &Bound<'_, PyAny>) -> String {
     }
 }
 
-/// `src` in `color` (packed rows of `width` pixels) as RGB in `rgb`. The channel swap is
-/// yuv's, with SIMD picked at run time (a plain loop is several times slower at these sizes).
-pub(crate) fn fill_rgb(src: &[u8], color: Color, width: u32, rgb: &mut [u8]) {
+/// `src` in `color` (packed rows) into `dst` in the colour's [`format`](Color::format): a
+/// plain copy, or a grey value spread over three channels.
+pub(crate) fn fill_pixels(src: &[u8], color: Color, dst: &mut [u8]) {
     match color {
-        Color::Rgb => rgb.copy_from_slice(src),
-        Color::Bgr => {
-            let height = (rgb.len() / 3 / width.max(1) as usize) as u32;
-            let stride = width * 3;
-            yuv::bgr_to_rgb(src, stride, rgb, stride, width, height)
-                .expect("sizes checked by Incoming");
-        }
+        Color::Rgb | Color::Bgr => dst.copy_from_slice(src),
         Color::Gray => {
-            for (o, &y) in rgb.chunks_exact_mut(3).zip(src) {
+            for (o, &y) in dst.chunks_exact_mut(3).zip(src) {
                 o.fill(y);
             }
         }
     }
 }
 
-/// A frame as the bytes an array of `color` will own, and its shape: H×W×3 or H×W.
+/// A frame (rgb8, bgr8 or rgba8) as the bytes an array of `color` will own, and its shape:
+/// H×W×3 or H×W. A frame in the array's own order is copied row by row; any other is
+/// converted (the channel swaps are yuv's, with SIMD picked at run time).
 pub(crate) fn from_frame(frame: &Frame, color: Color) -> (Vec<u8>, [usize; 3]) {
     let (w, h) = (frame.width as usize, frame.height as usize);
     let channels = if color == Color::Gray { 1 } else { 3 };
     let row_out = w * channels;
+    let mut out = Vec::with_capacity(w * h * channels);
+    if color != Color::Gray && frame.format == color.format() {
+        // Nothing to convert: straight from the frame's rows.
+        for y in 0..frame.height {
+            out.extend_from_slice(frame.row(y));
+        }
+        return (out, [h, w, channels]);
+    }
     // Converted a band of rows at a time into a buffer that stays in the cache, then appended:
     // the array's memory is written once (a zeroed vector would be written twice, as the
     // allocator hands large blocks back from its heap, not as fresh pages).
     let band = (BAND_BYTES / row_out.max(1)).max(1);
-    let mut out = Vec::with_capacity(w * h * channels);
     let mut scratch = vec![0u8; band.min(h) * row_out];
+    let (stride, width) = (frame.stride as u32, frame.width);
     let mut y = 0;
     while y < h {
         let rows = band.min(h - y);
         let dst = &mut scratch[..rows * row_out];
         let src = &frame.pixels[y * frame.stride..];
-        match color {
-            Color::Rgb => {
-                // Nothing to convert: straight from the frame's rows.
-                for r in 0..rows {
-                    out.extend_from_slice(&src[r * frame.stride..][..row_out]);
-                }
-                y += rows;
-                continue;
+        let (to, n) = (row_out as u32, rows as u32);
+        let swapped = match (frame.format, color) {
+            (_, Color::Gray) => {
+                luma(frame, y, dst, row_out);
+                Ok(())
             }
-            Color::Bgr => yuv::rgb_to_bgr(
-                src,
-                frame.stride as u32,
-                dst,
-                row_out as u32,
-                frame.width,
-                rows as u32,
-            )
-            .expect("a frame's rows fit its stride"),
-            Color::Gray => {
-                for (r, d) in dst.chunks_exact_mut(row_out).enumerate() {
-                    let row = &src[r * frame.stride..][..w * 3];
-                    for (o, i) in d.iter_mut().zip(row.chunks_exact(3)) {
-                        // BT.601 luma, as OpenCV's cvtColor.
-                        let y = 77 * u32::from(i[0]) + 150 * u32::from(i[1]) + 29 * u32::from(i[2]);
-                        *o = ((y + 128) >> 8) as u8;
-                    }
-                }
-            }
-        }
+            (PixelFormat::Rgba8, Color::Rgb) => yuv::rgba_to_rgb(src, stride, dst, to, width, n),
+            (PixelFormat::Rgba8, _) => yuv::rgba_to_bgr(src, stride, dst, to, width, n),
+            // rgb8 to BGR, bgr8 to RGB: the same swap of the first and third bytes.
+            _ => yuv::rgb_to_bgr(src, stride, dst, to, width, n),
+        };
+        swapped.expect("a frame's rows fit its stride");
         out.extend_from_slice(dst);
         y += rows;
     }
     (out, [h, w, channels])
+}
+
+/// BT.601 luma (as OpenCV's cvtColor) of the frame's rows from `top`, into `dst`'s rows of
+/// `row_out` bytes.
+fn luma(frame: &Frame, top: usize, dst: &mut [u8], row_out: usize) {
+    let bpp = frame.format.bytes_per_pixel();
+    let [r, g, b] = frame.format.rgb_offsets();
+    for (i, d) in dst.chunks_exact_mut(row_out).enumerate() {
+        let row = frame.row((top + i) as u32);
+        for (o, p) in d.iter_mut().zip(row.chunks_exact(bpp)) {
+            let y = 77 * u32::from(p[r]) + 150 * u32::from(p[g]) + 29 * u32::from(p[b]);
+            *o = ((y + 128) >> 8) as u8;
+        }
+    }
 }
 
 /// How much of a frame [`from_frame`] converts at a time: well inside a core's L2 cache.
@@ -223,17 +238,18 @@ pub fn encode_jpeg(
     quality: u8,
     color: &str,
 ) -> PyResult<Py<PyBytes>> {
-    let incoming = Incoming::check(frame, color.parse()?)?;
+    let color: Color = color.parse()?;
+    let incoming = Incoming::check(frame, color)?;
     let (w, h) = incoming.size;
-    let mut rgb = Frame::new(w, h, PixelFormat::Rgb8);
-    incoming.fill(&mut rgb.pixels);
+    let mut pixels = Frame::new(w, h, color.format());
+    incoming.fill(&mut pixels.pixels);
     let options = framewire_codec::EncodeOptions {
         quality,
         ..Default::default()
     };
     let mut encoder = framewire_codec::encoder(CodecKind::Jpeg, &options).map_err(value_error)?;
     let mut out = Vec::new();
-    py.detach(|| encoder.encode(&rgb, &mut out))
+    py.detach(|| encoder.encode(&pixels, &mut out))
         .map_err(|e| error(framewire_session::chain(&e)))?;
     Ok(PyBytes::new(py, &out).unbind())
 }

@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use framewire_capture::pushed::{PushError, Pusher, pushed};
-use framewire_core::Publisher;
+use framewire_core::{PixelFormat, Publisher};
 use framewire_kit::{Prepared, TransportOptions};
 use framewire_net::hub::PushEvent;
 use framewire_net::{Board, CallConfig, ClientConfig, ServerConfig};
@@ -20,7 +20,7 @@ use framewire_session::{SendError, SendReport, chain};
 use pyo3::prelude::*;
 
 use crate::options::{self, Sending};
-use crate::pixels::{Color, Incoming, fill_rgb};
+use crate::pixels::{Color, Incoming, fill_pixels};
 use crate::receive::wait_in_slices;
 use crate::{error, value_error};
 
@@ -35,14 +35,16 @@ pub(crate) struct Outgoing {
 }
 
 impl Outgoing {
-    /// Plans the stream of frames of `size` as `sending` says, and starts it to the
-    /// publishers `publish` makes for it.
+    /// Plans the stream of frames of `size` in `format` as `sending` says, and starts it to
+    /// the publishers `publish` makes for it.
     pub(crate) fn start(
         sending: &Sending,
         size: (u32, u32),
+        format: PixelFormat,
         publish: impl FnOnce(&Prepared) -> PyResult<Vec<Arc<dyn Publisher>>>,
     ) -> PyResult<Outgoing> {
-        let (pusher, feed) = pushed("numpy frames", size.0, size.1, sending.fps.unwrap_or(0.0));
+        let fps = sending.fps.unwrap_or(0.0);
+        let (pusher, feed) = pushed("numpy frames", size, format, fps);
         let prepared = sending
             .options(size)
             .prepare_feed(Box::new(feed))
@@ -84,9 +86,9 @@ impl Outgoing {
         let pusher = &self.pusher;
         let filled = match frame.bytes() {
             Some(bytes) => {
-                py.detach(|| pusher.fill(size, seq, |rgb| fill_rgb(bytes, color, size.0, rgb)))
+                py.detach(|| pusher.fill(size, seq, |dst| fill_pixels(bytes, color, dst)))
             }
-            None => pusher.fill(size, seq, |rgb| frame.fill(rgb)),
+            None => pusher.fill(size, seq, |dst| frame.fill(dst)),
         };
         let filled = match filled {
             Ok(filled) => filled,
@@ -374,10 +376,11 @@ impl Server {
     fn start(&mut self, py: Python<'_>, size: (u32, u32)) -> PyResult<()> {
         let (listen, net, config, http) =
             (self.listen, self.transport, self.config.clone(), self.http);
+        let color = self.color;
         let mut address = None;
         let mut http_address = None;
         let out = py.detach(|| {
-            Outgoing::start(&self.sending, size, |prepared| {
+            Outgoing::start(&self.sending, size, color.format(), |prepared| {
                 let board = Arc::new(Board::new(&prepared.source_name, prepared.fps));
                 let ladder = (Arc::clone(&prepared.ladder), prepared.fps);
                 let served = framewire_kit::server(
@@ -626,10 +629,10 @@ impl Sender {
             server: ServerConfig::default(),
         };
         let (hub, name, state) = (self.hub.addr, self.name.clone(), Arc::clone(&self.state));
-        let said = name.clone();
+        let (said, color) = (name.clone(), self.color);
         let mut made = None;
         let out = py.detach(|| {
-            Outgoing::start(&self.sending, size, |prepared| {
+            Outgoing::start(&self.sending, size, color.format(), |prepared| {
                 let ladder = (Arc::clone(&prepared.ladder), prepared.fps);
                 let pusher =
                     framewire_kit::transport::push(hub, &name, ladder, call, move |event| {

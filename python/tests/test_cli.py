@@ -8,7 +8,7 @@ import subprocess
 import numpy as np
 
 import framewire
-from conftest import WAIT, camera_like, line_with, start, until
+from conftest import WAIT, camera_like, line_with, need, start, until
 
 
 def test_a_python_server_is_watched_by_framewire_view(framewire_bin):
@@ -30,6 +30,34 @@ def test_a_python_server_is_watched_by_framewire_view(framewire_bin):
     stats = json.loads(out.strip().splitlines()[-1])
     assert stats["frames"] == 30
     assert (stats["codec"], stats["width"], stats["height"]) == ("jpeg", 320, 240)
+
+
+def test_a_python_bgr_stream_keeps_its_colours_in_framewire_views_snapshot(
+    framewire_bin, tmp_path
+):
+    try:
+        import cv2
+    except ImportError:
+        need(False, "opencv-python-headless is not installed")
+    frame = np.zeros((48, 64, 3), np.uint8)
+    frame[:, :32] = (0, 0, 255)  # red in BGR
+    frame[:, 32:] = (255, 128, 0)  # blue with some green
+    snapshot = tmp_path / "last.png"
+    with framewire.Server("127.0.0.1:0", codec="raw", size=(64, 48)) as server:
+        view = start(
+            [framewire_bin, "view", "--connect", server.address, "--headless",
+             "--frames", "5", "--snapshot", str(snapshot), "--no-reconnect"]
+        )
+        while view.poll() is None:
+            server.send(frame)
+            try:
+                view.wait(timeout=1 / 30)
+            except subprocess.TimeoutExpired:
+                pass
+        _, err = view.communicate(timeout=WAIT)
+    assert view.returncode == 0, err
+    # The PNG holds RGB(A); OpenCV reads it back as BGR: the frame sent.
+    assert np.array_equal(cv2.imread(str(snapshot), cv2.IMREAD_COLOR), frame)
 
 
 def test_framewire_serve_is_watched_by_a_python_viewer(framewire_bin):

@@ -28,6 +28,18 @@ def test_bgr_sent_is_rgb_received_when_asked():
     assert np.array_equal(got, frame[..., ::-1])
 
 
+def test_bgr_sent_is_luma_received_when_grey_is_asked():
+    frame = pattern()
+    with framewire.Server("127.0.0.1:0", codec="raw", size=(64, 48)) as server:
+        with framewire.Viewer(server.address, color="gray") as viewer:
+            got, _ = recv_while_sending(viewer, lambda: server.send(frame))
+    # BT.601 luma, as cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) rounds it.
+    b, g, r = (frame[..., i].astype(np.uint32) for i in range(3))
+    luma = ((77 * r + 150 * g + 29 * b + 128) >> 8).astype(np.uint8)
+    assert got.shape == (48, 64)
+    assert np.array_equal(got, luma)
+
+
 def test_grey_frames_go_and_come_as_height_by_width():
     grey = pattern()[..., 0].copy()
     with framewire.Server("127.0.0.1:0", codec="raw", color="gray", size=(64, 48)) as server:

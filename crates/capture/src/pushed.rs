@@ -21,6 +21,7 @@ pub struct Pusher {
     slot: Arc<Latest<Frame>>,
     progress: Arc<Progress>,
     size: (u32, u32),
+    format: PixelFormat,
 }
 
 /// The send path's end: the newest frame handed in.
@@ -61,22 +62,28 @@ impl Progress {
     }
 }
 
-/// A slot for frames of `width` x `height` RGB at about `fps` (0: as they come), named `name`
-/// in messages: the program's end and the send path's.
-pub fn pushed(name: &str, width: u32, height: u32, fps: f64) -> (Pusher, PushedFeed) {
+/// A slot for frames of `width` x `height` in `format` at about `fps` (0: as they come), named
+/// `name` in messages: the program's end and the send path's.
+pub fn pushed(
+    name: &str,
+    (width, height): (u32, u32),
+    format: PixelFormat,
+    fps: f64,
+) -> (Pusher, PushedFeed) {
     let slot = Arc::new(Latest::new());
     let progress = Arc::new(Progress::default());
     let info = SourceInfo {
         name: name.to_string(),
         width,
         height,
-        format: PixelFormat::Rgb8,
+        format,
         fps,
     };
     let pusher = Pusher {
         slot: Arc::clone(&slot),
         progress: Arc::clone(&progress),
         size: (width, height),
+        format,
     };
     (
         pusher,
@@ -110,8 +117,9 @@ pub enum PushError {
 }
 
 impl Pusher {
-    /// Hands in a frame filled by `fill`, which writes `width * height * 3` RGB bytes into the
-    /// buffer it is given (a recycled one, so a steady stream allocates nothing). The frame is
+    /// Hands in a frame filled by `fill`, which writes `width * height` pixels in the stream's
+    /// format, packed, into the buffer it is given (a recycled one, so a steady stream
+    /// allocates nothing). The frame is
     /// stamped with `seq` and the capture time now.
     pub fn push(
         &self,
@@ -147,8 +155,8 @@ impl Pusher {
         let mut frame = self
             .slot
             .take_spare()
-            .unwrap_or_else(|| Frame::empty(PixelFormat::Rgb8));
-        frame.reset(width, height, PixelFormat::Rgb8);
+            .unwrap_or_else(|| Frame::empty(self.format));
+        frame.reset(width, height, self.format);
         fill(&mut frame.pixels);
         frame.seq = seq;
         frame.capture_us = framewire_core::now_micros();
@@ -222,7 +230,7 @@ mod tests {
 
     #[test]
     fn the_newest_frame_is_pulled_and_the_replaced_one_counted() {
-        let (pusher, mut feed) = pushed("numpy", 2, 1, 0.0);
+        let (pusher, mut feed) = pushed("numpy", (2, 1), PixelFormat::Rgb8, 0.0);
         pusher.push((2, 1), 0, |p| p.fill(1)).unwrap();
         pusher.push((2, 1), 1, |p| p.fill(2)).unwrap();
         let (mut frame, mut packet) = (Frame::empty(PixelFormat::Rgb8), Packet::default());
@@ -237,7 +245,7 @@ mod tests {
 
     #[test]
     fn a_frame_is_sent_once_the_send_path_comes_back_for_the_next() {
-        let (pusher, mut feed) = pushed("numpy", 2, 1, 0.0);
+        let (pusher, mut feed) = pushed("numpy", (2, 1), PixelFormat::Rgb8, 0.0);
         let (mut frame, mut packet) = (Frame::empty(PixelFormat::Rgb8), Packet::default());
         let short = Duration::from_millis(1);
         assert!(pusher.wait_sent(short), "nothing handed in yet");
@@ -258,8 +266,18 @@ mod tests {
     }
 
     #[test]
+    fn frames_are_in_the_streams_format() {
+        let (pusher, mut feed) = pushed("numpy", (2, 1), PixelFormat::Bgr8, 0.0);
+        assert_eq!(feed.info().format, PixelFormat::Bgr8);
+        pusher.push((2, 1), 0, |p| p.fill(3)).unwrap();
+        let (mut frame, mut packet) = (Frame::empty(PixelFormat::Rgb8), Packet::default());
+        assert_eq!(feed.pull(&mut frame, &mut packet).unwrap(), Pulled::Frame);
+        assert_eq!(frame.format, PixelFormat::Bgr8);
+    }
+
+    #[test]
     fn a_frame_of_another_size_is_refused_naming_both() {
-        let (pusher, _feed) = pushed("numpy", 4, 2, 30.0);
+        let (pusher, _feed) = pushed("numpy", (4, 2), PixelFormat::Rgb8, 30.0);
         let e = pusher.push((2, 2), 0, |_| {}).unwrap_err();
         assert_eq!(e.to_string(), "the frame is 2x2; this stream is 4x2");
     }
