@@ -124,7 +124,7 @@ impl Senders for Printer {
         let _ = std::io::stdout().flush();
     }
 
-    fn frame(&self, _name: &str, _frame: &Frame, _info: &FrameInfo) -> Flow {
+    fn frame(&self, _name: &str, _frame: &mut Frame, _info: &FrameInfo) -> Flow {
         let n = self.frames.fetch_add(1, Ordering::SeqCst) + 1;
         if self.limit.is_some_and(|limit| n >= limit) {
             self.finish();

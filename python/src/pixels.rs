@@ -156,8 +156,21 @@ pub(crate) fn fill_pixels(src: &[u8], color: Color, dst: &mut [u8]) {
 }
 
 /// A frame (rgb8, bgr8 or rgba8) as the bytes an array of `color` will own, and its shape:
-/// H×W×3 or H×W. A frame in the array's own order is copied row by row; any other is
-/// converted (the channel swaps are yuv's, with SIMD picked at run time).
+/// H×W×3 or H×W. A packed frame in the array's own order gives its pixels away (the frame is
+/// left empty); one with padded rows is copied row by row; any other is converted (the
+/// channel swaps are yuv's, with SIMD picked at run time).
+pub(crate) fn take_frame(frame: &mut Frame, color: Color) -> (Vec<u8>, [usize; 3]) {
+    let (w, h) = (frame.width as usize, frame.height as usize);
+    let whole = frame.is_packed() && frame.pixels.len() >= w * h * 3;
+    if color != Color::Gray && frame.format == color.format() && whole {
+        let mut pixels = std::mem::take(&mut frame.pixels);
+        pixels.truncate(w * h * 3);
+        return (pixels, [h, w, 3]);
+    }
+    from_frame(frame, color)
+}
+
+/// [`take_frame`] for a frame that stays as it is: its pixels copied or converted.
 pub(crate) fn from_frame(frame: &Frame, color: Color) -> (Vec<u8>, [usize; 3]) {
     let (w, h) = (frame.width as usize, frame.height as usize);
     let channels = if color == Color::Gray { 1 } else { 3 };

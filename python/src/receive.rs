@@ -20,7 +20,7 @@ use pyo3::exceptions::{PyStopIteration, PyTimeoutError};
 use pyo3::prelude::*;
 
 use crate::options;
-use crate::pixels::{Color, from_frame, to_array};
+use crate::pixels::{Color, take_frame, to_array};
 use crate::send::secs;
 use crate::{FrameInfo, SIGNAL_CHECK, error, value_error};
 
@@ -32,8 +32,9 @@ pub(crate) struct Item {
 }
 
 impl Item {
-    pub(crate) fn new(frame: &Frame, info: &Info, color: Color) -> Item {
-        let (bytes, shape) = from_frame(frame, color);
+    /// The frame's pixels become the array's when they are in its order, packed: no copy.
+    pub(crate) fn new(frame: &mut Frame, info: &Info, color: Color) -> Item {
+        let (bytes, shape) = take_frame(frame, color);
         Item {
             bytes,
             shape,
@@ -303,7 +304,7 @@ impl Senders for Slots {
         self.lock().live.insert(name.to_string());
     }
 
-    fn frame(&self, name: &str, frame: &Frame, info: &Info) -> Flow {
+    fn frame(&self, name: &str, frame: &mut Frame, info: &Info) -> Flow {
         let item = Item::new(frame, info, self.color);
         let mut board = self.lock();
         if board.waiting.insert(name.to_string(), item).is_some() {

@@ -495,6 +495,13 @@ pub trait FrameSink: Send {
     /// Shows or stores `frame`. [`Flow::Stop`] means the sink is done (a closed window).
     fn show(&mut self, frame: &Frame) -> Result<Flow, SinkError>;
 
+    /// What the receive path calls with each decoded frame: as [`show`](Self::show), but the
+    /// sink may take the frame's pixels (`std::mem::take(&mut frame.pixels)`) instead of
+    /// copying them; the decoder fills a buffer of its own for the next frame.
+    fn show_mut(&mut self, frame: &mut Frame) -> Result<Flow, SinkError> {
+        self.show(frame)
+    }
+
     /// Called once when the stream ends, so a sink can write what it kept.
     fn finish(&mut self) -> Result<(), SinkError> {
         Ok(())

@@ -19,8 +19,9 @@ use crate::watch::{FrameInfo, watch};
 pub trait Senders: Send + Sync {
     /// A sender's stream started: its name, and who it is (`sender NAME at ADDR`).
     fn joined(&self, name: &str, peer: &str);
-    /// A frame of sender `name`; [`Flow::Stop`] ends that sender's stream.
-    fn frame(&self, name: &str, frame: &Frame, info: &FrameInfo) -> Flow;
+    /// A frame of sender `name`, whose pixels the program may take (`std::mem::take`);
+    /// [`Flow::Stop`] ends that sender's stream.
+    fn frame(&self, name: &str, frame: &mut Frame, info: &FrameInfo) -> Flow;
     /// Sender `name`'s stream ended: what was received, and why.
     fn left(&self, name: &str, outcome: &Outcome);
 }
@@ -171,5 +172,77 @@ impl Connector for Once {
                 retry: false,
                 source: "the sender's stream was taken already".into(),
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use framewire_core::{CodecKind, Ladder, Packet, PixelFormat, Publisher, Rendition};
+    use framewire_net::{CallConfig, ServerConfig};
+
+    use super::*;
+
+    /// Takes each frame's pixels, as the Python hub does, and sends them on with the number.
+    struct Taking(Mutex<mpsc::Sender<(u64, Vec<u8>)>>);
+
+    impl Senders for Taking {
+        fn joined(&self, _name: &str, _peer: &str) {}
+
+        fn frame(&self, _name: &str, frame: &mut Frame, _info: &FrameInfo) -> Flow {
+            let pixels = std::mem::take(&mut frame.pixels);
+            let _ = self.0.lock().unwrap().send((frame.seq, pixels));
+            Flow::Continue
+        }
+
+        fn left(&self, _name: &str, _outcome: &Outcome) {}
+    }
+
+    #[test]
+    fn a_program_that_takes_each_frames_pixels_gets_every_frame_whole() {
+        let listening = crate::transport::hub(
+            "127.0.0.1:0".parse().unwrap(),
+            4,
+            (Duration::from_secs(10), 1 << 20),
+            ServerConfig::default(),
+            |_| {},
+        )
+        .unwrap();
+        let at = listening.at.parse().unwrap();
+        let (tx, rx) = mpsc::channel();
+        let mut hub = Hub::start(listening, Arc::new(Taking(Mutex::new(tx)))).unwrap();
+        let rendition = Rendition::new(CodecKind::Raw, 4, 2, PixelFormat::Bgr8, 0);
+        let ladder = Arc::new(Ladder::single(rendition));
+        let pusher =
+            crate::transport::push(at, "cam", (ladder, 30.0), CallConfig::default(), |_| {})
+                .unwrap();
+        let packet = |seq: u64| {
+            Arc::new(Packet {
+                keyframe: true,
+                seq,
+                capture_us: 1_000_000 + seq,
+                rendition: 0,
+                payload: vec![seq as u8 + 1; 24],
+            })
+        };
+        // Each frame is published once it is taken: the pixels of every one arrive whole,
+        // though the frame before had its buffer taken away.
+        let mut seq = 0;
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while seq < 5 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "frame {seq} never came"
+            );
+            pusher.publish(&[packet(seq)]);
+            if let Ok((got, pixels)) = rx.recv_timeout(Duration::from_millis(50)) {
+                assert_eq!(pixels, vec![got as u8 + 1; 24], "frame {got}");
+                if got == seq {
+                    seq += 1;
+                }
+            }
+        }
+        hub.stop();
     }
 }

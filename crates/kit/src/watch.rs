@@ -32,13 +32,14 @@ pub struct FrameInfo {
 }
 
 /// Receives from `connector` until `signal` stops it (or `config` ends it), handing each
-/// decoded frame and its info to `on_frame`, which may say stop; `on_event` hears the rest
+/// decoded frame and its info to `on_frame`, which may take the frame's pixels (the decoder
+/// then fills a new buffer) and may say stop; `on_event` hears the rest
 /// (connected, lost, switched). The session's outcome says why it ended.
 pub fn watch(
     connector: &dyn Connector,
     signal: &StopSignal,
     config: &ReceiveConfig<'_>,
-    on_frame: &mut (dyn FnMut(&Frame, &FrameInfo) -> Flow + Send),
+    on_frame: &mut (dyn FnMut(&mut Frame, &FrameInfo) -> Flow + Send),
     on_event: &mut dyn FnMut(&ReceiveEvent<'_>),
 ) -> Outcome {
     handing(on_frame, on_event, |sink, events| {
@@ -55,7 +56,7 @@ pub fn watch_calls(
     wait: bool,
     signal: &StopSignal,
     config: &ReceiveConfig<'_>,
-    on_frame: &mut (dyn FnMut(&Frame, &FrameInfo) -> Flow + Send),
+    on_frame: &mut (dyn FnMut(&mut Frame, &FrameInfo) -> Flow + Send),
     on_event: &mut dyn FnMut(&ReceiveEvent<'_>),
 ) -> Outcome {
     handing(on_frame, on_event, |sink, events| {
@@ -69,7 +70,7 @@ pub fn watch_calls(
 /// Runs `receiving` with a sink that hands each frame to `on_frame` with its info, the
 /// placement it needs taken from the events on their way to `on_event`.
 fn handing(
-    on_frame: &mut (dyn FnMut(&Frame, &FrameInfo) -> Flow + Send),
+    on_frame: &mut (dyn FnMut(&mut Frame, &FrameInfo) -> Flow + Send),
     on_event: &mut dyn FnMut(&ReceiveEvent<'_>),
     receiving: impl FnOnce(&mut dyn FrameSink, &mut dyn FnMut(ReceiveEvent<'_>)) -> Outcome,
 ) -> Outcome {
@@ -92,11 +93,16 @@ fn handing(
 /// The sink that hands each frame on with its info.
 struct Handing<'a> {
     placement: Arc<Mutex<Option<Placement>>>,
-    on_frame: &'a mut (dyn FnMut(&Frame, &FrameInfo) -> Flow + Send),
+    on_frame: &'a mut (dyn FnMut(&mut Frame, &FrameInfo) -> Flow + Send),
 }
 
 impl FrameSink for Handing<'_> {
     fn show(&mut self, frame: &Frame) -> Result<Flow, SinkError> {
+        // The receive path calls `show_mut`; a caller with a shared frame hands on a copy.
+        self.show_mut(&mut frame.clone())
+    }
+
+    fn show_mut(&mut self, frame: &mut Frame) -> Result<Flow, SinkError> {
         let placement = *self
             .placement
             .lock()

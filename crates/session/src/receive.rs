@@ -286,7 +286,7 @@ fn show(
     {
         stats.pattern_error();
     }
-    sink.show(frame).map_err(ReceiveError::Sink)
+    sink.show_mut(frame).map_err(ReceiveError::Sink)
 }
 
 fn connected(sub: &dyn Subscription, again: bool, on_event: &mut dyn FnMut(ReceiveEvent<'_>)) {
