@@ -156,10 +156,12 @@ impl Pusher {
             .slot
             .take_spare()
             .unwrap_or_else(|| Frame::empty(self.format));
+        // Captured when handed in: the copy into the frame counts in its latency.
+        let capture_us = framewire_core::now_micros();
         frame.reset(width, height, self.format);
         fill(&mut frame.pixels);
         frame.seq = seq;
-        frame.capture_us = framewire_core::now_micros();
+        frame.capture_us = capture_us;
         Ok(frame)
     }
 
