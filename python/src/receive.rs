@@ -1,6 +1,7 @@
 //! The receiving classes: `Viewer`, which connects to a server, and `Hub`, which senders push
-//! to. Frames are received and decoded on framewire's threads and written, converted, into
-//! memory the returned array then owns; a frame not taken before the next one arrived is
+//! to. Frames are received and decoded on framewire's threads; a frame in the array's order
+//! becomes the returned array's memory as it is, any other is converted into memory the array
+//! then owns; a frame not taken before the next one arrived is
 //! replaced (newest wins) and counted in `dropped`. `recv` waits with the GIL released, waking
 //! every 50 ms for Ctrl-C.
 
