@@ -24,7 +24,7 @@ use openh264::encoder::{
     BitRate, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, Profile,
     RateControlMode, UsageType,
 };
-use openh264::formats::{BgrSliceU8, RgbSliceU8, YUVBuffer, YUVSource};
+use openh264::formats::{RgbSliceU8, YUVBuffer, YUVSource};
 
 use framewire_file::h264::{NAL_IDR, NAL_SPS, Sps, SpsError, nal_units, sps};
 
@@ -166,15 +166,22 @@ impl FrameEncoder for H264Encoder {
             });
         }
         let mut scratch = std::mem::take(&mut self.scratch);
-        let pixels = packed_pixels(frame, packed, &mut scratch);
-        let dims = (width as usize, height as usize);
+        let pixels = if frame.format == PixelFormat::Bgr8 {
+            // openh264's fast reader takes RGB: a BGR frame's rows are swapped into the
+            // scratch buffer (a small cost beside the encoding).
+            scratch.clear();
+            for y in 0..height {
+                let row = frame.row(y).chunks_exact(3);
+                scratch.extend(row.flat_map(|p| [p[2], p[1], p[0]]));
+            }
+            &scratch[..]
+        } else {
+            packed_pixels(frame, packed, &mut scratch)
+        };
+        let rgb = RgbSliceU8::new(pixels, (width as usize, height as usize));
         self.encoder(width, height)?;
         let yuv = self.yuv.as_mut().expect("made with the encoder");
-        if frame.format == PixelFormat::Bgr8 {
-            yuv.read_rgb8(BgrSliceU8::new(pixels, dims));
-        } else {
-            yuv.read_rgb8(RgbSliceU8::new(pixels, dims));
-        }
+        yuv.read_rgb8(rgb);
         self.scratch = scratch;
         let (encoder, ..) = self.encoder.as_mut().expect("made above");
         if std::mem::take(&mut self.keyframe_asked) {
