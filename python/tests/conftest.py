@@ -86,6 +86,17 @@ def start(args, **kw) -> subprocess.Popen:
     )
 
 
+def send_until_exit(proc: subprocess.Popen, send) -> tuple:
+    """Calls `send()` about 30 times a second until `proc` exits; its (stdout, stderr)."""
+    while proc.poll() is None:
+        send()
+        try:
+            proc.wait(timeout=1 / 30)
+        except subprocess.TimeoutExpired:
+            pass
+    return proc.communicate(timeout=WAIT)
+
+
 def line_with(proc: subprocess.Popen, prefix: str) -> str:
     """The first stdout line of `proc` that starts with `prefix`."""
     for line in proc.stdout:

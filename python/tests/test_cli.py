@@ -2,13 +2,13 @@
 view`, `framewire serve` watched by a Python viewer, `serve --push` to a Python hub, and a
 Python sender to `framewire hub`."""
 
+import itertools
 import json
-import subprocess
 
 import numpy as np
 
 import framewire
-from conftest import WAIT, camera_like, line_with, need, start, until
+from conftest import WAIT, camera_like, line_with, need, send_until_exit, start
 
 
 def test_a_python_server_is_watched_by_framewire_view(framewire_bin):
@@ -17,15 +17,8 @@ def test_a_python_server_is_watched_by_framewire_view(framewire_bin):
             [framewire_bin, "view", "--connect", server.address, "--headless",
              "--frames", "30", "--stats", "json", "--no-reconnect"]
         )
-        shift = 0
-        while view.poll() is None:
-            server.send(camera_like(shift=shift))
-            shift += 1
-            try:
-                view.wait(timeout=1 / 30)
-            except subprocess.TimeoutExpired:
-                pass
-        out, err = view.communicate(timeout=WAIT)
+        shifts = itertools.count()
+        out, err = send_until_exit(view, lambda: server.send(camera_like(shift=next(shifts))))
     assert view.returncode == 0, err
     stats = json.loads(out.strip().splitlines()[-1])
     assert stats["frames"] == 30
@@ -48,13 +41,7 @@ def test_a_python_bgr_stream_keeps_its_colours_in_framewire_views_snapshot(
             [framewire_bin, "view", "--connect", server.address, "--headless",
              "--frames", "5", "--snapshot", str(snapshot), "--no-reconnect"]
         )
-        while view.poll() is None:
-            server.send(frame)
-            try:
-                view.wait(timeout=1 / 30)
-            except subprocess.TimeoutExpired:
-                pass
-        _, err = view.communicate(timeout=WAIT)
+        _, err = send_until_exit(view, lambda: server.send(frame))
     assert view.returncode == 0, err
     # The PNG holds RGB(A); OpenCV reads it back as BGR: the frame sent.
     assert np.array_equal(cv2.imread(str(snapshot), cv2.IMREAD_COLOR), frame)
@@ -100,13 +87,7 @@ def test_a_python_sender_pushes_to_framewire_hub(framewire_bin):
     address = line_with(hub, "listening on ").split()[-1]
     frame = np.full((48, 64, 3), 99, np.uint8)
     with framewire.Sender(address, name="py-cam", codec="raw") as sender:
-        while hub.poll() is None:
-            sender.send(frame)
-            try:
-                hub.wait(timeout=1 / 30)
-            except subprocess.TimeoutExpired:
-                pass
-    out, err = hub.communicate(timeout=WAIT)
+        out, err = send_until_exit(hub, lambda: sender.send(frame))
     assert hub.returncode == 0, err
     stats = json.loads(out.strip().splitlines()[-1])
     assert stats["frames"] >= 10
