@@ -9,26 +9,25 @@ fn byte_at(i: u32) -> u32 {
     return (rgb[i >> 2u] >> ((i & 3u) * 8u)) & 0xffu;
 }
 
-@compute @workgroup_size(8, 8)
-fn expand_rgb(@builtin(global_invocation_id) id: vec3<u32>) {
+// Pixel `id` of the frame: red at byte `r` of its three, blue at byte `b`.
+fn expand(id: vec3<u32>, r: u32, b: u32) {
     let size = textureDimensions(expanded);
     if (id.x >= size.x || id.y >= size.y) {
         return;
     }
     let i = (id.y * size.x + id.x) * 3u;
-    let c = vec3<f32>(f32(byte_at(i)), f32(byte_at(i + 1u)), f32(byte_at(i + 2u))) / 255.0;
+    let c = vec3<f32>(f32(byte_at(i + r)), f32(byte_at(i + 1u)), f32(byte_at(i + b))) / 255.0;
     textureStore(expanded, vec2<i32>(id.xy), vec4<f32>(c, 1.0));
 }
 
 @compute @workgroup_size(8, 8)
+fn expand_rgb(@builtin(global_invocation_id) id: vec3<u32>) {
+    expand(id, 0u, 2u);
+}
+
+@compute @workgroup_size(8, 8)
 fn expand_bgr(@builtin(global_invocation_id) id: vec3<u32>) {
-    let size = textureDimensions(expanded);
-    if (id.x >= size.x || id.y >= size.y) {
-        return;
-    }
-    let i = (id.y * size.x + id.x) * 3u;
-    let c = vec3<f32>(f32(byte_at(i + 2u)), f32(byte_at(i + 1u)), f32(byte_at(i))) / 255.0;
-    textureStore(expanded, vec2<i32>(id.xy), vec4<f32>(c, 1.0));
+    expand(id, 2u, 0u);
 }
 
 // ---- draw: one triangle covering the viewport, sampling the frame texture ----
