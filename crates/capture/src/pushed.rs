@@ -119,8 +119,8 @@ pub enum PushError {
 impl Pusher {
     /// Hands in a frame filled by `fill`, which writes `width * height` pixels in the stream's
     /// format, packed, into the buffer it is given (a recycled one, so a steady stream
-    /// allocates nothing). The frame is
-    /// stamped with `seq` and the capture time now.
+    /// allocates nothing). The frame is stamped with `seq` and the capture time: when it was
+    /// handed in.
     pub fn push(
         &self,
         size: (u32, u32),

@@ -171,8 +171,7 @@ impl FrameEncoder for H264Encoder {
             // scratch buffer (a small cost beside the encoding).
             scratch.clear();
             for y in 0..height {
-                let row = frame.row(y).chunks_exact(3);
-                scratch.extend(row.flat_map(|p| [p[2], p[1], p[0]]));
+                frame.extend_rgb_row(y, &mut scratch);
             }
             &scratch[..]
         } else {

@@ -256,6 +256,16 @@ impl Frame {
         self.stride == self.row_bytes()
     }
 
+    /// Appends row `y` with red first: a bgr8 row swapped pixel by pixel, any other as it is.
+    pub fn extend_rgb_row(&self, y: u32, dst: &mut Vec<u8>) {
+        let row = self.row(y);
+        if self.format == PixelFormat::Bgr8 {
+            dst.extend(row.chunks_exact(3).flat_map(|p| [p[2], p[1], p[0]]));
+        } else {
+            dst.extend_from_slice(row);
+        }
+    }
+
     /// Row `y`, without padding.
     ///
     /// # Panics

@@ -89,12 +89,7 @@ pub fn write_png(path: &Path, frame: &Frame) -> Result<(), SinkError> {
     for y in 0..frame.height {
         let row = if frame.format == PixelFormat::Bgr8 {
             swapped.clear();
-            swapped.extend(
-                frame
-                    .row(y)
-                    .chunks_exact(3)
-                    .flat_map(|p| [p[2], p[1], p[0]]),
-            );
+            frame.extend_rgb_row(y, &mut swapped);
             &swapped[..]
         } else {
             frame.row(y)

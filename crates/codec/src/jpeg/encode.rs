@@ -121,8 +121,8 @@ impl BaselineEncoder {
 
     /// Appends the JPEG of a `width` x `height` image to `dst`. Row `r` starts at byte
     /// `r * stride` of `pixels` and holds `width` pixels of `BPP` bytes, R, G, B first (B, G, R
-    /// if `BGR`; a fourth byte is ignored). The caller checks the sizes: `width` and `height` in 1..=65535 and
-    /// `pixels` holding every row.
+    /// if `BGR`; a fourth byte is ignored). The caller checks the sizes: `width` and `height` in
+    /// 1..=65535 and `pixels` holding every row.
     pub(crate) fn encode<const BPP: usize, const BGR: bool>(
         &mut self,
         pixels: &[u8],

@@ -3,7 +3,8 @@
 //! decoder (`decode/`), with zune-jpeg for the JPEGs that one leaves alone.
 //!
 //! Lossy, and always decodes to [`PixelFormat::Rgb8`]: an rgba8 frame is encoded without its
-//! alpha channel, a bgr8 frame read in its own order. Frames are at most 65535 pixels wide and high (JPEG's limit).
+//! alpha channel, a bgr8 frame read in its own order. Frames are at most 65535 pixels wide and
+//! high (JPEG's limit).
 //!
 //! Two encoders write the same kind of payload (baseline JPEG, 4:2:0 chroma as OpenCV's
 //! `imencode` writes by default, the same quality tables and standard Huffman tables), so a
